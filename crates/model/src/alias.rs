@@ -1,0 +1,94 @@
+//! Alias names and records. An alias is a friendly name for one key in one account.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{AccountId, Error, ErrorKind, KeyId, Millis};
+
+/// A validated alias name: `alias/` followed by 1..=250 of `[a-zA-Z0-9/_-]`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct AliasName(String);
+
+const PREFIX: &str = "alias/";
+const RESERVED_PREFIX: &str = "alias/aws/";
+const MAX_LEN: usize = 256;
+
+impl AliasName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Names under `alias/aws/` belong to AWS managed keys; customers may not create them.
+    pub fn is_reserved(&self) -> bool {
+        self.0.starts_with(RESERVED_PREFIX)
+    }
+}
+
+impl FromStr for AliasName {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        let invalid = |why: &str| Error::new(ErrorKind::InvalidAliasName, format!("Alias name {s:?} is invalid: {why}"));
+        let Some(rest) = s.strip_prefix(PREFIX) else {
+            return Err(invalid("it must begin with alias/"));
+        };
+        if rest.is_empty() {
+            return Err(invalid("it must have at least one character after alias/"));
+        }
+        if s.len() > MAX_LEN {
+            return Err(Error::validation(
+                "aliasName",
+                format!("Member must have length less than or equal to {MAX_LEN}"),
+            ));
+        }
+        if !rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'/' || b == b'_' || b == b'-') {
+            return Err(invalid("it may contain only alphanumeric characters, forward slashes, underscores and dashes"));
+        }
+        Ok(AliasName(s.to_owned()))
+    }
+}
+
+impl fmt::Display for AliasName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A replicated alias.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AliasRecord {
+    pub account: AccountId,
+    pub name: AliasName,
+    pub target: KeyId,
+    pub creation_date: Millis,
+    pub last_updated: Millis,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_aws_alias_charset() {
+        for ok in ["alias/a", "alias/my-key_1/prod", &format!("alias/{}", "x".repeat(250))] {
+            assert!(ok.parse::<AliasName>().is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn rejects_bad_names_with_named_reason() {
+        for bad in ["", "alias/", "my-key", "alias/a b", "alias/é", "Alias/x"] {
+            let err = bad.parse::<AliasName>().unwrap_err();
+            assert_eq!(err.aws_code(), "InvalidAliasNameException", "{bad}");
+        }
+        let long = format!("alias/{}", "x".repeat(251));
+        assert_eq!(long.parse::<AliasName>().unwrap_err().aws_code(), "ValidationException");
+    }
+
+    #[test]
+    fn aws_prefix_is_reserved() {
+        assert!("alias/aws/s3".parse::<AliasName>().unwrap().is_reserved());
+        assert!(!"alias/awsome".parse::<AliasName>().unwrap().is_reserved());
+    }
+}

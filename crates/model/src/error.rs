@@ -1,0 +1,124 @@
+//! The one error type of trent. Every variant maps once to its AWS exception name and HTTP
+//! status, so the API front end never invents codes of its own.
+
+use serde::{Deserialize, Serialize};
+
+/// The kind of an error: an AWS KMS exception (or a trent-internal condition that maps to one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ErrorKind {
+    NotFound,
+    AlreadyExists,
+    Disabled,
+    InvalidState,
+    Validation,
+    InvalidArn,
+    InvalidAliasName,
+    AccessDenied,
+    LimitExceeded,
+    InvalidCiphertext,
+    IncorrectKey,
+    Tag,
+    UnsupportedOperation,
+    /// The cluster cannot serve the request now (no leader, no quorum, shutting down). The
+    /// outcome of a write that reports this is unknown.
+    Unavailable,
+    Internal,
+}
+
+impl ErrorKind {
+    /// The AWS exception name, as it appears in `__type`.
+    pub fn aws_code(self) -> &'static str {
+        match self {
+            ErrorKind::NotFound => "NotFoundException",
+            ErrorKind::AlreadyExists => "AlreadyExistsException",
+            ErrorKind::Disabled => "DisabledException",
+            ErrorKind::InvalidState => "KMSInvalidStateException",
+            ErrorKind::Validation => "ValidationException",
+            ErrorKind::InvalidArn => "InvalidArnException",
+            ErrorKind::InvalidAliasName => "InvalidAliasNameException",
+            ErrorKind::AccessDenied => "AccessDeniedException",
+            ErrorKind::LimitExceeded => "LimitExceededException",
+            ErrorKind::InvalidCiphertext => "InvalidCiphertextException",
+            ErrorKind::IncorrectKey => "IncorrectKeyException",
+            ErrorKind::Tag => "TagException",
+            ErrorKind::UnsupportedOperation => "UnsupportedOperationException",
+            ErrorKind::Unavailable => "ServiceUnavailableException",
+            ErrorKind::Internal => "KMSInternalException",
+        }
+    }
+
+    /// The HTTP status AWS answers with: 400 for anything the caller can fix, 5xx only for
+    /// internal or dependency failures.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorKind::Unavailable => 503,
+            ErrorKind::Internal => 500,
+            _ => 400,
+        }
+    }
+}
+
+/// An error with its kind and a message for the caller. Messages name the offending field and
+/// never carry secrets.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{}: {message}", kind.aws_code())]
+pub struct Error {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl Error {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error { kind, message: message.into() }
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotFound, message)
+    }
+    pub fn already_exists(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::AlreadyExists, message)
+    }
+    pub fn invalid_state(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InvalidState, message)
+    }
+    pub fn disabled(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Disabled, message)
+    }
+    /// A `ValidationException` naming `field` and the constraint it broke.
+    pub fn validation(field: &str, constraint: impl std::fmt::Display) -> Self {
+        Self::new(
+            ErrorKind::Validation,
+            format!("1 validation error detected: Value at '{field}' failed to satisfy constraint: {constraint}"),
+        )
+    }
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Unavailable, message)
+    }
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Internal, message)
+    }
+    pub fn aws_code(&self) -> &'static str {
+        self.kind.aws_code()
+    }
+    pub fn http_status(&self) -> u16 {
+        self.kind.http_status()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_errors_are_400_and_failures_5xx() {
+        assert_eq!(Error::not_found("x").http_status(), 400);
+        assert_eq!(Error::unavailable("x").http_status(), 503);
+        assert_eq!(Error::internal("x").http_status(), 500);
+    }
+
+    #[test]
+    fn validation_message_names_the_field() {
+        let e = Error::validation("description", "Member must have length less than or equal to 8192");
+        assert_eq!(e.aws_code(), "ValidationException");
+        assert!(e.message.contains("'description'"), "{}", e.message);
+    }
+}

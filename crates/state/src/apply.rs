@@ -1,0 +1,213 @@
+//! `State::apply`: the deterministic transition function.
+
+use trent_model::{AccountId, AliasName, AliasRecord, Error, KeyId, KeyRecord, KeyState, Millis, Tag};
+
+use crate::{Command, Outcome, RecordKey, Request, RequestId, Response, State, DEDUP_WINDOW_MS};
+
+impl State {
+    /// Applies one request and returns its response. Every record it changes is pushed onto
+    /// `touched`, so the caller can persist exactly those in the same batch as `last_applied`.
+    pub fn apply(&mut self, request: &Request, touched: &mut Vec<RecordKey>) -> Response {
+        self.advance_clock(request.time, touched);
+        if let Some((_, response)) = self.applied.get(&request.id) {
+            return response.clone();
+        }
+        let response = self.execute(&request.command, request.time, touched);
+        self.remember(request.id, response.clone(), touched);
+        response
+    }
+
+    fn execute(&mut self, command: &Command, now: Millis, touched: &mut Vec<RecordKey>) -> Response {
+        match command {
+            Command::CreateKey { record } => self.create_key(record, touched),
+            Command::EnableKey { key_id } => self.set_state(*key_id, KeyState::Enabled, touched),
+            Command::DisableKey { key_id } => self.set_state(*key_id, KeyState::Disabled, touched),
+            Command::ScheduleKeyDeletion { key_id, deletion_date, pending_window_days } => {
+                self.schedule_deletion(*key_id, *deletion_date, *pending_window_days, touched)
+            }
+            Command::CancelKeyDeletion { key_id } => self.cancel_deletion(*key_id, touched),
+            Command::DeleteKey { key_id } => self.delete_key(*key_id, now, touched),
+            Command::UpdateKeyDescription { key_id, description } => self.update_live_key(*key_id, touched, |k| {
+                k.metadata.description = description.clone();
+            }),
+            Command::TagKey { key_id, tags } => self.update_live_key(*key_id, touched, |k| merge_tags(&mut k.tags, tags)),
+            Command::UntagKey { key_id, tag_keys } => self.update_live_key(*key_id, touched, |k| {
+                k.tags.retain(|t| !tag_keys.contains(&t.key));
+            }),
+            Command::CreateAlias { account, name, target } => self.create_alias(account, name, *target, now, touched),
+            Command::UpdateAlias { account, name, target } => self.update_alias(account, name, *target, now, touched),
+            Command::DeleteAlias { account, name } => self.delete_alias(account, name, touched),
+        }
+    }
+
+    fn create_key(&mut self, record: &KeyRecord, touched: &mut Vec<RecordKey>) -> Response {
+        let id = record.metadata.key_id;
+        if self.keys.contains_key(&id) {
+            return Err(Error::already_exists(format!("Key '{id}' already exists")));
+        }
+        self.keys.insert(id, record.clone());
+        touched.push(RecordKey::Key(id));
+        Ok(Outcome::Key(Box::new(record.metadata.clone())))
+    }
+
+    fn set_state(&mut self, key_id: KeyId, state: KeyState, touched: &mut Vec<RecordKey>) -> Response {
+        self.update_live_key(key_id, touched, |k| k.metadata.key_state = state)
+    }
+
+    fn schedule_deletion(&mut self, key_id: KeyId, date: Millis, days: u32, touched: &mut Vec<RecordKey>) -> Response {
+        self.update_live_key(key_id, touched, |k| {
+            k.metadata.key_state = KeyState::PendingDeletion;
+            k.metadata.deletion_date = Some(date);
+            k.metadata.pending_window_days = Some(days);
+        })
+    }
+
+    fn cancel_deletion(&mut self, key_id: KeyId, touched: &mut Vec<RecordKey>) -> Response {
+        let key = self.key_mut(key_id)?;
+        if key.metadata.key_state != KeyState::PendingDeletion {
+            return Err(Error::invalid_state(format!("Key '{key_id}' is not pending deletion")));
+        }
+        key.metadata.key_state = KeyState::Disabled;
+        key.metadata.deletion_date = None;
+        key.metadata.pending_window_days = None;
+        let metadata = key.metadata.clone();
+        touched.push(RecordKey::Key(key_id));
+        Ok(Outcome::Key(Box::new(metadata)))
+    }
+
+    fn delete_key(&mut self, key_id: KeyId, now: Millis, touched: &mut Vec<RecordKey>) -> Response {
+        let key = self.key_mut(key_id)?;
+        let due = key.metadata.deletion_date.is_some_and(|date| date <= now);
+        if key.metadata.key_state != KeyState::PendingDeletion || !due {
+            return Err(Error::invalid_state(format!("Key '{key_id}' is not due for deletion")));
+        }
+        self.keys.remove(&key_id);
+        touched.push(RecordKey::Key(key_id));
+        let orphaned: Vec<_> = self.aliases.iter().filter(|(_, a)| a.target == key_id).map(|(k, _)| k.clone()).collect();
+        for (account, name) in orphaned {
+            self.aliases.remove(&(account.clone(), name.clone()));
+            touched.push(RecordKey::Alias(account, name));
+        }
+        Ok(Outcome::Done)
+    }
+
+    /// Changes a key that is not pending deletion (AWS refuses every change but
+    /// `CancelKeyDeletion` to such a key) and answers its new metadata.
+    fn update_live_key(
+        &mut self,
+        key_id: KeyId,
+        touched: &mut Vec<RecordKey>,
+        change: impl FnOnce(&mut KeyRecord),
+    ) -> Response {
+        let key = self.key_mut(key_id)?;
+        if key.metadata.key_state == KeyState::PendingDeletion {
+            return Err(pending_deletion(key_id));
+        }
+        change(key);
+        let metadata = key.metadata.clone();
+        touched.push(RecordKey::Key(key_id));
+        Ok(Outcome::Key(Box::new(metadata)))
+    }
+
+    fn key_mut(&mut self, key_id: KeyId) -> Result<&mut KeyRecord, Error> {
+        self.keys.get_mut(&key_id).ok_or_else(|| Error::not_found(format!("Key '{key_id}' does not exist")))
+    }
+
+    /// The alias target must exist in the alias's account and not be pending deletion.
+    fn check_alias_target(&self, account: &AccountId, target: KeyId) -> Result<(), Error> {
+        match self.keys.get(&target) {
+            Some(key) if &key.metadata.account == account => match key.metadata.key_state {
+                KeyState::PendingDeletion => Err(pending_deletion(target)),
+                _ => Ok(()),
+            },
+            _ => Err(Error::not_found(format!("Key '{target}' does not exist"))),
+        }
+    }
+
+    fn create_alias(
+        &mut self,
+        account: &AccountId,
+        name: &AliasName,
+        target: KeyId,
+        now: Millis,
+        touched: &mut Vec<RecordKey>,
+    ) -> Response {
+        let slot = (account.clone(), name.clone());
+        if self.aliases.contains_key(&slot) {
+            return Err(Error::already_exists(format!("An alias with the name {name} already exists")));
+        }
+        self.check_alias_target(account, target)?;
+        let record =
+            AliasRecord { account: account.clone(), name: name.clone(), target, creation_date: now, last_updated: now };
+        self.aliases.insert(slot, record);
+        touched.push(RecordKey::Alias(account.clone(), name.clone()));
+        Ok(Outcome::Done)
+    }
+
+    fn update_alias(
+        &mut self,
+        account: &AccountId,
+        name: &AliasName,
+        target: KeyId,
+        now: Millis,
+        touched: &mut Vec<RecordKey>,
+    ) -> Response {
+        self.check_alias_target(account, target)?;
+        let alias = self.alias_mut(account, name)?;
+        alias.target = target;
+        alias.last_updated = now;
+        touched.push(RecordKey::Alias(account.clone(), name.clone()));
+        Ok(Outcome::Done)
+    }
+
+    fn delete_alias(&mut self, account: &AccountId, name: &AliasName, touched: &mut Vec<RecordKey>) -> Response {
+        self.alias_mut(account, name)?;
+        self.aliases.remove(&(account.clone(), name.clone()));
+        touched.push(RecordKey::Alias(account.clone(), name.clone()));
+        Ok(Outcome::Done)
+    }
+
+    fn alias_mut(&mut self, account: &AccountId, name: &AliasName) -> Result<&mut AliasRecord, Error> {
+        self.aliases
+            .get_mut(&(account.clone(), name.clone()))
+            .ok_or_else(|| Error::not_found(format!("Alias {name} does not exist")))
+    }
+
+    /// Moves the replicated clock forward and forgets request ids older than the window.
+    fn advance_clock(&mut self, time: Millis, touched: &mut Vec<RecordKey>) {
+        if time <= self.clock {
+            return;
+        }
+        self.clock = time;
+        touched.push(RecordKey::Clock);
+        let horizon = time.saturating_sub(DEDUP_WINDOW_MS);
+        while let Some(&(at, id)) = self.applied_by_time.first() {
+            if at >= horizon {
+                break;
+            }
+            self.applied_by_time.pop_first();
+            self.applied.remove(&id);
+            touched.push(RecordKey::Request(id));
+        }
+    }
+
+    fn remember(&mut self, id: RequestId, response: Response, touched: &mut Vec<RecordKey>) {
+        self.applied.insert(id, (self.clock, response));
+        self.applied_by_time.insert((self.clock, id));
+        touched.push(RecordKey::Request(id));
+    }
+}
+
+fn pending_deletion(key_id: KeyId) -> Error {
+    Error::invalid_state(format!("Key '{key_id}' is pending deletion"))
+}
+
+/// Sets each tag, replacing the value of a tag key that is already present.
+fn merge_tags(existing: &mut Vec<Tag>, new: &[Tag]) {
+    for tag in new {
+        match existing.iter_mut().find(|t| t.key == tag.key) {
+            Some(old) => old.value = tag.value.clone(),
+            None => existing.push(tag.clone()),
+        }
+    }
+}

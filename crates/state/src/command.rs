@@ -1,0 +1,79 @@
+//! What the log carries: requests wrapping commands, and what applying one answers.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use trent_model::{AccountId, AliasName, Error, KeyId, KeyMetadata, KeyRecord, Millis, Tag};
+
+/// Identifies one client request across retries and leader changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RequestId(pub Uuid);
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// One log entry's payload: a command with the leader-stamped request id and time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    pub id: RequestId,
+    /// Leader wall-clock time when the request was proposed.
+    pub time: Millis,
+    pub command: Command,
+}
+
+/// A change to the replicated state. Inputs are validated by the service before proposal;
+/// `apply` checks only what depends on the state (existence, key state).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Command {
+    /// Records a new key: metadata, tags and material already wrapped by the HSM.
+    CreateKey { record: KeyRecord },
+    EnableKey { key_id: KeyId },
+    DisableKey { key_id: KeyId },
+    ScheduleKeyDeletion { key_id: KeyId, deletion_date: Millis, pending_window_days: u32 },
+    /// Returns a key pending deletion to `Disabled`.
+    CancelKeyDeletion { key_id: KeyId },
+    /// Removes a key, its material and its aliases for good. Proposed by the leader when the
+    /// waiting period has passed; refused for a key that is not `PendingDeletion` or not due.
+    DeleteKey { key_id: KeyId },
+    UpdateKeyDescription { key_id: KeyId, description: String },
+    TagKey { key_id: KeyId, tags: Vec<Tag> },
+    UntagKey { key_id: KeyId, tag_keys: Vec<String> },
+    CreateAlias { account: AccountId, name: AliasName, target: KeyId },
+    UpdateAlias { account: AccountId, name: AliasName, target: KeyId },
+    DeleteAlias { account: AccountId, name: AliasName },
+}
+
+impl Command {
+    /// A short name for logs and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::CreateKey { .. } => "CreateKey",
+            Command::EnableKey { .. } => "EnableKey",
+            Command::DisableKey { .. } => "DisableKey",
+            Command::ScheduleKeyDeletion { .. } => "ScheduleKeyDeletion",
+            Command::CancelKeyDeletion { .. } => "CancelKeyDeletion",
+            Command::DeleteKey { .. } => "DeleteKey",
+            Command::UpdateKeyDescription { .. } => "UpdateKeyDescription",
+            Command::TagKey { .. } => "TagKey",
+            Command::UntagKey { .. } => "UntagKey",
+            Command::CreateAlias { .. } => "CreateAlias",
+            Command::UpdateAlias { .. } => "UpdateAlias",
+            Command::DeleteAlias { .. } => "DeleteAlias",
+        }
+    }
+}
+
+/// What applying a command produced.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    Done,
+    Key(Box<KeyMetadata>),
+}
+
+/// The result of applying one request: business errors are values, not storage failures.
+pub type Response = Result<Outcome, Error>;

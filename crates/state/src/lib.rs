@@ -1,0 +1,46 @@
+//! trent's replicated state machine.
+//!
+//! [`State::apply`] is a pure function of the state and a [`Request`]: it reads no clock, draws
+//! no randomness and does no I/O. The leader stamps time and ids into every request before
+//! proposing it, so every replica computes the same state from the same log.
+//!
+//! Business outcomes (not found, already exists, wrong state) are part of the [`Response`]
+//! value; they are never storage errors. Each request carries a client request id; a request
+//! whose id was applied within the [`DEDUP_WINDOW_MS`] returns the first response again
+//! instead of being applied twice, so a retry after a leader change is harmless.
+//!
+//! The state persists as *records* (key/value byte pairs): `apply` reports which records it
+//! touched, [`State::record`] encodes one, and [`State::restore`] rebuilds the state from all of
+//! them. The same records make up snapshots.
+
+mod apply;
+mod command;
+mod query;
+mod record;
+
+pub use command::{Command, Outcome, Request, RequestId, Response};
+pub use record::{DecodeError, RecordKey};
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use trent_model::{AccountId, AliasName, AliasRecord, KeyId, KeyRecord, Millis};
+
+/// How long a request id is remembered for deduplication.
+pub const DEDUP_WINDOW_MS: Millis = 10 * 60 * 1000;
+
+/// The whole replicated state, in memory. Readers share it behind a lock held by the storage
+/// layer; only `apply` and `restore` change it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct State {
+    keys: BTreeMap<KeyId, KeyRecord>,
+    aliases: BTreeMap<(AccountId, AliasName), AliasRecord>,
+    /// Responses of recently applied requests, for deduplication.
+    applied: BTreeMap<RequestId, (Millis, Response)>,
+    /// The same requests ordered by time, to expire them.
+    applied_by_time: BTreeSet<(Millis, RequestId)>,
+    /// The latest leader time seen in the log; never moves backwards.
+    clock: Millis,
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,132 @@
+//! The state as records: the byte form that RocksDB and snapshots hold.
+//!
+//! A record key is one tag byte and the entity's identity; its value is the bincode form of the
+//! entity. Keys sort by tag, so each kind of record is one contiguous range.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use uuid::Uuid;
+
+use trent_model::{AccountId, AliasName, AliasRecord, KeyId, KeyRecord, Millis};
+
+use crate::{RequestId, Response, State};
+
+const TAG_CLOCK: u8 = b'c';
+const TAG_KEY: u8 = b'k';
+const TAG_ALIAS: u8 = b'a';
+const TAG_REQUEST: u8 = b'r';
+
+/// The identity of one stored record.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum RecordKey {
+    Clock,
+    Key(KeyId),
+    Alias(AccountId, AliasName),
+    Request(RequestId),
+}
+
+/// A record that cannot be decoded: the data dir or snapshot is corrupt or of another format.
+#[derive(Debug, thiserror::Error)]
+#[error("undecodable state record {key:?}: {reason}")]
+pub struct DecodeError {
+    pub key: Vec<u8>,
+    pub reason: String,
+}
+
+impl RecordKey {
+    pub fn encode(&self) -> Vec<u8> {
+        match self {
+            RecordKey::Clock => vec![TAG_CLOCK],
+            RecordKey::Key(id) => tagged(TAG_KEY, id.as_bytes()),
+            // The account id is fixed-width (12 digits), so no separator is needed.
+            RecordKey::Alias(account, name) => tagged(TAG_ALIAS, format!("{account}{name}").as_bytes()),
+            RecordKey::Request(id) => tagged(TAG_REQUEST, id.0.as_bytes()),
+        }
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<RecordKey, DecodeError> {
+        let bad = |reason: &str| DecodeError { key: bytes.to_vec(), reason: reason.into() };
+        let (&tag, body) = bytes.split_first().ok_or_else(|| bad("empty key"))?;
+        let uuid = || Uuid::from_slice(body).map_err(|_| bad("bad uuid"));
+        match tag {
+            TAG_CLOCK if body.is_empty() => Ok(RecordKey::Clock),
+            TAG_KEY => Ok(RecordKey::Key(KeyId(uuid()?))),
+            TAG_REQUEST => Ok(RecordKey::Request(RequestId(uuid()?))),
+            TAG_ALIAS => {
+                let text = std::str::from_utf8(body).map_err(|_| bad("alias is not utf-8"))?;
+                let (account, name) = text.split_at_checked(12).ok_or_else(|| bad("short alias key"))?;
+                Ok(RecordKey::Alias(
+                    account.parse().map_err(|_| bad("bad account"))?,
+                    name.parse().map_err(|_| bad("bad alias name"))?,
+                ))
+            }
+            _ => Err(bad("unknown record tag")),
+        }
+    }
+}
+
+fn tagged(tag: u8, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + body.len());
+    out.push(tag);
+    out.extend_from_slice(body);
+    out
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    bincode::serialize(value).expect("in-memory state always serializes")
+}
+
+fn decode<T: DeserializeOwned>(key: &[u8], value: &[u8]) -> Result<T, DecodeError> {
+    bincode::deserialize(value).map_err(|e| DecodeError { key: key.to_vec(), reason: e.to_string() })
+}
+
+impl State {
+    /// The stored form of one record, or `None` if the record no longer exists (delete it).
+    pub fn record(&self, key: &RecordKey) -> Option<Vec<u8>> {
+        match key {
+            RecordKey::Clock => Some(encode(&self.clock)),
+            RecordKey::Key(id) => self.keys.get(id).map(encode),
+            RecordKey::Alias(account, name) => self.aliases.get(&(account.clone(), name.clone())).map(encode),
+            RecordKey::Request(id) => self.applied.get(id).map(encode),
+        }
+    }
+
+    /// Every record of the state, in key order.
+    pub fn records(&self) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> + '_ {
+        let clock = std::iter::once(RecordKey::Clock);
+        let keys = self.keys.keys().map(|id| RecordKey::Key(*id));
+        let aliases = self.aliases.keys().map(|(a, n)| RecordKey::Alias(a.clone(), n.clone()));
+        let requests = self.applied.keys().map(|id| RecordKey::Request(*id));
+        clock.chain(keys).chain(aliases).chain(requests).filter_map(|k| {
+            let value = self.record(&k)?;
+            Some((k.encode(), value))
+        })
+    }
+
+    /// Rebuilds the state from its records, in any order.
+    pub fn restore<I>(records: I) -> Result<State, DecodeError>
+    where
+        I: IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
+    {
+        let mut state = State::default();
+        for (key, value) in records {
+            match RecordKey::decode(&key)? {
+                RecordKey::Clock => state.clock = decode::<Millis>(&key, &value)?,
+                RecordKey::Key(id) => {
+                    let record: KeyRecord = decode(&key, &value)?;
+                    state.keys.insert(id, record);
+                }
+                RecordKey::Alias(account, name) => {
+                    let record: AliasRecord = decode(&key, &value)?;
+                    state.aliases.insert((account, name), record);
+                }
+                RecordKey::Request(id) => {
+                    let (at, response): (Millis, Response) = decode(&key, &value)?;
+                    state.applied_by_time.insert((at, id));
+                    state.applied.insert(id, (at, response));
+                }
+            }
+        }
+        Ok(state)
+    }
+}
