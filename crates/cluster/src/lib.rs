@@ -1,1 +1,41 @@
-//! placeholder
+//! openraft glue for trent: the type configuration, RocksDB storage, the tonic peer transport,
+//! forwarding of client requests to the leader, the linearizable read barrier and membership.
+//!
+//! This is the only crate that knows gRPC. Upper layers see [`ClusterNode`]: propose a
+//! [`trent_state::Command`], pass a read barrier, read the [`trent_state::State`], or forward an
+//! opaque request to the leader.
+
+mod barrier;
+mod config;
+mod error;
+mod network;
+mod membership;
+mod node;
+mod peer_service;
+pub mod store;
+
+pub mod proto {
+    tonic::include_proto!("trent.peer.v1");
+}
+
+pub use config::{ClusterConfig, InitialCluster, RaftTuning};
+pub use error::{ClusterError, StartError};
+pub use node::{ClusterNode, ForwardHandler};
+
+use std::io::Cursor;
+
+openraft::declare_raft_types!(
+    /// trent's openraft types: log entries carry [`trent_state::Request`]s, node ids are `u64`
+    /// and a node's address is its peer (gRPC) address.
+    pub TypeConfig:
+        D = trent_state::Request,
+        R = trent_state::Response,
+        NodeId = u64,
+        Node = openraft::BasicNode,
+        SnapshotData = Cursor<Vec<u8>>,
+);
+
+pub type NodeId = u64;
+pub type Raft = openraft::Raft<TypeConfig>;
+pub type LogId = openraft::LogId<NodeId>;
+pub type StorageError = openraft::StorageError<NodeId>;

@@ -6,11 +6,13 @@
 
 mod alias;
 mod arn;
+mod cluster;
 mod error;
 mod key;
 
 pub use alias::{AliasName, AliasRecord};
 pub use arn::{AccountId, Arn};
+pub use cluster::{ClusterStatus, MemberStatus};
 pub use error::{Error, ErrorKind};
 pub use key::{KeyId, KeyManager, KeyMetadata, KeyRecord, KeySpec, KeyState, KeyUsage, Origin, Tag, WrappedMaterial};
 

@@ -1,0 +1,158 @@
+//! Cluster life cycle: forming a new cluster from its initial member set, adding and removing
+//! members, and reporting status.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use openraft::error::{InitializeError, RaftError};
+use openraft::{BasicNode, ChangeMembers, ServerState};
+use trent_model::{ClusterStatus, MemberStatus};
+
+use crate::node::{write_error, ClusterNode};
+use crate::{ClusterError, NodeId, StartError};
+
+/// How long adding a node may take: the new node must catch up (possibly by snapshot).
+const ADD_NODE_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl ClusterNode {
+    /// Forms the cluster if this node is new and has an initial member set: once a majority of
+    /// the founding members answer with the *same* member set, the set is committed as the
+    /// first membership. A peer with a different set stops this node with an error.
+    pub async fn bootstrap(&self) -> Result<(), StartError> {
+        let members = self.config().initial_cluster.0.clone();
+        if members.is_empty() || self.is_initialized().await? {
+            return Ok(());
+        }
+        let ours = self.config().initial_cluster.to_string();
+        let quorum = members.len() / 2 + 1;
+        loop {
+            let mut agreeing = 1;
+            for (&id, addr) in members.iter().filter(|(&id, _)| id != self.id()) {
+                let Ok(reply) = self.network().hello(addr, self.id(), ours.clone()).await else { continue };
+                if reply.node_id != id {
+                    return Err(StartError::Config(format!(
+                        "initial_cluster lists node {id} at {addr}, but node {} answers there",
+                        reply.node_id
+                    )));
+                }
+                if reply.initial_cluster != ours {
+                    return Err(StartError::PeerMismatch { peer: addr.clone(), theirs: reply.initial_cluster, ours });
+                }
+                agreeing += 1;
+            }
+            if agreeing >= quorum {
+                break;
+            }
+            if self.is_initialized().await? {
+                return Ok(());
+            }
+            tracing::info!(agreeing, quorum, "waiting for founding members");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        let nodes: BTreeMap<NodeId, BasicNode> = members.into_iter().map(|(id, addr)| (id, BasicNode::new(addr))).collect();
+        match self.raft().initialize(nodes).await {
+            Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => Ok(()),
+            Err(e) => Err(StartError::Raft(e.to_string())),
+        }
+    }
+
+    async fn is_initialized(&self) -> Result<bool, StartError> {
+        self.raft().is_initialized().await.map_err(|e| StartError::Raft(e.to_string()))
+    }
+
+    /// Adds `id` at `addr`: first as a learner that catches up, then as a voter. Idempotent
+    /// for a node that is already a voter at that address. Leader only.
+    pub async fn add_node(&self, id: NodeId, addr: String) -> Result<(), ClusterError> {
+        if id == 0 {
+            return Err(ClusterError::Invalid("node id: node ids start at 1".into()));
+        }
+        crate::config::check_peer_addr(&addr).map_err(|e| ClusterError::Invalid(format!("address: {e}")))?;
+        let (voters, nodes) = self.membership();
+        match nodes.get(&id) {
+            Some(existing) if existing != &addr => {
+                return Err(ClusterError::Invalid(format!("node {id} is already a member at {existing}")))
+            }
+            Some(_) if voters.contains(&id) => return Ok(()),
+            _ => {}
+        }
+        if let Some((other, _)) = nodes.iter().find(|(other, a)| **a == addr && **other != id) {
+            return Err(ClusterError::Invalid(format!("address {addr} already belongs to node {other}")));
+        }
+        let learner = tokio::time::timeout(ADD_NODE_TIMEOUT, self.raft().add_learner(id, BasicNode::new(addr), true));
+        learner
+            .await
+            .map_err(|_| ClusterError::Unavailable(format!("node {id} did not catch up within {ADD_NODE_TIMEOUT:?}")))?
+            .map_err(write_error)?;
+        self.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id]))).await
+    }
+
+    /// Removes `id` from the cluster. Leader only; refuses to remove the last voter.
+    pub async fn remove_node(&self, id: NodeId) -> Result<(), ClusterError> {
+        let (voters, nodes) = self.membership();
+        if !nodes.contains_key(&id) {
+            return Err(ClusterError::Invalid(format!("node {id} is not a member")));
+        }
+        if voters.len() == 1 && voters.contains(&id) {
+            return Err(ClusterError::Invalid(format!("node {id} is the last voter")));
+        }
+        let change = if voters.contains(&id) {
+            ChangeMembers::RemoveVoters(BTreeSet::from([id]))
+        } else {
+            ChangeMembers::RemoveNodes(BTreeSet::from([id]))
+        };
+        self.change_membership(change).await
+    }
+
+    async fn change_membership(&self, change: ChangeMembers<NodeId, BasicNode>) -> Result<(), ClusterError> {
+        let timeout = self.config().request_timeout;
+        tokio::time::timeout(timeout, self.raft().change_membership(change, false))
+            .await
+            .map_err(|_| ClusterError::Unavailable("timed out changing membership".into()))?
+            .map_err(write_error)?;
+        Ok(())
+    }
+
+    /// The current voters and every member's address.
+    fn membership(&self) -> (BTreeSet<NodeId>, BTreeMap<NodeId, String>) {
+        let metrics = self.raft().metrics().borrow().clone();
+        let membership = metrics.membership_config.membership();
+        let voters = membership.voter_ids().collect();
+        let nodes = membership.nodes().map(|(id, n)| (*id, n.addr.clone())).collect();
+        (voters, nodes)
+    }
+
+    /// This node's view of the cluster.
+    pub fn status(&self) -> ClusterStatus {
+        let m = self.raft().metrics().borrow().clone();
+        let membership = m.membership_config.membership();
+        let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
+        let members = membership
+            .nodes()
+            .map(|(id, node)| MemberStatus {
+                id: *id,
+                addr: node.addr.clone(),
+                voter: voters.contains(id),
+                matched: m.replication.as_ref().and_then(|r| r.get(id).cloned().flatten()).map(|l| l.index),
+            })
+            .collect();
+        let state = match m.state {
+            ServerState::Leader => "Leader",
+            ServerState::Follower => "Follower",
+            ServerState::Candidate => "Candidate",
+            ServerState::Learner => "Learner",
+            ServerState::Shutdown => "Shutdown",
+        };
+        ClusterStatus {
+            cluster: self.cluster_name().to_owned(),
+            node_id: self.id(),
+            state: state.into(),
+            term: m.current_term,
+            leader: m.current_leader,
+            last_log_index: m.last_log_index,
+            last_applied: m.last_applied.map(|l| l.index),
+            snapshot_index: m.snapshot.map(|l| l.index),
+            purged_index: m.purged.map(|l| l.index),
+            members,
+        }
+    }
+}

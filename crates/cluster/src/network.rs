@@ -1,0 +1,163 @@
+//! The client side of the peer transport: Raft RPCs for openraft and request forwarding,
+//! over one lazily connected tonic channel per peer address.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
+    VoteResponse,
+};
+use openraft::BasicNode;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::proto::peer_client::PeerClient;
+use crate::proto::{ForwardRequest, HelloReply, HelloRequest, RaftRequest};
+use crate::{NodeId, TypeConfig};
+
+/// Above the snapshot chunk size and any append batch.
+pub(crate) const MAX_MESSAGE_BYTES: usize = 64 << 20;
+
+/// Shared by every connection this node opens; clones share the channel cache.
+#[derive(Clone)]
+pub struct Network {
+    cluster: String,
+    local_ip: Option<IpAddr>,
+    channels: Arc<Mutex<HashMap<String, Channel>>>,
+}
+
+impl Network {
+    /// `local_ip`, when set, is the source address of every outgoing connection, so that peer
+    /// traffic can be told apart (and filtered) by address.
+    pub fn new(cluster: String, local_ip: Option<IpAddr>) -> Self {
+        Network { cluster, local_ip, channels: Arc::default() }
+    }
+
+    fn client(&self, addr: &str) -> PeerClient<Channel> {
+        let channel = self
+            .channels
+            .lock()
+            .expect("channel cache")
+            .entry(addr.to_owned())
+            .or_insert_with(|| {
+                Endpoint::from_shared(format!("http://{addr}"))
+                    .expect("peer address is a valid URI")
+                    .connect_timeout(Duration::from_millis(500))
+                    .tcp_nodelay(true)
+                    .http2_keep_alive_interval(Duration::from_secs(5))
+                    .local_address(self.local_ip)
+                    .connect_lazy()
+            })
+            .clone();
+        PeerClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES).max_encoding_message_size(MAX_MESSAGE_BYTES)
+    }
+
+    /// Sends a client request to the node at `addr` (the leader, as far as we know).
+    pub async fn forward(
+        &self,
+        addr: &str,
+        request_id: uuid::Uuid,
+        hops: u32,
+        payload: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, tonic::Status> {
+        let mut request = tonic::Request::new(ForwardRequest {
+            cluster: self.cluster.clone(),
+            request_id: request_id.as_bytes().to_vec(),
+            hops,
+            payload,
+        });
+        request.set_timeout(timeout);
+        Ok(self.client(addr).forward(request).await?.into_inner().payload)
+    }
+
+    pub async fn hello(&self, addr: &str, node_id: NodeId, initial_cluster: String) -> Result<HelloReply, tonic::Status> {
+        let mut request = tonic::Request::new(HelloRequest { cluster: self.cluster.clone(), node_id, initial_cluster });
+        request.set_timeout(Duration::from_secs(2));
+        Ok(self.client(addr).hello(request).await?.into_inner())
+    }
+}
+
+impl RaftNetworkFactory<TypeConfig> for Network {
+    type Network = PeerConnection;
+
+    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerConnection {
+        PeerConnection { target, client: self.client(&node.addr), cluster: self.cluster.clone() }
+    }
+}
+
+/// openraft's view of one peer.
+pub struct PeerConnection {
+    target: NodeId,
+    client: PeerClient<Channel>,
+    cluster: String,
+}
+
+#[derive(Clone, Copy)]
+enum Rpc {
+    Append,
+    Vote,
+    Snapshot,
+}
+
+impl PeerConnection {
+    /// Sends one Raft message and decodes the peer's `Result`. Transport failures make the
+    /// peer `Unreachable` (openraft backs off); a peer's own error comes back as `RemoteError`.
+    async fn call<Req, Resp, E>(
+        &mut self,
+        rpc: Rpc,
+        message: &Req,
+        option: &RPCOption,
+    ) -> Result<Resp, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+        E: DeserializeOwned + std::error::Error,
+    {
+        let data = bincode::serialize(message).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let mut request = tonic::Request::new(RaftRequest { cluster: self.cluster.clone(), data });
+        request.set_timeout(option.hard_ttl());
+        let reply = match rpc {
+            Rpc::Append => self.client.append_entries(request).await,
+            Rpc::Vote => self.client.vote(request).await,
+            Rpc::Snapshot => self.client.install_snapshot(request).await,
+        }
+        .map_err(|status| RPCError::Unreachable(Unreachable::new(&status)))?;
+        let result: Result<Resp, RaftError<NodeId, E>> =
+            bincode::deserialize(&reply.into_inner().data).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        result.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+    }
+}
+
+impl RaftNetwork<TypeConfig> for PeerConnection {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        self.call(Rpc::Append, &rpc, &option).await
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<InstallSnapshotResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>>
+    {
+        self.call(Rpc::Snapshot, &rpc, &option).await
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        self.call(Rpc::Vote, &rpc, &option).await
+    }
+}

@@ -1,0 +1,261 @@
+//! [`ClusterNode`]: one running Raft member and what upper layers do with it. Proposing
+//! commands, passing the read barrier, reading the state, and routing requests to the leader.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::{BasicNode, SnapshotPolicy};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+use trent_state::{Command, Request, RequestId, Response, State};
+use uuid::Uuid;
+
+use crate::barrier::ReadBarrier;
+use crate::network::{Network, MAX_MESSAGE_BYTES};
+use crate::peer_service::PeerService;
+use crate::proto::peer_server::PeerServer;
+use crate::store::{self, SharedState};
+use crate::{ClusterConfig, ClusterError, NodeId, Raft, StartError};
+
+/// Serves requests that reach the leader, either directly or forwarded by a follower. The
+/// front end implements it; the payload is whatever the front end encoded.
+#[async_trait::async_trait]
+pub trait ForwardHandler: Send + Sync + 'static {
+    /// Answers a request on this node, which believes it is the leader. `Err(NotLeader)`
+    /// means nothing was done and the request may go to the new leader.
+    async fn handle(&self, request_id: Uuid, payload: Vec<u8>) -> Result<Vec<u8>, ClusterError>;
+}
+
+/// A running cluster member. Cheap to clone.
+#[derive(Clone)]
+pub struct ClusterNode {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: ClusterConfig,
+    raft: Raft,
+    state: SharedState,
+    network: Network,
+    barrier: Arc<ReadBarrier>,
+    handler: OnceLock<Arc<dyn ForwardHandler>>,
+    stop_peer_server: std::sync::Mutex<Option<oneshot::Sender<()>>>,
+}
+
+impl ClusterNode {
+    /// Opens the data dir, starts Raft and the peer listener. A new cluster forms in
+    /// [`ClusterNode::bootstrap`].
+    pub async fn start(config: ClusterConfig) -> Result<ClusterNode, StartError> {
+        config.validate().map_err(StartError::Config)?;
+        let storage = store::open(&config.data_dir, &config.cluster_name, config.node_id)?;
+        let state = storage.state_machine.state();
+        let network = Network::new(config.cluster_name.clone(), source_ip(&config));
+        let raft = Raft::new(config.node_id, Arc::new(raft_config(&config)?), network.clone(), storage.log, storage.state_machine)
+            .await
+            .map_err(|e| StartError::Raft(e.to_string()))?;
+        let listener = tokio::net::TcpListener::bind(config.peer_listen)
+            .await
+            .map_err(|source| StartError::Listen { addr: config.peer_listen.to_string(), source })?;
+        let barrier = ReadBarrier::spawn(raft.clone(), config.request_timeout);
+        let (stop, stopped) = oneshot::channel();
+        let node = ClusterNode {
+            inner: Arc::new(Inner {
+                config,
+                raft,
+                state,
+                network,
+                barrier,
+                handler: OnceLock::new(),
+                stop_peer_server: std::sync::Mutex::new(Some(stop)),
+            }),
+        };
+        let service = PeerServer::new(PeerService { node: node.clone() })
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        tokio::spawn(async move {
+            let served = tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming_shutdown(incoming, async {
+                    let _ = stopped.await;
+                })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "peer listener failed");
+            }
+        });
+        Ok(node)
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.inner.config.node_id
+    }
+    pub fn cluster_name(&self) -> &str {
+        &self.inner.config.cluster_name
+    }
+    pub fn config(&self) -> &ClusterConfig {
+        &self.inner.config
+    }
+    pub fn raft(&self) -> &Raft {
+        &self.inner.raft
+    }
+    pub(crate) fn network(&self) -> &Network {
+        &self.inner.network
+    }
+
+    /// Installs the front end's handler for requests this node serves as leader.
+    pub fn set_forward_handler(&self, handler: Arc<dyn ForwardHandler>) {
+        let _ = self.inner.handler.set(handler);
+    }
+
+    /// The leader as this node last heard; may be stale.
+    pub fn leader(&self) -> Option<NodeId> {
+        self.inner.raft.metrics().borrow().current_leader
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.leader() == Some(self.id())
+    }
+
+    /// Reads this node's state as it is, without a barrier: fast, possibly stale.
+    pub fn read_local<T>(&self, f: impl FnOnce(&State) -> T) -> T {
+        f(&self.inner.state.read().expect("state lock"))
+    }
+
+    /// Reads the state after a linearizable read barrier: on the leader only, and reflecting
+    /// every write acknowledged before this call.
+    pub async fn read<T>(&self, f: impl FnOnce(&State) -> T) -> Result<T, ClusterError> {
+        self.inner.barrier.wait().await?;
+        Ok(self.read_local(f))
+    }
+
+    /// Proposes `command` under the client request id `request_id` and waits until it is
+    /// committed and applied. A request id applied before answers its first response again.
+    pub async fn write(&self, request_id: Uuid, command: Command) -> Result<Response, ClusterError> {
+        let request = Request { id: RequestId(request_id), time: now_millis(), command };
+        let timeout = self.inner.config.request_timeout;
+        match tokio::time::timeout(timeout, self.inner.raft.client_write(request)).await {
+            Err(_) => Err(ClusterError::Unavailable("timed out waiting for a quorum to commit the write".into())),
+            Ok(Ok(response)) => Ok(response.data),
+            Ok(Err(e)) => Err(write_error(e)),
+        }
+    }
+
+    /// Routes a front-end request received from a client: served here if this node leads,
+    /// otherwise forwarded to the leader, retried with the same request id across leader
+    /// changes until the request timeout.
+    pub async fn route(&self, request_id: Uuid, payload: Vec<u8>) -> Result<Vec<u8>, ClusterError> {
+        self.route_hop(request_id, 0, payload).await
+    }
+
+    pub(crate) async fn route_hop(&self, request_id: Uuid, hops: u32, payload: Vec<u8>) -> Result<Vec<u8>, ClusterError> {
+        let deadline = Instant::now() + self.inner.config.request_timeout;
+        loop {
+            let leader = self.leader();
+            let outcome = match leader {
+                Some(id) if id == self.id() => match self.inner.handler.get() {
+                    Some(handler) => handler.handle(request_id, payload.clone()).await,
+                    None => Err(ClusterError::Unavailable("node is starting".into())),
+                },
+                Some(id) => self.forward_to(id, request_id, hops, payload.clone(), deadline).await,
+                None => Err(ClusterError::NotLeader { leader: None }),
+            };
+            match outcome {
+                Err(ClusterError::NotLeader { .. } | ClusterError::Unavailable(_)) if hops == 0 && Instant::now() < deadline => {
+                    self.await_leader_change(leader, deadline).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn forward_to(
+        &self,
+        leader: NodeId,
+        request_id: Uuid,
+        hops: u32,
+        payload: Vec<u8>,
+        deadline: Instant,
+    ) -> Result<Vec<u8>, ClusterError> {
+        let Some(addr) = self.member_addr(leader) else {
+            return Err(ClusterError::NotLeader { leader: None });
+        };
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        self.inner.network.forward(&addr, request_id, hops, payload, remaining).await.map_err(error_of_status)
+    }
+
+    /// Waits (at most a short while) for a leader other than `tried`.
+    async fn await_leader_change(&self, tried: Option<NodeId>, deadline: Instant) {
+        let wait = deadline.saturating_duration_since(Instant::now()).min(Duration::from_millis(200));
+        let _ = self
+            .inner
+            .raft
+            .wait(Some(wait))
+            .metrics(|m| m.current_leader.is_some() && m.current_leader != tried, "leader change")
+            .await;
+    }
+
+    pub(crate) fn member_addr(&self, id: NodeId) -> Option<String> {
+        let metrics = self.inner.raft.metrics().borrow().clone();
+        metrics.membership_config.membership().get_node(&id).map(|n: &BasicNode| n.addr.clone())
+    }
+
+    /// Stops Raft and the peer listener.
+    pub async fn shutdown(&self) {
+        if let Err(e) = self.inner.raft.shutdown().await {
+            tracing::warn!(error = %e, "raft did not shut down cleanly");
+        }
+        if let Some(stop) = self.inner.stop_peer_server.lock().expect("stop lock").take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+pub(crate) fn write_error(e: RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>) -> ClusterError {
+    match e {
+        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => ClusterError::NotLeader { leader: f.leader_id },
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(c)) => ClusterError::Invalid(c.to_string()),
+        RaftError::Fatal(f) => ClusterError::Fatal(f.to_string()),
+    }
+}
+
+fn error_of_status(status: tonic::Status) -> ClusterError {
+    use tonic::Code;
+    match status.code() {
+        Code::FailedPrecondition => ClusterError::NotLeader { leader: None },
+        Code::InvalidArgument => ClusterError::Invalid(status.message().into()),
+        Code::PermissionDenied | Code::Internal => ClusterError::Fatal(status.message().into()),
+        _ => ClusterError::Unavailable(format!("leader unreachable: {}", status.message())),
+    }
+}
+
+fn now_millis() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// Outgoing peer connections leave from the advertised address when this node listens on
+/// that very IP, so peers (and firewalls) see one address per node.
+fn source_ip(config: &ClusterConfig) -> Option<IpAddr> {
+    let listen: SocketAddr = config.peer_listen;
+    let advertised: SocketAddr = config.peer_advertise.parse().ok()?;
+    (!listen.ip().is_unspecified() && listen.ip() == advertised.ip()).then_some(listen.ip())
+}
+
+fn raft_config(config: &ClusterConfig) -> Result<openraft::Config, StartError> {
+    let t = &config.raft;
+    openraft::Config {
+        cluster_name: config.cluster_name.clone(),
+        heartbeat_interval: t.heartbeat_ms,
+        election_timeout_min: t.election_timeout_min_ms,
+        election_timeout_max: t.election_timeout_max_ms,
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(t.snapshot_after_logs),
+        max_in_snapshot_log_to_keep: t.logs_to_keep,
+        snapshot_max_chunk_size: t.snapshot_chunk_bytes,
+        install_snapshot_timeout: 10_000,
+        ..Default::default()
+    }
+    .validate()
+    .map_err(|e| StartError::Config(format!("raft: {e}")))
+}

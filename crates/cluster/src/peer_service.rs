@@ -1,0 +1,90 @@
+//! The server side of the peer transport. Every message names its cluster; a message from
+//! another cluster, or one that does not decode, is refused before it reaches Raft.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tonic::{Request, Response, Status};
+
+use crate::node::ClusterNode;
+use crate::proto::peer_server::Peer;
+use crate::proto::{ForwardReply, ForwardRequest, HelloReply, HelloRequest, RaftReply, RaftRequest};
+use crate::ClusterError;
+
+/// A request that has passed this many nodes is refused: leadership is changing too fast to
+/// chase it, and the origin will retry.
+const MAX_HOPS: u32 = 3;
+
+pub(crate) struct PeerService {
+    pub node: ClusterNode,
+}
+
+impl PeerService {
+    fn check_cluster(&self, cluster: &str) -> Result<(), Status> {
+        if cluster != self.node.cluster_name() {
+            return Err(Status::permission_denied(format!(
+                "this node belongs to cluster '{}', not '{cluster}'",
+                self.node.cluster_name()
+            )));
+        }
+        Ok(())
+    }
+
+    fn decode<T: DeserializeOwned>(&self, request: RaftRequest) -> Result<T, Status> {
+        self.check_cluster(&request.cluster)?;
+        bincode::deserialize(&request.data).map_err(|e| Status::invalid_argument(format!("undecodable raft message: {e}")))
+    }
+}
+
+fn encode<T: Serialize>(result: &T) -> Result<Response<RaftReply>, Status> {
+    let data = bincode::serialize(result).map_err(|e| Status::internal(e.to_string()))?;
+    Ok(Response::new(RaftReply { data }))
+}
+
+/// Maps a cluster error to the status the forwarding origin understands.
+pub(crate) fn status_of(error: ClusterError) -> Status {
+    match error {
+        ClusterError::NotLeader { .. } => Status::failed_precondition(error.to_string()),
+        ClusterError::Unavailable(_) => Status::unavailable(error.to_string()),
+        ClusterError::Invalid(_) => Status::invalid_argument(error.to_string()),
+        ClusterError::Fatal(_) => Status::internal(error.to_string()),
+    }
+}
+
+#[tonic::async_trait]
+impl Peer for PeerService {
+    async fn append_entries(&self, request: Request<RaftRequest>) -> Result<Response<RaftReply>, Status> {
+        let rpc = self.decode(request.into_inner())?;
+        encode(&self.node.raft().append_entries(rpc).await)
+    }
+
+    async fn vote(&self, request: Request<RaftRequest>) -> Result<Response<RaftReply>, Status> {
+        let rpc = self.decode(request.into_inner())?;
+        encode(&self.node.raft().vote(rpc).await)
+    }
+
+    async fn install_snapshot(&self, request: Request<RaftRequest>) -> Result<Response<RaftReply>, Status> {
+        let rpc = self.decode(request.into_inner())?;
+        encode(&self.node.raft().install_snapshot(rpc).await)
+    }
+
+    async fn forward(&self, request: Request<ForwardRequest>) -> Result<Response<ForwardReply>, Status> {
+        let request = request.into_inner();
+        self.check_cluster(&request.cluster)?;
+        let request_id = uuid::Uuid::from_slice(&request.request_id)
+            .map_err(|_| Status::invalid_argument("request_id must be 16 bytes"))?;
+        if request.hops >= MAX_HOPS {
+            return Err(Status::unavailable("forwarded too many times; leadership is changing"));
+        }
+        let payload = self.node.route_hop(request_id, request.hops + 1, request.payload).await.map_err(status_of)?;
+        Ok(Response::new(ForwardReply { payload }))
+    }
+
+    async fn hello(&self, request: Request<HelloRequest>) -> Result<Response<HelloReply>, Status> {
+        let request = request.into_inner();
+        self.check_cluster(&request.cluster)?;
+        Ok(Response::new(HelloReply {
+            node_id: self.node.id(),
+            initial_cluster: self.node.config().initial_cluster.to_string(),
+        }))
+    }
+}

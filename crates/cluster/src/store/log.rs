@@ -1,0 +1,168 @@
+//! The Raft log and Raft metadata (vote, committed, purged) in RocksDB.
+
+use std::fmt::Debug;
+use std::ops::{Bound, RangeBounds};
+use std::sync::Arc;
+
+use openraft::storage::{LogFlushed, LogState, RaftLogReader, RaftLogStorage};
+use openraft::{Entry, OptionalSend, RaftLogId, Vote};
+use rocksdb::{Direction, IteratorMode, WriteBatch, WriteOptions, DB};
+
+use super::{blocking, storage_io, storage_read, CF_LOG, CF_RAFT};
+use crate::{LogId, NodeId, StorageError, TypeConfig};
+
+const VOTE: &[u8] = b"vote";
+const COMMITTED: &[u8] = b"committed";
+const PURGED: &[u8] = b"purged";
+
+/// The log store; cheap to clone (it shares the database), which is also its reader.
+#[derive(Clone)]
+pub struct LogStore {
+    db: Arc<DB>,
+}
+
+fn index_key(index: u64) -> [u8; 8] {
+    index.to_be_bytes()
+}
+
+fn synced() -> WriteOptions {
+    let mut opts = WriteOptions::default();
+    opts.set_sync(true);
+    opts
+}
+
+impl LogStore {
+    pub(crate) fn new(db: Arc<DB>) -> Self {
+        LogStore { db }
+    }
+
+    fn get_meta<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
+        let cf = self.db.cf_handle(CF_RAFT).expect("cf");
+        match self.db.get_cf(cf, key).map_err(storage_read)? {
+            None => Ok(None),
+            Some(bytes) => bincode::deserialize(&bytes).map(Some).map_err(storage_read),
+        }
+    }
+
+    /// Writes one metadata value; with `sync`, it is on disk before this returns.
+    async fn put_meta<T: serde::Serialize>(&self, key: &'static [u8], value: &T, sync: bool) -> Result<(), StorageError> {
+        let bytes = bincode::serialize(value).map_err(storage_io)?;
+        let db = self.db.clone();
+        blocking(move || {
+            let cf = db.cf_handle(CF_RAFT).expect("cf");
+            let opts = if sync { synced() } else { WriteOptions::default() };
+            db.put_cf_opt(cf, key, bytes, &opts).map_err(storage_io)
+        })
+        .await
+    }
+
+    fn last_entry_id(&self) -> Result<Option<LogId>, StorageError> {
+        let cf = self.db.cf_handle(CF_LOG).expect("cf");
+        match self.db.iterator_cf(cf, IteratorMode::End).next() {
+            None => Ok(None),
+            Some(item) => {
+                let (_, value) = item.map_err(storage_read)?;
+                let entry: Entry<TypeConfig> = bincode::deserialize(&value).map_err(storage_read)?;
+                Ok(Some(*entry.get_log_id()))
+            }
+        }
+    }
+
+    /// Deletes log entries with index in `[from, to)` with one synced range delete.
+    async fn delete_range(&self, from: u64, to: u64, meta: Option<(&'static [u8], Vec<u8>)>) -> Result<(), StorageError> {
+        let db = self.db.clone();
+        blocking(move || {
+            let mut batch = WriteBatch::default();
+            if let Some((key, value)) = meta {
+                batch.put_cf(db.cf_handle(CF_RAFT).expect("cf"), key, value);
+            }
+            batch.delete_range_cf(db.cf_handle(CF_LOG).expect("cf"), index_key(from), index_key(to));
+            db.write_opt(batch, &synced()).map_err(storage_io)
+        })
+        .await
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry<TypeConfig>>, StorageError> {
+        let start = match range.start_bound() {
+            Bound::Included(i) => *i,
+            Bound::Excluded(i) => i + 1,
+            Bound::Unbounded => 0,
+        };
+        let cf = self.db.cf_handle(CF_LOG).expect("cf");
+        let mut entries = Vec::new();
+        for item in self.db.iterator_cf(cf, IteratorMode::From(&index_key(start), Direction::Forward)) {
+            let (key, value) = item.map_err(storage_read)?;
+            let index = u64::from_be_bytes(key.as_ref().try_into().map_err(storage_read)?);
+            if !range.contains(&index) {
+                break;
+            }
+            entries.push(bincode::deserialize(&value).map_err(storage_read)?);
+        }
+        Ok(entries)
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = Self;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
+        let last_purged_log_id: Option<LogId> = self.get_meta(PURGED)?;
+        let last_log_id = self.last_entry_id()?.or(last_purged_log_id);
+        Ok(LogState { last_purged_log_id, last_log_id })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError> {
+        self.put_meta(VOTE, vote, true).await
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>, StorageError> {
+        self.get_meta(VOTE)
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
+        // Not synced: losing it only means re-learning the commit index from the leader.
+        self.put_meta(COMMITTED, &committed, false).await
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
+        Ok(self.get_meta::<Option<LogId>>(COMMITTED)?.flatten())
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut batch = WriteBatch::default();
+        let cf = self.db.cf_handle(CF_LOG).expect("cf");
+        for entry in entries {
+            let value = bincode::serialize(&entry).map_err(storage_io)?;
+            batch.put_cf(cf, index_key(entry.get_log_id().index), value);
+        }
+        let db = self.db.clone();
+        // One batch, fsynced, before openraft hears the entries are durable.
+        let result = blocking(move || db.write_opt(batch, &synced()).map_err(storage_io)).await;
+        callback.log_io_completed(result.as_ref().map(|_| ()).map_err(|e| std::io::Error::other(e.to_string())));
+        result
+    }
+
+    async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        self.delete_range(log_id.index, u64::MAX, None).await
+    }
+
+    async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        // The purged marker and the deletion are one batch: a crash never leaves a gap
+        // between the marker and the first remaining entry.
+        let marker = bincode::serialize(&log_id).map_err(storage_io)?;
+        self.delete_range(0, log_id.index + 1, Some((PURGED, marker))).await
+    }
+}

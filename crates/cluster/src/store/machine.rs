@@ -1,0 +1,215 @@
+//! The state machine store: the in-memory [`State`] that readers share, persisted record by
+//! record in RocksDB together with `last_applied` and the membership, and its snapshots.
+
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use openraft::storage::{RaftStateMachine, Snapshot};
+use openraft::{BasicNode, Entry, EntryPayload, OptionalSend, RaftSnapshotBuilder, StoredMembership};
+use rocksdb::{IteratorMode, WriteBatch, WriteOptions, DB};
+use trent_state::{Outcome, RecordKey, Response, State};
+
+use super::snapshot::{self, Meta};
+use super::{blocking, storage_io, storage_read, CF_STATE, CF_STATE_META};
+use crate::{LogId, NodeId, StorageError, TypeConfig};
+
+const LAST_APPLIED: &[u8] = b"last_applied";
+const MEMBERSHIP: &[u8] = b"membership";
+const CURRENT_SNAPSHOT: &str = "current";
+
+type Membership = StoredMembership<NodeId, BasicNode>;
+
+/// The replicated state, shared between the state machine (the only writer) and readers.
+pub type SharedState = Arc<RwLock<State>>;
+
+pub struct StateMachineStore {
+    db: Arc<DB>,
+    state: SharedState,
+    last_applied: Option<LogId>,
+    membership: Membership,
+    snapshot_dir: PathBuf,
+}
+
+impl StateMachineStore {
+    pub(crate) fn open(db: Arc<DB>, snapshot_dir: PathBuf) -> Result<Self, StorageError> {
+        let meta = db.cf_handle(CF_STATE_META).expect("cf");
+        let last_applied = read_value(db.get_cf(meta, LAST_APPLIED).map_err(storage_read)?)?.flatten();
+        let membership = read_value(db.get_cf(meta, MEMBERSHIP).map_err(storage_read)?)?.unwrap_or_default();
+        let records = db
+            .iterator_cf(db.cf_handle(CF_STATE).expect("cf"), IteratorMode::Start)
+            .map(|item| item.map(|(k, v)| (k.to_vec(), v.to_vec())))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(storage_read)?;
+        let state = State::restore(records).map_err(storage_read)?;
+        Ok(StateMachineStore { db, state: Arc::new(RwLock::new(state)), last_applied, membership, snapshot_dir })
+    }
+
+    /// The state, for readers.
+    pub fn state(&self) -> SharedState {
+        self.state.clone()
+    }
+
+    fn persist_batch(&self, batch: &mut WriteBatch) -> Result<(), StorageError> {
+        let meta = self.db.cf_handle(CF_STATE_META).expect("cf");
+        batch.put_cf(meta, LAST_APPLIED, bincode::serialize(&self.last_applied).map_err(storage_io)?);
+        batch.put_cf(meta, MEMBERSHIP, bincode::serialize(&self.membership).map_err(storage_io)?);
+        Ok(())
+    }
+}
+
+fn read_value<T: serde::de::DeserializeOwned>(bytes: Option<Vec<u8>>) -> Result<Option<T>, StorageError> {
+    bytes.map(|b| bincode::deserialize(&b).map_err(storage_read)).transpose()
+}
+
+/// Writes `data` as the node's current snapshot: to a temporary file, fsynced, then renamed.
+fn save_snapshot_file(dir: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = dir.join("current.tmp");
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(data)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, dir.join(CURRENT_SNAPSHOT))?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachineStore {
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, Membership), StorageError> {
+        Ok((self.last_applied, self.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Response>, StorageError>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut responses = Vec::new();
+        let mut touched = Vec::new();
+        let mut batch = WriteBatch::default();
+        {
+            let mut state = self.state.write().expect("state lock");
+            for entry in entries {
+                self.last_applied = Some(entry.log_id);
+                responses.push(match entry.payload {
+                    EntryPayload::Blank => Ok(Outcome::Done),
+                    EntryPayload::Normal(request) => state.apply(&request, &mut touched),
+                    EntryPayload::Membership(membership) => {
+                        self.membership = StoredMembership::new(Some(entry.log_id), membership);
+                        Ok(Outcome::Done)
+                    }
+                });
+            }
+            let cf = self.db.cf_handle(CF_STATE).expect("cf");
+            for key in dedup(touched) {
+                match state.record(&key) {
+                    Some(value) => batch.put_cf(cf, key.encode(), value),
+                    None => batch.delete_cf(cf, key.encode()),
+                }
+            }
+        }
+        self.persist_batch(&mut batch)?;
+        // Not fsynced: the log already is, and a crash re-applies from it. The next synced
+        // write (a log append or purge) makes these durable too, as all share one WAL.
+        self.db.write_opt(batch, &WriteOptions::default()).map_err(storage_io)?;
+        Ok(responses)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        SnapshotBuilder { db: self.db.clone(), dir: self.snapshot_dir.clone() }
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(&mut self, meta: &Meta, snapshot: Box<Cursor<Vec<u8>>>) -> Result<(), StorageError> {
+        let data = snapshot.into_inner();
+        let image = snapshot::parse(&data).map_err(storage_read)?;
+        if image.meta.last_log_id != meta.last_log_id {
+            return Err(storage_read(format!(
+                "snapshot {} claims {:?} but holds {:?}",
+                meta.snapshot_id, meta.last_log_id, image.meta.last_log_id
+            )));
+        }
+        let state = State::restore(image.records.iter().cloned()).map_err(storage_read)?;
+        self.last_applied = meta.last_log_id;
+        self.membership = meta.last_membership.clone();
+
+        let mut batch = WriteBatch::default();
+        let cf = self.db.cf_handle(CF_STATE).expect("cf");
+        // Every record key begins with an ASCII tag byte, so [0, 0xFF) covers them all.
+        batch.delete_range_cf(cf, [0u8].as_slice(), [0xFFu8].as_slice());
+        for (key, value) in &image.records {
+            batch.put_cf(cf, key, value);
+        }
+        self.persist_batch(&mut batch)?;
+        let db = self.db.clone();
+        let dir = self.snapshot_dir.clone();
+        blocking(move || {
+            let mut opts = WriteOptions::default();
+            opts.set_sync(true);
+            db.write_opt(batch, &opts).map_err(storage_io)?;
+            save_snapshot_file(&dir, &data).map_err(storage_io)
+        })
+        .await?;
+        *self.state.write().expect("state lock") = state;
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
+        let path = self.snapshot_dir.join(CURRENT_SNAPSHOT);
+        let data = match tokio::fs::read(&path).await {
+            Ok(data) => data,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(storage_read(e)),
+        };
+        let meta = snapshot::parse_meta(&data).map_err(storage_read)?;
+        Ok(Some(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) }))
+    }
+}
+
+fn dedup(mut keys: Vec<RecordKey>) -> Vec<RecordKey> {
+    let mut seen = std::collections::HashSet::new();
+    keys.retain(|k| seen.insert(k.clone()));
+    keys
+}
+
+/// Builds a snapshot from a RocksDB point-in-time view, concurrently with `apply`.
+pub struct SnapshotBuilder {
+    db: Arc<DB>,
+    dir: PathBuf,
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
+        let db = self.db.clone();
+        let dir = self.dir.clone();
+        let (meta, data) = blocking(move || {
+            let view = db.snapshot();
+            let meta_cf = db.cf_handle(CF_STATE_META).expect("cf");
+            let last_log_id: Option<LogId> =
+                read_value(view.get_cf(meta_cf, LAST_APPLIED).map_err(storage_read)?)?.flatten();
+            let last_membership: Membership =
+                read_value(view.get_cf(meta_cf, MEMBERSHIP).map_err(storage_read)?)?.unwrap_or_default();
+            let unique = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            let snapshot_id = match last_log_id {
+                Some(id) => format!("{}-{}-{}", id.leader_id.term, id.index, unique.as_nanos()),
+                None => format!("empty-{}", unique.as_nanos()),
+            };
+            let meta = Meta { last_log_id, last_membership, snapshot_id };
+            let mut writer = snapshot::Writer::new(&meta);
+            for item in view.iterator_cf(db.cf_handle(CF_STATE).expect("cf"), IteratorMode::Start) {
+                let (key, value) = item.map_err(storage_read)?;
+                writer.record(&key, &value);
+            }
+            let data = writer.finish();
+            save_snapshot_file(&dir, &data).map_err(storage_io)?;
+            Ok((meta, data))
+        })
+        .await?;
+        tracing::info!(snapshot = %meta.snapshot_id, bytes = data.len(), "built snapshot");
+        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) })
+    }
+}

@@ -1,0 +1,162 @@
+//! RocksDB storage for openraft: the log, the Raft metadata and the state machine, each in its
+//! own column family of one database, so one WAL covers them all and a `WriteBatch` is atomic
+//! across them.
+//!
+//! Guarantees: a log append and a vote are fsynced before openraft hears they are durable;
+//! state changes and `last_applied`/membership land in one batch; a data dir is bound to one
+//! node of one cluster and refuses to open for another.
+
+mod log;
+mod machine;
+mod snapshot;
+
+pub use log::LogStore;
+pub use machine::{SharedState, StateMachineStore};
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rocksdb::{ColumnFamilyDescriptor, Options, DB};
+use serde::{Deserialize, Serialize};
+
+use crate::{NodeId, StorageError};
+
+pub(crate) const CF_LOG: &str = "log";
+pub(crate) const CF_RAFT: &str = "raft";
+pub(crate) const CF_STATE: &str = "state";
+pub(crate) const CF_STATE_META: &str = "state_meta";
+
+const IDENTITY_KEY: &[u8] = b"identity";
+const FORMAT: u32 = 1;
+
+/// Who a data dir belongs to; written at first start and checked at every start after.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct Identity {
+    format: u32,
+    cluster: String,
+    node_id: NodeId,
+}
+
+/// Why a data dir cannot be opened. Each message names the path and the problem.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("data dir {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("data dir {path} holds files but no trent database; refusing to use it (is it another program's?)")]
+    Foreign { path: PathBuf },
+    #[error("data dir {path} cannot be opened, the database may be corrupt: {reason}")]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("data dir {path} belongs to node {found_node} of cluster '{found_cluster}', not to node {node} of cluster '{cluster}'")]
+    WrongOwner { path: PathBuf, found_cluster: String, found_node: NodeId, cluster: String, node: NodeId },
+    #[error("data dir {path}: {reason}")]
+    State { path: PathBuf, reason: String },
+}
+
+/// The opened storage of one node.
+pub struct Storage {
+    pub log: LogStore,
+    pub state_machine: StateMachineStore,
+}
+
+/// Opens (or, if `data_dir` is new or empty, creates) the storage of `node_id` in `cluster`.
+pub fn open(data_dir: &Path, cluster: &str, node_id: NodeId) -> Result<Storage, OpenError> {
+    let db_path = data_dir.join("db");
+    let fresh = prepare_dir(data_dir, &db_path)?;
+    let db = open_db(&db_path, fresh)?;
+    check_identity(&db, &db_path, fresh, cluster, node_id)?;
+    let db = Arc::new(db);
+    let snapshot_dir = data_dir.join("snapshots");
+    std::fs::create_dir_all(&snapshot_dir).map_err(|source| OpenError::Io { path: snapshot_dir.clone(), source })?;
+    let state_machine = StateMachineStore::open(db.clone(), snapshot_dir)
+        .map_err(|e| OpenError::State { path: db_path.clone(), reason: e.to_string() })?;
+    Ok(Storage { log: LogStore::new(db), state_machine })
+}
+
+/// Returns whether the database is new. A data dir with files but no database is refused
+/// rather than written into.
+fn prepare_dir(data_dir: &Path, db_path: &Path) -> Result<bool, OpenError> {
+    let io = |source| OpenError::Io { path: data_dir.to_path_buf(), source };
+    std::fs::create_dir_all(data_dir).map_err(io)?;
+    if db_path.join("CURRENT").exists() {
+        return Ok(false);
+    }
+    let unexpected = std::fs::read_dir(data_dir)
+        .map_err(io)?
+        .filter_map(Result::ok)
+        .any(|entry| !matches!(entry.file_name().to_str(), Some("snapshots") | Some("db") | Some("domain.key")));
+    let db_has_files = db_path.exists() && std::fs::read_dir(db_path).map_err(io)?.next().is_some();
+    if unexpected || db_has_files {
+        return Err(OpenError::Foreign { path: data_dir.to_path_buf() });
+    }
+    Ok(true)
+}
+
+fn open_db(db_path: &Path, create: bool) -> Result<DB, OpenError> {
+    let mut options = Options::default();
+    options.create_if_missing(create);
+    options.create_missing_column_families(create);
+    options.set_keep_log_file_num(4);
+    let cfs = [CF_LOG, CF_RAFT, CF_STATE, CF_STATE_META].map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
+    DB::open_cf_descriptors(&options, db_path, cfs)
+        .map_err(|e| OpenError::Corrupt { path: db_path.to_path_buf(), reason: e.to_string() })
+}
+
+fn check_identity(db: &DB, path: &Path, fresh: bool, cluster: &str, node_id: NodeId) -> Result<(), OpenError> {
+    let cf = db.cf_handle(CF_RAFT).expect("column family exists");
+    let want = Identity { format: FORMAT, cluster: cluster.into(), node_id };
+    let corrupt = |reason: String| OpenError::Corrupt { path: path.to_path_buf(), reason };
+    match db.get_cf(cf, IDENTITY_KEY).map_err(|e| corrupt(e.to_string()))? {
+        None if fresh => {
+            let bytes = serde_json::to_vec(&want).expect("identity serializes");
+            let mut opts = rocksdb::WriteOptions::default();
+            opts.set_sync(true);
+            db.put_cf_opt(cf, IDENTITY_KEY, bytes, &opts).map_err(|e| corrupt(e.to_string()))
+        }
+        None => Err(corrupt("the identity record is missing".into())),
+        Some(bytes) => {
+            let found: Identity =
+                serde_json::from_slice(&bytes).map_err(|e| corrupt(format!("unreadable identity record: {e}")))?;
+            if found.format != FORMAT {
+                return Err(corrupt(format!("storage format {} is not supported (expected {FORMAT})", found.format)));
+            }
+            if found != want {
+                return Err(OpenError::WrongOwner {
+                    path: path.to_path_buf(),
+                    found_cluster: found.cluster,
+                    found_node: found.node_id,
+                    cluster: cluster.into(),
+                    node: node_id,
+                });
+            }
+            Ok(())
+        }
+    }
+}
+
+pub(crate) fn storage_io(e: impl std::fmt::Display) -> StorageError {
+    openraft::StorageIOError::<NodeId>::new(
+        openraft::ErrorSubject::Store,
+        openraft::ErrorVerb::Write,
+        openraft::AnyError::error(e.to_string()),
+    )
+    .into()
+}
+
+pub(crate) fn storage_read(e: impl std::fmt::Display) -> StorageError {
+    openraft::StorageIOError::<NodeId>::new(
+        openraft::ErrorSubject::Store,
+        openraft::ErrorVerb::Read,
+        openraft::AnyError::error(e.to_string()),
+    )
+    .into()
+}
+
+/// Runs blocking RocksDB work off the async runtime.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
+) -> Result<T, StorageError> {
+    tokio::task::spawn_blocking(f).await.map_err(storage_io)?
+}
+
+#[cfg(test)]
+mod tests;
