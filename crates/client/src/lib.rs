@@ -1,5 +1,7 @@
 //! A Rust client for trent's admin API (JSON over HTTP), used by the `trent` CLI and the
-//! integration tests.
+//! integration tests, and the load generator behind `trent bench`.
+
+pub mod bench;
 
 use std::time::Duration;
 
@@ -20,7 +22,11 @@ pub enum ClientError {
     Transport(#[from] reqwest::Error),
     /// The service answered with an error.
     #[error("{code} ({status}): {message}")]
-    Api { status: u16, code: String, message: String },
+    Api {
+        status: u16,
+        code: String,
+        message: String,
+    },
 }
 
 impl ClientError {
@@ -77,8 +83,14 @@ impl AdminClient {
     }
 
     pub fn with_timeout(endpoint: impl Into<String>, timeout: Duration) -> Self {
-        let http = reqwest::Client::builder().timeout(timeout).build().expect("http client");
-        AdminClient { http, endpoint: endpoint.into().trim_end_matches('/').to_owned() }
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .expect("http client");
+        AdminClient {
+            http,
+            endpoint: endpoint.into().trim_end_matches('/').to_owned(),
+        }
     }
 
     pub fn endpoint(&self) -> &str {
@@ -86,35 +98,71 @@ impl AdminClient {
     }
 
     pub async fn status(&self) -> Result<ClusterStatus, ClientError> {
-        self.send(self.http.get(self.url("/admin/v1/cluster/status"))).await
+        self.send(self.http.get(self.url("/admin/v1/cluster/status")))
+            .await
     }
 
     /// Adds a node (as learner, then voter) at its peer address.
     pub async fn add_node(&self, id: u64, addr: &str) -> Result<(), ClientError> {
-        let body = AddNode { id, addr: addr.into() };
-        self.send::<serde_json::Value>(self.http.post(self.url("/admin/v1/cluster/nodes")).json(&body)).await.map(drop)
+        let body = AddNode {
+            id,
+            addr: addr.into(),
+        };
+        self.send::<serde_json::Value>(
+            self.http
+                .post(self.url("/admin/v1/cluster/nodes"))
+                .json(&body),
+        )
+        .await
+        .map(drop)
     }
 
     pub async fn remove_node(&self, id: u64) -> Result<(), ClientError> {
-        self.send::<serde_json::Value>(self.http.delete(self.url(&format!("/admin/v1/cluster/nodes/{id}")))).await.map(drop)
+        self.send::<serde_json::Value>(
+            self.http
+                .delete(self.url(&format!("/admin/v1/cluster/nodes/{id}"))),
+        )
+        .await
+        .map(drop)
     }
 
     /// Proposes a state command. With a request id, a retry of the same write is applied once.
-    pub async fn command(&self, request_id: Option<Uuid>, command: &Command) -> Result<Outcome, ClientError> {
-        let mut request = self.http.post(self.url("/admin/v1/state/commands")).json(command);
+    pub async fn command(
+        &self,
+        request_id: Option<Uuid>,
+        command: &Command,
+    ) -> Result<Outcome, ClientError> {
+        let mut request = self
+            .http
+            .post(self.url("/admin/v1/state/commands"))
+            .json(command);
         if let Some(id) = request_id {
             request = request.header(REQUEST_ID_HEADER, id.to_string());
         }
         self.send(request).await
     }
 
-    pub async fn get_key(&self, id: KeyId, consistency: Consistency) -> Result<Option<KeyRecord>, ClientError> {
-        let url = self.url(&format!("/admin/v1/state/keys/{id}?consistency={}", consistency.as_str()));
+    pub async fn get_key(
+        &self,
+        id: KeyId,
+        consistency: Consistency,
+    ) -> Result<Option<KeyRecord>, ClientError> {
+        let url = self.url(&format!(
+            "/admin/v1/state/keys/{id}?consistency={}",
+            consistency.as_str()
+        ));
         self.send(self.http.get(url)).await
     }
 
-    pub async fn list_keys(&self, account: &AccountId, consistency: Consistency) -> Result<Vec<KeyRecord>, ClientError> {
-        let url = self.url(&format!("/admin/v1/state/keys?account={account}&consistency={}", consistency.as_str()));
+    pub async fn list_keys(
+        &self,
+        account: &AccountId,
+        consistency: Consistency,
+    ) -> Result<Vec<KeyRecord>, ClientError> {
+        let url = self.url(&format!(
+            "/admin/v1/state/keys?account={account}&consistency={}",
+            consistency.as_str()
+        ));
         self.send(self.http.get(url)).await
     }
 
@@ -122,7 +170,10 @@ impl AdminClient {
         format!("{}{path}", self.endpoint)
     }
 
-    async fn send<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> Result<T, ClientError> {
+    async fn send<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, ClientError> {
         let response = request.send().await?;
         let status = response.status().as_u16();
         let bytes = response.bytes().await?;
@@ -134,8 +185,16 @@ impl AdminClient {
             });
         }
         match serde_json::from_slice::<ErrorBody>(&bytes) {
-            Ok(body) => Err(ClientError::Api { status, code: body.code, message: body.message }),
-            Err(_) => Err(ClientError::Api { status, code: "Unknown".into(), message: String::from_utf8_lossy(&bytes).into() }),
+            Ok(body) => Err(ClientError::Api {
+                status,
+                code: body.code,
+                message: body.message,
+            }),
+            Err(_) => Err(ClientError::Api {
+                status,
+                code: "Unknown".into(),
+                message: String::from_utf8_lossy(&bytes).into(),
+            }),
         }
     }
 }

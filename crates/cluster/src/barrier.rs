@@ -29,11 +29,16 @@ pub(crate) struct ReadBarrier {
 impl ReadBarrier {
     /// Starts the confirming task; it gives up on a round after `budget`.
     pub fn spawn(raft: Raft, budget: Duration) -> Arc<ReadBarrier> {
-        let barrier = Arc::new(ReadBarrier { queue: Mutex::default(), wake: Notify::new() });
+        let barrier = Arc::new(ReadBarrier {
+            queue: Mutex::default(),
+            wake: Notify::new(),
+        });
         let weak = Arc::downgrade(&barrier);
         tokio::spawn(async move {
             loop {
-                let Some(barrier) = weak.upgrade() else { return };
+                let Some(barrier) = weak.upgrade() else {
+                    return;
+                };
                 barrier.wake.notified().await;
                 let waiters = std::mem::take(&mut *barrier.queue.lock().expect("barrier queue"));
                 drop(barrier);
@@ -54,7 +59,8 @@ impl ReadBarrier {
         let (tx, rx) = oneshot::channel();
         self.queue.lock().expect("barrier queue").push(tx);
         self.wake.notify_one();
-        rx.await.unwrap_or_else(|_| Err(ClusterError::Fatal("read barrier stopped".into())))
+        rx.await
+            .unwrap_or_else(|_| Err(ClusterError::Fatal("read barrier stopped".into())))
     }
 }
 
@@ -67,14 +73,18 @@ async fn confirm(raft: &Raft, budget: Duration) -> Result<(), ClusterError> {
         let retryable = match outcome {
             Ok(Ok(_)) => return Ok(()),
             Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)))) => {
-                return Err(ClusterError::NotLeader { leader: f.leader_id })
+                return Err(ClusterError::NotLeader {
+                    leader: f.leader_id,
+                })
             }
             Ok(Err(RaftError::Fatal(f))) => return Err(ClusterError::Fatal(f.to_string())),
             Ok(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(e)))) => e.to_string(),
             Err(_) => "timed out".to_string(),
         };
         if Instant::now() >= deadline {
-            return Err(ClusterError::Unavailable(format!("cannot confirm leadership with a quorum: {retryable}")));
+            return Err(ClusterError::Unavailable(format!(
+                "cannot confirm leadership with a quorum: {retryable}"
+            )));
         }
         // Back off briefly before the next round; a partition heals on its own schedule.
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -22,8 +22,13 @@ impl FromStr for InitialCluster {
     fn from_str(s: &str) -> Result<Self, String> {
         let mut members = BTreeMap::new();
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (id, addr) = part.split_once('=').ok_or_else(|| format!("member '{part}' is not of the form <id>=<host:port>"))?;
-            let id: NodeId = id.trim().parse().map_err(|_| format!("member '{part}': node id '{id}' is not a number"))?;
+            let (id, addr) = part
+                .split_once('=')
+                .ok_or_else(|| format!("member '{part}' is not of the form <id>=<host:port>"))?;
+            let id: NodeId = id
+                .trim()
+                .parse()
+                .map_err(|_| format!("member '{part}': node id '{id}' is not a number"))?;
             if id == 0 {
                 return Err(format!("member '{part}': node ids start at 1"));
             }
@@ -43,14 +48,20 @@ impl FromStr for InitialCluster {
 impl fmt::Display for InitialCluster {
     /// The canonical form, sorted by node id, that peers compare.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let parts: Vec<String> = self.0.iter().map(|(id, addr)| format!("{id}={addr}")).collect();
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|(id, addr)| format!("{id}={addr}"))
+            .collect();
         f.write_str(&parts.join(","))
     }
 }
 
 /// Checks that `addr` is `host:port`.
 pub(crate) fn check_peer_addr(addr: &str) -> Result<(), String> {
-    let (host, port) = addr.rsplit_once(':').ok_or_else(|| format!("address '{addr}' has no port"))?;
+    let (host, port) = addr
+        .rsplit_once(':')
+        .ok_or_else(|| format!("address '{addr}' has no port"))?;
     if host.is_empty() || port.parse::<u16>().is_err() {
         return Err(format!("address '{addr}' is not host:port"));
     }
@@ -129,8 +140,14 @@ impl ClusterConfig {
             }
         }
         let r = &self.raft;
-        if r.heartbeat_ms == 0 || r.election_timeout_min_ms <= r.heartbeat_ms || r.election_timeout_max_ms <= r.election_timeout_min_ms {
-            return Err("raft: need 0 < heartbeat_ms < election_timeout_min_ms < election_timeout_max_ms".into());
+        if r.heartbeat_ms == 0
+            || r.election_timeout_min_ms <= r.heartbeat_ms
+            || r.election_timeout_max_ms <= r.election_timeout_min_ms
+        {
+            return Err(
+                "raft: need 0 < heartbeat_ms < election_timeout_min_ms < election_timeout_max_ms"
+                    .into(),
+            );
         }
         Ok(())
     }

@@ -24,7 +24,9 @@ pub enum ClusterError {
 impl From<ClusterError> for trent_model::Error {
     fn from(e: ClusterError) -> Self {
         match e {
-            ClusterError::Invalid(msg) => trent_model::Error::new(trent_model::ErrorKind::Validation, msg),
+            ClusterError::Invalid(msg) => {
+                trent_model::Error::new(trent_model::ErrorKind::Validation, msg)
+            }
             ClusterError::Fatal(msg) => trent_model::Error::internal(msg),
             other => trent_model::Error::unavailable(other.to_string()),
         }
@@ -39,9 +41,16 @@ pub enum StartError {
     #[error("invalid configuration: {0}")]
     Config(String),
     #[error("cannot listen on {addr}: {source}")]
-    Listen { addr: String, source: std::io::Error },
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("raft: {0}")]
     Raft(String),
     #[error("peer {peer} was started with a different initial cluster: theirs is '{theirs}', ours is '{ours}'")]
-    PeerMismatch { peer: String, theirs: String, ours: String },
+    PeerMismatch {
+        peer: String,
+        theirs: String,
+        ours: String,
+    },
 }

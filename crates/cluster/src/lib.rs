@@ -6,10 +6,11 @@
 //! opaque request to the leader.
 
 mod barrier;
+mod clock;
 mod config;
 mod error;
-mod network;
 mod membership;
+mod network;
 mod node;
 mod peer_service;
 pub mod store;
@@ -18,6 +19,7 @@ pub mod proto {
     tonic::include_proto!("trent.peer.v1");
 }
 
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ClusterConfig, InitialCluster, RaftTuning};
 pub use error::{ClusterError, StartError};
 pub use node::{ClusterNode, ForwardHandler};

@@ -26,9 +26,18 @@ impl ClusterNode {
         let ours = self.config().initial_cluster.to_string();
         let quorum = members.len() / 2 + 1;
         loop {
+            if let Some((peer, theirs)) = self.take_peer_mismatch() {
+                return Err(StartError::PeerMismatch {
+                    peer: format!("node {peer}"),
+                    theirs,
+                    ours,
+                });
+            }
             let mut agreeing = 1;
             for (&id, addr) in members.iter().filter(|(&id, _)| id != self.id()) {
-                let Ok(reply) = self.network().hello(addr, self.id(), ours.clone()).await else { continue };
+                let Ok(reply) = self.network().hello(addr, self.id(), ours.clone()).await else {
+                    continue;
+                };
                 if reply.node_id != id {
                     return Err(StartError::Config(format!(
                         "initial_cluster lists node {id} at {addr}, but node {} answers there",
@@ -36,7 +45,11 @@ impl ClusterNode {
                     )));
                 }
                 if reply.initial_cluster != ours {
-                    return Err(StartError::PeerMismatch { peer: addr.clone(), theirs: reply.initial_cluster, ours });
+                    return Err(StartError::PeerMismatch {
+                        peer: addr.clone(),
+                        theirs: reply.initial_cluster,
+                        ours,
+                    });
                 }
                 agreeing += 1;
             }
@@ -49,7 +62,10 @@ impl ClusterNode {
             tracing::info!(agreeing, quorum, "waiting for founding members");
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
-        let nodes: BTreeMap<NodeId, BasicNode> = members.into_iter().map(|(id, addr)| (id, BasicNode::new(addr))).collect();
+        let nodes: BTreeMap<NodeId, BasicNode> = members
+            .into_iter()
+            .map(|(id, addr)| (id, BasicNode::new(addr)))
+            .collect();
         match self.raft().initialize(nodes).await {
             Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => Ok(()),
             Err(e) => Err(StartError::Raft(e.to_string())),
@@ -57,7 +73,10 @@ impl ClusterNode {
     }
 
     async fn is_initialized(&self) -> Result<bool, StartError> {
-        self.raft().is_initialized().await.map_err(|e| StartError::Raft(e.to_string()))
+        self.raft()
+            .is_initialized()
+            .await
+            .map_err(|e| StartError::Raft(e.to_string()))
     }
 
     /// Adds `id` at `addr`: first as a learner that catches up, then as a voter. Idempotent
@@ -66,24 +85,37 @@ impl ClusterNode {
         if id == 0 {
             return Err(ClusterError::Invalid("node id: node ids start at 1".into()));
         }
-        crate::config::check_peer_addr(&addr).map_err(|e| ClusterError::Invalid(format!("address: {e}")))?;
+        crate::config::check_peer_addr(&addr)
+            .map_err(|e| ClusterError::Invalid(format!("address: {e}")))?;
         let (voters, nodes) = self.membership();
         match nodes.get(&id) {
             Some(existing) if existing != &addr => {
-                return Err(ClusterError::Invalid(format!("node {id} is already a member at {existing}")))
+                return Err(ClusterError::Invalid(format!(
+                    "node {id} is already a member at {existing}"
+                )))
             }
             Some(_) if voters.contains(&id) => return Ok(()),
             _ => {}
         }
         if let Some((other, _)) = nodes.iter().find(|(other, a)| **a == addr && **other != id) {
-            return Err(ClusterError::Invalid(format!("address {addr} already belongs to node {other}")));
+            return Err(ClusterError::Invalid(format!(
+                "address {addr} already belongs to node {other}"
+            )));
         }
-        let learner = tokio::time::timeout(ADD_NODE_TIMEOUT, self.raft().add_learner(id, BasicNode::new(addr), true));
+        let learner = tokio::time::timeout(
+            ADD_NODE_TIMEOUT,
+            self.raft().add_learner(id, BasicNode::new(addr), true),
+        );
         learner
             .await
-            .map_err(|_| ClusterError::Unavailable(format!("node {id} did not catch up within {ADD_NODE_TIMEOUT:?}")))?
+            .map_err(|_| {
+                ClusterError::Unavailable(format!(
+                    "node {id} did not catch up within {ADD_NODE_TIMEOUT:?}"
+                ))
+            })?
             .map_err(write_error)?;
-        self.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id]))).await
+        self.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])))
+            .await
     }
 
     /// Removes `id` from the cluster. Leader only; refuses to remove the last voter.
@@ -93,7 +125,9 @@ impl ClusterNode {
             return Err(ClusterError::Invalid(format!("node {id} is not a member")));
         }
         if voters.len() == 1 && voters.contains(&id) {
-            return Err(ClusterError::Invalid(format!("node {id} is the last voter")));
+            return Err(ClusterError::Invalid(format!(
+                "node {id} is the last voter"
+            )));
         }
         let change = if voters.contains(&id) {
             ChangeMembers::RemoveVoters(BTreeSet::from([id]))
@@ -103,7 +137,10 @@ impl ClusterNode {
         self.change_membership(change).await
     }
 
-    async fn change_membership(&self, change: ChangeMembers<NodeId, BasicNode>) -> Result<(), ClusterError> {
+    async fn change_membership(
+        &self,
+        change: ChangeMembers<NodeId, BasicNode>,
+    ) -> Result<(), ClusterError> {
         let timeout = self.config().request_timeout;
         tokio::time::timeout(timeout, self.raft().change_membership(change, false))
             .await
@@ -117,7 +154,10 @@ impl ClusterNode {
         let metrics = self.raft().metrics().borrow().clone();
         let membership = metrics.membership_config.membership();
         let voters = membership.voter_ids().collect();
-        let nodes = membership.nodes().map(|(id, n)| (*id, n.addr.clone())).collect();
+        let nodes = membership
+            .nodes()
+            .map(|(id, n)| (*id, n.addr.clone()))
+            .collect();
         (voters, nodes)
     }
 
@@ -132,7 +172,11 @@ impl ClusterNode {
                 id: *id,
                 addr: node.addr.clone(),
                 voter: voters.contains(id),
-                matched: m.replication.as_ref().and_then(|r| r.get(id).cloned().flatten()).map(|l| l.index),
+                matched: m
+                    .replication
+                    .as_ref()
+                    .and_then(|r| r.get(id).cloned().flatten())
+                    .map(|l| l.index),
             })
             .collect();
         let state = match m.state {

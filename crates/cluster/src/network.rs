@@ -6,11 +6,13 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
-    VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
 };
 use openraft::BasicNode;
 use serde::de::DeserializeOwned;
@@ -36,7 +38,11 @@ impl Network {
     /// `local_ip`, when set, is the source address of every outgoing connection, so that peer
     /// traffic can be told apart (and filtered) by address.
     pub fn new(cluster: String, local_ip: Option<IpAddr>) -> Self {
-        Network { cluster, local_ip, channels: Arc::default() }
+        Network {
+            cluster,
+            local_ip,
+            channels: Arc::default(),
+        }
     }
 
     fn client(&self, addr: &str) -> PeerClient<Channel> {
@@ -55,7 +61,9 @@ impl Network {
                     .connect_lazy()
             })
             .clone();
-        PeerClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES).max_encoding_message_size(MAX_MESSAGE_BYTES)
+        PeerClient::new(channel)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES)
     }
 
     /// Sends a client request to the node at `addr` (the leader, as far as we know).
@@ -74,11 +82,25 @@ impl Network {
             payload,
         });
         request.set_timeout(timeout);
-        Ok(self.client(addr).forward(request).await?.into_inner().payload)
+        Ok(self
+            .client(addr)
+            .forward(request)
+            .await?
+            .into_inner()
+            .payload)
     }
 
-    pub async fn hello(&self, addr: &str, node_id: NodeId, initial_cluster: String) -> Result<HelloReply, tonic::Status> {
-        let mut request = tonic::Request::new(HelloRequest { cluster: self.cluster.clone(), node_id, initial_cluster });
+    pub async fn hello(
+        &self,
+        addr: &str,
+        node_id: NodeId,
+        initial_cluster: String,
+    ) -> Result<HelloReply, tonic::Status> {
+        let mut request = tonic::Request::new(HelloRequest {
+            cluster: self.cluster.clone(),
+            node_id,
+            initial_cluster,
+        });
         request.set_timeout(Duration::from_secs(2));
         Ok(self.client(addr).hello(request).await?.into_inner())
     }
@@ -88,7 +110,11 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = PeerConnection;
 
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerConnection {
-        PeerConnection { target, client: self.client(&node.addr), cluster: self.cluster.clone() }
+        PeerConnection {
+            target,
+            client: self.client(&node.addr),
+            cluster: self.cluster.clone(),
+        }
     }
 }
 
@@ -120,8 +146,12 @@ impl PeerConnection {
         Resp: DeserializeOwned,
         E: DeserializeOwned + std::error::Error,
     {
-        let data = bincode::serialize(message).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
-        let mut request = tonic::Request::new(RaftRequest { cluster: self.cluster.clone(), data });
+        let data =
+            bincode::serialize(message).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let mut request = tonic::Request::new(RaftRequest {
+            cluster: self.cluster.clone(),
+            data,
+        });
         request.set_timeout(option.hard_ttl());
         let reply = match rpc {
             Rpc::Append => self.client.append_entries(request).await,
@@ -130,7 +160,8 @@ impl PeerConnection {
         }
         .map_err(|status| RPCError::Unreachable(Unreachable::new(&status)))?;
         let result: Result<Resp, RaftError<NodeId, E>> =
-            bincode::deserialize(&reply.into_inner().data).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+            bincode::deserialize(&reply.into_inner().data)
+                .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         result.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
     }
 }
@@ -148,8 +179,10 @@ impl RaftNetwork<TypeConfig> for PeerConnection {
         &mut self,
         rpc: InstallSnapshotRequest<TypeConfig>,
         option: RPCOption,
-    ) -> Result<InstallSnapshotResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>>
-    {
+    ) -> Result<
+        InstallSnapshotResponse<NodeId>,
+        RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>,
+    > {
         self.call(Rpc::Snapshot, &rpc, &option).await
     }
 

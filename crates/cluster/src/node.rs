@@ -3,7 +3,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::{BasicNode, SnapshotPolicy};
@@ -17,7 +17,7 @@ use crate::network::{Network, MAX_MESSAGE_BYTES};
 use crate::peer_service::PeerService;
 use crate::proto::peer_server::PeerServer;
 use crate::store::{self, SharedState};
-use crate::{ClusterConfig, ClusterError, NodeId, Raft, StartError};
+use crate::{Clock, ClusterConfig, ClusterError, NodeId, Raft, StartError, SystemClock};
 
 /// Serves requests that reach the leader, either directly or forwarded by a follower. The
 /// front end implements it; the payload is whatever the front end encoded.
@@ -41,6 +41,9 @@ struct Inner {
     network: Network,
     barrier: Arc<ReadBarrier>,
     handler: OnceLock<Arc<dyn ForwardHandler>>,
+    clock: Arc<dyn Clock>,
+    /// A founding peer that greeted us with a different member list: (its id, its list).
+    peer_mismatch: std::sync::Mutex<Option<(NodeId, String)>>,
     stop_peer_server: std::sync::Mutex<Option<oneshot::Sender<()>>>,
 }
 
@@ -48,16 +51,33 @@ impl ClusterNode {
     /// Opens the data dir, starts Raft and the peer listener. A new cluster forms in
     /// [`ClusterNode::bootstrap`].
     pub async fn start(config: ClusterConfig) -> Result<ClusterNode, StartError> {
+        Self::start_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// [`ClusterNode::start`] with the clock that stamps proposed requests.
+    pub async fn start_with_clock(
+        config: ClusterConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<ClusterNode, StartError> {
         config.validate().map_err(StartError::Config)?;
         let storage = store::open(&config.data_dir, &config.cluster_name, config.node_id)?;
         let state = storage.state_machine.state();
         let network = Network::new(config.cluster_name.clone(), source_ip(&config));
-        let raft = Raft::new(config.node_id, Arc::new(raft_config(&config)?), network.clone(), storage.log, storage.state_machine)
-            .await
-            .map_err(|e| StartError::Raft(e.to_string()))?;
+        let raft = Raft::new(
+            config.node_id,
+            Arc::new(raft_config(&config)?),
+            network.clone(),
+            storage.log,
+            storage.state_machine,
+        )
+        .await
+        .map_err(|e| StartError::Raft(e.to_string()))?;
         let listener = tokio::net::TcpListener::bind(config.peer_listen)
             .await
-            .map_err(|source| StartError::Listen { addr: config.peer_listen.to_string(), source })?;
+            .map_err(|source| StartError::Listen {
+                addr: config.peer_listen.to_string(),
+                source,
+            })?;
         let barrier = ReadBarrier::spawn(raft.clone(), config.request_timeout);
         let (stop, stopped) = oneshot::channel();
         let node = ClusterNode {
@@ -68,6 +88,8 @@ impl ClusterNode {
                 network,
                 barrier,
                 handler: OnceLock::new(),
+                clock,
+                peer_mismatch: std::sync::Mutex::new(None),
                 stop_peer_server: std::sync::Mutex::new(Some(stop)),
             }),
         };
@@ -115,6 +137,11 @@ impl ClusterNode {
         self.inner.raft.metrics().borrow().current_leader
     }
 
+    /// This node's clock, as it stamps requests it proposes.
+    pub fn now(&self) -> trent_model::Millis {
+        self.inner.clock.now()
+    }
+
     pub fn is_leader(&self) -> bool {
         self.leader() == Some(self.id())
     }
@@ -133,11 +160,21 @@ impl ClusterNode {
 
     /// Proposes `command` under the client request id `request_id` and waits until it is
     /// committed and applied. A request id applied before answers its first response again.
-    pub async fn write(&self, request_id: Uuid, command: Command) -> Result<Response, ClusterError> {
-        let request = Request { id: RequestId(request_id), time: now_millis(), command };
+    pub async fn write(
+        &self,
+        request_id: Uuid,
+        command: Command,
+    ) -> Result<Response, ClusterError> {
+        let request = Request {
+            id: RequestId(request_id),
+            time: self.now(),
+            command,
+        };
         let timeout = self.inner.config.request_timeout;
         match tokio::time::timeout(timeout, self.inner.raft.client_write(request)).await {
-            Err(_) => Err(ClusterError::Unavailable("timed out waiting for a quorum to commit the write".into())),
+            Err(_) => Err(ClusterError::Unavailable(
+                "timed out waiting for a quorum to commit the write".into(),
+            )),
             Ok(Ok(response)) => Ok(response.data),
             Ok(Err(e)) => Err(write_error(e)),
         }
@@ -150,7 +187,12 @@ impl ClusterNode {
         self.route_hop(request_id, 0, payload).await
     }
 
-    pub(crate) async fn route_hop(&self, request_id: Uuid, hops: u32, payload: Vec<u8>) -> Result<Vec<u8>, ClusterError> {
+    pub(crate) async fn route_hop(
+        &self,
+        request_id: Uuid,
+        hops: u32,
+        payload: Vec<u8>,
+    ) -> Result<Vec<u8>, ClusterError> {
         let deadline = Instant::now() + self.inner.config.request_timeout;
         loop {
             let leader = self.leader();
@@ -159,11 +201,16 @@ impl ClusterNode {
                     Some(handler) => handler.handle(request_id, payload.clone()).await,
                     None => Err(ClusterError::Unavailable("node is starting".into())),
                 },
-                Some(id) => self.forward_to(id, request_id, hops, payload.clone(), deadline).await,
+                Some(id) => {
+                    self.forward_to(id, request_id, hops, payload.clone(), deadline)
+                        .await
+                }
                 None => Err(ClusterError::NotLeader { leader: None }),
             };
             match outcome {
-                Err(ClusterError::NotLeader { .. } | ClusterError::Unavailable(_)) if hops == 0 && Instant::now() < deadline => {
+                Err(ClusterError::NotLeader { .. } | ClusterError::Unavailable(_))
+                    if hops == 0 && Instant::now() < deadline =>
+                {
                     self.await_leader_change(leader, deadline).await;
                 }
                 other => return other,
@@ -183,23 +230,52 @@ impl ClusterNode {
             return Err(ClusterError::NotLeader { leader: None });
         };
         let remaining = deadline.saturating_duration_since(Instant::now());
-        self.inner.network.forward(&addr, request_id, hops, payload, remaining).await.map_err(error_of_status)
+        self.inner
+            .network
+            .forward(&addr, request_id, hops, payload, remaining)
+            .await
+            .map_err(error_of_status)
     }
 
     /// Waits (at most a short while) for a leader other than `tried`.
     async fn await_leader_change(&self, tried: Option<NodeId>, deadline: Instant) {
-        let wait = deadline.saturating_duration_since(Instant::now()).min(Duration::from_millis(200));
+        let wait = deadline
+            .saturating_duration_since(Instant::now())
+            .min(Duration::from_millis(200));
         let _ = self
             .inner
             .raft
             .wait(Some(wait))
-            .metrics(|m| m.current_leader.is_some() && m.current_leader != tried, "leader change")
+            .metrics(
+                |m| m.current_leader.is_some() && m.current_leader != tried,
+                "leader change",
+            )
             .await;
     }
 
     pub(crate) fn member_addr(&self, id: NodeId) -> Option<String> {
         let metrics = self.inner.raft.metrics().borrow().clone();
-        metrics.membership_config.membership().get_node(&id).map(|n: &BasicNode| n.addr.clone())
+        metrics
+            .membership_config
+            .membership()
+            .get_node(&id)
+            .map(|n: &BasicNode| n.addr.clone())
+    }
+
+    /// Records that founding peer `peer` was started with `theirs` as its member list, unless
+    /// this node already belongs to a formed cluster (then the newcomer alone is at fault).
+    pub(crate) async fn note_peer_mismatch(&self, peer: NodeId, theirs: String) {
+        if !self.inner.raft.is_initialized().await.unwrap_or(true) {
+            *self.inner.peer_mismatch.lock().expect("mismatch lock") = Some((peer, theirs));
+        }
+    }
+
+    pub(crate) fn take_peer_mismatch(&self) -> Option<(NodeId, String)> {
+        self.inner
+            .peer_mismatch
+            .lock()
+            .expect("mismatch lock")
+            .take()
     }
 
     /// Stops Raft and the peer listener.
@@ -207,16 +283,28 @@ impl ClusterNode {
         if let Err(e) = self.inner.raft.shutdown().await {
             tracing::warn!(error = %e, "raft did not shut down cleanly");
         }
-        if let Some(stop) = self.inner.stop_peer_server.lock().expect("stop lock").take() {
+        if let Some(stop) = self
+            .inner
+            .stop_peer_server
+            .lock()
+            .expect("stop lock")
+            .take()
+        {
             let _ = stop.send(());
         }
     }
 }
 
-pub(crate) fn write_error(e: RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>) -> ClusterError {
+pub(crate) fn write_error(
+    e: RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>,
+) -> ClusterError {
     match e {
-        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => ClusterError::NotLeader { leader: f.leader_id },
-        RaftError::APIError(ClientWriteError::ChangeMembershipError(c)) => ClusterError::Invalid(c.to_string()),
+        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => ClusterError::NotLeader {
+            leader: f.leader_id,
+        },
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(c)) => {
+            ClusterError::Invalid(c.to_string())
+        }
         RaftError::Fatal(f) => ClusterError::Fatal(f.to_string()),
     }
 }
@@ -229,10 +317,6 @@ fn error_of_status(status: tonic::Status) -> ClusterError {
         Code::PermissionDenied | Code::Internal => ClusterError::Fatal(status.message().into()),
         _ => ClusterError::Unavailable(format!("leader unreachable: {}", status.message())),
     }
-}
-
-fn now_millis() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 /// Outgoing peer connections leave from the advertised address when this node listens on

@@ -7,7 +7,9 @@ use tonic::{Request, Response, Status};
 
 use crate::node::ClusterNode;
 use crate::proto::peer_server::Peer;
-use crate::proto::{ForwardReply, ForwardRequest, HelloReply, HelloRequest, RaftReply, RaftRequest};
+use crate::proto::{
+    ForwardReply, ForwardRequest, HelloReply, HelloRequest, RaftReply, RaftRequest,
+};
 use crate::ClusterError;
 
 /// A request that has passed this many nodes is refused: leadership is changing too fast to
@@ -31,7 +33,8 @@ impl PeerService {
 
     fn decode<T: DeserializeOwned>(&self, request: RaftRequest) -> Result<T, Status> {
         self.check_cluster(&request.cluster)?;
-        bincode::deserialize(&request.data).map_err(|e| Status::invalid_argument(format!("undecodable raft message: {e}")))
+        bincode::deserialize(&request.data)
+            .map_err(|e| Status::invalid_argument(format!("undecodable raft message: {e}")))
     }
 }
 
@@ -52,7 +55,10 @@ pub(crate) fn status_of(error: ClusterError) -> Status {
 
 #[tonic::async_trait]
 impl Peer for PeerService {
-    async fn append_entries(&self, request: Request<RaftRequest>) -> Result<Response<RaftReply>, Status> {
+    async fn append_entries(
+        &self,
+        request: Request<RaftRequest>,
+    ) -> Result<Response<RaftReply>, Status> {
         let rpc = self.decode(request.into_inner())?;
         encode(&self.node.raft().append_entries(rpc).await)
     }
@@ -62,26 +68,44 @@ impl Peer for PeerService {
         encode(&self.node.raft().vote(rpc).await)
     }
 
-    async fn install_snapshot(&self, request: Request<RaftRequest>) -> Result<Response<RaftReply>, Status> {
+    async fn install_snapshot(
+        &self,
+        request: Request<RaftRequest>,
+    ) -> Result<Response<RaftReply>, Status> {
         let rpc = self.decode(request.into_inner())?;
         encode(&self.node.raft().install_snapshot(rpc).await)
     }
 
-    async fn forward(&self, request: Request<ForwardRequest>) -> Result<Response<ForwardReply>, Status> {
+    async fn forward(
+        &self,
+        request: Request<ForwardRequest>,
+    ) -> Result<Response<ForwardReply>, Status> {
         let request = request.into_inner();
         self.check_cluster(&request.cluster)?;
         let request_id = uuid::Uuid::from_slice(&request.request_id)
             .map_err(|_| Status::invalid_argument("request_id must be 16 bytes"))?;
         if request.hops >= MAX_HOPS {
-            return Err(Status::unavailable("forwarded too many times; leadership is changing"));
+            return Err(Status::unavailable(
+                "forwarded too many times; leadership is changing",
+            ));
         }
-        let payload = self.node.route_hop(request_id, request.hops + 1, request.payload).await.map_err(status_of)?;
+        let payload = self
+            .node
+            .route_hop(request_id, request.hops + 1, request.payload)
+            .await
+            .map_err(status_of)?;
         Ok(Response::new(ForwardReply { payload }))
     }
 
     async fn hello(&self, request: Request<HelloRequest>) -> Result<Response<HelloReply>, Status> {
         let request = request.into_inner();
         self.check_cluster(&request.cluster)?;
+        let ours = self.node.config().initial_cluster.to_string();
+        if request.initial_cluster != ours && !ours.is_empty() {
+            self.node
+                .note_peer_mismatch(request.node_id, request.initial_cluster)
+                .await;
+        }
         Ok(Response::new(HelloReply {
             node_id: self.node.id(),
             initial_cluster: self.node.config().initial_cluster.to_string(),

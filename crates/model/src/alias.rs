@@ -29,7 +29,12 @@ impl AliasName {
 impl FromStr for AliasName {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {
-        let invalid = |why: &str| Error::new(ErrorKind::InvalidAliasName, format!("Alias name {s:?} is invalid: {why}"));
+        let invalid = |why: &str| {
+            Error::new(
+                ErrorKind::InvalidAliasName,
+                format!("Alias name {s:?} is invalid: {why}"),
+            )
+        };
         let Some(rest) = s.strip_prefix(PREFIX) else {
             return Err(invalid("it must begin with alias/"));
         };
@@ -42,7 +47,10 @@ impl FromStr for AliasName {
                 format!("Member must have length less than or equal to {MAX_LEN}"),
             ));
         }
-        if !rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'/' || b == b'_' || b == b'-') {
+        if !rest
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'/' || b == b'_' || b == b'-')
+        {
             return Err(invalid("it may contain only alphanumeric characters, forward slashes, underscores and dashes"));
         }
         Ok(AliasName(s.to_owned()))
@@ -71,7 +79,11 @@ mod tests {
 
     #[test]
     fn accepts_aws_alias_charset() {
-        for ok in ["alias/a", "alias/my-key_1/prod", &format!("alias/{}", "x".repeat(250))] {
+        for ok in [
+            "alias/a",
+            "alias/my-key_1/prod",
+            &format!("alias/{}", "x".repeat(250)),
+        ] {
             assert!(ok.parse::<AliasName>().is_ok(), "{ok}");
         }
     }
@@ -83,7 +95,10 @@ mod tests {
             assert_eq!(err.aws_code(), "InvalidAliasNameException", "{bad}");
         }
         let long = format!("alias/{}", "x".repeat(251));
-        assert_eq!(long.parse::<AliasName>().unwrap_err().aws_code(), "ValidationException");
+        assert_eq!(
+            long.parse::<AliasName>().unwrap_err().aws_code(),
+            "ValidationException"
+        );
     }
 
     #[test]

@@ -23,7 +23,10 @@ impl FromStr for AccountId {
         if s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit()) {
             Ok(AccountId(s.to_owned()))
         } else {
-            Err(Error::validation("AccountId", "Member must be a 12-digit account id"))
+            Err(Error::validation(
+                "AccountId",
+                "Member must be a 12-digit account id",
+            ))
         }
     }
 }
@@ -63,8 +66,21 @@ impl FromStr for Arn {
     fn from_str(s: &str) -> Result<Self, Error> {
         let invalid = || Error::new(crate::ErrorKind::InvalidArn, format!("Invalid arn {s}"));
         let mut parts = s.splitn(6, ':');
-        let (Some("arn"), Some(partition), Some(service), Some(region), Some(account), Some(resource)) =
-            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+        let (
+            Some("arn"),
+            Some(partition),
+            Some(service),
+            Some(region),
+            Some(account),
+            Some(resource),
+        ) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        )
         else {
             return Err(invalid());
         };
@@ -83,7 +99,11 @@ impl FromStr for Arn {
 
 impl fmt::Display for Arn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "arn:{}:{}:{}:{}:{}", self.partition, self.service, self.region, self.account, self.resource)
+        write!(
+            f,
+            "arn:{}:{}:{}:{}:{}",
+            self.partition, self.service, self.region, self.account, self.resource
+        )
     }
 }
 
@@ -112,7 +132,14 @@ mod tests {
 
     #[test]
     fn malformed_arns_are_rejected() {
-        for bad in ["", "arn", "arn:aws:kms:r:a", "nra:aws:kms:r:a:key/x", "arn::kms:r:a:key/x", "arn:aws:kms:r:a:"] {
+        for bad in [
+            "",
+            "arn",
+            "arn:aws:kms:r:a",
+            "nra:aws:kms:r:a:key/x",
+            "arn::kms:r:a:key/x",
+            "arn:aws:kms:r:a:",
+        ] {
             let err = bad.parse::<Arn>().unwrap_err();
             assert_eq!(err.aws_code(), "InvalidArnException", "{bad}");
         }

@@ -19,6 +19,10 @@ pub enum ErrorKind {
     IncorrectKey,
     Tag,
     UnsupportedOperation,
+    InvalidMarker,
+    InvalidKeyUsage,
+    /// A `DryRun` request that would have succeeded.
+    DryRunOperation,
     /// The cluster cannot serve the request now (no leader, no quorum, shutting down). The
     /// outcome of a write that reports this is unknown.
     Unavailable,
@@ -42,6 +46,9 @@ impl ErrorKind {
             ErrorKind::IncorrectKey => "IncorrectKeyException",
             ErrorKind::Tag => "TagException",
             ErrorKind::UnsupportedOperation => "UnsupportedOperationException",
+            ErrorKind::InvalidMarker => "InvalidMarkerException",
+            ErrorKind::InvalidKeyUsage => "InvalidKeyUsageException",
+            ErrorKind::DryRunOperation => "DryRunOperationException",
             ErrorKind::Unavailable => "ServiceUnavailableException",
             ErrorKind::Internal => "KMSInternalException",
         }
@@ -69,7 +76,10 @@ pub struct Error {
 
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error { kind, message: message.into() }
+        Error {
+            kind,
+            message: message.into(),
+        }
     }
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::NotFound, message)
@@ -117,7 +127,10 @@ mod tests {
 
     #[test]
     fn validation_message_names_the_field() {
-        let e = Error::validation("description", "Member must have length less than or equal to 8192");
+        let e = Error::validation(
+            "description",
+            "Member must have length less than or equal to 8192",
+        );
         assert_eq!(e.aws_code(), "ValidationException");
         assert!(e.message.contains("'description'"), "{}", e.message);
     }

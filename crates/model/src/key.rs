@@ -25,7 +25,9 @@ impl FromStr for KeyId {
         if s.len() != 36 {
             return Err(Error::not_found(format!("Invalid keyId {s}")));
         }
-        Uuid::try_parse(s).map(KeyId).map_err(|_| Error::not_found(format!("Invalid keyId {s}")))
+        Uuid::try_parse(s)
+            .map(KeyId)
+            .map_err(|_| Error::not_found(format!("Invalid keyId {s}")))
     }
 }
 
@@ -152,7 +154,12 @@ pub struct WrappedMaterial {
 
 impl fmt::Debug for WrappedMaterial {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "WrappedMaterial {{ version: {}, {} bytes }}", self.version, self.blob.len())
+        write!(
+            f,
+            "WrappedMaterial {{ version: {}, {} bytes }}",
+            self.version,
+            self.blob.len()
+        )
     }
 }
 
@@ -200,24 +207,46 @@ mod tests {
     fn key_ids_accept_only_the_canonical_form() {
         let id = "1234abcd-12ab-34cd-56ef-1234567890ab";
         assert_eq!(id.parse::<KeyId>().unwrap().to_string(), id);
-        for bad in ["", "1234abcd12ab34cd56ef1234567890ab", "{1234abcd-12ab-34cd-56ef-1234567890ab}", "zzzzzzzz-12ab-34cd-56ef-1234567890ab"] {
+        for bad in [
+            "",
+            "1234abcd12ab34cd56ef1234567890ab",
+            "{1234abcd-12ab-34cd-56ef-1234567890ab}",
+            "zzzzzzzz-12ab-34cd-56ef-1234567890ab",
+        ] {
             assert!(bad.parse::<KeyId>().is_err(), "{bad}");
         }
     }
 
     #[test]
     fn enums_travel_as_aws_strings() {
-        assert_eq!(serde_json::to_string(&KeyState::PendingDeletion).unwrap(), "\"PendingDeletion\"");
-        assert_eq!(KeySpec::parse_field("SYMMETRIC_DEFAULT", "KeySpec").unwrap(), KeySpec::SymmetricDefault);
+        assert_eq!(
+            serde_json::to_string(&KeyState::PendingDeletion).unwrap(),
+            "\"PendingDeletion\""
+        );
+        assert_eq!(
+            KeySpec::parse_field("SYMMETRIC_DEFAULT", "KeySpec").unwrap(),
+            KeySpec::SymmetricDefault
+        );
         let err = KeyUsage::parse_field("ENCRYPT", "KeyUsage").unwrap_err();
-        assert!(err.message.contains("'KeyUsage'") && err.message.contains("ENCRYPT_DECRYPT"), "{}", err.message);
+        assert!(
+            err.message.contains("'KeyUsage'") && err.message.contains("ENCRYPT_DECRYPT"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
     fn wrapped_material_debug_hides_bytes() {
-        let w = WrappedMaterial { version: 1, created: 0, blob: vec![0xAB; 60] };
+        let w = WrappedMaterial {
+            version: 1,
+            created: 0,
+            blob: vec![0xAB; 60],
+        };
         let s = format!("{w:?}");
-        assert!(!s.contains("171") && !s.to_lowercase().contains("ab, "), "{s}");
+        assert!(
+            !s.contains("171") && !s.to_lowercase().contains("ab, "),
+            "{s}"
+        );
         assert!(s.contains("60 bytes"));
     }
 }

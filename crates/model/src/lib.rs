@@ -6,15 +6,24 @@
 
 mod alias;
 mod arn;
+mod ciphertext;
 mod cluster;
 mod error;
 mod key;
+mod principal;
 
 pub use alias::{AliasName, AliasRecord};
 pub use arn::{AccountId, Arn};
+pub use ciphertext::{
+    CiphertextBlob, EncryptionContext, MAX_CIPHERTEXT_BLOB, MAX_ENCRYPTION_CONTEXT,
+};
 pub use cluster::{ClusterStatus, MemberStatus};
 pub use error::{Error, ErrorKind};
-pub use key::{KeyId, KeyManager, KeyMetadata, KeyRecord, KeySpec, KeyState, KeyUsage, Origin, Tag, WrappedMaterial};
+pub use key::{
+    KeyId, KeyManager, KeyMetadata, KeyRecord, KeySpec, KeyState, KeyUsage, Origin, Tag,
+    WrappedMaterial,
+};
+pub use principal::{validate_access_key_id, AccessKeyRecord, Principal, UserName, UserRecord};
 
 /// Milliseconds since the Unix epoch. Stamped by the Raft leader into every command, so that
 /// `apply()` never reads a clock.

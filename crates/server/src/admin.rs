@@ -42,10 +42,16 @@ struct Reply {
 
 impl Reply {
     fn ok(body: impl Serialize) -> Reply {
-        Reply { status: 200, body: serde_json::to_value(body).expect("reply serializes") }
+        Reply {
+            status: 200,
+            body: serde_json::to_value(body).expect("reply serializes"),
+        }
     }
     fn error(e: &Error) -> Reply {
-        Reply { status: e.http_status(), body: serde_json::json!({"__type": e.aws_code(), "message": e.message}) }
+        Reply {
+            status: e.http_status(),
+            body: serde_json::json!({"__type": e.aws_code(), "message": e.message}),
+        }
     }
 }
 
@@ -61,16 +67,31 @@ impl ForwardHandler for LeaderHandler {
             .map_err(|e| ClusterError::Invalid(format!("undecodable forwarded request: {e}")))?;
         let node = &self.node;
         let reply = match op {
-            LeaderOp::AddNode { id, addr } => node.add_node(id, addr).await.map(|_| Reply::ok(serde_json::json!({}))),
-            LeaderOp::RemoveNode { id } => node.remove_node(id).await.map(|_| Reply::ok(serde_json::json!({}))),
-            LeaderOp::Command(command) => node.write(request_id, command).await.map(|response| match response {
-                Ok(outcome) => Reply::ok(outcome),
-                Err(e) => Reply::error(&e),
-            }),
-            LeaderOp::GetKey(id) => node.read(|s| s.key(&id).cloned()).await.map(Reply::ok),
-            LeaderOp::ListKeys(account) => {
-                node.read(|s| s.keys(&account, None, LIST_LIMIT).cloned().collect::<Vec<_>>()).await.map(Reply::ok)
+            LeaderOp::AddNode { id, addr } => node
+                .add_node(id, addr)
+                .await
+                .map(|_| Reply::ok(serde_json::json!({}))),
+            LeaderOp::RemoveNode { id } => node
+                .remove_node(id)
+                .await
+                .map(|_| Reply::ok(serde_json::json!({}))),
+            LeaderOp::Command(command) => {
+                node.write(request_id, command)
+                    .await
+                    .map(|response| match response {
+                        Ok(outcome) => Reply::ok(outcome),
+                        Err(e) => Reply::error(&e),
+                    })
             }
+            LeaderOp::GetKey(id) => node.read(|s| s.key(&id).cloned()).await.map(Reply::ok),
+            LeaderOp::ListKeys(account) => node
+                .read(|s| {
+                    s.keys(&account, None, LIST_LIMIT)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                })
+                .await
+                .map(Reply::ok),
         };
         let reply = match reply {
             Ok(reply) => reply,
@@ -97,7 +118,11 @@ pub fn router(node: ClusterNode) -> Router {
 
 fn error_response(e: &Error) -> Response {
     let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, Json(serde_json::json!({"__type": e.aws_code(), "message": e.message}))).into_response()
+    (
+        status,
+        Json(serde_json::json!({"__type": e.aws_code(), "message": e.message})),
+    )
+        .into_response()
 }
 
 /// The request id of a client request: the caller's, if it sent a valid one, else a new one.
@@ -116,10 +141,13 @@ async fn route(node: &ClusterNode, headers: &HeaderMap, op: LeaderOp) -> Respons
         Err(e) => error_response(&e.into()),
         Ok(bytes) => match serde_json::from_slice::<Reply>(&bytes) {
             Ok(reply) => {
-                let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                let status =
+                    StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 (status, Json(reply.body)).into_response()
             }
-            Err(e) => error_response(&Error::internal(format!("undecodable reply from the leader: {e}"))),
+            Err(e) => error_response(&Error::internal(format!(
+                "undecodable reply from the leader: {e}"
+            ))),
         },
     };
     if let Ok(value) = HeaderValue::from_str(&id.to_string()) {
@@ -138,15 +166,35 @@ struct AddNodeBody {
     addr: String,
 }
 
-async fn add_node(State(node): State<ClusterNode>, headers: HeaderMap, Json(body): Json<AddNodeBody>) -> Response {
-    route(&node, &headers, LeaderOp::AddNode { id: body.id, addr: body.addr }).await
+async fn add_node(
+    State(node): State<ClusterNode>,
+    headers: HeaderMap,
+    Json(body): Json<AddNodeBody>,
+) -> Response {
+    route(
+        &node,
+        &headers,
+        LeaderOp::AddNode {
+            id: body.id,
+            addr: body.addr,
+        },
+    )
+    .await
 }
 
-async fn remove_node(State(node): State<ClusterNode>, headers: HeaderMap, Path(id): Path<u64>) -> Response {
+async fn remove_node(
+    State(node): State<ClusterNode>,
+    headers: HeaderMap,
+    Path(id): Path<u64>,
+) -> Response {
     route(&node, &headers, LeaderOp::RemoveNode { id }).await
 }
 
-async fn command(State(node): State<ClusterNode>, headers: HeaderMap, Json(command): Json<Command>) -> Response {
+async fn command(
+    State(node): State<ClusterNode>,
+    headers: HeaderMap,
+    Json(command): Json<Command>,
+) -> Response {
     route(&node, &headers, LeaderOp::Command(command)).await
 }
 
@@ -161,7 +209,10 @@ fn wants_local(params: &ReadParams) -> Result<bool, Error> {
     match params.consistency.as_deref() {
         None | Some("linearizable") => Ok(false),
         Some("local") => Ok(true),
-        Some(other) => Err(Error::validation("consistency", format!("'{other}' is neither linearizable nor local"))),
+        Some(other) => Err(Error::validation(
+            "consistency",
+            format!("'{other}' is neither linearizable nor local"),
+        )),
     }
 }
 
@@ -182,14 +233,23 @@ async fn get_key(
     }
 }
 
-async fn list_keys(State(node): State<ClusterNode>, headers: HeaderMap, Query(params): Query<ReadParams>) -> Response {
+async fn list_keys(
+    State(node): State<ClusterNode>,
+    headers: HeaderMap,
+    Query(params): Query<ReadParams>,
+) -> Response {
     let account: AccountId = match params.account.as_deref().unwrap_or_default().parse() {
         Ok(a) => a,
         Err(e) => return error_response(&e),
     };
     match wants_local(&params) {
         Err(e) => error_response(&e),
-        Ok(true) => Json(node.read_local(|s| s.keys(&account, None, LIST_LIMIT).cloned().collect::<Vec<_>>())).into_response(),
+        Ok(true) => Json(node.read_local(|s| {
+            s.keys(&account, None, LIST_LIMIT)
+                .cloned()
+                .collect::<Vec<_>>()
+        }))
+        .into_response(),
         Ok(false) => route(&node, &headers, LeaderOp::ListKeys(account)).await,
     }
 }

@@ -87,18 +87,35 @@ impl ServerConfig {
         let file = match &flags.config {
             None => FileConfig::default(),
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| format!("config file {}: {e}", path.display()))?;
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("config file {}: {e}", path.display()))?;
                 toml::from_str(&text).map_err(|e| format!("config file {}: {e}", path.display()))?
             }
         };
-        let node_id = flags.node_id.or(file.node_id).ok_or("node_id: required (--node-id, TRENT_NODE_ID or node_id in the config file)")?;
-        let peer_listen = flags.peer_listen.or(file.peer_listen).unwrap_or_else(|| "127.0.0.1:7701".parse().unwrap());
-        let initial = flags.initial_cluster.or(file.initial_cluster).unwrap_or_default();
-        let initial_cluster: InitialCluster = initial.parse().map_err(|e| format!("initial_cluster: {e}"))?;
+        let node_id = flags
+            .node_id
+            .or(file.node_id)
+            .ok_or("node_id: required (--node-id, TRENT_NODE_ID or node_id in the config file)")?;
+        let peer_listen = flags
+            .peer_listen
+            .or(file.peer_listen)
+            .unwrap_or_else(|| "127.0.0.1:7701".parse().unwrap());
+        let initial = flags
+            .initial_cluster
+            .or(file.initial_cluster)
+            .unwrap_or_default();
+        let initial_cluster: InitialCluster = initial
+            .parse()
+            .map_err(|e| format!("initial_cluster: {e}"))?;
         let mut raft = file.raft.unwrap_or_default();
-        raft.snapshot_after_logs = flags.snapshot_after_logs.unwrap_or(raft.snapshot_after_logs);
+        raft.snapshot_after_logs = flags
+            .snapshot_after_logs
+            .unwrap_or(raft.snapshot_after_logs);
         raft.logs_to_keep = flags.logs_to_keep.unwrap_or(raft.logs_to_keep);
-        let api_listen = flags.api_listen.or(file.api_listen).unwrap_or_else(|| "127.0.0.1:7700".parse().unwrap());
+        let api_listen = flags
+            .api_listen
+            .or(file.api_listen)
+            .unwrap_or_else(|| "127.0.0.1:7700".parse().unwrap());
         if !api_listen.ip().is_loopback() {
             return Err(format!(
                 "api_listen: {api_listen} is not a loopback address; the API has no authentication yet, so it may only listen on loopback"
@@ -110,17 +127,35 @@ impl ServerConfig {
             Some(other) => return Err(format!("log_format: '{other}' is neither text nor json")),
         };
         let cluster = ClusterConfig {
-            cluster_name: flags.cluster_name.or(file.cluster_name).unwrap_or_else(|| "trent".into()),
+            cluster_name: flags
+                .cluster_name
+                .or(file.cluster_name)
+                .unwrap_or_else(|| "trent".into()),
             node_id,
-            data_dir: flags.data_dir.or(file.data_dir).unwrap_or_else(|| "/var/lib/trent".into()),
+            data_dir: flags
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| "/var/lib/trent".into()),
             peer_listen,
-            peer_advertise: flags.peer_advertise.or(file.peer_advertise).unwrap_or_else(|| peer_listen.to_string()),
+            peer_advertise: flags
+                .peer_advertise
+                .or(file.peer_advertise)
+                .unwrap_or_else(|| peer_listen.to_string()),
             initial_cluster,
             raft,
-            request_timeout: Duration::from_millis(flags.request_timeout_ms.or(file.request_timeout_ms).unwrap_or(5_000)),
+            request_timeout: Duration::from_millis(
+                flags
+                    .request_timeout_ms
+                    .or(file.request_timeout_ms)
+                    .unwrap_or(5_000),
+            ),
         };
         cluster.validate()?;
-        Ok(ServerConfig { cluster, api_listen, log_format })
+        Ok(ServerConfig {
+            cluster,
+            api_listen,
+            log_format,
+        })
     }
 
     /// The single-node development cluster of `trentd dev`.
@@ -148,7 +183,11 @@ mod tests {
     use super::*;
 
     fn flags() -> Flags {
-        Flags { node_id: Some(1), data_dir: Some("/tmp/x".into()), ..Flags::default() }
+        Flags {
+            node_id: Some(1),
+            data_dir: Some("/tmp/x".into()),
+            ..Flags::default()
+        }
     }
 
     #[test]
@@ -162,12 +201,48 @@ mod tests {
     #[test]
     fn errors_name_the_setting() {
         for (f, says) in [
-            (Flags { node_id: None, ..flags() }, "node_id"),
-            (Flags { initial_cluster: Some("1=a".into()), ..flags() }, "initial_cluster"),
-            (Flags { initial_cluster: Some("2=127.0.0.1:7701".into()), ..flags() }, "not in the member set"),
-            (Flags { initial_cluster: Some("1=127.0.0.9:7701".into()), ..flags() }, "advertises"),
-            (Flags { api_listen: Some("0.0.0.0:7700".parse().unwrap()), ..flags() }, "api_listen"),
-            (Flags { log_format: Some("xml".into()), ..flags() }, "log_format"),
+            (
+                Flags {
+                    node_id: None,
+                    ..flags()
+                },
+                "node_id",
+            ),
+            (
+                Flags {
+                    initial_cluster: Some("1=a".into()),
+                    ..flags()
+                },
+                "initial_cluster",
+            ),
+            (
+                Flags {
+                    initial_cluster: Some("2=127.0.0.1:7701".into()),
+                    ..flags()
+                },
+                "not in the member set",
+            ),
+            (
+                Flags {
+                    initial_cluster: Some("1=127.0.0.9:7701".into()),
+                    ..flags()
+                },
+                "advertises",
+            ),
+            (
+                Flags {
+                    api_listen: Some("0.0.0.0:7700".parse().unwrap()),
+                    ..flags()
+                },
+                "api_listen",
+            ),
+            (
+                Flags {
+                    log_format: Some("xml".into()),
+                    ..flags()
+                },
+                "log_format",
+            ),
         ] {
             let err = ServerConfig::resolve(f).unwrap_err();
             assert!(err.contains(says), "{says}: {err}");
@@ -178,11 +253,30 @@ mod tests {
     fn file_settings_apply_and_unknown_keys_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("trent.toml");
-        std::fs::write(&path, "node_id = 3\ncluster_name = \"c\"\n[raft]\nlogs_to_keep = 7\n").unwrap();
-        let c = ServerConfig::resolve(Flags { config: Some(path.clone()), ..Flags::default() }).unwrap();
-        assert_eq!((c.cluster.node_id, c.cluster.cluster_name.as_str(), c.cluster.raft.logs_to_keep), (3, "c", 7));
+        std::fs::write(
+            &path,
+            "node_id = 3\ncluster_name = \"c\"\n[raft]\nlogs_to_keep = 7\n",
+        )
+        .unwrap();
+        let c = ServerConfig::resolve(Flags {
+            config: Some(path.clone()),
+            ..Flags::default()
+        })
+        .unwrap();
+        assert_eq!(
+            (
+                c.cluster.node_id,
+                c.cluster.cluster_name.as_str(),
+                c.cluster.raft.logs_to_keep
+            ),
+            (3, "c", 7)
+        );
         std::fs::write(&path, "node_id = 3\nnode_idd = 4\n").unwrap();
-        let err = ServerConfig::resolve(Flags { config: Some(path), ..Flags::default() }).unwrap_err();
+        let err = ServerConfig::resolve(Flags {
+            config: Some(path),
+            ..Flags::default()
+        })
+        .unwrap_err();
         assert!(err.contains("node_idd"), "{err}");
     }
 }

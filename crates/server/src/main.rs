@@ -14,7 +14,11 @@ use config::{Flags, LogFormat, ServerConfig};
 use trent_cluster::ClusterNode;
 
 #[derive(Parser)]
-#[command(name = "trentd", version, about = "The trent key management service daemon")]
+#[command(
+    name = "trentd",
+    version,
+    about = "The trent key management service daemon"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -23,7 +27,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Runs a cluster member.
-    Run(Flags),
+    Run(Box<Flags>),
     /// Runs a single-node development cluster on 127.0.0.1:7700 (API) and :7701 (peer).
     Dev {
         /// Data dir [default: $HOME/.local/share/trent/dev].
@@ -35,11 +39,14 @@ enum Cmd {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let (config, dev) = match cli.command {
-        Cmd::Run(flags) => match ServerConfig::resolve(flags) {
+        Cmd::Run(flags) => match ServerConfig::resolve(*flags) {
             Ok(config) => (config, false),
             Err(e) => return fail(&format!("invalid configuration: {e}")),
         },
-        Cmd::Dev { data_dir } => (ServerConfig::dev(data_dir.unwrap_or_else(dev_data_dir)), true),
+        Cmd::Dev { data_dir } => (
+            ServerConfig::dev(data_dir.unwrap_or_else(dev_data_dir)),
+            true,
+        ),
     };
     init_logging(config.log_format);
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
@@ -65,7 +72,10 @@ fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TRENT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -92,10 +102,11 @@ async fn serve(config: ServerConfig, dev: bool) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let http = tokio::spawn(async move {
         let mut stop = stop_rx;
-        axum::serve(api, app).with_graceful_shutdown(async move {
-            let _ = stop.wait_for(|s| *s).await;
-        })
-        .await
+        axum::serve(api, app)
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await
     });
     let outcome = tokio::select! {
         result = node.bootstrap() => match result {

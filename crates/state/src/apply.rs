@@ -1,6 +1,8 @@
 //! `State::apply`: the deterministic transition function.
 
-use trent_model::{AccountId, AliasName, AliasRecord, Error, KeyId, KeyRecord, KeyState, Millis, Tag};
+use trent_model::{
+    AccountId, AliasName, AliasRecord, Error, ErrorKind, KeyId, KeyRecord, KeyState, Millis, Tag,
+};
 
 use crate::{Command, Outcome, RecordKey, Request, RequestId, Response, State, DEDUP_WINDOW_MS};
 
@@ -17,44 +19,101 @@ impl State {
         response
     }
 
-    fn execute(&mut self, command: &Command, now: Millis, touched: &mut Vec<RecordKey>) -> Response {
+    fn execute(
+        &mut self,
+        command: &Command,
+        now: Millis,
+        touched: &mut Vec<RecordKey>,
+    ) -> Response {
         match command {
-            Command::CreateKey { record } => self.create_key(record, touched),
+            Command::CreateKey {
+                record,
+                max_keys_per_account,
+            } => self.create_key(record, *max_keys_per_account, touched),
             Command::EnableKey { key_id } => self.set_state(*key_id, KeyState::Enabled, touched),
             Command::DisableKey { key_id } => self.set_state(*key_id, KeyState::Disabled, touched),
-            Command::ScheduleKeyDeletion { key_id, deletion_date, pending_window_days } => {
-                self.schedule_deletion(*key_id, *deletion_date, *pending_window_days, touched)
-            }
+            Command::ScheduleKeyDeletion {
+                key_id,
+                deletion_date,
+                pending_window_days,
+            } => self.schedule_deletion(*key_id, *deletion_date, *pending_window_days, touched),
             Command::CancelKeyDeletion { key_id } => self.cancel_deletion(*key_id, touched),
             Command::DeleteKey { key_id } => self.delete_key(*key_id, now, touched),
-            Command::UpdateKeyDescription { key_id, description } => self.update_live_key(*key_id, touched, |k| {
+            Command::UpdateKeyDescription {
+                key_id,
+                description,
+            } => self.update_live_key(*key_id, touched, |k| {
                 k.metadata.description = description.clone();
             }),
-            Command::TagKey { key_id, tags } => self.update_live_key(*key_id, touched, |k| merge_tags(&mut k.tags, tags)),
+            Command::TagKey { key_id, tags } => {
+                self.update_live_key(*key_id, touched, |k| merge_tags(&mut k.tags, tags))
+            }
             Command::UntagKey { key_id, tag_keys } => self.update_live_key(*key_id, touched, |k| {
                 k.tags.retain(|t| !tag_keys.contains(&t.key));
             }),
-            Command::CreateAlias { account, name, target } => self.create_alias(account, name, *target, now, touched),
-            Command::UpdateAlias { account, name, target } => self.update_alias(account, name, *target, now, touched),
+            Command::CreateAlias {
+                account,
+                name,
+                target,
+                max_aliases_per_key,
+            } => {
+                self.check_alias_limit(account, *target, *max_aliases_per_key)?;
+                self.create_alias(account, name, *target, now, touched)
+            }
+            Command::UpdateAlias {
+                account,
+                name,
+                target,
+            } => self.update_alias(account, name, *target, now, touched),
             Command::DeleteAlias { account, name } => self.delete_alias(account, name, touched),
+            Command::CreateUser { account, name } => self.create_user(account, name, now, touched),
+            Command::DeleteUser { account, name } => self.delete_user(account, name, touched),
+            Command::CreateAccessKey { record } => self.create_access_key(record, touched),
+            Command::DeleteAccessKey { access_key_id } => {
+                self.delete_access_key(access_key_id, touched)
+            }
         }
     }
 
-    fn create_key(&mut self, record: &KeyRecord, touched: &mut Vec<RecordKey>) -> Response {
+    fn create_key(
+        &mut self,
+        record: &KeyRecord,
+        limit: Option<u32>,
+        touched: &mut Vec<RecordKey>,
+    ) -> Response {
         let id = record.metadata.key_id;
         if self.keys.contains_key(&id) {
             return Err(Error::already_exists(format!("Key '{id}' already exists")));
+        }
+        if let Some(limit) = limit {
+            if self.key_count(&record.metadata.account) >= limit as usize {
+                return Err(Error::new(
+                    ErrorKind::LimitExceeded,
+                    format!("The account already has the maximum of {limit} keys"),
+                ));
+            }
         }
         self.keys.insert(id, record.clone());
         touched.push(RecordKey::Key(id));
         Ok(Outcome::Key(Box::new(record.metadata.clone())))
     }
 
-    fn set_state(&mut self, key_id: KeyId, state: KeyState, touched: &mut Vec<RecordKey>) -> Response {
+    fn set_state(
+        &mut self,
+        key_id: KeyId,
+        state: KeyState,
+        touched: &mut Vec<RecordKey>,
+    ) -> Response {
         self.update_live_key(key_id, touched, |k| k.metadata.key_state = state)
     }
 
-    fn schedule_deletion(&mut self, key_id: KeyId, date: Millis, days: u32, touched: &mut Vec<RecordKey>) -> Response {
+    fn schedule_deletion(
+        &mut self,
+        key_id: KeyId,
+        date: Millis,
+        days: u32,
+        touched: &mut Vec<RecordKey>,
+    ) -> Response {
         self.update_live_key(key_id, touched, |k| {
             k.metadata.key_state = KeyState::PendingDeletion;
             k.metadata.deletion_date = Some(date);
@@ -65,7 +124,9 @@ impl State {
     fn cancel_deletion(&mut self, key_id: KeyId, touched: &mut Vec<RecordKey>) -> Response {
         let key = self.key_mut(key_id)?;
         if key.metadata.key_state != KeyState::PendingDeletion {
-            return Err(Error::invalid_state(format!("Key '{key_id}' is not pending deletion")));
+            return Err(Error::invalid_state(format!(
+                "Key '{key_id}' is not pending deletion"
+            )));
         }
         key.metadata.key_state = KeyState::Disabled;
         key.metadata.deletion_date = None;
@@ -79,11 +140,18 @@ impl State {
         let key = self.key_mut(key_id)?;
         let due = key.metadata.deletion_date.is_some_and(|date| date <= now);
         if key.metadata.key_state != KeyState::PendingDeletion || !due {
-            return Err(Error::invalid_state(format!("Key '{key_id}' is not due for deletion")));
+            return Err(Error::invalid_state(format!(
+                "Key '{key_id}' is not due for deletion"
+            )));
         }
         self.keys.remove(&key_id);
         touched.push(RecordKey::Key(key_id));
-        let orphaned: Vec<_> = self.aliases.iter().filter(|(_, a)| a.target == key_id).map(|(k, _)| k.clone()).collect();
+        let orphaned: Vec<_> = self
+            .aliases
+            .iter()
+            .filter(|(_, a)| a.target == key_id)
+            .map(|(k, _)| k.clone())
+            .collect();
         for (account, name) in orphaned {
             self.aliases.remove(&(account.clone(), name.clone()));
             touched.push(RecordKey::Alias(account, name));
@@ -110,7 +178,26 @@ impl State {
     }
 
     fn key_mut(&mut self, key_id: KeyId) -> Result<&mut KeyRecord, Error> {
-        self.keys.get_mut(&key_id).ok_or_else(|| Error::not_found(format!("Key '{key_id}' does not exist")))
+        self.keys
+            .get_mut(&key_id)
+            .ok_or_else(|| Error::not_found(format!("Key '{key_id}' does not exist")))
+    }
+
+    fn check_alias_limit(
+        &self,
+        account: &AccountId,
+        target: KeyId,
+        limit: Option<u32>,
+    ) -> Result<(), Error> {
+        match limit {
+            Some(limit) if self.aliases(account, Some(target)).count() >= limit as usize => {
+                Err(Error::new(
+                    ErrorKind::LimitExceeded,
+                    format!("Key '{target}' already has the maximum of {limit} aliases"),
+                ))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The alias target must exist in the alias's account and not be pending deletion.
@@ -134,11 +221,18 @@ impl State {
     ) -> Response {
         let slot = (account.clone(), name.clone());
         if self.aliases.contains_key(&slot) {
-            return Err(Error::already_exists(format!("An alias with the name {name} already exists")));
+            return Err(Error::already_exists(format!(
+                "An alias with the name {name} already exists"
+            )));
         }
         self.check_alias_target(account, target)?;
-        let record =
-            AliasRecord { account: account.clone(), name: name.clone(), target, creation_date: now, last_updated: now };
+        let record = AliasRecord {
+            account: account.clone(),
+            name: name.clone(),
+            target,
+            creation_date: now,
+            last_updated: now,
+        };
         self.aliases.insert(slot, record);
         touched.push(RecordKey::Alias(account.clone(), name.clone()));
         Ok(Outcome::Done)
@@ -160,14 +254,23 @@ impl State {
         Ok(Outcome::Done)
     }
 
-    fn delete_alias(&mut self, account: &AccountId, name: &AliasName, touched: &mut Vec<RecordKey>) -> Response {
+    fn delete_alias(
+        &mut self,
+        account: &AccountId,
+        name: &AliasName,
+        touched: &mut Vec<RecordKey>,
+    ) -> Response {
         self.alias_mut(account, name)?;
         self.aliases.remove(&(account.clone(), name.clone()));
         touched.push(RecordKey::Alias(account.clone(), name.clone()));
         Ok(Outcome::Done)
     }
 
-    fn alias_mut(&mut self, account: &AccountId, name: &AliasName) -> Result<&mut AliasRecord, Error> {
+    fn alias_mut(
+        &mut self,
+        account: &AccountId,
+        name: &AliasName,
+    ) -> Result<&mut AliasRecord, Error> {
         self.aliases
             .get_mut(&(account.clone(), name.clone()))
             .ok_or_else(|| Error::not_found(format!("Alias {name} does not exist")))

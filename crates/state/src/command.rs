@@ -5,7 +5,10 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use trent_model::{AccountId, AliasName, Error, KeyId, KeyMetadata, KeyRecord, Millis, Tag};
+use trent_model::{
+    AccessKeyRecord, AccountId, AliasName, Error, KeyId, KeyMetadata, KeyRecord, Millis, Tag,
+    UserName,
+};
 
 /// Identifies one client request across retries and leader changes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -31,21 +34,78 @@ pub struct Request {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Command {
     /// Records a new key: metadata, tags and material already wrapped by the HSM.
-    CreateKey { record: KeyRecord },
-    EnableKey { key_id: KeyId },
-    DisableKey { key_id: KeyId },
-    ScheduleKeyDeletion { key_id: KeyId, deletion_date: Millis, pending_window_days: u32 },
+    CreateKey {
+        record: KeyRecord,
+        /// Refused with `LimitExceededException` if the account already has this many keys.
+        #[serde(default)]
+        max_keys_per_account: Option<u32>,
+    },
+    EnableKey {
+        key_id: KeyId,
+    },
+    DisableKey {
+        key_id: KeyId,
+    },
+    ScheduleKeyDeletion {
+        key_id: KeyId,
+        deletion_date: Millis,
+        pending_window_days: u32,
+    },
     /// Returns a key pending deletion to `Disabled`.
-    CancelKeyDeletion { key_id: KeyId },
+    CancelKeyDeletion {
+        key_id: KeyId,
+    },
     /// Removes a key, its material and its aliases for good. Proposed by the leader when the
     /// waiting period has passed; refused for a key that is not `PendingDeletion` or not due.
-    DeleteKey { key_id: KeyId },
-    UpdateKeyDescription { key_id: KeyId, description: String },
-    TagKey { key_id: KeyId, tags: Vec<Tag> },
-    UntagKey { key_id: KeyId, tag_keys: Vec<String> },
-    CreateAlias { account: AccountId, name: AliasName, target: KeyId },
-    UpdateAlias { account: AccountId, name: AliasName, target: KeyId },
-    DeleteAlias { account: AccountId, name: AliasName },
+    DeleteKey {
+        key_id: KeyId,
+    },
+    UpdateKeyDescription {
+        key_id: KeyId,
+        description: String,
+    },
+    TagKey {
+        key_id: KeyId,
+        tags: Vec<Tag>,
+    },
+    UntagKey {
+        key_id: KeyId,
+        tag_keys: Vec<String>,
+    },
+    CreateAlias {
+        account: AccountId,
+        name: AliasName,
+        target: KeyId,
+        /// Refused with `LimitExceededException` if the target already has this many aliases.
+        #[serde(default)]
+        max_aliases_per_key: Option<u32>,
+    },
+    UpdateAlias {
+        account: AccountId,
+        name: AliasName,
+        target: KeyId,
+    },
+    DeleteAlias {
+        account: AccountId,
+        name: AliasName,
+    },
+    CreateUser {
+        account: AccountId,
+        name: UserName,
+    },
+    /// Refused while the user still has access keys (as IAM does).
+    DeleteUser {
+        account: AccountId,
+        name: UserName,
+    },
+    /// Records an access key whose secret the HSM has already wrapped. The owner (a user)
+    /// must exist; an account root needs no user record.
+    CreateAccessKey {
+        record: AccessKeyRecord,
+    },
+    DeleteAccessKey {
+        access_key_id: String,
+    },
 }
 
 impl Command {
@@ -64,6 +124,10 @@ impl Command {
             Command::CreateAlias { .. } => "CreateAlias",
             Command::UpdateAlias { .. } => "UpdateAlias",
             Command::DeleteAlias { .. } => "DeleteAlias",
+            Command::CreateUser { .. } => "CreateUser",
+            Command::DeleteUser { .. } => "DeleteUser",
+            Command::CreateAccessKey { .. } => "CreateAccessKey",
+            Command::DeleteAccessKey { .. } => "DeleteAccessKey",
         }
     }
 }

@@ -15,6 +15,7 @@
 
 mod apply;
 mod command;
+mod principals;
 mod query;
 mod record;
 
@@ -23,7 +24,10 @@ pub use record::{DecodeError, RecordKey};
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use trent_model::{AccountId, AliasName, AliasRecord, KeyId, KeyRecord, Millis};
+use trent_model::{
+    AccessKeyRecord, AccountId, AliasName, AliasRecord, KeyId, KeyRecord, Millis, UserName,
+    UserRecord,
+};
 
 /// How long a request id is remembered for deduplication.
 pub const DEDUP_WINDOW_MS: Millis = 10 * 60 * 1000;
@@ -34,6 +38,9 @@ pub const DEDUP_WINDOW_MS: Millis = 10 * 60 * 1000;
 pub struct State {
     keys: BTreeMap<KeyId, KeyRecord>,
     aliases: BTreeMap<(AccountId, AliasName), AliasRecord>,
+    users: BTreeMap<(AccountId, UserName), UserRecord>,
+    /// By access key id.
+    access_keys: BTreeMap<String, AccessKeyRecord>,
     /// Responses of recently applied requests, for deduplication.
     applied: BTreeMap<RequestId, (Millis, Response)>,
     /// The same requests ordered by time, to expire them.

@@ -29,7 +29,10 @@ impl State {
     }
 
     pub fn key_count(&self, account: &AccountId) -> usize {
-        self.keys.values().filter(|k| &k.metadata.account == account).count()
+        self.keys
+            .values()
+            .filter(|k| &k.metadata.account == account)
+            .count()
     }
 
     pub fn alias(&self, account: &AccountId, name: &AliasName) -> Option<&AliasRecord> {
@@ -37,7 +40,11 @@ impl State {
     }
 
     /// Aliases of `account` in name order, optionally only those of one key.
-    pub fn aliases<'a>(&'a self, account: &'a AccountId, target: Option<KeyId>) -> impl Iterator<Item = &'a AliasRecord> + 'a {
+    pub fn aliases<'a>(
+        &'a self,
+        account: &'a AccountId,
+        target: Option<KeyId>,
+    ) -> impl Iterator<Item = &'a AliasRecord> + 'a {
         self.aliases
             .range((account.clone(), min_alias())..)
             .map(|(_, a)| a)

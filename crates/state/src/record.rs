@@ -7,7 +7,10 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use uuid::Uuid;
 
-use trent_model::{AccountId, AliasName, AliasRecord, KeyId, KeyRecord, Millis};
+use trent_model::{
+    AccessKeyRecord, AccountId, AliasName, AliasRecord, KeyId, KeyRecord, Millis, UserName,
+    UserRecord,
+};
 
 use crate::{RequestId, Response, State};
 
@@ -15,6 +18,8 @@ const TAG_CLOCK: u8 = b'c';
 const TAG_KEY: u8 = b'k';
 const TAG_ALIAS: u8 = b'a';
 const TAG_REQUEST: u8 = b'r';
+const TAG_USER: u8 = b'u';
+const TAG_ACCESS_KEY: u8 = b'x';
 
 /// The identity of one stored record.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -23,6 +28,8 @@ pub enum RecordKey {
     Key(KeyId),
     Alias(AccountId, AliasName),
     Request(RequestId),
+    User(AccountId, UserName),
+    AccessKey(String),
 }
 
 /// A record that cannot be decoded: the data dir or snapshot is corrupt or of another format.
@@ -39,26 +46,46 @@ impl RecordKey {
             RecordKey::Clock => vec![TAG_CLOCK],
             RecordKey::Key(id) => tagged(TAG_KEY, id.as_bytes()),
             // The account id is fixed-width (12 digits), so no separator is needed.
-            RecordKey::Alias(account, name) => tagged(TAG_ALIAS, format!("{account}{name}").as_bytes()),
+            RecordKey::Alias(account, name) => {
+                tagged(TAG_ALIAS, format!("{account}{name}").as_bytes())
+            }
             RecordKey::Request(id) => tagged(TAG_REQUEST, id.0.as_bytes()),
+            RecordKey::User(account, name) => {
+                tagged(TAG_USER, format!("{account}{name}").as_bytes())
+            }
+            RecordKey::AccessKey(id) => tagged(TAG_ACCESS_KEY, id.as_bytes()),
         }
     }
 
     pub fn decode(bytes: &[u8]) -> Result<RecordKey, DecodeError> {
-        let bad = |reason: &str| DecodeError { key: bytes.to_vec(), reason: reason.into() };
+        let bad = |reason: &str| DecodeError {
+            key: bytes.to_vec(),
+            reason: reason.into(),
+        };
         let (&tag, body) = bytes.split_first().ok_or_else(|| bad("empty key"))?;
         let uuid = || Uuid::from_slice(body).map_err(|_| bad("bad uuid"));
         match tag {
             TAG_CLOCK if body.is_empty() => Ok(RecordKey::Clock),
             TAG_KEY => Ok(RecordKey::Key(KeyId(uuid()?))),
             TAG_REQUEST => Ok(RecordKey::Request(RequestId(uuid()?))),
-            TAG_ALIAS => {
-                let text = std::str::from_utf8(body).map_err(|_| bad("alias is not utf-8"))?;
-                let (account, name) = text.split_at_checked(12).ok_or_else(|| bad("short alias key"))?;
-                Ok(RecordKey::Alias(
-                    account.parse().map_err(|_| bad("bad account"))?,
-                    name.parse().map_err(|_| bad("bad alias name"))?,
-                ))
+            TAG_ALIAS | TAG_USER => {
+                let text = std::str::from_utf8(body).map_err(|_| bad("key is not utf-8"))?;
+                let (account, name) = text.split_at_checked(12).ok_or_else(|| bad("short key"))?;
+                let account = account.parse().map_err(|_| bad("bad account"))?;
+                match tag {
+                    TAG_ALIAS => Ok(RecordKey::Alias(
+                        account,
+                        name.parse().map_err(|_| bad("bad alias name"))?,
+                    )),
+                    _ => Ok(RecordKey::User(
+                        account,
+                        name.parse().map_err(|_| bad("bad user name"))?,
+                    )),
+                }
+            }
+            TAG_ACCESS_KEY => {
+                let id = std::str::from_utf8(body).map_err(|_| bad("key is not utf-8"))?;
+                Ok(RecordKey::AccessKey(id.to_owned()))
             }
             _ => Err(bad("unknown record tag")),
         }
@@ -77,7 +104,10 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 }
 
 fn decode<T: DeserializeOwned>(key: &[u8], value: &[u8]) -> Result<T, DecodeError> {
-    bincode::deserialize(value).map_err(|e| DecodeError { key: key.to_vec(), reason: e.to_string() })
+    bincode::deserialize(value).map_err(|e| DecodeError {
+        key: key.to_vec(),
+        reason: e.to_string(),
+    })
 }
 
 impl State {
@@ -86,8 +116,15 @@ impl State {
         match key {
             RecordKey::Clock => Some(encode(&self.clock)),
             RecordKey::Key(id) => self.keys.get(id).map(encode),
-            RecordKey::Alias(account, name) => self.aliases.get(&(account.clone(), name.clone())).map(encode),
+            RecordKey::Alias(account, name) => self
+                .aliases
+                .get(&(account.clone(), name.clone()))
+                .map(encode),
             RecordKey::Request(id) => self.applied.get(id).map(encode),
+            RecordKey::User(account, name) => {
+                self.users.get(&(account.clone(), name.clone())).map(encode)
+            }
+            RecordKey::AccessKey(id) => self.access_keys.get(id).map(encode),
         }
     }
 
@@ -95,12 +132,29 @@ impl State {
     pub fn records(&self) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> + '_ {
         let clock = std::iter::once(RecordKey::Clock);
         let keys = self.keys.keys().map(|id| RecordKey::Key(*id));
-        let aliases = self.aliases.keys().map(|(a, n)| RecordKey::Alias(a.clone(), n.clone()));
+        let aliases = self
+            .aliases
+            .keys()
+            .map(|(a, n)| RecordKey::Alias(a.clone(), n.clone()));
         let requests = self.applied.keys().map(|id| RecordKey::Request(*id));
-        clock.chain(keys).chain(aliases).chain(requests).filter_map(|k| {
-            let value = self.record(&k)?;
-            Some((k.encode(), value))
-        })
+        let users = self
+            .users
+            .keys()
+            .map(|(a, n)| RecordKey::User(a.clone(), n.clone()));
+        let access_keys = self
+            .access_keys
+            .keys()
+            .map(|id| RecordKey::AccessKey(id.clone()));
+        clock
+            .chain(keys)
+            .chain(aliases)
+            .chain(requests)
+            .chain(users)
+            .chain(access_keys)
+            .filter_map(|k| {
+                let value = self.record(&k)?;
+                Some((k.encode(), value))
+            })
     }
 
     /// Rebuilds the state from its records, in any order.
@@ -124,6 +178,14 @@ impl State {
                     let (at, response): (Millis, Response) = decode(&key, &value)?;
                     state.applied_by_time.insert((at, id));
                     state.applied.insert(id, (at, response));
+                }
+                RecordKey::User(account, name) => {
+                    let record: UserRecord = decode(&key, &value)?;
+                    state.users.insert((account, name), record);
+                }
+                RecordKey::AccessKey(id) => {
+                    let record: AccessKeyRecord = decode(&key, &value)?;
+                    state.access_keys.insert(id, record);
                 }
             }
         }

@@ -26,7 +26,11 @@ fn key_record(n: u128) -> KeyRecord {
             pending_window_days: None,
         },
         tags: vec![],
-        material: vec![WrappedMaterial { version: 1, created: 1, blob: vec![7; 60] }],
+        material: vec![WrappedMaterial {
+            version: 1,
+            created: 1,
+            blob: vec![7; 60],
+        }],
     }
 }
 
@@ -40,13 +44,21 @@ struct Harness {
 
 impl Harness {
     fn new() -> Self {
-        Harness { state: State::default(), time: 1_000, next_id: 1 }
+        Harness {
+            state: State::default(),
+            time: 1_000,
+            next_id: 1,
+        }
     }
 
     fn run(&mut self, command: Command) -> Response {
         self.next_id += 1;
         self.time += 1;
-        let request = Request { id: RequestId(Uuid::from_u128(self.next_id)), time: self.time, command };
+        let request = Request {
+            id: RequestId(Uuid::from_u128(self.next_id)),
+            time: self.time,
+            command,
+        };
         self.run_request(&request)
     }
 
@@ -74,36 +86,88 @@ fn alias(name: &str) -> AliasName {
 #[test]
 fn key_life_cycle_follows_aws_states() {
     let mut h = Harness::new();
-    h.run(Command::CreateKey { record: key_record(1) }).unwrap();
-    assert_eq!(h.kind(Command::CreateKey { record: key_record(1) }), ErrorKind::AlreadyExists);
+    h.run(Command::CreateKey {
+        record: key_record(1),
+        max_keys_per_account: None,
+    })
+    .unwrap();
+    assert_eq!(
+        h.kind(Command::CreateKey {
+            record: key_record(1),
+            max_keys_per_account: None,
+        }),
+        ErrorKind::AlreadyExists
+    );
     h.run(Command::DisableKey { key_id: id(1) }).unwrap();
-    assert_eq!(h.state.key(&id(1)).unwrap().metadata.key_state, KeyState::Disabled);
+    assert_eq!(
+        h.state.key(&id(1)).unwrap().metadata.key_state,
+        KeyState::Disabled
+    );
     h.run(Command::EnableKey { key_id: id(1) }).unwrap();
-    h.run(Command::ScheduleKeyDeletion { key_id: id(1), deletion_date: 5_000, pending_window_days: 7 }).unwrap();
+    h.run(Command::ScheduleKeyDeletion {
+        key_id: id(1),
+        deletion_date: 5_000,
+        pending_window_days: 7,
+    })
+    .unwrap();
     for refused in [
         Command::EnableKey { key_id: id(1) },
         Command::DisableKey { key_id: id(1) },
-        Command::ScheduleKeyDeletion { key_id: id(1), deletion_date: 5_000, pending_window_days: 7 },
-        Command::UpdateKeyDescription { key_id: id(1), description: "x".into() },
+        Command::ScheduleKeyDeletion {
+            key_id: id(1),
+            deletion_date: 5_000,
+            pending_window_days: 7,
+        },
+        Command::UpdateKeyDescription {
+            key_id: id(1),
+            description: "x".into(),
+        },
         Command::DeleteKey { key_id: id(1) },
     ] {
         assert_eq!(h.kind(refused), ErrorKind::InvalidState);
     }
     h.run(Command::CancelKeyDeletion { key_id: id(1) }).unwrap();
     let meta = &h.state.key(&id(1)).unwrap().metadata;
-    assert_eq!((meta.key_state, meta.deletion_date), (KeyState::Disabled, None));
-    assert_eq!(h.kind(Command::CancelKeyDeletion { key_id: id(1) }), ErrorKind::InvalidState);
-    assert_eq!(h.kind(Command::EnableKey { key_id: id(9) }), ErrorKind::NotFound);
+    assert_eq!(
+        (meta.key_state, meta.deletion_date),
+        (KeyState::Disabled, None)
+    );
+    assert_eq!(
+        h.kind(Command::CancelKeyDeletion { key_id: id(1) }),
+        ErrorKind::InvalidState
+    );
+    assert_eq!(
+        h.kind(Command::EnableKey { key_id: id(9) }),
+        ErrorKind::NotFound
+    );
 }
 
 #[test]
 fn deletion_happens_only_when_due_and_takes_aliases_along() {
     let mut h = Harness::new();
-    h.run(Command::CreateKey { record: key_record(1) }).unwrap();
-    h.run(Command::CreateAlias { account: account(), name: alias("alias/a"), target: id(1) }).unwrap();
-    h.run(Command::ScheduleKeyDeletion { key_id: id(1), deletion_date: 10_000, pending_window_days: 7 }).unwrap();
+    h.run(Command::CreateKey {
+        record: key_record(1),
+        max_keys_per_account: None,
+    })
+    .unwrap();
+    h.run(Command::CreateAlias {
+        account: account(),
+        name: alias("alias/a"),
+        target: id(1),
+        max_aliases_per_key: None,
+    })
+    .unwrap();
+    h.run(Command::ScheduleKeyDeletion {
+        key_id: id(1),
+        deletion_date: 10_000,
+        pending_window_days: 7,
+    })
+    .unwrap();
     assert_eq!(h.state.keys_due_for_deletion(9_999), vec![]);
-    assert_eq!(h.kind(Command::DeleteKey { key_id: id(1) }), ErrorKind::InvalidState);
+    assert_eq!(
+        h.kind(Command::DeleteKey { key_id: id(1) }),
+        ErrorKind::InvalidState
+    );
     assert!(h.state.key(&id(1)).is_some());
 
     h.time = 10_000;
@@ -116,77 +180,168 @@ fn deletion_happens_only_when_due_and_takes_aliases_along() {
 #[test]
 fn aliases_need_a_live_target_in_the_same_account() {
     let mut h = Harness::new();
-    h.run(Command::CreateKey { record: key_record(1) }).unwrap();
+    h.run(Command::CreateKey {
+        record: key_record(1),
+        max_keys_per_account: None,
+    })
+    .unwrap();
     let mut foreign = key_record(2);
     foreign.metadata.account = "444455556666".parse().unwrap();
-    h.run(Command::CreateKey { record: foreign }).unwrap();
+    h.run(Command::CreateKey {
+        record: foreign,
+        max_keys_per_account: None,
+    })
+    .unwrap();
 
-    let create = |name: &str, target| Command::CreateAlias { account: account(), name: alias(name), target };
+    let create = |name: &str, target| Command::CreateAlias {
+        account: account(),
+        name: alias(name),
+        target,
+        max_aliases_per_key: None,
+    };
     h.run(create("alias/a", id(1))).unwrap();
     assert_eq!(h.kind(create("alias/a", id(1))), ErrorKind::AlreadyExists);
     assert_eq!(h.kind(create("alias/b", id(2))), ErrorKind::NotFound);
     assert_eq!(h.kind(create("alias/b", id(3))), ErrorKind::NotFound);
 
-    let update = |target| Command::UpdateAlias { account: account(), name: alias("alias/a"), target };
+    let update = |target| Command::UpdateAlias {
+        account: account(),
+        name: alias("alias/a"),
+        target,
+    };
     assert_eq!(h.kind(update(id(2))), ErrorKind::NotFound);
-    assert_eq!(h.state.alias(&account(), &alias("alias/a")).unwrap().target, id(1));
+    assert_eq!(
+        h.state.alias(&account(), &alias("alias/a")).unwrap().target,
+        id(1)
+    );
 
-    h.run(Command::DeleteAlias { account: account(), name: alias("alias/a") }).unwrap();
-    assert_eq!(h.kind(Command::DeleteAlias { account: account(), name: alias("alias/a") }), ErrorKind::NotFound);
+    h.run(Command::DeleteAlias {
+        account: account(),
+        name: alias("alias/a"),
+    })
+    .unwrap();
+    assert_eq!(
+        h.kind(Command::DeleteAlias {
+            account: account(),
+            name: alias("alias/a")
+        }),
+        ErrorKind::NotFound
+    );
     assert_eq!(h.state.aliases(&account(), None).count(), 0);
 }
 
 #[test]
 fn tags_merge_and_untag() {
     let mut h = Harness::new();
-    h.run(Command::CreateKey { record: key_record(1) }).unwrap();
-    let tag = |k: &str, v: &str| Tag { key: k.into(), value: v.into() };
-    h.run(Command::TagKey { key_id: id(1), tags: vec![tag("a", "1"), tag("b", "2")] }).unwrap();
-    h.run(Command::TagKey { key_id: id(1), tags: vec![tag("a", "3")] }).unwrap();
-    assert_eq!(h.state.key(&id(1)).unwrap().tags, vec![tag("a", "3"), tag("b", "2")]);
-    h.run(Command::UntagKey { key_id: id(1), tag_keys: vec!["a".into(), "zz".into()] }).unwrap();
+    h.run(Command::CreateKey {
+        record: key_record(1),
+        max_keys_per_account: None,
+    })
+    .unwrap();
+    let tag = |k: &str, v: &str| Tag {
+        key: k.into(),
+        value: v.into(),
+    };
+    h.run(Command::TagKey {
+        key_id: id(1),
+        tags: vec![tag("a", "1"), tag("b", "2")],
+    })
+    .unwrap();
+    h.run(Command::TagKey {
+        key_id: id(1),
+        tags: vec![tag("a", "3")],
+    })
+    .unwrap();
+    assert_eq!(
+        h.state.key(&id(1)).unwrap().tags,
+        vec![tag("a", "3"), tag("b", "2")]
+    );
+    h.run(Command::UntagKey {
+        key_id: id(1),
+        tag_keys: vec!["a".into(), "zz".into()],
+    })
+    .unwrap();
     assert_eq!(h.state.key(&id(1)).unwrap().tags, vec![tag("b", "2")]);
 }
 
 #[test]
 fn a_retried_request_is_applied_once() {
     let mut h = Harness::new();
-    h.run(Command::CreateKey { record: key_record(1) }).unwrap();
+    h.run(Command::CreateKey {
+        record: key_record(1),
+        max_keys_per_account: None,
+    })
+    .unwrap();
     let request = Request {
         id: RequestId(Uuid::from_u128(999)),
         time: 2_000,
-        command: Command::CreateAlias { account: account(), name: alias("alias/once"), target: id(1) },
+        command: Command::CreateAlias {
+            account: account(),
+            name: alias("alias/once"),
+            target: id(1),
+            max_aliases_per_key: None,
+        },
     };
     assert_eq!(h.run_request(&request), Ok(Outcome::Done));
     // The same request again (a retry after a leader change) answers the first response,
     // not AlreadyExists.
-    let retry = Request { time: 3_000, ..request.clone() };
+    let retry = Request {
+        time: 3_000,
+        ..request.clone()
+    };
     assert_eq!(h.run_request(&retry), Ok(Outcome::Done));
     // Once the window has passed the id is forgotten.
-    let late = Request { time: 2_000 + DEDUP_WINDOW_MS + 1, ..request };
-    assert_eq!(h.run_request(&late).unwrap_err().kind, ErrorKind::AlreadyExists);
+    let late = Request {
+        time: 2_000 + DEDUP_WINDOW_MS + 1,
+        ..request
+    };
+    assert_eq!(
+        h.run_request(&late).unwrap_err().kind,
+        ErrorKind::AlreadyExists
+    );
 }
 
 #[test]
 fn list_keys_paginates_within_the_account() {
     let mut h = Harness::new();
     for n in 1..=5 {
-        h.run(Command::CreateKey { record: key_record(n) }).unwrap();
+        h.run(Command::CreateKey {
+            record: key_record(n),
+            max_keys_per_account: None,
+        })
+        .unwrap();
     }
     let mut foreign = key_record(6);
     foreign.metadata.account = "444455556666".parse().unwrap();
-    h.run(Command::CreateKey { record: foreign }).unwrap();
+    h.run(Command::CreateKey {
+        record: foreign,
+        max_keys_per_account: None,
+    })
+    .unwrap();
     let acct = account();
-    let page: Vec<_> = h.state.keys(&acct, None, 2).map(|k| k.metadata.key_id).collect();
+    let page: Vec<_> = h
+        .state
+        .keys(&acct, None, 2)
+        .map(|k| k.metadata.key_id)
+        .collect();
     assert_eq!(page, vec![id(1), id(2)]);
-    let rest: Vec<_> = h.state.keys(&acct, Some(id(2)), 10).map(|k| k.metadata.key_id).collect();
+    let rest: Vec<_> = h
+        .state
+        .keys(&acct, Some(id(2)), 10)
+        .map(|k| k.metadata.key_id)
+        .collect();
     assert_eq!(rest, vec![id(3), id(4), id(5)]);
     assert_eq!(h.state.key_count(&acct), 5);
 }
 
 #[test]
 fn garbage_records_are_refused() {
-    for (k, v) in [(vec![], vec![]), (vec![b'z'], vec![1]), (vec![b'k', 1, 2], vec![]), (RecordKey::Key(id(1)).encode(), vec![1, 2, 3])] {
+    for (k, v) in [
+        (vec![], vec![]),
+        (vec![b'z'], vec![1]),
+        (vec![b'k', 1, 2], vec![]),
+        (RecordKey::Key(id(1)).encode(), vec![1, 2, 3]),
+    ] {
         assert!(State::restore([(k.clone(), v)]).is_err(), "{k:?}");
     }
 }

@@ -36,7 +36,10 @@ impl LogStore {
         LogStore { db }
     }
 
-    fn get_meta<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
+    fn get_meta<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &[u8],
+    ) -> Result<Option<T>, StorageError> {
         let cf = self.db.cf_handle(CF_RAFT).expect("cf");
         match self.db.get_cf(cf, key).map_err(storage_read)? {
             None => Ok(None),
@@ -45,12 +48,21 @@ impl LogStore {
     }
 
     /// Writes one metadata value; with `sync`, it is on disk before this returns.
-    async fn put_meta<T: serde::Serialize>(&self, key: &'static [u8], value: &T, sync: bool) -> Result<(), StorageError> {
+    async fn put_meta<T: serde::Serialize>(
+        &self,
+        key: &'static [u8],
+        value: &T,
+        sync: bool,
+    ) -> Result<(), StorageError> {
         let bytes = bincode::serialize(value).map_err(storage_io)?;
         let db = self.db.clone();
         blocking(move || {
             let cf = db.cf_handle(CF_RAFT).expect("cf");
-            let opts = if sync { synced() } else { WriteOptions::default() };
+            let opts = if sync {
+                synced()
+            } else {
+                WriteOptions::default()
+            };
             db.put_cf_opt(cf, key, bytes, &opts).map_err(storage_io)
         })
         .await
@@ -62,21 +74,31 @@ impl LogStore {
             None => Ok(None),
             Some(item) => {
                 let (_, value) = item.map_err(storage_read)?;
-                let entry: Entry<TypeConfig> = bincode::deserialize(&value).map_err(storage_read)?;
+                let entry: Entry<TypeConfig> =
+                    bincode::deserialize(&value).map_err(storage_read)?;
                 Ok(Some(*entry.get_log_id()))
             }
         }
     }
 
     /// Deletes log entries with index in `[from, to)` with one synced range delete.
-    async fn delete_range(&self, from: u64, to: u64, meta: Option<(&'static [u8], Vec<u8>)>) -> Result<(), StorageError> {
+    async fn delete_range(
+        &self,
+        from: u64,
+        to: u64,
+        meta: Option<(&'static [u8], Vec<u8>)>,
+    ) -> Result<(), StorageError> {
         let db = self.db.clone();
         blocking(move || {
             let mut batch = WriteBatch::default();
             if let Some((key, value)) = meta {
                 batch.put_cf(db.cf_handle(CF_RAFT).expect("cf"), key, value);
             }
-            batch.delete_range_cf(db.cf_handle(CF_LOG).expect("cf"), index_key(from), index_key(to));
+            batch.delete_range_cf(
+                db.cf_handle(CF_LOG).expect("cf"),
+                index_key(from),
+                index_key(to),
+            );
             db.write_opt(batch, &synced()).map_err(storage_io)
         })
         .await
@@ -95,7 +117,10 @@ impl RaftLogReader<TypeConfig> for LogStore {
         };
         let cf = self.db.cf_handle(CF_LOG).expect("cf");
         let mut entries = Vec::new();
-        for item in self.db.iterator_cf(cf, IteratorMode::From(&index_key(start), Direction::Forward)) {
+        for item in self.db.iterator_cf(
+            cf,
+            IteratorMode::From(&index_key(start), Direction::Forward),
+        ) {
             let (key, value) = item.map_err(storage_read)?;
             let index = u64::from_be_bytes(key.as_ref().try_into().map_err(storage_read)?);
             if !range.contains(&index) {
@@ -113,7 +138,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
         let last_purged_log_id: Option<LogId> = self.get_meta(PURGED)?;
         let last_log_id = self.last_entry_id()?.or(last_purged_log_id);
-        Ok(LogState { last_purged_log_id, last_log_id })
+        Ok(LogState {
+            last_purged_log_id,
+            last_log_id,
+        })
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
@@ -137,7 +165,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         Ok(self.get_meta::<Option<LogId>>(COMMITTED)?.flatten())
     }
 
-    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError>
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig>,
+    ) -> Result<(), StorageError>
     where
         I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
         I::IntoIter: OptionalSend,
@@ -151,7 +183,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let db = self.db.clone();
         // One batch, fsynced, before openraft hears the entries are durable.
         let result = blocking(move || db.write_opt(batch, &synced()).map_err(storage_io)).await;
-        callback.log_io_completed(result.as_ref().map(|_| ()).map_err(|e| std::io::Error::other(e.to_string())));
+        callback.log_io_completed(
+            result
+                .as_ref()
+                .map(|_| ())
+                .map_err(|e| std::io::Error::other(e.to_string())),
+        );
         result
     }
 
@@ -163,6 +200,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // The purged marker and the deletion are one batch: a crash never leaves a gap
         // between the marker and the first remaining entry.
         let marker = bincode::serialize(&log_id).map_err(storage_io)?;
-        self.delete_range(0, log_id.index + 1, Some((PURGED, marker))).await
+        self.delete_range(0, log_id.index + 1, Some((PURGED, marker)))
+            .await
     }
 }

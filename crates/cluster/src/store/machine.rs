@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use openraft::storage::{RaftStateMachine, Snapshot};
-use openraft::{BasicNode, Entry, EntryPayload, OptionalSend, RaftSnapshotBuilder, StoredMembership};
+use openraft::{
+    BasicNode, Entry, EntryPayload, OptionalSend, RaftSnapshotBuilder, StoredMembership,
+};
 use rocksdb::{IteratorMode, WriteBatch, WriteOptions, DB};
 use trent_state::{Outcome, RecordKey, Response, State};
 
@@ -34,15 +36,23 @@ pub struct StateMachineStore {
 impl StateMachineStore {
     pub(crate) fn open(db: Arc<DB>, snapshot_dir: PathBuf) -> Result<Self, StorageError> {
         let meta = db.cf_handle(CF_STATE_META).expect("cf");
-        let last_applied = read_value(db.get_cf(meta, LAST_APPLIED).map_err(storage_read)?)?.flatten();
-        let membership = read_value(db.get_cf(meta, MEMBERSHIP).map_err(storage_read)?)?.unwrap_or_default();
+        let last_applied =
+            read_value(db.get_cf(meta, LAST_APPLIED).map_err(storage_read)?)?.flatten();
+        let membership =
+            read_value(db.get_cf(meta, MEMBERSHIP).map_err(storage_read)?)?.unwrap_or_default();
         let records = db
             .iterator_cf(db.cf_handle(CF_STATE).expect("cf"), IteratorMode::Start)
             .map(|item| item.map(|(k, v)| (k.to_vec(), v.to_vec())))
             .collect::<Result<Vec<_>, _>>()
             .map_err(storage_read)?;
         let state = State::restore(records).map_err(storage_read)?;
-        Ok(StateMachineStore { db, state: Arc::new(RwLock::new(state)), last_applied, membership, snapshot_dir })
+        Ok(StateMachineStore {
+            db,
+            state: Arc::new(RwLock::new(state)),
+            last_applied,
+            membership,
+            snapshot_dir,
+        })
     }
 
     /// The state, for readers.
@@ -52,14 +62,26 @@ impl StateMachineStore {
 
     fn persist_batch(&self, batch: &mut WriteBatch) -> Result<(), StorageError> {
         let meta = self.db.cf_handle(CF_STATE_META).expect("cf");
-        batch.put_cf(meta, LAST_APPLIED, bincode::serialize(&self.last_applied).map_err(storage_io)?);
-        batch.put_cf(meta, MEMBERSHIP, bincode::serialize(&self.membership).map_err(storage_io)?);
+        batch.put_cf(
+            meta,
+            LAST_APPLIED,
+            bincode::serialize(&self.last_applied).map_err(storage_io)?,
+        );
+        batch.put_cf(
+            meta,
+            MEMBERSHIP,
+            bincode::serialize(&self.membership).map_err(storage_io)?,
+        );
         Ok(())
     }
 }
 
-fn read_value<T: serde::de::DeserializeOwned>(bytes: Option<Vec<u8>>) -> Result<Option<T>, StorageError> {
-    bytes.map(|b| bincode::deserialize(&b).map_err(storage_read)).transpose()
+fn read_value<T: serde::de::DeserializeOwned>(
+    bytes: Option<Vec<u8>>,
+) -> Result<Option<T>, StorageError> {
+    bytes
+        .map(|b| bincode::deserialize(&b).map_err(storage_read))
+        .transpose()
 }
 
 /// Writes `data` as the node's current snapshot: to a temporary file, fsynced, then renamed.
@@ -112,19 +134,28 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         self.persist_batch(&mut batch)?;
         // Not fsynced: the log already is, and a crash re-applies from it. The next synced
         // write (a log append or purge) makes these durable too, as all share one WAL.
-        self.db.write_opt(batch, &WriteOptions::default()).map_err(storage_io)?;
+        self.db
+            .write_opt(batch, &WriteOptions::default())
+            .map_err(storage_io)?;
         Ok(responses)
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        SnapshotBuilder { db: self.db.clone(), dir: self.snapshot_dir.clone() }
+        SnapshotBuilder {
+            db: self.db.clone(),
+            dir: self.snapshot_dir.clone(),
+        }
     }
 
     async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
         Ok(Box::new(Cursor::new(Vec::new())))
     }
 
-    async fn install_snapshot(&mut self, meta: &Meta, snapshot: Box<Cursor<Vec<u8>>>) -> Result<(), StorageError> {
+    async fn install_snapshot(
+        &mut self,
+        meta: &Meta,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError> {
         let data = snapshot.into_inner();
         let image = snapshot::parse(&data).map_err(storage_read)?;
         if image.meta.last_log_id != meta.last_log_id {
@@ -166,7 +197,10 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             Err(e) => return Err(storage_read(e)),
         };
         let meta = snapshot::parse_meta(&data).map_err(storage_read)?;
-        Ok(Some(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) }))
+        Ok(Some(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(data)),
+        }))
     }
 }
 
@@ -192,13 +226,20 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             let last_log_id: Option<LogId> =
                 read_value(view.get_cf(meta_cf, LAST_APPLIED).map_err(storage_read)?)?.flatten();
             let last_membership: Membership =
-                read_value(view.get_cf(meta_cf, MEMBERSHIP).map_err(storage_read)?)?.unwrap_or_default();
-            let unique = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+                read_value(view.get_cf(meta_cf, MEMBERSHIP).map_err(storage_read)?)?
+                    .unwrap_or_default();
+            let unique = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
             let snapshot_id = match last_log_id {
                 Some(id) => format!("{}-{}-{}", id.leader_id.term, id.index, unique.as_nanos()),
                 None => format!("empty-{}", unique.as_nanos()),
             };
-            let meta = Meta { last_log_id, last_membership, snapshot_id };
+            let meta = Meta {
+                last_log_id,
+                last_membership,
+                snapshot_id,
+            };
             let mut writer = snapshot::Writer::new(&meta);
             for item in view.iterator_cf(db.cf_handle(CF_STATE).expect("cf"), IteratorMode::Start) {
                 let (key, value) = item.map_err(storage_read)?;
@@ -210,6 +251,9 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         })
         .await?;
         tracing::info!(snapshot = %meta.snapshot_id, bytes = data.len(), "built snapshot");
-        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) })
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(data)),
+        })
     }
 }

@@ -6,6 +6,10 @@
 //! state changes and `last_applied`/membership land in one batch; a data dir is bound to one
 //! node of one cluster and refuses to open for another.
 
+// openraft's storage traits fix the error type (`StorageError`, over 200 bytes); boxing it in
+// our helpers would only add conversions at every trait boundary.
+#![allow(clippy::result_large_err)]
+
 mod log;
 mod machine;
 mod snapshot;
@@ -41,13 +45,22 @@ struct Identity {
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     #[error("data dir {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("data dir {path} holds files but no trent database; refusing to use it (is it another program's?)")]
     Foreign { path: PathBuf },
     #[error("data dir {path} cannot be opened, the database may be corrupt: {reason}")]
     Corrupt { path: PathBuf, reason: String },
     #[error("data dir {path} belongs to node {found_node} of cluster '{found_cluster}', not to node {node} of cluster '{cluster}'")]
-    WrongOwner { path: PathBuf, found_cluster: String, found_node: NodeId, cluster: String, node: NodeId },
+    WrongOwner {
+        path: PathBuf,
+        found_cluster: String,
+        found_node: NodeId,
+        cluster: String,
+        node: NodeId,
+    },
     #[error("data dir {path}: {reason}")]
     State { path: PathBuf, reason: String },
 }
@@ -66,16 +79,28 @@ pub fn open(data_dir: &Path, cluster: &str, node_id: NodeId) -> Result<Storage, 
     check_identity(&db, &db_path, fresh, cluster, node_id)?;
     let db = Arc::new(db);
     let snapshot_dir = data_dir.join("snapshots");
-    std::fs::create_dir_all(&snapshot_dir).map_err(|source| OpenError::Io { path: snapshot_dir.clone(), source })?;
-    let state_machine = StateMachineStore::open(db.clone(), snapshot_dir)
-        .map_err(|e| OpenError::State { path: db_path.clone(), reason: e.to_string() })?;
-    Ok(Storage { log: LogStore::new(db), state_machine })
+    std::fs::create_dir_all(&snapshot_dir).map_err(|source| OpenError::Io {
+        path: snapshot_dir.clone(),
+        source,
+    })?;
+    let state_machine =
+        StateMachineStore::open(db.clone(), snapshot_dir).map_err(|e| OpenError::State {
+            path: db_path.clone(),
+            reason: e.to_string(),
+        })?;
+    Ok(Storage {
+        log: LogStore::new(db),
+        state_machine,
+    })
 }
 
 /// Returns whether the database is new. A data dir with files but no database is refused
 /// rather than written into.
 fn prepare_dir(data_dir: &Path, db_path: &Path) -> Result<bool, OpenError> {
-    let io = |source| OpenError::Io { path: data_dir.to_path_buf(), source };
+    let io = |source| OpenError::Io {
+        path: data_dir.to_path_buf(),
+        source,
+    };
     std::fs::create_dir_all(data_dir).map_err(io)?;
     if db_path.join("CURRENT").exists() {
         return Ok(false);
@@ -83,10 +108,17 @@ fn prepare_dir(data_dir: &Path, db_path: &Path) -> Result<bool, OpenError> {
     let unexpected = std::fs::read_dir(data_dir)
         .map_err(io)?
         .filter_map(Result::ok)
-        .any(|entry| !matches!(entry.file_name().to_str(), Some("snapshots") | Some("db") | Some("domain.key")));
+        .any(|entry| {
+            !matches!(
+                entry.file_name().to_str(),
+                Some("snapshots") | Some("db") | Some("domain.key")
+            )
+        });
     let db_has_files = db_path.exists() && std::fs::read_dir(db_path).map_err(io)?.next().is_some();
     if unexpected || db_has_files {
-        return Err(OpenError::Foreign { path: data_dir.to_path_buf() });
+        return Err(OpenError::Foreign {
+            path: data_dir.to_path_buf(),
+        });
     }
     Ok(true)
 }
@@ -96,28 +128,51 @@ fn open_db(db_path: &Path, create: bool) -> Result<DB, OpenError> {
     options.create_if_missing(create);
     options.create_missing_column_families(create);
     options.set_keep_log_file_num(4);
-    let cfs = [CF_LOG, CF_RAFT, CF_STATE, CF_STATE_META].map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
-    DB::open_cf_descriptors(&options, db_path, cfs)
-        .map_err(|e| OpenError::Corrupt { path: db_path.to_path_buf(), reason: e.to_string() })
+    let cfs = [CF_LOG, CF_RAFT, CF_STATE, CF_STATE_META]
+        .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
+    DB::open_cf_descriptors(&options, db_path, cfs).map_err(|e| OpenError::Corrupt {
+        path: db_path.to_path_buf(),
+        reason: e.to_string(),
+    })
 }
 
-fn check_identity(db: &DB, path: &Path, fresh: bool, cluster: &str, node_id: NodeId) -> Result<(), OpenError> {
+fn check_identity(
+    db: &DB,
+    path: &Path,
+    fresh: bool,
+    cluster: &str,
+    node_id: NodeId,
+) -> Result<(), OpenError> {
     let cf = db.cf_handle(CF_RAFT).expect("column family exists");
-    let want = Identity { format: FORMAT, cluster: cluster.into(), node_id };
-    let corrupt = |reason: String| OpenError::Corrupt { path: path.to_path_buf(), reason };
-    match db.get_cf(cf, IDENTITY_KEY).map_err(|e| corrupt(e.to_string()))? {
+    let want = Identity {
+        format: FORMAT,
+        cluster: cluster.into(),
+        node_id,
+    };
+    let corrupt = |reason: String| OpenError::Corrupt {
+        path: path.to_path_buf(),
+        reason,
+    };
+    match db
+        .get_cf(cf, IDENTITY_KEY)
+        .map_err(|e| corrupt(e.to_string()))?
+    {
         None if fresh => {
             let bytes = serde_json::to_vec(&want).expect("identity serializes");
             let mut opts = rocksdb::WriteOptions::default();
             opts.set_sync(true);
-            db.put_cf_opt(cf, IDENTITY_KEY, bytes, &opts).map_err(|e| corrupt(e.to_string()))
+            db.put_cf_opt(cf, IDENTITY_KEY, bytes, &opts)
+                .map_err(|e| corrupt(e.to_string()))
         }
         None => Err(corrupt("the identity record is missing".into())),
         Some(bytes) => {
-            let found: Identity =
-                serde_json::from_slice(&bytes).map_err(|e| corrupt(format!("unreadable identity record: {e}")))?;
+            let found: Identity = serde_json::from_slice(&bytes)
+                .map_err(|e| corrupt(format!("unreadable identity record: {e}")))?;
             if found.format != FORMAT {
-                return Err(corrupt(format!("storage format {} is not supported (expected {FORMAT})", found.format)));
+                return Err(corrupt(format!(
+                    "storage format {} is not supported (expected {FORMAT})",
+                    found.format
+                )));
             }
             if found != want {
                 return Err(OpenError::WrongOwner {

@@ -72,7 +72,8 @@ pub(crate) fn parse(data: &[u8]) -> Result<Image, String> {
     if format != FORMAT {
         return Err(format!("snapshot format {format} is not supported"));
     }
-    let meta: Meta = bincode::deserialize(cursor.bytes()?).map_err(|e| format!("snapshot meta: {e}"))?;
+    let meta: Meta =
+        bincode::deserialize(cursor.bytes()?).map_err(|e| format!("snapshot meta: {e}"))?;
     let mut records = Vec::new();
     loop {
         let len = cursor.u32()?;
@@ -108,7 +109,9 @@ impl<'a> Cursor<'a> {
         Ok(head)
     }
     fn u32(&mut self) -> Result<u32, String> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
     }
     fn bytes(&mut self) -> Result<&'a [u8], String> {
         let len = self.u32()? as usize;
@@ -130,7 +133,10 @@ mod tests {
     #[test]
     fn round_trips() {
         let parsed = parse(&image()).unwrap();
-        assert_eq!(parsed.records, vec![(b"k1".to_vec(), b"v1".to_vec()), (b"k2".to_vec(), vec![])]);
+        assert_eq!(
+            parsed.records,
+            vec![(b"k1".to_vec(), b"v1".to_vec()), (b"k2".to_vec(), vec![])]
+        );
     }
 
     #[test]

@@ -7,7 +7,9 @@ use super::*;
 struct Builder;
 
 impl StoreBuilder<crate::TypeConfig, LogStore, StateMachineStore, tempfile::TempDir> for Builder {
-    async fn build(&self) -> Result<(tempfile::TempDir, LogStore, StateMachineStore), StorageError> {
+    async fn build(
+        &self,
+    ) -> Result<(tempfile::TempDir, LogStore, StateMachineStore), StorageError> {
         let dir = tempfile::tempdir().unwrap();
         let storage = open(dir.path(), "test", 1).unwrap();
         Ok((dir, storage.log, storage.state_machine))
@@ -25,7 +27,10 @@ fn a_data_dir_belongs_to_one_node_of_one_cluster() {
     drop(open(dir.path(), "alpha", 1).unwrap());
     drop(open(dir.path(), "alpha", 1).unwrap());
     let err = open(dir.path(), "alpha", 2).err().unwrap().to_string();
-    assert!(err.contains("belongs to node 1 of cluster 'alpha'"), "{err}");
+    assert!(
+        err.contains("belongs to node 1 of cluster 'alpha'"),
+        "{err}"
+    );
     let err = open(dir.path(), "beta", 1).err().unwrap().to_string();
     assert!(err.contains("cluster 'alpha'"), "{err}");
 }

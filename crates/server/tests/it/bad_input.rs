@@ -57,14 +57,30 @@ async fn malformed_config_and_peer_lists_are_refused_by_name() {
     let data = data.to_str().unwrap();
     let config = dir.path().join("trent.toml");
     std::fs::write(&config, "node_id = [\n").unwrap();
-    expect_refusal(&["--config".into(), config.to_str().unwrap().into()], "trent.toml").await;
+    expect_refusal(
+        &["--config".into(), config.to_str().unwrap().into()],
+        "trent.toml",
+    )
+    .await;
     std::fs::write(&config, "node_id = 1\nelection = 3\n").unwrap();
-    expect_refusal(&["--config".into(), config.to_str().unwrap().into()], "unknown field `election`").await;
+    expect_refusal(
+        &["--config".into(), config.to_str().unwrap().into()],
+        "unknown field `election`",
+    )
+    .await;
 
     let ip = "127.51.0.1";
-    expect_refusal(&node_args(ip, data, "1", "2=127.51.0.2:7701"), "not in the member set").await;
+    expect_refusal(
+        &node_args(ip, data, "1", "2=127.51.0.2:7701"),
+        "not in the member set",
+    )
+    .await;
     expect_refusal(&node_args(ip, data, "1", "1=127.51.0.9:7701"), "advertises").await;
-    expect_refusal(&node_args(ip, data, "1", "1=127.51.0.1:7701,1=127.51.0.2:7701"), "listed twice").await;
+    expect_refusal(
+        &node_args(ip, data, "1", "1=127.51.0.1:7701,1=127.51.0.2:7701"),
+        "listed twice",
+    )
+    .await;
     expect_refusal(&node_args(ip, data, "x", ""), "invalid value 'x'").await;
 }
 
@@ -76,8 +92,10 @@ async fn founding_nodes_with_different_member_sets_refuse_to_form_a_cluster() {
     let three = "1=127.52.0.1:7701,2=127.52.0.2:7701,3=127.52.0.3:7701";
     let a1 = node_args("127.52.0.1", d1.to_str().unwrap(), "1", two);
     let a2 = node_args("127.52.0.2", d2.to_str().unwrap(), "2", three);
-    let (a1, a2): (Vec<&str>, Vec<&str>) =
-        (a1.iter().map(String::as_str).collect(), a2.iter().map(String::as_str).collect());
+    let (a1, a2): (Vec<&str>, Vec<&str>) = (
+        a1.iter().map(String::as_str).collect(),
+        a2.iter().map(String::as_str).collect(),
+    );
     let (r1, r2) = tokio::join!(run_to_exit(&a1), run_to_exit(&a2));
     for (code, stderr) in [r1, r2] {
         assert_eq!(code, 2, "{stderr}");
@@ -94,7 +112,11 @@ async fn foreign_corrupt_and_misassigned_data_dirs_are_refused() {
     let foreign = dir.path().join("foreign");
     std::fs::create_dir_all(&foreign).unwrap();
     std::fs::write(foreign.join("notes.txt"), b"someone else's").unwrap();
-    expect_refusal(&node_args(ip, foreign.to_str().unwrap(), "1", initial), "no trent database").await;
+    expect_refusal(
+        &node_args(ip, foreign.to_str().unwrap(), "1", initial),
+        "no trent database",
+    )
+    .await;
 
     // A real data dir of node 1...
     let mut cluster = TestCluster::start(53, 1, &[]);
@@ -104,9 +126,17 @@ async fn foreign_corrupt_and_misassigned_data_dirs_are_refused() {
     let data = cluster.node(1).data_dir.clone();
     let data = data.to_str().unwrap();
     // ...is not node 2's, nor another cluster's.
-    expect_refusal(&node_args(ip, data, "2", ""), "belongs to node 1 of cluster 'it'").await;
+    expect_refusal(
+        &node_args(ip, data, "2", ""),
+        "belongs to node 1 of cluster 'it'",
+    )
+    .await;
     // ...and once damaged, is refused rather than silently reset.
-    std::fs::write(cluster.node(1).data_dir.join("db/CURRENT"), b"MANIFEST-424242\n").unwrap();
+    std::fs::write(
+        cluster.node(1).data_dir.join("db/CURRENT"),
+        b"MANIFEST-424242\n",
+    )
+    .unwrap();
     let mut args = node_args(ip, data, "1", initial);
     args.extend(["--cluster-name".into(), "it".into()]);
     expect_refusal(&args, "may be corrupt").await;
@@ -120,26 +150,49 @@ async fn garbage_raft_rpcs_are_rejected_and_not_applied() {
     let follower = cluster.nodes.iter().find(|n| n.id != leader).unwrap();
     let before = follower.client().status().await.unwrap();
 
-    let mut peer = PeerClient::connect(format!("http://{}", follower.peer_addr())).await.unwrap();
-    let garbage = RaftRequest { cluster: "it".into(), data: vec![0xFF; 64] };
+    let mut peer = PeerClient::connect(format!("http://{}", follower.peer_addr()))
+        .await
+        .unwrap();
+    let garbage = RaftRequest {
+        cluster: "it".into(),
+        data: vec![0xFF; 64],
+    };
     let status = peer.append_entries(garbage.clone()).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
     let status = peer.vote(garbage).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
-    let foreign = RaftRequest { cluster: "other".into(), data: vec![] };
+    let foreign = RaftRequest {
+        cluster: "other".into(),
+        data: vec![],
+    };
     let status = peer.install_snapshot(foreign).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
 
     let after = follower.client().status().await.unwrap();
-    assert_eq!((after.last_log_index, after.leader, after.term), (before.last_log_index, before.leader, before.term));
-    create_key(&cluster.client(follower.id)).await.expect("the cluster still serves");
+    assert_eq!(
+        (after.last_log_index, after.leader, after.term),
+        (before.last_log_index, before.leader, before.term)
+    );
+    create_key(&cluster.client(follower.id))
+        .await
+        .expect("the cluster still serves");
 
     // Malformed admin requests get a client error, not a crash.
     let http = reqwest::Client::new();
     let url = format!("{}/admin/v1/state/commands", follower.api());
-    let response = http.post(&url).header("content-type", "application/json").body("{not json").send().await.unwrap();
+    let response = http
+        .post(&url)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
     assert!(response.status().is_client_error(), "{}", response.status());
-    let response = http.get(format!("{}/admin/v1/state/keys/not-a-key", follower.api())).send().await.unwrap();
+    let response = http
+        .get(format!("{}/admin/v1/state/keys/not-a-key", follower.api()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 400);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["__type"], "NotFoundException", "{body}");

@@ -31,9 +31,11 @@ fn spawn_writer(
 }
 
 async fn wait_for_acks(acked: &Arc<Mutex<Vec<KeyId>>>, at_least: usize) {
-    wait_for(&format!("{at_least} acknowledged writes"), Duration::from_secs(60), || async {
-        (acked.lock().unwrap().len() >= at_least).then_some(())
-    })
+    wait_for(
+        &format!("{at_least} acknowledged writes"),
+        Duration::from_secs(60),
+        || async { (acked.lock().unwrap().len() >= at_least).then_some(()) },
+    )
     .await
 }
 
@@ -41,7 +43,12 @@ async fn wait_for_acks(acked: &Arc<Mutex<Vec<KeyId>>>, at_least: usize) {
 async fn killing_the_leader_under_writes_loses_no_acknowledged_write() {
     let mut cluster = TestCluster::start(21, 3, &[]);
     let old_leader = cluster.leader().await;
-    let clients: Vec<_> = cluster.nodes.iter().filter(|n| n.id != old_leader).map(|n| n.client()).collect();
+    let clients: Vec<_> = cluster
+        .nodes
+        .iter()
+        .filter(|n| n.id != old_leader)
+        .map(|n| n.client())
+        .collect();
     let acked = Arc::new(Mutex::new(Vec::new()));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = spawn_writer(clients, acked.clone(), stop.clone());
@@ -77,14 +84,27 @@ async fn killing_every_node_at_once_loses_no_acknowledged_write() {
         node.start();
     }
     cluster.leader().await;
-    let keys = cluster.client(2).list_keys(&account(), Consistency::Linearizable).await.unwrap();
+    let keys = cluster
+        .client(2)
+        .list_keys(&account(), Consistency::Linearizable)
+        .await
+        .unwrap();
     let have: std::collections::HashSet<_> = keys.iter().map(|k| k.metadata.key_id).collect();
-    assert!(acked.iter().all(|id| have.contains(id)), "lost {} of {}", acked.iter().filter(|id| !have.contains(id)).count(), acked.len());
+    assert!(
+        acked.iter().all(|id| have.contains(id)),
+        "lost {} of {}",
+        acked.iter().filter(|id| !have.contains(id)).count(),
+        acked.len()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_node_that_missed_purged_entries_catches_up_by_snapshot() {
-    let mut cluster = TestCluster::start(23, 3, &["--snapshot-after-logs", "20", "--logs-to-keep", "5"]);
+    let mut cluster = TestCluster::start(
+        23,
+        3,
+        &["--snapshot-after-logs", "20", "--logs-to-keep", "5"],
+    );
     let leader = cluster.leader().await;
     let lagging = cluster.nodes.iter().find(|n| n.id != leader).unwrap().id;
     cluster.node(lagging).kill();
@@ -94,9 +114,18 @@ async fn a_node_that_missed_purged_entries_catches_up_by_snapshot() {
         acked.push(create_key(&cluster.client(leader)).await.unwrap());
     }
     let leader_client = cluster.client(leader);
-    let purged = wait_for("the leader to purge its log", Duration::from_secs(30), || async {
-        leader_client.status().await.ok()?.purged_index.filter(|&p| p > 20)
-    })
+    let purged = wait_for(
+        "the leader to purge its log",
+        Duration::from_secs(30),
+        || async {
+            leader_client
+                .status()
+                .await
+                .ok()?
+                .purged_index
+                .filter(|&p| p > 20)
+        },
+    )
     .await;
 
     cluster.node(lagging).start();
@@ -104,5 +133,8 @@ async fn a_node_that_missed_purged_entries_catches_up_by_snapshot() {
     wait_for_keys_locally(&client, &acked, Duration::from_secs(30)).await;
     let status = client.status().await.unwrap();
     // The entries it missed no longer exist in any log, so only a snapshot can have brought them.
-    assert!(status.snapshot_index.is_some_and(|s| s >= purged), "{status:?} (leader purged up to {purged})");
+    assert!(
+        status.snapshot_index.is_some_and(|s| s >= purged),
+        "{status:?} (leader purged up to {purged})"
+    );
 }

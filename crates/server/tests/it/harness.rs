@@ -29,7 +29,10 @@ where
         if let Some(value) = check().await {
             return value;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -61,12 +64,21 @@ impl TestNode {
 
     pub fn start(&mut self) {
         assert!(self.child.is_none(), "node {} already running", self.id);
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_trentd"))
             .arg("run")
             .args(["--cluster-name", "it", "--node-id", &self.id.to_string()])
             .args(["--data-dir", self.data_dir.to_str().unwrap()])
-            .args(["--api-listen", &format!("{}:7700", self.ip), "--peer-listen", &self.peer_addr()])
+            .args([
+                "--api-listen",
+                &format!("{}:7700", self.ip),
+                "--peer-listen",
+                &self.peer_addr(),
+            ])
             .args(["--initial-cluster", &self.initial_cluster])
             .args(&self.extra_args)
             .env("TRENT_LOG", "info,openraft=info")
@@ -117,8 +129,14 @@ impl TestCluster {
     /// Starts `n` founding nodes with extra `trentd` arguments.
     pub fn start(subnet: u8, n: u64, extra_args: &[&str]) -> TestCluster {
         let dir = tempfile::tempdir().unwrap();
-        let initial: Vec<String> = (1..=n).map(|id| format!("{id}={}:7701", Self::ip(subnet, id))).collect();
-        let mut cluster = TestCluster { nodes: vec![], subnet, dir };
+        let initial: Vec<String> = (1..=n)
+            .map(|id| format!("{id}={}:7701", Self::ip(subnet, id)))
+            .collect();
+        let mut cluster = TestCluster {
+            nodes: vec![],
+            subnet,
+            dir,
+        };
         for id in 1..=n {
             let mut node = cluster.new_node(id, &initial.join(","));
             node.extra_args = extra_args.iter().map(|s| s.to_string()).collect();
@@ -196,14 +214,26 @@ pub fn key_record(id: KeyId) -> KeyRecord {
             pending_window_days: None,
         },
         tags: vec![],
-        material: vec![WrappedMaterial { version: 1, created: 1, blob: vec![0x5A; 60] }],
+        material: vec![WrappedMaterial {
+            version: 1,
+            created: 1,
+            blob: vec![0x5A; 60],
+        }],
     }
 }
 
 /// Creates a key through `client`; returns its id once acknowledged.
 pub async fn create_key(client: &AdminClient) -> Result<KeyId, ClientError> {
     let id = KeyId(Uuid::new_v4());
-    client.command(Some(Uuid::new_v4()), &StateCommand::CreateKey { record: key_record(id) }).await?;
+    client
+        .command(
+            Some(Uuid::new_v4()),
+            &StateCommand::CreateKey {
+                record: key_record(id),
+                max_keys_per_account: None,
+            },
+        )
+        .await?;
     Ok(id)
 }
 
@@ -211,8 +241,12 @@ pub async fn create_key(client: &AdminClient) -> Result<KeyId, ClientError> {
 pub async fn wait_for_keys_locally(client: &AdminClient, ids: &[KeyId], timeout: Duration) {
     let what = format!("{} keys on {}", ids.len(), client.endpoint());
     wait_for(&what, timeout, || async {
-        let keys = client.list_keys(&account(), Consistency::Local).await.ok()?;
-        let have: std::collections::HashSet<KeyId> = keys.iter().map(|k| k.metadata.key_id).collect();
+        let keys = client
+            .list_keys(&account(), Consistency::Local)
+            .await
+            .ok()?;
+        let have: std::collections::HashSet<KeyId> =
+            keys.iter().map(|k| k.metadata.key_id).collect();
         ids.iter().all(|id| have.contains(id)).then_some(())
     })
     .await

@@ -20,8 +20,10 @@ impl Partition {
         let mut rules = vec![];
         for other in from {
             for (src, dst) in [(ip, other.as_str()), (other.as_str(), ip)] {
-                let rule: Vec<String> =
-                    ["INPUT", "-s", src, "-d", dst, "-j", "DROP"].iter().map(|s| s.to_string()).collect();
+                let rule: Vec<String> = ["INPUT", "-s", src, "-d", dst, "-j", "DROP"]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect();
                 iptables("-I", &rule);
                 rules.push(rule);
             }
@@ -39,10 +41,17 @@ impl Drop for Partition {
 }
 
 fn iptables(action: &str, rule: &[String]) {
-    let out = Command::new("iptables").arg("-w").arg(action).args(rule).output().expect(
-        "iptables is needed for partition tests (scripts/test installs it; run as root)",
+    let out = Command::new("iptables")
+        .arg("-w")
+        .arg(action)
+        .args(rule)
+        .output()
+        .expect("iptables is needed for partition tests (scripts/test installs it; run as root)");
+    assert!(
+        out.status.success(),
+        "iptables {action} {rule:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success(), "iptables {action} {rule:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -50,25 +59,40 @@ async fn an_isolated_old_leader_serves_no_linearizable_read_and_no_write() {
     let cluster = TestCluster::start(41, 3, &["--request-timeout-ms", "3000"]);
     let old = cluster.leader().await;
     let key = create_key(&cluster.client(old)).await.unwrap();
-    let others: Vec<u64> = cluster.nodes.iter().map(|n| n.id).filter(|&id| id != old).collect();
+    let others: Vec<u64> = cluster
+        .nodes
+        .iter()
+        .map(|n| n.id)
+        .filter(|&id| id != old)
+        .collect();
     let other_ips: Vec<String> = others.iter().map(|&id| TestCluster::ip(41, id)).collect();
 
     let partition = Partition::isolate(&TestCluster::ip(41, old), &other_ips);
 
     // The majority elects a new leader and keeps accepting writes.
     let majority = cluster.client(others[0]);
-    let new_leader = wait_for("a new leader in the majority", Duration::from_secs(30), || async {
-        majority.status().await.ok()?.leader.filter(|&l| l != old)
-    })
+    let new_leader = wait_for(
+        "a new leader in the majority",
+        Duration::from_secs(30),
+        || async { majority.status().await.ok()?.leader.filter(|&l| l != old) },
+    )
     .await;
     assert!(others.contains(&new_leader));
-    let newer = create_key(&majority).await.expect("the majority serves writes");
+    let newer = create_key(&majority)
+        .await
+        .expect("the majority serves writes");
 
     // The old leader may still believe it leads, but cannot prove it: no read, no write.
     let isolated = cluster.client(old);
-    let err = isolated.get_key(key, Consistency::Linearizable).await.unwrap_err();
+    let err = isolated
+        .get_key(key, Consistency::Linearizable)
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Some("ServiceUnavailableException"), "{err}");
-    let err = isolated.get_key(newer, Consistency::Linearizable).await.unwrap_err();
+    let err = isolated
+        .get_key(newer, Consistency::Linearizable)
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Some("ServiceUnavailableException"), "{err}");
     let err = create_key(&isolated).await.unwrap_err();
     assert_eq!(err.code(), Some("ServiceUnavailableException"), "{err}");
@@ -76,6 +100,9 @@ async fn an_isolated_old_leader_serves_no_linearizable_read_and_no_write() {
     drop(partition);
     // Healed: the old leader follows the new one and serves the newer write.
     wait_for_keys_locally(&isolated, &[key, newer], Duration::from_secs(30)).await;
-    let read = isolated.get_key(newer, Consistency::Linearizable).await.unwrap();
+    let read = isolated
+        .get_key(newer, Consistency::Linearizable)
+        .await
+        .unwrap();
     assert!(read.is_some());
 }

@@ -2,14 +2,25 @@
 
 use std::process::ExitCode;
 
+mod bench;
+
 use clap::{Parser, Subcommand};
 use trent_client::AdminClient;
 
 #[derive(Parser)]
-#[command(name = "trent", version, about = "Command-line client for the trent key management service")]
+#[command(
+    name = "trent",
+    version,
+    about = "Command-line client for the trent key management service"
+)]
 struct Cli {
     /// The node to talk to; any node of the cluster will do.
-    #[arg(long, global = true, env = "TRENT_ENDPOINT", default_value = "http://127.0.0.1:7700")]
+    #[arg(
+        long,
+        global = true,
+        env = "TRENT_ENDPOINT",
+        default_value = "http://127.0.0.1:7700"
+    )]
     endpoint: String,
     #[command(subcommand)]
     command: Top,
@@ -17,6 +28,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Top {
+    /// Load generation against trent and its peers, for docs/BENCHMARKS.md.
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCmd,
+    },
     /// Administrative commands.
     Admin {
         #[command(subcommand)]
@@ -52,15 +68,37 @@ enum ClusterCmd {
     },
 }
 
-#[tokio::main(flavor = "current_thread")]
+#[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let client = AdminClient::new(cli.endpoint);
-    let Top::Admin { command: Admin::Cluster { command } } = cli.command;
+    let command = match cli.command {
+        Top::Bench { command } => {
+            return match bench::run(command).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("trent: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Top::Admin {
+            command: Admin::Cluster { command },
+        } => command,
+    };
     let result = match command {
-        ClusterCmd::Status => client.status().await.map(|s| serde_json::to_value(s).expect("status serializes")),
-        ClusterCmd::AddNode { id, addr } => client.add_node(id, &addr).await.map(|_| serde_json::json!({"added": id})),
-        ClusterCmd::RemoveNode { id } => client.remove_node(id).await.map(|_| serde_json::json!({"removed": id})),
+        ClusterCmd::Status => client
+            .status()
+            .await
+            .map(|s| serde_json::to_value(s).expect("status serializes")),
+        ClusterCmd::AddNode { id, addr } => client
+            .add_node(id, &addr)
+            .await
+            .map(|_| serde_json::json!({"added": id})),
+        ClusterCmd::RemoveNode { id } => client
+            .remove_node(id)
+            .await
+            .map(|_| serde_json::json!({"removed": id})),
     };
     match result {
         Ok(value) => {

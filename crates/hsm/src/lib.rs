@@ -1,0 +1,97 @@
+//! The HSM boundary: the only crate in trent that holds plaintext key material.
+//!
+//! Key material is generated here and leaves only *wrapped*: sealed with AES-256-GCM under
+//! the cluster's domain key, with the key id and material version bound as additional data,
+//! so a wrapped blob cannot be passed off as another key's or another version's. Everything
+//! outside this crate handles wrapped blobs and the results of operations (ciphertexts,
+//! data keys the caller asked for), never a key.
+//!
+//! Guarantees: unwrapped material lives in a bounded cache and is zeroized when evicted or
+//! dropped; no type holding material implements `Debug`, `Clone`, `Serialize` or offers an
+//! accessor (the `test-hooks` feature adds one for tests that prove material never reaches
+//! disk). Errors never carry material.
+
+mod domain;
+mod soft;
+
+pub use domain::{DomainKey, DomainKeySource};
+pub use soft::{SoftHsm, DEFAULT_CACHE_ENTRIES};
+
+use trent_model::KeyId;
+use zeroize::Zeroizing;
+
+/// Bytes the caller is entitled to see in the clear (a decrypted message, a data key, a
+/// random string), zeroized when dropped.
+pub type Plaintext = Zeroizing<Vec<u8>>;
+
+/// AES-GCM nonce length.
+pub const NONCE_LEN: usize = 12;
+/// AES-GCM tag length.
+pub const TAG_LEN: usize = 16;
+
+/// One version of one key's material, as the replicated state holds it (wrapped).
+#[derive(Clone, Copy)]
+pub struct MaterialRef<'a> {
+    pub key_id: KeyId,
+    pub version: u32,
+    pub wrapped: &'a [u8],
+}
+
+/// The output of sealing under a key: a fresh random nonce and the ciphertext with its tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sealed {
+    pub nonce: [u8; NONCE_LEN],
+    pub ciphertext: Vec<u8>,
+}
+
+/// Why an HSM operation failed. Messages name the problem, never material.
+#[derive(Debug, thiserror::Error)]
+pub enum HsmError {
+    /// The wrapped blob does not unwrap under this node's domain key (wrong domain key, or a
+    /// blob of another key or version, or tampered).
+    #[error("wrapped key material of key {key_id} version {version} does not unwrap under this node's domain key")]
+    Unwrap { key_id: KeyId, version: u32 },
+    /// A wrapped secret does not unwrap under this node's domain key.
+    #[error("wrapped secret does not unwrap under this node's domain key")]
+    UnwrapSecret,
+    /// The ciphertext, its nonce or its additional data does not authenticate.
+    #[error("ciphertext does not authenticate")]
+    Authentication,
+    /// The domain key cannot be loaded.
+    #[error("domain key: {0}")]
+    DomainKey(String),
+}
+
+/// What every HSM backend offers. Operations are synchronous: the soft backend takes
+/// microseconds, and a PKCS#11 token is driven from a blocking context by its caller.
+pub trait Hsm: Send + Sync + 'static {
+    /// Generates 256-bit symmetric material for `key_id` version `version`; returns it
+    /// wrapped.
+    fn generate_symmetric(&self, key_id: KeyId, version: u32) -> Result<Vec<u8>, HsmError>;
+
+    /// Seals `plaintext` under `key` with AES-256-GCM and a fresh random nonce.
+    fn encrypt(
+        &self,
+        key: MaterialRef<'_>,
+        plaintext: &[u8],
+        aad: &[u8],
+    ) -> Result<Sealed, HsmError>;
+
+    /// Opens what [`Hsm::encrypt`] sealed.
+    fn decrypt(
+        &self,
+        key: MaterialRef<'_>,
+        nonce: &[u8; NONCE_LEN],
+        ciphertext: &[u8],
+        aad: &[u8],
+    ) -> Result<Plaintext, HsmError>;
+
+    /// `n` bytes from the HSM's random generator.
+    fn random(&self, n: usize) -> Plaintext;
+
+    /// Seals a secret (an access key's secret) under the domain key, bound to `label`.
+    fn wrap_secret(&self, label: &[u8], secret: &[u8]) -> Result<Vec<u8>, HsmError>;
+
+    /// Opens what [`Hsm::wrap_secret`] sealed with the same `label`.
+    fn unwrap_secret(&self, label: &[u8], wrapped: &[u8]) -> Result<Plaintext, HsmError>;
+}

@@ -1,0 +1,333 @@
+//! The in-process ("soft") HSM: AES-256-GCM in this process's memory, the domain key from
+//! [`DomainKey`]. Unwrapped keys are cached as ready ciphers in a bounded LRU; an evicted or
+//! dropped cipher zeroizes its key schedule (aes-gcm's `zeroize` feature).
+
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Key, Nonce};
+use lru::LruCache;
+use rand::RngCore;
+use trent_model::KeyId;
+use zeroize::Zeroizing;
+
+use crate::{DomainKey, Hsm, HsmError, MaterialRef, Plaintext, Sealed, NONCE_LEN};
+
+/// Unwrapped keys kept ready by default.
+pub const DEFAULT_CACHE_ENTRIES: usize = 10_000;
+
+/// Format byte of a wrapped blob: `[1][nonce 12][sealed key 32 + tag 16]`.
+const WRAP_FORMAT: u8 = 1;
+const WRAPPED_LEN: usize = 1 + NONCE_LEN + 32 + 16;
+const MATERIAL_AAD: &[u8] = b"trent/material/v1";
+const SECRET_AAD: &[u8] = b"trent/secret/v1";
+
+/// An unwrapped key, ready to use, with the wrapped blob it came from (so a different blob
+/// under the same id and version is never served from the cache).
+struct Ready {
+    wrapped: Vec<u8>,
+    cipher: Aes256Gcm,
+}
+
+pub struct SoftHsm {
+    domain: Aes256Gcm,
+    cache: Mutex<LruCache<(KeyId, u32), Arc<Ready>>>,
+}
+
+impl SoftHsm {
+    pub fn new(domain: DomainKey, cache_entries: usize) -> SoftHsm {
+        let capacity = NonZeroUsize::new(cache_entries.max(1)).expect("nonzero");
+        SoftHsm {
+            domain: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(domain.0.as_ref())),
+            cache: Mutex::new(LruCache::new(capacity)),
+        }
+    }
+
+    /// Test hook: the plaintext of a wrapped key, so a test can prove it is nowhere on disk.
+    #[cfg(feature = "test-hooks")]
+    pub fn reveal_material_for_test(&self, key: MaterialRef<'_>) -> Vec<u8> {
+        self.unwrap_material(key).expect("unwraps").to_vec()
+    }
+
+    fn ready(&self, key: MaterialRef<'_>) -> Result<Arc<Ready>, HsmError> {
+        let slot = (key.key_id, key.version);
+        if let Some(ready) = self.cache.lock().expect("cache lock").get(&slot) {
+            if ready.wrapped == key.wrapped {
+                return Ok(ready.clone());
+            }
+        }
+        let material = self.unwrap_material(key)?;
+        let ready = Arc::new(Ready {
+            wrapped: key.wrapped.to_vec(),
+            cipher: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(material.as_ref())),
+        });
+        self.cache
+            .lock()
+            .expect("cache lock")
+            .put(slot, ready.clone());
+        Ok(ready)
+    }
+
+    fn unwrap_material(&self, key: MaterialRef<'_>) -> Result<Zeroizing<Vec<u8>>, HsmError> {
+        let fail = || HsmError::Unwrap {
+            key_id: key.key_id,
+            version: key.version,
+        };
+        let w = key.wrapped;
+        if w.len() != WRAPPED_LEN || w[0] != WRAP_FORMAT {
+            return Err(fail());
+        }
+        let aad = material_aad(key.key_id, key.version);
+        let nonce = Nonce::from_slice(&w[1..1 + NONCE_LEN]);
+        let payload = Payload {
+            msg: &w[1 + NONCE_LEN..],
+            aad: &aad,
+        };
+        let material = self.domain.decrypt(nonce, payload).map_err(|_| fail())?;
+        Ok(Zeroizing::new(material))
+    }
+
+    fn seal_under_domain(&self, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
+        let nonce = fresh_nonce();
+        let sealed = self
+            .domain
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
+            .expect("AES-GCM sealing of a short message cannot fail");
+        let mut out = Vec::with_capacity(1 + NONCE_LEN + sealed.len());
+        out.push(WRAP_FORMAT);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        out
+    }
+}
+
+impl Hsm for SoftHsm {
+    fn generate_symmetric(&self, key_id: KeyId, version: u32) -> Result<Vec<u8>, HsmError> {
+        let material = self.random(32);
+        Ok(self.seal_under_domain(&material, &material_aad(key_id, version)))
+    }
+
+    fn encrypt(
+        &self,
+        key: MaterialRef<'_>,
+        plaintext: &[u8],
+        aad: &[u8],
+    ) -> Result<Sealed, HsmError> {
+        let ready = self.ready(key)?;
+        let nonce = fresh_nonce();
+        let ciphertext = ready
+            .cipher
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
+            .map_err(|_| HsmError::Authentication)?;
+        Ok(Sealed { nonce, ciphertext })
+    }
+
+    fn decrypt(
+        &self,
+        key: MaterialRef<'_>,
+        nonce: &[u8; NONCE_LEN],
+        ciphertext: &[u8],
+        aad: &[u8],
+    ) -> Result<Plaintext, HsmError> {
+        let ready = self.ready(key)?;
+        let payload = Payload {
+            msg: ciphertext,
+            aad,
+        };
+        let plaintext = ready
+            .cipher
+            .decrypt(Nonce::from_slice(nonce), payload)
+            .map_err(|_| HsmError::Authentication)?;
+        Ok(Zeroizing::new(plaintext))
+    }
+
+    fn random(&self, n: usize) -> Plaintext {
+        let mut bytes = Zeroizing::new(vec![0u8; n]);
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        bytes
+    }
+
+    fn wrap_secret(&self, label: &[u8], secret: &[u8]) -> Result<Vec<u8>, HsmError> {
+        Ok(self.seal_under_domain(secret, &secret_aad(label)))
+    }
+
+    fn unwrap_secret(&self, label: &[u8], wrapped: &[u8]) -> Result<Plaintext, HsmError> {
+        if wrapped.len() < 1 + NONCE_LEN + 16 || wrapped[0] != WRAP_FORMAT {
+            return Err(HsmError::UnwrapSecret);
+        }
+        let aad = secret_aad(label);
+        let payload = Payload {
+            msg: &wrapped[1 + NONCE_LEN..],
+            aad: &aad,
+        };
+        let nonce = Nonce::from_slice(&wrapped[1..1 + NONCE_LEN]);
+        let secret = self
+            .domain
+            .decrypt(nonce, payload)
+            .map_err(|_| HsmError::UnwrapSecret)?;
+        Ok(Zeroizing::new(secret))
+    }
+}
+
+fn fresh_nonce() -> [u8; NONCE_LEN] {
+    let mut nonce = [0u8; NONCE_LEN];
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    nonce
+}
+
+fn material_aad(key_id: KeyId, version: u32) -> Vec<u8> {
+    let mut aad = MATERIAL_AAD.to_vec();
+    aad.extend_from_slice(key_id.0.as_bytes());
+    aad.extend_from_slice(&version.to_be_bytes());
+    aad
+}
+
+fn secret_aad(label: &[u8]) -> Vec<u8> {
+    let mut aad = SECRET_AAD.to_vec();
+    aad.extend_from_slice(&(label.len() as u32).to_be_bytes());
+    aad.extend_from_slice(label);
+    aad
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    fn hsm(byte: u8) -> SoftHsm {
+        SoftHsm::new(DomainKey::from_bytes([byte; 32]), 2)
+    }
+
+    fn key_id() -> KeyId {
+        KeyId(Uuid::new_v4())
+    }
+
+    #[test]
+    fn sealed_data_opens_only_with_the_same_key_and_aad() {
+        let hsm = hsm(1);
+        let id = key_id();
+        let wrapped = hsm.generate_symmetric(id, 1).unwrap();
+        let key = MaterialRef {
+            key_id: id,
+            version: 1,
+            wrapped: &wrapped,
+        };
+        let sealed = hsm.encrypt(key, b"hello", b"ctx").unwrap();
+        let opened = hsm
+            .decrypt(key, &sealed.nonce, &sealed.ciphertext, b"ctx")
+            .unwrap();
+        assert_eq!(&opened[..], b"hello");
+        assert!(hsm
+            .decrypt(key, &sealed.nonce, &sealed.ciphertext, b"other")
+            .is_err());
+        let other = hsm.generate_symmetric(id, 1).unwrap();
+        let other_key = MaterialRef {
+            wrapped: &other,
+            ..key
+        };
+        assert!(matches!(
+            hsm.decrypt(other_key, &sealed.nonce, &sealed.ciphertext, b"ctx"),
+            Err(HsmError::Authentication)
+        ));
+    }
+
+    #[test]
+    fn wrapped_material_is_bound_to_its_key_version_and_domain() {
+        let hsm = hsm(1);
+        let id = key_id();
+        let wrapped = hsm.generate_symmetric(id, 1).unwrap();
+        let as_v2 = MaterialRef {
+            key_id: id,
+            version: 2,
+            wrapped: &wrapped,
+        };
+        assert!(matches!(
+            hsm.encrypt(as_v2, b"x", b""),
+            Err(HsmError::Unwrap { version: 2, .. })
+        ));
+        let as_other = MaterialRef {
+            key_id: key_id(),
+            version: 1,
+            wrapped: &wrapped,
+        };
+        assert!(hsm.encrypt(as_other, b"x", b"").is_err());
+        let foreign = self::hsm(2);
+        let right = MaterialRef {
+            key_id: id,
+            version: 1,
+            wrapped: &wrapped,
+        };
+        assert!(foreign.encrypt(right, b"x", b"").is_err());
+        assert!(hsm.encrypt(right, b"x", b"").is_ok());
+        let mut tampered = wrapped.clone();
+        tampered[20] ^= 1;
+        let bad = MaterialRef {
+            wrapped: &tampered,
+            ..right
+        };
+        assert!(hsm.encrypt(bad, b"x", b"").is_err());
+        assert!(hsm
+            .encrypt(
+                MaterialRef {
+                    wrapped: &wrapped[..10],
+                    ..right
+                },
+                b"x",
+                b""
+            )
+            .is_err());
+    }
+
+    #[test]
+    fn the_cache_stays_bounded_and_serves_correct_keys() {
+        let hsm = hsm(1);
+        let keys: Vec<_> = (0..5)
+            .map(|_| {
+                let id = key_id();
+                (id, hsm.generate_symmetric(id, 1).unwrap())
+            })
+            .collect();
+        for _ in 0..2 {
+            for (id, wrapped) in &keys {
+                let key = MaterialRef {
+                    key_id: *id,
+                    version: 1,
+                    wrapped,
+                };
+                let sealed = hsm.encrypt(key, b"m", b"").unwrap();
+                assert_eq!(
+                    &hsm.decrypt(key, &sealed.nonce, &sealed.ciphertext, b"")
+                        .unwrap()[..],
+                    b"m"
+                );
+            }
+        }
+        assert_eq!(hsm.cache.lock().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn secrets_unwrap_only_under_their_label() {
+        let hsm = hsm(1);
+        let wrapped = hsm.wrap_secret(b"AKIA1", b"s3cret").unwrap();
+        assert_eq!(
+            &hsm.unwrap_secret(b"AKIA1", &wrapped).unwrap()[..],
+            b"s3cret"
+        );
+        assert!(hsm.unwrap_secret(b"AKIA2", &wrapped).is_err());
+        assert!(hsm.unwrap_secret(b"AKIA1", &wrapped[..5]).is_err());
+        assert!(!wrapped.windows(6).any(|w| w == b"s3cret"));
+    }
+}

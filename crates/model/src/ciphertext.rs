@@ -1,0 +1,209 @@
+//! The ciphertext blob that Encrypt, GenerateDataKey and ReEncrypt return, and the canonical
+//! encoding of an encryption context.
+//!
+//! Blob layout (all integers big-endian), parsed by [`CiphertextBlob::parse`] alone:
+//!
+//! ```text
+//! "TK" | format 1 | key id (16-byte UUID) | material version (u32) | nonce (12) | ciphertext+tag
+//! ```
+//!
+//! Everything before the nonce is the *header*; it is bound into the AEAD's additional data,
+//! together with the canonical encryption context, so no part of a blob can be changed or
+//! moved to another key without failing authentication.
+
+use std::collections::BTreeMap;
+
+use uuid::Uuid;
+
+use crate::{Error, ErrorKind, KeyId};
+
+const MAGIC: &[u8; 2] = b"TK";
+const FORMAT: u8 = 1;
+const HEADER_LEN: usize = 2 + 1 + 16 + 4;
+const NONCE_LEN: usize = 12;
+const TAG_LEN: usize = 16;
+/// AWS's bound on `CiphertextBlob`.
+pub const MAX_CIPHERTEXT_BLOB: usize = 6144;
+/// Bound on the encoded encryption context.
+pub const MAX_ENCRYPTION_CONTEXT: usize = 8192;
+
+/// A parsed ciphertext blob; it borrows the bytes it was parsed from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CiphertextBlob<'a> {
+    pub key_id: KeyId,
+    pub material_version: u32,
+    pub header: &'a [u8],
+    pub nonce: &'a [u8; NONCE_LEN],
+    pub sealed: &'a [u8],
+}
+
+impl<'a> CiphertextBlob<'a> {
+    /// The header for a blob of `key_id` under material `version`.
+    pub fn header_for(key_id: KeyId, version: u32) -> Vec<u8> {
+        let mut header = Vec::with_capacity(HEADER_LEN);
+        header.extend_from_slice(MAGIC);
+        header.push(FORMAT);
+        header.extend_from_slice(key_id.0.as_bytes());
+        header.extend_from_slice(&version.to_be_bytes());
+        header
+    }
+
+    /// Assembles a blob from its header, nonce and sealed bytes.
+    pub fn assemble(header: &[u8], nonce: &[u8; NONCE_LEN], sealed: &[u8]) -> Vec<u8> {
+        let mut blob = Vec::with_capacity(header.len() + NONCE_LEN + sealed.len());
+        blob.extend_from_slice(header);
+        blob.extend_from_slice(nonce);
+        blob.extend_from_slice(sealed);
+        blob
+    }
+
+    /// Parses `bytes` with strict bounds. Anything that is not a well-formed blob is
+    /// `InvalidCiphertextException`; nothing here can panic.
+    pub fn parse(bytes: &'a [u8]) -> Result<CiphertextBlob<'a>, Error> {
+        let invalid = |why: &str| {
+            Error::new(
+                ErrorKind::InvalidCiphertext,
+                format!("the ciphertext blob is not valid: {why}"),
+            )
+        };
+        if bytes.len() > MAX_CIPHERTEXT_BLOB {
+            return Err(invalid("longer than 6144 bytes"));
+        }
+        if bytes.len() < HEADER_LEN + NONCE_LEN + TAG_LEN + 1 {
+            return Err(invalid("too short"));
+        }
+        let (header, rest) = bytes.split_at(HEADER_LEN);
+        if &header[..2] != MAGIC || header[2] != FORMAT {
+            return Err(invalid("unknown format"));
+        }
+        let key_id = KeyId(Uuid::from_bytes(
+            header[3..19].try_into().expect("16 bytes"),
+        ));
+        let material_version = u32::from_be_bytes(header[19..23].try_into().expect("4 bytes"));
+        if material_version == 0 {
+            return Err(invalid("material version 0"));
+        }
+        let (nonce, sealed) = rest.split_at(NONCE_LEN);
+        Ok(CiphertextBlob {
+            key_id,
+            material_version,
+            header,
+            nonce: nonce.try_into().expect("12 bytes"),
+            sealed,
+        })
+    }
+
+    /// The additional data the blob was sealed with: header, then the encoded context.
+    pub fn aad(header: &[u8], context: &EncryptionContext) -> Vec<u8> {
+        let mut aad = header.to_vec();
+        aad.extend_from_slice(&context.encode());
+        aad
+    }
+}
+
+/// An encryption context: string pairs bound to a ciphertext. Order-independent (sorted by
+/// key), case-sensitive, and encoded with length prefixes so no two contexts share an
+/// encoding.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EncryptionContext(pub BTreeMap<String, String>);
+
+impl EncryptionContext {
+    /// Validates size and emptiness of keys; `field` names the request member.
+    pub fn new(pairs: BTreeMap<String, String>, field: &str) -> Result<Self, Error> {
+        let context = EncryptionContext(pairs);
+        if context.0.keys().any(|k| k.is_empty()) {
+            return Err(Error::validation(field, "keys must not be empty"));
+        }
+        if context.encode().len() > MAX_ENCRYPTION_CONTEXT {
+            return Err(Error::validation(
+                field,
+                "must not exceed 8192 bytes when encoded",
+            ));
+        }
+        Ok(context)
+    }
+
+    /// `count | (len key, key, len value, value)*`, lengths as big-endian u32.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&(self.0.len() as u32).to_be_bytes());
+        for (k, v) in &self.0 {
+            for part in [k, v] {
+                out.extend_from_slice(&(part.len() as u32).to_be_bytes());
+                out.extend_from_slice(part.as_bytes());
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(pairs: &[(&str, &str)]) -> EncryptionContext {
+        EncryptionContext(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn a_blob_round_trips() {
+        let id = KeyId(Uuid::new_v4());
+        let header = CiphertextBlob::header_for(id, 7);
+        let blob = CiphertextBlob::assemble(&header, &[9; 12], &[1; 40]);
+        let parsed = CiphertextBlob::parse(&blob).unwrap();
+        assert_eq!(parsed.key_id, id);
+        assert_eq!(parsed.material_version, 7);
+        assert_eq!(parsed.header, &header[..]);
+        assert_eq!(parsed.nonce, &[9; 12]);
+        assert_eq!(parsed.sealed, &[1; 40]);
+    }
+
+    #[test]
+    fn malformed_blobs_are_invalid_ciphertext() {
+        let id = KeyId(Uuid::new_v4());
+        let good = CiphertextBlob::assemble(&CiphertextBlob::header_for(id, 1), &[0; 12], &[0; 17]);
+        let mut bad_magic = good.clone();
+        bad_magic[0] = b'X';
+        let mut bad_format = good.clone();
+        bad_format[2] = 2;
+        let version_zero =
+            CiphertextBlob::assemble(&CiphertextBlob::header_for(id, 0), &[0; 12], &[0; 17]);
+        for bad in [
+            &[][..],
+            &good[..good.len() - 1],
+            &bad_magic,
+            &bad_format,
+            &version_zero,
+            &vec![0u8; 7000],
+        ] {
+            let e = CiphertextBlob::parse(bad).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::InvalidCiphertext);
+        }
+        assert!(CiphertextBlob::parse(&good).is_ok());
+    }
+
+    #[test]
+    fn context_encoding_is_order_independent_and_unambiguous() {
+        assert_eq!(
+            ctx(&[("a", "1"), ("b", "2")]).encode(),
+            ctx(&[("b", "2"), ("a", "1")]).encode()
+        );
+        assert_ne!(ctx(&[("ab", "c")]).encode(), ctx(&[("a", "bc")]).encode());
+        assert_ne!(ctx(&[("A", "1")]).encode(), ctx(&[("a", "1")]).encode());
+        assert_ne!(ctx(&[]).encode(), ctx(&[("", "")]).encode());
+    }
+
+    #[test]
+    fn oversized_or_empty_keyed_contexts_are_refused() {
+        let big = [("k".to_string(), "v".repeat(9000))].into_iter().collect();
+        let e = EncryptionContext::new(big, "EncryptionContext").unwrap_err();
+        assert!(e.message.contains("EncryptionContext"), "{}", e.message);
+        let empty = [(String::new(), "v".into())].into_iter().collect();
+        assert!(EncryptionContext::new(empty, "EncryptionContext").is_err());
+    }
+}
