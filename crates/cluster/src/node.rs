@@ -1,8 +1,9 @@
 //! [`ClusterNode`]: one running Raft member and what upper layers do with it. Proposing
 //! commands, passing the read barrier, reading the state, and routing requests to the leader.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use openraft::error::{ClientWriteError, RaftError};
@@ -40,7 +41,8 @@ struct Inner {
     state: SharedState,
     network: Network,
     barrier: Arc<ReadBarrier>,
-    handler: OnceLock<Arc<dyn ForwardHandler>>,
+    /// Front-end handlers by channel (the first byte of a routed payload).
+    handlers: RwLock<HashMap<u8, Arc<dyn ForwardHandler>>>,
     clock: Arc<dyn Clock>,
     /// A founding peer that greeted us with a different member list: (its id, its list).
     peer_mismatch: std::sync::Mutex<Option<(NodeId, String)>>,
@@ -87,7 +89,7 @@ impl ClusterNode {
                 state,
                 network,
                 barrier,
-                handler: OnceLock::new(),
+                handlers: RwLock::default(),
                 clock,
                 peer_mismatch: std::sync::Mutex::new(None),
                 stop_peer_server: std::sync::Mutex::new(Some(stop)),
@@ -128,8 +130,14 @@ impl ClusterNode {
     }
 
     /// Installs the front end's handler for requests this node serves as leader.
-    pub fn set_forward_handler(&self, handler: Arc<dyn ForwardHandler>) {
-        let _ = self.inner.handler.set(handler);
+    /// Several front ends (the admin API, the KMS service) share one node, each on its own
+    /// `channel`; [`ClusterNode::route`] takes the channel the payload is for.
+    pub fn set_forward_handler(&self, channel: u8, handler: Arc<dyn ForwardHandler>) {
+        self.inner
+            .handlers
+            .write()
+            .expect("handlers lock")
+            .insert(channel, handler);
     }
 
     /// The leader as this node last heard; may be stale.
@@ -183,8 +191,16 @@ impl ClusterNode {
     /// Routes a front-end request received from a client: served here if this node leads,
     /// otherwise forwarded to the leader, retried with the same request id across leader
     /// changes until the request timeout.
-    pub async fn route(&self, request_id: Uuid, payload: Vec<u8>) -> Result<Vec<u8>, ClusterError> {
-        self.route_hop(request_id, 0, payload).await
+    pub async fn route(
+        &self,
+        channel: u8,
+        request_id: Uuid,
+        payload: Vec<u8>,
+    ) -> Result<Vec<u8>, ClusterError> {
+        let mut framed = Vec::with_capacity(1 + payload.len());
+        framed.push(channel);
+        framed.extend_from_slice(&payload);
+        self.route_hop(request_id, 0, framed).await
     }
 
     pub(crate) async fn route_hop(
@@ -197,10 +213,7 @@ impl ClusterNode {
         loop {
             let leader = self.leader();
             let outcome = match leader {
-                Some(id) if id == self.id() => match self.inner.handler.get() {
-                    Some(handler) => handler.handle(request_id, payload.clone()).await,
-                    None => Err(ClusterError::Unavailable("node is starting".into())),
-                },
+                Some(id) if id == self.id() => self.handle_here(request_id, &payload).await,
                 Some(id) => {
                     self.forward_to(id, request_id, hops, payload.clone(), deadline)
                         .await
@@ -215,6 +228,25 @@ impl ClusterNode {
                 }
                 other => return other,
             }
+        }
+    }
+
+    async fn handle_here(&self, request_id: Uuid, framed: &[u8]) -> Result<Vec<u8>, ClusterError> {
+        let Some((&channel, payload)) = framed.split_first() else {
+            return Err(ClusterError::Invalid("empty forwarded request".into()));
+        };
+        let handler = self
+            .inner
+            .handlers
+            .read()
+            .expect("handlers lock")
+            .get(&channel)
+            .cloned();
+        match handler {
+            Some(handler) => handler.handle(request_id, payload.to_vec()).await,
+            None => Err(ClusterError::Unavailable(format!(
+                "no handler for channel {channel} yet (node starting?)"
+            ))),
         }
     }
 

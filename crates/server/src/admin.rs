@@ -22,6 +22,8 @@ const REQUEST_ID_HEADER: &str = "x-trent-request-id";
 /// AWS SDKs send the same invocation id on every retry of one call.
 const SDK_INVOCATION_HEADER: &str = "amz-sdk-invocation-id";
 const LIST_LIMIT: usize = 1_000;
+/// The forwarding channel of admin requests.
+const CHANNEL: u8 = b'A';
 
 /// An operation only the leader may carry out.
 #[derive(Serialize, Deserialize)]
@@ -104,7 +106,7 @@ impl ForwardHandler for LeaderHandler {
 }
 
 pub fn router(node: ClusterNode) -> Router {
-    node.set_forward_handler(Arc::new(LeaderHandler { node: node.clone() }));
+    node.set_forward_handler(CHANNEL, Arc::new(LeaderHandler { node: node.clone() }));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/admin/v1/cluster/status", get(status))
@@ -137,7 +139,7 @@ fn request_id(headers: &HeaderMap) -> Uuid {
 async fn route(node: &ClusterNode, headers: &HeaderMap, op: LeaderOp) -> Response {
     let id = request_id(headers);
     let payload = serde_json::to_vec(&op).expect("op serializes");
-    let mut response = match node.route(id, payload).await {
+    let mut response = match node.route(CHANNEL, id, payload).await {
         Err(e) => error_response(&e.into()),
         Ok(bytes) => match serde_json::from_slice::<Reply>(&bytes) {
             Ok(reply) => {

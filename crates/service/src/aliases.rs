@@ -1,0 +1,220 @@
+//! Aliases (CreateAlias, UpdateAlias, DeleteAlias, ListAliases) and tags (TagResource,
+//! UntagResource, ListResourceTags).
+
+use serde_json::{json, Value};
+use trent_model::{AliasName, Arn, Error, ErrorKind};
+use trent_state::Command;
+
+use crate::keys::{tag_error, validate_limit, validate_tags};
+use crate::resolve::Aliases;
+use crate::types::{
+    epoch_seconds, AliasRequest, ListRequest, TagEntry, TagResourceRequest, UntagResourceRequest,
+};
+use crate::{required, Action, Call, OpError, Service};
+
+impl Service {
+    pub async fn create_alias(&self, call: &Call, req: AliasRequest) -> Result<Value, OpError> {
+        let name = alias_name(req.alias_name)?;
+        let key = self
+            .key_for(
+                call,
+                req.target_key_id,
+                Aliases::Refused,
+                Action::CreateAlias,
+            )
+            .await?;
+        let command = Command::CreateAlias {
+            account: call.caller.account.clone(),
+            name,
+            target: key.metadata.key_id,
+            max_aliases_per_key: Some(self.limits().aliases_per_key),
+        };
+        self.write(call, command).await?;
+        Ok(json!({}))
+    }
+
+    pub async fn update_alias(&self, call: &Call, req: AliasRequest) -> Result<Value, OpError> {
+        let name = alias_name(req.alias_name)?;
+        // The caller needs UpdateAlias on both the old and the new target.
+        self.key_for(
+            call,
+            Some(name.to_string()),
+            Aliases::Accepted,
+            Action::UpdateAlias,
+        )
+        .await?;
+        let key = self
+            .key_for(
+                call,
+                req.target_key_id,
+                Aliases::Refused,
+                Action::UpdateAlias,
+            )
+            .await?;
+        let command = Command::UpdateAlias {
+            account: call.caller.account.clone(),
+            name,
+            target: key.metadata.key_id,
+        };
+        self.write(call, command).await?;
+        Ok(json!({}))
+    }
+
+    pub async fn delete_alias(&self, call: &Call, req: AliasRequest) -> Result<Value, OpError> {
+        if req.target_key_id.is_some() {
+            return Err(
+                Error::validation("targetKeyId", "DeleteAlias takes no TargetKeyId").into(),
+            );
+        }
+        let name = alias_name(req.alias_name)?;
+        self.key_for(
+            call,
+            Some(name.to_string()),
+            Aliases::Accepted,
+            Action::DeleteAlias,
+        )
+        .await?;
+        let command = Command::DeleteAlias {
+            account: call.caller.account.clone(),
+            name,
+        };
+        self.write(call, command).await?;
+        Ok(json!({}))
+    }
+
+    pub async fn list_aliases(&self, call: &Call, req: ListRequest) -> Result<Value, OpError> {
+        let limit = validate_limit(req.limit, 100, 50)?;
+        let target = match req.key_id {
+            None => None,
+            Some(id) => Some(
+                self.key_for(call, Some(id), Aliases::Refused, Action::ListAliases)
+                    .await?
+                    .metadata
+                    .key_id,
+            ),
+        };
+        let after = req.marker;
+        let account = &call.caller.account;
+        let region = self.region().to_owned();
+        let (page, more) = self
+            .read(|s| {
+                let mut page: Vec<_> = s
+                    .aliases(account, target)
+                    .filter(|a| after.as_deref().is_none_or(|m| a.name.as_str() > m))
+                    .take(limit + 1)
+                    .cloned()
+                    .collect();
+                let more = page.len() > limit;
+                page.truncate(limit);
+                (page, more)
+            })
+            .await?;
+        let aliases: Vec<Value> = page
+            .iter()
+            .map(|a| {
+                json!({
+                    "AliasName": a.name.as_str(),
+                    "AliasArn": Arn::kms(&region, &a.account, a.name.as_str()).to_string(),
+                    "TargetKeyId": a.target.to_string(),
+                    "CreationDate": epoch_seconds(a.creation_date),
+                    "LastUpdatedDate": epoch_seconds(a.last_updated),
+                })
+            })
+            .collect();
+        let mut out = json!({ "Aliases": aliases, "Truncated": more });
+        if more {
+            out["NextMarker"] = json!(page.last().expect("a full page").name.as_str());
+        }
+        Ok(out)
+    }
+
+    pub async fn tag_resource(
+        &self,
+        call: &Call,
+        req: TagResourceRequest,
+    ) -> Result<Value, OpError> {
+        let tags = validate_tags(required(req.tags, "tags")?)?;
+        let key = self
+            .key_for(call, req.key_id, Aliases::Refused, Action::TagResource)
+            .await?;
+        let existing = key
+            .tags
+            .iter()
+            .filter(|t| !tags.iter().any(|n| n.key == t.key));
+        if existing.count() + tags.len() > 50 {
+            return Err(tag_error("A key may have at most 50 tags".into()).into());
+        }
+        let command = Command::TagKey {
+            key_id: key.metadata.key_id,
+            tags,
+        };
+        self.write(call, command).await?;
+        Ok(json!({}))
+    }
+
+    pub async fn untag_resource(
+        &self,
+        call: &Call,
+        req: UntagResourceRequest,
+    ) -> Result<Value, OpError> {
+        let tag_keys = required(req.tag_keys, "tagKeys")?;
+        if tag_keys
+            .iter()
+            .any(|k| k.is_empty() || k.chars().count() > 128)
+        {
+            return Err(Error::validation(
+                "tagKeys.member",
+                "Member must have length between 1 and 128",
+            )
+            .into());
+        }
+        let key = self
+            .key_for(call, req.key_id, Aliases::Refused, Action::UntagResource)
+            .await?;
+        let command = Command::UntagKey {
+            key_id: key.metadata.key_id,
+            tag_keys,
+        };
+        self.write(call, command).await?;
+        Ok(json!({}))
+    }
+
+    pub async fn list_resource_tags(
+        &self,
+        call: &Call,
+        req: ListRequest,
+    ) -> Result<Value, OpError> {
+        let limit = validate_limit(req.limit, 50, 50)?;
+        let key = self
+            .key_for(call, req.key_id, Aliases::Refused, Action::ListResourceTags)
+            .await?;
+        let mut tags: Vec<TagEntry> = key.tags.iter().map(TagEntry::from).collect();
+        tags.sort_by(|a, b| a.tag_key.cmp(&b.tag_key));
+        let start = match &req.marker {
+            None => 0,
+            Some(m) => tags
+                .iter()
+                .position(|t| &t.tag_key > m)
+                .unwrap_or(tags.len()),
+        };
+        let page: Vec<_> = tags.iter().skip(start).take(limit).cloned().collect();
+        let more = start + page.len() < tags.len();
+        let mut out = json!({ "Tags": page, "Truncated": more });
+        if more {
+            out["NextMarker"] = json!(page.last().map(|t| t.tag_key.clone()));
+        }
+        Ok(out)
+    }
+}
+
+/// A valid customer alias name (`alias/aws/` is reserved for AWS managed keys).
+fn alias_name(name: Option<String>) -> Result<AliasName, Error> {
+    let name: AliasName = required(name, "aliasName")?.parse()?;
+    if name.is_reserved() {
+        return Err(Error::new(
+            ErrorKind::InvalidAliasName,
+            format!("Alias {name} uses the reserved prefix alias/aws/"),
+        ));
+    }
+    Ok(name)
+}

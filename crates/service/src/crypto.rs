@@ -1,0 +1,381 @@
+//! The cryptographic operations: Encrypt, Decrypt, ReEncrypt, GenerateDataKey,
+//! GenerateDataKeyWithoutPlaintext, GenerateRandom.
+//!
+//! Every ciphertext is a [`CiphertextBlob`] whose header (key id, material version) and the
+//! canonical encryption context are the AEAD's additional data. Key state is checked on the
+//! state read behind the barrier, so a key disabled before the request is refused.
+
+use serde_json::{json, Value};
+use trent_hsm::{HsmError, MaterialRef};
+use trent_model::{
+    CiphertextBlob, EncryptionContext, Error, ErrorKind, KeyRecord, KeyState, KeyUsage,
+};
+
+use crate::resolve::{find_key, parse_key_ref, Aliases};
+use crate::types::{
+    Context, DecryptRequest, EncryptRequest, GenerateDataKeyRequest, GenerateRandomRequest,
+    ReEncryptRequest,
+};
+use crate::{required, Action, Blob, Call, OpError, Service};
+
+const MAX_PLAINTEXT: usize = 4096;
+const SYMMETRIC_DEFAULT: &str = "SYMMETRIC_DEFAULT";
+
+impl Service {
+    pub async fn encrypt(&self, call: &Call, req: EncryptRequest) -> Result<Value, OpError> {
+        let plaintext = required(req.plaintext, "plaintext")?;
+        if plaintext.is_empty() || plaintext.len() > MAX_PLAINTEXT {
+            return Err(Error::validation(
+                "plaintext",
+                "Member must have length between 1 and 4096",
+            )
+            .into());
+        }
+        check_algorithm(req.encryption_algorithm.as_deref(), "encryptionAlgorithm")?;
+        let context = context(req.encryption_context, "encryptionContext")?;
+        let key = self
+            .key_for(call, req.key_id, Aliases::Accepted, Action::Encrypt)
+            .await?;
+        check_usable(&key)?;
+        dry_run(req.dry_run)?;
+        let blob = self.seal(&key, &plaintext.0, &context)?;
+        Ok(json!({
+            "CiphertextBlob": Blob(blob),
+            "KeyId": key.metadata.arn().to_string(),
+            "EncryptionAlgorithm": SYMMETRIC_DEFAULT,
+        }))
+    }
+
+    pub async fn decrypt(&self, call: &Call, req: DecryptRequest) -> Result<Value, OpError> {
+        if req.recipient.is_some() {
+            return Err(Error::new(
+                ErrorKind::UnsupportedOperation,
+                "Recipient (Nitro Enclaves attestation) is not supported",
+            )
+            .into());
+        }
+        check_algorithm(req.encryption_algorithm.as_deref(), "encryptionAlgorithm")?;
+        let blob_bytes = required(req.ciphertext_blob, "ciphertextBlob")?;
+        let context = context(req.encryption_context, "encryptionContext")?;
+        let (key, plaintext) = self
+            .open(call, &blob_bytes.0, req.key_id, &context, Action::Decrypt)
+            .await?;
+        dry_run(req.dry_run)?;
+        Ok(json!({
+            "KeyId": key.metadata.arn().to_string(),
+            "Plaintext": Blob(plaintext.to_vec()),
+            "EncryptionAlgorithm": SYMMETRIC_DEFAULT,
+        }))
+    }
+
+    pub async fn re_encrypt(&self, call: &Call, req: ReEncryptRequest) -> Result<Value, OpError> {
+        check_algorithm(
+            req.source_encryption_algorithm.as_deref(),
+            "sourceEncryptionAlgorithm",
+        )?;
+        check_algorithm(
+            req.destination_encryption_algorithm.as_deref(),
+            "destinationEncryptionAlgorithm",
+        )?;
+        let blob_bytes = required(req.ciphertext_blob, "ciphertextBlob")?;
+        let source_context = context(req.source_encryption_context, "sourceEncryptionContext")?;
+        let dest_context = context(
+            req.destination_encryption_context,
+            "destinationEncryptionContext",
+        )?;
+        let destination_id = required(req.destination_key_id, "destinationKeyId")?;
+        let (source, plaintext) = self
+            .open(
+                call,
+                &blob_bytes.0,
+                req.source_key_id,
+                &source_context,
+                Action::ReEncryptFrom,
+            )
+            .await?;
+        let destination = self
+            .key_for(
+                call,
+                Some(destination_id),
+                Aliases::Accepted,
+                Action::ReEncryptTo,
+            )
+            .await?;
+        check_usable(&destination)?;
+        dry_run(req.dry_run)?;
+        let blob = self.seal(&destination, &plaintext, &dest_context)?;
+        Ok(json!({
+            "CiphertextBlob": Blob(blob),
+            "SourceKeyId": source.metadata.arn().to_string(),
+            "KeyId": destination.metadata.arn().to_string(),
+            "SourceEncryptionAlgorithm": SYMMETRIC_DEFAULT,
+            "DestinationEncryptionAlgorithm": SYMMETRIC_DEFAULT,
+        }))
+    }
+
+    /// GenerateDataKey, and GenerateDataKeyWithoutPlaintext when `with_plaintext` is false.
+    pub async fn generate_data_key(
+        &self,
+        call: &Call,
+        req: GenerateDataKeyRequest,
+        with_plaintext: bool,
+    ) -> Result<Value, OpError> {
+        if req.recipient.is_some() {
+            return Err(Error::new(
+                ErrorKind::UnsupportedOperation,
+                "Recipient (Nitro Enclaves attestation) is not supported",
+            )
+            .into());
+        }
+        let size = data_key_size(req.key_spec.as_deref(), req.number_of_bytes)?;
+        let context = context(req.encryption_context, "encryptionContext")?;
+        let action = match with_plaintext {
+            true => Action::GenerateDataKey,
+            false => Action::GenerateDataKeyWithoutPlaintext,
+        };
+        let key = self
+            .key_for(call, req.key_id, Aliases::Accepted, action)
+            .await?;
+        check_usable(&key)?;
+        dry_run(req.dry_run)?;
+        let data_key = self.hsm().random(size);
+        let blob = self.seal(&key, &data_key, &context)?;
+        let mut out = json!({
+            "CiphertextBlob": Blob(blob),
+            "KeyId": key.metadata.arn().to_string(),
+        });
+        if with_plaintext {
+            out["Plaintext"] = json!(Blob(data_key.to_vec()));
+        }
+        Ok(out)
+    }
+
+    pub async fn generate_random(&self, req: GenerateRandomRequest) -> Result<Value, OpError> {
+        if req.custom_key_store_id.is_some() || req.recipient.is_some() {
+            return Err(Error::new(
+                ErrorKind::UnsupportedOperation,
+                "CustomKeyStoreId and Recipient are not supported",
+            )
+            .into());
+        }
+        let n = match req.number_of_bytes {
+            Some(n @ 1..=1024) => n as usize,
+            _ => {
+                return Err(Error::validation(
+                    "numberOfBytes",
+                    "Member must have value between 1 and 1024",
+                )
+                .into())
+            }
+        };
+        Ok(json!({ "Plaintext": Blob(self.hsm().random(n).to_vec()) }))
+    }
+
+    /// Seals `plaintext` under the key's current material.
+    fn seal(
+        &self,
+        key: &KeyRecord,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<Vec<u8>, OpError> {
+        let material = key
+            .material
+            .last()
+            .ok_or_else(|| Error::internal("key has no material"))?;
+        let header = CiphertextBlob::header_for(key.metadata.key_id, material.version);
+        let aad = CiphertextBlob::aad(&header, context);
+        let material_ref = MaterialRef {
+            key_id: key.metadata.key_id,
+            version: material.version,
+            wrapped: &material.blob,
+        };
+        let sealed = self.hsm().encrypt(material_ref, plaintext, &aad)?;
+        Ok(CiphertextBlob::assemble(
+            &header,
+            &sealed.nonce,
+            &sealed.ciphertext,
+        ))
+    }
+
+    /// Parses and opens a blob: the key it names (checked against `expected` if given, and
+    /// authorized for `action`), and the plaintext.
+    async fn open(
+        &self,
+        call: &Call,
+        bytes: &[u8],
+        expected: Option<String>,
+        context: &EncryptionContext,
+        action: Action,
+    ) -> Result<(KeyRecord, trent_hsm::Plaintext), OpError> {
+        let blob = CiphertextBlob::parse(bytes)?;
+        let expected = match expected {
+            Some(text) => Some(parse_key_ref(
+                &text,
+                "keyId",
+                self.region(),
+                Aliases::Accepted,
+            )?),
+            None => None,
+        };
+        let key = self
+            .read(|s| -> Result<KeyRecord, Error> {
+                if let Some(expected) = &expected {
+                    let named = find_key(s, &call.caller, expected)?;
+                    if named.metadata.key_id != blob.key_id {
+                        return Err(Error::new(
+                            ErrorKind::IncorrectKey,
+                            "The key ID in the request does not identify the key that encrypted the ciphertext",
+                        ));
+                    }
+                }
+                let key = s.key(&blob.key_id).ok_or_else(|| {
+                    Error::not_found(format!("Key '{}' does not exist", blob.key_id))
+                })?;
+                Ok(key.clone())
+            })
+            .await??;
+        self.authorizer()
+            .authorize(&call.caller, action, &key.metadata)?;
+        check_usable(&key)?;
+        let material = key
+            .material
+            .iter()
+            .find(|m| m.version == blob.material_version)
+            .ok_or_else(invalid_ciphertext)?;
+        let material_ref = MaterialRef {
+            key_id: key.metadata.key_id,
+            version: material.version,
+            wrapped: &material.blob,
+        };
+        let aad = CiphertextBlob::aad(blob.header, context);
+        match self
+            .hsm()
+            .decrypt(material_ref, blob.nonce, blob.sealed, &aad)
+        {
+            Ok(plaintext) => Ok((key, plaintext)),
+            Err(HsmError::Authentication) => Err(invalid_ciphertext().into()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+fn invalid_ciphertext() -> Error {
+    Error::new(
+        ErrorKind::InvalidCiphertext,
+        "The ciphertext is invalid, was not made by this service, or its encryption context does not match",
+    )
+}
+
+/// The key must be an enabled symmetric encryption key.
+fn check_usable(key: &KeyRecord) -> Result<(), Error> {
+    let m = &key.metadata;
+    match m.key_state {
+        KeyState::Enabled => {}
+        KeyState::Disabled => {
+            return Err(Error::disabled(format!("{} is disabled.", m.arn())));
+        }
+        other => {
+            return Err(Error::invalid_state(format!(
+                "{} is {}.",
+                m.arn(),
+                match other {
+                    KeyState::PendingDeletion => "pending deletion",
+                    _ => other.as_str(),
+                }
+            )))
+        }
+    }
+    if m.key_usage != KeyUsage::EncryptDecrypt {
+        return Err(Error::new(
+            ErrorKind::InvalidKeyUsage,
+            format!("{} key usage is {}", m.arn(), m.key_usage),
+        ));
+    }
+    Ok(())
+}
+
+fn check_algorithm(algorithm: Option<&str>, field: &str) -> Result<(), Error> {
+    match algorithm {
+        None | Some(SYMMETRIC_DEFAULT) => Ok(()),
+        Some("RSAES_OAEP_SHA_1" | "RSAES_OAEP_SHA_256" | "SM2PKE") => Err(Error::new(
+            ErrorKind::InvalidKeyUsage,
+            format!("{field}: symmetric keys support only SYMMETRIC_DEFAULT"),
+        )),
+        Some(_) => Err(Error::validation(
+            field,
+            "Member must satisfy enum value set: [SYMMETRIC_DEFAULT, RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256, SM2PKE]",
+        )),
+    }
+}
+
+fn context(pairs: Option<Context>, field: &str) -> Result<EncryptionContext, Error> {
+    EncryptionContext::new(pairs.unwrap_or_default(), field)
+}
+
+fn dry_run(flag: Option<bool>) -> Result<(), Error> {
+    match flag {
+        Some(true) => Err(Error::new(
+            ErrorKind::DryRunOperation,
+            "The request would have succeeded, but the DryRun flag is set.",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Exactly one of `KeySpec` (AES_128, AES_256) and `NumberOfBytes` (1..1024).
+fn data_key_size(spec: Option<&str>, bytes: Option<i64>) -> Result<usize, Error> {
+    match (spec, bytes) {
+        (Some(_), Some(_)) => Err(Error::validation(
+            "keySpec",
+            "Specify either KeySpec or NumberOfBytes, not both",
+        )),
+        (None, None) => Err(Error::validation(
+            "keySpec",
+            "Specify either KeySpec or NumberOfBytes",
+        )),
+        (Some("AES_256"), None) => Ok(32),
+        (Some("AES_128"), None) => Ok(16),
+        (Some(_), None) => Err(Error::validation(
+            "keySpec",
+            "Member must satisfy enum value set: [AES_256, AES_128]",
+        )),
+        (None, Some(n @ 1..=1024)) => Ok(n as usize),
+        (None, Some(_)) => Err(Error::validation(
+            "numberOfBytes",
+            "Member must have value between 1 and 1024",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_key_size_takes_exactly_one_of_spec_and_bytes() {
+        assert_eq!(data_key_size(Some("AES_256"), None).unwrap(), 32);
+        assert_eq!(data_key_size(Some("AES_128"), None).unwrap(), 16);
+        assert_eq!(data_key_size(None, Some(1)).unwrap(), 1);
+        assert_eq!(data_key_size(None, Some(1024)).unwrap(), 1024);
+        for (spec, bytes) in [
+            (None, None),
+            (Some("AES_256"), Some(32)),
+            (None, Some(0)),
+            (None, Some(1025)),
+            (Some("AES_512"), None),
+        ] {
+            let e = data_key_size(spec, bytes).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::Validation, "{spec:?} {bytes:?}");
+        }
+    }
+
+    #[test]
+    fn only_symmetric_default_is_accepted() {
+        assert!(check_algorithm(None, "encryptionAlgorithm").is_ok());
+        assert!(check_algorithm(Some("SYMMETRIC_DEFAULT"), "encryptionAlgorithm").is_ok());
+        let e = check_algorithm(Some("RSAES_OAEP_SHA_1"), "encryptionAlgorithm").unwrap_err();
+        assert_eq!(e.aws_code(), "InvalidKeyUsageException");
+        let e = check_algorithm(Some("NOPE"), "encryptionAlgorithm").unwrap_err();
+        assert!(e.message.contains("encryptionAlgorithm"));
+    }
+}

@@ -1,0 +1,62 @@
+//! Scheduled key deletion: when a key's waiting period has passed, the leader proposes its
+//! deletion. `apply()` refuses a `DeleteKey` that is not due by the leader-stamped time of
+//! the request, so a follower's clock never decides, and a stale proposal is harmless.
+
+use std::time::Duration;
+
+use trent_state::Command;
+use uuid::Uuid;
+
+use crate::{Call, OpError, Service};
+
+/// How often the leader looks for keys due for deletion.
+const SCAN_INTERVAL: Duration = Duration::from_secs(1);
+
+impl Service {
+    /// Proposes the deletion of every key due at this node's clock; returns how many were
+    /// deleted. Only the leader does anything.
+    pub async fn delete_due_keys(&self) -> Result<usize, OpError> {
+        if !self.node().is_leader() {
+            return Ok(0);
+        }
+        let now = self.now();
+        let due = self.read(|s| s.keys_due_for_deletion(now)).await?;
+        let mut deleted = 0;
+        for key_id in due {
+            let call = Call {
+                caller: system_principal(),
+                // A fresh id per attempt: a refusal (not due yet by the stamped time) must
+                // not be replayed to the next attempt; a repeated deletion is NotFound.
+                request_id: Uuid::new_v4(),
+            };
+            match self.write(&call, Command::DeleteKey { key_id }).await {
+                Ok(_) => {
+                    tracing::info!(%key_id, "deleted key after its waiting period");
+                    deleted += 1;
+                }
+                Err(OpError::Api(e)) => tracing::warn!(%key_id, error = %e, "key deletion refused"),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Runs [`Service::delete_due_keys`] every second until the node shuts down.
+    pub fn spawn_deletion_task(&self) -> tokio::task::JoinHandle<()> {
+        let service = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(SCAN_INTERVAL);
+            loop {
+                tick.tick().await;
+                if let Err(e) = service.delete_due_keys().await {
+                    tracing::debug!(error = %e, "deletion scan will retry");
+                }
+            }
+        })
+    }
+}
+
+/// The service itself, as the author of the commands it proposes on its own.
+fn system_principal() -> trent_model::Principal {
+    trent_model::Principal::root("000000000000".parse().expect("valid account"))
+}

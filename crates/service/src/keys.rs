@@ -1,0 +1,328 @@
+//! Key life cycle: CreateKey, DescribeKey, ListKeys, EnableKey, DisableKey,
+//! ScheduleKeyDeletion, CancelKeyDeletion, UpdateKeyDescription.
+
+use serde_json::{json, Value};
+use trent_model::{
+    Error, ErrorKind, KeyId, KeyManager, KeyMetadata, KeyRecord, KeySpec, KeyState, KeyUsage,
+    Origin, Tag, WrappedMaterial,
+};
+use trent_state::{Command, Outcome};
+use uuid::Uuid;
+
+use crate::resolve::{find_key, parse_key_ref, Aliases};
+use crate::types::{
+    epoch_seconds, CreateKeyRequest, KeyIdRequest, KeyMetadataOut, ListRequest,
+    ScheduleKeyDeletionRequest, TagEntry, UpdateKeyDescriptionRequest,
+};
+use crate::{required, Action, Call, OpError, Service};
+
+const MAX_DESCRIPTION: usize = 8192;
+const DAY_MS: u64 = 24 * 60 * 60 * 1000;
+
+impl Service {
+    pub async fn create_key(&self, call: &Call, req: CreateKeyRequest) -> Result<Value, OpError> {
+        refuse_unsupported_create_options(&req)?;
+        let description = validate_description(req.description.unwrap_or_default())?;
+        let spec = req.key_spec.or(req.customer_master_key_spec);
+        if let Some(spec) = spec {
+            if KeySpec::parse_field(&spec, "keySpec")? != KeySpec::SymmetricDefault {
+                return Err(unsupported(format!("KeySpec {spec} is not supported yet")));
+            }
+        }
+        if let Some(usage) = req.key_usage {
+            if KeyUsage::parse_field(&usage, "keyUsage")? != KeyUsage::EncryptDecrypt {
+                return Err(unsupported(format!(
+                    "KeyUsage {usage} is not supported for SYMMETRIC_DEFAULT keys"
+                )));
+            }
+        }
+        if let Some(origin) = req.origin {
+            if Origin::parse_field(&origin, "origin")? != Origin::AwsKms {
+                return Err(unsupported(format!("Origin {origin} is not supported yet")));
+            }
+        }
+        let tags = validate_tags(req.tags.unwrap_or_default())?;
+        let key_id = KeyId(Uuid::new_v4());
+        let now = self.now();
+        let blob = self.hsm().generate_symmetric(key_id, 1)?;
+        let record = KeyRecord {
+            metadata: KeyMetadata {
+                key_id,
+                account: call.caller.account.clone(),
+                region: self.region().into(),
+                creation_date: now,
+                description,
+                key_usage: KeyUsage::EncryptDecrypt,
+                key_spec: KeySpec::SymmetricDefault,
+                origin: Origin::AwsKms,
+                key_manager: KeyManager::Customer,
+                key_state: KeyState::Enabled,
+                deletion_date: None,
+                pending_window_days: None,
+            },
+            tags,
+            material: vec![WrappedMaterial {
+                version: 1,
+                created: now,
+                blob,
+            }],
+        };
+        let command = Command::CreateKey {
+            record,
+            max_keys_per_account: Some(self.limits().keys_per_account),
+        };
+        // A retried CreateKey answers the key the first attempt created.
+        let metadata = expect_key(self.write(call, command).await?)?;
+        Ok(json!({ "KeyMetadata": KeyMetadataOut::from(&metadata) }))
+    }
+
+    pub async fn describe_key(&self, call: &Call, req: KeyIdRequest) -> Result<Value, OpError> {
+        let key = self
+            .key_for(call, req.key_id, Aliases::Accepted, Action::DescribeKey)
+            .await?;
+        Ok(json!({ "KeyMetadata": KeyMetadataOut::from(&key.metadata) }))
+    }
+
+    pub async fn list_keys(&self, call: &Call, req: ListRequest) -> Result<Value, OpError> {
+        if req.key_id.is_some() {
+            return Err(Error::validation("keyId", "ListKeys takes no KeyId").into());
+        }
+        let limit = validate_limit(req.limit, 1000, 100)?;
+        let after = match req.marker {
+            None => None,
+            Some(m) => Some(m.parse::<KeyId>().map_err(|_| invalid_marker())?),
+        };
+        let account = &call.caller.account;
+        let (page, more) = self
+            .read(|s| {
+                let mut page: Vec<_> = s
+                    .keys(account, after, limit + 1)
+                    .map(|k| k.metadata.clone())
+                    .collect();
+                let more = page.len() > limit;
+                page.truncate(limit);
+                (page, more)
+            })
+            .await?;
+        let keys: Vec<Value> = page
+            .iter()
+            .map(|m| json!({"KeyId": m.key_id.to_string(), "KeyArn": m.arn().to_string()}))
+            .collect();
+        let mut out = json!({ "Keys": keys, "Truncated": more });
+        if more {
+            out["NextMarker"] = json!(page.last().expect("a full page").key_id.to_string());
+        }
+        Ok(out)
+    }
+
+    pub async fn enable_key(&self, call: &Call, req: KeyIdRequest) -> Result<Value, OpError> {
+        let key = self
+            .key_for(call, req.key_id, Aliases::Refused, Action::EnableKey)
+            .await?;
+        let key_id = key.metadata.key_id;
+        self.write(call, Command::EnableKey { key_id }).await?;
+        Ok(json!({}))
+    }
+
+    pub async fn disable_key(&self, call: &Call, req: KeyIdRequest) -> Result<Value, OpError> {
+        let key = self
+            .key_for(call, req.key_id, Aliases::Refused, Action::DisableKey)
+            .await?;
+        let key_id = key.metadata.key_id;
+        self.write(call, Command::DisableKey { key_id }).await?;
+        Ok(json!({}))
+    }
+
+    pub async fn schedule_key_deletion(
+        &self,
+        call: &Call,
+        req: ScheduleKeyDeletionRequest,
+    ) -> Result<Value, OpError> {
+        let days = match req.pending_window_in_days {
+            None => 30,
+            Some(d @ 7..=30) => d as u32,
+            Some(_) => {
+                return Err(Error::validation(
+                    "pendingWindowInDays",
+                    "Member must have value between 7 and 30",
+                )
+                .into())
+            }
+        };
+        let key = self
+            .key_for(
+                call,
+                req.key_id,
+                Aliases::Refused,
+                Action::ScheduleKeyDeletion,
+            )
+            .await?;
+        let command = Command::ScheduleKeyDeletion {
+            key_id: key.metadata.key_id,
+            deletion_date: self.now() + days as u64 * DAY_MS,
+            pending_window_days: days,
+        };
+        let m = expect_key(self.write(call, command).await?)?;
+        Ok(json!({
+            "KeyId": m.arn().to_string(),
+            "DeletionDate": m.deletion_date.map(epoch_seconds),
+            "KeyState": m.key_state.as_str(),
+            "PendingWindowInDays": m.pending_window_days,
+        }))
+    }
+
+    pub async fn cancel_key_deletion(
+        &self,
+        call: &Call,
+        req: KeyIdRequest,
+    ) -> Result<Value, OpError> {
+        let key = self
+            .key_for(
+                call,
+                req.key_id,
+                Aliases::Refused,
+                Action::CancelKeyDeletion,
+            )
+            .await?;
+        let key_id = key.metadata.key_id;
+        let m = expect_key(
+            self.write(call, Command::CancelKeyDeletion { key_id })
+                .await?,
+        )?;
+        Ok(json!({ "KeyId": m.arn().to_string() }))
+    }
+
+    pub async fn update_key_description(
+        &self,
+        call: &Call,
+        req: UpdateKeyDescriptionRequest,
+    ) -> Result<Value, OpError> {
+        let description = validate_description(required(req.description, "description")?)?;
+        let key = self
+            .key_for(
+                call,
+                req.key_id,
+                Aliases::Refused,
+                Action::UpdateKeyDescription,
+            )
+            .await?;
+        let command = Command::UpdateKeyDescription {
+            key_id: key.metadata.key_id,
+            description,
+        };
+        self.write(call, command).await?;
+        Ok(json!({}))
+    }
+
+    /// The key a `KeyId` member names, read behind the barrier and authorized for `action`.
+    pub(crate) async fn key_for(
+        &self,
+        call: &Call,
+        key_id: Option<String>,
+        aliases: Aliases,
+        action: Action,
+    ) -> Result<KeyRecord, OpError> {
+        let text = required(key_id, "keyId")?;
+        let key_ref = parse_key_ref(&text, "keyId", self.region(), aliases)?;
+        let key = self
+            .read(|s| find_key(s, &call.caller, &key_ref).cloned())
+            .await??;
+        self.authorizer()
+            .authorize(&call.caller, action, &key.metadata)?;
+        Ok(key)
+    }
+}
+
+fn expect_key(outcome: Outcome) -> Result<KeyMetadata, OpError> {
+    match outcome {
+        Outcome::Key(m) => Ok(*m),
+        other => Err(Error::internal(format!("unexpected outcome {other:?}")).into()),
+    }
+}
+
+fn unsupported(message: String) -> OpError {
+    Error::new(ErrorKind::UnsupportedOperation, message).into()
+}
+
+fn invalid_marker() -> Error {
+    Error::new(ErrorKind::InvalidMarker, "The marker is not valid")
+}
+
+fn refuse_unsupported_create_options(req: &CreateKeyRequest) -> Result<(), OpError> {
+    let unsupported_set = [
+        ("Policy", req.policy.is_some()),
+        ("CustomKeyStoreId", req.custom_key_store_id.is_some()),
+        ("XksKeyId", req.xks_key_id.is_some()),
+        ("MultiRegion", req.multi_region == Some(true)),
+    ];
+    match unsupported_set.iter().find(|(_, set)| *set) {
+        Some((name, _)) => Err(unsupported(format!("{name} is not supported yet"))),
+        None => Ok(()),
+    }
+}
+
+pub(crate) fn validate_description(description: String) -> Result<String, Error> {
+    if description.len() > MAX_DESCRIPTION {
+        return Err(Error::validation(
+            "description",
+            "Member must have length less than or equal to 8192",
+        ));
+    }
+    Ok(description)
+}
+
+/// `Limit` between 1 and `max`, `default` when absent.
+pub(crate) fn validate_limit(limit: Option<i64>, max: i64, default: usize) -> Result<usize, Error> {
+    match limit {
+        None => Ok(default),
+        Some(n) if (1..=max).contains(&n) => Ok(n as usize),
+        Some(_) => Err(Error::validation(
+            "limit",
+            format!("Member must have value between 1 and {max}"),
+        )),
+    }
+}
+
+/// Tag keys 1..128 characters, values 0..256, at most 50, keys unique, none under `aws:`.
+pub(crate) fn validate_tags(tags: Vec<TagEntry>) -> Result<Vec<Tag>, Error> {
+    if tags.len() > 50 {
+        return Err(Error::validation(
+            "tags",
+            "Member must have length less than or equal to 50",
+        ));
+    }
+    let mut out: Vec<Tag> = Vec::with_capacity(tags.len());
+    for t in tags {
+        let key_len = t.tag_key.chars().count();
+        if key_len == 0 || key_len > 128 {
+            return Err(Error::validation(
+                "tags.member.tagKey",
+                "Member must have length between 1 and 128",
+            ));
+        }
+        if t.tag_value.chars().count() > 256 {
+            return Err(Error::validation(
+                "tags.member.tagValue",
+                "Member must have length less than or equal to 256",
+            ));
+        }
+        if t.tag_key.starts_with("aws:") {
+            return Err(tag_error(format!(
+                "Tag key {} uses the reserved prefix aws:",
+                t.tag_key
+            )));
+        }
+        if out.iter().any(|o| o.key == t.tag_key) {
+            return Err(tag_error(format!("Duplicate tag key {}", t.tag_key)));
+        }
+        out.push(Tag {
+            key: t.tag_key.clone(),
+            value: t.tag_value.clone(),
+        });
+    }
+    Ok(out)
+}
+
+pub(crate) fn tag_error(message: String) -> Error {
+    Error::new(ErrorKind::Tag, message)
+}

@@ -1,0 +1,133 @@
+//! The KMS operations, transport-agnostic: each one is
+//! authenticated caller -> authorize -> validate -> HSM -> propose/read.
+//!
+//! Only the leader executes operations: every read that decides an outcome passes the
+//! cluster's linearizable read barrier, so a key disabled or deleted before a request arrived
+//! is honoured even right after a leader change, and an isolated old leader answers nothing.
+//! Followers forward ([`Service::call`] routes through the cluster layer). Every value that is
+//! not a pure function of the state (key ids, key material, timestamps) is decided here, on
+//! the leader, and proposed; `apply()` only records it.
+
+mod aliases;
+mod authz;
+mod blob;
+mod crypto;
+mod deletion;
+mod error;
+mod keys;
+mod operation;
+mod principals;
+mod resolve;
+pub mod types;
+
+pub use authz::{Action, Authorizer, DefaultKeyPolicy};
+pub use blob::Blob;
+pub use error::OpError;
+pub use operation::{Operation, ServiceRequest};
+pub use principals::CreatedAccessKey;
+
+use std::sync::Arc;
+
+use trent_cluster::ClusterNode;
+use trent_hsm::Hsm;
+use trent_model::{Error, Principal};
+use trent_state::{Command, Outcome, State};
+use uuid::Uuid;
+
+/// Per-account and per-key resource limits (`LimitExceededException` beyond them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub keys_per_account: u32,
+    pub aliases_per_key: u32,
+}
+
+impl Default for Limits {
+    /// AWS's default quotas: 100,000 keys per account and region, 50 aliases per key.
+    fn default() -> Self {
+        Limits {
+            keys_per_account: 100_000,
+            aliases_per_key: 50,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// The region in ARNs this node issues and accepts.
+    pub region: String,
+    pub limits: Limits,
+}
+
+/// One node's service. Cheap to clone.
+#[derive(Clone)]
+pub struct Service {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    node: ClusterNode,
+    hsm: Arc<dyn Hsm>,
+    config: ServiceConfig,
+    authorizer: Arc<dyn Authorizer>,
+}
+
+/// Who is calling, and the request id that makes a retried write apply once.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub caller: Principal,
+    pub request_id: Uuid,
+}
+
+impl Service {
+    /// Creates the service and installs it as the node's handler for forwarded requests.
+    pub fn install(node: ClusterNode, hsm: Arc<dyn Hsm>, config: ServiceConfig) -> Service {
+        let service = Service {
+            inner: Arc::new(Inner {
+                node,
+                hsm,
+                config,
+                authorizer: Arc::new(DefaultKeyPolicy),
+            }),
+        };
+        service.node().set_forward_handler(
+            operation::CHANNEL,
+            Arc::new(operation::Handler(service.clone())),
+        );
+        service
+    }
+
+    pub fn node(&self) -> &ClusterNode {
+        &self.inner.node
+    }
+    pub(crate) fn hsm(&self) -> &dyn Hsm {
+        self.inner.hsm.as_ref()
+    }
+    pub fn region(&self) -> &str {
+        &self.inner.config.region
+    }
+    pub(crate) fn limits(&self) -> Limits {
+        self.inner.config.limits
+    }
+    pub(crate) fn authorizer(&self) -> &dyn Authorizer {
+        self.inner.authorizer.as_ref()
+    }
+
+    /// Reads the state behind the linearizable read barrier.
+    pub(crate) async fn read<T>(&self, f: impl FnOnce(&State) -> T) -> Result<T, OpError> {
+        Ok(self.node().read(f).await?)
+    }
+
+    /// Proposes a command under the call's request id; business errors come back as `Api`.
+    pub(crate) async fn write(&self, call: &Call, command: Command) -> Result<Outcome, OpError> {
+        Ok(self.node().write(call.request_id, command).await??)
+    }
+
+    pub(crate) fn now(&self) -> trent_model::Millis {
+        self.node().now()
+    }
+}
+
+/// `Some(value)` or a ValidationException naming the missing member.
+pub(crate) fn required<T>(value: Option<T>, field: &str) -> Result<T, Error> {
+    value.ok_or_else(|| Error::validation(field, "Member must not be null"))
+}

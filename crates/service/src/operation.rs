@@ -1,0 +1,145 @@
+//! Operations as data: what a front end asks of the service, so that a follower can forward
+//! a request to the leader and the leader can execute it.
+//!
+//! `Operation` is tagged with the AWS operation name and carries the AWS-shaped input, so a
+//! front end builds one from `X-Amz-Target` and the JSON body with
+//! [`Operation::from_target`].
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use trent_cluster::{ClusterError, ForwardHandler};
+use trent_model::{Error, ErrorKind, Principal};
+use uuid::Uuid;
+
+use crate::types::*;
+use crate::{Call, OpError, Service};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "Operation", content = "Input")]
+pub enum Operation {
+    CreateKey(CreateKeyRequest),
+    DescribeKey(KeyIdRequest),
+    ListKeys(ListRequest),
+    EnableKey(KeyIdRequest),
+    DisableKey(KeyIdRequest),
+    ScheduleKeyDeletion(ScheduleKeyDeletionRequest),
+    CancelKeyDeletion(KeyIdRequest),
+    UpdateKeyDescription(UpdateKeyDescriptionRequest),
+    CreateAlias(AliasRequest),
+    UpdateAlias(AliasRequest),
+    DeleteAlias(AliasRequest),
+    ListAliases(ListRequest),
+    TagResource(TagResourceRequest),
+    UntagResource(UntagResourceRequest),
+    ListResourceTags(ListRequest),
+    Encrypt(EncryptRequest),
+    Decrypt(DecryptRequest),
+    ReEncrypt(ReEncryptRequest),
+    GenerateDataKey(GenerateDataKeyRequest),
+    GenerateDataKeyWithoutPlaintext(GenerateDataKeyRequest),
+    GenerateRandom(GenerateRandomRequest),
+}
+
+impl Operation {
+    /// The operation `name` with the JSON `input`. An unknown name is
+    /// `UnsupportedOperationException`; an input that does not fit the shape is a
+    /// `ValidationException` naming the problem.
+    pub fn from_target(name: &str, input: Value) -> Result<Operation, Error> {
+        let tagged = serde_json::json!({ "Operation": name, "Input": input });
+        serde_json::from_value(tagged).map_err(|e| {
+            let text = e.to_string();
+            if text.contains("unknown variant") {
+                Error::new(
+                    ErrorKind::UnsupportedOperation,
+                    format!("{name} is not supported"),
+                )
+            } else {
+                Error::new(ErrorKind::Validation, format!("{name}: {text}"))
+            }
+        })
+    }
+}
+
+/// The forwarding channel of KMS requests.
+pub const CHANNEL: u8 = b'K';
+
+/// A request as it travels to the leader.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServiceRequest {
+    pub caller: Principal,
+    pub operation: Operation,
+}
+
+impl Service {
+    /// Executes `op` on this node, which must be the leader.
+    pub async fn execute(&self, call: &Call, op: Operation) -> Result<Value, OpError> {
+        use Operation::*;
+        match op {
+            CreateKey(r) => self.create_key(call, r).await,
+            DescribeKey(r) => self.describe_key(call, r).await,
+            ListKeys(r) => self.list_keys(call, r).await,
+            EnableKey(r) => self.enable_key(call, r).await,
+            DisableKey(r) => self.disable_key(call, r).await,
+            ScheduleKeyDeletion(r) => self.schedule_key_deletion(call, r).await,
+            CancelKeyDeletion(r) => self.cancel_key_deletion(call, r).await,
+            UpdateKeyDescription(r) => self.update_key_description(call, r).await,
+            CreateAlias(r) => self.create_alias(call, r).await,
+            UpdateAlias(r) => self.update_alias(call, r).await,
+            DeleteAlias(r) => self.delete_alias(call, r).await,
+            ListAliases(r) => self.list_aliases(call, r).await,
+            TagResource(r) => self.tag_resource(call, r).await,
+            UntagResource(r) => self.untag_resource(call, r).await,
+            ListResourceTags(r) => self.list_resource_tags(call, r).await,
+            Encrypt(r) => self.encrypt(call, r).await,
+            Decrypt(r) => self.decrypt(call, r).await,
+            ReEncrypt(r) => self.re_encrypt(call, r).await,
+            GenerateDataKey(r) => self.generate_data_key(call, r, true).await,
+            GenerateDataKeyWithoutPlaintext(r) => self.generate_data_key(call, r, false).await,
+            GenerateRandom(r) => self.generate_random(r).await,
+        }
+    }
+
+    /// Executes `op` for `caller` wherever the leader is: here, or forwarded to it. Retries
+    /// across leader changes reuse `request_id`, so a write is applied once.
+    pub async fn call(
+        &self,
+        caller: &Principal,
+        request_id: Uuid,
+        op: Operation,
+    ) -> Result<Value, Error> {
+        let request = ServiceRequest {
+            caller: caller.clone(),
+            operation: op,
+        };
+        let payload = serde_json::to_vec(&request).expect("requests serialize");
+        let reply = self
+            .node()
+            .route(CHANNEL, request_id, payload)
+            .await
+            .map_err(Error::from)?;
+        serde_json::from_slice::<Result<Value, Error>>(&reply)
+            .map_err(|e| Error::internal(format!("undecodable reply from the leader: {e}")))?
+    }
+}
+
+/// Serves forwarded (and local) requests on the leader.
+pub(crate) struct Handler(pub Service);
+
+#[async_trait::async_trait]
+impl ForwardHandler for Handler {
+    async fn handle(&self, request_id: Uuid, payload: Vec<u8>) -> Result<Vec<u8>, ClusterError> {
+        let request: ServiceRequest = serde_json::from_slice(&payload)
+            .map_err(|e| ClusterError::Invalid(format!("undecodable forwarded request: {e}")))?;
+        let call = Call {
+            caller: request.caller,
+            request_id,
+        };
+        let result = match self.0.execute(&call, request.operation).await {
+            Ok(value) => Ok(value),
+            Err(OpError::Api(e)) => Err(e),
+            // Not the leader (any more), or no quorum: let the router retry elsewhere.
+            Err(OpError::Cluster(e)) => return Err(e),
+        };
+        Ok(serde_json::to_vec(&result).expect("results serialize"))
+    }
+}

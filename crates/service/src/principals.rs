@@ -1,0 +1,206 @@
+//! Users and access keys (what IAM does for AWS), and the bootstrap of each account's root
+//! access key from configuration. Only an account's root manages its principals. Secrets are
+//! generated and wrapped by the HSM; a new secret is shown once, to its creator.
+
+use std::time::Duration;
+
+use trent_model::{
+    validate_access_key_id, AccessKeyRecord, AccountId, Error, ErrorKind, Principal, UserName,
+};
+use trent_state::Command;
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use crate::{Call, OpError, Service};
+
+/// An access key just created: the only time its secret is visible.
+pub struct CreatedAccessKey {
+    pub access_key_id: String,
+    pub secret_access_key: Zeroizing<String>,
+    pub owner: Principal,
+}
+
+const SECRET_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+const ID_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+impl Service {
+    pub async fn create_user(&self, call: &Call, name: &str) -> Result<(), OpError> {
+        let account = only_root(call)?;
+        let name: UserName = name.parse()?;
+        self.write(call, Command::CreateUser { account, name })
+            .await?;
+        Ok(())
+    }
+
+    pub async fn delete_user(&self, call: &Call, name: &str) -> Result<(), OpError> {
+        let account = only_root(call)?;
+        let name: UserName = name.parse()?;
+        self.write(call, Command::DeleteUser { account, name })
+            .await?;
+        Ok(())
+    }
+
+    pub async fn list_users(&self, call: &Call) -> Result<Vec<UserName>, OpError> {
+        let account = only_root(call)?;
+        self.read(|s| s.users(&account).map(|u| u.name.clone()).collect())
+            .await
+    }
+
+    /// Creates an access key for `user` (or for the root if `None`) with a fresh secret.
+    pub async fn create_access_key(
+        &self,
+        call: &Call,
+        user: Option<&str>,
+    ) -> Result<CreatedAccessKey, OpError> {
+        let account = only_root(call)?;
+        let owner = Principal {
+            account,
+            user: user.map(str::parse).transpose()?,
+        };
+        let access_key_id = format!("TKIA{}", self.random_text(ID_ALPHABET, 16));
+        let secret = Zeroizing::new(self.random_text(SECRET_ALPHABET, 40));
+        self.store_access_key(call, &access_key_id, &secret, owner.clone())
+            .await?;
+        Ok(CreatedAccessKey {
+            access_key_id,
+            secret_access_key: secret,
+            owner,
+        })
+    }
+
+    pub async fn delete_access_key(&self, call: &Call, access_key_id: &str) -> Result<(), OpError> {
+        let account = only_root(call)?;
+        let owned = self
+            .read(|s| {
+                s.access_key(access_key_id)
+                    .map(|k| k.owner.account == account)
+            })
+            .await?;
+        if owned != Some(true) {
+            return Err(
+                Error::not_found(format!("Access key {access_key_id} does not exist")).into(),
+            );
+        }
+        let command = Command::DeleteAccessKey {
+            access_key_id: access_key_id.into(),
+        };
+        self.write(call, command).await?;
+        Ok(())
+    }
+
+    /// Access key ids of the account, with their owners.
+    pub async fn list_access_keys(&self, call: &Call) -> Result<Vec<(String, Principal)>, OpError> {
+        let account = only_root(call)?;
+        self.read(|s| {
+            s.access_keys(&account)
+                .map(|k| (k.access_key_id.clone(), k.owner.clone()))
+                .collect()
+        })
+        .await
+    }
+
+    /// Makes sure `account`'s root has the access key `access_key_id` with `secret` (from
+    /// configuration). Runs on every node; only the leader's attempt writes, so it retries
+    /// until this node has seen the key in the state. A different secret under the same id
+    /// is refused, never overwritten.
+    pub async fn ensure_root_access_key(
+        &self,
+        account: AccountId,
+        access_key_id: String,
+        secret: Zeroizing<String>,
+    ) -> Result<(), Error> {
+        validate_access_key_id(&access_key_id)?;
+        let owner = Principal::root(account);
+        loop {
+            if let Some(record) = self
+                .node()
+                .read_local(|s| s.access_key(&access_key_id).cloned())
+            {
+                return self.check_bootstrapped(&record, &owner, &secret);
+            }
+            if self.node().is_leader() {
+                let call = Call {
+                    caller: owner.clone(),
+                    request_id: Uuid::new_v4(),
+                };
+                match self
+                    .store_access_key(&call, &access_key_id, &secret, owner.clone())
+                    .await
+                {
+                    Ok(()) => return Ok(()),
+                    Err(OpError::Api(e)) if e.kind == ErrorKind::AlreadyExists => {}
+                    Err(OpError::Api(e)) => return Err(e),
+                    Err(OpError::Cluster(e)) => {
+                        tracing::debug!(error = %e, "root key bootstrap will retry")
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    fn check_bootstrapped(
+        &self,
+        record: &AccessKeyRecord,
+        owner: &Principal,
+        secret: &str,
+    ) -> Result<(), Error> {
+        let stored = self
+            .hsm()
+            .unwrap_secret(record.access_key_id.as_bytes(), &record.wrapped_secret)
+            .map_err(|e| Error::internal(e.to_string()))?;
+        if &record.owner != owner || stored.as_slice() != secret.as_bytes() {
+            return Err(Error::new(
+                ErrorKind::Validation,
+                format!(
+                    "access key {} already exists with another owner or secret; refusing to change it",
+                    record.access_key_id
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn store_access_key(
+        &self,
+        call: &Call,
+        access_key_id: &str,
+        secret: &str,
+        owner: Principal,
+    ) -> Result<(), OpError> {
+        let wrapped_secret = self
+            .hsm()
+            .wrap_secret(access_key_id.as_bytes(), secret.as_bytes())?;
+        let record = AccessKeyRecord {
+            access_key_id: access_key_id.into(),
+            owner,
+            wrapped_secret,
+            created: self.now(),
+        };
+        self.write(call, Command::CreateAccessKey { record })
+            .await?;
+        Ok(())
+    }
+
+    fn random_text(&self, alphabet: &[u8], len: usize) -> String {
+        // 256 is a multiple of both alphabets' sizes (32 and 64), so there is no modulo bias.
+        self.hsm()
+            .random(len)
+            .iter()
+            .map(|b| alphabet[*b as usize % alphabet.len()] as char)
+            .collect()
+    }
+}
+
+fn only_root(call: &Call) -> Result<AccountId, Error> {
+    match call.caller.user {
+        None => Ok(call.caller.account.clone()),
+        Some(_) => Err(Error::new(
+            ErrorKind::AccessDenied,
+            format!(
+                "User: {} is not authorized to manage principals; only the account root is",
+                call.caller.arn()
+            ),
+        )),
+    }
+}

@@ -1,0 +1,192 @@
+//! In-process clusters of service nodes, each with its own data dir and 127.x address.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::time::Instant;
+use trent_cluster::{ClusterConfig, ClusterNode, ManualClock, RaftTuning};
+use trent_hsm::{DomainKey, SoftHsm};
+use trent_model::{AccountId, Error, Principal};
+use trent_service::{Limits, Operation, Service, ServiceConfig};
+use uuid::Uuid;
+
+pub const REGION: &str = "eu-west-1";
+
+pub fn account() -> AccountId {
+    "111122223333".parse().unwrap()
+}
+pub fn other_account() -> AccountId {
+    "444455556666".parse().unwrap()
+}
+pub fn root() -> Principal {
+    Principal::root(account())
+}
+
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+pub struct Node {
+    pub id: u64,
+    pub service: Service,
+    pub hsm: Arc<SoftHsm>,
+    pub data_dir: std::path::PathBuf,
+}
+
+pub struct Cluster {
+    pub nodes: Vec<Node>,
+    pub clock: Arc<ManualClock>,
+    _dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// `n` nodes on 127.`subnet`.0.x; returns once a leader is elected.
+    pub async fn start(subnet: u8, n: u64) -> Cluster {
+        Self::start_with(subnet, n, Limits::default(), RaftTuning::default()).await
+    }
+
+    pub async fn start_with(subnet: u8, n: u64, limits: Limits, raft: RaftTuning) -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new());
+        let initial: String = (1..=n)
+            .map(|i| format!("{i}=127.{subnet}.0.{i}:7701"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut nodes = Vec::new();
+        for id in 1..=n {
+            let data_dir = dir.path().join(format!("n{id}"));
+            let peer = format!("127.{subnet}.0.{id}:7701");
+            let config = ClusterConfig {
+                cluster_name: "svc".into(),
+                node_id: id,
+                data_dir: data_dir.clone(),
+                peer_listen: peer.parse().unwrap(),
+                peer_advertise: peer,
+                initial_cluster: initial.parse().unwrap(),
+                raft: raft.clone(),
+                request_timeout: Duration::from_secs(5),
+            };
+            let node = ClusterNode::start_with_clock(config, clock.clone())
+                .await
+                .unwrap();
+            let hsm = Arc::new(SoftHsm::new(DomainKey::from_bytes([7; 32]), 1000));
+            let service = Service::install(
+                node,
+                hsm.clone(),
+                ServiceConfig {
+                    region: REGION.into(),
+                    limits,
+                },
+            );
+            nodes.push(Node {
+                id,
+                service,
+                hsm,
+                data_dir,
+            });
+        }
+        let boots: Vec<_> = nodes
+            .iter()
+            .map(|n| {
+                let node = n.service.node().clone();
+                tokio::spawn(async move { node.bootstrap().await })
+            })
+            .collect();
+        for b in boots {
+            b.await.unwrap().unwrap();
+        }
+        let cluster = Cluster {
+            nodes,
+            clock,
+            _dir: dir,
+        };
+        cluster.leader().await;
+        cluster
+    }
+
+    /// The leader every running node agrees on.
+    pub async fn leader(&self) -> u64 {
+        wait_for("a leader", Duration::from_secs(10), || async {
+            let leaders: Vec<_> = self
+                .nodes
+                .iter()
+                .map(|n| n.service.node().leader())
+                .collect();
+            let first = leaders[0]?;
+            let live = self.nodes.iter().any(|n| n.id == first);
+            (live && leaders.iter().all(|l| *l == Some(first))).then_some(first)
+        })
+        .await
+    }
+
+    pub fn node(&self, id: u64) -> &Node {
+        self.nodes.iter().find(|n| n.id == id).unwrap()
+    }
+
+    /// Calls `op` (AWS name and JSON input) as `caller` through node `id`.
+    pub async fn call_as(
+        &self,
+        id: u64,
+        caller: &Principal,
+        op: &str,
+        input: Value,
+    ) -> Result<Value, Error> {
+        let op = Operation::from_target(op, input)?;
+        self.node(id).service.call(caller, Uuid::new_v4(), op).await
+    }
+
+    /// Calls `op` as the account root through the first node.
+    pub async fn call(&self, op: &str, input: Value) -> Result<Value, Error> {
+        let first = self.nodes[0].id;
+        self.call_as(first, &root(), op, input).await
+    }
+
+    /// Like [`Cluster::call`], expecting success.
+    pub async fn ok(&self, op: &str, input: Value) -> Value {
+        self.call(op, input.clone())
+            .await
+            .unwrap_or_else(|e| panic!("{op} {input}: {e}"))
+    }
+
+    /// Like [`Cluster::call`], expecting the AWS error `code`; returns its message.
+    pub async fn fails(&self, op: &str, input: Value, code: &str) -> String {
+        match self.call(op, input.clone()).await {
+            Ok(v) => panic!("{op} {input} succeeded with {v}, expected {code}"),
+            Err(e) => {
+                assert_eq!(e.aws_code(), code, "{op} {input}: {}", e.message);
+                e.message
+            }
+        }
+    }
+
+    /// Creates a symmetric key; returns its id.
+    pub async fn create_key(&self) -> String {
+        let out = self.ok("CreateKey", json!({})).await;
+        out["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned()
+    }
+}
+
+pub fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+pub fn unb64(v: &Value) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(v.as_str().unwrap())
+        .unwrap()
+}

@@ -1,0 +1,10 @@
+//! Service integration tests: real state machine, real RocksDB, real Raft over loopback
+//! sockets, the real soft HSM; several nodes in one process.
+
+mod harness;
+
+mod cluster;
+mod crypto;
+mod deletion;
+mod disk;
+mod keys;
