@@ -345,3 +345,83 @@ fn garbage_records_are_refused() {
         assert!(State::restore([(k.clone(), v)]).is_err(), "{k:?}");
     }
 }
+
+#[test]
+fn users_and_access_keys_follow_iam_rules_and_survive_restore() {
+    let mut h = Harness::new();
+    let alice: UserName = "alice".parse().unwrap();
+    let key = |id: &str, user: Option<UserName>| AccessKeyRecord {
+        access_key_id: id.into(),
+        owner: Principal {
+            account: account(),
+            user,
+        },
+        wrapped_secret: vec![1; 40],
+        created: 1,
+    };
+    assert_eq!(
+        h.kind(Command::CreateAccessKey {
+            record: key("TKIAAAAAAAAAAAAAAAA1", Some(alice.clone())),
+        }),
+        ErrorKind::NotFound
+    );
+    h.run(Command::CreateUser {
+        account: account(),
+        name: alice.clone(),
+    })
+    .unwrap();
+    h.run(Command::CreateAccessKey {
+        record: key("TKIAAAAAAAAAAAAAAAA1", Some(alice.clone())),
+    })
+    .unwrap();
+    h.run(Command::CreateAccessKey {
+        record: key("TKIAAAAAAAAAAAAAAAA2", None),
+    })
+    .unwrap();
+    assert_eq!(
+        h.kind(Command::DeleteUser {
+            account: account(),
+            name: alice.clone(),
+        }),
+        ErrorKind::InvalidState
+    );
+    let restored = State::restore(h.state.records()).unwrap();
+    assert_eq!(restored, h.state);
+    assert_eq!(restored.access_keys(&account()).count(), 2);
+    h.run(Command::DeleteAccessKey {
+        access_key_id: "TKIAAAAAAAAAAAAAAAA1".into(),
+    })
+    .unwrap();
+    h.run(Command::DeleteUser {
+        account: account(),
+        name: alice,
+    })
+    .unwrap();
+    assert!(h.state.access_key("TKIAAAAAAAAAAAAAAAA1").is_none());
+    assert!(h.state.access_key("TKIAAAAAAAAAAAAAAAA2").is_some());
+}
+
+#[test]
+fn limits_travel_in_the_command() {
+    let mut h = Harness::new();
+    h.run(Command::CreateKey {
+        record: key_record(1),
+        max_keys_per_account: Some(1),
+    })
+    .unwrap();
+    assert_eq!(
+        h.kind(Command::CreateKey {
+            record: key_record(2),
+            max_keys_per_account: Some(1),
+        }),
+        ErrorKind::LimitExceeded
+    );
+    let alias = |name: &str| Command::CreateAlias {
+        account: account(),
+        name: name.parse().unwrap(),
+        target: KeyId(Uuid::from_u128(1)),
+        max_aliases_per_key: Some(1),
+    };
+    h.run(alias("alias/one")).unwrap();
+    assert_eq!(h.kind(alias("alias/two")), ErrorKind::LimitExceeded);
+}
