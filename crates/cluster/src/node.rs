@@ -98,7 +98,16 @@ impl ClusterNode {
         let service = PeerServer::new(PeerService { node: node.clone() })
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        // Raft and forwarding are request/response on small messages: without TCP_NODELAY a
+        // reply can sit behind the peer's delayed ACK (~40 ms) on every round trip.
+        let incoming = tokio_stream::StreamExt::map(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            |stream| {
+                stream.inspect(|tcp| {
+                    let _ = tcp.set_nodelay(true);
+                })
+            },
+        );
         tokio::spawn(async move {
             let served = tonic::transport::Server::builder()
                 .add_service(service)

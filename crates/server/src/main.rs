@@ -102,6 +102,10 @@ async fn serve(config: ServerConfig, dev: bool) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let http = tokio::spawn(async move {
         let mut stop = stop_rx;
+        // Small request/response exchanges: no Nagle delay on replies.
+        let api = axum::serve::ListenerExt::tap_io(api, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         axum::serve(api, app)
             .with_graceful_shutdown(async move {
                 let _ = stop.wait_for(|s| *s).await;
