@@ -182,6 +182,30 @@ pub struct KeyMetadata {
 }
 
 impl KeyMetadata {
+    /// An enabled, customer-managed SYMMETRIC_DEFAULT encryption key made by trent.
+    pub fn symmetric(
+        key_id: KeyId,
+        account: AccountId,
+        region: impl Into<String>,
+        creation_date: Millis,
+        description: impl Into<String>,
+    ) -> KeyMetadata {
+        KeyMetadata {
+            key_id,
+            account,
+            region: region.into(),
+            creation_date,
+            description: description.into(),
+            key_usage: KeyUsage::EncryptDecrypt,
+            key_spec: KeySpec::SymmetricDefault,
+            origin: Origin::AwsKms,
+            key_manager: KeyManager::Customer,
+            key_state: KeyState::Enabled,
+            deletion_date: None,
+            pending_window_days: None,
+        }
+    }
+
     pub fn arn(&self) -> Arn {
         Arn::kms(&self.region, &self.account, format!("key/{}", self.key_id))
     }

@@ -3,8 +3,8 @@
 
 use serde_json::{json, Value};
 use trent_model::{
-    Error, ErrorKind, KeyId, KeyManager, KeyMetadata, KeyRecord, KeySpec, KeyState, KeyUsage,
-    Origin, Tag, WrappedMaterial,
+    Error, ErrorKind, KeyId, KeyMetadata, KeyRecord, KeySpec, KeyUsage, Origin, Tag,
+    WrappedMaterial,
 };
 use trent_state::{Command, Outcome};
 use uuid::Uuid;
@@ -46,20 +46,13 @@ impl Service {
         let now = self.now();
         let blob = self.hsm().generate_symmetric(key_id, 1)?;
         let record = KeyRecord {
-            metadata: KeyMetadata {
+            metadata: KeyMetadata::symmetric(
                 key_id,
-                account: call.caller.account.clone(),
-                region: self.region().into(),
-                creation_date: now,
+                call.caller.account.clone(),
+                self.region(),
+                now,
                 description,
-                key_usage: KeyUsage::EncryptDecrypt,
-                key_spec: KeySpec::SymmetricDefault,
-                origin: Origin::AwsKms,
-                key_manager: KeyManager::Customer,
-                key_state: KeyState::Enabled,
-                deletion_date: None,
-                pending_window_days: None,
-            },
+            ),
             tags,
             material: vec![WrappedMaterial {
                 version: 1,

@@ -199,20 +199,7 @@ impl TestCluster {
 
 pub fn key_record(id: KeyId) -> KeyRecord {
     KeyRecord {
-        metadata: KeyMetadata {
-            key_id: id,
-            account: account(),
-            region: "eu-west-1".into(),
-            creation_date: 1,
-            description: "integration test".into(),
-            key_usage: KeyUsage::EncryptDecrypt,
-            key_spec: KeySpec::SymmetricDefault,
-            origin: Origin::AwsKms,
-            key_manager: KeyManager::Customer,
-            key_state: KeyState::Enabled,
-            deletion_date: None,
-            pending_window_days: None,
-        },
+        metadata: KeyMetadata::symmetric(id, account(), "eu-west-1", 1, "integration test"),
         tags: vec![],
         material: vec![WrappedMaterial {
             version: 1,

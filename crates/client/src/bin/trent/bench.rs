@@ -8,10 +8,7 @@ use base64::Engine as _;
 use clap::{Args, Subcommand};
 use trent_client::bench::{self, Report, Worker};
 use trent_client::AdminClient;
-use trent_model::{
-    AccountId, KeyId, KeyManager, KeyMetadata, KeyRecord, KeySpec, KeyState, KeyUsage, Origin,
-    WrappedMaterial,
-};
+use trent_model::{AccountId, KeyId, KeyMetadata, KeyRecord, WrappedMaterial};
 use trent_state::Command;
 use uuid::Uuid;
 
@@ -141,20 +138,13 @@ impl Worker for RaftWrite {
 
 fn bench_key(key_id: KeyId) -> KeyRecord {
     KeyRecord {
-        metadata: KeyMetadata {
+        metadata: KeyMetadata::symmetric(
             key_id,
-            account: "111122223333".parse::<AccountId>().expect("valid account"),
-            region: "bench".into(),
-            creation_date: 0,
-            description: String::new(),
-            key_usage: KeyUsage::EncryptDecrypt,
-            key_spec: KeySpec::SymmetricDefault,
-            origin: Origin::AwsKms,
-            key_manager: KeyManager::Customer,
-            key_state: KeyState::Enabled,
-            deletion_date: None,
-            pending_window_days: None,
-        },
+            "111122223333".parse::<AccountId>().expect("valid account"),
+            "bench",
+            0,
+            "",
+        ),
         tags: vec![],
         material: vec![WrappedMaterial {
             version: 1,
