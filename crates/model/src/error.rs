@@ -23,6 +23,18 @@ pub enum ErrorKind {
     InvalidKeyUsage,
     /// A `DryRun` request that would have succeeded.
     DryRunOperation,
+    /// The request carries no SigV4 signature.
+    MissingAuthenticationToken,
+    /// The access key id is not known (or the request carries a session token).
+    UnrecognizedClient,
+    /// The signature does not match, is malformed, or is outside the clock-skew window.
+    InvalidSignature,
+    /// The operation named in `X-Amz-Target` does not exist.
+    UnknownOperation,
+    /// The body is not the JSON the operation takes (not JSON, wrong member types).
+    Serialization,
+    /// The request body is larger than the endpoint accepts.
+    RequestTooLarge,
     /// The cluster cannot serve the request now (no leader, no quorum, shutting down). The
     /// outcome of a write that reports this is unknown.
     Unavailable,
@@ -49,6 +61,12 @@ impl ErrorKind {
             ErrorKind::InvalidMarker => "InvalidMarkerException",
             ErrorKind::InvalidKeyUsage => "InvalidKeyUsageException",
             ErrorKind::DryRunOperation => "DryRunOperationException",
+            ErrorKind::MissingAuthenticationToken => "MissingAuthenticationTokenException",
+            ErrorKind::UnrecognizedClient => "UnrecognizedClientException",
+            ErrorKind::InvalidSignature => "InvalidSignatureException",
+            ErrorKind::UnknownOperation => "UnknownOperationException",
+            ErrorKind::Serialization => "SerializationException",
+            ErrorKind::RequestTooLarge => "RequestEntityTooLargeException",
             ErrorKind::Unavailable => "ServiceUnavailableException",
             ErrorKind::Internal => "KMSInternalException",
         }
@@ -60,6 +78,8 @@ impl ErrorKind {
         match self {
             ErrorKind::Unavailable => 503,
             ErrorKind::Internal => 500,
+            ErrorKind::MissingAuthenticationToken => 403,
+            ErrorKind::RequestTooLarge => 413,
             _ => 400,
         }
     }

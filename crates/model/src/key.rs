@@ -221,6 +221,18 @@ pub struct KeyRecord {
     pub tags: Vec<Tag>,
     /// Material versions, oldest first; the last is current.
     pub material: Vec<WrappedMaterial>,
+    /// The last successful cryptographic operation, as far as the leader has recorded it.
+    pub last_usage: Option<KeyLastUsage>,
+}
+
+/// The last successful cryptographic use of a key (GetKeyLastUsage).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyLastUsage {
+    /// The AWS operation name, e.g. `Encrypt`.
+    pub operation: String,
+    pub timestamp: Millis,
+    /// The request id of that operation (`KmsRequestId`).
+    pub request_id: uuid::Uuid,
 }
 
 #[cfg(test)]

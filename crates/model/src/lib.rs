@@ -20,8 +20,8 @@ pub use ciphertext::{
 pub use cluster::{ClusterStatus, MemberStatus};
 pub use error::{Error, ErrorKind};
 pub use key::{
-    KeyId, KeyManager, KeyMetadata, KeyRecord, KeySpec, KeyState, KeyUsage, Origin, Tag,
-    WrappedMaterial,
+    KeyId, KeyLastUsage, KeyManager, KeyMetadata, KeyRecord, KeySpec, KeyState, KeyUsage, Origin,
+    Tag, WrappedMaterial,
 };
 pub use principal::{validate_access_key_id, AccessKeyRecord, Principal, UserName, UserRecord};
 

@@ -8,6 +8,28 @@ use std::time::Duration;
 use clap::Args;
 use serde::Deserialize;
 use trent_cluster::{ClusterConfig, InitialCluster, RaftTuning};
+use trent_hsm::DomainKeySource;
+use trent_model::AccountId;
+use trent_service::Limits;
+
+/// The account of the root principal when none is configured (AWS's documentation example).
+const DEV_ACCOUNT: &str = "111122223333";
+
+/// A region name as AWS spells them: lowercase letters, digits and dashes.
+fn validate_region(region: Option<String>) -> Result<String, String> {
+    let region = region.unwrap_or_else(|| "us-east-1".into());
+    let ok = !region.is_empty()
+        && region.len() <= 32
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    match ok {
+        true => Ok(region),
+        false => Err(format!(
+            "region: '{region}' is not a region name (lowercase letters, digits, dashes)"
+        )),
+    }
+}
 
 /// Settings given as flags or environment variables (flags win).
 #[derive(Args, Debug, Default)]
@@ -24,8 +46,7 @@ pub struct Flags {
     /// Where the node keeps its database and snapshots [default: /var/lib/trent].
     #[arg(long, env = "TRENT_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Client API listen address; loopback only until SigV4 authentication lands
-    /// [default: 127.0.0.1:7700].
+    /// Client API listen address [default: 127.0.0.1:7700].
     #[arg(long, env = "TRENT_API_LISTEN")]
     pub api_listen: Option<SocketAddr>,
     /// Peer (Raft and forwarding) listen address [default: 127.0.0.1:7701].
@@ -50,6 +71,32 @@ pub struct Flags {
     /// Log entries kept behind a snapshot [default: 1000].
     #[arg(long, env = "TRENT_LOGS_TO_KEEP")]
     pub logs_to_keep: Option<u64>,
+    /// The AWS region in the ARNs this cluster issues and accepts [default: us-east-1].
+    #[arg(long, env = "TRENT_REGION")]
+    pub region: Option<String>,
+    /// File holding the cluster's 256-bit domain key as 64 hex digits (a mounted Secret).
+    /// Alternatively set TRENT_DOMAIN_KEY to the hex digits themselves.
+    #[arg(long, env = "TRENT_DOMAIN_KEY_FILE")]
+    pub domain_key_file: Option<PathBuf>,
+    /// Account of the root principal bootstrapped from TRENT_ROOT_ACCESS_KEY_ID and
+    /// TRENT_ROOT_SECRET_ACCESS_KEY [default: 111122223333].
+    #[arg(long, env = "TRENT_ROOT_ACCOUNT")]
+    pub root_account: Option<String>,
+    /// Maximum keys per account [default: 100000].
+    #[arg(long, env = "TRENT_MAX_KEYS_PER_ACCOUNT")]
+    pub max_keys_per_account: Option<u32>,
+    /// PEM certificate chain the client API serves over TLS.
+    #[arg(long, env = "TRENT_TLS_CERT_FILE")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of that certificate.
+    #[arg(long, env = "TRENT_TLS_KEY_FILE")]
+    pub tls_key_file: Option<PathBuf>,
+    /// Serve the client API over plain HTTP instead of TLS (only for a trusted network).
+    #[arg(long, env = "TRENT_PLAIN_HTTP")]
+    pub plain_http: bool,
+    /// Maximum aliases per key [default: 50].
+    #[arg(long, env = "TRENT_MAX_ALIASES_PER_KEY")]
+    pub max_aliases_per_key: Option<u32>,
 }
 
 /// The file form; every key is optional and unknown keys are errors.
@@ -66,6 +113,20 @@ struct FileConfig {
     request_timeout_ms: Option<u64>,
     log_format: Option<String>,
     raft: Option<RaftTuning>,
+    region: Option<String>,
+    domain_key_file: Option<PathBuf>,
+    root_account: Option<String>,
+    limits: Option<FileLimits>,
+    tls_cert_file: Option<PathBuf>,
+    tls_key_file: Option<PathBuf>,
+    plain_http: Option<bool>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct FileLimits {
+    keys_per_account: Option<u32>,
+    aliases_per_key: Option<u32>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -80,7 +141,38 @@ pub struct ServerConfig {
     pub cluster: ClusterConfig,
     pub api_listen: SocketAddr,
     pub log_format: LogFormat,
+    pub kms: KmsConfig,
+    /// `None`: plain HTTP (explicitly configured, or dev mode).
+    pub tls: Option<TlsFiles>,
 }
+
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// What the key service needs: region, limits, the domain key's source, the root principal.
+#[derive(Debug)]
+pub struct KmsConfig {
+    pub region: String,
+    pub limits: Limits,
+    pub domain_key: DomainKeySource,
+    pub root_account: AccountId,
+    /// Root credentials: from TRENT_ROOT_* in `run`, generated into the data dir in `dev`.
+    pub root_credentials: RootCredentials,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RootCredentials {
+    /// Read from `TRENT_ROOT_ACCESS_KEY_ID` / `TRENT_ROOT_SECRET_ACCESS_KEY` if set.
+    FromEnv,
+    /// Development: generated once into this file and printed.
+    Dev(PathBuf),
+}
+
+/// The environment variable that may hold the domain key itself.
+pub const DOMAIN_KEY_ENV: &str = "TRENT_DOMAIN_KEY";
 
 impl ServerConfig {
     pub fn resolve(flags: Flags) -> Result<ServerConfig, String> {
@@ -116,11 +208,6 @@ impl ServerConfig {
             .api_listen
             .or(file.api_listen)
             .unwrap_or_else(|| "127.0.0.1:7700".parse().unwrap());
-        if !api_listen.ip().is_loopback() {
-            return Err(format!(
-                "api_listen: {api_listen} is not a loopback address; the API has no authentication yet, so it may only listen on loopback"
-            ));
-        }
         let log_format = match flags.log_format.or(file.log_format).as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -151,30 +238,99 @@ impl ServerConfig {
             ),
         };
         cluster.validate()?;
+        let domain_key = match flags.domain_key_file.or(file.domain_key_file) {
+            Some(path) => DomainKeySource::File(path),
+            None if std::env::var_os(DOMAIN_KEY_ENV).is_some() => {
+                DomainKeySource::Env(DOMAIN_KEY_ENV.into())
+            }
+            None => return Err(format!(
+                "domain_key_file: required (--domain-key-file, TRENT_DOMAIN_KEY_FILE, domain_key_file in the config file, or the key itself in {DOMAIN_KEY_ENV})"
+            )),
+        };
+        let file_limits = file.limits.unwrap_or_default();
+        let defaults = Limits::default();
+        let limits = Limits {
+            keys_per_account: flags
+                .max_keys_per_account
+                .or(file_limits.keys_per_account)
+                .unwrap_or(defaults.keys_per_account),
+            aliases_per_key: flags
+                .max_aliases_per_key
+                .or(file_limits.aliases_per_key)
+                .unwrap_or(defaults.aliases_per_key),
+        };
+        let kms = KmsConfig {
+            region: validate_region(flags.region.or(file.region))?,
+            limits,
+            domain_key,
+            root_account: flags
+                .root_account
+                .or(file.root_account)
+                .unwrap_or_else(|| DEV_ACCOUNT.into())
+                .parse()
+                .map_err(|e| format!("root_account: {e}"))?,
+            root_credentials: RootCredentials::FromEnv,
+        };
+        let plain_http = flags.plain_http || file.plain_http.unwrap_or(false);
+        let tls = match (
+            flags.tls_cert_file.or(file.tls_cert_file),
+            flags.tls_key_file.or(file.tls_key_file),
+        ) {
+            (Some(cert), Some(key)) if !plain_http => Some(TlsFiles { cert, key }),
+            (Some(_), Some(_)) => return Err("plain_http: set together with TLS files; choose one".into()),
+            (Some(_), None) => return Err("tls_key_file: required with tls_cert_file".into()),
+            (None, Some(_)) => return Err("tls_cert_file: required with tls_key_file".into()),
+            (None, None) if plain_http => None,
+            (None, None) => return Err(
+                "tls_cert_file: required (with tls_key_file), or --plain-http to serve the API without TLS".into(),
+            ),
+        };
         Ok(ServerConfig {
             cluster,
             api_listen,
             log_format,
+            kms,
+            tls,
         })
     }
 
-    /// The single-node development cluster of `trentd dev`.
-    pub fn dev(data_dir: PathBuf) -> ServerConfig {
-        let peer_listen: SocketAddr = "127.0.0.1:7701".parse().unwrap();
-        ServerConfig {
+    /// The single-node development cluster of `trentd dev`, on the given addresses or
+    /// 127.0.0.1:7700 (API) and :7701 (peer).
+    pub fn dev(
+        data_dir: PathBuf,
+        api_listen: Option<SocketAddr>,
+        peer_listen: Option<SocketAddr>,
+    ) -> Result<ServerConfig, String> {
+        let peer_listen = peer_listen.unwrap_or_else(|| "127.0.0.1:7701".parse().unwrap());
+        let api_listen = api_listen.unwrap_or_else(|| "127.0.0.1:7700".parse().unwrap());
+        if !api_listen.ip().is_loopback() {
+            return Err(format!(
+                "api_listen: {api_listen} is not a loopback address; dev mode serves loopback only"
+            ));
+        }
+        let kms = KmsConfig {
+            region: "us-east-1".into(),
+            limits: Limits::default(),
+            domain_key: DomainKeySource::Dev(data_dir.join("dev-domain-key")),
+            root_account: DEV_ACCOUNT.parse().unwrap(),
+            root_credentials: RootCredentials::Dev(data_dir.join("dev-credentials")),
+        };
+        Ok(ServerConfig {
+            kms,
+            tls: None,
             cluster: ClusterConfig {
                 cluster_name: "trent-dev".into(),
                 node_id: 1,
                 data_dir,
                 peer_listen,
                 peer_advertise: peer_listen.to_string(),
-                initial_cluster: "1=127.0.0.1:7701".parse().unwrap(),
+                initial_cluster: format!("1={peer_listen}").parse()?,
                 raft: RaftTuning::default(),
                 request_timeout: Duration::from_secs(5),
             },
-            api_listen: "127.0.0.1:7700".parse().unwrap(),
+            api_listen,
             log_format: LogFormat::Text,
-        }
+        })
     }
 }
 
@@ -186,6 +342,8 @@ mod tests {
         Flags {
             node_id: Some(1),
             data_dir: Some("/tmp/x".into()),
+            domain_key_file: Some("/tmp/x/domain-key".into()),
+            plain_http: true,
             ..Flags::default()
         }
     }
@@ -231,10 +389,18 @@ mod tests {
             ),
             (
                 Flags {
-                    api_listen: Some("0.0.0.0:7700".parse().unwrap()),
+                    plain_http: false,
                     ..flags()
                 },
-                "api_listen",
+                "tls_cert_file: required",
+            ),
+            (
+                Flags {
+                    tls_key_file: Some("/k.pem".into()),
+                    plain_http: false,
+                    ..flags()
+                },
+                "tls_cert_file: required with",
             ),
             (
                 Flags {
@@ -242,6 +408,27 @@ mod tests {
                     ..flags()
                 },
                 "log_format",
+            ),
+            (
+                Flags {
+                    domain_key_file: None,
+                    ..flags()
+                },
+                "domain_key_file",
+            ),
+            (
+                Flags {
+                    region: Some("EU West".into()),
+                    ..flags()
+                },
+                "region",
+            ),
+            (
+                Flags {
+                    root_account: Some("12".into()),
+                    ..flags()
+                },
+                "root_account",
             ),
         ] {
             let err = ServerConfig::resolve(f).unwrap_err();
@@ -255,11 +442,13 @@ mod tests {
         let path = dir.path().join("trent.toml");
         std::fs::write(
             &path,
-            "node_id = 3\ncluster_name = \"c\"\n[raft]\nlogs_to_keep = 7\n",
+            "node_id = 3\ncluster_name = \"c\"\n[raft]\nlogs_to_keep = 7\n[limits]\naliases_per_key = 2\n",
         )
         .unwrap();
         let c = ServerConfig::resolve(Flags {
             config: Some(path.clone()),
+            domain_key_file: Some("/k".into()),
+            plain_http: true,
             ..Flags::default()
         })
         .unwrap();
@@ -271,6 +460,8 @@ mod tests {
             ),
             (3, "c", 7)
         );
+        assert_eq!(c.kms.limits.aliases_per_key, 2);
+        assert_eq!(c.kms.domain_key, DomainKeySource::File("/k".into()));
         std::fs::write(&path, "node_id = 3\nnode_idd = 4\n").unwrap();
         let err = ServerConfig::resolve(Flags {
             config: Some(path),

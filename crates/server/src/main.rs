@@ -3,10 +3,13 @@
 //! `trentd run` takes its configuration from a TOML file, `TRENT_*` variables and flags;
 //! `trentd dev` starts a single-node development cluster with built-in defaults.
 
-mod admin;
 mod config;
+mod http;
+mod kms;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -33,6 +36,12 @@ enum Cmd {
         /// Data dir [default: $HOME/.local/share/trent/dev].
         #[arg(long, env = "TRENT_DATA_DIR")]
         data_dir: Option<PathBuf>,
+        /// Client API listen address (loopback only) [default: 127.0.0.1:7700].
+        #[arg(long)]
+        api_listen: Option<std::net::SocketAddr>,
+        /// Peer listen address [default: 127.0.0.1:7701].
+        #[arg(long)]
+        peer_listen: Option<std::net::SocketAddr>,
     },
 }
 
@@ -43,10 +52,18 @@ fn main() -> ExitCode {
             Ok(config) => (config, false),
             Err(e) => return fail(&format!("invalid configuration: {e}")),
         },
-        Cmd::Dev { data_dir } => (
-            ServerConfig::dev(data_dir.unwrap_or_else(dev_data_dir)),
-            true,
-        ),
+        Cmd::Dev {
+            data_dir,
+            api_listen,
+            peer_listen,
+        } => match ServerConfig::dev(
+            data_dir.unwrap_or_else(dev_data_dir),
+            api_listen,
+            peer_listen,
+        ) {
+            Ok(config) => (config, true),
+            Err(e) => return fail(&format!("invalid configuration: {e}")),
+        },
     };
     init_logging(config.log_format);
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
@@ -83,13 +100,26 @@ fn init_logging(format: LogFormat) {
 }
 
 async fn serve(config: ServerConfig, dev: bool) -> anyhow::Result<()> {
-    let api = tokio::net::TcpListener::bind(config.api_listen)
-        .await
+    let tls = match &config.tls {
+        Some(files) => Some(http::load_tls(files).await?),
+        None => None,
+    };
+    let listener = std::net::TcpListener::bind(config.api_listen)
+        .and_then(|l| l.set_nonblocking(true).map(|_| l))
         .map_err(|e| anyhow::anyhow!("cannot listen on {} (api_listen): {e}", config.api_listen))?;
+    // A configured domain key is checked before the data dir is touched; a development key
+    // is generated into the data dir, which must hold the database first.
+    let configured = match config.kms.domain_key {
+        trent_hsm::DomainKeySource::Dev(_) => None,
+        _ => Some(kms::load_hsm(&config.kms)?),
+    };
     let node = ClusterNode::start(config.cluster.clone()).await?;
-    if dev {
-        print_dev_banner(&config);
-    }
+    let hsm = match configured {
+        Some(hsm) => hsm,
+        None => kms::load_hsm(&config.kms)?,
+    };
+    let service = kms::start(&node, hsm, &config.kms);
+    let root = kms::root_credentials(&service, &config.kms.root_credentials)?;
     tracing::info!(
         node = config.cluster.node_id,
         cluster = %config.cluster.cluster_name,
@@ -98,24 +128,40 @@ async fn serve(config: ServerConfig, dev: bool) -> anyhow::Result<()> {
         data_dir = %config.cluster.data_dir.display(),
         "trentd started"
     );
-    let app = admin::router(node.clone());
+    let bootstrapped = Arc::new(AtomicBool::new(false));
+    let api = trent_api::Api::install(service.clone(), config.kms.root_account.clone());
+    let app = axum::Router::new()
+        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .route("/readyz", axum::routing::get(readyz))
+        .with_state(Probe {
+            node: node.clone(),
+            bootstrapped: bootstrapped.clone(),
+        })
+        .merge(api.router());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let http = tokio::spawn(async move {
-        let mut stop = stop_rx;
-        // Small request/response exchanges: no Nagle delay on replies.
-        let api = axum::serve::ListenerExt::tap_io(api, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        axum::serve(api, app)
-            .with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|s| *s).await;
-            })
-            .await
-    });
+    let http = tokio::spawn(http::serve(listener, tls, app, stop_rx));
+    let ready = async {
+        node.bootstrap().await?;
+        if let Some(root) = &root {
+            service
+                .ensure_root_access_key(
+                    config.kms.root_account.clone(),
+                    root.access_key_id.clone(),
+                    root.secret_access_key.clone(),
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("root access key: {e}"))?;
+        }
+        bootstrapped.store(true, Ordering::SeqCst);
+        if dev {
+            print_dev_banner(&config, root.as_ref());
+        }
+        anyhow::Ok(())
+    };
     let outcome = tokio::select! {
-        result = node.bootstrap() => match result {
+        result = ready => match result {
             Ok(()) => shutdown_signal().await,
-            Err(e) => Err(anyhow::Error::from(e)),
+            Err(e) => Err(e),
         },
         signal = shutdown_signal() => signal,
     };
@@ -124,6 +170,39 @@ async fn serve(config: ServerConfig, dev: bool) -> anyhow::Result<()> {
     let _ = http.await;
     node.shutdown().await;
     outcome
+}
+
+#[derive(Clone)]
+struct Probe {
+    node: ClusterNode,
+    /// The cluster is formed and the configured root access key is in place.
+    bootstrapped: Arc<AtomicBool>,
+}
+
+/// Ready when this node has bootstrapped and knows a leader. Anonymous, like every probe, so
+/// it shows only this node's Raft positions (what `/metrics` will show too), never keys or
+/// members.
+async fn readyz(
+    axum::extract::State(probe): axum::extract::State<Probe>,
+) -> (axum::http::StatusCode, axum::Json<serde_json::Value>) {
+    let s = probe.node.status();
+    let bootstrapped = probe.bootstrapped.load(Ordering::SeqCst);
+    let code = match s.leader {
+        Some(_) if bootstrapped => axum::http::StatusCode::OK,
+        _ => axum::http::StatusCode::SERVICE_UNAVAILABLE,
+    };
+    let body = serde_json::json!({
+        "ready": code == axum::http::StatusCode::OK,
+        "node_id": s.node_id,
+        "state": s.state,
+        "leader": s.leader,
+        "term": s.term,
+        "last_log_index": s.last_log_index,
+        "last_applied": s.last_applied,
+        "snapshot_index": s.snapshot_index,
+        "purged_index": s.purged_index,
+    });
+    (code, axum::Json(body))
 }
 
 /// Waits for SIGTERM or SIGINT.
@@ -138,10 +217,20 @@ async fn shutdown_signal() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_dev_banner(config: &ServerConfig) {
+fn print_dev_banner(config: &ServerConfig, root: Option<&kms::Credentials>) {
     eprintln!(
-        "\n  trentd dev: single-node DEVELOPMENT cluster; not for production\n  api:      http://{}\n  data dir: {}\n  status:   trent admin cluster status\n",
+        "\n  trentd dev: single-node DEVELOPMENT cluster; not for production\n  api:      http://{}\n  data dir: {}\n  status:   trent admin cluster status",
         config.api_listen,
         config.cluster.data_dir.display()
     );
+    if let Some(root) = root {
+        // Dev mode only: these credentials exist to be copied into a client's environment.
+        eprintln!(
+            "  root of account {}:\n    export AWS_ACCESS_KEY_ID={}\n    export AWS_SECRET_ACCESS_KEY={}\n    export AWS_DEFAULT_REGION={}\n",
+            config.kms.root_account,
+            root.access_key_id,
+            root.secret_access_key.as_str(),
+            config.kms.region
+        );
+    }
 }

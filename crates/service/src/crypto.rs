@@ -39,6 +39,7 @@ impl Service {
         check_usable(&key)?;
         dry_run(req.dry_run)?;
         let blob = self.seal(&key, &plaintext.0, &context)?;
+        self.note_usage(key.metadata.key_id, "Encrypt", call);
         Ok(json!({
             "CiphertextBlob": Blob(blob),
             "KeyId": key.metadata.arn().to_string(),
@@ -61,6 +62,7 @@ impl Service {
             .open(call, &blob_bytes.0, req.key_id, &context, Action::Decrypt)
             .await?;
         dry_run(req.dry_run)?;
+        self.note_usage(key.metadata.key_id, "Decrypt", call);
         Ok(json!({
             "KeyId": key.metadata.arn().to_string(),
             "Plaintext": Blob(plaintext.to_vec()),
@@ -104,6 +106,8 @@ impl Service {
         check_usable(&destination)?;
         dry_run(req.dry_run)?;
         let blob = self.seal(&destination, &plaintext, &dest_context)?;
+        self.note_usage(source.metadata.key_id, "ReEncrypt", call);
+        self.note_usage(destination.metadata.key_id, "ReEncrypt", call);
         Ok(json!({
             "CiphertextBlob": Blob(blob),
             "SourceKeyId": source.metadata.arn().to_string(),
@@ -140,6 +144,11 @@ impl Service {
         dry_run(req.dry_run)?;
         let data_key = self.hsm().random(size);
         let blob = self.seal(&key, &data_key, &context)?;
+        let operation = match with_plaintext {
+            true => "GenerateDataKey",
+            false => "GenerateDataKeyWithoutPlaintext",
+        };
+        self.note_usage(key.metadata.key_id, operation, call);
         let mut out = json!({
             "CiphertextBlob": Blob(blob),
             "KeyId": key.metadata.arn().to_string(),

@@ -57,6 +57,6 @@ impl Service {
 }
 
 /// The service itself, as the author of the commands it proposes on its own.
-fn system_principal() -> trent_model::Principal {
+pub(crate) fn system_principal() -> trent_model::Principal {
     trent_model::Principal::root("000000000000".parse().expect("valid account"))
 }

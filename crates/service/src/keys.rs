@@ -59,6 +59,7 @@ impl Service {
                 created: now,
                 blob,
             }],
+            last_usage: None,
         };
         let command = Command::CreateKey {
             record,

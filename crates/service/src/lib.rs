@@ -19,6 +19,7 @@ mod operation;
 mod principals;
 mod resolve;
 pub mod types;
+mod usage;
 
 pub use authz::{Action, Authorizer, DefaultKeyPolicy};
 pub use blob::Blob;
@@ -69,6 +70,7 @@ struct Inner {
     hsm: Arc<dyn Hsm>,
     config: ServiceConfig,
     authorizer: Arc<dyn Authorizer>,
+    pending_usage: usage::PendingUsage,
 }
 
 /// Who is calling, and the request id that makes a retried write apply once.
@@ -87,6 +89,7 @@ impl Service {
                 hsm,
                 config,
                 authorizer: Arc::new(DefaultKeyPolicy),
+                pending_usage: usage::PendingUsage::default(),
             }),
         };
         service.node().set_forward_handler(
@@ -110,6 +113,9 @@ impl Service {
     }
     pub(crate) fn authorizer(&self) -> &dyn Authorizer {
         self.inner.authorizer.as_ref()
+    }
+    pub(crate) fn pending_usage(&self) -> &usage::PendingUsage {
+        &self.inner.pending_usage
     }
 
     /// Reads the state behind the linearizable read barrier.

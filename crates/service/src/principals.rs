@@ -57,8 +57,25 @@ impl Service {
             account,
             user: user.map(str::parse).transpose()?,
         };
-        let access_key_id = format!("TKIA{}", self.random_text(ID_ALPHABET, 16));
-        let secret = Zeroizing::new(self.random_text(SECRET_ALPHABET, 40));
+        let (access_key_id, secret) = self.generate_credentials();
+        self.store_access_key(call, &access_key_id, &secret, owner.clone())
+            .await?;
+        Ok(CreatedAccessKey {
+            access_key_id,
+            secret_access_key: secret,
+            owner,
+        })
+    }
+
+    /// Opens `account` by creating an access key for its root. The caller's authority (the
+    /// cluster operator) is the admin front end's to check.
+    pub async fn create_account_root_key(
+        &self,
+        call: &Call,
+        account: AccountId,
+    ) -> Result<CreatedAccessKey, OpError> {
+        let owner = Principal::root(account);
+        let (access_key_id, secret) = self.generate_credentials();
         self.store_access_key(call, &access_key_id, &secret, owner.clone())
             .await?;
         Ok(CreatedAccessKey {
@@ -97,6 +114,22 @@ impl Service {
                 .collect()
         })
         .await
+    }
+
+    /// The owner of access key `access_key_id` and its secret, unwrapped by the HSM, to
+    /// verify a request signature with; `None` for an unknown key. Read behind the barrier,
+    /// so a deleted key is refused at once.
+    pub async fn signing_secret(
+        &self,
+        access_key_id: &str,
+    ) -> Result<Option<(Principal, Zeroizing<Vec<u8>>)>, OpError> {
+        let Some(record) = self.read(|s| s.access_key(access_key_id).cloned()).await? else {
+            return Ok(None);
+        };
+        let secret = self
+            .hsm()
+            .unwrap_secret(record.access_key_id.as_bytes(), &record.wrapped_secret)?;
+        Ok(Some((record.owner, secret)))
     }
 
     /// Makes sure `account`'s root has the access key `access_key_id` with `secret` (from
@@ -180,6 +213,14 @@ impl Service {
         self.write(call, Command::CreateAccessKey { record })
             .await?;
         Ok(())
+    }
+
+    /// A fresh access key id and secret, in AWS's shapes (20 and 40 characters), from the
+    /// HSM's random source. Nothing is stored.
+    pub fn generate_credentials(&self) -> (String, Zeroizing<String>) {
+        let access_key_id = format!("TKIA{}", self.random_text(ID_ALPHABET, 16));
+        let secret = Zeroizing::new(self.random_text(SECRET_ALPHABET, 40));
+        (access_key_id, secret)
     }
 
     fn random_text(&self, alphabet: &[u8], len: usize) -> String {

@@ -1,7 +1,8 @@
 //! `State::apply`: the deterministic transition function.
 
 use trent_model::{
-    AccountId, AliasName, AliasRecord, Error, ErrorKind, KeyId, KeyRecord, KeyState, Millis, Tag,
+    AccountId, AliasName, AliasRecord, Error, ErrorKind, KeyId, KeyLastUsage, KeyRecord, KeyState,
+    Millis, Tag,
 };
 
 use crate::{Command, Outcome, RecordKey, Request, RequestId, Response, State, DEDUP_WINDOW_MS};
@@ -69,6 +70,7 @@ impl State {
             Command::CreateUser { account, name } => self.create_user(account, name, now, touched),
             Command::DeleteUser { account, name } => self.delete_user(account, name, touched),
             Command::CreateAccessKey { record } => self.create_access_key(record, touched),
+            Command::RecordKeyUsage { usages } => self.record_usage(usages, touched),
             Command::DeleteAccessKey { access_key_id } => {
                 self.delete_access_key(access_key_id, touched)
             }
@@ -134,6 +136,28 @@ impl State {
         let metadata = key.metadata.clone();
         touched.push(RecordKey::Key(key_id));
         Ok(Outcome::Key(Box::new(metadata)))
+    }
+
+    fn record_usage(
+        &mut self,
+        usages: &[(KeyId, KeyLastUsage)],
+        touched: &mut Vec<RecordKey>,
+    ) -> Response {
+        for (key_id, usage) in usages {
+            let Some(key) = self.keys.get_mut(key_id) else {
+                continue;
+            };
+            if key
+                .last_usage
+                .as_ref()
+                .is_some_and(|last| last.timestamp > usage.timestamp)
+            {
+                continue;
+            }
+            key.last_usage = Some(usage.clone());
+            touched.push(RecordKey::Key(*key_id));
+        }
+        Ok(Outcome::Done)
     }
 
     fn delete_key(&mut self, key_id: KeyId, now: Millis, touched: &mut Vec<RecordKey>) -> Response {

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use trent_model::{
-    AccessKeyRecord, AccountId, AliasName, Error, KeyId, KeyMetadata, KeyRecord, Millis, Tag,
-    UserName,
+    AccessKeyRecord, AccountId, AliasName, Error, KeyId, KeyLastUsage, KeyMetadata, KeyRecord,
+    Millis, Tag, UserName,
 };
 
 /// Identifies one client request across retries and leader changes.
@@ -106,6 +106,12 @@ pub enum Command {
     DeleteAccessKey {
         access_key_id: String,
     },
+    /// Records the last successful cryptographic use of keys, in a batch the leader
+    /// gathers. An entry for a key that no longer exists, or older than what is recorded,
+    /// is skipped: usage never fails and never moves backwards.
+    RecordKeyUsage {
+        usages: Vec<(KeyId, KeyLastUsage)>,
+    },
 }
 
 impl Command {
@@ -128,6 +134,7 @@ impl Command {
             Command::DeleteUser { .. } => "DeleteUser",
             Command::CreateAccessKey { .. } => "CreateAccessKey",
             Command::DeleteAccessKey { .. } => "DeleteAccessKey",
+            Command::RecordKeyUsage { .. } => "RecordKeyUsage",
         }
     }
 }

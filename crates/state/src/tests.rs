@@ -31,6 +31,7 @@ fn key_record(n: u128) -> KeyRecord {
             created: 1,
             blob: vec![7; 60],
         }],
+        last_usage: None,
     }
 }
 
@@ -424,4 +425,40 @@ fn limits_travel_in_the_command() {
     };
     h.run(alias("alias/one")).unwrap();
     assert_eq!(h.kind(alias("alias/two")), ErrorKind::LimitExceeded);
+}
+
+#[test]
+fn key_usage_is_recorded_newest_first_and_skips_missing_keys() {
+    let mut h = Harness::new();
+    h.run(Command::CreateKey {
+        record: key_record(1),
+        max_keys_per_account: None,
+    })
+    .unwrap();
+    let usage = |operation: &str, timestamp| KeyLastUsage {
+        operation: operation.into(),
+        timestamp,
+        request_id: Uuid::from_u128(timestamp as u128),
+    };
+    let record = |h: &mut Harness, usages| h.run(Command::RecordKeyUsage { usages }).unwrap();
+    record(
+        &mut h,
+        vec![(id(1), usage("Encrypt", 50)), (id(9), usage("Decrypt", 60))],
+    );
+    assert_eq!(
+        h.state.key(&id(1)).unwrap().last_usage,
+        Some(usage("Encrypt", 50))
+    );
+    assert!(h.state.key(&id(9)).is_none(), "usage never creates a key");
+    // An older report (a batch from a deposed leader) never moves the usage backwards.
+    record(&mut h, vec![(id(1), usage("Decrypt", 40))]);
+    assert_eq!(
+        h.state.key(&id(1)).unwrap().last_usage,
+        Some(usage("Encrypt", 50))
+    );
+    record(&mut h, vec![(id(1), usage("GenerateDataKey", 70))]);
+    assert_eq!(
+        h.state.key(&id(1)).unwrap().last_usage,
+        Some(usage("GenerateDataKey", 70))
+    );
 }

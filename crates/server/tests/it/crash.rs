@@ -4,16 +4,17 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use trent_client::Consistency;
-use trent_model::KeyId;
+use std::collections::HashSet;
+
+use trent_client::Client;
 
 use crate::harness::*;
 
 /// Writes keys round-robin through every node in `endpoints` until `stop` is set; records
 /// every acknowledged key.
 fn spawn_writer(
-    clients: Vec<trent_client::AdminClient>,
-    acked: Arc<Mutex<Vec<KeyId>>>,
+    clients: Vec<Client>,
+    acked: Arc<Mutex<Vec<String>>>,
     stop: Arc<std::sync::atomic::AtomicBool>,
 ) -> tokio::task::JoinHandle<usize> {
     tokio::spawn(async move {
@@ -30,7 +31,7 @@ fn spawn_writer(
     })
 }
 
-async fn wait_for_acks(acked: &Arc<Mutex<Vec<KeyId>>>, at_least: usize) {
+async fn wait_for_acks(acked: &Arc<Mutex<Vec<String>>>, at_least: usize) {
     wait_for(
         &format!("{at_least} acknowledged writes"),
         Duration::from_secs(60),
@@ -63,10 +64,25 @@ async fn killing_the_leader_under_writes_loses_no_acknowledged_write() {
     writer.await.unwrap();
 
     cluster.node(old_leader).start();
+    cluster.wait_all_applied().await;
     let acked = acked.lock().unwrap().clone();
+    // Every node, the restarted old leader included, serves every acknowledged key.
     for node in &cluster.nodes {
-        wait_for_keys_locally(&node.client(), &acked, Duration::from_secs(30)).await;
+        assert_all_listed(&node.client(), &acked).await;
     }
+}
+
+/// Every key of `acked` is listed through `client`.
+async fn assert_all_listed(client: &Client, acked: &[String]) {
+    let have: HashSet<String> = list_keys(client).await.unwrap().into_iter().collect();
+    let lost = acked.iter().filter(|id| !have.contains(*id)).count();
+    assert_eq!(
+        lost,
+        0,
+        "lost {lost} of {} through {}",
+        acked.len(),
+        client.endpoint()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -84,18 +100,7 @@ async fn killing_every_node_at_once_loses_no_acknowledged_write() {
         node.start();
     }
     cluster.leader().await;
-    let keys = cluster
-        .client(2)
-        .list_keys(&account(), Consistency::Linearizable)
-        .await
-        .unwrap();
-    let have: std::collections::HashSet<_> = keys.iter().map(|k| k.metadata.key_id).collect();
-    assert!(
-        acked.iter().all(|id| have.contains(id)),
-        "lost {} of {}",
-        acked.iter().filter(|id| !have.contains(id)).count(),
-        acked.len()
-    );
+    assert_all_listed(&cluster.client(2), &acked).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -113,28 +118,30 @@ async fn a_node_that_missed_purged_entries_catches_up_by_snapshot() {
     for _ in 0..80 {
         acked.push(create_key(&cluster.client(leader)).await.unwrap());
     }
-    let leader_client = cluster.client(leader);
+    let leader_node = cluster.nodes.iter().find(|n| n.id == leader).unwrap();
     let purged = wait_for(
         "the leader to purge its log",
         Duration::from_secs(30),
-        || async {
-            leader_client
-                .status()
-                .await
-                .ok()?
-                .purged_index
-                .filter(|&p| p > 20)
-        },
+        || async { leader_node.local().await?.purged_index.filter(|&p| p > 20) },
     )
     .await;
 
     cluster.node(lagging).start();
-    let client = cluster.client(lagging);
-    wait_for_keys_locally(&client, &acked, Duration::from_secs(30)).await;
-    let status = client.status().await.unwrap();
+    cluster.wait_all_applied().await;
+    let local = cluster.node(lagging).local().await.unwrap();
     // The entries it missed no longer exist in any log, so only a snapshot can have brought them.
     assert!(
-        status.snapshot_index.is_some_and(|s| s >= purged),
-        "{status:?} (leader purged up to {purged})"
+        local.snapshot_index.is_some_and(|s| s >= purged),
+        "{local:?} (leader purged up to {purged})"
     );
+    // Without the third node, the lagging one is needed for every answer: it has the keys.
+    let third = cluster
+        .nodes
+        .iter()
+        .find(|n| n.id != leader && n.id != lagging)
+        .unwrap()
+        .id;
+    cluster.node(third).kill();
+    cluster.leader().await;
+    assert_all_listed(&cluster.client(lagging), &acked).await;
 }

@@ -6,16 +6,28 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use serde::Deserialize;
+use serde_json::{json, Value};
 use tokio::time::Instant;
-use trent_client::{AdminClient, ClientError, Consistency};
-use trent_model::*;
-use trent_state::Command as StateCommand;
-use uuid::Uuid;
+use trent_client::{Client, ClientError};
 
 pub const ACCOUNT: &str = "111122223333";
+pub const REGION: &str = "us-east-1";
+/// The root credentials every test node bootstraps (tests only).
+pub const ROOT_ACCESS_KEY_ID: &str = "TKIATESTROOT00000001";
+pub const ROOT_SECRET: &str = "tEsT/sEcReT+oF+tHe+rOoT+oF+aCcOuNt+1111";
 
-pub fn account() -> AccountId {
-    ACCOUNT.parse().unwrap()
+/// A node's own view of the cluster, from its anonymous `/readyz` probe.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Local {
+    /// Bootstrapped (root access key in place) and a leader known.
+    pub ready: bool,
+    pub leader: Option<u64>,
+    pub term: u64,
+    pub last_log_index: Option<u64>,
+    pub last_applied: Option<u64>,
+    pub snapshot_index: Option<u64>,
+    pub purged_index: Option<u64>,
 }
 
 /// Polls `check` until it yields `Some`, or panics after `timeout` naming `what`.
@@ -38,6 +50,9 @@ where
 }
 
 /// One `trentd` process (or its data dir while it is stopped).
+/// The domain key every test node holds (tests only).
+pub const DOMAIN_KEY: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+
 pub struct TestNode {
     pub id: u64,
     pub ip: String,
@@ -55,8 +70,16 @@ impl TestNode {
     pub fn peer_addr(&self) -> String {
         format!("{}:7701", self.ip)
     }
-    pub fn client(&self) -> AdminClient {
-        AdminClient::with_timeout(self.api(), Duration::from_secs(15))
+    /// A client signing as the root of [`ACCOUNT`].
+    pub fn client(&self) -> Client {
+        let credentials = trent_client::credentials(ROOT_ACCESS_KEY_ID, ROOT_SECRET);
+        Client::with_timeout(&self.api(), REGION, credentials, Duration::from_secs(15)).unwrap()
+    }
+
+    /// The node's own status, if it answers.
+    pub async fn local(&self) -> Option<Local> {
+        let response = reqwest::get(format!("{}/readyz", self.api())).await.ok()?;
+        response.json().await.ok()
     }
     pub fn is_running(&self) -> bool {
         self.child.is_some()
@@ -80,8 +103,12 @@ impl TestNode {
                 &self.peer_addr(),
             ])
             .args(["--initial-cluster", &self.initial_cluster])
+            .arg("--plain-http")
             .args(&self.extra_args)
             .env("TRENT_LOG", "info,openraft=info")
+            .env("TRENT_DOMAIN_KEY", DOMAIN_KEY)
+            .env("TRENT_ROOT_ACCESS_KEY_ID", ROOT_ACCESS_KEY_ID)
+            .env("TRENT_ROOT_SECRET_ACCESS_KEY", ROOT_SECRET)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -170,71 +197,87 @@ impl TestCluster {
 
     /// Waits until every running node names the same leader, itself among the running ones.
     pub async fn leader(&self) -> u64 {
-        let running: Vec<u64> = self.running().map(|n| n.id).collect();
-        let clients: Vec<AdminClient> = self.running().map(|n| n.client()).collect();
+        let running: Vec<&TestNode> = self.running().collect();
+        let ids: Vec<u64> = running.iter().map(|n| n.id).collect();
         wait_for("an agreed leader", Duration::from_secs(30), || {
-            let clients = clients.clone();
             let running = running.clone();
+            let ids = ids.clone();
             async move {
                 let mut leader = None;
-                for client in &clients {
-                    let status = client.status().await.ok()?;
-                    match (leader, status.leader) {
+                for node in running {
+                    let local = node.local().await.filter(|l| l.ready)?;
+                    match (leader, local.leader) {
                         (_, None) => return None,
                         (None, Some(l)) => leader = Some(l),
                         (Some(a), Some(b)) if a != b => return None,
                         _ => {}
                     }
                 }
-                leader.filter(|l| running.contains(l))
+                leader.filter(|l| ids.contains(l))
             }
         })
         .await
     }
 
-    pub fn client(&self, id: u64) -> AdminClient {
+    pub fn client(&self, id: u64) -> Client {
         self.nodes.iter().find(|n| n.id == id).unwrap().client()
     }
-}
 
-pub fn key_record(id: KeyId) -> KeyRecord {
-    KeyRecord {
-        metadata: KeyMetadata::symmetric(id, account(), "eu-west-1", 1, "integration test"),
-        tags: vec![],
-        material: vec![WrappedMaterial {
-            version: 1,
-            created: 1,
-            blob: vec![0x5A; 60],
-        }],
+    /// Waits until every running node has applied the leader's whole log as of now.
+    pub async fn wait_all_applied(&self) {
+        let leader = self.leader().await;
+        let target = self
+            .nodes
+            .iter()
+            .find(|n| n.id == leader)
+            .unwrap()
+            .local()
+            .await
+            .and_then(|l| l.last_log_index)
+            .unwrap_or(0);
+        for node in self.running() {
+            wait_for(
+                &format!("node {} to apply up to {target}", node.id),
+                Duration::from_secs(30),
+                || async { (node.local().await?.last_applied? >= target).then_some(()) },
+            )
+            .await;
+        }
     }
 }
 
 /// Creates a key through `client`; returns its id once acknowledged.
-pub async fn create_key(client: &AdminClient) -> Result<KeyId, ClientError> {
-    let id = KeyId(Uuid::new_v4());
-    client
-        .command(
-            Some(Uuid::new_v4()),
-            &StateCommand::CreateKey {
-                record: key_record(id),
-                max_keys_per_account: None,
-            },
-        )
-        .await?;
-    Ok(id)
+pub async fn create_key(client: &Client) -> Result<String, ClientError> {
+    let out = client.kms("CreateKey", &json!({})).await?;
+    Ok(out["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned())
 }
 
-/// Waits until `client`'s node holds every key in `ids` in its own state.
-pub async fn wait_for_keys_locally(client: &AdminClient, ids: &[KeyId], timeout: Duration) {
-    let what = format!("{} keys on {}", ids.len(), client.endpoint());
-    wait_for(&what, timeout, || async {
-        let keys = client
-            .list_keys(&account(), Consistency::Local)
-            .await
-            .ok()?;
-        let have: std::collections::HashSet<KeyId> =
-            keys.iter().map(|k| k.metadata.key_id).collect();
-        ids.iter().all(|id| have.contains(id)).then_some(())
-    })
-    .await
+/// DescribeKey through `client`.
+pub async fn describe(client: &Client, key_id: &str) -> Result<Value, ClientError> {
+    client.kms("DescribeKey", &json!({ "KeyId": key_id })).await
+}
+
+/// Every key id of the account, through `client` (all pages).
+pub async fn list_keys(client: &Client) -> Result<Vec<String>, ClientError> {
+    let mut ids = vec![];
+    let mut marker: Option<String> = None;
+    loop {
+        let mut input = json!({"Limit": 1000});
+        if let Some(m) = &marker {
+            input["Marker"] = json!(m);
+        }
+        let page = client.kms("ListKeys", &input).await?;
+        for key in page["Keys"].as_array().unwrap() {
+            ids.push(key["KeyId"].as_str().unwrap().to_owned());
+        }
+        match page["NextMarker"].as_str() {
+            Some(m) if page["Truncated"] == json!(true) => marker = Some(m.to_owned()),
+            _ => return Ok(ids),
+        }
+    }
+}
+
+/// The cluster status, through the admin target.
+pub async fn status(client: &Client) -> Result<Value, ClientError> {
+    client.admin("GetClusterStatus", &json!({})).await
 }

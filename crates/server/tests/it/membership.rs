@@ -1,7 +1,7 @@
 //! Membership changes under load: add a fourth node, then remove one; every write in between
-//! is acknowledged.
+//! is acknowledged, and every member ends up with all of them.
 
-use std::time::Duration;
+use serde_json::json;
 
 use crate::harness::*;
 
@@ -17,54 +17,71 @@ async fn add_a_node_then_remove_one_while_serving() {
     let entry = cluster.client(1);
     let adding = {
         let entry = entry.clone();
-        let addr = fourth.peer_addr();
-        tokio::spawn(async move { entry.add_node(4, &addr).await })
+        let input = json!({"NodeId": 4, "Address": fourth.peer_addr()});
+        tokio::spawn(async move { entry.admin("AddNode", &input).await })
     };
     // Writes keep being acknowledged while the node joins.
     while !adding.is_finished() {
         acked.push(
             create_key(&cluster.client(2))
                 .await
-                .expect("write during add_node"),
+                .expect("write during AddNode"),
         );
     }
-    adding.await.unwrap().expect("add_node");
+    adding.await.unwrap().expect("AddNode");
     cluster.nodes.push(fourth);
-    wait_for_keys_locally(&cluster.client(4), &acked, Duration::from_secs(30)).await;
-    let status = cluster.client(4).status().await.unwrap();
+    let s = status(&cluster.client(4)).await.unwrap();
+    let members = s["Members"].as_array().unwrap();
     assert!(
-        status.members.iter().any(|m| m.id == 4 && m.voter),
-        "{status:?}"
+        members
+            .iter()
+            .any(|m| m["NodeId"] == 4 && m["Voter"] == true),
+        "{s}"
     );
 
     // Remove a follower that is not the entry point, while writes continue.
     let removed = [2, 3].into_iter().find(|&id| id != leader).unwrap();
     let removing = {
         let entry = entry.clone();
-        tokio::spawn(async move { entry.remove_node(removed).await })
+        tokio::spawn(async move { entry.admin("RemoveNode", &json!({"NodeId": removed})).await })
     };
     while !removing.is_finished() {
         acked.push(
             create_key(&cluster.client(4))
                 .await
-                .expect("write during remove_node"),
+                .expect("write during RemoveNode"),
         );
     }
-    removing.await.unwrap().expect("remove_node");
+    removing.await.unwrap().expect("RemoveNode");
     cluster.node(removed).kill();
 
     acked.push(create_key(&cluster.client(4)).await.unwrap());
-    let status = cluster.client(1).status().await.unwrap();
-    let ids: Vec<u64> = status.members.iter().map(|m| m.id).collect();
-    assert!(!ids.contains(&removed) && ids.contains(&4), "{status:?}");
+    let s = status(&cluster.client(1)).await.unwrap();
+    let ids: Vec<u64> = s["Members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["NodeId"].as_u64().unwrap())
+        .collect();
+    assert!(!ids.contains(&removed) && ids.contains(&4), "{s}");
+    cluster.wait_all_applied().await;
     for id in ids {
-        wait_for_keys_locally(&cluster.client(id), &acked, Duration::from_secs(30)).await;
+        let listed = list_keys(&cluster.client(id)).await.unwrap();
+        let missing = acked.iter().filter(|k| !listed.contains(k)).count();
+        assert_eq!(missing, 0, "node {id} misses {missing} keys");
     }
 
     // Bad membership requests are refused with a named reason and change nothing.
-    let err = entry.remove_node(99).await.unwrap_err();
+    let err = entry
+        .admin("RemoveNode", &json!({"NodeId": 99}))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Some("ValidationException"), "{err}");
-    let err = entry.add_node(5, "no-port").await.unwrap_err();
+    let err = entry
+        .admin("AddNode", &json!({"NodeId": 5, "Address": "no-port"}))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("has no port"), "{err}");
-    assert_eq!(cluster.client(1).status().await.unwrap().members.len(), 3);
+    let s = status(&cluster.client(1)).await.unwrap();
+    assert_eq!(s["Members"].as_array().unwrap().len(), 3, "{s}");
 }

@@ -8,3 +8,4 @@ mod crypto;
 mod deletion;
 mod disk;
 mod keys;
+mod usage;

@@ -1,22 +1,26 @@
 //! `trent bench`: load against a trent cluster and, for side-by-side figures, against its
-//! peers (etcd for replicated writes), with the same engine and the same connection model:
-//! one keep-alive HTTP connection per worker, workers spread round-robin over the endpoints.
+//! peers (any endpoint speaking the AWS KMS JSON protocol, e.g. moto; etcd for replicated
+//! writes), with the same engine and the same connection model: one keep-alive HTTP
+//! connection per worker, workers spread round-robin over the endpoints.
 
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::{json, Value};
 use trent_client::bench::{self, Report, Worker};
-use trent_client::AdminClient;
-use trent_model::{AccountId, KeyId, KeyMetadata, KeyRecord, WrappedMaterial};
-use trent_state::Command;
-use uuid::Uuid;
+use trent_client::{Client, Credentials};
 
 #[derive(Subcommand)]
 pub enum BenchCmd {
-    /// Replicated writes through trent's admin state API: each worker creates a key, then
-    /// updates its description (of --size bytes) in a loop, each update a new request id.
-    RaftWrite(Load),
+    /// One KMS operation in a loop, SigV4-signed, through any AWS KMS JSON endpoint: each
+    /// worker creates its key, then repeats --op with a --size-byte payload.
+    Kms {
+        #[arg(long, value_enum, default_value_t = Op::Encrypt)]
+        op: Op,
+        #[command(flatten)]
+        load: Load,
+    },
     /// Puts of --size bytes into etcd through its v3 JSON gateway (`/v3/kv/put`), one key per
     /// worker.
     EtcdPut(Load),
@@ -32,6 +36,15 @@ pub enum BenchCmd {
     },
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Op {
+    Encrypt,
+    Decrypt,
+    GenerateDataKey,
+    /// A replicated write: the key's description, --size bytes.
+    UpdateKeyDescription,
+}
+
 #[derive(Args)]
 pub struct Load {
     /// Comma-separated endpoints; workers are spread over them round-robin.
@@ -42,7 +55,7 @@ pub struct Load {
     /// Seconds to run.
     #[arg(long, default_value_t = 10)]
     duration: u64,
-    /// Payload bytes per write.
+    /// Payload bytes per request.
     #[arg(long, default_value_t = 256)]
     size: usize,
     /// Print the report as JSON.
@@ -50,13 +63,15 @@ pub struct Load {
     json: bool,
 }
 
-pub async fn run(cmd: BenchCmd) -> Result<(), String> {
+pub async fn run(cmd: BenchCmd, region: &str, credentials: Credentials) -> Result<(), String> {
     match cmd {
-        BenchCmd::RaftWrite(load) => {
+        BenchCmd::Kms { op, load } => {
+            // Keys are created one worker at a time: a burst of CreateKey is not the load.
             let mut workers = Vec::new();
             for i in 0..load.workers {
                 let endpoint = &load.endpoints[i % load.endpoints.len()];
-                workers.push(RaftWrite::start(endpoint, load.size).await?);
+                let client = Client::new(endpoint, region, credentials.clone())?;
+                workers.push(KmsWorker::start(client, op, load.size).await?);
             }
             print(&load, bench::run(workers, load.duration()).await);
         }
@@ -66,7 +81,11 @@ pub async fn run(cmd: BenchCmd) -> Result<(), String> {
                 .collect();
             print(&load, bench::run(workers, load.duration()).await);
         }
-        BenchCmd::Failover { endpoint, kill_pid } => failover(&endpoint, kill_pid).await?,
+        BenchCmd::Failover { endpoint, kill_pid } => {
+            let client =
+                Client::with_timeout(&endpoint, region, credentials, Duration::from_secs(2))?;
+            failover(client, kill_pid).await?
+        }
     }
     Ok(())
 }
@@ -92,65 +111,64 @@ fn print(load: &Load, report: Report) {
     }
 }
 
-struct RaftWrite {
-    client: AdminClient,
-    key_id: KeyId,
-    description: String,
+/// One KMS operation in a loop through a SigV4-signed client; works against any endpoint
+/// that speaks the AWS KMS JSON protocol.
+struct KmsWorker {
+    client: Client,
+    target: &'static str,
+    input: Value,
 }
 
-impl RaftWrite {
-    async fn start(endpoint: &str, size: usize) -> Result<RaftWrite, String> {
-        let client = AdminClient::new(endpoint);
-        let key_id = KeyId(Uuid::new_v4());
-        let record = bench_key(key_id);
-        client
-            .command(
-                Some(Uuid::new_v4()),
-                &Command::CreateKey {
-                    record,
-                    max_keys_per_account: None,
-                },
-            )
+impl KmsWorker {
+    /// Creates the worker's key through `client` and prepares the request of `op`.
+    async fn start(client: Client, op: Op, size: usize) -> Result<KmsWorker, String> {
+        let created = client
+            .kms("CreateKey", &json!({"Description": "trent bench"}))
             .await
-            .map_err(|e| format!("creating the bench key through {endpoint}: {e}"))?;
-        Ok(RaftWrite {
+            .map_err(|e| format!("creating the bench key through {}: {e}", client.endpoint()))?;
+        let key_id = created["KeyMetadata"]["KeyId"]
+            .as_str()
+            .ok_or("CreateKey answered no KeyId")?
+            .to_owned();
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let plaintext = b64.encode(vec![0x5a; size.clamp(1, 4096)]);
+        let (target, input) = match op {
+            Op::Encrypt => ("Encrypt", json!({"KeyId": key_id, "Plaintext": plaintext})),
+            Op::Decrypt => {
+                let sealed = client
+                    .kms("Encrypt", &json!({"KeyId": key_id, "Plaintext": plaintext}))
+                    .await
+                    .map_err(|e| format!("preparing a ciphertext: {e}"))?;
+                (
+                    "Decrypt",
+                    json!({"CiphertextBlob": sealed["CiphertextBlob"]}),
+                )
+            }
+            Op::GenerateDataKey => (
+                "GenerateDataKey",
+                json!({"KeyId": key_id, "KeySpec": "AES_256"}),
+            ),
+            Op::UpdateKeyDescription => (
+                "UpdateKeyDescription",
+                json!({"KeyId": key_id, "Description": "d".repeat(size.clamp(1, 8192))}),
+            ),
+        };
+        Ok(KmsWorker {
             client,
-            key_id,
-            description: "d".repeat(size),
+            target,
+            input,
         })
     }
 }
 
 #[async_trait::async_trait]
-impl Worker for RaftWrite {
+impl Worker for KmsWorker {
     async fn call(&mut self) -> Result<(), String> {
-        let command = Command::UpdateKeyDescription {
-            key_id: self.key_id,
-            description: self.description.clone(),
-        };
         self.client
-            .command(Some(Uuid::new_v4()), &command)
+            .kms(self.target, &self.input)
             .await
             .map(drop)
             .map_err(|e| e.to_string())
-    }
-}
-
-fn bench_key(key_id: KeyId) -> KeyRecord {
-    KeyRecord {
-        metadata: KeyMetadata::symmetric(
-            key_id,
-            "111122223333".parse::<AccountId>().expect("valid account"),
-            "bench",
-            0,
-            "",
-        ),
-        tags: vec![],
-        material: vec![WrappedMaterial {
-            version: 1,
-            created: 0,
-            blob: vec![0; 60],
-        }],
     }
 }
 
@@ -195,8 +213,8 @@ impl Worker for EtcdPut {
 
 /// Kills the leader, then writes through `endpoint` until a write is acknowledged; prints
 /// the milliseconds from the kill to that acknowledgement.
-async fn failover(endpoint: &str, pid: u32) -> Result<(), String> {
-    let mut writer = RaftWrite::start(endpoint, 256).await?;
+async fn failover(client: Client, pid: u32) -> Result<(), String> {
+    let mut writer = KmsWorker::start(client, Op::UpdateKeyDescription, 256).await?;
     let killed = Instant::now();
     let status = std::process::Command::new("kill")
         .args(["-9", &pid.to_string()])

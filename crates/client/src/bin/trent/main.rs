@@ -1,11 +1,17 @@
-//! `trent`: the command-line tool for trent. Output is JSON.
+//! `trent`: the command-line tool for trent. KMS operations go through `aws-sdk-kms`, admin
+//! operations through trent's SigV4-signed admin target; credentials and region come from
+//! the usual AWS environment variables and profiles. Output is JSON.
 
 use std::process::ExitCode;
 
+mod admin;
 mod bench;
+mod kms;
 
+use aws_config::BehaviorVersion;
+use aws_credential_types::provider::ProvideCredentials;
 use clap::{Parser, Subcommand};
-use trent_client::AdminClient;
+use trent_client::Credentials;
 
 #[derive(Parser)]
 #[command(
@@ -22,92 +28,94 @@ struct Cli {
         default_value = "http://127.0.0.1:7700"
     )]
     endpoint: String,
+    /// Region [default: from AWS_REGION / AWS_DEFAULT_REGION / the profile, else us-east-1].
+    #[arg(long, global = true)]
+    region: Option<String>,
     #[command(subcommand)]
     command: Top,
 }
 
 #[derive(Subcommand)]
 enum Top {
+    /// AWS KMS operations.
+    Kms {
+        #[command(subcommand)]
+        command: kms::KmsCmd,
+    },
+    /// Administrative commands: users, access keys, the cluster.
+    Admin {
+        #[command(subcommand)]
+        command: admin::AdminCmd,
+    },
     /// Load generation against trent and its peers, for docs/BENCHMARKS.md.
     Bench {
         #[command(subcommand)]
         command: bench::BenchCmd,
     },
-    /// Administrative commands.
-    Admin {
-        #[command(subcommand)]
-        command: Admin,
-    },
 }
 
-#[derive(Subcommand)]
-enum Admin {
-    /// Cluster membership and status.
-    Cluster {
-        #[command(subcommand)]
-        command: ClusterCmd,
-    },
+/// What every command needs: endpoint, region and credentials.
+pub struct Context {
+    pub endpoint: String,
+    pub region: String,
+    pub credentials: Credentials,
+    pub sdk: aws_config::SdkConfig,
 }
 
-#[derive(Subcommand)]
-enum ClusterCmd {
-    /// Leader, term, members and log positions, as the node sees them.
-    Status,
-    /// Adds a node: it joins as a learner, catches up, then becomes a voter.
-    AddNode {
-        #[arg(long)]
-        id: u64,
-        /// The new node's peer address (host:port).
-        #[arg(long)]
-        addr: String,
-    },
-    /// Removes a node from the cluster.
-    RemoveNode {
-        #[arg(long)]
-        id: u64,
-    },
+async fn context(endpoint: String, region: Option<String>) -> Result<Context, String> {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).endpoint_url(&endpoint);
+    if let Some(region) = region {
+        loader = loader.region(aws_config::Region::new(region));
+    }
+    let mut sdk = loader.load().await;
+    if sdk.region().is_none() {
+        sdk = sdk
+            .into_builder()
+            .region(aws_config::Region::from_static("us-east-1"))
+            .build();
+    }
+    let provider = sdk
+        .credentials_provider()
+        .ok_or("no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile")?;
+    let credentials = provider
+        .provide_credentials()
+        .await
+        .map_err(|e| format!("no credentials: {e}"))?;
+    Ok(Context {
+        endpoint,
+        region: sdk.region().map(|r| r.to_string()).unwrap_or_default(),
+        credentials,
+        sdk,
+    })
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let client = AdminClient::new(cli.endpoint);
-    let command = match cli.command {
+    let ctx = match context(cli.endpoint, cli.region).await {
+        Ok(ctx) => ctx,
+        Err(e) => return fail(&e),
+    };
+    let result = match cli.command {
         Top::Bench { command } => {
-            return match bench::run(command).await {
+            return match bench::run(command, &ctx.region, ctx.credentials).await {
                 Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("trent: {e}");
-                    ExitCode::FAILURE
-                }
+                Err(e) => fail(&e),
             }
         }
-        Top::Admin {
-            command: Admin::Cluster { command },
-        } => command,
-    };
-    let result = match command {
-        ClusterCmd::Status => client
-            .status()
-            .await
-            .map(|s| serde_json::to_value(s).expect("status serializes")),
-        ClusterCmd::AddNode { id, addr } => client
-            .add_node(id, &addr)
-            .await
-            .map(|_| serde_json::json!({"added": id})),
-        ClusterCmd::RemoveNode { id } => client
-            .remove_node(id)
-            .await
-            .map(|_| serde_json::json!({"removed": id})),
+        Top::Kms { command } => kms::run(&ctx, command).await,
+        Top::Admin { command } => admin::run(&ctx, command).await,
     };
     match result {
         Ok(value) => {
             println!("{}", serde_json::to_string_pretty(&value).expect("json"));
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            eprintln!("trent: {e}");
-            ExitCode::FAILURE
-        }
+        Err(e) => fail(&e),
     }
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("trent: {message}");
+    ExitCode::FAILURE
 }

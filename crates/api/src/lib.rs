@@ -1,0 +1,70 @@
+//! The AWS KMS API front end: the AWS JSON 1.1 protocol over HTTP, SigV4-authenticated, for
+//! the KMS target (`TrentService.<Operation>`) and trent's admin target
+//! (`TrentAdmin.<Operation>`).
+//!
+//! The path of a request: [`wire`] (any node: bounded body, protocol checks, carried to the
+//! leader unchanged) -> [`dispatch`] (the leader: SigV4 against the caller's access key, JSON
+//! into an operation) -> the service or [`admin`]. Errors leave as AWS sends them: HTTP 400
+//! (5xx only for internal and availability failures) with `{"__type", "message"}` and the
+//! request id in `x-amzn-RequestId`.
+//!
+//! Nothing here sees key material: the service and the HSM do the cryptography.
+
+mod admin;
+mod dispatch;
+mod operations;
+pub mod sigv4;
+mod wire;
+
+use std::sync::Arc;
+
+use axum::routing::post;
+use axum::Router;
+use trent_model::AccountId;
+use trent_service::Service;
+
+pub use admin::OPERATIONS as ADMIN_OPERATIONS;
+pub use operations::KMS_OPERATIONS;
+pub use wire::{RawRequest, CONTENT_TYPE};
+
+/// Target prefix of the KMS operations (AWS's own).
+pub const KMS_PREFIX: &str = "TrentService";
+/// Target prefix of the admin operations.
+pub const ADMIN_PREFIX: &str = "TrentAdmin";
+/// Largest request body accepted. AWS's largest KMS inputs (a 32 KB key policy, a 6 KB
+/// ciphertext blob) fit with room to spare.
+pub const MAX_BODY: usize = 256 * 1024;
+/// The forwarding channel of API requests.
+const CHANNEL: u8 = b'H';
+
+/// The API of one node. Cheap to clone.
+#[derive(Clone)]
+pub struct Api {
+    service: Service,
+}
+
+impl Api {
+    /// Installs the API on the service's node (as the handler of requests routed to the
+    /// leader). `operator` is the account whose root may change the cluster.
+    pub fn install(service: Service, operator: AccountId) -> Api {
+        let handler = dispatch::Handler {
+            service: service.clone(),
+            admin: admin::Admin {
+                service: service.clone(),
+                operator,
+            },
+        };
+        service
+            .node()
+            .set_forward_handler(CHANNEL, Arc::new(handler));
+        Api { service }
+    }
+
+    /// The HTTP routes: `POST /`, and AWS-style errors for anything else.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/", post(wire::handle))
+            .fallback(wire::handle)
+            .with_state(self.clone())
+    }
+}

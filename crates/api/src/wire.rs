@@ -1,0 +1,194 @@
+//! The HTTP side: AWS JSON 1.1 requests in, AWS-shaped responses out.
+//!
+//! The node that receives a request checks only what needs no state (method, path, size,
+//! content type, target) and carries the raw request, unchanged, to the leader through the
+//! cluster layer, which authenticates and executes it ([`crate::dispatch`]). The client never
+//! sees a redirect: a follower answers with the leader's reply.
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use trent_model::{Error, ErrorKind};
+use uuid::Uuid;
+
+use crate::{Api, CHANNEL, MAX_BODY};
+
+pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+const REQUEST_ID_HEADER: &str = "x-amzn-requestid";
+/// AWS SDKs send the same invocation id on every retry of one call.
+const SDK_INVOCATION_HEADER: &str = "amz-sdk-invocation-id";
+/// Namespace of request ids derived from SDK invocation ids.
+const REQUEST_ID_NAMESPACE: Uuid = Uuid::from_u128(0x7e3b_2c51_9a0d_4f6e_8b1a_5d2c_3e4f_6a7b);
+
+/// A request as received, carried to the leader for authentication and execution.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RawRequest {
+    pub method: String,
+    /// Path and query.
+    pub uri: String,
+    /// Lowercase names; values that are not visible ASCII are dropped (they cannot be signed).
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl RawRequest {
+    /// The first value of header `name` (lowercase).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn header_values(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// The operation named by `X-Amz-Target`, split into prefix and name.
+    pub fn target(&self) -> Result<(&str, &str), Error> {
+        let target = self.header("x-amz-target").ok_or_else(|| {
+            Error::new(
+                ErrorKind::UnknownOperation,
+                "X-Amz-Target is missing: name the operation as TrentService.<Operation>",
+            )
+        })?;
+        target.split_once('.').ok_or_else(|| {
+            Error::new(
+                ErrorKind::UnknownOperation,
+                format!("X-Amz-Target '{target}' is not <prefix>.<Operation>"),
+            )
+        })
+    }
+}
+
+/// The leader's answer: HTTP status and JSON body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn ok(value: &serde_json::Value) -> Reply {
+        Reply {
+            status: 200,
+            body: serde_json::to_vec(value).expect("JSON values serialize"),
+        }
+    }
+
+    pub fn error(e: &Error) -> Reply {
+        let body = serde_json::json!({"__type": e.aws_code(), "message": e.message});
+        Reply {
+            status: e.http_status(),
+            body: serde_json::to_vec(&body).expect("JSON values serialize"),
+        }
+    }
+}
+
+/// The one HTTP handler of the API: `POST /`.
+pub async fn handle(
+    State(api): State<Api>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let request_id = request_id(&headers);
+    let reply = match admit(method, uri, headers, body).await {
+        Err(e) => Reply::error(&e),
+        Ok(raw) => {
+            let payload = bincode::serialize(&raw).expect("requests serialize");
+            match api.service.node().route(CHANNEL, request_id, payload).await {
+                Err(e) => Reply::error(&e.into()),
+                Ok(bytes) => bincode::deserialize(&bytes).unwrap_or_else(|e| {
+                    Reply::error(&Error::internal(format!(
+                        "undecodable reply from the leader: {e}"
+                    )))
+                }),
+            }
+        }
+    };
+    respond(reply, request_id)
+}
+
+/// Checks what needs no state and reads the body (bounded).
+async fn admit(
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<RawRequest, Error> {
+    if method != Method::POST || uri.path() != "/" {
+        return Err(Error::new(
+            ErrorKind::UnknownOperation,
+            format!(
+                "{method} {}: the API takes POST / with an X-Amz-Target header",
+                uri.path()
+            ),
+        ));
+    }
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !content_type.starts_with(CONTENT_TYPE) {
+        return Err(Error::new(
+            ErrorKind::Serialization,
+            format!("Content-Type must be {CONTENT_TYPE}, not '{content_type}'"),
+        ));
+    }
+    let body = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
+        Error::new(
+            ErrorKind::RequestTooLarge,
+            format!("the request body is larger than {MAX_BODY} bytes"),
+        )
+    })?;
+    let raw = RawRequest {
+        method: method.to_string(),
+        uri: uri
+            .path_and_query()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_else(|| "/".into()),
+        headers: headers
+            .iter()
+            .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect(),
+        body: Bytes::into(body),
+    };
+    raw.target()?;
+    Ok(raw)
+}
+
+/// The id that makes a retried write apply once: derived from the SDK's invocation id (the
+/// same on every retry of one call) and the caller's access key id, so two callers can never
+/// share one; a fresh id when the client sends none.
+fn request_id(headers: &HeaderMap) -> Uuid {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    match (text(SDK_INVOCATION_HEADER), text("authorization")) {
+        (Some(invocation), Some(auth)) => {
+            let credential = auth.split("Credential=").nth(1).unwrap_or("");
+            let access_key = credential.split('/').next().unwrap_or("");
+            let target = text("x-amz-target").unwrap_or("");
+            let name = format!("{access_key}\n{target}\n{invocation}");
+            Uuid::new_v5(&REQUEST_ID_NAMESPACE, name.as_bytes())
+        }
+        _ => Uuid::new_v4(),
+    }
+}
+
+fn respond(reply: Reply, request_id: Uuid) -> Response {
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (status, reply.body).into_response();
+    let headers = response.headers_mut();
+    headers.insert("content-type", HeaderValue::from_static(CONTENT_TYPE));
+    if let Ok(value) = HeaderValue::from_str(&request_id.to_string()) {
+        headers.insert(REQUEST_ID_HEADER, value);
+    }
+    response
+}

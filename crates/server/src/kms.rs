@@ -1,0 +1,121 @@
+//! The key service on this node: the HSM loaded with the cluster's domain key, the service
+//! installed as the node's handler for forwarded requests, its leader-side background tasks
+//! (scheduled deletion, usage recording) and the root principal's access key.
+//!
+//! Every node holds the same domain key; a node with another key could not unwrap the
+//! material its peers wrapped, so startup checks that the key opens the root access key's
+//! wrapped secret when one is already replicated (see `ensure_root_access_key`).
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use trent_cluster::ClusterNode;
+use trent_hsm::{DomainKey, Hsm, SoftHsm};
+use trent_service::{Service, ServiceConfig};
+use zeroize::Zeroizing;
+
+use crate::config::{KmsConfig, RootCredentials};
+
+/// Unwrapped keys kept ready in the HSM.
+const HSM_CACHE_ENTRIES: usize = 10_000;
+
+/// Root credentials that trentd was given or generated.
+pub struct Credentials {
+    pub access_key_id: String,
+    pub secret_access_key: Zeroizing<String>,
+}
+
+/// The HSM with the configured domain key; loaded before anything else starts, so a bad
+/// key stops trentd before it touches its data dir.
+pub fn load_hsm(config: &KmsConfig) -> anyhow::Result<Arc<dyn Hsm>> {
+    let domain = DomainKey::load(&config.domain_key).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(Arc::new(SoftHsm::new(domain, HSM_CACHE_ENTRIES)))
+}
+
+/// Installs the service on `node` and starts its background tasks.
+pub fn start(node: &ClusterNode, hsm: Arc<dyn Hsm>, config: &KmsConfig) -> Service {
+    let service = Service::install(
+        node.clone(),
+        hsm,
+        ServiceConfig {
+            region: config.region.clone(),
+            limits: config.limits,
+        },
+    );
+    service.spawn_deletion_task();
+    service.spawn_usage_task();
+    service
+}
+
+/// The root credentials to bootstrap, if any: from the environment in `run`, from (or
+/// generated into) the data dir in `dev`.
+pub fn root_credentials(
+    service: &Service,
+    source: &RootCredentials,
+) -> anyhow::Result<Option<Credentials>> {
+    match source {
+        RootCredentials::FromEnv => from_env(),
+        RootCredentials::Dev(path) if path.exists() => read_dev(path).map(Some),
+        RootCredentials::Dev(path) => {
+            let (access_key_id, secret_access_key) = service.generate_credentials();
+            write_dev(path, &access_key_id, &secret_access_key)?;
+            Ok(Some(Credentials {
+                access_key_id,
+                secret_access_key,
+            }))
+        }
+    }
+}
+
+fn from_env() -> anyhow::Result<Option<Credentials>> {
+    let id = std::env::var("TRENT_ROOT_ACCESS_KEY_ID").ok();
+    let secret = std::env::var("TRENT_ROOT_SECRET_ACCESS_KEY")
+        .ok()
+        .map(Zeroizing::new);
+    match (id, secret) {
+        (None, None) => Ok(None),
+        (Some(access_key_id), Some(secret_access_key)) => Ok(Some(Credentials {
+            access_key_id,
+            secret_access_key,
+        })),
+        _ => anyhow::bail!(
+            "TRENT_ROOT_ACCESS_KEY_ID and TRENT_ROOT_SECRET_ACCESS_KEY: set both or neither"
+        ),
+    }
+}
+
+fn read_dev(path: &Path) -> anyhow::Result<Credentials> {
+    let text = Zeroizing::new(
+        std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?,
+    );
+    let mut lines = text.lines();
+    match (lines.next(), lines.next()) {
+        (Some(id), Some(secret)) => Ok(Credentials {
+            access_key_id: id.trim().into(),
+            secret_access_key: Zeroizing::new(secret.trim().into()),
+        }),
+        _ => anyhow::bail!(
+            "{}: expected the access key id and the secret on two lines",
+            path.display()
+        ),
+    }
+}
+
+fn write_dev(path: &Path, id: &str, secret: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("{}", path.display()))?;
+    let text = Zeroizing::new(format!("{id}\n{secret}\n"));
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    Ok(())
+}

@@ -1,0 +1,63 @@
+//! The Python interop suite (`crates/api/tests/interop`: boto3, the AWS CLI, the AWS
+//! Encryption SDK) against a 3-node cluster of real `trentd` processes. The venv comes from
+//! `scripts/interop-venv`, which the test command (`scripts/test`) runs first.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::harness::*;
+
+fn venv_python() -> PathBuf {
+    let venv = std::env::var_os("TRENT_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/trent-venv")
+        });
+    let python = venv.join("bin/python");
+    assert!(
+        python.exists(),
+        "no interop venv at {}: run scripts/interop-venv (scripts/test does)",
+        venv.display()
+    );
+    python
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn boto3_the_aws_cli_and_the_encryption_sdk_work_unchanged() {
+    let python = venv_python();
+    let cluster = TestCluster::start(65, 3, &[]);
+    cluster.leader().await;
+    let endpoints: Vec<String> = cluster.nodes.iter().map(|n| n.api()).collect();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(python)
+            .args([
+                "-m",
+                "pytest",
+                "crates/api/tests/interop",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+            ])
+            .current_dir(root)
+            .env("TRENT_ENDPOINTS", endpoints.join(","))
+            .env("AWS_ACCESS_KEY_ID", ROOT_ACCESS_KEY_ID)
+            .env("AWS_SECRET_ACCESS_KEY", ROOT_SECRET)
+            .env("AWS_DEFAULT_REGION", REGION)
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_ENDPOINT_URL")
+            .env_remove("AWS_ENDPOINT_URL_KMS")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "interop suite failed:\n{text}");
+    assert!(text.contains("passed"), "{text}");
+}
