@@ -29,14 +29,15 @@ impl AliasName {
 impl FromStr for AliasName {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {
+        // AWS answers malformed alias names with ValidationException.
         let invalid = |why: &str| {
             Error::new(
-                ErrorKind::InvalidAliasName,
+                ErrorKind::Validation,
                 format!("Alias name {s:?} is invalid: {why}"),
             )
         };
         let Some(rest) = s.strip_prefix(PREFIX) else {
-            return Err(invalid("it must begin with alias/"));
+            return Err(invalid("Alias must start with the prefix \"alias/\""));
         };
         if rest.is_empty() {
             return Err(invalid("it must have at least one character after alias/"));
@@ -92,7 +93,8 @@ mod tests {
     fn rejects_bad_names_with_named_reason() {
         for bad in ["", "alias/", "my-key", "alias/a b", "alias/é", "Alias/x"] {
             let err = bad.parse::<AliasName>().unwrap_err();
-            assert_eq!(err.aws_code(), "InvalidAliasNameException", "{bad}");
+            assert_eq!(err.aws_code(), "ValidationException", "{bad}");
+            assert!(err.message.contains("invalid"), "{bad}: {err}");
         }
         let long = format!("alias/{}", "x".repeat(251));
         assert_eq!(

@@ -23,6 +23,8 @@ pub enum ErrorKind {
     InvalidKeyUsage,
     /// A `DryRun` request that would have succeeded.
     DryRunOperation,
+    /// A name reserved for AWS (`alias/aws/...`).
+    NotAuthorized,
     /// The request carries no SigV4 signature.
     MissingAuthenticationToken,
     /// The access key id is not known (or the request carries a session token).
@@ -61,6 +63,7 @@ impl ErrorKind {
             ErrorKind::InvalidMarker => "InvalidMarkerException",
             ErrorKind::InvalidKeyUsage => "InvalidKeyUsageException",
             ErrorKind::DryRunOperation => "DryRunOperationException",
+            ErrorKind::NotAuthorized => "NotAuthorizedException",
             ErrorKind::MissingAuthenticationToken => "MissingAuthenticationTokenException",
             ErrorKind::UnrecognizedClient => "UnrecognizedClientException",
             ErrorKind::InvalidSignature => "InvalidSignatureException",

@@ -8,9 +8,9 @@ mod http;
 mod kms;
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use config::{Flags, LogFormat, ServerConfig};

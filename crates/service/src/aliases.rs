@@ -18,7 +18,7 @@ impl Service {
         let key = self
             .key_for(
                 call,
-                req.target_key_id,
+                alias_target(req.target_key_id)?,
                 Aliases::Refused,
                 Action::CreateAlias,
             )
@@ -46,7 +46,7 @@ impl Service {
         let key = self
             .key_for(
                 call,
-                req.target_key_id,
+                alias_target(req.target_key_id)?,
                 Aliases::Refused,
                 Action::UpdateAlias,
             )
@@ -212,9 +212,23 @@ fn alias_name(name: Option<String>) -> Result<AliasName, Error> {
     let name: AliasName = required(name, "aliasName")?.parse()?;
     if name.is_reserved() {
         return Err(Error::new(
-            ErrorKind::InvalidAliasName,
-            format!("Alias {name} uses the reserved prefix alias/aws/"),
+            ErrorKind::NotAuthorized,
+            format!("Alias {name} uses the prefix alias/aws/, reserved for AWS managed keys"),
         ));
     }
     Ok(name)
+}
+
+/// The target of an alias must name a key, not another alias.
+fn alias_target(target: Option<String>) -> Result<Option<String>, Error> {
+    if let Some(t) = &target {
+        let resource = t.rsplit(':').next().unwrap_or(t);
+        if resource.starts_with("alias/") {
+            return Err(Error::validation(
+                "targetKeyId",
+                "Aliases must refer to keys, not to aliases",
+            ));
+        }
+    }
+    Ok(target)
 }

@@ -61,6 +61,26 @@ impl Operation {
     }
 }
 
+impl Operation {
+    /// Whether the AWS model lists `InvalidArnException` among the operation's errors.
+    fn declares_invalid_arn(&self) -> bool {
+        use Operation::*;
+        !matches!(
+            self,
+            ListKeys(_)
+                | CreateAlias(_)
+                | UpdateAlias(_)
+                | DeleteAlias(_)
+                | Encrypt(_)
+                | Decrypt(_)
+                | ReEncrypt(_)
+                | GenerateDataKey(_)
+                | GenerateDataKeyWithoutPlaintext(_)
+                | GenerateRandom(_)
+        )
+    }
+}
+
 /// The forwarding channel of KMS requests.
 pub const CHANNEL: u8 = b'K';
 
@@ -74,6 +94,18 @@ pub struct ServiceRequest {
 impl Service {
     /// Executes `op` on this node, which must be the leader.
     pub async fn execute(&self, call: &Call, op: Operation) -> Result<Value, OpError> {
+        let declares_invalid_arn = op.declares_invalid_arn();
+        match self.run(call, op).await {
+            // AWS answers a malformed ARN with NotFoundException where the operation does
+            // not declare InvalidArnException (Encrypt, Decrypt, the alias operations...).
+            Err(OpError::Api(e)) if e.kind == ErrorKind::InvalidArn && !declares_invalid_arn => {
+                Err(Error::not_found(e.message).into())
+            }
+            other => other,
+        }
+    }
+
+    async fn run(&self, call: &Call, op: Operation) -> Result<Value, OpError> {
         use Operation::*;
         match op {
             CreateKey(r) => self.create_key(call, r).await,

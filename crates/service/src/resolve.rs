@@ -57,7 +57,11 @@ pub fn parse_key_ref(
             return Err(invalid_arn(s));
         }
     } else if s.starts_with("alias/") {
-        KeyRef::Alias(s.parse()?)
+        // A malformed alias names no key.
+        KeyRef::Alias(
+            s.parse()
+                .map_err(|_| Error::not_found(format!("Alias {s} is not found")))?,
+        )
     } else {
         KeyRef::Id(s.parse().map_err(|_| invalid())?)
     };
@@ -148,7 +152,7 @@ mod tests {
             code("arn:aws:kms:eu-west-1:111122223333:key/nope"),
             "NotFoundException"
         );
-        assert_eq!(code("alias/"), "InvalidAliasNameException");
+        assert_eq!(code("alias/"), "NotFoundException");
         let refused = parse_key_ref("alias/app", "keyId", "eu-west-1", Aliases::Refused);
         assert_eq!(refused.unwrap_err().aws_code(), "NotFoundException");
     }
