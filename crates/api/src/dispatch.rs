@@ -103,7 +103,9 @@ fn parse_body(body: &[u8]) -> Result<Value, Error> {
 /// shape problems (unknown or malformed members) stay `ValidationException`.
 fn reclassify(e: Error) -> Error {
     let wrong_type = e.kind == ErrorKind::Validation
-        && (e.message.contains("invalid type") || e.message.contains("expected"));
+        && ["invalid type", "invalid value", "invalid length"]
+            .iter()
+            .any(|m| e.message.contains(m));
     match wrong_type {
         true => Error::new(ErrorKind::Serialization, e.message),
         false => e,

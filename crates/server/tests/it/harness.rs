@@ -60,6 +60,8 @@ pub struct TestNode {
     log: PathBuf,
     pub initial_cluster: String,
     pub extra_args: Vec<String>,
+    /// Serves TLS (its `extra_args` name the files) instead of `--plain-http`.
+    pub tls: bool,
     child: Option<Child>,
 }
 
@@ -103,7 +105,7 @@ impl TestNode {
                 &self.peer_addr(),
             ])
             .args(["--initial-cluster", &self.initial_cluster])
-            .arg("--plain-http")
+            .args((!self.tls).then_some("--plain-http"))
             .args(&self.extra_args)
             .env("TRENT_LOG", "info,openraft=info")
             .env("TRENT_DOMAIN_KEY", DOMAIN_KEY)
@@ -183,6 +185,7 @@ impl TestCluster {
             log: root.join(format!("node{id}.log")),
             initial_cluster: initial_cluster.into(),
             extra_args: vec![],
+            tls: false,
             child: None,
         }
     }

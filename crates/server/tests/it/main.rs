@@ -10,3 +10,5 @@ mod interop;
 mod membership;
 mod partition;
 mod sdk;
+mod tls;
+mod wire;

@@ -13,11 +13,12 @@ use trent_client::{Client, Credentials};
 
 #[derive(Subcommand)]
 pub enum BenchCmd {
-    /// One KMS operation in a loop, SigV4-signed, through any AWS KMS JSON endpoint: each
-    /// worker creates its key, then repeats --op with a --size-byte payload.
+    /// KMS operations in a loop, SigV4-signed, through any AWS KMS JSON endpoint: each
+    /// worker creates its key, then cycles through --op (one or a comma-separated mix) with
+    /// a --size-byte payload.
     Kms {
-        #[arg(long, value_enum, default_value_t = Op::Encrypt)]
-        op: Op,
+        #[arg(long, value_enum, value_delimiter = ',', default_value = "encrypt")]
+        op: Vec<Op>,
         #[command(flatten)]
         load: Load,
     },
@@ -71,7 +72,7 @@ pub async fn run(cmd: BenchCmd, region: &str, credentials: Credentials) -> Resul
             for i in 0..load.workers {
                 let endpoint = &load.endpoints[i % load.endpoints.len()];
                 let client = Client::new(endpoint, region, credentials.clone())?;
-                workers.push(KmsWorker::start(client, op, load.size).await?);
+                workers.push(KmsWorker::start(client, &op, load.size).await?);
             }
             print(&load, bench::run(workers, load.duration()).await);
         }
@@ -111,17 +112,18 @@ fn print(load: &Load, report: Report) {
     }
 }
 
-/// One KMS operation in a loop through a SigV4-signed client; works against any endpoint
+/// KMS operations in a loop through a SigV4-signed client; works against any endpoint
 /// that speaks the AWS KMS JSON protocol.
 struct KmsWorker {
     client: Client,
-    target: &'static str,
-    input: Value,
+    /// The requests this worker cycles through: (operation, input).
+    requests: Vec<(&'static str, Value)>,
+    next: usize,
 }
 
 impl KmsWorker {
-    /// Creates the worker's key through `client` and prepares the request of `op`.
-    async fn start(client: Client, op: Op, size: usize) -> Result<KmsWorker, String> {
+    /// Creates the worker's key through `client` and prepares the request of each op.
+    async fn start(client: Client, ops: &[Op], size: usize) -> Result<KmsWorker, String> {
         let created = client
             .kms("CreateKey", &json!({"Description": "trent bench"}))
             .await
@@ -130,9 +132,27 @@ impl KmsWorker {
             .as_str()
             .ok_or("CreateKey answered no KeyId")?
             .to_owned();
+        let mut requests = vec![];
+        for op in ops {
+            requests.push(Self::request(&client, *op, &key_id, size).await?);
+        }
+        Ok(KmsWorker {
+            client,
+            requests,
+            next: 0,
+        })
+    }
+
+    /// The request of `op` on `key_id` with a `size`-byte payload.
+    async fn request(
+        client: &Client,
+        op: Op,
+        key_id: &str,
+        size: usize,
+    ) -> Result<(&'static str, Value), String> {
         let b64 = base64::engine::general_purpose::STANDARD;
         let plaintext = b64.encode(vec![0x5a; size.clamp(1, 4096)]);
-        let (target, input) = match op {
+        Ok(match op {
             Op::Encrypt => ("Encrypt", json!({"KeyId": key_id, "Plaintext": plaintext})),
             Op::Decrypt => {
                 let sealed = client
@@ -152,11 +172,6 @@ impl KmsWorker {
                 "UpdateKeyDescription",
                 json!({"KeyId": key_id, "Description": "d".repeat(size.clamp(1, 8192))}),
             ),
-        };
-        Ok(KmsWorker {
-            client,
-            target,
-            input,
         })
     }
 }
@@ -164,8 +179,10 @@ impl KmsWorker {
 #[async_trait::async_trait]
 impl Worker for KmsWorker {
     async fn call(&mut self) -> Result<(), String> {
+        let (target, input) = &self.requests[self.next % self.requests.len()];
+        self.next += 1;
         self.client
-            .kms(self.target, &self.input)
+            .kms(target, input)
             .await
             .map(drop)
             .map_err(|e| e.to_string())
@@ -214,7 +231,7 @@ impl Worker for EtcdPut {
 /// Kills the leader, then writes through `endpoint` until a write is acknowledged; prints
 /// the milliseconds from the kill to that acknowledgement.
 async fn failover(client: Client, pid: u32) -> Result<(), String> {
-    let mut writer = KmsWorker::start(client, Op::UpdateKeyDescription, 256).await?;
+    let mut writer = KmsWorker::start(client, &[Op::UpdateKeyDescription], 256).await?;
     let killed = Instant::now();
     let status = std::process::Command::new("kill")
         .args(["-9", &pid.to_string()])
