@@ -57,14 +57,7 @@ impl Service {
             account,
             user: user.map(str::parse).transpose()?,
         };
-        let (access_key_id, secret) = self.generate_credentials();
-        self.store_access_key(call, &access_key_id, &secret, owner.clone())
-            .await?;
-        Ok(CreatedAccessKey {
-            access_key_id,
-            secret_access_key: secret,
-            owner,
-        })
+        self.issue_access_key(call, owner).await
     }
 
     /// Opens `account` by creating an access key for its root. The caller's authority (the
@@ -74,7 +67,15 @@ impl Service {
         call: &Call,
         account: AccountId,
     ) -> Result<CreatedAccessKey, OpError> {
-        let owner = Principal::root(account);
+        self.issue_access_key(call, Principal::root(account)).await
+    }
+
+    /// A fresh access key for `owner`, stored with its secret wrapped.
+    async fn issue_access_key(
+        &self,
+        call: &Call,
+        owner: Principal,
+    ) -> Result<CreatedAccessKey, OpError> {
         let (access_key_id, secret) = self.generate_credentials();
         self.store_access_key(call, &access_key_id, &secret, owner.clone())
             .await?;

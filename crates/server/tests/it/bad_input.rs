@@ -1,8 +1,7 @@
 //! Bad input stops `trentd` with a message naming the problem, or is refused at runtime
 //! without changing anything.
 
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 use trent_cluster::proto::peer_client::PeerClient;
 use trent_cluster::proto::RaftRequest;
@@ -11,22 +10,12 @@ use crate::harness::*;
 
 /// Runs `trentd run` with `args` and waits for it to exit; returns its exit code and stderr.
 async fn run_to_exit(args: &[&str]) -> (i32, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_trentd"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_trentd"));
+    command
         .arg("run")
         .args(args)
-        .env("TRENT_DOMAIN_KEY", DOMAIN_KEY)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let status = wait_for("trentd to exit", Duration::from_secs(30), || {
-        let status = child.try_wait().unwrap();
-        async move { status }
-    })
-    .await;
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
-    (status.code().unwrap_or(-1), stderr)
+        .env("TRENT_DOMAIN_KEY", DOMAIN_KEY);
+    exit_of(command).await
 }
 
 fn node_args<'a>(ip: &'a str, dir: &'a str, id: &'a str, initial: &'a str) -> Vec<String> {

@@ -118,18 +118,8 @@ async fn run_with_env(data: &std::path::Path, env: &[(&str, &str)]) -> (i32, Str
         .args(["--initial-cluster", "1=127.56.0.1:7701", "--plain-http"])
         .env_remove("TRENT_DOMAIN_KEY")
         .env_remove("TRENT_DOMAIN_KEY_FILE")
-        .envs(env.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().unwrap();
-    let status = wait_for("trentd to exit", Duration::from_secs(30), || {
-        let status = child.try_wait().unwrap();
-        async move { status }
-    })
-    .await;
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
-    (status.code().unwrap_or(-1), stderr)
+        .envs(env.iter().copied());
+    exit_of(command).await
 }
 
 #[tokio::test(flavor = "multi_thread")]

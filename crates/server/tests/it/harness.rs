@@ -49,6 +49,23 @@ where
     }
 }
 
+/// Runs `command` (a `trentd` invocation) until it exits; returns its exit code and stderr.
+pub async fn exit_of(mut command: Command) -> (i32, String) {
+    let mut child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = wait_for("trentd to exit", Duration::from_secs(30), || {
+        let status = child.try_wait().unwrap();
+        async move { status }
+    })
+    .await;
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    (status.code().unwrap_or(-1), stderr)
+}
+
 /// One `trentd` process (or its data dir while it is stopped).
 /// The domain key every test node holds (tests only).
 pub const DOMAIN_KEY: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";

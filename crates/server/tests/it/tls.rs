@@ -83,7 +83,8 @@ async fn a_certificate_that_cannot_be_loaded_stops_trentd_by_name() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("cert.pem"), "not a certificate").unwrap();
     let cert = dir.path().join("cert.pem");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_trentd"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_trentd"));
+    command
         .args(["run", "--node-id", "1", "--data-dir"])
         .arg(dir.path().join("data"))
         .args([
@@ -96,19 +97,9 @@ async fn a_certificate_that_cannot_be_loaded_stops_trentd_by_name() {
         .arg(&cert)
         .arg("--tls-key-file")
         .arg(&cert)
-        .env("TRENT_DOMAIN_KEY", DOMAIN_KEY)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let status = wait_for("trentd to exit", Duration::from_secs(30), || {
-        let status = child.try_wait().unwrap();
-        async move { status }
-    })
-    .await;
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
-    assert_eq!(status.code(), Some(2), "{stderr}");
+        .env("TRENT_DOMAIN_KEY", DOMAIN_KEY);
+    let (code, stderr) = exit_of(command).await;
+    assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("tls_cert_file"), "{stderr}");
     assert!(!dir.path().join("data").exists(), "nothing may be created");
 }
