@@ -261,13 +261,6 @@ code,pre{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}pre{
 tr.valid td:first-child{border-left:4px solid #2a9d4b}tr.invalid td:first-child{border-left:4px solid #d1352b}tr.unknown td:first-child{border-left:4px solid #8a94a3}
 tr.invalid{background:#fff4f3}.note{color:#5b6577;margin:4px 0}ol.anomalies li{margin:3px 0;font-size:13px}
 svg.chart{display:block;background:#fff;border:1px solid #e3e6ea;max-width:100%;height:auto;font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif}
-.plot-bg{fill:#fff}.grid{stroke:#edf0f3;stroke-width:1}.axis{stroke:#5b6577;stroke-width:1}
-.tick{font-size:11px;fill:#5b6577}.label{font-size:12px;fill:#1d2433}.legend{font-size:12px;fill:#1d2433}
-.pt.ok{fill:#2a9d4b;fill-opacity:.55}.pt.fail{fill:#d1352b}.pt.info{fill:#f29e1f}.pt.shape{fill:#5b6577}
-.area.ok{fill:#2a9d4b;fill-opacity:.75}.area.fail{fill:#d1352b;fill-opacity:.85}.area.info{fill:#f29e1f;fill-opacity:.85}
-.fault .band{fill-opacity:.13}.fault .strip{fill-opacity:.55}.fault-label{font-size:10px;fill:#1d2433}
-.f-partition{fill:#3b82c4;background:#3b82c4}.f-kill{fill:#c2418c;background:#c2418c}.f-pause{fill:#7d5bbd;background:#7d5bbd}
-.f-clock{fill:#8c6d3f;background:#8c6d3f}.f-membership{fill:#1aa5b5;background:#1aa5b5}.f-netem{fill:#a8a020;background:#a8a020}.f-other{fill:#777;background:#777}
 .swatch{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:6px;opacity:.7}
 "#;
 

@@ -55,7 +55,7 @@ pub fn check_key_states(ops: &[Completed], step_limit: u64) -> Verdict {
     }
     check_registers(
         "key-state",
-        "key",
+        ("key", "keys"),
         &KeyStateModel,
         registers,
         step_limit,
@@ -96,7 +96,14 @@ pub fn check_aliases(ops: &[Completed], step_limit: u64) -> Verdict {
         s.as_ref()
             .map_or("absent".into(), |k| format!("-> key {k}"))
     };
-    check_registers("alias", "alias", &AliasModel, registers, step_limit, show)
+    check_registers(
+        "alias",
+        ("alias", "aliases"),
+        &AliasModel,
+        registers,
+        step_limit,
+        show,
+    )
 }
 
 /// The model's reply for a recorded answer, `None` when the answer is missing or an error
@@ -132,7 +139,7 @@ fn operation<I, O>(c: &Completed, input: I, output: Option<O>) -> Operation<I, O
 /// Searches every register and folds the outcomes into one verdict.
 fn check_registers<M: Model>(
     checker: &str,
-    noun: &str,
+    (noun, nouns): (&str, &str),
     model: &M,
     registers: BTreeMap<&str, Register<M>>,
     step_limit: u64,
@@ -174,14 +181,14 @@ fn check_registers<M: Model>(
     }
     let n = registers.len();
     let summary = if !invalid.is_empty() {
-        format!("{} of {n} {noun}s not linearizable", invalid.len())
+        format!("{} of {n} {nouns} not linearizable", invalid.len())
     } else if !unknown.is_empty() {
         format!(
-            "{} of {n} {noun}s undecided within {step_limit} search steps each",
+            "{} of {n} {nouns} undecided within {step_limit} search steps each",
             unknown.len()
         )
     } else {
-        format!("{n} {noun}s, {total_ops} operations: linearizable")
+        format!("{n} {nouns}, {total_ops} operations: linearizable")
     };
     let stats = json!({
         "registers": n, "operations": total_ops, "unknown_outcome_operations": info_ops,

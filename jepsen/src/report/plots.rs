@@ -7,7 +7,7 @@ use std::fmt::Write;
 use crate::check::availability::FaultInterval;
 use crate::history::{Completed, Kind, Op};
 
-use super::svg::{nice_ticks, Frame};
+use super::svg::{fault_lanes, nice_ceiling, Frame};
 
 const WIDTH: f64 = 980.0;
 const HEIGHT: f64 = 340.0;
@@ -72,11 +72,13 @@ pub fn latency(ops: &[Completed], faults: &[FaultInterval], end: f64) -> String 
     } else {
         (lo.max(0.01), hi.max(0.01))
     };
+    // Headroom above the slowest, so that timeouts do not sit on the frame.
     let y = (
         10f64.powf(lo.log10().floor()),
-        10f64.powf(hi.log10().ceil()).max(10.0 * lo),
+        nice_ceiling(hi * 1.3).max(10.0 * lo),
     );
-    let frame = Frame::new("latency", WIDTH, HEIGHT, (0.0, end), y, true);
+    let rows = label_rows(faults, end);
+    let frame = Frame::new("latency", (WIDTH, HEIGHT), (0.0, end), (y, true), rows);
     let mut out = String::new();
     frame.open(&mut out, "latency of each operation over time");
     out.push_str("<defs>");
@@ -115,7 +117,10 @@ pub fn latency(ops: &[Completed], faults: &[FaultInterval], end: f64) -> String 
         .collect();
     for w in present {
         legend.push((
-            format!(r#"<g class="pt shape">{}</g>"#, marker(w)),
+            format!(
+                r#"<g class="pt shape" transform="scale(1.4)">{}</g>"#,
+                marker(w)
+            ),
             WORKLOADS[w].to_string(),
         ));
     }
@@ -137,6 +142,13 @@ fn outcome_legend(class: &str) -> Vec<(String, String)> {
             )
         })
         .collect()
+}
+
+fn label_rows(faults: &[FaultInterval], end: f64) -> usize {
+    fault_lanes(faults, end)
+        .into_iter()
+        .max()
+        .map_or(0, |l| l + 1)
 }
 
 /// A bucket width (s) giving at most about 300 buckets over `end` seconds.
@@ -164,12 +176,15 @@ pub fn throughput(ops: &[Completed], faults: &[FaultInterval], end: f64) -> Stri
         .max()
         .unwrap_or(0) as f64
         / width;
-    let top = nice_ticks(0.0, peak.max(1.0) * 1.1, 5)
-        .last()
-        .copied()
-        .unwrap_or(1.0)
-        .max(peak.max(1.0));
-    let frame = Frame::new("throughput", WIDTH, HEIGHT, (0.0, end), (0.0, top), false);
+    let top = nice_ceiling(peak.max(1.0) * 1.05);
+    let rows = label_rows(faults, end);
+    let frame = Frame::new(
+        "throughput",
+        (WIDTH, HEIGHT),
+        (0.0, end),
+        ((0.0, top), false),
+        rows,
+    );
     let mut out = String::new();
     frame.open(&mut out, "operations completed per second over time");
     frame.fault_bands(&mut out, faults, end);

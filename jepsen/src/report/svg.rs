@@ -55,15 +55,16 @@ const BOTTOM: f64 = 44.0;
 const LANE: f64 = 13.0;
 
 impl Frame {
-    /// `x` and `y` are data ranges; `id` must be unique in the page (clip path).
+    /// `x` and `y` are data ranges; `id` must be unique in the page (clip path). The top
+    /// `label_rows` rows of the plot area hold fault labels and no data.
     pub fn new(
         id: &str,
-        width: f64,
-        height: f64,
+        (width, height): (f64, f64),
         x: (f64, f64),
-        y: (f64, f64),
-        y_log: bool,
+        (y, y_log): ((f64, f64), bool),
+        label_rows: usize,
     ) -> Self {
+        let data_top = TOP + label_rows as f64 * LANE + if label_rows > 0 { 6.0 } else { 0.0 };
         let x = Scale {
             lo: x.0,
             hi: x.1.max(x.0 + 1e-9),
@@ -76,7 +77,7 @@ impl Frame {
             hi: y.1.max(y.0 + 1e-9),
             log: y_log,
             px_lo: height - BOTTOM,
-            px_hi: TOP,
+            px_hi: data_top,
         };
         Frame {
             width,
@@ -99,6 +100,7 @@ impl Frame {
             r#"<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" aria-label="{}">"#,
             escape(title)
         );
+        let _ = write!(out, "<style>{CHART_STYLE}</style>");
         let _ = write!(
             out,
             r#"<defs><clipPath id="{}-clip"><rect x="{LEFT}" y="{TOP}" width="{:.1}" height="{:.1}"/></clipPath></defs>"#,
@@ -182,18 +184,8 @@ impl Frame {
     /// of the plot area; overlapping faults get separate label rows. `end` closes faults
     /// still active when the history ends (seconds).
     pub fn fault_bands(&self, out: &mut String, faults: &[FaultInterval], end: f64) {
-        let mut lanes: Vec<f64> = vec![];
-        for f in faults {
-            let start = f.start as f64 / 1e9;
-            let stop = f.stop.map_or(end, |s| s as f64 / 1e9);
-            let lane = lanes
-                .iter()
-                .position(|free_from| *free_from <= start)
-                .unwrap_or(lanes.len());
-            if lane == lanes.len() {
-                lanes.push(stop);
-            }
-            lanes[lane] = stop;
+        for (f, lane) in faults.iter().zip(fault_lanes(faults, end)) {
+            let (start, stop) = span(f, end);
             let (x0, x1) = (
                 self.x.map(start),
                 self.x.map(stop).max(self.x.map(start) + 1.5),
@@ -232,6 +224,56 @@ impl Frame {
         }
     }
 }
+
+/// A fault's interval in seconds, `end` when it never stopped.
+fn span(f: &FaultInterval, end: f64) -> (f64, f64) {
+    (f.start as f64 / 1e9, f.stop.map_or(end, |s| s as f64 / 1e9))
+}
+
+/// The label row of each fault: the first row free since the fault started.
+pub fn fault_lanes(faults: &[FaultInterval], end: f64) -> Vec<usize> {
+    let mut free_from: Vec<f64> = vec![];
+    let mut lanes = vec![];
+    for f in faults {
+        let (start, stop) = span(f, end);
+        let lane = free_from
+            .iter()
+            .position(|t| *t <= start)
+            .unwrap_or(free_from.len());
+        if lane == free_from.len() {
+            free_from.push(stop);
+        }
+        free_from[lane] = stop;
+        lanes.push(lane);
+    }
+    lanes
+}
+
+/// The smallest round number (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8 × 10^k) at least `v`.
+pub fn nice_ceiling(v: f64) -> f64 {
+    if v <= 0.0 {
+        return 1.0;
+    }
+    let magnitude = 10f64.powf(v.log10().floor());
+    [1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0]
+        .iter()
+        .map(|m| m * magnitude)
+        .find(|c| *c >= v * (1.0 - 1e-12))
+        .unwrap_or(10.0 * magnitude)
+}
+
+/// Each chart carries its style, so that it also renders on its own (saved from the page,
+/// or through an SVG renderer). Inline in the page, it also colours the fault table's
+/// swatches (the `background` of the fault classes).
+const CHART_STYLE: &str = r#"
+.plot-bg{fill:#fff}.grid{stroke:#edf0f3;stroke-width:1}.axis{stroke:#5b6577;stroke-width:1}
+.tick{font-size:11px;fill:#5b6577}.label{font-size:12px;fill:#1d2433}.legend{font-size:12px;fill:#1d2433}
+.pt.ok{fill:#2a9d4b;fill-opacity:.55}.pt.fail{fill:#d1352b}.pt.info{fill:#f29e1f}.pt.shape{fill:#5b6577}
+.area.ok{fill:#2a9d4b;fill-opacity:.75}.area.fail{fill:#d1352b;fill-opacity:.85}.area.info{fill:#f29e1f;fill-opacity:.85}
+.fault .band{fill-opacity:.13}.fault .strip{fill-opacity:.55}.fault-label{font-size:10px;fill:#1d2433}
+.f-partition{fill:#3b82c4;background:#3b82c4}.f-kill{fill:#c2418c;background:#c2418c}.f-pause{fill:#7d5bbd;background:#7d5bbd}
+.f-clock{fill:#8c6d3f;background:#8c6d3f}.f-membership{fill:#1aa5b5;background:#1aa5b5}.f-netem{fill:#a8a020;background:#a8a020}.f-other{fill:#777;background:#777}
+"#;
 
 /// The CSS class of a fault type (colours are in the page's style sheet).
 pub fn fault_class(fault: &str) -> &'static str {
@@ -288,17 +330,18 @@ mod tests {
         );
         assert_eq!(nice_ticks(0.0, 1.0, 4), [0.0, 0.5, 1.0]);
         assert_eq!(log_ticks(0.5, 2000.0), [1.0, 10.0, 100.0, 1000.0]);
+        assert_eq!(nice_ceiling(1043.0), 1200.0);
+        assert_eq!(nice_ceiling(3.0), 3.0);
     }
 
     #[test]
     fn log_scale_maps_decades_evenly() {
         let f = Frame::new(
             "t",
-            200.0 + LEFT + RIGHT,
-            300.0,
+            (200.0 + LEFT + RIGHT, 300.0),
             (0.0, 1.0),
-            (1.0, 100.0),
-            true,
+            ((1.0, 100.0), true),
+            0,
         );
         let (a, b, c) = (f.y.map(1.0), f.y.map(10.0), f.y.map(100.0));
         assert!((a - b - (b - c)).abs() < 1e-6, "{a} {b} {c}");
