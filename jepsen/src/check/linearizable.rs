@@ -10,12 +10,21 @@
 //!
 //! Operations with an unknown outcome (`ret: None`) may take effect at any point after
 //! their call, with whatever output the model gives, or never.
+//!
+//! Two prunings keep it tractable beyond a handful of concurrent processes, both exact (they
+//! skip only configurations that another one dominates): pure operations (`Model::is_pure`)
+//! whose output matches are linearized at once without a choice point, and of several pending
+//! operations of unknown outcome with the same input only the earliest is tried.
+
+mod list;
 
 use std::collections::HashSet;
 use std::fmt::Debug;
 use std::hash::Hash;
 
 use crate::history::Nanos;
+
+use list::{BitSet, Events, NIL};
 
 /// A sequential specification: a deterministic state machine.
 pub trait Model {
@@ -31,6 +40,13 @@ pub trait Model {
     /// Inputs that never change the state: with an unknown outcome they constrain nothing,
     /// so the search may drop them.
     fn is_read_only(&self, _input: &Self::Input) -> bool {
+        false
+    }
+
+    /// Operations that change no state whenever they give this output (reads, and writes
+    /// answering an error). The search linearizes such an operation as soon as its output
+    /// matches, without branching: placing it any later gains nothing.
+    fn is_pure(&self, _input: &Self::Input, _output: &Self::Output) -> bool {
         false
     }
 }
@@ -66,129 +82,21 @@ pub enum Outcome<S> {
     },
 }
 
-const NIL: usize = usize::MAX;
-const HEAD: usize = 0;
-
-/// A call or return event in the doubly linked list the search lifts entries out of.
-#[derive(Debug, Clone)]
-struct Node {
-    op: usize,
-    is_call: bool,
-    /// For a call, its return node (NIL when the outcome is unknown).
-    ret: usize,
-    prev: usize,
-    next: usize,
-}
-
-/// The history as a linked list of call/return nodes in time order, node 0 a sentinel.
-struct Events {
-    nodes: Vec<Node>,
-}
-
-impl Events {
-    /// Orders events by time; at equal times calls come first, so that operations touching
-    /// at an instant count as concurrent (the permissive reading: no false anomaly).
-    fn new<I, O>(ops: &[Operation<I, O>], keep: &[bool]) -> Self {
-        let mut events: Vec<(Nanos, bool, usize)> = vec![];
-        for (i, op) in ops.iter().enumerate().filter(|(i, _)| keep[*i]) {
-            events.push((op.call, true, i));
-            if let Some(ret) = op.ret {
-                events.push((ret.max(op.call), false, i));
-            }
-        }
-        events.sort_by_key(|&(time, is_call, op)| (time, !is_call, op));
-        let sentinel = Node {
-            op: NIL,
-            is_call: false,
-            ret: NIL,
-            prev: NIL,
-            next: NIL,
-        };
-        let mut nodes = vec![sentinel];
-        let mut call_node = vec![NIL; ops.len()];
-        for (_, is_call, op) in events {
-            let idx = nodes.len();
-            nodes[idx - 1].next = idx;
-            nodes.push(Node {
-                op,
-                is_call,
-                ret: NIL,
-                prev: idx - 1,
-                next: NIL,
-            });
-            if is_call {
-                call_node[op] = idx;
-            } else {
-                nodes[call_node[op]].ret = idx;
-            }
-        }
-        Events { nodes }
-    }
-
-    fn unlink(&mut self, n: usize) {
-        let Node { prev, next, .. } = self.nodes[n];
-        self.nodes[prev].next = next;
-        if next != NIL {
-            self.nodes[next].prev = prev;
-        }
-    }
-
-    /// Dancing links: valid because relinking happens in the reverse order of unlinking.
-    fn relink(&mut self, n: usize) {
-        let Node { prev, next, .. } = self.nodes[n];
-        self.nodes[prev].next = n;
-        if next != NIL {
-            self.nodes[next].prev = n;
-        }
-    }
-
-    fn lift(&mut self, call: usize) {
-        self.unlink(call);
-        let ret = self.nodes[call].ret;
-        if ret != NIL {
-            self.unlink(ret);
-        }
-    }
-
-    fn unlift(&mut self, call: usize) {
-        let ret = self.nodes[call].ret;
-        if ret != NIL {
-            self.relink(ret);
-        }
-        self.relink(call);
-    }
-
-    fn first(&self) -> usize {
-        self.nodes[HEAD].next
-    }
-}
-
-/// The set of linearized operations, as cache key trimmed of trailing zero words (the
-/// operations not reached yet) to keep the cache small.
-#[derive(Clone)]
-struct BitSet(Vec<u64>);
-
-impl BitSet {
-    fn new(len: usize) -> Self {
-        BitSet(vec![0; len.div_ceil(64)])
-    }
-    fn set(&mut self, i: usize) {
-        self.0[i / 64] |= 1 << (i % 64);
-    }
-    fn clear(&mut self, i: usize) {
-        self.0[i / 64] &= !(1 << (i % 64));
-    }
-    fn key(&self) -> Box<[u64]> {
-        let len = self.0.iter().rposition(|w| *w != 0).map_or(0, |p| p + 1);
-        self.0[..len].into()
-    }
-}
-
 /// The deepest point where the search got stuck, for the report.
 struct Stuck<S> {
     op: usize,
     depth: usize,
     state: S,
+}
+
+/// A linearized operation on the search path.
+struct Step<S> {
+    /// Its call node.
+    call: usize,
+    /// The state before it.
+    previous: S,
+    /// Linearized without a choice (a pure operation): backtracking goes past it.
+    forced: bool,
 }
 
 /// Searches for a linearization of `ops` from the model's initial state, within `step_limit`
@@ -198,91 +106,198 @@ pub fn check<M: Model>(
     ops: &[Operation<M::Input, M::Output>],
     step_limit: u64,
 ) -> Outcome<M::State> {
-    let keep: Vec<bool> = ops
-        .iter()
-        .map(|op| op.ret.is_some() || !model.is_read_only(&op.input))
-        .collect();
-    let mut events = Events::new(ops, &keep);
-    let mut remaining = ops
-        .iter()
-        .zip(&keep)
-        .filter(|(op, k)| **k && op.ret.is_some())
-        .count();
-    let mut linearized = BitSet::new(ops.len());
-    let mut cache: HashSet<(Box<[u64]>, M::State)> = HashSet::new();
-    let mut stack: Vec<(usize, M::State)> = vec![];
-    let mut state = model.init();
-    let mut stuck: Option<Stuck<M::State>> = None;
-    let mut entry = events.first();
-    let mut steps = 0u64;
-    loop {
-        if remaining == 0 {
-            return Outcome::Linearizable { steps };
+    Search::new(model, ops).run(step_limit)
+}
+
+struct Search<'a, M: Model> {
+    model: &'a M,
+    ops: &'a [Operation<M::Input, M::Output>],
+    events: Events,
+    state: M::State,
+    linearized: BitSet,
+    /// Configurations (linearized set, state) already reached: each is explored once.
+    cache: HashSet<(Box<[u64]>, M::State)>,
+    path: Vec<Step<M::State>>,
+    /// Operations with a known outcome not linearized yet: done at zero.
+    remaining: usize,
+    steps: u64,
+    stuck: Option<Stuck<M::State>>,
+}
+
+impl<'a, M: Model> Search<'a, M> {
+    fn new(model: &'a M, ops: &'a [Operation<M::Input, M::Output>]) -> Self {
+        let keep: Vec<bool> = ops
+            .iter()
+            .map(|op| op.ret.is_some() || !model.is_read_only(&op.input))
+            .collect();
+        Search {
+            model,
+            ops,
+            events: Events::new(ops, &keep),
+            state: model.init(),
+            linearized: BitSet::new(ops.len()),
+            cache: HashSet::new(),
+            path: vec![],
+            remaining: ops.iter().filter(|op| op.ret.is_some()).count(),
+            steps: 0,
+            stuck: None,
         }
-        steps += 1;
-        if steps > step_limit {
-            return Outcome::Unknown { steps };
-        }
-        if entry != NIL && events.nodes[entry].is_call {
-            let op = events.nodes[entry].op;
-            if !is_redundant_info(&events, ops, entry) {
-                let (output, next_state) = model.step(&state, &ops[op].input);
-                if ops[op].output.as_ref().is_none_or(|o| *o == output) {
-                    let mut next_linearized = linearized.clone();
-                    next_linearized.set(op);
-                    if cache.insert((next_linearized.key(), next_state.clone())) {
-                        stack.push((entry, std::mem::replace(&mut state, next_state)));
-                        linearized = next_linearized;
-                        events.lift(entry);
-                        remaining -= usize::from(ops[op].ret.is_some());
-                        entry = events.first();
+    }
+
+    fn run(mut self, step_limit: u64) -> Outcome<M::State> {
+        let mut entry = self.events.first();
+        let mut fresh = true;
+        loop {
+            if self.remaining == 0 {
+                return Outcome::Linearizable { steps: self.steps };
+            }
+            if self.steps > step_limit {
+                return Outcome::Unknown { steps: self.steps };
+            }
+            if std::mem::take(&mut fresh) {
+                if let Some((pure, next)) = self.matching_pure_op() {
+                    if self.lift(pure, next, true) {
+                        (entry, fresh) = (self.events.first(), true);
+                        continue;
+                    }
+                    // Explored before, and failed: so does this configuration.
+                    match self.backtrack() {
+                        Some(resume) => entry = resume,
+                        None => return self.failed(),
+                    }
+                    continue;
+                }
+            }
+            self.steps += 1;
+            if entry != NIL && self.events.nodes[entry].is_call {
+                if let Some(next) = self.try_step(entry) {
+                    if self.lift(entry, next, false) {
+                        (entry, fresh) = (self.events.first(), true);
                         continue;
                     }
                 }
+                entry = self.events.nodes[entry].next;
+                continue;
             }
-            entry = events.nodes[entry].next;
-            continue;
+            // A return (or the end): its operation had to take effect by now and could not.
+            self.note_stuck(entry);
+            match self.backtrack() {
+                Some(resume) => entry = resume,
+                None => return self.failed(),
+            }
         }
-        // A return (or the end): its operation had to take effect by now and could not.
-        if entry != NIL && stuck.as_ref().is_none_or(|s| stack.len() > s.depth) {
-            stuck = Some(Stuck {
-                op: events.nodes[entry].op,
-                depth: stack.len(),
-                state: state.clone(),
+    }
+
+    /// The next state if the operation called at `entry` may take effect now.
+    fn try_step(&self, entry: usize) -> Option<M::State> {
+        if self.is_redundant_info(entry) {
+            return None;
+        }
+        let op = &self.ops[self.events.nodes[entry].op];
+        let (output, next) = self.model.step(&self.state, &op.input);
+        op.output
+            .as_ref()
+            .is_none_or(|o| *o == output)
+            .then_some(next)
+    }
+
+    /// A pending pure operation whose output matches the current state.
+    fn matching_pure_op(&mut self) -> Option<(usize, M::State)> {
+        let mut n = self.events.first();
+        while n != NIL && self.events.nodes[n].is_call {
+            self.steps += 1;
+            let op = &self.ops[self.events.nodes[n].op];
+            if let Some(output) = &op.output {
+                let (answer, next) = self.model.step(&self.state, &op.input);
+                if answer == *output && self.model.is_pure(&op.input, output) {
+                    return Some((n, next));
+                }
+            }
+            n = self.events.nodes[n].next;
+        }
+        None
+    }
+
+    /// Linearizes the operation called at `entry`, unless that configuration was reached
+    /// before.
+    fn lift(&mut self, entry: usize, next: M::State, forced: bool) -> bool {
+        let op = self.events.nodes[entry].op;
+        let mut linearized = self.linearized.clone();
+        linearized.set(op);
+        if !self.cache.insert((linearized.key(), next.clone())) {
+            return false;
+        }
+        let previous = std::mem::replace(&mut self.state, next);
+        self.path.push(Step {
+            call: entry,
+            previous,
+            forced,
+        });
+        self.linearized = linearized;
+        self.events.lift(entry);
+        self.remaining -= usize::from(self.ops[op].ret.is_some());
+        true
+    }
+
+    /// Undoes linearizations back to the latest choice; returns where to look for the next
+    /// alternative, or `None` when there is none left.
+    fn backtrack(&mut self) -> Option<usize> {
+        while let Some(Step {
+            call,
+            previous,
+            forced,
+        }) = self.path.pop()
+        {
+            let op = self.events.nodes[call].op;
+            self.state = previous;
+            self.linearized.clear(op);
+            self.events.unlift(call);
+            self.remaining += usize::from(self.ops[op].ret.is_some());
+            if !forced {
+                return Some(self.events.nodes[call].next);
+            }
+        }
+        None
+    }
+
+    fn note_stuck(&mut self, entry: usize) {
+        let depth = self.path.len();
+        if entry != NIL && self.stuck.as_ref().is_none_or(|s| depth > s.depth) {
+            let op = self.events.nodes[entry].op;
+            self.stuck = Some(Stuck {
+                op,
+                depth,
+                state: self.state.clone(),
             });
         }
-        let Some((call, previous)) = stack.pop() else {
-            let stuck = stuck.expect("a failed search met a return");
-            return Outcome::NotLinearizable {
-                op: stuck.op,
-                prefix_len: stuck.depth,
-                state: stuck.state,
-                steps,
-            };
-        };
-        let op = events.nodes[call].op;
-        state = previous;
-        linearized.clear(op);
-        events.unlift(call);
-        remaining += usize::from(ops[op].ret.is_some());
-        entry = events.nodes[call].next;
     }
-}
 
-/// Two pending operations of unknown outcome with the same input are interchangeable: trying
-/// the earlier one is enough. Without this, each timed-out write doubles the search space.
-fn is_redundant_info<I: Eq, O>(events: &Events, ops: &[Operation<I, O>], entry: usize) -> bool {
-    let op = &ops[events.nodes[entry].op];
-    if op.ret.is_some() {
-        return false;
-    }
-    let mut n = events.first();
-    while n != entry && n != NIL {
-        let other = &ops[events.nodes[n].op];
-        if events.nodes[n].is_call && other.ret.is_none() && other.input == op.input {
-            return true;
+    fn failed(self) -> Outcome<M::State> {
+        let stuck = self.stuck.expect("a failed search met a return");
+        Outcome::NotLinearizable {
+            op: stuck.op,
+            prefix_len: stuck.depth,
+            state: stuck.state,
+            steps: self.steps,
         }
-        n = events.nodes[n].next;
     }
-    false
+
+    /// Two pending operations of unknown outcome with the same input are interchangeable:
+    /// trying the earlier one is enough. Without this, each timed-out write doubles the
+    /// search space.
+    fn is_redundant_info(&self, entry: usize) -> bool {
+        let op = &self.ops[self.events.nodes[entry].op];
+        if op.ret.is_some() {
+            return false;
+        }
+        let mut n = self.events.first();
+        while n != entry && n != NIL {
+            let other = &self.ops[self.events.nodes[n].op];
+            if self.events.nodes[n].is_call && other.ret.is_none() && other.input == op.input {
+                return true;
+            }
+            n = self.events.nodes[n].next;
+        }
+        false
+    }
 }

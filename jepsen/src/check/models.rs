@@ -64,6 +64,11 @@ impl Model for KeyStateModel {
     fn is_read_only(&self, input: &KeyInput) -> bool {
         !matches!(input, KeyInput::Write(_))
     }
+
+    /// Reads, uses, and writes refused with an error leave the state as it was.
+    fn is_pure(&self, input: &KeyInput, output: &Reply<KeyState>) -> bool {
+        self.is_read_only(input) || matches!(output, Reply::Error(_))
+    }
 }
 
 /// An alias's target key id; every alias starts absent.
@@ -103,6 +108,11 @@ impl Model for AliasModel {
 
     fn is_read_only(&self, input: &AliasInput) -> bool {
         *input == AliasInput::Read
+    }
+
+    /// Reads, and writes refused with an error, leave the alias as it was.
+    fn is_pure(&self, input: &AliasInput, output: &Reply<String>) -> bool {
+        self.is_read_only(input) || matches!(output, Reply::Error(_))
     }
 }
 
