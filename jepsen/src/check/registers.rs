@@ -188,7 +188,10 @@ fn check_registers<M: Model>(
             unknown.len()
         )
     } else {
-        format!("{n} {nouns}, {total_ops} operations: linearizable")
+        {
+            let what = if n == 1 { noun } else { nouns };
+            format!("{n} {what}, {total_ops} operations: linearizable")
+        }
     };
     let stats = json!({
         "registers": n, "operations": total_ops, "unknown_outcome_operations": info_ops,
