@@ -12,6 +12,8 @@ use trent_hsm::DomainKeySource;
 use trent_model::AccountId;
 use trent_service::Limits;
 
+use crate::statefulset::{StatefulSet, StatefulSetFile, StatefulSetFlags};
+
 /// The account of the root principal when none is configured (AWS's documentation example).
 const DEV_ACCOUNT: &str = "111122223333";
 
@@ -97,6 +99,8 @@ pub struct Flags {
     /// Maximum aliases per key [default: 50].
     #[arg(long, env = "TRENT_MAX_ALIASES_PER_KEY")]
     pub max_aliases_per_key: Option<u32>,
+    #[command(flatten)]
+    pub statefulset: StatefulSetFlags,
 }
 
 /// The file form; every key is optional and unknown keys are errors.
@@ -120,6 +124,7 @@ struct FileConfig {
     tls_cert_file: Option<PathBuf>,
     tls_key_file: Option<PathBuf>,
     plain_http: Option<bool>,
+    statefulset: Option<StatefulSetFile>,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -144,6 +149,8 @@ pub struct ServerConfig {
     pub kms: KmsConfig,
     /// `None`: plain HTTP (explicitly configured, or dev mode).
     pub tls: Option<TlsFiles>,
+    /// StatefulSet mode: identity from the pod name, joining and leaving automatically.
+    pub statefulset: Option<StatefulSet>,
 }
 
 #[derive(Debug, Clone)]
@@ -184,18 +191,27 @@ impl ServerConfig {
                 toml::from_str(&text).map_err(|e| format!("config file {}: {e}", path.display()))?
             }
         };
-        let node_id = flags
-            .node_id
-            .or(file.node_id)
-            .ok_or("node_id: required (--node-id, TRENT_NODE_ID or node_id in the config file)")?;
         let peer_listen = flags
             .peer_listen
             .or(file.peer_listen)
             .unwrap_or_else(|| "127.0.0.1:7701".parse().unwrap());
-        let initial = flags
-            .initial_cluster
-            .or(file.initial_cluster)
-            .unwrap_or_default();
+        let statefulset = StatefulSet::resolve(
+            flags.statefulset,
+            file.statefulset,
+            std::env::var("HOSTNAME").ok(),
+        )?;
+        let identity = (
+            flags.node_id.or(file.node_id),
+            flags.initial_cluster.or(file.initial_cluster),
+            flags.peer_advertise.or(file.peer_advertise),
+        );
+        let (node_id, initial, peer_advertise) = match &statefulset {
+            Some(s) => s.identity(peer_listen.port(), identity)?,
+            None => identity,
+        };
+        let node_id = node_id
+            .ok_or("node_id: required (--node-id, TRENT_NODE_ID or node_id in the config file)")?;
+        let initial = initial.unwrap_or_default();
         let initial_cluster: InitialCluster = initial
             .parse()
             .map_err(|e| format!("initial_cluster: {e}"))?;
@@ -224,10 +240,7 @@ impl ServerConfig {
                 .or(file.data_dir)
                 .unwrap_or_else(|| "/var/lib/trent".into()),
             peer_listen,
-            peer_advertise: flags
-                .peer_advertise
-                .or(file.peer_advertise)
-                .unwrap_or_else(|| peer_listen.to_string()),
+            peer_advertise: peer_advertise.unwrap_or_else(|| peer_listen.to_string()),
             initial_cluster,
             raft,
             request_timeout: Duration::from_millis(
@@ -285,12 +298,16 @@ impl ServerConfig {
                 "tls_cert_file: required (with tls_key_file), or --plain-http to serve the API without TLS".into(),
             ),
         };
+        if let Some(s) = &statefulset {
+            s.check_tls(tls.is_some())?;
+        }
         Ok(ServerConfig {
             cluster,
             api_listen,
             log_format,
             kms,
             tls,
+            statefulset,
         })
     }
 
@@ -318,6 +335,7 @@ impl ServerConfig {
         Ok(ServerConfig {
             kms,
             tls: None,
+            statefulset: None,
             cluster: ClusterConfig {
                 cluster_name: "trent-dev".into(),
                 node_id: 1,

@@ -56,7 +56,7 @@ pub fn root_credentials(
     source: &RootCredentials,
 ) -> anyhow::Result<Option<Credentials>> {
     match source {
-        RootCredentials::FromEnv => from_env(),
+        RootCredentials::FromEnv => root_from_env(),
         RootCredentials::Dev(path) if path.exists() => read_dev(path).map(Some),
         RootCredentials::Dev(path) => {
             let (access_key_id, secret_access_key) = service.generate_credentials();
@@ -69,11 +69,30 @@ pub fn root_credentials(
     }
 }
 
-fn from_env() -> anyhow::Result<Option<Credentials>> {
+/// The root credentials of `run`: `TRENT_ROOT_ACCESS_KEY_ID` with the secret in
+/// `TRENT_ROOT_SECRET_ACCESS_KEY` or, better (a mounted Secret, invisible in the process
+/// environment), in the file that `TRENT_ROOT_SECRET_ACCESS_KEY_FILE` names.
+pub fn root_from_env() -> anyhow::Result<Option<Credentials>> {
     let id = std::env::var("TRENT_ROOT_ACCESS_KEY_ID").ok();
-    let secret = std::env::var("TRENT_ROOT_SECRET_ACCESS_KEY")
-        .ok()
-        .map(Zeroizing::new);
+    let secret = match (
+        std::env::var("TRENT_ROOT_SECRET_ACCESS_KEY").ok(),
+        std::env::var_os("TRENT_ROOT_SECRET_ACCESS_KEY_FILE"),
+    ) {
+        (Some(_), Some(_)) => anyhow::bail!(
+            "TRENT_ROOT_SECRET_ACCESS_KEY and TRENT_ROOT_SECRET_ACCESS_KEY_FILE: set one, not both"
+        ),
+        (Some(secret), None) => Some(Zeroizing::new(secret)),
+        (None, Some(path)) => {
+            let text = Zeroizing::new(std::fs::read_to_string(&path).with_context(|| {
+                format!(
+                    "TRENT_ROOT_SECRET_ACCESS_KEY_FILE {}",
+                    Path::new(&path).display()
+                )
+            })?);
+            Some(Zeroizing::new(text.trim().to_owned()))
+        }
+        (None, None) => None,
+    };
     match (id, secret) {
         (None, None) => Ok(None),
         (Some(access_key_id), Some(secret_access_key)) => Ok(Some(Credentials {
@@ -81,7 +100,7 @@ fn from_env() -> anyhow::Result<Option<Credentials>> {
             secret_access_key,
         })),
         _ => anyhow::bail!(
-            "TRENT_ROOT_ACCESS_KEY_ID and TRENT_ROOT_SECRET_ACCESS_KEY: set both or neither"
+            "TRENT_ROOT_ACCESS_KEY_ID and TRENT_ROOT_SECRET_ACCESS_KEY(_FILE): set both or neither"
         ),
     }
 }

@@ -5,7 +5,11 @@
 
 mod config;
 mod http;
+mod join;
 mod kms;
+mod probe;
+mod remote;
+mod statefulset;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,11 +47,19 @@ enum Cmd {
         #[arg(long)]
         peer_listen: Option<std::net::SocketAddr>,
     },
+    /// Exits 0 when a node's probe answers 200: the health check of a container image
+    /// that has no curl.
+    Healthcheck(probe::HealthFlags),
+    /// Removes this StatefulSet pod's node from the cluster (the pod's preStop hook); takes
+    /// the same settings as `run`. Founding members never leave.
+    Leave(Box<join::LeaveFlags>),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let (config, dev) = match cli.command {
+        Cmd::Healthcheck(flags) => return probe::healthcheck(flags),
+        Cmd::Leave(flags) => return join::leave(*flags),
         Cmd::Run(flags) => match ServerConfig::resolve(*flags) {
             Ok(config) => (config, false),
             Err(e) => return fail(&format!("invalid configuration: {e}")),
@@ -119,6 +131,11 @@ async fn serve(config: ServerConfig, dev: bool) -> anyhow::Result<()> {
         None => kms::load_hsm(&config.kms)?,
     };
     let service = kms::start(&node, hsm, &config.kms);
+    probe::install(&node);
+    if let Some(sts) = config.statefulset.as_ref().filter(|s| !s.is_founding()) {
+        let admin = join::Admin::new(&config, sts).map_err(|e| anyhow::anyhow!("{e}"))?;
+        join::spawn_join(admin, sts.node_id(), config.cluster.peer_advertise.clone());
+    }
     let root = kms::root_credentials(&service, &config.kms.root_credentials)?;
     tracing::info!(
         node = config.cluster.node_id,
@@ -179,7 +196,8 @@ struct Probe {
     bootstrapped: Arc<AtomicBool>,
 }
 
-/// Ready when this node has bootstrapped and knows a leader. Anonymous, like every probe, so
+/// Ready when this node has bootstrapped, knows a leader and has applied the log to within
+/// `probe::MAX_LAG` entries of it. Anonymous, like every probe, so
 /// it shows only this node's Raft positions (what `/metrics` will show too), never keys or
 /// members.
 async fn readyz(
@@ -187,9 +205,13 @@ async fn readyz(
 ) -> (axum::http::StatusCode, axum::Json<serde_json::Value>) {
     let s = probe.node.status();
     let bootstrapped = probe.bootstrapped.load(Ordering::SeqCst);
-    let code = match s.leader {
-        Some(_) if bootstrapped => axum::http::StatusCode::OK,
-        _ => axum::http::StatusCode::SERVICE_UNAVAILABLE,
+    let leader_applied = match s.leader {
+        Some(_) if bootstrapped => probe::leader_applied(&probe.node).await,
+        _ => None,
+    };
+    let code = match probe::caught_up(s.last_applied, leader_applied) {
+        true => axum::http::StatusCode::OK,
+        false => axum::http::StatusCode::SERVICE_UNAVAILABLE,
     };
     let body = serde_json::json!({
         "ready": code == axum::http::StatusCode::OK,
@@ -199,6 +221,7 @@ async fn readyz(
         "term": s.term,
         "last_log_index": s.last_log_index,
         "last_applied": s.last_applied,
+        "leader_applied": leader_applied,
         "snapshot_index": s.snapshot_index,
         "purged_index": s.purged_index,
     });

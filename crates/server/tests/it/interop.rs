@@ -7,7 +7,7 @@ use std::process::Command;
 
 use crate::harness::*;
 
-fn venv_python() -> PathBuf {
+pub fn venv_python() -> PathBuf {
     let venv = std::env::var_os("TRENT_VENV")
         .map(PathBuf::from)
         .unwrap_or_else(|| {

@@ -2,13 +2,16 @@
 
 mod auth;
 mod bad_input;
+mod compose;
 mod crash;
 mod dev;
 mod forwarding;
 mod harness;
 mod interop;
+mod kubernetes;
 mod membership;
 mod partition;
 mod sdk;
+mod statefulset;
 mod tls;
 mod wire;
