@@ -2,11 +2,13 @@
 //! environment the StatefulSet in deploy/kubernetes gives its pods (`HOSTNAME=trent-<n>`,
 //! the same settings for every pod), whose peer names resolve through a hosts file that is
 //! bind-mounted over /etc/hosts in a private mount namespace per process, as the headless
-//! Service's DNS would resolve them. Each pod has its own loopback address on 127.81.0.0/24.
+//! Service's DNS would resolve them. Each pod has its own loopback address (127.81.0.0/24,
+//! 127.82.0.0/24).
 //!
 //! Three pods found the cluster; scaling to five adds two pods that join by themselves
 //! (learners, then voters); scaling back to three runs both extra pods' preStop hooks
-//! (`trentd leave`) together, as a Parallel StatefulSet does, before stopping them. A key created first is readable at every step.
+//! (`trentd leave`) together, as a Parallel StatefulSet does, before stopping them. A key
+//! created first is readable at every step. The same over TLS, as deploy/kubernetes runs it.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -18,12 +20,32 @@ use trent_client::Client;
 
 use crate::harness::*;
 
-const SUBNET: u8 = 81;
 const SERVICE: &str = "trent-peer";
-const FOUNDING: u64 = 3;
+
+/// How the simulated StatefulSet is set up.
+#[derive(Clone)]
+struct Sim {
+    subnet: u8,
+    /// TRENT_STATEFULSET_REPLICAS.
+    founding: u64,
+    namespace: Option<&'static str>,
+    /// A directory with ca.crt, tls.crt and tls.key (the `trent-tls` Secret): the API serves
+    /// TLS and joining and leaving verify it with ca.crt.
+    tls: Option<PathBuf>,
+}
+
+impl Sim {
+    fn host(&self, ordinal: u64) -> String {
+        match self.namespace {
+            Some(ns) => format!("trent-{ordinal}.{SERVICE}.{ns}.svc"),
+            None => format!("trent-{ordinal}.{SERVICE}"),
+        }
+    }
+}
 
 /// One pod of the simulated StatefulSet `trent`.
 struct Pod {
+    sim: Sim,
     ordinal: u64,
     data: PathBuf,
     log: PathBuf,
@@ -32,8 +54,9 @@ struct Pod {
 }
 
 impl Pod {
-    fn new(dir: &Path, ordinal: u64, hosts: &Path) -> Pod {
+    fn new(sim: &Sim, dir: &Path, ordinal: u64, hosts: &Path) -> Pod {
         Pod {
+            sim: sim.clone(),
             ordinal,
             data: dir.join(format!("trent-{ordinal}")),
             log: dir.join(format!("trent-{ordinal}.log")),
@@ -43,7 +66,7 @@ impl Pod {
     }
 
     fn ip(&self) -> String {
-        format!("127.{SUBNET}.0.{}", self.ordinal + 1)
+        format!("127.{}.0.{}", self.sim.subnet, self.ordinal + 1)
     }
 
     fn client(&self) -> Client {
@@ -57,9 +80,8 @@ impl Pod {
         reqwest::get(url).await.ok()?.json().await.ok()
     }
 
-    /// `trentd <subcommand>` as the pod runs it: the pod's environment, and /etc/hosts
-    /// replaced by the pods' hosts file in a mount namespace of its own.
-    fn trentd(&self, subcommand: &str) -> Command {
+    /// `program`, in a mount namespace of its own where /etc/hosts is the pods' hosts file.
+    fn resolving_pods(&self, program: &Path) -> Command {
         let mut command = Command::new("unshare");
         command
             .args([
@@ -69,22 +91,38 @@ impl Pod {
                 r#"mount --bind "$0" /etc/hosts && exec "$@""#,
             ])
             .arg(&self.hosts)
-            .arg(env!("CARGO_BIN_EXE_trentd"))
+            .arg(program);
+        command
+    }
+
+    /// `trentd <subcommand>` as the pod runs it: the pod's environment and name resolution.
+    fn trentd(&self, subcommand: &str) -> Command {
+        let mut command = self.resolving_pods(Path::new(env!("CARGO_BIN_EXE_trentd")));
+        command
             .arg(subcommand)
             .env("HOSTNAME", format!("trent-{}", self.ordinal))
             .env("TRENT_STATEFULSET", "true")
             .env("TRENT_STATEFULSET_SERVICE", SERVICE)
-            .env("TRENT_STATEFULSET_REPLICAS", FOUNDING.to_string())
+            .env("TRENT_STATEFULSET_REPLICAS", self.sim.founding.to_string())
             .env("TRENT_CLUSTER_NAME", "sts")
             .env("TRENT_DATA_DIR", &self.data)
             .env("TRENT_API_LISTEN", format!("{}:7700", self.ip()))
             .env("TRENT_PEER_LISTEN", format!("{}:7701", self.ip()))
-            .env("TRENT_PLAIN_HTTP", "true")
             .env("TRENT_PEER_PLAIN", "true")
             .env("TRENT_DOMAIN_KEY", DOMAIN_KEY)
             .env("TRENT_ROOT_ACCESS_KEY_ID", ROOT_ACCESS_KEY_ID)
             .env("TRENT_ROOT_SECRET_ACCESS_KEY", ROOT_SECRET)
             .env("TRENT_LOG", "info,openraft=info");
+        if let Some(ns) = self.sim.namespace {
+            command.env("TRENT_STATEFULSET_NAMESPACE", ns);
+        }
+        match &self.sim.tls {
+            None => command.env("TRENT_PLAIN_HTTP", "true"),
+            Some(dir) => command
+                .env("TRENT_TLS_CERT_FILE", dir.join("tls.crt"))
+                .env("TRENT_TLS_KEY_FILE", dir.join("tls.key"))
+                .env("TRENT_JOIN_CA_FILE", dir.join("ca.crt")),
+        };
         command
     }
 
@@ -131,10 +169,11 @@ impl Drop for Pod {
 }
 
 /// The pods' names as the headless Service would resolve them.
-fn hosts_file(dir: &Path, pods: u64) -> PathBuf {
+fn hosts_file(sim: &Sim, dir: &Path, pods: u64) -> PathBuf {
     let mut text = String::from("127.0.0.1 localhost\n");
     for i in 0..pods {
-        text.push_str(&format!("127.{SUBNET}.0.{} trent-{i}.{SERVICE}\n", i + 1));
+        let ip = format!("127.{}.0.{}", sim.subnet, i + 1);
+        text.push_str(&format!("{ip} {}\n", sim.host(i)));
     }
     let path = dir.join("hosts");
     std::fs::write(&path, text).unwrap();
@@ -189,9 +228,17 @@ async fn still_readable(client: &Client, key: &str, blob: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_statefulset_forms_grows_and_shrinks_by_itself_and_keeps_serving() {
+    let sim = Sim {
+        subnet: 81,
+        founding: 3,
+        namespace: None,
+        tls: None,
+    };
     let dir = tempfile::tempdir().unwrap();
-    let hosts = hosts_file(dir.path(), 5);
-    let mut pods: Vec<Pod> = (0..5).map(|i| Pod::new(dir.path(), i, &hosts)).collect();
+    let hosts = hosts_file(&sim, dir.path(), 5);
+    let mut pods: Vec<Pod> = (0..5)
+        .map(|i| Pod::new(&sim, dir.path(), i, &hosts))
+        .collect();
 
     // Three founding pods, started together (podManagementPolicy: Parallel).
     for pod in &mut pods[..3] {
@@ -242,4 +289,123 @@ async fn a_statefulset_forms_grows_and_shrinks_by_itself_and_keeps_serving() {
     wait_voters(&pods[..3], &[1, 2, 3]).await;
     still_readable(&pods[2].client(), &key, &blob).await;
     create_key(&pods[1].client()).await.unwrap();
+}
+
+impl Pod {
+    fn https(&self) -> String {
+        format!("https://{}:7700", self.sim.host(self.ordinal))
+    }
+
+    fn ca(&self) -> PathBuf {
+        self.sim.tls.as_ref().unwrap().join("ca.crt")
+    }
+
+    /// Waits until `trentd healthcheck` (over TLS, verifying the pod's certificate) passes.
+    async fn healthy(&self) {
+        wait_for(
+            &format!("trent-{} to be ready", self.ordinal),
+            Duration::from_secs(90),
+            || {
+                let ok = self
+                    .trentd("healthcheck")
+                    .args(["--url", &format!("{}/readyz", self.https())])
+                    .arg("--ca-file")
+                    .arg(self.ca())
+                    .output()
+                    .unwrap()
+                    .status
+                    .success();
+                async move { ok.then_some(()) }
+            },
+        )
+        .await;
+    }
+
+    /// deploy/check-cluster (boto3) through this pod, over TLS.
+    fn check_cluster(&self, action: &str, record: &Path) {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/check-cluster");
+        let out = self
+            .resolving_pods(&crate::interop::venv_python())
+            .arg(script)
+            .args([action, "--keys", "2", "--endpoint", &self.https()])
+            .arg("--record")
+            .arg(record)
+            .env("AWS_CA_BUNDLE", self.ca())
+            .env("AWS_ACCESS_KEY_ID", ROOT_ACCESS_KEY_ID)
+            .env("AWS_SECRET_ACCESS_KEY", ROOT_SECRET)
+            .env("AWS_DEFAULT_REGION", REGION)
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_ENDPOINT_URL")
+            .env_remove("AWS_ENDPOINT_URL_KMS")
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "check-cluster {action}: {text}");
+    }
+}
+
+/// A CA and one certificate for every pod (`*.trent-peer.<namespace>.svc`), for server and
+/// client authentication: the `trent-tls` Secret, made as docs/OPERATIONS.md makes it.
+fn pod_certificates(dir: &Path, namespace: &str) -> PathBuf {
+    let tls = dir.join("tls");
+    std::fs::create_dir(&tls).unwrap();
+    let ext = format!(
+        "subjectAltName=DNS:*.{SERVICE}.{namespace}.svc\nextendedKeyUsage=serverAuth,clientAuth\nbasicConstraints=CA:FALSE\n"
+    );
+    std::fs::write(tls.join("ext.cnf"), ext).unwrap();
+    let curve = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+    for args in [
+        format!("req -x509 {curve} -days 1 -subj /CN=trent-ca -keyout ca.key -out ca.crt"),
+        format!("req {curve} -subj /CN=trent -keyout tls.key -out tls.csr"),
+        "x509 -req -in tls.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 1 -extfile ext.cnf -out tls.crt".into(),
+    ] {
+        let out = Command::new("openssl")
+            .args(args.split(' '))
+            .current_dir(&tls)
+            .output()
+            .expect("openssl (scripts/test installs it)");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "openssl {args}: {stderr}");
+    }
+    tls
+}
+
+/// The Kubernetes set-up: the API serves TLS with one certificate for all pods, peer names
+/// carry the namespace, and joining and leaving verify the founding members' certificates
+/// (`join_ca_file`). One founding member, so a second voter that failed to leave would
+/// take the quorum with it.
+#[tokio::test(flavor = "multi_thread")]
+async fn over_tls_a_pod_joins_and_leaves_verifying_the_members_certificates() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Sim {
+        subnet: 82,
+        founding: 1,
+        namespace: Some("sim"),
+        tls: Some(pod_certificates(dir.path(), "sim")),
+    };
+    let hosts = hosts_file(&sim, dir.path(), 2);
+    let mut pods: Vec<Pod> = (0..2)
+        .map(|i| Pod::new(&sim, dir.path(), i, &hosts))
+        .collect();
+    for pod in &mut pods {
+        pod.start();
+    }
+    // trent-1 is ready only once a member: it joined over TLS.
+    pods[0].healthy().await;
+    pods[1].healthy().await;
+    let record = dir.path().join("acknowledged.jsonl");
+    pods[1].check_cluster("write", &record);
+
+    let (code, stderr) = exit_of(pods[1].trentd("leave")).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("left the cluster"), "{stderr}");
+    pods[1].terminate().await;
+    // Had trent-1 stayed a voter, trent-0 alone (1 of 2) could commit nothing.
+    pods[0].check_cluster("write", &record);
+    pods[0].check_cluster("verify", &record);
 }
