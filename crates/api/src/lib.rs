@@ -12,6 +12,7 @@
 
 mod admin;
 mod dispatch;
+mod observe;
 mod operations;
 pub mod sigv4;
 mod wire;
@@ -24,6 +25,7 @@ use trent_model::AccountId;
 use trent_service::Service;
 
 pub use admin::OPERATIONS as ADMIN_OPERATIONS;
+pub use observe::{RequestObserver, OK, UNKNOWN_OPERATION};
 pub use operations::KMS_OPERATIONS;
 pub use wire::{RawRequest, CONTENT_TYPE};
 
@@ -41,6 +43,7 @@ const CHANNEL: u8 = b'H';
 #[derive(Clone)]
 pub struct Api {
     service: Service,
+    observer: Option<Arc<dyn RequestObserver>>,
 }
 
 impl Api {
@@ -57,7 +60,16 @@ impl Api {
         service
             .node()
             .set_forward_handler(CHANNEL, Arc::new(handler));
-        Api { service }
+        Api {
+            service,
+            observer: None,
+        }
+    }
+
+    /// Reports every request this node receives to `observer` (metrics).
+    pub fn with_observer(mut self, observer: Arc<dyn RequestObserver>) -> Api {
+        self.observer = Some(observer);
+        self
     }
 
     /// The HTTP routes: `POST /`, and AWS-style errors for anything else.

@@ -5,6 +5,8 @@
 //! cluster layer, which authenticates and executes it ([`crate::dispatch`]). The client never
 //! sees a redirect: a follower answers with the leader's reply.
 
+use std::time::Instant;
+
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
@@ -13,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use trent_model::{Error, ErrorKind};
 use uuid::Uuid;
 
-use crate::{Api, CHANNEL, MAX_BODY};
+use crate::{observe, Api, CHANNEL, MAX_BODY};
 
 pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 const REQUEST_ID_HEADER: &str = "x-amzn-requestid";
@@ -100,6 +102,8 @@ pub async fn handle(
     body: Body,
 ) -> Response {
     let request_id = request_id(&headers);
+    let started = Instant::now();
+    let operation = observe::operation(&headers);
     let reply = match admit(method, uri, headers, body).await {
         Err(e) => Reply::error(&e),
         Ok(raw) => {
@@ -114,6 +118,9 @@ pub async fn handle(
             }
         }
     };
+    if let Some(observer) = &api.observer {
+        observer.observe(operation, observe::outcome(&reply), started.elapsed());
+    }
     respond(reply, request_id)
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::NodeId;
+use crate::{NodeId, PeerTls};
 
 /// The static member set a new cluster starts with, like etcd's `--initial-cluster`:
 /// `1=10.0.0.1:7701,2=10.0.0.2:7701,3=10.0.0.3:7701`. Every founding node must be given the
@@ -110,6 +110,8 @@ pub struct ClusterConfig {
     pub raft: RaftTuning,
     /// How long a request may wait for a leader, a quorum or a barrier.
     pub request_timeout: Duration,
+    /// Mutual TLS on the peer transport; `None` is plain gRPC (explicitly configured).
+    pub peer_tls: Option<PeerTls>,
 }
 
 impl ClusterConfig {

@@ -14,6 +14,7 @@ mod network;
 mod node;
 mod peer_service;
 pub mod store;
+mod tls;
 
 pub mod proto {
     tonic::include_proto!("trent.peer.v1");
@@ -22,7 +23,8 @@ pub mod proto {
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ClusterConfig, InitialCluster, RaftTuning};
 pub use error::{ClusterError, StartError};
-pub use node::{ClusterNode, ForwardHandler};
+pub use node::{ClusterNode, ForwardCounts, ForwardHandler};
+pub use tls::PeerTls;
 
 use std::io::Cursor;
 

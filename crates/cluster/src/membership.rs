@@ -102,20 +102,46 @@ impl ClusterNode {
                 "address {addr} already belongs to node {other}"
             )));
         }
-        let learner = tokio::time::timeout(
-            ADD_NODE_TIMEOUT,
-            self.raft().add_learner(id, BasicNode::new(addr), true),
-        );
-        learner
+        let added = self
+            .raft()
+            .add_learner(id, BasicNode::new(addr), false)
             .await
-            .map_err(|_| {
-                ClusterError::Unavailable(format!(
-                    "node {id} did not catch up within {ADD_NODE_TIMEOUT:?}"
-                ))
-            })?
             .map_err(write_error)?;
+        self.await_learner(id, added.log_id.index).await?;
         self.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])))
             .await
+    }
+
+    /// Waits until learner `id` holds the log up to `index` (the entry that added it).
+    ///
+    /// openraft's blocking `add_learner` calls a learner "up to date" when it lags by less
+    /// than `replication_lag_threshold` (5000) entries, which a young cluster's unreachable
+    /// learner (wrong address, no certificate from the cluster CA, not started) does too;
+    /// promoting it would make a voter of a node that cannot vote. So wait for its
+    /// acknowledgement of that very entry instead.
+    async fn await_learner(&self, id: NodeId, index: u64) -> Result<(), ClusterError> {
+        let matched = |m: &openraft::RaftMetrics<NodeId, BasicNode>| {
+            let replication = m.replication.as_ref()?;
+            replication.get(&id).cloned().flatten().map(|l| l.index)
+        };
+        let waited = self
+            .raft()
+            .wait(Some(ADD_NODE_TIMEOUT))
+            .metrics(
+                |m| m.replication.is_none() || matched(m) >= Some(index),
+                "learner catching up",
+            )
+            .await;
+        match waited {
+            Ok(m) if m.replication.is_none() => Err(ClusterError::NotLeader {
+                leader: m.current_leader,
+            }),
+            Ok(_) => Ok(()),
+            Err(_) => Err(ClusterError::Unavailable(format!(
+                "node {id} did not catch up within {ADD_NODE_TIMEOUT:?}; is it running at that \
+                 address, with a certificate from the cluster CA?"
+            ))),
+        }
     }
 
     /// Removes `id` from the cluster. Leader only; refuses to remove the last voter.

@@ -18,10 +18,11 @@ use openraft::BasicNode;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tonic::transport::{Channel, Endpoint};
+use tonic::Status;
 
 use crate::proto::peer_client::PeerClient;
 use crate::proto::{ForwardRequest, HelloReply, HelloRequest, RaftRequest};
-use crate::{NodeId, TypeConfig};
+use crate::{NodeId, PeerTls, TypeConfig};
 
 /// Above the snapshot chunk size and any append batch.
 pub(crate) const MAX_MESSAGE_BYTES: usize = 64 << 20;
@@ -31,39 +32,59 @@ pub(crate) const MAX_MESSAGE_BYTES: usize = 64 << 20;
 pub struct Network {
     cluster: String,
     local_ip: Option<IpAddr>,
+    /// Mutual TLS for every peer connection; `None` only when plain gRPC is configured.
+    tls: Option<PeerTls>,
     channels: Arc<Mutex<HashMap<String, Channel>>>,
 }
 
 impl Network {
     /// `local_ip`, when set, is the source address of every outgoing connection, so that peer
     /// traffic can be told apart (and filtered) by address.
-    pub fn new(cluster: String, local_ip: Option<IpAddr>) -> Self {
+    pub fn new(cluster: String, local_ip: Option<IpAddr>, tls: Option<PeerTls>) -> Self {
         Network {
             cluster,
             local_ip,
+            tls,
             channels: Arc::default(),
         }
     }
 
-    fn client(&self, addr: &str) -> PeerClient<Channel> {
-        let channel = self
-            .channels
-            .lock()
-            .expect("channel cache")
-            .entry(addr.to_owned())
-            .or_insert_with(|| {
-                Endpoint::from_shared(format!("http://{addr}"))
-                    .expect("peer address is a valid URI")
-                    .connect_timeout(Duration::from_millis(500))
-                    .tcp_nodelay(true)
-                    .http2_keep_alive_interval(Duration::from_secs(5))
-                    .local_address(self.local_ip)
-                    .connect_lazy()
-            })
-            .clone();
-        PeerClient::new(channel)
+    /// The cached channel to `addr` (host:port), created on first use. An address that is
+    /// no URI, or whose host is no valid TLS server name, is an error, never a panic: peer
+    /// addresses come from operators (`AddNode`).
+    fn client(&self, addr: &str) -> Result<PeerClient<Channel>, String> {
+        let mut channels = self.channels.lock().expect("channel cache");
+        let channel = match channels.get(addr) {
+            Some(channel) => channel.clone(),
+            None => {
+                let channel = self.endpoint(addr)?.connect_lazy();
+                channels.insert(addr.to_owned(), channel.clone());
+                channel
+            }
+        };
+        Ok(PeerClient::new(channel)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES))
+    }
+
+    fn endpoint(&self, addr: &str) -> Result<Endpoint, String> {
+        let scheme = match self.tls {
+            Some(_) => "https",
+            None => "http",
+        };
+        let endpoint = Endpoint::from_shared(format!("{scheme}://{addr}"))
+            .map_err(|e| format!("peer address {addr}: {e}"))?
+            .connect_timeout(Duration::from_millis(500))
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(5))
+            .local_address(self.local_ip);
+        match &self.tls {
+            // The server name checked against the peer's certificate is the host of the URI.
+            Some(tls) => endpoint
+                .tls_config(tls.client())
+                .map_err(|e| format!("peer address {addr}: {e}")),
+            None => Ok(endpoint),
+        }
     }
 
     /// Sends a client request to the node at `addr` (the leader, as far as we know).
@@ -74,7 +95,7 @@ impl Network {
         hops: u32,
         payload: Vec<u8>,
         timeout: Duration,
-    ) -> Result<Vec<u8>, tonic::Status> {
+    ) -> Result<Vec<u8>, Status> {
         let mut request = tonic::Request::new(ForwardRequest {
             cluster: self.cluster.clone(),
             request_id: request_id.as_bytes().to_vec(),
@@ -84,6 +105,7 @@ impl Network {
         request.set_timeout(timeout);
         Ok(self
             .client(addr)
+            .map_err(Status::invalid_argument)?
             .forward(request)
             .await?
             .into_inner()
@@ -95,14 +117,19 @@ impl Network {
         addr: &str,
         node_id: NodeId,
         initial_cluster: String,
-    ) -> Result<HelloReply, tonic::Status> {
+    ) -> Result<HelloReply, Status> {
         let mut request = tonic::Request::new(HelloRequest {
             cluster: self.cluster.clone(),
             node_id,
             initial_cluster,
         });
         request.set_timeout(Duration::from_secs(2));
-        Ok(self.client(addr).hello(request).await?.into_inner())
+        Ok(self
+            .client(addr)
+            .map_err(Status::invalid_argument)?
+            .hello(request)
+            .await?
+            .into_inner())
     }
 }
 
@@ -121,7 +148,8 @@ impl RaftNetworkFactory<TypeConfig> for Network {
 /// openraft's view of one peer.
 pub struct PeerConnection {
     target: NodeId,
-    client: PeerClient<Channel>,
+    /// `Err`: the peer's address cannot be connected to; every RPC reports it unreachable.
+    client: Result<PeerClient<Channel>, String>,
     cluster: String,
 }
 
@@ -153,10 +181,13 @@ impl PeerConnection {
             data,
         });
         request.set_timeout(option.hard_ttl());
+        let client = self.client.as_mut().map_err(|e| {
+            RPCError::Unreachable(Unreachable::new(&std::io::Error::other(e.clone())))
+        })?;
         let reply = match rpc {
-            Rpc::Append => self.client.append_entries(request).await,
-            Rpc::Vote => self.client.vote(request).await,
-            Rpc::Snapshot => self.client.install_snapshot(request).await,
+            Rpc::Append => client.append_entries(request).await,
+            Rpc::Vote => client.vote(request).await,
+            Rpc::Snapshot => client.install_snapshot(request).await,
         }
         .map_err(|status| RPCError::Unreachable(Unreachable::new(&status)))?;
         let result: Result<Resp, RaftError<NodeId, E>> =

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -47,6 +48,26 @@ struct Inner {
     /// A founding peer that greeted us with a different member list: (its id, its list).
     peer_mismatch: std::sync::Mutex<Option<(NodeId, String)>>,
     stop_peer_server: std::sync::Mutex<Option<oneshot::Sender<()>>>,
+    /// Last committed index + 1, 0 for none (kept by the log store).
+    committed: Arc<AtomicU64>,
+    forwards: ForwardCounters,
+}
+
+/// Requests this node forwarded to the leader (and how many of those attempts failed at the
+/// transport or the leader's routing), and requests peers forwarded to it.
+#[derive(Default)]
+pub(crate) struct ForwardCounters {
+    pub sent: AtomicU64,
+    pub failed: AtomicU64,
+    pub received: AtomicU64,
+}
+
+/// A snapshot of [`ForwardCounters`], for metrics. Counts only grow.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ForwardCounts {
+    pub sent: u64,
+    pub failed: u64,
+    pub received: u64,
 }
 
 impl ClusterNode {
@@ -64,7 +85,12 @@ impl ClusterNode {
         config.validate().map_err(StartError::Config)?;
         let storage = store::open(&config.data_dir, &config.cluster_name, config.node_id)?;
         let state = storage.state_machine.state();
-        let network = Network::new(config.cluster_name.clone(), source_ip(&config));
+        let committed = storage.log.committed_gauge();
+        let network = Network::new(
+            config.cluster_name.clone(),
+            source_ip(&config),
+            config.peer_tls.clone(),
+        );
         let raft = Raft::new(
             config.node_id,
             Arc::new(raft_config(&config)?),
@@ -93,6 +119,8 @@ impl ClusterNode {
                 clock,
                 peer_mismatch: std::sync::Mutex::new(None),
                 stop_peer_server: std::sync::Mutex::new(Some(stop)),
+                committed,
+                forwards: ForwardCounters::default(),
             }),
         };
         let service = PeerServer::new(PeerService { node: node.clone() })
@@ -108,8 +136,14 @@ impl ClusterNode {
                 })
             },
         );
+        let mut server = tonic::transport::Server::builder();
+        if let Some(tls) = &node.inner.config.peer_tls {
+            server = server
+                .tls_config(tls.server())
+                .map_err(|e| StartError::Config(format!("peer TLS: {e}")))?;
+        }
         tokio::spawn(async move {
-            let served = tonic::transport::Server::builder()
+            let served = server
                 .add_service(service)
                 .serve_with_incoming_shutdown(incoming, async {
                     let _ = stopped.await;
@@ -147,6 +181,25 @@ impl ClusterNode {
             .write()
             .expect("handlers lock")
             .insert(channel, handler);
+    }
+
+    /// The last log index this node knows to be committed (saved by Raft), if any.
+    pub fn committed_index(&self) -> Option<u64> {
+        self.inner.committed.load(Ordering::Relaxed).checked_sub(1)
+    }
+
+    /// How many requests went through forwarding, both ways, since start.
+    pub fn forward_counts(&self) -> ForwardCounts {
+        let f = &self.inner.forwards;
+        ForwardCounts {
+            sent: f.sent.load(Ordering::Relaxed),
+            failed: f.failed.load(Ordering::Relaxed),
+            received: f.received.load(Ordering::Relaxed),
+        }
+    }
+
+    pub(crate) fn forward_counters(&self) -> &ForwardCounters {
+        &self.inner.forwards
     }
 
     /// The leader as this node last heard; may be stale.
@@ -271,11 +324,17 @@ impl ClusterNode {
             return Err(ClusterError::NotLeader { leader: None });
         };
         let remaining = deadline.saturating_duration_since(Instant::now());
-        self.inner
+        let forwards = &self.inner.forwards;
+        forwards.sent.fetch_add(1, Ordering::Relaxed);
+        let reply = self
+            .inner
             .network
             .forward(&addr, request_id, hops, payload, remaining)
-            .await
-            .map_err(error_of_status)
+            .await;
+        if reply.is_err() {
+            forwards.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        reply.map_err(error_of_status)
     }
 
     /// Waits (at most a short while) for a leader other than `tried`.

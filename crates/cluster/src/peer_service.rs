@@ -82,6 +82,10 @@ impl Peer for PeerService {
     ) -> Result<Response<ForwardReply>, Status> {
         let request = request.into_inner();
         self.check_cluster(&request.cluster)?;
+        self.node
+            .forward_counters()
+            .received
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let request_id = uuid::Uuid::from_slice(&request.request_id)
             .map_err(|_| Status::invalid_argument("request_id must be 16 bytes"))?;
         if request.hops >= MAX_HOPS {

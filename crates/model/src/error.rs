@@ -44,6 +44,40 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Every kind, for lookups by code.
+    pub const ALL: [ErrorKind; 25] = [
+        ErrorKind::NotFound,
+        ErrorKind::AlreadyExists,
+        ErrorKind::Disabled,
+        ErrorKind::InvalidState,
+        ErrorKind::Validation,
+        ErrorKind::InvalidArn,
+        ErrorKind::InvalidAliasName,
+        ErrorKind::AccessDenied,
+        ErrorKind::LimitExceeded,
+        ErrorKind::InvalidCiphertext,
+        ErrorKind::IncorrectKey,
+        ErrorKind::Tag,
+        ErrorKind::UnsupportedOperation,
+        ErrorKind::InvalidMarker,
+        ErrorKind::InvalidKeyUsage,
+        ErrorKind::DryRunOperation,
+        ErrorKind::NotAuthorized,
+        ErrorKind::MissingAuthenticationToken,
+        ErrorKind::UnrecognizedClient,
+        ErrorKind::InvalidSignature,
+        ErrorKind::UnknownOperation,
+        ErrorKind::Serialization,
+        ErrorKind::RequestTooLarge,
+        ErrorKind::Unavailable,
+        ErrorKind::Internal,
+    ];
+
+    /// The kind whose AWS exception name is `code` (the inverse of [`ErrorKind::aws_code`]).
+    pub fn from_aws_code(code: &str) -> Option<ErrorKind> {
+        ErrorKind::ALL.into_iter().find(|k| k.aws_code() == code)
+    }
+
     /// The AWS exception name, as it appears in `__type`.
     pub fn aws_code(self) -> &'static str {
         match self {
@@ -146,6 +180,14 @@ mod tests {
         assert_eq!(Error::not_found("x").http_status(), 400);
         assert_eq!(Error::unavailable("x").http_status(), 503);
         assert_eq!(Error::internal("x").http_status(), 500);
+    }
+
+    #[test]
+    fn every_code_maps_back_to_its_kind() {
+        for kind in ErrorKind::ALL {
+            assert_eq!(ErrorKind::from_aws_code(kind.aws_code()), Some(kind));
+        }
+        assert_eq!(ErrorKind::from_aws_code("NoSuchException"), None);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 use serde::Deserialize;
-use trent_cluster::{ClusterConfig, InitialCluster, RaftTuning};
+use trent_cluster::{ClusterConfig, InitialCluster, PeerTls, RaftTuning};
 use trent_hsm::DomainKeySource;
 use trent_model::AccountId;
 use trent_service::Limits;
@@ -101,6 +101,18 @@ pub struct Flags {
     pub max_aliases_per_key: Option<u32>,
     #[command(flatten)]
     pub statefulset: StatefulSetFlags,
+    /// PEM certificate(s) of the cluster CA: peers must present a certificate it issued.
+    #[arg(long, env = "TRENT_PEER_TLS_CA_FILE")]
+    pub peer_tls_ca_file: Option<PathBuf>,
+    /// PEM certificate chain this node presents to its peers (as server and as client).
+    #[arg(long, env = "TRENT_PEER_TLS_CERT_FILE")]
+    pub peer_tls_cert_file: Option<PathBuf>,
+    /// PEM private key of that certificate.
+    #[arg(long, env = "TRENT_PEER_TLS_KEY_FILE")]
+    pub peer_tls_key_file: Option<PathBuf>,
+    /// Run the peer transport (Raft, forwarding) without TLS (only for a trusted network).
+    #[arg(long, env = "TRENT_PEER_PLAIN")]
+    pub peer_plain: bool,
 }
 
 /// The file form; every key is optional and unknown keys are errors.
@@ -125,6 +137,10 @@ struct FileConfig {
     tls_key_file: Option<PathBuf>,
     plain_http: Option<bool>,
     statefulset: Option<StatefulSetFile>,
+    peer_tls_ca_file: Option<PathBuf>,
+    peer_tls_cert_file: Option<PathBuf>,
+    peer_tls_key_file: Option<PathBuf>,
+    peer_plain: Option<bool>,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -229,7 +245,7 @@ impl ServerConfig {
             Some("json") => LogFormat::Json,
             Some(other) => return Err(format!("log_format: '{other}' is neither text nor json")),
         };
-        let cluster = ClusterConfig {
+        let mut cluster = ClusterConfig {
             cluster_name: flags
                 .cluster_name
                 .or(file.cluster_name)
@@ -249,6 +265,7 @@ impl ServerConfig {
                     .or(file.request_timeout_ms)
                     .unwrap_or(5_000),
             ),
+            peer_tls: None,
         };
         cluster.validate()?;
         let domain_key = match flags.domain_key_file.or(file.domain_key_file) {
@@ -298,6 +315,12 @@ impl ServerConfig {
                 "tls_cert_file: required (with tls_key_file), or --plain-http to serve the API without TLS".into(),
             ),
         };
+        cluster.peer_tls = resolve_peer_tls(
+            flags.peer_tls_ca_file.or(file.peer_tls_ca_file),
+            flags.peer_tls_cert_file.or(file.peer_tls_cert_file),
+            flags.peer_tls_key_file.or(file.peer_tls_key_file),
+            flags.peer_plain || file.peer_plain.unwrap_or(false),
+        )?;
         if let Some(s) = &statefulset {
             s.check_tls(tls.is_some())?;
         }
@@ -345,10 +368,31 @@ impl ServerConfig {
                 initial_cluster: format!("1={peer_listen}").parse()?,
                 raft: RaftTuning::default(),
                 request_timeout: Duration::from_secs(5),
+                // Dev mode listens on loopback only.
+                peer_tls: None,
             },
             api_listen,
             log_format: LogFormat::Text,
         })
+    }
+}
+
+/// Mutual TLS on the peer transport needs all three files; without them the operator must
+/// say `peer_plain` explicitly, so a production node is never left open by omission.
+fn resolve_peer_tls(
+    ca: Option<PathBuf>,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    plain: bool,
+) -> Result<Option<PeerTls>, String> {
+    match (ca, cert, key) {
+        (None, None, None) if plain => Ok(None),
+        (None, None, None) => Err("peer_tls_ca_file: required (with peer_tls_cert_file and peer_tls_key_file), or --peer-plain to run the peer transport without TLS".into()),
+        _ if plain => Err("peer_plain: set together with peer TLS files; choose one".into()),
+        (Some(ca), Some(cert), Some(key)) => PeerTls::load(&ca, &cert, &key).map(Some),
+        (None, _, _) => Err("peer_tls_ca_file: required with the other peer TLS files".into()),
+        (_, None, _) => Err("peer_tls_cert_file: required with the other peer TLS files".into()),
+        (_, _, None) => Err("peer_tls_key_file: required with the other peer TLS files".into()),
     }
 }
 
@@ -362,6 +406,7 @@ mod tests {
             data_dir: Some("/tmp/x".into()),
             domain_key_file: Some("/tmp/x/domain-key".into()),
             plain_http: true,
+            peer_plain: true,
             ..Flags::default()
         }
     }
@@ -422,6 +467,39 @@ mod tests {
             ),
             (
                 Flags {
+                    peer_plain: false,
+                    ..flags()
+                },
+                "peer_tls_ca_file: required (with",
+            ),
+            (
+                Flags {
+                    peer_tls_ca_file: Some("/ca.pem".into()),
+                    peer_tls_key_file: Some("/k.pem".into()),
+                    peer_plain: false,
+                    ..flags()
+                },
+                "peer_tls_cert_file: required with",
+            ),
+            (
+                Flags {
+                    peer_tls_ca_file: Some("/ca.pem".into()),
+                    ..flags()
+                },
+                "peer_plain: set together",
+            ),
+            (
+                Flags {
+                    peer_tls_ca_file: Some("/nonexistent/ca.pem".into()),
+                    peer_tls_cert_file: Some("/nonexistent/cert.pem".into()),
+                    peer_tls_key_file: Some("/nonexistent/key.pem".into()),
+                    peer_plain: false,
+                    ..flags()
+                },
+                "peer_tls_ca_file /nonexistent/ca.pem",
+            ),
+            (
+                Flags {
                     log_format: Some("xml".into()),
                     ..flags()
                 },
@@ -467,6 +545,7 @@ mod tests {
             config: Some(path.clone()),
             domain_key_file: Some("/k".into()),
             plain_http: true,
+            peer_plain: true,
             ..Flags::default()
         })
         .unwrap();

@@ -3,10 +3,12 @@
 //! `trentd run` takes its configuration from a TOML file, `TRENT_*` variables and flags;
 //! `trentd dev` starts a single-node development cluster with built-in defaults.
 
+mod certs;
 mod config;
 mod http;
 mod join;
 mod kms;
+mod metrics;
 mod probe;
 mod remote;
 mod statefulset;
@@ -53,6 +55,9 @@ enum Cmd {
     /// Removes this StatefulSet pod's node from the cluster (the pod's preStop hook); takes
     /// the same settings as `run`. Founding members never leave.
     Leave(Box<join::LeaveFlags>),
+    /// Writes a development CA and per-node certificates and keys (PEM) for peer mutual TLS
+    /// and the client API's TLS.
+    Certs(certs::CertsArgs),
 }
 
 fn main() -> ExitCode {
@@ -76,6 +81,12 @@ fn main() -> ExitCode {
             Ok(config) => (config, true),
             Err(e) => return fail(&format!("invalid configuration: {e}")),
         },
+        Cmd::Certs(args) => {
+            return match certs::run(&args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&format!("certs: {e}")),
+            }
+        }
     };
     init_logging(config.log_format);
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
@@ -146,7 +157,12 @@ async fn serve(config: ServerConfig, dev: bool) -> anyhow::Result<()> {
         "trentd started"
     );
     let bootstrapped = Arc::new(AtomicBool::new(false));
-    let api = trent_api::Api::install(service.clone(), config.kms.root_account.clone());
+    let metrics = Arc::new(metrics::Metrics::new(
+        node.clone(),
+        config.cluster.data_dir.clone(),
+    )?);
+    let api = trent_api::Api::install(service.clone(), config.kms.root_account.clone())
+        .with_observer(metrics.clone());
     let app = axum::Router::new()
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .route("/readyz", axum::routing::get(readyz))
@@ -154,6 +170,7 @@ async fn serve(config: ServerConfig, dev: bool) -> anyhow::Result<()> {
             node: node.clone(),
             bootstrapped: bootstrapped.clone(),
         })
+        .merge(metrics::router(metrics))
         .merge(api.router());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let http = tokio::spawn(http::serve(listener, tls, app, stop_rx));

@@ -227,6 +227,7 @@ async fn start_cluster(dir: &std::path::Path) -> Service {
             initial_cluster: initial.parse().unwrap(),
             raft: RaftTuning::default(),
             request_timeout: Duration::from_secs(5),
+            peer_tls: None,
         };
         let node = ClusterNode::start(config).await.unwrap();
         let hsm = Arc::new(SoftHsm::new(DomainKey::from_bytes([3; 32]), 10_000));

@@ -2,6 +2,7 @@
 
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use openraft::storage::{LogFlushed, LogState, RaftLogReader, RaftLogStorage};
@@ -19,6 +20,8 @@ const PURGED: &[u8] = b"purged";
 #[derive(Clone)]
 pub struct LogStore {
     db: Arc<DB>,
+    /// The last committed index + 1 (0: nothing committed yet), for metrics.
+    committed: Arc<AtomicU64>,
 }
 
 fn index_key(index: u64) -> [u8; 8] {
@@ -33,7 +36,15 @@ fn synced() -> WriteOptions {
 
 impl LogStore {
     pub(crate) fn new(db: Arc<DB>) -> Self {
-        LogStore { db }
+        LogStore {
+            db,
+            committed: Arc::default(),
+        }
+    }
+
+    /// The commit index as openraft last saved it: last committed index + 1, 0 for none.
+    pub(crate) fn committed_gauge(&self) -> Arc<AtomicU64> {
+        self.committed.clone()
     }
 
     fn get_meta<T: serde::de::DeserializeOwned>(
@@ -158,11 +169,17 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
         // Not synced: losing it only means re-learning the commit index from the leader.
-        self.put_meta(COMMITTED, &committed, false).await
+        self.put_meta(COMMITTED, &committed, false).await?;
+        let next = committed.map_or(0, |id| id.index + 1);
+        self.committed.store(next, Ordering::Relaxed);
+        Ok(())
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
-        Ok(self.get_meta::<Option<LogId>>(COMMITTED)?.flatten())
+        let committed = self.get_meta::<Option<LogId>>(COMMITTED)?.flatten();
+        let next = committed.map_or(0, |id| id.index + 1);
+        self.committed.store(next, Ordering::Relaxed);
+        Ok(committed)
     }
 
     async fn append<I>(

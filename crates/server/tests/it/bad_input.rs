@@ -31,6 +31,7 @@ fn node_args<'a>(ip: &'a str, dir: &'a str, id: &'a str, initial: &'a str) -> Ve
         "--initial-cluster".into(),
         initial.into(),
         "--plain-http".into(),
+        "--peer-plain".into(),
     ]
 }
 

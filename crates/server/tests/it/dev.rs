@@ -116,6 +116,7 @@ async fn run_with_env(data: &std::path::Path, env: &[(&str, &str)]) -> (i32, Str
             "127.56.0.1:7701",
         ])
         .args(["--initial-cluster", "1=127.56.0.1:7701", "--plain-http"])
+        .arg("--peer-plain")
         .env_remove("TRENT_DOMAIN_KEY")
         .env_remove("TRENT_DOMAIN_KEY_FILE")
         .envs(env.iter().copied());

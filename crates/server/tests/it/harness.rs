@@ -79,6 +79,8 @@ pub struct TestNode {
     pub extra_args: Vec<String>,
     /// Serves TLS (its `extra_args` name the files) instead of `--plain-http`.
     pub tls: bool,
+    /// Peer mutual TLS (its `extra_args` name the files) instead of `--peer-plain`.
+    pub peer_tls: bool,
     child: Option<Child>,
 }
 
@@ -123,6 +125,7 @@ impl TestNode {
             ])
             .args(["--initial-cluster", &self.initial_cluster])
             .args((!self.tls).then_some("--plain-http"))
+            .args((!self.peer_tls).then_some("--peer-plain"))
             .args(&self.extra_args)
             .env("TRENT_LOG", "info,openraft=info")
             .env("TRENT_DOMAIN_KEY", DOMAIN_KEY)
@@ -203,6 +206,7 @@ impl TestCluster {
             initial_cluster: initial_cluster.into(),
             extra_args: vec![],
             tls: false,
+            peer_tls: false,
             child: None,
         }
     }

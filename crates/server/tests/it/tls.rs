@@ -97,6 +97,7 @@ async fn a_certificate_that_cannot_be_loaded_stops_trentd_by_name() {
         .arg(&cert)
         .arg("--tls-key-file")
         .arg(&cert)
+        .arg("--peer-plain")
         .env("TRENT_DOMAIN_KEY", DOMAIN_KEY);
     let (code, stderr) = exit_of(command).await;
     assert_eq!(code, 2, "{stderr}");

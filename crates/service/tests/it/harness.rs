@@ -78,6 +78,7 @@ impl Cluster {
                 initial_cluster: initial.parse().unwrap(),
                 raft: raft.clone(),
                 request_timeout: Duration::from_secs(5),
+                peer_tls: None,
             };
             let node = ClusterNode::start_with_clock(config, clock.clone())
                 .await
