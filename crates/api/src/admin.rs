@@ -1,7 +1,10 @@
 //! The admin target (`TrentAdmin.<Operation>`): what AWS does in IAM (users, access keys) and
 //! what operators need (cluster status and membership), in the same JSON 1.1 + SigV4 style as
 //! the KMS target. Principals are managed by their account's root; the cluster by the root
-//! of the operator account (the one trentd bootstraps from its configuration).
+//! of the operator account (the one trentd bootstraps from its configuration), who also
+//! exports and imports backups (`backup.rs`).
+
+mod backup;
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -22,6 +25,8 @@ pub const OPERATIONS: &[&str] = &[
     "GetClusterStatus",
     "AddNode",
     "RemoveNode",
+    "ExportBackup",
+    "ImportBackup",
 ];
 
 pub struct Admin {
@@ -150,6 +155,8 @@ impl Admin {
                 let id = required(req.node_id, "nodeId")?;
                 membership(service.node().remove_node(id).await)
             }
+            "ExportBackup" => self.export_backup(call, body).await,
+            "ImportBackup" => self.import_backup(call, body).await,
             other => Err(Error::new(
                 ErrorKind::UnknownOperation,
                 format!("TrentAdmin.{other} is not an admin operation"),

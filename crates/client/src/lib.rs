@@ -2,6 +2,7 @@
 //! by the `trent` CLI, the integration tests and `trent bench`), and the load generator
 //! behind `trent bench`.
 
+pub mod backup;
 pub mod bench;
 mod signed;
 

@@ -39,6 +39,16 @@ openraft::declare_raft_types!(
         SnapshotData = Cursor<Vec<u8>>,
 );
 
+/// Arms the fault-injection points named in `FAILPOINTS` when this crate is built with the
+/// `failpoints` feature (tests only); otherwise does nothing. Call once at start-up.
+pub fn setup_failpoints() {
+    #[cfg(feature = "failpoints")]
+    if let Ok(points) = std::env::var("FAILPOINTS") {
+        tracing::warn!(%points, "FAILPOINTS armed: this node deliberately misbehaves (tests only)");
+        std::mem::forget(fail::FailScenario::setup());
+    }
+}
+
 pub type NodeId = u64;
 pub type Raft = openraft::Raft<TypeConfig>;
 pub type LogId = openraft::LogId<NodeId>;

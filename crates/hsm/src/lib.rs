@@ -94,4 +94,16 @@ pub trait Hsm: Send + Sync + 'static {
 
     /// Opens what [`Hsm::wrap_secret`] sealed with the same `label`.
     fn unwrap_secret(&self, label: &[u8], wrapped: &[u8]) -> Result<Plaintext, HsmError>;
+
+    /// A fingerprint of the domain key (HMAC-SHA256 under it of a fixed label): the same on
+    /// every node holding the same key, different for another key, and no help in finding
+    /// the key. Backups record it so a restore under another domain key is refused.
+    fn domain_key_fingerprint(&self) -> [u8; 32];
+
+    /// HMAC-SHA256 of `data` under a key derived from the domain key and bound to `purpose`:
+    /// only a holder of the domain key can make or check it (backups are sealed this way).
+    fn domain_mac(&self, purpose: &[u8], data: &[u8]) -> [u8; 32];
+
+    /// Checks a [`Hsm::domain_mac`] in constant time.
+    fn verify_domain_mac(&self, purpose: &[u8], data: &[u8], mac: &[u8]) -> bool;
 }

@@ -7,8 +7,10 @@ use std::sync::{Arc, Mutex};
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
+use hmac::{Hmac, KeyInit as _, Mac};
 use lru::LruCache;
 use rand::RngCore;
+use sha2::Sha256;
 use trent_model::KeyId;
 use zeroize::Zeroizing;
 
@@ -22,6 +24,8 @@ const WRAP_FORMAT: u8 = 1;
 const WRAPPED_LEN: usize = 1 + NONCE_LEN + 32 + 16;
 const MATERIAL_AAD: &[u8] = b"trent/material/v1";
 const SECRET_AAD: &[u8] = b"trent/secret/v1";
+const FINGERPRINT_LABEL: &[u8] = b"trent/domain-key-fingerprint/v1";
+const MAC_KEY_LABEL: &[u8] = b"trent/mac-key/v1";
 
 /// An unwrapped key, ready to use, with the wrapped blob it came from (so a different blob
 /// under the same id and version is never served from the cache).
@@ -32,6 +36,11 @@ struct Ready {
 
 pub struct SoftHsm {
     domain: Aes256Gcm,
+    /// HMAC-SHA256(domain key, FINGERPRINT_LABEL): public by design.
+    fingerprint: [u8; 32],
+    /// HMAC-SHA256(domain key, MAC_KEY_LABEL): the root of [`Hsm::domain_mac`] keys, so the
+    /// domain key itself is used for one thing only (AES-GCM wrapping) after start.
+    mac_key: Zeroizing<[u8; 32]>,
     cache: Mutex<LruCache<(KeyId, u32), Arc<Ready>>>,
 }
 
@@ -40,6 +49,8 @@ impl SoftHsm {
         let capacity = NonZeroUsize::new(cache_entries.max(1)).expect("nonzero");
         SoftHsm {
             domain: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(domain.0.as_ref())),
+            fingerprint: hmac_sha256(domain.0.as_ref(), &[FINGERPRINT_LABEL]),
+            mac_key: Zeroizing::new(hmac_sha256(domain.0.as_ref(), &[MAC_KEY_LABEL])),
             cache: Mutex::new(LruCache::new(capacity)),
         }
     }
@@ -180,6 +191,33 @@ impl Hsm for SoftHsm {
             .map_err(|_| HsmError::UnwrapSecret)?;
         Ok(Zeroizing::new(secret))
     }
+
+    fn domain_key_fingerprint(&self) -> [u8; 32] {
+        self.fingerprint
+    }
+
+    fn domain_mac(&self, purpose: &[u8], data: &[u8]) -> [u8; 32] {
+        let len = (purpose.len() as u32).to_be_bytes();
+        hmac_sha256(self.mac_key.as_ref(), &[&len, purpose, data])
+    }
+
+    fn verify_domain_mac(&self, purpose: &[u8], data: &[u8], mac: &[u8]) -> bool {
+        let len = (purpose.len() as u32).to_be_bytes();
+        let mut check = <Hmac<Sha256>>::new_from_slice(self.mac_key.as_ref()).expect("any key");
+        for part in [&len[..], purpose, data] {
+            check.update(part);
+        }
+        check.verify_slice(mac).is_ok()
+    }
+}
+
+/// HMAC-SHA256 under `key` of the concatenation of `parts`.
+fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    let mut mac = <Hmac<Sha256>>::new_from_slice(key).expect("HMAC takes keys of any length");
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
 }
 
 fn fresh_nonce() -> [u8; NONCE_LEN] {
@@ -316,6 +354,24 @@ mod tests {
             }
         }
         assert_eq!(hsm.cache.lock().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn fingerprints_and_macs_depend_on_the_domain_key_only() {
+        let (a, a2, b) = (hsm(1), hsm(1), hsm(2));
+        assert_eq!(a.domain_key_fingerprint(), a2.domain_key_fingerprint());
+        assert_ne!(a.domain_key_fingerprint(), b.domain_key_fingerprint());
+        assert_ne!(a.domain_key_fingerprint(), [1u8; 32]);
+        let mac = a.domain_mac(b"backup", b"data");
+        assert!(a2.verify_domain_mac(b"backup", b"data", &mac));
+        assert!(!b.verify_domain_mac(b"backup", b"data", &mac));
+        assert!(!a.verify_domain_mac(b"other", b"data", &mac));
+        assert!(!a.verify_domain_mac(b"backup", b"datA", &mac));
+        assert!(!a.verify_domain_mac(b"backup", b"data", &mac[..31]));
+        assert_ne!(
+            a.domain_mac(b"backup", b"data"),
+            a.domain_mac(b"backu", b"pdata")
+        );
     }
 
     #[test]

@@ -89,6 +89,7 @@ fn main() -> ExitCode {
         }
     };
     init_logging(config.log_format);
+    trent_cluster::setup_failpoints();
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     match runtime.block_on(serve(config, dev)) {
         Ok(()) => ExitCode::SUCCESS,

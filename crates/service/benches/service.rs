@@ -205,6 +205,7 @@ fn call(root: &Principal) -> Call {
     Call {
         caller: root.clone(),
         request_id: Uuid::new_v4(),
+        barrier_passed: false,
     }
 }
 

@@ -97,7 +97,7 @@ impl Service {
         let account = &call.caller.account;
         let region = self.region().to_owned();
         let (page, more) = self
-            .read(|s| {
+            .read_for(call, |s| {
                 let mut page: Vec<_> = s
                     .aliases(account, target)
                     .filter(|a| after.as_deref().is_none_or(|m| a.name.as_str() > m))

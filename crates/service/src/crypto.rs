@@ -227,7 +227,7 @@ impl Service {
             None => None,
         };
         let key = self
-            .read(|s| -> Result<KeyRecord, Error> {
+            .read_for(call, |s| -> Result<KeyRecord, Error> {
                 if let Some(expected) = &expected {
                     let named = find_key(s, &call.caller, expected)?;
                     if named.metadata.key_id != blob.key_id {

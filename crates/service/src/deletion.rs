@@ -28,6 +28,7 @@ impl Service {
                 // A fresh id per attempt: a refusal (not due yet by the stamped time) must
                 // not be replayed to the next attempt; a repeated deletion is NotFound.
                 request_id: Uuid::new_v4(),
+                barrier_passed: false,
             };
             match self.write(&call, Command::DeleteKey { key_id }).await {
                 Ok(_) => {

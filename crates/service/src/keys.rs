@@ -88,7 +88,7 @@ impl Service {
         };
         let account = &call.caller.account;
         let (page, more) = self
-            .read(|s| {
+            .read_for(call, |s| {
                 let mut page: Vec<_> = s
                     .keys(account, after, limit + 1)
                     .map(|k| k.metadata.clone())
@@ -219,7 +219,7 @@ impl Service {
         let text = required(key_id, "keyId")?;
         let key_ref = parse_key_ref(&text, "keyId", self.region(), aliases)?;
         let key = self
-            .read(|s| find_key(s, &call.caller, &key_ref).cloned())
+            .read_for(call, |s| find_key(s, &call.caller, &key_ref).cloned())
             .await??;
         self.authorizer()
             .authorize(&call.caller, action, &key.metadata)?;

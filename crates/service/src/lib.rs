@@ -10,6 +10,7 @@
 
 mod aliases;
 mod authz;
+mod backup;
 mod blob;
 mod crypto;
 mod deletion;
@@ -22,6 +23,7 @@ pub mod types;
 mod usage;
 
 pub use authz::{Action, Authorizer, DefaultKeyPolicy};
+pub use backup::{ExportedBackup, ImportPart, ImportProgress};
 pub use blob::Blob;
 pub use error::OpError;
 pub use operation::{Operation, ServiceRequest};
@@ -78,6 +80,9 @@ struct Inner {
 pub struct Call {
     pub caller: Principal,
     pub request_id: Uuid,
+    /// A linearizable read barrier already passed on this node during this call (the API
+    /// passes one while authenticating), so the call's reads need no second one.
+    pub barrier_passed: bool,
 }
 
 impl Service {
@@ -121,6 +126,22 @@ impl Service {
     /// Reads the state behind the linearizable read barrier.
     pub(crate) async fn read<T>(&self, f: impl FnOnce(&State) -> T) -> Result<T, OpError> {
         Ok(self.node().read(f).await?)
+    }
+
+    /// Reads the state for `call`: behind the barrier, unless one already passed on this node
+    /// during the call. Then a local read is still linearizable: the barrier proved that this
+    /// node had applied every write acknowledged before the call arrived, and its state only
+    /// moves forward through committed entries, so what it reads now was the cluster's state
+    /// at some moment between the call's arrival and its answer.
+    pub(crate) async fn read_for<T>(
+        &self,
+        call: &Call,
+        f: impl FnOnce(&State) -> T,
+    ) -> Result<T, OpError> {
+        if call.barrier_passed {
+            return Ok(self.node().read_local(f));
+        }
+        self.read(f).await
     }
 
     /// Proposes a command under the call's request id; business errors come back as `Api`.

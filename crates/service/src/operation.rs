@@ -167,6 +167,7 @@ impl ForwardHandler for Handler {
         let call = Call {
             caller: request.caller,
             request_id,
+            barrier_passed: false,
         };
         let result = match self.0.execute(&call, request.operation).await {
             Ok(value) => Ok(value),

@@ -42,8 +42,10 @@ impl Service {
 
     pub async fn list_users(&self, call: &Call) -> Result<Vec<UserName>, OpError> {
         let account = only_root(call)?;
-        self.read(|s| s.users(&account).map(|u| u.name.clone()).collect())
-            .await
+        self.read_for(call, |s| {
+            s.users(&account).map(|u| u.name.clone()).collect()
+        })
+        .await
     }
 
     /// Creates an access key for `user` (or for the root if `None`) with a fresh secret.
@@ -89,7 +91,7 @@ impl Service {
     pub async fn delete_access_key(&self, call: &Call, access_key_id: &str) -> Result<(), OpError> {
         let account = only_root(call)?;
         let owned = self
-            .read(|s| {
+            .read_for(call, |s| {
                 s.access_key(access_key_id)
                     .map(|k| k.owner.account == account)
             })
@@ -109,7 +111,7 @@ impl Service {
     /// Access key ids of the account, with their owners.
     pub async fn list_access_keys(&self, call: &Call) -> Result<Vec<(String, Principal)>, OpError> {
         let account = only_root(call)?;
-        self.read(|s| {
+        self.read_for(call, |s| {
             s.access_keys(&account)
                 .map(|k| (k.access_key_id.clone(), k.owner.clone()))
                 .collect()
@@ -156,6 +158,7 @@ impl Service {
                 let call = Call {
                     caller: owner.clone(),
                     request_id: Uuid::new_v4(),
+                    barrier_passed: false,
                 };
                 match self
                     .store_access_key(&call, &access_key_id, &secret, owner.clone())

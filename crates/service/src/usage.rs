@@ -73,6 +73,7 @@ impl Service {
         let call = Call {
             caller: crate::deletion::system_principal(),
             request_id: Uuid::new_v4(),
+            barrier_passed: false,
         };
         self.write(&call, Command::RecordKeyUsage { usages })
             .await?;

@@ -5,6 +5,7 @@ use trent_model::{
     Millis, Tag,
 };
 
+use crate::restore::Part;
 use crate::{Command, Outcome, RecordKey, Request, RequestId, Response, State, DEDUP_WINDOW_MS};
 
 impl State {
@@ -73,6 +74,29 @@ impl State {
             Command::RecordKeyUsage { usages } => self.record_usage(usages, touched),
             Command::DeleteAccessKey { access_key_id } => {
                 self.delete_access_key(access_key_id, touched)
+            }
+            Command::RestorePart {
+                restore_id,
+                part,
+                parts,
+                data,
+                operator,
+            } => {
+                let part = Part {
+                    restore_id: *restore_id,
+                    part: *part,
+                    parts: *parts,
+                    data,
+                };
+                self.restore_part(part, operator, touched)
+            }
+            Command::RestoreCommit {
+                restore_id,
+                operator,
+            } => self.restore_commit(*restore_id, operator, touched),
+            Command::RestoreAbort { restore_id } => {
+                self.restore_abort(*restore_id, touched);
+                Ok(Outcome::Done)
             }
         }
     }

@@ -5,6 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::backup::BackupBytes;
 use trent_model::{
     AccessKeyRecord, AccountId, AliasName, Error, KeyId, KeyLastUsage, KeyMetadata, KeyRecord,
     Millis, Tag, UserName,
@@ -112,6 +113,26 @@ pub enum Command {
     RecordKeyUsage {
         usages: Vec<(KeyId, KeyLastUsage)>,
     },
+    /// Stages part `part` of `parts` of a backup blob for restore `restore_id`; part 0 starts
+    /// a new staging area, replacing an abandoned one. Refused unless the cluster is fresh
+    /// (nothing but `operator`'s root access keys).
+    RestorePart {
+        restore_id: Uuid,
+        part: u32,
+        parts: u32,
+        data: BackupBytes,
+        operator: AccountId,
+    },
+    /// Replaces every key, alias, user and access key with the staged backup's, in one step
+    /// (keeping `operator`'s root access keys). Proposed after the service checked the seal.
+    RestoreCommit {
+        restore_id: Uuid,
+        operator: AccountId,
+    },
+    /// Drops the staging area of `restore_id` (a backup that failed its checks).
+    RestoreAbort {
+        restore_id: Uuid,
+    },
 }
 
 impl Command {
@@ -135,6 +156,9 @@ impl Command {
             Command::CreateAccessKey { .. } => "CreateAccessKey",
             Command::DeleteAccessKey { .. } => "DeleteAccessKey",
             Command::RecordKeyUsage { .. } => "RecordKeyUsage",
+            Command::RestorePart { .. } => "RestorePart",
+            Command::RestoreCommit { .. } => "RestoreCommit",
+            Command::RestoreAbort { .. } => "RestoreAbort",
         }
     }
 }

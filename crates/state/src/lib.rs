@@ -12,15 +12,21 @@
 //! The state persists as *records* (key/value byte pairs): `apply` reports which records it
 //! touched, [`State::record`] encodes one, and [`State::restore`] rebuilds the state from all of
 //! them. The same records make up snapshots.
+//!
+//! A backup ([`backup`]) is the state's entity records in a sealed, checksummed blob; a
+//! restore stages one through the log and swaps it in with one command (`restore.rs`).
 
 mod apply;
+pub mod backup;
 mod command;
 mod principals;
 mod query;
 mod record;
+mod restore;
 
 pub use command::{Command, Outcome, Request, RequestId, Response};
 pub use record::{DecodeError, RecordKey};
+pub use restore::{EntityCounts, MAX_PARTS, MAX_PART_BYTES};
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -47,7 +53,12 @@ pub struct State {
     applied_by_time: BTreeSet<(Millis, RequestId)>,
     /// The latest leader time seen in the log; never moves backwards.
     clock: Millis,
+    /// A backup being restored, and its parts received so far.
+    restore: Option<restore::Staging>,
+    restore_parts: restore::StagedParts,
 }
 
+#[cfg(test)]
+mod restore_tests;
 #[cfg(test)]
 mod tests;

@@ -20,6 +20,8 @@ const TAG_ALIAS: u8 = b'a';
 const TAG_REQUEST: u8 = b'r';
 const TAG_USER: u8 = b'u';
 const TAG_ACCESS_KEY: u8 = b'x';
+const TAG_RESTORE: u8 = b'b';
+const TAG_RESTORE_PART: u8 = b'p';
 
 /// The identity of one stored record.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -30,6 +32,10 @@ pub enum RecordKey {
     Request(RequestId),
     User(AccountId, UserName),
     AccessKey(String),
+    /// The restore being staged, if any.
+    Restore,
+    /// One staged part of it.
+    RestorePart(u32),
 }
 
 /// A record that cannot be decoded: the data dir or snapshot is corrupt or of another format.
@@ -54,7 +60,20 @@ impl RecordKey {
                 tagged(TAG_USER, format!("{account}{name}").as_bytes())
             }
             RecordKey::AccessKey(id) => tagged(TAG_ACCESS_KEY, id.as_bytes()),
+            RecordKey::Restore => vec![TAG_RESTORE],
+            RecordKey::RestorePart(i) => tagged(TAG_RESTORE_PART, &i.to_be_bytes()),
         }
+    }
+
+    /// Keys, aliases, users and access keys: what a backup holds.
+    pub fn is_entity(&self) -> bool {
+        matches!(
+            self,
+            RecordKey::Key(_)
+                | RecordKey::Alias(..)
+                | RecordKey::User(..)
+                | RecordKey::AccessKey(_)
+        )
     }
 
     pub fn decode(bytes: &[u8]) -> Result<RecordKey, DecodeError> {
@@ -66,6 +85,11 @@ impl RecordKey {
         let uuid = || Uuid::from_slice(body).map_err(|_| bad("bad uuid"));
         match tag {
             TAG_CLOCK if body.is_empty() => Ok(RecordKey::Clock),
+            TAG_RESTORE if body.is_empty() => Ok(RecordKey::Restore),
+            TAG_RESTORE_PART => {
+                let index = body.try_into().map_err(|_| bad("bad part index"))?;
+                Ok(RecordKey::RestorePart(u32::from_be_bytes(index)))
+            }
             TAG_KEY => Ok(RecordKey::Key(KeyId(uuid()?))),
             TAG_REQUEST => Ok(RecordKey::Request(RequestId(uuid()?))),
             TAG_ALIAS | TAG_USER => {
@@ -125,6 +149,8 @@ impl State {
                 self.users.get(&(account.clone(), name.clone())).map(encode)
             }
             RecordKey::AccessKey(id) => self.access_keys.get(id).map(encode),
+            RecordKey::Restore => self.restore.as_ref().map(encode),
+            RecordKey::RestorePart(i) => self.restore_parts.get(i).map(encode),
         }
     }
 
@@ -145,12 +171,19 @@ impl State {
             .access_keys
             .keys()
             .map(|id| RecordKey::AccessKey(id.clone()));
+        let restore = self.restore.iter().map(|_| RecordKey::Restore);
+        let parts = self
+            .restore_parts
+            .keys()
+            .map(|i| RecordKey::RestorePart(*i));
         clock
             .chain(keys)
             .chain(aliases)
             .chain(requests)
             .chain(users)
             .chain(access_keys)
+            .chain(restore)
+            .chain(parts)
             .filter_map(|k| {
                 let value = self.record(&k)?;
                 Some((k.encode(), value))
@@ -186,6 +219,10 @@ impl State {
                 RecordKey::AccessKey(id) => {
                     let record: AccessKeyRecord = decode(&key, &value)?;
                     state.access_keys.insert(id, record);
+                }
+                RecordKey::Restore => state.restore = Some(decode(&key, &value)?),
+                RecordKey::RestorePart(i) => {
+                    state.restore_parts.insert(i, decode(&key, &value)?);
                 }
             }
         }

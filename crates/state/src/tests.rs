@@ -5,11 +5,11 @@ use crate::*;
 
 const ACCOUNT: &str = "111122223333";
 
-fn account() -> AccountId {
+pub(crate) fn account() -> AccountId {
     ACCOUNT.parse().unwrap()
 }
 
-fn key_record(n: u128) -> KeyRecord {
+pub(crate) fn key_record(n: u128) -> KeyRecord {
     KeyRecord {
         metadata: KeyMetadata {
             key_id: KeyId(Uuid::from_u128(n)),

@@ -1,6 +1,7 @@
 //! Integration tests of `trentd`: real processes, real sockets, real RocksDB data dirs.
 
 mod auth;
+mod backup;
 mod bad_input;
 mod compose;
 mod crash;

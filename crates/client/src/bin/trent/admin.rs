@@ -1,8 +1,11 @@
-//! `trent admin ...`: users, access keys and the cluster, through the `TrentAdmin` target.
+//! `trent admin ...`: users, access keys, the cluster and its backups, through the
+//! `TrentAdmin` target.
+
+use std::path::PathBuf;
 
 use clap::Subcommand;
 use serde_json::{json, Value};
-use trent_client::Client;
+use trent_client::{backup, Client};
 
 use crate::Context;
 
@@ -22,6 +25,26 @@ pub enum AdminCmd {
     AccessKey {
         #[command(subcommand)]
         command: AccessKeyCmd,
+    },
+    /// Backups of the whole cluster (the operator root only).
+    Backup {
+        #[command(subcommand)]
+        command: BackupCmd,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum BackupCmd {
+    /// Writes a consistent backup (every write acknowledged before the call) to a new file,
+    /// mode 0600. Key material in it stays wrapped under the domain key.
+    Export {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restores a backup into a fresh cluster that holds the same domain key.
+    Import {
+        #[arg(long = "in")]
+        input: PathBuf,
     },
 }
 
@@ -75,6 +98,7 @@ pub enum AccessKeyCmd {
 pub async fn run(ctx: &Context, command: AdminCmd) -> Result<Value, String> {
     let client = Client::new(&ctx.endpoint, &ctx.region, ctx.credentials.clone())?;
     let (op, input) = match command {
+        AdminCmd::Backup { command } => return backup(&client, command).await,
         AdminCmd::Cluster { command } => match command {
             ClusterCmd::Status => ("GetClusterStatus", json!({})),
             ClusterCmd::AddNode { id, addr } => ("AddNode", json!({"NodeId": id, "Address": addr})),
@@ -92,4 +116,20 @@ pub async fn run(ctx: &Context, command: AdminCmd) -> Result<Value, String> {
         },
     };
     client.admin(op, &input).await.map_err(|e| e.to_string())
+}
+
+async fn backup(client: &Client, command: BackupCmd) -> Result<Value, String> {
+    match command {
+        BackupCmd::Export { out } => {
+            let (blob, header) = backup::export(client).await.map_err(|e| e.to_string())?;
+            backup::write_file(&out, &blob).map_err(|e| format!("{}: {e}", out.display()))?;
+            Ok(json!({"File": out, "Bytes": blob.len(), "Header": header}))
+        }
+        BackupCmd::Import { input } => {
+            let blob = std::fs::read(&input).map_err(|e| format!("{}: {e}", input.display()))?;
+            backup::import(client, &blob)
+                .await
+                .map_err(|e| e.to_string())
+        }
+    }
 }

@@ -1,0 +1,223 @@
+//! The backup blob: a point-in-time copy of the replicated state's records, self-describing,
+//! versioned, sealed and checksummed. Pure encoding and parsing; the service adds the seal
+//! (an HMAC under the domain key, made by the HSM) and checks it before a restore.
+//!
+//! ```text
+//! "TRENTBAK" | format u16 BE (1) | header length u32 BE | header (JSON, BackupHeader)
+//!   | (key length u32 BE | key | value length u32 BE | value) * header.Records
+//!   | seal (32 bytes) | CRC-32 u32 BE of everything before it
+//! ```
+//!
+//! Guarantees: [`parse`] never panics and reads nothing outside the blob; it refuses a blob
+//! that is truncated, damaged (checksum), of another format, or whose record count or framing
+//! disagrees with its header, each with a message saying which. Records are the same bytes as
+//! the state's storage records, so key material and secrets are in it only wrapped under the
+//! domain key. The JSON header can be read with `head -c` and carries no secret.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use trent_model::Millis;
+
+/// First bytes of every backup.
+pub const MAGIC: &[u8; 8] = b"TRENTBAK";
+/// The one format this build writes and reads.
+pub const FORMAT: u16 = 1;
+/// Length of the seal (an HMAC-SHA256 the HSM makes) near the end of the blob.
+pub const SEAL_LEN: usize = 32;
+/// The purpose the seal's key is bound to.
+pub const SEAL_PURPOSE: &[u8] = b"trent/backup/v1";
+
+const PREFIX_LEN: usize = MAGIC.len() + 2 + 4;
+const TRAILER_LEN: usize = SEAL_LEN + 4;
+/// A header is a few hundred bytes; anything larger is damage, not a header.
+const MAX_HEADER_LEN: usize = 64 * 1024;
+
+/// One stored record: key and value bytes.
+pub type Record = (Vec<u8>, Vec<u8>);
+
+/// What a backup says about itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct BackupHeader {
+    /// The cluster the backup was taken from.
+    pub cluster: String,
+    /// The exporting leader's wall-clock time, milliseconds since the Unix epoch.
+    pub created: Millis,
+    /// The Raft term when the backup was taken.
+    pub term: u64,
+    /// The backup holds every log entry up to this index (at least).
+    pub last_applied_index: Option<u64>,
+    /// Hex of the domain key's fingerprint (never the key): a restore needs the same key.
+    pub domain_key_fingerprint: String,
+    pub records: u64,
+    pub keys: u64,
+    pub aliases: u64,
+    pub users: u64,
+    pub access_keys: u64,
+}
+
+/// Bytes of a backup (or part of one) whose `Debug` shows only their length: they hold
+/// wrapped material and secrets, which have no business in logs.
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct BackupBytes(pub Vec<u8>);
+
+impl fmt::Debug for BackupBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{} bytes>", self.0.len())
+    }
+}
+
+/// Why a blob is not a usable backup.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BackupError {
+    #[error("not a trent backup (it does not start with {MAGIC:?})")]
+    NotABackup,
+    #[error("backup format {0} is not supported (this build reads format {FORMAT})")]
+    Format(u16),
+    #[error("the backup is truncated: {0}")]
+    Truncated(&'static str),
+    #[error("the backup is damaged: its checksum does not match (a changed or truncated file)")]
+    Checksum,
+    #[error("the backup's header is unreadable: {0}")]
+    Header(String),
+    #[error("the backup's records are malformed: {0}")]
+    Records(String),
+}
+
+/// A parsed backup: its header, its records, and what its seal covers.
+pub struct ParsedBackup<'a> {
+    pub header: BackupHeader,
+    pub records: Vec<Record>,
+    /// The bytes the seal authenticates (everything before it).
+    pub sealed: &'a [u8],
+    pub seal: &'a [u8],
+}
+
+/// Everything but the seal and checksum: what the HSM seals.
+pub fn encode_body(header: &BackupHeader, records: &[Record]) -> Vec<u8> {
+    let header = serde_json::to_vec(header).expect("a header always serializes");
+    let size: usize = records.iter().map(|(k, v)| 8 + k.len() + v.len()).sum();
+    let mut out = Vec::with_capacity(PREFIX_LEN + header.len() + size + TRAILER_LEN);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&FORMAT.to_be_bytes());
+    out.extend_from_slice(&(header.len() as u32).to_be_bytes());
+    out.extend_from_slice(&header);
+    for (key, value) in records {
+        out.extend_from_slice(&(key.len() as u32).to_be_bytes());
+        out.extend_from_slice(key);
+        out.extend_from_slice(&(value.len() as u32).to_be_bytes());
+        out.extend_from_slice(value);
+    }
+    out
+}
+
+/// The finished blob: `body`, its seal, and the checksum of both.
+pub fn finish(mut body: Vec<u8>, seal: &[u8; SEAL_LEN]) -> Vec<u8> {
+    body.extend_from_slice(seal);
+    let crc = crc32fast::hash(&body);
+    body.extend_from_slice(&crc.to_be_bytes());
+    body
+}
+
+/// The header alone, from the first bytes of a blob (to refuse a backup early, before all of
+/// it is uploaded). `Ok(None)` if `prefix` is too short to hold the whole header.
+pub fn peek_header(prefix: &[u8]) -> Result<Option<BackupHeader>, BackupError> {
+    if prefix.len() < PREFIX_LEN {
+        return Ok(None);
+    }
+    let header_len = check_prefix(prefix)?;
+    let Some(json) = prefix.get(PREFIX_LEN..PREFIX_LEN + header_len) else {
+        return Ok(None);
+    };
+    decode_header(json).map(Some)
+}
+
+/// Parses and checks a whole blob (format, checksum, header, record framing); the seal is
+/// the caller's to verify.
+pub fn parse(blob: &[u8]) -> Result<ParsedBackup<'_>, BackupError> {
+    if blob.len() < MAGIC.len() || &blob[..MAGIC.len()] != MAGIC {
+        return Err(BackupError::NotABackup);
+    }
+    if blob.len() < PREFIX_LEN {
+        return Err(BackupError::Truncated("it ends inside its first bytes"));
+    }
+    let header_len = check_prefix(blob)?;
+    if blob.len() < PREFIX_LEN + TRAILER_LEN {
+        return Err(BackupError::Truncated("shorter than the smallest backup"));
+    }
+    let (checked, crc) = blob.split_at(blob.len() - 4);
+    if crc32fast::hash(checked).to_be_bytes() != crc {
+        return Err(BackupError::Checksum);
+    }
+    let (sealed, seal) = checked.split_at(checked.len() - SEAL_LEN);
+    let mut rest = sealed
+        .get(PREFIX_LEN..)
+        .ok_or(BackupError::Truncated("no header"))?;
+    let json = take(&mut rest, header_len).ok_or(BackupError::Truncated("header"))?;
+    let header = decode_header(json)?;
+    let records = decode_records(rest, header.records)?;
+    Ok(ParsedBackup {
+        header,
+        records,
+        sealed,
+        seal,
+    })
+}
+
+/// Checks magic and format; answers the header's length.
+fn check_prefix(blob: &[u8]) -> Result<usize, BackupError> {
+    if &blob[..MAGIC.len()] != MAGIC {
+        return Err(BackupError::NotABackup);
+    }
+    let format = u16::from_be_bytes([blob[8], blob[9]]);
+    if format != FORMAT {
+        return Err(BackupError::Format(format));
+    }
+    let len = u32::from_be_bytes([blob[10], blob[11], blob[12], blob[13]]) as usize;
+    if len > MAX_HEADER_LEN {
+        return Err(BackupError::Header(format!(
+            "{len} bytes long (at most {MAX_HEADER_LEN})"
+        )));
+    }
+    Ok(len)
+}
+
+fn decode_header(json: &[u8]) -> Result<BackupHeader, BackupError> {
+    serde_json::from_slice(json).map_err(|e| BackupError::Header(e.to_string()))
+}
+
+fn decode_records(mut rest: &[u8], count: u64) -> Result<Vec<Record>, BackupError> {
+    let malformed = |i: u64, what: &str| BackupError::Records(format!("record {i}: {what}"));
+    // Every record takes at least 8 bytes, which bounds the allocation by the blob's size.
+    let mut records = Vec::with_capacity(count.min(rest.len() as u64 / 8) as usize);
+    for i in 0..count {
+        let key = take_framed(&mut rest).ok_or_else(|| malformed(i, "key runs past the end"))?;
+        let value =
+            take_framed(&mut rest).ok_or_else(|| malformed(i, "value runs past the end"))?;
+        records.push((key.to_vec(), value.to_vec()));
+    }
+    if !rest.is_empty() {
+        return Err(BackupError::Records(format!(
+            "{} bytes after the {count} records the header announces",
+            rest.len()
+        )));
+    }
+    Ok(records)
+}
+
+fn take<'a>(rest: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+    if rest.len() < n {
+        return None;
+    }
+    let (head, tail) = rest.split_at(n);
+    *rest = tail;
+    Some(head)
+}
+
+fn take_framed<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
+    let len = take(rest, 4)?;
+    let len = u32::from_be_bytes(len.try_into().expect("4 bytes")) as usize;
+    take(rest, len)
+}

@@ -1,0 +1,461 @@
+//! Faults, each with a start and a stop recorded in the history: partitions (iptables inside
+//! the nodes' namespaces), kill -9 and restart, SIGSTOP/SIGCONT, wall-clock skew and strobe
+//! (libfaketime), membership change (remove and re-add a node) and slow links (tc netem).
+//!
+//! Each fault knows whether a majority of voters stays running and connected while it is
+//! active (`majority_healthy`); availability is measured over those times only.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use rand::seq::SliceRandom;
+use rand::Rng;
+use serde_json::json;
+use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
+
+use crate::client::{Clients, Outcome};
+use crate::history::Phase;
+use crate::hosts;
+use crate::nodes::{Nodes, PEER_PORT};
+use crate::recorder::Recorder;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Fault {
+    Partition,
+    Kill,
+    Pause,
+    Clock,
+    Membership,
+    Netem,
+}
+
+impl Fault {
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::Partition => "partition",
+            Fault::Kill => "kill",
+            Fault::Pause => "pause",
+            Fault::Clock => "clock",
+            Fault::Membership => "membership",
+            Fault::Netem => "netem",
+        }
+    }
+}
+
+/// The shapes the partition nemesis cuts the network into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PartitionMode {
+    /// The leader from everyone else, both ways.
+    IsolateLeader,
+    /// A random minority from the majority.
+    Halves,
+    /// One node hears no one (its packets still leave).
+    OneWay,
+    /// Two halves joined only through one node (5+ nodes).
+    Bridge,
+    /// Each node reaches only its two ring neighbours (5+ nodes).
+    Ring,
+}
+
+/// A fault in effect, with what it takes to undo it.
+enum Undo {
+    /// Flush the partition rules.
+    Heal,
+    Restart(Vec<u64>),
+    Resume(Vec<u64>),
+    ResetClocks(Vec<u64>, Option<JoinHandle<()>>),
+    ReAdd(u64),
+    ClearNetem(Vec<u64>),
+}
+
+pub struct Active {
+    fault: Fault,
+    nodes: Vec<u64>,
+    detail: String,
+    majority_healthy: bool,
+    undo: Undo,
+}
+
+pub struct Nemesis {
+    pub nodes: Arc<Mutex<Nodes>>,
+    pub recorder: Arc<Recorder>,
+    pub clients: Clients,
+    /// The partition shapes to choose from (all when empty).
+    pub partition_modes: Vec<PartitionMode>,
+}
+
+impl Nemesis {
+    /// Starts `fault` in one of its modes, chosen at random, and records it.
+    pub async fn start(&self, fault: Fault) -> Result<Active> {
+        let ids = self.nodes.lock().await.ids();
+        let leader = self.leader().await;
+        let active = match fault {
+            Fault::Partition => self.partition(&ids, leader)?,
+            Fault::Kill => self.kill(&ids, leader).await,
+            Fault::Pause => self.pause(&ids, leader).await,
+            Fault::Clock => self.skew_clocks(&ids).await?,
+            Fault::Membership => self.remove_member(&ids, leader).await?,
+            Fault::Netem => slow_links(&ids)?,
+        };
+        self.recorder.nemesis(
+            fault.name(),
+            Phase::Start,
+            active.nodes.clone(),
+            active.detail.clone(),
+            active.majority_healthy,
+        );
+        Ok(active)
+    }
+
+    /// Undoes `active` and records its stop.
+    pub async fn stop(&self, active: Active) -> Result<()> {
+        match active.undo {
+            Undo::Heal => heal_partitions(&self.nodes.lock().await.ids()),
+            Undo::Restart(ids) => {
+                let mut nodes = self.nodes.lock().await;
+                for id in ids {
+                    nodes.start(id)?;
+                }
+            }
+            Undo::Resume(ids) => {
+                let mut nodes = self.nodes.lock().await;
+                for id in ids {
+                    nodes.resume(id);
+                }
+            }
+            Undo::ResetClocks(ids, strobe) => {
+                if let Some(task) = strobe {
+                    task.abort();
+                    let _ = task.await;
+                }
+                let nodes = self.nodes.lock().await;
+                for id in ids {
+                    nodes.set_clock_offset(id, 0)?;
+                }
+            }
+            Undo::ReAdd(id) => self.add_member(id).await?,
+            Undo::ClearNetem(ids) => {
+                for id in ids {
+                    let _ = hosts::exec_in(id, "tc", &["qdisc", "del", "dev", "eth0", "root"]);
+                }
+            }
+        }
+        self.recorder.nemesis(
+            active.fault.name(),
+            Phase::Stop,
+            active.nodes,
+            active.detail,
+            true,
+        );
+        Ok(())
+    }
+
+    async fn leader(&self) -> Option<u64> {
+        let ids = self.nodes.lock().await.ids();
+        find_leader(&ids).await
+    }
+
+    fn partition(&self, ids: &[u64], leader: Option<u64>) -> Result<Active> {
+        let mut rng = rand::thread_rng();
+        let mut shuffled = ids.to_vec();
+        shuffled.shuffle(&mut rng);
+        let mut modes = self.partition_modes.clone();
+        if modes.is_empty() {
+            modes = vec![
+                PartitionMode::IsolateLeader,
+                PartitionMode::Halves,
+                PartitionMode::OneWay,
+            ];
+            if ids.len() >= 5 {
+                modes.extend([PartitionMode::Bridge, PartitionMode::Ring]);
+            }
+        }
+        let mode = *modes.choose(&mut rng).expect("modes");
+        let (cuts, affected, detail) = match mode {
+            PartitionMode::IsolateLeader => {
+                let victim = leader.unwrap_or(shuffled[0]);
+                let rest: Vec<u64> = ids.iter().copied().filter(|&i| i != victim).collect();
+                (
+                    both_ways(&[victim], &rest),
+                    vec![victim],
+                    format!("isolate leader {victim} from {rest:?}"),
+                )
+            }
+            PartitionMode::Halves => {
+                let (minority, majority) = shuffled.split_at((ids.len() - 1) / 2);
+                (
+                    both_ways(minority, majority),
+                    minority.to_vec(),
+                    format!("halves {minority:?} | {majority:?}"),
+                )
+            }
+            PartitionMode::OneWay => {
+                let victim = shuffled[0];
+                let cuts = ids
+                    .iter()
+                    .filter(|&&i| i != victim)
+                    .map(|&from| (victim, from))
+                    .collect();
+                (
+                    cuts,
+                    vec![victim],
+                    format!("{victim} hears no one (one-way)"),
+                )
+            }
+            PartitionMode::Bridge if ids.len() >= 5 => {
+                let (a, rest) = shuffled.split_at(2);
+                let (bridge, b) = rest.split_at(1);
+                (
+                    both_ways(a, b),
+                    ids.to_vec(),
+                    format!("bridge {a:?} - {bridge:?} - {b:?}"),
+                )
+            }
+            PartitionMode::Bridge | PartitionMode::Ring => {
+                let n = shuffled.len();
+                let mut cuts = vec![];
+                for i in 0..n {
+                    for j in 0..n {
+                        let adjacent = (i + 1) % n == j || (j + 1) % n == i;
+                        if i != j && !adjacent {
+                            cuts.push((shuffled[i], shuffled[j]));
+                        }
+                    }
+                }
+                (cuts, ids.to_vec(), format!("ring {shuffled:?}"))
+            }
+        };
+        for &(node, from) in &cuts {
+            let source = hosts::ip(from);
+            hosts::exec_in(
+                node,
+                "iptables",
+                &["-w", "-A", "INPUT", "-s", &source, "-j", "DROP"],
+            )?;
+        }
+        Ok(Active {
+            fault: Fault::Partition,
+            nodes: affected,
+            detail,
+            majority_healthy: true,
+            undo: Undo::Heal,
+        })
+    }
+
+    async fn kill(&self, ids: &[u64], leader: Option<u64>) -> Active {
+        let mut rng = rand::thread_rng();
+        let mut shuffled = ids.to_vec();
+        shuffled.shuffle(&mut rng);
+        let roll: f64 = rng.gen();
+        let (victims, what) = if roll < 0.2 && ids.len() >= 3 {
+            (shuffled[..ids.len() / 2 + 1].to_vec(), "a majority")
+        } else if roll < 0.6 {
+            (vec![leader.unwrap_or(shuffled[0])], "the leader")
+        } else {
+            (vec![shuffled[0]], "a node")
+        };
+        let mut nodes = self.nodes.lock().await;
+        for &id in &victims {
+            nodes.kill(id);
+        }
+        Active {
+            fault: Fault::Kill,
+            majority_healthy: victims.len() <= (ids.len() - 1) / 2,
+            detail: format!("kill -9 {what}: {victims:?}"),
+            nodes: victims.clone(),
+            undo: Undo::Restart(victims),
+        }
+    }
+
+    async fn pause(&self, ids: &[u64], leader: Option<u64>) -> Active {
+        let mut rng = rand::thread_rng();
+        let victim = match leader {
+            Some(l) if rng.gen_bool(0.5) => l,
+            _ => *ids.choose(&mut rng).expect("nodes"),
+        };
+        self.nodes.lock().await.pause(victim);
+        Active {
+            fault: Fault::Pause,
+            nodes: vec![victim],
+            detail: format!("SIGSTOP node {victim}"),
+            majority_healthy: true,
+            undo: Undo::Resume(vec![victim]),
+        }
+    }
+
+    async fn skew_clocks(&self, ids: &[u64]) -> Result<Active> {
+        let mut rng = rand::thread_rng();
+        let mut shuffled = ids.to_vec();
+        shuffled.shuffle(&mut rng);
+        let victims = shuffled[..rng.gen_range(1..=ids.len().div_ceil(2))].to_vec();
+        let nodes = self.nodes.lock().await;
+        if rng.gen_bool(0.3) {
+            // Strobe: one node's clock jumps between two offsets every couple of seconds.
+            let victim = victims[0];
+            let offset = rng.gen_range(5..=90);
+            let shared = self.nodes.clone();
+            let task = tokio::spawn(async move {
+                for flip in 0u64.. {
+                    let sign = if flip % 2 == 0 { 1 } else { -1 };
+                    let _ = shared.lock().await.set_clock_offset(victim, sign * offset);
+                    tokio::time::sleep(Duration::from_millis(2000)).await;
+                }
+            });
+            return Ok(Active {
+                fault: Fault::Clock,
+                nodes: vec![victim],
+                detail: format!("strobe node {victim} between +{offset}s and -{offset}s"),
+                majority_healthy: true,
+                undo: Undo::ResetClocks(vec![victim], Some(task)),
+            });
+        }
+        let mut detail = vec![];
+        for &id in &victims {
+            let offset = rng.gen_range(2..=120) * if rng.gen_bool(0.5) { 1 } else { -1 };
+            nodes.set_clock_offset(id, offset)?;
+            detail.push(format!("{id}: {offset:+}s"));
+        }
+        Ok(Active {
+            fault: Fault::Clock,
+            nodes: victims.clone(),
+            detail: format!("skew clocks {}", detail.join(", ")),
+            majority_healthy: true,
+            undo: Undo::ResetClocks(victims, None),
+        })
+    }
+
+    async fn remove_member(&self, ids: &[u64], leader: Option<u64>) -> Result<Active> {
+        let candidates: Vec<u64> = ids.iter().copied().filter(|&i| Some(i) != leader).collect();
+        let victim = *candidates
+            .choose(&mut rand::thread_rng())
+            .expect("a non-leader");
+        let outcome = self
+            .clients
+            .admin("RemoveNode", &json!({ "NodeId": victim }))
+            .await;
+        Ok(Active {
+            fault: Fault::Membership,
+            nodes: vec![victim],
+            detail: format!("remove node {victim}: {}", describe(&outcome)),
+            majority_healthy: true,
+            undo: Undo::ReAdd(victim),
+        })
+    }
+
+    /// Adds `id` back as a voter; retries until the cluster confirms it (a node left out would
+    /// silently shrink the cluster for the rest of the run).
+    async fn add_member(&self, id: u64) -> Result<()> {
+        let input = json!({ "NodeId": id, "Address": format!("{}:{PEER_PORT}", hosts::name(id)) });
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let outcome = self.clients.admin("AddNode", &input).await;
+            if matches!(outcome, Outcome::Answered { answer: Ok(_), .. }) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                anyhow::bail!("node {id} could not be re-added: {}", describe(&outcome));
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}
+
+/// The leader most answering nodes name, if any does (from their `/readyz`).
+pub async fn find_leader(ids: &[u64]) -> Option<u64> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_millis(500))
+        .build()
+        .ok()?;
+    let mut votes: Vec<u64> = vec![];
+    for &id in ids {
+        let url = format!("{}/readyz", Nodes::api(id));
+        let Ok(response) = http.get(url).send().await else {
+            continue;
+        };
+        let Ok(body) = response.json::<serde_json::Value>().await else {
+            continue;
+        };
+        if let Some(leader) = body["leader"].as_u64() {
+            votes.push(leader);
+        }
+    }
+    votes.sort_unstable();
+    let mut best: Option<(u64, usize)> = None;
+    for chunk in votes.chunk_by(|a, b| a == b) {
+        if best.is_none_or(|(_, n)| chunk.len() > n) {
+            best = Some((chunk[0], chunk.len()));
+        }
+    }
+    best.map(|(leader, _)| leader)
+}
+
+fn slow_links(ids: &[u64]) -> Result<Active> {
+    let mut rng = rand::thread_rng();
+    let mut shuffled = ids.to_vec();
+    shuffled.shuffle(&mut rng);
+    let victims = shuffled[..rng.gen_range(1..=2.min(ids.len()))].to_vec();
+    let delay = rng.gen_range(20..=100);
+    let mut how = String::new();
+    for &id in &victims {
+        how = slow_link(id, delay)?;
+    }
+    Ok(Active {
+        fault: Fault::Netem,
+        nodes: victims.clone(),
+        detail: format!("{how} on {victims:?}"),
+        majority_healthy: true,
+        undo: Undo::ClearNetem(victims),
+    })
+}
+
+/// Slows node `id`'s link: netem delay and loss where the kernel has netem, else a token
+/// bucket (tbf) that queues whatever exceeds a thin rate (kernels built without sch_netem).
+fn slow_link(id: u64, delay_ms: u32) -> Result<String> {
+    let (delay, jitter) = (format!("{delay_ms}ms"), format!("{}ms", delay_ms / 2));
+    let netem = [
+        "qdisc", "replace", "dev", "eth0", "root", "netem", "delay", &delay, &jitter, "loss", "1%",
+    ];
+    if hosts::exec_in(id, "tc", &netem).is_ok() {
+        return Ok(format!("netem delay {delay} ±{jitter}, 1% loss"));
+    }
+    let rate = format!("{}kbit", 8 * 1024 / delay_ms.max(1) * 16);
+    let tbf = [
+        "qdisc", "replace", "dev", "eth0", "root", "tbf", "rate", &rate, "burst", "16kbit",
+        "latency", "400ms",
+    ];
+    hosts::exec_in(id, "tc", &tbf)?;
+    Ok(format!(
+        "tbf rate {rate}, 400 ms queue (no netem in this kernel)"
+    ))
+}
+
+/// Removes every partition rule (the nodes' INPUT chains hold nothing else).
+pub fn heal_partitions(ids: &[u64]) {
+    for &id in ids {
+        let _ = hosts::exec_in(id, "iptables", &["-w", "-F", "INPUT"]);
+    }
+}
+
+fn both_ways(a: &[u64], b: &[u64]) -> Vec<(u64, u64)> {
+    let mut cuts = vec![];
+    for &x in a {
+        for &y in b {
+            cuts.push((x, y));
+            cuts.push((y, x));
+        }
+    }
+    cuts
+}
+
+fn describe(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Answered { answer: Ok(_), .. } => "ok".into(),
+        Outcome::Answered {
+            answer: Err(code), ..
+        } => code.clone(),
+        Outcome::NotApplied { error, .. } => format!("not applied: {error}"),
+        Outcome::Unknown { error, .. } => format!("unknown: {error}"),
+    }
+}

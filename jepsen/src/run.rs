@@ -1,0 +1,358 @@
+//! One run: set up the hosts and nodes, make the keys the workloads act on, run the clients
+//! and the nemesis for the time limit, heal everything, read back what must have survived,
+//! check the history and write the report. The run's directory holds the history, every
+//! node's log, the verdicts and `report.html`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use rand::Rng;
+use serde_json::json;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use crate::check::{self, CheckConfig, Validity, Verdict};
+use crate::client::{Clients, Outcome};
+use crate::history::{self, Entry, Kind, Op};
+use crate::hosts::Hosts;
+use crate::nemesis::{self, Fault, Nemesis, PartitionMode};
+use crate::nodes::{Nodes, Spec};
+use crate::recorder::Recorder;
+use crate::report::{self, RunMeta};
+use crate::workload::{self, execute, Plan, Workload};
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub nodes: u64,
+    pub nemeses: Vec<Fault>,
+    pub partition_modes: Vec<PartitionMode>,
+    pub time_limit: Duration,
+    /// Healthy time before each fault, and how long a fault lasts.
+    pub interval: Duration,
+    pub fault_duration: Duration,
+    /// Clients per workload.
+    pub concurrency: usize,
+    /// Operations per second over all clients (a target, not a promise).
+    pub rate: f64,
+    pub out: PathBuf,
+    pub trentd: PathBuf,
+    pub failpoints: Option<String>,
+    pub check: CheckConfig,
+    /// The command line, for the report.
+    pub command: String,
+}
+
+/// Runs the test; answers whether every checker passed.
+pub async fn run(options: Options) -> Result<bool> {
+    std::fs::create_dir_all(&options.out)
+        .with_context(|| format!("creating {}", options.out.display()))?;
+    let started_at = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let hosts = Hosts::setup(options.nodes)?;
+    let mut nodes = Nodes::new(Spec {
+        trentd: options.trentd.clone(),
+        dir: options.out.clone(),
+        count: options.nodes,
+        faketime: options.nemeses.contains(&Fault::Clock),
+        failpoints: options.failpoints.clone(),
+    })?;
+    for id in nodes.ids() {
+        nodes.start(id)?;
+    }
+    let nodes = Arc::new(Mutex::new(nodes));
+    let clients = Clients::new(&hosts.ids, Duration::from_secs(4), Duration::from_secs(12))?;
+    wait_healthy(&nodes, &clients).await?;
+    let plan = make_plan(&clients).await?;
+    tracing::info!(?plan, "keys and aliases made; starting clients and nemesis");
+
+    let recorder = Arc::new(Recorder::create(&options.out.join("history.jsonl"))?);
+    let nemesis = Nemesis {
+        nodes: nodes.clone(),
+        recorder: recorder.clone(),
+        clients: clients.clone(),
+        partition_modes: options.partition_modes.clone(),
+    };
+    let deadline = Instant::now() + options.time_limit;
+    let crashes = Arc::new(std::sync::Mutex::new(vec![]));
+    let clients_done = run_clients(&options, &plan, &clients, &recorder, deadline);
+    let faults = run_nemesis(&options, &nemesis, deadline, crashes.clone());
+    let (_, faults) = tokio::join!(clients_done, faults);
+    faults?;
+
+    tracing::info!("time limit reached; healing and reading back");
+    wait_healthy(&nodes, &clients).await?;
+    final_reads(&clients, &recorder).await;
+
+    let entries = recorder.entries();
+    let mut verdicts = check::check_all(&entries, &options.check);
+    verdicts.push(crash_verdict(&crashes.lock().unwrap()));
+    let meta = RunMeta {
+        command: options.command.clone(),
+        nodes: options.nodes as usize,
+        nemeses: options
+            .nemeses
+            .iter()
+            .map(|f| f.name().to_owned())
+            .collect(),
+        time_limit_secs: options.time_limit.as_secs(),
+        started_at,
+    };
+    report::write_report(&options.out, &entries, &verdicts, &meta)?;
+    print_summary(&options, &verdicts);
+    let passed = verdicts.iter().all(|v| v.validity == Validity::Valid);
+    drop(nodes);
+    drop(hosts);
+    if passed {
+        for id in 1..=options.nodes {
+            let _ = std::fs::remove_dir_all(options.out.join(format!("n{id}/data")));
+        }
+    }
+    Ok(passed)
+}
+
+/// Waits until every node is up and they agree on a leader that serves a read.
+async fn wait_healthy(nodes: &Arc<Mutex<Nodes>>, clients: &Clients) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let (ids, all_up) = {
+            let nodes = nodes.lock().await;
+            let ids = nodes.ids();
+            let up = ids
+                .iter()
+                .all(|&id| nodes.is_running(id) && !nodes.is_paused(id));
+            (ids, up)
+        };
+        if all_up && nemesis::find_leader(&ids).await.is_some() {
+            let read = clients.call("ListKeys", &json!({ "Limit": 1 })).await;
+            if matches!(read, Outcome::Answered { answer: Ok(_), .. }) {
+                return Ok(());
+            }
+        }
+        if Instant::now() > deadline {
+            bail!("the cluster did not become healthy within 90 s (see the node logs)");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn make_plan(clients: &Clients) -> Result<Plan> {
+    let mut keys = vec![];
+    for _ in 0..6 {
+        keys.push(create_key(clients).await?);
+    }
+    let run_tag = uuid::Uuid::new_v4().simple().to_string();
+    Ok(Plan {
+        register_keys: keys[..3].to_vec(),
+        alias_targets: keys[3..5].to_vec(),
+        durable_keys: keys[5..].to_vec(),
+        aliases: (0..3)
+            .map(|i| format!("alias/jepsen-{}-{i}", &run_tag[..8]))
+            .collect(),
+        run_tag,
+    })
+}
+
+async fn create_key(clients: &Clients) -> Result<String> {
+    match clients
+        .call("CreateKey", &json!({ "Description": "jepsen" }))
+        .await
+    {
+        Outcome::Answered { answer: Ok(v), .. } => Ok(v["KeyMetadata"]["KeyId"]
+            .as_str()
+            .context("CreateKey answered no KeyId")?
+            .to_owned()),
+        other => bail!("could not create the workload keys: {other:?}"),
+    }
+}
+
+async fn run_clients(
+    options: &Options,
+    plan: &Plan,
+    clients: &Clients,
+    recorder: &Arc<Recorder>,
+    deadline: Instant,
+) {
+    let total = (workload::ALL.len() * options.concurrency) as f64;
+    let mean_gap = Duration::from_secs_f64(total / options.rate.max(0.1));
+    let mut tasks = vec![];
+    for workload in workload::ALL {
+        for _ in 0..options.concurrency {
+            let (plan, clients, recorder) = (plan.clone(), clients.clone(), recorder.clone());
+            tasks.push(tokio::spawn(async move {
+                client_loop(workload, plan, clients, recorder, deadline, mean_gap).await
+            }));
+        }
+    }
+    for task in tasks {
+        let _ = task.await;
+    }
+}
+
+/// One logical client: invoke, record the completion, pause, repeat until the deadline.
+async fn client_loop(
+    workload: Workload,
+    plan: Plan,
+    clients: Clients,
+    recorder: Arc<Recorder>,
+    deadline: Instant,
+    mean_gap: Duration,
+) {
+    let mut process = recorder.new_process();
+    let mut seq = 0u64;
+    while Instant::now() < deadline {
+        let op = workload.next_op(&plan, &mut rand::thread_rng(), seq);
+        seq += 1;
+        recorder.invoke(process, &op);
+        let (kind, done, node, error) = execute(&clients, &op).await;
+        recorder.complete(process, kind, done, node, error);
+        if kind == Kind::Info {
+            process = recorder.new_process();
+        }
+        let gap = mean_gap.mul_f64(rand::thread_rng().gen_range(0.0..2.0));
+        tokio::time::sleep(gap).await;
+    }
+}
+
+/// The fault schedule: healthy for `interval`, one fault for `fault_duration` (the chosen
+/// nemeses in turn), until the deadline; notes nodes that exit by themselves.
+async fn run_nemesis(
+    options: &Options,
+    nemesis: &Nemesis,
+    deadline: Instant,
+    crashes: Arc<std::sync::Mutex<Vec<String>>>,
+) -> Result<()> {
+    let cycle = options.interval + options.fault_duration;
+    // Start the rotation at a random nemesis, so short runs together cover all of them.
+    let mut order = options.nemeses.clone();
+    if !order.is_empty() {
+        let start = rand::thread_rng().gen_range(0..order.len());
+        order.rotate_left(start);
+    }
+    for fault in order.iter().cycle() {
+        if options.nemeses.is_empty() || Instant::now() + cycle > deadline {
+            break;
+        }
+        tokio::time::sleep(options.interval).await;
+        note_crashes(nemesis, &crashes).await;
+        let active = nemesis.start(*fault).await?;
+        tokio::time::sleep(options.fault_duration).await;
+        nemesis.stop(active).await?;
+    }
+    tokio::time::sleep_until(deadline).await;
+    note_crashes(nemesis, &crashes).await;
+    nemesis::heal_partitions(&nemesis.nodes.lock().await.ids());
+    Ok(())
+}
+
+async fn note_crashes(nemesis: &Nemesis, crashes: &std::sync::Mutex<Vec<String>>) {
+    let mut nodes = nemesis.nodes.lock().await;
+    for (id, status) in nodes.exited_by_itself() {
+        tracing::error!(node = id, %status, "trentd exited by itself; restarting it");
+        crashes
+            .lock()
+            .unwrap()
+            .push(format!("node {id} exited by itself ({status})"));
+        let _ = nodes.start(id);
+    }
+}
+
+/// After healing: the final ListKeys, and a Decrypt of every acknowledged ciphertext.
+async fn final_reads(clients: &Clients, recorder: &Arc<Recorder>) {
+    let list = Op::ListKeys {
+        final_read: true,
+        keys: None,
+    };
+    record_one(clients, recorder, list).await;
+    let decrypts: Vec<Op> = history::completed(&recorder.entries())
+        .into_iter()
+        .filter(|c| c.kind == Kind::Ok)
+        .filter_map(|c| decrypt_of(&c.op))
+        .collect();
+    tracing::info!(
+        count = decrypts.len(),
+        "decrypting every acknowledged ciphertext"
+    );
+    let queue = Arc::new(std::sync::Mutex::new(decrypts));
+    let mut workers = vec![];
+    for _ in 0..8 {
+        let (queue, clients, recorder) = (queue.clone(), clients.clone(), recorder.clone());
+        workers.push(tokio::spawn(async move {
+            loop {
+                let Some(op) = queue.lock().unwrap().pop() else {
+                    return;
+                };
+                record_one(&clients, &recorder, op).await;
+            }
+        }));
+    }
+    for worker in workers {
+        let _ = worker.await;
+    }
+}
+
+fn decrypt_of(op: &Op) -> Option<Op> {
+    let (context, ciphertext) = match op {
+        Op::Encrypt {
+            context,
+            ciphertext: Some(Ok(c)),
+            ..
+        } => (context, c),
+        Op::GenerateDataKey {
+            context,
+            data_key: Some(Ok(k)),
+            ..
+        } => (context, &k.ciphertext),
+        _ => return None,
+    };
+    Some(Op::Decrypt {
+        ciphertext: ciphertext.clone(),
+        context: context.clone(),
+        plaintext: None,
+    })
+}
+
+async fn record_one(clients: &Clients, recorder: &Recorder, op: Op) {
+    let process = recorder.new_process();
+    recorder.invoke(process, &op);
+    let (kind, done, node, error) = execute(clients, &op).await;
+    recorder.complete(process, kind, done, node, error);
+}
+
+fn crash_verdict(crashes: &[String]) -> Verdict {
+    Verdict {
+        checker: "node-crashes".into(),
+        validity: if crashes.is_empty() {
+            Validity::Valid
+        } else {
+            Validity::Invalid
+        },
+        summary: format!("{} trentd process(es) exited by themselves", crashes.len()),
+        anomalies: crashes.to_vec(),
+        stats: json!({ "crashes": crashes.len() }),
+    }
+}
+
+fn print_summary(options: &Options, verdicts: &[Verdict]) {
+    println!("run directory: {}", options.out.display());
+    for v in verdicts {
+        println!(
+            "{:<24} {:<8} {}",
+            v.checker,
+            format!("{:?}", v.validity),
+            v.summary
+        );
+        for anomaly in v.anomalies.iter().take(5) {
+            println!("    {anomaly}");
+        }
+    }
+    println!("report: {}", options.out.join("report.html").display());
+}
+
+/// Entries of a finished run's history file (for `trent-jepsen check`).
+pub fn recheck(dir: &std::path::Path, config: &CheckConfig) -> Result<Vec<Verdict>> {
+    let entries: Vec<Entry> = history::load(&dir.join("history.jsonl"))?;
+    Ok(check::check_all(&entries, config))
+}

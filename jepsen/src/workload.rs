@@ -1,0 +1,334 @@
+//! The four workloads: what each client invokes next, and how an operation of the history
+//! maps to a KMS call and back. Every operation goes through [`Clients`], so through any node.
+//!
+//! - key-state register: Enable/Disable/ScheduleDeletion/CancelDeletion writes, DescribeKey
+//!   and Encrypt reads, on a few keys;
+//! - alias register: CreateAlias/UpdateAlias/DeleteAlias, read by Encrypt through the alias;
+//! - ciphertext durability: Encrypt and GenerateDataKey results, all decrypted at the end;
+//! - creation set: CreateKey and ListKeys.
+
+use std::collections::BTreeMap;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use rand::seq::SliceRandom;
+use rand::Rng;
+use serde_json::{json, Value};
+
+use crate::client::{Clients, Outcome};
+use crate::history::{AliasAction, Answer, DataKey, KeyAction, KeyState, Kind, Op};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workload {
+    KeyState,
+    Alias,
+    Durability,
+    CreationSet,
+}
+
+pub const ALL: [Workload; 4] = [
+    Workload::KeyState,
+    Workload::Alias,
+    Workload::Durability,
+    Workload::CreationSet,
+];
+
+/// The keys and aliases the workloads act on, made before the run starts.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    pub register_keys: Vec<String>,
+    pub aliases: Vec<String>,
+    pub alias_targets: Vec<String>,
+    pub durable_keys: Vec<String>,
+    /// Put into every encryption context, so runs never mix.
+    pub run_tag: String,
+}
+
+impl Workload {
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::KeyState => "key-state",
+            Workload::Alias => "alias",
+            Workload::Durability => "durability",
+            Workload::CreationSet => "creation-set",
+        }
+    }
+
+    /// The next operation a client of this workload invokes.
+    pub fn next_op(self, plan: &Plan, rng: &mut impl Rng, seq: u64) -> Op {
+        match self {
+            Workload::KeyState => key_state_op(plan, rng),
+            Workload::Alias => alias_op(plan, rng),
+            Workload::Durability => durability_op(plan, rng, seq),
+            Workload::CreationSet => {
+                if rng.gen_bool(0.75) {
+                    Op::CreateKey { key: None }
+                } else {
+                    Op::ListKeys {
+                        final_read: false,
+                        keys: None,
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn key_state_op(plan: &Plan, rng: &mut impl Rng) -> Op {
+    let key = plan
+        .register_keys
+        .choose(rng)
+        .expect("register keys")
+        .clone();
+    match rng.gen_range(0..100) {
+        0..=11 => write(key, KeyAction::Enable),
+        12..=21 => write(key, KeyAction::Disable),
+        22..=26 => write(key, KeyAction::ScheduleDeletion),
+        27..=33 => write(key, KeyAction::CancelDeletion),
+        34..=66 => Op::KeyRead { key, state: None },
+        _ => Op::KeyUse { key, result: None },
+    }
+}
+
+fn write(key: String, action: KeyAction) -> Op {
+    Op::KeyWrite {
+        key,
+        action,
+        result: None,
+    }
+}
+
+fn alias_op(plan: &Plan, rng: &mut impl Rng) -> Op {
+    let alias = plan.aliases.choose(rng).expect("aliases").clone();
+    let target = Some(plan.alias_targets.choose(rng).expect("targets").clone());
+    let (action, target) = match rng.gen_range(0..100) {
+        0..=14 => (AliasAction::Create, target),
+        15..=34 => (AliasAction::Update, target),
+        35..=44 => (AliasAction::Delete, None),
+        _ => {
+            return Op::AliasRead {
+                alias,
+                target: None,
+            }
+        }
+    };
+    Op::AliasWrite {
+        alias,
+        action,
+        target,
+        result: None,
+    }
+}
+
+fn durability_op(plan: &Plan, rng: &mut impl Rng, seq: u64) -> Op {
+    let key = plan.durable_keys.choose(rng).expect("durable keys").clone();
+    let context = BTreeMap::from([
+        ("jepsen-run".to_owned(), plan.run_tag.clone()),
+        ("n".to_owned(), seq.to_string()),
+    ]);
+    if rng.gen_bool(0.5) {
+        let len = rng.gen_range(1..=64);
+        let plaintext: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
+        Op::Encrypt {
+            key,
+            context,
+            plaintext: B64.encode(plaintext),
+            ciphertext: None,
+        }
+    } else {
+        Op::GenerateDataKey {
+            key,
+            context,
+            data_key: None,
+        }
+    }
+}
+
+/// Runs `op` and answers how it completed: the kind, the op with its outputs, the node and,
+/// for `Fail`/`Info`, why.
+pub async fn execute(clients: &Clients, op: &Op) -> (Kind, Op, Option<u64>, Option<String>) {
+    let (name, input) = request(op);
+    let outcome = if name == "ListKeys" {
+        list_keys(clients).await
+    } else {
+        clients.call(name, &input).await
+    };
+    match outcome {
+        Outcome::Answered { node, answer } => match complete(op, answer) {
+            Ok(done) => (Kind::Ok, done, Some(node), None),
+            Err(e) => (Kind::Info, op.clone(), Some(node), Some(e)),
+        },
+        Outcome::NotApplied { node, error } => (Kind::Fail, op.clone(), node, Some(error)),
+        Outcome::Unknown { node, error } => (Kind::Info, op.clone(), node, Some(error)),
+    }
+}
+
+/// The KMS operation and input for `op`.
+fn request(op: &Op) -> (&'static str, Value) {
+    let probe = B64.encode(b"jepsen");
+    match op {
+        Op::KeyWrite { key, action, .. } => match action {
+            KeyAction::Enable => ("EnableKey", json!({ "KeyId": key })),
+            KeyAction::Disable => ("DisableKey", json!({ "KeyId": key })),
+            KeyAction::ScheduleDeletion => (
+                "ScheduleKeyDeletion",
+                json!({ "KeyId": key, "PendingWindowInDays": 7 }),
+            ),
+            KeyAction::CancelDeletion => ("CancelKeyDeletion", json!({ "KeyId": key })),
+        },
+        Op::KeyRead { key, .. } => ("DescribeKey", json!({ "KeyId": key })),
+        Op::KeyUse { key, .. } => ("Encrypt", json!({ "KeyId": key, "Plaintext": probe })),
+        Op::AliasWrite {
+            alias,
+            action,
+            target,
+            ..
+        } => match action {
+            AliasAction::Create => (
+                "CreateAlias",
+                json!({ "AliasName": alias, "TargetKeyId": target }),
+            ),
+            AliasAction::Update => (
+                "UpdateAlias",
+                json!({ "AliasName": alias, "TargetKeyId": target }),
+            ),
+            AliasAction::Delete => ("DeleteAlias", json!({ "AliasName": alias })),
+        },
+        Op::AliasRead { alias, .. } => ("Encrypt", json!({ "KeyId": alias, "Plaintext": probe })),
+        Op::Encrypt {
+            key,
+            context,
+            plaintext,
+            ..
+        } => (
+            "Encrypt",
+            json!({ "KeyId": key, "Plaintext": plaintext, "EncryptionContext": context }),
+        ),
+        Op::GenerateDataKey { key, context, .. } => (
+            "GenerateDataKey",
+            json!({ "KeyId": key, "NumberOfBytes": 32, "EncryptionContext": context }),
+        ),
+        Op::Decrypt {
+            ciphertext,
+            context,
+            ..
+        } => (
+            "Decrypt",
+            json!({ "CiphertextBlob": ciphertext, "EncryptionContext": context }),
+        ),
+        Op::CreateKey { .. } => ("CreateKey", json!({ "Description": "jepsen creation set" })),
+        Op::ListKeys { .. } => ("ListKeys", json!({})),
+    }
+}
+
+/// `op` with the service's answer filled in; `Err` when the answer makes no sense for it.
+fn complete(op: &Op, answer: Result<Value, String>) -> Result<Op, String> {
+    let mut done = op.clone();
+    match &mut done {
+        Op::KeyWrite { result, .. } | Op::KeyUse { result, .. } => {
+            *result = Some(answer.map(|_| ()));
+        }
+        Op::KeyRead { state, .. } => *state = Some(read_state(answer)?),
+        Op::AliasWrite { result, .. } => *result = Some(answer.map(|_| ())),
+        Op::AliasRead { target, .. } => *target = Some(resolved_key(answer)?),
+        Op::Encrypt { ciphertext, .. } => *ciphertext = Some(field(answer, "CiphertextBlob")?),
+        Op::GenerateDataKey { data_key, .. } => {
+            *data_key = Some(match answer {
+                Ok(v) => Ok(DataKey {
+                    plaintext: string(&v, "Plaintext")?,
+                    ciphertext: string(&v, "CiphertextBlob")?,
+                }),
+                Err(code) => Err(code),
+            })
+        }
+        Op::Decrypt { plaintext, .. } => *plaintext = Some(field(answer, "Plaintext")?),
+        Op::CreateKey { key } => {
+            *key = Some(match answer {
+                Ok(v) => Ok(v["KeyMetadata"]["KeyId"]
+                    .as_str()
+                    .ok_or("CreateKey answered no KeyId")?
+                    .to_owned()),
+                Err(code) => Err(code),
+            })
+        }
+        Op::ListKeys { keys, .. } => {
+            *keys = Some(match answer {
+                Ok(v) => Ok(serde_json::from_value(v).map_err(|e| e.to_string())?),
+                Err(code) => Err(code),
+            })
+        }
+    }
+    Ok(done)
+}
+
+fn read_state(answer: Result<Value, String>) -> Result<Answer<KeyState>, String> {
+    let v = match answer {
+        Ok(v) => v,
+        Err(code) => return Ok(Err(code)),
+    };
+    match v["KeyMetadata"]["KeyState"].as_str() {
+        Some("Enabled") => Ok(Ok(KeyState::Enabled)),
+        Some("Disabled") => Ok(Ok(KeyState::Disabled)),
+        Some("PendingDeletion") => Ok(Ok(KeyState::PendingDeletion)),
+        other => Err(format!("DescribeKey answered KeyState {other:?}")),
+    }
+}
+
+/// The key id an Encrypt through an alias used (its answer's `KeyId` is the key ARN).
+fn resolved_key(answer: Result<Value, String>) -> Result<Answer<String>, String> {
+    match answer {
+        Ok(v) => {
+            let arn = string(&v, "KeyId")?;
+            let id = arn.rsplit_once("key/").map(|(_, id)| id).unwrap_or(&arn);
+            Ok(Ok(id.to_owned()))
+        }
+        Err(code) => Ok(Err(code)),
+    }
+}
+
+fn field(answer: Result<Value, String>, name: &str) -> Result<Answer<String>, String> {
+    match answer {
+        Ok(v) => Ok(Ok(string(&v, name)?)),
+        Err(code) => Ok(Err(code)),
+    }
+}
+
+fn string(v: &Value, name: &str) -> Result<String, String> {
+    v[name]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("the answer has no {name}"))
+}
+
+/// ListKeys, every page; one outcome for the whole read (the first page that fails ends it).
+async fn list_keys(clients: &Clients) -> Outcome {
+    let mut ids: Vec<String> = vec![];
+    let mut marker: Option<String> = None;
+    loop {
+        let mut input = json!({ "Limit": 1000 });
+        if let Some(m) = &marker {
+            input["Marker"] = json!(m);
+        }
+        let (node, page) = match clients.call("ListKeys", &input).await {
+            Outcome::Answered {
+                node,
+                answer: Ok(page),
+            } => (node, page),
+            other => return other,
+        };
+        for key in page["Keys"].as_array().into_iter().flatten() {
+            if let Some(id) = key["KeyId"].as_str() {
+                ids.push(id.to_owned());
+            }
+        }
+        match page["NextMarker"].as_str() {
+            Some(m) if page["Truncated"] == json!(true) => marker = Some(m.to_owned()),
+            _ => {
+                return Outcome::Answered {
+                    node,
+                    answer: Ok(json!(ids)),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! The harness must catch a real bug: with the read barrier switched off by a fail point
+//! (the test build of trentd has the `failpoints` feature), an isolated old leader answers
+//! reads from stale state, and the checkers must say so.
+
+use crate::*;
+
+#[test]
+fn a_broken_read_barrier_is_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let code = run_harness(
+        &out,
+        &[
+            "--nodes",
+            "3",
+            "--nemesis",
+            "partition",
+            "--partition-mode",
+            "isolate-leader",
+            "--time-limit",
+            "34",
+            "--interval",
+            "3",
+            "--fault-duration",
+            "8",
+            "--availability-goal",
+            "0",
+            "--failpoints",
+            "read-barrier-skip=return",
+        ],
+    );
+    let log = std::fs::read_to_string(out.join("n1/trentd.log")).unwrap_or_default();
+    assert!(
+        log.contains("FAILPOINTS armed"),
+        "trentd was built without the `failpoints` feature: run this through \
+         `cargo test --workspace`, which builds the test trentd with it"
+    );
+    let verdicts = verdicts(&out);
+    assert_eq!(code, 1, "the harness must fail this run: {verdicts:?}");
+    let caught: Vec<&(String, String)> = verdicts
+        .iter()
+        .filter(|(checker, validity)| {
+            ["key-state", "alias", "use-after-disable", "creation-set"].contains(&checker.as_str())
+                && validity == "invalid"
+        })
+        .collect();
+    assert!(
+        !caught.is_empty(),
+        "no checker flagged the stale reads: {verdicts:?}"
+    );
+}

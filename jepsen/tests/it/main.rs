@@ -1,0 +1,46 @@
+//! The harness run end to end as users run it: the `trent-jepsen` binary, real `trentd`
+//! processes in network namespaces, real faults. Needs root (CI runs as root).
+
+mod broken_barrier;
+mod smoke;
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+/// Runs `trent-jepsen test` with `args` into `out`; answers its exit code.
+pub fn run_harness(out: &Path, args: &[&str]) -> i32 {
+    let status = Command::new(env!("CARGO_BIN_EXE_trent-jepsen"))
+        .arg("test")
+        .arg("--out")
+        .arg(out)
+        .args(args)
+        .status()
+        .expect("trent-jepsen runs");
+    status.code().unwrap_or(-1)
+}
+
+/// The verdicts a run wrote, by checker name.
+pub fn verdicts(out: &Path) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(out.join("verdicts.json")).expect("verdicts.json");
+    let verdicts: Vec<Value> = serde_json::from_str(&text).expect("verdicts are JSON");
+    verdicts
+        .iter()
+        .map(|v| {
+            (
+                v["checker"].as_str().unwrap().to_owned(),
+                v["validity"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The history's lines of one type ("op" or "nemesis").
+pub fn history_lines(out: &Path, kind: &str) -> Vec<Value> {
+    let text = std::fs::read_to_string(out.join("history.jsonl")).expect("history.jsonl");
+    text.lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["type"] == kind)
+        .collect()
+}

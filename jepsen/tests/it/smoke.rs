@@ -1,0 +1,80 @@
+//! The smoke run the test command includes: two nemeses, three nodes, about a minute.
+
+use crate::*;
+
+#[test]
+fn a_short_run_under_partitions_and_kills_passes_every_checker() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let code = run_harness(
+        &out,
+        &[
+            "--nodes",
+            "3",
+            "--nemesis",
+            "partition,kill",
+            "--time-limit",
+            "36",
+            "--interval",
+            "3",
+            "--fault-duration",
+            "6",
+            // Timing never gates a test: availability is reported, not required, here.
+            "--availability-goal",
+            "0",
+        ],
+    );
+    let verdicts = verdicts(&out);
+    assert_eq!(
+        code,
+        0,
+        "a checker failed: {verdicts:?} (see {})",
+        out.display()
+    );
+    for name in [
+        "key-state",
+        "alias",
+        "use-after-disable",
+        "creation-set",
+        "ciphertext-durability",
+        "availability",
+        "node-crashes",
+    ] {
+        assert!(
+            verdicts
+                .iter()
+                .any(|(checker, validity)| checker == name && validity == "valid"),
+            "{name} missing or not valid: {verdicts:?}"
+        );
+    }
+    // Both nemeses really acted, and every workload really ran.
+    let faults = history_lines(&out, "nemesis");
+    for fault in ["partition", "kill"] {
+        assert!(
+            faults
+                .iter()
+                .any(|f| f["fault"] == fault && f["phase"] == "start"),
+            "no {fault} started: {faults:?}"
+        );
+    }
+    let ops = history_lines(&out, "op");
+    for f in [
+        "key-write",
+        "key-read",
+        "key-use",
+        "alias-write",
+        "alias-read",
+        "encrypt",
+        "generate-data-key",
+        "decrypt",
+        "create-key",
+        "list-keys",
+    ] {
+        assert!(
+            ops.iter().any(|o| o["op"]["f"] == f && o["kind"] == "ok"),
+            "no successful {f} in the history"
+        );
+    }
+    let report = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(report.contains("<svg"), "the report has plots");
+}
