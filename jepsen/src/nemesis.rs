@@ -21,6 +21,10 @@ use crate::hosts;
 use crate::nodes::{Nodes, PEER_PORT};
 use crate::recorder::Recorder;
 
+mod partition;
+
+pub use partition::{heal as heal_partitions, PartitionMode};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Fault {
     Partition,
@@ -42,21 +46,6 @@ impl Fault {
             Fault::Netem => "netem",
         }
     }
-}
-
-/// The shapes the partition nemesis cuts the network into.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum PartitionMode {
-    /// The leader from everyone else, both ways.
-    IsolateLeader,
-    /// A random minority from the majority.
-    Halves,
-    /// One node hears no one (its packets still leave).
-    OneWay,
-    /// Two halves joined only through one node (5+ nodes).
-    Bridge,
-    /// Each node reaches only its two ring neighbours (5+ nodes).
-    Ring,
 }
 
 /// A fault in effect, with what it takes to undo it.
@@ -112,7 +101,7 @@ impl Nemesis {
     /// Undoes `active` and records its stop.
     pub async fn stop(&self, active: Active) -> Result<()> {
         match active.undo {
-            Undo::Heal => heal_partitions(&self.nodes.lock().await.ids()),
+            Undo::Heal => partition::heal(&self.nodes.lock().await.ids()),
             Undo::Restart(ids) => {
                 let mut nodes = self.nodes.lock().await;
                 for id in ids {
@@ -159,86 +148,13 @@ impl Nemesis {
 
     fn partition(&self, ids: &[u64], leader: Option<u64>) -> Result<Active> {
         let mut rng = rand::thread_rng();
-        let mut shuffled = ids.to_vec();
-        shuffled.shuffle(&mut rng);
-        let mut modes = self.partition_modes.clone();
-        if modes.is_empty() {
-            modes = vec![
-                PartitionMode::IsolateLeader,
-                PartitionMode::Halves,
-                PartitionMode::OneWay,
-            ];
-            if ids.len() >= 5 {
-                modes.extend([PartitionMode::Bridge, PartitionMode::Ring]);
-            }
-        }
-        let mode = *modes.choose(&mut rng).expect("modes");
-        let (cuts, affected, detail) = match mode {
-            PartitionMode::IsolateLeader => {
-                let victim = leader.unwrap_or(shuffled[0]);
-                let rest: Vec<u64> = ids.iter().copied().filter(|&i| i != victim).collect();
-                (
-                    both_ways(&[victim], &rest),
-                    vec![victim],
-                    format!("isolate leader {victim} from {rest:?}"),
-                )
-            }
-            PartitionMode::Halves => {
-                let (minority, majority) = shuffled.split_at((ids.len() - 1) / 2);
-                (
-                    both_ways(minority, majority),
-                    minority.to_vec(),
-                    format!("halves {minority:?} | {majority:?}"),
-                )
-            }
-            PartitionMode::OneWay => {
-                let victim = shuffled[0];
-                let cuts = ids
-                    .iter()
-                    .filter(|&&i| i != victim)
-                    .map(|&from| (victim, from))
-                    .collect();
-                (
-                    cuts,
-                    vec![victim],
-                    format!("{victim} hears no one (one-way)"),
-                )
-            }
-            PartitionMode::Bridge if ids.len() >= 5 => {
-                let (a, rest) = shuffled.split_at(2);
-                let (bridge, b) = rest.split_at(1);
-                (
-                    both_ways(a, b),
-                    ids.to_vec(),
-                    format!("bridge {a:?} - {bridge:?} - {b:?}"),
-                )
-            }
-            PartitionMode::Bridge | PartitionMode::Ring => {
-                let n = shuffled.len();
-                let mut cuts = vec![];
-                for i in 0..n {
-                    for j in 0..n {
-                        let adjacent = (i + 1) % n == j || (j + 1) % n == i;
-                        if i != j && !adjacent {
-                            cuts.push((shuffled[i], shuffled[j]));
-                        }
-                    }
-                }
-                (cuts, ids.to_vec(), format!("ring {shuffled:?}"))
-            }
-        };
-        for &(node, from) in &cuts {
-            let source = hosts::ip(from);
-            hosts::exec_in(
-                node,
-                "iptables",
-                &["-w", "-A", "INPUT", "-s", &source, "-j", "DROP"],
-            )?;
-        }
+        let mode = partition::choose_mode(&self.partition_modes, ids.len(), &mut rng);
+        let cut = partition::plan(mode, ids, leader, &mut rng);
+        partition::apply(&cut.cuts)?;
         Ok(Active {
             fault: Fault::Partition,
-            nodes: affected,
-            detail,
+            nodes: cut.affected,
+            detail: cut.detail,
             majority_healthy: true,
             undo: Undo::Heal,
         })
@@ -391,6 +307,17 @@ pub async fn find_leader(ids: &[u64]) -> Option<u64> {
     best.map(|(leader, _)| leader)
 }
 
+fn describe(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Answered { answer: Ok(_), .. } => "ok".into(),
+        Outcome::Answered {
+            answer: Err(code), ..
+        } => code.clone(),
+        Outcome::NotApplied { error, .. } => format!("not applied: {error}"),
+        Outcome::Unknown { error, .. } => format!("unknown: {error}"),
+    }
+}
+
 fn slow_links(ids: &[u64]) -> Result<Active> {
     let mut rng = rand::thread_rng();
     let mut shuffled = ids.to_vec();
@@ -429,33 +356,4 @@ fn slow_link(id: u64, delay_ms: u32) -> Result<String> {
     Ok(format!(
         "tbf rate {rate}, 400 ms queue (no netem in this kernel)"
     ))
-}
-
-/// Removes every partition rule (the nodes' INPUT chains hold nothing else).
-pub fn heal_partitions(ids: &[u64]) {
-    for &id in ids {
-        let _ = hosts::exec_in(id, "iptables", &["-w", "-F", "INPUT"]);
-    }
-}
-
-fn both_ways(a: &[u64], b: &[u64]) -> Vec<(u64, u64)> {
-    let mut cuts = vec![];
-    for &x in a {
-        for &y in b {
-            cuts.push((x, y));
-            cuts.push((y, x));
-        }
-    }
-    cuts
-}
-
-fn describe(outcome: &Outcome) -> String {
-    match outcome {
-        Outcome::Answered { answer: Ok(_), .. } => "ok".into(),
-        Outcome::Answered {
-            answer: Err(code), ..
-        } => code.clone(),
-        Outcome::NotApplied { error, .. } => format!("not applied: {error}"),
-        Outcome::Unknown { error, .. } => format!("unknown: {error}"),
-    }
 }

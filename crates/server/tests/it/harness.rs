@@ -17,6 +17,17 @@ pub const REGION: &str = "us-east-1";
 pub const ROOT_ACCESS_KEY_ID: &str = "TKIATESTROOT00000001";
 pub const ROOT_SECRET: &str = "tEsT/sEcReT+oF+tHe+rOoT+oF+aCcOuNt+1111";
 
+/// The environment an AWS client (boto3, the AWS CLI) needs to sign as the test root; callers
+/// also remove AWS_PROFILE and AWS_ENDPOINT_URL* so the machine's own settings never leak in.
+pub fn root_aws_env() -> [(&'static str, &'static str); 4] {
+    [
+        ("AWS_ACCESS_KEY_ID", ROOT_ACCESS_KEY_ID),
+        ("AWS_SECRET_ACCESS_KEY", ROOT_SECRET),
+        ("AWS_DEFAULT_REGION", REGION),
+        ("PYTHONDONTWRITEBYTECODE", "1"),
+    ]
+}
+
 /// A node's own view of the cluster, from its anonymous `/readyz` probe.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Local {
