@@ -68,6 +68,9 @@ struct TestArgs {
     /// `read-barrier-skip=return` to break the read barrier on purpose.
     #[arg(long)]
     failpoints: Option<String>,
+    /// An extra `trentd run` argument for every node (repeatable), e.g. `--trentd-arg=--lease-reads`.
+    #[arg(long = "trentd-arg", allow_hyphen_values = true)]
+    trentd_args: Vec<String>,
     /// Required fraction of successful requests while a majority is healthy (0: report only).
     #[arg(long, default_value_t = 0.99)]
     availability_goal: f64,
@@ -130,6 +133,7 @@ async fn test(args: TestArgs) -> anyhow::Result<bool> {
         out,
         trentd,
         failpoints: args.failpoints,
+        trentd_args: args.trentd_args,
         check: CheckConfig {
             step_limit: args.step_limit,
             availability_goal: args.availability_goal,

@@ -38,6 +38,8 @@ pub struct Spec {
     pub faketime: bool,
     /// `FAILPOINTS` for every node (builds with the `failpoints` feature only).
     pub failpoints: Option<String>,
+    /// More `trentd run` arguments for every node (e.g. `--lease-reads`).
+    pub extra_args: Vec<String>,
 }
 
 pub struct Node {

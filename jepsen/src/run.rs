@@ -39,6 +39,8 @@ pub struct Options {
     pub out: PathBuf,
     pub trentd: PathBuf,
     pub failpoints: Option<String>,
+    /// More `trentd run` arguments for every node.
+    pub trentd_args: Vec<String>,
     pub check: CheckConfig,
     /// The command line, for the report.
     pub command: String,
@@ -58,6 +60,7 @@ pub async fn run(options: Options) -> Result<bool> {
         count: options.nodes,
         faketime: options.nemeses.contains(&Fault::Clock),
         failpoints: options.failpoints.clone(),
+        extra_args: options.trentd_args.clone(),
     })?;
     for id in nodes.ids() {
         nodes.start(id)?;

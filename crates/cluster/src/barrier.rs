@@ -6,11 +6,25 @@
 //! cost a round trip each, so readers queue up and one background task confirms for all who
 //! were waiting when its round started; those arriving during a round wait for the next.
 //! An isolated old leader cannot confirm and never answers from stale state.
+//!
+//! **Leader lease** (`raft.lease_reads`, off by default). A confirmation round that started at `t` proves more than leadership at
+//! `t`: every follower that acknowledged it refuses to vote for anyone else until its own
+//! leader lease (openraft: `election_timeout_max` after it last heard from this leader, which
+//! was after `t`) runs out, and a new leader needs one of them. So until `t + lease`, with
+//! `lease` well below `election_timeout_max` (half of `election_timeout_min`), no other leader
+//! can exist, and readers that arrive then pass at once. Writes this leader acknowledged are
+//! applied before they are acknowledged, and the round itself waited for everything committed
+//! before it, so such a reader still sees every acknowledged write. Leases use the monotonic
+//! clock (wall-clock skew does not move them), end when the term changes, and hold across a
+//! follower's restart because a restarted node serves its peer port only after
+//! `election_timeout_max` (see `ClusterNode::start`): openraft lets a freshly started node
+//! vote at once.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use openraft::error::{CheckIsLeaderError, RaftError};
+use openraft::ServerState;
 use tokio::sync::{oneshot, Notify};
 use tokio::time::Instant;
 
@@ -24,14 +38,22 @@ type Waiter = oneshot::Sender<Result<(), ClusterError>>;
 pub(crate) struct ReadBarrier {
     queue: Mutex<Vec<Waiter>>,
     wake: Notify,
+    raft: Raft,
+    lease: Duration,
+    /// Until when (and in which term) the last confirmation lets readers pass at once.
+    valid: Mutex<Option<(u64, Instant)>>,
 }
 
 impl ReadBarrier {
-    /// Starts the confirming task; it gives up on a round after `budget`.
-    pub fn spawn(raft: Raft, budget: Duration) -> Arc<ReadBarrier> {
+    /// Starts the confirming task; it gives up on a round after `budget`. A confirmation
+    /// lets later readers pass at once for `lease` (zero: never).
+    pub fn spawn(raft: Raft, budget: Duration, lease: Duration) -> Arc<ReadBarrier> {
         let barrier = Arc::new(ReadBarrier {
             queue: Mutex::default(),
             wake: Notify::new(),
+            raft: raft.clone(),
+            lease,
+            valid: Mutex::default(),
         });
         let weak = Arc::downgrade(&barrier);
         tokio::spawn(async move {
@@ -46,6 +68,11 @@ impl ReadBarrier {
                     continue;
                 }
                 let result = confirm(&raft, budget).await;
+                if let (Ok((term, started)), Some(barrier)) = (&result, weak.upgrade()) {
+                    *barrier.valid.lock().expect("barrier lease") =
+                        Some((*term, *started + barrier.lease));
+                }
+                let result = result.map(|_| ());
                 for waiter in waiters {
                     let _ = waiter.send(result.clone());
                 }
@@ -54,8 +81,12 @@ impl ReadBarrier {
         barrier
     }
 
-    /// Returns once a barrier that started after this call has passed.
+    /// Returns once a barrier that started after this call has passed, or at once while
+    /// this leader's lease holds.
     pub async fn wait(&self) -> Result<(), ClusterError> {
+        if self.lease_holds() {
+            return Ok(());
+        }
         let (tx, rx) = oneshot::channel();
         self.queue.lock().expect("barrier queue").push(tx);
         self.wake.notify_one();
@@ -64,14 +95,34 @@ impl ReadBarrier {
     }
 }
 
+impl ReadBarrier {
+    fn lease_holds(&self) -> bool {
+        if self.lease.is_zero() {
+            return false;
+        }
+        let Some((term, until)) = *self.valid.lock().expect("barrier lease") else {
+            return false;
+        };
+        if Instant::now() >= until {
+            return false;
+        }
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow();
+        m.current_term == term && m.state == ServerState::Leader
+    }
+}
+
 /// One barrier: confirm leadership with a quorum and wait for the state machine to catch up,
 /// retrying rounds that time out or miss a quorum until `budget` is spent.
-async fn confirm(raft: &Raft, budget: Duration) -> Result<(), ClusterError> {
+/// Answers the term and the moment the successful round started (the lease runs from it).
+async fn confirm(raft: &Raft, budget: Duration) -> Result<(u64, Instant), ClusterError> {
     let deadline = Instant::now() + budget;
     loop {
+        let started = Instant::now();
+        let term = raft.metrics().borrow().current_term;
         let outcome = tokio::time::timeout(ROUND_TIMEOUT, raft.ensure_linearizable()).await;
         let retryable = match outcome {
-            Ok(Ok(_)) => return Ok(()),
+            Ok(Ok(_)) => return Ok((term, started)),
             Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)))) => {
                 return Err(ClusterError::NotLeader {
                     leader: f.leader_id,

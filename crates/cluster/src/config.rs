@@ -80,6 +80,10 @@ pub struct RaftTuning {
     /// Entries kept in the log behind the latest snapshot, for slow followers.
     pub logs_to_keep: u64,
     pub snapshot_chunk_bytes: u64,
+    /// Serve reads under a leader lease (half of `election_timeout_min_ms`) instead of one
+    /// quorum round per batch of readers; see barrier.rs for why it is safe. Off by default
+    /// until the chaos runs cover it.
+    pub lease_reads: bool,
 }
 
 impl Default for RaftTuning {
@@ -91,6 +95,7 @@ impl Default for RaftTuning {
             snapshot_after_logs: 10_000,
             logs_to_keep: 1_000,
             snapshot_chunk_bytes: 1 << 20,
+            lease_reads: false,
         }
     }
 }

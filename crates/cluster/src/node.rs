@@ -106,7 +106,16 @@ impl ClusterNode {
                 addr: config.peer_listen.to_string(),
                 source,
             })?;
-        let barrier = ReadBarrier::spawn(raft.clone(), config.request_timeout);
+        let tuning = &config.raft;
+        let (lease, vote_quarantine) = if tuning.lease_reads {
+            (
+                Duration::from_millis(tuning.election_timeout_min_ms / 2),
+                Duration::from_millis(tuning.election_timeout_max_ms),
+            )
+        } else {
+            (Duration::ZERO, Duration::ZERO)
+        };
+        let barrier = ReadBarrier::spawn(raft.clone(), config.request_timeout, lease);
         let (stop, stopped) = oneshot::channel();
         let node = ClusterNode {
             inner: Arc::new(Inner {
@@ -143,6 +152,10 @@ impl ClusterNode {
                 .map_err(|e| StartError::Config(format!("peer TLS: {e}")))?;
         }
         tokio::spawn(async move {
+            // openraft lets a node that just started grant votes at once, which could depose
+            // a leader whose read lease counted on this node's promise not to (barrier.rs):
+            // serve peers only once any such promise has run out.
+            tokio::time::sleep(vote_quarantine).await;
             let served = server
                 .add_service(service)
                 .serve_with_incoming_shutdown(incoming, async {

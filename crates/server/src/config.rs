@@ -73,6 +73,10 @@ pub struct Flags {
     /// Log entries kept behind a snapshot [default: 1000].
     #[arg(long, env = "TRENT_LOGS_TO_KEEP")]
     pub logs_to_keep: Option<u64>,
+    /// Serve reads under a leader lease instead of a quorum round per batch of readers
+    /// (experimental; docs/ARCHITECTURE.md) [default: off].
+    #[arg(long, env = "TRENT_LEASE_READS")]
+    pub lease_reads: bool,
     /// The AWS region in the ARNs this cluster issues and accepts [default: us-east-1].
     #[arg(long, env = "TRENT_REGION")]
     pub region: Option<String>,
@@ -236,6 +240,7 @@ impl ServerConfig {
             .snapshot_after_logs
             .unwrap_or(raft.snapshot_after_logs);
         raft.logs_to_keep = flags.logs_to_keep.unwrap_or(raft.logs_to_keep);
+        raft.lease_reads |= flags.lease_reads;
         let api_listen = flags
             .api_listen
             .or(file.api_listen)

@@ -54,7 +54,18 @@ fn iptables(action: &str, rule: &[String]) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_isolated_old_leader_serves_no_linearizable_read_and_no_write() {
-    let cluster = TestCluster::start(41, 3, &["--request-timeout-ms", "3000"]);
+    isolated_old_leader_is_refused(41, &["--request-timeout-ms", "3000"]).await;
+}
+
+/// With leader leases, the old leader's lease has run out before the majority can elect
+/// another leader, so it refuses reads just the same.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_lease_reads_an_isolated_old_leader_serves_no_read_either() {
+    isolated_old_leader_is_refused(42, &["--request-timeout-ms", "3000", "--lease-reads"]).await;
+}
+
+async fn isolated_old_leader_is_refused(subnet: u8, args: &[&str]) {
+    let cluster = TestCluster::start(subnet, 3, args);
     let old = cluster.leader().await;
     let key = create_key(&cluster.client(old)).await.unwrap();
     let others: Vec<u64> = cluster
@@ -63,9 +74,12 @@ async fn an_isolated_old_leader_serves_no_linearizable_read_and_no_write() {
         .map(|n| n.id)
         .filter(|&id| id != old)
         .collect();
-    let other_ips: Vec<String> = others.iter().map(|&id| TestCluster::ip(41, id)).collect();
+    let other_ips: Vec<String> = others
+        .iter()
+        .map(|&id| TestCluster::ip(subnet, id))
+        .collect();
 
-    let partition = Partition::isolate(&TestCluster::ip(41, old), &other_ips);
+    let partition = Partition::isolate(&TestCluster::ip(subnet, old), &other_ips);
 
     // The majority elects a new leader and keeps accepting writes.
     let majority_node = cluster.nodes.iter().find(|n| n.id == others[0]).unwrap();
