@@ -161,17 +161,7 @@ impl Nemesis {
     }
 
     async fn kill(&self, ids: &[u64], leader: Option<u64>) -> Active {
-        let mut rng = rand::thread_rng();
-        let mut shuffled = ids.to_vec();
-        shuffled.shuffle(&mut rng);
-        let roll: f64 = rng.gen();
-        let (victims, what) = if roll < 0.2 && ids.len() >= 3 {
-            (shuffled[..ids.len() / 2 + 1].to_vec(), "a majority")
-        } else if roll < 0.6 {
-            (vec![leader.unwrap_or(shuffled[0])], "the leader")
-        } else {
-            (vec![shuffled[0]], "a node")
-        };
+        let (victims, what) = kill_plan(ids, leader, &mut rand::thread_rng());
         let mut nodes = self.nodes.lock().await;
         for &id in &victims {
             nodes.kill(id);
@@ -278,6 +268,21 @@ impl Nemesis {
     }
 }
 
+/// Whom the kill nemesis kills: a majority one time in five, else the leader or a random node
+/// (the leader when none is known), equally often.
+fn kill_plan(ids: &[u64], leader: Option<u64>, rng: &mut impl Rng) -> (Vec<u64>, &'static str) {
+    let mut shuffled = ids.to_vec();
+    shuffled.shuffle(rng);
+    let roll: f64 = rng.gen();
+    if roll < 0.2 && ids.len() >= 3 {
+        (shuffled[..ids.len() / 2 + 1].to_vec(), "a majority")
+    } else if roll < 0.6 {
+        (vec![leader.unwrap_or(shuffled[0])], "the leader")
+    } else {
+        (vec![shuffled[0]], "a node")
+    }
+}
+
 /// The leader most answering nodes name, if any does (from their `/readyz`).
 pub async fn find_leader(ids: &[u64]) -> Option<u64> {
     let http = reqwest::Client::builder()
@@ -356,4 +361,29 @@ fn slow_link(id: u64, delay_ms: u32) -> Result<String> {
     Ok(format!(
         "tbf rate {rate}, 400 ms queue (no netem in this kernel)"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+
+    use super::*;
+
+    #[test]
+    fn kills_take_a_majority_the_leader_or_a_node_in_the_planned_shares() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut counts = std::collections::BTreeMap::new();
+        for _ in 0..1000 {
+            let (victims, what) = kill_plan(&[1, 2, 3, 4, 5], Some(3), &mut rng);
+            match what {
+                "a majority" => assert_eq!(victims.len(), 3),
+                "the leader" => assert_eq!(victims, vec![3]),
+                _ => assert_eq!(victims.len(), 1),
+            }
+            *counts.entry(what).or_insert(0) += 1;
+        }
+        assert!((150..250).contains(&counts["a majority"]), "{counts:?}");
+        assert!((330..470).contains(&counts["the leader"]), "{counts:?}");
+        assert!((330..470).contains(&counts["a node"]), "{counts:?}");
+    }
 }
