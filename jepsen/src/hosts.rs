@@ -122,6 +122,13 @@ fn add_host(id: u64, n: u64) -> Result<()> {
     std::fs::write(format!("{dir}/hosts"), hosts).with_context(|| format!("writing {dir}/hosts"))
 }
 
+/// [`teardown`] under the run lock, so it never pulls the hosts from under a live run.
+pub fn clean() -> Result<()> {
+    let _lock = take_lock()?;
+    teardown();
+    Ok(())
+}
+
 /// Removes every namespace, link, hosts file and rule a run of this harness makes; errors are
 /// ignored because any of them may already be gone.
 pub fn teardown() {

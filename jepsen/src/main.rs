@@ -21,7 +21,11 @@ struct Cli {
 enum Command {
     /// Start a cluster in network namespaces, run the workloads under faults, check.
     Test(TestArgs),
-    /// Re-run the checkers (and the report) on a finished run's directory.
+    /// Remove what a killed run left behind (namespaces and their processes, the bridge,
+    /// hosts files, the FORWARD rule); waits for a live run to finish first. A new run does
+    /// this by itself before it sets up.
+    Clean,
+    /// Re-run the checkers on a finished run's directory.
     Check {
         dir: PathBuf,
         #[arg(long, default_value_t = 0.99)]
@@ -91,6 +95,7 @@ fn main() -> ExitCode {
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
     let result = match cli.command {
         Command::Test(args) => runtime.block_on(test(args)),
+        Command::Clean => trent_jepsen::hosts::clean().map(|()| true),
         Command::Check {
             dir,
             availability_goal,
@@ -140,12 +145,12 @@ async fn test(args: TestArgs) -> anyhow::Result<bool> {
         },
         command,
     };
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         result = run::run(options) => result,
-        _ = tokio::signal::ctrl_c() => {
-            // Dropping the run tears the hosts and nodes down.
-            anyhow::bail!("interrupted; hosts and nodes torn down")
-        }
+        // Dropping the run tears the hosts and nodes down.
+        _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted; hosts and nodes torn down"),
+        _ = term.recv() => anyhow::bail!("terminated; hosts and nodes torn down"),
     }
 }
 

@@ -6,6 +6,7 @@ use crate::*;
 
 #[test]
 fn a_broken_read_barrier_is_caught() {
+    let _one_at_a_time = serial();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let code = run_harness(

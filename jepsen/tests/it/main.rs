@@ -3,11 +3,20 @@
 
 mod broken_barrier;
 mod smoke;
+mod teardown;
 
 use std::path::Path;
 use std::process::Command;
+use std::sync::{Mutex, MutexGuard};
 
 use serde_json::Value;
+
+/// One harness run at a time in this test binary: runs share the machine's namespaces (the
+/// harness itself serializes runs with a lock file, but the teardown test must see its own).
+pub fn serial() -> MutexGuard<'static, ()> {
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Runs `trent-jepsen test` with `args` into `out`; answers its exit code.
 pub fn run_harness(out: &Path, args: &[&str]) -> i32 {

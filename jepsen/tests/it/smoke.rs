@@ -4,6 +4,7 @@ use crate::*;
 
 #[test]
 fn a_short_run_under_partitions_and_kills_passes_every_checker() {
+    let _one_at_a_time = serial();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let code = run_harness(
