@@ -42,10 +42,23 @@ impl PendingUsage {
         self.0.lock().expect("usage lock").get(key_id).cloned()
     }
 
-    fn take(&self) -> Vec<(KeyId, KeyLastUsage)> {
-        std::mem::take(&mut *self.0.lock().expect("usage lock"))
-            .into_iter()
-            .collect()
+    fn snapshot(&self) -> Vec<(KeyId, KeyLastUsage)> {
+        let pending = self.0.lock().expect("usage lock");
+        pending.iter().map(|(k, u)| (*k, u.clone())).collect()
+    }
+
+    /// Drops the notes that `recorded` now covers; newer notes made meanwhile stay.
+    fn forget(&self, recorded: &[(KeyId, KeyLastUsage)]) {
+        let mut pending = self.0.lock().expect("usage lock");
+        for (key_id, usage) in recorded {
+            if pending.get(key_id) == Some(usage) {
+                pending.remove(key_id);
+            }
+        }
+    }
+
+    fn clear(&self) {
+        self.0.lock().expect("usage lock").clear();
     }
 }
 
@@ -65,8 +78,14 @@ impl Service {
     /// Proposes the noted uses; returns how many keys they covered. A node that is not the
     /// leader drops its notes: they describe operations the new leader did not serve.
     pub async fn flush_key_usage(&self) -> Result<usize, OpError> {
-        let usages = self.pending_usage().take();
-        if usages.is_empty() || !self.node().is_leader() {
+        if !self.node().is_leader() {
+            self.pending_usage().clear();
+            return Ok(0);
+        }
+        // The notes stay visible to GetKeyLastUsage until the record that replaces them is
+        // applied: taking them first would leave a window where neither shows the use.
+        let usages = self.pending_usage().snapshot();
+        if usages.is_empty() {
             return Ok(0);
         }
         let count = usages.len();
@@ -75,8 +94,14 @@ impl Service {
             request_id: Uuid::new_v4(),
             barrier_passed: false,
         };
-        self.write(&call, Command::RecordKeyUsage { usages })
-            .await?;
+        self.write(
+            &call,
+            Command::RecordKeyUsage {
+                usages: usages.clone(),
+            },
+        )
+        .await?;
+        self.pending_usage().forget(&usages);
         Ok(count)
     }
 
@@ -88,7 +113,7 @@ impl Service {
             loop {
                 tick.tick().await;
                 if let Err(e) = service.flush_key_usage().await {
-                    tracing::debug!(error = %e, "key usage flush failed; notes dropped");
+                    tracing::debug!(error = %e, "key usage flush failed; the notes wait for the next one");
                 }
             }
         })
