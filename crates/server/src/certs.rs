@@ -203,7 +203,8 @@ fn distinguished_name(common_name: &str) -> DistinguishedName {
 
 /// Creates `path` with `mode` from the start (a key is never readable by others, not even
 /// for a moment) and refuses to overwrite an existing file.
-fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), String> {
+/// Writes a new file (never replacing one) with `mode`, synced to disk.
+pub(crate) fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), String> {
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)

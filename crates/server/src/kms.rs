@@ -6,7 +6,6 @@
 //! material its peers wrapped, so startup checks that the key opens the root access key's
 //! wrapped secret when one is already replicated (see `ensure_root_access_key`).
 
-use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -123,18 +122,9 @@ fn read_dev(path: &Path) -> anyhow::Result<Credentials> {
 }
 
 fn write_dev(path: &Path, id: &str, secret: &str) -> anyhow::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("{}", path.display()))?;
     let text = Zeroizing::new(format!("{id}\n{secret}\n"));
-    file.write_all(text.as_bytes())?;
-    file.sync_all()?;
-    Ok(())
+    crate::certs::write_new(path, text.as_bytes(), 0o600).map_err(anyhow::Error::msg)
 }

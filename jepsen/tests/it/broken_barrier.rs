@@ -6,37 +6,28 @@ use crate::*;
 
 #[test]
 fn a_broken_read_barrier_is_caught() {
-    let _one_at_a_time = serial();
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("run");
-    let code = run_harness(
-        &out,
-        &[
-            "--nodes",
-            "3",
-            "--nemesis",
-            "partition",
-            "--partition-mode",
-            "isolate-leader",
-            "--time-limit",
-            "34",
-            "--interval",
-            "3",
-            "--fault-duration",
-            "8",
-            "--availability-goal",
-            "0",
-            "--failpoints",
-            "read-barrier-skip=return",
-        ],
-    );
+    let run = run_three_nodes(&[
+        "--nemesis",
+        "partition",
+        "--partition-mode",
+        "isolate-leader",
+        "--time-limit",
+        "34",
+        "--interval",
+        "3",
+        "--fault-duration",
+        "8",
+        "--failpoints",
+        "read-barrier-skip=return",
+    ]);
+    let (out, code) = (&run.out, run.code);
     let log = std::fs::read_to_string(out.join("n1/trentd.log")).unwrap_or_default();
     assert!(
         log.contains("FAILPOINTS armed"),
         "trentd was built without the `failpoints` feature: run this through \
          `cargo test --workspace`, which builds the test trentd with it"
     );
-    let verdicts = verdicts(&out);
+    let verdicts = verdicts(out);
     assert_eq!(code, 1, "the harness must fail this run: {verdicts:?}");
     let caught: Vec<&(String, String)> = verdicts
         .iter()

@@ -18,6 +18,29 @@ pub fn serial() -> MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// A finished run: its directory (kept while this lives) and the harness's exit code.
+pub struct Run {
+    _dir: tempfile::TempDir,
+    pub out: std::path::PathBuf,
+    pub code: i32,
+}
+
+/// One three-node run in a fresh directory, one at a time in this binary; availability is
+/// reported, not required (timing never gates a test).
+pub fn run_three_nodes(args: &[&str]) -> Run {
+    let _one_at_a_time = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let mut all = vec!["--nodes", "3", "--availability-goal", "0"];
+    all.extend_from_slice(args);
+    let code = run_harness(&out, &all);
+    Run {
+        _dir: dir,
+        out,
+        code,
+    }
+}
+
 /// Runs `trent-jepsen test` with `args` into `out`; answers its exit code.
 pub fn run_harness(out: &Path, args: &[&str]) -> i32 {
     let status = Command::new(env!("CARGO_BIN_EXE_trent-jepsen"))

@@ -4,28 +4,18 @@ use crate::*;
 
 #[test]
 fn a_short_run_under_partitions_and_kills_passes_every_checker() {
-    let _one_at_a_time = serial();
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("run");
-    let code = run_harness(
-        &out,
-        &[
-            "--nodes",
-            "3",
-            "--nemesis",
-            "partition,kill",
-            "--time-limit",
-            "36",
-            "--interval",
-            "3",
-            "--fault-duration",
-            "6",
-            // Timing never gates a test: availability is reported, not required, here.
-            "--availability-goal",
-            "0",
-        ],
-    );
-    let verdicts = verdicts(&out);
+    let run = run_three_nodes(&[
+        "--nemesis",
+        "partition,kill",
+        "--time-limit",
+        "36",
+        "--interval",
+        "3",
+        "--fault-duration",
+        "6",
+    ]);
+    let (out, code) = (&run.out, run.code);
+    let verdicts = verdicts(out);
     assert_eq!(
         code,
         0,
@@ -49,7 +39,7 @@ fn a_short_run_under_partitions_and_kills_passes_every_checker() {
         );
     }
     // Both nemeses really acted, and every workload really ran.
-    let faults = history_lines(&out, "nemesis");
+    let faults = history_lines(out, "nemesis");
     for fault in ["partition", "kill"] {
         assert!(
             faults
@@ -58,7 +48,7 @@ fn a_short_run_under_partitions_and_kills_passes_every_checker() {
             "no {fault} started: {faults:?}"
         );
     }
-    let ops = history_lines(&out, "op");
+    let ops = history_lines(out, "op");
     for f in [
         "key-write",
         "key-read",

@@ -146,10 +146,7 @@ impl Project {
             .args([action, "--endpoint", &self.endpoint(node), "--keys", "4"])
             .arg("--record")
             .arg(record)
-            .envs(root_aws_env())
-            .env_remove("AWS_PROFILE")
-            .env_remove("AWS_ENDPOINT_URL")
-            .env_remove("AWS_ENDPOINT_URL_KMS")
+            .as_test_root()
             .output()
             .unwrap();
         assert!(

@@ -17,15 +17,22 @@ pub const REGION: &str = "us-east-1";
 pub const ROOT_ACCESS_KEY_ID: &str = "TKIATESTROOT00000001";
 pub const ROOT_SECRET: &str = "tEsT/sEcReT+oF+tHe+rOoT+oF+aCcOuNt+1111";
 
-/// The environment an AWS client (boto3, the AWS CLI) needs to sign as the test root; callers
-/// also remove AWS_PROFILE and AWS_ENDPOINT_URL* so the machine's own settings never leak in.
-pub fn root_aws_env() -> [(&'static str, &'static str); 4] {
-    [
-        ("AWS_ACCESS_KEY_ID", ROOT_ACCESS_KEY_ID),
-        ("AWS_SECRET_ACCESS_KEY", ROOT_SECRET),
-        ("AWS_DEFAULT_REGION", REGION),
-        ("PYTHONDONTWRITEBYTECODE", "1"),
-    ]
+/// Makes an AWS client process (boto3, the AWS CLI) sign as the test root, with none of the
+/// machine's own AWS profile or endpoint settings leaking in.
+pub trait AsTestRoot {
+    fn as_test_root(&mut self) -> &mut Self;
+}
+
+impl AsTestRoot for Command {
+    fn as_test_root(&mut self) -> &mut Self {
+        self.env("AWS_ACCESS_KEY_ID", ROOT_ACCESS_KEY_ID)
+            .env("AWS_SECRET_ACCESS_KEY", ROOT_SECRET)
+            .env("AWS_DEFAULT_REGION", REGION)
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_ENDPOINT_URL")
+            .env_remove("AWS_ENDPOINT_URL_KMS")
+    }
 }
 
 /// A node's own view of the cluster, from its anonymous `/readyz` probe.

@@ -331,10 +331,7 @@ impl Pod {
             .arg("--record")
             .arg(record)
             .env("AWS_CA_BUNDLE", self.ca())
-            .envs(root_aws_env())
-            .env_remove("AWS_PROFILE")
-            .env_remove("AWS_ENDPOINT_URL")
-            .env_remove("AWS_ENDPOINT_URL_KMS")
+            .as_test_root()
             .output()
             .unwrap();
         let text = format!(
