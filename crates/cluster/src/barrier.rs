@@ -7,19 +7,22 @@
 //! were waiting when its round started; those arriving during a round wait for the next.
 //! An isolated old leader cannot confirm and never answers from stale state.
 //!
-//! **Leader lease** (`raft.lease_reads`, off by default). A confirmation round that started at `t` proves more than leadership at
-//! `t`: every follower that acknowledged it refuses to vote for anyone else until its own
-//! leader lease (openraft: `election_timeout_max` after it last heard from this leader, which
-//! was after `t`) runs out, and a new leader needs one of them. So until `t + lease`, with
-//! `lease` well below `election_timeout_max` (half of `election_timeout_min`), no other leader
-//! can exist, and readers that arrive then pass at once. Writes this leader acknowledged are
-//! applied before they are acknowledged, and the round itself waited for everything committed
-//! before it, so such a reader still sees every acknowledged write. Leases use the monotonic
-//! clock (wall-clock skew does not move them), end when the term changes, and hold across a
-//! follower's restart because a restarted node serves its peer port only after
-//! `election_timeout_max` (see `ClusterNode::start`): openraft lets a freshly started node
-//! vote at once.
+//! **Leader lease** (`raft.lease_reads`, on by default). A confirmation round that started
+//! at `t` proves more than leadership at `t`: every follower that acknowledged it refuses to
+//! vote for anyone else until its own leader lease (openraft: `election_timeout_max` after it
+//! last heard from this leader, which was after `t`) runs out, and a new leader needs one of
+//! them. So until `t + lease`, with `lease` well below `election_timeout_max` (half of
+//! `election_timeout_min`), no other leader can exist, and readers that arrive then pass at
+//! once. Writes this leader acknowledged are applied before they are acknowledged, and the
+//! round itself waited for everything committed before it, so such a reader still sees every
+//! acknowledged write. Leases use the monotonic clock (wall-clock skew does not move them),
+//! end when the term changes, and hold across a follower's restart because a restarted node
+//! serves its peer port only after `election_timeout_max` (see `ClusterNode::start`):
+//! openraft lets a freshly started node vote at once. A reader that finds the lease in its
+//! second half starts a renewing round without waiting for it, so under steady load readers
+//! never queue.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -42,6 +45,8 @@ pub(crate) struct ReadBarrier {
     lease: Duration,
     /// Until when (and in which term) the last confirmation lets readers pass at once.
     valid: Mutex<Option<(u64, Instant)>>,
+    /// A reader asked for a round to renew a lease that still holds.
+    renew: AtomicBool,
 }
 
 impl ReadBarrier {
@@ -54,6 +59,7 @@ impl ReadBarrier {
             raft: raft.clone(),
             lease,
             valid: Mutex::default(),
+            renew: AtomicBool::new(false),
         });
         let weak = Arc::downgrade(&barrier);
         tokio::spawn(async move {
@@ -63,14 +69,19 @@ impl ReadBarrier {
                 };
                 barrier.wake.notified().await;
                 let waiters = std::mem::take(&mut *barrier.queue.lock().expect("barrier queue"));
+                let renew = barrier.renew.load(Ordering::Relaxed);
                 drop(barrier);
-                if waiters.is_empty() {
+                if waiters.is_empty() && !renew {
                     continue;
                 }
                 let result = confirm(&raft, budget).await;
-                if let (Ok((term, started)), Some(barrier)) = (&result, weak.upgrade()) {
-                    *barrier.valid.lock().expect("barrier lease") =
-                        Some((*term, *started + barrier.lease));
+                if let Some(barrier) = weak.upgrade() {
+                    if let Ok((term, started)) = &result {
+                        *barrier.valid.lock().expect("barrier lease") =
+                            Some((*term, *started + barrier.lease));
+                    }
+                    // Cleared only now, so readers during the round do not ask for another.
+                    barrier.renew.store(false, Ordering::Relaxed);
                 }
                 let result = result.map(|_| ());
                 for waiter in waiters {
@@ -84,7 +95,10 @@ impl ReadBarrier {
     /// Returns once a barrier that started after this call has passed, or at once while
     /// this leader's lease holds.
     pub async fn wait(&self) -> Result<(), ClusterError> {
-        if self.lease_holds() {
+        if let Some(left) = self.lease_left() {
+            if left < self.lease / 2 && !self.renew.swap(true, Ordering::Relaxed) {
+                self.wake.notify_one();
+            }
             return Ok(());
         }
         let (tx, rx) = oneshot::channel();
@@ -96,19 +110,19 @@ impl ReadBarrier {
 }
 
 impl ReadBarrier {
-    fn lease_holds(&self) -> bool {
+    /// How long the lease still holds, if it does.
+    fn lease_left(&self) -> Option<Duration> {
         if self.lease.is_zero() {
-            return false;
+            return None;
         }
-        let Some((term, until)) = *self.valid.lock().expect("barrier lease") else {
-            return false;
-        };
-        if Instant::now() >= until {
-            return false;
+        let (term, until) = (*self.valid.lock().expect("barrier lease"))?;
+        let left = until.checked_duration_since(Instant::now())?;
+        if left.is_zero() {
+            return None;
         }
         let metrics = self.raft.metrics();
         let m = metrics.borrow();
-        m.current_term == term && m.state == ServerState::Leader
+        (m.current_term == term && m.state == ServerState::Leader).then_some(left)
     }
 }
 

@@ -81,21 +81,22 @@ pub struct RaftTuning {
     pub logs_to_keep: u64,
     pub snapshot_chunk_bytes: u64,
     /// Serve reads under a leader lease (half of `election_timeout_min_ms`) instead of one
-    /// quorum round per batch of readers; see barrier.rs for why it is safe. Off by default
-    /// until the chaos runs cover it.
+    /// quorum round per batch of readers; see barrier.rs for why it is safe.
     pub lease_reads: bool,
 }
 
 impl Default for RaftTuning {
     fn default() -> Self {
         RaftTuning {
-            heartbeat_ms: 100,
-            election_timeout_min_ms: 400,
-            election_timeout_max_ms: 800,
+            // A follower calls an election `election_timeout_max` (openraft's leader lease)
+            // plus its own timeout after the last heartbeat: 600-800 ms with these.
+            heartbeat_ms: 50,
+            election_timeout_min_ms: 200,
+            election_timeout_max_ms: 400,
             snapshot_after_logs: 10_000,
             logs_to_keep: 1_000,
             snapshot_chunk_bytes: 1 << 20,
-            lease_reads: false,
+            lease_reads: true,
         }
     }
 }

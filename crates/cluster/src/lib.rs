@@ -13,6 +13,7 @@ mod membership;
 mod network;
 mod node;
 mod peer_service;
+mod proposer;
 pub mod store;
 mod tls;
 
@@ -29,11 +30,11 @@ pub use tls::PeerTls;
 use std::io::Cursor;
 
 openraft::declare_raft_types!(
-    /// trent's openraft types: log entries carry [`trent_state::Request`]s, node ids are `u64`
-    /// and a node's address is its peer (gRPC) address.
+    /// trent's openraft types: log entries carry [`trent_state::Batch`]es of requests, node
+    /// ids are `u64` and a node's address is its peer (gRPC) address.
     pub TypeConfig:
-        D = trent_state::Request,
-        R = trent_state::Response,
+        D = trent_state::Batch,
+        R = trent_state::Responses,
         NodeId = u64,
         Node = openraft::BasicNode,
         SnapshotData = Cursor<Vec<u8>>,

@@ -17,6 +17,7 @@ use uuid::Uuid;
 use crate::barrier::ReadBarrier;
 use crate::network::{Network, MAX_MESSAGE_BYTES};
 use crate::peer_service::PeerService;
+use crate::proposer::{Proposer, MAX_BATCH_BYTES};
 use crate::proto::peer_server::PeerServer;
 use crate::store::{self, SharedState};
 use crate::{Clock, ClusterConfig, ClusterError, NodeId, Raft, StartError, SystemClock};
@@ -42,6 +43,7 @@ struct Inner {
     state: SharedState,
     network: Network,
     barrier: Arc<ReadBarrier>,
+    proposer: Proposer,
     /// Front-end handlers by channel (the first byte of a routed payload).
     handlers: RwLock<HashMap<u8, Arc<dyn ForwardHandler>>>,
     clock: Arc<dyn Clock>,
@@ -116,6 +118,7 @@ impl ClusterNode {
             (Duration::ZERO, Duration::ZERO)
         };
         let barrier = ReadBarrier::spawn(raft.clone(), config.request_timeout, lease);
+        let proposer = Proposer::spawn(raft.clone());
         let (stop, stopped) = oneshot::channel();
         let node = ClusterNode {
             inner: Arc::new(Inner {
@@ -124,6 +127,7 @@ impl ClusterNode {
                 state,
                 network,
                 barrier,
+                proposer,
                 handlers: RwLock::default(),
                 clock,
                 peer_mismatch: std::sync::Mutex::new(None),
@@ -245,6 +249,7 @@ impl ClusterNode {
 
     /// Proposes `command` under the client request id `request_id` and waits until it is
     /// committed and applied. A request id applied before answers its first response again.
+    /// Concurrent writes share log entries (`proposer.rs`).
     pub async fn write(
         &self,
         request_id: Uuid,
@@ -256,12 +261,11 @@ impl ClusterNode {
             command,
         };
         let timeout = self.inner.config.request_timeout;
-        match tokio::time::timeout(timeout, self.inner.raft.client_write(request)).await {
+        match tokio::time::timeout(timeout, self.inner.proposer.propose(request)).await {
             Err(_) => Err(ClusterError::Unavailable(
                 "timed out waiting for a quorum to commit the write".into(),
             )),
-            Ok(Ok(response)) => Ok(response.data),
-            Ok(Err(e)) => Err(write_error(e)),
+            Ok(outcome) => outcome,
         }
     }
 
@@ -453,6 +457,9 @@ fn raft_config(config: &ClusterConfig) -> Result<openraft::Config, StartError> {
         max_in_snapshot_log_to_keep: t.logs_to_keep,
         snapshot_max_chunk_size: t.snapshot_chunk_bytes,
         install_snapshot_timeout: 10_000,
+        // Each entry is a batch of up to MAX_BATCH_BYTES: bound one AppendEntries message
+        // well below the transport's limit.
+        max_payload_entries: (MAX_MESSAGE_BYTES as u64 / MAX_BATCH_BYTES / 2).max(1),
         ..Default::default()
     }
     .validate()

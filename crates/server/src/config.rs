@@ -74,9 +74,9 @@ pub struct Flags {
     #[arg(long, env = "TRENT_LOGS_TO_KEEP")]
     pub logs_to_keep: Option<u64>,
     /// Serve reads under a leader lease instead of a quorum round per batch of readers
-    /// (experimental; docs/ARCHITECTURE.md) [default: off].
-    #[arg(long, env = "TRENT_LEASE_READS")]
-    pub lease_reads: bool,
+    /// (docs/ARCHITECTURE.md); `--lease-reads=false` turns it off [default: true].
+    #[arg(long, env = "TRENT_LEASE_READS", num_args = 0..=1, default_missing_value = "true")]
+    pub lease_reads: Option<bool>,
     /// The AWS region in the ARNs this cluster issues and accepts [default: us-east-1].
     #[arg(long, env = "TRENT_REGION")]
     pub region: Option<String>,
@@ -240,7 +240,7 @@ impl ServerConfig {
             .snapshot_after_logs
             .unwrap_or(raft.snapshot_after_logs);
         raft.logs_to_keep = flags.logs_to_keep.unwrap_or(raft.logs_to_keep);
-        raft.lease_reads |= flags.lease_reads;
+        raft.lease_reads = flags.lease_reads.unwrap_or(raft.lease_reads);
         let api_listen = flags
             .api_listen
             .or(file.api_listen)

@@ -30,6 +30,16 @@ pub struct Request {
     pub command: Command,
 }
 
+/// One log entry's payload: the requests the leader proposed together (group commit: one
+/// log append and one fsync for every write that arrived while the previous ones were being
+/// committed). They apply in order, each exactly as if it had an entry of its own.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Batch(pub Vec<Request>);
+
+/// What applying a [`Batch`] answers: one response per request, in the batch's order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Responses(pub Vec<Response>);
+
 /// A change to the replicated state. Inputs are validated by the service before proposal;
 /// `apply` checks only what depends on the state (existence, key state).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

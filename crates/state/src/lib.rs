@@ -24,7 +24,7 @@ mod query;
 mod record;
 mod restore;
 
-pub use command::{Command, Outcome, Request, RequestId, Response};
+pub use command::{Batch, Command, Outcome, Request, RequestId, Response, Responses};
 pub use record::{DecodeError, RecordKey};
 pub use restore::{EntityCounts, MAX_PARTS, MAX_PART_BYTES};
 

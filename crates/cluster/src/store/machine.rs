@@ -10,7 +10,7 @@ use openraft::{
     BasicNode, Entry, EntryPayload, OptionalSend, RaftSnapshotBuilder, StoredMembership,
 };
 use rocksdb::{IteratorMode, WriteBatch, WriteOptions, DB};
-use trent_state::{Outcome, RecordKey, Response, State};
+use trent_state::{RecordKey, Responses, State};
 
 use super::snapshot::{self, Meta};
 use super::{blocking, storage_io, storage_read, CF_STATE, CF_STATE_META};
@@ -102,7 +102,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         Ok((self.last_applied, self.membership.clone()))
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Response>, StorageError>
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Responses>, StorageError>
     where
         I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
         I::IntoIter: OptionalSend,
@@ -115,11 +115,17 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             for entry in entries {
                 self.last_applied = Some(entry.log_id);
                 responses.push(match entry.payload {
-                    EntryPayload::Blank => Ok(Outcome::Done),
-                    EntryPayload::Normal(request) => state.apply(&request, &mut touched),
+                    EntryPayload::Blank => Responses(Vec::new()),
+                    EntryPayload::Normal(batch) => Responses(
+                        batch
+                            .0
+                            .iter()
+                            .map(|request| state.apply(request, &mut touched))
+                            .collect(),
+                    ),
                     EntryPayload::Membership(membership) => {
                         self.membership = StoredMembership::new(Some(entry.log_id), membership);
-                        Ok(Outcome::Done)
+                        Responses(Vec::new())
                     }
                 });
             }

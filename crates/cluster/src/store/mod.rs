@@ -31,7 +31,8 @@ pub(crate) const CF_STATE: &str = "state";
 pub(crate) const CF_STATE_META: &str = "state_meta";
 
 const IDENTITY_KEY: &[u8] = b"identity";
-const FORMAT: u32 = 1;
+/// 2: log entries carry batches of requests.
+const FORMAT: u32 = 2;
 
 /// Who a data dir belongs to; written at first start and checked at every start after.
 #[derive(Debug, PartialEq, Serialize, Deserialize)]

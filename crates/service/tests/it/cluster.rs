@@ -69,3 +69,57 @@ async fn refused(c: &Cluster, node: u64, id: &str, blob: &serde_json::Value) {
         d.message
     );
 }
+
+/// Concurrent writes share log entries (group commit), and each writer still gets the answer
+/// to its own request.
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_writes_share_log_entries_and_each_gets_its_own_answer() {
+    const WRITERS: usize = 64;
+    let c = std::sync::Arc::new(Cluster::start(81, 3).await);
+    let leader = c.leader().await;
+    let last_index = || {
+        c.node(leader)
+            .service
+            .node()
+            .raft()
+            .metrics()
+            .borrow()
+            .last_log_index
+            .unwrap_or(0)
+    };
+    let before = last_index();
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|i| {
+            let c = c.clone();
+            tokio::spawn(async move {
+                let description = format!("writer {i}");
+                let created = c
+                    .call_as(
+                        leader,
+                        &root(),
+                        "CreateKey",
+                        json!({"Description": description}),
+                    )
+                    .await
+                    .unwrap();
+                let metadata = &created["KeyMetadata"];
+                assert_eq!(metadata["Description"], description.as_str());
+                metadata["KeyId"].as_str().unwrap().to_owned()
+            })
+        })
+        .collect();
+    let mut ids = std::collections::BTreeSet::new();
+    for writer in writers {
+        ids.insert(writer.await.unwrap());
+    }
+    assert_eq!(ids.len(), WRITERS, "every writer created its own key");
+    let entries = last_index() - before;
+    assert!(
+        entries < WRITERS as u64 / 2,
+        "{WRITERS} concurrent writes took {entries} log entries"
+    );
+    for id in &ids {
+        let described = c.ok("DescribeKey", json!({"KeyId": id})).await;
+        assert_eq!(described["KeyMetadata"]["KeyId"], id.as_str());
+    }
+}
