@@ -62,11 +62,8 @@ async fn an_isolated_old_leader_serves_no_linearizable_read_and_no_write() {
 /// Without leases every read waits for a quorum round, which the old leader cannot finish.
 #[tokio::test(flavor = "multi_thread")]
 async fn without_lease_reads_an_isolated_old_leader_serves_no_read_either() {
-    isolated_old_leader_is_refused(
-        42,
-        &["--request-timeout-ms", "3000", "--lease-reads=false"],
-    )
-    .await;
+    isolated_old_leader_is_refused(42, &["--request-timeout-ms", "3000", "--lease-reads=false"])
+        .await;
 }
 
 async fn isolated_old_leader_is_refused(subnet: u8, args: &[&str]) {
