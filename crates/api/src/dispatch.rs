@@ -42,7 +42,6 @@ impl Handler {
     async fn serve(&self, request_id: Uuid, raw: &RawRequest) -> Result<Value, OpError> {
         let (prefix, name) = raw.target()?;
         let caller = authenticate(&self.service, raw).await?;
-        let input = parse_body(&raw.body)?;
         // Authentication read the access key behind the barrier: one per request is enough.
         let call = Call {
             caller,
@@ -51,10 +50,13 @@ impl Handler {
         };
         match prefix {
             KMS_PREFIX if operations::is_kms_operation(name) => {
-                let op = Operation::from_target(name, input).map_err(reclassify)?;
+                let op = Operation::parse(name, &raw.body)?;
                 self.service.execute(&call, op).await
             }
-            ADMIN_PREFIX => self.admin.execute(&call, name, input).await,
+            ADMIN_PREFIX => {
+                let input = parse_body(&raw.body)?;
+                self.admin.execute(&call, name, input).await
+            }
             _ => Err(Error::new(
                 ErrorKind::UnknownOperation,
                 format!("{prefix}.{name} is not an operation of this endpoint"),
@@ -101,19 +103,6 @@ fn parse_body(body: &[u8]) -> Result<Value, Error> {
             ErrorKind::Serialization,
             format!("the request body is not valid JSON: {e}"),
         )),
-    }
-}
-
-/// A member of the wrong JSON type is a `SerializationException`, as AWS answers it; other
-/// shape problems (unknown or malformed members) stay `ValidationException`.
-fn reclassify(e: Error) -> Error {
-    let wrong_type = e.kind == ErrorKind::Validation
-        && ["invalid type", "invalid value", "invalid length"]
-            .iter()
-            .any(|m| e.message.contains(m));
-    match wrong_type {
-        true => Error::new(ErrorKind::Serialization, e.message),
-        false => e,
     }
 }
 
