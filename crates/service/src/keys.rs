@@ -66,8 +66,7 @@ impl Service {
             max_keys_per_account: Some(self.limits().keys_per_account),
         };
         // A retried CreateKey answers the key the first attempt created.
-        let metadata = expect_key(self.write(call, command).await?)?;
-        Ok(json!({ "KeyMetadata": KeyMetadataOut::from(&metadata) }))
+        created(self.write(call, command).await?)
     }
 
     pub async fn describe_key(&self, call: &Call, req: KeyIdRequest) -> Result<Value, OpError> {
@@ -156,13 +155,7 @@ impl Service {
             deletion_date: self.now() + days as u64 * DAY_MS,
             pending_window_days: days,
         };
-        let m = expect_key(self.write(call, command).await?)?;
-        Ok(json!({
-            "KeyId": m.arn().to_string(),
-            "DeletionDate": m.deletion_date.map(epoch_seconds),
-            "KeyState": m.key_state.as_str(),
-            "PendingWindowInDays": m.pending_window_days,
-        }))
+        scheduled(self.write(call, command).await?)
     }
 
     pub async fn cancel_key_deletion(
@@ -179,11 +172,10 @@ impl Service {
             )
             .await?;
         let key_id = key.metadata.key_id;
-        let m = expect_key(
+        cancelled(
             self.write(call, Command::CancelKeyDeletion { key_id })
                 .await?,
-        )?;
-        Ok(json!({ "KeyId": m.arn().to_string() }))
+        )
     }
 
     pub async fn update_key_description(
@@ -225,6 +217,29 @@ impl Service {
             .authorize(&call.caller, action, &key.metadata)?;
         Ok(key)
     }
+}
+
+/// CreateKey's answer, from what applying it produced.
+pub(crate) fn created(outcome: Outcome) -> Result<Value, OpError> {
+    let metadata = expect_key(outcome)?;
+    Ok(json!({ "KeyMetadata": KeyMetadataOut::from(&metadata) }))
+}
+
+/// ScheduleKeyDeletion's answer, from what applying it produced.
+pub(crate) fn scheduled(outcome: Outcome) -> Result<Value, OpError> {
+    let m = expect_key(outcome)?;
+    Ok(json!({
+        "KeyId": m.arn().to_string(),
+        "DeletionDate": m.deletion_date.map(epoch_seconds),
+        "KeyState": m.key_state.as_str(),
+        "PendingWindowInDays": m.pending_window_days,
+    }))
+}
+
+/// CancelKeyDeletion's answer, from what applying it produced.
+pub(crate) fn cancelled(outcome: Outcome) -> Result<Value, OpError> {
+    let m = expect_key(outcome)?;
+    Ok(json!({ "KeyId": m.arn().to_string() }))
 }
 
 fn expect_key(outcome: Outcome) -> Result<KeyMetadata, OpError> {

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use trent_cluster::{ClusterError, ForwardHandler};
 use trent_model::{Error, ErrorKind, Principal};
+use trent_state::{Outcome, RequestId};
 use uuid::Uuid;
 
 use crate::types::*;
@@ -200,6 +201,9 @@ impl Service {
 
     async fn run(&self, call: &Call, op: Operation) -> Result<Value, OpError> {
         use Operation::*;
+        if let Some(answer) = self.replay(call, &op).await? {
+            return answer;
+        }
         match op {
             CreateKey(r) => self.create_key(call, r).await,
             DescribeKey(r) => self.describe_key(call, r).await,
@@ -224,6 +228,42 @@ impl Service {
             GenerateDataKeyWithoutPlaintext(r) => self.generate_data_key(call, r, false).await,
             GenerateRandom(r) => self.generate_random(r).await,
         }
+    }
+
+    /// The first attempt's answer, when `op` is a write whose request id the state machine
+    /// has already applied: the retry of a write that committed while its client lost the
+    /// reply (a leader change, a timeout). Checking first matters because the operations
+    /// validate against the state before they propose, and that state now includes the first
+    /// attempt: a retried DeleteAlias would find no alias and answer NotFound. The request id
+    /// binds the caller's access key, the operation and the SDK's invocation id.
+    async fn replay(
+        &self,
+        call: &Call,
+        op: &Operation,
+    ) -> Result<Option<Result<Value, OpError>>, OpError> {
+        use Operation::*;
+        let answer: fn(Outcome) -> Result<Value, OpError> = match op {
+            CreateKey(_) => crate::keys::created,
+            ScheduleKeyDeletion(_) => crate::keys::scheduled,
+            CancelKeyDeletion(_) => crate::keys::cancelled,
+            EnableKey(_)
+            | DisableKey(_)
+            | UpdateKeyDescription(_)
+            | CreateAlias(_)
+            | UpdateAlias(_)
+            | DeleteAlias(_)
+            | TagResource(_)
+            | UntagResource(_) => |_| Ok(serde_json::json!({})),
+            _ => return Ok(None),
+        };
+        let id = RequestId(call.request_id);
+        let first = self
+            .read_for(call, |s| s.applied_response(id).cloned())
+            .await?;
+        Ok(first.map(|response| match response {
+            Ok(outcome) => answer(outcome),
+            Err(e) => Err(e.into()),
+        }))
     }
 
     /// Executes `op` for `caller` wherever the leader is: here, or forwarded to it. Retries

@@ -3,9 +3,15 @@
 
 use trent_model::{AccountId, AliasName, AliasRecord, KeyId, KeyRecord, KeyState, Millis};
 
-use crate::State;
+use crate::{RequestId, Response, State};
 
 impl State {
+    /// The response a request with this id got, while the id is remembered
+    /// ([`crate::DEDUP_WINDOW_MS`]).
+    pub fn applied_response(&self, id: RequestId) -> Option<&Response> {
+        self.applied.get(&id).map(|(_, response)| response)
+    }
+
     pub fn key(&self, id: &KeyId) -> Option<&KeyRecord> {
         self.keys.get(id)
     }

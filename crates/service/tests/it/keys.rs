@@ -387,3 +387,67 @@ async fn another_account_can_neither_see_nor_use_a_key() {
         .await
         .unwrap();
 }
+
+/// A write retried with the request id of an attempt that was applied (its client lost the
+/// reply) answers what the first attempt answered, even where validating against the state
+/// that now includes the first attempt would refuse it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retried_write_answers_what_its_applied_first_attempt_answered() {
+    let c = Cluster::start(82, 1).await;
+    let id = c.create_key().await;
+    let attempt = |op: &str, input: serde_json::Value, request_id: uuid::Uuid| {
+        let op = trent_service::Operation::from_target(op, input).unwrap();
+        let service = c.node(1).service.clone();
+        async move { service.call(&root(), request_id, op).await }
+    };
+    c.ok(
+        "CreateAlias",
+        json!({"AliasName": "alias/retried", "TargetKeyId": id}),
+    )
+    .await;
+    let delete = uuid::Uuid::new_v4();
+    let input = json!({"AliasName": "alias/retried"});
+    attempt("DeleteAlias", input.clone(), delete).await.unwrap();
+    assert_eq!(
+        attempt("DeleteAlias", input.clone(), delete).await.unwrap(),
+        json!({})
+    );
+    // A new request (another id) sees the alias gone.
+    let fresh = attempt("DeleteAlias", input, uuid::Uuid::new_v4()).await;
+    assert_eq!(fresh.unwrap_err().aws_code(), "NotFoundException");
+
+    let schedule = uuid::Uuid::new_v4();
+    let input = json!({"KeyId": id, "PendingWindowInDays": 7});
+    let first = attempt("ScheduleKeyDeletion", input.clone(), schedule)
+        .await
+        .unwrap();
+    let retried = attempt("ScheduleKeyDeletion", input.clone(), schedule)
+        .await
+        .unwrap();
+    assert_eq!(first, retried);
+    let fresh = attempt("ScheduleKeyDeletion", input, uuid::Uuid::new_v4()).await;
+    assert_eq!(fresh.unwrap_err().aws_code(), "KMSInvalidStateException");
+
+    let cancel = uuid::Uuid::new_v4();
+    let input = json!({"KeyId": id});
+    let first = attempt("CancelKeyDeletion", input.clone(), cancel)
+        .await
+        .unwrap();
+    assert_eq!(
+        attempt("CancelKeyDeletion", input.clone(), cancel)
+            .await
+            .unwrap(),
+        first
+    );
+    let fresh = attempt("CancelKeyDeletion", input, uuid::Uuid::new_v4()).await;
+    assert_eq!(fresh.unwrap_err().aws_code(), "KMSInvalidStateException");
+
+    // A first attempt that failed fails the same way when retried.
+    let missing = uuid::Uuid::new_v4();
+    let input = json!({"AliasName": "alias/never"});
+    let first = attempt("DeleteAlias", input.clone(), missing)
+        .await
+        .unwrap_err();
+    let retried = attempt("DeleteAlias", input, missing).await.unwrap_err();
+    assert_eq!(first.aws_code(), retried.aws_code());
+}
