@@ -34,7 +34,7 @@ use std::sync::Arc;
 use trent_cluster::ClusterNode;
 use trent_hsm::Hsm;
 use trent_model::{Error, Principal};
-use trent_state::{Command, Outcome, State};
+use trent_state::{Command, Outcome, RequestId, Response, State};
 use uuid::Uuid;
 
 /// Per-account and per-key resource limits (`LimitExceededException` beyond them).
@@ -142,6 +142,14 @@ impl Service {
             return Ok(self.node().read_local(f));
         }
         self.read(f).await
+    }
+
+    /// The response the state machine gave a request with this call's id, if it applied one
+    /// (read behind the barrier): the call is a retry whose first attempt took effect.
+    pub(crate) async fn applied_before(&self, call: &Call) -> Result<Option<Response>, OpError> {
+        let id = RequestId(call.request_id);
+        self.read_for(call, |s| s.applied_response(id).cloned())
+            .await
     }
 
     /// Proposes a command under the call's request id; business errors come back as `Api`.

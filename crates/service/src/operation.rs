@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use trent_cluster::{ClusterError, ForwardHandler};
 use trent_model::{Error, ErrorKind, Principal};
-use trent_state::{Outcome, RequestId};
+use trent_state::Outcome;
 use uuid::Uuid;
 
 use crate::types::*;
@@ -256,10 +256,7 @@ impl Service {
             | UntagResource(_) => |_| Ok(serde_json::json!({})),
             _ => return Ok(None),
         };
-        let id = RequestId(call.request_id);
-        let first = self
-            .read_for(call, |s| s.applied_response(id).cloned())
-            .await?;
+        let first = self.applied_before(call).await?;
         Ok(first.map(|response| match response {
             Ok(outcome) => answer(outcome),
             Err(e) => Err(e.into()),

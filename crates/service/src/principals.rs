@@ -90,6 +90,10 @@ impl Service {
 
     pub async fn delete_access_key(&self, call: &Call, access_key_id: &str) -> Result<(), OpError> {
         let account = only_root(call)?;
+        // A retry of a deletion that took effect: the key is gone, answer as the first time.
+        if let Some(first) = self.applied_before(call).await? {
+            return first.map(|_| ()).map_err(OpError::from);
+        }
         let owned = self
             .read_for(call, |s| {
                 s.access_key(access_key_id)
