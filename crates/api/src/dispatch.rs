@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use serde_json::Value;
 use trent_cluster::{ClusterError, ForwardHandler};
 use trent_model::{Error, ErrorKind, Principal};
-use trent_service::{Call, OpError, Operation, Service};
+use trent_service::{Call, OpError, Operation, Output, Service};
 use uuid::Uuid;
 
 use crate::sigv4::{self, Authorization};
@@ -39,7 +39,7 @@ impl ForwardHandler for Handler {
 }
 
 impl Handler {
-    async fn serve(&self, request_id: Uuid, raw: &RawRequest) -> Result<Value, OpError> {
+    async fn serve(&self, request_id: Uuid, raw: &RawRequest) -> Result<Output, OpError> {
         let (prefix, name) = raw.target()?;
         let caller = authenticate(&self.service, raw).await?;
         // Authentication read the access key behind the barrier: one per request is enough.
@@ -55,7 +55,10 @@ impl Handler {
             }
             ADMIN_PREFIX => {
                 let input = parse_body(&raw.body)?;
-                self.admin.execute(&call, name, input).await
+                self.admin
+                    .execute(&call, name, input)
+                    .await
+                    .map(Output::Json)
             }
             _ => Err(Error::new(
                 ErrorKind::UnknownOperation,

@@ -32,6 +32,8 @@ pub struct RawRequest {
     pub uri: String,
     /// Lowercase names; values that are not visible ASCII are dropped (they cannot be signed).
     pub headers: Vec<(String, String)>,
+    /// As one byte string: bincode would otherwise encode a `Vec<u8>` byte by byte.
+    #[serde(with = "serde_bytes")]
     pub body: Vec<u8>,
 }
 
@@ -73,14 +75,15 @@ impl RawRequest {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Reply {
     pub status: u16,
+    #[serde(with = "serde_bytes")]
     pub body: Vec<u8>,
 }
 
 impl Reply {
-    pub fn ok(value: &serde_json::Value) -> Reply {
+    pub fn ok(value: &impl Serialize) -> Reply {
         Reply {
             status: 200,
-            body: serde_json::to_vec(value).expect("JSON values serialize"),
+            body: serde_json::to_vec(value).expect("responses serialize"),
         }
     }
 

@@ -1,12 +1,19 @@
-//! A closed-loop load generator: N workers, each sending one request at a time for a fixed
-//! duration, every latency recorded in an HDR histogram. What a request is belongs to the
-//! [`Worker`]; the engine only times, counts and reports, so the same engine measures trent
-//! and its peers side by side.
+//! A load generator: N workers, each sending one request at a time for a fixed duration,
+//! every latency recorded in an HDR histogram. Closed loop by default (each worker sends its
+//! next request when the last is answered: the throughput a given concurrency reaches);
+//! with a [`Pace`], open loop at a fixed total rate (the latency at a given throughput). Open
+//! loop measures each latency from the moment the request was *due*, so a stall delays
+//! every request scheduled behind it and shows in the percentiles (no coordinated
+//! omission). What a request is belongs to the [`Worker`]; the engine only times, counts
+//! and reports, so the same engine measures trent and its peers side by side.
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's clock (the system's, unless a test pauses it), so schedules and deadlines agree.
+use tokio::time::Instant;
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
@@ -53,8 +60,24 @@ fn ms(us: u64) -> String {
     format!("{:.2}ms", us as f64 / 1000.0)
 }
 
-/// Runs every worker for `duration`, with a progress line on a terminal's stderr.
+/// An open-loop schedule: `per_second` requests in all, spread evenly over the workers.
+#[derive(Debug, Clone, Copy)]
+pub struct Pace {
+    pub per_second: f64,
+}
+
+/// Runs every worker for `duration` in a closed loop, with a progress line on a terminal's
+/// stderr.
 pub async fn run<W: Worker>(workers: Vec<W>, duration: Duration) -> Report {
+    run_paced(workers, duration, None).await
+}
+
+/// Runs every worker for `duration`, at `pace` if given (open loop), else closed loop.
+pub async fn run_paced<W: Worker>(
+    workers: Vec<W>,
+    duration: Duration,
+    pace: Option<Pace>,
+) -> Report {
     let count = workers.len();
     let done = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
@@ -62,7 +85,11 @@ pub async fn run<W: Worker>(workers: Vec<W>, duration: Duration) -> Report {
     let progress = tokio::spawn(show_progress(done.clone(), start, duration));
     let tasks: Vec<_> = workers
         .into_iter()
-        .map(|w| tokio::spawn(drive(w, deadline, done.clone())))
+        .enumerate()
+        .map(|(i, w)| {
+            let schedule = pace.map(|p| Schedule::of(p, count, i, start));
+            tokio::spawn(drive(w, deadline, schedule, done.clone()))
+        })
         .collect();
     let mut total = new_histogram();
     let (mut errors, mut first_error) = (0, None);
@@ -96,14 +123,52 @@ struct Outcome {
     first_error: Option<String>,
 }
 
-async fn drive<W: Worker>(mut worker: W, deadline: Instant, done: Arc<AtomicU64>) -> Outcome {
+/// When one worker's requests are due: every `interval` from `first`.
+struct Schedule {
+    next: Instant,
+    interval: Duration,
+}
+
+impl Schedule {
+    fn of(pace: Pace, workers: usize, index: usize, start: Instant) -> Schedule {
+        let interval = Duration::from_secs_f64(workers as f64 / pace.per_second.max(1e-3));
+        // Workers are staggered over one interval, so the total rate is even.
+        let offset = interval.mul_f64(index as f64 / workers as f64);
+        Schedule {
+            next: start + offset,
+            interval,
+        }
+    }
+
+    /// Waits until the next request is due; returns when it was due.
+    async fn due(&mut self) -> Instant {
+        let due = self.next;
+        self.next += self.interval;
+        tokio::time::sleep_until(due).await;
+        due
+    }
+}
+
+async fn drive<W: Worker>(
+    mut worker: W,
+    deadline: Instant,
+    mut schedule: Option<Schedule>,
+    done: Arc<AtomicU64>,
+) -> Outcome {
     let mut outcome = Outcome {
         latencies: new_histogram(),
         errors: 0,
         first_error: None,
     };
-    while Instant::now() < deadline {
-        let began = Instant::now();
+    loop {
+        // Paced: every request due before the deadline is sent, however late it runs.
+        let began = match &mut schedule {
+            Some(schedule) => schedule.due().await,
+            None => Instant::now(),
+        };
+        if began >= deadline {
+            break;
+        }
         match worker.call().await {
             Ok(()) => {
                 let us = began.elapsed().as_micros() as u64;
@@ -174,5 +239,47 @@ mod tests {
         assert!(report.errors.abs_diff(report.ok) <= 2, "{report:?}");
         assert_eq!(report.first_error.as_deref(), Some("call 2"));
         assert!(report.p50_us <= report.p99_us && report.p99_us <= report.max_us);
+    }
+
+    struct Instant0;
+
+    #[async_trait::async_trait]
+    impl Worker for Instant0 {
+        async fn call(&mut self) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_pace_sends_the_rate_asked_for_and_no_more() {
+        let pace = Pace { per_second: 200.0 };
+        let two = vec![Instant0, Instant0];
+        let report = run_paced(two, Duration::from_millis(500), Some(pace)).await;
+        assert_eq!(report.ok, 100, "{report:?}");
+        assert_eq!(report.errors, 0);
+    }
+
+    struct Stalls(u32);
+
+    #[async_trait::async_trait]
+    impl Worker for Stalls {
+        async fn call(&mut self) -> Result<(), String> {
+            self.0 += 1;
+            if self.0 == 1 {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stall_delays_the_requests_due_behind_it() {
+        // 10/s for 1 s: the first call stalls 500 ms, so the four due during the stall wait
+        // for it and their latency counts from when they were due.
+        let pace = Pace { per_second: 10.0 };
+        let report = run_paced(vec![Stalls(0)], Duration::from_secs(1), Some(pace)).await;
+        assert_eq!(report.ok, 10, "{report:?}");
+        assert!(report.max_us >= 500_000, "{report:?}");
+        assert!(report.p90_us >= 300_000, "{report:?}");
     }
 }

@@ -7,7 +7,7 @@ pub mod bench;
 mod signed;
 
 pub use aws_credential_types::Credentials;
-pub use signed::Client;
+pub use signed::{Client, Prepared};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {

@@ -11,6 +11,7 @@ use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
 use serde::Deserialize;
 use serde_json::Value;
+use sha2::Digest as _;
 
 use crate::ClientError;
 
@@ -21,6 +22,8 @@ const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 pub struct Client {
     http: reqwest::Client,
     endpoint: String,
+    /// `endpoint` + `/`, where every request goes.
+    url: String,
     host: String,
     region: String,
     identity: Identity,
@@ -62,6 +65,7 @@ impl Client {
             .map_err(|e| format!("http client: {e}"))?;
         Ok(Client {
             http,
+            url: format!("{endpoint}/"),
             endpoint,
             host,
             region: region.into(),
@@ -124,11 +128,58 @@ impl Client {
         })
     }
 
+    /// A request to send many times (the load generator): the body is encoded and hashed
+    /// once; each [`Client::send_prepared`] only signs it anew (SigV4 binds the time).
+    pub fn prepare(&self, target: &str, input: &Value) -> Prepared {
+        let body = serde_json::to_vec(input).expect("JSON values serialize");
+        let sha256 = sha2::Sha256::digest(&body)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Prepared {
+            target: target.to_owned(),
+            body: body.into(),
+            sha256,
+        }
+    }
+
+    /// Sends `prepared`, signed now; success is HTTP 200 (the answer is not decoded).
+    pub async fn send_prepared(&self, prepared: &Prepared) -> Result<(), ClientError> {
+        let body = SignableBody::Precomputed(prepared.sha256.clone());
+        let request = self.signed(&prepared.target, body, SystemTime::now())?;
+        let response = request.body(prepared.body.clone()).send().await?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await?;
+        if status == 200 {
+            return Ok(());
+        }
+        let error: ErrorBody = serde_json::from_slice(&bytes).unwrap_or(ErrorBody {
+            code: "UnknownError".into(),
+            message: String::from_utf8_lossy(&bytes).into_owned(),
+        });
+        Err(ClientError::Api {
+            status,
+            code: error.code.rsplit('#').next().unwrap_or_default().to_owned(),
+            message: error.message,
+        })
+    }
+
     /// The signed request, signed as of `time` (tests sign in the past to check expiry).
     pub fn request(
         &self,
         target: &str,
         body: Vec<u8>,
+        time: SystemTime,
+    ) -> Result<reqwest::RequestBuilder, ClientError> {
+        let request = self.signed(target, SignableBody::Bytes(&body), time)?;
+        Ok(request.body(body))
+    }
+
+    /// A POST of `target` with the SigV4 headers for `body`, without the body itself.
+    fn signed(
+        &self,
+        target: &str,
+        body: SignableBody<'_>,
         time: SystemTime,
     ) -> Result<reqwest::RequestBuilder, ClientError> {
         let headers = [
@@ -145,20 +196,23 @@ impl Client {
             .build()
             .map_err(|e| ClientError::Signing(e.to_string()))?
             .into();
-        let signable = SignableRequest::new(
-            "POST",
-            format!("{}/", self.endpoint),
-            headers.iter().copied(),
-            SignableBody::Bytes(&body),
-        )
-        .map_err(|e| ClientError::Signing(e.to_string()))?;
+        let signable = SignableRequest::new("POST", &self.url, headers.iter().copied(), body)
+            .map_err(|e| ClientError::Signing(e.to_string()))?;
         let (instructions, _) = sign(signable, &params)
             .map_err(|e| ClientError::Signing(e.to_string()))?
             .into_parts();
-        let mut request = self.http.post(format!("{}/", self.endpoint));
+        let mut request = self.http.post(&self.url);
         for (name, value) in headers.iter().copied().chain(instructions.headers()) {
             request = request.header(name, value);
         }
-        Ok(request.body(body))
+        Ok(request)
     }
+}
+
+/// A request body encoded once and hashed once, for [`Client::send_prepared`].
+#[derive(Clone)]
+pub struct Prepared {
+    target: String,
+    body: bytes::Bytes,
+    sha256: String,
 }

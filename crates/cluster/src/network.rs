@@ -189,11 +189,28 @@ impl PeerConnection {
             Rpc::Vote => client.vote(request).await,
             Rpc::Snapshot => client.install_snapshot(request).await,
         }
-        .map_err(|status| RPCError::Unreachable(Unreachable::new(&status)))?;
+        .map_err(rpc_error)?;
         let result: Result<Resp, RaftError<NodeId, E>> =
             bincode::deserialize(&reply.into_inner().data)
                 .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         result.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+    }
+}
+
+/// A failed call as openraft should see it. Only a peer that cannot be reached is
+/// `Unreachable` (openraft then backs off for 500 ms); a call that ran out of time (an
+/// AppendEntries may take longer than its heartbeat-sized deadline while the peer's disk
+/// syncs) is an ordinary network error, retried with the next heartbeat. Backing off on
+/// every slow sync stalled all writes for half a second whenever both followers' disks
+/// hiccuped at once.
+fn rpc_error<E: std::error::Error>(
+    status: Status,
+) -> RPCError<NodeId, BasicNode, RaftError<NodeId, E>> {
+    match status.code() {
+        tonic::Code::Unavailable | tonic::Code::Unknown => {
+            RPCError::Unreachable(Unreachable::new(&status))
+        }
+        _ => RPCError::Network(NetworkError::new(&status)),
     }
 }
 

@@ -9,6 +9,7 @@
 //! observe: a batch applies its requests in order, each exactly as if it had its own entry,
 //! and is committed (or lost) as a whole before any of its writers hears back.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot, Semaphore};
@@ -36,41 +37,82 @@ struct Pending {
 /// The handle writers propose through. Cheap to clone.
 #[derive(Clone)]
 pub(crate) struct Proposer {
+    raft: Raft,
     queue: mpsc::UnboundedSender<Pending>,
+    /// Writes sent to the gathering task and not yet taken into a batch.
+    queued: Arc<AtomicUsize>,
+    slots: Arc<Semaphore>,
 }
 
 impl Proposer {
     /// Starts the gathering task; it ends when the last handle is dropped.
     pub fn spawn(raft: Raft) -> Proposer {
         let (queue, waiting) = mpsc::unbounded_channel();
-        tokio::spawn(gather(raft, waiting));
-        Proposer { queue }
+        let proposer = Proposer {
+            raft,
+            queue,
+            queued: Arc::default(),
+            slots: Arc::new(Semaphore::new(IN_FLIGHT)),
+        };
+        tokio::spawn(gather(proposer.clone(), waiting));
+        proposer
     }
 
     /// Proposes `request` (in a batch with whatever else is waiting) and answers its own
     /// response once the batch is committed and applied.
     pub async fn propose(&self, request: Request) -> Result<Response, ClusterError> {
+        // Nobody waiting and a slot free: this write is a batch of one, proposed from the
+        // writer's own task (no hand-off to the gathering task and back).
+        if self.queued.load(Ordering::Acquire) == 0 {
+            if let Ok(_slot) = self.slots.clone().try_acquire_owned() {
+                return propose_one(&self.raft, request).await;
+            }
+        }
         let bytes = bincode::serialized_size(&request).unwrap_or(MAX_BATCH_BYTES);
         let (reply, answer) = oneshot::channel();
-        self.queue
-            .send(Pending {
-                request,
-                bytes,
-                reply,
-            })
-            .map_err(|_| stopped())?;
+        self.queued.fetch_add(1, Ordering::AcqRel);
+        let sent = self.queue.send(Pending {
+            request,
+            bytes,
+            reply,
+        });
+        if sent.is_err() {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            return Err(stopped());
+        }
         answer.await.unwrap_or_else(|_| Err(stopped()))
     }
 }
 
-async fn gather(raft: Raft, mut waiting: mpsc::UnboundedReceiver<Pending>) {
-    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+async fn propose_one(raft: &Raft, request: Request) -> Result<Response, ClusterError> {
+    let (reply, answer) = oneshot::channel();
+    let pending = Pending {
+        request,
+        bytes: 0,
+        reply,
+    };
+    commit(raft, vec![pending]).await;
+    answer.await.unwrap_or_else(|_| Err(stopped()))
+}
+
+async fn gather(proposer: Proposer, mut waiting: mpsc::UnboundedReceiver<Pending>) {
+    let Proposer {
+        raft,
+        queued,
+        slots,
+        queue,
+    } = proposer;
+    // The gathering task must not keep its own channel open, or it would never end.
+    drop(queue);
     let mut carried: Option<Pending> = None;
     loop {
         let first = match carried.take() {
             Some(first) => first,
             None => match waiting.recv().await {
-                Some(first) => first,
+                Some(first) => {
+                    queued.fetch_sub(1, Ordering::AcqRel);
+                    first
+                }
                 None => return,
             },
         };
@@ -81,7 +123,11 @@ async fn gather(raft: Raft, mut waiting: mpsc::UnboundedReceiver<Pending>) {
         let mut bytes = first.bytes;
         let mut batch = vec![first];
         while batch.len() < MAX_REQUESTS {
-            match waiting.try_recv() {
+            let next = waiting.try_recv();
+            if next.is_ok() {
+                queued.fetch_sub(1, Ordering::AcqRel);
+            }
+            match next {
                 Ok(next) if bytes + next.bytes <= MAX_BATCH_BYTES => {
                     bytes += next.bytes;
                     batch.push(next);

@@ -220,9 +220,13 @@ fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
+/// A random 96-bit nonce. From the thread's CSPRNG (ChaCha12, seeded and periodically
+/// reseeded from the OS): a nonce must never repeat under one key, which a CSPRNG gives as
+/// well as the OS does, without a system call per message. Key material and data keys
+/// still come straight from the OS ([`Hsm::random`]).
 fn fresh_nonce() -> [u8; NONCE_LEN] {
     let mut nonce = [0u8; NONCE_LEN];
-    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    rand::thread_rng().fill_bytes(&mut nonce);
     nonce
 }
 

@@ -5,12 +5,15 @@
 //! canonical encryption context are the AEAD's additional data. Key state is checked on the
 //! state read behind the barrier, so a key disabled before the request is refused.
 
-use serde_json::{json, Value};
 use trent_hsm::{HsmError, MaterialRef};
 use trent_model::{
     CiphertextBlob, EncryptionContext, Error, ErrorKind, KeyRecord, KeyState, KeyUsage,
 };
 
+use crate::output::{
+    DecryptResponse, EncryptResponse, GenerateDataKeyResponse, GenerateRandomResponse, Output,
+    ReEncryptResponse, SYMMETRIC_DEFAULT,
+};
 use crate::resolve::{find_key, parse_key_ref, Aliases};
 use crate::types::{
     Context, DecryptRequest, EncryptRequest, GenerateDataKeyRequest, GenerateRandomRequest,
@@ -19,10 +22,9 @@ use crate::types::{
 use crate::{required, Action, Blob, Call, OpError, Service};
 
 const MAX_PLAINTEXT: usize = 4096;
-const SYMMETRIC_DEFAULT: &str = "SYMMETRIC_DEFAULT";
 
 impl Service {
-    pub async fn encrypt(&self, call: &Call, req: EncryptRequest) -> Result<Value, OpError> {
+    pub async fn encrypt(&self, call: &Call, req: EncryptRequest) -> Result<Output, OpError> {
         let plaintext = required(req.plaintext, "plaintext")?;
         if plaintext.is_empty() || plaintext.len() > MAX_PLAINTEXT {
             return Err(Error::validation(
@@ -40,14 +42,14 @@ impl Service {
         dry_run(req.dry_run)?;
         let blob = self.seal(&key, &plaintext.0, &context)?;
         self.note_usage(key.metadata.key_id, "Encrypt", call);
-        Ok(json!({
-            "CiphertextBlob": Blob(blob),
-            "KeyId": key.metadata.arn().to_string(),
-            "EncryptionAlgorithm": SYMMETRIC_DEFAULT,
+        Ok(Output::Encrypt(EncryptResponse {
+            ciphertext_blob: Blob(blob),
+            key_id: key.metadata.arn().to_string(),
+            encryption_algorithm: SYMMETRIC_DEFAULT,
         }))
     }
 
-    pub async fn decrypt(&self, call: &Call, req: DecryptRequest) -> Result<Value, OpError> {
+    pub async fn decrypt(&self, call: &Call, req: DecryptRequest) -> Result<Output, OpError> {
         if req.recipient.is_some() {
             return Err(Error::new(
                 ErrorKind::UnsupportedOperation,
@@ -63,14 +65,14 @@ impl Service {
             .await?;
         dry_run(req.dry_run)?;
         self.note_usage(key.metadata.key_id, "Decrypt", call);
-        Ok(json!({
-            "KeyId": key.metadata.arn().to_string(),
-            "Plaintext": Blob(plaintext.to_vec()),
-            "EncryptionAlgorithm": SYMMETRIC_DEFAULT,
+        Ok(Output::Decrypt(DecryptResponse {
+            key_id: key.metadata.arn().to_string(),
+            plaintext: Blob(plaintext.to_vec()),
+            encryption_algorithm: SYMMETRIC_DEFAULT,
         }))
     }
 
-    pub async fn re_encrypt(&self, call: &Call, req: ReEncryptRequest) -> Result<Value, OpError> {
+    pub async fn re_encrypt(&self, call: &Call, req: ReEncryptRequest) -> Result<Output, OpError> {
         check_algorithm(
             req.source_encryption_algorithm.as_deref(),
             "sourceEncryptionAlgorithm",
@@ -108,12 +110,12 @@ impl Service {
         let blob = self.seal(&destination, &plaintext, &dest_context)?;
         self.note_usage(source.metadata.key_id, "ReEncrypt", call);
         self.note_usage(destination.metadata.key_id, "ReEncrypt", call);
-        Ok(json!({
-            "CiphertextBlob": Blob(blob),
-            "SourceKeyId": source.metadata.arn().to_string(),
-            "KeyId": destination.metadata.arn().to_string(),
-            "SourceEncryptionAlgorithm": SYMMETRIC_DEFAULT,
-            "DestinationEncryptionAlgorithm": SYMMETRIC_DEFAULT,
+        Ok(Output::ReEncrypt(ReEncryptResponse {
+            ciphertext_blob: Blob(blob),
+            source_key_id: source.metadata.arn().to_string(),
+            key_id: destination.metadata.arn().to_string(),
+            source_encryption_algorithm: SYMMETRIC_DEFAULT,
+            destination_encryption_algorithm: SYMMETRIC_DEFAULT,
         }))
     }
 
@@ -123,7 +125,7 @@ impl Service {
         call: &Call,
         req: GenerateDataKeyRequest,
         with_plaintext: bool,
-    ) -> Result<Value, OpError> {
+    ) -> Result<Output, OpError> {
         if req.recipient.is_some() {
             return Err(Error::new(
                 ErrorKind::UnsupportedOperation,
@@ -149,17 +151,14 @@ impl Service {
             false => "GenerateDataKeyWithoutPlaintext",
         };
         self.note_usage(key.metadata.key_id, operation, call);
-        let mut out = json!({
-            "CiphertextBlob": Blob(blob),
-            "KeyId": key.metadata.arn().to_string(),
-        });
-        if with_plaintext {
-            out["Plaintext"] = json!(Blob(data_key.to_vec()));
-        }
-        Ok(out)
+        Ok(Output::DataKey(GenerateDataKeyResponse {
+            ciphertext_blob: Blob(blob),
+            key_id: key.metadata.arn().to_string(),
+            plaintext: with_plaintext.then(|| Blob(data_key.to_vec())),
+        }))
     }
 
-    pub async fn generate_random(&self, req: GenerateRandomRequest) -> Result<Value, OpError> {
+    pub async fn generate_random(&self, req: GenerateRandomRequest) -> Result<Output, OpError> {
         if req.custom_key_store_id.is_some() || req.recipient.is_some() {
             return Err(Error::new(
                 ErrorKind::UnsupportedOperation,
@@ -177,7 +176,9 @@ impl Service {
                 .into())
             }
         };
-        Ok(json!({ "Plaintext": Blob(self.hsm().random(n).to_vec()) }))
+        Ok(Output::Random(GenerateRandomResponse {
+            plaintext: Blob(self.hsm().random(n).to_vec()),
+        }))
     }
 
     /// Seals `plaintext` under the key's current material.

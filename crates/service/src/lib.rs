@@ -17,6 +17,7 @@ mod deletion;
 mod error;
 mod keys;
 mod operation;
+mod output;
 mod principals;
 mod resolve;
 pub mod types;
@@ -27,6 +28,10 @@ pub use backup::{ExportedBackup, ImportPart, ImportProgress};
 pub use blob::Blob;
 pub use error::OpError;
 pub use operation::{Operation, ServiceRequest};
+pub use output::{
+    DecryptResponse, EncryptResponse, GenerateDataKeyResponse, GenerateRandomResponse, Output,
+    ReEncryptResponse,
+};
 pub use principals::CreatedAccessKey;
 
 use std::sync::Arc;

@@ -13,7 +13,7 @@ use trent_state::Outcome;
 use uuid::Uuid;
 
 use crate::types::*;
-use crate::{Call, OpError, Service};
+use crate::{Call, OpError, Output, Service};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "Operation", content = "Input")]
@@ -187,7 +187,7 @@ pub struct ServiceRequest {
 
 impl Service {
     /// Executes `op` on this node, which must be the leader.
-    pub async fn execute(&self, call: &Call, op: Operation) -> Result<Value, OpError> {
+    pub async fn execute(&self, call: &Call, op: Operation) -> Result<Output, OpError> {
         let declares_invalid_arn = op.declares_invalid_arn();
         match self.run(call, op).await {
             // AWS answers a malformed ARN with NotFoundException where the operation does
@@ -199,12 +199,12 @@ impl Service {
         }
     }
 
-    async fn run(&self, call: &Call, op: Operation) -> Result<Value, OpError> {
+    async fn run(&self, call: &Call, op: Operation) -> Result<Output, OpError> {
         use Operation::*;
         if let Some(answer) = self.replay(call, &op).await? {
-            return answer;
+            return answer.map(Output::Json);
         }
-        match op {
+        let json = match op {
             CreateKey(r) => self.create_key(call, r).await,
             DescribeKey(r) => self.describe_key(call, r).await,
             ListKeys(r) => self.list_keys(call, r).await,
@@ -221,13 +221,16 @@ impl Service {
             TagResource(r) => self.tag_resource(call, r).await,
             UntagResource(r) => self.untag_resource(call, r).await,
             ListResourceTags(r) => self.list_resource_tags(call, r).await,
-            Encrypt(r) => self.encrypt(call, r).await,
-            Decrypt(r) => self.decrypt(call, r).await,
-            ReEncrypt(r) => self.re_encrypt(call, r).await,
-            GenerateDataKey(r) => self.generate_data_key(call, r, true).await,
-            GenerateDataKeyWithoutPlaintext(r) => self.generate_data_key(call, r, false).await,
-            GenerateRandom(r) => self.generate_random(r).await,
-        }
+            Encrypt(r) => return self.encrypt(call, r).await,
+            Decrypt(r) => return self.decrypt(call, r).await,
+            ReEncrypt(r) => return self.re_encrypt(call, r).await,
+            GenerateDataKey(r) => return self.generate_data_key(call, r, true).await,
+            GenerateDataKeyWithoutPlaintext(r) => {
+                return self.generate_data_key(call, r, false).await
+            }
+            GenerateRandom(r) => return self.generate_random(r).await,
+        };
+        json.map(Output::Json)
     }
 
     /// The first attempt's answer, when `op` is a write whose request id the state machine

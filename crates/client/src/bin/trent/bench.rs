@@ -9,7 +9,7 @@ use base64::Engine as _;
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{json, Value};
 use trent_client::bench::{self, Report, Worker};
-use trent_client::{Client, Credentials};
+use trent_client::{Client, Credentials, Prepared};
 
 #[derive(Subcommand)]
 pub enum BenchCmd {
@@ -59,6 +59,10 @@ pub struct Load {
     /// Payload bytes per request.
     #[arg(long, default_value_t = 256)]
     size: usize,
+    /// Send this many requests per second in all (open loop, latency counted from when
+    /// each request was due) instead of each worker sending as fast as it is answered.
+    #[arg(long)]
+    rate: Option<f64>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -74,13 +78,19 @@ pub async fn run(cmd: BenchCmd, region: &str, credentials: Credentials) -> Resul
                 let client = Client::new(endpoint, region, credentials.clone())?;
                 workers.push(KmsWorker::start(client, &op, load.size).await?);
             }
-            print(&load, bench::run(workers, load.duration()).await);
+            print(
+                &load,
+                bench::run_paced(workers, load.duration(), load.pace()).await,
+            );
         }
         BenchCmd::EtcdPut(load) => {
             let workers = (0..load.workers)
                 .map(|i| EtcdPut::new(&load.endpoints[i % load.endpoints.len()], i, load.size))
                 .collect();
-            print(&load, bench::run(workers, load.duration()).await);
+            print(
+                &load,
+                bench::run_paced(workers, load.duration(), load.pace()).await,
+            );
         }
         BenchCmd::Failover { endpoint, kill_pid } => {
             let client =
@@ -94,6 +104,10 @@ pub async fn run(cmd: BenchCmd, region: &str, credentials: Credentials) -> Resul
 impl Load {
     fn duration(&self) -> Duration {
         Duration::from_secs(self.duration)
+    }
+
+    fn pace(&self) -> Option<bench::Pace> {
+        self.rate.map(|per_second| bench::Pace { per_second })
     }
 }
 
@@ -116,8 +130,10 @@ fn print(load: &Load, report: Report) {
 /// that speaks the AWS KMS JSON protocol.
 struct KmsWorker {
     client: Client,
-    /// The requests this worker cycles through: (operation, input).
-    requests: Vec<(&'static str, Value)>,
+    /// The requests this worker cycles through, encoded and hashed once: a load generator
+    /// sharing the machine with the service should spend its CPU on signing and sending,
+    /// not on re-encoding the same body.
+    requests: Vec<Prepared>,
     next: usize,
 }
 
@@ -134,7 +150,8 @@ impl KmsWorker {
             .to_owned();
         let mut requests = vec![];
         for op in ops {
-            requests.push(Self::request(&client, *op, &key_id, size).await?);
+            let (name, input) = Self::request(&client, *op, &key_id, size).await?;
+            requests.push(client.prepare(&format!("TrentService.{name}"), &input));
         }
         Ok(KmsWorker {
             client,
@@ -179,12 +196,11 @@ impl KmsWorker {
 #[async_trait::async_trait]
 impl Worker for KmsWorker {
     async fn call(&mut self) -> Result<(), String> {
-        let (target, input) = &self.requests[self.next % self.requests.len()];
+        let prepared = &self.requests[self.next % self.requests.len()];
         self.next += 1;
         self.client
-            .kms(target, input)
+            .send_prepared(prepared)
             .await
-            .map(drop)
             .map_err(|e| e.to_string())
     }
 }

@@ -1,0 +1,115 @@
+//! What an operation answers: the AWS-shaped response, typed for the cryptographic
+//! operations (the hot path), a JSON value for the rest.
+//!
+//! The service never encodes a response itself: the front end serializes an [`Output`]
+//! straight into the HTTP body, so a 4 KB ciphertext is base64-encoded once, into the
+//! body, and never passes through an intermediate `serde_json::Value`.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::Blob;
+
+/// The only encryption algorithm of symmetric keys.
+pub const SYMMETRIC_DEFAULT: &str = "SYMMETRIC_DEFAULT";
+
+/// An operation's answer. Serializes as the AWS response body.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Output {
+    Json(Value),
+    Encrypt(EncryptResponse),
+    Decrypt(DecryptResponse),
+    ReEncrypt(ReEncryptResponse),
+    DataKey(GenerateDataKeyResponse),
+    Random(GenerateRandomResponse),
+}
+
+impl Output {
+    /// The answer as a JSON value (tests and in-process callers index into it).
+    pub fn into_value(self) -> Value {
+        match self {
+            Output::Json(value) => value,
+            typed => serde_json::to_value(&typed).expect("responses serialize"),
+        }
+    }
+}
+
+impl From<Value> for Output {
+    fn from(value: Value) -> Output {
+        Output::Json(value)
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EncryptResponse {
+    pub ciphertext_blob: Blob,
+    /// The key ARN.
+    pub key_id: String,
+    pub encryption_algorithm: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DecryptResponse {
+    pub key_id: String,
+    pub plaintext: Blob,
+    pub encryption_algorithm: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ReEncryptResponse {
+    pub ciphertext_blob: Blob,
+    pub source_key_id: String,
+    pub key_id: String,
+    pub source_encryption_algorithm: &'static str,
+    pub destination_encryption_algorithm: &'static str,
+}
+
+/// GenerateDataKey's answer; GenerateDataKeyWithoutPlaintext's has no `Plaintext`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GenerateDataKeyResponse {
+    pub ciphertext_blob: Blob,
+    pub key_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plaintext: Option<Blob>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GenerateRandomResponse {
+    pub plaintext: Blob,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn typed_answers_serialize_as_aws_shapes() {
+        let out = Output::DataKey(GenerateDataKeyResponse {
+            ciphertext_blob: Blob(vec![1, 2, 3]),
+            key_id: "arn".into(),
+            plaintext: None,
+        });
+        assert_eq!(
+            out.into_value(),
+            json!({"CiphertextBlob": "AQID", "KeyId": "arn"})
+        );
+        let out = Output::Encrypt(EncryptResponse {
+            ciphertext_blob: Blob(vec![0xff]),
+            key_id: "arn".into(),
+            encryption_algorithm: SYMMETRIC_DEFAULT,
+        });
+        let body = serde_json::to_vec(&out).unwrap();
+        assert_eq!(
+            serde_json::from_slice::<Value>(&body).unwrap(),
+            json!({"CiphertextBlob": "/w==", "KeyId": "arn", "EncryptionAlgorithm": "SYMMETRIC_DEFAULT"})
+        );
+        assert_eq!(Output::from(json!({})).into_value(), json!({}));
+    }
+}
