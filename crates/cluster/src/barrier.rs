@@ -31,7 +31,7 @@ use openraft::ServerState;
 use tokio::sync::{oneshot, Notify};
 use tokio::time::Instant;
 
-use crate::{ClusterError, Raft};
+use crate::{ClusterError, NodeId, Raft};
 
 /// How long one confirmation round may take before it is retried.
 const ROUND_TIMEOUT: Duration = Duration::from_millis(1_000);
@@ -41,7 +41,8 @@ type Waiter = oneshot::Sender<Result<(), ClusterError>>;
 pub(crate) struct ReadBarrier {
     queue: Mutex<Vec<Waiter>>,
     wake: Notify,
-    raft: Raft,
+    /// Raft's metrics, subscribed once: readers under a lease only borrow them.
+    metrics: tokio::sync::watch::Receiver<openraft::RaftMetrics<NodeId, openraft::BasicNode>>,
     lease: Duration,
     /// Until when (and in which term) the last confirmation lets readers pass at once.
     valid: Mutex<Option<(u64, Instant)>>,
@@ -56,7 +57,7 @@ impl ReadBarrier {
         let barrier = Arc::new(ReadBarrier {
             queue: Mutex::default(),
             wake: Notify::new(),
-            raft: raft.clone(),
+            metrics: raft.metrics(),
             lease,
             valid: Mutex::default(),
             renew: AtomicBool::new(false),
@@ -120,8 +121,7 @@ impl ReadBarrier {
         if left.is_zero() {
             return None;
         }
-        let metrics = self.raft.metrics();
-        let m = metrics.borrow();
+        let m = self.metrics.borrow();
         (m.current_term == term && m.state == ServerState::Leader).then_some(left)
     }
 }

@@ -77,6 +77,21 @@ pub trait Hsm: Send + Sync + 'static {
         aad: &[u8],
     ) -> Result<Sealed, HsmError>;
 
+    /// [`Hsm::encrypt`], appending `nonce || ciphertext || tag` to `out` (which may already
+    /// hold a header), so a caller builds its message in one buffer.
+    fn encrypt_append(
+        &self,
+        key: MaterialRef<'_>,
+        plaintext: &[u8],
+        aad: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), HsmError> {
+        let sealed = self.encrypt(key, plaintext, aad)?;
+        out.extend_from_slice(&sealed.nonce);
+        out.extend_from_slice(&sealed.ciphertext);
+        Ok(())
+    }
+
     /// Opens what [`Hsm::encrypt`] sealed.
     fn decrypt(
         &self,

@@ -5,14 +5,14 @@
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::aead::{Aead, AeadInPlace, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
 use hmac::{Hmac, KeyInit as _, Mac};
 use lru::LruCache;
 use rand::RngCore;
 use sha2::Sha256;
 use trent_model::KeyId;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::{DomainKey, Hsm, HsmError, MaterialRef, Plaintext, Sealed, NONCE_LEN};
 
@@ -21,7 +21,8 @@ pub const DEFAULT_CACHE_ENTRIES: usize = 10_000;
 
 /// Format byte of a wrapped blob: `[1][nonce 12][sealed key 32 + tag 16]`.
 const WRAP_FORMAT: u8 = 1;
-const WRAPPED_LEN: usize = 1 + NONCE_LEN + 32 + 16;
+const TAG_LEN: usize = 16;
+const WRAPPED_LEN: usize = 1 + NONCE_LEN + 32 + TAG_LEN;
 const MATERIAL_AAD: &[u8] = b"trent/material/v1";
 const SECRET_AAD: &[u8] = b"trent/secret/v1";
 const FINGERPRINT_LABEL: &[u8] = b"trent/domain-key-fingerprint/v1";
@@ -146,6 +147,37 @@ impl Hsm for SoftHsm {
         Ok(Sealed { nonce, ciphertext })
     }
 
+    fn encrypt_append(
+        &self,
+        key: MaterialRef<'_>,
+        plaintext: &[u8],
+        aad: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), HsmError> {
+        let ready = self.ready(key)?;
+        let nonce = fresh_nonce();
+        out.reserve(NONCE_LEN + plaintext.len() + TAG_LEN);
+        out.extend_from_slice(&nonce);
+        let start = out.len();
+        out.extend_from_slice(plaintext);
+        // Sealed in place: the plaintext copy in `out` becomes the ciphertext.
+        match ready.cipher.encrypt_in_place_detached(
+            Nonce::from_slice(&nonce),
+            aad,
+            &mut out[start..],
+        ) {
+            Ok(tag) => {
+                out.extend_from_slice(&tag);
+                Ok(())
+            }
+            Err(_) => {
+                out[start..].zeroize();
+                out.truncate(start);
+                Err(HsmError::Authentication)
+            }
+        }
+    }
+
     fn decrypt(
         &self,
         key: MaterialRef<'_>,
@@ -267,6 +299,20 @@ mod tests {
             version: 1,
             wrapped: &wrapped,
         };
+        // Sealed after a prefix, in one buffer: opens the same way.
+        let mut out = b"head".to_vec();
+        hsm.encrypt_append(key, b"hello", b"ctx", &mut out).unwrap();
+        assert_eq!(&out[..4], b"head");
+        assert_eq!(out.len(), 4 + NONCE_LEN + 5 + TAG_LEN);
+        let nonce: [u8; NONCE_LEN] = out[4..4 + NONCE_LEN].try_into().unwrap();
+        let appended = &out[4 + NONCE_LEN..];
+        assert_ne!(&appended[..5], b"hello");
+        assert_eq!(
+            &hsm.decrypt(key, &nonce, appended, b"ctx").unwrap()[..],
+            b"hello"
+        );
+        assert!(hsm.decrypt(key, &nonce, appended, b"other").is_err());
+
         let sealed = hsm.encrypt(key, b"hello", b"ctx").unwrap();
         let opened = hsm
             .decrypt(key, &sealed.nonce, &sealed.ciphertext, b"ctx")

@@ -20,6 +20,11 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use config::{Flags, LogFormat, ServerConfig};
+
+// Every request allocates (headers, bodies, answers) on the two or more threads serving it;
+// mimalloc's thread-local free lists cost a fraction of glibc malloc's locking there.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use trent_cluster::ClusterNode;
 
 #[derive(Parser)]

@@ -23,6 +23,11 @@ use trent_model::Principal;
 use trent_service::{Call, Limits, Operation, Service, ServiceConfig};
 use uuid::Uuid;
 
+// The allocator trentd runs with (crates/server/src/main.rs), for the service and the raw
+// cipher alike.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const SIZES: [usize; 3] = [32, 1024, 4096];
 const CALLERS: [usize; 2] = [1, 64];
 

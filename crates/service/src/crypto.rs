@@ -35,16 +35,24 @@ impl Service {
         }
         check_algorithm(req.encryption_algorithm.as_deref(), "encryptionAlgorithm")?;
         let context = context(req.encryption_context, "encryptionContext")?;
-        let key = self
-            .key_for(call, req.key_id, Aliases::Accepted, Action::Encrypt)
+        let (key_id, arn, blob) = self
+            .with_key(
+                call,
+                req.key_id,
+                Aliases::Accepted,
+                Action::Encrypt,
+                |key| {
+                    check_usable(key)?;
+                    dry_run(req.dry_run)?;
+                    let blob = self.seal(key, &plaintext.0, &context)?;
+                    Ok((key.metadata.key_id, key.metadata.arn().to_string(), blob))
+                },
+            )
             .await?;
-        check_usable(&key)?;
-        dry_run(req.dry_run)?;
-        let blob = self.seal(&key, &plaintext.0, &context)?;
-        self.note_usage(key.metadata.key_id, "Encrypt", call);
+        self.note_usage(key_id, "Encrypt", call);
         Ok(Output::Encrypt(EncryptResponse {
             ciphertext_blob: Blob(blob),
-            key_id: key.metadata.arn().to_string(),
+            key_id: arn,
             encryption_algorithm: SYMMETRIC_DEFAULT,
         }))
     }
@@ -60,14 +68,15 @@ impl Service {
         check_algorithm(req.encryption_algorithm.as_deref(), "encryptionAlgorithm")?;
         let blob_bytes = required(req.ciphertext_blob, "ciphertextBlob")?;
         let context = context(req.encryption_context, "encryptionContext")?;
-        let (key, plaintext) = self
+        let (key, mut plaintext) = self
             .open(call, &blob_bytes.0, req.key_id, &context, Action::Decrypt)
             .await?;
         dry_run(req.dry_run)?;
-        self.note_usage(key.metadata.key_id, "Decrypt", call);
+        self.note_usage(key.key_id, "Decrypt", call);
         Ok(Output::Decrypt(DecryptResponse {
-            key_id: key.metadata.arn().to_string(),
-            plaintext: Blob(plaintext.to_vec()),
+            key_id: key.arn,
+            // Moved, not copied: the Blob zeroizes it when the answer is dropped.
+            plaintext: Blob(std::mem::take(&mut *plaintext)),
             encryption_algorithm: SYMMETRIC_DEFAULT,
         }))
     }
@@ -97,6 +106,7 @@ impl Service {
                 Action::ReEncryptFrom,
             )
             .await?;
+        let source_arn = source.arn;
         let destination = self
             .key_for(
                 call,
@@ -108,11 +118,11 @@ impl Service {
         check_usable(&destination)?;
         dry_run(req.dry_run)?;
         let blob = self.seal(&destination, &plaintext, &dest_context)?;
-        self.note_usage(source.metadata.key_id, "ReEncrypt", call);
+        self.note_usage(source.key_id, "ReEncrypt", call);
         self.note_usage(destination.metadata.key_id, "ReEncrypt", call);
         Ok(Output::ReEncrypt(ReEncryptResponse {
             ciphertext_blob: Blob(blob),
-            source_key_id: source.metadata.arn().to_string(),
+            source_key_id: source_arn,
             key_id: destination.metadata.arn().to_string(),
             source_encryption_algorithm: SYMMETRIC_DEFAULT,
             destination_encryption_algorithm: SYMMETRIC_DEFAULT,
@@ -139,22 +149,24 @@ impl Service {
             true => Action::GenerateDataKey,
             false => Action::GenerateDataKeyWithoutPlaintext,
         };
-        let key = self
-            .key_for(call, req.key_id, Aliases::Accepted, action)
+        let mut data_key = self.hsm().random(size);
+        let (key_id, arn, blob) = self
+            .with_key(call, req.key_id, Aliases::Accepted, action, |key| {
+                check_usable(key)?;
+                dry_run(req.dry_run)?;
+                let blob = self.seal(key, &data_key, &context)?;
+                Ok((key.metadata.key_id, key.metadata.arn().to_string(), blob))
+            })
             .await?;
-        check_usable(&key)?;
-        dry_run(req.dry_run)?;
-        let data_key = self.hsm().random(size);
-        let blob = self.seal(&key, &data_key, &context)?;
         let operation = match with_plaintext {
             true => "GenerateDataKey",
             false => "GenerateDataKeyWithoutPlaintext",
         };
-        self.note_usage(key.metadata.key_id, operation, call);
+        self.note_usage(key_id, operation, call);
         Ok(Output::DataKey(GenerateDataKeyResponse {
             ciphertext_blob: Blob(blob),
-            key_id: key.metadata.arn().to_string(),
-            plaintext: with_plaintext.then(|| Blob(data_key.to_vec())),
+            key_id: arn,
+            plaintext: with_plaintext.then(|| Blob(std::mem::take(&mut *data_key))),
         }))
     }
 
@@ -199,12 +211,11 @@ impl Service {
             version: material.version,
             wrapped: &material.blob,
         };
-        let sealed = self.hsm().encrypt(material_ref, plaintext, &aad)?;
-        Ok(CiphertextBlob::assemble(
-            &header,
-            &sealed.nonce,
-            &sealed.ciphertext,
-        ))
+        // The blob is the header followed by what the HSM seals, built in one buffer.
+        let mut blob = header;
+        self.hsm()
+            .encrypt_append(material_ref, plaintext, &aad, &mut blob)?;
+        Ok(blob)
     }
 
     /// Parses and opens a blob: the key it names (checked against `expected` if given, and
@@ -216,7 +227,7 @@ impl Service {
         expected: Option<String>,
         context: &EncryptionContext,
         action: Action,
-    ) -> Result<(KeyRecord, trent_hsm::Plaintext), OpError> {
+    ) -> Result<(KeyUse, trent_hsm::Plaintext), OpError> {
         let blob = CiphertextBlob::parse(bytes)?;
         let expected = match expected {
             Some(text) => Some(parse_key_ref(
@@ -227,46 +238,57 @@ impl Service {
             )?),
             None => None,
         };
-        let key = self
-            .read_for(call, |s| -> Result<KeyRecord, Error> {
-                if let Some(expected) = &expected {
-                    let named = find_key(s, &call.caller, expected)?;
-                    if named.metadata.key_id != blob.key_id {
-                        return Err(Error::new(
-                            ErrorKind::IncorrectKey,
-                            "The key ID in the request does not identify the key that encrypted the ciphertext",
-                        ));
-                    }
+        // Everything happens while the state is read: the record is used, not copied.
+        self.read_for(call, |s| -> Result<(KeyUse, trent_hsm::Plaintext), OpError> {
+            if let Some(expected) = &expected {
+                let named = find_key(s, &call.caller, expected)?;
+                if named.metadata.key_id != blob.key_id {
+                    return Err(Error::new(
+                        ErrorKind::IncorrectKey,
+                        "The key ID in the request does not identify the key that encrypted the ciphertext",
+                    )
+                    .into());
                 }
-                let key = s.key(&blob.key_id).ok_or_else(|| {
-                    Error::not_found(format!("Key '{}' does not exist", blob.key_id))
-                })?;
-                Ok(key.clone())
-            })
-            .await??;
-        self.authorizer()
-            .authorize(&call.caller, action, &key.metadata)?;
-        check_usable(&key)?;
-        let material = key
-            .material
-            .iter()
-            .find(|m| m.version == blob.material_version)
-            .ok_or_else(invalid_ciphertext)?;
-        let material_ref = MaterialRef {
-            key_id: key.metadata.key_id,
-            version: material.version,
-            wrapped: &material.blob,
-        };
-        let aad = CiphertextBlob::aad(blob.header, context);
-        match self
-            .hsm()
-            .decrypt(material_ref, blob.nonce, blob.sealed, &aad)
-        {
-            Ok(plaintext) => Ok((key, plaintext)),
-            Err(HsmError::Authentication) => Err(invalid_ciphertext().into()),
-            Err(e) => Err(e.into()),
-        }
+            }
+            let key = s.key(&blob.key_id).ok_or_else(|| {
+                Error::not_found(format!("Key '{}' does not exist", blob.key_id))
+            })?;
+            self.authorizer()
+                .authorize(&call.caller, action, &key.metadata)?;
+            check_usable(key)?;
+            let material = key
+                .material
+                .iter()
+                .find(|m| m.version == blob.material_version)
+                .ok_or_else(invalid_ciphertext)?;
+            let material_ref = MaterialRef {
+                key_id: key.metadata.key_id,
+                version: material.version,
+                wrapped: &material.blob,
+            };
+            let aad = CiphertextBlob::aad(blob.header, context);
+            let plaintext = match self
+                .hsm()
+                .decrypt(material_ref, blob.nonce, blob.sealed, &aad)
+            {
+                Ok(plaintext) => plaintext,
+                Err(HsmError::Authentication) => return Err(invalid_ciphertext().into()),
+                Err(e) => return Err(e.into()),
+            };
+            let used = KeyUse {
+                key_id: key.metadata.key_id,
+                arn: key.metadata.arn().to_string(),
+            };
+            Ok((used, plaintext))
+        })
+        .await?
     }
+}
+
+/// The key a ciphertext was opened with, as the answer names it.
+struct KeyUse {
+    key_id: trent_model::KeyId,
+    arn: String,
 }
 
 fn invalid_ciphertext() -> Error {

@@ -200,6 +200,28 @@ impl Service {
         Ok(json!({}))
     }
 
+    /// Runs `use_key` on the key a `KeyId` member names, read behind the barrier and
+    /// authorized for `action`, while the state is read: the hot path of the cryptographic
+    /// operations, which need a few fields of the record, not a copy of it.
+    pub(crate) async fn with_key<T>(
+        &self,
+        call: &Call,
+        key_id: Option<String>,
+        aliases: Aliases,
+        action: Action,
+        use_key: impl FnOnce(&KeyRecord) -> Result<T, OpError>,
+    ) -> Result<T, OpError> {
+        let text = required(key_id, "keyId")?;
+        let key_ref = parse_key_ref(&text, "keyId", self.region(), aliases)?;
+        self.read_for(call, |s| {
+            let key = find_key(s, &call.caller, &key_ref)?;
+            self.authorizer()
+                .authorize(&call.caller, action, &key.metadata)?;
+            use_key(key)
+        })
+        .await?
+    }
+
     /// The key a `KeyId` member names, read behind the barrier and authorized for `action`.
     pub(crate) async fn key_for(
         &self,

@@ -13,6 +13,10 @@ use aws_credential_types::provider::ProvideCredentials;
 use clap::{Parser, Subcommand};
 use trent_client::Credentials;
 
+// `trent bench` shares its machine with what it measures: spend as little as possible.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "trent",
