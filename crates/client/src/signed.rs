@@ -115,17 +115,7 @@ impl Client {
                 message: e.to_string(),
             });
         }
-        let error: ErrorBody = serde_json::from_slice(&bytes).unwrap_or(ErrorBody {
-            code: "UnknownError".into(),
-            message: String::from_utf8_lossy(&bytes).into_owned(),
-        });
-        // Some services send `namespace#Code`.
-        let code = error.code.rsplit('#').next().unwrap_or_default().to_owned();
-        Err(ClientError::Api {
-            status,
-            code,
-            message: error.message,
-        })
+        Err(api_error(status, &bytes))
     }
 
     /// A request to send many times (the load generator): the body is encoded and hashed
@@ -150,18 +140,10 @@ impl Client {
         let response = request.body(prepared.body.clone()).send().await?;
         let status = response.status().as_u16();
         let bytes = response.bytes().await?;
-        if status == 200 {
-            return Ok(());
+        match status {
+            200 => Ok(()),
+            _ => Err(api_error(status, &bytes)),
         }
-        let error: ErrorBody = serde_json::from_slice(&bytes).unwrap_or(ErrorBody {
-            code: "UnknownError".into(),
-            message: String::from_utf8_lossy(&bytes).into_owned(),
-        });
-        Err(ClientError::Api {
-            status,
-            code: error.code.rsplit('#').next().unwrap_or_default().to_owned(),
-            message: error.message,
-        })
     }
 
     /// The signed request, signed as of `time` (tests sign in the past to check expiry).
@@ -206,6 +188,21 @@ impl Client {
             request = request.header(name, value);
         }
         Ok(request)
+    }
+}
+
+/// The error an endpoint answered with HTTP `status` and `body`.
+fn api_error(status: u16, body: &[u8]) -> ClientError {
+    let error: ErrorBody = serde_json::from_slice(body).unwrap_or(ErrorBody {
+        code: "UnknownError".into(),
+        message: String::from_utf8_lossy(body).into_owned(),
+    });
+    // Some services send `namespace#Code`.
+    let code = error.code.rsplit('#').next().unwrap_or_default().to_owned();
+    ClientError::Api {
+        status,
+        code,
+        message: error.message,
     }
 }
 

@@ -35,24 +35,20 @@ impl Service {
         }
         check_algorithm(req.encryption_algorithm.as_deref(), "encryptionAlgorithm")?;
         let context = context(req.encryption_context, "encryptionContext")?;
-        let (key_id, arn, blob) = self
-            .with_key(
+        let sealed = self
+            .seal_for(
                 call,
                 req.key_id,
-                Aliases::Accepted,
                 Action::Encrypt,
-                |key| {
-                    check_usable(key)?;
-                    dry_run(req.dry_run)?;
-                    let blob = self.seal(key, &plaintext.0, &context)?;
-                    Ok((key.metadata.key_id, key.metadata.arn().to_string(), blob))
-                },
+                req.dry_run,
+                &plaintext.0,
+                &context,
             )
             .await?;
-        self.note_usage(key_id, "Encrypt", call);
+        self.note_usage(sealed.key_id, "Encrypt", call);
         Ok(Output::Encrypt(EncryptResponse {
-            ciphertext_blob: Blob(blob),
-            key_id: arn,
+            ciphertext_blob: Blob(sealed.blob),
+            key_id: sealed.arn,
             encryption_algorithm: SYMMETRIC_DEFAULT,
         }))
     }
@@ -68,15 +64,15 @@ impl Service {
         check_algorithm(req.encryption_algorithm.as_deref(), "encryptionAlgorithm")?;
         let blob_bytes = required(req.ciphertext_blob, "ciphertextBlob")?;
         let context = context(req.encryption_context, "encryptionContext")?;
-        let (key, mut plaintext) = self
+        let mut opened = self
             .open(call, &blob_bytes.0, req.key_id, &context, Action::Decrypt)
             .await?;
         dry_run(req.dry_run)?;
-        self.note_usage(key.key_id, "Decrypt", call);
+        self.note_usage(opened.key_id, "Decrypt", call);
         Ok(Output::Decrypt(DecryptResponse {
-            key_id: key.arn,
             // Moved, not copied: the Blob zeroizes it when the answer is dropped.
-            plaintext: Blob(std::mem::take(&mut *plaintext)),
+            plaintext: Blob(std::mem::take(&mut *opened.blob)),
+            key_id: opened.arn,
             encryption_algorithm: SYMMETRIC_DEFAULT,
         }))
     }
@@ -97,7 +93,7 @@ impl Service {
             "destinationEncryptionContext",
         )?;
         let destination_id = required(req.destination_key_id, "destinationKeyId")?;
-        let (source, plaintext) = self
+        let source = self
             .open(
                 call,
                 &blob_bytes.0,
@@ -106,24 +102,22 @@ impl Service {
                 Action::ReEncryptFrom,
             )
             .await?;
-        let source_arn = source.arn;
         let destination = self
-            .key_for(
+            .seal_for(
                 call,
                 Some(destination_id),
-                Aliases::Accepted,
                 Action::ReEncryptTo,
+                req.dry_run,
+                &source.blob,
+                &dest_context,
             )
             .await?;
-        check_usable(&destination)?;
-        dry_run(req.dry_run)?;
-        let blob = self.seal(&destination, &plaintext, &dest_context)?;
         self.note_usage(source.key_id, "ReEncrypt", call);
-        self.note_usage(destination.metadata.key_id, "ReEncrypt", call);
+        self.note_usage(destination.key_id, "ReEncrypt", call);
         Ok(Output::ReEncrypt(ReEncryptResponse {
-            ciphertext_blob: Blob(blob),
-            source_key_id: source_arn,
-            key_id: destination.metadata.arn().to_string(),
+            ciphertext_blob: Blob(destination.blob),
+            source_key_id: source.arn,
+            key_id: destination.arn,
             source_encryption_algorithm: SYMMETRIC_DEFAULT,
             destination_encryption_algorithm: SYMMETRIC_DEFAULT,
         }))
@@ -150,22 +144,17 @@ impl Service {
             false => Action::GenerateDataKeyWithoutPlaintext,
         };
         let mut data_key = self.hsm().random(size);
-        let (key_id, arn, blob) = self
-            .with_key(call, req.key_id, Aliases::Accepted, action, |key| {
-                check_usable(key)?;
-                dry_run(req.dry_run)?;
-                let blob = self.seal(key, &data_key, &context)?;
-                Ok((key.metadata.key_id, key.metadata.arn().to_string(), blob))
-            })
+        let sealed = self
+            .seal_for(call, req.key_id, action, req.dry_run, &data_key, &context)
             .await?;
         let operation = match with_plaintext {
             true => "GenerateDataKey",
             false => "GenerateDataKeyWithoutPlaintext",
         };
-        self.note_usage(key_id, operation, call);
+        self.note_usage(sealed.key_id, operation, call);
         Ok(Output::DataKey(GenerateDataKeyResponse {
-            ciphertext_blob: Blob(blob),
-            key_id: arn,
+            ciphertext_blob: Blob(sealed.blob),
+            key_id: sealed.arn,
             plaintext: with_plaintext.then(|| Blob(std::mem::take(&mut *data_key))),
         }))
     }
@@ -188,9 +177,31 @@ impl Service {
                 .into())
             }
         };
+        let mut random = self.hsm().random(n);
         Ok(Output::Random(GenerateRandomResponse {
-            plaintext: Blob(self.hsm().random(n).to_vec()),
+            plaintext: Blob(std::mem::take(&mut *random)),
         }))
+    }
+
+    /// Seals `plaintext` under the current material of the key `key_id` names, once the key
+    /// is authorized for `action`, usable, and `dry_run` is not set (in that order, each a
+    /// refusal of its own). The record is used under the state's read lock, not copied.
+    async fn seal_for(
+        &self,
+        call: &Call,
+        key_id: Option<String>,
+        action: Action,
+        dry_run_flag: Option<bool>,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<KeyUse<Vec<u8>>, OpError> {
+        self.with_key(call, key_id, Aliases::Accepted, action, |key| {
+            check_usable(key)?;
+            dry_run(dry_run_flag)?;
+            let blob = self.seal(key, plaintext, context)?;
+            Ok(KeyUse::of(key, blob))
+        })
+        .await
     }
 
     /// Seals `plaintext` under the key's current material.
@@ -227,7 +238,7 @@ impl Service {
         expected: Option<String>,
         context: &EncryptionContext,
         action: Action,
-    ) -> Result<(KeyUse, trent_hsm::Plaintext), OpError> {
+    ) -> Result<KeyUse<trent_hsm::Plaintext>, OpError> {
         let blob = CiphertextBlob::parse(bytes)?;
         let expected = match expected {
             Some(text) => Some(parse_key_ref(
@@ -239,7 +250,7 @@ impl Service {
             None => None,
         };
         // Everything happens while the state is read: the record is used, not copied.
-        self.read_for(call, |s| -> Result<(KeyUse, trent_hsm::Plaintext), OpError> {
+        self.read_for(call, |s| -> Result<KeyUse<trent_hsm::Plaintext>, OpError> {
             if let Some(expected) = &expected {
                 let named = find_key(s, &call.caller, expected)?;
                 if named.metadata.key_id != blob.key_id {
@@ -275,20 +286,27 @@ impl Service {
                 Err(HsmError::Authentication) => return Err(invalid_ciphertext().into()),
                 Err(e) => return Err(e.into()),
             };
-            let used = KeyUse {
-                key_id: key.metadata.key_id,
-                arn: key.metadata.arn().to_string(),
-            };
-            Ok((used, plaintext))
+            Ok(KeyUse::of(key, plaintext))
         })
         .await?
     }
 }
 
-/// The key a ciphertext was opened with, as the answer names it.
-struct KeyUse {
+/// What a use of a key yields (a ciphertext, a plaintext), with the key as answers name it.
+struct KeyUse<T> {
     key_id: trent_model::KeyId,
     arn: String,
+    blob: T,
+}
+
+impl<T> KeyUse<T> {
+    fn of(key: &KeyRecord, blob: T) -> KeyUse<T> {
+        KeyUse {
+            key_id: key.metadata.key_id,
+            arn: key.metadata.arn().to_string(),
+            blob,
+        }
+    }
 }
 
 fn invalid_ciphertext() -> Error {

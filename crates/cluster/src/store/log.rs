@@ -107,23 +107,17 @@ impl LogStore {
         }
     }
 
-    /// Writes one metadata value; with `sync`, it is on disk before this returns.
-    async fn put_meta<T: serde::Serialize>(
+    /// Writes one metadata value, on disk before this returns.
+    async fn put_synced_meta<T: serde::Serialize>(
         &self,
         key: &'static [u8],
         value: &T,
-        sync: bool,
     ) -> Result<(), StorageError> {
         let bytes = bincode::serialize(value).map_err(storage_io)?;
         let db = self.db.clone();
         blocking(move || {
             let cf = db.cf_handle(CF_RAFT).expect("cf");
-            let opts = if sync {
-                synced()
-            } else {
-                WriteOptions::default()
-            };
-            db.put_cf_opt(cf, key, bytes, &opts).map_err(storage_io)
+            db.put_cf_opt(cf, key, bytes, &synced()).map_err(storage_io)
         })
         .await
     }
@@ -209,7 +203,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError> {
-        self.put_meta(VOTE, vote, true).await
+        self.put_synced_meta(VOTE, vote).await
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>, StorageError> {
