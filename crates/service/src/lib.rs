@@ -16,6 +16,7 @@ mod crypto;
 mod deletion;
 mod error;
 mod keys;
+mod once;
 mod operation;
 mod output;
 mod principals;

@@ -12,6 +12,7 @@ use trent_model::{Error, ErrorKind, Principal};
 use trent_state::Outcome;
 use uuid::Uuid;
 
+use crate::once::Answer;
 use crate::types::*;
 use crate::{Call, OpError, Output, Service};
 
@@ -199,11 +200,16 @@ impl Service {
         }
     }
 
+    /// Runs `op`; a write goes through [`Service::once`], so its request id gets one answer.
     async fn run(&self, call: &Call, op: Operation) -> Result<Output, OpError> {
-        use Operation::*;
-        if let Some(answer) = self.replay(call, &op).await? {
-            return answer.map(Output::Json);
+        match write_answer(&op) {
+            Some(answer) => self.once(call, answer, self.dispatch(call, op)).await,
+            None => self.dispatch(call, op).await,
         }
+    }
+
+    async fn dispatch(&self, call: &Call, op: Operation) -> Result<Output, OpError> {
+        use Operation::*;
         let json = match op {
             CreateKey(r) => self.create_key(call, r).await,
             DescribeKey(r) => self.describe_key(call, r).await,
@@ -233,39 +239,6 @@ impl Service {
         json.map(Output::Json)
     }
 
-    /// The first attempt's answer, when `op` is a write whose request id the state machine
-    /// has already applied: the retry of a write that committed while its client lost the
-    /// reply (a leader change, a timeout). Checking first matters because the operations
-    /// validate against the state before they propose, and that state now includes the first
-    /// attempt: a retried DeleteAlias would find no alias and answer NotFound. The request id
-    /// binds the caller's access key, the operation and the SDK's invocation id.
-    async fn replay(
-        &self,
-        call: &Call,
-        op: &Operation,
-    ) -> Result<Option<Result<Value, OpError>>, OpError> {
-        use Operation::*;
-        let answer: fn(Outcome) -> Result<Value, OpError> = match op {
-            CreateKey(_) => crate::keys::created,
-            ScheduleKeyDeletion(_) => crate::keys::scheduled,
-            CancelKeyDeletion(_) => crate::keys::cancelled,
-            EnableKey(_)
-            | DisableKey(_)
-            | UpdateKeyDescription(_)
-            | CreateAlias(_)
-            | UpdateAlias(_)
-            | DeleteAlias(_)
-            | TagResource(_)
-            | UntagResource(_) => |_| Ok(serde_json::json!({})),
-            _ => return Ok(None),
-        };
-        let first = self.applied_before(call).await?;
-        Ok(first.map(|response| match response {
-            Ok(outcome) => answer(outcome),
-            Err(e) => Err(e.into()),
-        }))
-    }
-
     /// Executes `op` for `caller` wherever the leader is: here, or forwarded to it. Retries
     /// across leader changes reuse `request_id`, so a write is applied once.
     pub async fn call(
@@ -287,6 +260,33 @@ impl Service {
         serde_json::from_slice::<Result<Value, Error>>(&reply)
             .map_err(|e| Error::internal(format!("undecodable reply from the leader: {e}")))?
     }
+}
+
+/// For a write, how the state machine's outcome of its request id becomes its answer (a
+/// replayed retry answers from it); `None` for operations that change nothing. The request
+/// id binds the caller's access key, the operation and the SDK's invocation id.
+fn write_answer(op: &Operation) -> Option<Answer> {
+    use Operation::*;
+    fn json(
+        answer: fn(Outcome) -> Result<Value, OpError>,
+        outcome: Outcome,
+    ) -> Result<Output, OpError> {
+        answer(outcome).map(Output::Json)
+    }
+    Some(match op {
+        CreateKey(_) => |o| json(crate::keys::created, o),
+        ScheduleKeyDeletion(_) => |o| json(crate::keys::scheduled, o),
+        CancelKeyDeletion(_) => |o| json(crate::keys::cancelled, o),
+        EnableKey(_)
+        | DisableKey(_)
+        | UpdateKeyDescription(_)
+        | CreateAlias(_)
+        | UpdateAlias(_)
+        | DeleteAlias(_)
+        | TagResource(_)
+        | UntagResource(_) => |_| Ok(Output::Json(serde_json::json!({}))),
+        _ => return None,
+    })
 }
 
 /// Serves forwarded (and local) requests on the leader.

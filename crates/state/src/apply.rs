@@ -98,6 +98,7 @@ impl State {
                 self.restore_abort(*restore_id, touched);
                 Ok(Outcome::Done)
             }
+            Command::Refuse { error } => Err(error.clone()),
         }
     }
 

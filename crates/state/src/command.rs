@@ -143,6 +143,14 @@ pub enum Command {
     RestoreAbort {
         restore_id: Uuid,
     },
+    /// Makes `error` the answer to this request id: the service refused the request on a
+    /// check against the state before it proposed anything. Applying it changes nothing but
+    /// the deduplication record, so a late duplicate of the request (an attempt the network
+    /// delayed past its retry) is answered the same refusal instead of taking effect after
+    /// its client was told it failed. A request id already applied keeps its first answer.
+    Refuse {
+        error: Error,
+    },
 }
 
 impl Command {
@@ -169,6 +177,7 @@ impl Command {
             Command::RestorePart { .. } => "RestorePart",
             Command::RestoreCommit { .. } => "RestoreCommit",
             Command::RestoreAbort { .. } => "RestoreAbort",
+            Command::Refuse { .. } => "Refuse",
         }
     }
 }

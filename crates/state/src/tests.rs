@@ -303,6 +303,57 @@ fn a_retried_request_is_applied_once() {
 }
 
 #[test]
+fn a_refused_request_stays_refused_when_its_late_duplicate_would_succeed() {
+    let mut h = Harness::new();
+    h.run(Command::CreateKey {
+        record: key_record(1),
+        max_keys_per_account: None,
+    })
+    .unwrap();
+    let refused = Error::not_found("Alias alias/late is not found.");
+    let refusal = Request {
+        id: RequestId(Uuid::from_u128(77)),
+        time: 2_000,
+        command: Command::Refuse {
+            error: refused.clone(),
+        },
+    };
+    assert_eq!(h.run_request(&refusal), Err(refused.clone()));
+    assert_eq!(h.state.alias(&account(), &alias("alias/late")), None);
+    // The alias appears; then the refused request's delayed first attempt arrives, valid now.
+    h.run(Command::CreateAlias {
+        account: account(),
+        name: alias("alias/late"),
+        target: id(1),
+        max_aliases_per_key: None,
+    })
+    .unwrap();
+    let late = Request {
+        time: 3_000,
+        command: Command::DeleteAlias {
+            account: account(),
+            name: alias("alias/late"),
+        },
+        ..refusal.clone()
+    };
+    assert_eq!(h.run_request(&late), Err(refused));
+    assert!(h.state.alias(&account(), &alias("alias/late")).is_some());
+    // A refusal proposed for a request id that already took effect keeps the first answer.
+    let applied = Request {
+        id: RequestId(Uuid::from_u128(78)),
+        ..late
+    };
+    assert_eq!(h.run_request(&applied), Ok(Outcome::Done));
+    let second = Request {
+        command: Command::Refuse {
+            error: Error::not_found("gone"),
+        },
+        ..applied
+    };
+    assert_eq!(h.run_request(&second), Ok(Outcome::Done));
+}
+
+#[test]
 fn list_keys_paginates_within_the_account() {
     let mut h = Harness::new();
     for n in 1..=5 {

@@ -56,3 +56,46 @@ async fn a_retried_write_is_applied_once_even_through_another_node() {
         .unwrap_err();
     assert_eq!(err.code(), Some("AlreadyExistsException"), "{err}");
 }
+
+/// A refused write stays refused: the same call again (an SDK retry, or an attempt the
+/// network delayed past its retry) is answered the first refusal even when the state has
+/// changed so that it would now pass, and changes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_write_stays_refused_for_its_retries_after_the_state_changes() {
+    let cluster = TestCluster::start(13, 3, &[]);
+    let leader = cluster.leader().await;
+    let follower = cluster.nodes.iter().find(|n| n.id != leader).unwrap().id;
+    let (first, second) = (
+        create_key(&cluster.client(leader)).await.unwrap(),
+        create_key(&cluster.client(leader)).await.unwrap(),
+    );
+    let update = json!({"AliasName": "alias/refused", "TargetKeyId": first});
+    let invocation = uuid::Uuid::new_v4().to_string();
+    let target = "TrentService.UpdateAlias";
+    let call = |node: u64| {
+        let client = cluster.client(node);
+        let (update, invocation) = (update.clone(), invocation.clone());
+        async move { client.call_with(target, &update, Some(&invocation)).await }
+    };
+    let refused = call(follower).await.unwrap_err();
+    assert_eq!(refused.code(), Some("NotFoundException"), "{refused}");
+
+    let create = json!({"AliasName": "alias/refused", "TargetKeyId": second});
+    cluster
+        .client(leader)
+        .kms("CreateAlias", &create)
+        .await
+        .unwrap();
+    for node in [leader, follower] {
+        let again = call(node).await.unwrap_err();
+        assert_eq!(
+            again.code(),
+            Some("NotFoundException"),
+            "node {node}: {again}"
+        );
+    }
+    let key = describe(&cluster.client(follower), "alias/refused")
+        .await
+        .unwrap();
+    assert_eq!(key["KeyMetadata"]["KeyId"], second);
+}

@@ -451,3 +451,47 @@ async fn a_retried_write_answers_what_its_applied_first_attempt_answered() {
     let retried = attempt("DeleteAlias", input, missing).await.unwrap_err();
     assert_eq!(first.aws_code(), retried.aws_code());
 }
+
+/// The failure the chaos harness found (jepsen/RESULTS.md): an attempt delayed in the network
+/// reaches the leader after its retry was refused, when the state has changed so that it
+/// would pass. The refusal must stay the request id's answer, and the state must not move.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_write_stays_refused_when_a_late_duplicate_would_now_pass() {
+    let c = Cluster::start(83, 1).await;
+    let (first, second) = (c.create_key().await, c.create_key().await);
+    let attempt = |op: &str, input: serde_json::Value, request_id: uuid::Uuid| {
+        let op = trent_service::Operation::from_target(op, input).unwrap();
+        let service = c.node(1).service.clone();
+        async move { service.call(&root(), request_id, op).await }
+    };
+    let update = uuid::Uuid::new_v4();
+    let input = json!({"AliasName": "alias/late", "TargetKeyId": first});
+    let refused = attempt("UpdateAlias", input.clone(), update).await;
+    assert_eq!(refused.unwrap_err().aws_code(), "NotFoundException");
+
+    c.ok(
+        "CreateAlias",
+        json!({"AliasName": "alias/late", "TargetKeyId": second}),
+    )
+    .await;
+    let late = attempt("UpdateAlias", input, update).await;
+    assert_eq!(late.unwrap_err().aws_code(), "NotFoundException");
+    let target = c.ok("DescribeKey", json!({"KeyId": "alias/late"})).await;
+    assert_eq!(target["KeyMetadata"]["KeyId"], second);
+
+    // The same for a refusal on the key's state: a key that is disabled again cannot be
+    // enabled by a late duplicate of a refused EnableKey after it was pending deletion.
+    let enable = uuid::Uuid::new_v4();
+    c.ok(
+        "ScheduleKeyDeletion",
+        json!({"KeyId": first, "PendingWindowInDays": 7}),
+    )
+    .await;
+    let refused = attempt("EnableKey", json!({"KeyId": first}), enable).await;
+    assert_eq!(refused.unwrap_err().aws_code(), "KMSInvalidStateException");
+    c.ok("CancelKeyDeletion", json!({"KeyId": first})).await;
+    let late = attempt("EnableKey", json!({"KeyId": first}), enable).await;
+    assert_eq!(late.unwrap_err().aws_code(), "KMSInvalidStateException");
+    let key = c.ok("DescribeKey", json!({"KeyId": first})).await;
+    assert_eq!(key["KeyMetadata"]["KeyState"], "Disabled");
+}
