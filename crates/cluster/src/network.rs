@@ -27,6 +27,16 @@ use crate::{NodeId, PeerTls, TypeConfig};
 /// Above the snapshot chunk size and any append batch.
 pub(crate) const MAX_MESSAGE_BYTES: usize = 64 << 20;
 
+/// HTTP/2 pings on every peer connection, both ways, and how long an unanswered one may
+/// take before the connection is dropped. A connection cut off by a partition would
+/// otherwise live on (TCP retransmits for minutes) with every RPC queued on it timing out,
+/// and deliver that backlog, requests long given up on, when the partition heals
+/// (jepsen/RESULTS.md). Dropped, the next RPC connects afresh and fails fast while the
+/// peer is unreachable. Pings are answered by the peer's HTTP/2 layer, not by Raft, so a
+/// busy peer still answers them well within the timeout.
+pub(crate) const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Shared by every connection this node opens; clones share the channel cache.
 #[derive(Clone)]
 pub struct Network {
@@ -76,7 +86,9 @@ impl Network {
             .map_err(|e| format!("peer address {addr}: {e}"))?
             .connect_timeout(Duration::from_millis(500))
             .tcp_nodelay(true)
-            .http2_keep_alive_interval(Duration::from_secs(5))
+            .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
+            .keep_alive_timeout(KEEPALIVE_TIMEOUT)
+            .keep_alive_while_idle(true)
             .local_address(self.local_ip);
         match &self.tls {
             // The server name checked against the peer's certificate is the host of the URI.

@@ -149,7 +149,9 @@ impl ClusterNode {
                 })
             },
         );
-        let mut server = tonic::transport::Server::builder();
+        let mut server = tonic::transport::Server::builder()
+            .http2_keepalive_interval(Some(crate::network::KEEPALIVE_INTERVAL))
+            .http2_keepalive_timeout(Some(crate::network::KEEPALIVE_TIMEOUT));
         if let Some(tls) = &node.inner.config.peer_tls {
             server = server
                 .tls_config(tls.server())
