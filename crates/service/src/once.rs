@@ -29,16 +29,16 @@ use trent_state::{Command, Outcome, RequestId, Response};
 use crate::{Call, OpError, Output, Service};
 
 /// How a write turns the state machine's outcome into its output.
-pub(crate) type Answer = fn(Outcome) -> Result<Output, OpError>;
+pub(crate) type Answer<T = Output> = fn(Outcome) -> Result<T, OpError>;
 
 impl Service {
     /// Runs the write `attempt` so that the call's request id gets one final answer.
-    pub(crate) async fn once(
+    pub(crate) async fn once<T>(
         &self,
         call: &Call,
-        answer: Answer,
-        attempt: impl Future<Output = Result<Output, OpError>>,
-    ) -> Result<Output, OpError> {
+        answer: Answer<T>,
+        attempt: impl Future<Output = Result<T, OpError>>,
+    ) -> Result<T, OpError> {
         if let Some(first) = self.applied_before(call).await? {
             return settled(first, answer);
         }
@@ -51,7 +51,12 @@ impl Service {
     /// Records `refusal` as the answer to the call's request id, unless the id already has
     /// one (the attempt's own command was refused when it applied, or a duplicate applied
     /// first), and answers whichever the state machine kept.
-    async fn refuse(&self, call: &Call, refusal: Error, answer: Answer) -> Result<Output, OpError> {
+    async fn refuse<T>(
+        &self,
+        call: &Call,
+        refusal: Error,
+        answer: Answer<T>,
+    ) -> Result<T, OpError> {
         let id = RequestId(call.request_id);
         // Local read: the call already passed the barrier, and an id applied here stays so.
         if let Some(first) = self.node().read_local(|s| s.applied_response(id).cloned()) {
@@ -63,7 +68,7 @@ impl Service {
     }
 }
 
-fn settled(response: Response, answer: Answer) -> Result<Output, OpError> {
+fn settled<T>(response: Response, answer: Answer<T>) -> Result<T, OpError> {
     match response {
         Ok(outcome) => answer(outcome),
         Err(e) => Err(e.into()),

@@ -89,27 +89,28 @@ impl Service {
     }
 
     pub async fn delete_access_key(&self, call: &Call, access_key_id: &str) -> Result<(), OpError> {
-        let account = only_root(call)?;
-        // A retry of a deletion that took effect: the key is gone, answer as the first time.
-        if let Some(first) = self.applied_before(call).await? {
-            return first.map(|_| ()).map_err(OpError::from);
-        }
-        let owned = self
-            .read_for(call, |s| {
-                s.access_key(access_key_id)
-                    .map(|k| k.owner.account == account)
-            })
-            .await?;
-        if owned != Some(true) {
-            return Err(
-                Error::not_found(format!("Access key {access_key_id} does not exist")).into(),
-            );
-        }
-        let command = Command::DeleteAccessKey {
-            access_key_id: access_key_id.into(),
-        };
-        self.write(call, command).await?;
-        Ok(())
+        // A retry of a deletion that took effect answers as the first time (the key is gone
+        // now); a refused one stays refused (once.rs).
+        self.once(call, |_| Ok(()), async {
+            let account = only_root(call)?;
+            let owned = self
+                .read_for(call, |s| {
+                    s.access_key(access_key_id)
+                        .map(|k| k.owner.account == account)
+                })
+                .await?;
+            if owned != Some(true) {
+                return Err(
+                    Error::not_found(format!("Access key {access_key_id} does not exist")).into(),
+                );
+            }
+            let command = Command::DeleteAccessKey {
+                access_key_id: access_key_id.into(),
+            };
+            self.write(call, command).await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Access key ids of the account, with their owners.
