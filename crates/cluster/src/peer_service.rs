@@ -93,6 +93,14 @@ impl Peer for PeerService {
                 "forwarded too many times; leadership is changing",
             ));
         }
+        if let Some(delay) = late_duplicate() {
+            let (node, hops, payload) =
+                (self.node.clone(), request.hops + 1, request.payload.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                let _ = node.route_hop(request_id, hops, payload).await;
+            });
+        }
         let payload = self
             .node
             .route_hop(request_id, request.hops + 1, request.payload)
@@ -115,4 +123,16 @@ impl Peer for PeerService {
             initial_cluster: self.node.config().initial_cluster.to_string(),
         }))
     }
+}
+
+/// The `forward-late-duplicate` fail point (`return(MS)`, usually with a probability such as
+/// `20%return(1500)`): the network delivers this forwarded request a second time, `MS`
+/// milliseconds later, and nobody waits for that copy's answer. What a connection that
+/// lived through a partition does with its backlog (jepsen/RESULTS.md). `None` unless armed
+/// in a `failpoints` build.
+fn late_duplicate() -> Option<std::time::Duration> {
+    fail::fail_point!("forward-late-duplicate", |ms| ms
+        .and_then(|ms| ms.parse().ok())
+        .map(std::time::Duration::from_millis));
+    None
 }

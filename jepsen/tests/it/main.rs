@@ -2,6 +2,7 @@
 //! processes in network namespaces, real faults. Needs root (CI runs as root).
 
 mod broken_barrier;
+mod late_duplicates;
 mod smoke;
 mod teardown;
 
