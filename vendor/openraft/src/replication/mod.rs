@@ -679,11 +679,10 @@ where
 
                 self.committed = c;
 
-                // trent: no heartbeat of its own for a new commit index. The follower learns
-                // it with the next AppendEntries or the next regular heartbeat (one
-                // heartbeat interval at most); commit propagation is not on any write's
-                // path, and one RPC fewer per follower per commit is a third of the peer
-                // traffic of a lone writer (vendor/README.md).
+                // If there is no action, fill in an heartbeat action to send committed index.
+                if self.next_action.is_none() {
+                    self.next_action = Some(Data::new_heartbeat());
+                }
             }
             Replicate::Heartbeat => {
                 // Never overwrite action with payload.
