@@ -157,6 +157,7 @@ impl Hsm for SoftHsm {
         let ready = self.ready(key)?;
         let nonce = fresh_nonce();
         out.reserve(NONCE_LEN + plaintext.len() + TAG_LEN);
+        let given = out.len();
         out.extend_from_slice(&nonce);
         let start = out.len();
         out.extend_from_slice(plaintext);
@@ -171,8 +172,9 @@ impl Hsm for SoftHsm {
                 Ok(())
             }
             Err(_) => {
+                // Leave `out` as it was given: no plaintext copy, no stray nonce.
                 out[start..].zeroize();
-                out.truncate(start);
+                out.truncate(given);
                 Err(HsmError::Authentication)
             }
         }
