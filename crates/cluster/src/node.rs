@@ -85,7 +85,12 @@ impl ClusterNode {
         clock: Arc<dyn Clock>,
     ) -> Result<ClusterNode, StartError> {
         config.validate().map_err(StartError::Config)?;
-        let storage = store::open(&config.data_dir, &config.cluster_name, config.node_id)?;
+        let storage = store::open(
+            &config.data_dir,
+            &config.cluster_name,
+            config.node_id,
+            config.raft.wal_recycle_mb,
+        )?;
         let state = storage.state_machine.state();
         let committed = storage.log.committed_gauge();
         let network = Network::new(

@@ -77,6 +77,10 @@ pub struct Flags {
     /// (docs/ARCHITECTURE.md); `--lease-reads=false` turns it off [default: true].
     #[arg(long, env = "TRENT_LEASE_READS", num_args = 0..=1, default_missing_value = "true")]
     pub lease_reads: Option<bool>,
+    /// MB of WAL each start prepares for reuse, so log fsyncs overwrite blocks instead of
+    /// growing a file (docs/ARCHITECTURE.md); 0 turns WAL recycling off [default: 64].
+    #[arg(long, env = "TRENT_WAL_RECYCLE_MB")]
+    pub wal_recycle_mb: Option<u64>,
     /// The AWS region in the ARNs this cluster issues and accepts [default: us-east-1].
     #[arg(long, env = "TRENT_REGION")]
     pub region: Option<String>,
@@ -240,6 +244,7 @@ impl ServerConfig {
             .snapshot_after_logs
             .unwrap_or(raft.snapshot_after_logs);
         raft.logs_to_keep = flags.logs_to_keep.unwrap_or(raft.logs_to_keep);
+        raft.wal_recycle_mb = flags.wal_recycle_mb.unwrap_or(raft.wal_recycle_mb);
         raft.lease_reads = flags.lease_reads.unwrap_or(raft.lease_reads);
         let api_listen = flags
             .api_listen

@@ -13,6 +13,7 @@
 mod log;
 mod machine;
 mod snapshot;
+mod wal;
 
 pub use log::LogStore;
 pub use machine::{SharedState, StateMachineStore};
@@ -72,12 +73,22 @@ pub struct Storage {
     pub state_machine: StateMachineStore,
 }
 
-/// Opens (or, if `data_dir` is new or empty, creates) the storage of `node_id` in `cluster`.
-pub fn open(data_dir: &Path, cluster: &str, node_id: NodeId) -> Result<Storage, OpenError> {
+/// Opens (or, if `data_dir` is new or empty, creates) the storage of `node_id` in `cluster`,
+/// leaving it writing to a recycled WAL of `wal_recycle_mb` (0: no recycling; see wal.rs).
+pub fn open(
+    data_dir: &Path,
+    cluster: &str,
+    node_id: NodeId,
+    wal_recycle_mb: u64,
+) -> Result<Storage, OpenError> {
     let db_path = data_dir.join("db");
     let fresh = prepare_dir(data_dir, &db_path)?;
-    let db = open_db(&db_path, fresh)?;
+    let db = open_db(&db_path, fresh, wal_recycle_mb)?;
     check_identity(&db, &db_path, fresh, cluster, node_id)?;
+    wal::rotate_onto_filled_wal(&db, wal_recycle_mb).map_err(|e| OpenError::Io {
+        path: db_path.clone(),
+        source: std::io::Error::other(format!("preparing a recycled WAL: {e}")),
+    })?;
     let db = Arc::new(db);
     let snapshot_dir = data_dir.join("snapshots");
     std::fs::create_dir_all(&snapshot_dir).map_err(|source| OpenError::Io {
@@ -124,11 +135,12 @@ fn prepare_dir(data_dir: &Path, db_path: &Path) -> Result<bool, OpenError> {
     Ok(true)
 }
 
-fn open_db(db_path: &Path, create: bool) -> Result<DB, OpenError> {
+fn open_db(db_path: &Path, create: bool, wal_recycle_mb: u64) -> Result<DB, OpenError> {
     let mut options = Options::default();
     options.create_if_missing(create);
     options.create_missing_column_families(create);
     options.set_keep_log_file_num(4);
+    wal::configure(&mut options, wal_recycle_mb);
     let cfs = [CF_LOG, CF_RAFT, CF_STATE, CF_STATE_META]
         .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
     DB::open_cf_descriptors(&options, db_path, cfs).map_err(|e| OpenError::Corrupt {

@@ -74,6 +74,13 @@ async fn malformed_config_and_peer_lists_are_refused_by_name() {
     )
     .await;
     expect_refusal(&node_args(ip, data, "x", ""), "invalid value 'x'").await;
+    let mut huge_wal = node_args(ip, data, "1", "1=127.51.0.1:7701");
+    huge_wal.extend(["--wal-recycle-mb".into(), "1000000".into()]);
+    expect_refusal(&huge_wal, "wal_recycle_mb: 1000000 is more than 1024").await;
+    assert!(
+        !std::path::Path::new(data).join("db").exists(),
+        "a refused configuration created a database"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
