@@ -142,7 +142,7 @@ fn open_db(db_path: &Path, create: bool, wal_recycle_mb: u64) -> Result<DB, Open
     options.set_keep_log_file_num(4);
     wal::configure(&mut options, wal_recycle_mb);
     let cfs = [CF_LOG, CF_RAFT, CF_STATE, CF_STATE_META]
-        .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
+        .map(|name| ColumnFamilyDescriptor::new(name, wal::column_family_options(wal_recycle_mb)));
     DB::open_cf_descriptors(&options, db_path, cfs).map_err(|e| OpenError::Corrupt {
         path: db_path.to_path_buf(),
         reason: e.to_string(),

@@ -16,7 +16,9 @@
 //! open: it writes `mb` of filler to the WAL only (`put_log_data`, never a memtable),
 //! syncs it, retires the file with a flush, and does so once more, so the live WAL is a
 //! filled file reused and the next one waits on the list. Nothing in the filler is ever
-//! read back; it costs twice `mb` of disk and of sequential writes per start.
+//! read back; it costs twice `mb` of disk and of sequential writes per start. Later files
+//! stay that size because memtables are kept small enough to switch the WAL first
+//! ([`column_family_options`]).
 
 use rocksdb::{FlushOptions, Options, WriteBatch, WriteOptions, DB};
 
@@ -34,7 +36,21 @@ const ROTATE_KEY: &[u8] = b"wal-rotate";
 pub(super) fn configure(options: &mut Options, mb: u64) {
     if mb > 0 {
         options.set_recycle_log_file_num(RECYCLED_FILES);
+        // A full memtable flushes every column family at once, with one WAL switch.
+        options.set_atomic_flush(true);
     }
+}
+
+/// The options of each column family: with recycling, memtables small enough that one
+/// fills (and switches the WAL) before the file outgrows the `mb` already written.
+pub(super) fn column_family_options(mb: u64) -> Options {
+    let mut options = Options::default();
+    if mb > 0 {
+        // The log and the state each take about half of what the WAL receives, and a
+        // memtable's size counts more than the bytes written to it.
+        options.set_write_buffer_size(((mb << 20) / 2) as usize);
+    }
+    options
 }
 
 /// Leaves `db` writing to a WAL file that already holds `mb` of written blocks, with one
