@@ -30,6 +30,8 @@ pub(crate) const CF_LOG: &str = "log";
 pub(crate) const CF_RAFT: &str = "raft";
 pub(crate) const CF_STATE: &str = "state";
 pub(crate) const CF_STATE_META: &str = "state_meta";
+/// Every column family of the database.
+const COLUMN_FAMILIES: [&str; 4] = [CF_LOG, CF_RAFT, CF_STATE, CF_STATE_META];
 
 const IDENTITY_KEY: &[u8] = b"identity";
 /// 2: log entries carry batches of requests.
@@ -141,7 +143,7 @@ fn open_db(db_path: &Path, create: bool, wal_recycle_mb: u64) -> Result<DB, Open
     options.create_missing_column_families(create);
     options.set_keep_log_file_num(4);
     wal::configure(&mut options, wal_recycle_mb);
-    let cfs = [CF_LOG, CF_RAFT, CF_STATE, CF_STATE_META]
+    let cfs = COLUMN_FAMILIES
         .map(|name| ColumnFamilyDescriptor::new(name, wal::column_family_options(wal_recycle_mb)));
     DB::open_cf_descriptors(&options, db_path, cfs).map_err(|e| OpenError::Corrupt {
         path: db_path.to_path_buf(),

@@ -20,9 +20,9 @@
 //! stay that size because memtables are kept small enough to switch the WAL first
 //! ([`column_family_options`]).
 
-use rocksdb::{FlushOptions, Options, WriteBatch, WriteOptions, DB};
+use rocksdb::{FlushOptions, Options, WriteBatch, DB};
 
-use super::{CF_LOG, CF_RAFT, CF_STATE, CF_STATE_META};
+use super::{CF_STATE_META, COLUMN_FAMILIES};
 
 /// Obsolete WAL files kept for reuse. RocksDB switches WALs at every memtable flush; a few
 /// spare files cover flushes of several column families in a row.
@@ -90,8 +90,8 @@ fn switch_wal(db: &DB) -> Result<(), rocksdb::Error> {
     let mut batch = WriteBatch::default();
     batch.put_cf(meta, ROTATE_KEY, b"");
     batch.delete_cf(meta, ROTATE_KEY);
-    db.write_opt(batch, &WriteOptions::default())?;
-    let cfs: Vec<_> = [CF_LOG, CF_RAFT, CF_STATE, CF_STATE_META]
+    db.write(batch)?;
+    let cfs: Vec<_> = COLUMN_FAMILIES
         .iter()
         .map(|name| db.cf_handle(name).expect("column family exists"))
         .collect();
