@@ -18,6 +18,25 @@ fn files_under(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
     }
 }
 
+/// Every file under `dirs` with its bytes, read from one listing; `None` when a listed file
+/// is gone before it is read (RocksDB deletes, and renames a WAL file it reuses, while the
+/// nodes run), so the caller lists again and nothing renamed is missed.
+fn read_every_file(dirs: &[std::path::PathBuf]) -> Option<Vec<(std::path::PathBuf, Vec<u8>)>> {
+    let mut files = Vec::new();
+    for dir in dirs {
+        files_under(dir, &mut files);
+    }
+    let mut read = Vec::new();
+    for file in files {
+        match std::fs::read(&file) {
+            Ok(bytes) => read.push((file, bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => panic!("{}: {e}", file.display()),
+        }
+    }
+    Some(read)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn key_material_never_reaches_disk() {
     let c = Cluster::start(77, 3).await;
@@ -73,18 +92,20 @@ async fn key_material_never_reaches_disk() {
         materials.push(plaintext);
     }
 
-    let mut files = Vec::new();
-    for node in &c.nodes {
-        files_under(&node.data_dir, &mut files);
-    }
+    let dirs: Vec<_> = c.nodes.iter().map(|n| n.data_dir.clone()).collect();
+    let files = wait_for(
+        "one listing of the data dirs read in full",
+        std::time::Duration::from_secs(10),
+        || async { read_every_file(&dirs) },
+    )
+    .await;
     assert!(files
         .iter()
-        .any(|f| f.to_string_lossy().contains("snapshots")));
+        .any(|(f, _)| f.to_string_lossy().contains("snapshots")));
     assert!(files
         .iter()
-        .any(|f| f.extension().is_some_and(|e| e == "log")));
-    for file in &files {
-        let bytes = std::fs::read(file).unwrap();
+        .any(|(f, _)| f.extension().is_some_and(|e| e == "log")));
+    for (file, bytes) in &files {
         for m in &materials {
             assert!(
                 !bytes.windows(m.len()).any(|w| w == &m[..]),
@@ -99,8 +120,7 @@ async fn key_material_never_reaches_disk() {
             .blob
             .clone()
     });
-    assert!(files.iter().any(|f| {
-        let bytes = std::fs::read(f).unwrap();
-        bytes.windows(wrapped.len()).any(|w| w == &wrapped[..])
-    }));
+    assert!(files
+        .iter()
+        .any(|(_, bytes)| bytes.windows(wrapped.len()).any(|w| w == &wrapped[..])));
 }
