@@ -96,7 +96,11 @@ impl Default for RaftTuning {
             heartbeat_ms: 50,
             election_timeout_min_ms: 200,
             election_timeout_max_ms: 400,
-            snapshot_after_logs: 10_000,
+            // A snapshot copies the whole state, request-id table included (one record per
+            // write of the last DEDUP_WINDOW_MS), so its cost per second grows with the
+            // square of the write rate; the state is durable in RocksDB without it, so it is
+            // only for compaction and lagging followers. etcd 3.4's snapshot-count default.
+            snapshot_after_logs: 100_000,
             logs_to_keep: 1_000,
             snapshot_chunk_bytes: 1 << 20,
             lease_reads: true,

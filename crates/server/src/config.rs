@@ -67,7 +67,7 @@ pub struct Flags {
     /// Log format: text or json [default: text].
     #[arg(long, env = "TRENT_LOG_FORMAT")]
     pub log_format: Option<String>,
-    /// Snapshot after this many log entries [default: 10000].
+    /// Snapshot after this many log entries [default: 100000].
     #[arg(long, env = "TRENT_SNAPSHOT_AFTER_LOGS")]
     pub snapshot_after_logs: Option<u64>,
     /// Log entries kept behind a snapshot [default: 1000].

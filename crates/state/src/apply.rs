@@ -145,7 +145,9 @@ impl State {
             k.metadata.key_state = KeyState::PendingDeletion;
             k.metadata.deletion_date = Some(date);
             k.metadata.pending_window_days = Some(days);
-        })
+        })?;
+        // Its answer names the deletion date, so the outcome carries the metadata.
+        Ok(Outcome::Key(Box::new(self.keys[&key_id].metadata.clone())))
     }
 
     fn cancel_deletion(&mut self, key_id: KeyId, touched: &mut Vec<RecordKey>) -> Response {
@@ -221,9 +223,10 @@ impl State {
             return Err(pending_deletion(key_id));
         }
         change(key);
-        let metadata = key.metadata.clone();
         touched.push(RecordKey::Key(key_id));
-        Ok(Outcome::Key(Box::new(metadata)))
+        // `Done`, not the metadata: the response is remembered for the dedup window with its
+        // request id (in memory, on disk and in every snapshot), and these answers are empty.
+        Ok(Outcome::Done)
     }
 
     fn key_mut(&mut self, key_id: KeyId) -> Result<&mut KeyRecord, Error> {

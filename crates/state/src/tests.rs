@@ -265,6 +265,39 @@ fn tags_merge_and_untag() {
     assert_eq!(h.state.key(&id(1)).unwrap().tags, vec![tag("b", "2")]);
 }
 
+/// Every write's response is kept for the dedup window, in memory, on disk and in every
+/// snapshot: an update's must not grow with the key it changed.
+#[test]
+fn a_remembered_update_response_stays_small() {
+    let mut h = Harness::new();
+    h.run(Command::CreateKey {
+        record: key_record(1),
+        max_keys_per_account: None,
+    })
+    .unwrap();
+    let request = Request {
+        id: RequestId(Uuid::from_u128(500)),
+        time: 5_000,
+        command: Command::UpdateKeyDescription {
+            key_id: id(1),
+            description: "d".repeat(8192),
+        },
+    };
+    assert_eq!(h.run_request(&request), Ok(Outcome::Done));
+    let remembered = h.state.record(&RecordKey::Request(request.id)).unwrap();
+    assert!(remembered.len() < 64, "{} bytes", remembered.len());
+    // A schedule still answers the metadata its answer needs.
+    let scheduled = h.run(Command::ScheduleKeyDeletion {
+        key_id: id(1),
+        deletion_date: 9_000,
+        pending_window_days: 7,
+    });
+    match scheduled {
+        Ok(Outcome::Key(m)) => assert_eq!(m.deletion_date, Some(9_000)),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
 #[test]
 fn a_retried_request_is_applied_once() {
     let mut h = Harness::new();
