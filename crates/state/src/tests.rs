@@ -52,6 +52,17 @@ impl Harness {
         }
     }
 
+    /// A harness whose state holds key `n`.
+    fn with_key(n: u128) -> Self {
+        let mut h = Harness::new();
+        h.run(Command::CreateKey {
+            record: key_record(n),
+            max_keys_per_account: None,
+        })
+        .unwrap();
+        h
+    }
+
     fn run(&mut self, command: Command) -> Response {
         self.next_id += 1;
         self.time += 1;
@@ -86,12 +97,7 @@ fn alias(name: &str) -> AliasName {
 
 #[test]
 fn key_life_cycle_follows_aws_states() {
-    let mut h = Harness::new();
-    h.run(Command::CreateKey {
-        record: key_record(1),
-        max_keys_per_account: None,
-    })
-    .unwrap();
+    let mut h = Harness::with_key(1);
     assert_eq!(
         h.kind(Command::CreateKey {
             record: key_record(1),
@@ -145,12 +151,7 @@ fn key_life_cycle_follows_aws_states() {
 
 #[test]
 fn deletion_happens_only_when_due_and_takes_aliases_along() {
-    let mut h = Harness::new();
-    h.run(Command::CreateKey {
-        record: key_record(1),
-        max_keys_per_account: None,
-    })
-    .unwrap();
+    let mut h = Harness::with_key(1);
     h.run(Command::CreateAlias {
         account: account(),
         name: alias("alias/a"),
@@ -180,12 +181,7 @@ fn deletion_happens_only_when_due_and_takes_aliases_along() {
 
 #[test]
 fn aliases_need_a_live_target_in_the_same_account() {
-    let mut h = Harness::new();
-    h.run(Command::CreateKey {
-        record: key_record(1),
-        max_keys_per_account: None,
-    })
-    .unwrap();
+    let mut h = Harness::with_key(1);
     let mut foreign = key_record(2);
     foreign.metadata.account = "444455556666".parse().unwrap();
     h.run(Command::CreateKey {
@@ -233,12 +229,7 @@ fn aliases_need_a_live_target_in_the_same_account() {
 
 #[test]
 fn tags_merge_and_untag() {
-    let mut h = Harness::new();
-    h.run(Command::CreateKey {
-        record: key_record(1),
-        max_keys_per_account: None,
-    })
-    .unwrap();
+    let mut h = Harness::with_key(1);
     let tag = |k: &str, v: &str| Tag {
         key: k.into(),
         value: v.into(),
@@ -269,12 +260,7 @@ fn tags_merge_and_untag() {
 /// snapshot: an update's must not grow with the key it changed.
 #[test]
 fn a_remembered_update_response_stays_small() {
-    let mut h = Harness::new();
-    h.run(Command::CreateKey {
-        record: key_record(1),
-        max_keys_per_account: None,
-    })
-    .unwrap();
+    let mut h = Harness::with_key(1);
     let request = Request {
         id: RequestId(Uuid::from_u128(500)),
         time: 5_000,
@@ -300,12 +286,7 @@ fn a_remembered_update_response_stays_small() {
 
 #[test]
 fn a_retried_request_is_applied_once() {
-    let mut h = Harness::new();
-    h.run(Command::CreateKey {
-        record: key_record(1),
-        max_keys_per_account: None,
-    })
-    .unwrap();
+    let mut h = Harness::with_key(1);
     let request = Request {
         id: RequestId(Uuid::from_u128(999)),
         time: 2_000,
@@ -337,12 +318,7 @@ fn a_retried_request_is_applied_once() {
 
 #[test]
 fn a_refused_request_stays_refused_when_its_late_duplicate_would_succeed() {
-    let mut h = Harness::new();
-    h.run(Command::CreateKey {
-        record: key_record(1),
-        max_keys_per_account: None,
-    })
-    .unwrap();
+    let mut h = Harness::with_key(1);
     let refused = Error::not_found("Alias alias/late is not found.");
     let refusal = Request {
         id: RequestId(Uuid::from_u128(77)),
@@ -513,12 +489,7 @@ fn limits_travel_in_the_command() {
 
 #[test]
 fn key_usage_is_recorded_newest_first_and_skips_missing_keys() {
-    let mut h = Harness::new();
-    h.run(Command::CreateKey {
-        record: key_record(1),
-        max_keys_per_account: None,
-    })
-    .unwrap();
+    let mut h = Harness::with_key(1);
     let usage = |operation: &str, timestamp| KeyLastUsage {
         operation: operation.into(),
         timestamp,
