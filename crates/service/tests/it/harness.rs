@@ -52,10 +52,19 @@ pub struct Cluster {
     _dir: tempfile::TempDir,
 }
 
+/// The default tuning with 1 MB recycled WAL files instead of 64 MB, as `scripts/test`
+/// gives every trentd: the same code path with less disk per node.
+pub fn test_tuning() -> RaftTuning {
+    RaftTuning {
+        wal_recycle_mb: 1,
+        ..RaftTuning::default()
+    }
+}
+
 impl Cluster {
     /// `n` nodes on 127.`subnet`.0.x; returns once a leader is elected.
     pub async fn start(subnet: u8, n: u64) -> Cluster {
-        Self::start_with(subnet, n, Limits::default(), RaftTuning::default()).await
+        Self::start_with(subnet, n, Limits::default(), test_tuning()).await
     }
 
     pub async fn start_with(subnet: u8, n: u64, limits: Limits, raft: RaftTuning) -> Cluster {

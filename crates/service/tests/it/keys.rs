@@ -332,7 +332,7 @@ async fn limits_are_enforced() {
         keys_per_account: 2,
         aliases_per_key: 1,
     };
-    let c = Cluster::start_with(66, 1, limits, Default::default()).await;
+    let c = Cluster::start_with(66, 1, limits, test_tuning()).await;
     let id = c.create_key().await;
     c.create_key().await;
     c.fails("CreateKey", json!({}), "LimitExceededException")
