@@ -141,13 +141,13 @@ impl State {
         days: u32,
         touched: &mut Vec<RecordKey>,
     ) -> Response {
-        self.update_live_key(key_id, touched, |k| {
+        let key = self.change_live_key(key_id, touched, |k| {
             k.metadata.key_state = KeyState::PendingDeletion;
             k.metadata.deletion_date = Some(date);
             k.metadata.pending_window_days = Some(days);
         })?;
         // Its answer names the deletion date, so the outcome carries the metadata.
-        Ok(Outcome::Key(Box::new(self.keys[&key_id].metadata.clone())))
+        Ok(Outcome::Key(Box::new(key.metadata.clone())))
     }
 
     fn cancel_deletion(&mut self, key_id: KeyId, touched: &mut Vec<RecordKey>) -> Response {
@@ -210,23 +210,34 @@ impl State {
         Ok(Outcome::Done)
     }
 
-    /// Changes a key that is not pending deletion (AWS refuses every change but
-    /// `CancelKeyDeletion` to such a key) and answers its new metadata.
+    /// Changes a key that is not pending deletion and answers `Done`: not the metadata, since
+    /// the response is remembered for the dedup window with its request id (in memory, on
+    /// disk and in every snapshot), and these operations' answers are empty.
     fn update_live_key(
         &mut self,
         key_id: KeyId,
         touched: &mut Vec<RecordKey>,
         change: impl FnOnce(&mut KeyRecord),
     ) -> Response {
+        self.change_live_key(key_id, touched, change)?;
+        Ok(Outcome::Done)
+    }
+
+    /// Changes a key that is not pending deletion (AWS refuses every change but
+    /// `CancelKeyDeletion` to such a key) and returns it changed.
+    fn change_live_key(
+        &mut self,
+        key_id: KeyId,
+        touched: &mut Vec<RecordKey>,
+        change: impl FnOnce(&mut KeyRecord),
+    ) -> Result<&KeyRecord, Error> {
         let key = self.key_mut(key_id)?;
         if key.metadata.key_state == KeyState::PendingDeletion {
             return Err(pending_deletion(key_id));
         }
         change(key);
         touched.push(RecordKey::Key(key_id));
-        // `Done`, not the metadata: the response is remembered for the dedup window with its
-        // request id (in memory, on disk and in every snapshot), and these answers are empty.
-        Ok(Outcome::Done)
+        Ok(key)
     }
 
     fn key_mut(&mut self, key_id: KeyId) -> Result<&mut KeyRecord, Error> {
