@@ -4,8 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use openraft::error::{InitializeError, RaftError};
+use openraft::error::{ChangeMembershipError, ClientWriteError, InitializeError, RaftError};
 use openraft::{BasicNode, ChangeMembers, ServerState};
+use tokio::time::Instant;
 use trent_model::{ClusterStatus, MemberStatus};
 
 use crate::node::{write_error, ClusterNode};
@@ -102,11 +103,20 @@ impl ClusterNode {
                 "address {addr} already belongs to node {other}"
             )));
         }
-        let added = self
-            .raft()
-            .add_learner(id, BasicNode::new(addr), false)
-            .await
-            .map_err(write_error)?;
+        let deadline = Instant::now() + self.config().request_timeout;
+        let added = loop {
+            self.await_membership_settled(deadline).await;
+            match self
+                .raft()
+                .add_learner(id, BasicNode::new(addr.clone()), false)
+                .await
+            {
+                Err(e) if in_progress(&e) && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(10)).await
+                }
+                other => break other.map_err(write_error)?,
+            }
+        };
         self.await_learner(id, added.log_id.index).await?;
         self.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])))
             .await
@@ -167,12 +177,38 @@ impl ClusterNode {
         &self,
         change: ChangeMembers<NodeId, BasicNode>,
     ) -> Result<(), ClusterError> {
-        let timeout = self.config().request_timeout;
-        tokio::time::timeout(timeout, self.raft().change_membership(change, false))
+        let deadline = Instant::now() + self.config().request_timeout;
+        loop {
+            self.await_membership_settled(deadline).await;
+            let changed = tokio::time::timeout_at(
+                deadline,
+                self.raft().change_membership(change.clone(), false),
+            )
             .await
-            .map_err(|_| ClusterError::Unavailable("timed out changing membership".into()))?
-            .map_err(write_error)?;
-        Ok(())
+            .map_err(|_| ClusterError::Unavailable("timed out changing membership".into()))?;
+            match changed {
+                Err(e) if in_progress(&e) && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(10)).await
+                }
+                other => return other.map(|_| ()).map_err(write_error),
+            }
+        }
+    }
+
+    /// Waits (until `deadline` at most) until the latest membership change is applied here,
+    /// so that the next one is not refused as "already undergoing a configuration change":
+    /// one change at a time is Raft's rule, and a caller adding two nodes one after the
+    /// other should not have to know when the first one's entry committed.
+    async fn await_membership_settled(&self, deadline: Instant) {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        let _ = self
+            .raft()
+            .wait(Some(wait))
+            .metrics(
+                |m| m.last_applied >= *m.membership_config.log_id(),
+                "membership change applied",
+            )
+            .await;
     }
 
     /// The current voters and every member's address.
@@ -225,4 +261,14 @@ impl ClusterNode {
             members,
         }
     }
+}
+
+/// Whether openraft refused a membership change because an earlier one is not committed yet.
+fn in_progress(e: &RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>) -> bool {
+    matches!(
+        e,
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(
+            ChangeMembershipError::InProgress(_)
+        ))
+    )
 }

@@ -145,7 +145,15 @@ where
     /// Appropriate number of entries to send.
     /// This is only used by AppendEntries RPC.
     entries_hint: ReplicationHint,
+
+    /// trent patch: when a new commit index must reach the follower by at the latest, if no
+    /// AppendEntries carries it before (`COMMIT_RIDE`).
+    commit_due: Option<InstantOf<C>>,
 }
+
+/// trent patch: how long a new commit index waits for an AppendEntries to ride on before it
+/// is sent in a heartbeat of its own (vendor/README.md).
+const COMMIT_RIDE: Duration = Duration::from_millis(2);
 
 impl<C, N, LS> ReplicationCore<C, N, LS>
 where
@@ -198,6 +206,7 @@ where
             weak_tx_event: tx_event.downgrade(),
             next_action: None,
             entries_hint: Default::default(),
+            commit_due: None,
         };
 
         let join_handle = C::AsyncRuntime::spawn(this.main().instrument(span));
@@ -435,6 +444,8 @@ where
         };
 
         let leader_time = C::now();
+        // trent patch: this message carries the commit index.
+        self.commit_due = None;
 
         // Build the heartbeat frame to be sent to the follower.
         let payload = AppendEntriesRequest {
@@ -630,8 +641,18 @@ where
         // If there is next action to run, do not block waiting for events,
         // instead, just try the best to drain all events.
         if self.next_action.is_none() {
-            let event =
-                self.rx_event.recv().await.ok_or(ReplicationClosed::new("rx_repl is closed in drain_event()"))?;
+            // trent patch: a pending commit index waits for a message to ride on until due.
+            let event = match self.commit_due.clone() {
+                None => self.rx_event.recv().await,
+                Some(due) => match C::timeout_at(due, self.rx_event.recv()).await {
+                    Ok(event) => event,
+                    Err(_) => {
+                        self.next_action = Some(Data::new_heartbeat());
+                        return Ok(());
+                    }
+                },
+            };
+            let event = event.ok_or(ReplicationClosed::new("rx_repl is closed in drain_event()"))?;
             self.process_event(event);
         }
 
@@ -679,9 +700,11 @@ where
 
                 self.committed = c;
 
-                // If there is no action, fill in an heartbeat action to send committed index.
-                if self.next_action.is_none() {
-                    self.next_action = Some(Data::new_heartbeat());
+                // trent patch: no heartbeat of its own at once. The new commit index rides on
+                // the next AppendEntries if one is sent within COMMIT_RIDE (with one writer,
+                // its next write), else a heartbeat carries it then.
+                if self.commit_due.is_none() {
+                    self.commit_due = Some(C::now() + COMMIT_RIDE);
                 }
             }
             Replicate::Heartbeat => {
