@@ -85,3 +85,44 @@ async fn add_a_node_then_remove_one_while_serving() {
     let s = status(&cluster.client(1)).await.unwrap();
     assert_eq!(s["Members"].as_array().unwrap().len(), 3, "{s}");
 }
+
+/// Raft allows one membership change at a time; two AddNode calls at once must both
+/// succeed, the second waiting for the first's changes to commit rather than being refused
+/// ("already undergoing a configuration change", which trent used to pass on as
+/// ValidationException).
+#[tokio::test(flavor = "multi_thread")]
+async fn two_nodes_added_at_once_both_join() {
+    let mut cluster = TestCluster::start(36, 3, &[]);
+    cluster.leader().await;
+    let mut joining = Vec::new();
+    for id in [4, 5] {
+        let mut node = cluster.new_node(id, "");
+        node.start();
+        let (entry, input) = (
+            cluster.client(1),
+            json!({"NodeId": id, "Address": node.peer_addr()}),
+        );
+        joining.push((
+            tokio::spawn(async move { entry.admin("AddNode", &input).await }),
+            node,
+        ));
+    }
+    for (adding, node) in joining {
+        adding
+            .await
+            .unwrap()
+            .expect("AddNode while another is under way");
+        cluster.nodes.push(node);
+    }
+    let s = status(&cluster.client(1)).await.unwrap();
+    let voters: Vec<u64> = s["Members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["Voter"] == true)
+        .map(|m| m["NodeId"].as_u64().unwrap())
+        .collect();
+    assert_eq!(voters, [1, 2, 3, 4, 5], "{s}");
+    // The grown cluster serves, through a new member too.
+    create_key(&cluster.client(5)).await.unwrap();
+}
