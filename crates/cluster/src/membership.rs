@@ -2,6 +2,7 @@
 //! members, and reporting status.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
 use std::time::Duration;
 
 use openraft::error::{ChangeMembershipError, ClientWriteError, InitializeError, RaftError};
@@ -104,19 +105,12 @@ impl ClusterNode {
             )));
         }
         let deadline = Instant::now() + self.config().request_timeout;
-        let added = loop {
-            self.await_membership_settled(deadline).await;
-            match self
-                .raft()
-                .add_learner(id, BasicNode::new(addr.clone()), false)
-                .await
-            {
-                Err(e) if in_progress(&e) && Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(10)).await
-                }
-                other => break other.map_err(write_error)?,
-            }
-        };
+        let added = self
+            .one_change_at_a_time(deadline, || {
+                self.raft()
+                    .add_learner(id, BasicNode::new(addr.clone()), false)
+            })
+            .await?;
         self.await_learner(id, added.log_id.index).await?;
         self.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])))
             .await
@@ -178,27 +172,40 @@ impl ClusterNode {
         change: ChangeMembers<NodeId, BasicNode>,
     ) -> Result<(), ClusterError> {
         let deadline = Instant::now() + self.config().request_timeout;
-        loop {
-            self.await_membership_settled(deadline).await;
-            let changed = tokio::time::timeout_at(
-                deadline,
-                self.raft().change_membership(change.clone(), false),
-            )
+        let changing = self.one_change_at_a_time(deadline, || {
+            self.raft().change_membership(change.clone(), false)
+        });
+        tokio::time::timeout_at(deadline, changing)
             .await
-            .map_err(|_| ClusterError::Unavailable("timed out changing membership".into()))?;
-            match changed {
+            .map_err(|_| ClusterError::Unavailable("timed out changing membership".into()))??;
+        Ok(())
+    }
+
+    /// Runs the membership change `propose`, retried until `deadline` while openraft refuses
+    /// it because an earlier change is not committed yet: one change at a time is Raft's
+    /// rule, and a caller adding two nodes one after the other should not have to know when
+    /// the first one's entries committed.
+    async fn one_change_at_a_time<T, F>(
+        &self,
+        deadline: Instant,
+        mut propose: impl FnMut() -> F,
+    ) -> Result<T, ClusterError>
+    where
+        F: Future<Output = Result<T, RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>>>,
+    {
+        loop {
+            match propose().await {
                 Err(e) if in_progress(&e) && Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(10)).await
+                    self.await_membership_settled(deadline).await;
+                    // Metrics can trail the core by a moment: no tight loop on them.
+                    tokio::time::sleep(Duration::from_millis(10)).await;
                 }
-                other => return other.map(|_| ()).map_err(write_error),
+                other => return other.map_err(write_error),
             }
         }
     }
 
-    /// Waits (until `deadline` at most) until the latest membership change is applied here,
-    /// so that the next one is not refused as "already undergoing a configuration change":
-    /// one change at a time is Raft's rule, and a caller adding two nodes one after the
-    /// other should not have to know when the first one's entry committed.
+    /// Waits (until `deadline` at most) until the latest membership change is applied here.
     async fn await_membership_settled(&self, deadline: Instant) {
         let wait = deadline.saturating_duration_since(Instant::now());
         let _ = self
