@@ -1,5 +1,6 @@
 //! Integration tests of `trentd`: real processes, real sockets, real RocksDB data dirs.
 
+mod adversarial;
 mod auth;
 mod backup;
 mod bad_input;
