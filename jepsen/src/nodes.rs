@@ -186,6 +186,8 @@ impl Nodes {
             .args([
                 "--plain-http",
                 "--peer-plain",
+                // The harness's own bridge, reachable only from its namespaces.
+                "--insecure-peer-plain-on-network",
                 "--request-timeout-ms",
                 "3000",
             ])

@@ -128,6 +128,9 @@ pub struct ClusterConfig {
     pub request_timeout: Duration,
     /// Mutual TLS on the peer transport; `None` is plain gRPC (explicitly configured).
     pub peer_tls: Option<PeerTls>,
+    /// Whether to listen on `peer_listen` at all: `false` for a one-node cluster that will
+    /// never have peers (`trentd dev`), so no process can reach its Raft state machine.
+    pub serve_peers: bool,
 }
 
 impl ClusterConfig {
@@ -136,8 +139,11 @@ impl ClusterConfig {
         if self.node_id == 0 {
             return Err("node_id: node ids start at 1".into());
         }
-        if self.cluster_name.is_empty() {
-            return Err("cluster_name: must not be empty".into());
+        if !crate::identity::valid_cluster_name(&self.cluster_name) {
+            return Err(format!(
+                "cluster_name: '{}' is not one DNS label (1-63 letters, digits and '-', not at either end): peer certificates name it",
+                self.cluster_name
+            ));
         }
         let members = &self.initial_cluster.0;
         if !members.is_empty() {

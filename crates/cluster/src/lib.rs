@@ -9,6 +9,8 @@ mod barrier;
 mod clock;
 mod config;
 mod error;
+mod identity;
+mod listener;
 mod membership;
 mod network;
 mod node;
@@ -24,6 +26,7 @@ pub mod proto {
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ClusterConfig, InitialCluster, RaftTuning};
 pub use error::{ClusterError, StartError};
+pub use identity::{peer_name, valid_cluster_name};
 pub use node::{ClusterNode, ForwardCounts, ForwardHandler};
 pub use tls::PeerTls;
 

@@ -37,7 +37,7 @@ impl ClusterNode {
             }
             let mut agreeing = 1;
             for (&id, addr) in members.iter().filter(|(&id, _)| id != self.id()) {
-                let Ok(reply) = self.network().hello(addr, self.id(), ours.clone()).await else {
+                let Ok(reply) = self.network().hello(id, addr, ours.clone()).await else {
                     continue;
                 };
                 if reply.node_id != id {

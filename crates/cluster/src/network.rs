@@ -41,34 +41,44 @@ pub(crate) const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Clone)]
 pub struct Network {
     cluster: String,
+    /// This node: every message names its sender.
+    from: NodeId,
     local_ip: Option<IpAddr>,
     /// Mutual TLS for every peer connection; `None` only when plain gRPC is configured.
     tls: Option<PeerTls>,
-    channels: Arc<Mutex<HashMap<String, Channel>>>,
+    /// By the node meant and its address: with TLS the channel verifies that node's name.
+    channels: Arc<Mutex<HashMap<(NodeId, String), Channel>>>,
 }
 
 impl Network {
     /// `local_ip`, when set, is the source address of every outgoing connection, so that peer
     /// traffic can be told apart (and filtered) by address.
-    pub fn new(cluster: String, local_ip: Option<IpAddr>, tls: Option<PeerTls>) -> Self {
+    pub fn new(
+        cluster: String,
+        from: NodeId,
+        local_ip: Option<IpAddr>,
+        tls: Option<PeerTls>,
+    ) -> Self {
         Network {
             cluster,
+            from,
             local_ip,
             tls,
             channels: Arc::default(),
         }
     }
 
-    /// The cached channel to `addr` (host:port), created on first use. An address that is
-    /// no URI, or whose host is no valid TLS server name, is an error, never a panic: peer
-    /// addresses come from operators (`AddNode`).
-    fn client(&self, addr: &str) -> Result<PeerClient<Channel>, String> {
+    /// The cached channel to node `target` at `addr` (host:port), created on first use. An
+    /// address that is no URI is an error, never a panic: peer addresses come from operators
+    /// (`AddNode`).
+    fn client(&self, target: NodeId, addr: &str) -> Result<PeerClient<Channel>, String> {
         let mut channels = self.channels.lock().expect("channel cache");
-        let channel = match channels.get(addr) {
+        let key = (target, addr.to_owned());
+        let channel = match channels.get(&key) {
             Some(channel) => channel.clone(),
             None => {
-                let channel = self.endpoint(addr)?.connect_lazy();
-                channels.insert(addr.to_owned(), channel.clone());
+                let channel = self.endpoint(target, addr)?.connect_lazy();
+                channels.insert(key, channel.clone());
                 channel
             }
         };
@@ -77,7 +87,7 @@ impl Network {
             .max_encoding_message_size(MAX_MESSAGE_BYTES))
     }
 
-    fn endpoint(&self, addr: &str) -> Result<Endpoint, String> {
+    fn endpoint(&self, target: NodeId, addr: &str) -> Result<Endpoint, String> {
         let scheme = match self.tls {
             Some(_) => "https",
             None => "http",
@@ -91,17 +101,18 @@ impl Network {
             .keep_alive_while_idle(true)
             .local_address(self.local_ip);
         match &self.tls {
-            // The server name checked against the peer's certificate is the host of the URI.
+            // The peer's certificate must name `target` (identity.rs), whatever host answers.
             Some(tls) => endpoint
-                .tls_config(tls.client())
+                .tls_config(tls.client(&self.cluster, target))
                 .map_err(|e| format!("peer address {addr}: {e}")),
             None => Ok(endpoint),
         }
     }
 
-    /// Sends a client request to the node at `addr` (the leader, as far as we know).
+    /// Sends a client request to node `target` at `addr` (the leader, as far as we know).
     pub async fn forward(
         &self,
+        target: NodeId,
         addr: &str,
         request_id: uuid::Uuid,
         hops: u32,
@@ -113,10 +124,11 @@ impl Network {
             request_id: request_id.as_bytes().to_vec(),
             hops,
             payload,
+            from: self.from,
         });
         request.set_timeout(timeout);
         Ok(self
-            .client(addr)
+            .client(target, addr)
             .map_err(Status::invalid_argument)?
             .forward(request)
             .await?
@@ -124,20 +136,21 @@ impl Network {
             .payload)
     }
 
+    /// Greets founding member `target` at `addr` before bootstrap.
     pub async fn hello(
         &self,
+        target: NodeId,
         addr: &str,
-        node_id: NodeId,
         initial_cluster: String,
     ) -> Result<HelloReply, Status> {
         let mut request = tonic::Request::new(HelloRequest {
             cluster: self.cluster.clone(),
-            node_id,
+            node_id: self.from,
             initial_cluster,
         });
         request.set_timeout(Duration::from_secs(2));
         Ok(self
-            .client(addr)
+            .client(target, addr)
             .map_err(Status::invalid_argument)?
             .hello(request)
             .await?
@@ -151,8 +164,9 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerConnection {
         PeerConnection {
             target,
-            client: self.client(&node.addr),
+            client: self.client(target, &node.addr),
             cluster: self.cluster.clone(),
+            from: self.from,
         }
     }
 }
@@ -163,6 +177,7 @@ pub struct PeerConnection {
     /// `Err`: the peer's address cannot be connected to; every RPC reports it unreachable.
     client: Result<PeerClient<Channel>, String>,
     cluster: String,
+    from: NodeId,
 }
 
 #[derive(Clone, Copy)]
@@ -191,6 +206,7 @@ impl PeerConnection {
         let mut request = tonic::Request::new(RaftRequest {
             cluster: self.cluster.clone(),
             data,
+            from: self.from,
         });
         request.set_timeout(option.hard_ttl());
         let client = self.client.as_mut().map_err(|e| {

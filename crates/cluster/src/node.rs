@@ -95,6 +95,7 @@ impl ClusterNode {
         let committed = storage.log.committed_gauge();
         let network = Network::new(
             config.cluster_name.clone(),
+            config.node_id,
             source_ip(&config),
             config.peer_tls.clone(),
         );
@@ -107,12 +108,17 @@ impl ClusterNode {
         )
         .await
         .map_err(|e| StartError::Raft(e.to_string()))?;
-        let listener = tokio::net::TcpListener::bind(config.peer_listen)
-            .await
-            .map_err(|source| StartError::Listen {
-                addr: config.peer_listen.to_string(),
-                source,
-            })?;
+        let listener = match config.serve_peers {
+            false => None,
+            true => Some(
+                tokio::net::TcpListener::bind(config.peer_listen)
+                    .await
+                    .map_err(|source| StartError::Listen {
+                        addr: config.peer_listen.to_string(),
+                        source,
+                    })?,
+            ),
+        };
         let tuning = &config.raft;
         let (lease, vote_quarantine) = if tuning.lease_reads {
             (
@@ -144,39 +150,19 @@ impl ClusterNode {
         let service = PeerServer::new(PeerService { node: node.clone() })
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
-        // Raft and forwarding are request/response on small messages: without TCP_NODELAY a
-        // reply can sit behind the peer's delayed ACK (~40 ms) on every round trip.
-        let incoming = tokio_stream::StreamExt::map(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
-            |stream| {
-                stream.inspect(|tcp| {
-                    let _ = tcp.set_nodelay(true);
-                })
-            },
-        );
-        let mut server = tonic::transport::Server::builder()
-            .http2_keepalive_interval(Some(crate::network::KEEPALIVE_INTERVAL))
-            .http2_keepalive_timeout(Some(crate::network::KEEPALIVE_TIMEOUT));
-        if let Some(tls) = &node.inner.config.peer_tls {
-            server = server
-                .tls_config(tls.server())
-                .map_err(|e| StartError::Config(format!("peer TLS: {e}")))?;
+        // openraft lets a node that just started grant votes at once, which could depose a
+        // leader whose read lease counted on this node's promise not to (barrier.rs): serve
+        // peers only once any such promise has run out.
+        if let Some(listener) = listener {
+            crate::listener::spawn(
+                listener,
+                service,
+                node.inner.config.peer_tls.as_ref(),
+                vote_quarantine,
+                stopped,
+            )
+            .map_err(|e| StartError::Config(format!("peer TLS: {e}")))?;
         }
-        tokio::spawn(async move {
-            // openraft lets a node that just started grant votes at once, which could depose
-            // a leader whose read lease counted on this node's promise not to (barrier.rs):
-            // serve peers only once any such promise has run out.
-            tokio::time::sleep(vote_quarantine).await;
-            let served = server
-                .add_service(service)
-                .serve_with_incoming_shutdown(incoming, async {
-                    let _ = stopped.await;
-                })
-                .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "peer listener failed");
-            }
-        });
         Ok(node)
     }
 
@@ -355,7 +341,7 @@ impl ClusterNode {
         let reply = self
             .inner
             .network
-            .forward(&addr, request_id, hops, payload, remaining)
+            .forward(leader, &addr, request_id, hops, payload, remaining)
             .await;
         if reply.is_err() {
             forwards.failed.fetch_add(1, Ordering::Relaxed);
@@ -386,6 +372,19 @@ impl ClusterNode {
             .membership()
             .get_node(&id)
             .map(|n: &BasicNode| n.addr.clone())
+    }
+
+    /// Whether this node knows a membership at all (it belongs to a cluster, or is being
+    /// added to one).
+    pub(crate) fn has_members(&self) -> bool {
+        let metrics = self.inner.raft.metrics().borrow().clone();
+        let has = metrics
+            .membership_config
+            .membership()
+            .nodes()
+            .next()
+            .is_some();
+        has
     }
 
     /// Records that founding peer `peer` was started with `theirs` as its member list, unless

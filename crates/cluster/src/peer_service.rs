@@ -1,16 +1,27 @@
-//! The server side of the peer transport. Every message names its cluster; a message from
-//! another cluster, or one that does not decode, is refused before it reaches Raft.
+//! The server side of the peer transport. Every message names its cluster and its sender; a
+//! message from another cluster, from a sender its certificate does not name (identity.rs),
+//! that claims to be from another node than its sender, from a non-member where membership
+//! matters, or that does not decode, is refused before it reaches Raft or a handler.
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tonic::{Request, Response, Status};
 
+use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
+use openraft::Vote;
+
+use crate::identity;
 use crate::node::ClusterNode;
 use crate::proto::peer_server::Peer;
 use crate::proto::{
     ForwardReply, ForwardRequest, HelloReply, HelloRequest, RaftReply, RaftRequest,
 };
-use crate::ClusterError;
+use crate::{ClusterError, NodeId, TypeConfig};
+
+/// The node a vote is for: the candidate of a vote request, the leader of an append.
+fn voter(vote: &Vote<NodeId>) -> Option<NodeId> {
+    vote.leader_id().voted_for()
+}
 
 /// A request that has passed this many nodes is refused: leadership is changing too fast to
 /// chase it, and the origin will retry.
@@ -31,10 +42,53 @@ impl PeerService {
         Ok(())
     }
 
-    fn decode<T: DeserializeOwned>(&self, request: RaftRequest) -> Result<T, Status> {
+    /// Checks that the connection's certificate names node `from` (with peer TLS).
+    fn check_sender<T>(&self, request: &Request<T>, from: NodeId) -> Result<(), Status> {
+        let certs = request.peer_certs();
+        let tls = self.node.config().peer_tls.is_some();
+        identity::check_sender(
+            certs.as_deref().map(|c| c.as_slice()),
+            tls,
+            self.node.cluster_name(),
+            from,
+        )
+        .map_err(|reason| {
+            tracing::warn!(from, reason, "peer message refused");
+            Status::permission_denied(reason)
+        })
+    }
+
+    /// Checks that node `from` is a member (voter or learner) of this node's configuration;
+    /// `open` lets a node that belongs to no cluster yet accept it.
+    fn check_member(&self, from: NodeId, open: bool) -> Result<(), Status> {
+        if self.node.member_addr(from).is_some() || (open && !self.node.has_members()) {
+            return Ok(());
+        }
+        tracing::warn!(from, "peer message from a non-member refused");
+        Err(Status::permission_denied(format!(
+            "node {from} is not a member of this cluster"
+        )))
+    }
+
+    /// Decodes a Raft message from an authenticated sender whose claim (`claimed`: the vote's
+    /// node) is its own id.
+    fn decode<T: DeserializeOwned>(
+        &self,
+        request: Request<RaftRequest>,
+        claimed: impl FnOnce(&T) -> Option<NodeId>,
+    ) -> Result<T, Status> {
+        let from = request.get_ref().from;
+        self.check_sender(&request, from)?;
+        let request = request.into_inner();
         self.check_cluster(&request.cluster)?;
-        bincode::deserialize(&request.data)
-            .map_err(|e| Status::invalid_argument(format!("undecodable raft message: {e}")))
+        let rpc: T = bincode::deserialize(&request.data)
+            .map_err(|e| Status::invalid_argument(format!("undecodable raft message: {e}")))?;
+        match claimed(&rpc) {
+            Some(id) if id == from => Ok(rpc),
+            other => Err(Status::permission_denied(format!(
+                "a message from node {from} speaks for node {other:?}"
+            ))),
+        }
     }
 }
 
@@ -55,16 +109,24 @@ pub(crate) fn status_of(error: ClusterError) -> Status {
 
 #[tonic::async_trait]
 impl Peer for PeerService {
+    // A leader may be missing from a lagging follower's configuration (it was added in
+    // entries the follower has not seen yet), so appends and snapshots need only a sender
+    // whose certificate names it; a vote must come from a member.
     async fn append_entries(
         &self,
         request: Request<RaftRequest>,
     ) -> Result<Response<RaftReply>, Status> {
-        let rpc = self.decode(request.into_inner())?;
+        let rpc: AppendEntriesRequest<TypeConfig> = self
+            .decode(request, |r: &AppendEntriesRequest<TypeConfig>| {
+                voter(&r.vote)
+            })?;
         encode(&self.node.raft().append_entries(rpc).await)
     }
 
     async fn vote(&self, request: Request<RaftRequest>) -> Result<Response<RaftReply>, Status> {
-        let rpc = self.decode(request.into_inner())?;
+        let rpc: VoteRequest<NodeId> =
+            self.decode(request, |r: &VoteRequest<NodeId>| voter(&r.vote))?;
+        self.check_member(voter(&rpc.vote).unwrap_or(0), true)?;
         encode(&self.node.raft().vote(rpc).await)
     }
 
@@ -72,7 +134,10 @@ impl Peer for PeerService {
         &self,
         request: Request<RaftRequest>,
     ) -> Result<Response<RaftReply>, Status> {
-        let rpc = self.decode(request.into_inner())?;
+        let rpc: InstallSnapshotRequest<TypeConfig> = self
+            .decode(request, |r: &InstallSnapshotRequest<TypeConfig>| {
+                voter(&r.vote)
+            })?;
         encode(&self.node.raft().install_snapshot(rpc).await)
     }
 
@@ -80,6 +145,9 @@ impl Peer for PeerService {
         &self,
         request: Request<ForwardRequest>,
     ) -> Result<Response<ForwardReply>, Status> {
+        let from = request.get_ref().from;
+        self.check_sender(&request, from)?;
+        self.check_member(from, false)?;
         let request = request.into_inner();
         self.check_cluster(&request.cluster)?;
         self.node
@@ -110,6 +178,12 @@ impl Peer for PeerService {
     }
 
     async fn hello(&self, request: Request<HelloRequest>) -> Result<Response<HelloReply>, Status> {
+        let from = request.get_ref().node_id;
+        self.check_sender(&request, from)?;
+        let founding = self.node.config().initial_cluster.0.contains_key(&from);
+        if !founding {
+            self.check_member(from, false)?;
+        }
         let request = request.into_inner();
         self.check_cluster(&request.cluster)?;
         let ours = self.node.config().initial_cluster.to_string();

@@ -1,12 +1,12 @@
 //! Mutual TLS on the peer transport.
 //!
 //! With [`PeerTls`] configured, the peer listener accepts only connections that present a
-//! client certificate chaining to the cluster CA (rustls' `WebPkiClientVerifier`, through
-//! tonic), and every outgoing peer connection presents this node's certificate and verifies
-//! the peer's server certificate against the same CA, for the host part of the peer address
-//! (a DNS name or an IP address). There is no anonymous path: without a certificate from the
-//! cluster CA a process can neither send Raft messages or forwarded requests to a node, nor
-//! pose as a node to its peers.
+//! client certificate chaining to the cluster CA (rustls' `WebPkiClientVerifier`), and every
+//! outgoing peer connection presents this node's certificate and verifies the peer's server
+//! certificate against the same CA, for the name of the node it means to reach
+//! (identity.rs). There is no anonymous path: without a certificate from the cluster CA that
+//! names a member, a process can neither send Raft messages or forwarded requests to a node,
+//! nor pose as a node to its peers.
 //!
 //! The material is checked when it is loaded, so a bad file stops the node at start with an
 //! error naming the setting, never at the first connection. The private key is held in
@@ -21,12 +21,12 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use rustls::server::WebPkiClientVerifier;
 use rustls::RootCertStore;
-use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
+use tonic::transport::{Certificate, ClientTlsConfig, Identity};
 use zeroize::Zeroizing;
 
 /// A handshake that has not finished in this time is dropped (a stalled or hostile client
 /// must not hold a connection slot).
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The cluster CA and this node's certificate chain and private key, PEM, checked.
 #[derive(Clone)]
@@ -94,20 +94,32 @@ impl PeerTls {
     }
 
     /// The listener's side: our certificate, and a client certificate from the CA required.
-    pub(crate) fn server(&self) -> ServerTlsConfig {
-        ServerTlsConfig::new()
-            .identity(self.identity())
-            .client_ca_root(Certificate::from_pem(self.ca.as_slice()))
-            .client_auth_optional(false)
-            .timeout(HANDSHAKE_TIMEOUT)
+    /// The handshake runs in our own accept loop (listener.rs), so that a refused one is
+    /// logged with its reason; gRPC needs ALPN `h2`.
+    pub(crate) fn acceptor(&self) -> Result<tokio_rustls::TlsAcceptor, String> {
+        let roots = parse_roots(&self.ca)?;
+        let verifier = WebPkiClientVerifier::builder(Arc::new(roots))
+            .build()
+            .map_err(|e| format!("peer_tls_ca_file: {e}"))?;
+        let chain = parse_certs(&self.cert).map_err(|e| format!("peer_tls_cert_file: {e}"))?;
+        let key = PrivateKeyDer::from_pem_slice(&self.key)
+            .map_err(|e| format!("peer_tls_key_file: no private key in PEM ({e})"))?;
+        let mut config = rustls::ServerConfig::builder()
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(chain, key)
+            .map_err(|e| format!("peer_tls_key_file: {e}"))?;
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
     }
 
-    /// The connecting side: the server verified against the CA (the server name is the host
-    /// of the `https://` URI), our certificate presented.
-    pub(crate) fn client(&self) -> ClientTlsConfig {
+    /// The connecting side, to node `target` of `cluster`: the server certificate verified
+    /// against the CA for the node's name ([`crate::identity::peer_name`]), not for the host
+    /// dialled, and our certificate presented.
+    pub(crate) fn client(&self, cluster: &str, target: crate::NodeId) -> ClientTlsConfig {
         ClientTlsConfig::new()
             .ca_certificate(Certificate::from_pem(self.ca.as_slice()))
             .identity(self.identity())
+            .domain_name(crate::identity::peer_name(cluster, target))
             .timeout(HANDSHAKE_TIMEOUT)
     }
 }

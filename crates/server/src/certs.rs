@@ -3,7 +3,9 @@
 //!
 //! Every node certificate is valid for server and client authentication, for its name (a DNS
 //! name, or an IP address if the name is one), its own IP (`name=ip`) and every `--ips`
-//! address. Files holding private keys are created 0600 and never overwritten; an existing
+//! address. A node given with its id (`ID:name[=ip]`) also gets the name that binds it to
+//! node ID of `--cluster-name` (`node-ID.CLUSTER.trent.invalid`): peers accept only that
+//! certificate for that node (docs/ARCHITECTURE.md, "Peer security"). Files holding private keys are created 0600 and never overwritten; an existing
 //! CA in the output directory is reused, so nodes can be added to a cluster later.
 //!
 //! This is a convenience for development and tests. A production cluster should take its
@@ -29,10 +31,15 @@ pub struct CertsArgs {
     /// Directory for ca.pem, ca-key.pem, <name>.pem and <name>-key.pem (created 0700).
     #[arg(long)]
     pub out: PathBuf,
-    /// Node names, `name` or `name=ip`, comma separated: one certificate each, for that
-    /// DNS name (or IP, if the name is one) and that IP.
+    /// Certificates, `[ID:]name[=ip]`, comma separated: one each, for that DNS name (or IP,
+    /// if the name is one) and that IP. With `ID:` the certificate names node ID of the
+    /// cluster, as a peer certificate must (e.g. `1:n1=10.0.0.1`); without, it serves only
+    /// the client API's TLS.
     #[arg(long, value_delimiter = ',', required = true)]
     pub nodes: Vec<String>,
+    /// The cluster whose node ids the certificates bind (trentd's `cluster_name`).
+    #[arg(long, default_value = "trent")]
+    pub cluster_name: String,
     /// IP addresses added to every node's certificate, comma separated (e.g. 127.0.0.1).
     #[arg(long, value_delimiter = ',')]
     pub ips: Vec<IpAddr>,
@@ -43,6 +50,12 @@ pub struct CertsArgs {
 
 /// Writes the CA (unless one is there) and a certificate and key per node; prints the files.
 pub fn run(args: &CertsArgs) -> Result<(), String> {
+    if !trent_cluster::valid_cluster_name(&args.cluster_name) {
+        return Err(format!(
+            "--cluster-name: '{}' is not one DNS label",
+            args.cluster_name
+        ));
+    }
     let nodes = args
         .nodes
         .iter()
@@ -54,32 +67,68 @@ pub fn run(args: &CertsArgs) -> Result<(), String> {
         .create(&args.out)
         .map_err(|e| format!("--out {}: {e}", args.out.display()))?;
     let ca = certificate_authority(&args.out)?;
-    for (name, ip) in &nodes {
-        let sans = subject_alt_names(name, *ip, &args.ips)?;
-        issue(&args.out, &ca, name, sans, args.days)?;
+    for node in &nodes {
+        let mut sans = subject_alt_names(&node.name, node.ip, &args.ips)?;
+        if let Some(id) = node.id {
+            let bound = trent_cluster::peer_name(&args.cluster_name, id);
+            sans.push(SanType::DnsName(
+                bound.try_into().map_err(|e| format!("--nodes: {e}"))?,
+            ));
+        }
+        issue(&args.out, &ca, &node.name, sans, args.days)?;
     }
     println!(
         "CA: {}\nnodes: {}",
         args.out.join(CA_CERT).display(),
         nodes
             .iter()
-            .map(|(n, _)| n.as_str())
+            .map(|n| match n.id {
+                Some(id) => format!("{} (node {id} of {})", n.name, args.cluster_name),
+                None => n.name.clone(),
+            })
             .collect::<Vec<_>>()
             .join(", ")
     );
     Ok(())
 }
 
-/// `name` or `name=ip`. Names become file names and DNS names: letters, digits, `.`, `-`.
-fn parse_node(spec: &str) -> Result<(String, Option<IpAddr>), String> {
-    let (name, ip) = match spec.split_once('=') {
+/// One certificate to issue.
+#[derive(Debug, PartialEq)]
+struct NodeSpec {
+    /// The node id it binds, for a peer certificate.
+    id: Option<u64>,
+    name: String,
+    ip: Option<IpAddr>,
+}
+
+/// `[ID:]name[=ip]`. Names become file names and DNS names: letters, digits, `.`, `-`.
+fn parse_node(spec: &str) -> Result<NodeSpec, String> {
+    let (id, rest) = match spec.split_once(':') {
+        Some((id, rest)) if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) => {
+            match id.parse::<u64>() {
+                Ok(id) if id > 0 => (Some(id), rest),
+                _ => {
+                    return Err(format!(
+                        "--nodes: '{id}' in '{spec}' is not a node id (1 or more)"
+                    ))
+                }
+            }
+        }
+        _ => (None, spec),
+    };
+    let (name, ip) = parse_name(rest, spec)?;
+    Ok(NodeSpec { id, name, ip })
+}
+
+fn parse_name(rest: &str, spec: &str) -> Result<(String, Option<IpAddr>), String> {
+    let (name, ip) = match rest.split_once('=') {
         Some((name, ip)) => {
             let ip = ip
                 .parse()
                 .map_err(|_| format!("--nodes: '{ip}' in '{spec}' is not an IP address"))?;
             (name, Some(ip))
         }
-        None => (spec, None),
+        None => (rest, None),
     };
     let valid = !name.is_empty()
         && !name.starts_with(['.', '-'])
@@ -222,12 +271,18 @@ mod tests {
 
     #[test]
     fn node_specs_are_checked() {
-        assert_eq!(parse_node("n1").unwrap(), ("n1".into(), None));
+        let n1 = parse_node("n1").unwrap();
+        assert_eq!((n1.id, n1.name.as_str(), n1.ip), (None, "n1", None));
         assert_eq!(
-            parse_node("n1=10.0.0.1").unwrap().1,
+            parse_node("n1=10.0.0.1").unwrap().ip,
             Some("10.0.0.1".parse().unwrap())
         );
-        for bad in ["", "../x", "a/b", "-x", "n1=nope"] {
+        let bound = parse_node("7:n7=::1").unwrap();
+        assert_eq!(
+            (bound.id, bound.ip),
+            (Some(7), Some("::1".parse().unwrap()))
+        );
+        for bad in ["", "../x", "a/b", "-x", "n1=nope", "0:n0", ":n1"] {
             assert!(parse_node(bad).is_err(), "{bad}");
         }
     }
@@ -242,6 +297,7 @@ mod tests {
             nodes: nodes.iter().map(|s| s.to_string()).collect(),
             ips: vec!["127.0.0.1".parse().unwrap()],
             days: 1,
+            cluster_name: "trent".into(),
         };
         run(&args(&["n1=127.0.0.2", "n2"])).unwrap();
         let ca = std::fs::read(out.join(CA_CERT)).unwrap();

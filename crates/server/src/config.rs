@@ -118,9 +118,14 @@ pub struct Flags {
     /// PEM private key of that certificate.
     #[arg(long, env = "TRENT_PEER_TLS_KEY_FILE")]
     pub peer_tls_key_file: Option<PathBuf>,
-    /// Run the peer transport (Raft, forwarding) without TLS (only for a trusted network).
+    /// Run the peer transport (Raft, forwarding) without TLS: anyone who reaches the peer
+    /// port can send Raft messages, so only on a loopback address unless overridden below.
     #[arg(long, env = "TRENT_PEER_PLAIN")]
     pub peer_plain: bool,
+    /// INSECURE: allow --peer-plain on a non-loopback address, where every host that reaches
+    /// the peer port can rewrite the cluster's state. Only for an isolated test network.
+    #[arg(long, env = "TRENT_INSECURE_PEER_PLAIN_ON_NETWORK")]
+    pub insecure_peer_plain_on_network: bool,
 }
 
 /// The file form; every key is optional and unknown keys are errors.
@@ -149,6 +154,7 @@ struct FileConfig {
     peer_tls_cert_file: Option<PathBuf>,
     peer_tls_key_file: Option<PathBuf>,
     peer_plain: Option<bool>,
+    insecure_peer_plain_on_network: Option<bool>,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -276,6 +282,7 @@ impl ServerConfig {
                     .unwrap_or(5_000),
             ),
             peer_tls: None,
+            serve_peers: true,
         };
         cluster.validate()?;
         let domain_key = match flags.domain_key_file.or(file.domain_key_file) {
@@ -331,6 +338,9 @@ impl ServerConfig {
             flags.peer_tls_key_file.or(file.peer_tls_key_file),
             flags.peer_plain || file.peer_plain.unwrap_or(false),
         )?;
+        let on_network = flags.insecure_peer_plain_on_network
+            || file.insecure_peer_plain_on_network.unwrap_or(false);
+        check_plain_peers_stay_local(&cluster, on_network)?;
         if let Some(s) = &statefulset {
             s.check_tls(tls.is_some())?;
         }
@@ -344,14 +354,12 @@ impl ServerConfig {
         })
     }
 
-    /// The single-node development cluster of `trentd dev`, on the given addresses or
-    /// 127.0.0.1:7700 (API) and :7701 (peer).
-    pub fn dev(
-        data_dir: PathBuf,
-        api_listen: Option<SocketAddr>,
-        peer_listen: Option<SocketAddr>,
-    ) -> Result<ServerConfig, String> {
-        let peer_listen = peer_listen.unwrap_or_else(|| "127.0.0.1:7701".parse().unwrap());
+    /// The single-node development cluster of `trentd dev`, its API on the given address or
+    /// 127.0.0.1:7700. It serves no peer port: the one node never talks to another, and no
+    /// local process can send it Raft messages. Its peer address is only its name in the
+    /// membership.
+    pub fn dev(data_dir: PathBuf, api_listen: Option<SocketAddr>) -> Result<ServerConfig, String> {
+        let peer_listen: SocketAddr = "127.0.0.1:7701".parse().unwrap();
         let api_listen = api_listen.unwrap_or_else(|| "127.0.0.1:7700".parse().unwrap());
         if !api_listen.ip().is_loopback() {
             return Err(format!(
@@ -378,13 +386,28 @@ impl ServerConfig {
                 initial_cluster: format!("1={peer_listen}").parse()?,
                 raft: RaftTuning::default(),
                 request_timeout: Duration::from_secs(5),
-                // Dev mode listens on loopback only.
                 peer_tls: None,
+                serve_peers: false,
             },
             api_listen,
             log_format: LogFormat::Text,
         })
     }
+}
+
+/// Plain peers on a non-loopback address let every host that reaches the port send Raft
+/// messages (rewrite the log, elect itself): refused unless the operator names the risk.
+fn check_plain_peers_stay_local(cluster: &ClusterConfig, on_network: bool) -> Result<(), String> {
+    let addr = cluster.peer_listen;
+    if cluster.peer_tls.is_some() || addr.ip().is_loopback() {
+        return Ok(());
+    }
+    if on_network {
+        return Ok(()); // serve() warns loudly once logging is up
+    }
+    Err(format!(
+        "peer_plain: {addr} is not a loopback address, and without TLS anyone who reaches it can send Raft messages; give peer TLS files (peer_tls_ca_file, ...), or insecure_peer_plain_on_network for an isolated test network"
+    ))
 }
 
 /// Mutual TLS on the peer transport needs all three files; without them the operator must

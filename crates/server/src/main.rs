@@ -42,7 +42,8 @@ struct Cli {
 enum Cmd {
     /// Runs a cluster member.
     Run(Box<Flags>),
-    /// Runs a single-node development cluster on 127.0.0.1:7700 (API) and :7701 (peer).
+    /// Runs a single-node development cluster with its API on 127.0.0.1:7700. It has no
+    /// peer port: no other process can reach its Raft state machine.
     Dev {
         /// Data dir [default: $HOME/.local/share/trent/dev].
         #[arg(long, env = "TRENT_DATA_DIR")]
@@ -50,9 +51,6 @@ enum Cmd {
         /// Client API listen address (loopback only) [default: 127.0.0.1:7700].
         #[arg(long)]
         api_listen: Option<std::net::SocketAddr>,
-        /// Peer listen address [default: 127.0.0.1:7701].
-        #[arg(long)]
-        peer_listen: Option<std::net::SocketAddr>,
     },
     /// Exits 0 when a node's probe answers 200: the health check of a container image
     /// that has no curl.
@@ -77,12 +75,7 @@ fn main() -> ExitCode {
         Cmd::Dev {
             data_dir,
             api_listen,
-            peer_listen,
-        } => match ServerConfig::dev(
-            data_dir.unwrap_or_else(dev_data_dir),
-            api_listen,
-            peer_listen,
-        ) {
+        } => match ServerConfig::dev(data_dir.unwrap_or_else(dev_data_dir), api_listen) {
             Ok(config) => (config, true),
             Err(e) => return fail(&format!("invalid configuration: {e}")),
         },
@@ -159,9 +152,17 @@ async fn serve(config: ServerConfig, dev: bool) -> anyhow::Result<()> {
         cluster = %config.cluster.cluster_name,
         api = %config.api_listen,
         peer = %config.cluster.peer_listen,
+        serves_peers = config.cluster.serve_peers,
         data_dir = %config.cluster.data_dir.display(),
         "trentd started"
     );
+    let peer_ip = config.cluster.peer_listen.ip();
+    if config.cluster.serve_peers && config.cluster.peer_tls.is_none() && !peer_ip.is_loopback() {
+        tracing::warn!(
+            peer = %config.cluster.peer_listen,
+            "INSECURE: plain peer transport on a network address (insecure_peer_plain_on_network): every host that reaches it can rewrite this cluster"
+        );
+    }
     let bootstrapped = Arc::new(AtomicBool::new(false));
     let metrics = Arc::new(metrics::Metrics::new(
         node.clone(),

@@ -265,6 +265,7 @@ async fn start_cluster(dir: &std::path::Path) -> Service {
             raft: RaftTuning::default(),
             request_timeout: Duration::from_secs(5),
             peer_tls: None,
+            serve_peers: true,
         };
         let node = ClusterNode::start(config).await.unwrap();
         let hsm = Arc::new(SoftHsm::new(DomainKey::from_bytes([3; 32]), 10_000));

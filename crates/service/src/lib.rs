@@ -4,7 +4,7 @@
 //! Only the leader executes operations: every read that decides an outcome passes the
 //! cluster's linearizable read barrier, so a key disabled or deleted before a request arrived
 //! is honoured even right after a leader change, and an isolated old leader answers nothing.
-//! Followers forward ([`Service::call`] routes through the cluster layer). Every value that is
+//! Followers forward the signed request (the front end routes it through the cluster layer). Every value that is
 //! not a pure function of the state (key ids, key material, timestamps) is decided here, on
 //! the leader, and proposed; `apply()` only records it.
 
@@ -28,7 +28,7 @@ pub use authz::{Action, Authorizer, DefaultKeyPolicy};
 pub use backup::{ExportedBackup, ImportPart, ImportProgress};
 pub use blob::Blob;
 pub use error::OpError;
-pub use operation::{Operation, ServiceRequest};
+pub use operation::Operation;
 pub use output::{
     DecryptResponse, EncryptResponse, GenerateDataKeyResponse, GenerateRandomResponse, Output,
     ReEncryptResponse,
@@ -92,9 +92,10 @@ pub struct Call {
 }
 
 impl Service {
-    /// Creates the service and installs it as the node's handler for forwarded requests.
+    /// Creates the service. It executes operations on this node; the front end routes signed
+    /// requests to the leader.
     pub fn install(node: ClusterNode, hsm: Arc<dyn Hsm>, config: ServiceConfig) -> Service {
-        let service = Service {
+        Service {
             inner: Arc::new(Inner {
                 node,
                 hsm,
@@ -102,12 +103,7 @@ impl Service {
                 authorizer: Arc::new(DefaultKeyPolicy),
                 pending_usage: usage::PendingUsage::default(),
             }),
-        };
-        service.node().set_forward_handler(
-            operation::CHANNEL,
-            Arc::new(operation::Handler(service.clone())),
-        );
-        service
+        }
     }
 
     pub fn node(&self) -> &ClusterNode {

@@ -1,5 +1,7 @@
-//! Operations as data: what a front end asks of the service, so that a follower can forward
-//! a request to the leader and the leader can execute it.
+//! Operations as data: what a front end asks of the service, parsed on the leader from the
+//! request its caller signed. No operation travels between nodes already parsed or with a
+//! caller attached: followers forward the raw signed request (crates/api), and the leader
+//! authenticates it, so the peer port carries nothing a client did not sign.
 //!
 //! `Operation` is tagged with the AWS operation name and carries the AWS-shaped input, so a
 //! front end builds one from `X-Amz-Target` and the JSON body with
@@ -7,10 +9,8 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use trent_cluster::{ClusterError, ForwardHandler};
-use trent_model::{Error, ErrorKind, Principal};
+use trent_model::{Error, ErrorKind};
 use trent_state::Outcome;
-use uuid::Uuid;
 
 use crate::once::Answer;
 use crate::types::*;
@@ -176,16 +176,6 @@ impl Operation {
     }
 }
 
-/// The forwarding channel of KMS requests.
-pub const CHANNEL: u8 = b'K';
-
-/// A request as it travels to the leader.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ServiceRequest {
-    pub caller: Principal,
-    pub operation: Operation,
-}
-
 impl Service {
     /// Executes `op` on this node, which must be the leader.
     pub async fn execute(&self, call: &Call, op: Operation) -> Result<Output, OpError> {
@@ -238,28 +228,6 @@ impl Service {
         };
         json.map(Output::Json)
     }
-
-    /// Executes `op` for `caller` wherever the leader is: here, or forwarded to it. Retries
-    /// across leader changes reuse `request_id`, so a write is applied once.
-    pub async fn call(
-        &self,
-        caller: &Principal,
-        request_id: Uuid,
-        op: Operation,
-    ) -> Result<Value, Error> {
-        let request = ServiceRequest {
-            caller: caller.clone(),
-            operation: op,
-        };
-        let payload = serde_json::to_vec(&request).expect("requests serialize");
-        let reply = self
-            .node()
-            .route(CHANNEL, request_id, payload)
-            .await
-            .map_err(Error::from)?;
-        serde_json::from_slice::<Result<Value, Error>>(&reply)
-            .map_err(|e| Error::internal(format!("undecodable reply from the leader: {e}")))?
-    }
 }
 
 /// For a write, how the state machine's outcome of its request id becomes its answer (a
@@ -287,27 +255,4 @@ fn write_answer(op: &Operation) -> Option<Answer> {
         | UntagResource(_) => |_| Ok(Output::Json(serde_json::json!({}))),
         _ => return None,
     })
-}
-
-/// Serves forwarded (and local) requests on the leader.
-pub(crate) struct Handler(pub Service);
-
-#[async_trait::async_trait]
-impl ForwardHandler for Handler {
-    async fn handle(&self, request_id: Uuid, payload: Vec<u8>) -> Result<Vec<u8>, ClusterError> {
-        let request: ServiceRequest = serde_json::from_slice(&payload)
-            .map_err(|e| ClusterError::Invalid(format!("undecodable forwarded request: {e}")))?;
-        let call = Call {
-            caller: request.caller,
-            request_id,
-            barrier_passed: false,
-        };
-        let result = match self.0.execute(&call, request.operation).await {
-            Ok(value) => Ok(value),
-            Err(OpError::Api(e)) => Err(e),
-            // Not the leader (any more), or no quorum: let the router retry elsewhere.
-            Err(OpError::Cluster(e)) => return Err(e),
-        };
-        Ok(serde_json::to_vec(&result).expect("results serialize"))
-    }
 }

@@ -155,6 +155,7 @@ async fn garbage_raft_rpcs_are_rejected_and_not_applied() {
     let garbage = RaftRequest {
         cluster: "it".into(),
         data: vec![0xFF; 64],
+        from: leader,
     };
     let status = peer.append_entries(garbage.clone()).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
@@ -163,6 +164,7 @@ async fn garbage_raft_rpcs_are_rejected_and_not_applied() {
     let foreign = RaftRequest {
         cluster: "other".into(),
         data: vec![],
+        from: leader,
     };
     let status = peer.install_snapshot(foreign).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");

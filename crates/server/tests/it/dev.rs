@@ -22,7 +22,6 @@ impl Dev {
             .arg("dev")
             .args(["--data-dir", data_dir.to_str().unwrap()])
             .args(["--api-listen", "127.55.0.1:7700"])
-            .args(["--peer-listen", "127.55.0.1:7701"])
             .env_remove("TRENT_DOMAIN_KEY")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -17,10 +17,17 @@ use trent_cluster::proto::HelloRequest;
 
 use crate::harness::*;
 
-/// `trentd certs --out dir --nodes ...`; returns `dir`.
+/// `trentd certs --cluster-name it --out dir --nodes ...`; returns `dir`.
 fn certs(dir: PathBuf, nodes: &str) -> PathBuf {
     let out = Command::new(env!("CARGO_BIN_EXE_trentd"))
-        .args(["certs", "--out", dir.to_str().unwrap(), "--nodes", nodes])
+        .args([
+            "certs",
+            "--cluster-name",
+            "it",
+            "--out",
+            dir.to_str().unwrap(),
+        ])
+        .args(["--nodes", nodes])
         .output()
         .unwrap();
     assert!(
@@ -53,10 +60,10 @@ async fn an_mtls_cluster_serves_and_a_node_from_another_ca_never_catches_up() {
     let ip = |id| TestCluster::ip(71, id);
     let names: Vec<String> = [1, 2, 3, 5]
         .iter()
-        .map(|&id| format!("n{id}={}", ip(id)))
+        .map(|&id| format!("{id}:n{id}={}", ip(id)))
         .collect();
     let ours = certs(cluster.dir.path().join("certs"), &names.join(","));
-    let theirs = certs(cluster.dir.path().join("rogue"), &format!("n4={}", ip(4)));
+    let theirs = certs(cluster.dir.path().join("rogue"), &format!("4:n4={}", ip(4)));
     let initial = format!("1={}:7701,2={}:7701,3={}:7701", ip(1), ip(2), ip(3));
     for id in 1..=3 {
         let mut node = tls_node(&cluster, id, &initial, &ours, &format!("n{id}"));
@@ -181,7 +188,10 @@ fn peer_port_answers(addr: &str, ca: &Path, identity: Option<(&Path, &Path)>) ->
 async fn the_peer_port_refuses_clients_without_a_certificate_from_the_cluster_ca() {
     let mut cluster = TestCluster::start(72, 0, &[]);
     let ip = TestCluster::ip(72, 1);
-    let ours = certs(cluster.dir.path().join("certs"), &format!("n1={ip},client"));
+    let ours = certs(
+        cluster.dir.path().join("certs"),
+        &format!("1:n1={ip},client"),
+    );
     let theirs = certs(cluster.dir.path().join("rogue"), "client");
     let mut node = tls_node(&cluster, 1, &format!("1={ip}:7701"), &ours, "n1");
     node.start();

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use tokio::time::Instant;
-use trent_cluster::{ClusterConfig, ClusterNode, ManualClock, RaftTuning};
+use trent_cluster::{ClusterConfig, ClusterError, ClusterNode, ManualClock, RaftTuning};
 use trent_hsm::{DomainKey, SoftHsm};
 use trent_model::{AccountId, Error, Principal};
-use trent_service::{Limits, Operation, Service, ServiceConfig};
+use trent_service::{Call, Limits, OpError, Operation, Service, ServiceConfig};
 use uuid::Uuid;
 
 pub const REGION: &str = "eu-west-1";
@@ -88,6 +88,7 @@ impl Cluster {
                 raft: raft.clone(),
                 request_timeout: Duration::from_secs(5),
                 peer_tls: None,
+                serve_peers: true,
             };
             let node = ClusterNode::start_with_clock(config, clock.clone())
                 .await
@@ -155,7 +156,43 @@ impl Cluster {
         input: Value,
     ) -> Result<Value, Error> {
         let op = Operation::from_target(op, input)?;
-        self.node(id).service.call(caller, Uuid::new_v4(), op).await
+        self.execute(id, caller, Uuid::new_v4(), op).await
+    }
+
+    /// Executes `op` for a request that node `id` received, as the front end would: on the
+    /// leader (these nodes share one process, so "forwarding" is calling the leader's
+    /// service), retried under the same request id across leader changes until a deadline.
+    /// Forwarding over the peer transport itself is tested with real processes
+    /// (crates/server/tests/it/forwarding.rs).
+    pub async fn execute(
+        &self,
+        id: u64,
+        caller: &Principal,
+        request_id: Uuid,
+        op: Operation,
+    ) -> Result<Value, Error> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let call = Call {
+            caller: caller.clone(),
+            request_id,
+            barrier_passed: false,
+        };
+        loop {
+            let receiver = self.node(id).service.node();
+            let leader = receiver
+                .leader()
+                .filter(|l| self.nodes.iter().any(|n| n.id == *l));
+            let outcome = match leader {
+                Some(leader) => self.node(leader).service.execute(&call, op.clone()).await,
+                None => Err(OpError::Cluster(ClusterError::NotLeader { leader: None })),
+            };
+            match outcome {
+                Ok(output) => return Ok(output.into_value()),
+                Err(OpError::Api(e)) => return Err(e),
+                Err(OpError::Cluster(e)) if Instant::now() >= deadline => return Err(e.into()),
+                Err(OpError::Cluster(_)) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
     }
 
     /// Calls `op` as the account root through the first node.

@@ -397,8 +397,8 @@ async fn a_retried_write_answers_what_its_applied_first_attempt_answered() {
     let id = c.create_key().await;
     let attempt = |op: &str, input: serde_json::Value, request_id: uuid::Uuid| {
         let op = trent_service::Operation::from_target(op, input).unwrap();
-        let service = c.node(1).service.clone();
-        async move { service.call(&root(), request_id, op).await }
+        let c = &c;
+        async move { c.execute(1, &root(), request_id, op).await }
     };
     c.ok(
         "CreateAlias",
@@ -461,8 +461,8 @@ async fn a_refused_write_stays_refused_when_a_late_duplicate_would_now_pass() {
     let (first, second) = (c.create_key().await, c.create_key().await);
     let attempt = |op: &str, input: serde_json::Value, request_id: uuid::Uuid| {
         let op = trent_service::Operation::from_target(op, input).unwrap();
-        let service = c.node(1).service.clone();
-        async move { service.call(&root(), request_id, op).await }
+        let c = &c;
+        async move { c.execute(1, &root(), request_id, op).await }
     };
     let update = uuid::Uuid::new_v4();
     let input = json!({"AliasName": "alias/late", "TargetKeyId": first});
