@@ -14,6 +14,7 @@ mod network;
 mod node;
 mod peer_service;
 mod proposer;
+mod retention;
 pub mod store;
 mod tls;
 

@@ -112,9 +112,12 @@ async fn one_accounts_flood_is_throttled_while_another_account_is_answered() {
             .unwrap();
     }
     create_key(&b).await.unwrap();
-    let (throttled_encrypts, _) =
-        flood_until_throttled(&root_a, "Encrypt", &json!({"KeyId": key_a, "Plaintext": "aGk="}))
-            .await;
+    let (throttled_encrypts, _) = flood_until_throttled(
+        &root_a,
+        "Encrypt",
+        &json!({"KeyId": key_a, "Plaintext": "aGk="}),
+    )
+    .await;
     stop.store(true, Ordering::Relaxed);
     let throttled_encrypts = throttled_encrypts + flood.await.unwrap();
     assert!(throttled_encrypts > 0);
