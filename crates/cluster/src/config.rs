@@ -79,6 +79,11 @@ pub struct RaftTuning {
     pub snapshot_after_logs: u64,
     /// Entries kept in the log behind the latest snapshot, for slow followers.
     pub logs_to_keep: u64,
+    /// Also build a snapshot once the log entries since the last one hold this many MiB
+    /// (retention.rs); 0: by entries only.
+    pub snapshot_after_log_mb: u64,
+    /// Keep at most this many MiB of entries behind the latest snapshot; 0: by entries only.
+    pub logs_to_keep_mb: u64,
     pub snapshot_chunk_bytes: u64,
     /// Serve reads under a leader lease (half of `election_timeout_min_ms`) instead of one
     /// quorum round per batch of readers; see barrier.rs for why it is safe.
@@ -102,6 +107,11 @@ impl Default for RaftTuning {
             // only for compaction and lagging followers. etcd 3.4's snapshot-count default.
             snapshot_after_logs: 100_000,
             logs_to_keep: 1_000,
+            // A batch entry holds up to 1 MiB, so 100,000 entries could be 100 GB: bound the
+            // log in bytes too. A snapshot of a large state costs more than 256 MiB of log
+            // only when the state is far larger than the log it replaces.
+            snapshot_after_log_mb: 256,
+            logs_to_keep_mb: 64,
             snapshot_chunk_bytes: 1 << 20,
             lease_reads: true,
             // Memtables are half of it (store/wal.rs), so a WAL file switches every few tens

@@ -16,6 +16,7 @@ mod network;
 mod node;
 mod peer_service;
 mod proposer;
+mod retention;
 pub mod store;
 mod tls;
 

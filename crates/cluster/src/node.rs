@@ -93,6 +93,7 @@ impl ClusterNode {
         )?;
         let state = storage.state_machine.state();
         let committed = storage.log.committed_gauge();
+        let sizes = storage.log.sizes();
         let network = Network::new(
             config.cluster_name.clone(),
             config.node_id,
@@ -130,6 +131,12 @@ impl ClusterNode {
         };
         let barrier = ReadBarrier::spawn(raft.clone(), config.request_timeout, lease);
         let proposer = Proposer::spawn(raft.clone());
+        crate::retention::spawn(
+            raft.clone(),
+            sizes,
+            tuning.snapshot_after_log_mb << 20,
+            tuning.logs_to_keep_mb << 20,
+        );
         let (stop, stopped) = oneshot::channel();
         let node = ClusterNode {
             inner: Arc::new(Inner {

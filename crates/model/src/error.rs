@@ -41,11 +41,14 @@ pub enum ErrorKind {
     /// outcome of a write that reports this is unknown.
     Unavailable,
     Internal,
+    /// The caller's account is over a request-rate quota (AWS: 400 `ThrottlingException`).
+    /// Last, so the stored form of every earlier kind keeps its index.
+    Throttling,
 }
 
 impl ErrorKind {
     /// Every kind, for lookups by code.
-    pub const ALL: [ErrorKind; 25] = [
+    pub const ALL: [ErrorKind; 26] = [
         ErrorKind::NotFound,
         ErrorKind::AlreadyExists,
         ErrorKind::Disabled,
@@ -71,6 +74,7 @@ impl ErrorKind {
         ErrorKind::RequestTooLarge,
         ErrorKind::Unavailable,
         ErrorKind::Internal,
+        ErrorKind::Throttling,
     ];
 
     /// The kind whose AWS exception name is `code` (the inverse of [`ErrorKind::aws_code`]).
@@ -106,6 +110,7 @@ impl ErrorKind {
             ErrorKind::RequestTooLarge => "RequestEntityTooLargeException",
             ErrorKind::Unavailable => "ServiceUnavailableException",
             ErrorKind::Internal => "KMSInternalException",
+            ErrorKind::Throttling => "ThrottlingException",
         }
     }
 

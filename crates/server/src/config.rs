@@ -10,7 +10,9 @@ use serde::Deserialize;
 use trent_cluster::{ClusterConfig, InitialCluster, PeerTls, RaftTuning};
 use trent_hsm::DomainKeySource;
 use trent_model::AccountId;
-use trent_service::Limits;
+use trent_service::{Limits, RateQuotas};
+
+use crate::limits::{FileLimits, FileQuotas, LimitFlags};
 
 use crate::statefulset::{StatefulSet, StatefulSetFile, StatefulSetFlags};
 
@@ -73,6 +75,14 @@ pub struct Flags {
     /// Log entries kept behind a snapshot [default: 1000].
     #[arg(long, env = "TRENT_LOGS_TO_KEEP")]
     pub logs_to_keep: Option<u64>,
+    /// Also snapshot once the log since the last snapshot holds this many MiB; 0: by
+    /// entries only [default: 256].
+    #[arg(long, env = "TRENT_SNAPSHOT_AFTER_LOG_MB")]
+    pub snapshot_after_log_mb: Option<u64>,
+    /// Keep at most this many MiB of log behind a snapshot; 0: by entries only
+    /// [default: 64].
+    #[arg(long, env = "TRENT_LOGS_TO_KEEP_MB")]
+    pub logs_to_keep_mb: Option<u64>,
     /// Serve reads under a leader lease instead of a quorum round per batch of readers
     /// (docs/ARCHITECTURE.md); `--lease-reads=false` turns it off [default: true].
     #[arg(long, env = "TRENT_LEASE_READS", num_args = 0..=1, default_missing_value = "true")]
@@ -109,6 +119,8 @@ pub struct Flags {
     pub max_aliases_per_key: Option<u32>,
     #[command(flatten)]
     pub statefulset: StatefulSetFlags,
+    #[command(flatten)]
+    pub limits: LimitFlags,
     /// PEM certificate(s) of the cluster CA: peers must present a certificate it issued.
     #[arg(long, env = "TRENT_PEER_TLS_CA_FILE")]
     pub peer_tls_ca_file: Option<PathBuf>,
@@ -146,6 +158,7 @@ struct FileConfig {
     domain_key_file: Option<PathBuf>,
     root_account: Option<String>,
     limits: Option<FileLimits>,
+    quotas: Option<FileQuotas>,
     tls_cert_file: Option<PathBuf>,
     tls_key_file: Option<PathBuf>,
     plain_http: Option<bool>,
@@ -155,13 +168,6 @@ struct FileConfig {
     peer_tls_key_file: Option<PathBuf>,
     peer_plain: Option<bool>,
     insecure_peer_plain_on_network: Option<bool>,
-}
-
-#[derive(Deserialize, Debug, Default)]
-#[serde(deny_unknown_fields)]
-struct FileLimits {
-    keys_per_account: Option<u32>,
-    aliases_per_key: Option<u32>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -194,6 +200,7 @@ pub struct TlsFiles {
 pub struct KmsConfig {
     pub region: String,
     pub limits: Limits,
+    pub quotas: RateQuotas,
     pub domain_key: DomainKeySource,
     pub root_account: AccountId,
     /// Root credentials: from TRENT_ROOT_* in `run`, generated into the data dir in `dev`.
@@ -250,6 +257,10 @@ impl ServerConfig {
             .snapshot_after_logs
             .unwrap_or(raft.snapshot_after_logs);
         raft.logs_to_keep = flags.logs_to_keep.unwrap_or(raft.logs_to_keep);
+        raft.snapshot_after_log_mb = flags
+            .snapshot_after_log_mb
+            .unwrap_or(raft.snapshot_after_log_mb);
+        raft.logs_to_keep_mb = flags.logs_to_keep_mb.unwrap_or(raft.logs_to_keep_mb);
         raft.wal_recycle_mb = flags.wal_recycle_mb.unwrap_or(raft.wal_recycle_mb);
         raft.lease_reads = flags.lease_reads.unwrap_or(raft.lease_reads);
         let api_listen = flags
@@ -294,21 +305,17 @@ impl ServerConfig {
                 "domain_key_file: required (--domain-key-file, TRENT_DOMAIN_KEY_FILE, domain_key_file in the config file, or the key itself in {DOMAIN_KEY_ENV})"
             )),
         };
-        let file_limits = file.limits.unwrap_or_default();
-        let defaults = Limits::default();
-        let limits = Limits {
-            keys_per_account: flags
-                .max_keys_per_account
-                .or(file_limits.keys_per_account)
-                .unwrap_or(defaults.keys_per_account),
-            aliases_per_key: flags
-                .max_aliases_per_key
-                .or(file_limits.aliases_per_key)
-                .unwrap_or(defaults.aliases_per_key),
-        };
+        let (limits, quotas) = crate::limits::resolve(
+            flags.max_keys_per_account,
+            flags.max_aliases_per_key,
+            flags.limits,
+            file.limits.unwrap_or_default(),
+            file.quotas.unwrap_or_default(),
+        );
         let kms = KmsConfig {
             region: validate_region(flags.region.or(file.region))?,
             limits,
+            quotas,
             domain_key,
             root_account: flags
                 .root_account
@@ -369,6 +376,7 @@ impl ServerConfig {
         let kms = KmsConfig {
             region: "us-east-1".into(),
             limits: Limits::default(),
+            quotas: RateQuotas::default(),
             domain_key: DomainKeySource::Dev(data_dir.join("dev-domain-key")),
             root_account: DEV_ACCOUNT.parse().unwrap(),
             root_credentials: RootCredentials::Dev(data_dir.join("dev-credentials")),

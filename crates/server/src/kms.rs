@@ -41,6 +41,7 @@ pub fn start(node: &ClusterNode, hsm: Arc<dyn Hsm>, config: &KmsConfig) -> Servi
         ServiceConfig {
             region: config.region.clone(),
             limits: config.limits,
+            quotas: config.quotas,
         },
     );
     service.spawn_deletion_task();

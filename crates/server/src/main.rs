@@ -8,6 +8,7 @@ mod config;
 mod http;
 mod join;
 mod kms;
+mod limits;
 mod metrics;
 mod probe;
 mod remote;
@@ -167,6 +168,7 @@ async fn serve(config: ServerConfig, dev: bool) -> anyhow::Result<()> {
     let metrics = Arc::new(metrics::Metrics::new(
         node.clone(),
         config.cluster.data_dir.clone(),
+        service.clone(),
     )?);
     let api = trent_api::Api::install(service.clone(), config.kms.root_account.clone())
         .with_observer(metrics.clone());

@@ -8,8 +8,12 @@
 //! - This node's Raft positions, read when scraped: term, leadership, log, commit, apply and
 //!   snapshot indexes, and the storage size on disk.
 //! - Forwarding: requests this node sent to the leader, failed attempts, requests received.
+//! - Requests this node throttled (as leader) for being over a request-rate quota:
+//!   `trent_throttled_requests_total{account,operation}`. The account label is bounded by the
+//!   accounts the operator opened.
 //!
-//! Like `/readyz`, nothing here names a key, a principal or a member address.
+//! Like `/readyz`, nothing here names a key, a user or a member address; the throttling
+//! counter names accounts, which an operator needs to tell which tenant is over its quota.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -24,6 +28,7 @@ use prometheus::{
     HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
 use trent_cluster::{ClusterNode, ForwardCounts};
+use trent_service::Service;
 
 /// Latency buckets in seconds: sub-millisecond local answers to multi-second waits for a
 /// leader (the request timeout is 5 s by default).
@@ -40,6 +45,8 @@ pub struct Metrics {
     latency: HistogramVec,
     raft: RaftGauges,
     forwards: ForwardMetrics,
+    service: Service,
+    throttled: IntCounterVec,
 }
 
 struct RaftGauges {
@@ -65,7 +72,11 @@ struct ForwardMetrics {
 }
 
 impl Metrics {
-    pub fn new(node: ClusterNode, data_dir: PathBuf) -> prometheus::Result<Metrics> {
+    pub fn new(
+        node: ClusterNode,
+        data_dir: PathBuf,
+        service: Service,
+    ) -> prometheus::Result<Metrics> {
         let registry = Registry::new();
         let requests = IntCounterVec::new(
             Opts::new(
@@ -86,7 +97,17 @@ impl Metrics {
         registry.register(Box::new(latency.clone()))?;
         let raft = RaftGauges::register(&registry)?;
         let forwards = ForwardMetrics::register(&registry)?;
+        let throttled = IntCounterVec::new(
+            Opts::new(
+                "trent_throttled_requests_total",
+                "Requests this node refused with ThrottlingException, by account and operation.",
+            ),
+            &["account", "operation"],
+        )?;
+        registry.register(Box::new(throttled.clone()))?;
         Ok(Metrics {
+            service,
+            throttled,
             registry,
             node,
             data_dir,
@@ -101,6 +122,13 @@ impl Metrics {
     pub fn render(&self) -> String {
         self.raft.update(&self.node, &self.data_dir);
         self.forwards.update(self.node.forward_counts());
+        // The service keeps plain counts, which only grow: bring each counter up to its count.
+        for (account, operation, count) in self.service.throttled() {
+            let counter = self
+                .throttled
+                .with_label_values(&[account.as_str(), operation]);
+            counter.inc_by(count.saturating_sub(counter.get()));
+        }
         TextEncoder::new()
             .encode_to_string(&self.registry.gather())
             .unwrap_or_else(|e| format!("# encoding failed: {e}\n"))

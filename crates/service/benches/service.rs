@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use trent_cluster::{ClusterConfig, ClusterNode, RaftTuning};
 use trent_hsm::{DomainKey, SoftHsm};
 use trent_model::Principal;
-use trent_service::{Call, Limits, Operation, Service, ServiceConfig};
+use trent_service::{Call, Limits, Operation, RateQuotas, Service, ServiceConfig};
 use uuid::Uuid;
 
 // The allocator trentd runs with (crates/server/src/main.rs), for the service and the raw
@@ -272,6 +272,10 @@ async fn start_cluster(dir: &std::path::Path) -> Service {
         let config = ServiceConfig {
             region: "us-east-1".into(),
             limits: Limits::default(),
+            quotas: RateQuotas {
+                enabled: false,
+                ..RateQuotas::default()
+            },
         };
         services.push(Service::install(node, hsm, config));
     }

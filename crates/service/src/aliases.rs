@@ -141,12 +141,15 @@ impl Service {
             .tags
             .iter()
             .filter(|t| !tags.iter().any(|n| n.key == t.key));
-        if existing.count() + tags.len() > 50 {
-            return Err(tag_error("A key may have at most 50 tags".into()).into());
+        // Checked again by apply, against the state concurrent calls leave.
+        let limit = self.limits().tags_per_key;
+        if existing.count() + tags.len() > limit as usize {
+            return Err(tag_error(format!("A key may have at most {limit} tags")).into());
         }
         let command = Command::TagKey {
             key_id: key.metadata.key_id,
             tags,
+            max_tags_per_key: Some(limit),
         };
         self.write(call, command).await?;
         Ok(json!({}))
@@ -158,6 +161,15 @@ impl Service {
         req: UntagResourceRequest,
     ) -> Result<Value, OpError> {
         let tag_keys = required(req.tag_keys, "tagKeys")?;
+        // A key holds at most this many tags, so naming more is only work for apply.
+        let limit = self.limits().tags_per_key;
+        if tag_keys.len() > limit as usize {
+            return Err(Error::validation(
+                "tagKeys",
+                format!("Member must have length less than or equal to {limit}"),
+            )
+            .into());
+        }
         if tag_keys
             .iter()
             .any(|k| k.is_empty() || k.chars().count() > 128)

@@ -20,6 +20,7 @@ mod once;
 mod operation;
 mod output;
 mod principals;
+mod quota;
 mod resolve;
 pub mod types;
 mod usage;
@@ -34,6 +35,7 @@ pub use output::{
     ReEncryptResponse,
 };
 pub use principals::CreatedAccessKey;
+pub use quota::RateQuotas;
 
 use std::sync::Arc;
 
@@ -43,19 +45,31 @@ use trent_model::{Error, Principal};
 use trent_state::{Command, Outcome, RequestId, Response, State};
 use uuid::Uuid;
 
-/// Per-account and per-key resource limits (`LimitExceededException` beyond them).
+/// Per-account and per-key resource limits (`LimitExceededException` beyond them, or
+/// `TagException` for tags). Each travels in the command that could pass it and is checked by
+/// `apply` against the applied state, so concurrent requests cannot pass it together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     pub keys_per_account: u32,
     pub aliases_per_key: u32,
+    /// Tags on one key; also the most tag keys one UntagResource may name.
+    pub tags_per_key: u32,
+    pub users_per_account: u32,
+    /// Access keys of one user, or of an account's root.
+    pub access_keys_per_user: u32,
 }
 
 impl Default for Limits {
-    /// AWS's default quotas: 100,000 keys per account and region, 50 aliases per key.
+    /// AWS's default quotas: 100,000 KMS keys per account and region, 50 aliases per key,
+    /// 50 tags per key (AWS's tagging limit); IAM's 5,000 users per account and 2 access keys
+    /// per user.
     fn default() -> Self {
         Limits {
             keys_per_account: 100_000,
             aliases_per_key: 50,
+            tags_per_key: 50,
+            users_per_account: 5_000,
+            access_keys_per_user: 2,
         }
     }
 }
@@ -65,6 +79,8 @@ pub struct ServiceConfig {
     /// The region in ARNs this node issues and accepts.
     pub region: String,
     pub limits: Limits,
+    /// Request-rate quotas per account, enforced where requests execute (the leader).
+    pub quotas: RateQuotas,
 }
 
 /// One node's service. Cheap to clone.
@@ -79,6 +95,7 @@ struct Inner {
     config: ServiceConfig,
     authorizer: Arc<dyn Authorizer>,
     pending_usage: usage::PendingUsage,
+    quotas: quota::Quotas,
 }
 
 /// Who is calling, and the request id that makes a retried write apply once.
@@ -99,6 +116,7 @@ impl Service {
             inner: Arc::new(Inner {
                 node,
                 hsm,
+                quotas: quota::Quotas::new(config.quotas),
                 config,
                 authorizer: Arc::new(DefaultKeyPolicy),
                 pending_usage: usage::PendingUsage::default(),
@@ -118,6 +136,15 @@ impl Service {
     pub(crate) fn limits(&self) -> Limits {
         self.inner.config.limits
     }
+    pub(crate) fn quotas(&self) -> &quota::Quotas {
+        &self.inner.quotas
+    }
+
+    /// Requests this node throttled so far, by account and operation (for metrics).
+    pub fn throttled(&self) -> Vec<(trent_model::AccountId, &'static str, u64)> {
+        self.inner.quotas.throttled()
+    }
+
     pub(crate) fn authorizer(&self) -> &dyn Authorizer {
         self.inner.authorizer.as_ref()
     }
@@ -150,8 +177,7 @@ impl Service {
     /// (read behind the barrier): the call is a retry whose first attempt took effect.
     pub(crate) async fn applied_before(&self, call: &Call) -> Result<Option<Response>, OpError> {
         let id = RequestId(call.request_id);
-        self.read_for(call, |s| s.applied_response(id).cloned())
-            .await
+        self.read_for(call, |s| s.applied_response(id)).await
     }
 
     /// Proposes a command under the call's request id; business errors come back as `Api`.

@@ -61,7 +61,7 @@ impl Service {
     ) -> Result<T, OpError> {
         let id = RequestId(call.request_id);
         // Local read: the call already passed the barrier, and an id applied here stays so.
-        if let Some(first) = self.node().read_local(|s| s.applied_response(id).cloned()) {
+        if let Some(first) = self.node().read_local(|s| s.applied_response(id)) {
             return settled(first, answer);
         }
         let command = Command::Refuse { error: refusal };

@@ -157,6 +157,18 @@ fn shape_error(name: &str, e: &serde_json::Error) -> Error {
 }
 
 impl Operation {
+    /// The AWS operation name.
+    pub fn name(&self) -> &'static str {
+        macro_rules! names {
+            ($op:expr; $($variant:ident($t:ty),)*) => {
+                match $op {
+                    $(Operation::$variant(_) => stringify!($variant),)*
+                }
+            };
+        }
+        each_operation!(names, self)
+    }
+
     /// Whether the AWS model lists `InvalidArnException` among the operation's errors.
     fn declares_invalid_arn(&self) -> bool {
         use Operation::*;
@@ -179,6 +191,8 @@ impl Operation {
 impl Service {
     /// Executes `op` on this node, which must be the leader.
     pub async fn execute(&self, call: &Call, op: Operation) -> Result<Output, OpError> {
+        // Before any read or write: a throttled request costs no barrier, no HSM, no log.
+        self.quotas().admit(&call.caller.account, op.name())?;
         let declares_invalid_arn = op.declares_invalid_arn();
         match self.run(call, op).await {
             // AWS answers a malformed ARN with NotFoundException where the operation does

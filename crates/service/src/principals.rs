@@ -27,8 +27,12 @@ impl Service {
     pub async fn create_user(&self, call: &Call, name: &str) -> Result<(), OpError> {
         let account = only_root(call)?;
         let name: UserName = name.parse()?;
-        self.write(call, Command::CreateUser { account, name })
-            .await?;
+        let command = Command::CreateUser {
+            account,
+            name,
+            max_users_per_account: Some(self.limits().users_per_account),
+        };
+        self.write(call, command).await?;
         Ok(())
     }
 
@@ -79,7 +83,8 @@ impl Service {
         owner: Principal,
     ) -> Result<CreatedAccessKey, OpError> {
         let (access_key_id, secret) = self.generate_credentials();
-        self.store_access_key(call, &access_key_id, &secret, owner.clone())
+        let limit = Some(self.limits().access_keys_per_user);
+        self.store_access_key(call, &access_key_id, &secret, owner.clone(), limit)
             .await?;
         Ok(CreatedAccessKey {
             access_key_id,
@@ -166,7 +171,8 @@ impl Service {
                     barrier_passed: false,
                 };
                 match self
-                    .store_access_key(&call, &access_key_id, &secret, owner.clone())
+                    // The configured root key is the operator's, not a tenant's: no limit.
+                    .store_access_key(&call, &access_key_id, &secret, owner.clone(), None)
                     .await
                 {
                     Ok(()) => return Ok(()),
@@ -209,6 +215,7 @@ impl Service {
         access_key_id: &str,
         secret: &str,
         owner: Principal,
+        limit: Option<u32>,
     ) -> Result<(), OpError> {
         let wrapped_secret = self
             .hsm()
@@ -219,8 +226,11 @@ impl Service {
             wrapped_secret,
             created: self.now(),
         };
-        self.write(call, Command::CreateAccessKey { record })
-            .await?;
+        let command = Command::CreateAccessKey {
+            record,
+            max_access_keys_per_user: limit,
+        };
+        self.write(call, command).await?;
         Ok(())
     }
 

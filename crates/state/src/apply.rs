@@ -13,11 +13,11 @@ impl State {
     /// `touched`, so the caller can persist exactly those in the same batch as `last_applied`.
     pub fn apply(&mut self, request: &Request, touched: &mut Vec<RecordKey>) -> Response {
         self.advance_clock(request.time, touched);
-        if let Some((_, response)) = self.applied.get(&request.id) {
-            return response.clone();
+        if let Some((_, remembered)) = self.applied.get(&request.id) {
+            return self.replay(remembered);
         }
         let response = self.execute(&request.command, request.time, touched);
-        self.remember(request.id, response.clone(), touched);
+        self.remember(request.id, &response, touched);
         response
     }
 
@@ -47,9 +47,11 @@ impl State {
             } => self.update_live_key(*key_id, touched, |k| {
                 k.metadata.description = description.clone();
             }),
-            Command::TagKey { key_id, tags } => {
-                self.update_live_key(*key_id, touched, |k| merge_tags(&mut k.tags, tags))
-            }
+            Command::TagKey {
+                key_id,
+                tags,
+                max_tags_per_key,
+            } => self.tag_key(*key_id, tags, *max_tags_per_key, touched),
             Command::UntagKey { key_id, tag_keys } => self.update_live_key(*key_id, touched, |k| {
                 k.tags.retain(|t| !tag_keys.contains(&t.key));
             }),
@@ -59,7 +61,7 @@ impl State {
                 target,
                 max_aliases_per_key,
             } => {
-                self.check_alias_limit(account, *target, *max_aliases_per_key)?;
+                self.check_alias_limit(*target, *max_aliases_per_key)?;
                 self.create_alias(account, name, *target, now, touched)
             }
             Command::UpdateAlias {
@@ -68,9 +70,16 @@ impl State {
                 target,
             } => self.update_alias(account, name, *target, now, touched),
             Command::DeleteAlias { account, name } => self.delete_alias(account, name, touched),
-            Command::CreateUser { account, name } => self.create_user(account, name, now, touched),
+            Command::CreateUser {
+                account,
+                name,
+                max_users_per_account,
+            } => self.create_user(account, name, *max_users_per_account, now, touched),
             Command::DeleteUser { account, name } => self.delete_user(account, name, touched),
-            Command::CreateAccessKey { record } => self.create_access_key(record, touched),
+            Command::CreateAccessKey {
+                record,
+                max_access_keys_per_user,
+            } => self.create_access_key(record, *max_access_keys_per_user, touched),
             Command::RecordKeyUsage { usages } => self.record_usage(usages, touched),
             Command::DeleteAccessKey { access_key_id } => {
                 self.delete_access_key(access_key_id, touched)
@@ -114,13 +123,12 @@ impl State {
         }
         if let Some(limit) = limit {
             if self.key_count(&record.metadata.account) >= limit as usize {
-                return Err(Error::new(
-                    ErrorKind::LimitExceeded,
-                    format!("The account already has the maximum of {limit} keys"),
-                ));
+                return Err(limit_exceeded(format!(
+                    "The account already has the maximum of {limit} keys"
+                )));
             }
         }
-        self.keys.insert(id, record.clone());
+        self.insert_key(record.clone());
         touched.push(RecordKey::Key(id));
         Ok(Outcome::Key(Box::new(record.metadata.clone())))
     }
@@ -195,17 +203,17 @@ impl State {
                 "Key '{key_id}' is not due for deletion"
             )));
         }
-        self.keys.remove(&key_id);
+        let account = key.metadata.account.clone();
+        self.remove_key(key_id);
         touched.push(RecordKey::Key(key_id));
+        // Aliases live in their key's account: a range of that account, not a full scan.
         let orphaned: Vec<_> = self
-            .aliases
-            .iter()
-            .filter(|(_, a)| a.target == key_id)
-            .map(|(k, _)| k.clone())
+            .aliases(&account, Some(key_id))
+            .map(|a| a.name.clone())
             .collect();
-        for (account, name) in orphaned {
-            self.aliases.remove(&(account.clone(), name.clone()));
-            touched.push(RecordKey::Alias(account, name));
+        for name in orphaned {
+            self.remove_alias(&account, &name);
+            touched.push(RecordKey::Alias(account.clone(), name));
         }
         Ok(Outcome::Done)
     }
@@ -246,19 +254,11 @@ impl State {
             .ok_or_else(|| Error::not_found(format!("Key '{key_id}' does not exist")))
     }
 
-    fn check_alias_limit(
-        &self,
-        account: &AccountId,
-        target: KeyId,
-        limit: Option<u32>,
-    ) -> Result<(), Error> {
+    fn check_alias_limit(&self, target: KeyId, limit: Option<u32>) -> Result<(), Error> {
         match limit {
-            Some(limit) if self.aliases(account, Some(target)).count() >= limit as usize => {
-                Err(Error::new(
-                    ErrorKind::LimitExceeded,
-                    format!("Key '{target}' already has the maximum of {limit} aliases"),
-                ))
-            }
+            Some(limit) if self.alias_count(target) >= limit as usize => Err(limit_exceeded(
+                format!("Key '{target}' already has the maximum of {limit} aliases"),
+            )),
             _ => Ok(()),
         }
     }
@@ -296,7 +296,7 @@ impl State {
             creation_date: now,
             last_updated: now,
         };
-        self.aliases.insert(slot, record);
+        self.insert_alias(record);
         touched.push(RecordKey::Alias(account.clone(), name.clone()));
         Ok(Outcome::Done)
     }
@@ -310,9 +310,10 @@ impl State {
         touched: &mut Vec<RecordKey>,
     ) -> Response {
         self.check_alias_target(account, target)?;
-        let alias = self.alias_mut(account, name)?;
+        let mut alias = self.alias_mut(account, name)?.clone();
         alias.target = target;
         alias.last_updated = now;
+        self.insert_alias(alias);
         touched.push(RecordKey::Alias(account.clone(), name.clone()));
         Ok(Outcome::Done)
     }
@@ -324,7 +325,7 @@ impl State {
         touched: &mut Vec<RecordKey>,
     ) -> Response {
         self.alias_mut(account, name)?;
-        self.aliases.remove(&(account.clone(), name.clone()));
+        self.remove_alias(account, name);
         touched.push(RecordKey::Alias(account.clone(), name.clone()));
         Ok(Outcome::Done)
     }
@@ -357,11 +358,65 @@ impl State {
         }
     }
 
-    fn remember(&mut self, id: RequestId, response: Response, touched: &mut Vec<RecordKey>) {
-        self.applied.insert(id, (self.clock, response));
+    /// Remembers `response` in its compact form: a key's metadata without its description.
+    fn remember(&mut self, id: RequestId, response: &Response, touched: &mut Vec<RecordKey>) {
+        let compact = match response {
+            Ok(Outcome::Key(metadata)) => {
+                let mut metadata = metadata.clone();
+                metadata.description = String::new();
+                Ok(Outcome::Key(metadata))
+            }
+            other => other.clone(),
+        };
+        self.applied.insert(id, (self.clock, compact));
         self.applied_by_time.insert((self.clock, id));
         touched.push(RecordKey::Request(id));
     }
+
+    /// A remembered response as it was answered: the description the compact form left out
+    /// is the key's current one (empty once the key is gone).
+    pub(crate) fn replay(&self, remembered: &Response) -> Response {
+        match remembered {
+            Ok(Outcome::Key(metadata)) => {
+                let mut metadata = metadata.clone();
+                if let Some(key) = self.keys.get(&metadata.key_id) {
+                    metadata.description = key.metadata.description.clone();
+                }
+                Ok(Outcome::Key(metadata))
+            }
+            other => other.clone(),
+        }
+    }
+
+    /// Merges `tags` into the key's; refused if the key would then hold more than `limit`
+    /// tags. Checked here, against the applied state, so that two TagResource calls that
+    /// each fit cannot pass the limit together.
+    fn tag_key(
+        &mut self,
+        key_id: KeyId,
+        tags: &[Tag],
+        limit: Option<u32>,
+        touched: &mut Vec<RecordKey>,
+    ) -> Response {
+        let key = self.key_mut(key_id)?;
+        if let Some(limit) = limit {
+            let added = tags
+                .iter()
+                .filter(|t| !key.tags.iter().any(|old| old.key == t.key))
+                .count();
+            if key.tags.len() + added > limit as usize {
+                return Err(Error::new(
+                    ErrorKind::Tag,
+                    format!("Key '{key_id}' may have at most {limit} tags"),
+                ));
+            }
+        }
+        self.update_live_key(key_id, touched, |k| merge_tags(&mut k.tags, tags))
+    }
+}
+
+pub(crate) fn limit_exceeded(message: String) -> Error {
+    Error::new(ErrorKind::LimitExceeded, message)
 }
 
 fn pending_deletion(key_id: KeyId) -> Error {

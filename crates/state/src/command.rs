@@ -78,6 +78,9 @@ pub enum Command {
     TagKey {
         key_id: KeyId,
         tags: Vec<Tag>,
+        /// Refused with `TagException` if the key would then have more tags than this.
+        #[serde(default)]
+        max_tags_per_key: Option<u32>,
     },
     UntagKey {
         key_id: KeyId,
@@ -103,6 +106,9 @@ pub enum Command {
     CreateUser {
         account: AccountId,
         name: UserName,
+        /// Refused with `LimitExceededException` if the account already has this many users.
+        #[serde(default)]
+        max_users_per_account: Option<u32>,
     },
     /// Refused while the user still has access keys (as IAM does).
     DeleteUser {
@@ -113,6 +119,10 @@ pub enum Command {
     /// must exist; an account root needs no user record.
     CreateAccessKey {
         record: AccessKeyRecord,
+        /// Refused with `LimitExceededException` if the owner (user or root) already has
+        /// this many access keys.
+        #[serde(default)]
+        max_access_keys_per_user: Option<u32>,
     },
     DeleteAccessKey {
         access_key_id: String,

@@ -9,6 +9,14 @@
 //! whose id was applied within the [`DEDUP_WINDOW_MS`] returns the first response again
 //! instead of being applied twice, so a retry after a leader change is harmless.
 //!
+//! A response is remembered in a compact form: a key's description (up to 8 KB) is left
+//! out and taken from the key when the response is replayed, so the dedup table costs a few
+//! hundred bytes per write whatever a caller puts in a description.
+//!
+//! Limits that depend on the state (keys per account, aliases per key, tags per key, users per
+//! account, access keys per user) travel in the command and are checked here, in `apply`, so
+//! that two concurrent requests that each fit cannot pass a limit together.
+//!
 //! The state persists as *records* (key/value byte pairs): `apply` reports which records it
 //! touched, [`State::record`] encodes one, and [`State::restore`] rebuilds the state from all of
 //! them. The same records make up snapshots.
@@ -19,6 +27,7 @@
 mod apply;
 pub mod backup;
 mod command;
+mod index;
 mod principals;
 mod query;
 mod record;
@@ -56,8 +65,12 @@ pub struct State {
     /// A backup being restored, and its parts received so far.
     restore: Option<restore::Staging>,
     restore_parts: restore::StagedParts,
+    /// Per-account indexes and counts, derived from the maps above (`index.rs`).
+    index: index::Index,
 }
 
+#[cfg(test)]
+mod limits_tests;
 #[cfg(test)]
 mod restore_tests;
 #[cfg(test)]

@@ -1,8 +1,9 @@
 //! Users and access keys: their commands and queries. Secrets arrive already wrapped by the
 //! HSM; the state only stores and returns the wrapped form.
 
-use trent_model::{AccessKeyRecord, AccountId, Error, Millis, UserName, UserRecord};
+use trent_model::{AccessKeyRecord, AccountId, Error, Millis, Principal, UserName, UserRecord};
 
+use crate::apply::limit_exceeded;
 use crate::{Outcome, RecordKey, Response, State};
 
 impl State {
@@ -33,6 +34,7 @@ impl State {
         &mut self,
         account: &AccountId,
         name: &UserName,
+        limit: Option<u32>,
         now: Millis,
         touched: &mut Vec<RecordKey>,
     ) -> Response {
@@ -40,12 +42,17 @@ impl State {
         if self.users.contains_key(&slot) {
             return Err(Error::already_exists(format!("User {name} already exists")));
         }
+        if let Some(limit) = limit.filter(|&l| self.user_count(account) >= l as usize) {
+            return Err(limit_exceeded(format!(
+                "The account already has the maximum of {limit} users"
+            )));
+        }
         let record = UserRecord {
             account: account.clone(),
             name: name.clone(),
             created: now,
         };
-        self.users.insert(slot, record);
+        self.insert_user(record);
         touched.push(RecordKey::User(account.clone(), name.clone()));
         Ok(Outcome::Done)
     }
@@ -60,16 +67,16 @@ impl State {
         if !self.users.contains_key(&slot) {
             return Err(Error::not_found(format!("User {name} does not exist")));
         }
-        let owns_keys = self
-            .access_keys
-            .values()
-            .any(|k| &k.owner.account == account && k.owner.user.as_ref() == Some(name));
-        if owns_keys {
+        let user = Principal {
+            account: account.clone(),
+            user: Some(name.clone()),
+        };
+        if self.access_key_count(&user) > 0 {
             return Err(Error::invalid_state(format!(
                 "User {name} still has access keys; delete them first"
             )));
         }
-        self.users.remove(&slot);
+        self.remove_user(account, name);
         touched.push(RecordKey::User(account.clone(), name.clone()));
         Ok(Outcome::Done)
     }
@@ -77,6 +84,7 @@ impl State {
     pub(crate) fn create_access_key(
         &mut self,
         record: &AccessKeyRecord,
+        limit: Option<u32>,
         touched: &mut Vec<RecordKey>,
     ) -> Response {
         let id = &record.access_key_id;
@@ -90,7 +98,14 @@ impl State {
                 return Err(Error::not_found(format!("User {user} does not exist")));
             }
         }
-        self.access_keys.insert(id.clone(), record.clone());
+        let count = self.access_key_count(&record.owner);
+        if let Some(limit) = limit.filter(|&l| count >= l as usize) {
+            return Err(limit_exceeded(format!(
+                "{} already has the maximum of {limit} access keys",
+                record.owner.arn()
+            )));
+        }
+        self.insert_access_key(record.clone());
         touched.push(RecordKey::AccessKey(id.clone()));
         Ok(Outcome::Done)
     }
@@ -100,7 +115,7 @@ impl State {
         access_key_id: &str,
         touched: &mut Vec<RecordKey>,
     ) -> Response {
-        if self.access_keys.remove(access_key_id).is_none() {
+        if !self.remove_access_key(access_key_id) {
             return Err(Error::not_found(format!(
                 "Access key {access_key_id} does not exist"
             )));

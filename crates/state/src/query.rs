@@ -8,37 +8,27 @@ use crate::{RequestId, Response, State};
 impl State {
     /// The response a request with this id got, while the id is remembered
     /// ([`crate::DEDUP_WINDOW_MS`]).
-    pub fn applied_response(&self, id: RequestId) -> Option<&Response> {
-        self.applied.get(&id).map(|(_, response)| response)
+    pub fn applied_response(&self, id: RequestId) -> Option<Response> {
+        self.applied
+            .get(&id)
+            .map(|(_, remembered)| self.replay(remembered))
     }
 
     pub fn key(&self, id: &KeyId) -> Option<&KeyRecord> {
         self.keys.get(id)
     }
 
-    /// Keys of `account` in key-id order, starting after `after`, at most `limit`.
+    /// Keys of `account` in key-id order, starting after `after`, at most `limit`: from the
+    /// account's own index, so a page costs `limit` lookups whatever other accounts hold.
     pub fn keys<'a>(
         &'a self,
         account: &'a AccountId,
         after: Option<KeyId>,
         limit: usize,
     ) -> impl Iterator<Item = &'a KeyRecord> + 'a {
-        let start = match after {
-            Some(id) => std::ops::Bound::Excluded(id),
-            None => std::ops::Bound::Unbounded,
-        };
-        self.keys
-            .range((start, std::ops::Bound::Unbounded))
-            .map(|(_, k)| k)
-            .filter(move |k| &k.metadata.account == account)
+        self.account_key_ids(account, after)
+            .filter_map(move |id| self.keys.get(id))
             .take(limit)
-    }
-
-    pub fn key_count(&self, account: &AccountId) -> usize {
-        self.keys
-            .values()
-            .filter(|k| &k.metadata.account == account)
-            .count()
     }
 
     pub fn alias(&self, account: &AccountId, name: &AliasName) -> Option<&AliasRecord> {

@@ -226,6 +226,7 @@ impl State {
                 }
             }
         }
+        state.rebuild_index();
         Ok(state)
     }
 }

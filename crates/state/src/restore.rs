@@ -216,6 +216,7 @@ impl State {
         self.access_keys = restored.access_keys;
         self.access_keys
             .extend(ours.into_iter().filter(|(_, k)| k.owner == root));
+        self.rebuild_index();
         touched.extend(self.entity_keys());
     }
 

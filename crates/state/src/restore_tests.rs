@@ -32,6 +32,7 @@ impl Replica {
         replica
             .run(Command::CreateAccessKey {
                 record: access_key("TKIAOPERATORROOT0001", account(), None),
+                max_access_keys_per_user: None,
             })
             .unwrap();
         replica
@@ -99,13 +100,18 @@ fn source() -> Replica {
     r.run(Command::CreateUser {
         account: account(),
         name: "alice".parse().unwrap(),
+        max_users_per_account: None,
     })
     .unwrap();
     for record in [
         access_key("TKIAALICE00000000001", account(), Some("alice")),
         access_key("TKIAOTHERROOT0000001", OTHER_ACCOUNT.parse().unwrap(), None),
     ] {
-        r.run(Command::CreateAccessKey { record }).unwrap();
+        r.run(Command::CreateAccessKey {
+            record,
+            max_access_keys_per_user: None,
+        })
+        .unwrap();
     }
     r
 }

@@ -237,11 +237,13 @@ fn tags_merge_and_untag() {
     h.run(Command::TagKey {
         key_id: id(1),
         tags: vec![tag("a", "1"), tag("b", "2")],
+        max_tags_per_key: None,
     })
     .unwrap();
     h.run(Command::TagKey {
         key_id: id(1),
         tags: vec![tag("a", "3")],
+        max_tags_per_key: None,
     })
     .unwrap();
     assert_eq!(
@@ -423,20 +425,24 @@ fn users_and_access_keys_follow_iam_rules_and_survive_restore() {
     assert_eq!(
         h.kind(Command::CreateAccessKey {
             record: key("TKIAAAAAAAAAAAAAAAA1", Some(alice.clone())),
+            max_access_keys_per_user: None,
         }),
         ErrorKind::NotFound
     );
     h.run(Command::CreateUser {
         account: account(),
         name: alice.clone(),
+        max_users_per_account: None,
     })
     .unwrap();
     h.run(Command::CreateAccessKey {
         record: key("TKIAAAAAAAAAAAAAAAA1", Some(alice.clone())),
+        max_access_keys_per_user: None,
     })
     .unwrap();
     h.run(Command::CreateAccessKey {
         record: key("TKIAAAAAAAAAAAAAAAA2", None),
+        max_access_keys_per_user: None,
     })
     .unwrap();
     assert_eq!(

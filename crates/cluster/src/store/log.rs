@@ -15,7 +15,7 @@ use openraft::storage::{LogFlushed, LogState, RaftLogReader, RaftLogStorage};
 use openraft::{Entry, OptionalSend, RaftLogId, Vote};
 use rocksdb::{Direction, IteratorMode, WriteBatch, WriteOptions, DB};
 
-use super::{blocking, storage_io, storage_read, CF_LOG, CF_RAFT};
+use super::{blocking, storage_io, storage_read, LogSizes, CF_LOG, CF_RAFT};
 use crate::{LogId, NodeId, StorageError, TypeConfig};
 
 const VOTE: &[u8] = b"vote";
@@ -29,6 +29,8 @@ pub struct LogStore {
     /// The last committed index + 1 (0: nothing committed yet), for metrics.
     committed: Arc<AtomicU64>,
     flusher: Flusher,
+    /// The stored size of each entry, for retention by bytes.
+    sizes: LogSizes,
 }
 
 /// The thread that makes appended entries durable; it ends with the last [`LogStore`].
@@ -84,11 +86,25 @@ fn synced() -> WriteOptions {
 
 impl LogStore {
     pub(crate) fn new(db: Arc<DB>) -> Self {
+        // The log is bounded (retention.rs), so reading its sizes once at start is too.
+        let sizes = LogSizes::default();
+        let cf = db.cf_handle(CF_LOG).expect("cf");
+        for (key, value) in db.iterator_cf(cf, IteratorMode::Start).flatten() {
+            if let Ok(index) = <[u8; 8]>::try_from(key.as_ref()) {
+                sizes.record(u64::from_be_bytes(index), value.len() as u64);
+            }
+        }
         LogStore {
             flusher: Flusher::spawn(&db),
             db,
             committed: Arc::default(),
+            sizes,
         }
+    }
+
+    /// The stored size of each entry in the log.
+    pub(crate) fn sizes(&self) -> LogSizes {
+        self.sizes.clone()
     }
 
     /// The commit index as openraft last saved it: last committed index + 1, 0 for none.
@@ -242,7 +258,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let cf = self.db.cf_handle(CF_LOG).expect("cf");
         for entry in entries {
             let value = bincode::serialize(&entry).map_err(storage_io)?;
-            batch.put_cf(cf, index_key(entry.get_log_id().index), value);
+            let index = entry.get_log_id().index;
+            self.sizes.record(index, value.len() as u64);
+            batch.put_cf(cf, index_key(index), value);
         }
         // One batch, written here (an unsynced write only fills the memtable and hands the
         // WAL record to the OS), then synced by the flusher before openraft hears the
@@ -256,6 +274,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        self.sizes.forget(log_id.index, u64::MAX);
         self.delete_range(log_id.index, u64::MAX, None).await
     }
 
@@ -264,6 +283,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // between the marker and the first remaining entry.
         let marker = bincode::serialize(&log_id).map_err(storage_io)?;
         self.delete_range(0, log_id.index + 1, Some((PURGED, marker)))
-            .await
+            .await?;
+        self.sizes.forget(0, log_id.index + 1);
+        Ok(())
     }
 }

@@ -12,11 +12,13 @@
 
 mod log;
 mod machine;
+mod sizes;
 mod snapshot;
 mod wal;
 
 pub use log::LogStore;
 pub use machine::{SharedState, StateMachineStore};
+pub use sizes::LogSizes;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

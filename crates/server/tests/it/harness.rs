@@ -95,6 +95,8 @@ pub struct TestNode {
     log: PathBuf,
     pub initial_cluster: String,
     pub extra_args: Vec<String>,
+    /// Environment variables set after the harness's own (so they override them).
+    pub extra_env: Vec<(String, String)>,
     /// Serves TLS (its `extra_args` name the files) instead of `--plain-http`.
     pub tls: bool,
     /// Peer mutual TLS (its `extra_args` name the files) instead of `--peer-plain`.
@@ -146,9 +148,13 @@ impl TestNode {
             .args((!self.peer_tls).then_some("--peer-plain"))
             .args(&self.extra_args)
             .env("TRENT_LOG", "info,openraft=info")
+            // Tests drive one account as fast as they can; the quota tests turn them back on
+            // with a flag (flags win over the environment).
+            .env("TRENT_REQUEST_QUOTAS", "false")
             .env("TRENT_DOMAIN_KEY", DOMAIN_KEY)
             .env("TRENT_ROOT_ACCESS_KEY_ID", ROOT_ACCESS_KEY_ID)
             .env("TRENT_ROOT_SECRET_ACCESS_KEY", ROOT_SECRET)
+            .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -228,6 +234,7 @@ impl TestCluster {
             log: root.join(format!("node{id}.log")),
             initial_cluster: initial_cluster.into(),
             extra_args: vec![],
+            extra_env: vec![],
             tls: false,
             peer_tls: false,
             child: None,

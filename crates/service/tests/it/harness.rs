@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use trent_cluster::{ClusterConfig, ClusterError, ClusterNode, ManualClock, RaftTuning};
 use trent_hsm::{DomainKey, SoftHsm};
 use trent_model::{AccountId, Error, Principal};
-use trent_service::{Call, Limits, OpError, Operation, Service, ServiceConfig};
+use trent_service::{Call, Limits, OpError, Operation, RateQuotas, Service, ServiceConfig};
 use uuid::Uuid;
 
 pub const REGION: &str = "eu-west-1";
@@ -100,6 +100,11 @@ impl Cluster {
                 ServiceConfig {
                     region: REGION.into(),
                     limits,
+                    // These tests drive one account as fast as they can.
+                    quotas: RateQuotas {
+                        enabled: false,
+                        ..RateQuotas::default()
+                    },
                 },
             );
             nodes.push(Node {

@@ -331,6 +331,7 @@ async fn limits_are_enforced() {
     let limits = Limits {
         keys_per_account: 2,
         aliases_per_key: 1,
+        ..Limits::default()
     };
     let c = Cluster::start_with(66, 1, limits, test_tuning()).await;
     let id = c.create_key().await;

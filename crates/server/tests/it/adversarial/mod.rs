@@ -7,3 +7,4 @@
 //! parallel with each other and with the rest of the suite.
 
 mod peer;
+mod tenants;
