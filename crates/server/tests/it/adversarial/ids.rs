@@ -42,7 +42,10 @@ async fn send_rewritten(
         .unwrap()
         .build()
         .unwrap();
-    let original = request.headers()[AUTHORIZATION].to_str().unwrap().to_owned();
+    let original = request.headers()[AUTHORIZATION]
+        .to_str()
+        .unwrap()
+        .to_owned();
     request.headers_mut().remove(AUTHORIZATION);
     for value in rewrite(&original) {
         request
@@ -50,12 +53,10 @@ async fn send_rewritten(
             .append(AUTHORIZATION, HeaderValue::from_str(&value).unwrap());
     }
     for (name, value) in headers {
-        request
-            .headers_mut()
-            .insert(
-                HeaderName::from_bytes(name.as_bytes()).unwrap(),
-                HeaderValue::from_str(value).unwrap(),
-            );
+        request.headers_mut().insert(
+            HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            HeaderValue::from_str(value).unwrap(),
+        );
     }
     let response = reqwest::Client::new().execute(request).await.unwrap();
     let status = response.status().as_u16();
@@ -148,7 +149,10 @@ async fn a_remembered_response_answers_only_its_own_caller() {
     ];
     for (element, rewrite) in &cases {
         let (status, body) = send_rewritten(&attacker, target, &input, &sdk, rewrite).await;
-        assert!(!leaks(&body), "{element}: the victim's response leaked: {body}");
+        assert!(
+            !leaks(&body),
+            "{element}: the victim's response leaked: {body}"
+        );
         assert_eq!(status, 400, "{element}: not refused: {body}");
         assert_eq!(body["__type"], "InvalidSignatureException", "{body}");
         let message = body["message"].as_str().unwrap();
@@ -192,15 +196,25 @@ async fn a_retried_create_access_key_answers_the_stored_secret() {
     let node = follower(&cluster).await;
     let root = node.client();
     for (target, input, invocation) in [
-        ("TrentAdmin.CreateAccessKey", json!({}), "retry-of-create-key"),
+        (
+            "TrentAdmin.CreateAccessKey",
+            json!({}),
+            "retry-of-create-key",
+        ),
         (
             "TrentAdmin.CreateAccount",
             json!({"AccountId": "777788889999"}),
             "retry-of-create-account",
         ),
     ] {
-        let first = root.call_with(target, &input, Some(invocation)).await.unwrap();
-        let retried = root.call_with(target, &input, Some(invocation)).await.unwrap();
+        let first = root
+            .call_with(target, &input, Some(invocation))
+            .await
+            .unwrap();
+        let retried = root
+            .call_with(target, &input, Some(invocation))
+            .await
+            .unwrap();
         assert_eq!(first, retried, "{target}: the retry answered another key");
         let key = &retried["AccessKey"];
         let client = client_as(
@@ -225,11 +239,20 @@ async fn a_deleted_root_access_key_is_not_bootstrapped_again() {
     cluster.leader().await;
     let root = cluster.client(1);
     let made = root.admin("CreateAccessKey", &json!({})).await.unwrap();
-    let new_id = made["AccessKey"]["AccessKeyId"].as_str().unwrap().to_owned();
-    let new_secret = made["AccessKey"]["SecretAccessKey"].as_str().unwrap().to_owned();
+    let new_id = made["AccessKey"]["AccessKeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let new_secret = made["AccessKey"]["SecretAccessKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let replacement = client_as(&cluster.nodes[1], &new_id, &new_secret);
     replacement
-        .admin("DeleteAccessKey", &json!({"AccessKeyId": ROOT_ACCESS_KEY_ID}))
+        .admin(
+            "DeleteAccessKey",
+            &json!({"AccessKeyId": ROOT_ACCESS_KEY_ID}),
+        )
         .await
         .unwrap();
     let err = root.kms("ListKeys", &json!({})).await.unwrap_err();
@@ -259,7 +282,10 @@ async fn a_deleted_root_access_key_is_not_bootstrapped_again() {
             node.id
         );
     }
-    let keys = replacement.admin("ListAccessKeys", &json!({})).await.unwrap();
+    let keys = replacement
+        .admin("ListAccessKeys", &json!({}))
+        .await
+        .unwrap();
     let ids: Vec<&str> = keys["AccessKeys"]
         .as_array()
         .unwrap()
