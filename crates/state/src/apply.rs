@@ -71,6 +71,7 @@ impl State {
             Command::CreateUser { account, name } => self.create_user(account, name, now, touched),
             Command::DeleteUser { account, name } => self.delete_user(account, name, touched),
             Command::CreateAccessKey { record } => self.create_access_key(record, touched),
+            Command::Bootstrap { root_access_key } => self.bootstrap(root_access_key, touched),
             Command::RecordKeyUsage { usages } => self.record_usage(usages, touched),
             Command::DeleteAccessKey { access_key_id } => {
                 self.delete_access_key(access_key_id, touched)
