@@ -63,6 +63,9 @@ async fn send_rewritten(
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
+/// Turns the signed `Authorization` header into the headers sent.
+type Rewrite<'a> = Box<dyn Fn(&str) -> Vec<String> + 'a>;
+
 /// `auth` with `element` (`Credential=...` etc.) inserted before its own elements.
 fn with_leading(auth: &str, element: &str) -> String {
     let rest = auth.strip_prefix("AWS4-HMAC-SHA256 ").unwrap();
@@ -118,7 +121,7 @@ async fn a_remembered_response_answers_only_its_own_caller() {
     let input = json!({});
     let sdk = [("amz-sdk-invocation-id", invocation)];
     let fake_signature = format!("Signature={}", "0".repeat(64));
-    let cases: Vec<(&str, Box<dyn Fn(&str) -> Vec<String> + '_>)> = vec![
+    let cases: Vec<(&str, Rewrite)> = vec![
         (
             "Credential",
             Box::new(|a: &str| vec![with_leading(a, &victim_credential)]),
