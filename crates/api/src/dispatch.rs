@@ -1,6 +1,10 @@
 //! The leader side: authenticate a raw request, parse its JSON body into an operation and
 //! run it. Runs only on the leader (the cluster layer routes every request there), because
 //! authentication unwraps the caller's secret, which is HSM work.
+//!
+//! The request id that makes a retried write apply once is made here, from what was
+//! verified: the access key that signed the request, the target and the SDK's invocation id
+//! (the same on every retry of one call), so no caller can name another's.
 
 use std::time::SystemTime;
 
@@ -14,6 +18,11 @@ use crate::sigv4::{self, Authorization};
 use crate::wire::{RawRequest, Reply};
 use crate::{admin, operations, ADMIN_PREFIX, KMS_PREFIX};
 
+/// AWS SDKs send the same invocation id on every retry of one call.
+const SDK_INVOCATION_HEADER: &str = "amz-sdk-invocation-id";
+/// Namespace of the request ids derived here.
+const REQUEST_ID_NAMESPACE: Uuid = Uuid::from_u128(0x7e3b_2c51_9a0d_4f6e_8b1a_5d2c_3e4f_6a7b);
+
 /// Serves API requests routed to this node while it leads.
 pub struct Handler {
     pub service: Service,
@@ -22,10 +31,10 @@ pub struct Handler {
 
 #[async_trait::async_trait]
 impl ForwardHandler for Handler {
-    async fn handle(&self, request_id: Uuid, payload: Vec<u8>) -> Result<Vec<u8>, ClusterError> {
+    async fn handle(&self, attempt: Uuid, payload: Vec<u8>) -> Result<Vec<u8>, ClusterError> {
         let raw: RawRequest = bincode::deserialize(&payload)
             .map_err(|e| ClusterError::Invalid(format!("undecodable API request: {e}")))?;
-        let reply = match self.serve(request_id, &raw).await {
+        let reply = match self.serve(attempt, &raw).await {
             Ok(value) => Reply::ok(&value),
             Err(OpError::Api(e)) => {
                 log_refusal(&raw, &e);
@@ -39,13 +48,14 @@ impl ForwardHandler for Handler {
 }
 
 impl Handler {
-    async fn serve(&self, request_id: Uuid, raw: &RawRequest) -> Result<Output, OpError> {
+    /// Serves `raw`; `attempt` is the id the receiving node gave this HTTP request.
+    async fn serve(&self, attempt: Uuid, raw: &RawRequest) -> Result<Output, OpError> {
         let (prefix, name) = raw.target()?;
-        let caller = authenticate(&self.service, raw).await?;
+        let (access_key_id, caller) = authenticate(&self.service, raw).await?;
         // Authentication read the access key behind the barrier: one per request is enough.
         let call = Call {
             caller,
-            request_id,
+            request_id: request_id(&access_key_id, raw, attempt),
             barrier_passed: true,
         };
         match prefix {
@@ -69,9 +79,22 @@ impl Handler {
     }
 }
 
-/// The principal whose access key signed `raw`.
-async fn authenticate(service: &Service, raw: &RawRequest) -> Result<Principal, OpError> {
-    let auth = Authorization::parse(raw.header("authorization"))?;
+/// The id that makes a retried write apply once, bound to the verified `access_key_id`:
+/// from the SDK's invocation id when the client sent one (every retry of one call shares
+/// it), else from this attempt's id (the same across the cluster's own retries of it on
+/// another leader). Two callers never share one, whatever their headers say.
+fn request_id(access_key_id: &str, raw: &RawRequest, attempt: Uuid) -> Uuid {
+    let target = raw.header("x-amz-target").unwrap_or("");
+    let name = match raw.header_values(SDK_INVOCATION_HEADER)[..] {
+        [invocation] => format!("{access_key_id}\n{target}\nsdk {invocation}"),
+        _ => format!("{access_key_id}\n{target}\nattempt {attempt}"),
+    };
+    Uuid::new_v5(&REQUEST_ID_NAMESPACE, name.as_bytes())
+}
+
+/// The access key that signed `raw`, and its owner.
+async fn authenticate(service: &Service, raw: &RawRequest) -> Result<(String, Principal), OpError> {
+    let auth = Authorization::parse_all(&raw.header_values("authorization"))?;
     if raw.header("x-amz-security-token").is_some() {
         return Err(
             unrecognized("temporary credentials (session tokens) are not supported").into(),
@@ -84,7 +107,7 @@ async fn authenticate(service: &Service, raw: &RawRequest) -> Result<Principal, 
     let secret =
         std::str::from_utf8(&secret).map_err(|_| Error::internal("stored secret is not text"))?;
     sigv4::verify(&auth, raw, secret, service.region(), time)?;
-    Ok(principal)
+    Ok((auth.access_key_id, principal))
 }
 
 fn unrecognized(message: &str) -> Error {
@@ -114,5 +137,58 @@ fn log_refusal(raw: &RawRequest, e: &Error) {
     match e.kind {
         ErrorKind::Internal => tracing::error!(target, error = %e, "request failed"),
         _ => tracing::debug!(target, code = e.aws_code(), "request refused"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(headers: &[(&str, &str)]) -> RawRequest {
+        RawRequest {
+            method: "POST".into(),
+            uri: "/".into(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            body: vec![],
+        }
+    }
+
+    #[test]
+    fn a_request_id_binds_the_verified_key_the_target_and_the_invocation() {
+        let create = raw(&[
+            ("x-amz-target", "TrentService.CreateKey"),
+            (SDK_INVOCATION_HEADER, "inv-1"),
+        ]);
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        // Every attempt of one SDK call, whichever node received it: one id.
+        assert_eq!(
+            request_id("KEY1", &create, a),
+            request_id("KEY1", &create, b)
+        );
+        // Another caller with the same headers, or another operation: another id.
+        assert_ne!(
+            request_id("KEY1", &create, a),
+            request_id("KEY2", &create, a)
+        );
+        let delete = raw(&[
+            ("x-amz-target", "TrentService.DeleteAlias"),
+            (SDK_INVOCATION_HEADER, "inv-1"),
+        ]);
+        assert_ne!(
+            request_id("KEY1", &create, a),
+            request_id("KEY1", &delete, a)
+        );
+        // Without an invocation id (or with two), each attempt is its own request.
+        for headers in [
+            vec![("x-amz-target", "TrentService.CreateKey")],
+            vec![(SDK_INVOCATION_HEADER, "x"), (SDK_INVOCATION_HEADER, "y")],
+        ] {
+            let plain = raw(&headers);
+            assert_eq!(request_id("KEY1", &plain, a), request_id("KEY1", &plain, a));
+            assert_ne!(request_id("KEY1", &plain, a), request_id("KEY1", &plain, b));
+        }
     }
 }

@@ -55,9 +55,18 @@ fn incomplete(message: &str) -> Error {
 impl Authorization {
     /// Parses `AWS4-HMAC-SHA256 Credential=<id>/<date>/<region>/<service>/aws4_request,
     /// SignedHeaders=<h1;h2>, Signature=<hex>`. No header at all is
-    /// `MissingAuthenticationTokenException`.
+    /// `MissingAuthenticationTokenException`; an element given twice is refused.
     pub fn parse(header: Option<&str>) -> Result<Authorization, Error> {
-        let header = header.ok_or_else(|| {
+        Self::parse_all(&header.into_iter().collect::<Vec<_>>())
+    }
+
+    /// Like [`Authorization::parse`], given every `Authorization` header of the request:
+    /// more than one is refused.
+    pub fn parse_all(headers: &[&str]) -> Result<Authorization, Error> {
+        if headers.len() > 1 {
+            return Err(incomplete("Authorization is given more than once"));
+        }
+        let header = headers.first().copied().ok_or_else(|| {
             Error::new(
                 ErrorKind::MissingAuthenticationToken,
                 "Request is missing Authentication Token",
@@ -69,11 +78,16 @@ impl Authorization {
             .ok_or_else(|| invalid(format!("Authorization: only {ALGORITHM} is supported")))?;
         let (mut credential, mut signed, mut signature) = (None, None, None);
         for part in rest.split(',').map(str::trim) {
-            match part.split_once('=') {
-                Some(("Credential", v)) => credential = Some(v),
-                Some(("SignedHeaders", v)) => signed = Some(v),
-                Some(("Signature", v)) => signature = Some(v),
+            let (slot, name, value) = match part.split_once('=') {
+                Some((name @ "Credential", v)) => (&mut credential, name, v),
+                Some((name @ "SignedHeaders", v)) => (&mut signed, name, v),
+                Some((name @ "Signature", v)) => (&mut signature, name, v),
                 _ => return Err(incomplete(&format!("unexpected element '{part}'"))),
+            };
+            // One reader taking the first and another the last of a repeated element is
+            // how a request gets attributed to a key that did not sign it: refuse it.
+            if slot.replace(value).is_some() {
+                return Err(incomplete(&format!("{name} is given more than once")));
             }
         }
         let credential = credential.ok_or_else(|| incomplete("no Credential"))?;
@@ -323,6 +337,50 @@ mod tests {
             assert_eq!(e.kind, ErrorKind::InvalidSignature, "{header}");
             assert!(e.message.contains(says), "{header}: {e}");
         }
+    }
+
+    #[test]
+    fn repeated_elements_and_headers_are_refused_by_name() {
+        const CRED: &str = "Credential=A/20260101/us-east-1/kms/aws4_request";
+        const VICTIM: &str = "Credential=V/20260101/us-east-1/kms/aws4_request";
+        const SIGNED: &str = "SignedHeaders=host;x-amz-date";
+        let signature = format!("Signature={}", "a".repeat(64));
+        let other_signature = format!("Signature={}", "b".repeat(64));
+        let header = |parts: &[&str]| format!("AWS4-HMAC-SHA256 {}", parts.join(", "));
+        for (parts, name) in [
+            (vec![VICTIM, CRED, SIGNED, &signature], "Credential"),
+            (vec![CRED, SIGNED, &signature, VICTIM], "Credential"),
+            (vec![CRED, CRED, SIGNED, &signature], "Credential"),
+            (
+                vec![CRED, SIGNED, "SignedHeaders=host", &signature],
+                "SignedHeaders",
+            ),
+            (
+                vec![CRED, SIGNED, &signature, &other_signature],
+                "Signature",
+            ),
+        ] {
+            let text = header(&parts);
+            let e = Authorization::parse(Some(&text)).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::InvalidSignature, "{text}");
+            assert!(
+                e.message
+                    .contains(&format!("{name} is given more than once")),
+                "{text}: {e}"
+            );
+        }
+        let one = header(&[CRED, SIGNED, &signature]);
+        assert_eq!(
+            Authorization::parse_all(&[&one]).unwrap().access_key_id,
+            "A"
+        );
+        let e = Authorization::parse_all(&[&one, &one]).unwrap_err();
+        assert!(
+            e.message.contains("Authorization is given more than once"),
+            "{e}"
+        );
+        let missing = Authorization::parse_all(&[]).unwrap_err();
+        assert_eq!(missing.kind, ErrorKind::MissingAuthenticationToken);
     }
 
     #[test]

@@ -19,10 +19,6 @@ use crate::{observe, Api, CHANNEL, MAX_BODY};
 
 pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 const REQUEST_ID_HEADER: &str = "x-amzn-requestid";
-/// AWS SDKs send the same invocation id on every retry of one call.
-const SDK_INVOCATION_HEADER: &str = "amz-sdk-invocation-id";
-/// Namespace of request ids derived from SDK invocation ids.
-const REQUEST_ID_NAMESPACE: Uuid = Uuid::from_u128(0x7e3b_2c51_9a0d_4f6e_8b1a_5d2c_3e4f_6a7b);
 
 /// A request as received, carried to the leader for authentication and execution.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -104,7 +100,10 @@ pub async fn handle(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let request_id = request_id(&headers);
+    // This attempt's id, for the cluster's routing (the same on every hop and leader change
+    // of this attempt) and the client's logs. The id that makes a retried write apply once
+    // is the leader's to derive, from what it verified (`dispatch::request_id`).
+    let request_id = Uuid::new_v4();
     let started = Instant::now();
     let operation = observe::operation(&headers);
     let reply = match admit(method, uri, headers, body).await {
@@ -173,23 +172,6 @@ async fn admit(
     };
     raw.target()?;
     Ok(raw)
-}
-
-/// The id that makes a retried write apply once: derived from the SDK's invocation id (the
-/// same on every retry of one call) and the caller's access key id, so two callers can never
-/// share one; a fresh id when the client sends none.
-fn request_id(headers: &HeaderMap) -> Uuid {
-    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    match (text(SDK_INVOCATION_HEADER), text("authorization")) {
-        (Some(invocation), Some(auth)) => {
-            let credential = auth.split("Credential=").nth(1).unwrap_or("");
-            let access_key = credential.split('/').next().unwrap_or("");
-            let target = text("x-amz-target").unwrap_or("");
-            let name = format!("{access_key}\n{target}\n{invocation}");
-            Uuid::new_v5(&REQUEST_ID_NAMESPACE, name.as_bytes())
-        }
-        _ => Uuid::new_v4(),
-    }
 }
 
 fn respond(reply: Reply, request_id: Uuid) -> Response {

@@ -108,6 +108,15 @@ pub struct Call {
     pub barrier_passed: bool,
 }
 
+impl Call {
+    /// The id the state machine remembers this call's write under: the request id bound to
+    /// the caller, so a remembered response answers only the principal that caused it,
+    /// whoever else presents the same request id.
+    pub(crate) fn dedup_id(&self) -> Uuid {
+        Uuid::new_v5(&self.request_id, self.caller.arn().to_string().as_bytes())
+    }
+}
+
 impl Service {
     /// Creates the service. It executes operations on this node; the front end routes signed
     /// requests to the leader.
@@ -176,13 +185,13 @@ impl Service {
     /// The response the state machine gave a request with this call's id, if it applied one
     /// (read behind the barrier): the call is a retry whose first attempt took effect.
     pub(crate) async fn applied_before(&self, call: &Call) -> Result<Option<Response>, OpError> {
-        let id = RequestId(call.request_id);
+        let id = RequestId(call.dedup_id());
         self.read_for(call, |s| s.applied_response(id)).await
     }
 
     /// Proposes a command under the call's request id; business errors come back as `Api`.
     pub(crate) async fn write(&self, call: &Call, command: Command) -> Result<Outcome, OpError> {
-        Ok(self.node().write(call.request_id, command).await??)
+        Ok(self.node().write(call.dedup_id(), command).await??)
     }
 
     pub(crate) fn now(&self) -> trent_model::Millis {

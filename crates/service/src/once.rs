@@ -59,13 +59,13 @@ impl Service {
         refusal: Error,
         answer: Answer<T>,
     ) -> Result<T, OpError> {
-        let id = RequestId(call.request_id);
+        let id = RequestId(call.dedup_id());
         // Local read: the call already passed the barrier, and an id applied here stays so.
         if let Some(first) = self.node().read_local(|s| s.applied_response(id)) {
             return settled(first, answer);
         }
         let command = Command::Refuse { error: refusal };
-        let recorded = self.node().write(call.request_id, command).await?;
+        let recorded = self.node().write(call.dedup_id(), command).await?;
         settled(recorded, answer)
     }
 }
@@ -98,6 +98,21 @@ fn refusals_unrecorded() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use trent_model::Principal;
+    use uuid::Uuid;
+
+    #[test]
+    fn a_request_id_is_remembered_per_caller() {
+        let call = |account: &str| Call {
+            caller: Principal::root(account.parse().unwrap()),
+            request_id: Uuid::from_u128(7),
+            barrier_passed: false,
+        };
+        let victim = call("111122223333").dedup_id();
+        assert_eq!(victim, call("111122223333").dedup_id());
+        assert_ne!(victim, call("444455556666").dedup_id());
+        assert_ne!(victim, Uuid::from_u128(7));
+    }
 
     #[test]
     fn refusals_about_the_state_are_recorded_and_those_about_the_input_are_not() {

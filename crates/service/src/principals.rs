@@ -1,13 +1,15 @@
-//! Users and access keys (what IAM does for AWS), and the bootstrap of each account's root
-//! access key from configuration. Only an account's root manages its principals. Secrets are
-//! generated and wrapped by the HSM; a new secret is shown once, to its creator.
+//! Users and access keys (what IAM does for AWS), and the one-time bootstrap of the operator
+//! root's access key from configuration. Only an account's root manages its principals.
+//! Secrets are generated and wrapped by the HSM; a new secret is shown to its creator, and
+//! to the creator's retries of the same request (from the wrapped copy the state machine
+//! remembers with the request's answer), never to anyone else.
 
 use std::time::Duration;
 
 use trent_model::{
     validate_access_key_id, AccessKeyRecord, AccountId, Error, ErrorKind, Principal, UserName,
 };
-use trent_state::Command;
+use trent_state::{Command, Outcome};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -76,20 +78,37 @@ impl Service {
         self.issue_access_key(call, Principal::root(account)).await
     }
 
-    /// A fresh access key for `owner`, stored with its secret wrapped.
+    /// A fresh access key for `owner`, stored with its secret wrapped. A retry of the call
+    /// answers the key its first attempt stored: the state machine remembers the created
+    /// record (secret wrapped) as the request's answer, and the HSM unwraps it again.
     async fn issue_access_key(
         &self,
         call: &Call,
         owner: Principal,
     ) -> Result<CreatedAccessKey, OpError> {
-        let (access_key_id, secret) = self.generate_credentials();
         let limit = Some(self.limits().access_keys_per_user);
-        self.store_access_key(call, &access_key_id, &secret, owner.clone(), limit)
-            .await?;
+        let outcome = match self.applied_before(call).await? {
+            Some(first) => first?,
+            // Should a duplicate of this call apply first, the state machine answers its
+            // record, not the one proposed here.
+            None => {
+                let (access_key_id, secret) = self.generate_credentials();
+                self.store_access_key(call, &access_key_id, &secret, owner, limit)
+                    .await?
+            }
+        };
+        let Outcome::AccessKey(record) = outcome else {
+            return Err(Error::internal(format!("unexpected outcome {outcome:?}")).into());
+        };
+        let secret = self
+            .hsm()
+            .unwrap_secret(record.access_key_id.as_bytes(), &record.wrapped_secret)?;
+        let secret = std::str::from_utf8(&secret)
+            .map_err(|_| Error::internal("stored secret is not text"))?;
         Ok(CreatedAccessKey {
-            access_key_id,
-            secret_access_key: secret,
-            owner,
+            secret_access_key: Zeroizing::new(secret.to_owned()),
+            access_key_id: record.access_key_id,
+            owner: record.owner,
         })
     }
 
@@ -145,10 +164,12 @@ impl Service {
         Ok(Some((record.owner, secret)))
     }
 
-    /// Makes sure `account`'s root has the access key `access_key_id` with `secret` (from
-    /// configuration). Runs on every node; only the leader's attempt writes, so it retries
-    /// until this node has seen the key in the state. A different secret under the same id
-    /// is refused, never overwritten.
+    /// Bootstraps the cluster with `account`'s root access key `access_key_id` and `secret`
+    /// (from configuration), once in the cluster's life: the state records that it is done,
+    /// and every later start leaves access keys alone (a root key the operator deleted stays
+    /// deleted). Runs on every node; only the leader's attempt writes, so it waits until this
+    /// node has seen bootstrap done in the state. Until then, a key of that id with another
+    /// secret or owner is refused, never overwritten.
     pub async fn ensure_root_access_key(
         &self,
         account: AccountId,
@@ -158,11 +179,26 @@ impl Service {
         validate_access_key_id(&access_key_id)?;
         let owner = Principal::root(account);
         loop {
-            if let Some(record) = self
+            let (done, record) = self
                 .node()
-                .read_local(|s| s.access_key(&access_key_id).cloned())
-            {
-                return self.check_bootstrapped(&record, &owner, &secret);
+                .read_local(|s| (s.bootstrapped(), s.access_key(&access_key_id).cloned()));
+            if done {
+                if let Some(record) = &record {
+                    // This node's domain key must open what its peers wrapped.
+                    self.hsm()
+                        .unwrap_secret(record.access_key_id.as_bytes(), &record.wrapped_secret)
+                        .map_err(|e| Error::internal(e.to_string()))?;
+                }
+                tracing::info!(
+                    access_key_id,
+                    "the cluster is bootstrapped already: the root access key from the \
+                     configuration (TRENT_ROOT_ACCESS_KEY_ID) is ignored"
+                );
+                return Ok(());
+            }
+            if let Some(record) = &record {
+                // A data dir from before bootstrap was recorded: the key must be this one.
+                self.check_bootstrapped(record, &owner, &secret)?;
             }
             if self.node().is_leader() {
                 let call = Call {
@@ -170,13 +206,19 @@ impl Service {
                     request_id: Uuid::new_v4(),
                     barrier_passed: false,
                 };
-                match self
-                    // The configured root key is the operator's, not a tenant's: no limit.
-                    .store_access_key(&call, &access_key_id, &secret, owner.clone(), None)
-                    .await
-                {
-                    Ok(()) => return Ok(()),
-                    Err(OpError::Api(e)) if e.kind == ErrorKind::AlreadyExists => {}
+                let record = self
+                    .wrap_access_key(&access_key_id, &secret, owner.clone())
+                    .map_err(OpError::into_api)?;
+                let command = Command::Bootstrap {
+                    root_access_key: record,
+                };
+                match self.write(&call, command).await {
+                    Ok(_) => {
+                        tracing::info!(access_key_id, "bootstrapped the root access key");
+                        return Ok(());
+                    }
+                    // Bootstrapped by an earlier leader: the next look sees it.
+                    Err(OpError::Api(e)) if e.kind == ErrorKind::AlreadyExists => continue,
                     Err(OpError::Api(e)) => return Err(e),
                     Err(OpError::Cluster(e)) => {
                         tracing::debug!(error = %e, "root key bootstrap will retry")
@@ -216,22 +258,30 @@ impl Service {
         secret: &str,
         owner: Principal,
         limit: Option<u32>,
-    ) -> Result<(), OpError> {
-        let wrapped_secret = self
-            .hsm()
-            .wrap_secret(access_key_id.as_bytes(), secret.as_bytes())?;
-        let record = AccessKeyRecord {
-            access_key_id: access_key_id.into(),
-            owner,
-            wrapped_secret,
-            created: self.now(),
-        };
+    ) -> Result<Outcome, OpError> {
+        let record = self.wrap_access_key(access_key_id, secret, owner)?;
         let command = Command::CreateAccessKey {
             record,
             max_access_keys_per_user: limit,
         };
-        self.write(call, command).await?;
-        Ok(())
+        self.write(call, command).await
+    }
+
+    fn wrap_access_key(
+        &self,
+        access_key_id: &str,
+        secret: &str,
+        owner: Principal,
+    ) -> Result<AccessKeyRecord, OpError> {
+        let wrapped_secret = self
+            .hsm()
+            .wrap_secret(access_key_id.as_bytes(), secret.as_bytes())?;
+        Ok(AccessKeyRecord {
+            access_key_id: access_key_id.into(),
+            owner,
+            wrapped_secret,
+            created: self.now(),
+        })
     }
 
     /// A fresh access key id and secret, in AWS's shapes (20 and 40 characters), from the

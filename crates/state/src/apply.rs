@@ -80,6 +80,7 @@ impl State {
                 record,
                 max_access_keys_per_user,
             } => self.create_access_key(record, *max_access_keys_per_user, touched),
+            Command::Bootstrap { root_access_key } => self.bootstrap(root_access_key, touched),
             Command::RecordKeyUsage { usages } => self.record_usage(usages, touched),
             Command::DeleteAccessKey { access_key_id } => {
                 self.delete_access_key(access_key_id, touched)

@@ -124,6 +124,13 @@ pub enum Command {
         #[serde(default)]
         max_access_keys_per_user: Option<u32>,
     },
+    /// Bootstraps the cluster from trentd's configuration, once in its life: records the
+    /// operator root's access key (unless a key of that id exists, from a data dir older
+    /// than this command) and that bootstrap is done. Refused once done, so a root key the
+    /// operator deleted is never re-created by a later start.
+    Bootstrap {
+        root_access_key: AccessKeyRecord,
+    },
     DeleteAccessKey {
         access_key_id: String,
     },
@@ -183,6 +190,7 @@ impl Command {
             Command::DeleteUser { .. } => "DeleteUser",
             Command::CreateAccessKey { .. } => "CreateAccessKey",
             Command::DeleteAccessKey { .. } => "DeleteAccessKey",
+            Command::Bootstrap { .. } => "Bootstrap",
             Command::RecordKeyUsage { .. } => "RecordKeyUsage",
             Command::RestorePart { .. } => "RestorePart",
             Command::RestoreCommit { .. } => "RestoreCommit",
@@ -197,6 +205,8 @@ impl Command {
 pub enum Outcome {
     Done,
     Key(Box<KeyMetadata>),
+    /// The access key created, its secret wrapped: what a retry of the creation answers.
+    AccessKey(Box<AccessKeyRecord>),
 }
 
 /// The result of applying one request: business errors are values, not storage failures.

@@ -62,6 +62,9 @@ pub struct State {
     applied_by_time: BTreeSet<(Millis, RequestId)>,
     /// The latest leader time seen in the log; never moves backwards.
     clock: Millis,
+    /// The root access key from trentd's configuration was recorded, once: later starts
+    /// leave access keys alone.
+    bootstrapped: bool,
     /// A backup being restored, and its parts received so far.
     restore: Option<restore::Staging>,
     restore_parts: restore::StagedParts,

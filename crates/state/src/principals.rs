@@ -107,6 +107,29 @@ impl State {
         }
         self.insert_access_key(record.clone());
         touched.push(RecordKey::AccessKey(id.clone()));
+        Ok(Outcome::AccessKey(Box::new(record.clone())))
+    }
+
+    /// Whether the cluster was bootstrapped ([`crate::Command::Bootstrap`]).
+    pub fn bootstrapped(&self) -> bool {
+        self.bootstrapped
+    }
+
+    pub(crate) fn bootstrap(
+        &mut self,
+        root_access_key: &AccessKeyRecord,
+        touched: &mut Vec<RecordKey>,
+    ) -> Response {
+        if self.bootstrapped {
+            return Err(Error::already_exists("The cluster is bootstrapped already"));
+        }
+        self.bootstrapped = true;
+        touched.push(RecordKey::Bootstrapped);
+        let id = &root_access_key.access_key_id;
+        if !self.access_keys.contains_key(id) {
+            self.insert_access_key(root_access_key.clone());
+            touched.push(RecordKey::AccessKey(id.clone()));
+        }
         Ok(Outcome::Done)
     }
 

@@ -22,6 +22,7 @@ const TAG_USER: u8 = b'u';
 const TAG_ACCESS_KEY: u8 = b'x';
 const TAG_RESTORE: u8 = b'b';
 const TAG_RESTORE_PART: u8 = b'p';
+const TAG_BOOTSTRAPPED: u8 = b'o';
 
 /// The identity of one stored record.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -36,6 +37,8 @@ pub enum RecordKey {
     Restore,
     /// One staged part of it.
     RestorePart(u32),
+    /// Present once the cluster is bootstrapped.
+    Bootstrapped,
 }
 
 /// A record that cannot be decoded: the data dir or snapshot is corrupt or of another format.
@@ -62,6 +65,7 @@ impl RecordKey {
             RecordKey::AccessKey(id) => tagged(TAG_ACCESS_KEY, id.as_bytes()),
             RecordKey::Restore => vec![TAG_RESTORE],
             RecordKey::RestorePart(i) => tagged(TAG_RESTORE_PART, &i.to_be_bytes()),
+            RecordKey::Bootstrapped => vec![TAG_BOOTSTRAPPED],
         }
     }
 
@@ -86,6 +90,7 @@ impl RecordKey {
         match tag {
             TAG_CLOCK if body.is_empty() => Ok(RecordKey::Clock),
             TAG_RESTORE if body.is_empty() => Ok(RecordKey::Restore),
+            TAG_BOOTSTRAPPED if body.is_empty() => Ok(RecordKey::Bootstrapped),
             TAG_RESTORE_PART => {
                 let index = body.try_into().map_err(|_| bad("bad part index"))?;
                 Ok(RecordKey::RestorePart(u32::from_be_bytes(index)))
@@ -151,12 +156,13 @@ impl State {
             RecordKey::AccessKey(id) => self.access_keys.get(id).map(encode),
             RecordKey::Restore => self.restore.as_ref().map(encode),
             RecordKey::RestorePart(i) => self.restore_parts.get(i).map(encode),
+            RecordKey::Bootstrapped => self.bootstrapped.then(|| encode(&true)),
         }
     }
 
     /// Every record of the state, in key order.
     pub fn records(&self) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> + '_ {
-        let clock = std::iter::once(RecordKey::Clock);
+        let clock = [RecordKey::Clock, RecordKey::Bootstrapped].into_iter();
         let keys = self.keys.keys().map(|id| RecordKey::Key(*id));
         let aliases = self
             .aliases
@@ -224,6 +230,7 @@ impl State {
                 RecordKey::RestorePart(i) => {
                     state.restore_parts.insert(i, decode(&key, &value)?);
                 }
+                RecordKey::Bootstrapped => state.bootstrapped = decode(&key, &value)?,
             }
         }
         state.rebuild_index();

@@ -523,3 +523,76 @@ fn key_usage_is_recorded_newest_first_and_skips_missing_keys() {
         Some(usage("GenerateDataKey", 70))
     );
 }
+
+#[test]
+fn bootstrap_happens_once_and_a_deleted_root_key_stays_deleted() {
+    let mut h = Harness::new();
+    let root = AccessKeyRecord {
+        access_key_id: "TKIAROOTROOTROOTROOT".into(),
+        owner: Principal::root(account()),
+        wrapped_secret: vec![3; 40],
+        created: 1,
+    };
+    assert!(!h.state.bootstrapped());
+    h.run(Command::Bootstrap {
+        root_access_key: root.clone(),
+    })
+    .unwrap();
+    assert!(h.state.bootstrapped() && h.state.access_key(&root.access_key_id).is_some());
+    h.run(Command::DeleteAccessKey {
+        access_key_id: root.access_key_id.clone(),
+    })
+    .unwrap();
+    let again = Command::Bootstrap {
+        root_access_key: root.clone(),
+    };
+    assert_eq!(h.kind(again), ErrorKind::AlreadyExists);
+    assert!(h.state.access_key(&root.access_key_id).is_none());
+    assert!(State::restore(h.state.records()).unwrap().bootstrapped());
+
+    // A data dir from before the flag: the key is there, bootstrap marks it done as it is.
+    let mut old = Harness::new();
+    let mut existing = root.clone();
+    existing.wrapped_secret = vec![4; 40];
+    old.run(Command::CreateAccessKey {
+        record: existing.clone(),
+        max_access_keys_per_user: None,
+    })
+    .unwrap();
+    old.run(Command::Bootstrap {
+        root_access_key: root.clone(),
+    })
+    .unwrap();
+    assert_eq!(old.state.access_key(&root.access_key_id), Some(&existing));
+}
+
+#[test]
+fn a_created_access_key_is_remembered_wrapped_for_its_retry() {
+    let mut h = Harness::new();
+    let record = AccessKeyRecord {
+        access_key_id: "TKIAAAAAAAAAAAAAAAA1".into(),
+        owner: Principal::root(account()),
+        wrapped_secret: vec![9; 40],
+        created: 1,
+    };
+    let request = Request {
+        id: RequestId(Uuid::from_u128(77)),
+        time: 5_000,
+        command: Command::CreateAccessKey {
+            record: record.clone(),
+            max_access_keys_per_user: None,
+        },
+    };
+    let first = h.run_request(&request).unwrap();
+    assert_eq!(first, Outcome::AccessKey(Box::new(record.clone())));
+    // A retry that generated another key is answered the first one.
+    let mut retry = request.clone();
+    let mut other = record.clone();
+    other.access_key_id = "TKIABBBBBBBBBBBBBBBB".into();
+    retry.command = Command::CreateAccessKey {
+        record: other,
+        max_access_keys_per_user: None,
+    };
+    assert_eq!(h.run_request(&retry), Ok(first));
+    assert!(h.state.access_key("TKIABBBBBBBBBBBBBBBB").is_none());
+}
