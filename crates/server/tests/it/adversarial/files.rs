@@ -75,7 +75,12 @@ async fn data_dir_db_and_snapshots_are_private_and_a_wide_old_data_dir_is_tighte
         .collect();
     assert!(!snapshots.is_empty(), "no snapshot file was written");
     for file in snapshots {
-        assert_eq!(mode(&file) & 0o077, 0, "{} is readable by others", file.display());
+        assert_eq!(
+            mode(&file) & 0o077,
+            0,
+            "{} is readable by others",
+            file.display()
+        );
     }
     let log = std::fs::read_to_string(cluster.dir.path().join("node2.log")).unwrap();
     assert!(
@@ -110,13 +115,20 @@ async fn secret_files_that_others_can_read_stop_trentd_before_it_writes_anything
     let key = dir.path().join("domain-key");
     write_mode(&key, DOMAIN_KEY, 0o644);
     let key_arg = key.to_str().unwrap();
-    let (code, stderr) = run_trentd(&data, "127.161.0.1", &["--domain-key-file", key_arg], &[]).await;
+    let (code, stderr) =
+        run_trentd(&data, "127.161.0.1", &["--domain-key-file", key_arg], &[]).await;
     assert_eq!(code, 2, "{stderr}");
     for says in ["domain_key_file", key_arg, "0644", "chmod 0600"] {
         assert!(stderr.contains(says), "expected {says:?} in: {stderr}");
     }
-    assert!(!stderr.contains(DOMAIN_KEY), "the key itself must not be echoed");
-    assert!(!data.exists(), "the data dir was created before the key was refused");
+    assert!(
+        !stderr.contains(DOMAIN_KEY),
+        "the key itself must not be echoed"
+    );
+    assert!(
+        !data.exists(),
+        "the data dir was created before the key was refused"
+    );
 
     // The root secret file, by the same rule.
     write_mode(&key, DOMAIN_KEY, 0o600);
@@ -133,8 +145,14 @@ async fn secret_files_that_others_can_read_stop_trentd_before_it_writes_anything
     for says in ["TRENT_ROOT_SECRET_ACCESS_KEY_FILE", secret_arg, "0640"] {
         assert!(stderr.contains(says), "expected {says:?} in: {stderr}");
     }
-    assert!(!stderr.contains(ROOT_SECRET), "the secret itself must not be echoed");
-    assert!(!data.exists(), "the data dir was created before the secret was refused");
+    assert!(
+        !stderr.contains(ROOT_SECRET),
+        "the secret itself must not be echoed"
+    );
+    assert!(
+        !data.exists(),
+        "the data dir was created before the secret was refused"
+    );
 
     // Owner-only files are taken: the node starts and bootstraps the root from the file.
     write_mode(&secret, ROOT_SECRET, 0o400);
@@ -191,8 +209,16 @@ fn certificates(dir: &Path, ip: &str) -> (PathBuf, PathBuf, PathBuf) {
         .args(["--nodes", &format!("n1={ip}")])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    (dir.join("ca.pem"), dir.join("n1.pem"), dir.join("n1-key.pem"))
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        dir.join("ca.pem"),
+        dir.join("n1.pem"),
+        dir.join("n1-key.pem"),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -212,22 +238,33 @@ async fn trent_admin_and_kms_speak_https_trusting_the_given_ca_only() {
     cluster.nodes.push(node);
     let endpoint = format!("https://{ip}:7700");
     let ca_arg = ca.to_str().unwrap();
-    let status = wait_for("the cluster status over HTTPS", Duration::from_secs(30), || {
-        let (ok, stdout, _) = trent(
-            &endpoint,
-            &["--ca-bundle", ca_arg, "admin", "cluster", "status"],
-            None,
-        );
-        let status: Option<Value> = serde_json::from_str(&stdout).ok();
-        async move { status.filter(|s| ok && s["Leader"] == 1) }
-    })
+    let status = wait_for(
+        "the cluster status over HTTPS",
+        Duration::from_secs(30),
+        || {
+            let (ok, stdout, _) = trent(
+                &endpoint,
+                &["--ca-bundle", ca_arg, "admin", "cluster", "status"],
+                None,
+            );
+            let status: Option<Value> = serde_json::from_str(&stdout).ok();
+            async move { status.filter(|s| ok && s["Leader"] == 1) }
+        },
+    )
     .await;
     assert_eq!(status["Leader"], 1, "{status}");
 
-    let (ok, stdout, stderr) = trent(&endpoint, &["--ca-bundle", ca_arg, "kms", "create-key"], None);
+    let (ok, stdout, stderr) = trent(
+        &endpoint,
+        &["--ca-bundle", ca_arg, "kms", "create-key"],
+        None,
+    );
     assert!(ok, "{stdout}{stderr}");
     let created: Value = serde_json::from_str(&stdout).unwrap();
-    let key_id = created["KeyMetadata"]["KeyId"].as_str().unwrap_or_default().to_owned();
+    let key_id = created["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     for args in [
         &["--ca-bundle", ca_arg, "kms", "list-keys"][..],
         &["kms", "list-keys"][..],
@@ -241,7 +278,10 @@ async fn trent_admin_and_kms_speak_https_trusting_the_given_ca_only() {
     assert!(ok, "AWS_CA_BUNDLE: {stdout}{stderr}");
 
     // Without the CA the node's certificate is not trusted, and the error says so.
-    for args in [&["admin", "cluster", "status"][..], &["kms", "list-keys"][..]] {
+    for args in [
+        &["admin", "cluster", "status"][..],
+        &["kms", "list-keys"][..],
+    ] {
         let (ok, _, stderr) = trent(&endpoint, args, None);
         assert!(!ok, "{args:?} trusted a certificate of an unknown CA");
         assert!(
@@ -256,7 +296,10 @@ async fn trent_admin_and_kms_speak_https_trusting_the_given_ca_only() {
     for bad in [&missing, &junk] {
         let bad_arg = bad.to_str().unwrap();
         for (args, env) in [
-            (vec!["--ca-bundle", bad_arg, "admin", "cluster", "status"], None),
+            (
+                vec!["--ca-bundle", bad_arg, "admin", "cluster", "status"],
+                None,
+            ),
             (vec!["kms", "list-keys"], Some(bad.as_path())),
         ] {
             let (ok, _, stderr) = trent(&endpoint, &args, env);
