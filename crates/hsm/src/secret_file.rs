@@ -23,7 +23,7 @@ const MAX_LEN: u64 = 64 * 1024;
 /// error, with the path and the fix), if its owner and mode pass the rule above.
 pub fn read_secret_file(path: &Path, setting: &str) -> Result<Zeroizing<String>, String> {
     let at = |e: std::io::Error| format!("{setting}: {}: {e}", path.display());
-    let mut file = File::open(path).map_err(at)?;
+    let file = File::open(path).map_err(at)?;
     let meta = file.metadata().map_err(at)?;
     if !meta.is_file() {
         return Err(format!(
@@ -43,9 +43,7 @@ pub fn read_secret_file(path: &Path, setting: &str) -> Result<Zeroizing<String>,
     }
     // Room for all of it up front: a growing String would leave copies behind unzeroized.
     let mut text = Zeroizing::new(String::with_capacity(meta.len() as usize + 1));
-    file.take(MAX_LEN)
-        .read_to_string(&mut text)
-        .map_err(|e| at(e))?;
+    file.take(MAX_LEN).read_to_string(&mut text).map_err(at)?;
     Ok(text)
 }
 
