@@ -171,10 +171,12 @@ fn private_dir(dir: &Path) -> std::io::Result<()> {
         return Err(std::io::Error::other("not a directory"));
     }
     let was = format!("{:04o}", meta.mode() & 0o7777);
-    if meta.mode() & 0o7077 == 0 {
+    if meta.mode() & 0o077 == 0 {
         return Ok(());
     }
-    match std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)) {
+    // The set-group-id bit stays: under a Kubernetes fsGroup it keeps new files in the group.
+    let tight = (meta.mode() & 0o7000) | 0o700;
+    match std::fs::set_permissions(dir, std::fs::Permissions::from_mode(tight)) {
         Ok(()) => {
             tracing::info!(path = %dir.display(), was, "tightened a data directory to 0700");
             Ok(())
@@ -184,7 +186,7 @@ fn private_dir(dir: &Path) -> std::io::Result<()> {
                 path = %dir.display(),
                 mode = was,
                 owner = meta.uid(),
-                "cannot tighten a data directory owned by another user to 0700; the database and snapshots inside are 0700"
+                "cannot tighten a directory owned by another user (a volume's mount point?) to 0700; trentd keeps db/ and snapshots/ 0700"
             );
             Ok(())
         }

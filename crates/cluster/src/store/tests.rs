@@ -66,7 +66,7 @@ fn data_dir_db_and_snapshots_are_created_private_and_tightened_when_wider() {
     }
     drop(open(&data, "alpha", 1, 0).unwrap());
     for dir in &dirs {
-        assert_eq!(mode(dir), 0o700, "{} was not tightened", dir.display());
+        assert_eq!(mode(dir), 0o2700, "{} was not tightened", dir.display());
     }
 }
 
