@@ -285,6 +285,7 @@ fn kill_plan(ids: &[u64], leader: Option<u64>, rng: &mut impl Rng) -> (Vec<u64>,
 
 /// The leader most answering nodes name, if any does (from their `/readyz`).
 pub async fn find_leader(ids: &[u64]) -> Option<u64> {
+    trent_client::tls::install_default_provider();
     let http = reqwest::Client::builder()
         .timeout(Duration::from_millis(500))
         .build()

@@ -164,14 +164,25 @@ async fn admit(
             .path_and_query()
             .map(|p| p.as_str().to_owned())
             .unwrap_or_else(|| "/".into()),
-        headers: headers
-            .iter()
-            .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-            .collect(),
+        headers: signable_headers(&uri, &headers),
         body: Bytes::into(body),
     };
     raw.target()?;
     Ok(raw)
+}
+
+/// The headers as SigV4 sees them. HTTP/2 sends the host as the `:authority` pseudo-header,
+/// which hyper keeps in the URI, not as a `host` header; SigV4 signs it as `host` (the AWS
+/// SDK for Rust speaks HTTP/2 over TLS).
+fn signable_headers(uri: &Uri, headers: &HeaderMap) -> Vec<(String, String)> {
+    let mut list: Vec<(String, String)> = headers
+        .iter()
+        .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect();
+    if let (false, Some(authority)) = (headers.contains_key("host"), uri.authority()) {
+        list.push(("host".into(), authority.as_str().to_owned()));
+    }
+    list
 }
 
 fn respond(reply: Reply, request_id: Uuid) -> Response {

@@ -5,14 +5,17 @@
 pub mod backup;
 pub mod bench;
 mod signed;
+pub mod tls;
 
 pub use aws_credential_types::Credentials;
 pub use signed::{Client, Prepared};
+pub use tls::CaBundle;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// The request did not get an answer (connection refused, timeout).
-    #[error("transport: {0}")]
+    /// The request did not get an answer (connection refused, timeout, an untrusted
+    /// certificate); the message carries the underlying causes.
+    #[error("transport: {}", tls::describe(.0))]
     Transport(#[from] reqwest::Error),
     /// The request could not be signed (bad endpoint or credentials).
     #[error("signing: {0}")]

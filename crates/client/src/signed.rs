@@ -1,7 +1,8 @@
 //! A SigV4-signing client for any endpoint that speaks the AWS JSON 1.1 protocol: trent's
 //! KMS target (`TrentService`), its admin target (`TrentAdmin`), or another KMS (AWS, moto).
 //! Requests are signed with `aws-sigv4`, the signer AWS's own SDKs use; connections are kept
-//! alive.
+//! alive; `https` endpoints are verified against the system roots and an optional extra CA
+//! bundle (see `tls`).
 
 use std::time::{Duration, SystemTime};
 
@@ -13,6 +14,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use sha2::Digest as _;
 
+use crate::tls::CaBundle;
 use crate::ClientError;
 
 const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
@@ -49,6 +51,27 @@ impl Client {
         credentials: Credentials,
         timeout: Duration,
     ) -> Result<Client, String> {
+        Self::build(endpoint, region, credentials, timeout, None)
+    }
+
+    /// A client of `endpoint` that also trusts the CA certificates of `ca` (if any).
+    pub fn with_ca_bundle(
+        endpoint: &str,
+        region: &str,
+        credentials: Credentials,
+        ca: Option<&CaBundle>,
+    ) -> Result<Client, String> {
+        Self::build(endpoint, region, credentials, Duration::from_secs(30), ca)
+    }
+
+    fn build(
+        endpoint: &str,
+        region: &str,
+        credentials: Credentials,
+        timeout: Duration,
+        ca: Option<&CaBundle>,
+    ) -> Result<Client, String> {
+        crate::tls::install_default_provider();
         let endpoint = endpoint.trim_end_matches('/').to_owned();
         let url =
             reqwest::Url::parse(&endpoint).map_err(|e| format!("endpoint {endpoint}: {e}"))?;
@@ -57,12 +80,14 @@ impl Client {
             (Some(h), None) => h.to_owned(),
             (None, _) => return Err(format!("endpoint {endpoint}: no host")),
         };
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder()
             .timeout(timeout)
             .tcp_nodelay(true)
-            .pool_max_idle_per_host(256)
-            .build()
-            .map_err(|e| format!("http client: {e}"))?;
+            .pool_max_idle_per_host(256);
+        if url.scheme() == "https" {
+            http = http.use_preconfigured_tls(crate::tls::client_config(ca)?);
+        }
+        let http = http.build().map_err(|e| format!("http client: {e}"))?;
         Ok(Client {
             http,
             url: format!("{endpoint}/"),

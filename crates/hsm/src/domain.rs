@@ -1,6 +1,7 @@
 //! The cluster's domain key: the 256-bit key every node's HSM holds and every key's material
 //! is wrapped under. It comes from a key file (a mounted Kubernetes Secret is a file), an
-//! environment variable, or, in development only, a file generated into the data dir.
+//! environment variable, or, in development only, a file generated into the data dir. A key
+//! file that another local user could read is refused (see `secret_file`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -27,14 +28,16 @@ pub struct DomainKey(pub(crate) Zeroizing<[u8; 32]>);
 impl DomainKey {
     pub fn load(source: &DomainKeySource) -> Result<DomainKey, HsmError> {
         match source {
-            DomainKeySource::File(path) => Self::from_file(path),
+            DomainKeySource::File(path) => Self::from_file(path, "domain_key_file"),
             DomainKeySource::Env(var) => {
                 let text = Zeroizing::new(std::env::var(var).map_err(|_| {
                     HsmError::DomainKey(format!("environment variable {var} is not set"))
                 })?);
                 parse_hex(&text).map_err(|e| HsmError::DomainKey(format!("{var}: {e}")))
             }
-            DomainKeySource::Dev(path) if path.exists() => Self::from_file(path),
+            DomainKeySource::Dev(path) if path.exists() => {
+                Self::from_file(path, "the development domain key")
+            }
             DomainKeySource::Dev(path) => Self::generate_dev(path),
         }
     }
@@ -44,12 +47,11 @@ impl DomainKey {
         DomainKey(Zeroizing::new(bytes))
     }
 
-    fn from_file(path: &Path) -> Result<DomainKey, HsmError> {
-        let text = Zeroizing::new(
-            std::fs::read_to_string(path)
-                .map_err(|e| HsmError::DomainKey(format!("{}: {e}", path.display())))?,
-        );
-        parse_hex(&text).map_err(|e| HsmError::DomainKey(format!("{}: {e}", path.display())))
+    /// The key in the file at `path`, configured by `setting` (named in errors).
+    fn from_file(path: &Path, setting: &str) -> Result<DomainKey, HsmError> {
+        let text = crate::read_secret_file(path, setting).map_err(HsmError::DomainKey)?;
+        parse_hex(&text)
+            .map_err(|e| HsmError::DomainKey(format!("{setting}: {}: {e}", path.display())))
     }
 
     fn generate_dev(path: &Path) -> Result<DomainKey, HsmError> {
@@ -131,6 +133,28 @@ mod tests {
         );
     }
 
+    fn private() -> std::fs::Permissions {
+        std::os::unix::fs::PermissionsExt::from_mode(0o600)
+    }
+
+    #[test]
+    fn a_key_file_others_can_read_is_refused_naming_the_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key");
+        std::fs::write(&path, "ab".repeat(32)).unwrap();
+        let source = DomainKeySource::File(path.clone());
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .unwrap();
+        let Err(e) = DomainKey::load(&source) else {
+            panic!("a 0644 key file was accepted")
+        };
+        let e = e.to_string();
+        assert!(e.contains("domain_key_file") && e.contains("0644"), "{e}");
+        assert!(!e.contains("abab"), "{e}");
+        std::fs::set_permissions(&path, private()).unwrap();
+        assert!(DomainKey::load(&source).is_ok());
+    }
+
     #[test]
     fn malformed_keys_are_refused_with_the_reason() {
         let dir = tempfile::tempdir().unwrap();
@@ -140,6 +164,7 @@ mod tests {
             (&"zz".repeat(32)[..], "not hex digits"),
         ] {
             std::fs::write(&path, content).unwrap();
+            std::fs::set_permissions(&path, private()).unwrap();
             let Err(e) = DomainKey::load(&DomainKeySource::File(path.clone())) else {
                 panic!("{content} accepted")
             };

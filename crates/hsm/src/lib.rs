@@ -12,9 +12,11 @@
 //! disk). Errors never carry material.
 
 mod domain;
+mod secret_file;
 mod soft;
 
 pub use domain::{DomainKey, DomainKeySource};
+pub use secret_file::read_secret_file;
 pub use soft::{SoftHsm, DEFAULT_CACHE_ENTRIES};
 
 use trent_model::KeyId;

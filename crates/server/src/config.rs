@@ -94,12 +94,17 @@ pub struct Flags {
     /// The AWS region in the ARNs this cluster issues and accepts [default: us-east-1].
     #[arg(long, env = "TRENT_REGION")]
     pub region: Option<String>,
-    /// File holding the cluster's 256-bit domain key as 64 hex digits (a mounted Secret).
-    /// Alternatively set TRENT_DOMAIN_KEY to the hex digits themselves.
+    /// File holding the cluster's 256-bit domain key as 64 hex digits (a mounted Secret):
+    /// mode 0600/0400 if owned by trentd's user, at most 0640 if owned by root; refused if
+    /// others can read it. TRENT_DOMAIN_KEY may hold the hex digits themselves instead, but
+    /// the environment leaks (/proc/<pid>/environ, `ps e`, crash dumps, child processes):
+    /// prefer the file.
     #[arg(long, env = "TRENT_DOMAIN_KEY_FILE")]
     pub domain_key_file: Option<PathBuf>,
-    /// Account of the root principal bootstrapped from TRENT_ROOT_ACCESS_KEY_ID and
-    /// TRENT_ROOT_SECRET_ACCESS_KEY [default: 111122223333].
+    /// Account of the root principal bootstrapped from TRENT_ROOT_ACCESS_KEY_ID and the
+    /// secret in the file TRENT_ROOT_SECRET_ACCESS_KEY_FILE names (same rule as the domain
+    /// key file; TRENT_ROOT_SECRET_ACCESS_KEY holds it in the leaky environment instead)
+    /// [default: 111122223333].
     #[arg(long, env = "TRENT_ROOT_ACCOUNT")]
     pub root_account: Option<String>,
     /// Maximum keys per account [default: 100000].

@@ -49,18 +49,30 @@ pub fn start(node: &ClusterNode, hsm: Arc<dyn Hsm>, config: &KmsConfig) -> Servi
     service
 }
 
-/// The root credentials to bootstrap, if any: from the environment in `run`, from (or
-/// generated into) the data dir in `dev`.
-pub fn root_credentials(
-    service: &Service,
-    source: &RootCredentials,
-) -> anyhow::Result<Option<Credentials>> {
+/// The root credentials, as far as they can be known before the data dir is opened: read
+/// (and their secret file checked) in `run`, so a bad file stops trentd before it writes
+/// anything; in `dev` they live in the data dir.
+pub enum Root {
+    Given(Option<Credentials>),
+    Dev(std::path::PathBuf),
+}
+
+pub fn load_root(source: &RootCredentials) -> anyhow::Result<Root> {
     match source {
-        RootCredentials::FromEnv => root_from_env(),
-        RootCredentials::Dev(path) if path.exists() => read_dev(path).map(Some),
-        RootCredentials::Dev(path) => {
+        RootCredentials::FromEnv => root_from_env().map(Root::Given),
+        RootCredentials::Dev(path) => Ok(Root::Dev(path.clone())),
+    }
+}
+
+/// The root credentials to bootstrap, if any: those `run` was given, or in `dev` those in
+/// (or generated into) the data dir.
+pub fn root_credentials(service: &Service, root: Root) -> anyhow::Result<Option<Credentials>> {
+    match root {
+        Root::Given(credentials) => Ok(credentials),
+        Root::Dev(path) if path.exists() => read_dev(&path).map(Some),
+        Root::Dev(path) => {
             let (access_key_id, secret_access_key) = service.generate_credentials();
-            write_dev(path, &access_key_id, &secret_access_key)?;
+            write_dev(&path, &access_key_id, &secret_access_key)?;
             Ok(Some(Credentials {
                 access_key_id,
                 secret_access_key,
@@ -69,9 +81,10 @@ pub fn root_credentials(
     }
 }
 
-/// The root credentials of `run`: `TRENT_ROOT_ACCESS_KEY_ID` with the secret in
-/// `TRENT_ROOT_SECRET_ACCESS_KEY` or, better (a mounted Secret, invisible in the process
-/// environment), in the file that `TRENT_ROOT_SECRET_ACCESS_KEY_FILE` names.
+/// The root credentials of `run`: `TRENT_ROOT_ACCESS_KEY_ID` with the secret in the file
+/// that `TRENT_ROOT_SECRET_ACCESS_KEY_FILE` names (a mounted Secret: not in the process
+/// environment, which leaks to /proc/<pid>/environ, crash dumps and child processes; the
+/// file is refused when other users can read it) or in `TRENT_ROOT_SECRET_ACCESS_KEY`.
 pub fn root_from_env() -> anyhow::Result<Option<Credentials>> {
     let id = std::env::var("TRENT_ROOT_ACCESS_KEY_ID").ok();
     let secret = match (
@@ -83,12 +96,9 @@ pub fn root_from_env() -> anyhow::Result<Option<Credentials>> {
         ),
         (Some(secret), None) => Some(Zeroizing::new(secret)),
         (None, Some(path)) => {
-            let text = Zeroizing::new(std::fs::read_to_string(&path).with_context(|| {
-                format!(
-                    "TRENT_ROOT_SECRET_ACCESS_KEY_FILE {}",
-                    Path::new(&path).display()
-                )
-            })?);
+            let text =
+                trent_hsm::read_secret_file(Path::new(&path), "TRENT_ROOT_SECRET_ACCESS_KEY_FILE")
+                    .map_err(anyhow::Error::msg)?;
             Some(Zeroizing::new(text.trim().to_owned()))
         }
         (None, None) => None,

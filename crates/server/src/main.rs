@@ -130,12 +130,13 @@ async fn serve(config: ServerConfig, dev: bool) -> anyhow::Result<()> {
     let listener = std::net::TcpListener::bind(config.api_listen)
         .and_then(|l| l.set_nonblocking(true).map(|_| l))
         .map_err(|e| anyhow::anyhow!("cannot listen on {} (api_listen): {e}", config.api_listen))?;
-    // A configured domain key is checked before the data dir is touched; a development key
-    // is generated into the data dir, which must hold the database first.
+    // A configured domain key and root secret are checked before the data dir is touched; a
+    // development key is generated into the data dir, which must hold the database first.
     let configured = match config.kms.domain_key {
         trent_hsm::DomainKeySource::Dev(_) => None,
         _ => Some(kms::load_hsm(&config.kms)?),
     };
+    let root = kms::load_root(&config.kms.root_credentials)?;
     let node = ClusterNode::start(config.cluster.clone()).await?;
     let hsm = match configured {
         Some(hsm) => hsm,
@@ -147,7 +148,7 @@ async fn serve(config: ServerConfig, dev: bool) -> anyhow::Result<()> {
         let admin = join::Admin::new(&config, sts).map_err(|e| anyhow::anyhow!("{e}"))?;
         join::spawn_join(admin, sts.node_id(), config.cluster.peer_advertise.clone());
     }
-    let root = kms::root_credentials(&service, &config.kms.root_credentials)?;
+    let root = kms::root_credentials(&service, root)?;
     tracing::info!(
         node = config.cluster.node_id,
         cluster = %config.cluster.cluster_name,

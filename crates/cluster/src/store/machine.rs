@@ -84,11 +84,18 @@ fn read_value<T: serde::de::DeserializeOwned>(
         .transpose()
 }
 
-/// Writes `data` as the node's current snapshot: to a temporary file, fsynced, then renamed.
+/// Writes `data` as the node's current snapshot: to a temporary file (owner-only, like the
+/// dir it is in), fsynced, then renamed.
 fn save_snapshot_file(dir: &Path, data: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let tmp = dir.join("current.tmp");
-    let mut file = std::fs::File::create(&tmp)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
     file.write_all(data)?;
     file.sync_all()?;
     std::fs::rename(&tmp, dir.join(CURRENT_SNAPSHOT))?;

@@ -4,7 +4,9 @@
 //!
 //! Guarantees: a log append and a vote are fsynced before openraft hears they are durable;
 //! state changes and `last_applied`/membership land in one batch; a data dir is bound to one
-//! node of one cluster and refuses to open for another.
+//! node of one cluster and refuses to open for another; the data dir, `db/` and `snapshots/`
+//! are mode 0700 (created so, or tightened at every start), so no other local user reads the
+//! log, the state or a snapshot.
 
 // openraft's storage traits fix the error type (`StorageError`, over 200 bytes); boxing it in
 // our helpers would only add conversions at every trait boundary.
@@ -95,7 +97,7 @@ pub fn open(
     })?;
     let db = Arc::new(db);
     let snapshot_dir = data_dir.join("snapshots");
-    std::fs::create_dir_all(&snapshot_dir).map_err(|source| OpenError::Io {
+    private_dir(&snapshot_dir).map_err(|source| OpenError::Io {
         path: snapshot_dir.clone(),
         source,
     })?;
@@ -111,13 +113,27 @@ pub fn open(
 }
 
 /// Returns whether the database is new. A data dir with files but no database is refused
-/// rather than written into.
+/// rather than written into. The data dir and `db/` are private afterwards (`private_dir`).
 fn prepare_dir(data_dir: &Path, db_path: &Path) -> Result<bool, OpenError> {
     let io = |source| OpenError::Io {
         path: data_dir.to_path_buf(),
         source,
     };
-    std::fs::create_dir_all(data_dir).map_err(io)?;
+    private_dir(data_dir).map_err(io)?;
+    let fresh = fresh_db(data_dir, db_path)?;
+    // RocksDB would create `db/` as the umask says; it takes an existing (empty) one as is.
+    private_dir(db_path).map_err(|source| OpenError::Io {
+        path: db_path.to_path_buf(),
+        source,
+    })?;
+    Ok(fresh)
+}
+
+fn fresh_db(data_dir: &Path, db_path: &Path) -> Result<bool, OpenError> {
+    let io = |source| OpenError::Io {
+        path: data_dir.to_path_buf(),
+        source,
+    };
     if db_path.join("CURRENT").exists() {
         return Ok(false);
     }
@@ -137,6 +153,47 @@ fn prepare_dir(data_dir: &Path, db_path: &Path) -> Result<bool, OpenError> {
         });
     }
     Ok(true)
+}
+
+/// Creates `dir` mode 0700 (missing parents as the umask has them), or tightens an existing
+/// one to 0700, saying so: an older trentd (or a umask) may have left it readable by others.
+/// A dir trentd does not own and may not change (the mount point of a Kubernetes volume,
+/// root's with the pod's fsGroup) stays as it is: what trentd puts in it is private.
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
+        _ => {}
+    }
+    let meta = std::fs::metadata(dir)?;
+    if !meta.is_dir() {
+        return Err(std::io::Error::other("not a directory"));
+    }
+    let was = format!("{:04o}", meta.mode() & 0o7777);
+    if meta.mode() & 0o077 == 0 {
+        return Ok(());
+    }
+    // The set-group-id bit stays: under a Kubernetes fsGroup it keeps new files in the group.
+    let tight = (meta.mode() & 0o7000) | 0o700;
+    match std::fs::set_permissions(dir, std::fs::Permissions::from_mode(tight)) {
+        Ok(()) => {
+            tracing::info!(path = %dir.display(), was, "tightened a data directory to 0700");
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            tracing::info!(
+                path = %dir.display(),
+                mode = was,
+                owner = meta.uid(),
+                "cannot tighten a directory owned by another user (a volume's mount point?) to 0700; trentd keeps db/ and snapshots/ 0700"
+            );
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
 }
 
 fn open_db(db_path: &Path, create: bool, wal_recycle_mb: u64) -> Result<DB, OpenError> {

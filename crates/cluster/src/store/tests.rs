@@ -50,6 +50,26 @@ fn foreign_and_corrupt_data_dirs_are_refused() {
     assert!(err.contains("may be corrupt"), "{err}");
 }
 
+#[test]
+fn data_dir_db_and_snapshots_are_created_private_and_tightened_when_wider() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("a/data");
+    drop(open(&data, "alpha", 1, 0).unwrap());
+    let dirs = [data.clone(), data.join("db"), data.join("snapshots")];
+    for dir in &dirs {
+        assert_eq!(mode(dir), 0o700, "{}", dir.display());
+    }
+    for dir in &dirs {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o2755)).unwrap();
+    }
+    drop(open(&data, "alpha", 1, 0).unwrap());
+    for dir in &dirs {
+        assert_eq!(mode(dir), 0o2700, "{} was not tightened", dir.display());
+    }
+}
+
 /// The WAL files in a data dir's database: (number, bytes), oldest first.
 fn wal_files(dir: &Path) -> Vec<(u64, u64)> {
     let mut files: Vec<(u64, u64)> = std::fs::read_dir(dir.join("db"))

@@ -256,6 +256,12 @@ async fn import_under_another_domain_key_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let other_key = dir.path().join("domain-key");
     std::fs::write(&other_key, "ab".repeat(32)).unwrap();
+    // A key file only its owner can read (trentd refuses any other).
+    std::fs::set_permissions(
+        &other_key,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
     let other_key = other_key.to_str().unwrap();
     // Two single-node clusters on one subnet: node 1 under another domain key, node 2 under
     // the harness's.

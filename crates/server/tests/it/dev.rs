@@ -128,11 +128,16 @@ async fn missing_or_malformed_domain_keys_and_half_root_credentials_are_refused(
     let data = dir.path().join("n1");
     let key_file = dir.path().join("domain-key");
     std::fs::write(&key_file, "abc\n").unwrap();
+    std::fs::set_permissions(
+        &key_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
     let key_file = key_file.to_str().unwrap();
     for (env, says) in [
         (vec![], "domain_key_file: required"),
         (vec![("TRENT_DOMAIN_KEY", "00zz")], "TRENT_DOMAIN_KEY"),
-        (vec![("TRENT_DOMAIN_KEY_FILE", key_file)], "domain-key"),
+        (vec![("TRENT_DOMAIN_KEY_FILE", key_file)], "64 hex digits"),
         (
             vec![
                 ("TRENT_DOMAIN_KEY", DOMAIN_KEY),

@@ -54,6 +54,8 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
+    // reqwest has no TLS provider of its own: a bare `reqwest::get` in a check needs this.
+    trent_client::tls::install_default_provider();
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(value) = check().await {
@@ -68,20 +70,34 @@ where
 }
 
 /// Runs `command` (a `trentd` invocation) until it exits; returns its exit code and stderr.
+/// A trentd that does not exit in time is killed, not left running.
 pub async fn exit_of(mut command: Command) -> (i32, String) {
-    let mut child = command
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = KillOnDrop(
+        command
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let status = wait_for("trentd to exit", Duration::from_secs(30), || {
-        let status = child.try_wait().unwrap();
+        let status = child.0.try_wait().unwrap();
         async move { status }
     })
     .await;
     let mut stderr = String::new();
-    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    std::io::Read::read_to_string(child.0.stderr.as_mut().unwrap(), &mut stderr).unwrap();
     (status.code().unwrap_or(-1), stderr)
+}
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }
 
 /// One `trentd` process (or its data dir while it is stopped).
@@ -226,6 +242,7 @@ impl TestCluster {
 
     /// A node that is not started yet.
     pub fn new_node(&self, id: u64, initial_cluster: &str) -> TestNode {
+        trent_client::tls::install_default_provider();
         let root = self.dir.path();
         TestNode {
             id,

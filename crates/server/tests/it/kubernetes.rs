@@ -101,6 +101,12 @@ fn broken_manifests_fail_naming_the_problem() {
             "read-only root",
         ),
         (
+            "statefulset.yaml",
+            "defaultMode: 0440",
+            "defaultMode: 0444",
+            "defaultMode 0444 lets others read it",
+        ),
+        (
             "kustomization.yaml",
             "resources:",
             "commonAnnotations: {a: b}\nresources:",

@@ -96,7 +96,12 @@ pub enum AccessKeyCmd {
 }
 
 pub async fn run(ctx: &Context, command: AdminCmd) -> Result<Value, String> {
-    let client = Client::new(&ctx.endpoint, &ctx.region, ctx.credentials.clone())?;
+    let client = Client::with_ca_bundle(
+        &ctx.endpoint,
+        &ctx.region,
+        ctx.credentials.clone(),
+        ctx.ca.as_ref(),
+    )?;
     let (op, input) = match command {
         AdminCmd::Backup { command } => return backup(&client, command).await,
         AdminCmd::Cluster { command } => match command {

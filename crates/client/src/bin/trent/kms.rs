@@ -99,8 +99,8 @@ fn metadata(m: Option<&aws_sdk_kms::types::KeyMetadata>) -> Value {
 /// The AWS error code and message of a failed call, or the transport failure.
 fn err<E, R>(e: aws_sdk_kms::error::SdkError<E, R>) -> String
 where
-    E: aws_sdk_kms::error::ProvideErrorMetadata + std::fmt::Debug,
-    R: std::fmt::Debug,
+    E: aws_sdk_kms::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
 {
     match e.as_service_error() {
         Some(s) => format!(
@@ -108,7 +108,7 @@ where
             s.code().unwrap_or("Error"),
             s.message().unwrap_or_default()
         ),
-        None => format!("{e:?}"),
+        None => trent_client::tls::describe(&e),
     }
 }
 

@@ -1,7 +1,9 @@
 //! `trent`: the command-line tool for trent. KMS operations go through `aws-sdk-kms`, admin
 //! operations through trent's SigV4-signed admin target; credentials and region come from
-//! the usual AWS environment variables and profiles. Output is JSON.
+//! the usual AWS environment variables and profiles. Output is JSON. Both speak HTTPS,
+//! trusting the system roots plus the CA bundle of `--ca-bundle` or `AWS_CA_BUNDLE`.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod admin;
@@ -11,7 +13,7 @@ mod kms;
 use aws_config::BehaviorVersion;
 use aws_credential_types::provider::ProvideCredentials;
 use clap::{Parser, Subcommand};
-use trent_client::Credentials;
+use trent_client::{CaBundle, Credentials};
 
 // `trent bench` shares its machine with what it measures: spend as little as possible.
 #[global_allocator]
@@ -35,6 +37,10 @@ struct Cli {
     /// Region [default: from AWS_REGION / AWS_DEFAULT_REGION / the profile, else us-east-1].
     #[arg(long, global = true)]
     region: Option<String>,
+    /// PEM file of CA certificates to trust besides the system's, for an https endpoint whose
+    /// certificate comes from a private CA (e.g. `trentd certs`) [default: AWS_CA_BUNDLE].
+    #[arg(long, global = true, value_name = "FILE")]
+    ca_bundle: Option<PathBuf>,
     #[command(subcommand)]
     command: Top,
 }
@@ -58,18 +64,27 @@ enum Top {
     },
 }
 
-/// What every command needs: endpoint, region and credentials.
+/// What every command needs: endpoint, region, credentials and the extra CA to trust.
 pub struct Context {
     pub endpoint: String,
     pub region: String,
     pub credentials: Credentials,
+    pub ca: Option<CaBundle>,
     pub sdk: aws_config::SdkConfig,
 }
 
-async fn context(endpoint: String, region: Option<String>) -> Result<Context, String> {
+async fn context(
+    endpoint: String,
+    region: Option<String>,
+    ca_bundle: Option<PathBuf>,
+) -> Result<Context, String> {
+    let ca = CaBundle::from_flag_or_env(ca_bundle.as_deref())?;
     let mut loader = aws_config::defaults(BehaviorVersion::latest()).endpoint_url(&endpoint);
     if let Some(region) = region {
         loader = loader.region(aws_config::Region::new(region));
+    }
+    if let Some(ca) = &ca {
+        loader = loader.http_client(sdk_https_client(ca));
     }
     let mut sdk = loader.load().await;
     if sdk.region().is_none() {
@@ -89,14 +104,33 @@ async fn context(endpoint: String, region: Option<String>) -> Result<Context, St
         endpoint,
         region: sdk.region().map(|r| r.to_string()).unwrap_or_default(),
         credentials,
+        ca,
         sdk,
     })
+}
+
+/// The SDK's own HTTPS client (rustls on aws-lc-rs) trusting `ca` besides the system roots;
+/// aws-config does not read AWS_CA_BUNDLE itself.
+fn sdk_https_client(ca: &CaBundle) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls;
+    let trust = tls::TrustStore::default().with_pem_certificate(ca.pem());
+    let context = tls::TlsContext::builder()
+        .with_trust_store(trust)
+        .build()
+        .expect("a TLS context without server names builds");
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ))
+        .tls_context(context)
+        .build_https()
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let ctx = match context(cli.endpoint, cli.region).await {
+    trent_client::tls::install_default_provider();
+    let ctx = match context(cli.endpoint, cli.region, cli.ca_bundle).await {
         Ok(ctx) => ctx,
         Err(e) => return fail(&e),
     };
