@@ -118,10 +118,7 @@ async fn read_within_budget(
         }
         out.extend_from_slice(&data);
     }
-    Ok(Read {
-        body: out,
-        held,
-    })
+    Ok(Read { body: out, held })
 }
 
 fn too_large() -> Refused {

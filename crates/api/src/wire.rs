@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::Extension;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, Version};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use serde::{Deserialize, Serialize};
-use trent_model::{Error, ErrorKind};
 use tokio::sync::OwnedSemaphorePermit;
+use trent_model::{Error, ErrorKind};
 use uuid::Uuid;
 
 use crate::body::{self, ConnectionBudget, Refused};
@@ -130,7 +130,15 @@ pub async fn handle(
     let operation = observe::operation(&headers);
     let budget = budget.map(|Extension(b)| b);
     // The body's bytes stay drawn from the connection's budget until the answer is built.
-    let (admitted, _held) = admit(method, uri, headers, body, budget.as_ref(), api.body_timeout).await;
+    let (admitted, _held) = admit(
+        method,
+        uri,
+        headers,
+        body,
+        budget.as_ref(),
+        api.body_timeout,
+    )
+    .await;
     let reply = match admitted {
         Err(e) => e,
         Ok(raw) => {

@@ -72,7 +72,9 @@ where
                 inner: stream,
                 conn: conn.clone(),
                 edge: edge.clone(),
-                timer: Box::pin(tokio::time::sleep_until(Instant::now() + edge.header_timeout)),
+                timer: Box::pin(tokio::time::sleep_until(
+                    Instant::now() + edge.header_timeout,
+                )),
                 _permit: permit,
             };
             let service = Tracked {

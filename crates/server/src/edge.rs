@@ -83,11 +83,13 @@ impl Edge {
     pub fn resolve(flags: EdgeFlags, file: Option<EdgeFile>) -> Result<Edge, String> {
         let file = file.unwrap_or_default();
         let d = Edge::default();
-        let ms = |flag: Option<u64>, file: Option<u64>, default: Duration, name: &str| {
-            match flag.or(file).map(Duration::from_millis).unwrap_or(default) {
-                t if t.is_zero() => Err(format!("{name}: must be more than 0 ms")),
-                t => Ok(t),
-            }
+        let ms = |flag: Option<u64>, file: Option<u64>, default: Duration, name: &str| match flag
+            .or(file)
+            .map(Duration::from_millis)
+            .unwrap_or(default)
+        {
+            t if t.is_zero() => Err(format!("{name}: must be more than 0 ms")),
+            t => Ok(t),
         };
         let edge = Edge {
             header_timeout: ms(

@@ -50,7 +50,10 @@ pub async fn serve(
     let mut server = axum_server::from_tcp(listener)?.handle(handle);
     let builder = server.http_builder();
     // The header deadline is EdgeIo's (hyper's would also cut idle keep-alive connections).
-    builder.http1().max_buf_size(MAX_HEAD).header_read_timeout(None);
+    builder
+        .http1()
+        .max_buf_size(MAX_HEAD)
+        .header_read_timeout(None);
     builder
         .http2()
         .max_concurrent_streams(edge.h2_max_streams)

@@ -121,8 +121,64 @@ async fn slow_and_stalled_clients_neither_starve_boto3_nor_grow_memory() {
         seen.h2_408.load(Ordering::SeqCst) > 0,
         "stalled bodies never answered 408: {report}"
     );
-    // The node still serves once the attack is over.
+    // The node still serves once the attack is over, and an HTTP/1.1 body that stalls is
+    // answered 408 on a connection that is then closed.
     create_key(&node.client()).await.unwrap();
+    let mut tcp = TcpStream::connect(&addr).await.unwrap();
+    let head = "POST / HTTP/1.1\r\nHost: trent\r\nContent-Type: application/x-amz-json-1.1\r\nX-Amz-Target: TrentService.Encrypt\r\nContent-Length: 100\r\n\r\n{";
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    let answer = read_to_close(&mut tcp).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("RequestTimeoutException"), "{answer}");
+}
+
+/// Past `--http-max-connections` a connection is closed at once, and the accepted ones are
+/// still served. Subnet 127.111.0.x.
+#[tokio::test(flavor = "multi_thread")]
+async fn connections_past_the_cap_are_closed_and_accepted_ones_served() {
+    let cluster = TestCluster::start(111, 1, &["--http-max-connections", "4"]);
+    cluster.leader().await;
+    let addr = format!("{}:7700", cluster.nodes[0].ip);
+    // The probes above used connections of their own: wait until the node has let them go.
+    let mut held = vec![];
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while held.len() < 4 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "4 connections never served"
+        );
+        let mut tcp = TcpStream::connect(&addr).await.unwrap();
+        tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: trent\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 256];
+        match tcp.read(&mut buf).await {
+            Ok(n) if buf[..n].starts_with(b"HTTP/1.1 200") => held.push(tcp),
+            _ => {}
+        }
+    }
+    let mut refused = TcpStream::connect(&addr).await.unwrap();
+    let _ = refused
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: trent\r\n\r\n")
+        .await;
+    let answer = read_to_close(&mut refused).await;
+    assert!(answer.is_empty(), "a fifth connection was served: {answer}");
+    for tcp in &mut held {
+        tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: trent\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 256];
+        let n = tcp.read(&mut buf).await.unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    }
+}
+
+/// Everything `tcp` receives until the node closes it (within 20 s).
+async fn read_to_close(tcp: &mut TcpStream) -> String {
+    let mut out = vec![];
+    let read = tokio::time::timeout(Duration::from_secs(20), tcp.read_to_end(&mut out)).await;
+    assert!(read.is_ok(), "the node kept the connection open");
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The test opens more than a thousand sockets; the default soft limit may be 1024.
