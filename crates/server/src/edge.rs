@@ -140,6 +140,21 @@ impl Edge {
     }
 }
 
+/// Connections the kernel may queue for accept (capped by `net.core.somaxconn`). Rust's
+/// default, 128, fills within a moment when many clients connect at once, and a full queue
+/// drops new connections' SYNs: each costs its client a retransmit, 1 s and then 3 s.
+const LISTEN_BACKLOG: libc::c_int = 4096;
+
+/// Deepens the accept queue of a listening socket (listen(2) again updates it).
+pub fn deepen_backlog(listener: std::net::TcpListener) -> std::io::Result<std::net::TcpListener> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: listen(2) on a descriptor this listener owns.
+    match unsafe { libc::listen(listener.as_raw_fd(), LISTEN_BACKLOG) } {
+        0 => Ok(listener),
+        _ => Err(std::io::Error::last_os_error()),
+    }
+}
+
 /// Raises this process's soft limit of open files to its hard limit (as Go's runtime does):
 /// every client connection is a descriptor, and running out of them fails RocksDB and the
 /// peer transport too. Warns when the limit is below what `max_connections` needs.

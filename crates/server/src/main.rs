@@ -137,6 +137,7 @@ async fn serve(config: ServerConfig, dev: bool) -> anyhow::Result<()> {
         None => None,
     };
     let listener = std::net::TcpListener::bind(config.api_listen)
+        .and_then(edge::deepen_backlog)
         .and_then(|l| l.set_nonblocking(true).map(|_| l))
         .map_err(|e| anyhow::anyhow!("cannot listen on {} (api_listen): {e}", config.api_listen))?;
     // A configured domain key is checked before the data dir is touched; a development key

@@ -245,9 +245,11 @@ fn assert_defaults_are_documented() {
 
 /// VmRSS of process `pid`, in KiB.
 fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    // 0 once the process is gone (a failed test tearing down).
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"));
+    line.and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
 }
 
 async fn sample_rss(pid: u32, stop: Arc<AtomicBool>, seen: Arc<Seen>) {
@@ -352,12 +354,14 @@ from botocore.config import Config
 kms = boto3.client("kms", endpoint_url="{endpoint}",
     config=Config(retries={{"max_attempts": 1, "mode": "standard"}}, connect_timeout=5, read_timeout=10))
 end = time.time() + {ATTACK_SECONDS}
-n = 0
-while time.time() < end or n < 50:
+n, slowest = 0, 0.0
+while time.time() < end or n < 20:
+    started = time.time()
     out = kms.encrypt(KeyId="{key_id}", Plaintext=b"attack at dawn")
     assert out["CiphertextBlob"]
+    slowest = max(slowest, time.time() - started)
     n += 1
-print("answered", n)
+print("answered", n, "slowest %.0f ms" % (slowest * 1000))
 "#
     );
     let mut child = Command::new(venv_python())
@@ -367,7 +371,7 @@ print("answered", n)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let status = wait_for("boto3 to finish", Duration::from_secs(60), || {
+    let status = wait_for("boto3 to finish", Duration::from_secs(90), || {
         let status = child.try_wait().unwrap();
         async move { status }
     })
