@@ -384,3 +384,58 @@ print("answered", n, "slowest %.0f ms" % (slowest * 1000))
         false => format!("boto3 failed: {out}"),
     }
 }
+
+/// The TLS listener holds the same deadlines: a client that completes the handshake and then
+/// trickles a head is cut at the header deadline. `openssl s_client` is the client. Subnet
+/// 127.112.0.x.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_tls_listener_cuts_a_slow_head_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let ip = "127.112.0.1";
+    let (cert, key) = crate::tls::self_signed(dir.path(), ip);
+    let mut cluster = TestCluster::start(112, 0, &[]);
+    let mut node = cluster.new_node(1, &format!("1={ip}:7701"));
+    node.extra_args = ["--tls-cert-file", &cert, "--tls-key-file", &key]
+        .iter()
+        .chain(&["--http-header-timeout-ms", "1000"])
+        .map(|s| s.to_string())
+        .collect();
+    node.tls = true;
+    node.start();
+    cluster.nodes.push(node);
+    wait_for("trentd over TLS", Duration::from_secs(30), || async {
+        let ok = Command::new("curl")
+            .args(["-sf", "--max-time", "5", "--cacert", &cert])
+            .arg(format!("https://{ip}:7700/healthz"))
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+        ok.then_some(())
+    })
+    .await;
+    let mut client = Command::new("openssl")
+        .args(["s_client", "-quiet", "-connect", &format!("{ip}:7700")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("openssl (scripts/test installs it)");
+    let mut stdin = client.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, b"POST / HTTP/1.1\r\nHost: trent\r\nX-Slow: a").unwrap();
+    wait_for(
+        "the node to cut the slow TLS client",
+        Duration::from_secs(20),
+        || {
+            let exited = client.try_wait().unwrap();
+            async move { exited }
+        },
+    )
+    .await;
+    drop(stdin);
+    let mut said = String::new();
+    std::io::Read::read_to_string(client.stderr.as_mut().unwrap(), &mut said).unwrap();
+    assert!(said.contains("trent-test"), "no TLS handshake: {said}");
+    let mut answer = String::new();
+    std::io::Read::read_to_string(client.stdout.as_mut().unwrap(), &mut answer).unwrap();
+    assert!(answer.is_empty(), "a slow head was answered: {answer}");
+}
