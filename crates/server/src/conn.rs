@@ -17,6 +17,7 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
@@ -65,7 +66,7 @@ where
         let (inner, edge) = (self.inner.clone(), self.edge.clone());
         Box::pin(async move {
             // Dropping `stream` closes it.
-            let permit = permit.map_err(|_| io::Error::other("http_max_connections reached"))?;
+            let permit = permit.map_err(|_| refused(edge.max_connections))?;
             let (stream, service) = inner.accept(stream, service).await?;
             let conn = Arc::new(Conn::new());
             let io = EdgeIo {
@@ -85,6 +86,21 @@ where
             Ok((io, service))
         })
     }
+}
+
+/// Counts refused connections; warns at the 1st, 2nd, 4th, 8th... so an attack cannot flood
+/// the log.
+fn refused(max_connections: usize) -> io::Error {
+    static REFUSED: AtomicU64 = AtomicU64::new(0);
+    let n = REFUSED.fetch_add(1, Ordering::Relaxed) + 1;
+    if n.is_power_of_two() {
+        tracing::warn!(
+            refused_so_far = n,
+            http_max_connections = max_connections,
+            "client connection closed at once: http_max_connections reached"
+        );
+    }
+    io::Error::other("http_max_connections reached")
 }
 
 /// What a connection is doing, shared by its IO and its service.
@@ -286,5 +302,39 @@ where
             drop(open);
             answer
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadlines_follow_what_the_connection_is_doing() {
+        let edge = Edge::default();
+        let conn = Conn::new();
+        let accepted = conn.deadline(&edge).unwrap();
+        // HTTP/1.1: the header clock runs from accept until a request is dispatched.
+        conn.read(b"POST / HTTP/1.1\r\n");
+        assert_eq!(conn.deadline(&edge), Some(accepted));
+        conn.begin();
+        assert_eq!(
+            conn.deadline(&edge),
+            None,
+            "an open request has its body deadline"
+        );
+        conn.end();
+        let idle = conn.deadline(&edge).unwrap();
+        assert!(idle >= accepted - edge.header_timeout + edge.idle_timeout);
+        // The next head restarts the header clock.
+        conn.read(b"P");
+        assert!(conn.deadline(&edge).unwrap() < idle);
+        // HTTP/2: the idle clock only.
+        let h2 = Conn::new();
+        h2.read(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+        let d = h2.deadline(&edge).unwrap();
+        h2.read(b"frames");
+        assert_eq!(h2.deadline(&edge), Some(d));
+        assert!(d >= accepted + edge.idle_timeout - edge.header_timeout);
     }
 }
