@@ -11,6 +11,7 @@
 //! Nothing here sees key material: the service and the HSM do the cryptography.
 
 mod admin;
+mod body;
 mod dispatch;
 mod observe;
 mod operations;
@@ -18,6 +19,7 @@ pub mod sigv4;
 mod wire;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::routing::post;
 use axum::Router;
@@ -25,9 +27,10 @@ use trent_model::AccountId;
 use trent_service::Service;
 
 pub use admin::OPERATIONS as ADMIN_OPERATIONS;
+pub use body::ConnectionBudget;
 pub use observe::{RequestObserver, OK, UNKNOWN_OPERATION};
 pub use operations::KMS_OPERATIONS;
-pub use wire::{RawRequest, CONTENT_TYPE};
+pub use wire::{RawRequest, CONTENT_TYPE, REQUEST_TIMEOUT};
 
 /// Target prefix of the KMS operations (AWS's own).
 pub const KMS_PREFIX: &str = "TrentService";
@@ -36,6 +39,8 @@ pub const ADMIN_PREFIX: &str = "TrentAdmin";
 /// Largest request body accepted. AWS's largest KMS inputs (a 32 KB key policy, a 6 KB
 /// ciphertext blob) fit with room to spare.
 pub const MAX_BODY: usize = 256 * 1024;
+/// How long a request body may take to arrive, unless [`Api::with_body_timeout`] says.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// The forwarding channel of API requests.
 const CHANNEL: u8 = b'H';
 
@@ -44,6 +49,7 @@ const CHANNEL: u8 = b'H';
 pub struct Api {
     service: Service,
     observer: Option<Arc<dyn RequestObserver>>,
+    body_timeout: Duration,
 }
 
 impl Api {
@@ -63,12 +69,19 @@ impl Api {
         Api {
             service,
             observer: None,
+            body_timeout: BODY_TIMEOUT,
         }
     }
 
     /// Reports every request this node receives to `observer` (metrics).
     pub fn with_observer(mut self, observer: Arc<dyn RequestObserver>) -> Api {
         self.observer = Some(observer);
+        self
+    }
+
+    /// Answers 408 to a request whose body has not fully arrived `timeout` after its head.
+    pub fn with_body_timeout(mut self, timeout: Duration) -> Api {
+        self.body_timeout = timeout;
         self
     }
 

@@ -12,7 +12,7 @@ use axum::http::HeaderMap;
 use serde::Deserialize;
 use trent_model::ErrorKind;
 
-use crate::wire::Reply;
+use crate::wire::{self, Reply};
 use crate::{admin, operations, ADMIN_PREFIX, KMS_PREFIX};
 
 /// Receives one report per API request. Implementations must be cheap: this is on the
@@ -54,6 +54,9 @@ pub(crate) fn outcome(reply: &Reply) -> &'static str {
     if reply.status == 200 {
         return OK;
     }
+    if reply.status == 408 {
+        return wire::REQUEST_TIMEOUT;
+    }
     serde_json::from_slice::<ErrorBody>(&reply.body)
         .ok()
         .and_then(|body| ErrorKind::from_aws_code(body.code))
@@ -87,6 +90,8 @@ mod tests {
         assert_eq!(outcome(&ok), "ok");
         let denied = Reply::error(&Error::new(ErrorKind::AccessDenied, "no"));
         assert_eq!(outcome(&denied), "AccessDeniedException");
+        let late = Reply::timeout(std::time::Duration::from_secs(1));
+        assert_eq!(outcome(&late), "RequestTimeoutException");
         let garbled = Reply {
             status: 500,
             body: b"<html>".to_vec(),

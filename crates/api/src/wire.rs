@@ -5,20 +5,25 @@
 //! cluster layer, which authenticates and executes it ([`crate::dispatch`]). The client never
 //! sees a redirect: a follower answers with the leader's reply.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, Version};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use serde::{Deserialize, Serialize};
+use tokio::sync::OwnedSemaphorePermit;
 use trent_model::{Error, ErrorKind};
 use uuid::Uuid;
 
-use crate::{observe, Api, CHANNEL, MAX_BODY};
+use crate::body::{self, ConnectionBudget, Refused};
+use crate::{observe, Api, CHANNEL};
 
 pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 const REQUEST_ID_HEADER: &str = "x-amzn-requestid";
+/// The error code of a body that missed its deadline (HTTP 408).
+pub const REQUEST_TIMEOUT: &str = "RequestTimeoutException";
 
 /// A request as received, carried to the leader for authentication and execution.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -83,6 +88,20 @@ impl Reply {
         }
     }
 
+    /// 408: the body did not arrive within its deadline. Not an [`ErrorKind`]: the service
+    /// never sees such a request.
+    pub fn timeout(deadline: Duration) -> Reply {
+        let message = format!(
+            "the request body did not arrive within {} ms",
+            deadline.as_millis()
+        );
+        let body = serde_json::json!({"__type": REQUEST_TIMEOUT, "message": message});
+        Reply {
+            status: 408,
+            body: serde_json::to_vec(&body).expect("JSON values serialize"),
+        }
+    }
+
     pub fn error(e: &Error) -> Reply {
         let body = serde_json::json!({"__type": e.aws_code(), "message": e.message});
         Reply {
@@ -95,6 +114,8 @@ impl Reply {
 /// The one HTTP handler of the API: `POST /`.
 pub async fn handle(
     State(api): State<Api>,
+    budget: Option<Extension<ConnectionBudget>>,
+    version: Version,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -106,8 +127,19 @@ pub async fn handle(
     let request_id = Uuid::new_v4();
     let started = Instant::now();
     let operation = observe::operation(&headers);
-    let reply = match admit(method, uri, headers, body).await {
-        Err(e) => Reply::error(&e),
+    let budget = budget.map(|Extension(b)| b);
+    // The body's bytes stay drawn from the connection's budget until the answer is built.
+    let (admitted, _held) = admit(
+        method,
+        uri,
+        headers,
+        body,
+        budget.as_ref(),
+        api.body_timeout,
+    )
+    .await;
+    let reply = match admitted {
+        Err(e) => e,
         Ok(raw) => {
             let payload = bincode::serialize(&raw).expect("requests serialize");
             match api.service.node().route(CHANNEL, request_id, payload).await {
@@ -123,16 +155,53 @@ pub async fn handle(
     if let Some(observer) = &api.observer {
         observer.observe(operation, observe::outcome(&reply), started.elapsed());
     }
-    respond(reply, request_id)
+    let timed_out = reply.status == 408;
+    let mut response = respond(reply, request_id);
+    if timed_out && version < Version::HTTP_2 {
+        // The rest of the body may still be on its way: the connection cannot be reused (an
+        // HTTP/2 stream is reset instead, by hyper).
+        response
+            .headers_mut()
+            .insert("connection", HeaderValue::from_static("close"));
+    }
+    response
 }
 
-/// Checks what needs no state and reads the body (bounded).
+/// Checks what needs no state and reads the body (bounded in size, time and the connection's
+/// budget). The permit holds the body's share of the budget.
 async fn admit(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
-) -> Result<RawRequest, Error> {
+    budget: Option<&ConnectionBudget>,
+    deadline: Duration,
+) -> (Result<RawRequest, Reply>, Option<OwnedSemaphorePermit>) {
+    if let Err(e) = check(&method, &uri, &headers) {
+        return (Err(Reply::error(&e)), None);
+    }
+    let read = match body::read(&headers, body, budget, deadline).await {
+        Ok(read) => read,
+        Err(Refused::Bad(e)) => return (Err(Reply::error(&e)), None),
+        Err(Refused::Deadline) => return (Err(Reply::timeout(deadline)), None),
+    };
+    let raw = RawRequest {
+        method: method.to_string(),
+        uri: uri
+            .path_and_query()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_else(|| "/".into()),
+        headers: signable_headers(&uri, &headers),
+        body: read.body,
+    };
+    match raw.target() {
+        Ok(_) => (Ok(raw), read.held),
+        Err(e) => (Err(Reply::error(&e)), read.held),
+    }
+}
+
+/// What needs neither state nor the body: method, path, content type.
+fn check(method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<(), Error> {
     if method != Method::POST || uri.path() != "/" {
         return Err(Error::new(
             ErrorKind::UnknownOperation,
@@ -152,23 +221,7 @@ async fn admit(
             format!("Content-Type must be {CONTENT_TYPE}, not '{content_type}'"),
         ));
     }
-    let body = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
-        Error::new(
-            ErrorKind::RequestTooLarge,
-            format!("the request body is larger than {MAX_BODY} bytes"),
-        )
-    })?;
-    let raw = RawRequest {
-        method: method.to_string(),
-        uri: uri
-            .path_and_query()
-            .map(|p| p.as_str().to_owned())
-            .unwrap_or_else(|| "/".into()),
-        headers: signable_headers(&uri, &headers),
-        body: Bytes::into(body),
-    };
-    raw.target()?;
-    Ok(raw)
+    Ok(())
 }
 
 /// The headers as SigV4 sees them. HTTP/2 sends the host as the `:authority` pseudo-header,

@@ -14,6 +14,7 @@ use trent_service::{Limits, RateQuotas};
 
 use crate::limits::{FileLimits, FileQuotas, LimitFlags};
 
+use crate::edge::{Edge, EdgeFile, EdgeFlags};
 use crate::statefulset::{StatefulSet, StatefulSetFile, StatefulSetFlags};
 
 /// The account of the root principal when none is configured (AWS's documentation example).
@@ -126,6 +127,8 @@ pub struct Flags {
     pub statefulset: StatefulSetFlags,
     #[command(flatten)]
     pub limits: LimitFlags,
+    #[command(flatten)]
+    pub edge: EdgeFlags,
     /// PEM certificate(s) of the cluster CA: peers must present a certificate it issued.
     #[arg(long, env = "TRENT_PEER_TLS_CA_FILE")]
     pub peer_tls_ca_file: Option<PathBuf>,
@@ -168,6 +171,7 @@ struct FileConfig {
     tls_key_file: Option<PathBuf>,
     plain_http: Option<bool>,
     statefulset: Option<StatefulSetFile>,
+    http: Option<EdgeFile>,
     peer_tls_ca_file: Option<PathBuf>,
     peer_tls_cert_file: Option<PathBuf>,
     peer_tls_key_file: Option<PathBuf>,
@@ -192,6 +196,8 @@ pub struct ServerConfig {
     pub tls: Option<TlsFiles>,
     /// StatefulSet mode: identity from the pod name, joining and leaving automatically.
     pub statefulset: Option<StatefulSet>,
+    /// The client listener's limits.
+    pub edge: Edge,
 }
 
 #[derive(Debug, Clone)]
@@ -363,6 +369,7 @@ impl ServerConfig {
             kms,
             tls,
             statefulset,
+            edge: Edge::resolve(flags.edge, file.http)?,
         })
     }
 
@@ -390,6 +397,7 @@ impl ServerConfig {
             kms,
             tls: None,
             statefulset: None,
+            edge: Edge::default(),
             cluster: ClusterConfig {
                 cluster_name: "trent-dev".into(),
                 node_id: 1,

@@ -1,6 +1,7 @@
 //! The client listener: the API router over TLS (rustls, certificate and key from the
 //! configuration) or, when explicitly configured, plain HTTP. Both set TCP_NODELAY (small
-//! request/response exchanges must not wait for Nagle) and shut down gracefully.
+//! request/response exchanges must not wait for Nagle), hold every connection to the edge's
+//! limits ([`crate::edge`], [`crate::conn`]) and shut down gracefully.
 
 use std::time::Duration;
 
@@ -11,6 +12,8 @@ use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use tokio::sync::watch;
 
 use crate::config::TlsFiles;
+use crate::conn::EdgeAcceptor;
+use crate::edge::{Edge, H2_CONNECTION_WINDOW, H2_STREAM_WINDOW, MAX_HEAD};
 
 /// How long in-flight requests may finish after shutdown starts.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -34,6 +37,7 @@ pub async fn serve(
     listener: std::net::TcpListener,
     tls: Option<RustlsConfig>,
     app: Router,
+    edge: Edge,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let handle = axum_server::Handle::new();
@@ -43,12 +47,30 @@ pub async fn serve(
         stopper.graceful_shutdown(Some(DRAIN));
     });
     let service = app.into_make_service();
-    let server = axum_server::from_tcp(listener)?.handle(handle);
+    let mut server = axum_server::from_tcp(listener)?.handle(handle);
+    let builder = server.http_builder();
+    // The header deadline is EdgeIo's (hyper's would also cut idle keep-alive connections).
+    builder
+        .http1()
+        .max_buf_size(MAX_HEAD)
+        .header_read_timeout(None);
+    builder
+        .http2()
+        .max_concurrent_streams(edge.h2_max_streams)
+        .initial_stream_window_size(H2_STREAM_WINDOW)
+        .initial_connection_window_size(H2_CONNECTION_WINDOW)
+        .max_header_list_size(MAX_HEAD as u32);
     match tls {
         Some(config) => {
-            let acceptor = RustlsAcceptor::new(config).acceptor(NoDelayAcceptor::new());
+            let tls = RustlsAcceptor::new(config)
+                .handshake_timeout(edge.header_timeout)
+                .acceptor(NoDelayAcceptor::new());
+            let acceptor = EdgeAcceptor::new(tls, edge);
             server.acceptor(acceptor).serve(service).await
         }
-        None => server.acceptor(NoDelayAcceptor::new()).serve(service).await,
+        None => {
+            let acceptor = EdgeAcceptor::new(NoDelayAcceptor::new(), edge);
+            server.acceptor(acceptor).serve(service).await
+        }
     }
 }

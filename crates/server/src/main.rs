@@ -5,6 +5,8 @@
 
 mod certs;
 mod config;
+mod conn;
+mod edge;
 mod http;
 mod join;
 mod kms;
@@ -88,6 +90,7 @@ fn main() -> ExitCode {
         }
     };
     init_logging(config.log_format);
+    edge::raise_fd_limit(config.edge.max_connections);
     trent_cluster::setup_failpoints();
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     match runtime.block_on(serve(config, dev)) {
@@ -128,6 +131,7 @@ async fn serve(config: ServerConfig, dev: bool) -> anyhow::Result<()> {
         None => None,
     };
     let listener = std::net::TcpListener::bind(config.api_listen)
+        .and_then(edge::deepen_backlog)
         .and_then(|l| l.set_nonblocking(true).map(|_| l))
         .map_err(|e| anyhow::anyhow!("cannot listen on {} (api_listen): {e}", config.api_listen))?;
     // A configured domain key and root secret are checked before the data dir is touched; a
@@ -172,7 +176,8 @@ async fn serve(config: ServerConfig, dev: bool) -> anyhow::Result<()> {
         service.clone(),
     )?);
     let api = trent_api::Api::install(service.clone(), config.kms.root_account.clone())
-        .with_observer(metrics.clone());
+        .with_observer(metrics.clone())
+        .with_body_timeout(config.edge.body_timeout);
     let app = axum::Router::new()
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .route("/readyz", axum::routing::get(readyz))
@@ -183,7 +188,13 @@ async fn serve(config: ServerConfig, dev: bool) -> anyhow::Result<()> {
         .merge(metrics::router(metrics))
         .merge(api.router());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let http = tokio::spawn(http::serve(listener, tls, app, stop_rx));
+    let http = tokio::spawn(http::serve(
+        listener,
+        tls,
+        app,
+        config.edge.clone(),
+        stop_rx,
+    ));
     let ready = async {
         node.bootstrap().await?;
         if let Some(root) = &root {

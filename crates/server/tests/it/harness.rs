@@ -141,6 +141,10 @@ impl TestNode {
     pub fn is_running(&self) -> bool {
         self.child.is_some()
     }
+    /// The process id while the node runs (to read its /proc entries).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
 
     pub fn start(&mut self) {
         assert!(self.child.is_none(), "node {} already running", self.id);

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::harness::*;
 
 /// A self-signed certificate for `ip`, written to `dir`; returns (cert, key) paths.
-fn self_signed(dir: &std::path::Path, ip: &str) -> (String, String) {
+pub fn self_signed(dir: &std::path::Path, ip: &str) -> (String, String) {
     let cert = dir.join("cert.pem");
     let key = dir.join("key.pem");
     let status = Command::new("openssl")
