@@ -99,6 +99,8 @@ pub struct TestNode {
     pub tls: bool,
     /// Peer mutual TLS (its `extra_args` name the files) instead of `--peer-plain`.
     pub peer_tls: bool,
+    /// More environment for the process (e.g. libfaketime's).
+    pub env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -149,6 +151,7 @@ impl TestNode {
             .env("TRENT_DOMAIN_KEY", DOMAIN_KEY)
             .env("TRENT_ROOT_ACCESS_KEY_ID", ROOT_ACCESS_KEY_ID)
             .env("TRENT_ROOT_SECRET_ACCESS_KEY", ROOT_SECRET)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -225,6 +228,7 @@ impl TestCluster {
             extra_args: vec![],
             tls: false,
             peer_tls: false,
+            env: vec![],
             child: None,
         }
     }
