@@ -128,6 +128,8 @@ pub struct ClusterConfig {
     pub request_timeout: Duration,
     /// Mutual TLS on the peer transport; `None` is plain gRPC (explicitly configured).
     pub peer_tls: Option<PeerTls>,
+    /// What applying entries asks of the node's HSM (backup seals, forgetting deleted keys).
+    pub hooks: crate::Hooks,
 }
 
 impl ClusterConfig {

@@ -9,6 +9,7 @@ mod barrier;
 mod clock;
 mod config;
 mod error;
+mod hooks;
 mod membership;
 mod network;
 mod node;
@@ -24,6 +25,7 @@ pub mod proto {
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ClusterConfig, InitialCluster, RaftTuning};
 pub use error::{ClusterError, StartError};
+pub use hooks::{ApplyHooks, Hooks};
 pub use node::{ClusterNode, ForwardCounts, ForwardHandler};
 pub use tls::PeerTls;
 

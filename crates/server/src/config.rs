@@ -276,6 +276,7 @@ impl ServerConfig {
                     .unwrap_or(5_000),
             ),
             peer_tls: None,
+            hooks: Default::default(),
         };
         cluster.validate()?;
         let domain_key = match flags.domain_key_file.or(file.domain_key_file) {
@@ -380,6 +381,7 @@ impl ServerConfig {
                 request_timeout: Duration::from_secs(5),
                 // Dev mode listens on loopback only.
                 peer_tls: None,
+                hooks: Default::default(),
             },
             api_listen,
             log_format: LogFormat::Text,

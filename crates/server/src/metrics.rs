@@ -8,6 +8,8 @@
 //! - This node's Raft positions, read when scraped: term, leadership, log, commit, apply and
 //!   snapshot indexes, and the storage size on disk.
 //! - Forwarding: requests this node sent to the leader, failed attempts, requests received.
+//! - The HSM: unwrapped key versions in its cache (`trent_hsm_cached_keys`), read when scraped;
+//!   a deleted key leaves it at once.
 //!
 //! Like `/readyz`, nothing here names a key, a principal or a member address.
 
@@ -24,6 +26,7 @@ use prometheus::{
     HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
 use trent_cluster::{ClusterNode, ForwardCounts};
+use trent_hsm::Hsm;
 
 /// Latency buckets in seconds: sub-millisecond local answers to multi-second waits for a
 /// leader (the request timeout is 5 s by default).
@@ -40,6 +43,8 @@ pub struct Metrics {
     latency: HistogramVec,
     raft: RaftGauges,
     forwards: ForwardMetrics,
+    hsm: Arc<dyn Hsm>,
+    cached_keys: IntGauge,
 }
 
 struct RaftGauges {
@@ -65,7 +70,11 @@ struct ForwardMetrics {
 }
 
 impl Metrics {
-    pub fn new(node: ClusterNode, data_dir: PathBuf) -> prometheus::Result<Metrics> {
+    pub fn new(
+        node: ClusterNode,
+        hsm: Arc<dyn Hsm>,
+        data_dir: PathBuf,
+    ) -> prometheus::Result<Metrics> {
         let registry = Registry::new();
         let requests = IntCounterVec::new(
             Opts::new(
@@ -86,6 +95,11 @@ impl Metrics {
         registry.register(Box::new(latency.clone()))?;
         let raft = RaftGauges::register(&registry)?;
         let forwards = ForwardMetrics::register(&registry)?;
+        let cached_keys = gauge(
+            &registry,
+            "trent_hsm_cached_keys",
+            "Unwrapped key versions in the HSM's cache.",
+        )?;
         Ok(Metrics {
             registry,
             node,
@@ -94,6 +108,8 @@ impl Metrics {
             latency,
             raft,
             forwards,
+            hsm,
+            cached_keys,
         })
     }
 
@@ -101,6 +117,7 @@ impl Metrics {
     pub fn render(&self) -> String {
         self.raft.update(&self.node, &self.data_dir);
         self.forwards.update(self.node.forward_counts());
+        self.cached_keys.set(self.hsm.cached_keys() as i64);
         TextEncoder::new()
             .encode_to_string(&self.registry.gather())
             .unwrap_or_else(|e| format!("# encoding failed: {e}\n"))

@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use trent_cluster::{ClusterConfig, ClusterNode, RaftTuning};
 use trent_hsm::{DomainKey, SoftHsm};
 use trent_model::Principal;
-use trent_service::{Call, Limits, Operation, Service, ServiceConfig};
+use trent_service::{Call, HsmHooks, Limits, Operation, Service, ServiceConfig};
 use uuid::Uuid;
 
 // The allocator trentd runs with (crates/server/src/main.rs), for the service and the raw
@@ -255,6 +255,7 @@ async fn start_cluster(dir: &std::path::Path) -> Service {
     let mut services = vec![];
     for id in 1..=3u64 {
         let peer = format!("127.90.0.{id}:7701");
+        let hsm = Arc::new(SoftHsm::new(DomainKey::from_bytes([3; 32]), 10_000));
         let config = ClusterConfig {
             cluster_name: "bench".into(),
             node_id: id,
@@ -265,9 +266,9 @@ async fn start_cluster(dir: &std::path::Path) -> Service {
             raft: RaftTuning::default(),
             request_timeout: Duration::from_secs(5),
             peer_tls: None,
+            hooks: HsmHooks::new(hsm.clone()).hooks(),
         };
         let node = ClusterNode::start(config).await.unwrap();
-        let hsm = Arc::new(SoftHsm::new(DomainKey::from_bytes([3; 32]), 10_000));
         let config = ServiceConfig {
             region: "us-east-1".into(),
             limits: Limits::default(),

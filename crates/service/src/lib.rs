@@ -15,6 +15,7 @@ mod blob;
 mod crypto;
 mod deletion;
 mod error;
+mod hooks;
 mod keys;
 mod once;
 mod operation;
@@ -28,6 +29,7 @@ pub use authz::{Action, Authorizer, DefaultKeyPolicy};
 pub use backup::{ExportedBackup, ImportPart, ImportProgress};
 pub use blob::Blob;
 pub use error::OpError;
+pub use hooks::HsmHooks;
 pub use operation::{Operation, ServiceRequest};
 pub use output::{
     DecryptResponse, EncryptResponse, GenerateDataKeyResponse, GenerateRandomResponse, Output,

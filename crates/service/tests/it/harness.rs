@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use trent_cluster::{ClusterConfig, ClusterNode, ManualClock, RaftTuning};
 use trent_hsm::{DomainKey, SoftHsm};
 use trent_model::{AccountId, Error, Principal};
-use trent_service::{Limits, Operation, Service, ServiceConfig};
+use trent_service::{HsmHooks, Limits, Operation, Service, ServiceConfig};
 use uuid::Uuid;
 
 pub const REGION: &str = "eu-west-1";
@@ -78,6 +78,7 @@ impl Cluster {
         for id in 1..=n {
             let data_dir = dir.path().join(format!("n{id}"));
             let peer = format!("127.{subnet}.0.{id}:7701");
+            let hsm = Arc::new(SoftHsm::new(DomainKey::from_bytes([7; 32]), 1000));
             let config = ClusterConfig {
                 cluster_name: "svc".into(),
                 node_id: id,
@@ -88,11 +89,11 @@ impl Cluster {
                 raft: raft.clone(),
                 request_timeout: Duration::from_secs(5),
                 peer_tls: None,
+                hooks: HsmHooks::new(hsm.clone()).hooks(),
             };
             let node = ClusterNode::start_with_clock(config, clock.clone())
                 .await
                 .unwrap();
-            let hsm = Arc::new(SoftHsm::new(DomainKey::from_bytes([7; 32]), 1000));
             let service = Service::install(
                 node,
                 hsm.clone(),
