@@ -12,8 +12,8 @@ use openraft::{BasicNode, SnapshotPolicy};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 use trent_state::{Command, Request, RequestId, Response, State};
-use zeroize::Zeroizing;
 use uuid::Uuid;
+use zeroize::Zeroizing;
 
 use crate::barrier::ReadBarrier;
 use crate::network::{Network, MAX_MESSAGE_BYTES};

@@ -197,11 +197,7 @@ impl Hsm for SoftHsm {
         let start = out.len();
         out.extend_from_slice(plaintext);
         // Sealed in place: the plaintext copy in `out` becomes the ciphertext.
-        match cipher.encrypt_in_place_detached(
-            Nonce::from_slice(&nonce),
-            aad,
-            &mut out[start..],
-        ) {
+        match cipher.encrypt_in_place_detached(Nonce::from_slice(&nonce), aad, &mut out[start..]) {
             Ok(tag) => {
                 out.extend_from_slice(&tag);
                 Ok(())
@@ -371,7 +367,8 @@ mod tests {
         let appended = &out[4 + NONCE_LEN..];
         assert_ne!(&appended[..5], b"hello");
         assert_eq!(
-            &hsm.decrypt(key, Some(&SALT), &nonce, appended, b"ctx").unwrap()[..],
+            &hsm.decrypt(key, Some(&SALT), &nonce, appended, b"ctx")
+                .unwrap()[..],
             b"hello"
         );
         assert!(hsm
@@ -384,7 +381,13 @@ mod tests {
             .unwrap();
         assert_eq!(&opened[..], b"hello");
         assert!(hsm
-            .decrypt(key, Some(&SALT), &sealed.nonce, &sealed.ciphertext, b"other")
+            .decrypt(
+                key,
+                Some(&SALT),
+                &sealed.nonce,
+                &sealed.ciphertext,
+                b"other"
+            )
             .is_err());
         let other = hsm.generate_symmetric(id, 1).unwrap();
         let other_key = MaterialRef {
@@ -392,7 +395,13 @@ mod tests {
             ..key
         };
         assert!(matches!(
-            hsm.decrypt(other_key, Some(&SALT), &sealed.nonce, &sealed.ciphertext, b"ctx"),
+            hsm.decrypt(
+                other_key,
+                Some(&SALT),
+                &sealed.nonce,
+                &sealed.ciphertext,
+                b"ctx"
+            ),
             Err(HsmError::Authentication)
         ));
     }

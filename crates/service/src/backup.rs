@@ -12,8 +12,8 @@
 //! Nothing here sees plaintext: key material and secrets stay wrapped under the domain key
 //! from the state, through the blob, into the restored state.
 
-use trent_model::{AccountId, Error, ErrorKind};
 use trent_hsm::Hsm;
+use trent_model::{AccountId, Error, ErrorKind};
 use trent_state::backup::{self, BackupBytes, BackupError, BackupHeader, SEAL_PURPOSE};
 use trent_state::{Command, SealCheck, State};
 use uuid::Uuid;

@@ -91,7 +91,9 @@ impl fmt::Debug for BackupBytes {
 pub enum BackupError {
     #[error("not a trent backup (it does not start with {MAGIC:?})")]
     NotABackup,
-    #[error("backup format {0} is not supported (this build reads formats {FORMAT_1} and {FORMAT})")]
+    #[error(
+        "backup format {0} is not supported (this build reads formats {FORMAT_1} and {FORMAT})"
+    )]
     Format(u16),
     #[error("the backup is truncated: {0}")]
     Truncated(&'static str),
@@ -220,17 +222,15 @@ fn decode_header(json: &[u8]) -> Result<BackupHeader, BackupError> {
     serde_json::from_slice(json).map_err(|e| BackupError::Header(e.to_string()))
 }
 
-fn decode_records(
-    mut rest: &[u8],
-    count: u64,
-    labelled: bool,
-) -> Result<Vec<Record>, BackupError> {
+fn decode_records(mut rest: &[u8], count: u64, labelled: bool) -> Result<Vec<Record>, BackupError> {
     let malformed = |i: u64, what: &str| BackupError::Records(format!("record {i}: {what}"));
     // Every record takes at least 8 bytes, which bounds the allocation by the blob's size.
     let mut records = Vec::with_capacity(count.min(rest.len() as u64 / 8) as usize);
     for i in 0..count {
         let owner = match labelled {
-            true => take_framed(&mut rest).ok_or_else(|| malformed(i, "owner runs past the end"))?,
+            true => {
+                take_framed(&mut rest).ok_or_else(|| malformed(i, "owner runs past the end"))?
+            }
             false => &[],
         };
         let owner = std::str::from_utf8(owner)

@@ -443,7 +443,10 @@ fn a_commit_whose_seal_does_not_verify_is_refused_in_apply_and_changes_nothing()
     };
     let blob = blob_of(&src);
     state
-        .apply(&request(0, part(Uuid::from_u128(9), 0, 1, &blob)), &mut vec![])
+        .apply(
+            &request(0, part(Uuid::from_u128(9), 0, 1, &blob)),
+            &mut vec![],
+        )
         .unwrap();
     let err = state
         .apply(&request(1, commit(Uuid::from_u128(9))), &mut vec![])
@@ -478,12 +481,16 @@ fn a_record_filed_under_another_account_is_refused_even_with_a_good_seal() {
         .iter_mut()
         .find(|r| r.key == RecordKey::Alias(account(), "alias/app".parse().unwrap()).encode())
         .unwrap();
-    alias.key = RecordKey::Alias(OTHER_ACCOUNT.parse().unwrap(), "alias/app".parse().unwrap())
-        .encode();
+    alias.key =
+        RecordKey::Alias(OTHER_ACCOUNT.parse().unwrap(), "alias/app".parse().unwrap()).encode();
     alias.owner = OTHER_ACCOUNT.into();
     let mut dst = Replica::new();
     let err = commit_directly(&mut dst, &sealed_blob(&src, &rekeyed));
-    assert!(err.message.contains("different accounts"), "{}", err.message);
+    assert!(
+        err.message.contains("different accounts"),
+        "{}",
+        err.message
+    );
 }
 
 #[test]

@@ -26,12 +26,18 @@ fn a_data_dir_belongs_to_one_node_of_one_cluster() {
     let dir = tempfile::tempdir().unwrap();
     drop(open(dir.path(), "alpha", 1, 0, Default::default()).unwrap());
     drop(open(dir.path(), "alpha", 1, 0, Default::default()).unwrap());
-    let err = open(dir.path(), "alpha", 2, 0, Default::default()).err().unwrap().to_string();
+    let err = open(dir.path(), "alpha", 2, 0, Default::default())
+        .err()
+        .unwrap()
+        .to_string();
     assert!(
         err.contains("belongs to node 1 of cluster 'alpha'"),
         "{err}"
     );
-    let err = open(dir.path(), "beta", 1, 0, Default::default()).err().unwrap().to_string();
+    let err = open(dir.path(), "beta", 1, 0, Default::default())
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("cluster 'alpha'"), "{err}");
 }
 
@@ -39,14 +45,20 @@ fn a_data_dir_belongs_to_one_node_of_one_cluster() {
 fn foreign_and_corrupt_data_dirs_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("photo.jpg"), b"not ours").unwrap();
-    let err = open(dir.path(), "alpha", 1, 0, Default::default()).err().unwrap().to_string();
+    let err = open(dir.path(), "alpha", 1, 0, Default::default())
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("no trent database"), "{err}");
 
     let dir = tempfile::tempdir().unwrap();
     drop(open(dir.path(), "alpha", 1, 0, Default::default()).unwrap());
     let current = dir.path().join("db/CURRENT");
     std::fs::write(&current, b"MANIFEST-999999\n").unwrap();
-    let err = open(dir.path(), "alpha", 1, 0, Default::default()).err().unwrap().to_string();
+    let err = open(dir.path(), "alpha", 1, 0, Default::default())
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("may be corrupt"), "{err}");
 }
 

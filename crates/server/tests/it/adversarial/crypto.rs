@@ -66,7 +66,8 @@ async fn write_format_1_fixture() {
     let (backup, _) = export(&client).await.unwrap();
     std::fs::create_dir_all(fixtures()).unwrap();
     std::fs::write(fixtures().join("format1.trentbak"), backup).unwrap();
-    let fixture = json!({"KeyId": key_id, "Plaintext": plaintext, "CiphertextBlob": B64.encode(&blob)});
+    let fixture =
+        json!({"KeyId": key_id, "Plaintext": plaintext, "CiphertextBlob": B64.encode(&blob)});
     let text = serde_json::to_string_pretty(&fixture).unwrap();
     std::fs::write(fixtures().join("format1.json"), text + "\n").unwrap();
 }
@@ -77,7 +78,9 @@ async fn every_ciphertext_has_a_key_of_its_own_and_format_1_blobs_still_open() {
     let fixture: Value =
         serde_json::from_slice(&std::fs::read(fixtures().join("format1.json")).unwrap()).unwrap();
     let key_id = fixture["KeyId"].as_str().unwrap();
-    let old = B64.decode(fixture["CiphertextBlob"].as_str().unwrap()).unwrap();
+    let old = B64
+        .decode(fixture["CiphertextBlob"].as_str().unwrap())
+        .unwrap();
     assert_eq!(&old[..3], b"TK\x01", "the fixture is a format-1 blob");
 
     let cluster = TestCluster::start(150, 1, &[]);
@@ -90,7 +93,10 @@ async fn every_ciphertext_has_a_key_of_its_own_and_format_1_blobs_still_open() {
     assert_eq!(opened["Plaintext"], fixture["Plaintext"]);
     let mut flipped = old.clone();
     *flipped.last_mut().unwrap() ^= 1;
-    assert_eq!(code(decrypt(&client, &flipped).await).0, "InvalidCiphertextException");
+    assert_eq!(
+        code(decrypt(&client, &flipped).await).0,
+        "InvalidCiphertextException"
+    );
 
     // New blobs under the same material: format 2, a fresh salt each, so a key of their own.
     let plaintext = B64.encode(b"one message");
@@ -98,7 +104,10 @@ async fn every_ciphertext_has_a_key_of_its_own_and_format_1_blobs_still_open() {
     let b = encrypt(&client, key_id, &plaintext).await;
     for blob in [&a, &b] {
         assert_eq!(&blob[..3], b"TK\x02", "a new ciphertext is blob format 2");
-        assert_eq!(decrypt(&client, blob).await.unwrap()["Plaintext"], plaintext);
+        assert_eq!(
+            decrypt(&client, blob).await.unwrap()["Plaintext"],
+            plaintext
+        );
     }
     let salt = |blob: &[u8]| blob[SALT_AT..SALT_AT + SALT_LEN].to_vec();
     assert_ne!(salt(&a), salt(&b), "two ciphertexts share a derived key");
@@ -150,7 +159,10 @@ async fn a_deleted_key_leaves_the_hsm_cache_at_once() {
         let mut node = cluster.new_node(id, &initial.join(","));
         node.env = vec![
             ("LD_PRELOAD".into(), FAKETIME_LIB.into()),
-            ("FAKETIME_TIMESTAMP_FILE".into(), clock.display().to_string()),
+            (
+                "FAKETIME_TIMESTAMP_FILE".into(),
+                clock.display().to_string(),
+            ),
             ("FAKETIME_CACHE_DURATION".into(), "1".into()),
             ("FAKETIME_DONT_FAKE_MONOTONIC".into(), "1".into()),
         ];
