@@ -56,10 +56,19 @@ impl SealCheck for HsmHooks {
             .set
             .wait_timeout_while(guard, HSM_WAIT, |hsm| hsm.is_none())
             .expect("hooks lock");
-        match guard.as_ref() {
+        let verified = match guard.as_ref() {
             Some(hsm) => hsm.verify_domain_mac(purpose, data, seal),
             None => panic!("no HSM {HSM_WAIT:?} after start: cannot check a backup's seal"),
+        };
+        if !verified {
+            // Refused on every node that holds the cluster's domain key. A node holding
+            // another key would refuse what the others apply: say so where it shows.
+            tracing::warn!(
+                "a restore commit's backup seal does not verify under this node's domain key; \
+                 the restore is refused (every node of a cluster must hold the same domain key)"
+            );
         }
+        verified
     }
 }
 
