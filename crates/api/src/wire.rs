@@ -262,3 +262,32 @@ fn respond(mut reply: Reply, request_id: Uuid) -> Response {
     }
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_is_written_once_into_a_buffer_of_its_exact_size() {
+        let value = serde_json::json!({"Plaintext": "c2VjcmV0", "KeyId": "k".repeat(300)});
+        let out = json(&value);
+        assert_eq!(&out[..], &serde_json::to_vec(&value).unwrap()[..]);
+        assert_eq!(out.capacity(), out.len(), "no spare room: it never grew");
+    }
+
+    #[test]
+    fn neither_a_request_nor_a_reply_shows_its_body() {
+        let reply = Reply::ok(&serde_json::json!({"Plaintext": "c2VjcmV0"}));
+        assert_eq!(
+            format!("{reply:?}"),
+            format!("Reply(200, <{} bytes>)", reply.body.len())
+        );
+        let raw = RawRequest {
+            method: "POST".into(),
+            uri: "/".into(),
+            headers: vec![],
+            body: b"{\"Plaintext\":\"c2VjcmV0\"}".to_vec(),
+        };
+        assert!(!format!("{raw:?}").contains("c2VjcmV0"));
+    }
+}
