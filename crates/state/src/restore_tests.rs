@@ -518,3 +518,41 @@ fn a_format_1_backup_still_restores() {
     dst.run(commit(Uuid::from_u128(6))).unwrap();
     assert_eq!(dst.state.key_count(&account()), 2);
 }
+
+#[test]
+fn a_staging_replaced_after_the_services_check_is_refused_at_commit() {
+    // The race apply's own check closes: the leader checks the complete genuine staging and
+    // proposes the commit; before it applies, a part 0 of the same restore id with another
+    // part count restages a forged blob (its alias moved to another account, seal kept).
+    let src = source();
+    let genuine = blob_of(&src);
+    let mut moved = src.entities();
+    for record in &mut moved {
+        if record.key == RecordKey::Alias(account(), "alias/app".parse().unwrap()).encode() {
+            let mut alias: AliasRecord = bincode::deserialize(&record.value).unwrap();
+            alias.account = OTHER_ACCOUNT.parse().unwrap();
+            record.key = RecordKey::Alias(alias.account.clone(), alias.name.clone()).encode();
+            record.value = bincode::serialize(&alias).unwrap();
+            record.owner = OTHER_ACCOUNT.into();
+        }
+    }
+    let body = backup::encode_body(&header_of(&src, moved.len()), &moved);
+    let seal = backup::parse(&genuine).unwrap().seal.to_vec();
+    let forged = backup::finish(body, &seal.try_into().unwrap());
+
+    let mut dst = Replica::new();
+    let id = Uuid::from_u128(12);
+    stage(&mut dst, id, &genuine, 2).unwrap();
+    assert_eq!(dst.state.staged_backup(id), Some(genuine));
+    dst.run(part(id, 0, 1, &forged)).unwrap();
+    let err = dst.run(commit(id)).unwrap_err();
+    assert!(err.message.contains("seal"), "{}", err.message);
+    assert!(dst
+        .state
+        .alias(
+            &OTHER_ACCOUNT.parse().unwrap(),
+            &"alias/app".parse().unwrap()
+        )
+        .is_none());
+    assert_eq!(dst.state.key_count(&account()), 0);
+}
