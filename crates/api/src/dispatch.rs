@@ -13,6 +13,7 @@ use trent_cluster::{ClusterError, ForwardHandler};
 use trent_model::{Error, ErrorKind, Principal};
 use trent_service::{Call, OpError, Operation, Output, Service};
 use uuid::Uuid;
+use zeroize::Zeroizing;
 
 use crate::sigv4::{self, Authorization};
 use crate::wire::{RawRequest, Reply};
@@ -32,6 +33,8 @@ pub struct Handler {
 #[async_trait::async_trait]
 impl ForwardHandler for Handler {
     async fn handle(&self, attempt: Uuid, payload: Vec<u8>) -> Result<Vec<u8>, ClusterError> {
+        // The request may carry a plaintext: this copy is wiped once decoded.
+        let payload = Zeroizing::new(payload);
         let raw: RawRequest = bincode::deserialize(&payload)
             .map_err(|e| ClusterError::Invalid(format!("undecodable API request: {e}")))?;
         let reply = match self.serve(attempt, &raw).await {
@@ -56,6 +59,7 @@ impl Handler {
         let call = Call {
             caller,
             request_id: request_id(&access_key_id, raw, attempt),
+            attempt,
             barrier_passed: true,
         };
         match prefix {

@@ -4,10 +4,16 @@
 //! content type, target) and carries the raw request, unchanged, to the leader through the
 //! cluster layer, which authenticates and executes it ([`crate::dispatch`]). The client never
 //! sees a redirect: a follower answers with the leader's reply.
+//!
+//! Request and reply bodies may hold plaintexts (Encrypt's input, Decrypt's and
+//! GenerateDataKey's answers): every copy this crate owns is zeroized when dropped, the HTTP
+//! answer's body included (its bytes are owned by a `Zeroizing` buffer until hyper drops
+//! them), and JSON is written into one buffer of the exact size, so no reallocation leaves a
+//! copy behind. Neither type's `Debug` shows a body.
 
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, Version};
 use axum::response::{IntoResponse, Response};
@@ -16,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::OwnedSemaphorePermit;
 use trent_model::{Error, ErrorKind};
 use uuid::Uuid;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::body::{self, ConnectionBudget, Refused};
 use crate::{observe, Api, CHANNEL};
@@ -26,7 +33,7 @@ const REQUEST_ID_HEADER: &str = "x-amzn-requestid";
 pub const REQUEST_TIMEOUT: &str = "RequestTimeoutException";
 
 /// A request as received, carried to the leader for authentication and execution.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct RawRequest {
     pub method: String,
     /// Path and query.
@@ -36,6 +43,22 @@ pub struct RawRequest {
     /// As one byte string: bincode would otherwise encode a `Vec<u8>` byte by byte.
     #[serde(with = "serde_bytes")]
     pub body: Vec<u8>,
+}
+
+impl Drop for RawRequest {
+    fn drop(&mut self) {
+        self.body.zeroize();
+    }
+}
+
+impl std::fmt::Debug for RawRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawRequest")
+            .field("method", &self.method)
+            .field("uri", &self.uri)
+            .field("body", &format_args!("<{} bytes>", self.body.len()))
+            .finish_non_exhaustive()
+    }
 }
 
 impl RawRequest {
@@ -72,19 +95,31 @@ impl RawRequest {
     }
 }
 
-/// The leader's answer: HTTP status and JSON body.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// The leader's answer: HTTP status and JSON body (zeroized when dropped).
+#[derive(Clone, Serialize, Deserialize)]
 pub struct Reply {
     pub status: u16,
     #[serde(with = "serde_bytes")]
     pub body: Vec<u8>,
 }
 
+impl Drop for Reply {
+    fn drop(&mut self) {
+        self.body.zeroize();
+    }
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Reply({}, <{} bytes>)", self.status, self.body.len())
+    }
+}
+
 impl Reply {
     pub fn ok(value: &impl Serialize) -> Reply {
         Reply {
             status: 200,
-            body: serde_json::to_vec(value).expect("responses serialize"),
+            body: std::mem::take(&mut *json(value)),
         }
     }
 
@@ -109,6 +144,26 @@ impl Reply {
             body: serde_json::to_vec(&body).expect("JSON values serialize"),
         }
     }
+}
+
+/// `value` as JSON, written into one buffer of the exact size (measured first), zeroized
+/// when dropped: a growing buffer would leave copies of a plaintext in freed memory.
+fn json(value: &impl Serialize) -> Zeroizing<Vec<u8>> {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    serde_json::to_writer(&mut count, value).expect("responses serialize");
+    let mut out = Zeroizing::new(Vec::with_capacity(count.0));
+    serde_json::to_writer(&mut *out, value).expect("responses serialize");
+    out
 }
 
 /// The one HTTP handler of the API: `POST /`.
@@ -144,11 +199,14 @@ pub async fn handle(
             let payload = bincode::serialize(&raw).expect("requests serialize");
             match api.service.node().route(CHANNEL, request_id, payload).await {
                 Err(e) => Reply::error(&e.into()),
-                Ok(bytes) => bincode::deserialize(&bytes).unwrap_or_else(|e| {
-                    Reply::error(&Error::internal(format!(
-                        "undecodable reply from the leader: {e}"
-                    )))
-                }),
+                Ok(bytes) => {
+                    let bytes = Zeroizing::new(bytes);
+                    bincode::deserialize(&bytes).unwrap_or_else(|e| {
+                        Reply::error(&Error::internal(format!(
+                            "undecodable reply from the leader: {e}"
+                        )))
+                    })
+                }
             }
         }
     };
@@ -238,13 +296,44 @@ fn signable_headers(uri: &Uri, headers: &HeaderMap) -> Vec<(String, String)> {
     list
 }
 
-fn respond(reply: Reply, request_id: Uuid) -> Response {
+fn respond(mut reply: Reply, request_id: Uuid) -> Response {
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = (status, reply.body).into_response();
+    // The body's bytes stay owned by a zeroizing buffer until hyper is done with them.
+    let body = Zeroizing::new(std::mem::take(&mut reply.body));
+    let mut response = (status, Body::from(Bytes::from_owner(body))).into_response();
     let headers = response.headers_mut();
     headers.insert("content-type", HeaderValue::from_static(CONTENT_TYPE));
     if let Ok(value) = HeaderValue::from_str(&request_id.to_string()) {
         headers.insert(REQUEST_ID_HEADER, value);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_is_written_once_into_a_buffer_of_its_exact_size() {
+        let value = serde_json::json!({"Plaintext": "c2VjcmV0", "KeyId": "k".repeat(300)});
+        let out = json(&value);
+        assert_eq!(&out[..], &serde_json::to_vec(&value).unwrap()[..]);
+        assert_eq!(out.capacity(), out.len(), "no spare room: it never grew");
+    }
+
+    #[test]
+    fn neither_a_request_nor_a_reply_shows_its_body() {
+        let reply = Reply::ok(&serde_json::json!({"Plaintext": "c2VjcmV0"}));
+        assert_eq!(
+            format!("{reply:?}"),
+            format!("Reply(200, <{} bytes>)", reply.body.len())
+        );
+        let raw = RawRequest {
+            method: "POST".into(),
+            uri: "/".into(),
+            headers: vec![],
+            body: b"{\"Plaintext\":\"c2VjcmV0\"}".to_vec(),
+        };
+        assert!(!format!("{raw:?}").contains("c2VjcmV0"));
+    }
 }

@@ -141,6 +141,8 @@ pub struct ClusterConfig {
     /// Whether to listen on `peer_listen` at all: `false` for a one-node cluster that will
     /// never have peers (`trentd dev`), so no process can reach its Raft state machine.
     pub serve_peers: bool,
+    /// What applying entries asks of the node's HSM (backup seals, forgetting deleted keys).
+    pub hooks: crate::Hooks,
 }
 
 impl ClusterConfig {

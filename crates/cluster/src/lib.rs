@@ -9,6 +9,7 @@ mod barrier;
 mod clock;
 mod config;
 mod error;
+mod hooks;
 mod identity;
 mod listener;
 mod membership;
@@ -27,6 +28,7 @@ pub mod proto {
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ClusterConfig, InitialCluster, RaftTuning};
 pub use error::{ClusterError, StartError};
+pub use hooks::{ApplyHooks, Hooks};
 pub use identity::{peer_name, valid_cluster_name};
 pub use node::{ClusterNode, ForwardCounts, ForwardHandler};
 pub use tls::PeerTls;

@@ -13,6 +13,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 use trent_state::{Command, Request, RequestId, Response, State};
 use uuid::Uuid;
+use zeroize::Zeroizing;
 
 use crate::barrier::ReadBarrier;
 use crate::network::{Network, MAX_MESSAGE_BYTES};
@@ -90,6 +91,7 @@ impl ClusterNode {
             &config.cluster_name,
             config.node_id,
             config.raft.wal_recycle_mb,
+            config.hooks.clone(),
         )?;
         let state = storage.state_machine.state();
         let committed = storage.log.committed_gauge();
@@ -272,12 +274,15 @@ impl ClusterNode {
     /// Routes a front-end request received from a client: served here if this node leads,
     /// otherwise forwarded to the leader, retried with the same request id across leader
     /// changes until the request timeout.
+    /// Payloads may carry plaintexts (an Encrypt request): every copy made here is zeroized
+    /// when dropped. (What tonic copies into its own buffers, it frees unzeroized.)
     pub async fn route(
         &self,
         channel: u8,
         request_id: Uuid,
         payload: Vec<u8>,
     ) -> Result<Vec<u8>, ClusterError> {
+        let payload = Zeroizing::new(payload);
         let mut framed = Vec::with_capacity(1 + payload.len());
         framed.push(channel);
         framed.extend_from_slice(&payload);
@@ -290,13 +295,14 @@ impl ClusterNode {
         hops: u32,
         payload: Vec<u8>,
     ) -> Result<Vec<u8>, ClusterError> {
+        let payload = Zeroizing::new(payload);
         let deadline = Instant::now() + self.inner.config.request_timeout;
         loop {
             let leader = self.leader();
             let outcome = match leader {
                 Some(id) if id == self.id() => self.handle_here(request_id, &payload).await,
                 Some(id) => {
-                    self.forward_to(id, request_id, hops, payload.clone(), deadline)
+                    self.forward_to(id, request_id, hops, payload.to_vec(), deadline)
                         .await
                 }
                 None => Err(ClusterError::NotLeader { leader: None }),

@@ -6,11 +6,19 @@
 //! outside this crate handles wrapped blobs and the results of operations (ciphertexts,
 //! data keys the caller asked for), never a key.
 //!
-//! Guarantees: unwrapped material lives in a bounded cache and is zeroized when evicted or
-//! dropped; no type holding material implements `Debug`, `Clone`, `Serialize` or offers an
-//! accessor (the `test-hooks` feature adds one for tests that prove material never reaches
-//! disk). Errors never carry material.
+//! Every ciphertext is sealed under a key of its own: AES-256-GCM under a key derived from the
+//! material and a random salt the blob carries (see [`Hsm::encrypt`]), so no key ever seals
+//! enough messages to approach the 2^32 bound on random 96-bit nonces (NIST SP 800-38D). The
+//! derivation is AES-256 encryption of two salt blocks, which a PKCS#11 token computes inside
+//! itself as `C_DeriveKey(CKM_AES_ECB_ENCRYPT_DATA)`; blobs sealed under the material itself
+//! (blob format 1) still open.
+//!
+//! Guarantees: unwrapped material lives in a bounded cache and is zeroized when evicted,
+//! forgotten (a deleted key, [`Hsm::forget_key`]) or dropped; no type holding material
+//! implements `Debug`, `Clone`, `Serialize` or offers an accessor (the `test-hooks` feature
+//! adds one for tests that prove material never reaches disk). Errors never carry material.
 
+mod derive;
 mod domain;
 mod secret_file;
 mod soft;
@@ -18,6 +26,8 @@ mod soft;
 pub use domain::{DomainKey, DomainKeySource};
 pub use secret_file::read_secret_file;
 pub use soft::{SoftHsm, DEFAULT_CACHE_ENTRIES};
+
+pub use trent_model::{Salt, CIPHERTEXT_SALT_LEN};
 
 use trent_model::KeyId;
 use zeroize::Zeroizing;
@@ -71,10 +81,12 @@ pub trait Hsm: Send + Sync + 'static {
     /// wrapped.
     fn generate_symmetric(&self, key_id: KeyId, version: u32) -> Result<Vec<u8>, HsmError>;
 
-    /// Seals `plaintext` under `key` with AES-256-GCM and a fresh random nonce.
+    /// Seals `plaintext` with AES-256-GCM and a fresh random nonce under the key derived from
+    /// `key`'s material and `salt`: `AES-256-ECB(material, "T" | 1 | salt || "T" | 2 | salt)`.
     fn encrypt(
         &self,
         key: MaterialRef<'_>,
+        salt: &Salt,
         plaintext: &[u8],
         aad: &[u8],
     ) -> Result<Sealed, HsmError>;
@@ -84,24 +96,36 @@ pub trait Hsm: Send + Sync + 'static {
     fn encrypt_append(
         &self,
         key: MaterialRef<'_>,
+        salt: &Salt,
         plaintext: &[u8],
         aad: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<(), HsmError> {
-        let sealed = self.encrypt(key, plaintext, aad)?;
+        let sealed = self.encrypt(key, salt, plaintext, aad)?;
         out.extend_from_slice(&sealed.nonce);
         out.extend_from_slice(&sealed.ciphertext);
         Ok(())
     }
 
-    /// Opens what [`Hsm::encrypt`] sealed.
+    /// Opens what [`Hsm::encrypt`] sealed with `salt`; without a salt, what was sealed under
+    /// the material itself (blob format 1, which nothing writes any more).
     fn decrypt(
         &self,
         key: MaterialRef<'_>,
+        salt: Option<&Salt>,
         nonce: &[u8; NONCE_LEN],
         ciphertext: &[u8],
         aad: &[u8],
     ) -> Result<Plaintext, HsmError>;
+
+    /// A fresh random salt for [`Hsm::encrypt`].
+    fn salt(&self) -> Salt;
+
+    /// Drops every cached version of `key_id` at once (the key was deleted), zeroizing it.
+    fn forget_key(&self, key_id: KeyId);
+
+    /// How many unwrapped key versions the cache holds now.
+    fn cached_keys(&self) -> usize;
 
     /// `n` bytes from the HSM's random generator.
     fn random(&self, n: usize) -> Plaintext;

@@ -1,10 +1,12 @@
 //! The in-process ("soft") HSM: AES-256-GCM in this process's memory, the domain key from
-//! [`DomainKey`]. Unwrapped keys are cached as ready ciphers in a bounded LRU; an evicted or
-//! dropped cipher zeroizes its key schedule (aes-gcm's `zeroize` feature).
+//! [`DomainKey`]. Unwrapped keys are cached as ready ciphers in a bounded LRU; an evicted,
+//! forgotten or dropped cipher zeroizes its key schedule (the `aes` and `ghash` crates'
+//! `zeroize` features), and so does every per-ciphertext key after its one use.
 
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 
+use aes::Aes256;
 use aes_gcm::aead::{Aead, AeadInPlace, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
 use hmac::{Hmac, KeyInit as _, Mac};
@@ -14,7 +16,8 @@ use sha2::Sha256;
 use trent_model::KeyId;
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::{DomainKey, Hsm, HsmError, MaterialRef, Plaintext, Sealed, NONCE_LEN};
+use crate::derive::{derived_cipher, kdf_cipher};
+use crate::{DomainKey, Hsm, HsmError, MaterialRef, Plaintext, Salt, Sealed, NONCE_LEN};
 
 /// Unwrapped keys kept ready by default.
 pub const DEFAULT_CACHE_ENTRIES: usize = 10_000;
@@ -32,7 +35,35 @@ const MAC_KEY_LABEL: &[u8] = b"trent/mac-key/v1";
 /// under the same id and version is never served from the cache).
 struct Ready {
     wrapped: Vec<u8>,
-    cipher: Aes256Gcm,
+    /// The material as a block cipher, to derive per-ciphertext keys.
+    kdf: Aes256,
+    /// The material as an AEAD: only to open format-1 blobs, sealed under it directly.
+    direct: Aes256Gcm,
+}
+
+impl Ready {
+    fn cipher(&self, salt: Option<&Salt>) -> Cipher<'_> {
+        match salt {
+            Some(salt) => Cipher::Derived(Box::new(derived_cipher(&self.kdf, salt))),
+            None => Cipher::Direct(&self.direct),
+        }
+    }
+}
+
+/// The cipher one message is sealed or opened with.
+enum Cipher<'a> {
+    Derived(Box<Aes256Gcm>),
+    Direct(&'a Aes256Gcm),
+}
+
+impl std::ops::Deref for Cipher<'_> {
+    type Target = Aes256Gcm;
+    fn deref(&self) -> &Aes256Gcm {
+        match self {
+            Cipher::Derived(cipher) => cipher,
+            Cipher::Direct(cipher) => cipher,
+        }
+    }
 }
 
 pub struct SoftHsm {
@@ -72,7 +103,8 @@ impl SoftHsm {
         let material = self.unwrap_material(key)?;
         let ready = Arc::new(Ready {
             wrapped: key.wrapped.to_vec(),
-            cipher: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(material.as_ref())),
+            kdf: kdf_cipher(material.as_ref()),
+            direct: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(material.as_ref())),
         });
         self.cache
             .lock()
@@ -129,13 +161,14 @@ impl Hsm for SoftHsm {
     fn encrypt(
         &self,
         key: MaterialRef<'_>,
+        salt: &Salt,
         plaintext: &[u8],
         aad: &[u8],
     ) -> Result<Sealed, HsmError> {
         let ready = self.ready(key)?;
         let nonce = fresh_nonce();
         let ciphertext = ready
-            .cipher
+            .cipher(Some(salt))
             .encrypt(
                 Nonce::from_slice(&nonce),
                 Payload {
@@ -150,11 +183,13 @@ impl Hsm for SoftHsm {
     fn encrypt_append(
         &self,
         key: MaterialRef<'_>,
+        salt: &Salt,
         plaintext: &[u8],
         aad: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<(), HsmError> {
         let ready = self.ready(key)?;
+        let cipher = ready.cipher(Some(salt));
         let nonce = fresh_nonce();
         out.reserve(NONCE_LEN + plaintext.len() + TAG_LEN);
         let given = out.len();
@@ -162,11 +197,7 @@ impl Hsm for SoftHsm {
         let start = out.len();
         out.extend_from_slice(plaintext);
         // Sealed in place: the plaintext copy in `out` becomes the ciphertext.
-        match ready.cipher.encrypt_in_place_detached(
-            Nonce::from_slice(&nonce),
-            aad,
-            &mut out[start..],
-        ) {
+        match cipher.encrypt_in_place_detached(Nonce::from_slice(&nonce), aad, &mut out[start..]) {
             Ok(tag) => {
                 out.extend_from_slice(&tag);
                 Ok(())
@@ -183,6 +214,7 @@ impl Hsm for SoftHsm {
     fn decrypt(
         &self,
         key: MaterialRef<'_>,
+        salt: Option<&Salt>,
         nonce: &[u8; NONCE_LEN],
         ciphertext: &[u8],
         aad: &[u8],
@@ -193,10 +225,32 @@ impl Hsm for SoftHsm {
             aad,
         };
         let plaintext = ready
-            .cipher
+            .cipher(salt)
             .decrypt(Nonce::from_slice(nonce), payload)
             .map_err(|_| HsmError::Authentication)?;
         Ok(Zeroizing::new(plaintext))
+    }
+
+    fn salt(&self) -> Salt {
+        let mut salt = Salt::default();
+        rand::thread_rng().fill_bytes(&mut salt);
+        salt
+    }
+
+    fn forget_key(&self, key_id: KeyId) {
+        let mut cache = self.cache.lock().expect("cache lock");
+        let versions: Vec<(KeyId, u32)> = cache
+            .iter()
+            .map(|(slot, _)| *slot)
+            .filter(|(id, _)| *id == key_id)
+            .collect();
+        for slot in versions {
+            cache.pop(&slot);
+        }
+    }
+
+    fn cached_keys(&self) -> usize {
+        self.cache.lock().expect("cache lock").len()
     }
 
     fn random(&self, n: usize) -> Plaintext {
@@ -283,6 +337,8 @@ mod tests {
     use super::*;
     use uuid::Uuid;
 
+    const SALT: Salt = [7; crate::CIPHERTEXT_SALT_LEN];
+
     fn hsm(byte: u8) -> SoftHsm {
         SoftHsm::new(DomainKey::from_bytes([byte; 32]), 2)
     }
@@ -303,25 +359,35 @@ mod tests {
         };
         // Sealed after a prefix, in one buffer: opens the same way.
         let mut out = b"head".to_vec();
-        hsm.encrypt_append(key, b"hello", b"ctx", &mut out).unwrap();
+        hsm.encrypt_append(key, &SALT, b"hello", b"ctx", &mut out)
+            .unwrap();
         assert_eq!(&out[..4], b"head");
         assert_eq!(out.len(), 4 + NONCE_LEN + 5 + TAG_LEN);
         let nonce: [u8; NONCE_LEN] = out[4..4 + NONCE_LEN].try_into().unwrap();
         let appended = &out[4 + NONCE_LEN..];
         assert_ne!(&appended[..5], b"hello");
         assert_eq!(
-            &hsm.decrypt(key, &nonce, appended, b"ctx").unwrap()[..],
+            &hsm.decrypt(key, Some(&SALT), &nonce, appended, b"ctx")
+                .unwrap()[..],
             b"hello"
         );
-        assert!(hsm.decrypt(key, &nonce, appended, b"other").is_err());
+        assert!(hsm
+            .decrypt(key, Some(&SALT), &nonce, appended, b"other")
+            .is_err());
 
-        let sealed = hsm.encrypt(key, b"hello", b"ctx").unwrap();
+        let sealed = hsm.encrypt(key, &SALT, b"hello", b"ctx").unwrap();
         let opened = hsm
-            .decrypt(key, &sealed.nonce, &sealed.ciphertext, b"ctx")
+            .decrypt(key, Some(&SALT), &sealed.nonce, &sealed.ciphertext, b"ctx")
             .unwrap();
         assert_eq!(&opened[..], b"hello");
         assert!(hsm
-            .decrypt(key, &sealed.nonce, &sealed.ciphertext, b"other")
+            .decrypt(
+                key,
+                Some(&SALT),
+                &sealed.nonce,
+                &sealed.ciphertext,
+                b"other"
+            )
             .is_err());
         let other = hsm.generate_symmetric(id, 1).unwrap();
         let other_key = MaterialRef {
@@ -329,9 +395,81 @@ mod tests {
             ..key
         };
         assert!(matches!(
-            hsm.decrypt(other_key, &sealed.nonce, &sealed.ciphertext, b"ctx"),
+            hsm.decrypt(
+                other_key,
+                Some(&SALT),
+                &sealed.nonce,
+                &sealed.ciphertext,
+                b"ctx"
+            ),
             Err(HsmError::Authentication)
         ));
+    }
+
+    #[test]
+    fn each_salt_derives_another_key_and_format_1_still_opens() {
+        let hsm = hsm(1);
+        let id = key_id();
+        let wrapped = hsm.generate_symmetric(id, 1).unwrap();
+        let key = MaterialRef {
+            key_id: id,
+            version: 1,
+            wrapped: &wrapped,
+        };
+        assert_ne!(hsm.salt(), hsm.salt());
+        let sealed = hsm.encrypt(key, &SALT, b"hello", b"ctx").unwrap();
+        let open = |salt: Option<&Salt>, sealed: &Sealed| {
+            hsm.decrypt(key, salt, &sealed.nonce, &sealed.ciphertext, b"ctx")
+        };
+        assert_eq!(&open(Some(&SALT), &sealed).unwrap()[..], b"hello");
+        let mut other = SALT;
+        other[13] ^= 1;
+        assert!(matches!(
+            open(Some(&other), &sealed),
+            Err(HsmError::Authentication)
+        ));
+        // Not sealed under the material itself: the format-1 path refuses it.
+        assert!(open(None, &sealed).is_err());
+
+        // A format-1 ciphertext, sealed as the code before issue 18 did: the material as the
+        // AES-GCM key. It opens without a salt, and with none.
+        let material = hsm.unwrap_material(key).unwrap();
+        let direct = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(material.as_ref()));
+        let nonce = [3u8; NONCE_LEN];
+        let payload = Payload {
+            msg: &b"old"[..],
+            aad: &b"ctx"[..],
+        };
+        let old = Sealed {
+            nonce,
+            ciphertext: direct.encrypt(Nonce::from_slice(&nonce), payload).unwrap(),
+        };
+        assert_eq!(&open(None, &old).unwrap()[..], b"old");
+        assert!(open(Some(&SALT), &old).is_err());
+    }
+
+    #[test]
+    fn a_forgotten_key_leaves_the_cache_at_once() {
+        let hsm = SoftHsm::new(DomainKey::from_bytes([1; 32]), 100);
+        let (a, b) = (key_id(), key_id());
+        let wrapped: Vec<_> = [(a, 1), (a, 2), (b, 1)]
+            .iter()
+            .map(|&(id, v)| (id, v, hsm.generate_symmetric(id, v).unwrap()))
+            .collect();
+        for (id, version, wrapped) in &wrapped {
+            let key = MaterialRef {
+                key_id: *id,
+                version: *version,
+                wrapped,
+            };
+            hsm.encrypt(key, &SALT, b"m", b"").unwrap();
+        }
+        assert_eq!(hsm.cached_keys(), 3);
+        hsm.forget_key(a);
+        assert_eq!(hsm.cached_keys(), 1);
+        assert!(hsm.cache.lock().unwrap().peek(&(b, 1)).is_some());
+        hsm.forget_key(a);
+        assert_eq!(hsm.cached_keys(), 1);
     }
 
     #[test]
@@ -345,7 +483,7 @@ mod tests {
             wrapped: &wrapped,
         };
         assert!(matches!(
-            hsm.encrypt(as_v2, b"x", b""),
+            hsm.encrypt(as_v2, &SALT, b"x", b""),
             Err(HsmError::Unwrap { version: 2, .. })
         ));
         let as_other = MaterialRef {
@@ -353,28 +491,29 @@ mod tests {
             version: 1,
             wrapped: &wrapped,
         };
-        assert!(hsm.encrypt(as_other, b"x", b"").is_err());
+        assert!(hsm.encrypt(as_other, &SALT, b"x", b"").is_err());
         let foreign = self::hsm(2);
         let right = MaterialRef {
             key_id: id,
             version: 1,
             wrapped: &wrapped,
         };
-        assert!(foreign.encrypt(right, b"x", b"").is_err());
-        assert!(hsm.encrypt(right, b"x", b"").is_ok());
+        assert!(foreign.encrypt(right, &SALT, b"x", b"").is_err());
+        assert!(hsm.encrypt(right, &SALT, b"x", b"").is_ok());
         let mut tampered = wrapped.clone();
         tampered[20] ^= 1;
         let bad = MaterialRef {
             wrapped: &tampered,
             ..right
         };
-        assert!(hsm.encrypt(bad, b"x", b"").is_err());
+        assert!(hsm.encrypt(bad, &SALT, b"x", b"").is_err());
         assert!(hsm
             .encrypt(
                 MaterialRef {
                     wrapped: &wrapped[..10],
                     ..right
                 },
+                &SALT,
                 b"x",
                 b""
             )
@@ -397,9 +536,9 @@ mod tests {
                     version: 1,
                     wrapped,
                 };
-                let sealed = hsm.encrypt(key, b"m", b"").unwrap();
+                let sealed = hsm.encrypt(key, &SALT, b"m", b"").unwrap();
                 assert_eq!(
-                    &hsm.decrypt(key, &sealed.nonce, &sealed.ciphertext, b"")
+                    &hsm.decrypt(key, Some(&SALT), &sealed.nonce, &sealed.ciphertext, b"")
                         .unwrap()[..],
                     b"m"
                 );

@@ -15,7 +15,8 @@ mod principal;
 pub use alias::{AliasName, AliasRecord};
 pub use arn::{AccountId, Arn};
 pub use ciphertext::{
-    CiphertextBlob, EncryptionContext, MAX_CIPHERTEXT_BLOB, MAX_ENCRYPTION_CONTEXT,
+    CiphertextBlob, EncryptionContext, Salt, BLOB_FORMAT, BLOB_FORMAT_1, CIPHERTEXT_SALT_LEN,
+    MAX_CIPHERTEXT_BLOB, MAX_ENCRYPTION_CONTEXT,
 };
 pub use cluster::{ClusterStatus, MemberStatus};
 pub use error::{Error, ErrorKind};

@@ -305,6 +305,7 @@ impl ServerConfig {
             ),
             peer_tls: None,
             serve_peers: true,
+            hooks: Default::default(),
         };
         cluster.validate()?;
         let domain_key = match flags.domain_key_file.or(file.domain_key_file) {
@@ -409,6 +410,7 @@ impl ServerConfig {
                 request_timeout: Duration::from_secs(5),
                 peer_tls: None,
                 serve_peers: false,
+                hooks: Default::default(),
             },
             api_listen,
             log_format: LogFormat::Text,

@@ -141,12 +141,24 @@ async fn serve(config: ServerConfig, dev: bool) -> anyhow::Result<()> {
         _ => Some(kms::load_hsm(&config.kms)?),
     };
     let root = kms::load_root(&config.kms.root_credentials)?;
-    let node = ClusterNode::start(config.cluster.clone()).await?;
+    // Applying entries checks backup seals and forgets deleted keys through the HSM, which a
+    // development key delivers only after the node has created its data dir.
+    let hooks = Arc::new(trent_service::HsmHooks::default());
+    if let Some(hsm) = &configured {
+        hooks.set(hsm.clone());
+    }
+    let mut cluster = config.cluster.clone();
+    cluster.hooks = hooks.hooks();
+    let node = ClusterNode::start(cluster).await?;
     let hsm = match configured {
         Some(hsm) => hsm,
-        None => kms::load_hsm(&config.kms)?,
+        None => {
+            let hsm = kms::load_hsm(&config.kms)?;
+            hooks.set(hsm.clone());
+            hsm
+        }
     };
-    let service = kms::start(&node, hsm, &config.kms);
+    let service = kms::start(&node, hsm.clone(), &config.kms);
     probe::install(&node);
     if let Some(sts) = config.statefulset.as_ref().filter(|s| !s.is_founding()) {
         let admin = join::Admin::new(&config, sts).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -172,6 +184,7 @@ async fn serve(config: ServerConfig, dev: bool) -> anyhow::Result<()> {
     let bootstrapped = Arc::new(AtomicBool::new(false));
     let metrics = Arc::new(metrics::Metrics::new(
         node.clone(),
+        hsm,
         config.cluster.data_dir.clone(),
         service.clone(),
     )?);

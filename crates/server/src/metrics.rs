@@ -11,6 +11,8 @@
 //! - Requests this node throttled (as leader) for being over a request-rate quota:
 //!   `trent_throttled_requests_total{account,operation}`. The account label is bounded by the
 //!   accounts the operator opened.
+//! - The HSM: unwrapped key versions in its cache (`trent_hsm_cached_keys`), read when scraped;
+//!   a deleted key leaves it at once.
 //!
 //! Like `/readyz`, nothing here names a key, a user or a member address; the throttling
 //! counter names accounts, which an operator needs to tell which tenant is over its quota.
@@ -28,6 +30,7 @@ use prometheus::{
     HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
 use trent_cluster::{ClusterNode, ForwardCounts};
+use trent_hsm::Hsm;
 use trent_service::Service;
 
 /// Latency buckets in seconds: sub-millisecond local answers to multi-second waits for a
@@ -47,6 +50,8 @@ pub struct Metrics {
     forwards: ForwardMetrics,
     service: Service,
     throttled: IntCounterVec,
+    hsm: Arc<dyn Hsm>,
+    cached_keys: IntGauge,
 }
 
 struct RaftGauges {
@@ -74,6 +79,7 @@ struct ForwardMetrics {
 impl Metrics {
     pub fn new(
         node: ClusterNode,
+        hsm: Arc<dyn Hsm>,
         data_dir: PathBuf,
         service: Service,
     ) -> prometheus::Result<Metrics> {
@@ -105,6 +111,11 @@ impl Metrics {
             &["account", "operation"],
         )?;
         registry.register(Box::new(throttled.clone()))?;
+        let cached_keys = gauge(
+            &registry,
+            "trent_hsm_cached_keys",
+            "Unwrapped key versions in the HSM's cache.",
+        )?;
         Ok(Metrics {
             service,
             throttled,
@@ -115,6 +126,8 @@ impl Metrics {
             latency,
             raft,
             forwards,
+            hsm,
+            cached_keys,
         })
     }
 
@@ -129,6 +142,7 @@ impl Metrics {
                 .with_label_values(&[account.as_str(), operation]);
             counter.inc_by(count.saturating_sub(counter.get()));
         }
+        self.cached_keys.set(self.hsm.cached_keys() as i64);
         TextEncoder::new()
             .encode_to_string(&self.registry.gather())
             .unwrap_or_else(|e| format!("# encoding failed: {e}\n"))

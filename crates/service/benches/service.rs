@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use trent_cluster::{ClusterConfig, ClusterNode, RaftTuning};
 use trent_hsm::{DomainKey, SoftHsm};
 use trent_model::Principal;
-use trent_service::{Call, Limits, Operation, RateQuotas, Service, ServiceConfig};
+use trent_service::{Call, HsmHooks, Limits, Operation, RateQuotas, Service, ServiceConfig};
 use uuid::Uuid;
 
 // The allocator trentd runs with (crates/server/src/main.rs), for the service and the raw
@@ -238,9 +238,11 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 fn call(root: &Principal) -> Call {
+    let id = Uuid::new_v4();
     Call {
         caller: root.clone(),
-        request_id: Uuid::new_v4(),
+        request_id: id,
+        attempt: id,
         barrier_passed: false,
     }
 }
@@ -255,6 +257,7 @@ async fn start_cluster(dir: &std::path::Path) -> Service {
     let mut services = vec![];
     for id in 1..=3u64 {
         let peer = format!("127.90.0.{id}:7701");
+        let hsm = Arc::new(SoftHsm::new(DomainKey::from_bytes([3; 32]), 10_000));
         let config = ClusterConfig {
             cluster_name: "bench".into(),
             node_id: id,
@@ -266,9 +269,9 @@ async fn start_cluster(dir: &std::path::Path) -> Service {
             request_timeout: Duration::from_secs(5),
             peer_tls: None,
             serve_peers: true,
+            hooks: HsmHooks::new(hsm.clone()).hooks(),
         };
         let node = ClusterNode::start(config).await.unwrap();
-        let hsm = Arc::new(SoftHsm::new(DomainKey::from_bytes([3; 32]), 10_000));
         let config = ServiceConfig {
             region: "us-east-1".into(),
             limits: Limits::default(),

@@ -1,18 +1,21 @@
 //! Backup and restore of the whole replicated state, for the admin target.
 //!
 //! Export: behind the linearizable read barrier, the leader copies the state (so the copy
-//! holds every write acknowledged before the call), encodes its entity records, seals them
-//! with an HMAC under the domain key (made in the HSM) and records the domain key's
-//! fingerprint. Import: parts are staged through the log; after the last one the leader checks
-//! the whole blob (checksum, format, fingerprint, seal) and proposes the one command that swaps
-//! it in, or drops the staging area and says why.
+//! holds every write acknowledged before the call), encodes its entity records, each labelled
+//! with its owner account, seals them with an HMAC under the domain key (made in the HSM) and
+//! records the domain key's fingerprint. Import: parts are staged through the log; after the
+//! last one the leader checks the whole blob (checksum, format, fingerprint, seal, owners) and
+//! proposes the one command that swaps it in, or drops the staging area and says why. The
+//! commit's apply checks the seal and owners again (`trent_state::check_backup`), so nothing
+//! that reaches the log unchecked can restore a blob the domain key did not seal.
 //!
 //! Nothing here sees plaintext: key material and secrets stay wrapped under the domain key
 //! from the state, through the blob, into the restored state.
 
+use trent_hsm::Hsm;
 use trent_model::{AccountId, Error, ErrorKind};
 use trent_state::backup::{self, BackupBytes, BackupError, BackupHeader, SEAL_PURPOSE};
-use trent_state::{Command, State};
+use trent_state::{Command, SealCheck, State};
 use uuid::Uuid;
 
 use crate::{Call, OpError, Service};
@@ -147,23 +150,13 @@ impl Service {
         Ok(ImportProgress::Restored(Box::new(header)))
     }
 
-    /// Checks a whole blob: checksum and format, then the domain key, then the seal.
+    /// Checks a whole blob: checksum and format, then the domain key, then what the restore
+    /// commit's apply checks again (the seal, owner labels, records).
     fn verify(&self, blob: &[u8]) -> Result<BackupHeader, Error> {
         let parsed = backup::parse(blob).map_err(invalid)?;
         self.check_fingerprint(&parsed.header)?;
-        if !self
-            .hsm()
-            .verify_domain_mac(SEAL_PURPOSE, parsed.sealed, parsed.seal)
-        {
-            return Err(Error::validation(
-                "data",
-                "the backup's seal does not verify under this cluster's domain key: it was \
-                 altered after export",
-            ));
-        }
-        State::from_backup_records(parsed.records)
-            .map_err(|e| Error::validation("data", format!("the backup's records: {e}")))?;
-        Ok(parsed.header)
+        let (header, _) = trent_state::check_backup(blob, &DomainSeal(self.hsm()))?;
+        Ok(header)
     }
 
     fn check_fingerprint(&self, header: &BackupHeader) -> Result<(), Error> {
@@ -180,6 +173,15 @@ impl Service {
                 header.cluster, header.domain_key_fingerprint
             ),
         ))
+    }
+}
+
+/// Seals checked by the HSM's MAC under the domain key.
+struct DomainSeal<'a>(&'a dyn Hsm);
+
+impl SealCheck for DomainSeal<'_> {
+    fn verify_seal(&self, purpose: &[u8], data: &[u8], seal: &[u8]) -> bool {
+        self.0.verify_domain_mac(purpose, data, seal)
     }
 }
 

@@ -31,7 +31,10 @@ impl From<Vec<u8>> for Blob {
 
 impl Serialize for Blob {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(&self.0))
+        // The encoded copy holds the same secret (a plaintext, a data key): wiped after use.
+        let text =
+            zeroize::Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(&self.0));
+        s.serialize_str(&text)
     }
 }
 

@@ -1,8 +1,9 @@
 //! The cryptographic operations: Encrypt, Decrypt, ReEncrypt, GenerateDataKey,
 //! GenerateDataKeyWithoutPlaintext, GenerateRandom.
 //!
-//! Every ciphertext is a [`CiphertextBlob`] whose header (key id, material version) and the
-//! canonical encryption context are the AEAD's additional data. Key state is checked on the
+//! Every ciphertext is a [`CiphertextBlob`] whose header (key id, material version, salt) and
+//! the canonical encryption context are the AEAD's additional data; the HSM seals each under a
+//! key derived from the material and the blob's salt. Key state is checked on the
 //! state read behind the barrier, so a key disabled before the request is refused.
 
 use trent_hsm::{HsmError, MaterialRef};
@@ -215,7 +216,10 @@ impl Service {
             .material
             .last()
             .ok_or_else(|| Error::internal("key has no material"))?;
-        let header = CiphertextBlob::header_for(key.metadata.key_id, material.version);
+        // A fresh salt per blob: the HSM seals under a key derived from it, so each blob has a
+        // key of its own.
+        let salt = self.hsm().salt();
+        let header = CiphertextBlob::header_for(key.metadata.key_id, material.version, &salt);
         let aad = CiphertextBlob::aad(&header, context);
         let material_ref = MaterialRef {
             key_id: key.metadata.key_id,
@@ -225,7 +229,7 @@ impl Service {
         // The blob is the header followed by what the HSM seals, built in one buffer.
         let mut blob = header;
         self.hsm()
-            .encrypt_append(material_ref, plaintext, &aad, &mut blob)?;
+            .encrypt_append(material_ref, &salt, plaintext, &aad, &mut blob)?;
         Ok(blob)
     }
 
@@ -280,7 +284,7 @@ impl Service {
             let aad = CiphertextBlob::aad(blob.header, context);
             let plaintext = match self
                 .hsm()
-                .decrypt(material_ref, blob.nonce, blob.sealed, &aad)
+                .decrypt(material_ref, blob.salt, blob.nonce, blob.sealed, &aad)
             {
                 Ok(plaintext) => plaintext,
                 Err(HsmError::Authentication) => return Err(invalid_ciphertext().into()),

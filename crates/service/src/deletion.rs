@@ -23,11 +23,13 @@ impl Service {
         let due = self.read(|s| s.keys_due_for_deletion(now)).await?;
         let mut deleted = 0;
         for key_id in due {
+            // A fresh id per attempt: a refusal (not due yet by the stamped time) must not be
+            // replayed to the next attempt; a repeated deletion is NotFound.
+            let id = Uuid::new_v4();
             let call = Call {
                 caller: system_principal(),
-                // A fresh id per attempt: a refusal (not due yet by the stamped time) must
-                // not be replayed to the next attempt; a repeated deletion is NotFound.
-                request_id: Uuid::new_v4(),
+                request_id: id,
+                attempt: id,
                 barrier_passed: false,
             };
             match self.write(&call, Command::DeleteKey { key_id }).await {

@@ -15,6 +15,7 @@ mod blob;
 mod crypto;
 mod deletion;
 mod error;
+mod hooks;
 mod keys;
 mod once;
 mod operation;
@@ -29,6 +30,7 @@ pub use authz::{Action, Authorizer, DefaultKeyPolicy};
 pub use backup::{ExportedBackup, ImportPart, ImportProgress};
 pub use blob::Blob;
 pub use error::OpError;
+pub use hooks::HsmHooks;
 pub use operation::Operation;
 pub use output::{
     DecryptResponse, EncryptResponse, GenerateDataKeyResponse, GenerateRandomResponse, Output,
@@ -102,7 +104,13 @@ struct Inner {
 #[derive(Debug, Clone)]
 pub struct Call {
     pub caller: Principal,
+    /// The id that makes a retried write apply once (the leader derives it from what it
+    /// verified: crates/api/src/dispatch.rs).
     pub request_id: Uuid,
+    /// This attempt's own id, answered to the client as `x-amzn-RequestId`: what records of
+    /// the call (key usage, `KmsRequestId`) carry, so a client can find its request in them.
+    /// Equal to `request_id` for the service's own calls.
+    pub attempt: Uuid,
     /// A linearizable read barrier already passed on this node during this call (the API
     /// passes one while authenticating), so the call's reads need no second one.
     pub barrier_passed: bool,

@@ -106,6 +106,7 @@ mod tests {
         let call = |account: &str| Call {
             caller: Principal::root(account.parse().unwrap()),
             request_id: Uuid::from_u128(7),
+            attempt: Uuid::from_u128(7),
             barrier_passed: false,
         };
         let victim = call("111122223333").dedup_id();

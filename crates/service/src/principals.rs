@@ -201,9 +201,11 @@ impl Service {
                 self.check_bootstrapped(record, &owner, &secret)?;
             }
             if self.node().is_leader() {
+                let id = Uuid::new_v4();
                 let call = Call {
                     caller: owner.clone(),
-                    request_id: Uuid::new_v4(),
+                    request_id: id,
+                    attempt: id,
                     barrier_passed: false,
                 };
                 let record = self

@@ -70,7 +70,7 @@ impl Service {
             KeyLastUsage {
                 operation: operation.into(),
                 timestamp: self.now(),
-                request_id: call.request_id,
+                request_id: call.attempt,
             },
         );
     }
@@ -89,9 +89,11 @@ impl Service {
             return Ok(0);
         }
         let count = usages.len();
+        let id = Uuid::new_v4();
         let call = Call {
             caller: crate::deletion::system_principal(),
-            request_id: Uuid::new_v4(),
+            request_id: id,
+            attempt: id,
             barrier_passed: false,
         };
         self.write(

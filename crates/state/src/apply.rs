@@ -6,17 +6,31 @@ use trent_model::{
 };
 
 use crate::restore::Part;
-use crate::{Command, Outcome, RecordKey, Request, RequestId, Response, State, DEDUP_WINDOW_MS};
+use crate::{
+    Command, NoSealCheck, Outcome, RecordKey, Request, RequestId, Response, SealCheck, State,
+    DEDUP_WINDOW_MS,
+};
 
 impl State {
+    /// [`State::apply_checked`] without an HSM: every restore commit is refused.
+    pub fn apply(&mut self, request: &Request, touched: &mut Vec<RecordKey>) -> Response {
+        self.apply_checked(request, touched, &NoSealCheck)
+    }
+
     /// Applies one request and returns its response. Every record it changes is pushed onto
     /// `touched`, so the caller can persist exactly those in the same batch as `last_applied`.
-    pub fn apply(&mut self, request: &Request, touched: &mut Vec<RecordKey>) -> Response {
+    /// `seal` verifies a backup's seal before a restore commits.
+    pub fn apply_checked(
+        &mut self,
+        request: &Request,
+        touched: &mut Vec<RecordKey>,
+        seal: &dyn SealCheck,
+    ) -> Response {
         self.advance_clock(request.time, touched);
         if let Some((_, remembered)) = self.applied.get(&request.id) {
             return self.replay(remembered);
         }
-        let response = self.execute(&request.command, request.time, touched);
+        let response = self.execute(&request.command, request.time, touched, seal);
         self.remember(request.id, &response, touched);
         response
     }
@@ -26,6 +40,7 @@ impl State {
         command: &Command,
         now: Millis,
         touched: &mut Vec<RecordKey>,
+        seal: &dyn SealCheck,
     ) -> Response {
         match command {
             Command::CreateKey {
@@ -103,7 +118,7 @@ impl State {
             Command::RestoreCommit {
                 restore_id,
                 operator,
-            } => self.restore_commit(*restore_id, operator, touched),
+            } => self.restore_commit(*restore_id, operator, touched, seal),
             Command::RestoreAbort { restore_id } => {
                 self.restore_abort(*restore_id, touched);
                 Ok(Outcome::Done)

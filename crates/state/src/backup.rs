@@ -1,12 +1,19 @@
 //! The backup blob: a point-in-time copy of the replicated state's records, self-describing,
 //! versioned, sealed and checksummed. Pure encoding and parsing; the service adds the seal
-//! (an HMAC under the domain key, made by the HSM) and checks it before a restore.
+//! (an HMAC under the domain key, made by the HSM), and both the service and `apply` (the
+//! restore commit, through [`crate::SealCheck`]) check it.
 //!
 //! ```text
-//! "TRENTBAK" | format u16 BE (1) | header length u32 BE | header (JSON, BackupHeader)
-//!   | (key length u32 BE | key | value length u32 BE | value) * header.Records
+//! "TRENTBAK" | format u16 BE (2) | header length u32 BE | header (JSON, BackupHeader)
+//!   | (owner length u32 BE | owner account | key length u32 BE | key
+//!      | value length u32 BE | value) * header.Records
 //!   | seal (32 bytes) | CRC-32 u32 BE of everything before it
 //! ```
+//!
+//! Each record is labelled with the account that owns it, inside what the seal covers, and a
+//! restore checks the label against the record (`record::owner_of`): a record moved to
+//! another account's part of a backup is refused even by a holder of the sealing key. Format
+//! 1 (the same without owner labels, sealed for purpose `trent/backup/v1`) is still read.
 //!
 //! Guarantees: [`parse`] never panics and reads nothing outside the blob; it refuses a blob
 //! that is truncated, damaged (checksum), of another format, or whose record count or framing
@@ -21,20 +28,30 @@ use trent_model::Millis;
 
 /// First bytes of every backup.
 pub const MAGIC: &[u8; 8] = b"TRENTBAK";
-/// The one format this build writes and reads.
-pub const FORMAT: u16 = 1;
+/// The format this build writes.
+pub const FORMAT: u16 = 2;
+/// The format before owner labels, still read.
+pub const FORMAT_1: u16 = 1;
 /// Length of the seal (an HMAC-SHA256 the HSM makes) near the end of the blob.
 pub const SEAL_LEN: usize = 32;
-/// The purpose the seal's key is bound to.
-pub const SEAL_PURPOSE: &[u8] = b"trent/backup/v1";
+/// The purpose the seal's key is bound to (format 2).
+pub const SEAL_PURPOSE: &[u8] = b"trent/backup/v2";
+/// The purpose of a format-1 backup's seal.
+pub const SEAL_PURPOSE_1: &[u8] = b"trent/backup/v1";
 
 const PREFIX_LEN: usize = MAGIC.len() + 2 + 4;
 const TRAILER_LEN: usize = SEAL_LEN + 4;
 /// A header is a few hundred bytes; anything larger is damage, not a header.
 const MAX_HEADER_LEN: usize = 64 * 1024;
 
-/// One stored record: key and value bytes.
-pub type Record = (Vec<u8>, Vec<u8>);
+/// One stored record (key and value bytes) and the account that owns it (empty in a format-1
+/// backup, which has no labels).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Record {
+    pub owner: String,
+    pub key: Vec<u8>,
+    pub value: Vec<u8>,
+}
 
 /// What a backup says about itself.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,7 +91,9 @@ impl fmt::Debug for BackupBytes {
 pub enum BackupError {
     #[error("not a trent backup (it does not start with {MAGIC:?})")]
     NotABackup,
-    #[error("backup format {0} is not supported (this build reads format {FORMAT})")]
+    #[error(
+        "backup format {0} is not supported (this build reads formats {FORMAT_1} and {FORMAT})"
+    )]
     Format(u16),
     #[error("the backup is truncated: {0}")]
     Truncated(&'static str),
@@ -88,6 +107,7 @@ pub enum BackupError {
 
 /// A parsed backup: its header, its records, and what its seal covers.
 pub struct ParsedBackup<'a> {
+    pub format: u16,
     pub header: BackupHeader,
     pub records: Vec<Record>,
     /// The bytes the seal authenticates (everything before it).
@@ -95,20 +115,33 @@ pub struct ParsedBackup<'a> {
     pub seal: &'a [u8],
 }
 
+impl ParsedBackup<'_> {
+    /// The purpose this backup's seal was made for.
+    pub fn seal_purpose(&self) -> &'static [u8] {
+        match self.format {
+            FORMAT_1 => SEAL_PURPOSE_1,
+            _ => SEAL_PURPOSE,
+        }
+    }
+}
+
 /// Everything but the seal and checksum: what the HSM seals.
 pub fn encode_body(header: &BackupHeader, records: &[Record]) -> Vec<u8> {
     let header = serde_json::to_vec(header).expect("a header always serializes");
-    let size: usize = records.iter().map(|(k, v)| 8 + k.len() + v.len()).sum();
+    let size: usize = records
+        .iter()
+        .map(|r| 12 + r.owner.len() + r.key.len() + r.value.len())
+        .sum();
     let mut out = Vec::with_capacity(PREFIX_LEN + header.len() + size + TRAILER_LEN);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&FORMAT.to_be_bytes());
     out.extend_from_slice(&(header.len() as u32).to_be_bytes());
     out.extend_from_slice(&header);
-    for (key, value) in records {
-        out.extend_from_slice(&(key.len() as u32).to_be_bytes());
-        out.extend_from_slice(key);
-        out.extend_from_slice(&(value.len() as u32).to_be_bytes());
-        out.extend_from_slice(value);
+    for record in records {
+        for field in [record.owner.as_bytes(), &record.key, &record.value] {
+            out.extend_from_slice(&(field.len() as u32).to_be_bytes());
+            out.extend_from_slice(field);
+        }
     }
     out
 }
@@ -127,7 +160,7 @@ pub fn peek_header(prefix: &[u8]) -> Result<Option<BackupHeader>, BackupError> {
     if prefix.len() < PREFIX_LEN {
         return Ok(None);
     }
-    let header_len = check_prefix(prefix)?;
+    let (_, header_len) = check_prefix(prefix)?;
     let Some(json) = prefix.get(PREFIX_LEN..PREFIX_LEN + header_len) else {
         return Ok(None);
     };
@@ -143,7 +176,7 @@ pub fn parse(blob: &[u8]) -> Result<ParsedBackup<'_>, BackupError> {
     if blob.len() < PREFIX_LEN {
         return Err(BackupError::Truncated("it ends inside its first bytes"));
     }
-    let header_len = check_prefix(blob)?;
+    let (format, header_len) = check_prefix(blob)?;
     if blob.len() < PREFIX_LEN + TRAILER_LEN {
         return Err(BackupError::Truncated("shorter than the smallest backup"));
     }
@@ -157,8 +190,9 @@ pub fn parse(blob: &[u8]) -> Result<ParsedBackup<'_>, BackupError> {
         .ok_or(BackupError::Truncated("no header"))?;
     let json = take(&mut rest, header_len).ok_or(BackupError::Truncated("header"))?;
     let header = decode_header(json)?;
-    let records = decode_records(rest, header.records)?;
+    let records = decode_records(rest, header.records, format == FORMAT)?;
     Ok(ParsedBackup {
+        format,
         header,
         records,
         sealed,
@@ -166,13 +200,13 @@ pub fn parse(blob: &[u8]) -> Result<ParsedBackup<'_>, BackupError> {
     })
 }
 
-/// Checks magic and format; answers the header's length.
-fn check_prefix(blob: &[u8]) -> Result<usize, BackupError> {
+/// Checks magic and format; answers the format and the header's length.
+fn check_prefix(blob: &[u8]) -> Result<(u16, usize), BackupError> {
     if &blob[..MAGIC.len()] != MAGIC {
         return Err(BackupError::NotABackup);
     }
     let format = u16::from_be_bytes([blob[8], blob[9]]);
-    if format != FORMAT {
+    if format != FORMAT && format != FORMAT_1 {
         return Err(BackupError::Format(format));
     }
     let len = u32::from_be_bytes([blob[10], blob[11], blob[12], blob[13]]) as usize;
@@ -181,22 +215,35 @@ fn check_prefix(blob: &[u8]) -> Result<usize, BackupError> {
             "{len} bytes long (at most {MAX_HEADER_LEN})"
         )));
     }
-    Ok(len)
+    Ok((format, len))
 }
 
 fn decode_header(json: &[u8]) -> Result<BackupHeader, BackupError> {
     serde_json::from_slice(json).map_err(|e| BackupError::Header(e.to_string()))
 }
 
-fn decode_records(mut rest: &[u8], count: u64) -> Result<Vec<Record>, BackupError> {
+fn decode_records(mut rest: &[u8], count: u64, labelled: bool) -> Result<Vec<Record>, BackupError> {
     let malformed = |i: u64, what: &str| BackupError::Records(format!("record {i}: {what}"));
     // Every record takes at least 8 bytes, which bounds the allocation by the blob's size.
     let mut records = Vec::with_capacity(count.min(rest.len() as u64 / 8) as usize);
     for i in 0..count {
+        let owner = match labelled {
+            true => {
+                take_framed(&mut rest).ok_or_else(|| malformed(i, "owner runs past the end"))?
+            }
+            false => &[],
+        };
+        let owner = std::str::from_utf8(owner)
+            .map_err(|_| malformed(i, "the owner is not text"))?
+            .to_owned();
         let key = take_framed(&mut rest).ok_or_else(|| malformed(i, "key runs past the end"))?;
         let value =
             take_framed(&mut rest).ok_or_else(|| malformed(i, "value runs past the end"))?;
-        records.push((key.to_vec(), value.to_vec()));
+        records.push(Record {
+            owner,
+            key: key.to_vec(),
+            value: value.to_vec(),
+        });
     }
     if !rest.is_empty() {
         return Err(BackupError::Records(format!(

@@ -22,7 +22,8 @@
 //! them. The same records make up snapshots.
 //!
 //! A backup ([`backup`]) is the state's entity records in a sealed, checksummed blob; a
-//! restore stages one through the log and swaps it in with one command (`restore.rs`).
+//! restore stages one through the log and swaps it in with one command (`restore.rs`), whose
+//! apply checks the seal through the node's HSM ([`SealCheck`], [`State::apply_checked`]).
 
 mod apply;
 pub mod backup;
@@ -32,10 +33,12 @@ mod principals;
 mod query;
 mod record;
 mod restore;
+mod seal;
 
 pub use command::{Batch, Command, Outcome, Request, RequestId, Response, Responses};
 pub use record::{DecodeError, RecordKey};
-pub use restore::{EntityCounts, MAX_PARTS, MAX_PART_BYTES};
+pub use restore::{check_backup, EntityCounts, MAX_PARTS, MAX_PART_BYTES};
+pub use seal::{NoSealCheck, SealCheck};
 
 use std::collections::{BTreeMap, BTreeSet};
 

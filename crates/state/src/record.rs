@@ -237,3 +237,53 @@ impl State {
         Ok(state)
     }
 }
+
+/// The account an entity record belongs to, read from the record itself. A record whose key
+/// and value disagree (about the account, the alias or user name, the key or access key id)
+/// is refused: in a backup, that is a record moved from one owner to another.
+pub(crate) fn owner_of(key: &[u8], value: &[u8]) -> Result<AccountId, DecodeError> {
+    let disagree = |what: &str| DecodeError {
+        key: key.to_vec(),
+        reason: format!("its key and its value name different {what}"),
+    };
+    match RecordKey::decode(key)? {
+        RecordKey::Key(id) => {
+            let record: KeyRecord = decode(key, value)?;
+            if record.metadata.key_id != id {
+                return Err(disagree("key ids"));
+            }
+            Ok(record.metadata.account)
+        }
+        RecordKey::Alias(account, name) => {
+            let record: AliasRecord = decode(key, value)?;
+            if record.account != account {
+                return Err(disagree("accounts"));
+            }
+            if record.name != name {
+                return Err(disagree("alias names"));
+            }
+            Ok(account)
+        }
+        RecordKey::User(account, name) => {
+            let record: UserRecord = decode(key, value)?;
+            if record.account != account {
+                return Err(disagree("accounts"));
+            }
+            if record.name != name {
+                return Err(disagree("user names"));
+            }
+            Ok(account)
+        }
+        RecordKey::AccessKey(id) => {
+            let record: AccessKeyRecord = decode(key, value)?;
+            if record.access_key_id != id {
+                return Err(disagree("access key ids"));
+            }
+            Ok(record.owner.account)
+        }
+        _ => Err(DecodeError {
+            key: key.to_vec(),
+            reason: "not a key, alias, user or access key record".into(),
+        }),
+    }
+}

@@ -4,10 +4,12 @@
 //!
 //! Guarantees: a restore only ever lands in a *fresh* cluster (no keys, aliases or users, and
 //! no access keys but the operator root's), checked at every part and again at the commit.
-//! The commit parses the staged blob (format, checksum, framing, records) and refuses it as a
-//! value, changing nothing, if any of that fails; the seal under the domain key is checked by
-//! the service before it proposes the commit (it needs the HSM). The fresh cluster's own
-//! access keys survive the restore, so its bootstrapped operator credentials keep working.
+//! The commit checks the staged blob whole ([`check_backup`]: format, checksum, framing, the
+//! seal under the domain key through the node's HSM, each record's owner label against the
+//! record) and refuses it as a value, changing nothing, if any of that fails. The service runs
+//! the same check before it proposes the commit, for an early answer; the commit's own check
+//! is what holds. The fresh cluster's own access keys survive the restore, so its
+//! bootstrapped operator credentials keep working.
 
 use std::collections::BTreeMap;
 
@@ -15,8 +17,9 @@ use serde::{Deserialize, Serialize};
 use trent_model::{AccountId, Error, ErrorKind, Principal};
 use uuid::Uuid;
 
-use crate::backup::{self, BackupBytes};
-use crate::{DecodeError, Outcome, RecordKey, Response, State};
+use crate::backup::{self, BackupBytes, BackupHeader, Record};
+use crate::record::owner_of;
+use crate::{DecodeError, Outcome, RecordKey, Response, SealCheck, State};
 
 /// Largest part a `RestorePart` carries. An AppendEntries batch of openraft's default 300
 /// entries of this size stays under the peer transport's 64 MiB message limit.
@@ -147,6 +150,7 @@ impl State {
         restore_id: Uuid,
         operator: &AccountId,
         touched: &mut Vec<RecordKey>,
+        seal: &dyn SealCheck,
     ) -> Response {
         let blob = self.staged_backup(restore_id).ok_or_else(|| {
             Error::invalid_state(format!(
@@ -154,9 +158,7 @@ impl State {
             ))
         })?;
         self.check_fresh(operator)?;
-        let parsed = backup::parse(&blob).map_err(|e| Error::validation("data", e))?;
-        let restored = State::from_backup_records(parsed.records)
-            .map_err(|e| Error::validation("data", format!("the backup's records: {e}")))?;
+        let (_, restored) = check_backup(&blob, seal)?;
         self.swap_in(restored, operator, touched);
         self.drop_staging(touched);
         Ok(Outcome::Done)
@@ -173,23 +175,36 @@ impl State {
     }
 
     /// The entities of a backup: keys, aliases, users and access keys only. Bookkeeping
-    /// records (clock, request ids, staging) belong to the cluster that wrote them.
-    pub fn from_backup_records(records: Vec<(Vec<u8>, Vec<u8>)>) -> Result<State, DecodeError> {
-        for (key, _) in &records {
-            if !RecordKey::decode(key)?.is_entity() {
+    /// records (clock, request ids, staging) belong to the cluster that wrote them. With
+    /// `labelled` (format 2), each record's owner label must name the account the record
+    /// itself belongs to.
+    pub fn from_backup_records(records: Vec<Record>, labelled: bool) -> Result<State, DecodeError> {
+        for record in &records {
+            let owner = owner_of(&record.key, &record.value)?;
+            if labelled && owner.as_str() != record.owner {
                 return Err(DecodeError {
-                    key: key.clone(),
-                    reason: "not a key, alias, user or access key record".into(),
+                    key: record.key.clone(),
+                    reason: format!(
+                        "it belongs to account {owner} but is filed under account '{}'",
+                        record.owner
+                    ),
                 });
             }
         }
-        State::restore(records)
+        State::restore(records.into_iter().map(|r| (r.key, r.value)))
     }
 
-    /// The records a backup holds, in key order.
-    pub fn backup_records(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+    /// The records a backup holds, in key order, each labelled with its owner account.
+    pub fn backup_records(&self) -> Vec<Record> {
         self.records()
-            .filter(|(key, _)| RecordKey::decode(key).is_ok_and(|k| k.is_entity()))
+            .filter_map(|(key, value)| {
+                let owner = owner_of(&key, &value).ok()?;
+                Some(Record {
+                    owner: owner.to_string(),
+                    key,
+                    value,
+                })
+            })
             .collect()
     }
 
@@ -241,6 +256,24 @@ impl State {
         let parts = std::mem::take(&mut self.restore_parts);
         touched.extend(parts.into_keys().map(RecordKey::RestorePart));
     }
+}
+
+/// Checks a whole backup blob as the restore commit does: format, checksum and framing; the
+/// seal, through `seal` (the node's HSM); every record's owner label against the record; and
+/// that the records make a state. Answers the header and that state.
+pub fn check_backup(blob: &[u8], seal: &dyn SealCheck) -> Result<(BackupHeader, State), Error> {
+    let parsed = backup::parse(blob).map_err(|e| Error::validation("data", e))?;
+    if !seal.verify_seal(parsed.seal_purpose(), parsed.sealed, parsed.seal) {
+        return Err(Error::validation(
+            "data",
+            "the backup's seal does not verify under this cluster's domain key: it was altered \
+             after export, or made under another domain key",
+        ));
+    }
+    let labelled = parsed.format != backup::FORMAT_1;
+    let restored = State::from_backup_records(parsed.records, labelled)
+        .map_err(|e| Error::validation("data", format!("the backup's records: {e}")))?;
+    Ok((parsed.header, restored))
 }
 
 fn check_part(part: &Part<'_>) -> Result<(), Error> {

@@ -5,11 +5,35 @@ use std::collections::BTreeMap;
 use trent_model::*;
 use uuid::Uuid;
 
-use crate::backup::{self, BackupBytes, BackupError, BackupHeader};
+use crate::backup::{self, BackupBytes, BackupError, BackupHeader, Record};
 use crate::tests::{account, key_record};
 use crate::*;
 
 const OTHER_ACCOUNT: &str = "444455556666";
+
+/// The HSM's part in tests: a seal is a checksum of purpose and data. Only the shape of the
+/// check matters here; the real seal is an HMAC under the domain key (trent-hsm).
+struct TestSeal;
+
+impl TestSeal {
+    fn seal(purpose: &[u8], data: &[u8]) -> [u8; 32] {
+        let mut hasher = crc32fast::Hasher::new();
+        hasher.update(purpose);
+        hasher.update(data);
+        let crc = hasher.finalize().to_be_bytes();
+        let mut seal = [0u8; 32];
+        for chunk in seal.chunks_exact_mut(4) {
+            chunk.copy_from_slice(&crc);
+        }
+        seal
+    }
+}
+
+impl SealCheck for TestSeal {
+    fn verify_seal(&self, purpose: &[u8], data: &[u8], seal: &[u8]) -> bool {
+        seal == TestSeal::seal(purpose, data)
+    }
+}
 
 /// A replica: the state plus the record store it persists through `touched`, as the storage
 /// layer does. Every step checks that the store rebuilds exactly the state, which proves that
@@ -47,7 +71,7 @@ impl Replica {
             command,
         };
         let mut touched = vec![];
-        let response = self.state.apply(&request, &mut touched);
+        let response = self.state.apply_checked(&request, &mut touched, &TestSeal);
         for key in touched {
             match self.state.record(&key) {
                 Some(value) => self.store.insert(key.encode(), value),
@@ -62,7 +86,7 @@ impl Replica {
         response
     }
 
-    fn entities(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+    fn entities(&self) -> Vec<Record> {
         self.state.backup_records()
     }
 }
@@ -117,20 +141,29 @@ fn source() -> Replica {
 }
 
 fn blob_of(r: &Replica) -> Vec<u8> {
-    let records = r.entities();
-    let header = BackupHeader {
+    sealed_blob(r, &r.entities())
+}
+
+/// A backup of `records` with a seal that verifies (as if made by the domain key's holder).
+fn sealed_blob(r: &Replica, records: &[Record]) -> Vec<u8> {
+    let body = backup::encode_body(&header_of(r, records.len()), records);
+    let seal = TestSeal::seal(backup::SEAL_PURPOSE, &body);
+    backup::finish(body, &seal)
+}
+
+fn header_of(r: &Replica, records: usize) -> BackupHeader {
+    BackupHeader {
         cluster: "src".into(),
         created: r.time,
         term: 3,
         last_applied_index: Some(42),
         domain_key_fingerprint: "00".repeat(32),
-        records: records.len() as u64,
+        records: records as u64,
         keys: 2,
         aliases: 1,
         users: 1,
         access_keys: 3,
-    };
-    backup::finish(backup::encode_body(&header, &records), &[5; 32])
+    }
 }
 
 /// Stages `blob` in `parts` parts; answers the last part's response.
@@ -167,22 +200,26 @@ fn a_blob_round_trips_and_holds_only_entities() {
     let parsed = backup::parse(&blob).unwrap();
     assert_eq!(parsed.header.records, src.entities().len() as u64);
     assert_eq!(parsed.records, src.entities());
-    assert_eq!(parsed.seal, &[5; 32]);
+    assert!(parsed.records.iter().any(|r| r.owner == OTHER_ACCOUNT));
+    assert!(parsed.records.iter().all(|r| r.owner.len() == 12));
+    assert_eq!(parsed.format, backup::FORMAT);
+    assert!(TestSeal.verify_seal(backup::SEAL_PURPOSE, parsed.sealed, parsed.seal));
     assert_eq!(parsed.sealed.len(), blob.len() - 36);
     assert_eq!(
         backup::peek_header(&blob[..400]).unwrap(),
         Some(parsed.header.clone())
     );
     assert_eq!(backup::peek_header(&blob[..20]).unwrap(), None);
-    let restored = State::from_backup_records(parsed.records).unwrap();
+    let restored = State::from_backup_records(parsed.records, true).unwrap();
     assert_eq!(restored.key_count(&account()), 2);
     assert_eq!(restored.clock(), 0, "bookkeeping records stay behind");
     let mut with_clock = src.entities();
-    with_clock.push((
-        RecordKey::Clock.encode(),
-        bincode::serialize(&5u64).unwrap(),
-    ));
-    assert!(State::from_backup_records(with_clock).is_err());
+    with_clock.push(Record {
+        owner: account().to_string(),
+        key: RecordKey::Clock.encode(),
+        value: bincode::serialize(&5u64).unwrap(),
+    });
+    assert!(State::from_backup_records(with_clock, true).is_err());
 }
 
 #[test]
@@ -201,8 +238,8 @@ fn every_truncation_and_bit_flip_is_refused_without_panicking() {
         Some(BackupError::NotABackup)
     );
     let mut future = blob.clone();
-    future[9] = 2;
-    assert_eq!(backup::parse(&future).err(), Some(BackupError::Format(2)));
+    future[9] = 3;
+    assert_eq!(backup::parse(&future).err(), Some(BackupError::Format(3)));
     let mut damaged = blob.clone();
     let middle = blob.len() / 2;
     damaged[middle] ^= 1;
@@ -372,4 +409,156 @@ fn backup_bytes_never_show_their_contents() {
     assert_eq!(format!("{bytes:?}"), "<14 bytes>");
     let command = part(Uuid::nil(), 0, 1, b"wrapped-secret");
     assert!(!format!("{command:?}").contains("119, 114"));
+}
+
+/// Stages `blob` whole and commits it, as a proposal that skipped the service's check would.
+fn commit_directly(dst: &mut Replica, blob: &[u8]) -> Error {
+    stage(dst, Uuid::from_u128(8), blob, 2).unwrap();
+    let before = dst.state.clone();
+    let err = dst.run(commit(Uuid::from_u128(8))).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Validation, "{}", err.message);
+    assert_eq!(dst.state.keys, before.keys);
+    assert_eq!(dst.state.aliases, before.aliases);
+    assert_eq!(dst.state.users, before.users);
+    assert_eq!(dst.state.access_keys, before.access_keys);
+    assert_eq!(dst.state.restore, before.restore);
+    assert_eq!(dst.state.restore_parts, before.restore_parts);
+    err
+}
+
+#[test]
+fn a_commit_whose_seal_does_not_verify_is_refused_in_apply_and_changes_nothing() {
+    let src = source();
+    let body = backup::encode_body(&header_of(&src, src.entities().len()), &src.entities());
+    let mut forged = backup::finish(body.clone(), &[5; 32]);
+    let mut dst = Replica::new();
+    let err = commit_directly(&mut dst, &forged);
+    assert!(err.message.contains("seal"), "{}", err.message);
+
+    // A seal made for the format-1 purpose does not pass for format 2 either.
+    forged = backup::finish(body.clone(), &TestSeal::seal(backup::SEAL_PURPOSE_1, &body));
+    let mut dst = Replica::new();
+    assert!(commit_directly(&mut dst, &forged).message.contains("seal"));
+
+    // Without an HSM (plain `apply`) no seal verifies, so no restore ever commits.
+    let mut state = Replica::new().state;
+    let request = |n: u128, command| Request {
+        id: RequestId(Uuid::from_u128(1000 + n)),
+        time: 5_000,
+        command,
+    };
+    let blob = blob_of(&src);
+    state
+        .apply(
+            &request(0, part(Uuid::from_u128(9), 0, 1, &blob)),
+            &mut vec![],
+        )
+        .unwrap();
+    let err = state
+        .apply(&request(1, commit(Uuid::from_u128(9))), &mut vec![])
+        .unwrap_err();
+    assert!(err.message.contains("seal"), "{}", err.message);
+    assert_eq!(state.key_count(&account()), 0);
+}
+
+#[test]
+fn a_record_filed_under_another_account_is_refused_even_with_a_good_seal() {
+    let src = source();
+    // Alice's user record filed under the other account: the label is inside the seal, and
+    // the seal verifies, but the label is not the record's own account.
+    let mut moved = src.entities();
+    let alice = moved
+        .iter_mut()
+        .find(|r| r.key == RecordKey::User(account(), "alice".parse().unwrap()).encode())
+        .unwrap();
+    alice.owner = OTHER_ACCOUNT.into();
+    let mut dst = Replica::new();
+    let err = commit_directly(&mut dst, &sealed_blob(&src, &moved));
+    assert!(
+        err.message.contains("belongs to account 111122223333"),
+        "{}",
+        err.message
+    );
+
+    // The record itself re-keyed to the other account (label to match): its key and value
+    // disagree, refused.
+    let mut rekeyed = src.entities();
+    let alias = rekeyed
+        .iter_mut()
+        .find(|r| r.key == RecordKey::Alias(account(), "alias/app".parse().unwrap()).encode())
+        .unwrap();
+    alias.key =
+        RecordKey::Alias(OTHER_ACCOUNT.parse().unwrap(), "alias/app".parse().unwrap()).encode();
+    alias.owner = OTHER_ACCOUNT.into();
+    let mut dst = Replica::new();
+    let err = commit_directly(&mut dst, &sealed_blob(&src, &rekeyed));
+    assert!(
+        err.message.contains("different accounts"),
+        "{}",
+        err.message
+    );
+}
+
+#[test]
+fn a_format_1_backup_still_restores() {
+    let src = source();
+    let records = src.entities();
+    let header = serde_json::to_vec(&header_of(&src, records.len())).unwrap();
+    let mut body = b"TRENTBAK".to_vec();
+    body.extend_from_slice(&backup::FORMAT_1.to_be_bytes());
+    body.extend_from_slice(&(header.len() as u32).to_be_bytes());
+    body.extend_from_slice(&header);
+    for record in &records {
+        for field in [&record.key, &record.value] {
+            body.extend_from_slice(&(field.len() as u32).to_be_bytes());
+            body.extend_from_slice(field);
+        }
+    }
+    let seal = TestSeal::seal(backup::SEAL_PURPOSE_1, &body);
+    let blob = backup::finish(body, &seal);
+    let parsed = backup::parse(&blob).unwrap();
+    assert_eq!(parsed.format, backup::FORMAT_1);
+    assert!(parsed.records.iter().all(|r| r.owner.is_empty()));
+    let mut dst = Replica::new();
+    stage(&mut dst, Uuid::from_u128(6), &blob, 2).unwrap();
+    dst.run(commit(Uuid::from_u128(6))).unwrap();
+    assert_eq!(dst.state.key_count(&account()), 2);
+}
+
+#[test]
+fn a_staging_replaced_after_the_services_check_is_refused_at_commit() {
+    // The race apply's own check closes: the leader checks the complete genuine staging and
+    // proposes the commit; before it applies, a part 0 of the same restore id with another
+    // part count restages a forged blob (its alias moved to another account, seal kept).
+    let src = source();
+    let genuine = blob_of(&src);
+    let mut moved = src.entities();
+    for record in &mut moved {
+        if record.key == RecordKey::Alias(account(), "alias/app".parse().unwrap()).encode() {
+            let mut alias: AliasRecord = bincode::deserialize(&record.value).unwrap();
+            alias.account = OTHER_ACCOUNT.parse().unwrap();
+            record.key = RecordKey::Alias(alias.account.clone(), alias.name.clone()).encode();
+            record.value = bincode::serialize(&alias).unwrap();
+            record.owner = OTHER_ACCOUNT.into();
+        }
+    }
+    let body = backup::encode_body(&header_of(&src, moved.len()), &moved);
+    let seal = backup::parse(&genuine).unwrap().seal.to_vec();
+    let forged = backup::finish(body, &seal.try_into().unwrap());
+
+    let mut dst = Replica::new();
+    let id = Uuid::from_u128(12);
+    stage(&mut dst, id, &genuine, 2).unwrap();
+    assert_eq!(dst.state.staged_backup(id), Some(genuine));
+    dst.run(part(id, 0, 1, &forged)).unwrap();
+    let err = dst.run(commit(id)).unwrap_err();
+    assert!(err.message.contains("seal"), "{}", err.message);
+    assert!(dst
+        .state
+        .alias(
+            &OTHER_ACCOUNT.parse().unwrap(),
+            &"alias/app".parse().unwrap()
+        )
+        .is_none());
+    assert_eq!(dst.state.key_count(&account()), 0);
 }

@@ -14,7 +14,7 @@ use trent_state::{RecordKey, Responses, State};
 
 use super::snapshot::{self, Meta};
 use super::{blocking, storage_io, storage_read, CF_STATE, CF_STATE_META};
-use crate::{LogId, NodeId, StorageError, TypeConfig};
+use crate::{Hooks, LogId, NodeId, StorageError, TypeConfig};
 
 const LAST_APPLIED: &[u8] = b"last_applied";
 const MEMBERSHIP: &[u8] = b"membership";
@@ -31,10 +31,16 @@ pub struct StateMachineStore {
     last_applied: Option<LogId>,
     membership: Membership,
     snapshot_dir: PathBuf,
+    /// Backup seals are checked through them; removed keys are reported to them.
+    hooks: Hooks,
 }
 
 impl StateMachineStore {
-    pub(crate) fn open(db: Arc<DB>, snapshot_dir: PathBuf) -> Result<Self, StorageError> {
+    pub(crate) fn open(
+        db: Arc<DB>,
+        snapshot_dir: PathBuf,
+        hooks: Hooks,
+    ) -> Result<Self, StorageError> {
         let meta = db.cf_handle(CF_STATE_META).expect("cf");
         let last_applied =
             read_value(db.get_cf(meta, LAST_APPLIED).map_err(storage_read)?)?.flatten();
@@ -52,6 +58,7 @@ impl StateMachineStore {
             last_applied,
             membership,
             snapshot_dir,
+            hooks,
         })
     }
 
@@ -117,6 +124,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         let mut responses = Vec::new();
         let mut touched = Vec::new();
         let mut batch = WriteBatch::default();
+        let hooks = self.hooks.0.clone();
         {
             let mut state = self.state.write().expect("state lock");
             for entry in entries {
@@ -127,7 +135,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                         batch
                             .0
                             .iter()
-                            .map(|request| state.apply(request, &mut touched))
+                            .map(|request| state.apply_checked(request, &mut touched, &*hooks))
                             .collect(),
                     ),
                     EntryPayload::Membership(membership) => {
@@ -140,7 +148,12 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             for key in dedup(touched) {
                 match state.record(&key) {
                     Some(value) => batch.put_cf(cf, key.encode(), value),
-                    None => batch.delete_cf(cf, key.encode()),
+                    None => {
+                        batch.delete_cf(cf, key.encode());
+                        if let RecordKey::Key(key_id) = key {
+                            hooks.key_removed(key_id);
+                        }
+                    }
                 }
             }
         }
@@ -198,7 +211,16 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             save_snapshot_file(&dir, &data).map_err(storage_io)
         })
         .await?;
-        *self.state.write().expect("state lock") = state;
+        let old = std::mem::replace(&mut *self.state.write().expect("state lock"), state);
+        // Keys the snapshot no longer holds leave the HSM's cache too.
+        let current = self.state.read().expect("state lock");
+        for (key, _) in old.records() {
+            if let Ok(RecordKey::Key(key_id)) = RecordKey::decode(&key) {
+                if current.key(&key_id).is_none() {
+                    self.hooks.0.key_removed(key_id);
+                }
+            }
+        }
         Ok(())
     }
 

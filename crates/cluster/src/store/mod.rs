@@ -86,6 +86,7 @@ pub fn open(
     cluster: &str,
     node_id: NodeId,
     wal_recycle_mb: u64,
+    hooks: crate::Hooks,
 ) -> Result<Storage, OpenError> {
     let db_path = data_dir.join("db");
     let fresh = prepare_dir(data_dir, &db_path)?;
@@ -102,7 +103,7 @@ pub fn open(
         source,
     })?;
     let state_machine =
-        StateMachineStore::open(db.clone(), snapshot_dir).map_err(|e| OpenError::State {
+        StateMachineStore::open(db.clone(), snapshot_dir, hooks).map_err(|e| OpenError::State {
             path: db_path.clone(),
             reason: e.to_string(),
         })?;

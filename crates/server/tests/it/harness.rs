@@ -117,6 +117,8 @@ pub struct TestNode {
     pub tls: bool,
     /// Peer mutual TLS (its `extra_args` name the files) instead of `--peer-plain`.
     pub peer_tls: bool,
+    /// More environment for the process (e.g. libfaketime's).
+    pub env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -175,6 +177,7 @@ impl TestNode {
             .env("TRENT_ROOT_ACCESS_KEY_ID", ROOT_ACCESS_KEY_ID)
             .env("TRENT_ROOT_SECRET_ACCESS_KEY", ROOT_SECRET)
             .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -258,6 +261,7 @@ impl TestCluster {
             extra_env: vec![],
             tls: false,
             peer_tls: false,
+            env: vec![],
             child: None,
         }
     }

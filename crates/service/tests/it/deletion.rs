@@ -1,9 +1,11 @@
 //! Scheduled deletion happens when the window passes on the leader's (injected) clock, and
-//! removes the key's material and aliases on every node.
+//! removes the key's material and aliases on every node, and its unwrapped material from
+//! every node's HSM cache as the deletion applies.
 
 use std::time::Duration;
 
 use serde_json::json;
+use trent_hsm::Hsm;
 use trent_model::KeyId;
 
 use crate::harness::*;
@@ -28,6 +30,11 @@ async fn a_scheduled_deletion_deletes_when_the_window_passes() {
     .await;
     let leader = c.leader().await;
     let service = &c.node(leader).service;
+    assert_eq!(
+        c.node(leader).hsm.cached_keys(),
+        1,
+        "the used key is cached"
+    );
 
     // Not yet due: nothing happens.
     c.clock.advance(Duration::from_secs(6 * 24 * 3600));
@@ -46,6 +53,13 @@ async fn a_scheduled_deletion_deletes_when_the_window_passes() {
                 .then_some(())
         })
         .await;
+        // Forgotten by the time the deletion is visible, not when the LRU gets to it.
+        assert_eq!(
+            node.hsm.cached_keys(),
+            0,
+            "node {} still caches it",
+            node.id
+        );
     }
     c.fails("DescribeKey", json!({"KeyId": id}), "NotFoundException")
         .await;

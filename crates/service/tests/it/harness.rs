@@ -9,7 +9,9 @@ use tokio::time::Instant;
 use trent_cluster::{ClusterConfig, ClusterError, ClusterNode, ManualClock, RaftTuning};
 use trent_hsm::{DomainKey, SoftHsm};
 use trent_model::{AccountId, Error, Principal};
-use trent_service::{Call, Limits, OpError, Operation, RateQuotas, Service, ServiceConfig};
+use trent_service::{
+    Call, HsmHooks, Limits, OpError, Operation, RateQuotas, Service, ServiceConfig,
+};
 use uuid::Uuid;
 
 pub const REGION: &str = "eu-west-1";
@@ -78,6 +80,7 @@ impl Cluster {
         for id in 1..=n {
             let data_dir = dir.path().join(format!("n{id}"));
             let peer = format!("127.{subnet}.0.{id}:7701");
+            let hsm = Arc::new(SoftHsm::new(DomainKey::from_bytes([7; 32]), 1000));
             let config = ClusterConfig {
                 cluster_name: "svc".into(),
                 node_id: id,
@@ -89,11 +92,11 @@ impl Cluster {
                 request_timeout: Duration::from_secs(5),
                 peer_tls: None,
                 serve_peers: true,
+                hooks: HsmHooks::new(hsm.clone()).hooks(),
             };
             let node = ClusterNode::start_with_clock(config, clock.clone())
                 .await
                 .unwrap();
-            let hsm = Arc::new(SoftHsm::new(DomainKey::from_bytes([7; 32]), 1000));
             let service = Service::install(
                 node,
                 hsm.clone(),
@@ -180,6 +183,7 @@ impl Cluster {
         let call = Call {
             caller: caller.clone(),
             request_id,
+            attempt: request_id,
             barrier_passed: false,
         };
         loop {

@@ -1,0 +1,81 @@
+//! The state machine's hooks ([`trent_cluster::ApplyHooks`]) over the node's HSM: backup seals
+//! verified under the domain key in `apply`, deleted keys dropped from the HSM's cache.
+//!
+//! The HSM may be set after the node starts (a development domain key is generated into the
+//! data dir, which the node creates): until then a seal check waits for it, so a restore
+//! commit replayed at start is judged by the domain key like every other, never refused for
+//! want of an HSM (replicas must agree). A key removed before then was in no cache.
+
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use trent_cluster::{ApplyHooks, Hooks};
+use trent_hsm::Hsm;
+use trent_model::KeyId;
+use trent_state::SealCheck;
+
+/// How long a seal check waits for the HSM before the node gives up (it exits then: a node
+/// that cannot load its domain key does not run).
+const HSM_WAIT: Duration = Duration::from_secs(60);
+
+/// Hooks over an HSM that may arrive after the node starts.
+#[derive(Default)]
+pub struct HsmHooks {
+    hsm: Mutex<Option<Arc<dyn Hsm>>>,
+    set: Condvar,
+}
+
+impl HsmHooks {
+    /// Hooks over `hsm`, ready at once.
+    pub fn new(hsm: Arc<dyn Hsm>) -> Arc<HsmHooks> {
+        let hooks = Arc::new(HsmHooks::default());
+        hooks.set(hsm);
+        hooks
+    }
+
+    /// Hands the HSM over (once it is loaded).
+    pub fn set(&self, hsm: Arc<dyn Hsm>) {
+        *self.hsm.lock().expect("hooks lock") = Some(hsm);
+        self.set.notify_all();
+    }
+
+    /// The hooks for a [`trent_cluster::ClusterConfig`].
+    pub fn hooks(self: &Arc<Self>) -> Hooks {
+        Hooks(self.clone())
+    }
+
+    fn hsm(&self) -> Option<Arc<dyn Hsm>> {
+        self.hsm.lock().expect("hooks lock").clone()
+    }
+}
+
+impl SealCheck for HsmHooks {
+    fn verify_seal(&self, purpose: &[u8], data: &[u8], seal: &[u8]) -> bool {
+        let guard = self.hsm.lock().expect("hooks lock");
+        let (guard, _) = self
+            .set
+            .wait_timeout_while(guard, HSM_WAIT, |hsm| hsm.is_none())
+            .expect("hooks lock");
+        let verified = match guard.as_ref() {
+            Some(hsm) => hsm.verify_domain_mac(purpose, data, seal),
+            None => panic!("no HSM {HSM_WAIT:?} after start: cannot check a backup's seal"),
+        };
+        if !verified {
+            // Refused on every node that holds the cluster's domain key. A node holding
+            // another key would refuse what the others apply: say so where it shows.
+            tracing::warn!(
+                "a restore commit's backup seal does not verify under this node's domain key; \
+                 the restore is refused (every node of a cluster must hold the same domain key)"
+            );
+        }
+        verified
+    }
+}
+
+impl ApplyHooks for HsmHooks {
+    fn key_removed(&self, key_id: KeyId) {
+        if let Some(hsm) = self.hsm() {
+            hsm.forget_key(key_id);
+        }
+    }
+}
