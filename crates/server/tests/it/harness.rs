@@ -95,6 +95,8 @@ pub struct TestNode {
     log: PathBuf,
     pub initial_cluster: String,
     pub extra_args: Vec<String>,
+    /// Extra environment for the process (e.g. libfaketime's).
+    pub extra_env: Vec<(String, String)>,
     /// Serves TLS (its `extra_args` name the files) instead of `--plain-http`.
     pub tls: bool,
     /// Peer mutual TLS (its `extra_args` name the files) instead of `--peer-plain`.
@@ -145,6 +147,7 @@ impl TestNode {
             .args((!self.tls).then_some("--plain-http"))
             .args((!self.peer_tls).then_some("--peer-plain"))
             .args(&self.extra_args)
+            .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
             .env("TRENT_LOG", "info,openraft=info")
             .env("TRENT_DOMAIN_KEY", DOMAIN_KEY)
             .env("TRENT_ROOT_ACCESS_KEY_ID", ROOT_ACCESS_KEY_ID)
@@ -223,6 +226,7 @@ impl TestCluster {
             log: root.join(format!("node{id}.log")),
             initial_cluster: initial_cluster.into(),
             extra_args: vec![],
+            extra_env: vec![],
             tls: false,
             peer_tls: false,
             child: None,
