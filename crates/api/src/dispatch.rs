@@ -2,7 +2,7 @@
 //! run it. Runs only on the leader (the cluster layer routes every request there), because
 //! authentication unwraps the caller's secret, which is HSM work.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 use trent_cluster::{ClusterError, ForwardHandler};
@@ -77,7 +77,12 @@ async fn authenticate(service: &Service, raw: &RawRequest) -> Result<Principal, 
             unrecognized("temporary credentials (session tokens) are not supported").into(),
         );
     }
-    let time = auth.check(raw, service.region(), SystemTime::now())?;
+    // The cluster's trusted time, so a node whose own clock is far off (and ignored for
+    // stamps) does not refuse every client as expired; its own clock until readings of a
+    // majority's clocks are at hand.
+    let now = (service.node().now_cached())
+        .map_or_else(SystemTime::now, |ms| UNIX_EPOCH + Duration::from_millis(ms));
+    let time = auth.check(raw, service.region(), now)?;
     let Some((principal, secret)) = service.signing_secret(&auth.access_key_id).await? else {
         return Err(unrecognized("The security token included in the request is invalid.").into());
     };

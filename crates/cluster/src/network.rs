@@ -21,7 +21,7 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::Status;
 
 use crate::proto::peer_client::PeerClient;
-use crate::proto::{ForwardRequest, HelloReply, HelloRequest, RaftRequest};
+use crate::proto::{ForwardRequest, HelloReply, HelloRequest, RaftRequest, TimeRequest};
 use crate::{NodeId, PeerTls, TypeConfig};
 
 /// Above the snapshot chunk size and any append batch.
@@ -122,6 +122,21 @@ impl Network {
             .await?
             .into_inner()
             .payload)
+    }
+
+    /// Reads the wall clock of the node at `addr`.
+    pub async fn time(&self, addr: &str, timeout: Duration) -> Result<u64, Status> {
+        let mut request = tonic::Request::new(TimeRequest {
+            cluster: self.cluster.clone(),
+        });
+        request.set_timeout(timeout);
+        Ok(self
+            .client(addr)
+            .map_err(Status::invalid_argument)?
+            .time(request)
+            .await?
+            .into_inner()
+            .unix_millis)
     }
 
     pub async fn hello(

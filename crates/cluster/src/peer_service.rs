@@ -8,7 +8,8 @@ use tonic::{Request, Response, Status};
 use crate::node::ClusterNode;
 use crate::proto::peer_server::Peer;
 use crate::proto::{
-    ForwardReply, ForwardRequest, HelloReply, HelloRequest, RaftReply, RaftRequest,
+    ForwardReply, ForwardRequest, HelloReply, HelloRequest, RaftReply, RaftRequest, TimeReply,
+    TimeRequest,
 };
 use crate::ClusterError;
 
@@ -107,6 +108,13 @@ impl Peer for PeerService {
             .await
             .map_err(status_of)?;
         Ok(Response::new(ForwardReply { payload }))
+    }
+
+    async fn time(&self, request: Request<TimeRequest>) -> Result<Response<TimeReply>, Status> {
+        self.check_cluster(&request.into_inner().cluster)?;
+        Ok(Response::new(TimeReply {
+            unix_millis: self.node.wall_clock(),
+        }))
     }
 
     async fn hello(&self, request: Request<HelloRequest>) -> Result<Response<HelloReply>, Status> {

@@ -8,6 +8,9 @@
 //! - This node's Raft positions, read when scraped: term, leadership, log, commit, apply and
 //!   snapshot indexes, and the storage size on disk.
 //! - Forwarding: requests this node sent to the leader, failed attempts, requests received.
+//! - Time (trent_cluster's cluster_time.rs): this node's clock against the majority of the
+//!   voters' clocks, the replicated clock, and the timed-action scans this node ran as leader
+//!   (and how many found its own clock untrusted).
 //!
 //! Like `/readyz`, nothing here names a key, a principal or a member address.
 
@@ -40,6 +43,16 @@ pub struct Metrics {
     latency: HistogramVec,
     raft: RaftGauges,
     forwards: ForwardMetrics,
+    clock: ClockMetrics,
+}
+
+struct ClockMetrics {
+    offset: IntGauge,
+    majority_known: IntGauge,
+    majority: IntGauge,
+    replicated: IntGauge,
+    timed_scans: IntCounter,
+    timed_scans_skewed: IntCounter,
 }
 
 struct RaftGauges {
@@ -86,6 +99,7 @@ impl Metrics {
         registry.register(Box::new(latency.clone()))?;
         let raft = RaftGauges::register(&registry)?;
         let forwards = ForwardMetrics::register(&registry)?;
+        let clock = ClockMetrics::register(&registry)?;
         Ok(Metrics {
             registry,
             node,
@@ -94,6 +108,7 @@ impl Metrics {
             latency,
             raft,
             forwards,
+            clock,
         })
     }
 
@@ -101,6 +116,7 @@ impl Metrics {
     pub fn render(&self) -> String {
         self.raft.update(&self.node, &self.data_dir);
         self.forwards.update(self.node.forward_counts());
+        self.clock.update(self.node.clock_status());
         TextEncoder::new()
             .encode_to_string(&self.registry.gather())
             .unwrap_or_else(|e| format!("# encoding failed: {e}\n"))
@@ -237,6 +253,54 @@ impl ForwardMetrics {
             .inc_by(now.received.saturating_sub(seen.received));
         self.failed.inc_by(now.failed.saturating_sub(seen.failed));
         *seen = now;
+    }
+}
+
+impl ClockMetrics {
+    fn register(r: &Registry) -> prometheus::Result<ClockMetrics> {
+        Ok(ClockMetrics {
+            offset: gauge(
+                r,
+                "trent_clock_offset_ms",
+                "This node's wall clock minus the time a majority of voters' clocks have reached (0 if unknown); beyond the clock tolerance the node's clock is not trusted.",
+            )?,
+            majority_known: gauge(
+                r,
+                "trent_clock_majority_known",
+                "1 if this node has fresh readings of a majority of voters' clocks.",
+            )?,
+            majority: gauge(
+                r,
+                "trent_clock_majority_ms",
+                "The time a majority of voters' clocks have reached, ms since the Unix epoch (0 if unknown).",
+            )?,
+            replicated: gauge(
+                r,
+                "trent_clock_replicated_ms",
+                "The replicated clock (latest request stamp applied), ms since the Unix epoch; it expires request ids.",
+            )?,
+            timed_scans: counter(
+                r,
+                "trent_timed_scans_total",
+                "Timed-action scans (scheduled deletion) this node ran as leader by the majority's time.",
+            )?,
+            timed_scans_skewed: counter(
+                r,
+                "trent_timed_scans_skewed_total",
+                "Of those scans, how many found this node's own clock beyond the tolerance (and ignored it).",
+            )?,
+        })
+    }
+
+    fn update(&self, s: trent_cluster::ClockStatus) {
+        let offset = s.majority.map_or(0, |m| s.wall as i128 - m as i128);
+        self.offset.set(offset as i64);
+        self.majority_known.set(i64::from(s.majority.is_some()));
+        self.majority.set(s.majority.unwrap_or(0) as i64);
+        self.replicated.set(s.replicated as i64);
+        let bump = |c: &IntCounter, to: u64| c.inc_by(to.saturating_sub(c.get()));
+        bump(&self.timed_scans, s.timed_checks);
+        bump(&self.timed_scans_skewed, s.skewed_checks);
     }
 }
 
