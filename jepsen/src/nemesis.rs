@@ -203,7 +203,11 @@ impl Nemesis {
         if let (Some(leader), true) = (leader, n.is_multiple_of(2)) {
             // A leap: the leader's clock jumps 40 days ahead or behind (alternately) and
             // stays there for the fault's duration; it may well go on leading.
-            let offset = if n.is_multiple_of(4) { LEAP_SECS } else { -LEAP_SECS };
+            let offset = if n.is_multiple_of(4) {
+                LEAP_SECS
+            } else {
+                -LEAP_SECS
+            };
             self.nodes.lock().await.set_clock_offset(leader, offset)?;
             return Ok(Active {
                 fault: Fault::Clock,
