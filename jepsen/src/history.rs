@@ -61,7 +61,7 @@ pub struct OpEvent {
     pub error: Option<String>,
 }
 
-/// The operations of the four workloads. Output fields are `None` until an `Ok` fills them.
+/// The operations of the five workloads. Output fields are `None` until an `Ok` fills them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "f", rename_all = "kebab-case")]
 pub enum Op {
@@ -141,6 +141,29 @@ pub enum Op {
         final_read: bool,
         #[serde(default)]
         keys: Option<Answer<Vec<String>>>,
+    },
+
+    // -- deletion schedule (fresh keys, each scheduled for deletion days ahead) --
+    /// ScheduleKeyDeletion with a `days` waiting period, invoked when the harness's wall
+    /// clock (the majority's: the clock nemesis skews at most half the nodes) read `at_ms`;
+    /// the DeletionDate answered, in ms since the Unix epoch, on `Ok`.
+    ScheduleDeletion {
+        key: String,
+        days: u32,
+        at_ms: u64,
+        #[serde(default)]
+        deletion_date: Option<Answer<u64>>,
+    },
+    /// DescribeKey of a deletion-schedule key invoked at the harness's wall clock `at_ms`:
+    /// its state, or `NotFoundException` once deleted. `final_read` marks the read made
+    /// after the faults healed.
+    DeletionRead {
+        key: String,
+        at_ms: u64,
+        #[serde(default)]
+        final_read: bool,
+        #[serde(default)]
+        state: Option<Answer<KeyState>>,
     },
 }
 

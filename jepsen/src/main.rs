@@ -56,7 +56,7 @@ struct TestArgs {
     /// Seconds each fault lasts.
     #[arg(long, default_value_t = 8)]
     fault_duration: u64,
-    /// Clients per workload (four workloads).
+    /// Clients per workload (five workloads).
     #[arg(long, default_value_t = 3)]
     concurrency: usize,
     /// Target operations per second over all clients.

@@ -1,6 +1,8 @@
 //! Faults, each with a start and a stop recorded in the history: partitions (iptables inside
 //! the nodes' namespaces), kill -9 and restart, SIGSTOP/SIGCONT, wall-clock skew and strobe
 //! (libfaketime), membership change (remove and re-add a node) and slow links (tc netem).
+//! Every other clock fault moves the leader's clock ±40 days (a leap past any deletion
+//! window), so that the deletion-schedule workload can show no key is deleted early.
 //!
 //! Each fault knows whether a majority of voters stays running and connected while it is
 //! active (`majority_healthy`); availability is measured over those times only.
@@ -73,7 +75,12 @@ pub struct Nemesis {
     pub clients: Clients,
     /// The partition shapes to choose from (all when empty).
     pub partition_modes: Vec<PartitionMode>,
+    /// Clock faults started so far (even ones are leaps of the leader's clock).
+    pub clock_faults: std::sync::atomic::AtomicU64,
 }
+
+/// How far the clock nemesis moves the leader's clock: past every deletion window (7-30 days).
+pub const LEAP_SECS: i64 = 40 * 24 * 3600;
 
 impl Nemesis {
     /// Starts `fault` in one of its modes, chosen at random, and records it.
@@ -84,7 +91,7 @@ impl Nemesis {
             Fault::Partition => self.partition(&ids, leader)?,
             Fault::Kill => self.kill(&ids, leader).await,
             Fault::Pause => self.pause(&ids, leader).await,
-            Fault::Clock => self.skew_clocks(&ids).await?,
+            Fault::Clock => self.skew_clocks(&ids, leader).await?,
             Fault::Membership => self.remove_member(&ids, leader).await?,
             Fault::Netem => slow_links(&ids)?,
         };
@@ -191,7 +198,25 @@ impl Nemesis {
         }
     }
 
-    async fn skew_clocks(&self, ids: &[u64]) -> Result<Active> {
+    async fn skew_clocks(&self, ids: &[u64], leader: Option<u64>) -> Result<Active> {
+        let n = (self.clock_faults).fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let (Some(leader), true) = (leader, n.is_multiple_of(2)) {
+            // A leap: the leader's clock jumps 40 days ahead or behind (alternately) and
+            // stays there for the fault's duration; it may well go on leading.
+            let offset = if n.is_multiple_of(4) {
+                LEAP_SECS
+            } else {
+                -LEAP_SECS
+            };
+            self.nodes.lock().await.set_clock_offset(leader, offset)?;
+            return Ok(Active {
+                fault: Fault::Clock,
+                nodes: vec![leader],
+                detail: format!("leap leader {leader}'s clock {:+} days", offset / 86_400),
+                majority_healthy: true,
+                undo: Undo::ResetClocks(vec![leader], None),
+            });
+        }
         let mut rng = rand::thread_rng();
         let mut shuffled = ids.to_vec();
         shuffled.shuffle(&mut rng);

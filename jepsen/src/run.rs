@@ -77,6 +77,7 @@ pub async fn run(options: Options) -> Result<bool> {
         recorder: recorder.clone(),
         clients: clients.clone(),
         partition_modes: options.partition_modes.clone(),
+        clock_faults: Default::default(),
     };
     let deadline = Instant::now() + options.time_limit;
     let crashes = Arc::new(std::sync::Mutex::new(vec![]));
@@ -87,7 +88,7 @@ pub async fn run(options: Options) -> Result<bool> {
 
     tracing::info!("time limit reached; healing and reading back");
     wait_healthy(&nodes, &clients).await?;
-    final_reads(&clients, &recorder).await;
+    final_reads(&clients, &recorder, &plan).await;
 
     let entries = recorder.entries();
     let mut verdicts = check::check_all(&entries, &options.check);
@@ -141,16 +142,21 @@ async fn wait_healthy(nodes: &Arc<Mutex<Nodes>>, clients: &Clients) -> Result<()
     }
 }
 
+/// Fresh keys for the deletion-schedule workload, each scheduled at most once (a second
+/// schedule of a pending key is refused).
+const DELETION_KEYS: usize = 20;
+
 async fn make_plan(clients: &Clients) -> Result<Plan> {
     let mut keys = vec![];
-    for _ in 0..6 {
+    for _ in 0..6 + DELETION_KEYS {
         keys.push(create_key(clients).await?);
     }
     let run_tag = uuid::Uuid::new_v4().simple().to_string();
     Ok(Plan {
         register_keys: keys[..3].to_vec(),
         alias_targets: keys[3..5].to_vec(),
-        durable_keys: keys[5..].to_vec(),
+        durable_keys: keys[5..6].to_vec(),
+        deletion_keys: keys[6..].to_vec(),
         aliases: (0..3)
             .map(|i| format!("alias/jepsen-{}-{i}", &run_tag[..8]))
             .collect(),
@@ -262,13 +268,23 @@ async fn note_crashes(nemesis: &Nemesis, crashes: &std::sync::Mutex<Vec<String>>
     }
 }
 
-/// After healing: the final ListKeys, and a Decrypt of every acknowledged ciphertext.
-async fn final_reads(clients: &Clients, recorder: &Arc<Recorder>) {
+/// After healing: the final ListKeys, a DescribeKey of every deletion-schedule key, and a
+/// Decrypt of every acknowledged ciphertext.
+async fn final_reads(clients: &Clients, recorder: &Arc<Recorder>, plan: &Plan) {
     let list = Op::ListKeys {
         final_read: true,
         keys: None,
     };
     record_one(clients, recorder, list).await;
+    for key in &plan.deletion_keys {
+        let read = Op::DeletionRead {
+            key: key.clone(),
+            at_ms: workload::wall_ms(),
+            final_read: true,
+            state: None,
+        };
+        record_one(clients, recorder, read).await;
+    }
     let decrypts: Vec<Op> = history::completed(&recorder.entries())
         .into_iter()
         .filter(|c| c.kind == Kind::Ok)

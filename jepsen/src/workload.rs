@@ -1,11 +1,14 @@
-//! The four workloads: what each client invokes next, and how an operation of the history
+//! The five workloads: what each client invokes next, and how an operation of the history
 //! maps to a KMS call and back. Every operation goes through [`Clients`], so through any node.
 //!
 //! - key-state register: Enable/Disable/ScheduleDeletion/CancelDeletion writes, DescribeKey
 //!   and Encrypt reads, on a few keys;
 //! - alias register: CreateAlias/UpdateAlias/DeleteAlias, read by Encrypt through the alias;
 //! - ciphertext durability: Encrypt and GenerateDataKey results, all decrypted at the end;
-//! - creation set: CreateKey and ListKeys.
+//! - creation set: CreateKey and ListKeys;
+//! - deletion schedule: ScheduleKeyDeletion (7-30 days) of fresh keys, read by DescribeKey,
+//!   each stamped with the harness's wall clock (the clock nemesis moves the leader's by
+//!   ±40 days, and a deletion is due only by the majority's clocks).
 
 use std::collections::BTreeMap;
 
@@ -24,13 +27,15 @@ pub enum Workload {
     Alias,
     Durability,
     CreationSet,
+    Deletion,
 }
 
-pub const ALL: [Workload; 4] = [
+pub const ALL: [Workload; 5] = [
     Workload::KeyState,
     Workload::Alias,
     Workload::Durability,
     Workload::CreationSet,
+    Workload::Deletion,
 ];
 
 /// The keys and aliases the workloads act on, made before the run starts.
@@ -40,6 +45,8 @@ pub struct Plan {
     pub aliases: Vec<String>,
     pub alias_targets: Vec<String>,
     pub durable_keys: Vec<String>,
+    /// Fresh keys the deletion-schedule workload schedules for deletion.
+    pub deletion_keys: Vec<String>,
     /// Put into every encryption context, so runs never mix.
     pub run_tag: String,
 }
@@ -51,6 +58,7 @@ impl Workload {
             Workload::Alias => "alias",
             Workload::Durability => "durability",
             Workload::CreationSet => "creation-set",
+            Workload::Deletion => "deletion",
         }
     }
 
@@ -70,8 +78,40 @@ impl Workload {
                     }
                 }
             }
+            Workload::Deletion => deletion_op(plan, rng),
         }
     }
+}
+
+fn deletion_op(plan: &Plan, rng: &mut impl Rng) -> Op {
+    let key = plan
+        .deletion_keys
+        .choose(rng)
+        .expect("deletion keys")
+        .clone();
+    if rng.gen_bool(0.3) {
+        Op::ScheduleDeletion {
+            key,
+            days: rng.gen_range(7..=30),
+            at_ms: wall_ms(),
+            deletion_date: None,
+        }
+    } else {
+        Op::DeletionRead {
+            key,
+            at_ms: wall_ms(),
+            final_read: false,
+            state: None,
+        }
+    }
+}
+
+/// The harness's wall clock, ms since the Unix epoch: the majority's time (the clock nemesis
+/// skews only nodes, at most half of them).
+pub fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn key_state_op(plan: &Plan, rng: &mut impl Rng) -> Op {
@@ -218,6 +258,11 @@ fn request(op: &Op) -> (&'static str, Value) {
         ),
         Op::CreateKey { .. } => ("CreateKey", json!({ "Description": "jepsen creation set" })),
         Op::ListKeys { .. } => ("ListKeys", json!({})),
+        Op::ScheduleDeletion { key, days, .. } => (
+            "ScheduleKeyDeletion",
+            json!({ "KeyId": key, "PendingWindowInDays": days }),
+        ),
+        Op::DeletionRead { key, .. } => ("DescribeKey", json!({ "KeyId": key })),
     }
 }
 
@@ -228,7 +273,18 @@ fn complete(op: &Op, answer: Result<Value, String>) -> Result<Op, String> {
         Op::KeyWrite { result, .. } | Op::KeyUse { result, .. } => {
             *result = Some(answer.map(|_| ()));
         }
-        Op::KeyRead { state, .. } => *state = Some(read_state(answer)?),
+        Op::KeyRead { state, .. } | Op::DeletionRead { state, .. } => {
+            *state = Some(read_state(answer)?)
+        }
+        Op::ScheduleDeletion { deletion_date, .. } => {
+            *deletion_date = Some(match answer {
+                Ok(v) => Ok(v["DeletionDate"]
+                    .as_f64()
+                    .map(|s| (s * 1000.0) as u64)
+                    .ok_or("ScheduleKeyDeletion answered no DeletionDate")?),
+                Err(code) => Err(code),
+            })
+        }
         Op::AliasWrite { result, .. } => *result = Some(answer.map(|_| ())),
         Op::AliasRead { target, .. } => *target = Some(resolved_key(answer)?),
         Op::Encrypt { ciphertext, .. } => *ciphertext = Some(field(answer, "CiphertextBlob")?),

@@ -6,7 +6,7 @@
 //! verified: the access key that signed the request, the target and the SDK's invocation id
 //! (the same on every retry of one call), so no caller can name another's.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 use trent_cluster::{ClusterError, ForwardHandler};
@@ -104,7 +104,12 @@ async fn authenticate(service: &Service, raw: &RawRequest) -> Result<(String, Pr
             unrecognized("temporary credentials (session tokens) are not supported").into(),
         );
     }
-    let time = auth.check(raw, service.region(), SystemTime::now())?;
+    // The cluster's trusted time, so a node whose own clock is far off (and ignored for
+    // stamps) does not refuse every client as expired; its own clock until readings of a
+    // majority's clocks are at hand.
+    let now = (service.node().now_cached())
+        .map_or_else(SystemTime::now, |ms| UNIX_EPOCH + Duration::from_millis(ms));
+    let time = auth.check(raw, service.region(), now)?;
     let Some((principal, secret)) = service.signing_secret(&auth.access_key_id).await? else {
         return Err(unrecognized("The security token included in the request is invalid.").into());
     };

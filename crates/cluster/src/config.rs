@@ -91,6 +91,9 @@ pub struct RaftTuning {
     /// Size of the WAL file each start prepares for reuse, so log fsyncs overwrite blocks
     /// instead of growing the file (store/wal.rs); 0 turns recycling off.
     pub wal_recycle_mb: u64,
+    /// How far a node's wall clock may be from the majority of voters' clocks before it is
+    /// not trusted to stamp requests or decide timed actions (cluster_time.rs).
+    pub clock_tolerance_ms: u64,
 }
 
 impl Default for RaftTuning {
@@ -117,6 +120,9 @@ impl Default for RaftTuning {
             // Memtables are half of it (store/wal.rs), so a WAL file switches every few tens
             // of thousands of writes: flushes stay rare, the disk cost small.
             wal_recycle_mb: 64,
+            // NTP keeps healthy clocks within milliseconds; a second leaves room for a slow
+            // peer's answer while bounding what a wrong clock can move.
+            clock_tolerance_ms: 1_000,
         }
     }
 }

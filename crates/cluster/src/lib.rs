@@ -7,6 +7,7 @@
 
 mod barrier;
 mod clock;
+mod cluster_time;
 mod config;
 mod error;
 mod hooks;
@@ -26,6 +27,7 @@ pub mod proto {
 }
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use cluster_time::{is_skewed, majority_time, stamp, ClockStatus};
 pub use config::{ClusterConfig, InitialCluster, RaftTuning};
 pub use error::{ClusterError, StartError};
 pub use hooks::{ApplyHooks, Hooks};

@@ -21,7 +21,7 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::Status;
 
 use crate::proto::peer_client::PeerClient;
-use crate::proto::{ForwardRequest, HelloReply, HelloRequest, RaftRequest};
+use crate::proto::{ForwardRequest, HelloReply, HelloRequest, RaftRequest, TimeRequest};
 use crate::{NodeId, PeerTls, TypeConfig};
 
 /// Above the snapshot chunk size and any append batch.
@@ -134,6 +134,22 @@ impl Network {
             .await?
             .into_inner()
             .payload)
+    }
+
+    /// Reads the wall clock of node `target` at `addr`.
+    pub async fn time(&self, target: NodeId, addr: &str, timeout: Duration) -> Result<u64, Status> {
+        let mut request = tonic::Request::new(TimeRequest {
+            cluster: self.cluster.clone(),
+            from: self.from,
+        });
+        request.set_timeout(timeout);
+        Ok(self
+            .client(target, addr)
+            .map_err(Status::invalid_argument)?
+            .time(request)
+            .await?
+            .into_inner()
+            .unix_millis)
     }
 
     /// Greets founding member `target` at `addr` before bootstrap.

@@ -16,6 +16,7 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::barrier::ReadBarrier;
+use crate::cluster_time::{ClusterTime, SAMPLE_INTERVAL};
 use crate::network::{Network, MAX_MESSAGE_BYTES};
 use crate::peer_service::PeerService;
 use crate::proposer::{Proposer, MAX_BATCH_BYTES};
@@ -47,7 +48,7 @@ struct Inner {
     proposer: Proposer,
     /// Front-end handlers by channel (the first byte of a routed payload).
     handlers: RwLock<HashMap<u8, Arc<dyn ForwardHandler>>>,
-    clock: Arc<dyn Clock>,
+    time: ClusterTime,
     /// A founding peer that greeted us with a different member list: (its id, its list).
     peer_mismatch: std::sync::Mutex<Option<(NodeId, String)>>,
     stop_peer_server: std::sync::Mutex<Option<oneshot::Sender<()>>>,
@@ -123,6 +124,7 @@ impl ClusterNode {
             ),
         };
         let tuning = &config.raft;
+        let tolerance = Duration::from_millis(tuning.clock_tolerance_ms);
         let (lease, vote_quarantine) = if tuning.lease_reads {
             (
                 Duration::from_millis(tuning.election_timeout_min_ms / 2),
@@ -149,13 +151,14 @@ impl ClusterNode {
                 barrier,
                 proposer,
                 handlers: RwLock::default(),
-                clock,
+                time: ClusterTime::new(clock, tolerance),
                 peer_mismatch: std::sync::Mutex::new(None),
                 stop_peer_server: std::sync::Mutex::new(Some(stop)),
                 committed,
                 forwards: ForwardCounters::default(),
             }),
         };
+        node.spawn_clock_sampler();
         let service = PeerServer::new(PeerService { node: node.clone() })
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
@@ -226,9 +229,33 @@ impl ClusterNode {
         self.inner.raft.metrics().borrow().current_leader
     }
 
-    /// This node's clock, as it stamps requests it proposes.
-    pub fn now(&self) -> trent_model::Millis {
-        self.inner.clock.now()
+    pub(crate) fn cluster_time(&self) -> &ClusterTime {
+        &self.inner.time
+    }
+
+    /// Reads the voters' clocks every [`SAMPLE_INTERVAL`] until the node shuts down, so that
+    /// a node that becomes leader already knows majority time (cluster_time.rs).
+    fn spawn_clock_sampler(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(SAMPLE_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else { return };
+                let node = ClusterNode { inner };
+                if node
+                    .inner
+                    .stop_peer_server
+                    .lock()
+                    .expect("stop lock")
+                    .is_none()
+                {
+                    return;
+                }
+                node.sample_clocks().await;
+            }
+        });
     }
 
     pub fn is_leader(&self) -> bool {
@@ -259,7 +286,7 @@ impl ClusterNode {
     ) -> Result<Response, ClusterError> {
         let request = Request {
             id: RequestId(request_id),
-            time: self.now(),
+            time: self.now().await?,
             command,
         };
         let timeout = self.inner.config.request_timeout;

@@ -14,7 +14,8 @@ use crate::identity;
 use crate::node::ClusterNode;
 use crate::proto::peer_server::Peer;
 use crate::proto::{
-    ForwardReply, ForwardRequest, HelloReply, HelloRequest, RaftReply, RaftRequest,
+    ForwardReply, ForwardRequest, HelloReply, HelloRequest, RaftReply, RaftRequest, TimeReply,
+    TimeRequest,
 };
 use crate::{ClusterError, NodeId, TypeConfig};
 
@@ -175,6 +176,18 @@ impl Peer for PeerService {
             .await
             .map_err(status_of)?;
         Ok(Response::new(ForwardReply { payload }))
+    }
+
+    // Only members read this node's clock: a stranger's reading is harmless, but every
+    // peer RPC answers only whom its certificate names.
+    async fn time(&self, request: Request<TimeRequest>) -> Result<Response<TimeReply>, Status> {
+        let from = request.get_ref().from;
+        self.check_sender(&request, from)?;
+        self.check_member(from, false)?;
+        self.check_cluster(&request.into_inner().cluster)?;
+        Ok(Response::new(TimeReply {
+            unix_millis: self.node.wall_clock(),
+        }))
     }
 
     async fn hello(&self, request: Request<HelloRequest>) -> Result<Response<HelloReply>, Status> {

@@ -92,6 +92,11 @@ pub struct Flags {
     /// growing a file (docs/ARCHITECTURE.md); 0 turns WAL recycling off [default: 64].
     #[arg(long, env = "TRENT_WAL_RECYCLE_MB")]
     pub wal_recycle_mb: Option<u64>,
+    /// How far (ms) a node's wall clock may be from the time a majority of voters' clocks
+    /// have reached before it is not trusted to stamp requests or decide timed actions such
+    /// as scheduled deletion (docs/ARCHITECTURE.md) [default: 1000].
+    #[arg(long, env = "TRENT_CLOCK_TOLERANCE_MS")]
+    pub clock_tolerance_ms: Option<u64>,
     /// The AWS region in the ARNs this cluster issues and accepts [default: us-east-1].
     #[arg(long, env = "TRENT_REGION")]
     pub region: Option<String>,
@@ -274,6 +279,7 @@ impl ServerConfig {
         raft.logs_to_keep_mb = flags.logs_to_keep_mb.unwrap_or(raft.logs_to_keep_mb);
         raft.wal_recycle_mb = flags.wal_recycle_mb.unwrap_or(raft.wal_recycle_mb);
         raft.lease_reads = flags.lease_reads.unwrap_or(raft.lease_reads);
+        raft.clock_tolerance_ms = flags.clock_tolerance_ms.unwrap_or(raft.clock_tolerance_ms);
         let api_listen = flags
             .api_listen
             .or(file.api_listen)

@@ -13,6 +13,9 @@
 //!   accounts the operator opened.
 //! - The HSM: unwrapped key versions in its cache (`trent_hsm_cached_keys`), read when scraped;
 //!   a deleted key leaves it at once.
+//! - Time (trent_cluster's cluster_time.rs): this node's clock against the majority of the
+//!   voters' clocks, the replicated clock, and the timed-action scans this node ran as leader
+//!   (and how many found its own clock untrusted).
 //!
 //! Like `/readyz`, nothing here names a key, a user or a member address; the throttling
 //! counter names accounts, which an operator needs to tell which tenant is over its quota.
@@ -52,6 +55,16 @@ pub struct Metrics {
     throttled: IntCounterVec,
     hsm: Arc<dyn Hsm>,
     cached_keys: IntGauge,
+    clock: ClockMetrics,
+}
+
+struct ClockMetrics {
+    offset: IntGauge,
+    majority_known: IntGauge,
+    majority: IntGauge,
+    replicated: IntGauge,
+    timed_scans: IntCounter,
+    timed_scans_skewed: IntCounter,
 }
 
 struct RaftGauges {
@@ -116,6 +129,7 @@ impl Metrics {
             "trent_hsm_cached_keys",
             "Unwrapped key versions in the HSM's cache.",
         )?;
+        let clock = ClockMetrics::register(&registry)?;
         Ok(Metrics {
             service,
             throttled,
@@ -128,6 +142,7 @@ impl Metrics {
             forwards,
             hsm,
             cached_keys,
+            clock,
         })
     }
 
@@ -143,6 +158,7 @@ impl Metrics {
             counter.inc_by(count.saturating_sub(counter.get()));
         }
         self.cached_keys.set(self.hsm.cached_keys() as i64);
+        self.clock.update(self.node.clock_status());
         TextEncoder::new()
             .encode_to_string(&self.registry.gather())
             .unwrap_or_else(|e| format!("# encoding failed: {e}\n"))
@@ -279,6 +295,54 @@ impl ForwardMetrics {
             .inc_by(now.received.saturating_sub(seen.received));
         self.failed.inc_by(now.failed.saturating_sub(seen.failed));
         *seen = now;
+    }
+}
+
+impl ClockMetrics {
+    fn register(r: &Registry) -> prometheus::Result<ClockMetrics> {
+        Ok(ClockMetrics {
+            offset: gauge(
+                r,
+                "trent_clock_offset_ms",
+                "This node's wall clock minus the time a majority of voters' clocks have reached (0 if unknown); beyond the clock tolerance the node's clock is not trusted.",
+            )?,
+            majority_known: gauge(
+                r,
+                "trent_clock_majority_known",
+                "1 if this node has fresh readings of a majority of voters' clocks.",
+            )?,
+            majority: gauge(
+                r,
+                "trent_clock_majority_ms",
+                "The time a majority of voters' clocks have reached, ms since the Unix epoch (0 if unknown).",
+            )?,
+            replicated: gauge(
+                r,
+                "trent_clock_replicated_ms",
+                "The replicated clock (latest request stamp applied), ms since the Unix epoch; it expires request ids.",
+            )?,
+            timed_scans: counter(
+                r,
+                "trent_timed_scans_total",
+                "Timed-action scans (scheduled deletion) this node ran as leader by the majority's time.",
+            )?,
+            timed_scans_skewed: counter(
+                r,
+                "trent_timed_scans_skewed_total",
+                "Of those scans, how many found this node's own clock beyond the tolerance (and ignored it).",
+            )?,
+        })
+    }
+
+    fn update(&self, s: trent_cluster::ClockStatus) {
+        let offset = s.majority.map_or(0, |m| s.wall as i128 - m as i128);
+        self.offset.set(offset as i64);
+        self.majority_known.set(i64::from(s.majority.is_some()));
+        self.majority.set(s.majority.unwrap_or(0) as i64);
+        self.replicated.set(s.replicated as i64);
+        let bump = |c: &IntCounter, to: u64| c.inc_by(to.saturating_sub(c.get()));
+        bump(&self.timed_scans, s.timed_checks);
+        bump(&self.timed_scans_skewed, s.skewed_checks);
     }
 }
 

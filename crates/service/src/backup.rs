@@ -49,7 +49,7 @@ impl Service {
         let records = state.backup_records();
         let header = BackupHeader {
             cluster: node.cluster_name().to_owned(),
-            created: self.now(),
+            created: self.now().await?,
             term: status.term,
             // Read under the state lock before the copy: the copy holds at least this much.
             last_applied_index: status.last_applied,

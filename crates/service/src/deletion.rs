@@ -1,6 +1,9 @@
 //! Scheduled key deletion: when a key's waiting period has passed, the leader proposes its
-//! deletion. `apply()` refuses a `DeleteKey` that is not due by the leader-stamped time of
-//! the request, so a follower's clock never decides, and a stale proposal is harmless.
+//! deletion. A key is due only by the cluster's trusted time (the time a majority of voters'
+//! clocks have reached, trent_cluster's cluster_time.rs), never by the leader's clock alone,
+//! so one node whose clock jumps ahead cannot delete keys early. `apply()` also refuses a
+//! `DeleteKey` that is not due by the request's stamp (itself bounded by that trusted time),
+//! so a follower's clock never decides, and a stale proposal is harmless.
 
 use std::time::Duration;
 
@@ -13,13 +16,13 @@ use crate::{Call, OpError, Service};
 const SCAN_INTERVAL: Duration = Duration::from_secs(1);
 
 impl Service {
-    /// Proposes the deletion of every key due at this node's clock; returns how many were
-    /// deleted. Only the leader does anything.
+    /// Proposes the deletion of every key due by the cluster's trusted time; returns how many
+    /// were deleted. Only the leader does anything.
     pub async fn delete_due_keys(&self) -> Result<usize, OpError> {
         if !self.node().is_leader() {
             return Ok(0);
         }
-        let now = self.now();
+        let now = self.node().timed_action_time().await?;
         let due = self.read(|s| s.keys_due_for_deletion(now)).await?;
         let mut deleted = 0;
         for key_id in due {

@@ -43,7 +43,7 @@ impl Service {
         }
         let tags = validate_tags(req.tags.unwrap_or_default())?;
         let key_id = KeyId(Uuid::new_v4());
-        let now = self.now();
+        let now = self.now().await?;
         let blob = self.hsm().generate_symmetric(key_id, 1)?;
         let record = KeyRecord {
             metadata: KeyMetadata::symmetric(
@@ -152,7 +152,7 @@ impl Service {
             .await?;
         let command = Command::ScheduleKeyDeletion {
             key_id: key.metadata.key_id,
-            deletion_date: self.now() + days as u64 * DAY_MS,
+            deletion_date: self.now().await? + days as u64 * DAY_MS,
             pending_window_days: days,
         };
         scheduled(self.write(call, command).await?)

@@ -202,8 +202,10 @@ impl Service {
         Ok(self.node().write(call.dedup_id(), command).await??)
     }
 
-    pub(crate) fn now(&self) -> trent_model::Millis {
-        self.node().now()
+    /// The trusted time to stamp into a command (trent_cluster's cluster_time.rs): never one
+    /// node's clock alone.
+    pub(crate) async fn now(&self) -> Result<trent_model::Millis, OpError> {
+        Ok(self.node().now().await?)
     }
 }
 

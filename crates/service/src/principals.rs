@@ -282,7 +282,7 @@ impl Service {
             access_key_id: access_key_id.into(),
             owner,
             wrapped_secret,
-            created: self.now(),
+            created: self.now().await?,
         })
     }
 

@@ -69,7 +69,8 @@ impl Service {
             key_id,
             KeyLastUsage {
                 operation: operation.into(),
-                timestamp: self.now(),
+                timestamp: (self.node().now_cached())
+                    .unwrap_or_else(|| self.node().read_local(|s| s.clock())),
                 request_id: call.attempt,
             },
         );

@@ -5,12 +5,15 @@
 //! - `creation-set` and `ciphertext-durability`: nothing acknowledged was lost (`durability`);
 //! - `use-after-disable`: no key was used after a disable was acknowledged (`safety`);
 //! - `availability`: how many operations succeeded while a majority was healthy
-//!   (`availability`).
+//!   (`availability`);
+//! - `early-deletion`: no key was deleted before its deletion date by the majority's clocks
+//!   (`deletion`).
 //!
 //! A verdict is `Valid` or `Invalid` only when the history proves it; when it cannot tell
 //! (a search ran out of budget, a final read is missing) it says `Unknown`.
 
 pub mod availability;
+pub mod deletion;
 pub mod durability;
 pub mod linearizable;
 pub mod models;
@@ -76,6 +79,7 @@ pub fn check_all(entries: &[Entry], config: &CheckConfig) -> Vec<Verdict> {
         durability::check_creation_set(&ops),
         durability::check_ciphertexts(&ops),
         safety::check_use_after_disable(&ops),
+        deletion::check_early_deletion(&ops),
         availability::check_availability(entries, &ops, config.availability_goal),
     ]
 }
@@ -192,6 +196,27 @@ pub fn describe(op: &Op) -> String {
             )
         }
         Op::CreateKey { key } => format!("CreateKey{}", answer(key, |k| k.clone())),
+        Op::ScheduleDeletion {
+            key,
+            days,
+            deletion_date,
+            ..
+        } => format!(
+            "ScheduleKeyDeletion {key} in {days} days{}",
+            answer(deletion_date, |d| format!("on {d} ms"))
+        ),
+        Op::DeletionRead {
+            key,
+            final_read,
+            state,
+            ..
+        } => {
+            let which = if *final_read { " (final)" } else { "" };
+            format!(
+                "DescribeKey{which} {key}{}",
+                answer(state, |s| format!("{s:?}"))
+            )
+        }
         Op::ListKeys { final_read, keys } => {
             let which = if *final_read { " (final)" } else { "" };
             format!(

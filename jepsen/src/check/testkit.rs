@@ -202,3 +202,21 @@ pub fn err<T>(code: &str) -> Option<Answer<T>> {
 pub fn done() -> Option<Answer<()>> {
     Some(Ok(()))
 }
+
+pub fn schedule_deletion(key: &str, days: u32, at_ms: u64, date: Option<Answer<u64>>) -> Op {
+    Op::ScheduleDeletion {
+        key: key.into(),
+        days,
+        at_ms,
+        deletion_date: date,
+    }
+}
+
+pub fn deletion_read(key: &str, at_ms: u64, state: Option<Answer<KeyState>>) -> Op {
+    Op::DeletionRead {
+        key: key.into(),
+        at_ms,
+        final_read: false,
+        state,
+    }
+}

@@ -15,7 +15,13 @@ const HEIGHT: f64 = 340.0;
 /// (failures and unknown outcomes are always all shown).
 const MAX_OK_POINTS: usize = 20_000;
 
-const WORKLOADS: [&str; 4] = ["key state", "alias", "ciphertexts", "creation set"];
+const WORKLOADS: [&str; 5] = [
+    "key state",
+    "alias",
+    "ciphertexts",
+    "creation set",
+    "deletion schedule",
+];
 const OUTCOMES: [(&str, &str); 3] = [
     ("ok", "ok"),
     ("fail", "failed"),
@@ -28,6 +34,7 @@ fn workload(op: &Op) -> usize {
         Op::AliasWrite { .. } | Op::AliasRead { .. } => 1,
         Op::Encrypt { .. } | Op::GenerateDataKey { .. } | Op::Decrypt { .. } => 2,
         Op::CreateKey { .. } | Op::ListKeys { .. } => 3,
+        Op::ScheduleDeletion { .. } | Op::DeletionRead { .. } => 4,
     }
 }
 
@@ -46,6 +53,7 @@ fn marker(workload: usize) -> &'static str {
         r#"<rect x="-2.2" y="-2.2" width="4.4" height="4.4"/>"#,
         r#"<polygon points="0,-2.9 2.7,2 -2.7,2"/>"#,
         r#"<polygon points="0,-3.1 3.1,0 0,3.1 -3.1,0"/>"#,
+        r#"<polygon points="0,2.9 2.7,-2 -2.7,-2"/>"#,
     ][workload]
 }
 

@@ -2,6 +2,7 @@
 //! concurrent-but-correct histories they must accept.
 
 mod availability;
+mod deletion;
 mod durability;
 mod linearizability;
 mod random;
@@ -58,6 +59,7 @@ fn check_all_runs_every_checker_in_a_stable_order() {
             "creation-set",
             "ciphertext-durability",
             "use-after-disable",
+            "early-deletion",
             "availability"
         ]
     );

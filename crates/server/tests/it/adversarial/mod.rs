@@ -6,6 +6,7 @@
 //! Subnets 100-159 of 127.0.0.0/8 belong to this module, ten per file, so the files run in
 //! parallel with each other and with the rest of the suite.
 
+mod clock;
 mod crypto;
 mod edge;
 mod files;
