@@ -210,6 +210,7 @@ impl Service {
                 };
                 let record = self
                     .wrap_access_key(&access_key_id, &secret, owner.clone())
+                    .await
                     .map_err(OpError::into_api)?;
                 let command = Command::Bootstrap {
                     root_access_key: record,
@@ -261,7 +262,7 @@ impl Service {
         owner: Principal,
         limit: Option<u32>,
     ) -> Result<Outcome, OpError> {
-        let record = self.wrap_access_key(access_key_id, secret, owner)?;
+        let record = self.wrap_access_key(access_key_id, secret, owner).await?;
         let command = Command::CreateAccessKey {
             record,
             max_access_keys_per_user: limit,
@@ -269,7 +270,7 @@ impl Service {
         self.write(call, command).await
     }
 
-    fn wrap_access_key(
+    async fn wrap_access_key(
         &self,
         access_key_id: &str,
         secret: &str,
