@@ -100,7 +100,7 @@ async fn authenticate(service: &Service, raw: &RawRequest) -> Result<(String, Pr
             unrecognized("temporary credentials (session tokens) are not supported").into(),
         );
     }
-    let time = auth.check(raw, service.region(), SystemTime::now())?;
+    let time = sigv4::check(&auth, raw, service.region(), SystemTime::now())?;
     let Some((principal, secret)) = service.signing_secret(&auth.access_key_id).await? else {
         return Err(unrecognized("The security token included in the request is invalid.").into());
     };
