@@ -109,7 +109,7 @@ async fn authenticate(service: &Service, raw: &RawRequest) -> Result<(String, Pr
     // majority's clocks are at hand.
     let now = (service.node().now_cached())
         .map_or_else(SystemTime::now, |ms| UNIX_EPOCH + Duration::from_millis(ms));
-    let time = auth.check(raw, service.region(), now)?;
+    let time = sigv4::check(&auth, raw, service.region(), now)?;
     let Some((principal, secret)) = service.signing_secret(&auth.access_key_id).await? else {
         return Err(unrecognized("The security token included in the request is invalid.").into());
     };

@@ -3,7 +3,7 @@
 //! own SDKs use) over exactly the headers the client signed, comparing in constant time.
 //!
 //! Pure: the caller looks up the secret (an HSM unwrap, on the leader) between
-//! [`Authorization::parse`] and [`verify`].
+//! [`Authorization::parse`] (trent-protocol's grammar) and [`verify`].
 
 use std::time::{Duration, SystemTime};
 
@@ -17,161 +17,67 @@ use subtle::ConstantTimeEq;
 use time::format_description::FormatItem;
 use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime};
-use trent_model::{Error, ErrorKind};
+use trent_model::Error;
 
 use crate::wire::RawRequest;
+pub use trent_protocol::sigv4::{invalid, Authorization, ALGORITHM};
 
 /// How far a request's time may be from the server's, either way (AWS: 5 minutes).
 pub const MAX_SKEW: Duration = Duration::from_secs(300);
-const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 const SERVICE: &str = "kms";
 const AMZ_DATE: &[FormatItem<'static>] =
     format_description!("[year][month][day]T[hour][minute][second]Z");
 
-/// The parsed `Authorization` header of a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Authorization {
-    pub access_key_id: String,
-    /// `YYYYMMDD` of the credential scope.
-    pub date: String,
-    pub region: String,
-    pub service: String,
-    /// Lowercase header names, in the order the client gave them.
-    pub signed_headers: Vec<String>,
-    pub signature: String,
-}
-
-fn invalid(message: impl Into<String>) -> Error {
-    Error::new(ErrorKind::InvalidSignature, message)
-}
-
-fn incomplete(message: &str) -> Error {
-    Error::new(
-        ErrorKind::InvalidSignature,
-        format!("Authorization header is incomplete: {message}"),
-    )
-}
-
-impl Authorization {
-    /// Parses `AWS4-HMAC-SHA256 Credential=<id>/<date>/<region>/<service>/aws4_request,
-    /// SignedHeaders=<h1;h2>, Signature=<hex>`. No header at all is
-    /// `MissingAuthenticationTokenException`; an element given twice is refused.
-    pub fn parse(header: Option<&str>) -> Result<Authorization, Error> {
-        Self::parse_all(&header.into_iter().collect::<Vec<_>>())
+/// Checks what needs no secret: scope, signed headers, request time against `now`.
+/// Returns the request time.
+pub fn check(
+    auth: &Authorization,
+    req: &RawRequest,
+    region: &str,
+    now: SystemTime,
+) -> Result<SystemTime, Error> {
+    if auth.service != SERVICE {
+        return Err(invalid(format!(
+            "Credential should be scoped to correct service: '{SERVICE}'"
+        )));
     }
-
-    /// Like [`Authorization::parse`], given every `Authorization` header of the request:
-    /// more than one is refused.
-    pub fn parse_all(headers: &[&str]) -> Result<Authorization, Error> {
-        if headers.len() > 1 {
-            return Err(incomplete("Authorization is given more than once"));
-        }
-        let header = headers.first().copied().ok_or_else(|| {
-            Error::new(
-                ErrorKind::MissingAuthenticationToken,
-                "Request is missing Authentication Token",
-            )
-        })?;
-        let rest = header
-            .strip_prefix(ALGORITHM)
-            .and_then(|r| r.strip_prefix(' '))
-            .ok_or_else(|| invalid(format!("Authorization: only {ALGORITHM} is supported")))?;
-        let (mut credential, mut signed, mut signature) = (None, None, None);
-        for part in rest.split(',').map(str::trim) {
-            let (slot, name, value) = match part.split_once('=') {
-                Some((name @ "Credential", v)) => (&mut credential, name, v),
-                Some((name @ "SignedHeaders", v)) => (&mut signed, name, v),
-                Some((name @ "Signature", v)) => (&mut signature, name, v),
-                _ => return Err(incomplete(&format!("unexpected element '{part}'"))),
-            };
-            // One reader taking the first and another the last of a repeated element is
-            // how a request gets attributed to a key that did not sign it: refuse it.
-            if slot.replace(value).is_some() {
-                return Err(incomplete(&format!("{name} is given more than once")));
-            }
-        }
-        let credential = credential.ok_or_else(|| incomplete("no Credential"))?;
-        let scope: Vec<&str> = credential.split('/').collect();
-        let [id, date, region, service, "aws4_request"] = scope[..] else {
-            return Err(incomplete(
-                "Credential must be <access key id>/<date>/<region>/<service>/aws4_request",
-            ));
-        };
-        let signed = signed.ok_or_else(|| incomplete("no SignedHeaders"))?;
-        let signature = signature.ok_or_else(|| incomplete("no Signature"))?;
-        let signed_headers: Vec<String> = signed.split(';').map(str::to_owned).collect();
-        if signed_headers
-            .iter()
-            .any(|h| h.is_empty() || h != &h.to_lowercase())
-        {
-            return Err(incomplete(
-                "SignedHeaders must be lowercase names separated by ';'",
-            ));
-        }
-        if signature.len() != 64 || !signature.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(incomplete("Signature must be 64 hex digits"));
-        }
-        Ok(Authorization {
-            access_key_id: id.into(),
-            date: date.into(),
-            region: region.into(),
-            service: service.into(),
-            signed_headers,
-            signature: signature.to_ascii_lowercase(),
-        })
+    if auth.region != region {
+        return Err(invalid(format!(
+            "Credential should be scoped to a valid region, not '{}'; this endpoint serves '{region}'",
+            auth.region
+        )));
     }
-
-    /// Checks what needs no secret: scope, signed headers, request time against `now`.
-    /// Returns the request time.
-    pub fn check(
-        &self,
-        req: &RawRequest,
-        region: &str,
-        now: SystemTime,
-    ) -> Result<SystemTime, Error> {
-        if self.service != SERVICE {
-            return Err(invalid(format!(
-                "Credential should be scoped to correct service: '{SERVICE}'"
-            )));
+    for required in ["host", "x-amz-date"] {
+        if !auth.signed_headers.iter().any(|h| h == required) {
+            return Err(invalid(format!("'{required}' must be a signed header")));
         }
-        if self.region != region {
-            return Err(invalid(format!(
-                "Credential should be scoped to a valid region, not '{}'; this endpoint serves '{region}'",
-                self.region
-            )));
-        }
-        for required in ["host", "x-amz-date"] {
-            if !self.signed_headers.iter().any(|h| h == required) {
-                return Err(invalid(format!("'{required}' must be a signed header")));
-            }
-        }
-        let amz_date = req
-            .header("x-amz-date")
-            .ok_or_else(|| invalid("X-Amz-Date header is missing"))?;
-        let time = PrimitiveDateTime::parse(amz_date, AMZ_DATE)
-            .map_err(|_| invalid(format!("X-Amz-Date '{amz_date}' is not YYYYMMDDTHHMMSSZ")))?
-            .assume_utc();
-        if !amz_date.starts_with(&self.date) {
-            return Err(invalid(format!(
-                "Credential date {} does not match X-Amz-Date {amz_date}",
-                self.date
-            )));
-        }
-        let time = SystemTime::from(time);
-        let skew = match now.duration_since(time) {
-            Ok(behind) => behind,
-            Err(ahead) => ahead.duration(),
-        };
-        if skew > MAX_SKEW {
-            let now = OffsetDateTime::from(now)
-                .format(AMZ_DATE)
-                .unwrap_or_default();
-            return Err(invalid(format!(
-                "Signature expired: {amz_date} is outside the 5-minute clock-skew window of the server time {now}"
-            )));
-        }
-        Ok(time)
     }
+    let amz_date = req
+        .header("x-amz-date")
+        .ok_or_else(|| invalid("X-Amz-Date header is missing"))?;
+    let time = PrimitiveDateTime::parse(amz_date, AMZ_DATE)
+        .map_err(|_| invalid(format!("X-Amz-Date '{amz_date}' is not YYYYMMDDTHHMMSSZ")))?
+        .assume_utc();
+    if !amz_date.starts_with(&auth.date) {
+        return Err(invalid(format!(
+            "Credential date {} does not match X-Amz-Date {amz_date}",
+            auth.date
+        )));
+    }
+    let time = SystemTime::from(time);
+    let skew = match now.duration_since(time) {
+        Ok(behind) => behind,
+        Err(ahead) => ahead.duration(),
+    };
+    if skew > MAX_SKEW {
+        let now = OffsetDateTime::from(now)
+            .format(AMZ_DATE)
+            .unwrap_or_default();
+        return Err(invalid(format!(
+            "Signature expired: {amz_date} is outside the 5-minute clock-skew window of the server time {now}"
+        )));
+    }
+    Ok(time)
 }
 
 /// Recomputes the signature of `req` with `secret` and compares it with the client's.
@@ -230,6 +136,7 @@ pub fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use trent_model::ErrorKind;
 
     const ID: &str = "TKIATEST000000000001";
     const SECRET: &str = "secret/of+the+test";
@@ -278,7 +185,7 @@ mod tests {
 
     fn verdict(req: &RawRequest, secret: &str, now: SystemTime) -> Result<(), Error> {
         let auth = Authorization::parse(req.header("authorization"))?;
-        let time = auth.check(req, "us-east-1", now)?;
+        let time = check(&auth, req, "us-east-1", now)?;
         verify(&auth, req, secret, "us-east-1", time)
     }
 
@@ -388,14 +295,14 @@ mod tests {
         let now = SystemTime::now();
         let req = signed(b"{}", now);
         let auth = Authorization::parse(req.header("authorization")).unwrap();
-        let e = auth.check(&req, "eu-west-1", now).unwrap_err();
+        let e = check(&auth, &req, "eu-west-1", now).unwrap_err();
         assert!(e.message.contains("region"), "{e}");
         let mut s3 = auth.clone();
         s3.service = "s3".into();
-        assert!(s3.check(&req, "us-east-1", now).is_err());
+        assert!(check(&s3, &req, "us-east-1", now).is_err());
         let mut unsigned_host = auth;
         unsigned_host.signed_headers.retain(|h| h != "host");
-        let e = unsigned_host.check(&req, "us-east-1", now).unwrap_err();
+        let e = check(&unsigned_host, &req, "us-east-1", now).unwrap_err();
         assert!(e.message.contains("'host' must be a signed header"), "{e}");
     }
 }

@@ -11,7 +11,6 @@
 mod aliases;
 mod authz;
 mod backup;
-mod blob;
 mod crypto;
 mod deletion;
 mod error;
@@ -23,21 +22,19 @@ mod output;
 mod principals;
 mod quota;
 mod resolve;
-pub mod types;
 mod usage;
 
 pub use authz::{Action, Authorizer, DefaultKeyPolicy};
 pub use backup::{ExportedBackup, ImportPart, ImportProgress};
-pub use blob::Blob;
 pub use error::OpError;
 pub use hooks::HsmHooks;
-pub use operation::Operation;
 pub use output::{
     DecryptResponse, EncryptResponse, GenerateDataKeyResponse, GenerateRandomResponse, Output,
     ReEncryptResponse,
 };
 pub use principals::CreatedAccessKey;
 pub use quota::RateQuotas;
+pub use trent_protocol::{types, Blob, Operation};
 
 use std::sync::Arc;
 
