@@ -107,7 +107,7 @@ async fn authenticate(service: &Service, raw: &RawRequest) -> Result<(String, Pr
     // The cluster's trusted time, so a node whose own clock is far off (and ignored for
     // stamps) does not refuse every client as expired; its own clock until readings of a
     // majority's clocks are at hand.
-    let now = (service.node().now_cached())
+    let now = (service.node().signing_time())
         .map_or_else(SystemTime::now, |ms| UNIX_EPOCH + Duration::from_millis(ms));
     let time = sigv4::check(&auth, raw, service.region(), now)?;
     let Some((principal, secret)) = service.signing_secret(&auth.access_key_id).await? else {

@@ -152,6 +152,20 @@ impl ClusterNode {
         ))
     }
 
+    /// What time it is now, for the SigV4 clock-skew window: this node's clock within the
+    /// tolerance of majority time, from the readings at hand (`None` without a quorum of
+    /// them). Unlike a stamp it has no floor at the replicated clock: after a majority's
+    /// clocks were wrong ahead and came back, stamps stay monotonic, but clients signing at
+    /// the real time must not be refused as expired until it catches up.
+    pub fn signing_time(&self) -> Option<Millis> {
+        let majority = self.cached_majority()?;
+        let tolerance = self.cluster_time().tolerance;
+        Some(self.wall_clock().clamp(
+            majority.saturating_sub(tolerance),
+            majority.saturating_add(tolerance),
+        ))
+    }
+
     /// The time by which timed actions (deletion, rotation, import expiry) are due: majority
     /// time, whatever this node's clock says. Each call counts as one scan in
     /// [`ClockStatus`].
