@@ -325,6 +325,28 @@ impl TestCluster {
     }
 }
 
+/// `trentd certs --cluster-name it --out dir --nodes ...` (the test clusters' name): a
+/// development CA and one certificate per entry (`[ID:]name[=ip]`); returns `dir`.
+pub fn trentd_certs(dir: PathBuf, nodes: &str) -> PathBuf {
+    let out = Command::new(env!("CARGO_BIN_EXE_trentd"))
+        .args([
+            "certs",
+            "--cluster-name",
+            "it",
+            "--out",
+            dir.to_str().unwrap(),
+        ])
+        .args(["--nodes", nodes])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}
+
 /// Creates a key through `client`; returns its id once acknowledged.
 pub async fn create_key(client: &Client) -> Result<String, ClientError> {
     let out = client.kms("CreateKey", &json!({})).await?;

@@ -17,27 +17,6 @@ use trent_cluster::proto::HelloRequest;
 
 use crate::harness::*;
 
-/// `trentd certs --cluster-name it --out dir --nodes ...`; returns `dir`.
-fn certs(dir: PathBuf, nodes: &str) -> PathBuf {
-    let out = Command::new(env!("CARGO_BIN_EXE_trentd"))
-        .args([
-            "certs",
-            "--cluster-name",
-            "it",
-            "--out",
-            dir.to_str().unwrap(),
-        ])
-        .args(["--nodes", nodes])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    dir
-}
-
 /// A node of `cluster` serving the peer transport with `name`'s certificate from `certs`.
 fn tls_node(cluster: &TestCluster, id: u64, initial: &str, certs: &Path, name: &str) -> TestNode {
     let mut node = cluster.new_node(id, initial);
@@ -62,8 +41,8 @@ async fn an_mtls_cluster_serves_and_a_node_from_another_ca_never_catches_up() {
         .iter()
         .map(|&id| format!("{id}:n{id}={}", ip(id)))
         .collect();
-    let ours = certs(cluster.dir.path().join("certs"), &names.join(","));
-    let theirs = certs(cluster.dir.path().join("rogue"), &format!("4:n4={}", ip(4)));
+    let ours = trentd_certs(cluster.dir.path().join("certs"), &names.join(","));
+    let theirs = trentd_certs(cluster.dir.path().join("rogue"), &format!("4:n4={}", ip(4)));
     let initial = format!("1={}:7701,2={}:7701,3={}:7701", ip(1), ip(2), ip(3));
     for id in 1..=3 {
         let mut node = tls_node(&cluster, id, &initial, &ours, &format!("n{id}"));
@@ -188,11 +167,11 @@ fn peer_port_answers(addr: &str, ca: &Path, identity: Option<(&Path, &Path)>) ->
 async fn the_peer_port_refuses_clients_without_a_certificate_from_the_cluster_ca() {
     let mut cluster = TestCluster::start(72, 0, &[]);
     let ip = TestCluster::ip(72, 1);
-    let ours = certs(
+    let ours = trentd_certs(
         cluster.dir.path().join("certs"),
         &format!("1:n1={ip},client"),
     );
-    let theirs = certs(cluster.dir.path().join("rogue"), "client");
+    let theirs = trentd_certs(cluster.dir.path().join("rogue"), "client");
     let mut node = tls_node(&cluster, 1, &format!("1={ip}:7701"), &ours, "n1");
     node.start();
     let addr = node.peer_addr();
@@ -236,8 +215,8 @@ async fn the_peer_port_refuses_clients_without_a_certificate_from_the_cluster_ca
 #[tokio::test(flavor = "multi_thread")]
 async fn a_missing_or_unreadable_peer_tls_file_stops_trentd_by_name() {
     let dir = tempfile::tempdir().unwrap();
-    let ours = certs(dir.path().join("certs"), "n1");
-    let theirs = certs(dir.path().join("rogue"), "n1");
+    let ours = trentd_certs(dir.path().join("certs"), "n1");
+    let theirs = trentd_certs(dir.path().join("rogue"), "n1");
     let run = |extra: Vec<String>| {
         let mut command = Command::new(env!("CARGO_BIN_EXE_trentd"));
         command

@@ -201,19 +201,9 @@ fn trent(endpoint: &str, args: &[&str], ca_env: Option<&Path>) -> (bool, String,
     )
 }
 
-/// A development CA and a certificate for `ip`, from `trentd certs`; returns the CA's path.
+/// A development CA and a certificate for `ip`, from `trentd certs`: (CA, cert, key).
 fn certificates(dir: &Path, ip: &str) -> (PathBuf, PathBuf, PathBuf) {
-    let out = Command::new(env!("CARGO_BIN_EXE_trentd"))
-        .args(["certs", "--out"])
-        .arg(dir)
-        .args(["--nodes", &format!("n1={ip}")])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let dir = trentd_certs(dir.to_path_buf(), &format!("n1={ip}"));
     (
         dir.join("ca.pem"),
         dir.join("n1.pem"),

@@ -4,7 +4,7 @@
 //! vote as a non-member; `trentd dev` serves no peer port; plain peers stay on loopback.
 //! Subnets 100-109.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -167,27 +167,6 @@ async fn plain_peers_on_a_network_address_are_refused_without_the_named_override
     );
 }
 
-/// `trentd certs --cluster-name it --nodes ...` into `dir`.
-fn certs(dir: PathBuf, nodes: &str) -> PathBuf {
-    let out = Command::new(env!("CARGO_BIN_EXE_trentd"))
-        .args([
-            "certs",
-            "--cluster-name",
-            "it",
-            "--out",
-            dir.to_str().unwrap(),
-        ])
-        .args(["--nodes", nodes])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    dir
-}
-
 /// A Raft vote request from candidate `candidate` with a log far ahead of anyone's.
 fn vote_from(candidate: u64, term: u64, from: u64) -> RaftRequest {
     let last = LogId::new(CommittedLeaderId::new(term, candidate), 1_000_000);
@@ -208,8 +187,8 @@ async fn a_certificate_from_the_cluster_ca_speaks_only_for_its_own_member_node()
         .iter()
         .map(|&id| format!("{id}:n{id}={}", ip(id)))
         .collect();
-    let ours = certs(cluster.dir.path().join("certs"), &spec.join(","));
-    let rogue_ca = certs(cluster.dir.path().join("rogue"), &format!("1:n1={}", ip(1)));
+    let ours = trentd_certs(cluster.dir.path().join("certs"), &spec.join(","));
+    let rogue_ca = trentd_certs(cluster.dir.path().join("rogue"), &format!("1:n1={}", ip(1)));
     let initial = format!("1={}:7701,2={}:7701,3={}:7701", ip(1), ip(2), ip(3));
     for id in 1..=3 {
         let mut node = cluster.new_node(id, &initial);
