@@ -110,14 +110,14 @@ fn accept_tls(
     rx
 }
 
-/// At most one warning a second.
+/// At most one warning a second (refusals a stranger can cause must not flood the log).
 #[derive(Default)]
-struct WarnLimiter {
+pub(crate) struct WarnLimiter {
     last_second: AtomicU64,
 }
 
 impl WarnLimiter {
-    fn allow(&self) -> bool {
+    pub(crate) fn allow(&self) -> bool {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())

@@ -159,9 +159,12 @@ impl ClusterNode {
             }),
         };
         node.spawn_clock_sampler();
-        let service = PeerServer::new(PeerService { node: node.clone() })
-            .max_decoding_message_size(MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        let service = PeerServer::new(PeerService {
+            node: node.clone(),
+            refusals: Default::default(),
+        })
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
         // openraft lets a node that just started grant votes at once, which could depose a
         // leader whose read lease counted on this node's promise not to (barrier.rs): serve
         // peers only once any such promise has run out.

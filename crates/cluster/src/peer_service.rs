@@ -30,6 +30,8 @@ const MAX_HOPS: u32 = 3;
 
 pub(crate) struct PeerService {
     pub node: ClusterNode,
+    /// Refused messages are logged at warn at most once a second, the rest at debug.
+    pub refusals: crate::listener::WarnLimiter,
 }
 
 impl PeerService {
@@ -54,7 +56,10 @@ impl PeerService {
             from,
         )
         .map_err(|reason| {
-            tracing::warn!(from, reason, "peer message refused");
+            match self.refusals.allow() {
+                true => tracing::warn!(from, reason, "peer message refused"),
+                false => tracing::debug!(from, reason, "peer message refused"),
+            }
             Status::permission_denied(reason)
         })
     }
@@ -65,7 +70,10 @@ impl PeerService {
         if self.node.member_addr(from).is_some() || (open && !self.node.has_members()) {
             return Ok(());
         }
-        tracing::warn!(from, "peer message from a non-member refused");
+        match self.refusals.allow() {
+            true => tracing::warn!(from, "peer message from a non-member refused"),
+            false => tracing::debug!(from, "peer message from a non-member refused"),
+        }
         Err(Status::permission_denied(format!(
             "node {from} is not a member of this cluster"
         )))
