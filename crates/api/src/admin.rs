@@ -194,11 +194,24 @@ fn user_json(account: &AccountId, name: &str) -> Value {
     json!({"UserName": name, "Arn": format!("arn:aws:iam::{account}:user/{name}")})
 }
 
+/// The status as GetClusterStatus answers it: the leader's view (this runs on the leader),
+/// with each member's liveness as the leader sees it.
 fn status_json(s: &ClusterStatus) -> Value {
     let members: Vec<Value> = s
         .members
         .iter()
-        .map(|m| json!({"NodeId": m.id, "Address": m.addr, "Voter": m.voter, "Matched": m.matched}))
+        .map(|m| {
+            json!({
+                "NodeId": m.id,
+                "Address": m.addr,
+                "Voter": m.voter,
+                "Matched": m.matched,
+                "Lag": m.lag,
+                "LastContactMs": m.last_contact_ms,
+                "Reachable": m.reachable,
+                "Error": m.error,
+            })
+        })
         .collect();
     json!({
         "Cluster": s.cluster,

@@ -10,6 +10,7 @@
 //!
 //! Nothing here sees key material: the service and the HSM do the cryptography.
 
+pub mod access;
 mod admin;
 mod body;
 mod dispatch;
@@ -26,6 +27,7 @@ use axum::Router;
 use trent_model::AccountId;
 use trent_service::Service;
 
+pub use access::{AccessLog, AccessRecord};
 pub use admin::OPERATIONS as ADMIN_OPERATIONS;
 pub use body::ConnectionBudget;
 pub use observe::{RequestObserver, OK, UNKNOWN_OPERATION};
@@ -49,6 +51,7 @@ const CHANNEL: u8 = b'H';
 pub struct Api {
     service: Service,
     observer: Option<Arc<dyn RequestObserver>>,
+    access_log: Option<Arc<dyn AccessLog>>,
     body_timeout: Duration,
 }
 
@@ -69,6 +72,7 @@ impl Api {
         Api {
             service,
             observer: None,
+            access_log: None,
             body_timeout: BODY_TIMEOUT,
         }
     }
@@ -76,6 +80,12 @@ impl Api {
     /// Reports every request this node receives to `observer` (metrics).
     pub fn with_observer(mut self, observer: Arc<dyn RequestObserver>) -> Api {
         self.observer = Some(observer);
+        self
+    }
+
+    /// Writes one record per request this node receives to `log` (access.rs).
+    pub fn with_access_log(mut self, log: Arc<dyn AccessLog>) -> Api {
+        self.access_log = Some(log);
         self
     }
 

@@ -25,7 +25,7 @@ use uuid::Uuid;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::body::{self, ConnectionBudget, Refused};
-use crate::{observe, Api, CHANNEL};
+use crate::{access, observe, Api, CHANNEL};
 
 pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 const REQUEST_ID_HEADER: &str = "x-amzn-requestid";
@@ -173,6 +173,7 @@ pub async fn handle(
     version: Version,
     method: Method,
     uri: Uri,
+    client: Option<Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -182,6 +183,11 @@ pub async fn handle(
     let request_id = Uuid::new_v4();
     let started = Instant::now();
     let operation = observe::operation(&headers);
+    let access_key_id = api.access_log.as_ref().and_then(|_| {
+        let authorization = headers.get("authorization").and_then(|v| v.to_str().ok());
+        access::access_key_id(authorization)
+    });
+    let mut key_id = None;
     let budget = budget.map(|Extension(b)| b);
     // The body's bytes stay drawn from the connection's budget until the answer is built.
     let (admitted, _held) = admit(
@@ -196,6 +202,9 @@ pub async fn handle(
     let reply = match admitted {
         Err(e) => e,
         Ok(raw) => {
+            if api.access_log.is_some() {
+                key_id = access::key_id(&raw.body);
+            }
             let payload = bincode::serialize(&raw).expect("requests serialize");
             match api.service.node().route(CHANNEL, request_id, payload).await {
                 Err(e) => Reply::error(&e.into()),
@@ -210,8 +219,31 @@ pub async fn handle(
             }
         }
     };
+    let outcome = observe::outcome(&reply);
     if let Some(observer) = &api.observer {
-        observer.observe(operation, observe::outcome(&reply), started.elapsed());
+        observer.observe(operation, outcome, started.elapsed());
+    }
+    if let Some(log) = &api.access_log {
+        if key_id.is_none() && reply.status == 200 {
+            key_id = access::key_id(&reply.body);
+        }
+        let principal = access_key_id.as_deref().and_then(|id| {
+            let node = api.service.node();
+            node.read_local(|s| s.access_key(id).map(|k| k.owner.arn().to_string()))
+        });
+        let elapsed = started.elapsed();
+        log.record(access::AccessRecord {
+            time: access::started_at(elapsed),
+            request_id,
+            client: client.map(|Extension(c)| c.0),
+            operation,
+            access_key_id,
+            principal,
+            key_id,
+            status: reply.status,
+            error_code: (outcome != observe::OK).then_some(outcome),
+            duration_ms: elapsed.as_secs_f64() * 1000.0,
+        });
     }
     let timed_out = reply.status == 408;
     let mut response = respond(reply, request_id);

@@ -45,3 +45,47 @@ fn an_unreachable_node_is_a_clear_error() {
     assert!(text.starts_with("trent: "), "{text}");
     assert!(!text.contains("panicked"), "{text}");
 }
+
+/// The subcommands a `--help` text lists, each with its description (empty if it has none).
+fn subcommands(help: &str) -> Vec<(String, String)> {
+    let Some((_, listed)) = help.split_once("Commands:\n") else {
+        return vec![];
+    };
+    listed
+        .lines()
+        .take_while(|line| !line.trim().is_empty())
+        .filter(|line| line.starts_with("  ") && !line.starts_with("    "))
+        .map(|line| {
+            let line = line.trim();
+            let (name, description) = line.split_once(' ').unwrap_or((line, ""));
+            (name.to_owned(), description.trim().to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn every_subcommand_has_a_description() {
+    let mut undescribed = vec![];
+    let mut seen = 0;
+    let mut queue: Vec<Vec<String>> = vec![vec![]];
+    while let Some(path) = queue.pop() {
+        let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+        args.push("--help");
+        let (code, text) = trent(&args);
+        assert_eq!(code, 0, "{args:?}: {text}");
+        for (name, description) in subcommands(&text) {
+            if name == "help" {
+                continue;
+            }
+            seen += 1;
+            let mut sub = path.clone();
+            sub.push(name.clone());
+            if description.is_empty() {
+                undescribed.push(sub.join(" "));
+            }
+            queue.push(sub);
+        }
+    }
+    assert!(seen >= 30, "only {seen} subcommands found");
+    assert!(undescribed.is_empty(), "no help text: {undescribed:?}");
+}

@@ -238,6 +238,10 @@ impl ClusterNode {
     /// Reads every other voter's clock once, concurrently; then warns if this node's own
     /// clock has moved into or out of the tolerance.
     pub(crate) async fn sample_clocks(&self) {
+        // A removed node's voters are its former peers, who refuse it (observe.rs).
+        if self.is_removed() {
+            return;
+        }
         let (voters, _) = self.voters();
         let reads = voters
             .into_iter()

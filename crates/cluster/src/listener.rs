@@ -3,7 +3,9 @@
 //! With peer TLS, each handshake runs in a task of its own under a deadline, so a stalled or
 //! hostile client holds no one else up, and a refused one (no certificate, another CA, a
 //! timeout) is logged at warn with its reason and the address it came from, at most once a
-//! second (a port scan must not flood the log; the rest go to debug).
+//! second (a port scan must not flood the log; the rest go to debug). Both listeners look
+//! at a connection's first byte and log a peer that speaks the other transport (TLS to a
+//! plain listener, plain to a TLS one) as a TLS/plain mismatch (mismatch.rs).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -11,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
-use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tokio_stream::wrappers::ReceiverStream;
 
 use crate::peer_service::PeerService;
 use crate::proto::peer_server::PeerServer;
@@ -45,10 +47,7 @@ pub(crate) fn spawn(
                     .await
             }
             None => {
-                let incoming =
-                    tokio_stream::StreamExt::map(TcpListenerStream::new(listener), |stream| {
-                        stream.inspect(nodelay)
-                    });
+                let incoming = ReceiverStream::new(accept_plain(listener));
                 router
                     .serve_with_incoming_shutdown(incoming, shutdown)
                     .await
@@ -91,6 +90,9 @@ fn accept_tls(
             nodelay(&tcp);
             let (acceptor, tx, limiter) = (acceptor.clone(), tx.clone(), limiter.clone());
             tokio::spawn(async move {
+                if mismatched(&tcp, true).await {
+                    return;
+                }
                 let reason =
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                         Ok(Ok(stream)) => {
@@ -108,6 +110,54 @@ fn accept_tls(
         }
     });
     rx
+}
+
+/// Accepts plain connections, dropping (and logging) those that open with a TLS handshake.
+fn accept_plain(listener: TcpListener) -> tokio::sync::mpsc::Receiver<std::io::Result<TcpStream>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move {
+        loop {
+            let tcp = match listener.accept().await {
+                Ok((tcp, _)) => tcp,
+                Err(e) => {
+                    tracing::debug!(error = %e, "peer accept failed");
+                    continue;
+                }
+            };
+            if tx.is_closed() {
+                return;
+            }
+            nodelay(&tcp);
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                if !mismatched(&tcp, false).await {
+                    let _ = tx.send(Ok(tcp)).await;
+                }
+            });
+        }
+    });
+    rx
+}
+
+/// Whether `tcp` opens with the other transport than this listener's (mismatch.rs); such a
+/// connection is logged (at warn at most once every 10 s: a mismatched peer retries many
+/// times a second) and dropped by the caller. A client that sends nothing within the
+/// handshake timeout is left to the usual path.
+async fn mismatched(tcp: &TcpStream, tls_listener: bool) -> bool {
+    let mut first = [0u8; 1];
+    let peeked = tokio::time::timeout(HANDSHAKE_TIMEOUT, tcp.peek(&mut first)).await;
+    let Ok(Ok(1)) = peeked else {
+        return false;
+    };
+    let Some(line) = crate::mismatch::listener_mismatch(tls_listener, first[0]) else {
+        return false;
+    };
+    let peer = tcp.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+    match crate::mismatch::MISMATCH_WARNINGS.allow() {
+        true => tracing::warn!(peer, "{line}"),
+        false => tracing::debug!(peer, "{line}"),
+    }
+    true
 }
 
 /// At most one warning a second (refusals a stranger can cause must not flood the log).

@@ -230,25 +230,36 @@ impl ClusterNode {
         (voters, nodes)
     }
 
-    /// This node's view of the cluster.
+    /// This node's view of the cluster, with each peer's liveness as this node sees it
+    /// (peers.rs).
     pub fn status(&self) -> ClusterStatus {
         let m = self.raft().metrics().borrow().clone();
         let membership = m.membership_config.membership();
         let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
         let members = membership
             .nodes()
-            .map(|(id, node)| MemberStatus {
-                id: *id,
-                addr: node.addr.clone(),
-                voter: voters.contains(id),
-                matched: m
+            .map(|(id, node)| {
+                let matched = m
                     .replication
                     .as_ref()
                     .and_then(|r| r.get(id).cloned().flatten())
-                    .map(|l| l.index),
+                    .map(|l| l.index);
+                let mut member = MemberStatus {
+                    id: *id,
+                    addr: node.addr.clone(),
+                    voter: voters.contains(id),
+                    matched,
+                    lag: None,
+                    last_contact_ms: None,
+                    reachable: None,
+                    error: None,
+                };
+                crate::observe::liveness(self, &m, &mut member);
+                member
             })
             .collect();
         let state = match m.state {
+            _ if self.is_removed() => "Removed",
             ServerState::Leader => "Leader",
             ServerState::Follower => "Follower",
             ServerState::Candidate => "Candidate",

@@ -20,6 +20,7 @@ use serde::Serialize;
 use tonic::transport::{Channel, Endpoint};
 use tonic::Status;
 
+use crate::peers::{Peers, RemovalHint};
 use crate::proto::peer_client::PeerClient;
 use crate::proto::{ForwardRequest, HelloReply, HelloRequest, RaftRequest, TimeRequest};
 use crate::{NodeId, PeerTls, TypeConfig};
@@ -48,6 +49,8 @@ pub struct Network {
     tls: Option<PeerTls>,
     /// By the node meant and its address: with TLS the channel verifies that node's name.
     channels: Arc<Mutex<HashMap<(NodeId, String), Channel>>>,
+    /// Who answered when (peers.rs).
+    peers: Arc<Peers>,
 }
 
 impl Network {
@@ -65,7 +68,12 @@ impl Network {
             local_ip,
             tls,
             channels: Arc::default(),
+            peers: Arc::default(),
         }
+    }
+
+    pub(crate) fn peers(&self) -> &Arc<Peers> {
+        &self.peers
     }
 
     /// The cached channel to node `target` at `addr` (host:port), created on first use. An
@@ -127,13 +135,12 @@ impl Network {
             from: self.from,
         });
         request.set_timeout(timeout);
-        Ok(self
+        let reply = self
             .client(target, addr)
             .map_err(Status::invalid_argument)?
             .forward(request)
-            .await?
-            .into_inner()
-            .payload)
+            .await;
+        Ok(note(&self.peers, target, reply)?.into_inner().payload)
     }
 
     /// Reads the wall clock of node `target` at `addr`.
@@ -143,13 +150,12 @@ impl Network {
             from: self.from,
         });
         request.set_timeout(timeout);
-        Ok(self
+        let reply = self
             .client(target, addr)
             .map_err(Status::invalid_argument)?
             .time(request)
-            .await?
-            .into_inner()
-            .unix_millis)
+            .await;
+        Ok(note(&self.peers, target, reply)?.into_inner().unix_millis)
     }
 
     /// Greets founding member `target` at `addr` before bootstrap.
@@ -165,12 +171,12 @@ impl Network {
             initial_cluster,
         });
         request.set_timeout(Duration::from_secs(2));
-        Ok(self
+        let reply = self
             .client(target, addr)
             .map_err(Status::invalid_argument)?
             .hello(request)
-            .await?
-            .into_inner())
+            .await;
+        Ok(note(&self.peers, target, reply)?.into_inner())
     }
 }
 
@@ -183,8 +189,54 @@ impl RaftNetworkFactory<TypeConfig> for Network {
             client: self.client(target, &node.addr),
             cluster: self.cluster.clone(),
             from: self.from,
+            peers: self.peers.clone(),
         }
     }
+}
+
+/// Records in `peers` whether `target` answered, and a removal hint if its answer carries
+/// one; passes the reply on.
+fn note<T>(
+    peers: &Peers,
+    target: NodeId,
+    reply: Result<tonic::Response<T>, Status>,
+) -> Result<tonic::Response<T>, Status> {
+    match &reply {
+        Ok(_) => peers.contact(target),
+        Err(status) if unanswered(status) => peers.failure(target, &transport_error(status)),
+        Err(status) => {
+            peers.contact(target);
+            if let Some(index) = crate::observe::removal_hint_of(status) {
+                peers.hint_removed(RemovalHint { index, by: target });
+            }
+        }
+    }
+    reply
+}
+
+/// Whether a call failed without the peer answering it (transport failure or deadline).
+fn unanswered(status: &Status) -> bool {
+    use tonic::Code;
+    matches!(
+        status.code(),
+        Code::Unavailable | Code::Unknown | Code::DeadlineExceeded | Code::Cancelled
+    )
+}
+
+/// A transport failure with its causes (tonic's message alone is often just "transport
+/// error"; the cause says "connection refused" or names a TLS problem).
+fn transport_error(status: &Status) -> String {
+    let mut text = status.message().to_owned();
+    let mut source = std::error::Error::source(status);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// openraft's view of one peer.
@@ -194,6 +246,7 @@ pub struct PeerConnection {
     client: Result<PeerClient<Channel>, String>,
     cluster: String,
     from: NodeId,
+    peers: Arc<Peers>,
 }
 
 #[derive(Clone, Copy)]
@@ -232,8 +285,8 @@ impl PeerConnection {
             Rpc::Append => client.append_entries(request).await,
             Rpc::Vote => client.vote(request).await,
             Rpc::Snapshot => client.install_snapshot(request).await,
-        }
-        .map_err(rpc_error)?;
+        };
+        let reply = note(&self.peers, self.target, reply).map_err(rpc_error)?;
         let result: Result<Resp, RaftError<NodeId, E>> =
             bincode::deserialize(&reply.into_inner().data)
                 .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;

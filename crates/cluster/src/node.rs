@@ -159,6 +159,7 @@ impl ClusterNode {
             }),
         };
         node.spawn_clock_sampler();
+        crate::observe::spawn(&node);
         let service = PeerServer::new(PeerService {
             node: node.clone(),
             refusals: Default::default(),

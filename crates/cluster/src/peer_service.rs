@@ -74,9 +74,11 @@ impl PeerService {
             true => tracing::warn!(from, "peer message from a non-member refused"),
             false => tracing::debug!(from, "peer message from a non-member refused"),
         }
-        Err(Status::permission_denied(format!(
+        let mut refusal = Status::permission_denied(format!(
             "node {from} is not a member of this cluster"
-        )))
+        ));
+        crate::observe::hint_removal(&self.node, from, &mut refusal);
+        Err(refusal)
     }
 
     /// Decodes a Raft message from an authenticated sender whose claim (`claimed`: the vote's

@@ -2,12 +2,14 @@
 
 use serde::{Deserialize, Serialize};
 
-/// A node's view of the cluster, served by any node.
+/// A node's view of the cluster. The admin API's GetClusterStatus is served by the leader
+/// (every API request is routed there), so what clients see is the leader's view.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterStatus {
     pub cluster: String,
     pub node_id: u64,
-    /// Leader, Follower, Candidate, Learner or Shutdown.
+    /// Leader, Follower, Candidate, Learner, Shutdown, or Removed (this node was removed
+    /// from the cluster and no longer campaigns).
     pub state: String,
     pub term: u64,
     pub leader: Option<u64>,
@@ -25,4 +27,23 @@ pub struct MemberStatus {
     pub voter: bool,
     /// The last log index known replicated to this member (only the leader knows).
     pub matched: Option<u64>,
+    /// The leader's last log index minus `matched` (only the leader knows).
+    #[serde(default)]
+    pub lag: Option<u64>,
+    /// Milliseconds since this node last heard an answer from the member (any peer RPC:
+    /// heartbeats, clock readings, forwarding); `None` for this node itself or a member
+    /// never heard from.
+    #[serde(default)]
+    pub last_contact_ms: Option<u64>,
+    /// Whether this node reaches the member: false once every call to it has failed for
+    /// [`UNREACHABLE_AFTER_MS`]; `None` for this node itself.
+    #[serde(default)]
+    pub reachable: Option<bool>,
+    /// The last transport error calling the member, while it is unreachable.
+    #[serde(default)]
+    pub error: Option<String>,
 }
+
+/// How long every call to a peer must have failed before the peer is reported unreachable:
+/// long enough that one slow disk sync (an AppendEntries past its deadline) is no outage.
+pub const UNREACHABLE_AFTER_MS: u64 = 2_000;

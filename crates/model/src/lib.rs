@@ -18,7 +18,7 @@ pub use ciphertext::{
     CiphertextBlob, EncryptionContext, Salt, BLOB_FORMAT, BLOB_FORMAT_1, CIPHERTEXT_SALT_LEN,
     MAX_CIPHERTEXT_BLOB, MAX_ENCRYPTION_CONTEXT,
 };
-pub use cluster::{ClusterStatus, MemberStatus};
+pub use cluster::{ClusterStatus, MemberStatus, UNREACHABLE_AFTER_MS};
 pub use error::{Error, ErrorKind};
 pub use key::{
     KeyId, KeyLastUsage, KeyManager, KeyMetadata, KeyRecord, KeySpec, KeyState, KeyUsage, Origin,

@@ -30,6 +30,11 @@ pub struct EdgeFlags {
     /// by its streams; at least 256 (the largest request) [default: 1024].
     #[arg(long, env = "TRENT_HTTP_CONNECTION_BUFFER_KIB")]
     pub http_connection_buffer_kib: Option<usize>,
+    /// Writes one JSON line per API request to this file (created mode 0600; `-`: standard
+    /// output): time, request id, client address, operation, access key id and its owner,
+    /// key id, status, error code, duration. Never bodies or secrets [default: off].
+    #[arg(long, env = "TRENT_HTTP_ACCESS_LOG")]
+    pub http_access_log: Option<std::path::PathBuf>,
 }
 
 /// The `[http]` table of the configuration file.
@@ -42,6 +47,7 @@ pub struct EdgeFile {
     max_connections: Option<usize>,
     h2_max_streams: Option<u32>,
     connection_buffer_kib: Option<usize>,
+    access_log: Option<std::path::PathBuf>,
 }
 
 /// The resolved limits.
@@ -54,6 +60,8 @@ pub struct Edge {
     pub h2_max_streams: u32,
     /// Bytes.
     pub connection_buffer: usize,
+    /// Where the access log goes, if anywhere (access_log.rs).
+    pub access_log: Option<std::path::PathBuf>,
 }
 
 impl Default for Edge {
@@ -68,6 +76,7 @@ impl Default for Edge {
             max_connections: 4096,
             h2_max_streams: 32,
             connection_buffer: 1024 * 1024,
+            access_log: None,
         }
     }
 }
@@ -123,6 +132,10 @@ impl Edge {
                 .or(file.connection_buffer_kib)
                 .map(|kib| kib.saturating_mul(1024))
                 .unwrap_or(d.connection_buffer),
+            access_log: flags
+                .http_access_log
+                .or(file.access_log)
+                .filter(|p| !p.as_os_str().is_empty()),
         };
         if edge.max_connections == 0 {
             return Err("http_max_connections: must be at least 1".into());

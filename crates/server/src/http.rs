@@ -46,7 +46,8 @@ pub async fn serve(
         let _ = stop.wait_for(|s| *s).await;
         stopper.graceful_shutdown(Some(DRAIN));
     });
-    let service = app.into_make_service();
+    // The client address reaches the handlers (the access log).
+    let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let mut server = axum_server::from_tcp(listener)?.handle(handle);
     let builder = server.http_builder();
     // The header deadline is EdgeIo's (hyper's would also cut idle keep-alive connections).

@@ -3,6 +3,7 @@
 //! `trentd run` takes its configuration from a TOML file, `TRENT_*` variables and flags;
 //! `trentd dev` starts a single-node development cluster with built-in defaults.
 
+mod access_log;
 mod certs;
 mod config;
 mod conn;
@@ -11,7 +12,9 @@ mod http;
 mod join;
 mod kms;
 mod limits;
+mod logging;
 mod metrics;
+mod peer_metrics;
 mod probe;
 mod remote;
 mod statefulset;
@@ -22,7 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use config::{Flags, LogFormat, ServerConfig};
+use config::{Flags, ServerConfig};
 
 // Every request allocates (headers, bodies, answers) on the two or more threads serving it;
 // mimalloc's thread-local free lists cost a fraction of glibc malloc's locking there.
@@ -89,7 +92,7 @@ fn main() -> ExitCode {
             }
         }
     };
-    init_logging(config.log_format);
+    logging::init(config.log_format);
     edge::raise_fd_limit(config.edge.max_connections);
     trent_cluster::setup_failpoints();
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
@@ -111,19 +114,6 @@ fn dev_data_dir() -> PathBuf {
     }
 }
 
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("TRENT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn"));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
-}
 
 async fn serve(config: ServerConfig, dev: bool) -> anyhow::Result<()> {
     let tls = match &config.tls {
@@ -191,6 +181,7 @@ async fn serve(config: ServerConfig, dev: bool) -> anyhow::Result<()> {
     let api = trent_api::Api::install(service.clone(), config.kms.root_account.clone())
         .with_observer(metrics.clone())
         .with_body_timeout(config.edge.body_timeout);
+    let api = access_log::install(api, &config.edge)?;
     let app = axum::Router::new()
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .route("/readyz", axum::routing::get(readyz))

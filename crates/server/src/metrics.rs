@@ -17,6 +17,9 @@
 //!   voters' clocks, the replicated clock, and the timed-action scans this node ran as leader
 //!   (and how many found its own clock untrusted).
 //!
+//! - Peers (peer_metrics.rs): each member's liveness as this node sees it, replication lag
+//!   on the leader, whether this node was removed, and the build.
+//!
 //! Like `/readyz`, nothing here names a key, a user or a member address; the throttling
 //! counter names accounts, which an operator needs to tell which tenant is over its quota.
 
@@ -56,6 +59,7 @@ pub struct Metrics {
     hsm: Arc<dyn Hsm>,
     cached_keys: IntGauge,
     clock: ClockMetrics,
+    peers: crate::peer_metrics::PeerMetrics,
 }
 
 struct ClockMetrics {
@@ -130,7 +134,9 @@ impl Metrics {
             "Unwrapped key versions in the HSM's cache.",
         )?;
         let clock = ClockMetrics::register(&registry)?;
+        let peers = crate::peer_metrics::PeerMetrics::register(&registry)?;
         Ok(Metrics {
+            peers,
             service,
             throttled,
             registry,
@@ -148,7 +154,9 @@ impl Metrics {
 
     /// The metrics in the Prometheus text format, read from the node now.
     pub fn render(&self) -> String {
-        self.raft.update(&self.node, &self.data_dir);
+        let status = self.node.status();
+        self.raft.update(&self.node, &status, &self.data_dir);
+        self.peers.update(&status);
         self.forwards.update(self.node.forward_counts());
         // The service keeps plain counts, which only grow: bring each counter up to its count.
         for (account, operation, count) in self.service.throttled() {
@@ -239,8 +247,7 @@ impl RaftGauges {
         })
     }
 
-    fn update(&self, node: &ClusterNode, data_dir: &Path) {
-        let s = node.status();
+    fn update(&self, node: &ClusterNode, s: &trent_model::ClusterStatus, data_dir: &Path) {
         let index = |i: Option<u64>| i.map_or(0, |i| i as i64);
         self.term.set(s.term as i64);
         self.is_leader.set(i64::from(s.leader == Some(s.node_id)));

@@ -47,9 +47,11 @@ impl Service {
         let node = self.node();
         let (status, state) = self.read_for(call, |s| (node.status(), s.clone())).await?;
         let records = state.backup_records();
+        let created = self.now().await?;
         let header = BackupHeader {
             cluster: node.cluster_name().to_owned(),
-            created: self.now().await?,
+            created,
+            created_at: Some(backup::rfc3339(created)),
             term: status.term,
             // Read under the state lock before the copy: the copy holds at least this much.
             last_applied_index: status.last_applied,
@@ -198,6 +200,7 @@ fn counted(state: &State) -> BackupHeader {
     BackupHeader {
         cluster: String::new(),
         created: 0,
+        created_at: None,
         term: 0,
         last_applied_index: None,
         domain_key_fingerprint: String::new(),

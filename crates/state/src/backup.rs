@@ -61,6 +61,11 @@ pub struct BackupHeader {
     pub cluster: String,
     /// The exporting leader's wall-clock time, milliseconds since the Unix epoch.
     pub created: Millis,
+    /// The same time in RFC 3339 (UTC), for people. Added after format 2 was first
+    /// written: absent from older backups, ignored by older builds (the header is read
+    /// without refusing unknown fields), and `created` stays the authority.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
     /// The Raft term when the backup was taken.
     pub term: u64,
     /// The backup holds every log entry up to this index (at least).
@@ -72,6 +77,29 @@ pub struct BackupHeader {
     pub aliases: u64,
     pub users: u64,
     pub access_keys: u64,
+}
+
+/// `millis` since the Unix epoch in RFC 3339, UTC, to the millisecond
+/// (`2024-05-01T12:00:00.123Z`). Pure arithmetic (civil-from-days, H. Hinnant), so this
+/// crate keeps no calendar dependency.
+pub fn rfc3339(millis: Millis) -> String {
+    let (days, ms_of_day) = ((millis / 86_400_000) as i64, millis % 86_400_000);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (h, m, sec, ms) = (
+        ms_of_day / 3_600_000,
+        ms_of_day / 60_000 % 60,
+        ms_of_day / 1_000 % 60,
+        ms_of_day % 1_000,
+    );
+    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{sec:02}.{ms:03}Z")
 }
 
 /// Bytes of a backup (or part of one) whose `Debug` shows only their length: they hold
@@ -267,4 +295,31 @@ fn take_framed<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
     let len = take(rest, 4)?;
     let len = u32::from_be_bytes(len.try_into().expect("4 bytes")) as usize;
     take(rest, len)
+}
+
+#[cfg(test)]
+mod time_tests {
+    use super::*;
+
+    #[test]
+    fn times_are_rfc3339_in_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(rfc3339(1_714_564_800_123), "2024-05-01T12:00:00.123Z");
+        assert_eq!(rfc3339(4_102_444_799_999), "2099-12-31T23:59:59.999Z");
+    }
+
+    #[test]
+    fn headers_with_and_without_the_rfc3339_time_both_read() {
+        let old = r#"{"Cluster":"c","Created":5,"Term":1,"LastAppliedIndex":null,"DomainKeyFingerprint":"00","Records":0,"Keys":0,"Aliases":0,"Users":0,"AccessKeys":0}"#;
+        let header: BackupHeader = serde_json::from_str(old).unwrap();
+        assert_eq!((header.created, header.created_at), (5, None));
+        let new = BackupHeader {
+            created_at: Some(rfc3339(5)),
+            ..header
+        };
+        let text = serde_json::to_string(&new).unwrap();
+        assert!(text.contains(r#""CreatedAt":"1970-01-01T00:00:00.005Z""#), "{text}");
+        assert_eq!(serde_json::from_str::<BackupHeader>(&text).unwrap(), new);
+    }
 }

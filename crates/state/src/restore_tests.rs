@@ -155,6 +155,7 @@ fn header_of(r: &Replica, records: usize) -> BackupHeader {
     BackupHeader {
         cluster: "src".into(),
         created: r.time,
+        created_at: None,
         term: 3,
         last_applied_index: Some(42),
         domain_key_fingerprint: "00".repeat(32),

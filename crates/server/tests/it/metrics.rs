@@ -6,7 +6,7 @@ use serde_json::json;
 use crate::harness::*;
 
 /// Scrapes `node`'s `/metrics`.
-async fn scrape(node: &TestNode) -> String {
+pub(crate) async fn scrape(node: &TestNode) -> String {
     let response = reqwest::get(format!("{}/metrics", node.api()))
         .await
         .unwrap();
@@ -23,7 +23,7 @@ async fn scrape(node: &TestNode) -> String {
 }
 
 /// The value of the sample `series` (name with its labels, as exposed), if present.
-fn sample(text: &str, series: &str) -> Option<f64> {
+pub(crate) fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
         .map(|value| value.trim().parse().unwrap())

@@ -38,11 +38,13 @@ pub enum BackupCmd {
     /// Writes a consistent backup (every write acknowledged before the call) to a new file,
     /// mode 0600. Key material in it stays wrapped under the domain key.
     Export {
+        /// The file to create (it must not exist).
         #[arg(long)]
         out: PathBuf,
     },
     /// Restores a backup into a fresh cluster that holds the same domain key.
     Import {
+        /// The backup file, as export wrote it.
         #[arg(long = "in")]
         input: PathBuf,
     },
@@ -50,18 +52,23 @@ pub enum BackupCmd {
 
 #[derive(Subcommand)]
 pub enum ClusterCmd {
-    /// Leader, term, members and log positions.
+    /// Leader, term, members, log positions and each member's liveness (last contact,
+    /// reachability, replication lag), as the leader sees them: any node answers with the
+    /// leader's view.
     Status,
     /// Adds a node: it joins as a learner, catches up, then becomes a voter.
     AddNode {
+        /// The new node's id (its --node-id).
         #[arg(long)]
         id: u64,
         /// The new node's peer address (host:port).
         #[arg(long)]
         addr: String,
     },
-    /// Removes a node from the cluster.
+    /// Removes a node from the cluster; the removed node stops campaigning and says so in
+    /// its log. Stop its process afterwards.
     RemoveNode {
+        /// The node's id.
         #[arg(long)]
         id: u64,
     },
@@ -69,14 +76,19 @@ pub enum ClusterCmd {
 
 #[derive(Subcommand)]
 pub enum UserCmd {
+    /// Creates a user in the caller's account.
     Create {
+        /// The user's name.
         #[arg(long)]
         name: String,
     },
+    /// Deletes a user of the caller's account.
     Delete {
+        /// The user's name.
         #[arg(long)]
         name: String,
     },
+    /// Lists the users of the caller's account.
     List,
 }
 
@@ -85,13 +97,17 @@ pub enum AccessKeyCmd {
     /// Creates an access key for a user, or for the account root without --user. The secret
     /// is shown once.
     Create {
+        /// The user who owns the key [default: the account root].
         #[arg(long)]
         user: Option<String>,
     },
+    /// Deletes an access key of the caller's account.
     Delete {
+        /// The access key id.
         #[arg(long)]
         id: String,
     },
+    /// Lists the access keys of the caller's account (ids and owners, never secrets).
     List,
 }
 

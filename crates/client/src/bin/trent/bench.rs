@@ -17,6 +17,7 @@ pub enum BenchCmd {
     /// worker creates its key, then cycles through --op (one or a comma-separated mix) with
     /// a --size-byte payload.
     Kms {
+        /// The operations to cycle through.
         #[arg(long, value_enum, value_delimiter = ',', default_value = "encrypt")]
         op: Vec<Op>,
         #[command(flatten)]
@@ -39,8 +40,11 @@ pub enum BenchCmd {
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum Op {
+    /// Encrypt --size bytes.
     Encrypt,
+    /// Decrypt a ciphertext of --size bytes.
     Decrypt,
+    /// GenerateDataKey (256-bit).
     GenerateDataKey,
     /// A replicated write: the key's description, --size bytes.
     UpdateKeyDescription,
@@ -51,6 +55,7 @@ pub struct Load {
     /// Comma-separated endpoints; workers are spread over them round-robin.
     #[arg(long, value_delimiter = ',', required = true)]
     endpoints: Vec<String>,
+    /// Concurrent workers, each with its own connection.
     #[arg(long, default_value_t = 16)]
     workers: usize,
     /// Seconds to run.

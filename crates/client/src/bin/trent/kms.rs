@@ -13,61 +13,86 @@ use crate::Context;
 
 #[derive(Subcommand)]
 pub enum KmsCmd {
+    /// Creates a symmetric encryption key (AES-256-GCM) in the caller's account.
     CreateKey {
+        /// A description of the key, for people.
         #[arg(long)]
         description: Option<String>,
     },
+    /// Shows a key's metadata: id, ARN, state, description, deletion date.
     DescribeKey {
+        /// Key id, key ARN, alias name (alias/...) or alias ARN.
         #[arg(long)]
         key_id: String,
     },
+    /// Lists the keys of the caller's account.
     ListKeys,
+    /// Enables a disabled key.
     EnableKey {
+        /// Key id, key ARN, alias name or alias ARN.
         #[arg(long)]
         key_id: String,
     },
+    /// Disables a key: it cannot be used until enabled again.
     DisableKey {
+        /// Key id, key ARN, alias name or alias ARN.
         #[arg(long)]
         key_id: String,
     },
+    /// Schedules a key's deletion after a waiting period; until then it can be cancelled.
     ScheduleKeyDeletion {
+        /// Key id, key ARN, alias name or alias ARN.
         #[arg(long)]
         key_id: String,
         /// Waiting period, 7..30 days.
         #[arg(long, default_value_t = 30)]
         days: i32,
     },
+    /// Cancels a scheduled deletion; the key comes back disabled.
     CancelKeyDeletion {
+        /// Key id or key ARN.
         #[arg(long)]
         key_id: String,
     },
+    /// Creates an alias (alias/NAME) that points at a key.
     CreateAlias {
+        /// The alias, starting with alias/.
         #[arg(long)]
         alias_name: String,
+        /// The key it points at: key id or key ARN.
         #[arg(long)]
         target_key_id: String,
     },
+    /// Lists the aliases of the caller's account, or of one key.
     ListAliases {
+        /// Only the aliases of this key (key id or key ARN).
         #[arg(long)]
         key_id: Option<String>,
     },
     /// Encrypts the contents of --plaintext-file (at most 4096 bytes).
     Encrypt {
+        /// Key id, key ARN, alias name or alias ARN.
         #[arg(long)]
         key_id: String,
+        /// The file to encrypt; the ciphertext blob is printed as base64.
         #[arg(long)]
         plaintext_file: PathBuf,
     },
     /// Decrypts the ciphertext blob in --ciphertext-file; prints the plaintext as base64.
     Decrypt {
+        /// A file holding the ciphertext blob (raw bytes, as Encrypt made it).
         #[arg(long)]
         ciphertext_file: PathBuf,
     },
+    /// Makes a 256-bit data key: prints it in plaintext and encrypted under the key (base64).
     GenerateDataKey {
+        /// Key id, key ARN, alias name or alias ARN.
         #[arg(long)]
         key_id: String,
     },
+    /// Prints random bytes from the service's generator (base64).
     GenerateRandom {
+        /// How many bytes, 1..1024.
         #[arg(long, default_value_t = 32)]
         bytes: i32,
     },
