@@ -62,7 +62,8 @@ pub(crate) fn started_at(elapsed: Duration) -> String {
 pub(crate) fn access_key_id(authorization: Option<&str>) -> Option<String> {
     let rest = authorization?.split_once("Credential=")?.1;
     let id = rest.split_once('/')?.0;
-    let plausible = !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric());
+    let plausible =
+        !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric());
     plausible.then(|| id.to_owned())
 }
 
@@ -125,7 +126,10 @@ mod tests {
             duration_ms: 1.5,
         };
         let line = record.to_line();
-        assert!(line.starts_with("{\"time\":\"1970-01-01T00:00:00Z\""), "{line}");
+        assert!(
+            line.starts_with("{\"time\":\"1970-01-01T00:00:00Z\""),
+            "{line}"
+        );
         assert!(!line.contains("c2VjcmV0"));
     }
 }

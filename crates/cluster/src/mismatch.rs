@@ -81,7 +81,9 @@ pub(crate) fn client_hint(error: &str) -> Option<&'static str> {
     ["invalidcontenttype", "corrupt message", "tls handshake eof"]
         .iter()
         .any(|s| lower.contains(s))
-        .then_some("the peer does not answer TLS: is it started with --peer-plain? (TLS/plain mismatch)")
+        .then_some(
+            "the peer does not answer TLS: is it started with --peer-plain? (TLS/plain mismatch)",
+        )
 }
 
 #[cfg(test)]

@@ -29,7 +29,13 @@ const REMOVED_AT: &str = "trent-removed-at";
 
 /// The removal hint `status` carries, if any.
 pub(crate) fn removal_hint_of(status: &Status) -> Option<u64> {
-    status.metadata().get(REMOVED_AT)?.to_str().ok()?.parse().ok()
+    status
+        .metadata()
+        .get(REMOVED_AT)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
 }
 
 /// Adds a removal hint to `status` (a refusal of a message from `from`) when this node's
@@ -86,10 +92,19 @@ pub(crate) fn spawn(node: &ClusterNode) {
             // Metrics change with every append: only the cheap fields are read each time.
             let (now_leader, term, config) = {
                 let m = metrics.borrow_and_update();
-                (m.current_leader, m.current_term, m.membership_config.clone())
+                (
+                    m.current_leader,
+                    m.current_term,
+                    m.membership_config.clone(),
+                )
             };
             if now_leader.is_some() && now_leader != leader {
-                tracing::info!(leader = now_leader, term, previous = leader, "leader changed");
+                tracing::info!(
+                    leader = now_leader,
+                    term,
+                    previous = leader,
+                    "leader changed"
+                );
                 leader = now_leader;
             }
             let index = config.log_id().map(|l| l.index);
@@ -102,6 +117,13 @@ pub(crate) fn spawn(node: &ClusterNode) {
                         learners = ?now.learners,
                         "membership at start"
                     ),
+                    Some((_, before)) if before.voters.is_empty() && !now.voters.is_empty() => {
+                        tracing::info!(
+                            voters = ?now.voters,
+                            learners = ?now.learners,
+                            "membership received (the cluster formed, or this node joined it)"
+                        )
+                    }
                     Some((_, before)) if *before != now => log_change(before, &now),
                     _ => {}
                 }
@@ -145,7 +167,12 @@ fn log_change(before: &Members, now: &Members) {
     let (voters, learners) = (&now.voters, &now.learners);
     match (&joined[..], &removed[..], &promoted[..]) {
         ([node], [], []) if learners.contains(node) => {
-            tracing::info!(node, ?voters, ?learners, "node joined the cluster as a learner")
+            tracing::info!(
+                node,
+                ?voters,
+                ?learners,
+                "node joined the cluster as a learner"
+            )
         }
         ([], [node], []) => {
             tracing::info!(node, ?voters, ?learners, "node removed from the cluster")

@@ -74,9 +74,8 @@ impl PeerService {
             true => tracing::warn!(from, "peer message from a non-member refused"),
             false => tracing::debug!(from, "peer message from a non-member refused"),
         }
-        let mut refusal = Status::permission_denied(format!(
-            "node {from} is not a member of this cluster"
-        ));
+        let mut refusal =
+            Status::permission_denied(format!("node {from} is not a member of this cluster"));
         crate::observe::hint_removal(&self.node, from, &mut refusal);
         Err(refusal)
     }

@@ -89,7 +89,7 @@ impl Peers {
                 peer,
                 last_contact_ms,
                 error,
-                hint = crate::mismatch::client_hint(error).unwrap_or(""),
+                hint = crate::mismatch::client_hint(error),
                 "peer unreachable"
             );
         }

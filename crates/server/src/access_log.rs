@@ -85,7 +85,10 @@ impl AccessLog for AccessLogFile {
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs() / 60);
                 if self.warned.swap(minute, Ordering::Relaxed) != minute {
-                    tracing::warn!(dropped, "access log lines dropped: the writer cannot keep up");
+                    tracing::warn!(
+                        dropped,
+                        "access log lines dropped: the writer cannot keep up"
+                    );
                 }
             }
         }

@@ -75,15 +75,16 @@ mod tests {
 
     #[test]
     fn a_call_site_logs_once_per_period() {
-        struct Site;
+        // Not zero-sized: call sites are told apart by address.
+        struct Site(#[allow(dead_code)] u8);
         impl tracing::callsite::Callsite for Site {
             fn set_interest(&self, _: tracing::subscriber::Interest) {}
             fn metadata(&self) -> &tracing::Metadata<'_> {
                 unimplemented!()
             }
         }
-        static A: Site = Site;
-        static B: Site = Site;
+        static A: Site = Site(1);
+        static B: Site = Site(2);
         let limit = RateLimit::default();
         let t = Instant::now();
         assert!(limit.allow(Identifier(&A), t));

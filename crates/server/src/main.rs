@@ -114,7 +114,6 @@ fn dev_data_dir() -> PathBuf {
     }
 }
 
-
 async fn serve(config: ServerConfig, dev: bool) -> anyhow::Result<()> {
     let tls = match &config.tls {
         Some(files) => Some(http::load_tls(files).await?),

@@ -56,7 +56,10 @@ impl PeerMetrics {
         r.register(Box::new(metrics.matched.clone()))?;
         r.register(Box::new(metrics.removed.clone()))?;
         let build = IntGaugeVec::new(
-            Opts::new("trent_build_info", "Always 1; the labels say which build runs."),
+            Opts::new(
+                "trent_build_info",
+                "Always 1; the labels say which build runs.",
+            ),
             &["version", "profile"],
         )?;
         let profile = if cfg!(debug_assertions) {

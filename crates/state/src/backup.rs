@@ -319,7 +319,10 @@ mod time_tests {
             ..header
         };
         let text = serde_json::to_string(&new).unwrap();
-        assert!(text.contains(r#""CreatedAt":"1970-01-01T00:00:00.005Z""#), "{text}");
+        assert!(
+            text.contains(r#""CreatedAt":"1970-01-01T00:00:00.005Z""#),
+            "{text}"
+        );
         assert_eq!(serde_json::from_str::<BackupHeader>(&text).unwrap(), new);
     }
 }

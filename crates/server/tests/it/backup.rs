@@ -127,12 +127,12 @@ async fn backup_taken_under_load_restores_into_a_fresh_cluster_with_every_acknow
     assert!(header["Keys"].as_u64().unwrap() >= keys_before.len() as u64);
     assert!(header["LastAppliedIndex"].as_u64().unwrap() > 0);
     // The export time, for people in RFC 3339 (UTC) beside the epoch milliseconds.
-    let created_at = header["CreatedAt"].as_str().unwrap_or_else(|| panic!("{header}"));
-    let parsed = time::OffsetDateTime::parse(
-        created_at,
-        &time::format_description::well_known::Rfc3339,
-    )
-    .unwrap();
+    let created_at = header["CreatedAt"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{header}"));
+    let parsed =
+        time::OffsetDateTime::parse(created_at, &time::format_description::well_known::Rfc3339)
+            .unwrap();
     let millis = (parsed.unix_timestamp_nanos() / 1_000_000) as u64;
     assert_eq!(millis, header["Created"].as_u64().unwrap(), "{header}");
 

@@ -54,13 +54,22 @@ async fn a_dead_follower_shows_in_status_and_metrics_and_does_not_flood_the_log(
     let leader = cluster.nodes.iter().find(|n| n.id == leader_id).unwrap();
     let text = scrape(leader).await;
     let peer = |name: &str, id: u64| format!("{name}{{peer=\"{id}\"}}");
-    assert_eq!(sample(&text, &peer("trent_peer_reachable", dead)), Some(1.0));
-    assert_eq!(sample(&text, &peer("trent_peer_replication_lag", dead)), Some(0.0));
+    assert_eq!(
+        sample(&text, &peer("trent_peer_reachable", dead)),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&text, &peer("trent_peer_replication_lag", dead)),
+        Some(0.0)
+    );
     let build = text
         .lines()
         .find(|l| l.starts_with("trent_build_info{"))
         .unwrap_or_else(|| panic!("no build info: {text}"));
-    assert!(build.contains(&format!("version=\"{}\"", env!("CARGO_PKG_VERSION"))), "{build}");
+    assert!(
+        build.contains(&format!("version=\"{}\"", env!("CARGO_PKG_VERSION"))),
+        "{build}"
+    );
     assert!(build.ends_with(" 1"), "{build}");
 
     // Kill a follower, keep writing: it turns unreachable, its last contact ages, its lag
@@ -81,10 +90,20 @@ async fn a_dead_follower_shows_in_status_and_metrics_and_does_not_flood_the_log(
     assert!(m["Lag"].as_u64().unwrap() >= 3, "{m}");
     assert!(m["Error"].as_str().is_some(), "{m}");
     let ok = member(&admin, live).await.unwrap();
-    assert_eq!((&ok["Reachable"], &ok["Lag"]), (&json!(true), &json!(0)), "{ok}");
+    assert_eq!(
+        (&ok["Reachable"], &ok["Lag"]),
+        (&json!(true), &json!(0)),
+        "{ok}"
+    );
     let text = scrape(cluster.nodes.iter().find(|n| n.id == leader_id).unwrap()).await;
-    assert_eq!(sample(&text, &peer("trent_peer_reachable", dead)), Some(0.0));
-    assert_eq!(sample(&text, &peer("trent_peer_reachable", live)), Some(1.0));
+    assert_eq!(
+        sample(&text, &peer("trent_peer_reachable", dead)),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(&text, &peer("trent_peer_reachable", live)),
+        Some(1.0)
+    );
     assert!(sample(&text, &peer("trent_peer_last_contact_seconds", dead)).unwrap() >= 6.0);
     assert!(sample(&text, &peer("trent_peer_replication_lag", dead)).unwrap() >= 3.0);
 
@@ -125,7 +144,10 @@ async fn leader_and_membership_changes_are_logged_once_each() {
     fourth.start();
     cluster
         .client(first)
-        .admin("AddNode", &json!({"NodeId": 4, "Address": fourth.peer_addr()}))
+        .admin(
+            "AddNode",
+            &json!({"NodeId": 4, "Address": fourth.peer_addr()}),
+        )
         .await
         .unwrap();
     cluster.nodes.push(fourth);
@@ -148,12 +170,20 @@ async fn leader_and_membership_changes_are_logged_once_each() {
         .await;
         let log = node.log_text();
         let count = |needles: &[&str]| lines_with(&log, needles).len();
-        assert_eq!(count(&["node removed from the cluster", &removed]), 1, "{log}");
+        assert_eq!(
+            count(&["node removed from the cluster", &removed]),
+            1,
+            "{log}"
+        );
         if id != 4 {
             // Node 4 learned the membership with itself in it: no join to see.
             let joined = ["node joined the cluster as a learner", "node=4"];
             assert_eq!(count(&joined), 1, "node {id}: {log}");
-            assert_eq!(count(&["node became a voter", "node=4"]), 1, "node {id}: {log}");
+            assert_eq!(
+                count(&["node became a voter", "node=4"]),
+                1,
+                "node {id}: {log}"
+            );
         }
     }
 
@@ -165,8 +195,7 @@ async fn leader_and_membership_changes_are_logged_once_each() {
         let (leader, previous) = (format!("leader={second}"), format!("previous={first}"));
         wait_for("the new leader in the log", WAIT, || async {
             let log = node.log_text();
-            (!lines_with(&log, &["leader changed", &leader, &previous]).is_empty())
-                .then_some(())
+            (!lines_with(&log, &["leader changed", &leader, &previous]).is_empty()).then_some(())
         })
         .await;
     }
@@ -206,11 +235,20 @@ async fn a_removed_node_says_so_and_stops_campaigning() {
     let watched = Instant::now();
     while watched.elapsed() < Duration::from_secs(4) {
         let now = node.local().await.unwrap();
-        assert_eq!(now.term, term, "the removed node campaigns:\n{}", node.log_tail());
+        assert_eq!(
+            now.term,
+            term,
+            "the removed node campaigns:\n{}",
+            node.log_tail()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let log = node.log_text();
-    assert_eq!(lines_with(&log, &["this node was removed from the cluster"]).len(), 1, "{log}");
+    assert_eq!(
+        lines_with(&log, &["this node was removed from the cluster"]).len(),
+        1,
+        "{log}"
+    );
     // The rest carry on under the same leader.
     let s = status(&cluster.client(leader)).await.unwrap();
     assert_eq!(s["Leader"], leader, "{s}");
@@ -229,7 +267,10 @@ async fn the_access_log_has_one_line_per_request_and_no_secret() {
     let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
     let key = create_key(&client).await.unwrap();
     let sealed = client
-        .kms("Encrypt", &json!({"KeyId": key, "Plaintext": b64(plaintext)}))
+        .kms(
+            "Encrypt",
+            &json!({"KeyId": key, "Plaintext": b64(plaintext)}),
+        )
         .await
         .unwrap();
     let blob = sealed["CiphertextBlob"].as_str().unwrap().to_owned();
@@ -250,26 +291,45 @@ async fn the_access_log_has_one_line_per_request_and_no_secret() {
 
     let lines: Vec<Value> = wait_for("four access log lines", WAIT, || async {
         let text = std::fs::read_to_string(&path).ok()?;
-        let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         (lines.len() >= 4).then_some(lines)
     })
     .await;
     let text = std::fs::read_to_string(&path).unwrap();
     assert_eq!(lines.len(), 4, "one line per request:\n{text}");
-    let ops: Vec<&str> = lines.iter().map(|l| l["operation"].as_str().unwrap()).collect();
+    let ops: Vec<&str> = lines
+        .iter()
+        .map(|l| l["operation"].as_str().unwrap())
+        .collect();
     assert_eq!(ops, ["CreateKey", "Encrypt", "Decrypt", "DescribeKey"]);
     for line in &lines {
         for field in ["time", "request_id", "client", "status", "duration_ms"] {
             assert!(!line[field].is_null(), "{field}: {line}");
         }
         let time = line["time"].as_str().unwrap();
-        assert!(time.len() >= 20 && time.ends_with('Z') && &time[10..11] == "T", "{time}");
-        assert!(line["client"].as_str().unwrap().starts_with("127."), "{line}");
+        assert!(
+            time.len() >= 20 && time.ends_with('Z') && &time[10..11] == "T",
+            "{time}"
+        );
+        assert!(
+            line["client"].as_str().unwrap().starts_with("127."),
+            "{line}"
+        );
         assert_eq!(line["access_key_id"], ROOT_ACCESS_KEY_ID, "{line}");
-        assert_eq!(line["principal"], format!("arn:aws:iam::{ACCOUNT}:root"), "{line}");
+        assert_eq!(
+            line["principal"],
+            format!("arn:aws:iam::{ACCOUNT}:root"),
+            "{line}"
+        );
     }
     for line in &lines[..3] {
-        assert_eq!((&line["status"], &line["error_code"]), (&json!(200), &Value::Null));
+        assert_eq!(
+            (&line["status"], &line["error_code"]),
+            (&json!(200), &Value::Null)
+        );
         assert!(line["key_id"].as_str().unwrap().contains(&key), "{line}");
     }
     assert_eq!(lines[3]["error_code"], code.as_str());
@@ -284,7 +344,10 @@ async fn the_access_log_has_one_line_per_request_and_no_secret() {
         "Credential=".to_owned(),
         "AWS4-HMAC-SHA256".to_owned(),
     ] {
-        assert!(!text.contains(&secret), "{secret} in the access log:\n{text}");
+        assert!(
+            !text.contains(&secret),
+            "{secret} in the access log:\n{text}"
+        );
     }
     assert_mode_0600(&path);
 }
