@@ -6,8 +6,10 @@
 //! the first byte a connection sends: a TLS handshake record starts with 0x16, an HTTP/2
 //! client's preface with `P` ("PRI * HTTP/2.0"). A plain listener that receives a TLS
 //! handshake, or a TLS listener that receives an HTTP/2 preface, logs one clear line
-//! (rate-limited) and closes the connection; a TLS client whose peer answers no TLS gets a
-//! hint in its "peer unreachable" line (peers.rs).
+//! (rate-limited) and closes the connection. Both ends of a mismatch are listeners too, so
+//! both log it. (A TLS client whose peer answers something other than TLS, such as an
+//! older build or another program on the port, gets a hint in its "peer unreachable" line,
+//! peers.rs.)
 
 /// Mismatch warnings: at most one every 10 s for the whole process.
 pub(crate) static MISMATCH_WARNINGS: Every = Every::secs(10);
