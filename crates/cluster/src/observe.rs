@@ -174,6 +174,16 @@ fn log_change(before: &Members, now: &Members) {
                 "node joined the cluster as a learner"
             )
         }
+        // The metrics watch keeps only the latest state: a learner may be seen first as a
+        // voter already.
+        ([node], [], []) => {
+            tracing::info!(
+                node,
+                ?voters,
+                ?learners,
+                "node joined the cluster as a voter"
+            )
+        }
         ([], [node], []) => {
             tracing::info!(node, ?voters, ?learners, "node removed from the cluster")
         }

@@ -108,7 +108,8 @@ async fn a_dead_follower_shows_in_status_and_metrics_and_does_not_flood_the_log(
     assert!(sample(&text, &peer("trent_peer_replication_lag", dead)).unwrap() >= 3.0);
 
     // The log: one "peer unreachable" line naming it; openraft's complaints (about 20 a
-    // second without the limit) at most once per call site per 10 s.
+    // second without the limit) at most once per call site (about six complain about a
+    // dead follower) per 10 s.
     let log = cluster.node(leader_id).log_text();
     let since_kill: Vec<&str> = log.lines().skip(log_before).collect();
     let since_kill = since_kill.join("\n");
@@ -120,7 +121,7 @@ async fn a_dead_follower_shows_in_status_and_metrics_and_does_not_flood_the_log(
         .filter(|l| l.contains("WARN") || l.contains("ERROR"))
         .count();
     assert!(
-        (openraft as f64) < 4.0 * (seconds / 10.0 + 1.0),
+        (openraft as f64) < 8.0 * (seconds / 10.0 + 1.0),
         "{openraft} openraft warnings in {seconds:.1} s:\n{since_kill}"
     );
 }
@@ -177,13 +178,16 @@ async fn leader_and_membership_changes_are_logged_once_each() {
         );
         if id != 4 {
             // Node 4 learned the membership with itself in it: no join to see.
-            let joined = ["node joined the cluster as a learner", "node=4"];
-            assert_eq!(count(&joined), 1, "node {id}: {log}");
+            // One join (as a learner, or as a voter if this node saw both steps at once),
+            // and one line that made it a voter.
             assert_eq!(
-                count(&["node became a voter", "node=4"]),
+                count(&["node joined the cluster", "node=4"]),
                 1,
                 "node {id}: {log}"
             );
+            let voter = count(&["node became a voter", "node=4"])
+                + count(&["node joined the cluster as a voter", "node=4"]);
+            assert_eq!(voter, 1, "node {id}: {log}");
         }
     }
 
