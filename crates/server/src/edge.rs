@@ -220,6 +220,11 @@ mod tests {
         let edge = Edge::resolve(flags, Some(file)).unwrap();
         assert_eq!(edge.header_timeout, Duration::from_millis(500));
         assert_eq!((edge.h2_max_streams, edge.max_connections), (8, 9));
+        assert_eq!(edge.access_log, None, "the access log is off by default");
+        let file: EdgeFile = toml::from_str("access_log = \"/var/log/trent/access.log\"").unwrap();
+        let edge = Edge::resolve(EdgeFlags::default(), Some(file)).unwrap();
+        let path = std::path::Path::new("/var/log/trent/access.log");
+        assert_eq!(edge.access_log.as_deref(), Some(path));
     }
 
     #[test]
