@@ -237,21 +237,28 @@ impl ClusterNode {
     }
 
     /// Records the incarnation of every voter that has none; logs (now and then) the voters
-    /// that answer with another incarnation than the recorded one.
+    /// that answer with another incarnation than the recorded one. Records nothing while a
+    /// voter answers without an incarnation: it runs an older trentd, which could not apply
+    /// the record (a rolling upgrade is under way).
     async fn record_voters(&self) {
         let voters: Vec<NodeId> = (self.raft().metrics().borrow())
             .membership_config
             .membership()
             .voter_ids()
             .collect();
+        let mut answers = Vec::new();
         for voter in voters {
             let recorded = self.read_local(|s| s.incarnation(voter));
             if recorded.is_some() && !self.gate().remind(u64::MAX - voter) {
                 continue;
             }
-            let Some(reported) = self.incarnation_of(voter).await else {
-                continue;
-            };
+            match self.incarnation_of(voter).await {
+                Ok(Some(reported)) => answers.push((voter, recorded, reported)),
+                Ok(None) => return,
+                Err(_) => {}
+            }
+        }
+        for (voter, recorded, reported) in answers {
             match recorded {
                 None => match self.record(voter, reported, false).await {
                     Ok(r) if r == reported => {
@@ -272,14 +279,17 @@ impl ClusterNode {
         }
     }
 
-    /// The incarnation node `id` answers (this node's own for itself).
-    async fn incarnation_of(&self, id: NodeId) -> Option<Uuid> {
+    /// The incarnation node `id` answers (this node's own for itself); `Ok(None)` from a
+    /// trentd too old to say.
+    async fn incarnation_of(&self, id: NodeId) -> Result<Option<Uuid>, ClusterError> {
         if id == self.id() {
-            return Some(self.incarnation());
+            return Ok(Some(self.incarnation()));
         }
-        let addr = self.member_addr(id)?;
+        let addr = self
+            .member_addr(id)
+            .ok_or_else(|| ClusterError::Invalid(format!("node {id} is not a member")))?;
         let reply = self.network().incarnation(id, &addr, ASK_TIMEOUT).await;
-        reply.ok().flatten()
+        reply.map_err(|e| ClusterError::Unavailable(e.message().to_owned()))
     }
 
     /// Proposes `RecordIncarnation`; answers the incarnation recorded afterwards.
@@ -321,7 +331,7 @@ impl ClusterNode {
     pub(crate) async fn check_voter_incarnation(&self, id: NodeId) -> Result<(), ClusterError> {
         let recorded = self.read_local(|s| s.incarnation(id));
         match (recorded, self.incarnation_of(id).await) {
-            (Some(recorded), Some(reported)) if recorded != reported => Err(ClusterError::Invalid(format!(
+            (Some(recorded), Ok(Some(reported))) if recorded != reported => Err(ClusterError::Invalid(format!(
                 "node {id} is a voter whose data dir was wiped or replaced (it answers incarnation {reported}, the cluster recorded {recorded}), so it does not vote; replace it: remove-node --id {id} first, then add-node again"
             ))),
             _ => Ok(()),
