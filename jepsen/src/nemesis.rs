@@ -64,7 +64,10 @@ enum Undo {
     ReAdd(u64),
     ClearNetem(Vec<u64>),
     /// Restart `killed`, then replace the wiped `victim` (RemoveNode, AddNode).
-    Replace { victim: u64, killed: Vec<u64> },
+    Replace {
+        victim: u64,
+        killed: Vec<u64>,
+    },
 }
 
 pub struct Active {

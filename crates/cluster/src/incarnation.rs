@@ -319,8 +319,17 @@ impl ClusterNode {
             .network()
             .incarnation(id, addr, ASK_TIMEOUT)
             .await
-            .map_err(|e| ClusterError::Unavailable(format!("node {id} did not say which data dir it runs on: {}", e.message())))?
-            .ok_or_else(|| ClusterError::Invalid(format!("node {id} runs a trentd too old to say which data dir it runs on")))?;
+            .map_err(|e| {
+                ClusterError::Unavailable(format!(
+                    "node {id} did not say which data dir it runs on: {}",
+                    e.message()
+                ))
+            })?
+            .ok_or_else(|| {
+                ClusterError::Invalid(format!(
+                    "node {id} runs a trentd too old to say which data dir it runs on"
+                ))
+            })?;
         self.record(id, reported, true).await?;
         tracing::info!(node = id, incarnation = %reported, "recorded a joining node's data dir");
         Ok(())

@@ -44,7 +44,9 @@ impl Nemesis {
         nodes.start(victim)?;
         let down = 1 + also_killed.iter().count();
         let detail = match also_killed {
-            Some(other) => format!("wipe node {victim}'s data dir and restart it; kill -9 node {other}"),
+            Some(other) => {
+                format!("wipe node {victim}'s data dir and restart it; kill -9 node {other}")
+            }
             None => format!("wipe node {victim}'s data dir and restart it"),
         };
         Ok(Active {

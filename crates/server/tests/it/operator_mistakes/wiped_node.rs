@@ -43,7 +43,10 @@ async fn a_wiped_founder_does_not_vote_until_it_is_replaced() {
         || async {
             let log = leader_node.log_text();
             log.lines()
-                .any(|l| l.contains("recorded a voter's data dir") && l.contains(&format!("node={wiped}")))
+                .any(|l| {
+                    l.contains("recorded a voter's data dir")
+                        && l.contains(&format!("node={wiped}"))
+                })
                 .then_some(())
         },
     )
@@ -62,9 +65,11 @@ async fn a_wiped_founder_does_not_vote_until_it_is_replaced() {
     cluster.node(wiped).start();
     for id in [lagging, wiped] {
         let node = cluster.nodes.iter().find(|n| n.id == id).unwrap();
-        wait_for(&format!("node {id} to answer"), Duration::from_secs(30), || {
-            readyz(node)
-        })
+        wait_for(
+            &format!("node {id} to answer"),
+            Duration::from_secs(30),
+            || readyz(node),
+        )
         .await;
     }
     // Together they are a majority of the voters, but the lagging node misses `acked`: the
@@ -91,11 +96,16 @@ async fn a_wiped_founder_does_not_vote_until_it_is_replaced() {
     let body = readyz(wiped_node).await.unwrap();
     assert_eq!(body["ready"], json!(false), "{body}");
     assert!(
-        body["quarantine"].as_str().unwrap_or("").contains("does not vote"),
+        body["quarantine"]
+            .as_str()
+            .unwrap_or("")
+            .contains("does not vote"),
         "the wiped node says it does not vote: {body}"
     );
     assert!(
-        wiped_node.log_text().contains("the cluster has formed already"),
+        wiped_node
+            .log_text()
+            .contains("the cluster has formed already"),
         "the wiped node says why it does not found the cluster again:\n{}",
         wiped_node.log_tail()
     );
@@ -112,13 +122,17 @@ async fn a_wiped_founder_does_not_vote_until_it_is_replaced() {
         Duration::from_secs(30),
         || async {
             let log = wiped_node.log_text();
-            (log.contains("ERROR") && log.contains("its data dir was wiped or replaced")).then_some(())
+            (log.contains("ERROR") && log.contains("its data dir was wiped or replaced"))
+                .then_some(())
         },
     )
     .await;
     let body = readyz(wiped_node).await.unwrap();
     let why = body["quarantine"].as_str().unwrap_or_default();
-    assert!(why.contains("wiped or replaced") && why.contains("remove-node"), "{body}");
+    assert!(
+        why.contains("wiped or replaced") && why.contains("remove-node"),
+        "{body}"
+    );
     assert_eq!(body["ready"], json!(false), "{body}");
     // AddNode alone does not bring it back: it names the replace step.
     let admin = cluster.client(leader);
