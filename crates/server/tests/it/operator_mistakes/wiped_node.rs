@@ -114,15 +114,54 @@ async fn a_wiped_founder_does_not_vote_until_it_is_replaced() {
     cluster.node(leader).start();
     wait_leader_named(&cluster, lagging, leader).await;
     describe(&cluster.client(leader), &acked).await.unwrap();
-    // The wiped node catches up, learns the cluster recorded another data dir for its id,
-    // and says so, with the replace step; it stays out of elections and unready.
+    // The wiped node catches up, learns the cluster recorded another data dir for its id and
+    // says so; the replace step brings it back.
+    replace(&cluster, leader, wiped, 0).await;
+    let mut keys = vec![first, acked];
+
+    // Wiped again, this time while the leader that replicated to it stays up (the leader
+    // must find the follower's log gone and start over, not panic), under writes.
+    keys.push(create_key(&cluster.client(leader)).await.unwrap());
+    cluster.wait_all_applied().await;
+    let logged = cluster
+        .nodes
+        .iter()
+        .find(|n| n.id == wiped)
+        .unwrap()
+        .log_text()
+        .len();
+    cluster.node(wiped).kill();
+    std::fs::remove_dir_all(&cluster.node(wiped).data_dir).unwrap();
+    cluster.node(wiped).start();
+    keys.push(create_key(&cluster.client(leader)).await.unwrap());
+    replace(&cluster, leader, wiped, logged).await;
+    keys.push(create_key(&cluster.client(wiped)).await.unwrap());
+
+    // It votes and holds every acknowledged write: without the old leader, it and the
+    // lagging node elect a leader, and every key is there.
+    cluster.wait_all_applied().await;
+    cluster.node(leader).kill();
+    let new_leader = cluster.leader().await;
+    assert!([wiped, lagging].contains(&new_leader));
+    let listed = list_keys(&cluster.client(wiped)).await.unwrap();
+    for key in &keys {
+        assert!(listed.contains(key), "{key} missing from {listed:?}");
+    }
+}
+
+/// Waits until the wiped node `wiped` says (in its log after byte `logged`, and its probe)
+/// that it does not vote, checks that AddNode alone is refused naming the replace step,
+/// then replaces it through `leader` (RemoveNode, AddNode) and waits until it votes.
+async fn replace(cluster: &TestCluster, leader: u64, wiped: u64, logged: usize) {
     let wiped_node = cluster.nodes.iter().find(|n| n.id == wiped).unwrap();
     wait_for(
         "the wiped node to say it was wiped",
         Duration::from_secs(30),
         || async {
             let log = wiped_node.log_text();
-            (log.contains("ERROR") && log.contains("its data dir was wiped or replaced"))
+            let log = log.get(logged..).unwrap_or_default();
+            log.lines()
+                .any(|l| l.contains("ERROR") && l.contains("its data dir was wiped or replaced"))
                 .then_some(())
         },
     )
@@ -134,7 +173,6 @@ async fn a_wiped_founder_does_not_vote_until_it_is_replaced() {
         "{body}"
     );
     assert_eq!(body["ready"], json!(false), "{body}");
-    // AddNode alone does not bring it back: it names the replace step.
     let admin = cluster.client(leader);
     let address = wiped_node.peer_addr();
     let err = admin
@@ -170,15 +208,4 @@ async fn a_wiped_founder_does_not_vote_until_it_is_replaced() {
         },
     )
     .await;
-
-    // It votes and holds every acknowledged write: without the old leader, it and the
-    // lagging node elect a leader, and both keys are there.
-    cluster.wait_all_applied().await;
-    cluster.node(leader).kill();
-    let new_leader = cluster.leader().await;
-    assert!([wiped, lagging].contains(&new_leader));
-    let listed = list_keys(&cluster.client(wiped)).await.unwrap();
-    for key in [&first, &acked] {
-        assert!(listed.contains(key), "{key} missing from {listed:?}");
-    }
 }
