@@ -40,6 +40,8 @@ const VOTE_KEY: &[u8] = b"vote";
 pub(crate) const CHECK_INTERVAL: Duration = Duration::from_millis(500);
 /// How often the reason a node does not vote is logged again.
 const REMIND: Duration = Duration::from_secs(30);
+/// How often the leader asks a voter with a recorded incarnation which one it runs on.
+const RECHECK: Duration = Duration::from_secs(5);
 /// How long one incarnation query may take.
 const ASK_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -59,7 +61,7 @@ pub(crate) struct VoteGate {
     /// The incarnation recorded for this node id when it is not this data dir's.
     replaced_by: Mutex<Option<Uuid>>,
     /// When the reason for not voting was last logged, here and (on the leader) per voter.
-    reminded: Mutex<HashMap<NodeId, Instant>>,
+    reminded: Mutex<HashMap<(NodeId, u8), Instant>>,
 }
 
 impl VoteGate {
@@ -123,10 +125,11 @@ impl VoteGate {
         Ok(())
     }
 
-    /// Whether `what` (a node id) is due for another log line about not voting.
-    fn remind(&self, what: NodeId) -> bool {
+    /// Whether `what` is due again, `every` after it last was: another log line about not
+    /// voting (a node id), or another check of a voter.
+    fn due(&self, what: (NodeId, u8), every: Duration) -> bool {
         let mut reminded = self.reminded.lock().expect("gate lock");
-        let due = reminded.get(&what).is_none_or(|at| at.elapsed() >= REMIND);
+        let due = reminded.get(&what).is_none_or(|at| at.elapsed() >= every);
         if due {
             reminded.insert(what, Instant::now());
         }
@@ -223,13 +226,14 @@ impl ClusterNode {
                 if newly {
                     self.apply_gate();
                 }
-                if (newly || gate.remind(id)) && self.vote_refusal().is_some() {
-                    let reason = self.vote_refusal().unwrap_or_default();
+                // Evaluated first, so the reminder clock restarts when the news is logged.
+                let due = gate.due((id, 0), REMIND);
+                if let Some(reason) = self.vote_refusal().filter(|_| newly || due) {
                     tracing::error!(node = id, reason = %reason, "this node does not vote: its data dir was wiped or replaced");
                 }
             }
             None => {
-                if let Some(reason) = self.vote_refusal().filter(|_| gate.remind(id)) {
+                if let Some(reason) = self.vote_refusal().filter(|_| gate.due((id, 0), REMIND)) {
                     tracing::warn!(node = id, reason = %reason, "this node does not vote yet");
                 }
             }
@@ -249,7 +253,7 @@ impl ClusterNode {
         let mut answers = Vec::new();
         for voter in voters {
             let recorded = self.read_local(|s| s.incarnation(voter));
-            if recorded.is_some() && !self.gate().remind(u64::MAX - voter) {
+            if recorded.is_some() && !self.gate().due((voter, 1), RECHECK) {
                 continue;
             }
             match self.incarnation_of(voter).await {
@@ -266,7 +270,7 @@ impl ClusterNode {
                     }
                     Ok(_) | Err(_) => {}
                 },
-                Some(r) if r != reported => tracing::error!(
+                Some(r) if r != reported && self.gate().due((voter, 2), REMIND) => tracing::error!(
                     node = voter,
                     recorded = %r,
                     reported = %reported,
