@@ -35,11 +35,12 @@ enum Command {
 
 #[derive(clap::Args)]
 struct TestArgs {
-    /// Faults to schedule, taken in turn: partition, kill, pause, clock, membership, netem.
+    /// Faults to schedule, taken in turn: partition, kill, pause, clock, membership, netem,
+    /// wipe.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "partition,kill,pause,clock,membership,netem"
+        default_value = "partition,kill,pause,clock,membership,netem,wipe"
     )]
     nemesis: Vec<Fault>,
     /// Partition shapes to choose from (default: all that fit the node count).

@@ -1,6 +1,7 @@
 //! Faults, each with a start and a stop recorded in the history: partitions (iptables inside
 //! the nodes' namespaces), kill -9 and restart, SIGSTOP/SIGCONT, wall-clock skew and strobe
-//! (libfaketime), membership change (remove and re-add a node) and slow links (tc netem).
+//! (libfaketime), membership change (remove and re-add a node), slow links (tc netem) and a
+//! wiped disk (`wipe.rs`: restart on an empty data dir, then the replace step).
 //! Every other clock fault moves the leader's clock ±40 days (a leap past any deletion
 //! window), so that the deletion-schedule workload can show no key is deleted early.
 //!
@@ -24,6 +25,7 @@ use crate::nodes::{Nodes, PEER_PORT};
 use crate::recorder::Recorder;
 
 mod partition;
+mod wipe;
 
 pub use partition::{heal as heal_partitions, PartitionMode};
 
@@ -35,6 +37,7 @@ pub enum Fault {
     Clock,
     Membership,
     Netem,
+    Wipe,
 }
 
 impl Fault {
@@ -46,6 +49,7 @@ impl Fault {
             Fault::Clock => "clock",
             Fault::Membership => "membership",
             Fault::Netem => "netem",
+            Fault::Wipe => "wipe",
         }
     }
 }
@@ -59,6 +63,11 @@ enum Undo {
     ResetClocks(Vec<u64>, Option<JoinHandle<()>>),
     ReAdd(u64),
     ClearNetem(Vec<u64>),
+    /// Restart `killed`, then replace the wiped `victim` (RemoveNode, AddNode).
+    Replace {
+        victim: u64,
+        killed: Vec<u64>,
+    },
 }
 
 pub struct Active {
@@ -77,6 +86,8 @@ pub struct Nemesis {
     pub partition_modes: Vec<PartitionMode>,
     /// Clock faults started so far (even ones are leaps of the leader's clock).
     pub clock_faults: std::sync::atomic::AtomicU64,
+    /// Wiped nodes that did not stay out of elections until replaced (`wipe.rs`).
+    pub wipe_findings: std::sync::Mutex<Vec<String>>,
 }
 
 /// How far the clock nemesis moves the leader's clock: past every deletion window (7-30 days).
@@ -94,6 +105,7 @@ impl Nemesis {
             Fault::Clock => self.skew_clocks(&ids, leader).await?,
             Fault::Membership => self.remove_member(&ids, leader).await?,
             Fault::Netem => slow_links(&ids)?,
+            Fault::Wipe => self.wipe(&ids, leader).await?,
         };
         self.recorder.nemesis(
             fault.name(),
@@ -137,6 +149,7 @@ impl Nemesis {
                     let _ = hosts::exec_in(id, "tc", &["qdisc", "del", "dev", "eth0", "root"]);
                 }
             }
+            Undo::Replace { victim, killed } => self.replace(victim, &killed).await?,
         }
         self.recorder.nemesis(
             active.fault.name(),

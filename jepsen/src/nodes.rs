@@ -122,6 +122,18 @@ impl Nodes {
         node.paused = false;
     }
 
+    /// kill -9, then delete the node's data dir: a lost disk.
+    pub fn wipe(&mut self, id: u64) -> Result<()> {
+        self.kill(id);
+        let data = self.spec.dir.join(format!("n{id}/data"));
+        match std::fs::remove_dir_all(&data) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("deleting {}", data.display()))
+            }
+            _ => Ok(()),
+        }
+    }
+
     pub fn pause(&mut self, id: u64) {
         self.signal(id, libc::SIGSTOP);
         self.node_mut(id).paused = true;

@@ -78,6 +78,7 @@ pub async fn run(options: Options) -> Result<bool> {
         clients: clients.clone(),
         partition_modes: options.partition_modes.clone(),
         clock_faults: Default::default(),
+        wipe_findings: Default::default(),
     };
     let deadline = Instant::now() + options.time_limit;
     let crashes = Arc::new(std::sync::Mutex::new(vec![]));
@@ -93,6 +94,9 @@ pub async fn run(options: Options) -> Result<bool> {
     let entries = recorder.entries();
     let mut verdicts = check::check_all(&entries, &options.check);
     verdicts.push(crash_verdict(&crashes.lock().unwrap()));
+    if options.nemeses.contains(&Fault::Wipe) {
+        verdicts.push(wipe_verdict(&nemesis.wipe_findings.lock().unwrap()));
+    }
     let meta = RunMeta {
         command: options.command.clone(),
         nodes: options.nodes as usize,
@@ -351,6 +355,21 @@ fn crash_verdict(crashes: &[String]) -> Verdict {
         summary: format!("{} trentd process(es) exited by themselves", crashes.len()),
         anomalies: crashes.to_vec(),
         stats: json!({ "crashes": crashes.len() }),
+    }
+}
+
+/// `wiped-stays-out`: every wiped node reported that it does not vote until it was replaced.
+fn wipe_verdict(findings: &[String]) -> Verdict {
+    Verdict {
+        checker: "wiped-stays-out".into(),
+        validity: if findings.is_empty() {
+            Validity::Valid
+        } else {
+            Validity::Invalid
+        },
+        summary: format!("{} wiped node(s) took part in elections", findings.len()),
+        anomalies: findings.to_vec(),
+        stats: json!({ "findings": findings.len() }),
     }
 }
 

@@ -12,6 +12,7 @@ mod config;
 mod error;
 mod hooks;
 mod identity;
+mod incarnation;
 mod listener;
 mod membership;
 mod mismatch;

@@ -19,7 +19,9 @@ const ADD_NODE_TIMEOUT: Duration = Duration::from_secs(60);
 impl ClusterNode {
     /// Forms the cluster if this node is new and has an initial member set: once a majority of
     /// the founding members answer with the *same* member set, the set is committed as the
-    /// first membership. A peer with a different set stops this node with an error.
+    /// first membership. A peer with a different set stops this node with an error. A peer
+    /// that says the cluster has formed already makes this node wait to be replicated to
+    /// instead, not voting until the leader records its data dir (incarnation.rs).
     pub async fn bootstrap(&self) -> Result<(), StartError> {
         let members = self.config().initial_cluster.0.clone();
         if members.is_empty() || self.is_initialized().await? {
@@ -27,6 +29,7 @@ impl ClusterNode {
         }
         let ours = self.config().initial_cluster.to_string();
         let quorum = members.len() / 2 + 1;
+        let mut warned_formed = false;
         loop {
             if let Some((peer, theirs)) = self.take_peer_mismatch() {
                 return Err(StartError::PeerMismatch {
@@ -36,6 +39,7 @@ impl ClusterNode {
                 });
             }
             let mut agreeing = 1;
+            let mut formed = None;
             for (&id, addr) in members.iter().filter(|(&id, _)| id != self.id()) {
                 let Ok(reply) = self.network().hello(id, addr, ours.clone()).await else {
                     continue;
@@ -54,20 +58,32 @@ impl ClusterNode {
                     });
                 }
                 agreeing += 1;
-            }
-            if agreeing >= quorum {
-                break;
+                formed = formed.or(reply.formed.then_some(id));
             }
             if self.is_initialized().await? {
                 return Ok(());
             }
-            tracing::info!(agreeing, quorum, "waiting for founding members");
+            match formed {
+                Some(peer) if !warned_formed => {
+                    warned_formed = true;
+                    tracing::warn!(
+                        peer,
+                        "the cluster has formed already (node {peer} holds its log) and this \
+                         node's data dir is empty: not founding it again; waiting for the leader \
+                         to replicate the log here and record this data dir before voting"
+                    );
+                }
+                Some(_) => {}
+                None if agreeing >= quorum => break,
+                None => tracing::info!(agreeing, quorum, "waiting for founding members"),
+            }
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
         let nodes: BTreeMap<NodeId, BasicNode> = members
             .into_iter()
             .map(|(id, addr)| (id, BasicNode::new(addr)))
             .collect();
+        self.confirm_founding().await?;
         match self.raft().initialize(nodes).await {
             Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => Ok(()),
             Err(e) => Err(StartError::Raft(e.to_string())),
@@ -96,7 +112,7 @@ impl ClusterNode {
                     "node {id} is already a member at {existing}"
                 )))
             }
-            Some(_) if voters.contains(&id) => return Ok(()),
+            Some(_) if voters.contains(&id) => return self.check_voter_incarnation(id).await,
             _ => {}
         }
         if let Some((other, _)) = nodes.iter().find(|(other, a)| **a == addr && **other != id) {
@@ -112,6 +128,7 @@ impl ClusterNode {
             })
             .await?;
         self.await_learner(id, added.log_id.index).await?;
+        self.record_joining(id, &addr).await?;
         self.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])))
             .await
     }
@@ -277,6 +294,7 @@ impl ClusterNode {
             snapshot_index: m.snapshot.map(|l| l.index),
             purged_index: m.purged.map(|l| l.index),
             members,
+            quarantine: self.vote_refusal(),
         }
     }
 }

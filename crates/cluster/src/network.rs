@@ -158,6 +158,28 @@ impl Network {
         Ok(note(&self.peers, target, reply)?.into_inner().unix_millis)
     }
 
+    /// Asks node `target` at `addr` which data-dir incarnation it runs on (`None`: too old
+    /// to say).
+    pub async fn incarnation(
+        &self,
+        target: NodeId,
+        addr: &str,
+        timeout: Duration,
+    ) -> Result<Option<uuid::Uuid>, Status> {
+        let mut request = tonic::Request::new(TimeRequest {
+            cluster: self.cluster.clone(),
+            from: self.from,
+        });
+        request.set_timeout(timeout);
+        let reply = self
+            .client(target, addr)
+            .map_err(Status::invalid_argument)?
+            .time(request)
+            .await?
+            .into_inner();
+        Ok(uuid::Uuid::from_slice(&reply.incarnation).ok())
+    }
+
     /// Greets founding member `target` at `addr` before bootstrap.
     pub async fn hello(
         &self,

@@ -17,6 +17,7 @@ use zeroize::Zeroizing;
 
 use crate::barrier::ReadBarrier;
 use crate::cluster_time::{ClusterTime, SAMPLE_INTERVAL};
+use crate::incarnation::{VoteGate, CHECK_INTERVAL};
 use crate::network::{Network, MAX_MESSAGE_BYTES};
 use crate::peer_service::PeerService;
 use crate::proposer::{Proposer, MAX_BATCH_BYTES};
@@ -55,6 +56,8 @@ struct Inner {
     /// Last committed index + 1, 0 for none (kept by the log store).
     committed: Arc<AtomicU64>,
     forwards: ForwardCounters,
+    /// Whether this data dir may vote (incarnation.rs).
+    gate: Arc<VoteGate>,
 }
 
 /// Requests this node forwarded to the leader (and how many of those attempts failed at the
@@ -97,6 +100,7 @@ impl ClusterNode {
         let state = storage.state_machine.state();
         let committed = storage.log.committed_gauge();
         let sizes = storage.log.sizes();
+        let gate = Arc::new(VoteGate::load(storage.log.db())?);
         let network = Network::new(
             config.cluster_name.clone(),
             config.node_id,
@@ -156,10 +160,15 @@ impl ClusterNode {
                 stop_peer_server: std::sync::Mutex::new(Some(stop)),
                 committed,
                 forwards: ForwardCounters::default(),
+                gate,
             }),
         };
+        node.apply_gate();
         node.spawn_clock_sampler();
         crate::observe::spawn(&node);
+        node.spawn_periodic(CHECK_INTERVAL, |node| async move {
+            node.check_incarnations().await
+        });
         let service = PeerServer::new(PeerService {
             node: node.clone(),
             refusals: Default::default(),
@@ -258,6 +267,31 @@ impl ClusterNode {
                     return;
                 }
                 node.sample_clocks().await;
+            }
+        });
+    }
+
+    pub(crate) fn gate(&self) -> &Arc<VoteGate> {
+        &self.inner.gate
+    }
+
+    /// Runs `tick` every `interval` until the node shuts down, without keeping it alive.
+    fn spawn_periodic<F, Fut>(&self, interval: Duration, tick: F)
+    where
+        F: Fn(ClusterNode) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                let Some(inner) = weak.upgrade() else { return };
+                if inner.stop_peer_server.lock().expect("stop lock").is_none() {
+                    return;
+                }
+                tick(ClusterNode { inner }).await;
             }
         });
     }

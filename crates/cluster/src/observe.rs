@@ -81,6 +81,7 @@ impl Members {
 pub(crate) fn spawn(node: &ClusterNode) {
     let raft: Raft = node.raft().clone();
     let peers = node.network().peers().clone();
+    let gate = node.gate().clone();
     let me = node.id();
     tokio::spawn(async move {
         let mut metrics = raft.metrics();
@@ -128,7 +129,7 @@ pub(crate) fn spawn(node: &ClusterNode) {
                     _ => {}
                 }
                 peers.retain(|id| now.contains(id));
-                judge_removal(&raft, &peers, me, index, &now);
+                judge_removal(&raft, &peers, &gate, me, index, &now);
                 seen = Some((index, now));
             }
             hinted = tokio::select! {
@@ -197,6 +198,7 @@ fn log_change(before: &Members, now: &Members) {
 fn judge_removal(
     raft: &Raft,
     peers: &crate::peers::Peers,
+    gate: &crate::incarnation::VoteGate,
     me: NodeId,
     own_index: Option<u64>,
     members: &Members,
@@ -209,7 +211,8 @@ fn judge_removal(
     if peers.removed.swap(removed, Ordering::SeqCst) == removed {
         return;
     }
-    raft.runtime_config().elect(!removed);
+    // A wiped node (incarnation.rs) stays out of elections whatever its membership says.
+    raft.runtime_config().elect(!removed && gate.votes());
     if removed {
         tracing::warn!(
             by = hint.map(|h| h.by),

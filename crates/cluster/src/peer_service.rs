@@ -137,6 +137,9 @@ impl Peer for PeerService {
         let rpc: VoteRequest<NodeId> =
             self.decode(request, |r: &VoteRequest<NodeId>| voter(&r.vote))?;
         self.check_member(voter(&rpc.vote).unwrap_or(0), true)?;
+        if let Some(reason) = self.node.vote_refusal() {
+            return Err(Status::failed_precondition(reason));
+        }
         encode(&self.node.raft().vote(rpc).await)
     }
 
@@ -196,6 +199,7 @@ impl Peer for PeerService {
         self.check_cluster(&request.into_inner().cluster)?;
         Ok(Response::new(TimeReply {
             unix_millis: self.node.wall_clock(),
+            incarnation: self.node.incarnation().as_bytes().to_vec(),
         }))
     }
 
@@ -217,6 +221,7 @@ impl Peer for PeerService {
         Ok(Response::new(HelloReply {
             node_id: self.node.id(),
             initial_cluster: self.node.config().initial_cluster.to_string(),
+            formed: self.node.has_formed(),
         }))
     }
 }

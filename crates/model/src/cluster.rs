@@ -18,6 +18,10 @@ pub struct ClusterStatus {
     pub snapshot_index: Option<u64>,
     pub purged_index: Option<u64>,
     pub members: Vec<MemberStatus>,
+    /// Why this node does not vote or stand for election (its data dir was wiped, or is new
+    /// and not recorded yet), if it does not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quarantine: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

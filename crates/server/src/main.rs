@@ -238,7 +238,8 @@ struct Probe {
 }
 
 /// Ready when this node has bootstrapped, knows a leader and has applied the log to within
-/// `probe::MAX_LAG` entries of it. Anonymous, like every probe, so
+/// `probe::MAX_LAG` entries of it, and may vote (`quarantine` says why not: a wiped or
+/// not yet recorded data dir). Anonymous, like every probe, so
 /// it shows only this node's Raft positions (what `/metrics` will show too), never keys or
 /// members.
 async fn readyz(
@@ -250,7 +251,8 @@ async fn readyz(
         Some(_) if bootstrapped => probe::leader_applied(&probe.node).await,
         _ => None,
     };
-    let code = match probe::caught_up(s.last_applied, leader_applied) {
+    // A node that does not vote (wiped data dir, incarnation.rs) needs its operator.
+    let code = match probe::caught_up(s.last_applied, leader_applied) && s.quarantine.is_none() {
         true => axum::http::StatusCode::OK,
         false => axum::http::StatusCode::SERVICE_UNAVAILABLE,
     };
@@ -265,6 +267,7 @@ async fn readyz(
         "leader_applied": leader_applied,
         "snapshot_index": s.snapshot_index,
         "purged_index": s.purged_index,
+        "quarantine": s.quarantine,
     });
     (code, axum::Json(body))
 }

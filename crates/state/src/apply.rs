@@ -124,6 +124,11 @@ impl State {
                 Ok(Outcome::Done)
             }
             Command::Refuse { error } => Err(error.clone()),
+            Command::RecordIncarnation {
+                node,
+                incarnation,
+                replace,
+            } => self.record_incarnation(*node, *incarnation, *replace, touched),
         }
     }
 

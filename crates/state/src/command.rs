@@ -168,6 +168,15 @@ pub enum Command {
     Refuse {
         error: Error,
     },
+    /// Records that member `node` keeps its log in the data dir created as `incarnation`
+    /// (`incarnations.rs`). Proposed by the leader: for a member with no record, the
+    /// incarnation it reports; with `replace`, by AddNode once the node caught up.
+    RecordIncarnation {
+        node: u64,
+        incarnation: Uuid,
+        #[serde(default)]
+        replace: bool,
+    },
 }
 
 impl Command {
@@ -196,6 +205,7 @@ impl Command {
             Command::RestoreCommit { .. } => "RestoreCommit",
             Command::RestoreAbort { .. } => "RestoreAbort",
             Command::Refuse { .. } => "Refuse",
+            Command::RecordIncarnation { .. } => "RecordIncarnation",
         }
     }
 }
@@ -207,6 +217,8 @@ pub enum Outcome {
     Key(Box<KeyMetadata>),
     /// The access key created, its secret wrapped: what a retry of the creation answers.
     AccessKey(Box<AccessKeyRecord>),
+    /// The incarnation recorded for a node after `RecordIncarnation`.
+    Incarnation(Uuid),
 }
 
 /// The result of applying one request: business errors are values, not storage failures.

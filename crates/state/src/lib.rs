@@ -28,6 +28,7 @@
 mod apply;
 pub mod backup;
 mod command;
+mod incarnations;
 mod index;
 mod principals;
 mod query;
@@ -71,6 +72,8 @@ pub struct State {
     /// A backup being restored, and its parts received so far.
     restore: Option<restore::Staging>,
     restore_parts: restore::StagedParts,
+    /// Each member's data-dir incarnation (`incarnations.rs`).
+    incarnations: incarnations::Incarnations,
     /// Per-account indexes and counts, derived from the maps above (`index.rs`).
     index: index::Index,
 }

@@ -23,6 +23,7 @@ const TAG_ACCESS_KEY: u8 = b'x';
 const TAG_RESTORE: u8 = b'b';
 const TAG_RESTORE_PART: u8 = b'p';
 const TAG_BOOTSTRAPPED: u8 = b'o';
+const TAG_INCARNATION: u8 = b'n';
 
 /// The identity of one stored record.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -39,6 +40,8 @@ pub enum RecordKey {
     RestorePart(u32),
     /// Present once the cluster is bootstrapped.
     Bootstrapped,
+    /// The data-dir incarnation recorded for a node id.
+    Incarnation(u64),
 }
 
 /// A record that cannot be decoded: the data dir or snapshot is corrupt or of another format.
@@ -66,6 +69,7 @@ impl RecordKey {
             RecordKey::Restore => vec![TAG_RESTORE],
             RecordKey::RestorePart(i) => tagged(TAG_RESTORE_PART, &i.to_be_bytes()),
             RecordKey::Bootstrapped => vec![TAG_BOOTSTRAPPED],
+            RecordKey::Incarnation(node) => tagged(TAG_INCARNATION, &node.to_be_bytes()),
         }
     }
 
@@ -94,6 +98,10 @@ impl RecordKey {
             TAG_RESTORE_PART => {
                 let index = body.try_into().map_err(|_| bad("bad part index"))?;
                 Ok(RecordKey::RestorePart(u32::from_be_bytes(index)))
+            }
+            TAG_INCARNATION => {
+                let node = body.try_into().map_err(|_| bad("bad node id"))?;
+                Ok(RecordKey::Incarnation(u64::from_be_bytes(node)))
             }
             TAG_KEY => Ok(RecordKey::Key(KeyId(uuid()?))),
             TAG_REQUEST => Ok(RecordKey::Request(RequestId(uuid()?))),
@@ -157,6 +165,7 @@ impl State {
             RecordKey::Restore => self.restore.as_ref().map(encode),
             RecordKey::RestorePart(i) => self.restore_parts.get(i).map(encode),
             RecordKey::Bootstrapped => self.bootstrapped.then(|| encode(&true)),
+            RecordKey::Incarnation(node) => self.incarnations.get(node).map(encode),
         }
     }
 
@@ -182,7 +191,12 @@ impl State {
             .restore_parts
             .keys()
             .map(|i| RecordKey::RestorePart(*i));
+        let incarnations = self
+            .incarnations
+            .keys()
+            .map(|node| RecordKey::Incarnation(*node));
         clock
+            .chain(incarnations)
             .chain(keys)
             .chain(aliases)
             .chain(requests)
@@ -231,6 +245,9 @@ impl State {
                     state.restore_parts.insert(i, decode(&key, &value)?);
                 }
                 RecordKey::Bootstrapped => state.bootstrapped = decode(&key, &value)?,
+                RecordKey::Incarnation(node) => {
+                    state.incarnations.insert(node, decode(&key, &value)?);
+                }
             }
         }
         state.rebuild_index();

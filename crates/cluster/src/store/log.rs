@@ -102,6 +102,11 @@ impl LogStore {
         }
     }
 
+    /// The database, for the data dir's incarnation (incarnation.rs).
+    pub(crate) fn db(&self) -> Arc<DB> {
+        self.db.clone()
+    }
+
     /// The stored size of each entry in the log.
     pub(crate) fn sizes(&self) -> LogSizes {
         self.sizes.clone()

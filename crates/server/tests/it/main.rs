@@ -14,6 +14,7 @@ mod kubernetes;
 mod membership;
 mod metrics;
 mod observe;
+mod operator_mistakes;
 mod partition;
 mod peer_tls;
 mod sdk;

@@ -1,0 +1,3 @@
+//! Operator mistakes (issue 19) that must not split, wipe or silently corrupt the cluster.
+
+mod wiped_node;
