@@ -22,6 +22,8 @@ use tonic::Status;
 
 use crate::proto::peer_client::PeerClient;
 use crate::proto::{ForwardRequest, HelloReply, HelloRequest, RaftRequest, TimeRequest};
+use crate::cluster_id::IdentityCell;
+use crate::listener::WarnLimiter;
 use crate::{NodeId, PeerTls, TypeConfig};
 
 /// Above the snapshot chunk size and any append batch.
@@ -43,6 +45,10 @@ pub struct Network {
     cluster: String,
     /// This node: every message names its sender.
     from: NodeId,
+    /// Every message carries this node's cluster id (cluster_id.rs).
+    identity: Arc<IdentityCell>,
+    /// Refusals by peers are logged at warn at most once a second.
+    refusals: Arc<WarnLimiter>,
     local_ip: Option<IpAddr>,
     /// Mutual TLS for every peer connection; `None` only when plain gRPC is configured.
     tls: Option<PeerTls>,
@@ -56,12 +62,15 @@ impl Network {
     pub fn new(
         cluster: String,
         from: NodeId,
+        identity: Arc<IdentityCell>,
         local_ip: Option<IpAddr>,
         tls: Option<PeerTls>,
     ) -> Self {
         Network {
             cluster,
             from,
+            identity,
+            refusals: Arc::default(),
             local_ip,
             tls,
             channels: Arc::default(),
@@ -125,6 +134,8 @@ impl Network {
             hops,
             payload,
             from: self.from,
+            to: target,
+            cluster_id: self.identity.wire_id(),
         });
         request.set_timeout(timeout);
         Ok(self
@@ -141,6 +152,8 @@ impl Network {
         let mut request = tonic::Request::new(TimeRequest {
             cluster: self.cluster.clone(),
             from: self.from,
+            to: target,
+            cluster_id: self.identity.wire_id(),
         });
         request.set_timeout(timeout);
         Ok(self
@@ -152,17 +165,22 @@ impl Network {
             .unix_millis)
     }
 
-    /// Greets founding member `target` at `addr` before bootstrap.
+    /// Greets founding member `target` at `addr` before bootstrap, or (`probe`) asks the
+    /// node at `addr` who it is (admission.rs).
     pub async fn hello(
         &self,
         target: NodeId,
         addr: &str,
         initial_cluster: String,
+        probe: bool,
     ) -> Result<HelloReply, Status> {
         let mut request = tonic::Request::new(HelloRequest {
             cluster: self.cluster.clone(),
             node_id: self.from,
             initial_cluster,
+            cluster_id: self.identity.wire_id(),
+            key_check: self.identity.key_check().unwrap_or_default(),
+            probe,
         });
         request.set_timeout(Duration::from_secs(2));
         Ok(self
@@ -183,6 +201,8 @@ impl RaftNetworkFactory<TypeConfig> for Network {
             client: self.client(target, &node.addr),
             cluster: self.cluster.clone(),
             from: self.from,
+            identity: self.identity.clone(),
+            refusals: self.refusals.clone(),
         }
     }
 }
@@ -194,6 +214,8 @@ pub struct PeerConnection {
     client: Result<PeerClient<Channel>, String>,
     cluster: String,
     from: NodeId,
+    identity: Arc<IdentityCell>,
+    refusals: Arc<WarnLimiter>,
 }
 
 #[derive(Clone, Copy)]
@@ -223,6 +245,8 @@ impl PeerConnection {
             cluster: self.cluster.clone(),
             data,
             from: self.from,
+            to: self.target,
+            cluster_id: self.identity.wire_id(),
         });
         request.set_timeout(option.hard_ttl());
         let client = self.client.as_mut().map_err(|e| {
@@ -233,7 +257,18 @@ impl PeerConnection {
             Rpc::Vote => client.vote(request).await,
             Rpc::Snapshot => client.install_snapshot(request).await,
         }
-        .map_err(rpc_error)?;
+        .map_err(|status| {
+            // A peer that refuses this node (another cluster, another node at its address)
+            // is said so here too, not only in the peer's log.
+            if status.code() == tonic::Code::PermissionDenied {
+                let (peer, reason) = (self.target, status.message());
+                match self.refusals.allow() {
+                    true => tracing::warn!(peer, reason, "a peer refused this node's message"),
+                    false => tracing::debug!(peer, reason, "a peer refused this node's message"),
+                }
+            }
+            rpc_error(status)
+        })?;
         let result: Result<Resp, RaftError<NodeId, E>> =
             bincode::deserialize(&reply.into_inner().data)
                 .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;

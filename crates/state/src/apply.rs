@@ -124,6 +124,7 @@ impl State {
                 Ok(Outcome::Done)
             }
             Command::Refuse { error } => Err(error.clone()),
+            Command::SetClusterIdentity { identity } => self.set_identity(identity, touched),
         }
     }
 

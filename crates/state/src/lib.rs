@@ -28,6 +28,7 @@
 mod apply;
 pub mod backup;
 mod command;
+mod identity;
 mod index;
 mod principals;
 mod query;
@@ -35,6 +36,7 @@ mod record;
 mod restore;
 mod seal;
 
+pub use identity::ClusterIdentity;
 pub use command::{Batch, Command, Outcome, Request, RequestId, Response, Responses};
 pub use record::{DecodeError, RecordKey};
 pub use restore::{check_backup, EntityCounts, MAX_PARTS, MAX_PART_BYTES};
@@ -68,6 +70,8 @@ pub struct State {
     /// The root access key from trentd's configuration was recorded, once: later starts
     /// leave access keys alone.
     bootstrapped: bool,
+    /// The cluster's id and domain key check, once recorded (`identity.rs`).
+    identity: Option<ClusterIdentity>,
     /// A backup being restored, and its parts received so far.
     restore: Option<restore::Staging>,
     restore_parts: restore::StagedParts,

@@ -23,6 +23,7 @@ const TAG_ACCESS_KEY: u8 = b'x';
 const TAG_RESTORE: u8 = b'b';
 const TAG_RESTORE_PART: u8 = b'p';
 const TAG_BOOTSTRAPPED: u8 = b'o';
+const TAG_IDENTITY: u8 = b'i';
 
 /// The identity of one stored record.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -39,6 +40,8 @@ pub enum RecordKey {
     RestorePart(u32),
     /// Present once the cluster is bootstrapped.
     Bootstrapped,
+    /// The cluster's identity, once recorded.
+    ClusterIdentity,
 }
 
 /// A record that cannot be decoded: the data dir or snapshot is corrupt or of another format.
@@ -66,6 +69,7 @@ impl RecordKey {
             RecordKey::Restore => vec![TAG_RESTORE],
             RecordKey::RestorePart(i) => tagged(TAG_RESTORE_PART, &i.to_be_bytes()),
             RecordKey::Bootstrapped => vec![TAG_BOOTSTRAPPED],
+            RecordKey::ClusterIdentity => vec![TAG_IDENTITY],
         }
     }
 
@@ -91,6 +95,7 @@ impl RecordKey {
             TAG_CLOCK if body.is_empty() => Ok(RecordKey::Clock),
             TAG_RESTORE if body.is_empty() => Ok(RecordKey::Restore),
             TAG_BOOTSTRAPPED if body.is_empty() => Ok(RecordKey::Bootstrapped),
+            TAG_IDENTITY if body.is_empty() => Ok(RecordKey::ClusterIdentity),
             TAG_RESTORE_PART => {
                 let index = body.try_into().map_err(|_| bad("bad part index"))?;
                 Ok(RecordKey::RestorePart(u32::from_be_bytes(index)))
@@ -157,12 +162,18 @@ impl State {
             RecordKey::Restore => self.restore.as_ref().map(encode),
             RecordKey::RestorePart(i) => self.restore_parts.get(i).map(encode),
             RecordKey::Bootstrapped => self.bootstrapped.then(|| encode(&true)),
+            RecordKey::ClusterIdentity => self.identity.as_ref().map(encode),
         }
     }
 
     /// Every record of the state, in key order.
     pub fn records(&self) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> + '_ {
-        let clock = [RecordKey::Clock, RecordKey::Bootstrapped].into_iter();
+        let clock = [
+            RecordKey::Clock,
+            RecordKey::Bootstrapped,
+            RecordKey::ClusterIdentity,
+        ]
+        .into_iter();
         let keys = self.keys.keys().map(|id| RecordKey::Key(*id));
         let aliases = self
             .aliases
@@ -231,6 +242,7 @@ impl State {
                     state.restore_parts.insert(i, decode(&key, &value)?);
                 }
                 RecordKey::Bootstrapped => state.bootstrapped = decode(&key, &value)?,
+                RecordKey::ClusterIdentity => state.identity = Some(decode(&key, &value)?),
             }
         }
         state.rebuild_index();

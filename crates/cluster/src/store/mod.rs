@@ -87,6 +87,7 @@ pub fn open(
     node_id: NodeId,
     wal_recycle_mb: u64,
     hooks: crate::Hooks,
+    identity: Arc<crate::cluster_id::IdentityCell>,
 ) -> Result<Storage, OpenError> {
     let db_path = data_dir.join("db");
     let fresh = prepare_dir(data_dir, &db_path)?;
@@ -103,7 +104,7 @@ pub fn open(
         source,
     })?;
     let state_machine =
-        StateMachineStore::open(db.clone(), snapshot_dir, hooks).map_err(|e| OpenError::State {
+        StateMachineStore::open(db.clone(), snapshot_dir, hooks, identity).map_err(|e| OpenError::State {
             path: db_path.clone(),
             reason: e.to_string(),
         })?;

@@ -1,0 +1,7 @@
+//! Mistakes operators make, from running trent the way README and docs/OPERATIONS.md say
+//! (issue 19): each is refused clearly, with no split, no merge and no change of state.
+//! Subnets 233-239.
+
+mod domain_key;
+mod foreign_data_dir;
+mod impostor;
