@@ -71,7 +71,8 @@ impl ClusterNode {
             }
             if other_key.len() >= quorum {
                 return Err(StartError::Identity(format!(
-                    "domain key mismatch: founding members {other_key:?} hold another domain                      key than this node; start it with the cluster's domain key"
+                    "domain key mismatch: founding members {other_key:?} hold another domain \
+                    key than this node; start it with the cluster's domain key"
                 )));
             }
             if !other_key.is_empty() {

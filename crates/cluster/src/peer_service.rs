@@ -50,7 +50,8 @@ impl PeerService {
             0 => Ok(()),
             to if to == me => Ok(()),
             to => Err(format!(
-                "this is node {me}, not node {to}: the message was addressed to node {to} at                  this node's address (is node {me} running where node {to} should?)"
+                "this is node {me}, not node {to}: the message was addressed to node {to} at \
+                this node's address (is node {me} running where node {to} should?)"
             )),
         };
         addressed

@@ -81,7 +81,7 @@ pub struct Storage {
 
 /// Opens (or, if `data_dir` is new or empty, creates) the storage of `node_id` in `cluster`,
 /// leaving it writing to a recycled WAL of `wal_recycle_mb` (0: no recycling; see wal.rs).
-pub fn open(
+pub(crate) fn open(
     data_dir: &Path,
     cluster: &str,
     node_id: NodeId,
