@@ -158,7 +158,10 @@ impl ClusterNode {
                 Ok(reply) if reply.key_check.is_empty() => old.push(id),
                 Ok(_) => {
                     other += 1;
-                    tracing::error!(node = id, "domain key mismatch: voter {id} holds another domain key");
+                    tracing::error!(
+                        node = id,
+                        "domain key mismatch: voter {id} holds another domain key"
+                    );
                 }
                 Err(_) => {}
             }
@@ -225,8 +228,12 @@ mod tests {
     #[test]
     fn each_mistake_is_refused_naming_its_field() {
         let (ours, key) = ([7u8; 16], [1u8; 32]);
-        let cases: [(fn(&mut HelloReply), &str); 6] = [
-            (|r| r.node_id = 2, "node id: the node at h:1 is node 2, not node 5"),
+        type Spoil = fn(&mut HelloReply);
+        let cases: [(Spoil, &str); 6] = [
+            (
+                |r| r.node_id = 2,
+                "node id: the node at h:1 is node 2, not node 5",
+            ),
             (|r| r.cluster = "other".into(), "belongs to cluster 'other'"),
             (|r| r.cluster_id = vec![8; 16], "cluster id mismatch"),
             (|r| r.formed = true, "already belongs to a formed cluster"),

@@ -57,7 +57,9 @@ impl IdentityCell {
 
     /// The id as peer messages carry it: 16 bytes, or none.
     pub fn wire_id(&self) -> Vec<u8> {
-        self.id().map(|id| id.as_bytes().to_vec()).unwrap_or_default()
+        self.id()
+            .map(|id| id.as_bytes().to_vec())
+            .unwrap_or_default()
     }
 
     /// This node's domain key check value, once its HSM is loaded.

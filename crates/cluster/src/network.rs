@@ -20,10 +20,10 @@ use serde::Serialize;
 use tonic::transport::{Channel, Endpoint};
 use tonic::Status;
 
-use crate::proto::peer_client::PeerClient;
-use crate::proto::{ForwardRequest, HelloReply, HelloRequest, RaftRequest, TimeRequest};
 use crate::cluster_id::IdentityCell;
 use crate::listener::WarnLimiter;
+use crate::proto::peer_client::PeerClient;
+use crate::proto::{ForwardRequest, HelloReply, HelloRequest, RaftRequest, TimeRequest};
 use crate::{NodeId, PeerTls, TypeConfig};
 
 /// Above the snapshot chunk size and any append batch.

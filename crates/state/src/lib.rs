@@ -36,8 +36,8 @@ mod record;
 mod restore;
 mod seal;
 
-pub use identity::ClusterIdentity;
 pub use command::{Batch, Command, Outcome, Request, RequestId, Response, Responses};
+pub use identity::ClusterIdentity;
 pub use record::{DecodeError, RecordKey};
 pub use restore::{check_backup, EntityCounts, MAX_PARTS, MAX_PART_BYTES};
 pub use seal::{NoSealCheck, SealCheck};

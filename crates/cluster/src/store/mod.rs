@@ -103,8 +103,8 @@ pub(crate) fn open(
         path: snapshot_dir.clone(),
         source,
     })?;
-    let state_machine =
-        StateMachineStore::open(db.clone(), snapshot_dir, hooks, identity).map_err(|e| OpenError::State {
+    let state_machine = StateMachineStore::open(db.clone(), snapshot_dir, hooks, identity)
+        .map_err(|e| OpenError::State {
             path: db_path.clone(),
             reason: e.to_string(),
         })?;

@@ -72,10 +72,7 @@ async fn an_mtls_cluster_serves_and_a_node_from_another_ca_never_catches_up() {
         )
         .await
         .unwrap_err();
-    assert!(
-        refused.to_string().contains("does not answer"),
-        "{refused}"
-    );
+    assert!(refused.to_string().contains("does not answer"), "{refused}");
 
     // An honest node added after it catches up and becomes a voter...
     let mut honest = tls_node(&cluster, 5, "", &ours, "n5");

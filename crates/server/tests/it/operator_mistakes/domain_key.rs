@@ -43,7 +43,10 @@ async fn a_node_with_another_domain_key_is_not_added() {
     let mut fourth = cluster.new_node(4, "");
     with_other_key(&mut fourth);
     fourth.start();
-    wait_for("node 4 to serve", Duration::from_secs(30), || fourth.local()).await;
+    wait_for("node 4 to serve", Duration::from_secs(30), || {
+        fourth.local()
+    })
+    .await;
     let admin = cluster.client(leader);
     let input = json!({"NodeId": 4, "Address": fourth.peer_addr()});
     let err = admin.admin("AddNode", &input).await.unwrap_err();

@@ -61,12 +61,20 @@ async fn another_clusters_data_dir_is_refused_by_id_on_both_sides() {
 
     // The foreign node serves nothing, and this cluster is unchanged: its own id, its own
     // key on both remaining members, none of the other cluster's.
-    let foreign = cluster.node(f).local().await.expect("node f answers its probe");
+    let foreign = cluster
+        .node(f)
+        .local()
+        .await
+        .expect("node f answers its probe");
     assert!(!foreign.ready, "{foreign:?}");
     let third = (1..=3).find(|&id| id != leader && id != f).unwrap();
     for id in [leader, third] {
         let client = cluster.client(id);
-        assert_eq!(list_keys(&client).await.unwrap(), [key.clone()], "node {id}");
+        assert_eq!(
+            list_keys(&client).await.unwrap(),
+            std::slice::from_ref(&key),
+            "node {id}"
+        );
         assert_eq!(cluster_id(&client).await, ours, "node {id}");
         let err = describe(&client, &other_key).await.unwrap_err();
         assert_eq!(err.code(), Some("NotFoundException"), "{err}");

@@ -52,10 +52,14 @@ async fn a_process_started_as_node_2_is_not_added_as_node_5() {
     assert_eq!(member_ids(&s), [1, 2, 3], "{s}");
     assert_eq!(cluster.leader().await, leader);
     let local = impostor.local().await.unwrap();
-    assert_eq!((local.leader, local.last_log_index), (None, None), "{local:?}");
+    assert_eq!(
+        (local.leader, local.last_log_index),
+        (None, None),
+        "{local:?}"
+    );
     for id in 1..=3 {
         let keys = list_keys(&cluster.client(id)).await.unwrap();
-        assert_eq!(keys, [key.clone()], "node {id}");
+        assert_eq!(keys, std::slice::from_ref(&key), "node {id}");
     }
     cluster.nodes.push(impostor);
 }
@@ -92,7 +96,11 @@ async fn a_process_at_a_members_address_under_another_id_is_refused_every_messag
     // It took nothing: no log, no leader, never a vote. The cluster keeps its one leader
     // (three of four voters run) and serves its key through every running member.
     let local = impostor.local().await.unwrap();
-    assert_eq!((local.leader, local.last_log_index), (None, None), "{local:?}");
+    assert_eq!(
+        (local.leader, local.last_log_index),
+        (None, None),
+        "{local:?}"
+    );
     let leader_now = cluster.leader().await;
     assert!((1..=3).contains(&leader_now), "leader {leader_now}");
     let key2 = create_key(&cluster.client(leader_now)).await.unwrap();
@@ -104,6 +112,10 @@ async fn a_process_at_a_members_address_under_another_id_is_refused_every_messag
         assert_eq!(keys, want, "node {id}");
     }
     let local = impostor.local().await.unwrap();
-    assert_eq!((local.leader, local.last_log_index), (None, None), "{local:?}");
+    assert_eq!(
+        (local.leader, local.last_log_index),
+        (None, None),
+        "{local:?}"
+    );
     cluster.nodes.push(impostor);
 }
