@@ -131,3 +131,68 @@ async fn every_start_writes_to_a_reused_wal_and_keeps_what_was_synced() {
     let mut storage = open(dir.path(), "alpha", 1, 0, Default::default(), cell()).unwrap();
     assert_eq!(storage.log.read_vote().await.unwrap(), Some(vote));
 }
+
+/// A snapshot image holding the identity of cluster `id`, as of log index 5.
+fn snapshot_of(id: u128) -> (snapshot::Meta, Vec<u8>) {
+    let mut state = trent_state::State::default();
+    let request = trent_state::Request {
+        id: trent_state::RequestId(uuid::Uuid::from_u128(99)),
+        time: 1,
+        command: trent_state::Command::SetClusterIdentity {
+            identity: trent_state::ClusterIdentity {
+                id: uuid::Uuid::from_u128(id),
+                key_check: vec![],
+            },
+        },
+    };
+    state.apply(&request, &mut vec![]).unwrap();
+    let leader = openraft::CommittedLeaderId::new(1, 1);
+    let meta = snapshot::Meta {
+        last_log_id: Some(openraft::LogId::new(leader, 5)),
+        last_membership: Default::default(),
+        snapshot_id: format!("of-{id}"),
+    };
+    let mut writer = snapshot::Writer::new(&meta);
+    for (key, value) in state.records() {
+        writer.record(&key, &value);
+    }
+    (meta, writer.finish())
+}
+
+#[tokio::test]
+async fn a_snapshot_of_another_cluster_is_refused_and_changes_nothing() {
+    use openraft::storage::RaftStateMachine;
+    let dir = tempfile::tempdir().unwrap();
+    let identity = cell();
+    let ours = trent_state::ClusterIdentity {
+        id: uuid::Uuid::from_u128(1),
+        key_check: vec![],
+    };
+    identity.learn(Some(&ours)).unwrap();
+    let storage = open(
+        dir.path(),
+        "alpha",
+        1,
+        0,
+        Default::default(),
+        identity.clone(),
+    );
+    let mut machine = storage.unwrap().state_machine;
+
+    let (meta, data) = snapshot_of(2);
+    let err = machine
+        .install_snapshot(&meta, Box::new(std::io::Cursor::new(data)))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("cluster id mismatch"), "{err}");
+    assert_eq!(machine.applied_state().await.unwrap().0, None);
+    assert!(machine.state().read().unwrap().cluster_identity().is_none());
+
+    let (meta, data) = snapshot_of(1);
+    machine
+        .install_snapshot(&meta, Box::new(std::io::Cursor::new(data)))
+        .await
+        .unwrap();
+    let state = machine.state();
+    assert_eq!(state.read().unwrap().cluster_identity(), Some(&ours));
+}
