@@ -8,9 +8,12 @@
 //! from the leader that adds it, by replication, like any record.
 //!
 //! What holds, once a node knows its cluster's id:
-//! - every peer message carries the sender's cluster id; a message with another id, or with
-//!   none, is refused ("cluster id mismatch"), both ways, so a node restarted with another
-//!   cluster's data dir (same name, same node id) never merges with this one;
+//! - every peer message carries the sender's cluster id; a message with another id is
+//!   refused ("cluster id mismatch"), both ways, so a node restarted with another cluster's
+//!   data dir (same name, same node id) never merges with this one. A message with none is
+//!   let through: its sender has not applied the record yet (a follower forwarding a
+//!   request, or a leader elected before it applied the record: refusing its appends would
+//!   keep it from ever committing, and so from ever applying it);
 //! - a snapshot of another cluster is refused;
 //! - a node whose domain key's check value is not the recorded one stops ("domain key
 //!   mismatch"): at start, before Raft runs, when the data dir recorded it; otherwise when it
@@ -73,14 +76,11 @@ impl IdentityCell {
             return Ok(());
         };
         match Uuid::from_slice(theirs) {
+            _ if theirs.is_empty() => Ok(()),
             Ok(id) if id == ours => Ok(()),
             Ok(id) => Err(format!(
                 "cluster id mismatch: this node belongs to cluster {ours}, the message comes \
                  from cluster {id} (a node started with another cluster's data dir?)"
-            )),
-            Err(_) if theirs.is_empty() => Err(format!(
-                "cluster id mismatch: this node belongs to cluster {ours}, the message carries \
-                 no cluster id (a node of another cluster, or an older trentd)"
             )),
             Err(_) => Err(format!(
                 "cluster id mismatch: this node belongs to cluster {ours}, the message carries \
@@ -236,7 +236,9 @@ mod tests {
         cell.learn(Some(&identity(7, 1))).unwrap();
         assert_eq!(cell.wire_id(), Uuid::from_u128(7).as_bytes().to_vec());
         cell.check_message(Uuid::from_u128(7).as_bytes()).unwrap();
-        for theirs in [Uuid::from_u128(9).as_bytes().to_vec(), vec![], vec![1, 2]] {
+        // A sender that has not learned the id yet is let through (see the module doc).
+        cell.check_message(&[]).unwrap();
+        for theirs in [Uuid::from_u128(9).as_bytes().to_vec(), vec![1, 2]] {
             let err = cell.check_message(&theirs).unwrap_err();
             assert!(err.starts_with("cluster id mismatch"), "{err}");
         }

@@ -176,9 +176,10 @@ impl Peer for PeerService {
     ) -> Result<Response<ForwardReply>, Status> {
         let from = request.get_ref().from;
         self.check_sender(&request, from)?;
-        self.check_member(from, false)?;
         let request = request.into_inner();
+        // Another cluster, or another node at this address, is the reason to give first.
         self.check_cluster(&request.cluster, &request.cluster_id, request.to)?;
+        self.check_member(from, false)?;
         self.node
             .forward_counters()
             .received
@@ -211,9 +212,9 @@ impl Peer for PeerService {
     async fn time(&self, request: Request<TimeRequest>) -> Result<Response<TimeReply>, Status> {
         let from = request.get_ref().from;
         self.check_sender(&request, from)?;
-        self.check_member(from, false)?;
         let request = request.into_inner();
         self.check_cluster(&request.cluster, &request.cluster_id, request.to)?;
+        self.check_member(from, false)?;
         Ok(Response::new(TimeReply {
             unix_millis: self.node.wall_clock(),
         }))
@@ -228,19 +229,14 @@ impl Peer for PeerService {
             self.check_member(from, probe)?;
         }
         let request = request.into_inner();
-        // A founding peer or a new node knows no cluster id yet: only two ids can disagree.
-        let identity = self.node.identity();
-        let theirs = match request.cluster_id.is_empty() {
-            true => identity.wire_id(),
-            false => request.cluster_id,
-        };
-        self.check_cluster(&request.cluster, &theirs, 0)?;
+        self.check_cluster(&request.cluster, &request.cluster_id, 0)?;
         let ours = self.node.config().initial_cluster.to_string();
         if request.initial_cluster != ours && !ours.is_empty() && !probe {
             self.node
                 .note_peer_mismatch(request.node_id, request.initial_cluster)
                 .await;
         }
+        let identity = self.node.identity();
         Ok(Response::new(HelloReply {
             node_id: self.node.id(),
             initial_cluster: ours,

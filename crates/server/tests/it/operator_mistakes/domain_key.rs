@@ -1,7 +1,7 @@
 //! Item 4: a node started with another domain key. Joining, the leader refuses it; as a
 //! founding member, it stops before the cluster forms around it; restarted with it, a member
 //! stops at start, before Raft runs. Each says "domain key mismatch"; the cluster keeps
-//! serving. Subnets 236-238.
+//! serving. Subnets 244-246.
 
 use std::time::Duration;
 
@@ -36,7 +36,7 @@ async fn exits_saying(node: &mut TestNode, what: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_node_with_another_domain_key_is_not_added() {
-    let mut cluster = TestCluster::start(236, 3, &[]);
+    let mut cluster = TestCluster::start(244, 3, &[]);
     let leader = cluster.leader().await;
     let key = create_key(&cluster.client(leader)).await.unwrap();
 
@@ -66,7 +66,7 @@ async fn a_node_with_another_domain_key_is_not_added() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_member_restarted_with_another_domain_key_stops_at_start() {
-    let mut cluster = TestCluster::start(237, 3, &[]);
+    let mut cluster = TestCluster::start(245, 3, &[]);
     let leader = cluster.leader().await;
     let key = create_key(&cluster.client(leader)).await.unwrap();
     cluster_id(&cluster.client(leader)).await;
@@ -87,7 +87,7 @@ async fn a_member_restarted_with_another_domain_key_stops_at_start() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_founding_member_with_another_domain_key_stops_and_the_others_form() {
-    let subnet = 238;
+    let subnet = 246;
     let mut cluster = TestCluster::start(subnet, 0, &[]);
     let initial: Vec<String> = (1..=3)
         .map(|id| format!("{id}={}:7701", TestCluster::ip(subnet, id)))

@@ -2,7 +2,7 @@
 //! node id, at the same address (a reused test environment, a restored volume of the wrong
 //! cluster). The clusters' ids differ: both sides refuse each other's messages ("cluster id
 //! mismatch"), the foreign node never serves, and this cluster keeps its own keys and none of
-//! the other's. Subnet 235 (the two clusters run one after the other on it).
+//! the other's. Subnet 243 (the two clusters run one after the other on it).
 
 use std::time::Duration;
 
@@ -23,7 +23,7 @@ async fn logged(node: &TestNode, what: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn another_clusters_data_dir_is_refused_by_id_on_both_sides() {
-    let subnet = 235;
+    let subnet = 243;
     // Cluster "it" number one, with a key of its own; then stopped for good.
     let mut other = TestCluster::start(subnet, 3, &[]);
     let other_leader = other.leader().await;

@@ -1,7 +1,7 @@
 //! Item 1: a second process under an existing node's id. Added under another id, it is
 //! refused by the leader, which asks it who it is first; found at a member's address, it
 //! refuses every message addressed to that member. Either way it never serves under an id
-//! that is not its own, and the cluster keeps one leader and its keys. Subnets 233-234.
+//! that is not its own, and the cluster keeps one leader and its keys. Subnets 241-242.
 
 use std::time::Duration;
 
@@ -20,7 +20,7 @@ fn member_ids(s: &serde_json::Value) -> Vec<u64> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_process_started_as_node_2_is_not_added_as_node_5() {
-    let subnet = 233;
+    let subnet = 241;
     let mut cluster = TestCluster::start(subnet, 3, &[]);
     let leader = cluster.leader().await;
     let key = create_key(&cluster.client(leader)).await.unwrap();
@@ -66,7 +66,7 @@ async fn a_process_started_as_node_2_is_not_added_as_node_5() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_process_at_a_members_address_under_another_id_is_refused_every_message() {
-    let subnet = 234;
+    let subnet = 242;
     let mut cluster = TestCluster::start(subnet, 3, &[]);
     let leader = cluster.leader().await;
     let admin = cluster.client(leader);
