@@ -3,8 +3,11 @@
 //!
 //! A node is added only if it answers under the id it is added as, belongs to this cluster
 //! (name, and id if it knows one), holds this cluster's domain key, and is not a member of
-//! another formed cluster. Each refusal is a `ClusterError::Invalid` naming the field, and
-//! nothing is changed: the check comes before the first membership change.
+//! another formed cluster (its data dir holds another cluster id). Each refusal is a
+//! `ClusterError::Invalid` naming the field, and nothing is changed: the check comes before
+//! the first membership change. A formed data dir without an id (from before cluster ids: a
+//! former member rejoining, say a StatefulSet pod that left while the cluster was upgraded)
+//! cannot be told apart from another such cluster's: it is admitted, with a warning.
 
 use std::time::Duration;
 
@@ -46,20 +49,23 @@ pub(crate) fn check_joiner(want: &Expected<'_>, reply: &HelloReply) -> Result<()
             reply.cluster, want.cluster
         ));
     }
-    let same_id = !reply.cluster_id.is_empty() && reply.cluster_id == want.cluster_id;
-    if !reply.cluster_id.is_empty() && !want.cluster_id.is_empty() && !same_id {
+    if !reply.cluster_id.is_empty() && reply.cluster_id != want.cluster_id {
+        let ours = match want.cluster_id.is_empty() {
+            true => "this cluster has recorded none yet".into(),
+            false => format!("this is cluster {}", show_id(want.cluster_id)),
+        };
         return Err(format!(
-            "cluster id mismatch: the node at {addr} belongs to cluster {}, this is cluster {}",
+            "cluster id mismatch: the node at {addr} already belongs to a formed cluster, {}; \
+             {ours}. Only a node started with an empty data dir can be added",
             show_id(&reply.cluster_id),
-            show_id(want.cluster_id)
         ));
     }
-    if reply.formed && !same_id && !want.member {
-        return Err(format!(
-            "address: the node at {addr} already belongs to a formed cluster (its data dir holds \
-             a membership); only a node started with an empty data dir and no initial cluster \
-             can be added"
-        ));
+    if reply.formed && reply.cluster_id.is_empty() && !want.member {
+        tracing::warn!(
+            %addr,
+            "the node to add holds a formed data dir from before cluster ids: admitted, as it \
+             cannot be told from a former member of this cluster"
+        );
     }
     match want.key_check {
         Some(_) if reply.key_check.is_empty() => Err(format!(
@@ -223,6 +229,14 @@ mod tests {
         again.formed = true;
         again.cluster_id = ours.to_vec();
         check_joiner(&want(&ours, &key), &again).unwrap();
+        // A data dir from before cluster ids cannot be told apart: admitted.
+        again.cluster_id = vec![];
+        check_joiner(&want(&ours, &key), &again).unwrap();
+        // A cluster that has no id yet still refuses a node that has one.
+        let mut theirs = reply();
+        theirs.cluster_id = vec![8; 16];
+        let err = check_joiner(&want(&[], &key), &theirs).unwrap_err();
+        assert!(err.contains("recorded none yet"), "{err}");
     }
 
     #[test]
@@ -236,7 +250,13 @@ mod tests {
             ),
             (|r| r.cluster = "other".into(), "belongs to cluster 'other'"),
             (|r| r.cluster_id = vec![8; 16], "cluster id mismatch"),
-            (|r| r.formed = true, "already belongs to a formed cluster"),
+            (
+                |r| {
+                    r.formed = true;
+                    r.cluster_id = vec![8; 16];
+                },
+                "already belongs to a formed cluster, 08080808",
+            ),
             (|r| r.key_check = vec![2; 32], "domain key mismatch"),
             (|r| r.key_check = vec![], "domain key mismatch"),
         ];
