@@ -215,6 +215,7 @@ fn status_json(s: &ClusterStatus) -> Value {
         .collect();
     json!({
         "Cluster": s.cluster,
+        "ClusterId": s.cluster_id,
         "NodeId": s.node_id,
         "State": s.state,
         "Term": s.term,

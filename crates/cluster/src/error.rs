@@ -47,6 +47,9 @@ pub enum StartError {
     },
     #[error("raft: {0}")]
     Raft(String),
+    /// "cluster id mismatch: ..." or "domain key mismatch: ..." (cluster_id.rs).
+    #[error("{0}")]
+    Identity(String),
     #[error("peer {peer} was started with a different initial cluster: theirs is '{theirs}', ours is '{ours}'")]
     PeerMismatch {
         peer: String,

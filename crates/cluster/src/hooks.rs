@@ -13,6 +13,13 @@ use trent_state::{NoSealCheck, SealCheck};
 pub trait ApplyHooks: SealCheck {
     /// `key_id` is no longer in the state.
     fn key_removed(&self, key_id: KeyId);
+
+    /// The key-check value of this node's domain key (`trent_hsm::Hsm::key_check_value`),
+    /// opaque bytes; `None` while the HSM is not loaded yet. The cluster layer compares it
+    /// with the one its cluster recorded (cluster_id.rs).
+    fn key_check_value(&self) -> Option<Vec<u8>> {
+        None
+    }
 }
 
 /// The hooks a node's state machine calls; by default none (no seal verifies).

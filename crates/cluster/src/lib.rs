@@ -5,8 +5,10 @@
 //! [`trent_state::Command`], pass a read barrier, read the [`trent_state::State`], or forward an
 //! opaque request to the leader.
 
+mod admission;
 mod barrier;
 mod clock;
+mod cluster_id;
 mod cluster_time;
 mod config;
 mod error;

@@ -19,10 +19,12 @@ const ADD_NODE_TIMEOUT: Duration = Duration::from_secs(60);
 impl ClusterNode {
     /// Forms the cluster if this node is new and has an initial member set: once a majority of
     /// the founding members answer with the *same* member set, the set is committed as the
-    /// first membership. A peer with a different set stops this node with an error. A peer
-    /// that says the cluster has formed already makes this node wait to be replicated to
-    /// instead, not voting until the leader records its data dir (incarnation.rs).
+    /// first membership. A peer with a different set stops this node with an error, and so
+    /// does a majority of founding members holding another domain key (cluster_id.rs). A
+    /// peer that says the cluster has formed already makes this node wait to be replicated
+    /// to instead, not voting until the leader records its data dir (incarnation.rs).
     pub async fn bootstrap(&self) -> Result<(), StartError> {
+        self.check_domain_key()?;
         let members = self.config().initial_cluster.0.clone();
         if members.is_empty() || self.is_initialized().await? {
             return Ok(());
@@ -30,6 +32,7 @@ impl ClusterNode {
         let ours = self.config().initial_cluster.to_string();
         let quorum = members.len() / 2 + 1;
         let mut warned_formed = false;
+        let key_check = self.identity().key_check();
         loop {
             if let Some((peer, theirs)) = self.take_peer_mismatch() {
                 return Err(StartError::PeerMismatch {
@@ -40,8 +43,9 @@ impl ClusterNode {
             }
             let mut agreeing = 1;
             let mut formed = None;
+            let mut other_key = vec![];
             for (&id, addr) in members.iter().filter(|(&id, _)| id != self.id()) {
-                let Ok(reply) = self.network().hello(id, addr, ours.clone()).await else {
+                let Ok(reply) = self.network().hello(id, addr, ours.clone(), false).await else {
                     continue;
                 };
                 if reply.node_id != id {
@@ -57,8 +61,24 @@ impl ClusterNode {
                         ours,
                     });
                 }
-                agreeing += 1;
+                // An empty value: a peer that does not report one (an older trentd).
+                match &key_check {
+                    Some(mine) if !reply.key_check.is_empty() && reply.key_check != *mine => {
+                        other_key.push(id);
+                        continue;
+                    }
+                    _ => agreeing += 1,
+                }
                 formed = formed.or(reply.formed.then_some(id));
+            }
+            if other_key.len() >= quorum {
+                return Err(StartError::Identity(format!(
+                    "domain key mismatch: founding members {other_key:?} hold another domain \
+                    key than this node; start it with the cluster's domain key"
+                )));
+            }
+            if !other_key.is_empty() {
+                tracing::warn!(nodes = ?other_key, "domain key mismatch: these founding members hold another domain key than this node");
             }
             if self.is_initialized().await? {
                 return Ok(());
@@ -115,6 +135,8 @@ impl ClusterNode {
             Some(_) if voters.contains(&id) => return self.check_voter_incarnation(id).await,
             _ => {}
         }
+        // Who answers at `addr` must be node `id` of this cluster, with its domain key.
+        self.admit(id, &addr, nodes.contains_key(&id)).await?;
         if let Some((other, _)) = nodes.iter().find(|(other, a)| **a == addr && **other != id) {
             return Err(ClusterError::Invalid(format!(
                 "address {addr} already belongs to node {other}"
@@ -236,7 +258,7 @@ impl ClusterNode {
     }
 
     /// The current voters and every member's address.
-    fn membership(&self) -> (BTreeSet<NodeId>, BTreeMap<NodeId, String>) {
+    pub(crate) fn membership(&self) -> (BTreeSet<NodeId>, BTreeMap<NodeId, String>) {
         let metrics = self.raft().metrics().borrow().clone();
         let membership = metrics.membership_config.membership();
         let voters = membership.voter_ids().collect();
@@ -285,6 +307,7 @@ impl ClusterNode {
         };
         ClusterStatus {
             cluster: self.cluster_name().to_owned(),
+            cluster_id: self.cluster_id().map(|id| id.to_string()),
             node_id: self.id(),
             state: state.into(),
             term: m.current_term,

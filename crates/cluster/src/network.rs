@@ -20,6 +20,8 @@ use serde::Serialize;
 use tonic::transport::{Channel, Endpoint};
 use tonic::Status;
 
+use crate::cluster_id::IdentityCell;
+use crate::listener::WarnLimiter;
 use crate::peers::{Peers, RemovalHint};
 use crate::proto::peer_client::PeerClient;
 use crate::proto::{ForwardRequest, HelloReply, HelloRequest, RaftRequest, TimeRequest};
@@ -44,6 +46,10 @@ pub struct Network {
     cluster: String,
     /// This node: every message names its sender.
     from: NodeId,
+    /// Every message carries this node's cluster id (cluster_id.rs).
+    identity: Arc<IdentityCell>,
+    /// Refusals by peers are logged at warn at most once a second.
+    refusals: Arc<WarnLimiter>,
     local_ip: Option<IpAddr>,
     /// Mutual TLS for every peer connection; `None` only when plain gRPC is configured.
     tls: Option<PeerTls>,
@@ -59,12 +65,15 @@ impl Network {
     pub fn new(
         cluster: String,
         from: NodeId,
+        identity: Arc<IdentityCell>,
         local_ip: Option<IpAddr>,
         tls: Option<PeerTls>,
     ) -> Self {
         Network {
             cluster,
             from,
+            identity,
+            refusals: Arc::default(),
             local_ip,
             tls,
             channels: Arc::default(),
@@ -133,6 +142,8 @@ impl Network {
             hops,
             payload,
             from: self.from,
+            to: target,
+            cluster_id: self.identity.wire_id(),
         });
         request.set_timeout(timeout);
         let reply = self
@@ -148,6 +159,8 @@ impl Network {
         let mut request = tonic::Request::new(TimeRequest {
             cluster: self.cluster.clone(),
             from: self.from,
+            to: target,
+            cluster_id: self.identity.wire_id(),
         });
         request.set_timeout(timeout);
         let reply = self
@@ -169,6 +182,8 @@ impl Network {
         let mut request = tonic::Request::new(TimeRequest {
             cluster: self.cluster.clone(),
             from: self.from,
+            to: target,
+            cluster_id: self.identity.wire_id(),
         });
         request.set_timeout(timeout);
         let reply = self
@@ -180,17 +195,22 @@ impl Network {
         Ok(uuid::Uuid::from_slice(&reply.incarnation).ok())
     }
 
-    /// Greets founding member `target` at `addr` before bootstrap.
+    /// Greets founding member `target` at `addr` before bootstrap, or (`probe`) asks the
+    /// node at `addr` who it is (admission.rs).
     pub async fn hello(
         &self,
         target: NodeId,
         addr: &str,
         initial_cluster: String,
+        probe: bool,
     ) -> Result<HelloReply, Status> {
         let mut request = tonic::Request::new(HelloRequest {
             cluster: self.cluster.clone(),
             node_id: self.from,
             initial_cluster,
+            cluster_id: self.identity.wire_id(),
+            key_check: self.identity.key_check().unwrap_or_default(),
+            probe,
         });
         request.set_timeout(Duration::from_secs(2));
         let reply = self
@@ -212,6 +232,8 @@ impl RaftNetworkFactory<TypeConfig> for Network {
             cluster: self.cluster.clone(),
             from: self.from,
             peers: self.peers.clone(),
+            identity: self.identity.clone(),
+            refusals: self.refusals.clone(),
         }
     }
 }
@@ -269,6 +291,8 @@ pub struct PeerConnection {
     cluster: String,
     from: NodeId,
     peers: Arc<Peers>,
+    identity: Arc<IdentityCell>,
+    refusals: Arc<WarnLimiter>,
 }
 
 #[derive(Clone, Copy)]
@@ -298,6 +322,8 @@ impl PeerConnection {
             cluster: self.cluster.clone(),
             data,
             from: self.from,
+            to: self.target,
+            cluster_id: self.identity.wire_id(),
         });
         request.set_timeout(option.hard_ttl());
         let client = self.client.as_mut().map_err(|e| {
@@ -308,7 +334,18 @@ impl PeerConnection {
             Rpc::Vote => client.vote(request).await,
             Rpc::Snapshot => client.install_snapshot(request).await,
         };
-        let reply = note(&self.peers, self.target, reply).map_err(rpc_error)?;
+        let reply = note(&self.peers, self.target, reply).map_err(|status| {
+            // A peer that refuses this node (another cluster, another node at its address)
+            // is said so here too, not only in the peer's log.
+            if status.code() == tonic::Code::PermissionDenied {
+                let (peer, reason) = (self.target, status.message());
+                match self.refusals.allow() {
+                    true => tracing::warn!(peer, reason, "a peer refused this node's message"),
+                    false => tracing::debug!(peer, reason, "a peer refused this node's message"),
+                }
+            }
+            rpc_error(status)
+        })?;
         let result: Result<Resp, RaftError<NodeId, E>> =
             bincode::deserialize(&reply.into_inner().data)
                 .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;

@@ -16,6 +16,7 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::barrier::ReadBarrier;
+use crate::cluster_id::IdentityCell;
 use crate::cluster_time::{ClusterTime, SAMPLE_INTERVAL};
 use crate::incarnation::{VoteGate, CHECK_INTERVAL};
 use crate::network::{Network, MAX_MESSAGE_BYTES};
@@ -32,6 +33,15 @@ pub trait ForwardHandler: Send + Sync + 'static {
     /// Answers a request on this node, which believes it is the leader. `Err(NotLeader)`
     /// means nothing was done and the request may go to the new leader.
     async fn handle(&self, request_id: Uuid, payload: Vec<u8>) -> Result<Vec<u8>, ClusterError>;
+}
+
+/// A reference to a node that does not keep it alive (background tasks hold one).
+pub(crate) struct WeakNode(std::sync::Weak<Inner>);
+
+impl WeakNode {
+    pub fn upgrade(&self) -> Option<ClusterNode> {
+        self.0.upgrade().map(|inner| ClusterNode { inner })
+    }
 }
 
 /// A running cluster member. Cheap to clone.
@@ -58,6 +68,8 @@ struct Inner {
     forwards: ForwardCounters,
     /// Whether this data dir may vote (incarnation.rs).
     gate: Arc<VoteGate>,
+    /// Which cluster this node belongs to, by id (cluster_id.rs).
+    identity: Arc<IdentityCell>,
 }
 
 /// Requests this node forwarded to the leader (and how many of those attempts failed at the
@@ -90,20 +102,27 @@ impl ClusterNode {
         clock: Arc<dyn Clock>,
     ) -> Result<ClusterNode, StartError> {
         config.validate().map_err(StartError::Config)?;
+        let identity = IdentityCell::new(config.hooks.clone());
         let storage = store::open(
             &config.data_dir,
             &config.cluster_name,
             config.node_id,
             config.raft.wal_recycle_mb,
             config.hooks.clone(),
+            identity.clone(),
         )?;
         let state = storage.state_machine.state();
+        // What the data dir recorded, checked before Raft can vote (cluster_id.rs).
+        identity
+            .learn(state.read().expect("state lock").cluster_identity())
+            .map_err(StartError::Identity)?;
         let committed = storage.log.committed_gauge();
         let sizes = storage.log.sizes();
         let gate = Arc::new(VoteGate::load(storage.log.db())?);
         let network = Network::new(
             config.cluster_name.clone(),
             config.node_id,
+            identity.clone(),
             source_ip(&config),
             config.peer_tls.clone(),
         );
@@ -161,6 +180,7 @@ impl ClusterNode {
                 committed,
                 forwards: ForwardCounters::default(),
                 gate,
+                identity,
             }),
         };
         node.apply_gate();
@@ -169,6 +189,7 @@ impl ClusterNode {
         node.spawn_periodic(CHECK_INTERVAL, |node| async move {
             node.check_incarnations().await
         });
+        crate::cluster_id::spawn_recorder(&node);
         let service = PeerServer::new(PeerService {
             node: node.clone(),
             refusals: Default::default(),
@@ -205,6 +226,42 @@ impl ClusterNode {
     }
     pub(crate) fn network(&self) -> &Network {
         &self.inner.network
+    }
+    pub(crate) fn identity(&self) -> &IdentityCell {
+        &self.inner.identity
+    }
+
+    /// The cluster's id, once recorded (cluster_id.rs).
+    pub fn cluster_id(&self) -> Option<Uuid> {
+        self.inner.identity.id()
+    }
+
+    /// Checks this node's domain key against the one its data dir recorded, once the HSM is
+    /// loaded (a development key arrives after start). `bootstrap` calls it.
+    pub fn check_domain_key(&self) -> Result<(), StartError> {
+        self.inner
+            .identity
+            .learn(self.read_local(|s| s.cluster_identity().cloned()).as_ref())
+            .map_err(StartError::Identity)
+    }
+
+    /// Resolves with the reason once this node must stop: it found that it holds another
+    /// domain key than its cluster, or that its state belongs to another cluster.
+    pub async fn stopped(&self) -> String {
+        self.inner.identity.stopped().await
+    }
+
+    pub(crate) fn downgrade(&self) -> WeakNode {
+        WeakNode(Arc::downgrade(&self.inner))
+    }
+
+    /// Whether [`ClusterNode::shutdown`] was called.
+    pub(crate) fn is_shut_down(&self) -> bool {
+        self.inner
+            .stop_peer_server
+            .lock()
+            .expect("stop lock")
+            .is_none()
     }
 
     /// Installs the front end's handler for requests this node serves as leader.

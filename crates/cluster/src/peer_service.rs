@@ -1,5 +1,6 @@
-//! The server side of the peer transport. Every message names its cluster and its sender; a
-//! message from another cluster, from a sender its certificate does not name (identity.rs),
+//! The server side of the peer transport. Every message names its cluster (by name and id),
+//! its sender and the node it is for; a message from another cluster (cluster_id.rs), for
+//! another node than this one, from a sender its certificate does not name (identity.rs),
 //! that claims to be from another node than its sender, from a non-member where membership
 //! matters, or that does not decode, is refused before it reaches Raft or a handler.
 
@@ -35,14 +36,33 @@ pub(crate) struct PeerService {
 }
 
 impl PeerService {
-    fn check_cluster(&self, cluster: &str) -> Result<(), Status> {
+    /// Checks the message's cluster name and id (cluster_id.rs) and that it is for this node
+    /// (`to`; 0 from a sender that names no addressee, an older trentd).
+    fn check_cluster(&self, cluster: &str, cluster_id: &[u8], to: NodeId) -> Result<(), Status> {
         if cluster != self.node.cluster_name() {
             return Err(Status::permission_denied(format!(
                 "this node belongs to cluster '{}', not '{cluster}'",
                 self.node.cluster_name()
             )));
         }
-        Ok(())
+        let me = self.node.id();
+        let addressed = match to {
+            0 => Ok(()),
+            to if to == me => Ok(()),
+            to => Err(format!(
+                "this is node {me}, not node {to}: the message was addressed to node {to} at \
+                this node's address (is node {me} running where node {to} should?)"
+            )),
+        };
+        addressed
+            .and_then(|()| self.node.identity().check_message(cluster_id))
+            .map_err(|reason| {
+                match self.refusals.allow() {
+                    true => tracing::warn!(reason, "peer message refused"),
+                    false => tracing::debug!(reason, "peer message refused"),
+                }
+                Status::permission_denied(reason)
+            })
     }
 
     /// Checks that the connection's certificate names node `from` (with peer TLS).
@@ -90,7 +110,7 @@ impl PeerService {
         let from = request.get_ref().from;
         self.check_sender(&request, from)?;
         let request = request.into_inner();
-        self.check_cluster(&request.cluster)?;
+        self.check_cluster(&request.cluster, &request.cluster_id, request.to)?;
         let rpc: T = bincode::deserialize(&request.data)
             .map_err(|e| Status::invalid_argument(format!("undecodable raft message: {e}")))?;
         match claimed(&rpc) {
@@ -160,9 +180,10 @@ impl Peer for PeerService {
     ) -> Result<Response<ForwardReply>, Status> {
         let from = request.get_ref().from;
         self.check_sender(&request, from)?;
-        self.check_member(from, false)?;
         let request = request.into_inner();
-        self.check_cluster(&request.cluster)?;
+        // Another cluster, or another node at this address, is the reason to give first.
+        self.check_cluster(&request.cluster, &request.cluster_id, request.to)?;
+        self.check_member(from, false)?;
         self.node
             .forward_counters()
             .received
@@ -195,8 +216,9 @@ impl Peer for PeerService {
     async fn time(&self, request: Request<TimeRequest>) -> Result<Response<TimeReply>, Status> {
         let from = request.get_ref().from;
         self.check_sender(&request, from)?;
+        let request = request.into_inner();
+        self.check_cluster(&request.cluster, &request.cluster_id, request.to)?;
         self.check_member(from, false)?;
-        self.check_cluster(&request.into_inner().cluster)?;
         Ok(Response::new(TimeReply {
             unix_millis: self.node.wall_clock(),
             incarnation: self.node.incarnation().as_bytes().to_vec(),
@@ -204,23 +226,29 @@ impl Peer for PeerService {
     }
 
     async fn hello(&self, request: Request<HelloRequest>) -> Result<Response<HelloReply>, Status> {
-        let from = request.get_ref().node_id;
+        let (from, probe) = (request.get_ref().node_id, request.get_ref().probe);
         self.check_sender(&request, from)?;
         let founding = self.node.config().initial_cluster.0.contains_key(&from);
         if !founding {
-            self.check_member(from, false)?;
+            // A leader probing a node it is about to add: the node belongs to no cluster yet.
+            self.check_member(from, probe)?;
         }
         let request = request.into_inner();
-        self.check_cluster(&request.cluster)?;
+        self.check_cluster(&request.cluster, &request.cluster_id, 0)?;
         let ours = self.node.config().initial_cluster.to_string();
-        if request.initial_cluster != ours && !ours.is_empty() {
+        if request.initial_cluster != ours && !ours.is_empty() && !probe {
             self.node
                 .note_peer_mismatch(request.node_id, request.initial_cluster)
                 .await;
         }
+        let identity = self.node.identity();
         Ok(Response::new(HelloReply {
             node_id: self.node.id(),
-            initial_cluster: self.node.config().initial_cluster.to_string(),
+            initial_cluster: ours,
+            cluster: self.node.cluster_name().to_owned(),
+            cluster_id: identity.wire_id(),
+            key_check: identity.key_check().unwrap_or_default(),
+            member: self.node.has_members(),
             formed: self.node.has_formed(),
         }))
     }

@@ -147,4 +147,17 @@ pub trait Hsm: Send + Sync + 'static {
 
     /// Checks a [`Hsm::domain_mac`] in constant time.
     fn verify_domain_mac(&self, purpose: &[u8], data: &[u8], mac: &[u8]) -> bool;
+
+    /// The domain key's key-check value: [`Hsm::domain_mac`] of nothing under a purpose of
+    /// its own. Equal on every node holding the same domain key, different under another
+    /// key, and no help in finding the key. Nodes exchange it when they form or join a
+    /// cluster, and the cluster records it, so a node started with another domain key is
+    /// refused ("domain key mismatch") before it can join, vote or serve. It detects a
+    /// mistake; it authenticates nobody (peer TLS does that).
+    fn key_check_value(&self) -> [u8; 32] {
+        self.domain_mac(KEY_CHECK_PURPOSE, &[])
+    }
 }
+
+/// The purpose [`Hsm::key_check_value`] derives its MAC key for.
+const KEY_CHECK_PURPOSE: &[u8] = b"trent/domain-key-check/v1";

@@ -566,6 +566,15 @@ mod tests {
     }
 
     #[test]
+    fn the_key_check_value_tells_domain_keys_apart_and_is_not_the_fingerprint() {
+        let (a, a2, b) = (hsm(1), hsm(1), hsm(2));
+        assert_eq!(a.key_check_value(), a2.key_check_value());
+        assert_ne!(a.key_check_value(), b.key_check_value());
+        assert_ne!(a.key_check_value(), a.domain_key_fingerprint());
+        assert_ne!(a.key_check_value(), [1u8; 32]);
+    }
+
+    #[test]
     fn secrets_unwrap_only_under_their_label() {
         let hsm = hsm(1);
         let wrapped = hsm.wrap_secret(b"AKIA1", b"s3cret").unwrap();

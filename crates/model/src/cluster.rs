@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterStatus {
     pub cluster: String,
+    /// The cluster's id, once recorded: chosen at random when the cluster formed.
+    #[serde(default)]
+    pub cluster_id: Option<String>,
     pub node_id: u64,
     /// Leader, Follower, Candidate, Learner, Shutdown, or Removed (this node was removed
     /// from the cluster and no longer campaigns).

@@ -222,6 +222,8 @@ async fn serve(config: ServerConfig, dev: bool) -> anyhow::Result<()> {
             Err(e) => Err(e),
         },
         signal = shutdown_signal() => signal,
+        // A domain key or cluster id mismatch found while running (trent_cluster::cluster_id).
+        reason = node.stopped() => Err(anyhow::anyhow!(reason)),
     };
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);

@@ -78,4 +78,8 @@ impl ApplyHooks for HsmHooks {
             hsm.forget_key(key_id);
         }
     }
+
+    fn key_check_value(&self) -> Option<Vec<u8>> {
+        self.hsm().map(|hsm| hsm.key_check_value().to_vec())
+    }
 }

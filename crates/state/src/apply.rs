@@ -129,6 +129,7 @@ impl State {
                 incarnation,
                 replace,
             } => self.record_incarnation(*node, *incarnation, *replace, touched),
+            Command::SetClusterIdentity { identity } => self.set_identity(identity, touched),
         }
     }
 

@@ -134,6 +134,11 @@ pub enum Command {
     DeleteAccessKey {
         access_key_id: String,
     },
+    /// Records the cluster's identity, once in its life (`identity.rs`): proposed by the
+    /// leader when the state holds none. A later one changes nothing.
+    SetClusterIdentity {
+        identity: crate::ClusterIdentity,
+    },
     /// Records the last successful cryptographic use of keys, in a batch the leader
     /// gathers. An entry for a key that no longer exists, or older than what is recorded,
     /// is skipped: usage never fails and never moves backwards.
@@ -206,6 +211,7 @@ impl Command {
             Command::RestoreAbort { .. } => "RestoreAbort",
             Command::Refuse { .. } => "Refuse",
             Command::RecordIncarnation { .. } => "RecordIncarnation",
+            Command::SetClusterIdentity { .. } => "SetClusterIdentity",
         }
     }
 }

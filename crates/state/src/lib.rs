@@ -29,6 +29,7 @@ mod apply;
 pub mod backup;
 mod command;
 mod incarnations;
+mod identity;
 mod index;
 mod principals;
 mod query;
@@ -37,6 +38,7 @@ mod restore;
 mod seal;
 
 pub use command::{Batch, Command, Outcome, Request, RequestId, Response, Responses};
+pub use identity::ClusterIdentity;
 pub use record::{DecodeError, RecordKey};
 pub use restore::{check_backup, EntityCounts, MAX_PARTS, MAX_PART_BYTES};
 pub use seal::{NoSealCheck, SealCheck};
@@ -69,6 +71,8 @@ pub struct State {
     /// The root access key from trentd's configuration was recorded, once: later starts
     /// leave access keys alone.
     bootstrapped: bool,
+    /// The cluster's id and domain key check, once recorded (`identity.rs`).
+    identity: Option<ClusterIdentity>,
     /// A backup being restored, and its parts received so far.
     restore: Option<restore::Staging>,
     restore_parts: restore::StagedParts,

@@ -24,6 +24,7 @@ const TAG_RESTORE: u8 = b'b';
 const TAG_RESTORE_PART: u8 = b'p';
 const TAG_BOOTSTRAPPED: u8 = b'o';
 const TAG_INCARNATION: u8 = b'n';
+const TAG_IDENTITY: u8 = b'i';
 
 /// The identity of one stored record.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -42,6 +43,8 @@ pub enum RecordKey {
     Bootstrapped,
     /// The data-dir incarnation recorded for a node id.
     Incarnation(u64),
+    /// The cluster's identity, once recorded.
+    ClusterIdentity,
 }
 
 /// A record that cannot be decoded: the data dir or snapshot is corrupt or of another format.
@@ -70,6 +73,7 @@ impl RecordKey {
             RecordKey::RestorePart(i) => tagged(TAG_RESTORE_PART, &i.to_be_bytes()),
             RecordKey::Bootstrapped => vec![TAG_BOOTSTRAPPED],
             RecordKey::Incarnation(node) => tagged(TAG_INCARNATION, &node.to_be_bytes()),
+            RecordKey::ClusterIdentity => vec![TAG_IDENTITY],
         }
     }
 
@@ -95,6 +99,7 @@ impl RecordKey {
             TAG_CLOCK if body.is_empty() => Ok(RecordKey::Clock),
             TAG_RESTORE if body.is_empty() => Ok(RecordKey::Restore),
             TAG_BOOTSTRAPPED if body.is_empty() => Ok(RecordKey::Bootstrapped),
+            TAG_IDENTITY if body.is_empty() => Ok(RecordKey::ClusterIdentity),
             TAG_RESTORE_PART => {
                 let index = body.try_into().map_err(|_| bad("bad part index"))?;
                 Ok(RecordKey::RestorePart(u32::from_be_bytes(index)))
@@ -166,12 +171,18 @@ impl State {
             RecordKey::RestorePart(i) => self.restore_parts.get(i).map(encode),
             RecordKey::Bootstrapped => self.bootstrapped.then(|| encode(&true)),
             RecordKey::Incarnation(node) => self.incarnations.get(node).map(encode),
+            RecordKey::ClusterIdentity => self.identity.as_ref().map(encode),
         }
     }
 
     /// Every record of the state, in key order.
     pub fn records(&self) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> + '_ {
-        let clock = [RecordKey::Clock, RecordKey::Bootstrapped].into_iter();
+        let clock = [
+            RecordKey::Clock,
+            RecordKey::Bootstrapped,
+            RecordKey::ClusterIdentity,
+        ]
+        .into_iter();
         let keys = self.keys.keys().map(|id| RecordKey::Key(*id));
         let aliases = self
             .aliases
@@ -248,6 +259,7 @@ impl State {
                 RecordKey::Incarnation(node) => {
                     state.incarnations.insert(node, decode(&key, &value)?);
                 }
+                RecordKey::ClusterIdentity => state.identity = Some(decode(&key, &value)?),
             }
         }
         state.rebuild_index();

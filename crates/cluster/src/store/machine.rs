@@ -14,6 +14,7 @@ use trent_state::{RecordKey, Responses, State};
 
 use super::snapshot::{self, Meta};
 use super::{blocking, storage_io, storage_read, CF_STATE, CF_STATE_META};
+use crate::cluster_id::IdentityCell;
 use crate::{Hooks, LogId, NodeId, StorageError, TypeConfig};
 
 const LAST_APPLIED: &[u8] = b"last_applied";
@@ -33,6 +34,8 @@ pub struct StateMachineStore {
     snapshot_dir: PathBuf,
     /// Backup seals are checked through them; removed keys are reported to them.
     hooks: Hooks,
+    /// Learns the cluster's identity as it is applied or installed (cluster_id.rs).
+    identity: Arc<IdentityCell>,
 }
 
 impl StateMachineStore {
@@ -40,6 +43,7 @@ impl StateMachineStore {
         db: Arc<DB>,
         snapshot_dir: PathBuf,
         hooks: Hooks,
+        identity: Arc<IdentityCell>,
     ) -> Result<Self, StorageError> {
         let meta = db.cf_handle(CF_STATE_META).expect("cf");
         let last_applied =
@@ -59,6 +63,7 @@ impl StateMachineStore {
             membership,
             snapshot_dir,
             hooks,
+            identity,
         })
     }
 
@@ -80,6 +85,14 @@ impl StateMachineStore {
             bincode::serialize(&self.membership).map_err(storage_io)?,
         );
         Ok(())
+    }
+}
+
+impl StateMachineStore {
+    /// Stops the node for `reason` (a storage error stops Raft; the node then exits).
+    fn refuse(&self, reason: String) -> StorageError {
+        self.identity.fail(reason.clone());
+        storage_io(reason)
     }
 }
 
@@ -125,6 +138,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         let mut touched = Vec::new();
         let mut batch = WriteBatch::default();
         let hooks = self.hooks.0.clone();
+        let identity;
         {
             let mut state = self.state.write().expect("state lock");
             for entry in entries {
@@ -144,6 +158,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                     }
                 });
             }
+            identity = touched
+                .contains(&RecordKey::ClusterIdentity)
+                .then(|| state.cluster_identity().cloned());
             let cf = self.db.cf_handle(CF_STATE).expect("cf");
             for key in dedup(touched) {
                 match state.record(&key) {
@@ -163,6 +180,13 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         self.db
             .write_opt(batch, &WriteOptions::default())
             .map_err(storage_io)?;
+        // A node that holds another domain key than the one just recorded stops here, before
+        // it serves (its next start refuses at once: the record is on disk).
+        if let Some(recorded) = identity {
+            self.identity
+                .learn(recorded.as_ref())
+                .map_err(|reason| self.refuse(reason))?;
+        }
         Ok(responses)
     }
 
@@ -191,6 +215,10 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             )));
         }
         let state = State::restore(image.records.iter().cloned()).map_err(storage_read)?;
+        // A snapshot of another cluster is refused (cluster_id.rs).
+        self.identity
+            .learn(state.cluster_identity())
+            .map_err(|reason| self.refuse(format!("snapshot {}: {reason}", meta.snapshot_id)))?;
         self.last_applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
 

@@ -81,12 +81,13 @@ pub struct Storage {
 
 /// Opens (or, if `data_dir` is new or empty, creates) the storage of `node_id` in `cluster`,
 /// leaving it writing to a recycled WAL of `wal_recycle_mb` (0: no recycling; see wal.rs).
-pub fn open(
+pub(crate) fn open(
     data_dir: &Path,
     cluster: &str,
     node_id: NodeId,
     wal_recycle_mb: u64,
     hooks: crate::Hooks,
+    identity: Arc<crate::cluster_id::IdentityCell>,
 ) -> Result<Storage, OpenError> {
     let db_path = data_dir.join("db");
     let fresh = prepare_dir(data_dir, &db_path)?;
@@ -102,8 +103,8 @@ pub fn open(
         path: snapshot_dir.clone(),
         source,
     })?;
-    let state_machine =
-        StateMachineStore::open(db.clone(), snapshot_dir, hooks).map_err(|e| OpenError::State {
+    let state_machine = StateMachineStore::open(db.clone(), snapshot_dir, hooks, identity)
+        .map_err(|e| OpenError::State {
             path: db_path.clone(),
             reason: e.to_string(),
         })?;

@@ -4,6 +4,10 @@ use openraft::testing::{StoreBuilder, Suite};
 
 use super::*;
 
+fn cell() -> Arc<crate::cluster_id::IdentityCell> {
+    crate::cluster_id::IdentityCell::new(Default::default())
+}
+
 struct Builder;
 
 impl StoreBuilder<crate::TypeConfig, LogStore, StateMachineStore, tempfile::TempDir> for Builder {
@@ -11,7 +15,7 @@ impl StoreBuilder<crate::TypeConfig, LogStore, StateMachineStore, tempfile::Temp
         &self,
     ) -> Result<(tempfile::TempDir, LogStore, StateMachineStore), StorageError> {
         let dir = tempfile::tempdir().unwrap();
-        let storage = open(dir.path(), "test", 1, 1, Default::default()).unwrap();
+        let storage = open(dir.path(), "test", 1, 1, Default::default(), cell()).unwrap();
         Ok((dir, storage.log, storage.state_machine))
     }
 }
@@ -24,9 +28,9 @@ fn openraft_storage_suite() {
 #[test]
 fn a_data_dir_belongs_to_one_node_of_one_cluster() {
     let dir = tempfile::tempdir().unwrap();
-    drop(open(dir.path(), "alpha", 1, 0, Default::default()).unwrap());
-    drop(open(dir.path(), "alpha", 1, 0, Default::default()).unwrap());
-    let err = open(dir.path(), "alpha", 2, 0, Default::default())
+    drop(open(dir.path(), "alpha", 1, 0, Default::default(), cell()).unwrap());
+    drop(open(dir.path(), "alpha", 1, 0, Default::default(), cell()).unwrap());
+    let err = open(dir.path(), "alpha", 2, 0, Default::default(), cell())
         .err()
         .unwrap()
         .to_string();
@@ -34,7 +38,7 @@ fn a_data_dir_belongs_to_one_node_of_one_cluster() {
         err.contains("belongs to node 1 of cluster 'alpha'"),
         "{err}"
     );
-    let err = open(dir.path(), "beta", 1, 0, Default::default())
+    let err = open(dir.path(), "beta", 1, 0, Default::default(), cell())
         .err()
         .unwrap()
         .to_string();
@@ -45,17 +49,17 @@ fn a_data_dir_belongs_to_one_node_of_one_cluster() {
 fn foreign_and_corrupt_data_dirs_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("photo.jpg"), b"not ours").unwrap();
-    let err = open(dir.path(), "alpha", 1, 0, Default::default())
+    let err = open(dir.path(), "alpha", 1, 0, Default::default(), cell())
         .err()
         .unwrap()
         .to_string();
     assert!(err.contains("no trent database"), "{err}");
 
     let dir = tempfile::tempdir().unwrap();
-    drop(open(dir.path(), "alpha", 1, 0, Default::default()).unwrap());
+    drop(open(dir.path(), "alpha", 1, 0, Default::default(), cell()).unwrap());
     let current = dir.path().join("db/CURRENT");
     std::fs::write(&current, b"MANIFEST-999999\n").unwrap();
-    let err = open(dir.path(), "alpha", 1, 0, Default::default())
+    let err = open(dir.path(), "alpha", 1, 0, Default::default(), cell())
         .err()
         .unwrap()
         .to_string();
@@ -68,7 +72,7 @@ fn data_dir_db_and_snapshots_are_created_private_and_tightened_when_wider() {
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
     let root = tempfile::tempdir().unwrap();
     let data = root.path().join("a/data");
-    drop(open(&data, "alpha", 1, 0, Default::default()).unwrap());
+    drop(open(&data, "alpha", 1, 0, Default::default(), cell()).unwrap());
     let dirs = [data.clone(), data.join("db"), data.join("snapshots")];
     for dir in &dirs {
         assert_eq!(mode(dir), 0o700, "{}", dir.display());
@@ -76,7 +80,7 @@ fn data_dir_db_and_snapshots_are_created_private_and_tightened_when_wider() {
     for dir in &dirs {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o2755)).unwrap();
     }
-    drop(open(&data, "alpha", 1, 0, Default::default()).unwrap());
+    drop(open(&data, "alpha", 1, 0, Default::default(), cell()).unwrap());
     for dir in &dirs {
         assert_eq!(mode(dir), 0o2700, "{} was not tightened", dir.display());
     }
@@ -104,7 +108,7 @@ async fn every_start_writes_to_a_reused_wal_and_keeps_what_was_synced() {
     let filled = 2 << 20;
     let vote = openraft::Vote::new_committed(7, 2);
     for start in 0..3 {
-        let mut storage = open(dir.path(), "alpha", 1, 2, Default::default()).unwrap();
+        let mut storage = open(dir.path(), "alpha", 1, 2, Default::default(), cell()).unwrap();
         // The live WAL (the newest) is a filled file reused, so appends overwrite its blocks,
         // and the next file to reuse is filled too.
         let files = wal_files(dir.path());
@@ -124,6 +128,71 @@ async fn every_start_writes_to_a_reused_wal_and_keeps_what_was_synced() {
         storage.log.save_vote(&vote).await.unwrap();
     }
     // Turning recycling off later reads the same data.
-    let mut storage = open(dir.path(), "alpha", 1, 0, Default::default()).unwrap();
+    let mut storage = open(dir.path(), "alpha", 1, 0, Default::default(), cell()).unwrap();
     assert_eq!(storage.log.read_vote().await.unwrap(), Some(vote));
+}
+
+/// A snapshot image holding the identity of cluster `id`, as of log index 5.
+fn snapshot_of(id: u128) -> (snapshot::Meta, Vec<u8>) {
+    let mut state = trent_state::State::default();
+    let request = trent_state::Request {
+        id: trent_state::RequestId(uuid::Uuid::from_u128(99)),
+        time: 1,
+        command: trent_state::Command::SetClusterIdentity {
+            identity: trent_state::ClusterIdentity {
+                id: uuid::Uuid::from_u128(id),
+                key_check: vec![],
+            },
+        },
+    };
+    state.apply(&request, &mut vec![]).unwrap();
+    let leader = openraft::CommittedLeaderId::new(1, 1);
+    let meta = snapshot::Meta {
+        last_log_id: Some(openraft::LogId::new(leader, 5)),
+        last_membership: Default::default(),
+        snapshot_id: format!("of-{id}"),
+    };
+    let mut writer = snapshot::Writer::new(&meta);
+    for (key, value) in state.records() {
+        writer.record(&key, &value);
+    }
+    (meta, writer.finish())
+}
+
+#[tokio::test]
+async fn a_snapshot_of_another_cluster_is_refused_and_changes_nothing() {
+    use openraft::storage::RaftStateMachine;
+    let dir = tempfile::tempdir().unwrap();
+    let identity = cell();
+    let ours = trent_state::ClusterIdentity {
+        id: uuid::Uuid::from_u128(1),
+        key_check: vec![],
+    };
+    identity.learn(Some(&ours)).unwrap();
+    let storage = open(
+        dir.path(),
+        "alpha",
+        1,
+        0,
+        Default::default(),
+        identity.clone(),
+    );
+    let mut machine = storage.unwrap().state_machine;
+
+    let (meta, data) = snapshot_of(2);
+    let err = machine
+        .install_snapshot(&meta, Box::new(std::io::Cursor::new(data)))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("cluster id mismatch"), "{err}");
+    assert_eq!(machine.applied_state().await.unwrap().0, None);
+    assert!(machine.state().read().unwrap().cluster_identity().is_none());
+
+    let (meta, data) = snapshot_of(1);
+    machine
+        .install_snapshot(&meta, Box::new(std::io::Cursor::new(data)))
+        .await
+        .unwrap();
+    let state = machine.state();
+    assert_eq!(state.read().unwrap().cluster_identity(), Some(&ours));
 }

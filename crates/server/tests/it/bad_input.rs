@@ -147,6 +147,9 @@ async fn garbage_raft_rpcs_are_rejected_and_not_applied() {
     let leader = cluster.leader().await;
     create_key(&cluster.client(leader)).await.unwrap();
     let follower = cluster.nodes.iter().find(|n| n.id != leader).unwrap();
+    // The real cluster id (recorded by now): what is checked here comes after it.
+    let id = cluster_id(&cluster.client(leader)).await;
+    cluster.wait_all_applied().await;
     let before = follower.local().await.unwrap();
 
     let mut peer = PeerClient::connect(format!("http://{}", follower.peer_addr()))
@@ -156,6 +159,8 @@ async fn garbage_raft_rpcs_are_rejected_and_not_applied() {
         cluster: "it".into(),
         data: vec![0xFF; 64],
         from: leader,
+        cluster_id: id.clone(),
+        ..Default::default()
     };
     let status = peer.append_entries(garbage.clone()).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
@@ -165,6 +170,8 @@ async fn garbage_raft_rpcs_are_rejected_and_not_applied() {
         cluster: "other".into(),
         data: vec![],
         from: leader,
+        cluster_id: id,
+        ..Default::default()
     };
     let status = peer.install_snapshot(foreign).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");

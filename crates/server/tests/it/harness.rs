@@ -185,6 +185,13 @@ impl TestNode {
         self.child = Some(child);
     }
 
+    /// The exit status once the process has exited by itself (it is then no longer running).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        let status = self.child.as_mut()?.try_wait().unwrap()?;
+        self.child = None;
+        Some(status)
+    }
+
     /// kill -9.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -264,6 +271,15 @@ impl TestCluster {
             env: vec![],
             child: None,
         }
+    }
+
+    /// A node that is not started yet, with a data dir and log of its own called `name`
+    /// (a second process under an id the cluster already has, say).
+    pub fn new_node_named(&self, id: u64, name: &str, initial_cluster: &str) -> TestNode {
+        let mut node = self.new_node(id, initial_cluster);
+        node.data_dir = self.dir.path().join(name);
+        node.log = self.dir.path().join(format!("{name}.log"));
+        node
     }
 
     pub fn node(&mut self, id: u64) -> &mut TestNode {
@@ -376,6 +392,16 @@ pub async fn list_keys(client: &Client) -> Result<Vec<String>, ClientError> {
             _ => return Ok(ids),
         }
     }
+}
+
+/// The cluster's id (16 bytes, as peer messages carry it), once its leader recorded it.
+pub async fn cluster_id(client: &Client) -> Vec<u8> {
+    wait_for("the cluster id", Duration::from_secs(30), || async {
+        let s = status(client).await.ok()?;
+        let id: uuid::Uuid = s["ClusterId"].as_str()?.parse().ok()?;
+        Some(id.as_bytes().to_vec())
+    })
+    .await
 }
 
 /// The cluster status, through the admin target.

@@ -41,7 +41,7 @@ async fn peer_client(addr: &str, tls: Option<(&Path, &str, u64)>) -> PeerClient<
 
 /// A forwarded KMS request as the pre-authenticated channel `K` carried it: a caller
 /// principal and an operation, no signature.
-fn unsigned_forward(operation: serde_json::Value, from: u64) -> ForwardRequest {
+fn unsigned_forward(operation: serde_json::Value, from: u64, cluster_id: &[u8]) -> ForwardRequest {
     let root = trent_model::Principal::root(ACCOUNT.parse().unwrap());
     let mut payload = vec![b'K'];
     payload.extend(serde_json::to_vec(&json!({"caller": root, "operation": operation})).unwrap());
@@ -51,6 +51,8 @@ fn unsigned_forward(operation: serde_json::Value, from: u64) -> ForwardRequest {
         hops: 0,
         payload,
         from,
+        cluster_id: cluster_id.to_vec(),
+        ..Default::default()
     }
 }
 
@@ -60,15 +62,18 @@ async fn an_unsigned_request_on_the_peer_port_acts_as_nobody() {
     cluster.leader().await;
     let node = &cluster.nodes[0];
     let mut peer = peer_client(&node.peer_addr(), None).await;
+    // As a forger who read it off the wire would send it: the checks these tests are about
+    // come after the cluster id's.
+    let id = cluster_id(&node.client()).await;
 
     let create = json!({"Operation": "CreateKey", "Input": {"Description": "forged"}});
-    let answer = peer.forward(unsigned_forward(create, 1)).await;
+    let answer = peer.forward(unsigned_forward(create, 1, &id)).await;
     assert!(
         answer.is_err(),
         "an unsigned CreateKey was served: {answer:?}"
     );
     let list = json!({"Operation": "ListKeys", "Input": {}});
-    let answer = peer.forward(unsigned_forward(list, 1)).await;
+    let answer = peer.forward(unsigned_forward(list, 1, &id)).await;
     assert!(
         answer.is_err(),
         "an unsigned ListKeys was served: {answer:?}"
@@ -168,13 +173,15 @@ async fn plain_peers_on_a_network_address_are_refused_without_the_named_override
 }
 
 /// A Raft vote request from candidate `candidate` with a log far ahead of anyone's.
-fn vote_from(candidate: u64, term: u64, from: u64) -> RaftRequest {
+fn vote_from(candidate: u64, term: u64, from: u64, cluster_id: &[u8]) -> RaftRequest {
     let last = LogId::new(CommittedLeaderId::new(term, candidate), 1_000_000);
     let vote = openraft::raft::VoteRequest::new(Vote::new(term, candidate), Some(last));
     RaftRequest {
         cluster: "it".into(),
         data: bincode::serialize(&vote).unwrap(),
         from,
+        cluster_id: cluster_id.to_vec(),
+        ..Default::default()
     }
 }
 
@@ -210,11 +217,12 @@ async fn a_certificate_from_the_cluster_ca_speaks_only_for_its_own_member_node()
     let other = (1..=3).find(|&id| id != leader && id != target).unwrap();
     let term = cluster.node(target).local().await.unwrap().term;
     let addr = cluster.node(target).peer_addr();
+    let id = cluster_id(&cluster.client(target)).await;
 
     // Node 9 holds a certificate from the cluster CA, but is no member.
     let mut stranger = peer_client(&addr, Some((&ours, "n9", target))).await;
     let refused = stranger
-        .vote(vote_from(9, term + 100, 9))
+        .vote(vote_from(9, term + 100, 9, &id))
         .await
         .unwrap_err();
     assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{refused:?}");
@@ -222,6 +230,7 @@ async fn a_certificate_from_the_cluster_ca_speaks_only_for_its_own_member_node()
         .forward(unsigned_forward(
             json!({"Operation": "ListKeys", "Input": {}}),
             9,
+            &id,
         ))
         .await
         .unwrap_err();
@@ -230,12 +239,12 @@ async fn a_certificate_from_the_cluster_ca_speaks_only_for_its_own_member_node()
     // A member's certificate used for another member's id, either way of claiming it.
     let mut impostor = peer_client(&addr, Some((&ours, &format!("n{other}"), target))).await;
     let refused = impostor
-        .vote(vote_from(leader, term + 100, leader))
+        .vote(vote_from(leader, term + 100, leader, &id))
         .await
         .unwrap_err();
     assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{refused:?}");
     let refused = impostor
-        .vote(vote_from(leader, term + 100, other))
+        .vote(vote_from(leader, term + 100, other, &id))
         .await
         .unwrap_err();
     assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{refused:?}");
@@ -265,7 +274,7 @@ async fn a_certificate_from_the_cluster_ca_speaks_only_for_its_own_member_node()
         );
     let connected = match endpoint.unwrap().connect().await {
         Ok(channel) => PeerClient::new(channel)
-            .vote(vote_from(1, term + 100, 1))
+            .vote(vote_from(1, term + 100, 1, &id))
             .await
             .is_ok(),
         Err(_) => false,
