@@ -9,6 +9,8 @@ mod barrier;
 mod clock;
 mod cluster_time;
 mod config;
+mod handover;
+mod health;
 mod error;
 mod hooks;
 mod identity;

@@ -21,7 +21,9 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::Status;
 
 use crate::proto::peer_client::PeerClient;
-use crate::proto::{ForwardRequest, HelloReply, HelloRequest, RaftRequest, TimeRequest};
+use crate::proto::{
+    ForwardRequest, HelloReply, HelloRequest, RaftRequest, TimeRequest, TimeoutNowRequest,
+};
 use crate::{NodeId, PeerTls, TypeConfig};
 
 /// Above the snapshot chunk size and any append batch.
@@ -150,6 +152,30 @@ impl Network {
             .await?
             .into_inner()
             .unix_millis)
+    }
+
+    /// Asks voter `target` at `addr` to campaign now: this leader (of `term`, whose log ends
+    /// at `last_log_index`) is handing over (handover.rs).
+    pub async fn timeout_now(
+        &self,
+        target: NodeId,
+        addr: &str,
+        term: u64,
+        last_log_index: u64,
+        timeout: Duration,
+    ) -> Result<(), Status> {
+        let mut request = tonic::Request::new(TimeoutNowRequest {
+            cluster: self.cluster.clone(),
+            from: self.from,
+            term,
+            last_log_index,
+        });
+        request.set_timeout(timeout);
+        self.client(target, addr)
+            .map_err(Status::invalid_argument)?
+            .timeout_now(request)
+            .await?;
+        Ok(())
     }
 
     /// Greets founding member `target` at `addr` before bootstrap.

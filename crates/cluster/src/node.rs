@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -55,6 +55,9 @@ struct Inner {
     /// Last committed index + 1, 0 for none (kept by the log store).
     committed: Arc<AtomicU64>,
     forwards: ForwardCounters,
+    /// This leader is handing over (handover.rs): it serves no request, so its log stops
+    /// growing and its successor can catch up; the router waits for the new leader.
+    handing_over: AtomicBool,
 }
 
 /// Requests this node forwarded to the leader (and how many of those attempts failed at the
@@ -156,6 +159,7 @@ impl ClusterNode {
                 stop_peer_server: std::sync::Mutex::new(Some(stop)),
                 committed,
                 forwards: ForwardCounters::default(),
+                handing_over: AtomicBool::new(false),
             }),
         };
         node.spawn_clock_sampler();
@@ -225,6 +229,19 @@ impl ClusterNode {
 
     pub(crate) fn forward_counters(&self) -> &ForwardCounters {
         &self.inner.forwards
+    }
+
+    pub(crate) fn barrier(&self) -> &ReadBarrier {
+        &self.inner.barrier
+    }
+
+    pub(crate) fn handing_over(&self) -> &AtomicBool {
+        &self.inner.handing_over
+    }
+
+    /// Whether this leader is handing over: client requests must wait for its successor.
+    pub fn is_handing_over(&self) -> bool {
+        self.inner.handing_over.load(Ordering::SeqCst)
     }
 
     /// The leader as this node last heard; may be stale.
@@ -330,7 +347,18 @@ impl ClusterNode {
         loop {
             let leader = self.leader();
             let outcome = match leader {
-                Some(id) if id == self.id() => self.handle_here(request_id, &payload).await,
+                // Bounded by the request's deadline: a leader without a quorum must not hold
+                // a request past it (its read barrier and clock reads wait on their own).
+                Some(id) if id == self.id() => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    tokio::time::timeout(left, self.handle_here(request_id, &payload))
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(ClusterError::Unavailable(
+                                "no quorum within the request timeout".into(),
+                            ))
+                        })
+                }
                 Some(id) => {
                     self.forward_to(id, request_id, hops, payload.to_vec(), deadline)
                         .await
@@ -473,7 +501,7 @@ pub(crate) fn write_error(
         RaftError::APIError(ClientWriteError::ChangeMembershipError(c)) => {
             ClusterError::Invalid(c.to_string())
         }
-        RaftError::Fatal(f) => ClusterError::Fatal(f.to_string()),
+        RaftError::Fatal(f) => ClusterError::of_fatal(&f),
     }
 }
 
@@ -482,7 +510,8 @@ fn error_of_status(status: tonic::Status) -> ClusterError {
     match status.code() {
         Code::FailedPrecondition => ClusterError::NotLeader { leader: None },
         Code::InvalidArgument => ClusterError::Invalid(status.message().into()),
-        Code::PermissionDenied | Code::Internal => ClusterError::Fatal(status.message().into()),
+        Code::PermissionDenied => ClusterError::Fatal(status.message().into()),
+        // The leader failed (its storage, or it stopped): a new leader will serve the retry.
         _ => ClusterError::Unavailable(format!("leader unreachable: {}", status.message())),
     }
 }

@@ -15,7 +15,7 @@ use crate::node::ClusterNode;
 use crate::proto::peer_server::Peer;
 use crate::proto::{
     ForwardReply, ForwardRequest, HelloReply, HelloRequest, RaftReply, RaftRequest, TimeReply,
-    TimeRequest,
+    TimeRequest, TimeoutNowReply, TimeoutNowRequest,
 };
 use crate::{ClusterError, NodeId, TypeConfig};
 
@@ -116,6 +116,24 @@ pub(crate) fn status_of(error: ClusterError) -> Status {
     }
 }
 
+impl PeerService {
+    /// Campaigns now at the request of this node's leader, which is handing over.
+    async fn take_over(
+        &self,
+        request: Request<TimeoutNowRequest>,
+    ) -> Result<Response<TimeoutNowReply>, Status> {
+        let from = request.get_ref().from;
+        self.check_sender(&request, from)?;
+        self.check_member(from, false)?;
+        let request = request.into_inner();
+        self.check_cluster(&request.cluster)?;
+        crate::handover::campaign(&self.node, from, request.term, request.last_log_index)
+            .await
+            .map_err(Status::failed_precondition)?;
+        Ok(Response::new(TimeoutNowReply {}))
+    }
+}
+
 #[tonic::async_trait]
 impl Peer for PeerService {
     // A leader may be missing from a lagging follower's configuration (it was added in
@@ -196,6 +214,13 @@ impl Peer for PeerService {
         Ok(Response::new(TimeReply {
             unix_millis: self.node.wall_clock(),
         }))
+    }
+
+    async fn timeout_now(
+        &self,
+        request: Request<TimeoutNowRequest>,
+    ) -> Result<Response<TimeoutNowReply>, Status> {
+        self.take_over(request).await
     }
 
     async fn hello(&self, request: Request<HelloRequest>) -> Result<Response<HelloReply>, Status> {

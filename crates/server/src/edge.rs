@@ -30,6 +30,12 @@ pub struct EdgeFlags {
     /// by its streams; at least 256 (the largest request) [default: 1024].
     #[arg(long, env = "TRENT_HTTP_CONNECTION_BUFFER_KIB")]
     pub http_connection_buffer_kib: Option<usize>,
+    /// On SIGTERM, keep serving this many ms after /readyz turns 503 (and leadership is
+    /// handed over) before closing the listener, so a load balancer following /readyz stops
+    /// sending first; then requests in flight drain for up to 10 s. Set it to the load
+    /// balancer's probe interval x unhealthy threshold; 0 closes at once [default: 2000].
+    #[arg(long, env = "TRENT_HTTP_SHUTDOWN_DELAY_MS")]
+    pub http_shutdown_delay_ms: Option<u64>,
 }
 
 /// The `[http]` table of the configuration file.
@@ -42,6 +48,7 @@ pub struct EdgeFile {
     max_connections: Option<usize>,
     h2_max_streams: Option<u32>,
     connection_buffer_kib: Option<usize>,
+    shutdown_delay_ms: Option<u64>,
 }
 
 /// The resolved limits.
@@ -54,6 +61,8 @@ pub struct Edge {
     pub h2_max_streams: u32,
     /// Bytes.
     pub connection_buffer: usize,
+    /// How long a stopping node goes on serving while unready (shutdown.rs).
+    pub shutdown_delay: Duration,
 }
 
 impl Default for Edge {
@@ -68,6 +77,7 @@ impl Default for Edge {
             max_connections: 4096,
             h2_max_streams: 32,
             connection_buffer: 1024 * 1024,
+            shutdown_delay: Duration::from_secs(2),
         }
     }
 }
@@ -123,6 +133,11 @@ impl Edge {
                 .or(file.connection_buffer_kib)
                 .map(|kib| kib.saturating_mul(1024))
                 .unwrap_or(d.connection_buffer),
+            shutdown_delay: flags
+                .http_shutdown_delay_ms
+                .or(file.shutdown_delay_ms)
+                .map(Duration::from_millis)
+                .unwrap_or(d.shutdown_delay),
         };
         if edge.max_connections == 0 {
             return Err("http_max_connections: must be at least 1".into());

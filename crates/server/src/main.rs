@@ -14,6 +14,7 @@ mod limits;
 mod metrics;
 mod probe;
 mod remote;
+mod shutdown;
 mod statefulset;
 
 use std::path::PathBuf;
@@ -182,6 +183,7 @@ async fn serve(config: ServerConfig, dev: bool) -> anyhow::Result<()> {
         );
     }
     let bootstrapped = Arc::new(AtomicBool::new(false));
+    let stopping = Arc::new(AtomicBool::new(false));
     let metrics = Arc::new(metrics::Metrics::new(
         node.clone(),
         hsm,
@@ -197,6 +199,7 @@ async fn serve(config: ServerConfig, dev: bool) -> anyhow::Result<()> {
         .with_state(Probe {
             node: node.clone(),
             bootstrapped: bootstrapped.clone(),
+            stopping: stopping.clone(),
         })
         .merge(metrics::router(metrics))
         .merge(api.router());
@@ -233,10 +236,12 @@ async fn serve(config: ServerConfig, dev: bool) -> anyhow::Result<()> {
         },
         signal = shutdown_signal() => signal,
     };
-    tracing::info!("shutting down");
-    let _ = stop_tx.send(true);
-    let _ = http.await;
-    node.shutdown().await;
+    // A node that failed to start has nothing to drain.
+    let delay = match outcome {
+        Ok(()) => config.edge.shutdown_delay,
+        Err(_) => std::time::Duration::ZERO,
+    };
+    shutdown::run(&node, &stopping, delay, stop_tx, http).await;
     outcome
 }
 
@@ -245,9 +250,12 @@ struct Probe {
     node: ClusterNode,
     /// The cluster is formed and the configured root access key is in place.
     bootstrapped: Arc<AtomicBool>,
+    /// SIGTERM arrived: unready from then on, whatever else holds (shutdown.rs).
+    stopping: Arc<AtomicBool>,
 }
 
-/// Ready when this node has bootstrapped, knows a leader and has applied the log to within
+/// Ready when this node has bootstrapped, is not stopping, knows a leader that a quorum
+/// acknowledged within the election timeout (probe.rs) and has applied the log to within
 /// `probe::MAX_LAG` entries of it. Anonymous, like every probe, so
 /// it shows only this node's Raft positions (what `/metrics` will show too), never keys or
 /// members.
@@ -260,12 +268,14 @@ async fn readyz(
         Some(_) if bootstrapped => probe::leader_applied(&probe.node).await,
         _ => None,
     };
-    let code = match probe::caught_up(s.last_applied, leader_applied) {
+    let stopping = probe.stopping.load(Ordering::SeqCst);
+    let code = match !stopping && probe::caught_up(s.last_applied, leader_applied) {
         true => axum::http::StatusCode::OK,
         false => axum::http::StatusCode::SERVICE_UNAVAILABLE,
     };
     let body = serde_json::json!({
         "ready": code == axum::http::StatusCode::OK,
+        "stopping": stopping,
         "node_id": s.node_id,
         "state": s.state,
         "leader": s.leader,

@@ -13,6 +13,7 @@ mod interop;
 mod kubernetes;
 mod membership;
 mod metrics;
+mod operator_mistakes;
 mod partition;
 mod peer_tls;
 mod sdk;

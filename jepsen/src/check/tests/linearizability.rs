@@ -76,7 +76,7 @@ fn an_ok_with_an_unexpected_error_counts_as_unknown_outcome() {
         1,
         0,
         10,
-        key_write(K, Disable, err("ServiceUnavailableException")),
+        key_write(K, Disable, err("ServiceUnavailable")),
     );
     h.ok(2, 20, 30, key_read(K, Some(Ok(Enabled))));
     h.ok(2, 40, 50, key_read(K, Some(Ok(Disabled))));
