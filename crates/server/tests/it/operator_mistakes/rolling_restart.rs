@@ -78,11 +78,15 @@ async fn a_rolling_restart_under_boto3_load_costs_clients_no_error() {
         terminate(node).await;
         if leader == id {
             leaders_restarted += 1;
-            assert!(
-                node.log_text().contains("leadership handed over"),
-                "the stopping leader handed over before it exited:\n{}",
-                node.log_tail()
-            );
+            let log = node.log_text();
+            let line = log.lines().find(|l| l.contains("leadership handed over"));
+            let line = line.unwrap_or_else(|| {
+                panic!(
+                    "the stopping leader handed over before it exited:\n{}",
+                    node.log_tail()
+                )
+            });
+            eprintln!("node {id}: {line}");
         }
         node.start();
         let node = cluster.nodes.iter().find(|n| n.id == id).unwrap();
@@ -95,7 +99,8 @@ async fn a_rolling_restart_under_boto3_load_costs_clients_no_error() {
         // The load runs on the whole cluster again before the next node goes.
         more_calls(&progress_file, 50).await;
     }
-    assert_eq!(leaders_restarted, 1, "the leader was restarted once");
+    // Leadership moves as nodes restart: a leader goes at least once (often twice).
+    assert!(leaders_restarted >= 1, "no leader was restarted");
 
     std::fs::write(&stop_file, b"stop").unwrap();
     let child = load.0.take().unwrap();
