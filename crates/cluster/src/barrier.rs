@@ -114,9 +114,8 @@ impl ReadBarrier {
         self.queue.lock().expect("barrier queue").push(tx);
         self.wake.notify_one();
         match tokio::time::timeout(self.budget, rx).await {
-            Ok(answer) => answer.unwrap_or_else(|_| {
-                Err(ClusterError::Unavailable("read barrier stopped".into()))
-            }),
+            Ok(answer) => answer
+                .unwrap_or_else(|_| Err(ClusterError::Unavailable("read barrier stopped".into()))),
             Err(_) => Err(ClusterError::Unavailable(
                 "cannot confirm leadership with a quorum: timed out".into(),
             )),

@@ -27,7 +27,8 @@ pub enum ClusterError {
 pub const UNAVAILABLE_MESSAGE: &str =
     "The request has failed due to a temporary failure of the server.";
 /// What a caller is told about a fatal failure of this node (storage, a panic).
-pub const INTERNAL_MESSAGE: &str = "The request was rejected because an internal exception occurred. The request can be retried.";
+pub const INTERNAL_MESSAGE: &str =
+    "The request was rejected because an internal exception occurred. The request can be retried.";
 
 impl ClusterError {
     /// openraft's fatal error as the cluster layer sees it: a Raft that stopped (this node is

@@ -97,11 +97,11 @@ impl ClusterNode {
                         })
                     })
                 });
-                if let Some((target, addr)) =
-                    target.and_then(|t| Some((t, self.member_addr(t)?)))
-                {
+                if let Some((target, addr)) = target.and_then(|t| Some((t, self.member_addr(t)?))) {
                     let term = metrics.current_term;
-                    let asking = self.network().timeout_now(target, &addr, term, last, ASK_TIMEOUT);
+                    let asking = self
+                        .network()
+                        .timeout_now(target, &addr, term, last, ASK_TIMEOUT);
                     match asking.await {
                         Ok(()) => asked = Some(Instant::now()),
                         Err(status) => {
@@ -154,10 +154,6 @@ pub(crate) async fn campaign(
         .elect()
         .await
         .map_err(|e| e.to_string())?;
-    tracing::info!(
-        from,
-        term,
-        "the leader is handing over: campaigning now"
-    );
+    tracing::info!(from, term, "the leader is handing over: campaigning now");
     Ok(())
 }

@@ -148,11 +148,15 @@ async fn stopping_the_leader_makes_another_node_answer_a_retryable_503_never_a_5
             outcomes
         })
     };
-    wait_for("requests through a follower", Duration::from_secs(30), || {
-        let client = cluster.client(via);
-        let key = key.clone();
-        async move { encrypt(&client, &key).await.ok() }
-    })
+    wait_for(
+        "requests through a follower",
+        Duration::from_secs(30),
+        || {
+            let client = cluster.client(via);
+            let key = key.clone();
+            async move { encrypt(&client, &key).await.ok() }
+        },
+    )
     .await;
 
     terminate(cluster.node(leader)).await;
