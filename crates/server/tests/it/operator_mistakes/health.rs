@@ -88,12 +88,17 @@ async fn a_leader_whose_followers_died_turns_unready_and_answers_a_bare_503_in_t
 
     // Unready within an election timeout (plus a tick and the probe's own time).
     let node = cluster.nodes.iter().find(|n| n.id == leader).unwrap();
+    let killed = Instant::now();
     wait_for(
         "the stranded leader's /readyz to answer 503",
         Duration::from_millis(ELECTION_TIMEOUT_MS + 1_100),
         || async { (readyz_status(node).await? == 503).then_some(()) },
     )
     .await;
+    eprintln!(
+        "the stranded leader turned unready {:?} after its followers died",
+        killed.elapsed()
+    );
     let local = node.local().await.unwrap();
     assert!(!local.ready);
     // Its metrics say "no usable leader" too, so a no-leader alert fires.
@@ -112,6 +117,7 @@ async fn a_leader_whose_followers_died_turns_unready_and_answers_a_bare_503_in_t
     let started = Instant::now();
     let err = encrypt(&cluster.client(leader), &key).await.unwrap_err();
     let took = started.elapsed();
+    eprintln!("a request to the stranded leader answered 503 after {took:?}");
     assert_bare_unavailable(&err);
     assert!(
         took < Duration::from_millis(REQUEST_TIMEOUT_MS + 1_500),
