@@ -35,6 +35,11 @@ impl ForwardHandler for Handler {
     async fn handle(&self, attempt: Uuid, payload: Vec<u8>) -> Result<Vec<u8>, ClusterError> {
         // The request may carry a plaintext: this copy is wiped once decoded.
         let payload = Zeroizing::new(payload);
+        // A leader handing over serves nothing, so its successor can hold its whole log; the
+        // router retries on the successor.
+        if self.service.node().is_handing_over() {
+            return Err(ClusterError::NotLeader { leader: None });
+        }
         let raw: RawRequest = bincode::deserialize(&payload)
             .map_err(|e| ClusterError::Invalid(format!("undecodable API request: {e}")))?;
         let reply = match self.serve(attempt, &raw).await {

@@ -48,6 +48,12 @@ pub(crate) struct ReadBarrier {
     valid: Mutex<Option<(u64, Instant)>>,
     /// A reader asked for a round to renew a lease that still holds.
     renew: AtomicBool,
+    /// How long one reader waits at most (the request timeout): a reader that arrives
+    /// during a round waits for the next, and must not wait for both in full.
+    budget: Duration,
+    /// Leadership is being handed over (handover.rs): no reader passes on the lease, whose
+    /// promise this leader itself is about to break by voting for its successor.
+    suspended: AtomicBool,
 }
 
 impl ReadBarrier {
@@ -61,6 +67,8 @@ impl ReadBarrier {
             lease,
             valid: Mutex::default(),
             renew: AtomicBool::new(false),
+            budget,
+            suspended: AtomicBool::new(false),
         });
         let weak = Arc::downgrade(&barrier);
         tokio::spawn(async move {
@@ -105,15 +113,28 @@ impl ReadBarrier {
         let (tx, rx) = oneshot::channel();
         self.queue.lock().expect("barrier queue").push(tx);
         self.wake.notify_one();
-        rx.await
-            .unwrap_or_else(|_| Err(ClusterError::Fatal("read barrier stopped".into())))
+        match tokio::time::timeout(self.budget, rx).await {
+            Ok(answer) => answer
+                .unwrap_or_else(|_| Err(ClusterError::Unavailable("read barrier stopped".into()))),
+            Err(_) => Err(ClusterError::Unavailable(
+                "cannot confirm leadership with a quorum: timed out".into(),
+            )),
+        }
+    }
+
+    /// Stops (or, after a handover that failed, resumes) passing readers on the lease.
+    pub fn suspend_lease(&self, suspended: bool) {
+        self.suspended.store(suspended, Ordering::SeqCst);
+        if suspended {
+            *self.valid.lock().expect("barrier lease") = None;
+        }
     }
 }
 
 impl ReadBarrier {
     /// How long the lease still holds, if it does.
     fn lease_left(&self) -> Option<Duration> {
-        if self.lease.is_zero() {
+        if self.lease.is_zero() || self.suspended.load(Ordering::SeqCst) {
             return None;
         }
         let (term, until) = (*self.valid.lock().expect("barrier lease"))?;
@@ -142,7 +163,7 @@ async fn confirm(raft: &Raft, budget: Duration) -> Result<(u64, Instant), Cluste
                     leader: f.leader_id,
                 })
             }
-            Ok(Err(RaftError::Fatal(f))) => return Err(ClusterError::Fatal(f.to_string())),
+            Ok(Err(RaftError::Fatal(f))) => return Err(ClusterError::of_fatal(&f)),
             Ok(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(e)))) => e.to_string(),
             Err(_) => "timed out".to_string(),
         };

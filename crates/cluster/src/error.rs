@@ -21,14 +21,43 @@ pub enum ClusterError {
     Fatal(String),
 }
 
+/// What a caller is told when the cluster cannot serve: AWS's own words for its
+/// `ServiceUnavailable` (HTTP 503), which every AWS SDK retries. Nothing about members,
+/// addresses or Raft reaches an (unauthenticated) caller; the detail goes to this node's log.
+pub const UNAVAILABLE_MESSAGE: &str =
+    "The request has failed due to a temporary failure of the server.";
+/// What a caller is told about a fatal failure of this node (storage, a panic).
+pub const INTERNAL_MESSAGE: &str =
+    "The request was rejected because an internal exception occurred. The request can be retried.";
+
+impl ClusterError {
+    /// openraft's fatal error as the cluster layer sees it: a Raft that stopped (this node is
+    /// shutting down) is a condition to retry elsewhere, not a failure of the request;
+    /// storage failures and panics are this node's fatal fault.
+    pub(crate) fn of_fatal(f: &openraft::error::Fatal<NodeId>) -> ClusterError {
+        match f {
+            openraft::error::Fatal::Stopped => {
+                ClusterError::Unavailable("this node is shutting down (raft stopped)".into())
+            }
+            other => ClusterError::Fatal(other.to_string()),
+        }
+    }
+}
+
 impl From<ClusterError> for trent_model::Error {
     fn from(e: ClusterError) -> Self {
         match e {
             ClusterError::Invalid(msg) => {
                 trent_model::Error::new(trent_model::ErrorKind::Validation, msg)
             }
-            ClusterError::Fatal(msg) => trent_model::Error::internal(msg),
-            other => trent_model::Error::unavailable(other.to_string()),
+            ClusterError::Fatal(detail) => {
+                tracing::error!(%detail, "request failed: this node's cluster layer failed");
+                trent_model::Error::internal(INTERNAL_MESSAGE)
+            }
+            other => {
+                tracing::debug!(detail = %other, "request answered 503: the cluster cannot serve it now");
+                trent_model::Error::unavailable(UNAVAILABLE_MESSAGE)
+            }
         }
     }
 }

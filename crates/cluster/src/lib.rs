@@ -12,6 +12,8 @@ mod cluster_id;
 mod cluster_time;
 mod config;
 mod error;
+mod handover;
+mod health;
 mod hooks;
 mod identity;
 mod incarnation;

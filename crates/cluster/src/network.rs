@@ -24,7 +24,9 @@ use crate::cluster_id::IdentityCell;
 use crate::listener::WarnLimiter;
 use crate::peers::{Peers, RemovalHint};
 use crate::proto::peer_client::PeerClient;
-use crate::proto::{ForwardRequest, HelloReply, HelloRequest, RaftRequest, TimeRequest};
+use crate::proto::{
+    ForwardRequest, HelloReply, HelloRequest, RaftRequest, TimeRequest, TimeoutNowRequest,
+};
 use crate::{NodeId, PeerTls, TypeConfig};
 
 /// Above the snapshot chunk size and any append batch.
@@ -193,6 +195,32 @@ impl Network {
             .await?
             .into_inner();
         Ok(uuid::Uuid::from_slice(&reply.incarnation).ok())
+    }
+
+    /// Asks voter `target` at `addr` to campaign now: this leader (of `term`, whose log ends
+    /// at `last_log_index`) is handing over (handover.rs).
+    pub async fn timeout_now(
+        &self,
+        target: NodeId,
+        addr: &str,
+        term: u64,
+        last_log_index: u64,
+        timeout: Duration,
+    ) -> Result<(), Status> {
+        let mut request = tonic::Request::new(TimeoutNowRequest {
+            cluster: self.cluster.clone(),
+            from: self.from,
+            term,
+            last_log_index,
+            to: target,
+            cluster_id: self.identity.wire_id(),
+        });
+        request.set_timeout(timeout);
+        self.client(target, addr)
+            .map_err(Status::invalid_argument)?
+            .timeout_now(request)
+            .await?;
+        Ok(())
     }
 
     /// Greets founding member `target` at `addr` before bootstrap, or (`probe`) asks the

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -70,6 +70,9 @@ struct Inner {
     gate: Arc<VoteGate>,
     /// Which cluster this node belongs to, by id (cluster_id.rs).
     identity: Arc<IdentityCell>,
+    /// This leader is handing over (handover.rs): it serves no request, so its log stops
+    /// growing and its successor can catch up; the router waits for the new leader.
+    handing_over: AtomicBool,
 }
 
 /// Requests this node forwarded to the leader (and how many of those attempts failed at the
@@ -181,6 +184,7 @@ impl ClusterNode {
                 forwards: ForwardCounters::default(),
                 gate,
                 identity,
+                handing_over: AtomicBool::new(false),
             }),
         };
         node.apply_gate();
@@ -292,6 +296,19 @@ impl ClusterNode {
 
     pub(crate) fn forward_counters(&self) -> &ForwardCounters {
         &self.inner.forwards
+    }
+
+    pub(crate) fn barrier(&self) -> &ReadBarrier {
+        &self.inner.barrier
+    }
+
+    pub(crate) fn handing_over(&self) -> &AtomicBool {
+        &self.inner.handing_over
+    }
+
+    /// Whether this leader is handing over: client requests must wait for its successor.
+    pub fn is_handing_over(&self) -> bool {
+        self.inner.handing_over.load(Ordering::SeqCst)
     }
 
     /// The leader as this node last heard; may be stale.
@@ -422,7 +439,18 @@ impl ClusterNode {
         loop {
             let leader = self.leader();
             let outcome = match leader {
-                Some(id) if id == self.id() => self.handle_here(request_id, &payload).await,
+                // Bounded by the request's deadline: a leader without a quorum must not hold
+                // a request past it (its read barrier and clock reads wait on their own).
+                Some(id) if id == self.id() => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    tokio::time::timeout(left, self.handle_here(request_id, &payload))
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(ClusterError::Unavailable(
+                                "no quorum within the request timeout".into(),
+                            ))
+                        })
+                }
                 Some(id) => {
                     self.forward_to(id, request_id, hops, payload.to_vec(), deadline)
                         .await
@@ -565,7 +593,7 @@ pub(crate) fn write_error(
         RaftError::APIError(ClientWriteError::ChangeMembershipError(c)) => {
             ClusterError::Invalid(c.to_string())
         }
-        RaftError::Fatal(f) => ClusterError::Fatal(f.to_string()),
+        RaftError::Fatal(f) => ClusterError::of_fatal(&f),
     }
 }
 
@@ -574,7 +602,8 @@ fn error_of_status(status: tonic::Status) -> ClusterError {
     match status.code() {
         Code::FailedPrecondition => ClusterError::NotLeader { leader: None },
         Code::InvalidArgument => ClusterError::Invalid(status.message().into()),
-        Code::PermissionDenied | Code::Internal => ClusterError::Fatal(status.message().into()),
+        Code::PermissionDenied => ClusterError::Fatal(status.message().into()),
+        // The leader failed (its storage, or it stopped): a new leader will serve the retry.
         _ => ClusterError::Unavailable(format!("leader unreachable: {}", status.message())),
     }
 }

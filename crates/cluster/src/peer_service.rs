@@ -16,7 +16,7 @@ use crate::node::ClusterNode;
 use crate::proto::peer_server::Peer;
 use crate::proto::{
     ForwardReply, ForwardRequest, HelloReply, HelloRequest, RaftReply, RaftRequest, TimeReply,
-    TimeRequest,
+    TimeRequest, TimeoutNowReply, TimeoutNowRequest,
 };
 use crate::{ClusterError, NodeId, TypeConfig};
 
@@ -137,6 +137,24 @@ pub(crate) fn status_of(error: ClusterError) -> Status {
     }
 }
 
+impl PeerService {
+    /// Campaigns now at the request of this node's leader, which is handing over.
+    async fn take_over(
+        &self,
+        request: Request<TimeoutNowRequest>,
+    ) -> Result<Response<TimeoutNowReply>, Status> {
+        let from = request.get_ref().from;
+        self.check_sender(&request, from)?;
+        let request = request.into_inner();
+        self.check_cluster(&request.cluster, &request.cluster_id, request.to)?;
+        self.check_member(from, false)?;
+        crate::handover::campaign(&self.node, from, request.term, request.last_log_index)
+            .await
+            .map_err(Status::failed_precondition)?;
+        Ok(Response::new(TimeoutNowReply {}))
+    }
+}
+
 #[tonic::async_trait]
 impl Peer for PeerService {
     // A leader may be missing from a lagging follower's configuration (it was added in
@@ -223,6 +241,13 @@ impl Peer for PeerService {
             unix_millis: self.node.wall_clock(),
             incarnation: self.node.incarnation().as_bytes().to_vec(),
         }))
+    }
+
+    async fn timeout_now(
+        &self,
+        request: Request<TimeoutNowRequest>,
+    ) -> Result<Response<TimeoutNowReply>, Status> {
+        self.take_over(request).await
     }
 
     async fn hello(&self, request: Request<HelloRequest>) -> Result<Response<HelloReply>, Status> {

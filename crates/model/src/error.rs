@@ -38,7 +38,8 @@ pub enum ErrorKind {
     /// The request body is larger than the endpoint accepts.
     RequestTooLarge,
     /// The cluster cannot serve the request now (no leader, no quorum, shutting down). The
-    /// outcome of a write that reports this is unknown.
+    /// outcome of a write that reports this is unknown. AWS's common error
+    /// `ServiceUnavailable`, HTTP 503, which every AWS SDK retries (docs/ARCHITECTURE.md).
     Unavailable,
     Internal,
     /// The caller's account is over a request-rate quota (AWS: 400 `ThrottlingException`).
@@ -108,7 +109,7 @@ impl ErrorKind {
             ErrorKind::UnknownOperation => "UnknownOperationException",
             ErrorKind::Serialization => "SerializationException",
             ErrorKind::RequestTooLarge => "RequestEntityTooLargeException",
-            ErrorKind::Unavailable => "ServiceUnavailableException",
+            ErrorKind::Unavailable => "ServiceUnavailable",
             ErrorKind::Internal => "KMSInternalException",
             ErrorKind::Throttling => "ThrottlingException",
         }

@@ -404,7 +404,11 @@ impl ServerConfig {
             kms,
             tls: None,
             statefulset: None,
-            edge: Edge::default(),
+            // One node, no load balancer to wait for: Ctrl-C stops at once.
+            edge: Edge {
+                shutdown_delay: Duration::ZERO,
+                ..Edge::default()
+            },
             cluster: ClusterConfig {
                 cluster_name: "trent-dev".into(),
                 node_id: 1,

@@ -35,6 +35,12 @@ pub struct EdgeFlags {
     /// key id, status, error code, duration. Never bodies or secrets [default: off].
     #[arg(long, env = "TRENT_HTTP_ACCESS_LOG")]
     pub http_access_log: Option<std::path::PathBuf>,
+    /// On SIGTERM, keep serving this many ms after /readyz turns 503 (and leadership is
+    /// handed over) before closing the listener, so a load balancer following /readyz stops
+    /// sending first; then requests in flight drain for up to 10 s. Set it to the load
+    /// balancer's probe interval x unhealthy threshold; 0 closes at once [default: 2000].
+    #[arg(long, env = "TRENT_HTTP_SHUTDOWN_DELAY_MS")]
+    pub http_shutdown_delay_ms: Option<u64>,
 }
 
 /// The `[http]` table of the configuration file.
@@ -48,6 +54,7 @@ pub struct EdgeFile {
     h2_max_streams: Option<u32>,
     connection_buffer_kib: Option<usize>,
     access_log: Option<std::path::PathBuf>,
+    shutdown_delay_ms: Option<u64>,
 }
 
 /// The resolved limits.
@@ -62,6 +69,8 @@ pub struct Edge {
     pub connection_buffer: usize,
     /// Where the access log goes, if anywhere (access_log.rs).
     pub access_log: Option<std::path::PathBuf>,
+    /// How long a stopping node goes on serving while unready (shutdown.rs).
+    pub shutdown_delay: Duration,
 }
 
 impl Default for Edge {
@@ -77,6 +86,7 @@ impl Default for Edge {
             h2_max_streams: 32,
             connection_buffer: 1024 * 1024,
             access_log: None,
+            shutdown_delay: Duration::from_secs(2),
         }
     }
 }
@@ -136,6 +146,11 @@ impl Edge {
                 .http_access_log
                 .or(file.access_log)
                 .filter(|p| !p.as_os_str().is_empty()),
+            shutdown_delay: flags
+                .http_shutdown_delay_ms
+                .or(file.shutdown_delay_ms)
+                .map(Duration::from_millis)
+                .unwrap_or(d.shutdown_delay),
         };
         if edge.max_connections == 0 {
             return Err("http_max_connections: must be at least 1".into());

@@ -17,6 +17,7 @@ mod metrics;
 mod peer_metrics;
 mod probe;
 mod remote;
+mod shutdown;
 mod statefulset;
 
 use std::path::PathBuf;
@@ -171,6 +172,7 @@ async fn serve(config: ServerConfig, dev: bool) -> anyhow::Result<()> {
         );
     }
     let bootstrapped = Arc::new(AtomicBool::new(false));
+    let stopping = Arc::new(AtomicBool::new(false));
     let metrics = Arc::new(metrics::Metrics::new(
         node.clone(),
         hsm,
@@ -187,6 +189,7 @@ async fn serve(config: ServerConfig, dev: bool) -> anyhow::Result<()> {
         .with_state(Probe {
             node: node.clone(),
             bootstrapped: bootstrapped.clone(),
+            stopping: stopping.clone(),
         })
         .merge(metrics::router(metrics))
         .merge(api.router());
@@ -225,10 +228,12 @@ async fn serve(config: ServerConfig, dev: bool) -> anyhow::Result<()> {
         // A domain key or cluster id mismatch found while running (trent_cluster::cluster_id).
         reason = node.stopped() => Err(anyhow::anyhow!(reason)),
     };
-    tracing::info!("shutting down");
-    let _ = stop_tx.send(true);
-    let _ = http.await;
-    node.shutdown().await;
+    // A node that failed to start has nothing to drain.
+    let delay = match outcome {
+        Ok(()) => config.edge.shutdown_delay,
+        Err(_) => std::time::Duration::ZERO,
+    };
+    shutdown::run(&node, &stopping, delay, stop_tx, http).await;
     outcome
 }
 
@@ -237,11 +242,14 @@ struct Probe {
     node: ClusterNode,
     /// The cluster is formed and the configured root access key is in place.
     bootstrapped: Arc<AtomicBool>,
+    /// SIGTERM arrived: unready from then on, whatever else holds (shutdown.rs).
+    stopping: Arc<AtomicBool>,
 }
 
-/// Ready when this node has bootstrapped, knows a leader and has applied the log to within
-/// `probe::MAX_LAG` entries of it, and may vote (`quarantine` says why not: a wiped or
-/// not yet recorded data dir). Anonymous, like every probe, so
+/// Ready when this node has bootstrapped, is not stopping, knows a leader that a quorum
+/// acknowledged within the election timeout (probe.rs), has applied the log to within
+/// `probe::MAX_LAG` entries of it, and may vote (`quarantine` says why not: a wiped or not
+/// yet recorded data dir). Anonymous, like every probe, so
 /// it shows only this node's Raft positions (what `/metrics` will show too), never keys or
 /// members.
 async fn readyz(
@@ -254,12 +262,17 @@ async fn readyz(
         _ => None,
     };
     // A node that does not vote (wiped data dir, incarnation.rs) needs its operator.
-    let code = match probe::caught_up(s.last_applied, leader_applied) && s.quarantine.is_none() {
+    let stopping = probe.stopping.load(Ordering::SeqCst);
+    let code = match !stopping
+        && probe::caught_up(s.last_applied, leader_applied)
+        && s.quarantine.is_none()
+    {
         true => axum::http::StatusCode::OK,
         false => axum::http::StatusCode::SERVICE_UNAVAILABLE,
     };
     let body = serde_json::json!({
         "ready": code == axum::http::StatusCode::OK,
+        "stopping": stopping,
         "node_id": s.node_id,
         "state": s.state,
         "leader": s.leader,

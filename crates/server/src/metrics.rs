@@ -198,11 +198,15 @@ impl RaftGauges {
     fn register(r: &Registry) -> prometheus::Result<RaftGauges> {
         Ok(RaftGauges {
             term: gauge(r, "trent_raft_term", "Current Raft term.")?,
-            is_leader: gauge(r, "trent_raft_is_leader", "1 if this node is the leader.")?,
+            is_leader: gauge(
+                r,
+                "trent_raft_is_leader",
+                "1 if this node is the leader and a quorum acknowledged it within the election timeout.",
+            )?,
             leader_id: gauge(
                 r,
                 "trent_raft_leader_id",
-                "Leader's node id as this node knows it; 0: none.",
+                "Leader's node id as this node knows it; 0: none, or this node leads without a quorum.",
             )?,
             last_log_index: gauge(
                 r,
@@ -250,8 +254,13 @@ impl RaftGauges {
     fn update(&self, node: &ClusterNode, s: &trent_model::ClusterStatus, data_dir: &Path) {
         let index = |i: Option<u64>| i.map_or(0, |i| i as i64);
         self.term.set(s.term as i64);
-        self.is_leader.set(i64::from(s.leader == Some(s.node_id)));
-        self.leader_id.set(index(s.leader));
+        // A leader its quorum no longer acknowledges cannot serve: it reports no leader, as
+        // /readyz does, so "no leader" alerts fire for it (health.rs in trent-cluster).
+        let leads = s.leader == Some(s.node_id);
+        let stranded = leads && !node.leads_with_quorum();
+        self.is_leader.set(i64::from(leads && !stranded));
+        self.leader_id
+            .set(if stranded { 0 } else { index(s.leader) });
         self.last_log_index.set(index(s.last_log_index));
         // Whatever is applied is committed (a snapshot install moves applied without Raft
         // saving a commit index).

@@ -1,9 +1,12 @@
-//! Probes: what "ready" means beyond "a leader is known" (this node has applied the log to
-//! within [`MAX_LAG`] entries of the leader), and `trentd healthcheck`, the client that a
-//! container image without curl uses as its health check.
+//! Probes: what "ready" means beyond "a leader is known" (the leader has a quorum, and this
+//! node has applied the log to within [`MAX_LAG`] entries of it), and `trentd healthcheck`,
+//! the client that a container image without curl uses as its health check.
 //!
 //! A follower learns the leader's position by asking it over the peer transport, on a
-//! forwarding channel of its own, so a probe never needs the leader's client address.
+//! forwarding channel of its own, so a probe never needs the leader's client address. The
+//! leader answers only while a quorum acknowledged it within the election timeout
+//! (`ClusterNode::leads_with_quorum`): a leader whose followers are gone, and every node
+//! behind it, is unready within an election timeout, since none of them can serve.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,6 +36,9 @@ impl ForwardHandler for LeaderApplied {
                 leader: self.node.leader(),
             });
         }
+        if !self.node.leads_with_quorum() {
+            return Err(ClusterError::Unavailable("the leader has no quorum".into()));
+        }
         let applied = self.node.status().last_applied.unwrap_or(0);
         Ok(applied.to_be_bytes().to_vec())
     }
@@ -44,10 +50,13 @@ pub fn install(node: &ClusterNode) {
     node.set_forward_handler(CHANNEL, Arc::new(handler));
 }
 
-/// The leader's last applied index, or `None` when the leader cannot be asked right now.
+/// The leader's last applied index, or `None` when the leader cannot be asked right now or
+/// has no quorum.
 pub async fn leader_applied(node: &ClusterNode) -> Option<u64> {
     if node.is_leader() {
-        return Some(node.status().last_applied.unwrap_or(0));
+        return node
+            .leads_with_quorum()
+            .then(|| node.status().last_applied.unwrap_or(0));
     }
     let ask = node.route(CHANNEL, Uuid::new_v4(), Vec::new());
     let reply = tokio::time::timeout(ASK_LEADER, ask).await.ok()?.ok()?;

@@ -208,10 +208,20 @@ impl Service {
                     attempt: id,
                     barrier_passed: false,
                 };
-                let record = self
+                let record = match self
                     .wrap_access_key(&access_key_id, &secret, owner.clone())
                     .await
-                    .map_err(OpError::into_api)?;
+                {
+                    Ok(record) => record,
+                    Err(OpError::Api(e)) => return Err(e),
+                    // A leader that just started may not have read a quorum's clocks yet
+                    // (its stamp needs them): that is a reason to wait, not to exit.
+                    Err(OpError::Cluster(e)) => {
+                        tracing::debug!(error = %e, "root key bootstrap will retry");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        continue;
+                    }
+                };
                 let command = Command::Bootstrap {
                     root_access_key: record,
                 };

@@ -28,8 +28,8 @@
 mod apply;
 pub mod backup;
 mod command;
-mod incarnations;
 mod identity;
+mod incarnations;
 mod index;
 mod principals;
 mod query;

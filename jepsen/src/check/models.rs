@@ -127,7 +127,7 @@ pub fn alias_input(action: AliasAction, target: Option<&str>) -> Option<AliasInp
 }
 
 /// The error codes a model can answer, as `'static` names; any other code is not an
-/// observation of the register (e.g. `ServiceUnavailableException`).
+/// observation of the register (e.g. `ServiceUnavailable`).
 pub fn known_error(code: &str) -> Option<&'static str> {
     [INVALID_STATE, DISABLED, NOT_FOUND, ALREADY_EXISTS]
         .into_iter()

@@ -4,7 +4,7 @@
 //!
 //! How outcomes map: `Ok` operations must be linearized with their exact answer; `Info`
 //! operations and `Ok` ones whose answer is not one the model can give (e.g. a stray
-//! `ServiceUnavailableException`) have an unknown outcome; `Fail` operations took no effect
+//! `ServiceUnavailable`) have an unknown outcome; `Fail` operations took no effect
 //! and are dropped.
 
 use std::collections::BTreeMap;

@@ -100,11 +100,11 @@ async fn isolated_old_leader_is_refused(subnet: u8, args: &[&str]) {
     // The old leader may still believe it leads, but cannot prove it: no read, no write.
     let isolated = cluster.client(old);
     let err = describe(&isolated, &key).await.unwrap_err();
-    assert_eq!(err.code(), Some("ServiceUnavailableException"), "{err}");
+    assert_eq!(err.code(), Some("ServiceUnavailable"), "{err}");
     let err = describe(&isolated, &newer).await.unwrap_err();
-    assert_eq!(err.code(), Some("ServiceUnavailableException"), "{err}");
+    assert_eq!(err.code(), Some("ServiceUnavailable"), "{err}");
     let err = create_key(&isolated).await.unwrap_err();
-    assert_eq!(err.code(), Some("ServiceUnavailableException"), "{err}");
+    assert_eq!(err.code(), Some("ServiceUnavailable"), "{err}");
 
     drop(partition);
     // Healed: the old leader follows the new one and serves the newer write.

@@ -72,12 +72,7 @@ fn a_failed_write_took_no_effect() {
 #[test]
 fn an_ok_with_an_unexpected_error_counts_as_unknown_outcome() {
     let mut h = History::new();
-    h.ok(
-        1,
-        0,
-        10,
-        key_write(K, Disable, err("ServiceUnavailableException")),
-    );
+    h.ok(1, 0, 10, key_write(K, Disable, err("ServiceUnavailable")));
     h.ok(2, 20, 30, key_read(K, Some(Ok(Enabled))));
     h.ok(2, 40, 50, key_read(K, Some(Ok(Disabled))));
     let v = verdict(&h, "key-state");

@@ -1,0 +1,167 @@
+//! Leadership handover: a leader that is shutting down makes a caught-up voter leader before
+//! it exits, so a rolling restart costs clients no election timeout and no error.
+//!
+//! openraft 0.9 has no transfer API (0.10 adds `trigger().transfer_leader`), so this is
+//! Raft's own recipe (the Raft thesis, 3.10) built from what 0.9 offers:
+//!
+//! 1. The leader stops serving client requests (`ClusterNode::is_handing_over`, checked by
+//!    the API's leader-side handler; the router waits for the successor and retries there)
+//!    and stops passing readers on its lease, so its log stops growing and it answers
+//!    nothing from state a successor may already have changed.
+//! 2. It waits until a voter has acknowledged its whole log (openraft's replication
+//!    metrics), then sends that voter `TimeoutNow` (peer RPC) with its term and last index.
+//! 3. The voter checks that the sender is the leader it follows in that term and that it
+//!    holds that log, and campaigns at once (`trigger().elect()`, which skips the election
+//!    timer). The old leader grants the vote: a candidate with its whole log and a higher
+//!    term; the other followers refuse while their leader lease holds, which is why the old
+//!    leader's own vote is the one that counts. With it the candidate has a majority.
+//!
+//! Safety rests on Raft's vote rules alone: a candidate wins only with a majority that
+//! holds no log newer than its own, exactly as in any election. Liveness: an old leader
+//! refuses votes during its first `election_timeout_max` as leader (openraft's lease check
+//! applies to its own vote too); a handover asked in that window costs one ordinary
+//! election timeout instead. A handover that does not finish within its time (no voter
+//! caught up, the target unreachable) is abandoned: the node serves again until it exits,
+//! and its followers elect a leader after it is gone.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use openraft::ServerState;
+use tokio::time::Instant;
+
+use crate::{ClusterNode, NodeId};
+
+/// How long the leader waits for `TimeoutNow` to be answered.
+const ASK_TIMEOUT: Duration = Duration::from_millis(500);
+
+impl ClusterNode {
+    /// Hands leadership to a caught-up voter, taking at most `within`. Answers the new leader,
+    /// or `None` when this node does not lead, is the only voter, or the handover did not
+    /// finish in time (then this node goes on serving as leader while it still is one).
+    pub async fn hand_over(&self, within: Duration) -> Option<NodeId> {
+        if !self.is_leader() {
+            return None;
+        }
+        let me = self.id();
+        let voters: Vec<NodeId> = {
+            let metrics = self.raft().metrics().borrow().clone();
+            let membership = metrics.membership_config.membership();
+            membership.voter_ids().filter(|&id| id != me).collect()
+        };
+        if voters.is_empty() {
+            tracing::info!("leadership handover: no other voter, this node leads until it exits");
+            return None;
+        }
+        self.handing_over().store(true, Ordering::SeqCst);
+        self.barrier().suspend_lease(true);
+        let outcome = self.hand_over_to(&voters, within).await;
+        self.barrier().suspend_lease(false);
+        self.handing_over().store(false, Ordering::SeqCst);
+        outcome
+    }
+
+    async fn hand_over_to(&self, voters: &[NodeId], within: Duration) -> Option<NodeId> {
+        let me = self.id();
+        let started = Instant::now();
+        let deadline = started + within;
+        // A voter that campaigned but did not win is asked again (or another one) after an
+        // election timeout.
+        let ask_again = Duration::from_millis(self.config().raft.election_timeout_max_ms);
+        let mut asked: Option<Instant> = None;
+        loop {
+            let metrics = self.raft().metrics().borrow().clone();
+            if let Some(leader) = metrics.current_leader.filter(|&l| l != me) {
+                tracing::info!(
+                    to = leader,
+                    term = metrics.current_term,
+                    took_ms = started.elapsed().as_millis() as u64,
+                    "leadership handed over"
+                );
+                return Some(leader);
+            }
+            if Instant::now() >= deadline {
+                tracing::warn!(
+                    within_ms = within.as_millis() as u64,
+                    "leadership handover did not finish in time; the followers will elect a leader after this node stops"
+                );
+                return None;
+            }
+            let due = asked.is_none_or(|at| at.elapsed() >= ask_again);
+            if metrics.state == ServerState::Leader && due {
+                let last = metrics.last_log_index.unwrap_or(0);
+                let target = metrics.replication.as_ref().and_then(|progress| {
+                    voters.iter().copied().find(|id| {
+                        progress.get(id).is_some_and(|matched| {
+                            matched.as_ref().map(|l| l.index) == metrics.last_log_index
+                        })
+                    })
+                });
+                if let Some((target, addr)) = target.and_then(|t| Some((t, self.member_addr(t)?))) {
+                    let term = metrics.current_term;
+                    let asking = self
+                        .network()
+                        .timeout_now(target, &addr, term, last, ASK_TIMEOUT);
+                    match asking.await {
+                        Ok(()) => asked = Some(Instant::now()),
+                        Err(status) => {
+                            tracing::debug!(to = target, error = %status.message(), "TimeoutNow refused")
+                        }
+                    }
+                }
+            }
+            // Wake at a leader change, or soon to look at the followers' progress again.
+            let _ = self
+                .raft()
+                .wait(Some(Duration::from_millis(20)))
+                .metrics(
+                    |m| m.current_leader.is_some_and(|l| l != me),
+                    "a new leader",
+                )
+                .await;
+        }
+    }
+}
+
+/// Campaigns now because `from`, the leader this node follows in `term`, is handing over and
+/// this node holds its log up to `last_log_index`. Anything else is refused: a stale or
+/// foreign request must not start an election.
+pub(crate) async fn campaign(
+    node: &ClusterNode,
+    from: NodeId,
+    term: u64,
+    last_log_index: u64,
+) -> Result<(), String> {
+    let metrics = node.raft().metrics().borrow().clone();
+    if metrics.current_leader != Some(from) || metrics.current_term != term {
+        return Err(format!(
+            "node {from} is not this node's leader in term {term} (leader {:?}, term {})",
+            metrics.current_leader, metrics.current_term
+        ));
+    }
+    if metrics.last_log_index.unwrap_or(0) < last_log_index {
+        return Err(format!(
+            "this node's log ends at {:?}, before the leader's {last_log_index}",
+            metrics.last_log_index
+        ));
+    }
+    let membership = metrics.membership_config.membership();
+    if !membership.voter_ids().any(|id| id == node.id()) {
+        return Err("this node is not a voter".into());
+    }
+    // `trigger().elect()` ignores the runtime elections switch: a node that may not vote
+    // (wiped data dir, incarnation.rs) or knows it was removed (observe.rs) says no here.
+    if let Some(reason) = node.vote_refusal() {
+        return Err(reason);
+    }
+    if node.is_removed() {
+        return Err("this node was removed from the cluster".into());
+    }
+    node.raft()
+        .trigger()
+        .elect()
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!(from, term, "the leader is handing over: campaigning now");
+    Ok(())
+}

@@ -1,0 +1,123 @@
+//! A rolling restart behind a load balancer costs retrying clients nothing (issue 19, item
+//! 5): boto3 with its standard retries runs a steady load (reads, encrypt/decrypt, writes)
+//! through an emulated load balancer that follows `/readyz` (rolling_load.py says exactly
+//! what it assumes), while every node in turn gets SIGTERM, exits, starts again from its
+//! data dir and becomes ready. Not one call may fail. The figures go to docs/OPERATIONS.md
+//! ("Rolling restart").
+//!
+//! Subnet 219.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::health::terminate;
+use crate::harness::*;
+use crate::interop::venv_python;
+
+/// The load generator, killed if the test fails before it stops it.
+struct Load(Option<Child>);
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn progress(file: &std::path::Path) -> u64 {
+    std::fs::read_to_string(file)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Waits until the load has made `more` calls beyond what it had made.
+async fn more_calls(file: &std::path::Path, more: u64) {
+    let from = progress(file);
+    wait_for(
+        &format!("{more} more calls of the load"),
+        Duration::from_secs(60),
+        || async move { (progress(file) >= from + more).then_some(()) },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rolling_restart_under_boto3_load_costs_clients_no_error() {
+    let python = venv_python();
+    let mut cluster = TestCluster::start(219, 3, &[]);
+    cluster.leader().await;
+    let dir = cluster.dir.path().to_path_buf();
+    let (stop_file, progress_file) = (dir.join("load.stop"), dir.join("load.progress"));
+    let endpoints: Vec<String> = cluster.nodes.iter().map(|n| n.api()).collect();
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/it/operator_mistakes/rolling_load.py");
+    let mut load = Load(Some(
+        Command::new(python)
+            .arg(script)
+            .env("TRENT_ENDPOINTS", endpoints.join(","))
+            .env("TRENT_STOP_FILE", &stop_file)
+            .env("TRENT_PROGRESS_FILE", &progress_file)
+            .as_test_root()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    ));
+    more_calls(&progress_file, 50).await;
+
+    let mut leaders_restarted = 0;
+    for id in 1..=3 {
+        let leader = cluster.leader().await;
+        let node = cluster.node(id);
+        terminate(node).await;
+        if leader == id {
+            leaders_restarted += 1;
+            let log = node.log_text();
+            let line = log.lines().find(|l| l.contains("leadership handed over"));
+            let line = line.unwrap_or_else(|| {
+                panic!(
+                    "the stopping leader handed over before it exited:\n{}",
+                    node.log_tail()
+                )
+            });
+            eprintln!("node {id}: {line}");
+        }
+        node.start();
+        let node = cluster.nodes.iter().find(|n| n.id == id).unwrap();
+        wait_for(
+            &format!("node {id} to be ready again"),
+            Duration::from_secs(60),
+            || async { node.local().await.filter(|l| l.ready) },
+        )
+        .await;
+        // The load runs on the whole cluster again before the next node goes.
+        more_calls(&progress_file, 50).await;
+    }
+    // Leadership moves as nodes restart: a leader goes at least once (often twice).
+    assert!(leaders_restarted >= 1, "no leader was restarted");
+
+    std::fs::write(&stop_file, b"stop").unwrap();
+    let child = load.0.take().unwrap();
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the load failed:\n{stderr}");
+    let line = String::from_utf8_lossy(&output.stdout);
+    let figures: Value = serde_json::from_str(line.trim())
+        .unwrap_or_else(|e| panic!("load output {line:?}: {e}\n{stderr}"));
+    // The figure docs/OPERATIONS.md records (run with --nocapture to see it).
+    eprintln!("rolling restart of 3 nodes under boto3 load: {figures}");
+    assert_eq!(
+        figures["errors"],
+        serde_json::json!([]),
+        "client-visible errors during the rolling restart: {figures}"
+    );
+    assert!(figures["calls"].as_u64().unwrap() >= 200, "{figures}");
+}
