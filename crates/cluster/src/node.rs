@@ -529,21 +529,19 @@ impl ClusterNode {
     }
 
     pub(crate) fn member_addr(&self, id: NodeId) -> Option<String> {
-        let metrics = self.inner.raft.metrics().borrow().clone();
-        metrics
-            .membership_config
-            .membership()
+        // Borrowed, not cloned: every forwarded request asks (peer_service.rs).
+        let metrics = self.inner.raft.metrics();
+        let addr = (metrics.borrow().membership_config.membership())
             .get_node(&id)
-            .map(|n: &BasicNode| n.addr.clone())
+            .map(|n: &BasicNode| n.addr.clone());
+        addr
     }
 
     /// Whether this node knows a membership at all (it belongs to a cluster, or is being
     /// added to one).
     pub(crate) fn has_members(&self) -> bool {
-        let metrics = self.inner.raft.metrics().borrow().clone();
-        let has = metrics
-            .membership_config
-            .membership()
+        let metrics = self.inner.raft.metrics();
+        let has = (metrics.borrow().membership_config.membership())
             .nodes()
             .next()
             .is_some();
