@@ -125,6 +125,9 @@ impl Service {
     ) -> Result<ImportProgress, OpError> {
         // This node just applied the last part as leader, so its local state holds it.
         let staged = self.node().read_local(|s| s.staged_backup(restore_id));
+        if let Some(pause) = restore_finish_pause() {
+            tokio::time::sleep(pause).await;
+        }
         let header = match staged.as_deref().map(|blob| self.verify(blob)) {
             Some(Err(refusal)) => {
                 let abort = Command::RestoreAbort { restore_id };
@@ -210,6 +213,24 @@ fn counted(state: &State) -> BackupHeader {
         users: counts.users,
         access_keys: counts.access_keys,
     }
+}
+
+/// The `restore-finish-pause` fail point (`return(MS)`): waits MS milliseconds between
+/// reading the staged backup and proposing its commit or abort, so a test can put another
+/// request's staging in that window (adversarial/crypto.rs: what the commit's apply check is
+/// for). `None` unless armed in a `failpoints` build.
+fn restore_finish_pause() -> Option<std::time::Duration> {
+    fail::fail_point!("restore-finish-pause", |ms: Option<String>| {
+        let pause = ms
+            .and_then(|ms| ms.parse().ok())
+            .map(std::time::Duration::from_millis);
+        tracing::warn!(
+            ?pause,
+            "restore-finish-pause: holding a restore before its commit"
+        );
+        pause
+    });
+    None
 }
 
 /// The call with a request id derived from its own, for a second command it proposes.

@@ -8,7 +8,8 @@
 //! - A key deleted after its waiting period leaves the HSM's cache of unwrapped keys at once
 //!   on every node (`trent_hsm_cached_keys`), not when the LRU happens to evict it.
 //! - A backup with a record moved to another account is refused by the restore, changes
-//!   nothing, and the genuine backup still restores afterwards.
+//!   nothing, and the genuine backup still restores afterwards; also when it is staged while
+//!   a retried last part proposes its commit unchecked (the commit's apply checks the seal).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -227,6 +228,23 @@ async fn a_backup_with_a_record_moved_to_another_account_is_refused_and_changes_
     let key_id = create_key(&client).await.unwrap();
     let (genuine, _) = export(&client).await.unwrap();
 
+    let forged = forge_owner(&genuine);
+
+    let target = TestCluster::start(153, 1, &[]);
+    target.leader().await;
+    let client = target.client(1);
+    let (code, message) = code(import(&client, &forged).await);
+    assert_eq!(code, "ValidationException", "{message}");
+    assert!(message.contains("seal"), "{message}");
+    assert!(list_keys(&client).await.unwrap().is_empty());
+    // Nothing was left half-done: the genuine backup restores.
+    import(&client, &genuine).await.unwrap();
+    assert_eq!(list_keys(&client).await.unwrap(), vec![key_id]);
+}
+
+/// `genuine` with the key record's owner account changed to another (same length, so every
+/// length prefix still holds) and the checksum recomputed: only the seal can tell.
+fn forge_owner(genuine: &[u8]) -> Vec<u8> {
     // The attacker's edit: the key's owner account becomes theirs (same length, so every
     // length prefix still holds), and the checksum is recomputed.
     let theirs = b"999988887777";
@@ -247,14 +265,83 @@ async fn a_backup_with_a_record_moved_to_another_account_is_refused_and_changes_
     let crc = crc32fast::hash(&forged);
     forged.extend_from_slice(&crc.to_be_bytes());
 
-    let target = TestCluster::start(153, 1, &[]);
+    forged
+}
+
+/// Item 9, at the commit's apply: the restore's last part is checked by the service before
+/// the commit is proposed, but that check and the commit are two steps. A retried last part
+/// (same SDK invocation id: its part is answered from memory, not staged again) finds no
+/// staging and proposes the commit unchecked; a forged backup staged by another request in
+/// that window would be what the commit swaps in, unless apply checks the seal itself. The
+/// `restore-finish-pause` fail point holds both requests in that window long enough to
+/// order them.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forged_backup_staged_under_a_retried_commit_is_refused_by_apply() {
+    let source = TestCluster::start(154, 1, &[]);
+    source.leader().await;
+    let client = source.client(1);
+    let key_id = create_key(&client).await.unwrap();
+    let (genuine, _) = export(&client).await.unwrap();
+    let forged = forge_owner(&genuine);
+
+    let mut target = TestCluster::start(155, 0, &[]);
+    let mut node = target.new_node(1, &format!("1={}:7701", TestCluster::ip(155, 1)));
+    node.env.push((
+        "FAILPOINTS".into(),
+        "restore-finish-pause=return(2000)".into(),
+    ));
+    node.start();
+    target.nodes.push(node);
     target.leader().await;
+    assert!(
+        target.nodes[0].log_text().contains("FAILPOINTS armed"),
+        "trentd was built without the `failpoints` feature (cargo test --workspace builds it)"
+    );
     let client = target.client(1);
-    let (code, message) = code(import(&client, &forged).await);
-    assert_eq!(code, "ValidationException", "{message}");
-    assert!(message.contains("seal"), "{message}");
+    let part = json!({
+        "RestoreId": "0b3e6a52-8c1d-4f27-9e55-3a7d1c2b4f60",
+        "Part": 0,
+        "Parts": 1,
+        "Data": B64.encode(&forged),
+    });
+    let invocation = Some("restore-retried-by-the-attacker");
+    let (code_first, message) = code(
+        client
+            .call_with("TrentAdmin.ImportBackup", &part, invocation)
+            .await,
+    );
+    assert_eq!(code_first, "ValidationException", "{message}");
+
+    // The retry reads no staging and waits 2 s before its unchecked commit; while it waits, a
+    // fresh request stages the forged backup again and waits before its own (failing) check.
+    let retry = {
+        let (client, part) = (client.clone(), part.clone());
+        tokio::spawn(async move {
+            client
+                .call_with("TrentAdmin.ImportBackup", &part, invocation)
+                .await
+        })
+    };
+    let node = &target.nodes[0];
+    let held = || {
+        node.log_text()
+            .matches("restore-finish-pause: holding")
+            .count()
+    };
+    wait_for(
+        "the retry held before its commit",
+        Duration::from_secs(10),
+        || async { (held() >= 2).then_some(()) },
+    )
+    .await;
+    let restage = client.admin("ImportBackup", &part).await;
+    let retried = retry.await.unwrap();
+    assert!(
+        retried.is_err() && restage.is_err(),
+        "the forged backup was restored: {retried:?} {restage:?}"
+    );
     assert!(list_keys(&client).await.unwrap().is_empty());
-    // Nothing was left half-done: the genuine backup restores.
+    // Nothing was swapped in: the cluster is still fresh and the genuine backup restores.
     import(&client, &genuine).await.unwrap();
     assert_eq!(list_keys(&client).await.unwrap(), vec![key_id]);
 }
