@@ -17,7 +17,9 @@ use crate::node::ClusterNode;
 use crate::proto::HelloReply;
 use crate::{ClusterError, NodeId};
 
-/// How long a leader retries a probe that does not get through (the node may be starting).
+/// How long a leader retries a probe that does not get through (the node may be starting),
+/// at most: never more than half the request timeout, so the refusal, which names the
+/// address, reaches the operator instead of the request's bare timeout.
 const PROBE_RETRY: Duration = Duration::from_secs(10);
 
 /// What this cluster expects of a node it adds.
@@ -94,7 +96,8 @@ impl ClusterNode {
         addr: &str,
         member: bool,
     ) -> Result<(), ClusterError> {
-        let reply = self.probe(id, addr, Instant::now() + PROBE_RETRY).await?;
+        let retry = PROBE_RETRY.min(self.config().request_timeout / 2);
+        let reply = self.probe(id, addr, Instant::now() + retry).await?;
         let identity = self.identity();
         let (cluster_id, key_check) = (identity.wire_id(), identity.key_check());
         let want = Expected {
@@ -132,11 +135,13 @@ impl ClusterNode {
                     )))
                 }
                 _ if Instant::now() >= deadline => {
-                    return Err(ClusterError::Unavailable(format!(
-                        "node {id} at {addr} does not answer ({}); is it running at that \
+                    // An operator's error to fix, not a condition for SDKs to retry blindly
+                    // (a bare 503 would hide which address fails and why).
+                    return Err(ClusterError::Invalid(format!(
+                        "address: node {id} at {addr} does not answer ({}); is it running at that \
                          address, with a certificate from the cluster CA that names node {id}?",
                         status.message()
-                    )))
+                    )));
                 }
                 _ => tokio::time::sleep(Duration::from_millis(200)).await,
             }
