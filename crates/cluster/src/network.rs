@@ -25,7 +25,8 @@ use crate::listener::WarnLimiter;
 use crate::peers::{Peers, RemovalHint};
 use crate::proto::peer_client::PeerClient;
 use crate::proto::{
-    ForwardRequest, HelloReply, HelloRequest, RaftRequest, TimeRequest, TimeoutNowRequest,
+    ForwardRequest, HelloReply, HelloRequest, RaftRequest, TimeReply, TimeRequest,
+    TimeoutNowRequest,
 };
 use crate::{NodeId, PeerTls, TypeConfig};
 
@@ -158,6 +159,28 @@ impl Network {
 
     /// Reads the wall clock of node `target` at `addr`.
     pub async fn time(&self, target: NodeId, addr: &str, timeout: Duration) -> Result<u64, Status> {
+        Ok(self.time_reply(target, addr, timeout).await?.unix_millis)
+    }
+
+    /// Asks node `target` at `addr` which data-dir incarnation it runs on (`None`: too old
+    /// to say).
+    pub async fn incarnation(
+        &self,
+        target: NodeId,
+        addr: &str,
+        timeout: Duration,
+    ) -> Result<Option<uuid::Uuid>, Status> {
+        let reply = self.time_reply(target, addr, timeout).await?;
+        Ok(uuid::Uuid::from_slice(&reply.incarnation).ok())
+    }
+
+    /// The `Time` RPC: node `target`'s wall clock and data-dir incarnation.
+    async fn time_reply(
+        &self,
+        target: NodeId,
+        addr: &str,
+        timeout: Duration,
+    ) -> Result<TimeReply, Status> {
         let mut request = tonic::Request::new(TimeRequest {
             cluster: self.cluster.clone(),
             from: self.from,
@@ -170,31 +193,7 @@ impl Network {
             .map_err(Status::invalid_argument)?
             .time(request)
             .await;
-        Ok(note(&self.peers, target, reply)?.into_inner().unix_millis)
-    }
-
-    /// Asks node `target` at `addr` which data-dir incarnation it runs on (`None`: too old
-    /// to say).
-    pub async fn incarnation(
-        &self,
-        target: NodeId,
-        addr: &str,
-        timeout: Duration,
-    ) -> Result<Option<uuid::Uuid>, Status> {
-        let mut request = tonic::Request::new(TimeRequest {
-            cluster: self.cluster.clone(),
-            from: self.from,
-            to: target,
-            cluster_id: self.identity.wire_id(),
-        });
-        request.set_timeout(timeout);
-        let reply = self
-            .client(target, addr)
-            .map_err(Status::invalid_argument)?
-            .time(request)
-            .await?
-            .into_inner();
-        Ok(uuid::Uuid::from_slice(&reply.incarnation).ok())
+        Ok(note(&self.peers, target, reply)?.into_inner())
     }
 
     /// Asks voter `target` at `addr` to campaign now: this leader (of `term`, whose log ends
