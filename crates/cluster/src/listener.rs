@@ -68,13 +68,44 @@ fn nodelay(tcp: &TcpStream) {
 
 type TlsStream = tokio_rustls::server::TlsStream<TcpStream>;
 
+type Incoming<S> = tokio::sync::mpsc::Receiver<std::io::Result<S>>;
+
 /// Accepts connections and hands over those whose handshake succeeded.
-fn accept_tls(
-    listener: TcpListener,
-    acceptor: tokio_rustls::TlsAcceptor,
-) -> tokio::sync::mpsc::Receiver<std::io::Result<TlsStream>> {
-    let (tx, rx) = tokio::sync::mpsc::channel(64);
+fn accept_tls(listener: TcpListener, acceptor: tokio_rustls::TlsAcceptor) -> Incoming<TlsStream> {
     let limiter = Arc::new(WarnLimiter::default());
+    accept_each(listener, true, move |tcp, from| {
+        let (acceptor, limiter) = (acceptor.clone(), limiter.clone());
+        async move {
+            let reason = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(stream)) => return Some(stream),
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => format!("no handshake within {HANDSHAKE_TIMEOUT:?}"),
+            };
+            match limiter.allow() {
+                true => tracing::warn!(peer = %from, reason, "peer TLS handshake refused"),
+                false => tracing::debug!(peer = %from, reason, "peer TLS handshake refused"),
+            }
+            None
+        }
+    })
+}
+
+/// Accepts plain connections, dropping (and logging) those that open with a TLS handshake.
+fn accept_plain(listener: TcpListener) -> Incoming<TcpStream> {
+    accept_each(listener, false, |tcp, _| async move { Some(tcp) })
+}
+
+/// The accept loop of both listeners: each connection (TCP_NODELAY set) is checked for a
+/// TLS/plain mismatch and then `open`ed in a task of its own, so a slow one holds no one up;
+/// what `open` yields is handed to the gRPC server. Ends when the server is gone.
+fn accept_each<S, F, Fut>(listener: TcpListener, tls_listener: bool, open: F) -> Incoming<S>
+where
+    S: Send + 'static,
+    F: Fn(TcpStream, std::net::SocketAddr) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Option<S>> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    let open = Arc::new(open);
     tokio::spawn(async move {
         loop {
             let (tcp, from) = match listener.accept().await {
@@ -88,50 +119,13 @@ fn accept_tls(
                 return;
             }
             nodelay(&tcp);
-            let (acceptor, tx, limiter) = (acceptor.clone(), tx.clone(), limiter.clone());
+            let (tx, open) = (tx.clone(), open.clone());
             tokio::spawn(async move {
-                if mismatched(&tcp, true).await {
+                if mismatched(&tcp, tls_listener).await {
                     return;
                 }
-                let reason =
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                        Ok(Ok(stream)) => {
-                            let _ = tx.send(Ok(stream)).await;
-                            return;
-                        }
-                        Ok(Err(e)) => e.to_string(),
-                        Err(_) => format!("no handshake within {HANDSHAKE_TIMEOUT:?}"),
-                    };
-                match limiter.allow() {
-                    true => tracing::warn!(peer = %from, reason, "peer TLS handshake refused"),
-                    false => tracing::debug!(peer = %from, reason, "peer TLS handshake refused"),
-                }
-            });
-        }
-    });
-    rx
-}
-
-/// Accepts plain connections, dropping (and logging) those that open with a TLS handshake.
-fn accept_plain(listener: TcpListener) -> tokio::sync::mpsc::Receiver<std::io::Result<TcpStream>> {
-    let (tx, rx) = tokio::sync::mpsc::channel(64);
-    tokio::spawn(async move {
-        loop {
-            let tcp = match listener.accept().await {
-                Ok((tcp, _)) => tcp,
-                Err(e) => {
-                    tracing::debug!(error = %e, "peer accept failed");
-                    continue;
-                }
-            };
-            if tx.is_closed() {
-                return;
-            }
-            nodelay(&tcp);
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                if !mismatched(&tcp, false).await {
-                    let _ = tx.send(Ok(tcp)).await;
+                if let Some(stream) = open(tcp, from).await {
+                    let _ = tx.send(Ok(stream)).await;
                 }
             });
         }
@@ -160,18 +154,35 @@ async fn mismatched(tcp: &TcpStream, tls_listener: bool) -> bool {
     true
 }
 
-/// At most one warning a second (refusals a stranger can cause must not flood the log).
-#[derive(Default)]
+/// A rate limit on warnings a stranger can cause (refusals, mismatches): [`WarnLimiter::allow`]
+/// says yes at most once per period (a second by default), so they cannot flood the log.
 pub(crate) struct WarnLimiter {
-    last_second: AtomicU64,
+    period_secs: u64,
+    last: AtomicU64,
+}
+
+impl Default for WarnLimiter {
+    fn default() -> Self {
+        WarnLimiter::every_secs(1)
+    }
 }
 
 impl WarnLimiter {
+    pub(crate) const fn every_secs(period_secs: u64) -> WarnLimiter {
+        WarnLimiter {
+            period_secs,
+            last: AtomicU64::new(0),
+        }
+    }
+
     pub(crate) fn allow(&self) -> bool {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        self.last_second.swap(now, Ordering::Relaxed) != now
+            .map_or(0, |d| d.as_secs());
+        let last = self.last.load(Ordering::Relaxed);
+        now >= last + self.period_secs
+            && (self.last)
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
     }
 }

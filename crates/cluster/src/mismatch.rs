@@ -12,35 +12,8 @@
 //! peers.rs.)
 
 /// Mismatch warnings: at most one every 10 s for the whole process.
-pub(crate) static MISMATCH_WARNINGS: Every = Every::secs(10);
-
-/// A rate limit: [`Every::allow`] says yes at most once per period.
-pub(crate) struct Every {
-    period: u64,
-    last: std::sync::atomic::AtomicU64,
-}
-
-impl Every {
-    pub(crate) const fn secs(period: u64) -> Every {
-        Every {
-            period,
-            last: std::sync::atomic::AtomicU64::new(0),
-        }
-    }
-
-    pub(crate) fn allow(&self) -> bool {
-        use std::sync::atomic::Ordering;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let last = self.last.load(Ordering::Relaxed);
-        now >= last + self.period
-            && self
-                .last
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-    }
-}
+pub(crate) static MISMATCH_WARNINGS: crate::listener::WarnLimiter =
+    crate::listener::WarnLimiter::every_secs(10);
 
 /// What the first byte of a connection says its client speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
