@@ -323,26 +323,10 @@ impl ClusterNode {
     /// Reads the voters' clocks every [`SAMPLE_INTERVAL`] until the node shuts down, so that
     /// a node that becomes leader already knows majority time (cluster_time.rs).
     fn spawn_clock_sampler(&self) {
-        let weak = Arc::downgrade(&self.inner);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(SAMPLE_INTERVAL);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let Some(inner) = weak.upgrade() else { return };
-                let node = ClusterNode { inner };
-                if node
-                    .inner
-                    .stop_peer_server
-                    .lock()
-                    .expect("stop lock")
-                    .is_none()
-                {
-                    return;
-                }
-                node.sample_clocks().await;
-            }
-        });
+        self.spawn_periodic(
+            SAMPLE_INTERVAL,
+            |node| async move { node.sample_clocks().await },
+        );
     }
 
     pub(crate) fn gate(&self) -> &Arc<VoteGate> {

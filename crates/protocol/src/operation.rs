@@ -13,37 +13,10 @@ use trent_model::{Error, ErrorKind};
 
 use crate::types::*;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "Operation", content = "Input")]
-pub enum Operation {
-    CreateKey(CreateKeyRequest),
-    DescribeKey(KeyIdRequest),
-    ListKeys(ListRequest),
-    EnableKey(KeyIdRequest),
-    DisableKey(KeyIdRequest),
-    ScheduleKeyDeletion(ScheduleKeyDeletionRequest),
-    CancelKeyDeletion(KeyIdRequest),
-    UpdateKeyDescription(UpdateKeyDescriptionRequest),
-    GetKeyLastUsage(KeyIdRequest),
-    CreateAlias(AliasRequest),
-    UpdateAlias(AliasRequest),
-    DeleteAlias(AliasRequest),
-    ListAliases(ListRequest),
-    TagResource(TagResourceRequest),
-    UntagResource(UntagResourceRequest),
-    ListResourceTags(ListRequest),
-    Encrypt(EncryptRequest),
-    Decrypt(DecryptRequest),
-    ReEncrypt(ReEncryptRequest),
-    GenerateDataKey(GenerateDataKeyRequest),
-    GenerateDataKeyWithoutPlaintext(GenerateDataKeyRequest),
-    GenerateRandom(GenerateRandomRequest),
-}
-
 /// Calls `$m!` with every operation: its variant and its input type.
 macro_rules! each_operation {
     ($m:ident, $($args:tt)*) => {
-        $m!($($args)*;
+        $m! {$($args)*;
             CreateKey(CreateKeyRequest),
             DescribeKey(KeyIdRequest),
             ListKeys(ListRequest),
@@ -66,9 +39,23 @@ macro_rules! each_operation {
             GenerateDataKey(GenerateDataKeyRequest),
             GenerateDataKeyWithoutPlaintext(GenerateDataKeyRequest),
             GenerateRandom(GenerateRandomRequest),
-        )
+        }
     };
 }
+
+/// Defines [`Operation`] from the one list above.
+macro_rules! define_operation {
+    (; $($variant:ident($t:ty),)*) => {
+        /// One KMS request: the AWS operation and its input, as the caller sent them.
+        #[derive(Debug, Clone, Serialize, Deserialize)]
+        #[serde(tag = "Operation", content = "Input")]
+        pub enum Operation {
+            $($variant($t),)*
+        }
+    };
+}
+
+each_operation!(define_operation,);
 
 impl Operation {
     /// The operation `name` with the JSON `input`. An unknown name is

@@ -95,12 +95,12 @@ class Stats:
             self.max_call_ms = max(self.max_call_ms, elapsed)
             if error is not None:
                 self.errors.append(error)
-            calls = self.calls
-        if calls % 10 == 0:
-            tmp = PROGRESS_FILE + ".tmp"
-            with open(tmp, "w") as f:
-                f.write(str(calls))
-            os.replace(tmp, PROGRESS_FILE)
+            # Under the lock: two threads writing one temporary file raced its rename.
+            if self.calls % 10 == 0:
+                tmp = PROGRESS_FILE + ".tmp"
+                with open(tmp, "w") as f:
+                    f.write(str(self.calls))
+                os.replace(tmp, PROGRESS_FILE)
 
 
 def retries_of(error):
