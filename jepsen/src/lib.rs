@@ -9,6 +9,7 @@
 
 pub mod check;
 pub mod client;
+pub mod disks;
 pub mod history;
 pub mod hosts;
 pub mod nemesis;

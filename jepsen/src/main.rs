@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use trent_jepsen::check::{CheckConfig, Validity};
-use trent_jepsen::nemesis::{Fault, PartitionMode};
+use trent_jepsen::nemesis::{Fault, PartitionMode, PowerLossMode};
 use trent_jepsen::run::{self, Options};
 
 #[derive(Parser)]
@@ -20,7 +20,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Start a cluster in network namespaces, run the workloads under faults, check.
-    Test(TestArgs),
+    Test(Box<TestArgs>),
     /// Remove what a killed run left behind (namespaces and their processes, the bridge,
     /// hosts files, the FORWARD rule); waits for a live run to finish first. A new run does
     /// this by itself before it sets up.
@@ -36,16 +36,24 @@ enum Command {
 #[derive(clap::Args)]
 struct TestArgs {
     /// Faults to schedule, taken in turn: partition, kill, pause, clock, membership, netem,
-    /// wipe.
+    /// wipe, power-loss, disk-full, fsync-fail (the last three put the data dirs on fault
+    /// file systems).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "partition,kill,pause,clock,membership,netem,wipe"
+        default_value = "partition,kill,pause,clock,membership,netem,wipe,power-loss,disk-full,fsync-fail"
     )]
     nemesis: Vec<Fault>,
     /// Partition shapes to choose from (default: all that fit the node count).
     #[arg(long, value_delimiter = ',')]
     partition_mode: Vec<PartitionMode>,
+    /// Whom power losses take: node, leader, majority, all (default: any of them).
+    #[arg(long, value_delimiter = ',')]
+    power_loss_mode: Vec<PowerLossMode>,
+    /// The load: `default` (15 clients, 150 operations/s offered) or `heavy` (100 clients,
+    /// 1 500 operations/s offered, over four times the keys and aliases).
+    #[arg(long, value_enum, default_value_t = Load::Default)]
+    load: Load,
     /// Seconds of workload.
     #[arg(long, default_value_t = 60)]
     time_limit: u64,
@@ -57,12 +65,12 @@ struct TestArgs {
     /// Seconds each fault lasts.
     #[arg(long, default_value_t = 8)]
     fault_duration: u64,
-    /// Clients per workload (five workloads).
-    #[arg(long, default_value_t = 3)]
-    concurrency: usize,
-    /// Target operations per second over all clients.
-    #[arg(long, default_value_t = 150.0)]
-    rate: f64,
+    /// Clients per workload (five workloads); default from `--load`.
+    #[arg(long)]
+    concurrency: Option<usize>,
+    /// Target operations per second over all clients; default from `--load`.
+    #[arg(long)]
+    rate: Option<f64>,
     /// Run directory (default: jepsen/store/<UTC time>).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -84,6 +92,22 @@ struct TestArgs {
     step_limit: u64,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Load {
+    Default,
+    Heavy,
+}
+
+impl Load {
+    /// Clients per workload, operations per second offered, and the plan's scale.
+    fn shape(self) -> (usize, f64, usize) {
+        match self {
+            Load::Default => (3, 150.0, 1),
+            Load::Heavy => (20, 1500.0, 4),
+        }
+    }
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -95,7 +119,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
     let result = match cli.command {
-        Command::Test(args) => runtime.block_on(test(args)),
+        Command::Test(args) => runtime.block_on(test(*args)),
         Command::Clean => trent_jepsen::hosts::clean().map(|()| true),
         Command::Check {
             dir,
@@ -127,15 +151,18 @@ async fn test(args: TestArgs) -> anyhow::Result<bool> {
         "no trentd at {} (build it, or pass --trentd)",
         trentd.display()
     );
+    let (concurrency, rate, scale) = args.load.shape();
     let options = Options {
         nodes: args.nodes,
         nemeses: args.nemesis,
         partition_modes: args.partition_mode,
+        power_loss_modes: args.power_loss_mode,
         time_limit: Duration::from_secs(args.time_limit),
         interval: Duration::from_secs(args.interval),
         fault_duration: Duration::from_secs(args.fault_duration),
-        concurrency: args.concurrency,
-        rate: args.rate,
+        concurrency: args.concurrency.unwrap_or(concurrency),
+        rate: args.rate.unwrap_or(rate),
+        scale,
         out,
         trentd,
         failpoints: args.failpoints,

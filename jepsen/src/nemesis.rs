@@ -1,7 +1,8 @@
 //! Faults, each with a start and a stop recorded in the history: partitions (iptables inside
 //! the nodes' namespaces), kill -9 and restart, SIGSTOP/SIGCONT, wall-clock skew and strobe
-//! (libfaketime), membership change (remove and re-add a node), slow links (tc netem) and a
-//! wiped disk (`wipe.rs`: restart on an empty data dir, then the replace step).
+//! (libfaketime), membership change (remove and re-add a node), slow links (tc netem), a
+//! wiped disk (`wipe.rs`: restart on an empty data dir, then the replace step), and the disk
+//! faults of `disk.rs` (power loss, a full disk, failing fsyncs).
 //! Every other clock fault moves the leader's clock ±40 days (a leap past any deletion
 //! window), so that the deletion-schedule workload can show no key is deleted early.
 //!
@@ -24,9 +25,11 @@ use crate::hosts;
 use crate::nodes::{Nodes, PEER_PORT};
 use crate::recorder::Recorder;
 
+mod disk;
 mod partition;
 mod wipe;
 
+pub use disk::PowerLossMode;
 pub use partition::{heal as heal_partitions, PartitionMode};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -38,6 +41,9 @@ pub enum Fault {
     Membership,
     Netem,
     Wipe,
+    PowerLoss,
+    DiskFull,
+    FsyncFail,
 }
 
 impl Fault {
@@ -50,7 +56,15 @@ impl Fault {
             Fault::Membership => "membership",
             Fault::Netem => "netem",
             Fault::Wipe => "wipe",
+            Fault::PowerLoss => "power-loss",
+            Fault::DiskFull => "disk-full",
+            Fault::FsyncFail => "fsync-fail",
         }
+    }
+
+    /// Whether the fault needs the nodes' data dirs on fault file systems.
+    pub fn needs_faulty_disks(self) -> bool {
+        matches!(self, Fault::PowerLoss | Fault::DiskFull | Fault::FsyncFail)
     }
 }
 
@@ -67,6 +81,13 @@ enum Undo {
     Replace {
         victim: u64,
         killed: Vec<u64>,
+    },
+    /// The disk has space again.
+    FreeSpace(u64),
+    /// The disk's fsyncs work again; `eio_before`: its failed fsyncs before the fault.
+    FsyncHeals {
+        victim: u64,
+        eio_before: u64,
     },
 }
 
@@ -88,6 +109,10 @@ pub struct Nemesis {
     pub clock_faults: std::sync::atomic::AtomicU64,
     /// Wiped nodes that did not stay out of elections until replaced (`wipe.rs`).
     pub wipe_findings: std::sync::Mutex<Vec<String>>,
+    /// Whom power losses take (all modes when empty).
+    pub power_loss_modes: Vec<PowerLossMode>,
+    /// Nodes that did not keep the rules of a full disk or a failed fsync (`disk.rs`).
+    pub disk_findings: std::sync::Mutex<Vec<String>>,
 }
 
 /// How far the clock nemesis moves the leader's clock: past every deletion window (7-30 days).
@@ -106,6 +131,9 @@ impl Nemesis {
             Fault::Membership => self.remove_member(&ids, leader).await?,
             Fault::Netem => slow_links(&ids)?,
             Fault::Wipe => self.wipe(&ids, leader).await?,
+            Fault::PowerLoss => self.power_loss(&ids, leader).await,
+            Fault::DiskFull => self.fill_disk(&ids, leader).await,
+            Fault::FsyncFail => self.fail_fsyncs(&ids, leader).await,
         };
         self.recorder.nemesis(
             fault.name(),
@@ -150,6 +178,10 @@ impl Nemesis {
                 }
             }
             Undo::Replace { victim, killed } => self.replace(victim, &killed).await?,
+            Undo::FreeSpace(victim) => self.free_space(victim).await,
+            Undo::FsyncHeals { victim, eio_before } => {
+                self.heal_fsyncs(victim, eio_before).await?
+            }
         }
         self.recorder.nemesis(
             active.fault.name(),

@@ -13,6 +13,7 @@ use std::process::{Child, Command, Stdio};
 
 use anyhow::{Context, Result};
 
+use crate::disks::{self, Disks};
 use crate::hosts;
 
 /// The domain key every node of a run holds (a test cluster's, never a real one).
@@ -40,6 +41,8 @@ pub struct Spec {
     pub failpoints: Option<String>,
     /// More `trentd run` arguments for every node (e.g. `--lease-reads`).
     pub extra_args: Vec<String>,
+    /// Data dirs on fault file systems (`disks.rs`), for the disk nemeses.
+    pub faulty_disks: bool,
 }
 
 pub struct Node {
@@ -51,6 +54,8 @@ pub struct Node {
 pub struct Nodes {
     pub spec: Spec,
     nodes: Vec<Node>,
+    /// Dropped after the processes are killed (`Drop` below runs first).
+    disks: Option<Disks>,
 }
 
 impl Nodes {
@@ -70,7 +75,11 @@ impl Nodes {
         for id in 1..=spec.count {
             std::fs::create_dir_all(spec.dir.join(format!("n{id}")))?;
         }
-        let nodes = Nodes { spec, nodes };
+        let disks = match spec.faulty_disks {
+            true => Some(Disks::mount(&spec.dir, spec.count)?),
+            false => None,
+        };
+        let nodes = Nodes { spec, nodes, disks };
         for id in 1..=nodes.spec.count {
             nodes.set_clock_offset(id, 0)?;
         }
@@ -122,10 +131,32 @@ impl Nodes {
         node.paused = false;
     }
 
+    /// The disks of the run, when it has fault file systems.
+    pub fn disks(&self) -> Option<&Disks> {
+        self.disks.as_ref()
+    }
+
+    /// Node `id`'s data dir: on its fault file system when the run has them.
+    pub fn data_dir(&self, id: u64) -> PathBuf {
+        match self.disks {
+            Some(_) => disks::mount_point(&self.spec.dir, id).join("data"),
+            None => self.spec.dir.join(format!("n{id}/data")),
+        }
+    }
+
+    /// The exit status of node `id`'s process if it has exited by itself (it is then no
+    /// longer running).
+    pub fn reap(&mut self, id: u64) -> Option<std::process::ExitStatus> {
+        let node = self.node_mut(id);
+        let status = node.child.as_mut()?.try_wait().ok()??;
+        node.child = None;
+        Some(status)
+    }
+
     /// kill -9, then delete the node's data dir: a lost disk.
     pub fn wipe(&mut self, id: u64) -> Result<()> {
         self.kill(id);
-        let data = self.spec.dir.join(format!("n{id}/data"));
+        let data = self.data_dir(id);
         match std::fs::remove_dir_all(&data) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 Err(e).with_context(|| format!("deleting {}", data.display()))
@@ -175,8 +206,8 @@ impl Nodes {
     }
 
     fn command(&self, id: u64) -> Result<Command> {
+        let data = self.data_dir(id);
         let spec = &self.spec;
-        let data = spec.dir.join(format!("n{id}/data"));
         let initial: Vec<String> = (1..=spec.count)
             .map(|n| format!("{n}={}:{PEER_PORT}", hosts::name(n)))
             .collect();
@@ -203,6 +234,7 @@ impl Nodes {
                 "--request-timeout-ms",
                 "3000",
             ])
+            .args(&spec.extra_args)
             .env("TRENT_LOG", "info")
             // The workloads drive one account past AWS's per-second quotas by design.
             .env("TRENT_REQUEST_QUOTAS", "false")
@@ -213,6 +245,11 @@ impl Nodes {
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
+        if spec.faulty_disks && std::env::var_os("TRENT_WAL_RECYCLE_MB").is_none() {
+            // A fault file system holds what it is given in memory: 4 MB recycled WAL files
+            // (the same recycling, ARCHITECTURE.md Storage) instead of 64 MB ones.
+            cmd.env("TRENT_WAL_RECYCLE_MB", "4");
+        }
         if let Some(failpoints) = &spec.failpoints {
             cmd.env("FAILPOINTS", failpoints);
         }

@@ -17,7 +17,7 @@ use crate::check::{self, CheckConfig, Validity, Verdict};
 use crate::client::{Clients, Outcome};
 use crate::history::{self, Entry, Kind, Op};
 use crate::hosts::Hosts;
-use crate::nemesis::{self, Fault, Nemesis, PartitionMode};
+use crate::nemesis::{self, Fault, Nemesis, PartitionMode, PowerLossMode};
 use crate::nodes::{Nodes, Spec};
 use crate::recorder::Recorder;
 use crate::report::{self, RunMeta};
@@ -28,6 +28,8 @@ pub struct Options {
     pub nodes: u64,
     pub nemeses: Vec<Fault>,
     pub partition_modes: Vec<PartitionMode>,
+    /// Whom power losses take (all modes when empty).
+    pub power_loss_modes: Vec<PowerLossMode>,
     pub time_limit: Duration,
     /// Healthy time before each fault, and how long a fault lasts.
     pub interval: Duration,
@@ -36,6 +38,8 @@ pub struct Options {
     pub concurrency: usize,
     /// Operations per second over all clients (a target, not a promise).
     pub rate: f64,
+    /// How many keys and aliases the workloads spread over (1: the default few).
+    pub scale: usize,
     pub out: PathBuf,
     pub trentd: PathBuf,
     pub failpoints: Option<String>,
@@ -61,6 +65,7 @@ pub async fn run(options: Options) -> Result<bool> {
         faketime: options.nemeses.contains(&Fault::Clock),
         failpoints: options.failpoints.clone(),
         extra_args: options.trentd_args.clone(),
+        faulty_disks: options.nemeses.iter().any(|f| f.needs_faulty_disks()),
     })?;
     for id in nodes.ids() {
         nodes.start(id)?;
@@ -68,7 +73,7 @@ pub async fn run(options: Options) -> Result<bool> {
     let nodes = Arc::new(Mutex::new(nodes));
     let clients = Clients::new(&hosts.ids, Duration::from_secs(4), Duration::from_secs(12))?;
     wait_healthy(&nodes, &clients).await?;
-    let plan = make_plan(&clients).await?;
+    let plan = make_plan(&clients, options.scale.max(1)).await?;
     tracing::info!(?plan, "keys and aliases made; starting clients and nemesis");
 
     let recorder = Arc::new(Recorder::create(&options.out.join("history.jsonl"))?);
@@ -79,6 +84,8 @@ pub async fn run(options: Options) -> Result<bool> {
         partition_modes: options.partition_modes.clone(),
         clock_faults: Default::default(),
         wipe_findings: Default::default(),
+        power_loss_modes: options.power_loss_modes.clone(),
+        disk_findings: Default::default(),
     };
     let deadline = Instant::now() + options.time_limit;
     let crashes = Arc::new(std::sync::Mutex::new(vec![]));
@@ -97,6 +104,9 @@ pub async fn run(options: Options) -> Result<bool> {
     if options.nemeses.contains(&Fault::Wipe) {
         verdicts.push(wipe_verdict(&nemesis.wipe_findings.lock().unwrap()));
     }
+    if options.nemeses.iter().any(|f| f.needs_faulty_disks()) {
+        verdicts.push(disk_verdict(&nemesis.disk_findings.lock().unwrap()));
+    }
     let meta = RunMeta {
         command: options.command.clone(),
         nodes: options.nodes as usize,
@@ -111,6 +121,9 @@ pub async fn run(options: Options) -> Result<bool> {
     report::write_report(&options.out, &entries, &verdicts, &meta)?;
     print_summary(&options, &verdicts);
     let passed = verdicts.iter().all(|v| v.validity == Validity::Valid);
+    if !passed {
+        keep_data_dirs(&*nodes.lock().await, &options.out);
+    }
     drop(nodes);
     drop(hosts);
     if passed {
@@ -147,21 +160,26 @@ async fn wait_healthy(nodes: &Arc<Mutex<Nodes>>, clients: &Clients) -> Result<()
 }
 
 /// Fresh keys for the deletion-schedule workload, each scheduled at most once (a second
-/// schedule of a pending key is refused).
+/// schedule of a pending key is refused), per unit of scale.
 const DELETION_KEYS: usize = 20;
 
-async fn make_plan(clients: &Clients) -> Result<Plan> {
+/// The keys and aliases of a run: 3 key-state registers, 2 alias targets, 1 key for
+/// ciphertexts, 3 aliases and 20 deletion keys, each count times `scale`, so that more
+/// clients spread over more registers (each register's history stays checkable).
+async fn make_plan(clients: &Clients, scale: usize) -> Result<Plan> {
     let mut keys = vec![];
-    for _ in 0..6 + DELETION_KEYS {
+    for _ in 0..(6 + DELETION_KEYS) * scale {
         keys.push(create_key(clients).await?);
     }
     let run_tag = uuid::Uuid::new_v4().simple().to_string();
+    let mut keys = keys.into_iter();
+    let mut take = |n: usize| keys.by_ref().take(n * scale).collect::<Vec<_>>();
     Ok(Plan {
-        register_keys: keys[..3].to_vec(),
-        alias_targets: keys[3..5].to_vec(),
-        durable_keys: keys[5..6].to_vec(),
-        deletion_keys: keys[6..].to_vec(),
-        aliases: (0..3)
+        register_keys: take(3),
+        alias_targets: take(2),
+        durable_keys: take(1),
+        deletion_keys: take(DELETION_KEYS),
+        aliases: (0..3 * scale)
             .map(|i| format!("alias/jepsen-{}-{i}", &run_tag[..8]))
             .collect(),
         run_tag,
@@ -272,14 +290,28 @@ async fn note_crashes(nemesis: &Nemesis, crashes: &std::sync::Mutex<Vec<String>>
     }
 }
 
-/// After healing: the final ListKeys, a DescribeKey of every deletion-schedule key, and a
-/// Decrypt of every acknowledged ciphertext.
+/// After healing: the final ListKeys, a read of every key-state register and alias, a
+/// DescribeKey of every deletion-schedule key, and a Decrypt of every acknowledged ciphertext.
 async fn final_reads(clients: &Clients, recorder: &Arc<Recorder>, plan: &Plan) {
     let list = Op::ListKeys {
         final_read: true,
         keys: None,
     };
     record_one(clients, recorder, list).await;
+    for key in &plan.register_keys {
+        let read = Op::KeyRead {
+            key: key.clone(),
+            state: None,
+        };
+        record_one(clients, recorder, read).await;
+    }
+    for alias in &plan.aliases {
+        let read = Op::AliasRead {
+            alias: alias.clone(),
+            target: None,
+        };
+        record_one(clients, recorder, read).await;
+    }
     for key in &plan.deletion_keys {
         let read = Op::DeletionRead {
             key: key.clone(),
@@ -355,6 +387,36 @@ fn crash_verdict(crashes: &[String]) -> Verdict {
         summary: format!("{} trentd process(es) exited by themselves", crashes.len()),
         anomalies: crashes.to_vec(),
         stats: json!({ "crashes": crashes.len() }),
+    }
+}
+
+/// `disk-faults`: every node with a full disk served again once it had space, without a
+/// restart, and every node whose fsync failed stopped.
+fn disk_verdict(findings: &[String]) -> Verdict {
+    Verdict {
+        checker: "disk-faults".into(),
+        validity: if findings.is_empty() {
+            Validity::Valid
+        } else {
+            Validity::Invalid
+        },
+        summary: format!(
+            "{} node(s) broke the rules of a full disk or a failed fsync",
+            findings.len()
+        ),
+        anomalies: findings.to_vec(),
+        stats: json!({ "findings": findings.len() }),
+    }
+}
+
+/// A failed run keeps each node's data dir as `n<i>/data`; one on a fault file system is
+/// copied out (as the node last saw it) before the mount goes.
+fn keep_data_dirs(nodes: &Nodes, out: &std::path::Path) {
+    let Some(disks) = nodes.disks() else { return };
+    for id in nodes.ids() {
+        if let Err(e) = disks.copy_out(id, &out.join(format!("n{id}/data"))) {
+            tracing::warn!(node = id, error = %e, "could not keep the data dir");
+        }
     }
 }
 

@@ -318,6 +318,7 @@ impl ClusterNode {
             purged_index: m.purged.map(|l| l.index),
             members,
             quarantine: self.vote_refusal(),
+            disk: self.disk_full().then(|| "full: writes wait for space".to_owned()),
         }
     }
 }

@@ -73,6 +73,8 @@ struct Inner {
     /// This leader is handing over (handover.rs): it serves no request, so its log stops
     /// growing and its successor can catch up; the router waits for the new leader.
     handing_over: AtomicBool,
+    /// Whether the store waits for disk space (store/disk.rs).
+    disk: Arc<store::DiskHealth>,
 }
 
 /// Requests this node forwarded to the leader (and how many of those attempts failed at the
@@ -120,6 +122,7 @@ impl ClusterNode {
             .learn(state.read().expect("state lock").cluster_identity())
             .map_err(StartError::Identity)?;
         let committed = storage.log.committed_gauge();
+        let disk = storage.disk.clone();
         let sizes = storage.log.sizes();
         let gate = Arc::new(VoteGate::load(storage.log.db())?);
         let network = Network::new(
@@ -185,11 +188,13 @@ impl ClusterNode {
                 gate,
                 identity,
                 handing_over: AtomicBool::new(false),
+                disk,
             }),
         };
         node.apply_gate();
         node.spawn_clock_sampler();
         crate::observe::spawn(&node);
+        node.spawn_fatal_watch();
         node.spawn_periodic(CHECK_INTERVAL, |node| async move {
             node.check_incarnations().await
         });
@@ -306,6 +311,39 @@ impl ClusterNode {
         &self.inner.handing_over
     }
 
+    /// Whether this node's store waits for disk space: it serves no client request meanwhile.
+    pub fn disk_full(&self) -> bool {
+        self.inner.disk.full()
+    }
+
+    /// A Raft that stopped by itself (its storage failed, or it panicked) stops the node: a
+    /// process that stays up without Raft would only answer errors (store/disk.rs).
+    fn spawn_fatal_watch(&self) {
+        let mut metrics = self.inner.raft.metrics();
+        let identity = self.inner.identity.clone();
+        tokio::spawn(async move {
+            loop {
+                let fatal = match &metrics.borrow_and_update().running_state {
+                    Ok(()) => None,
+                    Err(openraft::error::Fatal::Stopped) => return,
+                    Err(fatal) => Some(fatal.to_string()),
+                };
+                if let Some(fatal) = fatal {
+                    identity.fail(format!("raft stopped: {fatal}"));
+                    return;
+                }
+                if metrics.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+
+    /// How many times this node found its disk full since it started.
+    pub fn disk_full_events(&self) -> u64 {
+        self.inner.disk.full_events()
+    }
+
     /// Whether this leader is handing over: client requests must wait for its successor.
     pub fn is_handing_over(&self) -> bool {
         self.inner.handing_over.load(Ordering::SeqCst)
@@ -419,6 +457,13 @@ impl ClusterNode {
         payload: Vec<u8>,
     ) -> Result<Vec<u8>, ClusterError> {
         let payload = Zeroizing::new(payload);
+        if self.disk_full() {
+            // Its state falls behind while it waits for space: a client is better served by
+            // another node at once (503 is retried) than by a timeout here.
+            return Err(ClusterError::Unavailable(
+                "this node's disk is full: it serves nothing until space returns".into(),
+            ));
+        }
         let deadline = Instant::now() + self.inner.config.request_timeout;
         loop {
             let leader = self.leader();

@@ -25,6 +25,9 @@ pub struct ClusterStatus {
     /// and not recorded yet), if it does not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quarantine: Option<String>,
+    /// Why this node cannot write to its disk now ("full": it waits for space), if so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -249,7 +249,7 @@ struct Probe {
 /// Ready when this node has bootstrapped, is not stopping, knows a leader that a quorum
 /// acknowledged within the election timeout (probe.rs), has applied the log to within
 /// `probe::MAX_LAG` entries of it, and may vote (`quarantine` says why not: a wiped or not
-/// yet recorded data dir). Anonymous, like every probe, so
+/// yet recorded data dir), and its disk has space (`disk`). Anonymous, like every probe, so
 /// it shows only this node's Raft positions (what `/metrics` will show too), never keys or
 /// members.
 async fn readyz(
@@ -266,6 +266,7 @@ async fn readyz(
     let code = match !stopping
         && probe::caught_up(s.last_applied, leader_applied)
         && s.quarantine.is_none()
+        && s.disk.is_none()
     {
         true => axum::http::StatusCode::OK,
         false => axum::http::StatusCode::SERVICE_UNAVAILABLE,
@@ -283,6 +284,7 @@ async fn readyz(
         "snapshot_index": s.snapshot_index,
         "purged_index": s.purged_index,
         "quarantine": s.quarantine,
+        "disk": s.disk,
     });
     (code, axum::Json(body))
 }

@@ -83,6 +83,8 @@ struct RaftGauges {
     snapshot_size: IntGauge,
     purged_index: IntGauge,
     storage_size: IntGauge,
+    disk_full: IntGauge,
+    disk_full_events: IntGauge,
 }
 
 struct ForwardMetrics {
@@ -248,6 +250,16 @@ impl RaftGauges {
                 "trent_storage_size_bytes",
                 "Bytes on disk in the data dir (database and snapshots).",
             )?,
+            disk_full: gauge(
+                r,
+                "trent_disk_full",
+                "1 while this node's disk is full: its writes wait for space and it serves no request.",
+            )?,
+            disk_full_events: gauge(
+                r,
+                "trent_disk_full_events",
+                "Times this node found its disk full since it started.",
+            )?,
         })
     }
 
@@ -278,6 +290,8 @@ impl RaftGauges {
         self.snapshot_size
             .set(std::fs::metadata(snapshot).map_or(0, |m| m.len() as i64));
         self.storage_size.set(dir_size(data_dir) as i64);
+        self.disk_full.set(i64::from(node.disk_full()));
+        self.disk_full_events.set(node.disk_full_events() as i64);
     }
 }
 

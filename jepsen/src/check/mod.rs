@@ -3,6 +3,8 @@
 //! - `key-state` and `alias`: per-register linearizability (`linearizable`, `models`,
 //!   `registers`);
 //! - `creation-set` and `ciphertext-durability`: nothing acknowledged was lost (`durability`);
+//! - `acknowledged-writes`: the state after the faults still holds every acknowledged key
+//!   state, alias and deletion schedule (`survival`);
 //! - `use-after-disable`: no key was used after a disable was acknowledged (`safety`);
 //! - `availability`: how many operations succeeded while a majority was healthy
 //!   (`availability`);
@@ -19,6 +21,7 @@ pub mod linearizable;
 pub mod models;
 pub mod registers;
 pub mod safety;
+pub mod survival;
 #[cfg(test)]
 pub(crate) mod testkit;
 #[cfg(test)]
@@ -78,6 +81,7 @@ pub fn check_all(entries: &[Entry], config: &CheckConfig) -> Vec<Verdict> {
         registers::check_aliases(&ops, config.step_limit),
         durability::check_creation_set(&ops),
         durability::check_ciphertexts(&ops),
+        survival::check_acknowledged_writes(&ops),
         safety::check_use_after_disable(&ops),
         deletion::check_early_deletion(&ops),
         availability::check_availability(entries, &ops, config.availability_goal),

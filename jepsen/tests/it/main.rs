@@ -3,6 +3,7 @@
 
 mod broken_barrier;
 mod late_duplicates;
+mod power_loss;
 mod smoke;
 mod teardown;
 

@@ -4,7 +4,8 @@
 //! requires) and made durable by the [`Flusher`] thread, which syncs the write-ahead log and
 //! only then tells openraft the entries are on disk. One sync covers every append that was
 //! waiting for it, and appends are reported durable in the order they were made. The vote is
-//! written synced before `save_vote` returns.
+//! written synced before `save_vote` returns. Every write waits while the disk is full, and
+//! a failed sync stops the node and fails every later sync too (disk.rs).
 
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
@@ -15,6 +16,7 @@ use openraft::storage::{LogFlushed, LogState, RaftLogReader, RaftLogStorage};
 use openraft::{Entry, OptionalSend, RaftLogId, Vote};
 use rocksdb::{Direction, IteratorMode, WriteBatch, WriteOptions, DB};
 
+use super::disk::DiskHealth;
 use super::{blocking, storage_io, storage_read, LogSizes, CF_LOG, CF_RAFT};
 use crate::{LogId, NodeId, StorageError, TypeConfig};
 
@@ -31,6 +33,7 @@ pub struct LogStore {
     flusher: Flusher,
     /// The stored size of each entry, for retention by bytes.
     sizes: LogSizes,
+    disk: Arc<DiskHealth>,
 }
 
 /// The thread that makes appended entries durable; it ends with the last [`LogStore`].
@@ -40,13 +43,13 @@ struct Flusher {
 }
 
 impl Flusher {
-    fn spawn(db: &Arc<DB>) -> Flusher {
+    fn spawn(db: &Arc<DB>, disk: Arc<DiskHealth>) -> Flusher {
         let (waiting, queue) = mpsc::channel();
         // Weak: a node that shut down must be able to reopen its data dir at once.
         let db = Arc::downgrade(db);
         std::thread::Builder::new()
             .name("trent-log-flush".into())
-            .spawn(move || flush_loop(db, queue))
+            .spawn(move || flush_loop(db, disk, queue))
             .expect("spawn the log flush thread");
         Flusher { waiting }
     }
@@ -59,15 +62,30 @@ impl Flusher {
     }
 }
 
-fn flush_loop(db: Weak<DB>, queue: mpsc::Receiver<LogFlushed<TypeConfig>>) {
+fn flush_loop(
+    db: Weak<DB>,
+    disk: Arc<DiskHealth>,
+    queue: mpsc::Receiver<LogFlushed<TypeConfig>>,
+) {
+    // After one failed sync no later one proves anything (disk.rs: "fsyncgate").
+    let mut broken: Option<String> = None;
     while let Ok(first) = queue.recv() {
         // Everything queued was written before it was queued: one sync covers it all.
         let mut waiting = vec![first];
         waiting.extend(queue.try_iter());
-        let synced = match db.upgrade() {
-            Some(db) => db.flush_wal(true).map_err(|e| e.to_string()),
-            None => Err("the database is closed".to_string()),
+        let synced = match (&broken, db.upgrade()) {
+            (Some(reason), _) => Err(reason.clone()),
+            (None, Some(db)) => disk
+                .write_blocking("syncing the Raft log", || {
+                    fail::fail_point!("log-sync-skip", |_| Ok(()));
+                    db.flush_wal(true)
+                })
+                .map_err(|e| e.to_string()),
+            (None, None) => Err("the database is closed".to_string()),
         };
+        if let Err(e) = &synced {
+            broken.get_or_insert_with(|| format!("an earlier sync of the log failed: {e}"));
+        }
         for callback in waiting {
             callback.log_io_completed(synced.clone().map_err(std::io::Error::other));
         }
@@ -85,7 +103,7 @@ fn synced() -> WriteOptions {
 }
 
 impl LogStore {
-    pub(crate) fn new(db: Arc<DB>) -> Self {
+    pub(crate) fn new(db: Arc<DB>, disk: Arc<DiskHealth>) -> Self {
         // The log is bounded (retention.rs), so reading its sizes once at start is too.
         let sizes = LogSizes::default();
         let cf = db.cf_handle(CF_LOG).expect("cf");
@@ -95,10 +113,11 @@ impl LogStore {
             }
         }
         LogStore {
-            flusher: Flusher::spawn(&db),
+            flusher: Flusher::spawn(&db, disk.clone()),
             db,
             committed: Arc::default(),
             sizes,
+            disk,
         }
     }
 
@@ -135,10 +154,13 @@ impl LogStore {
         value: &T,
     ) -> Result<(), StorageError> {
         let bytes = bincode::serialize(value).map_err(storage_io)?;
-        let db = self.db.clone();
+        let (db, disk) = (self.db.clone(), self.disk.clone());
         blocking(move || {
             let cf = db.cf_handle(CF_RAFT).expect("cf");
-            db.put_cf_opt(cf, key, bytes, &synced()).map_err(storage_io)
+            disk.write_blocking("saving Raft metadata", || {
+                db.put_cf_opt(cf, key, &bytes, &synced())
+            })
+            .map_err(storage_io)
         })
         .await
     }
@@ -163,7 +185,7 @@ impl LogStore {
         to: u64,
         meta: Option<(&'static [u8], Vec<u8>)>,
     ) -> Result<(), StorageError> {
-        let db = self.db.clone();
+        let (db, disk) = (self.db.clone(), self.disk.clone());
         blocking(move || {
             let mut batch = WriteBatch::default();
             if let Some((key, value)) = meta {
@@ -174,7 +196,10 @@ impl LogStore {
                 index_key(from),
                 index_key(to),
             );
-            db.write_opt(batch, &synced()).map_err(storage_io)
+            disk.write_blocking("deleting Raft log entries", || {
+                db.write_opt(WriteBatch::from_data(batch.data()), &synced())
+            })
+            .map_err(storage_io)
         })
         .await
     }
@@ -237,7 +262,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // rather than paying two thread hand-offs on every commit.
         let cf = self.db.cf_handle(CF_RAFT).expect("cf");
         let bytes = bincode::serialize(&committed).map_err(storage_io)?;
-        self.db.put_cf(cf, COMMITTED, bytes).map_err(storage_io)?;
+        self.disk
+            .write("saving the commit index", || {
+                self.db.put_cf(cf, COMMITTED, &bytes)
+            })
+            .await
+            .map_err(storage_io)?;
         let next = committed.map_or(0, |id| id.index + 1);
         self.committed.store(next, Ordering::Relaxed);
         Ok(())
@@ -270,7 +300,17 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // One batch, written here (an unsynced write only fills the memtable and hands the
         // WAL record to the OS), then synced by the flusher before openraft hears the
         // entries are durable.
-        if let Err(e) = self.db.write_opt(batch, &WriteOptions::default()) {
+        // Bytes, not the batch (which is not `Sync`), wait across a full disk's retries.
+        let data = batch.data().to_vec();
+        drop(batch);
+        let written = self
+            .disk
+            .write("appending to the Raft log", || {
+                let batch = WriteBatch::from_data(&data);
+                self.db.write_opt(batch, &WriteOptions::default())
+            })
+            .await;
+        if let Err(e) = written {
             callback.log_io_completed(Err(std::io::Error::other(e.to_string())));
             return Err(storage_io(e));
         }

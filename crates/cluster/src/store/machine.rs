@@ -15,6 +15,7 @@ use trent_state::{RecordKey, Responses, State};
 use super::snapshot::{self, Meta};
 use super::{blocking, storage_io, storage_read, CF_STATE, CF_STATE_META};
 use crate::cluster_id::IdentityCell;
+use super::disk::DiskHealth;
 use crate::{Hooks, LogId, NodeId, StorageError, TypeConfig};
 
 const LAST_APPLIED: &[u8] = b"last_applied";
@@ -36,6 +37,7 @@ pub struct StateMachineStore {
     hooks: Hooks,
     /// Learns the cluster's identity as it is applied or installed (cluster_id.rs).
     identity: Arc<IdentityCell>,
+    disk: Arc<DiskHealth>,
 }
 
 impl StateMachineStore {
@@ -44,6 +46,7 @@ impl StateMachineStore {
         snapshot_dir: PathBuf,
         hooks: Hooks,
         identity: Arc<IdentityCell>,
+        disk: Arc<DiskHealth>,
     ) -> Result<Self, StorageError> {
         let meta = db.cf_handle(CF_STATE_META).expect("cf");
         let last_applied =
@@ -64,6 +67,7 @@ impl StateMachineStore {
             snapshot_dir,
             hooks,
             identity,
+            disk,
         })
     }
 
@@ -177,8 +181,14 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         self.persist_batch(&mut batch)?;
         // Not fsynced: the log already is, and a crash re-applies from it. The next synced
         // write (a log append or purge) makes these durable too, as all share one WAL.
-        self.db
-            .write_opt(batch, &WriteOptions::default())
+        let data = batch.data().to_vec();
+        drop(batch);
+        self.disk
+            .write("applying to the state", || {
+                let batch = WriteBatch::from_data(&data);
+                self.db.write_opt(batch, &WriteOptions::default())
+            })
+            .await
             .map_err(storage_io)?;
         // A node that holds another domain key than the one just recorded stops here, before
         // it serves (its next start refuses at once: the record is on disk).

@@ -12,12 +12,14 @@
 // our helpers would only add conversions at every trait boundary.
 #![allow(clippy::result_large_err)]
 
+mod disk;
 mod log;
 mod machine;
 mod sizes;
 mod snapshot;
 mod wal;
 
+pub use disk::DiskHealth;
 pub use log::LogStore;
 pub use machine::{SharedState, StateMachineStore};
 pub use sizes::LogSizes;
@@ -77,6 +79,7 @@ pub enum OpenError {
 pub struct Storage {
     pub log: LogStore,
     pub state_machine: StateMachineStore,
+    pub disk: Arc<DiskHealth>,
 }
 
 /// Opens (or, if `data_dir` is new or empty, creates) the storage of `node_id` in `cluster`,
@@ -103,14 +106,17 @@ pub(crate) fn open(
         path: snapshot_dir.clone(),
         source,
     })?;
-    let state_machine = StateMachineStore::open(db.clone(), snapshot_dir, hooks, identity)
-        .map_err(|e| OpenError::State {
-            path: db_path.clone(),
-            reason: e.to_string(),
-        })?;
+    let disk = DiskHealth::new(identity.clone());
+    let state_machine =
+        StateMachineStore::open(db.clone(), snapshot_dir, hooks, identity, disk.clone())
+            .map_err(|e| OpenError::State {
+                path: db_path.clone(),
+                reason: e.to_string(),
+            })?;
     Ok(Storage {
-        log: LogStore::new(db),
+        log: LogStore::new(db, disk.clone()),
         state_machine,
+        disk,
     })
 }
 

@@ -7,6 +7,7 @@ mod bad_input;
 mod compose;
 mod crash;
 mod dev;
+mod disk_faults;
 mod forwarding;
 mod harness;
 mod interop;

@@ -58,6 +58,7 @@ fn check_all_runs_every_checker_in_a_stable_order() {
             "alias",
             "creation-set",
             "ciphertext-durability",
+            "acknowledged-writes",
             "use-after-disable",
             "early-deletion",
             "availability"
