@@ -7,22 +7,23 @@
 //! into a local fallback or an error), never a panic. `forget` is ignored: inode lifetimes
 //! follow names and open handles, not the kernel's lookups.
 
+mod reply;
+
 use std::ffi::OsStr;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use fuser::{
-    AccessFlags, BsdFileFlags, Errno, FileAttr, FileHandle, Filesystem, FopenFlags, Generation,
-    INodeNo, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory,
-    ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, Request, TimeOrNow, WriteFlags,
+    AccessFlags, BsdFileFlags, Errno, FileHandle, Filesystem, FopenFlags, INodeNo, LockOwner,
+    OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty,
+    ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, Request, TimeOrNow, WriteFlags,
 };
 
-use crate::model::{Model, Owner, SetAttr};
+use crate::model::{Model, SetAttr};
 use crate::pages::PAGE_SIZE;
+use reply::{opened, owner, Answer, GENERATION, TTL};
 
-const TTL: Duration = Duration::ZERO;
-const GENERATION: Generation = Generation(0);
 const NAME_MAX: u32 = 255;
 
 pub(crate) struct FaultFs {
@@ -39,50 +40,13 @@ impl FaultFs {
     }
 }
 
-fn owner(req: &Request, mode: u32, umask: u32) -> Owner {
-    let perm = (mode & !umask & 0o7777) as u16;
-    Owner {
-        perm,
-        uid: req.uid(),
-        gid: req.gid(),
-    }
-}
-
-fn reply_entry(reply: ReplyEntry, result: Result<FileAttr, Errno>) {
-    match result {
-        Ok(attr) => reply.entry(&TTL, &attr, GENERATION),
-        Err(errno) => reply.error(errno),
-    }
-}
-
-fn reply_attr(reply: ReplyAttr, result: Result<FileAttr, Errno>) {
-    match result {
-        Ok(attr) => reply.attr(&TTL, &attr),
-        Err(errno) => reply.error(errno),
-    }
-}
-
-fn reply_empty(reply: ReplyEmpty, result: Result<(), Errno>) {
-    match result {
-        Ok(()) => reply.ok(),
-        Err(errno) => reply.error(errno),
-    }
-}
-
-fn reply_open(reply: ReplyOpen, result: Result<u64, Errno>, flags: FopenFlags) {
-    match result {
-        Ok(fh) => reply.opened(FileHandle(fh), flags),
-        Err(errno) => reply.error(errno),
-    }
-}
-
 impl Filesystem for FaultFs {
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        reply_entry(reply, self.model().lookup(parent.0, name));
+        reply.answer(self.model().lookup(parent.0, name));
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        reply_attr(reply, self.model().getattr(ino.0));
+        reply.answer(self.model().getattr(ino.0));
     }
 
     fn setattr(
@@ -112,17 +76,11 @@ impl Filesystem for FaultFs {
             mtime,
             ctime,
         };
-        reply_attr(
-            reply,
-            self.model().setattr(ino.0, fh.map(|fh| fh.0), change),
-        );
+        reply.answer(self.model().setattr(ino.0, fh.map(|fh| fh.0), change));
     }
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
-        match self.model().readlink(ino.0) {
-            Ok(target) => reply.data(&target),
-            Err(errno) => reply.error(errno),
-        }
+        reply.answer(self.model().readlink(ino.0));
     }
 
     fn mknod(
@@ -136,7 +94,7 @@ impl Filesystem for FaultFs {
         reply: ReplyEntry,
     ) {
         let owner = owner(req, mode, umask);
-        reply_entry(reply, self.model().mknod(parent.0, name, mode, rdev, owner));
+        reply.answer(self.model().mknod(parent.0, name, mode, rdev, owner));
     }
 
     fn mkdir(
@@ -148,18 +106,15 @@ impl Filesystem for FaultFs {
         umask: u32,
         reply: ReplyEntry,
     ) {
-        reply_entry(
-            reply,
-            self.model().mkdir(parent.0, name, owner(req, mode, umask)),
-        );
+        reply.answer(self.model().mkdir(parent.0, name, owner(req, mode, umask)));
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        reply_empty(reply, self.model().unlink(parent.0, name));
+        reply.answer(self.model().unlink(parent.0, name));
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        reply_empty(reply, self.model().rmdir(parent.0, name));
+        reply.answer(self.model().rmdir(parent.0, name));
     }
 
     fn symlink(
@@ -171,10 +126,7 @@ impl Filesystem for FaultFs {
         reply: ReplyEntry,
     ) {
         let owner = owner(req, 0o777, 0);
-        reply_entry(
-            reply,
-            self.model().symlink(parent.0, link_name, target, owner),
-        );
+        reply.answer(self.model().symlink(parent.0, link_name, target, owner));
     }
 
     fn rename(
@@ -195,7 +147,7 @@ impl Filesystem for FaultFs {
         let result = self
             .model()
             .rename(parent.0, name, newparent.0, newname, no_replace);
-        reply_empty(reply, result);
+        reply.answer(result);
     }
 
     fn link(
@@ -206,11 +158,11 @@ impl Filesystem for FaultFs {
         newname: &OsStr,
         reply: ReplyEntry,
     ) {
-        reply_entry(reply, self.model().link(ino.0, newparent.0, newname));
+        reply.answer(self.model().link(ino.0, newparent.0, newname));
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        reply_open(reply, self.model().open(ino.0), FopenFlags::FOPEN_DIRECT_IO);
+        opened(reply, self.model().open(ino.0), FopenFlags::FOPEN_DIRECT_IO);
     }
 
     fn read(
@@ -224,10 +176,7 @@ impl Filesystem for FaultFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        match self.model().read(ino.0, fh.0, offset, size) {
-            Ok(data) => reply.data(&data),
-            Err(errno) => reply.error(errno),
-        }
+        reply.answer(self.model().read(ino.0, fh.0, offset, size));
     }
 
     fn write(
@@ -242,10 +191,7 @@ impl Filesystem for FaultFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        match self.model().write(ino.0, fh.0, offset, data) {
-            Ok(written) => reply.written(written),
-            Err(errno) => reply.error(errno),
-        }
+        reply.answer(self.model().write(ino.0, fh.0, offset, data));
     }
 
     /// A close makes nothing durable.
@@ -282,11 +228,11 @@ impl Filesystem for FaultFs {
         datasync: bool,
         reply: ReplyEmpty,
     ) {
-        reply_empty(reply, self.model().fsync(ino.0, fh.0, datasync));
+        reply.answer(self.model().fsync(ino.0, fh.0, datasync));
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        reply_open(reply, self.model().opendir(ino.0), FopenFlags::empty());
+        opened(reply, self.model().opendir(ino.0), FopenFlags::empty());
     }
 
     fn readdir(
@@ -330,7 +276,7 @@ impl Filesystem for FaultFs {
         datasync: bool,
         reply: ReplyEmpty,
     ) {
-        reply_empty(reply, self.model().fsyncdir(ino.0, fh.0, datasync));
+        reply.answer(self.model().fsyncdir(ino.0, fh.0, datasync));
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
@@ -350,7 +296,7 @@ impl Filesystem for FaultFs {
 
     /// Everything is allowed to whoever may use the mount (the harness runs as root).
     fn access(&self, _req: &Request, ino: INodeNo, _mask: AccessFlags, reply: ReplyEmpty) {
-        reply_empty(reply, self.model().getattr(ino.0).map(drop));
+        reply.answer(self.model().getattr(ino.0).map(drop));
     }
 
     fn create(
@@ -382,9 +328,6 @@ impl Filesystem for FaultFs {
         mode: i32,
         reply: ReplyEmpty,
     ) {
-        reply_empty(
-            reply,
-            self.model().fallocate(ino.0, fh.0, offset, length, mode),
-        );
+        reply.answer(self.model().fallocate(ino.0, fh.0, offset, length, mode));
     }
 }
