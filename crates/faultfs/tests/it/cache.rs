@@ -45,3 +45,16 @@ fn a_handle_opened_before_a_power_loss_is_stale() {
     let error = file.read_to_end(&mut Vec::new()).unwrap_err();
     assert_eq!(error.raw_os_error(), Some(libc::EIO));
 }
+
+#[test]
+fn an_append_after_a_power_loss_starts_at_the_durable_size() {
+    let fs = Fs::new();
+    let path = fs.path("log");
+    write(&path, b"abc");
+    fsync(&path).unwrap();
+    fsync(fs.root()).unwrap();
+    crate::support::append(&path, b"-lost-");
+    fs.power_loss();
+    crate::support::append(&path, b"X");
+    assert_eq!(read(&path).unwrap(), b"abcX");
+}

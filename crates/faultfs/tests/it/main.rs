@@ -5,6 +5,7 @@ mod cache;
 mod data;
 mod disk_full;
 mod failing_fsync;
+mod mounting;
 mod namespace;
 mod rename;
 mod smoke;
