@@ -83,6 +83,7 @@ pub struct Counters {
     pub bytes_written: u64,
     /// fsync, fdatasync and directory fsync requests (failed ones included).
     pub syncs: u64,
+    /// Calls of [`Control::power_loss`].
     pub power_losses: u64,
     /// Requests answered ENOSPC.
     pub enospc: u64,

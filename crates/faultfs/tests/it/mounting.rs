@@ -33,3 +33,10 @@ fn a_busy_mount_refuses_unmount_and_is_detached_when_dropped() {
     open.read_to_string(&mut content).unwrap();
     assert_eq!(content, "still served");
 }
+
+#[test]
+fn the_handles_can_move_between_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<trent_faultfs::Control>();
+    send_sync::<trent_faultfs::Mount>();
+}
