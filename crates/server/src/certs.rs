@@ -252,7 +252,8 @@ fn distinguished_name(common_name: &str) -> DistinguishedName {
 
 /// Creates `path` with `mode` from the start (a key is never readable by others, not even
 /// for a moment) and refuses to overwrite an existing file.
-/// Writes a new file (never replacing one) with `mode`, synced to disk.
+/// Writes a new file (never replacing one) with `mode`, synced to disk with its directory
+/// entry (a new name is durable only once its directory is synced).
 pub(crate) fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), String> {
     let mut file = std::fs::OpenOptions::new()
         .write(true)
@@ -260,8 +261,10 @@ pub(crate) fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), S
         .mode(mode)
         .open(path)
         .map_err(|e| format!("{}: {e}", path.display()))?;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
     file.write_all(contents)
         .and_then(|_| file.sync_all())
+        .and_then(|_| std::fs::File::open(dir.unwrap_or(Path::new(".")))?.sync_all())
         .map_err(|e| format!("{}: {e}", path.display()))
 }
 

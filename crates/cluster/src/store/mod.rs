@@ -167,12 +167,14 @@ fn fresh_db(data_dir: &Path, db_path: &Path) -> Result<bool, OpenError> {
 /// one to 0700, saying so: an older trentd (or a umask) may have left it readable by others.
 /// A dir trentd does not own and may not change (the mount point of a Kubernetes volume,
 /// root's with the pod's fsGroup) stays as it is: what trentd puts in it is private.
+/// Every directory it creates survives a power loss (`create_durably`).
 fn private_dir(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
-    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)?;
+    if let Some(parent) = parent_of(dir) {
+        create_durably(parent)?;
     }
     match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => sync_parent(dir)?,
         Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
         _ => {}
     }
@@ -268,6 +270,34 @@ fn check_identity(
             Ok(())
         }
     }
+}
+
+/// Creates `dir` and its missing parents, each made durable. A new directory entry survives
+/// a power loss only once its parent directory is synced (POSIX; ext4's journal usually
+/// commits it with any later fsync, which hid this until the power-loss harness of issue 20
+/// lost whole data dirs: every acknowledged write with them).
+fn create_durably(dir: &Path) -> std::io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = parent_of(dir) {
+        create_durably(parent)?;
+    }
+    match std::fs::create_dir(dir) {
+        Ok(()) => sync_parent(dir),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Syncs the directory that holds `path`, making `path`'s entry in it durable.
+fn sync_parent(path: &Path) -> std::io::Result<()> {
+    let parent = parent_of(path).unwrap_or(Path::new("."));
+    std::fs::File::open(parent)?.sync_all()
+}
+
+fn parent_of(path: &Path) -> Option<&Path> {
+    path.parent().filter(|p| !p.as_os_str().is_empty())
 }
 
 pub(crate) fn storage_io(e: impl std::fmt::Display) -> StorageError {
