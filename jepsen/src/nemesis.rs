@@ -179,9 +179,7 @@ impl Nemesis {
             }
             Undo::Replace { victim, killed } => self.replace(victim, &killed).await?,
             Undo::FreeSpace(victim) => self.free_space(victim).await,
-            Undo::FsyncHeals { victim, eio_before } => {
-                self.heal_fsyncs(victim, eio_before).await?
-            }
+            Undo::FsyncHeals { victim, eio_before } => self.heal_fsyncs(victim, eio_before).await?,
         }
         self.recorder.nemesis(
             active.fault.name(),

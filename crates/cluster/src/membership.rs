@@ -318,7 +318,9 @@ impl ClusterNode {
             purged_index: m.purged.map(|l| l.index),
             members,
             quarantine: self.vote_refusal(),
-            disk: self.disk_full().then(|| "full: writes wait for space".to_owned()),
+            disk: self
+                .disk_full()
+                .then(|| "full: writes wait for space".to_owned()),
         }
     }
 }

@@ -219,14 +219,20 @@ async fn serve(config: ServerConfig, dev: bool) -> anyhow::Result<()> {
         }
         anyhow::Ok(())
     };
+    // A domain key or cluster id mismatch found while running (trent_cluster::cluster_id),
+    // or a storage failure (store/disk.rs): watched before and after the node is ready.
+    let stopped = node.stopped();
+    tokio::pin!(stopped);
     let outcome = tokio::select! {
         result = ready => match result {
-            Ok(()) => shutdown_signal().await,
+            Ok(()) => tokio::select! {
+                signal = shutdown_signal() => signal,
+                reason = &mut stopped => Err(anyhow::anyhow!(reason)),
+            },
             Err(e) => Err(e),
         },
         signal = shutdown_signal() => signal,
-        // A domain key or cluster id mismatch found while running (trent_cluster::cluster_id).
-        reason = node.stopped() => Err(anyhow::anyhow!(reason)),
+        reason = &mut stopped => Err(anyhow::anyhow!(reason)),
     };
     // A node that failed to start has nothing to drain.
     let delay = match outcome {

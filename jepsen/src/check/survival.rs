@@ -82,13 +82,7 @@ pub fn check_acknowledged_writes(ops: &[Completed]) -> Verdict {
     });
     // A run without final reads proves nothing either way.
     let undecided = checked == 0 && schedules == 0;
-    Verdict::from_anomalies(
-        "acknowledged-writes",
-        anomalies,
-        undecided,
-        summary,
-        stats,
-    )
+    Verdict::from_anomalies("acknowledged-writes", anomalies, undecided, summary, stats)
 }
 
 enum Judged {
@@ -177,11 +171,15 @@ fn registers_of(ops: &[Completed]) -> BTreeMap<String, Register<'_>> {
                 key,
                 action,
                 result,
-            } => registers.entry(key.clone()).or_default().writes.push(Write {
-                op: c,
-                value: Value::Key(key_state_after(*action)),
-                acknowledged: c.kind == Kind::Ok && matches!(result, Some(Ok(()))),
-            }),
+            } => registers
+                .entry(key.clone())
+                .or_default()
+                .writes
+                .push(Write {
+                    op: c,
+                    value: Value::Key(key_state_after(*action)),
+                    acknowledged: c.kind == Kind::Ok && matches!(result, Some(Ok(()))),
+                }),
             Op::KeyRead {
                 key,
                 state: Some(Ok(state)),
@@ -308,8 +306,12 @@ mod tests {
     #[test]
     fn a_final_read_that_lost_the_last_acknowledged_write_is_flagged() {
         let mut h = History::new();
-        h.ok(1, 0, 10, write("k", KeyAction::Disable, true))
-            .ok(1, 20, 30, read("k", KeyState::Enabled));
+        h.ok(1, 0, 10, write("k", KeyAction::Disable, true)).ok(
+            1,
+            20,
+            30,
+            read("k", KeyState::Enabled),
+        );
         let v = verdict(&h);
         assert_eq!(v.validity, Validity::Invalid, "{v:?}");
         assert!(v.anomalies[0].contains("DisableKey"), "{v:?}");
@@ -345,8 +347,12 @@ mod tests {
             target: Some(target.map(String::from).map_err(String::from)),
         };
         let mut h = History::new();
-        h.ok(1, 0, 10, alias(AliasAction::Create, Some("k1")))
-            .ok(1, 20, 30, seen(Err("NotFoundException")));
+        h.ok(1, 0, 10, alias(AliasAction::Create, Some("k1"))).ok(
+            1,
+            20,
+            30,
+            seen(Err("NotFoundException")),
+        );
         assert_eq!(verdict(&h).validity, Validity::Invalid);
         let mut h = History::new();
         h.ok(1, 0, 10, alias(AliasAction::Create, Some("k1")))

@@ -6,7 +6,11 @@
 use crate::*;
 
 /// The data checkers a lost write shows in.
-const DATA_CHECKERS: [&str; 3] = ["acknowledged-writes", "creation-set", "ciphertext-durability"];
+const DATA_CHECKERS: [&str; 3] = [
+    "acknowledged-writes",
+    "creation-set",
+    "ciphertext-durability",
+];
 
 #[test]
 fn power_loss_of_every_node_a_full_disk_and_failing_fsyncs_lose_nothing() {
@@ -75,10 +79,10 @@ fn without_the_log_sync_the_harness_flags_lost_acknowledged_writes() {
     let verdicts = verdicts(&run.out);
     assert_eq!(run.code, 1, "the lost writes went unnoticed: {verdicts:?}");
     assert!(
-        verdicts
-            .iter()
-            .any(|(checker, validity)| DATA_CHECKERS.contains(&checker.as_str())
-                && validity == "invalid"),
+        verdicts.iter().any(
+            |(checker, validity)| DATA_CHECKERS.contains(&checker.as_str())
+                && validity == "invalid"
+        ),
         "no data checker flagged the loss: {verdicts:?}"
     );
 }

@@ -62,11 +62,7 @@ impl Flusher {
     }
 }
 
-fn flush_loop(
-    db: Weak<DB>,
-    disk: Arc<DiskHealth>,
-    queue: mpsc::Receiver<LogFlushed<TypeConfig>>,
-) {
+fn flush_loop(db: Weak<DB>, disk: Arc<DiskHealth>, queue: mpsc::Receiver<LogFlushed<TypeConfig>>) {
     // After one failed sync no later one proves anything (disk.rs: "fsyncgate").
     let mut broken: Option<String> = None;
     while let Ok(first) = queue.recv() {

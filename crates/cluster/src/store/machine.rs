@@ -12,10 +12,10 @@ use openraft::{
 use rocksdb::{IteratorMode, WriteBatch, WriteOptions, DB};
 use trent_state::{RecordKey, Responses, State};
 
+use super::disk::DiskHealth;
 use super::snapshot::{self, Meta};
 use super::{blocking, storage_io, storage_read, CF_STATE, CF_STATE_META};
 use crate::cluster_id::IdentityCell;
-use super::disk::DiskHealth;
 use crate::{Hooks, LogId, NodeId, StorageError, TypeConfig};
 
 const LAST_APPLIED: &[u8] = b"last_applied";

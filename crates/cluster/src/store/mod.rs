@@ -108,11 +108,12 @@ pub(crate) fn open(
     })?;
     let disk = DiskHealth::new(identity.clone());
     let state_machine =
-        StateMachineStore::open(db.clone(), snapshot_dir, hooks, identity, disk.clone())
-            .map_err(|e| OpenError::State {
+        StateMachineStore::open(db.clone(), snapshot_dir, hooks, identity, disk.clone()).map_err(
+            |e| OpenError::State {
                 path: db_path.clone(),
                 reason: e.to_string(),
-            })?;
+            },
+        )?;
     Ok(Storage {
         log: LogStore::new(db, disk.clone()),
         state_machine,

@@ -35,7 +35,10 @@ impl FaultyCluster {
             disks.push(trent_faultfs::mount(&at).expect("mount trent-faultfs (root, /dev/fuse)"));
             let mut node = cluster.new_node(id, &initial.join(","));
             node.data_dir = at.join("data");
-            node.env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            node.env = env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
             node.start();
             cluster.nodes.push(node);
         }
@@ -76,14 +79,18 @@ async fn metric(node: &TestNode, name: &str) -> Option<f64> {
 
 /// Creates a key through any of `ids`, retrying while the cluster moves its leader.
 async fn create_key_anywhere(cluster: &TestCluster, ids: &[u64]) -> String {
-    wait_for("a CreateKey to be acknowledged", Duration::from_secs(60), || async {
-        for &id in ids {
-            if let Ok(key) = create_key(&cluster.client(id)).await {
-                return Some(key);
+    wait_for(
+        "a CreateKey to be acknowledged",
+        Duration::from_secs(60),
+        || async {
+            for &id in ids {
+                if let Ok(key) = create_key(&cluster.client(id)).await {
+                    return Some(key);
+                }
             }
-        }
-        None
-    })
+            None
+        },
+    )
     .await
 }
 
@@ -122,7 +129,10 @@ async fn without_the_log_sync_a_power_loss_loses_acknowledged_keys() {
     let leader = faulty.cluster.leader().await;
     let listed = list_keys(&faulty.cluster.client(leader)).await.unwrap();
     let lost = acked.iter().filter(|k| !listed.contains(k)).count();
-    assert!(lost > 0, "no key was lost, so the power loss dropped nothing");
+    assert!(
+        lost > 0,
+        "no key was lost, so the power loss dropped nothing"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -137,9 +147,11 @@ async fn a_full_disk_stops_a_node_serving_until_space_returns_and_it_recovers_by
     let others: Vec<u64> = (1..=3).filter(|&id| id != leader).collect();
     let during = create_key_anywhere(cluster, &others).await;
     let full = cluster.nodes.iter().find(|n| n.id == leader).unwrap();
-    let (code, body) = wait_for("the full node to say so", Duration::from_secs(30), || async {
-        readyz(full).await.filter(|(_, b)| b["disk"].is_string())
-    })
+    let (code, body) = wait_for(
+        "the full node to say so",
+        Duration::from_secs(30),
+        || async { readyz(full).await.filter(|(_, b)| b["disk"].is_string()) },
+    )
     .await;
     assert_eq!(code, 503, "{body}");
     assert_eq!(metric(full, "trent_disk_full").await, Some(1.0));
@@ -147,15 +159,20 @@ async fn a_full_disk_stops_a_node_serving_until_space_returns_and_it_recovers_by
     assert!(refused.contains("ServiceUnavailable"), "{refused}");
 
     faulty.disk(leader).set_disk_full(false);
-    wait_for("the node to serve again", Duration::from_secs(60), || async {
-        readyz(full).await.filter(|(code, _)| *code == 200)
-    })
+    wait_for(
+        "the node to serve again",
+        Duration::from_secs(60),
+        || async { readyz(full).await.filter(|(code, _)| *code == 200) },
+    )
     .await;
     assert_eq!(metric(full, "trent_disk_full").await, Some(0.0));
     let after = create_key(&full.client()).await.unwrap();
     let listed = list_keys(&full.client()).await.unwrap();
     for key in [&before, &during, &after] {
-        assert!(listed.contains(key), "{key} missing after the disk had space again");
+        assert!(
+            listed.contains(key),
+            "{key} missing after the disk had space again"
+        );
     }
     assert!(
         cluster.running().count() == 3,
