@@ -222,7 +222,13 @@ async fn run_clients(
     }
 }
 
-/// One logical client: invoke, record the completion, pause, repeat until the deadline.
+/// How far a client may fall behind its schedule before it stops catching up (after a
+/// stall it would otherwise burst for as long as the stall lasted).
+const MAX_LAG: Duration = Duration::from_secs(1);
+
+/// One logical client: invoke, record the completion, wait for the next invocation on its
+/// schedule (a random gap of `mean_gap` on average from the last one, so a request's own
+/// latency does not lower the rate offered), repeat until the deadline.
 async fn client_loop(
     workload: Workload,
     plan: Plan,
@@ -233,6 +239,7 @@ async fn client_loop(
 ) {
     let mut process = recorder.new_process();
     let mut seq = 0u64;
+    let mut next = Instant::now();
     while Instant::now() < deadline {
         let op = workload.next_op(&plan, &mut rand::thread_rng(), seq);
         seq += 1;
@@ -242,8 +249,9 @@ async fn client_loop(
         if kind == Kind::Info {
             process = recorder.new_process();
         }
-        let gap = mean_gap.mul_f64(rand::thread_rng().gen_range(0.0..2.0));
-        tokio::time::sleep(gap).await;
+        next += mean_gap.mul_f64(rand::thread_rng().gen_range(0.0..2.0));
+        next = next.max(Instant::now() - MAX_LAG);
+        tokio::time::sleep_until(next).await;
     }
 }
 

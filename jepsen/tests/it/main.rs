@@ -78,3 +78,28 @@ pub fn history_lines(out: &Path, kind: &str) -> Vec<Value> {
         .filter(|v| v["type"] == kind)
         .collect()
 }
+
+/// Asserts that every checker in `names` gave a verdict, and a valid one.
+pub fn assert_valid(verdicts: &[(String, String)], names: &[&str]) {
+    for name in names {
+        assert!(
+            verdicts
+                .iter()
+                .any(|(checker, validity)| checker == name && validity == "valid"),
+            "{name} missing or not valid: {verdicts:?}"
+        );
+    }
+}
+
+/// Asserts that each fault in `faults` started at least once in the run's history.
+pub fn assert_faults_started(out: &Path, faults: &[&str]) {
+    let events = history_lines(out, "nemesis");
+    for fault in faults {
+        assert!(
+            events
+                .iter()
+                .any(|f| f["fault"] == *fault && f["phase"] == "start"),
+            "no {fault} started: {events:?}"
+        );
+    }
+}

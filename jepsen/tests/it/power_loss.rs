@@ -35,23 +35,10 @@ fn power_loss_of_every_node_a_full_disk_and_failing_fsyncs_lose_nothing() {
         "a checker failed: {verdicts:?} (see {})",
         out.display()
     );
-    for name in DATA_CHECKERS.iter().chain(&["disk-faults", "node-crashes"]) {
-        assert!(
-            verdicts
-                .iter()
-                .any(|(checker, validity)| checker == name && validity == "valid"),
-            "{name} missing or not valid: {verdicts:?}"
-        );
-    }
+    assert_valid(&verdicts, &DATA_CHECKERS);
+    assert_valid(&verdicts, &["disk-faults", "node-crashes"]);
+    assert_faults_started(out, &["power-loss", "disk-full", "fsync-fail"]);
     let faults = history_lines(out, "nemesis");
-    for fault in ["power-loss", "disk-full", "fsync-fail"] {
-        assert!(
-            faults
-                .iter()
-                .any(|f| f["fault"] == fault && f["phase"] == "start"),
-            "no {fault} started: {faults:?}"
-        );
-    }
     let every_node = faults.iter().any(|f| {
         f["fault"] == "power-loss"
             && f["phase"] == "start"

@@ -23,33 +23,22 @@ fn a_short_run_under_partitions_kills_and_wipes_passes_every_checker() {
         "a checker failed: {verdicts:?} (see {})",
         out.display()
     );
-    for name in [
-        "key-state",
-        "alias",
-        "use-after-disable",
-        "creation-set",
-        "ciphertext-durability",
-        "availability",
-        "node-crashes",
-        "wiped-stays-out",
-    ] {
-        assert!(
-            verdicts
-                .iter()
-                .any(|(checker, validity)| checker == name && validity == "valid"),
-            "{name} missing or not valid: {verdicts:?}"
-        );
-    }
+    assert_valid(
+        &verdicts,
+        &[
+            "key-state",
+            "alias",
+            "use-after-disable",
+            "creation-set",
+            "ciphertext-durability",
+            "acknowledged-writes",
+            "availability",
+            "node-crashes",
+            "wiped-stays-out",
+        ],
+    );
     // Every nemesis really acted, and every workload really ran.
-    let faults = history_lines(out, "nemesis");
-    for fault in ["partition", "kill", "wipe"] {
-        assert!(
-            faults
-                .iter()
-                .any(|f| f["fault"] == fault && f["phase"] == "start"),
-            "no {fault} started: {faults:?}"
-        );
-    }
+    assert_faults_started(out, &["partition", "kill", "wipe"]);
     let ops = history_lines(out, "op");
     for f in [
         "key-write",

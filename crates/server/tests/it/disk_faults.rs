@@ -19,29 +19,17 @@ struct FaultyCluster {
 
 impl FaultyCluster {
     fn start(subnet: u8, n: u64, env: &[(&str, &str)]) -> FaultyCluster {
-        let dir = tempfile::tempdir().unwrap();
-        let initial: Vec<String> = (1..=n)
-            .map(|id| format!("{id}={}:7701", TestCluster::ip(subnet, id)))
-            .collect();
-        let mut cluster = TestCluster {
-            nodes: vec![],
-            subnet,
-            dir,
-        };
         let mut disks = vec![];
-        for id in 1..=n {
-            let at = cluster.dir.path().join(format!("disk{id}"));
+        let cluster = TestCluster::start_with(subnet, n, |node| {
+            let at = node.data_dir.with_extension("disk");
             std::fs::create_dir(&at).unwrap();
             disks.push(trent_faultfs::mount(&at).expect("mount trent-faultfs (root, /dev/fuse)"));
-            let mut node = cluster.new_node(id, &initial.join(","));
             node.data_dir = at.join("data");
             node.env = env
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect();
-            node.start();
-            cluster.nodes.push(node);
-        }
+        });
         FaultyCluster { cluster, disks }
     }
 
@@ -66,17 +54,6 @@ async fn readyz(node: &TestNode) -> Option<(u16, Value)> {
     Some((code, response.json().await.ok()?))
 }
 
-async fn metric(node: &TestNode, name: &str) -> Option<f64> {
-    let text = reqwest::get(format!("{}/metrics", node.api()))
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} "))?.parse().ok())
-}
-
 /// Creates a key through any of `ids`, retrying while the cluster moves its leader.
 async fn create_key_anywhere(cluster: &TestCluster, ids: &[u64]) -> String {
     wait_for(
@@ -94,9 +71,9 @@ async fn create_key_anywhere(cluster: &TestCluster, ids: &[u64]) -> String {
     .await
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn acknowledged_keys_survive_a_power_loss_of_every_node() {
-    let mut faulty = FaultyCluster::start(201, 3, &[]);
+/// Creates 20 keys, takes power from every node, restarts them: the acknowledged keys the
+/// cluster no longer lists.
+async fn keys_lost_to_a_power_loss(faulty: &mut FaultyCluster) -> Vec<String> {
     let leader = faulty.cluster.leader().await;
     let mut acked = vec![];
     for _ in 0..20 {
@@ -108,7 +85,14 @@ async fn acknowledged_keys_survive_a_power_loss_of_every_node() {
     }
     let leader = faulty.cluster.leader().await;
     let listed = list_keys(&faulty.cluster.client(leader)).await.unwrap();
-    let lost: Vec<&String> = acked.iter().filter(|k| !listed.contains(k)).collect();
+    acked.retain(|k| !listed.contains(k));
+    acked
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn acknowledged_keys_survive_a_power_loss_of_every_node() {
+    let mut faulty = FaultyCluster::start(201, 3, &[]);
+    let lost = keys_lost_to_a_power_loss(&mut faulty).await;
     assert!(lost.is_empty(), "acknowledged keys lost: {lost:?}");
 }
 
@@ -117,20 +101,9 @@ async fn acknowledged_keys_survive_a_power_loss_of_every_node() {
 #[tokio::test(flavor = "multi_thread")]
 async fn without_the_log_sync_a_power_loss_loses_acknowledged_keys() {
     let mut faulty = FaultyCluster::start(202, 3, &[("FAILPOINTS", "log-sync-skip=return")]);
-    let leader = faulty.cluster.leader().await;
-    let mut acked = vec![];
-    for _ in 0..20 {
-        acked.push(create_key(&faulty.cluster.client(leader)).await.unwrap());
-    }
-    faulty.power_loss_all();
-    for node in &mut faulty.cluster.nodes {
-        node.start();
-    }
-    let leader = faulty.cluster.leader().await;
-    let listed = list_keys(&faulty.cluster.client(leader)).await.unwrap();
-    let lost = acked.iter().filter(|k| !listed.contains(k)).count();
+    let lost = keys_lost_to_a_power_loss(&mut faulty).await;
     assert!(
-        lost > 0,
+        !lost.is_empty(),
         "no key was lost, so the power loss dropped nothing"
     );
 }

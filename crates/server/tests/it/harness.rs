@@ -254,6 +254,26 @@ impl TestCluster {
         cluster
     }
 
+    /// Starts `n` founding nodes, each set up by `prepare` (its environment, its data dir)
+    /// before it starts.
+    pub fn start_with(subnet: u8, n: u64, mut prepare: impl FnMut(&mut TestNode)) -> TestCluster {
+        let initial: Vec<String> = (1..=n)
+            .map(|id| format!("{id}={}:7701", Self::ip(subnet, id)))
+            .collect();
+        let mut cluster = TestCluster {
+            nodes: vec![],
+            subnet,
+            dir: tempfile::tempdir().unwrap(),
+        };
+        for id in 1..=n {
+            let mut node = cluster.new_node(id, &initial.join(","));
+            prepare(&mut node);
+            node.start();
+            cluster.nodes.push(node);
+        }
+        cluster
+    }
+
     /// A node that is not started yet.
     pub fn new_node(&self, id: u64, initial_cluster: &str) -> TestNode {
         trent_client::tls::install_default_provider();
@@ -402,6 +422,18 @@ pub async fn cluster_id(client: &Client) -> Vec<u8> {
         Some(id.as_bytes().to_vec())
     })
     .await
+}
+
+/// The value of the unlabelled metric `name` on `node`'s `/metrics`, once it answers.
+pub async fn metric(node: &TestNode, name: &str) -> Option<f64> {
+    let text = reqwest::get(format!("{}/metrics", node.api()))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
 /// The cluster status, through the admin target.

@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use trent_client::backup::{export, import};
 use trent_client::{Client, ClientError};
 
-use crate::harness::{create_key, list_keys, wait_for, TestCluster, TestNode, ACCOUNT};
+use crate::harness::{create_key, list_keys, metric, wait_for, TestCluster, TestNode, ACCOUNT};
 
 /// Offset of the salt in a format-2 blob: "TK", format, key id, material version.
 const SALT_AT: usize = 2 + 1 + 16 + 4;
@@ -132,15 +132,9 @@ async fn every_ciphertext_has_a_key_of_its_own_and_format_1_blobs_still_open() {
 const FAKETIME_LIB: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
 
 async fn cached_keys(node: &TestNode) -> Option<u64> {
-    let text = reqwest::get(format!("{}/metrics", node.api()))
+    metric(node, "trent_hsm_cached_keys")
         .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
-    text.lines()
-        .find_map(|line| line.strip_prefix("trent_hsm_cached_keys "))
-        .map(|value| value.trim().parse().unwrap())
+        .map(|v| v as u64)
 }
 
 #[tokio::test(flavor = "multi_thread")]

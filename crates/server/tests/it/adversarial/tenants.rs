@@ -18,24 +18,12 @@ const TENANT_B: &str = "444455556666";
 /// A cluster whose nodes run with `env` over the harness's environment (the harness turns
 /// request quotas off for the rest of the suite).
 fn cluster_with_env(subnet: u8, n: u64, env: &[(&str, &str)]) -> TestCluster {
-    let initial: Vec<String> = (1..=n)
-        .map(|id| format!("{id}={}:7701", TestCluster::ip(subnet, id)))
-        .collect();
-    let mut cluster = TestCluster {
-        nodes: vec![],
-        subnet,
-        dir: tempfile::tempdir().unwrap(),
-    };
-    for id in 1..=n {
-        let mut node = cluster.new_node(id, &initial.join(","));
+    TestCluster::start_with(subnet, n, |node| {
         node.extra_env = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        node.start();
-        cluster.nodes.push(node);
-    }
-    cluster
+    })
 }
 
 fn client_as(api: &str, key: &Value) -> Client {
