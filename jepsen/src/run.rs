@@ -183,6 +183,7 @@ async fn make_plan(clients: &Clients, scale: usize) -> Result<Plan> {
             .map(|i| format!("alias/jepsen-{}-{i}", &run_tag[..8]))
             .collect(),
         run_tag,
+        list_share: 0.25 / (scale * scale) as f64,
     })
 }
 

@@ -49,6 +49,10 @@ pub struct Plan {
     pub deletion_keys: Vec<String>,
     /// Put into every encryption context, so runs never mix.
     pub run_tag: String,
+    /// The share of creation-set operations that are ListKeys (all pages, every key id in
+    /// the history): smaller under heavy load, whose ten times the keys would otherwise
+    /// make every read, and the history, a hundred times larger.
+    pub list_share: f64,
 }
 
 impl Workload {
@@ -69,7 +73,7 @@ impl Workload {
             Workload::Alias => alias_op(plan, rng),
             Workload::Durability => durability_op(plan, rng, seq),
             Workload::CreationSet => {
-                if rng.gen_bool(0.75) {
+                if !rng.gen_bool(plan.list_share) {
                     Op::CreateKey { key: None }
                 } else {
                     Op::ListKeys {
