@@ -50,8 +50,8 @@ struct TestArgs {
     /// Whom power losses take: node, leader, majority, all (default: any of them).
     #[arg(long, value_delimiter = ',')]
     power_loss_mode: Vec<PowerLossMode>,
-    /// The load: `default` (15 clients, 150 operations/s offered) or `heavy` (100 clients,
-    /// 1 500 operations/s offered, over four times the keys and aliases).
+    /// The load: `default` (15 clients, 150 operations/s offered) or `heavy` (120 clients,
+    /// 1 800 operations/s offered, over four times the keys and aliases).
     #[arg(long, value_enum, default_value_t = Load::Default)]
     load: Load,
     /// Seconds of workload.
@@ -103,7 +103,7 @@ impl Load {
     fn shape(self) -> (usize, f64, usize) {
         match self {
             Load::Default => (3, 150.0, 1),
-            Load::Heavy => (20, 1500.0, 4),
+            Load::Heavy => (24, 1800.0, 4),
         }
     }
 }
