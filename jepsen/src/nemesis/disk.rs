@@ -38,10 +38,7 @@ const STOP_PATIENCE: Duration = Duration::from_secs(5);
 
 impl Nemesis {
     pub(super) async fn power_loss(&self, ids: &[u64], leader: Option<u64>) -> Active {
-        let mode = *self
-            .power_loss_modes
-            .choose(&mut rand::thread_rng())
-            .unwrap_or(&PowerLossMode::Node);
+        let mode = choose_mode(&self.power_loss_modes, &mut rand::thread_rng());
         let victims = power_loss_victims(mode, ids, leader, &mut rand::thread_rng());
         let mut nodes = self.nodes.lock().await;
         let mut lost = vec![];
@@ -152,6 +149,22 @@ impl Nemesis {
     }
 }
 
+/// One of `allowed`, or of all four modes when none is named.
+fn choose_mode(allowed: &[PowerLossMode], rng: &mut impl Rng) -> PowerLossMode {
+    const ALL: [PowerLossMode; 4] = [
+        PowerLossMode::Node,
+        PowerLossMode::Leader,
+        PowerLossMode::Majority,
+        PowerLossMode::All,
+    ];
+    let from = if allowed.is_empty() {
+        &ALL[..]
+    } else {
+        allowed
+    };
+    *from.choose(rng).expect("a mode")
+}
+
 fn power_loss_victims(
     mode: PowerLossMode,
     ids: &[u64],
@@ -212,6 +225,19 @@ mod tests {
     use rand::SeedableRng;
 
     use super::*;
+
+    #[test]
+    fn without_named_modes_every_mode_is_chosen() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let chosen: std::collections::HashSet<String> = (0..100)
+            .map(|_| format!("{:?}", choose_mode(&[], &mut rng)))
+            .collect();
+        assert_eq!(chosen.len(), 4, "{chosen:?}");
+        assert_eq!(
+            choose_mode(&[PowerLossMode::All], &mut rng),
+            PowerLossMode::All
+        );
+    }
 
     #[test]
     fn power_loss_takes_one_node_the_leader_a_majority_or_every_node() {
