@@ -236,22 +236,9 @@ impl TestCluster {
 
     /// Starts `n` founding nodes with extra `trentd` arguments.
     pub fn start(subnet: u8, n: u64, extra_args: &[&str]) -> TestCluster {
-        let dir = tempfile::tempdir().unwrap();
-        let initial: Vec<String> = (1..=n)
-            .map(|id| format!("{id}={}:7701", Self::ip(subnet, id)))
-            .collect();
-        let mut cluster = TestCluster {
-            nodes: vec![],
-            subnet,
-            dir,
-        };
-        for id in 1..=n {
-            let mut node = cluster.new_node(id, &initial.join(","));
+        Self::start_with(subnet, n, |node| {
             node.extra_args = extra_args.iter().map(|s| s.to_string()).collect();
-            node.start();
-            cluster.nodes.push(node);
-        }
-        cluster
+        })
     }
 
     /// Starts `n` founding nodes, each set up by `prepare` (its environment, its data dir)
