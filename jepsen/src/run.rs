@@ -386,35 +386,39 @@ async fn record_one(clients: &Clients, recorder: &Recorder, op: Op) {
 }
 
 fn crash_verdict(crashes: &[String]) -> Verdict {
-    Verdict {
-        checker: "node-crashes".into(),
-        validity: if crashes.is_empty() {
-            Validity::Valid
-        } else {
-            Validity::Invalid
-        },
-        summary: format!("{} trentd process(es) exited by themselves", crashes.len()),
-        anomalies: crashes.to_vec(),
-        stats: json!({ "crashes": crashes.len() }),
-    }
+    let summary = format!("{} trentd process(es) exited by themselves", crashes.len());
+    findings_verdict("node-crashes", crashes, summary, "crashes")
 }
 
 /// `disk-faults`: every node with a full disk served again once it had space, without a
 /// restart, and every node whose fsync failed stopped.
 fn disk_verdict(findings: &[String]) -> Verdict {
+    let summary = format!(
+        "{} node(s) broke the rules of a full disk or a failed fsync",
+        findings.len()
+    );
+    findings_verdict("disk-faults", findings, summary, "findings")
+}
+
+/// `wiped-stays-out`: every wiped node reported that it does not vote until it was replaced.
+fn wipe_verdict(findings: &[String]) -> Verdict {
+    let summary = format!("{} wiped node(s) took part in elections", findings.len());
+    findings_verdict("wiped-stays-out", findings, summary, "findings")
+}
+
+/// A verdict the harness itself observed: invalid with any finding, each one an anomaly, and
+/// their count under `stat`.
+fn findings_verdict(checker: &str, findings: &[String], summary: String, stat: &str) -> Verdict {
     Verdict {
-        checker: "disk-faults".into(),
+        checker: checker.into(),
         validity: if findings.is_empty() {
             Validity::Valid
         } else {
             Validity::Invalid
         },
-        summary: format!(
-            "{} node(s) broke the rules of a full disk or a failed fsync",
-            findings.len()
-        ),
+        summary,
         anomalies: findings.to_vec(),
-        stats: json!({ "findings": findings.len() }),
+        stats: json!({ stat: findings.len() }),
     }
 }
 
@@ -426,21 +430,6 @@ fn keep_data_dirs(nodes: &Nodes, out: &std::path::Path) {
         if let Err(e) = disks.copy_out(id, &out.join(format!("n{id}/data"))) {
             tracing::warn!(node = id, error = %e, "could not keep the data dir");
         }
-    }
-}
-
-/// `wiped-stays-out`: every wiped node reported that it does not vote until it was replaced.
-fn wipe_verdict(findings: &[String]) -> Verdict {
-    Verdict {
-        checker: "wiped-stays-out".into(),
-        validity: if findings.is_empty() {
-            Validity::Valid
-        } else {
-            Validity::Invalid
-        },
-        summary: format!("{} wiped node(s) took part in elections", findings.len()),
-        anomalies: findings.to_vec(),
-        stats: json!({ "findings": findings.len() }),
     }
 }
 
@@ -464,4 +453,14 @@ fn print_summary(options: &Options, verdicts: &[Verdict]) {
 pub fn recheck(dir: &std::path::Path, config: &CheckConfig) -> Result<Vec<Verdict>> {
     let entries: Vec<Entry> = history::load(&dir.join("history.jsonl"))?;
     Ok(check::check_all(&entries, config))
+}
+#[cfg(test)]
+mod verdict_tests {
+    #[test]
+    fn a_findings_verdict_counts_under_its_stat() {
+        let v = super::disk_verdict(&["x".into()]);
+        assert_eq!(v.stats["findings"], 1, "{}", v.stats);
+        let v = super::crash_verdict(&[]);
+        assert_eq!(v.stats["crashes"], 0, "{}", v.stats);
+    }
 }
