@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use trent_cluster::ClusterError;
-use trent_model::{AccountId, ClusterStatus, Error, ErrorKind, Principal};
+use trent_model::{AccountId, ClusterStatus, Error, Principal};
 use trent_service::{Call, OpError, Service};
 
 /// The admin operations.
@@ -65,12 +65,11 @@ struct NodeRequest {
 }
 
 fn input<T: DeserializeOwned>(name: &str, value: Value) -> Result<T, Error> {
-    serde_json::from_value(value)
-        .map_err(|e| Error::new(ErrorKind::Validation, format!("{name}: {e}")))
+    serde_json::from_value(value).map_err(|e| Error::admin_input(name, e))
 }
 
 fn required<T>(value: Option<T>, field: &str) -> Result<T, Error> {
-    value.ok_or_else(|| Error::validation(field, "Member must not be null"))
+    value.ok_or_else(|| Error::required(field))
 }
 
 impl Admin {
@@ -150,18 +149,16 @@ impl Admin {
                 let req = input::<NodeRequest>(name, body)?;
                 self.operator_only(&call.caller)?;
                 if req.address.is_some() {
-                    return Err(Error::validation("address", "RemoveNode takes only NodeId").into());
+                    return Err(
+                        Error::invalid_member("address", "RemoveNode takes only NodeId").into(),
+                    );
                 }
                 let id = required(req.node_id, "nodeId")?;
                 membership(service.node().remove_node(id).await)
             }
             "ExportBackup" => self.export_backup(call, body).await,
             "ImportBackup" => self.import_backup(call, body).await,
-            other => Err(Error::new(
-                ErrorKind::UnknownOperation,
-                format!("TrentAdmin.{other} is not an admin operation"),
-            )
-            .into()),
+            other => Err(Error::unknown_operation(format_args!("TrentAdmin.{other}")).into()),
         }
     }
 
@@ -169,11 +166,10 @@ impl Admin {
         if caller.user.is_none() && caller.account == self.operator {
             return Ok(());
         }
-        Err(Error::new(
-            ErrorKind::AccessDenied,
-            format!(
-                "User: {} is not authorized to manage the cluster; only the root of account {} is",
-                caller.arn(),
+        Err(Error::admin_denied(
+            caller.arn(),
+            format_args!(
+                "manage the cluster; only the root of account {} is",
                 self.operator
             ),
         ))

@@ -15,7 +15,7 @@ use std::time::Duration;
 use axum::body::{Body, HttpBody};
 use axum::http::HeaderMap;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use trent_model::{Error, ErrorKind};
+use trent_model::Error;
 
 use crate::MAX_BODY;
 
@@ -96,10 +96,7 @@ async fn read_within_budget(
     let mut out = Vec::with_capacity(declared.unwrap_or(0));
     while let Some(frame) = poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
         let Ok(frame) = frame else {
-            return Err(Refused::Bad(Error::new(
-                ErrorKind::Serialization,
-                "the request body could not be read to its end",
-            )));
+            return Err(Refused::Bad(Error::body_unreadable()));
         };
         let Ok(data) = frame.into_data() else {
             continue;
@@ -122,8 +119,5 @@ async fn read_within_budget(
 }
 
 fn too_large() -> Refused {
-    Refused::Bad(Error::new(
-        ErrorKind::RequestTooLarge,
-        format!("the request body is larger than {MAX_BODY} bytes"),
-    ))
+    Refused::Bad(Error::too_large(MAX_BODY))
 }

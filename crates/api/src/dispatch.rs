@@ -79,11 +79,7 @@ impl Handler {
                     .await
                     .map(Output::Json)
             }
-            _ => Err(Error::new(
-                ErrorKind::UnknownOperation,
-                format!("{prefix}.{name} is not an operation of this endpoint"),
-            )
-            .into()),
+            _ => Err(Error::unknown_operation(format_args!("{prefix}.{name}")).into()),
         }
     }
 }
@@ -105,9 +101,7 @@ fn request_id(access_key_id: &str, raw: &RawRequest, attempt: Uuid) -> Uuid {
 async fn authenticate(service: &Service, raw: &RawRequest) -> Result<(String, Principal), OpError> {
     let auth = Authorization::parse_all(&raw.header_values("authorization"))?;
     if raw.header("x-amz-security-token").is_some() {
-        return Err(
-            unrecognized("temporary credentials (session tokens) are not supported").into(),
-        );
+        return Err(Error::session_token().into());
     }
     // The cluster's trusted time, so a node whose own clock is far off (and ignored for
     // stamps) does not refuse every client as expired; its own clock until readings of a
@@ -116,16 +110,12 @@ async fn authenticate(service: &Service, raw: &RawRequest) -> Result<(String, Pr
         .map_or_else(SystemTime::now, |ms| UNIX_EPOCH + Duration::from_millis(ms));
     let time = sigv4::check(&auth, raw, service.region(), now)?;
     let Some((principal, secret)) = service.signing_secret(&auth.access_key_id).await? else {
-        return Err(unrecognized("The security token included in the request is invalid.").into());
+        return Err(Error::unrecognized_client().into());
     };
     let secret =
-        std::str::from_utf8(&secret).map_err(|_| Error::internal("stored secret is not text"))?;
+        std::str::from_utf8(&secret).map_err(|_| Error::internal("A stored secret is not text"))?;
     sigv4::verify(&auth, raw, secret, service.region(), time)?;
     Ok((auth.access_key_id, principal))
-}
-
-fn unrecognized(message: &str) -> Error {
-    Error::new(ErrorKind::UnrecognizedClient, message)
 }
 
 /// The body as a JSON object; an empty body is an empty input.
@@ -135,14 +125,10 @@ fn parse_body(body: &[u8]) -> Result<Value, Error> {
     }
     match serde_json::from_slice::<Value>(body) {
         Ok(value @ Value::Object(_)) => Ok(value),
-        Ok(_) => Err(Error::new(
-            ErrorKind::Serialization,
-            "the request body must be a JSON object",
-        )),
-        Err(e) => Err(Error::new(
-            ErrorKind::Serialization,
-            format!("the request body is not valid JSON: {e}"),
-        )),
+        Ok(_) => Err(Error::not_a_json_object()),
+        Err(e) => Err(Error::serialization(format_args!(
+            "The request body is not valid JSON: {e}"
+        ))),
     }
 }
 

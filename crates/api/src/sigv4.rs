@@ -65,17 +65,21 @@ pub fn check(
         )));
     }
     let time = SystemTime::from(time);
-    let skew = match now.duration_since(time) {
-        Ok(behind) => behind,
-        Err(ahead) => ahead.duration(),
-    };
-    if skew > MAX_SKEW {
-        let now = OffsetDateTime::from(now)
-            .format(AMZ_DATE)
-            .unwrap_or_default();
-        return Err(invalid(format!(
-            "Signature expired: {amz_date} is outside the 5-minute clock-skew window of the server time {now}"
-        )));
+    let stamp = |t: SystemTime| OffsetDateTime::from(t).format(AMZ_DATE).unwrap_or_default();
+    match now.duration_since(time) {
+        Ok(behind) if behind > MAX_SKEW => {
+            let limit = stamp(now - MAX_SKEW);
+            return Err(Error::signature_expired(amz_date, limit, stamp(now)));
+        }
+        Err(ahead) if ahead.duration() > MAX_SKEW => {
+            let limit = stamp(now + MAX_SKEW);
+            return Err(Error::signature_not_yet_current(
+                amz_date,
+                limit,
+                stamp(now),
+            ));
+        }
+        _ => {}
     }
     Ok(time)
 }
@@ -127,9 +131,7 @@ pub fn verify(
     if expected.ct_eq(auth.signature.as_bytes()).into() {
         Ok(())
     } else {
-        Err(invalid(
-            "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.",
-        ))
+        Err(Error::signature_mismatch())
     }
 }
 

@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use serde::{Deserialize, Serialize};
 use tokio::sync::OwnedSemaphorePermit;
-use trent_model::{Error, ErrorKind};
+use trent_model::Error;
 use uuid::Uuid;
 use zeroize::{Zeroize, Zeroizing};
 
@@ -80,18 +80,12 @@ impl RawRequest {
 
     /// The operation named by `X-Amz-Target`, split into prefix and name.
     pub fn target(&self) -> Result<(&str, &str), Error> {
-        let target = self.header("x-amz-target").ok_or_else(|| {
-            Error::new(
-                ErrorKind::UnknownOperation,
-                "X-Amz-Target is missing: name the operation as TrentService.<Operation>",
-            )
-        })?;
-        target.split_once('.').ok_or_else(|| {
-            Error::new(
-                ErrorKind::UnknownOperation,
-                format!("X-Amz-Target '{target}' is not <prefix>.<Operation>"),
-            )
-        })
+        let target = self
+            .header("x-amz-target")
+            .ok_or_else(Error::missing_target)?;
+        target
+            .split_once('.')
+            .ok_or_else(|| Error::unknown_operation(target))
     }
 }
 
@@ -123,7 +117,7 @@ impl Reply {
         }
     }
 
-    /// 408: the body did not arrive within its deadline. Not an [`ErrorKind`]: the service
+    /// 408: the body did not arrive within its deadline. Not an [`trent_model::ErrorKind`]: the service
     /// never sees such a request.
     pub fn timeout(deadline: Duration) -> Reply {
         let message = format!(
@@ -137,8 +131,13 @@ impl Reply {
         }
     }
 
+    /// AWS's error body: `__type` and `message`, with no `message` when it is empty (as AWS
+    /// sends `InvalidCiphertextException`).
     pub fn error(e: &Error) -> Reply {
-        let body = serde_json::json!({"__type": e.aws_code(), "message": e.message});
+        let body = match e.message.is_empty() {
+            true => serde_json::json!({"__type": e.aws_code()}),
+            false => serde_json::json!({"__type": e.aws_code(), "message": e.message}),
+        };
         Reply {
             status: e.http_status(),
             body: serde_json::to_vec(&body).expect("JSON values serialize"),
@@ -295,23 +294,14 @@ async fn admit(
 /// What needs neither state nor the body: method, path, content type.
 fn check(method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<(), Error> {
     if method != Method::POST || uri.path() != "/" {
-        return Err(Error::new(
-            ErrorKind::UnknownOperation,
-            format!(
-                "{method} {}: the API takes POST / with an X-Amz-Target header",
-                uri.path()
-            ),
-        ));
+        return Err(Error::not_post(method, uri.path()));
     }
     let content_type = headers
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     if !content_type.starts_with(CONTENT_TYPE) {
-        return Err(Error::new(
-            ErrorKind::Serialization,
-            format!("Content-Type must be {CONTENT_TYPE}, not '{content_type}'"),
-        ));
+        return Err(Error::content_type(CONTENT_TYPE, content_type));
     }
     Ok(())
 }

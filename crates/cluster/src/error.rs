@@ -47,9 +47,7 @@ impl ClusterError {
 impl From<ClusterError> for trent_model::Error {
     fn from(e: ClusterError) -> Self {
         match e {
-            ClusterError::Invalid(msg) => {
-                trent_model::Error::new(trent_model::ErrorKind::Validation, msg)
-            }
+            ClusterError::Invalid(msg) => trent_model::Error::admin_invalid(msg),
             ClusterError::Fatal(detail) => {
                 tracing::error!(%detail, "request failed: this node's cluster layer failed");
                 trent_model::Error::internal(INTERNAL_MESSAGE)

@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{AccountId, Error, ErrorKind, KeyId, Millis};
+use crate::{AccountId, Error, KeyId, Millis};
 
 /// A validated alias name: `alias/` followed by 1..=250 of `[a-zA-Z0-9/_-]`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -29,30 +29,24 @@ impl AliasName {
 impl FromStr for AliasName {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {
-        // AWS answers malformed alias names with ValidationException.
-        let invalid = |why: &str| {
-            Error::new(
-                ErrorKind::Validation,
-                format!("Alias name {s:?} is invalid: {why}"),
-            )
-        };
+        // The model's length and pattern are checked before any operation runs; a name read
+        // from a KeyId member is checked here.
         let Some(rest) = s.strip_prefix(PREFIX) else {
-            return Err(invalid("Alias must start with the prefix \"alias/\""));
+            return Err(Error::alias_prefix());
         };
-        if rest.is_empty() {
-            return Err(invalid("it must have at least one character after alias/"));
+        if rest.is_empty() || rest.contains(':') {
+            return Err(Error::alias_characters(s));
         }
-        if s.len() > MAX_LEN {
+        if s.len() > MAX_LEN
+            || !rest
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'/' || b == b'_' || b == b'-')
+        {
             return Err(Error::validation(
                 "aliasName",
-                format!("Member must have length less than or equal to {MAX_LEN}"),
+                Some(s),
+                "Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_-]+$",
             ));
-        }
-        if !rest
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'/' || b == b'_' || b == b'-')
-        {
-            return Err(invalid("it may contain only alphanumeric characters, forward slashes, underscores and dashes"));
         }
         Ok(AliasName(s.to_owned()))
     }
@@ -90,11 +84,25 @@ mod tests {
     }
 
     #[test]
-    fn rejects_bad_names_with_named_reason() {
-        for bad in ["", "alias/", "my-key", "alias/a b", "alias/é", "Alias/x"] {
-            let err = bad.parse::<AliasName>().unwrap_err();
-            assert_eq!(err.aws_code(), "ValidationException", "{bad}");
-            assert!(err.message.contains("invalid"), "{bad}: {err}");
+    fn rejects_bad_names_in_aws_words() {
+        let message = |bad: &str| bad.parse::<AliasName>().unwrap_err().message;
+        for bad in ["", "my-key", "Alias/x"] {
+            assert_eq!(message(bad), Error::alias_prefix().message, "{bad}");
+        }
+        for bad in ["alias/", "alias/a:b"] {
+            assert_eq!(
+                message(bad),
+                format!("{bad} contains invalid characters for an alias")
+            );
+        }
+        for bad in ["alias/a b", "alias/é"] {
+            assert_eq!(
+                message(bad),
+                format!(
+                    "1 validation error detected: Value '{bad}' at 'aliasName' failed to satisfy \
+                     constraint: Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_-]+$"
+                )
+            );
         }
         let long = format!("alias/{}", "x".repeat(251));
         assert_eq!(

@@ -24,8 +24,9 @@ impl FromStr for AccountId {
             Ok(AccountId(s.to_owned()))
         } else {
             Err(Error::validation(
-                "AccountId",
-                "Member must be a 12-digit account id",
+                "accountId",
+                Some(s),
+                "Member must satisfy regular expression pattern: ^[0-9]{12}$",
             ))
         }
     }
@@ -64,7 +65,7 @@ impl FromStr for Arn {
     type Err = Error;
     /// Splits on the first five colons; the resource may itself contain colons or slashes.
     fn from_str(s: &str) -> Result<Self, Error> {
-        let invalid = || Error::new(crate::ErrorKind::InvalidArn, format!("Invalid arn {s}"));
+        let invalid = || Error::invalid_arn(s);
         let mut parts = s.splitn(6, ':');
         let (
             Some("arn"),

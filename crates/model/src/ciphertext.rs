@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 
 use uuid::Uuid;
 
-use crate::{Error, ErrorKind, KeyId};
+use crate::{Error, KeyId};
 
 const MAGIC: &[u8; 2] = b"TK";
 /// The format every new blob has: a per-ciphertext key derived from a salt.
@@ -85,12 +85,8 @@ impl<'a> CiphertextBlob<'a> {
     /// Parses `bytes` with strict bounds. Anything that is not a well-formed blob of a known
     /// format is `InvalidCiphertextException`; nothing here can panic.
     pub fn parse(bytes: &'a [u8]) -> Result<CiphertextBlob<'a>, Error> {
-        let invalid = |why: &str| {
-            Error::new(
-                ErrorKind::InvalidCiphertext,
-                format!("the ciphertext blob is not valid: {why}"),
-            )
-        };
+        // `why` documents each refusal here; AWS tells the caller nothing more.
+        let invalid = |_why: &str| Error::invalid_ciphertext();
         if bytes.len() > MAX_CIPHERTEXT_BLOB {
             return Err(invalid("longer than 6144 bytes"));
         }
@@ -145,12 +141,17 @@ impl EncryptionContext {
     pub fn new(pairs: BTreeMap<String, String>, field: &str) -> Result<Self, Error> {
         let context = EncryptionContext(pairs);
         if context.0.keys().any(|k| k.is_empty()) {
-            return Err(Error::validation(field, "keys must not be empty"));
+            return Err(Error::validation(
+                field,
+                None,
+                "Member must have keys of length greater than or equal to 1",
+            ));
         }
         if context.encode().len() > MAX_ENCRYPTION_CONTEXT {
             return Err(Error::validation(
                 field,
-                "must not exceed 8192 bytes when encoded",
+                None,
+                "Member must have length less than or equal to 8192 bytes when encoded",
             ));
         }
         Ok(context)
@@ -173,6 +174,7 @@ impl EncryptionContext {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ErrorKind;
 
     fn ctx(pairs: &[(&str, &str)]) -> EncryptionContext {
         EncryptionContext(

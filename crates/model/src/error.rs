@@ -129,12 +129,127 @@ impl ErrorKind {
 }
 
 /// An error with its kind and a message for the caller. Messages name the offending field and
-/// never carry secrets.
+/// never carry secrets. Every message comes from [`CATALOG`]; an empty message is sent as no
+/// `message` member at all, as AWS does (`InvalidCiphertextException`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("{}: {message}", kind.aws_code())]
 pub struct Error {
     pub kind: ErrorKind,
     pub message: String,
+}
+
+/// One row of [`CATALOG`]: a message trent can send, its kind (so its AWS code and HTTP
+/// status) and its template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry {
+    pub name: &'static str,
+    pub kind: ErrorKind,
+    pub template: &'static str,
+}
+
+/// Declares every message trent sends, once: a constructor on [`Error`] per row and the row
+/// in [`CATALOG`].
+macro_rules! catalog {
+    ($($(#[$doc:meta])* $name:ident($($arg:ident),*) => $kind:ident, $template:literal;)*) => {
+        impl Error {
+            $(
+                $(#[$doc])*
+                pub fn $name($($arg: impl std::fmt::Display),*) -> Error {
+                    Error::new(ErrorKind::$kind, format!($template $(, $arg = $arg)*))
+                }
+            )*
+        }
+
+        /// Every message trent can send: name, kind (AWS code, HTTP status) and template.
+        pub const CATALOG: &[Entry] = &[
+            $(Entry { name: stringify!($name), kind: ErrorKind::$kind, template: $template },)*
+        ];
+    };
+}
+
+catalog! {
+    // Keys and aliases, as AWS words them (docs/ARCHITECTURE.md, AWS fidelity).
+    /// A well-formed key id or ARN that names no key of the account: always the key ARN.
+    key_not_found(arn) => NotFound, "Key '{arn}' does not exist";
+    /// A key id that is not one (not a UUID, not `mrk-` and 32 hex digits).
+    invalid_key_id(id) => NotFound, "Invalid keyId '{id}'";
+    /// An alias that names no key: always the alias ARN.
+    alias_not_found(arn) => NotFound, "Alias {arn} is not found.";
+    /// A key ARN of another region.
+    arn_of_region(region) => NotFound, "Invalid arn {region}";
+    invalid_arn(arn) => InvalidArn, "Invalid arn {arn}";
+    alias_exists(arn) => AlreadyExists, "An alias with the name {arn} already exists";
+    alias_prefix() => Validation, "Alias must start with the prefix \"alias/\". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html";
+    alias_characters(name) => Validation, "{name} contains invalid characters for an alias";
+    /// `alias/aws/...`: AWS answers with no message.
+    alias_reserved() => NotAuthorized, "";
+    alias_to_alias() => Validation, "Aliases must refer to keys. Not aliases";
+    key_disabled(arn) => Disabled, "{arn} is disabled.";
+    /// A key whose state forbids the operation: `<arn> is pending deletion.`
+    key_state(arn, state) => InvalidState, "{arn} is {state}.";
+    key_not_pending_deletion(arn) => InvalidState, "{arn} is not pending deletion.";
+    invalid_key_usage(arn, usage, operation) => InvalidKeyUsage, "{arn} key usage is {usage} which is not valid for {operation}.";
+    /// An encryption algorithm the key's spec does not support.
+    algorithm_for_spec(algorithm, spec) => InvalidKeyUsage, "Algorithm {algorithm} is incompatible with key spec {spec}.";
+    incorrect_key() => IncorrectKey, "The key ID in the request does not identify a CMK that can perform this operation.";
+    /// AWS says nothing more, so as not to help an attacker.
+    invalid_ciphertext() => InvalidCiphertext, "";
+    dry_run() => DryRunOperation, "The request would have succeeded, but the DryRun option is set.";
+    invalid_marker() => InvalidMarker, "";
+    too_many_tags() => Tag, "Too many tags";
+    duplicate_tag_keys() => Tag, "Duplicate tag keys";
+    reserved_tag() => Tag, "Tags beginning with aws: are reserved";
+    number_of_bytes_required() => Validation, "NumberOfBytes is required.";
+    key_spec_or_bytes() => Validation, "Please specify either number of bytes or key spec.";
+    key_spec_and_bytes() => Validation, "Please specify either number of bytes or key spec, but not both.";
+    pending_window(days) => Validation, "1 validation error detected: Value '{days}' at 'pendingWindowInDays' failed to satisfy constraint: Member must have minimum value of 7 and maximum value of 30.";
+    key_usage_for_spec(usage, spec) => Validation, "KeyUsage {usage} is not compatible with KeySpec {spec}";
+    both_key_specs() => Validation, "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated.";
+    limit_exceeded(what) => LimitExceeded, "{what}";
+    throttled() => Throttling, "Rate exceeded";
+
+    // What trent does not do (yet), in its own words.
+    unsupported(what) => UnsupportedOperation, "{what} is not supported";
+    unsupported_operation(operation) => UnsupportedOperation, "{operation} is not supported by this KMS";
+
+    // The request's form (docs/ARCHITECTURE.md, AWS fidelity).
+    /// `n validation errors detected: ...`: [`Error::validation_errors`] builds it.
+    validation_detected(count, plural, details) => Validation, "{count} validation error{plural} detected: {details}";
+    /// A member the operation's input does not have (AWS would ignore it).
+    unknown_member(name) => Validation, "'{name}' is not a member of this operation's input";
+    serialization(what) => Serialization, "{what}";
+    not_a_json_object() => Serialization, "Start of structure or map expected: the request body must be one JSON object";
+    /// An `X-Amz-Target` that names no operation of the endpoint.
+    unknown_operation(target) => UnknownOperation, "{target} is not an operation of this endpoint";
+    missing_target() => UnknownOperation, "X-Amz-Target is missing: name the operation as TrentService.<Operation>";
+    not_post(method, path) => UnknownOperation, "{method} {path}: the API takes POST / with an X-Amz-Target header";
+    content_type(expected, got) => Serialization, "Content-Type must be {expected}, not '{got}'";
+    too_large(limit) => RequestTooLarge, "Request body is larger than {limit} bytes";
+    body_unreadable() => Serialization, "The request body could not be read to its end";
+
+    // Authentication, as AWS words it.
+    missing_token() => MissingAuthenticationToken, "Missing Authentication Token";
+    authorization_incomplete(why) => InvalidSignature, "Authorization header is incomplete: {why}";
+    unrecognized_client() => UnrecognizedClient, "The security token included in the request is invalid.";
+    signature_mismatch() => InvalidSignature, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
+    signature_expired(time, limit, now) => InvalidSignature, "Signature expired: {time} is now earlier than {limit} ({now} - 5 min.)";
+    signature_not_yet_current(time, limit, now) => InvalidSignature, "Signature not yet current: {time} is still later than {limit} ({now} + 5 min.)";
+    signature_invalid(why) => InvalidSignature, "{why}";
+    /// The AWS authorization failure, with the caller, action and resource.
+    not_authorized(user, action, resource, reason) => AccessDenied, "User: {user} is not authorized to perform: {action} on resource: {resource} {reason}";
+
+    // The cluster and trent's own admin API.
+    unavailable(why) => Unavailable, "{why}";
+    internal(why) => Internal, "{why}";
+    admin_invalid(why) => Validation, "{why}";
+    admin_input(operation, why) => Serialization, "{operation}: {why}";
+    admin_not_found(what) => NotFound, "{what} does not exist";
+    admin_exists(what) => AlreadyExists, "{what} already exists";
+    admin_state(why) => InvalidState, "{why}";
+    admin_denied(user, what) => AccessDenied, "User: {user} is not authorized to {what}";
+    /// A session token: trent has no temporary credentials.
+    session_token() => UnrecognizedClient, "The security token included in the request is invalid: temporary credentials (session tokens) are not supported";
+    backup_domain_key(cluster, theirs, ours) => IncorrectKey, "the backup of cluster '{cluster}' was made under another domain key (fingerprint {theirs}, this cluster's is {ours}); its key material cannot be used here. Start this cluster with the domain key of the backup's cluster";
 }
 
 impl Error {
@@ -144,30 +259,36 @@ impl Error {
             message: message.into(),
         }
     }
-    pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::NotFound, message)
+    /// The one `ValidationException` of a request whose members broke `details` (each
+    /// `Value '...' at '...' failed to satisfy constraint: ...`), in AWS's order.
+    pub fn validation_errors(details: &[String]) -> Self {
+        let plural = if details.len() == 1 { "" } else { "s" };
+        Error::validation_detected(details.len(), plural, details.join("; "))
     }
-    pub fn already_exists(message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::AlreadyExists, message)
+    /// A `ValidationException` of one member: `field` (AWS's lowerCamel path), the value as
+    /// AWS shows it (`None`: not shown) and the constraint it broke.
+    pub fn validation(
+        field: &str,
+        value: Option<&str>,
+        constraint: impl std::fmt::Display,
+    ) -> Self {
+        let shown = match value {
+            Some(v) => format!("Value '{v}' at"),
+            None => "Value at".to_owned(),
+        };
+        Error::validation_errors(&[format!(
+            "{shown} '{field}' failed to satisfy constraint: {constraint}"
+        )])
     }
-    pub fn invalid_state(message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::InvalidState, message)
+    /// A `ValidationException` of one member whose value is not shown.
+    pub fn invalid_member(field: &str, constraint: impl std::fmt::Display) -> Self {
+        Error::validation(field, None, constraint)
     }
-    pub fn disabled(message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::Disabled, message)
-    }
-    /// A `ValidationException` naming `field` and the constraint it broke.
-    pub fn validation(field: &str, constraint: impl std::fmt::Display) -> Self {
-        Self::new(
-            ErrorKind::Validation,
-            format!("1 validation error detected: Value at '{field}' failed to satisfy constraint: {constraint}"),
-        )
-    }
-    pub fn unavailable(message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::Unavailable, message)
-    }
-    pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::Internal, message)
+    /// A required member that is absent.
+    pub fn required(field: &str) -> Self {
+        Error::validation_errors(&[format!(
+            "Value null at '{field}' failed to satisfy constraint: Member must not be null"
+        )])
     }
     pub fn aws_code(&self) -> &'static str {
         self.kind.aws_code()
@@ -183,7 +304,7 @@ mod tests {
 
     #[test]
     fn client_errors_are_400_and_failures_5xx() {
-        assert_eq!(Error::not_found("x").http_status(), 400);
+        assert_eq!(Error::key_not_found("x").http_status(), 400);
         assert_eq!(Error::unavailable("x").http_status(), 503);
         assert_eq!(Error::internal("x").http_status(), 500);
     }
@@ -197,12 +318,46 @@ mod tests {
     }
 
     #[test]
-    fn validation_message_names_the_field() {
+    fn validation_messages_are_aws_words() {
         let e = Error::validation(
-            "description",
-            "Member must have length less than or equal to 8192",
+            "numberOfBytes",
+            Some("0"),
+            "Member must have value greater than or equal to 1",
         );
         assert_eq!(e.aws_code(), "ValidationException");
-        assert!(e.message.contains("'description'"), "{}", e.message);
+        assert_eq!(
+            e.message,
+            "1 validation error detected: Value '0' at 'numberOfBytes' failed to satisfy \
+             constraint: Member must have value greater than or equal to 1"
+        );
+        let two = Error::validation_errors(&["A".into(), "B".into()]);
+        assert_eq!(two.message, "2 validation errors detected: A; B");
+        assert_eq!(
+            Error::required("keyId").message,
+            "1 validation error detected: Value null at 'keyId' failed to satisfy constraint: \
+             Member must not be null"
+        );
+    }
+
+    #[test]
+    fn the_catalog_names_each_message_once() {
+        let mut names: Vec<_> = CATALOG.iter().map(|e| e.name).collect();
+        let mut templates: Vec<_> = CATALOG
+            .iter()
+            .map(|e| e.template)
+            .filter(|t| !t.is_empty() && !t.starts_with('{'))
+            .collect();
+        let (n, t) = (names.len(), templates.len());
+        names.sort();
+        names.dedup();
+        templates.sort();
+        templates.dedup();
+        assert_eq!(
+            (names.len(), templates.len()),
+            (n, t),
+            "a message is written twice"
+        );
+        assert_eq!(Error::key_disabled("arn:x").message, "arn:x is disabled.");
+        assert_eq!(Error::invalid_ciphertext().message, "");
     }
 }

@@ -23,11 +23,11 @@ impl FromStr for KeyId {
     fn from_str(s: &str) -> Result<Self, Error> {
         // Only the canonical 36-character form: AWS rejects braces, URNs and simple forms.
         if s.len() != 36 {
-            return Err(Error::not_found(format!("Invalid keyId {s}")));
+            return Err(Error::invalid_key_id(s));
         }
         Uuid::try_parse(s)
             .map(KeyId)
-            .map_err(|_| Error::not_found(format!("Invalid keyId {s}")))
+            .map_err(|_| Error::invalid_key_id(s))
     }
 }
 
@@ -59,6 +59,7 @@ macro_rules! aws_enum {
                     $($text => Ok($name::$variant),)+
                     _ => Err(Error::validation(
                         field,
+                        Some(s),
                         format!("Member must satisfy enum value set: [{}]", [$($text),+].join(", ")),
                     )),
                 }

@@ -19,7 +19,7 @@ pub use ciphertext::{
     MAX_CIPHERTEXT_BLOB, MAX_ENCRYPTION_CONTEXT,
 };
 pub use cluster::{ClusterStatus, MemberStatus, UNREACHABLE_AFTER_MS};
-pub use error::{Error, ErrorKind};
+pub use error::{Entry, Error, ErrorKind, CATALOG};
 pub use key::{
     KeyId, KeyLastUsage, KeyManager, KeyMetadata, KeyRecord, KeySpec, KeyState, KeyUsage, Origin,
     Tag, WrappedMaterial,

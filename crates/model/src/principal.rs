@@ -23,17 +23,19 @@ impl FromStr for UserName {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {
         if s.is_empty() || s.len() > 64 {
-            return Err(Error::validation(
-                "UserName",
-                "Member must have length between 1 and 64",
-            ));
+            let constraint = match s.is_empty() {
+                true => "Member must have length greater than or equal to 1",
+                false => "Member must have length less than or equal to 64",
+            };
+            return Err(Error::validation("userName", Some(s), constraint));
         }
         if !s
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
         {
             return Err(Error::validation(
-                "UserName",
+                "userName",
+                Some(s),
                 "Member must satisfy regular expression pattern: [\\w+=,.@-]+",
             ));
         }
@@ -109,17 +111,19 @@ impl fmt::Debug for AccessKeyRecord {
 /// Validates an access key id: 16..=128 of `[A-Z0-9]`, as IAM issues them.
 pub fn validate_access_key_id(id: &str) -> Result<(), Error> {
     if id.len() < 16 || id.len() > 128 {
-        return Err(Error::validation(
-            "AccessKeyId",
-            "Member must have length between 16 and 128",
-        ));
+        let constraint = match id.len() < 16 {
+            true => "Member must have length greater than or equal to 16",
+            false => "Member must have length less than or equal to 128",
+        };
+        return Err(Error::validation("accessKeyId", Some(id), constraint));
     }
     if !id
         .bytes()
         .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
     {
         return Err(Error::validation(
-            "AccessKeyId",
+            "accessKeyId",
+            Some(id),
             "Member must satisfy regular expression pattern: [A-Z0-9]+",
         ));
     }

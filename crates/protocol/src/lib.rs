@@ -6,10 +6,12 @@
 //! Below trent-service (which executes operations) and trent-api (which verifies signatures
 //! and speaks HTTP); depends on trent-model only.
 
+pub mod aws_model;
 mod blob;
 mod operation;
 pub mod sigv4;
 pub mod types;
+pub mod validate;
 
 pub use blob::Blob;
 pub use operation::Operation;

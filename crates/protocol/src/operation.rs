@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use trent_model::{Error, ErrorKind};
+use trent_model::Error;
 
 use crate::types::*;
 
@@ -62,6 +62,10 @@ impl Operation {
     /// `UnsupportedOperationException`; an input that does not fit the shape is a
     /// `ValidationException` naming the problem.
     pub fn from_target(name: &str, input: Value) -> Result<Operation, Error> {
+        if Self::implemented(name) {
+            let body = serde_json::to_vec(&input).expect("JSON values serialize");
+            crate::validate::validate(name, &body)?;
+        }
         fn typed<T: serde::de::DeserializeOwned>(name: &str, input: Value) -> Result<T, Error> {
             serde_json::from_value(input).map_err(|e| shape_error(name, &e))
         }
@@ -69,40 +73,33 @@ impl Operation {
             ($name:expr; $($variant:ident($t:ty),)*) => {
                 match $name {
                     $(stringify!($variant) => Operation::$variant(typed::<$t>(name, input)?),)*
-                    _ => return Err(Error::new(
-                        ErrorKind::UnsupportedOperation,
-                        format!("{name} is not supported"),
-                    )),
+                    _ => return Err(Error::unsupported_operation(name)),
                 }
             };
         }
         Ok(each_operation!(from_value, name))
     }
 
-    /// The operation `name` with the JSON object `body`, deserialized straight into its
-    /// input type (no intermediate `Value`). Errors as [`Operation::from_target`]'s; a body
-    /// that is not one JSON object is a `SerializationException`.
+    /// The operation `name` with the JSON object `body`, checked against the AWS model
+    /// ([`crate::validate`]), then deserialized straight into its input type (no
+    /// intermediate `Value`). Errors as [`Operation::from_target`]'s; a body that is not one
+    /// JSON object is a `SerializationException`.
     pub fn parse(name: &str, body: &[u8]) -> Result<Operation, Error> {
         let body = match body.iter().position(|b| !b.is_ascii_whitespace()) {
             None => &b"{}"[..],
             Some(start) if body[start] == b'{' => body,
-            Some(_) => {
-                return Err(Error::new(
-                    ErrorKind::Serialization,
-                    "the request body must be a JSON object",
-                ))
-            }
+            Some(_) => return Err(Error::not_a_json_object()),
         };
+        if Self::implemented(name) {
+            crate::validate::validate(name, body)?;
+        }
         macro_rules! from_slice {
             ($name:expr; $($variant:ident($t:ty),)*) => {
                 match $name {
                     $(stringify!($variant) => Operation::$variant(
                         serde_json::from_slice::<$t>(body).map_err(|e| body_error(name, &e))?,
                     ),)*
-                    _ => return Err(Error::new(
-                        ErrorKind::UnsupportedOperation,
-                        format!("{name} is not supported"),
-                    )),
+                    _ => return Err(Error::unsupported_operation(name)),
                 }
             };
         }
@@ -114,30 +111,20 @@ impl Operation {
 fn body_error(name: &str, e: &serde_json::Error) -> Error {
     match e.classify() {
         serde_json::error::Category::Data => shape_error(name, e),
-        _ => Error::new(
-            ErrorKind::Serialization,
-            format!("the request body is not valid JSON: {e}"),
-        ),
+        _ => Error::serialization(format_args!("The request body is not valid JSON: {e}")),
     }
 }
 
-/// An input that does not fit the shape: a member of the wrong JSON type is a
-/// `SerializationException`, as AWS answers it; other problems (unknown or malformed
-/// members) are `ValidationException`. The message leaves out serde's position.
+/// An input the model accepts but trent's types do not (a blob that is not base64, a
+/// member the model validator lets through): a `SerializationException`, as AWS answers a
+/// value its deserializer cannot read. The message leaves out serde's position.
 fn shape_error(name: &str, e: &serde_json::Error) -> Error {
     let text = e.to_string();
     let text = match text.rfind(" at line ") {
         Some(at) if e.line() > 0 => &text[..at],
         _ => &text,
     };
-    let wrong_type = ["invalid type", "invalid value", "invalid length"]
-        .iter()
-        .any(|m| text.contains(m));
-    let kind = match wrong_type {
-        true => ErrorKind::Serialization,
-        false => ErrorKind::Validation,
-    };
-    Error::new(kind, format!("{name}: {text}"))
+    Error::serialization(format_args!("{name}: {text}"))
 }
 
 impl Operation {
@@ -151,6 +138,16 @@ impl Operation {
             };
         }
         each_operation!(names, self)
+    }
+
+    /// Whether trent implements the operation `name`.
+    pub fn implemented(name: &str) -> bool {
+        macro_rules! implemented {
+            ($name:expr; $($variant:ident($t:ty),)*) => {
+                matches!($name, $(stringify!($variant))|*)
+            };
+        }
+        each_operation!(implemented, name)
     }
 
     /// Whether the AWS model lists `InvalidArnException` among the operation's errors.

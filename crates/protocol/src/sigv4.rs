@@ -4,7 +4,7 @@
 //! never a panic (fuzzed: `fuzz/fuzz_targets/sigv4_authorization.rs`). Verifying the
 //! signature is trent-api's.
 
-use trent_model::{Error, ErrorKind};
+use trent_model::Error;
 
 /// The only signing algorithm trent accepts.
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
@@ -23,15 +23,12 @@ pub struct Authorization {
 }
 
 /// An `InvalidSignatureException` with `message`.
-pub fn invalid(message: impl Into<String>) -> Error {
-    Error::new(ErrorKind::InvalidSignature, message)
+pub fn invalid(message: impl std::fmt::Display) -> Error {
+    Error::signature_invalid(message)
 }
 
 fn incomplete(message: &str) -> Error {
-    Error::new(
-        ErrorKind::InvalidSignature,
-        format!("Authorization header is incomplete: {message}"),
-    )
+    Error::authorization_incomplete(message)
 }
 
 impl Authorization {
@@ -48,12 +45,7 @@ impl Authorization {
         if headers.len() > 1 {
             return Err(incomplete("Authorization is given more than once"));
         }
-        let header = headers.first().copied().ok_or_else(|| {
-            Error::new(
-                ErrorKind::MissingAuthenticationToken,
-                "Request is missing Authentication Token",
-            )
-        })?;
+        let header = headers.first().copied().ok_or_else(Error::missing_token)?;
         let rest = header
             .strip_prefix(ALGORITHM)
             .and_then(|r| r.strip_prefix(' '))

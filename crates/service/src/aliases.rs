@@ -2,10 +2,10 @@
 //! UntagResource, ListResourceTags).
 
 use serde_json::{json, Value};
-use trent_model::{AliasName, Arn, Error, ErrorKind};
+use trent_model::{AliasName, Arn, Error};
 use trent_state::Command;
 
-use crate::keys::{tag_error, validate_limit, validate_tags};
+use crate::keys::{page_limit, validate_tags};
 use crate::resolve::Aliases;
 use crate::types::{
     epoch_seconds, AliasRequest, ListRequest, TagEntry, TagResourceRequest, UntagResourceRequest,
@@ -61,11 +61,6 @@ impl Service {
     }
 
     pub async fn delete_alias(&self, call: &Call, req: AliasRequest) -> Result<Value, OpError> {
-        if req.target_key_id.is_some() {
-            return Err(
-                Error::validation("targetKeyId", "DeleteAlias takes no TargetKeyId").into(),
-            );
-        }
         let name = alias_name(req.alias_name)?;
         self.key_for(
             call,
@@ -83,7 +78,8 @@ impl Service {
     }
 
     pub async fn list_aliases(&self, call: &Call, req: ListRequest) -> Result<Value, OpError> {
-        let limit = validate_limit(req.limit, 100, 50)?;
+        // AWS answers at most 100 aliases a page, whatever the Limit.
+        let limit = page_limit(req.limit, 50).min(100);
         let target = match req.key_id {
             None => None,
             Some(id) => Some(
@@ -144,7 +140,7 @@ impl Service {
         // Checked again by apply, against the state concurrent calls leave.
         let limit = self.limits().tags_per_key;
         if existing.count() + tags.len() > limit as usize {
-            return Err(tag_error(format!("A key may have at most {limit} tags")).into());
+            return Err(Error::too_many_tags().into());
         }
         let command = Command::TagKey {
             key_id: key.metadata.key_id,
@@ -161,25 +157,6 @@ impl Service {
         req: UntagResourceRequest,
     ) -> Result<Value, OpError> {
         let tag_keys = required(req.tag_keys, "tagKeys")?;
-        // A key holds at most this many tags, so naming more is only work for apply.
-        let limit = self.limits().tags_per_key;
-        if tag_keys.len() > limit as usize {
-            return Err(Error::validation(
-                "tagKeys",
-                format!("Member must have length less than or equal to {limit}"),
-            )
-            .into());
-        }
-        if tag_keys
-            .iter()
-            .any(|k| k.is_empty() || k.chars().count() > 128)
-        {
-            return Err(Error::validation(
-                "tagKeys.member",
-                "Member must have length between 1 and 128",
-            )
-            .into());
-        }
         let key = self
             .key_for(call, req.key_id, Aliases::Refused, Action::UntagResource)
             .await?;
@@ -196,7 +173,8 @@ impl Service {
         call: &Call,
         req: ListRequest,
     ) -> Result<Value, OpError> {
-        let limit = validate_limit(req.limit, 50, 50)?;
+        // AWS answers at most 50 tags a page, whatever the Limit.
+        let limit = page_limit(req.limit, 50).min(50);
         let key = self
             .key_for(call, req.key_id, Aliases::Refused, Action::ListResourceTags)
             .await?;
@@ -223,10 +201,7 @@ impl Service {
 fn alias_name(name: Option<String>) -> Result<AliasName, Error> {
     let name: AliasName = required(name, "aliasName")?.parse()?;
     if name.is_reserved() {
-        return Err(Error::new(
-            ErrorKind::NotAuthorized,
-            format!("Alias {name} uses the prefix alias/aws/, reserved for AWS managed keys"),
-        ));
+        return Err(Error::alias_reserved());
     }
     Ok(name)
 }
@@ -236,10 +211,7 @@ fn alias_target(target: Option<String>) -> Result<Option<String>, Error> {
     if let Some(t) = &target {
         let resource = t.rsplit(':').next().unwrap_or(t);
         if resource.starts_with("alias/") {
-            return Err(Error::validation(
-                "targetKeyId",
-                "Aliases must refer to keys, not to aliases",
-            ));
+            return Err(Error::alias_to_alias());
         }
     }
     Ok(target)

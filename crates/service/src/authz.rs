@@ -4,7 +4,7 @@
 //! principals of the key's account (its root and its users) may use and manage it; no one
 //! else may. [`Authorizer`] is the seam where full policy evaluation will plug in.
 
-use trent_model::{Error, ErrorKind, KeyMetadata, Principal};
+use trent_model::{Error, KeyMetadata, Principal};
 
 /// A KMS action, named as in IAM policies (`kms:Encrypt`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +35,11 @@ impl Action {
     pub fn iam_name(self) -> String {
         format!("kms:{self:?}")
     }
+
+    /// The operation's name, as AWS names it in messages.
+    pub fn operation(self) -> String {
+        format!("{self:?}")
+    }
 }
 
 pub trait Authorizer: Send + Sync + 'static {
@@ -55,13 +60,12 @@ impl Authorizer for DefaultKeyPolicy {
         if caller.account == key.account {
             return Ok(());
         }
-        Err(Error::new(
-            ErrorKind::AccessDenied,
-            format!(
-                "User: {} is not authorized to perform: {} on resource: {} because no resource-based policy allows the {} action",
-                caller.arn(),
-                action.iam_name(),
-                key.arn(),
+        Err(Error::not_authorized(
+            caller.arn(),
+            action.iam_name(),
+            key.arn(),
+            format_args!(
+                "because no resource-based policy allows the {} action",
                 action.iam_name()
             ),
         ))

@@ -13,7 +13,7 @@
 //! from the state, through the blob, into the restored state.
 
 use trent_hsm::Hsm;
-use trent_model::{AccountId, Error, ErrorKind};
+use trent_model::{AccountId, Error};
 use trent_state::backup::{self, BackupBytes, BackupError, BackupHeader, SEAL_PURPOSE};
 use trent_state::{Command, SealCheck, State};
 use uuid::Uuid;
@@ -106,7 +106,7 @@ impl Service {
     ) -> Result<(), OpError> {
         let blocker = self.read_for(call, |s| s.restore_blocker(operator)).await?;
         if let Some(why) = blocker {
-            return Err(Error::new(ErrorKind::InvalidState, why).into());
+            return Err(Error::admin_state(why).into());
         }
         if let Some(header) = backup::peek_header(first).map_err(invalid)? {
             self.check_fingerprint(&header)?;
@@ -169,14 +169,10 @@ impl Service {
         if header.domain_key_fingerprint == ours {
             return Ok(());
         }
-        Err(Error::new(
-            ErrorKind::IncorrectKey,
-            format!(
-                "the backup of cluster '{}' was made under another domain key (fingerprint {}, \
-                 this cluster's is {ours}); its key material cannot be used here. Start this \
-                 cluster with the domain key of the backup's cluster",
-                header.cluster, header.domain_key_fingerprint
-            ),
+        Err(Error::backup_domain_key(
+            &header.cluster,
+            &header.domain_key_fingerprint,
+            ours,
         ))
     }
 }
@@ -242,7 +238,7 @@ fn derived(call: &Call, what: &str) -> Call {
 }
 
 fn invalid(e: BackupError) -> Error {
-    Error::validation("data", e)
+    Error::invalid_member("data", e)
 }
 
 fn hex(bytes: &[u8]) -> String {

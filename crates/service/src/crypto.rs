@@ -7,9 +7,7 @@
 //! state read behind the barrier, so a key disabled before the request is refused.
 
 use trent_hsm::{HsmError, MaterialRef};
-use trent_model::{
-    CiphertextBlob, EncryptionContext, Error, ErrorKind, KeyRecord, KeyState, KeyUsage,
-};
+use trent_model::{CiphertextBlob, EncryptionContext, Error, KeyRecord, KeyState, KeyUsage};
 
 use crate::output::{
     DecryptResponse, EncryptResponse, GenerateDataKeyResponse, GenerateRandomResponse, Output,
@@ -22,18 +20,10 @@ use crate::types::{
 };
 use crate::{required, Action, Blob, Call, OpError, Service};
 
-const MAX_PLAINTEXT: usize = 4096;
-
 impl Service {
     pub async fn encrypt(&self, call: &Call, req: EncryptRequest) -> Result<Output, OpError> {
+        // Its length is the model's to check.
         let plaintext = required(req.plaintext, "plaintext")?;
-        if plaintext.is_empty() || plaintext.len() > MAX_PLAINTEXT {
-            return Err(Error::validation(
-                "plaintext",
-                "Member must have length between 1 and 4096",
-            )
-            .into());
-        }
         check_algorithm(req.encryption_algorithm.as_deref(), "encryptionAlgorithm")?;
         let context = context(req.encryption_context, "encryptionContext")?;
         let sealed = self
@@ -56,11 +46,7 @@ impl Service {
 
     pub async fn decrypt(&self, call: &Call, req: DecryptRequest) -> Result<Output, OpError> {
         if req.recipient.is_some() {
-            return Err(Error::new(
-                ErrorKind::UnsupportedOperation,
-                "Recipient (Nitro Enclaves attestation) is not supported",
-            )
-            .into());
+            return Err(Error::unsupported("Recipient (Nitro Enclaves attestation)").into());
         }
         check_algorithm(req.encryption_algorithm.as_deref(), "encryptionAlgorithm")?;
         let blob_bytes = required(req.ciphertext_blob, "ciphertextBlob")?;
@@ -132,11 +118,7 @@ impl Service {
         with_plaintext: bool,
     ) -> Result<Output, OpError> {
         if req.recipient.is_some() {
-            return Err(Error::new(
-                ErrorKind::UnsupportedOperation,
-                "Recipient (Nitro Enclaves attestation) is not supported",
-            )
-            .into());
+            return Err(Error::unsupported("Recipient (Nitro Enclaves attestation)").into());
         }
         let size = data_key_size(req.key_spec.as_deref(), req.number_of_bytes)?;
         let context = context(req.encryption_context, "encryptionContext")?;
@@ -162,22 +144,12 @@ impl Service {
 
     pub async fn generate_random(&self, req: GenerateRandomRequest) -> Result<Output, OpError> {
         if req.custom_key_store_id.is_some() || req.recipient.is_some() {
-            return Err(Error::new(
-                ErrorKind::UnsupportedOperation,
-                "CustomKeyStoreId and Recipient are not supported",
-            )
-            .into());
+            return Err(Error::unsupported("CustomKeyStoreId and Recipient").into());
         }
-        let n = match req.number_of_bytes {
-            Some(n @ 1..=1024) => n as usize,
-            _ => {
-                return Err(Error::validation(
-                    "numberOfBytes",
-                    "Member must have value between 1 and 1024",
-                )
-                .into())
-            }
-        };
+        // Its range is the model's to check; only its absence is left.
+        let n = req
+            .number_of_bytes
+            .ok_or_else(Error::number_of_bytes_required)? as usize;
         let mut random = self.hsm().random(n);
         Ok(Output::Random(GenerateRandomResponse {
             plaintext: Blob(std::mem::take(&mut *random)),
@@ -197,7 +169,7 @@ impl Service {
         context: &EncryptionContext,
     ) -> Result<KeyUse<Vec<u8>>, OpError> {
         self.with_key(call, key_id, Aliases::Accepted, action, |key| {
-            check_usable(key)?;
+            check_usable(key, action)?;
             dry_run(dry_run_flag)?;
             let blob = self.seal(key, plaintext, context)?;
             Ok(KeyUse::of(key, blob))
@@ -245,32 +217,22 @@ impl Service {
     ) -> Result<KeyUse<trent_hsm::Plaintext>, OpError> {
         let blob = CiphertextBlob::parse(bytes)?;
         let expected = match expected {
-            Some(text) => Some(parse_key_ref(
-                &text,
-                "keyId",
-                self.region(),
-                Aliases::Accepted,
-            )?),
+            Some(text) => Some(parse_key_ref(&text, self.region(), Aliases::Accepted)?),
             None => None,
         };
         // Everything happens while the state is read: the record is used, not copied.
         self.read_for(call, |s| -> Result<KeyUse<trent_hsm::Plaintext>, OpError> {
             if let Some(expected) = &expected {
-                let named = find_key(s, &call.caller, expected)?;
+                let named = find_key(s, &call.caller, self.region(), expected)?;
                 if named.metadata.key_id != blob.key_id {
-                    return Err(Error::new(
-                        ErrorKind::IncorrectKey,
-                        "The key ID in the request does not identify the key that encrypted the ciphertext",
-                    )
-                    .into());
+                    return Err(Error::incorrect_key().into());
                 }
             }
-            let key = s.key(&blob.key_id).ok_or_else(|| {
-                Error::not_found(format!("Key '{}' does not exist", blob.key_id))
-            })?;
+            // A blob naming a key this cluster does not hold is not one of its ciphertexts.
+            let key = s.key(&blob.key_id).ok_or_else(Error::invalid_ciphertext)?;
             self.authorizer()
                 .authorize(&call.caller, action, &key.metadata)?;
-            check_usable(key)?;
+            check_usable(key, action)?;
             let material = key
                 .material
                 .iter()
@@ -282,14 +244,15 @@ impl Service {
                 wrapped: &material.blob,
             };
             let aad = CiphertextBlob::aad(blob.header, context);
-            let plaintext = match self
-                .hsm()
-                .decrypt(material_ref, blob.salt, blob.nonce, blob.sealed, &aad)
-            {
-                Ok(plaintext) => plaintext,
-                Err(HsmError::Authentication) => return Err(invalid_ciphertext().into()),
-                Err(e) => return Err(e.into()),
-            };
+            let plaintext =
+                match self
+                    .hsm()
+                    .decrypt(material_ref, blob.salt, blob.nonce, blob.sealed, &aad)
+                {
+                    Ok(plaintext) => plaintext,
+                    Err(HsmError::Authentication) => return Err(invalid_ciphertext().into()),
+                    Err(e) => return Err(e.into()),
+                };
             Ok(KeyUse::of(key, plaintext))
         })
         .await?
@@ -314,51 +277,35 @@ impl<T> KeyUse<T> {
 }
 
 fn invalid_ciphertext() -> Error {
-    Error::new(
-        ErrorKind::InvalidCiphertext,
-        "The ciphertext is invalid, was not made by this service, or its encryption context does not match",
-    )
+    Error::invalid_ciphertext()
 }
 
-/// The key must be an enabled symmetric encryption key.
-fn check_usable(key: &KeyRecord) -> Result<(), Error> {
+/// The key must be an enabled symmetric encryption key, for `action`.
+fn check_usable(key: &KeyRecord, action: Action) -> Result<(), Error> {
     let m = &key.metadata;
     match m.key_state {
         KeyState::Enabled => {}
-        KeyState::Disabled => {
-            return Err(Error::disabled(format!("{} is disabled.", m.arn())));
-        }
-        other => {
-            return Err(Error::invalid_state(format!(
-                "{} is {}.",
-                m.arn(),
-                match other {
-                    KeyState::PendingDeletion => "pending deletion",
-                    _ => other.as_str(),
-                }
-            )))
-        }
+        KeyState::Disabled => return Err(Error::key_disabled(m.arn())),
+        KeyState::PendingDeletion => return Err(Error::key_state(m.arn(), "pending deletion")),
+        KeyState::PendingImport => return Err(Error::key_state(m.arn(), "pending import")),
+        other => return Err(Error::key_state(m.arn(), other)),
     }
     if m.key_usage != KeyUsage::EncryptDecrypt {
-        return Err(Error::new(
-            ErrorKind::InvalidKeyUsage,
-            format!("{} key usage is {}", m.arn(), m.key_usage),
+        return Err(Error::invalid_key_usage(
+            m.arn(),
+            m.key_usage,
+            action.operation(),
         ));
     }
     Ok(())
 }
 
-fn check_algorithm(algorithm: Option<&str>, field: &str) -> Result<(), Error> {
+/// Every key is a symmetric key today, which takes only SYMMETRIC_DEFAULT (the model checks
+/// that the value is an algorithm; `field` names the member for readers of this code).
+fn check_algorithm(algorithm: Option<&str>, _field: &str) -> Result<(), Error> {
     match algorithm {
         None | Some(SYMMETRIC_DEFAULT) => Ok(()),
-        Some("RSAES_OAEP_SHA_1" | "RSAES_OAEP_SHA_256" | "SM2PKE") => Err(Error::new(
-            ErrorKind::InvalidKeyUsage,
-            format!("{field}: symmetric keys support only SYMMETRIC_DEFAULT"),
-        )),
-        Some(_) => Err(Error::validation(
-            field,
-            "Member must satisfy enum value set: [SYMMETRIC_DEFAULT, RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256, SM2PKE]",
-        )),
+        Some(other) => Err(Error::algorithm_for_spec(other, SYMMETRIC_DEFAULT)),
     }
 }
 
@@ -368,36 +315,19 @@ fn context(pairs: Option<Context>, field: &str) -> Result<EncryptionContext, Err
 
 fn dry_run(flag: Option<bool>) -> Result<(), Error> {
     match flag {
-        Some(true) => Err(Error::new(
-            ErrorKind::DryRunOperation,
-            "The request would have succeeded, but the DryRun flag is set.",
-        )),
+        Some(true) => Err(Error::dry_run()),
         _ => Ok(()),
     }
 }
 
-/// Exactly one of `KeySpec` (AES_128, AES_256) and `NumberOfBytes` (1..1024).
+/// Exactly one of `KeySpec` and `NumberOfBytes` (their values are the model's to check).
 fn data_key_size(spec: Option<&str>, bytes: Option<i64>) -> Result<usize, Error> {
     match (spec, bytes) {
-        (Some(_), Some(_)) => Err(Error::validation(
-            "keySpec",
-            "Specify either KeySpec or NumberOfBytes, not both",
-        )),
-        (None, None) => Err(Error::validation(
-            "keySpec",
-            "Specify either KeySpec or NumberOfBytes",
-        )),
-        (Some("AES_256"), None) => Ok(32),
+        (Some(_), Some(_)) => Err(Error::key_spec_and_bytes()),
+        (None, None) => Err(Error::key_spec_or_bytes()),
         (Some("AES_128"), None) => Ok(16),
-        (Some(_), None) => Err(Error::validation(
-            "keySpec",
-            "Member must satisfy enum value set: [AES_256, AES_128]",
-        )),
-        (None, Some(n @ 1..=1024)) => Ok(n as usize),
-        (None, Some(_)) => Err(Error::validation(
-            "numberOfBytes",
-            "Member must have value between 1 and 1024",
-        )),
+        (Some(_), None) => Ok(32),
+        (None, Some(n)) => Ok(n as usize),
     }
 }
 
@@ -410,26 +340,11 @@ mod tests {
         assert_eq!(data_key_size(Some("AES_256"), None).unwrap(), 32);
         assert_eq!(data_key_size(Some("AES_128"), None).unwrap(), 16);
         assert_eq!(data_key_size(None, Some(1)).unwrap(), 1);
-        assert_eq!(data_key_size(None, Some(1024)).unwrap(), 1024);
-        for (spec, bytes) in [
-            (None, None),
-            (Some("AES_256"), Some(32)),
-            (None, Some(0)),
-            (None, Some(1025)),
-            (Some("AES_512"), None),
-        ] {
-            let e = data_key_size(spec, bytes).unwrap_err();
-            assert_eq!(e.kind, ErrorKind::Validation, "{spec:?} {bytes:?}");
-        }
-    }
-
-    #[test]
-    fn only_symmetric_default_is_accepted() {
-        assert!(check_algorithm(None, "encryptionAlgorithm").is_ok());
-        assert!(check_algorithm(Some("SYMMETRIC_DEFAULT"), "encryptionAlgorithm").is_ok());
-        let e = check_algorithm(Some("RSAES_OAEP_SHA_1"), "encryptionAlgorithm").unwrap_err();
-        assert_eq!(e.aws_code(), "InvalidKeyUsageException");
-        let e = check_algorithm(Some("NOPE"), "encryptionAlgorithm").unwrap_err();
-        assert!(e.message.contains("encryptionAlgorithm"));
+        assert_eq!(
+            data_key_size(None, None).unwrap_err().message,
+            "Please specify either number of bytes or key spec."
+        );
+        let both = data_key_size(Some("AES_256"), Some(32)).unwrap_err();
+        assert_eq!(both.kind, trent_model::ErrorKind::Validation);
     }
 }

@@ -27,6 +27,6 @@ impl From<trent_hsm::HsmError> for OpError {
     /// this node's domain key) is internal; bad ciphertext is mapped by the caller before.
     fn from(e: trent_hsm::HsmError) -> Self {
         tracing::error!(error = %e, "HSM operation failed");
-        OpError::Api(Error::internal("the HSM could not complete the operation"))
+        OpError::Api(Error::internal("The HSM could not complete the operation"))
     }
 }

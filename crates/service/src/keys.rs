@@ -3,8 +3,7 @@
 
 use serde_json::{json, Value};
 use trent_model::{
-    Error, ErrorKind, KeyId, KeyMetadata, KeyRecord, KeySpec, KeyUsage, Origin, Tag,
-    WrappedMaterial,
+    Error, KeyId, KeyMetadata, KeyRecord, KeySpec, KeyUsage, Origin, Tag, WrappedMaterial,
 };
 use trent_state::{Command, Outcome};
 use uuid::Uuid;
@@ -16,17 +15,18 @@ use crate::types::{
 };
 use crate::{required, Action, Call, OpError, Service};
 
-const MAX_DESCRIPTION: usize = 8192;
+/// AWS's limit of tags on a key.
+const MAX_TAGS: usize = 50;
 const DAY_MS: u64 = 24 * 60 * 60 * 1000;
 
 impl Service {
     pub async fn create_key(&self, call: &Call, req: CreateKeyRequest) -> Result<Value, OpError> {
         refuse_unsupported_create_options(&req)?;
-        let description = validate_description(req.description.unwrap_or_default())?;
+        let description = req.description.unwrap_or_default();
         let spec = req.key_spec.or(req.customer_master_key_spec);
         if let Some(spec) = spec {
             if KeySpec::parse_field(&spec, "keySpec")? != KeySpec::SymmetricDefault {
-                return Err(unsupported(format!("KeySpec {spec} is not supported yet")));
+                return Err(unsupported(format_args!("KeySpec {spec}")));
             }
         }
         if let Some(usage) = req.key_usage {
@@ -77,13 +77,10 @@ impl Service {
     }
 
     pub async fn list_keys(&self, call: &Call, req: ListRequest) -> Result<Value, OpError> {
-        if req.key_id.is_some() {
-            return Err(Error::validation("keyId", "ListKeys takes no KeyId").into());
-        }
-        let limit = validate_limit(req.limit, 1000, 100)?;
+        let limit = page_limit(req.limit, 100);
         let after = match req.marker {
             None => None,
-            Some(m) => Some(m.parse::<KeyId>().map_err(|_| invalid_marker())?),
+            Some(m) => Some(m.parse::<KeyId>().map_err(|_| Error::invalid_marker())?),
         };
         let account = &call.caller.account;
         let (page, more) = self
@@ -134,13 +131,7 @@ impl Service {
         let days = match req.pending_window_in_days {
             None => 30,
             Some(d @ 7..=30) => d as u32,
-            Some(_) => {
-                return Err(Error::validation(
-                    "pendingWindowInDays",
-                    "Member must have value between 7 and 30",
-                )
-                .into())
-            }
+            Some(d) => return Err(Error::pending_window(d).into()),
         };
         let key = self
             .key_for(
@@ -183,7 +174,7 @@ impl Service {
         call: &Call,
         req: UpdateKeyDescriptionRequest,
     ) -> Result<Value, OpError> {
-        let description = validate_description(required(req.description, "description")?)?;
+        let description = required(req.description, "description")?;
         let key = self
             .key_for(
                 call,
@@ -212,9 +203,9 @@ impl Service {
         use_key: impl FnOnce(&KeyRecord) -> Result<T, OpError>,
     ) -> Result<T, OpError> {
         let text = required(key_id, "keyId")?;
-        let key_ref = parse_key_ref(&text, "keyId", self.region(), aliases)?;
+        let key_ref = parse_key_ref(&text, self.region(), aliases)?;
         self.read_for(call, |s| {
-            let key = find_key(s, &call.caller, &key_ref)?;
+            let key = find_key(s, &call.caller, self.region(), &key_ref)?;
             self.authorizer()
                 .authorize(&call.caller, action, &key.metadata)?;
             use_key(key)
@@ -231,9 +222,11 @@ impl Service {
         action: Action,
     ) -> Result<KeyRecord, OpError> {
         let text = required(key_id, "keyId")?;
-        let key_ref = parse_key_ref(&text, "keyId", self.region(), aliases)?;
+        let key_ref = parse_key_ref(&text, self.region(), aliases)?;
         let key = self
-            .read_for(call, |s| find_key(s, &call.caller, &key_ref).cloned())
+            .read_for(call, |s| {
+                find_key(s, &call.caller, self.region(), &key_ref).cloned()
+            })
             .await??;
         self.authorizer()
             .authorize(&call.caller, action, &key.metadata)?;
@@ -271,12 +264,8 @@ fn expect_key(outcome: Outcome) -> Result<KeyMetadata, OpError> {
     }
 }
 
-fn unsupported(message: String) -> OpError {
-    Error::new(ErrorKind::UnsupportedOperation, message).into()
-}
-
-fn invalid_marker() -> Error {
-    Error::new(ErrorKind::InvalidMarker, "The marker is not valid")
+fn unsupported(what: impl std::fmt::Display) -> OpError {
+    Error::unsupported(what).into()
 }
 
 fn refuse_unsupported_create_options(req: &CreateKeyRequest) -> Result<(), OpError> {
@@ -287,64 +276,29 @@ fn refuse_unsupported_create_options(req: &CreateKeyRequest) -> Result<(), OpErr
         ("MultiRegion", req.multi_region == Some(true)),
     ];
     match unsupported_set.iter().find(|(_, set)| *set) {
-        Some((name, _)) => Err(unsupported(format!("{name} is not supported yet"))),
+        Some((name, _)) => Err(unsupported(name)),
         None => Ok(()),
     }
 }
 
-pub(crate) fn validate_description(description: String) -> Result<String, Error> {
-    if description.len() > MAX_DESCRIPTION {
-        return Err(Error::validation(
-            "description",
-            "Member must have length less than or equal to 8192",
-        ));
-    }
-    Ok(description)
+/// `Limit` (its range is the model's to check), `default` when absent.
+pub(crate) fn page_limit(limit: Option<i64>, default: usize) -> usize {
+    limit.map_or(default, |n| n as usize)
 }
 
-/// `Limit` between 1 and `max`, `default` when absent.
-pub(crate) fn validate_limit(limit: Option<i64>, max: i64, default: usize) -> Result<usize, Error> {
-    match limit {
-        None => Ok(default),
-        Some(n) if (1..=max).contains(&n) => Ok(n as usize),
-        Some(_) => Err(Error::validation(
-            "limit",
-            format!("Member must have value between 1 and {max}"),
-        )),
-    }
-}
-
-/// Tag keys 1..128 characters, values 0..256, at most 50, keys unique, none under `aws:`.
+/// Tags as AWS takes them (their lengths are the model's to check): at most 50, keys
+/// unique, none under `aws:` (in any case).
 pub(crate) fn validate_tags(tags: Vec<TagEntry>) -> Result<Vec<Tag>, Error> {
-    if tags.len() > 50 {
-        return Err(Error::validation(
-            "tags",
-            "Member must have length less than or equal to 50",
-        ));
+    if tags.len() > MAX_TAGS {
+        return Err(Error::too_many_tags());
     }
     let mut out: Vec<Tag> = Vec::with_capacity(tags.len());
     for t in tags {
-        let key_len = t.tag_key.chars().count();
-        if key_len == 0 || key_len > 128 {
-            return Err(Error::validation(
-                "tags.member.tagKey",
-                "Member must have length between 1 and 128",
-            ));
-        }
-        if t.tag_value.chars().count() > 256 {
-            return Err(Error::validation(
-                "tags.member.tagValue",
-                "Member must have length less than or equal to 256",
-            ));
-        }
-        if t.tag_key.starts_with("aws:") {
-            return Err(tag_error(format!(
-                "Tag key {} uses the reserved prefix aws:",
-                t.tag_key
-            )));
+        if t.tag_key.len() >= 4 && t.tag_key[..4].eq_ignore_ascii_case("aws:") {
+            return Err(Error::reserved_tag());
         }
         if out.iter().any(|o| o.key == t.tag_key) {
-            return Err(tag_error(format!("Duplicate tag key {}", t.tag_key)));
+            return Err(Error::duplicate_tag_keys());
         }
         out.push(Tag {
             key: t.tag_key.clone(),
@@ -352,8 +306,4 @@ pub(crate) fn validate_tags(tags: Vec<TagEntry>) -> Result<Vec<Tag>, Error> {
         });
     }
     Ok(out)
-}
-
-pub(crate) fn tag_error(message: String) -> Error {
-    Error::new(ErrorKind::Tag, message)
 }

@@ -208,5 +208,5 @@ impl Service {
 
 /// `Some(value)` or a ValidationException naming the missing member.
 pub(crate) fn required<T>(value: Option<T>, field: &str) -> Result<T, Error> {
-    value.ok_or_else(|| Error::validation(field, "Member must not be null"))
+    value.ok_or_else(|| Error::required(field))
 }

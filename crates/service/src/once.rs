@@ -117,14 +117,14 @@ mod tests {
 
     #[test]
     fn refusals_about_the_state_are_recorded_and_those_about_the_input_are_not() {
-        assert!(depends_on_state(&Error::not_found("no alias")));
+        assert!(depends_on_state(&Error::alias_not_found("arn")));
         assert!(depends_on_state(&Error::new(
             ErrorKind::AccessDenied,
             "policy"
         )));
-        assert!(depends_on_state(&Error::invalid_state("pending deletion")));
-        assert!(!depends_on_state(&Error::validation("keyId", "too long")));
-        assert!(!depends_on_state(&Error::new(ErrorKind::InvalidArn, "arn")));
+        assert!(depends_on_state(&Error::admin_state("pending deletion")));
+        assert!(!depends_on_state(&Error::required("keyId")));
+        assert!(!depends_on_state(&Error::invalid_arn("arn")));
         assert!(!depends_on_state(&Error::internal("hsm")));
         assert!(!depends_on_state(&Error::new(
             ErrorKind::Unavailable,

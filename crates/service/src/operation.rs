@@ -21,7 +21,7 @@ impl Service {
             // AWS answers a malformed ARN with NotFoundException where the operation does
             // not declare InvalidArnException (Encrypt, Decrypt, the alias operations...).
             Err(OpError::Api(e)) if e.kind == ErrorKind::InvalidArn && !declares_invalid_arn => {
-                Err(Error::not_found(e.message).into())
+                Err(Error::new(ErrorKind::NotFound, e.message).into())
             }
             other => other,
         }

@@ -125,7 +125,7 @@ impl Service {
                 .await?;
             if owned != Some(true) {
                 return Err(
-                    Error::not_found(format!("Access key {access_key_id} does not exist")).into(),
+                    Error::admin_not_found(format_args!("Access key {access_key_id}")).into(),
                 );
             }
             let command = Command::DeleteAccessKey {
@@ -253,13 +253,10 @@ impl Service {
             .unwrap_secret(record.access_key_id.as_bytes(), &record.wrapped_secret)
             .map_err(|e| Error::internal(e.to_string()))?;
         if &record.owner != owner || stored.as_slice() != secret.as_bytes() {
-            return Err(Error::new(
-                ErrorKind::Validation,
-                format!(
-                    "access key {} already exists with another owner or secret; refusing to change it",
-                    record.access_key_id
-                ),
-            ));
+            return Err(Error::admin_invalid(format_args!(
+                "access key {} already exists with another owner or secret; refusing to change it",
+                record.access_key_id
+            )));
         }
         Ok(())
     }
@@ -318,12 +315,9 @@ impl Service {
 fn only_root(call: &Call) -> Result<AccountId, Error> {
     match call.caller.user {
         None => Ok(call.caller.account.clone()),
-        Some(_) => Err(Error::new(
-            ErrorKind::AccessDenied,
-            format!(
-                "User: {} is not authorized to manage principals; only the account root is",
-                call.caller.arn()
-            ),
+        Some(_) => Err(Error::admin_denied(
+            call.caller.arn(),
+            "manage principals; only the account root is",
         )),
     }
 }

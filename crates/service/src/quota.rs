@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use trent_model::{AccountId, Error, ErrorKind};
+use trent_model::{AccountId, Error};
 
 /// Requests per second per account, by AWS KMS quota (`0` turns one quota off).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,10 +148,7 @@ impl Quotas {
             .expect("quota lock")
             .entry((account.clone(), operation))
             .or_default() += 1;
-        Err(Error::new(
-            ErrorKind::Throttling,
-            "Rate exceeded: you have exceeded the rate at which you may call KMS. Reduce the frequency of your calls.",
-        ))
+        Err(Error::throttled())
     }
 
     /// Requests throttled so far, by account and operation.

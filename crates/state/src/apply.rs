@@ -1,8 +1,8 @@
 //! `State::apply`: the deterministic transition function.
 
 use trent_model::{
-    AccountId, AliasName, AliasRecord, Error, ErrorKind, KeyId, KeyLastUsage, KeyRecord, KeyState,
-    Millis, Tag,
+    AccountId, AliasName, AliasRecord, Arn, Error, KeyId, KeyLastUsage, KeyMetadata, KeyRecord,
+    KeyState, Millis, Tag,
 };
 
 use crate::restore::Part;
@@ -141,7 +141,7 @@ impl State {
     ) -> Response {
         let id = record.metadata.key_id;
         if self.keys.contains_key(&id) {
-            return Err(Error::already_exists(format!("Key '{id}' already exists")));
+            return Err(Error::admin_state(format!("Key '{id}' already exists")));
         }
         if let Some(limit) = limit {
             if self.key_count(&record.metadata.account) >= limit as usize {
@@ -183,9 +183,7 @@ impl State {
     fn cancel_deletion(&mut self, key_id: KeyId, touched: &mut Vec<RecordKey>) -> Response {
         let key = self.key_mut(key_id)?;
         if key.metadata.key_state != KeyState::PendingDeletion {
-            return Err(Error::invalid_state(format!(
-                "Key '{key_id}' is not pending deletion"
-            )));
+            return Err(Error::key_not_pending_deletion(key.metadata.arn()));
         }
         key.metadata.key_state = KeyState::Disabled;
         key.metadata.deletion_date = None;
@@ -221,7 +219,7 @@ impl State {
         let key = self.key_mut(key_id)?;
         let due = key.metadata.deletion_date.is_some_and(|date| date <= now);
         if key.metadata.key_state != KeyState::PendingDeletion || !due {
-            return Err(Error::invalid_state(format!(
+            return Err(Error::admin_state(format!(
                 "Key '{key_id}' is not due for deletion"
             )));
         }
@@ -263,7 +261,7 @@ impl State {
     ) -> Result<&KeyRecord, Error> {
         let key = self.key_mut(key_id)?;
         if key.metadata.key_state == KeyState::PendingDeletion {
-            return Err(pending_deletion(key_id));
+            return Err(pending_deletion(&key.metadata));
         }
         change(key);
         touched.push(RecordKey::Key(key_id));
@@ -273,7 +271,7 @@ impl State {
     fn key_mut(&mut self, key_id: KeyId) -> Result<&mut KeyRecord, Error> {
         self.keys
             .get_mut(&key_id)
-            .ok_or_else(|| Error::not_found(format!("Key '{key_id}' does not exist")))
+            .ok_or_else(|| Error::key_not_found(key_id))
     }
 
     fn check_alias_limit(&self, target: KeyId, limit: Option<u32>) -> Result<(), Error> {
@@ -289,10 +287,10 @@ impl State {
     fn check_alias_target(&self, account: &AccountId, target: KeyId) -> Result<(), Error> {
         match self.keys.get(&target) {
             Some(key) if &key.metadata.account == account => match key.metadata.key_state {
-                KeyState::PendingDeletion => Err(pending_deletion(target)),
+                KeyState::PendingDeletion => Err(pending_deletion(&key.metadata)),
                 _ => Ok(()),
             },
-            _ => Err(Error::not_found(format!("Key '{target}' does not exist"))),
+            _ => Err(Error::key_not_found(target)),
         }
     }
 
@@ -306,9 +304,9 @@ impl State {
     ) -> Response {
         let slot = (account.clone(), name.clone());
         if self.aliases.contains_key(&slot) {
-            return Err(Error::already_exists(format!(
-                "An alias with the name {name} already exists"
-            )));
+            let region = self.keys.get(&target).map(|k| k.metadata.region.as_str());
+            let arn = Arn::kms(region.unwrap_or_default(), account, name.as_str());
+            return Err(Error::alias_exists(arn));
         }
         self.check_alias_target(account, target)?;
         let record = AliasRecord {
@@ -359,7 +357,7 @@ impl State {
     ) -> Result<&mut AliasRecord, Error> {
         self.aliases
             .get_mut(&(account.clone(), name.clone()))
-            .ok_or_else(|| Error::not_found(format!("Alias {name} does not exist")))
+            .ok_or_else(|| Error::admin_not_found(format!("Alias {name}")))
     }
 
     /// Moves the replicated clock forward and forgets request ids older than the window.
@@ -427,10 +425,7 @@ impl State {
                 .filter(|t| !key.tags.iter().any(|old| old.key == t.key))
                 .count();
             if key.tags.len() + added > limit as usize {
-                return Err(Error::new(
-                    ErrorKind::Tag,
-                    format!("Key '{key_id}' may have at most {limit} tags"),
-                ));
+                return Err(Error::too_many_tags());
             }
         }
         self.update_live_key(key_id, touched, |k| merge_tags(&mut k.tags, tags))
@@ -438,11 +433,11 @@ impl State {
 }
 
 pub(crate) fn limit_exceeded(message: String) -> Error {
-    Error::new(ErrorKind::LimitExceeded, message)
+    Error::limit_exceeded(message)
 }
 
-fn pending_deletion(key_id: KeyId) -> Error {
-    Error::invalid_state(format!("Key '{key_id}' is pending deletion"))
+fn pending_deletion(key: &KeyMetadata) -> Error {
+    Error::key_state(key.arn(), "pending deletion")
 }
 
 /// Sets each tag, replacing the value of a tag key that is already present.

@@ -40,7 +40,7 @@ impl State {
     ) -> Response {
         let slot = (account.clone(), name.clone());
         if self.users.contains_key(&slot) {
-            return Err(Error::already_exists(format!("User {name} already exists")));
+            return Err(Error::admin_exists(format!("User {name}")));
         }
         if let Some(limit) = limit.filter(|&l| self.user_count(account) >= l as usize) {
             return Err(limit_exceeded(format!(
@@ -65,14 +65,14 @@ impl State {
     ) -> Response {
         let slot = (account.clone(), name.clone());
         if !self.users.contains_key(&slot) {
-            return Err(Error::not_found(format!("User {name} does not exist")));
+            return Err(Error::admin_not_found(format!("User {name}")));
         }
         let user = Principal {
             account: account.clone(),
             user: Some(name.clone()),
         };
         if self.access_key_count(&user) > 0 {
-            return Err(Error::invalid_state(format!(
+            return Err(Error::admin_state(format!(
                 "User {name} still has access keys; delete them first"
             )));
         }
@@ -89,13 +89,11 @@ impl State {
     ) -> Response {
         let id = &record.access_key_id;
         if self.access_keys.contains_key(id) {
-            return Err(Error::already_exists(format!(
-                "Access key {id} already exists"
-            )));
+            return Err(Error::admin_exists(format!("Access key {id}")));
         }
         if let Some(user) = &record.owner.user {
             if self.user(&record.owner.account, user).is_none() {
-                return Err(Error::not_found(format!("User {user} does not exist")));
+                return Err(Error::admin_not_found(format!("User {user}")));
             }
         }
         let count = self.access_key_count(&record.owner);
@@ -121,7 +119,7 @@ impl State {
         touched: &mut Vec<RecordKey>,
     ) -> Response {
         if self.bootstrapped {
-            return Err(Error::already_exists("The cluster is bootstrapped already"));
+            return Err(Error::admin_exists("The cluster's bootstrap"));
         }
         self.bootstrapped = true;
         touched.push(RecordKey::Bootstrapped);
@@ -139,8 +137,8 @@ impl State {
         touched: &mut Vec<RecordKey>,
     ) -> Response {
         if !self.remove_access_key(access_key_id) {
-            return Err(Error::not_found(format!(
-                "Access key {access_key_id} does not exist"
+            return Err(Error::admin_not_found(format!(
+                "Access key {access_key_id}"
             )));
         }
         touched.push(RecordKey::AccessKey(access_key_id.to_owned()));

@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use trent_model::{AccountId, Error, ErrorKind, Principal};
+use trent_model::{AccountId, Error, Principal};
 use uuid::Uuid;
 
 use crate::backup::{self, BackupBytes, BackupHeader, Record};
@@ -118,7 +118,7 @@ impl State {
             touched.push(RecordKey::Restore);
         }
         if !self.is_staging(part.restore_id, part.parts) {
-            return Err(Error::invalid_state(format!(
+            return Err(Error::admin_state(format!(
                 "no restore {} of {} parts is in progress; send part 0 first",
                 part.restore_id, part.parts
             )));
@@ -131,7 +131,7 @@ impl State {
         let next = self.restore_parts.len() as u32;
         match self.restore_parts.get(&index) {
             Some(staged) if staged == data => Ok(Outcome::Done),
-            Some(_) => Err(Error::invalid_state(format!(
+            Some(_) => Err(Error::admin_state(format!(
                 "part {index} was already received with different contents"
             ))),
             None if index == next => {
@@ -139,7 +139,7 @@ impl State {
                 touched.push(RecordKey::RestorePart(index));
                 Ok(Outcome::Done)
             }
-            None => Err(Error::invalid_state(format!(
+            None => Err(Error::admin_state(format!(
                 "part {index} arrived out of order; the next part expected is {next}"
             ))),
         }
@@ -153,7 +153,7 @@ impl State {
         seal: &dyn SealCheck,
     ) -> Response {
         let blob = self.staged_backup(restore_id).ok_or_else(|| {
-            Error::invalid_state(format!(
+            Error::admin_state(format!(
                 "restore {restore_id} is not staged completely; send every part first"
             ))
         })?;
@@ -210,7 +210,7 @@ impl State {
 
     fn check_fresh(&self, operator: &AccountId) -> Result<(), Error> {
         match self.restore_blocker(operator) {
-            Some(why) => Err(Error::new(ErrorKind::InvalidState, why)),
+            Some(why) => Err(Error::admin_state(why)),
             None => Ok(()),
         }
     }
@@ -262,9 +262,9 @@ impl State {
 /// seal, through `seal` (the node's HSM); every record's owner label against the record; and
 /// that the records make a state. Answers the header and that state.
 pub fn check_backup(blob: &[u8], seal: &dyn SealCheck) -> Result<(BackupHeader, State), Error> {
-    let parsed = backup::parse(blob).map_err(|e| Error::validation("data", e))?;
+    let parsed = backup::parse(blob).map_err(|e| Error::invalid_member("data", e))?;
     if !seal.verify_seal(parsed.seal_purpose(), parsed.sealed, parsed.seal) {
-        return Err(Error::validation(
+        return Err(Error::invalid_member(
             "data",
             "the backup's seal does not verify under this cluster's domain key: it was altered \
              after export, or made under another domain key",
@@ -272,25 +272,25 @@ pub fn check_backup(blob: &[u8], seal: &dyn SealCheck) -> Result<(BackupHeader, 
     }
     let labelled = parsed.format != backup::FORMAT_1;
     let restored = State::from_backup_records(parsed.records, labelled)
-        .map_err(|e| Error::validation("data", format!("the backup's records: {e}")))?;
+        .map_err(|e| Error::invalid_member("data", format!("the backup's records: {e}")))?;
     Ok((parsed.header, restored))
 }
 
 fn check_part(part: &Part<'_>) -> Result<(), Error> {
     if part.parts == 0 || part.parts > MAX_PARTS {
-        return Err(Error::validation(
+        return Err(Error::invalid_member(
             "parts",
             format!("Member must be between 1 and {MAX_PARTS}"),
         ));
     }
     if part.part >= part.parts {
-        return Err(Error::validation(
+        return Err(Error::invalid_member(
             "part",
             format!("Member must be less than parts ({})", part.parts),
         ));
     }
     if part.data.0.is_empty() || part.data.0.len() > MAX_PART_BYTES {
-        return Err(Error::validation(
+        return Err(Error::invalid_member(
             "data",
             format!("Member must hold 1 to {MAX_PART_BYTES} bytes"),
         ));

@@ -321,7 +321,7 @@ fn a_retried_request_is_applied_once() {
 #[test]
 fn a_refused_request_stays_refused_when_its_late_duplicate_would_succeed() {
     let mut h = Harness::with_key(1);
-    let refused = Error::not_found("Alias alias/late is not found.");
+    let refused = Error::alias_not_found("alias/late");
     let refusal = Request {
         id: RequestId(Uuid::from_u128(77)),
         time: 2_000,
@@ -357,7 +357,7 @@ fn a_refused_request_stays_refused_when_its_late_duplicate_would_succeed() {
     assert_eq!(h.run_request(&applied), Ok(Outcome::Done));
     let second = Request {
         command: Command::Refuse {
-            error: Error::not_found("gone"),
+            error: Error::key_not_found("gone"),
         },
         ..applied
     };

@@ -43,7 +43,7 @@ impl Admin {
         let restore_id = required(req.restore_id, "restoreId")?;
         let part = ImportPart {
             restore_id: Uuid::parse_str(&restore_id)
-                .map_err(|_| Error::validation("restoreId", "Member must be a UUID"))?,
+                .map_err(|_| Error::invalid_member("restoreId", "Member must be a UUID"))?,
             part: required(req.part, "part")?,
             parts: required(req.parts, "parts")?,
             data: std::mem::take(&mut required(req.data, "data")?.0),

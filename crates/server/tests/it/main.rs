@@ -8,6 +8,7 @@ mod compose;
 mod crash;
 mod dev;
 mod disk_faults;
+mod fidelity;
 mod forwarding;
 mod harness;
 mod interop;

@@ -45,7 +45,7 @@ async fn malformed_requests_are_client_errors_that_name_the_problem() {
             signed("TrentService.DescribeKey", br#"{"KeyId": 5}"#),
             400,
             "SerializationException",
-            "invalid type",
+            "can not be converted",
         ),
         (
             signed("TrentService.CreateKey", br#"{"Colour": "red"}"#),
