@@ -141,7 +141,7 @@ impl State {
     ) -> Response {
         let id = record.metadata.key_id;
         if self.keys.contains_key(&id) {
-            return Err(Error::admin_state(format!("Key '{id}' already exists")));
+            return Err(Error::admin_exists(format!("Key '{id}'")));
         }
         if let Some(limit) = limit {
             if self.key_count(&record.metadata.account) >= limit as usize {
