@@ -219,7 +219,8 @@ mod tests {
             assert_eq!(e.kind, ErrorKind::InvalidSignature, "{e}");
         }
         let e = verdict(&old, SECRET, now).unwrap_err();
-        assert!(e.message.contains("Signature expired"), "{e}");
+        assert!(e.message.starts_with("Signature expired: "), "{e}");
+        assert!(e.message.ends_with(" - 5 min.)"), "{e}");
     }
 
     #[test]

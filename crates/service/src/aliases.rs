@@ -157,6 +157,18 @@ impl Service {
         req: UntagResourceRequest,
     ) -> Result<Value, OpError> {
         let tag_keys = required(req.tag_keys, "tagKeys")?;
+        // A key holds at most this many tags, so naming more is only work for apply: refused
+        // in the words AWS uses for a list over its size (the model sets none here).
+        let limit = self.limits().tags_per_key;
+        if tag_keys.len() > limit as usize {
+            let shown = format!("[{}]", tag_keys.join(", "));
+            return Err(Error::validation(
+                "tagKeys",
+                Some(&shown),
+                format_args!("Member must have length less than or equal to {limit}"),
+            )
+            .into());
+        }
         let key = self
             .key_for(call, req.key_id, Aliases::Refused, Action::UntagResource)
             .await?;
