@@ -191,6 +191,8 @@ catalog! {
     invalid_key_usage(arn, usage, operation) => InvalidKeyUsage, "{arn} key usage is {usage} which is not valid for {operation}.";
     /// An encryption algorithm the key's spec does not support.
     algorithm_for_spec(algorithm, spec) => InvalidKeyUsage, "Algorithm {algorithm} is incompatible with key spec {spec}.";
+    /// Decrypt of a ciphertext whose key is gone: AWS's words, which tell nothing of why.
+    ciphertext_key_unknown() => AccessDenied, "The ciphertext refers to a customer master key that does not exist, does not exist in this region, or you are not allowed to access.";
     incorrect_key() => IncorrectKey, "The key ID in the request does not identify a CMK that can perform this operation.";
     /// AWS says nothing more, so as not to help an attacker.
     invalid_ciphertext() => InvalidCiphertext, "";

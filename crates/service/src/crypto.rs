@@ -228,8 +228,7 @@ impl Service {
                     return Err(Error::incorrect_key().into());
                 }
             }
-            // A blob naming a key this cluster does not hold is not one of its ciphertexts.
-            let key = s.key(&blob.key_id).ok_or_else(Error::invalid_ciphertext)?;
+            let key = s.key(&blob.key_id).ok_or_else(Error::ciphertext_key_unknown)?;
             self.authorizer()
                 .authorize(&call.caller, action, &key.metadata)?;
             check_usable(key, action)?;

@@ -1123,3 +1123,47 @@ def test_a_wrong_secret_is_an_invalid_signature(cluster, nodes, make_key):
     keys_before = all_keys(nodes[1])
     expect_error("InvalidSignatureException", forger.create_key, Description="must not exist")
     assert all_keys(nodes[0]) == keys_before
+
+
+@pytest.mark.moto_gap("moto words several of these errors its own way")
+def test_boto3_sees_the_messages_aws_sends(cluster, nodes, make_key):
+    """The texts LocalStack recorded against AWS (tests/aws/services/kms/test_kms.snapshot.json),
+    as boto3 parses them: the same Code, HTTP status and Message."""
+    key_id = make_key(0)["KeyId"]
+    raw = cluster.raw(1)
+
+    def message(code, call, **kwargs):
+        return expect_error(code, call, **kwargs).response["Error"]["Message"]
+
+    assert message("ValidationException", raw.generate_random, NumberOfBytes=0) == (
+        "1 validation error detected: Value '0' at 'numberOfBytes' failed to satisfy "
+        "constraint: Member must have value greater than or equal to 1"
+    )
+    assert message("ValidationException", raw.generate_random) == "NumberOfBytes is required."
+    assert message(
+        "ValidationException", raw.encrypt, KeyId=key_id, Plaintext=b"x" * 4097
+    ) == (
+        "1 validation error detected: Value at 'plaintext' failed to satisfy constraint: "
+        "Member must have length less than or equal to 4096"
+    )
+    unknown = "134f2428-cec1-4b25-a1ae-9048164dba47"
+    assert message("NotFoundException", nodes[2].describe_key, KeyId=unknown) == (
+        f"Key '{cluster.key_arn(unknown)}' does not exist"
+    )
+    assert message("NotFoundException", nodes[2].describe_key, KeyId="fake-key-id") == (
+        "Invalid keyId 'fake-key-id'"
+    )
+    blob = nodes[0].encrypt(KeyId=key_id, Plaintext=b"x", EncryptionContext={"a": "b"})
+    assert message(
+        "InvalidCiphertextException", nodes[1].decrypt, CiphertextBlob=blob["CiphertextBlob"]
+    ) == ""
+    assert message(
+        "TagException", nodes[1].tag_resource, KeyId=key_id,
+        Tags=[{"TagKey": "AWS:x", "TagValue": "v"}],
+    ) == "Tags beginning with aws: are reserved"
+    assert message(
+        "ValidationException", nodes[1].create_alias, AliasName="no-prefix", TargetKeyId=key_id
+    ) == (
+        'Alias must start with the prefix "alias/". Please see '
+        "https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html"
+    )

@@ -89,11 +89,20 @@ async fn wrong_context_key_or_bytes_are_refused() {
             Err(e) => e.aws_code(),
         };
         assert!(
-            ["InvalidCiphertextException", "NotFoundException"].contains(&code),
+            ["InvalidCiphertextException", "AccessDeniedException"].contains(&code),
             "byte {i}: {code}"
         );
     }
-    for bad in [vec![], blob[..30].to_vec(), vec![0u8; 100], vec![1u8; 7000]] {
+    // Empty or over 6144 bytes: the model's length, refused before anything reads it.
+    for bad in [vec![], vec![1u8; 7000]] {
+        c.fails(
+            "Decrypt",
+            decrypt(bad, json!({"a": "1"})),
+            "ValidationException",
+        )
+        .await;
+    }
+    for bad in [blob[..30].to_vec(), vec![0u8; 100]] {
         c.fails(
             "Decrypt",
             decrypt(bad, json!({"a": "1"})),

@@ -72,7 +72,7 @@ async fn a_scheduled_deletion_deletes_when_the_window_passes() {
     c.fails(
         "Decrypt",
         json!({"CiphertextBlob": encrypted["CiphertextBlob"]}),
-        "NotFoundException",
+        "AccessDeniedException",
     )
     .await;
     let listed = c.ok("ListKeys", json!({})).await;
