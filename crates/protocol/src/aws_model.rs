@@ -1,8 +1,8 @@
 //! The AWS KMS service model (`aws/kms.json`: botocore's model without its documentation,
 //! written by `scripts/aws-model`): every operation's input, output and errors, every shape's
 //! members in the model's order and its constraints. Requests are validated against it
-//! ([`crate::validate`]) and tests check every response shape against it, so trent's idea of
-//! the API is AWS's, read from one file.
+//! ([`crate::validate`]) and tests check every response shape against it
+//! ([`crate::shape_check`]), so trent's idea of the API is AWS's, read from one file.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
