@@ -4,6 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::{AccountId, Arn, Error, Millis};
@@ -142,6 +143,23 @@ pub struct Tag {
     pub value: String,
 }
 
+/// The version of the material a key is created with (rotation adds 2, 3...).
+pub const FIRST_MATERIAL_VERSION: u32 = 1;
+
+/// The public id of a key's material version, as AWS names material (`KeyMaterialId`,
+/// `CurrentKeyMaterialId`: 64 lowercase hex digits): the SHA-256 of a domain-separation label,
+/// the key id's 16 bytes and the version (4 bytes, big-endian). It is derived from public
+/// values only, never from the material, so it reveals nothing about the material, and it
+/// needs nothing stored: every node, a restored backup and a later rotation compute the same
+/// id for the same version.
+pub fn key_material_id(key_id: KeyId, version: u32) -> String {
+    let mut hash = Sha256::new();
+    hash.update(b"trent key material id\0");
+    hash.update(key_id.as_bytes());
+    hash.update(version.to_be_bytes());
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Key material sealed under the cluster's domain key by the HSM. Opaque outside the HSM crate;
 /// it is safe to replicate and store, and its `Debug` shows only its size.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -270,6 +288,26 @@ mod tests {
             "{}",
             err.message
         );
+    }
+
+    #[test]
+    fn material_ids_are_64_hex_digits_per_key_and_version() {
+        let a = KeyId("1234abcd-12ab-34cd-56ef-1234567890ab".parse().unwrap());
+        let b = KeyId("1234abcd-12ab-34cd-56ef-1234567890ac".parse().unwrap());
+        let id = key_material_id(a, FIRST_MATERIAL_VERSION);
+        assert_eq!(id.len(), 64);
+        assert!(
+            id.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')),
+            "{id}"
+        );
+        // Stable across releases: clients may have stored it.
+        assert_eq!(id, key_material_id(a, 1));
+        assert_eq!(
+            id,
+            "65667d07a74cc0e8b5c162e1be03c0154a048319b50249f68b994f647459a58b"
+        );
+        assert_ne!(id, key_material_id(a, 2));
+        assert_ne!(id, key_material_id(b, 1));
     }
 
     #[test]

@@ -21,8 +21,8 @@ pub use ciphertext::{
 pub use cluster::{ClusterStatus, MemberStatus, UNREACHABLE_AFTER_MS};
 pub use error::{Entry, Error, ErrorKind, CATALOG};
 pub use key::{
-    KeyId, KeyLastUsage, KeyManager, KeyMetadata, KeyRecord, KeySpec, KeyState, KeyUsage, Origin,
-    Tag, WrappedMaterial,
+    key_material_id, KeyId, KeyLastUsage, KeyManager, KeyMetadata, KeyRecord, KeySpec, KeyState,
+    KeyUsage, Origin, Tag, WrappedMaterial, FIRST_MATERIAL_VERSION,
 };
 pub use principal::{validate_access_key_id, AccessKeyRecord, Principal, UserName, UserRecord};
 

@@ -1,8 +1,8 @@
 //! The AWS KMS service model (`aws/kms.json`: botocore's model without its documentation,
 //! written by `scripts/aws-model`): every operation's input, output and errors, every shape's
 //! members in the model's order and its constraints. Requests are validated against it
-//! ([`crate::validate`]) and tests check every response shape against it, so trent's idea of
-//! the API is AWS's, read from one file.
+//! ([`crate::validate`]) and tests check every response shape against it
+//! ([`crate::shape_check`]), so trent's idea of the API is AWS's, read from one file.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -25,10 +25,12 @@ pub struct Model {
 }
 
 impl Model {
+    /// The operation `name` (`"Encrypt"`), if the API has it.
     pub fn operation(&self, name: &str) -> Option<&OperationModel> {
         self.operations.get(name)
     }
 
+    /// The shape `name` (`"EncryptRequest"`, `"KeyIdType"`).
     pub fn shape(&self, name: &str) -> Option<&Shape> {
         self.shapes.get(name)
     }
@@ -37,11 +39,18 @@ impl Model {
     pub fn operation_names(&self) -> impl Iterator<Item = &str> {
         self.operations.keys().map(String::as_str)
     }
+
+    /// Every shape, with its name.
+    pub fn shapes(&self) -> impl Iterator<Item = (&str, &Shape)> {
+        self.shapes.iter().map(|(n, s)| (n.as_str(), s))
+    }
 }
 
 #[derive(Debug, Deserialize)]
 pub struct OperationModel {
+    /// The request shape.
     pub input: Option<String>,
+    /// The response shape; `None` when the operation answers nothing (EnableKey, CreateAlias).
     pub output: Option<String>,
     /// The exception shapes the operation declares.
     pub errors: Vec<String>,
@@ -53,18 +62,22 @@ pub struct OperationModel {
 pub struct Shape {
     #[serde(rename = "type")]
     pub kind: ShapeType,
-    /// Members as `[name, shape]`, in the model's order.
+    /// A structure's members as `(name, shape)`, in the model's order.
     #[serde(default)]
     pub members: Vec<(String, String)>,
+    /// The members a structure must have.
     #[serde(default)]
     pub required: Vec<String>,
     pub min: Option<i64>,
     pub max: Option<i64>,
     pub pattern: Option<String>,
+    /// The values an enum-like string may take.
     #[serde(rename = "enum")]
     pub enum_values: Option<Vec<String>>,
+    /// Never logged by AWS SDKs (plaintexts, private keys).
     #[serde(default)]
     pub sensitive: bool,
+    /// An error shape.
     #[serde(default)]
     pub exception: bool,
     /// A list's element shape.
@@ -89,12 +102,17 @@ pub enum ShapeType {
 }
 
 impl Shape {
-    /// The member `name`'s shape name and its place in the model's order.
+    /// The member `name`'s place in the model's order and its shape name.
     pub fn member(&self, name: &str) -> Option<(usize, &str)> {
         self.members
             .iter()
             .position(|(n, _)| n == name)
             .map(|i| (i, self.members[i].1.as_str()))
+    }
+
+    /// Whether the structure requires the member `name`.
+    pub fn requires(&self, name: &str) -> bool {
+        self.required.iter().any(|r| r == name)
     }
 }
 
@@ -107,17 +125,37 @@ mod tests {
         let m = model();
         assert_eq!(m.operation_names().count(), 56);
         let encrypt = m.operation("Encrypt").unwrap();
+        assert_eq!(encrypt.output.as_deref(), Some("EncryptResponse"));
+        assert!(m.operation("EnableKey").unwrap().output.is_none());
         let input = m.shape(encrypt.input.as_deref().unwrap()).unwrap();
+        assert_eq!(input.kind, ShapeType::Structure);
         assert_eq!(input.required, ["KeyId", "Plaintext"]);
+        assert!(input.requires("KeyId"));
         let (_, plaintext) = input.member("Plaintext").unwrap();
         let plaintext = m.shape(plaintext).unwrap();
         assert!(plaintext.sensitive);
         assert_eq!((plaintext.min, plaintext.max), (Some(1), Some(4096)));
-        for shape in m.shapes.values() {
+        let state = m.shape("KeyState").unwrap();
+        assert!(state
+            .enum_values
+            .as_ref()
+            .unwrap()
+            .iter()
+            .any(|v| v == "PendingDeletion"));
+        let context = m.shape("EncryptionContextType").unwrap();
+        assert_eq!(context.kind, ShapeType::Map);
+        assert!(context.key.is_some() && context.value.is_some());
+        for (name, shape) in m.shapes() {
             let refs = shape.members.iter().map(|(_, s)| s.as_str());
             let parts = [&shape.member, &shape.key, &shape.value];
-            for name in refs.chain(parts.into_iter().flatten().map(String::as_str)) {
-                assert!(m.shape(name).is_some(), "{name} is not a shape");
+            for r in refs.chain(parts.into_iter().flatten().map(String::as_str)) {
+                assert!(m.shape(r).is_some(), "{name} refers to {r}, not a shape");
+            }
+        }
+        for name in m.operation_names() {
+            let op = m.operation(name).unwrap();
+            for s in op.input.iter().chain(&op.output).chain(&op.errors) {
+                assert!(m.shape(s).is_some(), "{name} refers to {s}, not a shape");
             }
         }
     }

@@ -9,6 +9,7 @@
 pub mod aws_model;
 mod blob;
 mod operation;
+pub mod shape_check;
 pub mod sigv4;
 pub mod types;
 pub mod validate;

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use trent_model::{KeyMetadata, Millis, Tag};
+use trent_model::{key_material_id, KeyMetadata, KeyRecord, Millis, Tag};
 
 use crate::Blob;
 
@@ -33,7 +33,8 @@ impl From<&Tag> for TagEntry {
     }
 }
 
-/// `KeyMetadata` as DescribeKey returns it.
+/// `KeyMetadata` as DescribeKey returns it: every member AWS sends for a symmetric key, in
+/// the model's order.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct KeyMetadataOut {
@@ -41,6 +42,9 @@ pub struct KeyMetadataOut {
     pub aws_account_id: String,
     pub arn: String,
     pub creation_date: f64,
+    /// The id of the key's current material version (absent for a key without material).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_key_material_id: Option<String>,
     pub customer_master_key_spec: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deletion_date: Option<f64>,
@@ -58,12 +62,21 @@ pub struct KeyMetadataOut {
     pub pending_deletion_window_in_days: Option<u32>,
 }
 
-impl From<&KeyMetadata> for KeyMetadataOut {
-    fn from(m: &KeyMetadata) -> Self {
+impl From<&KeyRecord> for KeyMetadataOut {
+    fn from(key: &KeyRecord) -> Self {
+        let current = key.material.last().map(|m| m.version);
+        KeyMetadataOut::new(&key.metadata, current)
+    }
+}
+
+impl KeyMetadataOut {
+    /// The metadata `m` of a key whose current material version is `current_material`.
+    pub fn new(m: &KeyMetadata, current_material: Option<u32>) -> Self {
         KeyMetadataOut {
             aws_account_id: m.account.to_string(),
             arn: m.arn().to_string(),
             creation_date: epoch_seconds(m.creation_date),
+            current_key_material_id: current_material.map(|v| key_material_id(m.key_id, v)),
             customer_master_key_spec: m.key_spec.as_str().into(),
             deletion_date: m.deletion_date.map(epoch_seconds),
             description: m.description.clone(),

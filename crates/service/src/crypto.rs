@@ -7,7 +7,9 @@
 //! state read behind the barrier, so a key disabled before the request is refused.
 
 use trent_hsm::{HsmError, MaterialRef};
-use trent_model::{CiphertextBlob, EncryptionContext, Error, KeyRecord, KeyState, KeyUsage};
+use trent_model::{
+    key_material_id, CiphertextBlob, EncryptionContext, Error, KeyRecord, KeyState, KeyUsage,
+};
 
 use crate::output::{
     DecryptResponse, EncryptResponse, GenerateDataKeyResponse, GenerateRandomResponse, Output,
@@ -61,6 +63,7 @@ impl Service {
             plaintext: Blob(std::mem::take(&mut *opened.blob)),
             key_id: opened.arn,
             encryption_algorithm: SYMMETRIC_DEFAULT,
+            key_material_id: opened.material_id,
         }))
     }
 
@@ -107,6 +110,8 @@ impl Service {
             key_id: destination.arn,
             source_encryption_algorithm: SYMMETRIC_DEFAULT,
             destination_encryption_algorithm: SYMMETRIC_DEFAULT,
+            source_key_material_id: source.material_id,
+            destination_key_material_id: destination.material_id,
         }))
     }
 
@@ -138,6 +143,7 @@ impl Service {
         Ok(Output::DataKey(GenerateDataKeyResponse {
             ciphertext_blob: Blob(sealed.blob),
             key_id: sealed.arn,
+            key_material_id: sealed.material_id,
             plaintext: with_plaintext.then(|| Blob(std::mem::take(&mut *data_key))),
         }))
     }
@@ -171,19 +177,19 @@ impl Service {
         self.with_key(call, key_id, Aliases::Accepted, action, |key| {
             check_usable(key, action)?;
             dry_run(dry_run_flag)?;
-            let blob = self.seal(key, plaintext, context)?;
-            Ok(KeyUse::of(key, blob))
+            let (version, blob) = self.seal(key, plaintext, context)?;
+            Ok(KeyUse::of(key, version, blob))
         })
         .await
     }
 
-    /// Seals `plaintext` under the key's current material.
+    /// Seals `plaintext` under the key's current material: its version and the blob.
     fn seal(
         &self,
         key: &KeyRecord,
         plaintext: &[u8],
         context: &EncryptionContext,
-    ) -> Result<Vec<u8>, OpError> {
+    ) -> Result<(u32, Vec<u8>), OpError> {
         let material = key
             .material
             .last()
@@ -202,7 +208,7 @@ impl Service {
         let mut blob = header;
         self.hsm()
             .encrypt_append(material_ref, &salt, plaintext, &aad, &mut blob)?;
-        Ok(blob)
+        Ok((material.version, blob))
     }
 
     /// Parses and opens a blob: the key it names (checked against `expected` if given, and
@@ -252,24 +258,27 @@ impl Service {
                     Err(HsmError::Authentication) => return Err(invalid_ciphertext().into()),
                     Err(e) => return Err(e.into()),
                 };
-            Ok(KeyUse::of(key, plaintext))
+            Ok(KeyUse::of(key, material.version, plaintext))
         })
         .await?
     }
 }
 
-/// What a use of a key yields (a ciphertext, a plaintext), with the key as answers name it.
+/// What a use of a key yields (a ciphertext, a plaintext), with the key and the material
+/// version used as answers name them.
 struct KeyUse<T> {
     key_id: trent_model::KeyId,
     arn: String,
+    material_id: String,
     blob: T,
 }
 
 impl<T> KeyUse<T> {
-    fn of(key: &KeyRecord, blob: T) -> KeyUse<T> {
+    fn of(key: &KeyRecord, version: u32, blob: T) -> KeyUse<T> {
         KeyUse {
             key_id: key.metadata.key_id,
             arn: key.metadata.arn().to_string(),
+            material_id: key_material_id(key.metadata.key_id, version),
             blob,
         }
     }

@@ -4,6 +4,7 @@
 use serde_json::{json, Value};
 use trent_model::{
     Error, KeyId, KeyMetadata, KeyRecord, KeySpec, KeyUsage, Origin, Tag, WrappedMaterial,
+    FIRST_MATERIAL_VERSION,
 };
 use trent_state::{Command, Outcome};
 use uuid::Uuid;
@@ -44,7 +45,9 @@ impl Service {
         let tags = validate_tags(req.tags.unwrap_or_default())?;
         let key_id = KeyId(Uuid::new_v4());
         let now = self.now().await?;
-        let blob = self.hsm().generate_symmetric(key_id, 1)?;
+        let blob = self
+            .hsm()
+            .generate_symmetric(key_id, FIRST_MATERIAL_VERSION)?;
         let record = KeyRecord {
             metadata: KeyMetadata::symmetric(
                 key_id,
@@ -55,7 +58,7 @@ impl Service {
             ),
             tags,
             material: vec![WrappedMaterial {
-                version: 1,
+                version: FIRST_MATERIAL_VERSION,
                 created: now,
                 blob,
             }],
@@ -73,7 +76,7 @@ impl Service {
         let key = self
             .key_for(call, req.key_id, Aliases::Accepted, Action::DescribeKey)
             .await?;
-        Ok(json!({ "KeyMetadata": KeyMetadataOut::from(&key.metadata) }))
+        Ok(json!({ "KeyMetadata": KeyMetadataOut::from(&key) }))
     }
 
     pub async fn list_keys(&self, call: &Call, req: ListRequest) -> Result<Value, OpError> {
@@ -237,7 +240,10 @@ impl Service {
 /// CreateKey's answer, from what applying it produced.
 pub(crate) fn created(outcome: Outcome) -> Result<Value, OpError> {
     let metadata = expect_key(outcome)?;
-    Ok(json!({ "KeyMetadata": KeyMetadataOut::from(&metadata) }))
+    // A key is created with its first material version (the remembered outcome holds the
+    // metadata only).
+    let out = KeyMetadataOut::new(&metadata, Some(FIRST_MATERIAL_VERSION));
+    Ok(json!({ "KeyMetadata": out }))
 }
 
 /// ScheduleKeyDeletion's answer, from what applying it produced.

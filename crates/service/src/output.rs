@@ -56,6 +56,8 @@ pub struct DecryptResponse {
     pub key_id: String,
     pub plaintext: Blob,
     pub encryption_algorithm: &'static str,
+    /// The material version that sealed the ciphertext ([`trent_model::key_material_id`]).
+    pub key_material_id: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -66,6 +68,10 @@ pub struct ReEncryptResponse {
     pub key_id: String,
     pub source_encryption_algorithm: &'static str,
     pub destination_encryption_algorithm: &'static str,
+    /// The material version that sealed the source ciphertext.
+    pub source_key_material_id: String,
+    /// The material version that sealed the new ciphertext.
+    pub destination_key_material_id: String,
 }
 
 /// GenerateDataKey's answer; GenerateDataKeyWithoutPlaintext's has no `Plaintext`.
@@ -74,6 +80,8 @@ pub struct ReEncryptResponse {
 pub struct GenerateDataKeyResponse {
     pub ciphertext_blob: Blob,
     pub key_id: String,
+    /// The material version that sealed the data key.
+    pub key_material_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plaintext: Option<Blob>,
 }
@@ -94,11 +102,12 @@ mod tests {
         let out = Output::DataKey(GenerateDataKeyResponse {
             ciphertext_blob: Blob(vec![1, 2, 3]),
             key_id: "arn".into(),
+            key_material_id: "ab".repeat(32),
             plaintext: None,
         });
         assert_eq!(
             out.into_value(),
-            json!({"CiphertextBlob": "AQID", "KeyId": "arn"})
+            json!({"CiphertextBlob": "AQID", "KeyId": "arn", "KeyMaterialId": "ab".repeat(32)})
         );
         let out = Output::Encrypt(EncryptResponse {
             ciphertext_blob: Blob(vec![0xff]),

@@ -20,6 +20,7 @@ mod operator_mistakes;
 mod partition;
 mod peer_tls;
 mod sdk;
+mod shapes;
 mod statefulset;
 mod tls;
 mod wire;

@@ -274,3 +274,43 @@ async fn data_keys_re_encryption_and_random() {
         .await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_answer_names_the_material_that_sealed_or_opened() {
+    let c = Cluster::start(84, 1).await;
+    let (a, b) = (c.create_key().await, c.create_key().await);
+    let material = |key: &str| {
+        let key = trent_model::KeyId(key.parse().unwrap());
+        trent_model::key_material_id(key, trent_model::FIRST_MATERIAL_VERSION)
+    };
+    let (ma, mb) = (material(&a), material(&b));
+    assert_ne!(ma, mb);
+    let described = c.ok("DescribeKey", json!({"KeyId": a})).await;
+    assert_eq!(described["KeyMetadata"]["CurrentKeyMaterialId"], ma);
+    let created = c.ok("CreateKey", json!({})).await;
+    let id = created["KeyMetadata"]["KeyId"].as_str().unwrap();
+    assert_eq!(created["KeyMetadata"]["CurrentKeyMaterialId"], material(id));
+    let g = c
+        .ok("GenerateDataKey", json!({"KeyId": a, "KeySpec": "AES_256"}))
+        .await;
+    assert_eq!(g["KeyMaterialId"], ma);
+    let w = c
+        .ok(
+            "GenerateDataKeyWithoutPlaintext",
+            json!({"KeyId": a, "NumberOfBytes": 16}),
+        )
+        .await;
+    assert_eq!(w["KeyMaterialId"], ma);
+    let d = c
+        .ok("Decrypt", json!({"CiphertextBlob": g["CiphertextBlob"]}))
+        .await;
+    assert_eq!(d["KeyMaterialId"], ma);
+    let r = c
+        .ok(
+            "ReEncrypt",
+            json!({"CiphertextBlob": g["CiphertextBlob"], "DestinationKeyId": b}),
+        )
+        .await;
+    assert_eq!(r["SourceKeyMaterialId"], ma);
+    assert_eq!(r["DestinationKeyMaterialId"], mb);
+}

@@ -1,0 +1,195 @@
+//! Every KMS operation trent implements answers, on success, exactly what AWS's model lists:
+//! no member the output shape lacks, every member with its model type, and every member AWS
+//! always sends (`trent_protocol::shape_check`). Checked on the raw bodies one real `trentd`
+//! sends, for every key state an answer depends on (enabled, disabled, pending deletion).
+
+use std::collections::BTreeSet;
+use std::time::SystemTime;
+
+use serde_json::{json, Value};
+use trent_client::Client;
+use trent_protocol::aws_model::model;
+use trent_protocol::shape_check::check_output;
+use trent_protocol::Operation;
+
+use crate::harness::*;
+
+/// The operations trent implements (`each_operation!` in crates/protocol/src/operation.rs);
+/// `the_list_is_every_implemented_operation` keeps it honest.
+const IMPLEMENTED: &[&str] = &[
+    "CreateKey",
+    "DescribeKey",
+    "ListKeys",
+    "EnableKey",
+    "DisableKey",
+    "ScheduleKeyDeletion",
+    "CancelKeyDeletion",
+    "UpdateKeyDescription",
+    "GetKeyLastUsage",
+    "CreateAlias",
+    "UpdateAlias",
+    "DeleteAlias",
+    "ListAliases",
+    "TagResource",
+    "UntagResource",
+    "ListResourceTags",
+    "Encrypt",
+    "Decrypt",
+    "ReEncrypt",
+    "GenerateDataKey",
+    "GenerateDataKeyWithoutPlaintext",
+    "GenerateRandom",
+];
+
+#[test]
+fn the_list_is_every_implemented_operation() {
+    for name in model().operation_names() {
+        let parsed = Operation::from_target(name, json!({}));
+        let unsupported =
+            matches!(&parsed, Err(e) if e.aws_code() == "UnsupportedOperationException");
+        assert_eq!(
+            !unsupported,
+            IMPLEMENTED.contains(&name),
+            "{name}: {parsed:?}"
+        );
+    }
+}
+
+/// Calls `op` through `client`, checks the raw answer (HTTP 200, a JSON body of the AWS
+/// shape), remembers that `op` was checked and returns the body.
+async fn answer(client: &Client, checked: &mut BTreeSet<String>, op: &str, input: Value) -> Value {
+    let body = serde_json::to_vec(&input).unwrap();
+    let response = client
+        .request(&format!("TrentService.{op}"), body, SystemTime::now())
+        .unwrap()
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let bytes = response.bytes().await.unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    assert_eq!(status, 200, "{op} {input}: {text}");
+    let value: Value =
+        serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{op}: {e}: {text:?}"));
+    if let Err(problems) = check_output(op, &value) {
+        panic!("{op} {input} answered {value}:\n{problems}");
+    }
+    checked.insert(op.to_owned());
+    value
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_answer_has_the_aws_shape() {
+    let cluster = TestCluster::start(171, 1, &[]);
+    cluster.leader().await;
+    let client = cluster.client(1);
+    let mut checked = BTreeSet::new();
+    let c = &mut checked;
+    let client = &client;
+
+    // Keys, through every state an answer describes.
+    let tags = json!([{"TagKey": "team", "TagValue": "kms"}]);
+    let a = answer(
+        client,
+        c,
+        "CreateKey",
+        json!({"Description": "a", "Tags": tags}),
+    )
+    .await;
+    let a = a["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
+    let b = answer(client, c, "CreateKey", json!({})).await;
+    assert_eq!(
+        b["KeyMetadata"]["Description"], "",
+        "AWS sends an empty description"
+    );
+    let b = b["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
+    let d = answer(client, c, "DescribeKey", json!({"KeyId": a})).await;
+    assert_eq!(d["KeyMetadata"]["KeyState"], "Enabled");
+    answer(client, c, "ListKeys", json!({})).await;
+    let page = answer(client, c, "ListKeys", json!({"Limit": 1})).await;
+    assert_eq!(page["Truncated"], true);
+    let marker = page["NextMarker"].clone();
+    let rest = answer(client, c, "ListKeys", json!({"Marker": marker})).await;
+    assert_eq!(rest["Truncated"], false);
+    let empty = json!({});
+    assert_eq!(
+        answer(client, c, "DisableKey", json!({"KeyId": a})).await,
+        empty
+    );
+    let d = answer(client, c, "DescribeKey", json!({"KeyId": a})).await;
+    assert_eq!(d["KeyMetadata"]["KeyState"], "Disabled");
+    assert_eq!(
+        answer(client, c, "EnableKey", json!({"KeyId": a})).await,
+        empty
+    );
+    let input = json!({"KeyId": a, "Description": "new"});
+    assert_eq!(
+        answer(client, c, "UpdateKeyDescription", input).await,
+        empty
+    );
+    let never_used = answer(client, c, "GetKeyLastUsage", json!({"KeyId": b})).await;
+    assert_eq!(never_used["KeyLastUsage"], empty);
+
+    // Aliases.
+    let input = json!({"AliasName": "alias/shapes", "TargetKeyId": a});
+    assert_eq!(answer(client, c, "CreateAlias", input).await, empty);
+    let input = json!({"AliasName": "alias/shapes-2", "TargetKeyId": a});
+    assert_eq!(answer(client, c, "CreateAlias", input).await, empty);
+    let input = json!({"AliasName": "alias/shapes", "TargetKeyId": b});
+    assert_eq!(answer(client, c, "UpdateAlias", input).await, empty);
+    let all = answer(client, c, "ListAliases", json!({})).await;
+    assert_eq!(all["Aliases"].as_array().unwrap().len(), 2);
+    answer(client, c, "ListAliases", json!({"KeyId": b})).await;
+    let page = answer(client, c, "ListAliases", json!({"Limit": 1})).await;
+    assert_eq!(page["Truncated"], true);
+    let input = json!({"AliasName": "alias/shapes-2"});
+    assert_eq!(answer(client, c, "DeleteAlias", input).await, empty);
+
+    // Tags.
+    let input = json!({"KeyId": b, "Tags": [{"TagKey": "k1", "TagValue": ""}, {"TagKey": "k2", "TagValue": "v"}]});
+    assert_eq!(answer(client, c, "TagResource", input).await, empty);
+    answer(client, c, "ListResourceTags", json!({"KeyId": b})).await;
+    let page = answer(
+        client,
+        c,
+        "ListResourceTags",
+        json!({"KeyId": b, "Limit": 1}),
+    )
+    .await;
+    assert_eq!(page["Truncated"], true);
+    let input = json!({"KeyId": b, "TagKeys": ["k1"]});
+    assert_eq!(answer(client, c, "UntagResource", input).await, empty);
+
+    // Cryptography.
+    let input = json!({"KeyId": a, "Plaintext": "c2VjcmV0", "EncryptionContext": {"k": "v"}});
+    let e = answer(client, c, "Encrypt", input).await;
+    let input = json!({"CiphertextBlob": e["CiphertextBlob"], "EncryptionContext": {"k": "v"}});
+    let d = answer(client, c, "Decrypt", input).await;
+    assert_eq!(d["Plaintext"], "c2VjcmV0");
+    let input = json!({
+        "CiphertextBlob": e["CiphertextBlob"],
+        "SourceEncryptionContext": {"k": "v"},
+        "DestinationKeyId": b,
+    });
+    answer(client, c, "ReEncrypt", input).await;
+    let input = json!({"KeyId": "alias/shapes", "KeySpec": "AES_256"});
+    answer(client, c, "GenerateDataKey", input).await;
+    let input = json!({"KeyId": a, "NumberOfBytes": 16});
+    answer(client, c, "GenerateDataKeyWithoutPlaintext", input).await;
+    answer(client, c, "GenerateRandom", json!({"NumberOfBytes": 32})).await;
+    answer(client, c, "GetKeyLastUsage", json!({"KeyId": a})).await;
+
+    // Deletion: the pending key's metadata carries its date and window.
+    let input = json!({"KeyId": b, "PendingWindowInDays": 7});
+    let s = answer(client, c, "ScheduleKeyDeletion", input).await;
+    assert_eq!(s["KeyState"], "PendingDeletion");
+    let d = answer(client, c, "DescribeKey", json!({"KeyId": b})).await;
+    assert_eq!(d["KeyMetadata"]["KeyState"], "PendingDeletion");
+    assert_eq!(d["KeyMetadata"]["PendingDeletionWindowInDays"], 7);
+    answer(client, c, "CancelKeyDeletion", json!({"KeyId": b})).await;
+    let d = answer(client, c, "DescribeKey", json!({"KeyId": b})).await;
+    assert_eq!(d["KeyMetadata"]["KeyState"], "Disabled");
+
+    let implemented: BTreeSet<String> = IMPLEMENTED.iter().map(|s| s.to_string()).collect();
+    assert_eq!(checked, implemented);
+}
