@@ -4,8 +4,6 @@
 //! every member the model requires, and every member AWS always sends ([`always_sent`]: what
 //! recordings of AWS show, which the model does not say), must be present.
 
-use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex};
 
 use base64::Engine;
 use serde_json::{Map, Value};
@@ -245,17 +243,7 @@ fn bounds(shape: &Shape, n: i64, what: &str, path: &str, problems: &mut Vec<Stri
     }
 }
 
-/// Whether `s` matches the model's `pattern` whole, as Java's `String.matches` (AWS's
-/// services) and request validation ([`crate::validate`]) read them.
-fn matches(pattern: &str, s: &str) -> bool {
-    static COMPILED: LazyLock<Mutex<HashMap<String, regex::Regex>>> =
-        LazyLock::new(Default::default);
-    let mut compiled = COMPILED.lock().unwrap_or_else(|e| e.into_inner());
-    let regex = compiled.entry(pattern.to_owned()).or_insert_with(|| {
-        regex::Regex::new(&format!("^(?:{pattern})$")).expect("the model's patterns compile")
-    });
-    regex.is_match(s)
-}
+use crate::validate::full_match as matches;
 
 #[cfg(test)]
 mod tests {

@@ -233,7 +233,7 @@ impl Check<'_> {
 
 /// Java's `String.matches`: the whole string. The model's patterns are Java's; the ones KMS
 /// uses read the same in Rust's syntax. A pattern Rust cannot read checks nothing.
-fn full_match(pattern: &str, s: &str) -> bool {
+pub(crate) fn full_match(pattern: &str, s: &str) -> bool {
     use std::collections::HashMap;
     use std::sync::{LazyLock, Mutex};
     static COMPILED: LazyLock<Mutex<HashMap<String, Option<regex::Regex>>>> =
