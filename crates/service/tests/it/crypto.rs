@@ -119,7 +119,7 @@ async fn wrong_context_key_or_bytes_are_refused() {
     c.fails(
         "Decrypt",
         json!({"CiphertextBlob": "not base64!"}),
-        "ValidationException",
+        "SerializationException",
     )
     .await;
 }
