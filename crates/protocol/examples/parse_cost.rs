@@ -32,9 +32,13 @@ fn main() {
     let rounds = 20_000;
     for (name, body) in [("Encrypt", &encrypt), ("DescribeKey", &describe)] {
         let body = body.as_bytes();
-        let full = per_call(&format!("{name}: model check + typed parse"), rounds, || {
-            black_box(Operation::parse(name, black_box(body)).unwrap());
-        });
+        let full = per_call(
+            &format!("{name}: model check + typed parse"),
+            rounds,
+            || {
+                black_box(Operation::parse(name, black_box(body)).unwrap());
+            },
+        );
         let check = per_call(&format!("{name}: model check alone"), rounds, || {
             validate::validate(name, black_box(body)).unwrap();
         });

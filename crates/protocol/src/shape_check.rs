@@ -4,7 +4,6 @@
 //! every member the model requires, and every member AWS always sends ([`always_sent`]: what
 //! recordings of AWS show, which the model does not say), must be present.
 
-
 use base64::Engine;
 use serde_json::{Map, Value};
 

@@ -234,7 +234,9 @@ impl Service {
                     return Err(Error::incorrect_key().into());
                 }
             }
-            let key = s.key(&blob.key_id).ok_or_else(Error::ciphertext_key_unknown)?;
+            let key = s
+                .key(&blob.key_id)
+                .ok_or_else(Error::ciphertext_key_unknown)?;
             self.authorizer()
                 .authorize(&call.caller, action, &key.metadata)?;
             check_usable(key, action)?;
