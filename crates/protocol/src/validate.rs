@@ -370,6 +370,10 @@ impl Check<'_> {
         let mut present = vec![false; self.shape.members.len()];
         while let Some(name) = map.next_key::<std::borrow::Cow<'de, str>>()? {
             let Some((index, shape)) = self.shape.member(&name) else {
+                // `null` is absence, of a member the input lacks as of any other.
+                if map.next_value::<Option<de::IgnoredAny>>()?.is_none() {
+                    continue;
+                }
                 self.found.refusal = Some(Error::unknown_member(&name));
                 return Err(de::Error::custom("an unknown member"));
             };
