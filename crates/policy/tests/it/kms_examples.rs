@@ -1,102 +1,35 @@
 //! The AWS KMS developer guide's key policy examples, each with the decisions the guide
-//! describes, through `authorize` (key policy + identity policies).
+//! describes, through `authorize` (key policy + identity policies). Who asks: `alice`, `bob`,
+//! ... are users of the key's account (111122223333), `root` its root, `other:carol` a user
+//! of 444455556666.
 
-use trent_policy::{default_key_policy, lockout_check, Decision, Denial, Outcome, Policy};
+use trent_policy::{default_key_policy, lockout_check, Decision, Denial, Outcome};
 
 use crate::support::*;
+use crate::{cases, decisions};
 
 const ALLOW: Outcome = Outcome::Allow;
-const NO_KEY_POLICY: Outcome = Outcome::Deny(Denial::NoKeyPolicyAllows);
-const NO_IDENTITY_POLICY: Outcome = Outcome::Deny(Denial::NoIdentityPolicyAllows);
-const KEY_POLICY_DENY: Outcome = Outcome::Deny(Denial::ExplicitInKeyPolicy);
-const IDENTITY_DENY: Outcome = Outcome::Deny(Denial::ExplicitInIdentityPolicy);
-
-fn case<'a>(
-    name: &'a str,
-    who: (&'a str, &'a str),
-    action: &'a str,
-    identity: &'a [&'a Policy],
-    expect: Outcome,
-) -> Case<'a> {
-    Case {
-        name,
-        account: who.0,
-        who: who.1,
-        action,
-        context: &[],
-        sets: &[],
-        identity,
-        expect,
-    }
-}
+const NO_KEY: Outcome = Outcome::Deny(Denial::NoKeyPolicyAllows);
+const NO_IAM: Outcome = Outcome::Deny(Denial::NoIdentityPolicyAllows);
+const KEY_DENY: Outcome = Outcome::Deny(Denial::ExplicitInKeyPolicy);
+const IAM_DENY: Outcome = Outcome::Deny(Denial::ExplicitInIdentityPolicy);
 
 /// "Default key policy": the account's root may do everything, which enables IAM policies.
 #[test]
 fn default_key_policy_enables_identity_policies() {
     let policy = key_policy(&default_key_policy(&account(OWNER)));
     let encrypt = allow(r#""kms:Encrypt""#, "*");
-    let everything_here = allow(r#""kms:*""#, &format!("arn:aws:kms:*:{OWNER}:key/*"));
+    let all_keys_here = allow(r#""kms:*""#, &format!("arn:aws:kms:*:{OWNER}:key/*"));
     let other_key = allow(r#""kms:*""#, &format!("arn:aws:kms:*:{OWNER}:key/other"));
-    check(
-        &policy,
-        &[
-            case(
-                "root",
-                (OWNER, "root"),
-                "kms:ScheduleKeyDeletion",
-                &[],
-                ALLOW,
-            ),
-            case(
-                "user with a policy",
-                (OWNER, "alice"),
-                "kms:Encrypt",
-                &[&encrypt],
-                ALLOW,
-            ),
-            case(
-                "action not in it",
-                (OWNER, "alice"),
-                "kms:Decrypt",
-                &[&encrypt],
-                NO_IDENTITY_POLICY,
-            ),
-            case(
-                "user without one",
-                (OWNER, "alice"),
-                "kms:Encrypt",
-                &[],
-                NO_IDENTITY_POLICY,
-            ),
-            case(
-                "ARN pattern",
-                (OWNER, "alice"),
-                "kms:DisableKey",
-                &[&everything_here],
-                ALLOW,
-            ),
-            case(
-                "another key's ARN",
-                (OWNER, "alice"),
-                "kms:Encrypt",
-                &[&other_key],
-                NO_IDENTITY_POLICY,
-            ),
-            case(
-                "other account",
-                (OTHER, "carol"),
-                "kms:Encrypt",
-                &[&encrypt],
-                NO_KEY_POLICY,
-            ),
-            case(
-                "other root",
-                (OTHER, "root"),
-                "kms:Encrypt",
-                &[],
-                NO_KEY_POLICY,
-            ),
-        ],
+    cases!(policy;
+        "root":               "root"        "kms:ScheduleKeyDeletion" []              => ALLOW;
+        "user with a policy": "alice"       "kms:Encrypt"             [encrypt]       => ALLOW;
+        "action not in it":   "alice"       "kms:Decrypt"             [encrypt]       => NO_IAM;
+        "user without one":   "alice"       "kms:Encrypt"             []              => NO_IAM;
+        "ARN pattern":        "alice"       "kms:DisableKey"          [all_keys_here] => ALLOW;
+        "another key's ARN":  "alice"       "kms:Encrypt"             [other_key]     => NO_IAM;
+        "other account":      "other:carol" "kms:Encrypt"             [encrypt]       => NO_KEY;
+        "other root":         "other:root"  "kms:Encrypt"             []              => NO_KEY;
     );
     // Action names are case-insensitive, as IAM's are.
     let lower = request(OWNER, "root", "KMS:encrypt");
@@ -125,84 +58,22 @@ fn key_administrators_and_key_users() {
             "Resource": "*",
             "Condition": {{"Bool": {{"kms:GrantIsForAWSResource": "true"}}}}}}"#
     ));
-    let admin = (OWNER, "KeyAdmin");
-    let user = (OWNER, "KeyUser");
-    let mut rows = vec![
-        case(
-            "admin deletes",
-            admin,
-            "kms:ScheduleKeyDeletion",
-            &[],
-            ALLOW,
-        ),
-        case("admin puts a policy", admin, "kms:PutKeyPolicy", &[], ALLOW),
-        case("admin disables", admin, "kms:DisableKey", &[], ALLOW),
-        case(
-            "admin cannot encrypt",
-            admin,
-            "kms:Encrypt",
-            &[],
-            NO_KEY_POLICY,
-        ),
-        case("user encrypts", user, "kms:Encrypt", &[], ALLOW),
-        case("user re-encrypts", user, "kms:ReEncryptFrom", &[], ALLOW),
-        case(
-            "user data key",
-            user,
-            "kms:GenerateDataKeyWithoutPlaintext",
-            &[],
-            ALLOW,
-        ),
-        case(
-            "user cannot delete",
-            user,
-            "kms:ScheduleKeyDeletion",
-            &[],
-            NO_KEY_POLICY,
-        ),
-        case(
-            "grant not for AWS",
-            user,
-            "kms:CreateGrant",
-            &[],
-            NO_KEY_POLICY,
-        ),
-        case(
-            "root is not named",
-            (OWNER, "root"),
-            "kms:Encrypt",
-            &[],
-            NO_KEY_POLICY,
-        ),
-        case(
-            "another user",
-            (OWNER, "alice"),
-            "kms:Encrypt",
-            &[],
-            NO_KEY_POLICY,
-        ),
-    ];
-    rows.push(Case {
-        context: &[("kms:GrantIsForAWSResource", "true")],
-        ..case(
-            "grant for an AWS resource",
-            user,
-            "kms:CreateGrant",
-            &[],
-            ALLOW,
-        )
-    });
-    rows.push(Case {
-        context: &[("kms:GrantIsForAWSResource", "false")],
-        ..case(
-            "grant said not for AWS",
-            user,
-            "kms:CreateGrant",
-            &[],
-            NO_KEY_POLICY,
-        )
-    });
-    check(&policy, &rows);
+    const FOR_AWS: &str = "kms:GrantIsForAWSResource";
+    cases!(policy;
+        "admin deletes":        "KeyAdmin" "kms:ScheduleKeyDeletion" [] => ALLOW;
+        "admin puts a policy":  "KeyAdmin" "kms:PutKeyPolicy"        [] => ALLOW;
+        "admin disables":       "KeyAdmin" "kms:DisableKey"          [] => ALLOW;
+        "admin cannot encrypt": "KeyAdmin" "kms:Encrypt"             [] => NO_KEY;
+        "user encrypts":        "KeyUser"  "kms:Encrypt"             [] => ALLOW;
+        "user re-encrypts":     "KeyUser"  "kms:ReEncryptFrom"       [] => ALLOW;
+        "user data key":        "KeyUser"  "kms:GenerateDataKeyWithoutPlaintext" [] => ALLOW;
+        "user cannot delete":   "KeyUser"  "kms:ScheduleKeyDeletion" [] => NO_KEY;
+        "grant, no condition":  "KeyUser"  "kms:CreateGrant"         [] => NO_KEY;
+        "grant for AWS":        "KeyUser"  "kms:CreateGrant" [] [FOR_AWS = "true"]  => ALLOW;
+        "grant not for AWS":    "KeyUser"  "kms:CreateGrant" [] [FOR_AWS = "false"] => NO_KEY;
+        "root is not named":    "root"     "kms:Encrypt"             [] => NO_KEY;
+        "another user":         "alice"    "kms:Encrypt"             [] => NO_KEY;
+    );
 }
 
 /// "Allowing users in other accounts to use a KMS key": the key policy names the other
@@ -211,9 +82,11 @@ fn key_administrators_and_key_users() {
 fn another_account() {
     let policy = key_policy_of(&format!(
         r#"{{"Sid": "Enable IAM User Permissions", "Effect": "Allow",
-            "Principal": {{"AWS": "arn:aws:iam::{OWNER}:root"}}, "Action": "kms:*", "Resource": "*"}},
+            "Principal": {{"AWS": "arn:aws:iam::{OWNER}:root"}},
+            "Action": "kms:*", "Resource": "*"}},
           {{"Sid": "Allow an external account to use this KMS key", "Effect": "Allow",
-            "Principal": {{"AWS": ["arn:aws:iam::{OTHER}:user/ExampleUser", "arn:aws:iam::{OTHER}:root"]}},
+            "Principal": {{"AWS": ["arn:aws:iam::{OTHER}:user/ExampleUser",
+                                   "arn:aws:iam::{OTHER}:root"]}},
             "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*",
                        "kms:DescribeKey"],
             "Resource": "*"}}"#
@@ -225,61 +98,16 @@ fn another_account() {
                        "kms:DescribeKey"],
             "Resource": "arn:aws:kms:us-west-2:{OWNER}:key/{KEY_ID}"}}]}}"#
     ));
-    let everything = allow(r#""kms:*""#, "*");
-    check(
-        &policy,
-        &[
-            case(
-                "their user, both allow",
-                (OTHER, "carol"),
-                "kms:Decrypt",
-                &[&theirs],
-                ALLOW,
-            ),
-            case(
-                "named user, both allow",
-                (OTHER, "ExampleUser"),
-                "kms:Encrypt",
-                &[&theirs],
-                ALLOW,
-            ),
-            case(
-                "their user, no IAM policy",
-                (OTHER, "carol"),
-                "kms:Decrypt",
-                &[],
-                NO_IDENTITY_POLICY,
-            ),
-            case(
-                "named user still needs IAM",
-                (OTHER, "ExampleUser"),
-                "kms:Encrypt",
-                &[],
-                NO_IDENTITY_POLICY,
-            ),
-            case("their root", (OTHER, "root"), "kms:Encrypt", &[], ALLOW),
-            case(
-                "not in the key policy",
-                (OTHER, "carol"),
-                "kms:DisableKey",
-                &[&everything],
-                NO_KEY_POLICY,
-            ),
-            case(
-                "owner's user, via IAM",
-                (OWNER, "alice"),
-                "kms:DisableKey",
-                &[&everything],
-                ALLOW,
-            ),
-            case(
-                "a third account",
-                ("999988887777", "dave"),
-                "kms:Encrypt",
-                &[&everything],
-                NO_KEY_POLICY,
-            ),
-        ],
+    let all = allow(r#""kms:*""#, "*");
+    cases!(policy;
+        "their user, both allow":     "other:carol"       "kms:Decrypt"    [theirs] => ALLOW;
+        "named user, both allow":     "other:ExampleUser" "kms:Encrypt"    [theirs] => ALLOW;
+        "their user, no IAM policy":  "other:carol"       "kms:Decrypt"    []       => NO_IAM;
+        "named user still needs IAM": "other:ExampleUser" "kms:Encrypt"    []       => NO_IAM;
+        "their root":                 "other:root"        "kms:Encrypt"    []       => ALLOW;
+        "not in the key policy":      "other:carol"       "kms:DisableKey" [all]    => NO_KEY;
+        "owner's user, via IAM":      "alice"             "kms:DisableKey" [all]    => ALLOW;
+        "a third account":            "999988887777:dave" "kms:Encrypt"    [all]    => NO_KEY;
     );
 }
 
@@ -287,80 +115,45 @@ fn another_account() {
 #[test]
 fn encryption_context_conditions() {
     let policy = key_policy_of(&format!(
-        r#"{{"Effect": "Allow", "Principal": {{"AWS": "arn:aws:iam::{OWNER}:user/RoleForExampleApp"}},
+        r#"{{"Effect": "Allow", "Principal": {{"AWS": "arn:aws:iam::{OWNER}:user/ExampleApp"}},
             "Action": "kms:GenerateDataKey", "Resource": "*",
-            "Condition": {{"StringEquals": {{"kms:EncryptionContext:AppName": "ExampleApp",
-                                            "kms:encryptioncontext:FilePath": "/var/opt/secrets/"}}}}}},
+            "Condition": {{"StringEquals": {{
+                "kms:EncryptionContext:AppName": "ExampleApp",
+                "kms:encryptioncontext:FilePath": "/var/opt/secrets/"}}}}}},
           {{"Effect": "Allow", "Principal": {{"AWS": "arn:aws:iam::{OWNER}:user/Keys"}},
             "Action": "kms:Encrypt", "Resource": "*",
-            "Condition": {{"ForAllValues:StringEquals": {{"kms:EncryptionContextKeys": ["Purpose", "Department"]}}}}}},
+            "Condition": {{"ForAllValues:StringEquals": {{
+                "kms:EncryptionContextKeys": ["Purpose", "Department"]}}}}}},
           {{"Effect": "Allow", "Principal": {{"AWS": "arn:aws:iam::{OWNER}:user/Keys"}},
             "Action": "kms:Decrypt", "Resource": "*",
-            "Condition": {{"ForAllValues:StringEquals": {{"kms:EncryptionContextKeys": ["Purpose", "Department"]}},
+            "Condition": {{"ForAllValues:StringEquals": {{
+                               "kms:EncryptionContextKeys": ["Purpose", "Department"]}},
                           "Null": {{"kms:EncryptionContextKeys": "false"}}}}}}"#
     ));
-    let app = |pairs: &[(&str, &str)]| {
-        request(OWNER, "RoleForExampleApp", "kms:GenerateDataKey")
-            .with_encryption_context(pairs.iter().copied())
+    let app = |pairs: &[(&'static str, &'static str)]| {
+        request(OWNER, "ExampleApp", "kms:GenerateDataKey").with_encryption_context(pairs.to_vec())
     };
-    let keys = |action: &str, pairs: &[(&str, &str)]| {
-        request(OWNER, "Keys", action).with_encryption_context(pairs.iter().copied())
+    let keys = |action: &str, pairs: &[(&'static str, &'static str)]| {
+        request(OWNER, "Keys", action).with_encryption_context(pairs.to_vec())
     };
-    let good = [("AppName", "ExampleApp"), ("FilePath", "/var/opt/secrets/")];
-    check_decisions(
-        &policy,
-        &[
-            ("both pairs", app(&good), Decision::Allow),
-            (
-                "a pair more",
-                app(&[good[0], good[1], ("x", "y")]),
-                Decision::Allow,
-            ),
-            ("one pair", app(&good[..1]), Decision::NotApplicable),
-            (
-                "wrong value",
-                app(&[good[0], ("FilePath", "/tmp/")]),
-                Decision::NotApplicable,
-            ),
-            (
-                "context keys are case-sensitive",
-                app(&[("appname", "ExampleApp"), good[1]]),
-                Decision::NotApplicable,
-            ),
-            ("no context", app(&[]), Decision::NotApplicable),
-            (
-                "keys among the two",
-                keys("kms:Encrypt", &[("Purpose", "a")]),
-                Decision::Allow,
-            ),
-            (
-                "both keys",
-                keys("kms:Encrypt", &[("Purpose", "a"), ("Department", "b")]),
-                Decision::Allow,
-            ),
-            (
-                "another key",
-                keys("kms:Encrypt", &[("Purpose", "a"), ("Owner", "b")]),
-                Decision::NotApplicable,
-            ),
-            // The guide's warning: ForAllValues holds on an empty set, so no context passes...
-            (
-                "ForAllValues, no context",
-                keys("kms:Encrypt", &[]),
-                Decision::Allow,
-            ),
-            // ...unless a Null condition requires one.
-            (
-                "Null requires one",
-                keys("kms:Decrypt", &[]),
-                Decision::NotApplicable,
-            ),
-            (
-                "Null, with one",
-                keys("kms:Decrypt", &[("Purpose", "a")]),
-                Decision::Allow,
-            ),
-        ],
+    let (name, path) = (("AppName", "ExampleApp"), ("FilePath", "/var/opt/secrets/"));
+    let (purpose, department) = (("Purpose", "a"), ("Department", "b"));
+    decisions!(policy;
+        "both pairs":         app(&[name, path])                => Decision::Allow;
+        "a pair more":        app(&[name, path, ("x", "y")])    => Decision::Allow;
+        "one pair":           app(&[name])                      => Decision::NotApplicable;
+        "wrong value":        app(&[name, ("FilePath", "/")])   => Decision::NotApplicable;
+        "keys case-sensitive": app(&[("appname", "ExampleApp"), path]) => Decision::NotApplicable;
+        "no context":         app(&[])                          => Decision::NotApplicable;
+        "a key of the two":   keys("kms:Encrypt", &[purpose])   => Decision::Allow;
+        "both keys":          keys("kms:Encrypt", &[purpose, department]) => Decision::Allow;
+        "another key":        keys("kms:Encrypt", &[purpose, ("Owner", "c")])
+                                                                => Decision::NotApplicable;
+        // The guide's warning: ForAllValues holds on an empty set, so no context passes...
+        "ForAllValues, none": keys("kms:Encrypt", &[])          => Decision::Allow;
+        // ...unless a Null condition requires one.
+        "Null requires one":  keys("kms:Decrypt", &[])          => Decision::NotApplicable;
+        "Null, with one":     keys("kms:Decrypt", &[purpose])   => Decision::Allow;
     );
 }
 
@@ -368,6 +161,8 @@ fn encryption_context_conditions() {
 /// managed key policy: everyone in the account, through one service).
 #[test]
 fn via_service_and_caller_account() {
+    const EBS: &str = "Allow access through EBS for all principals in the account that are \
+                       authorized to use EBS";
     let policy = key_policy_of(&format!(
         r#"{{"Effect": "Allow", "Principal": {{"AWS": "arn:aws:iam::{OWNER}:user/ExampleUser"}},
             "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*",
@@ -375,7 +170,7 @@ fn via_service_and_caller_account() {
             "Resource": "*",
             "Condition": {{"StringEquals": {{"kms:ViaService": ["ec2.us-west-2.amazonaws.com",
                                                                "rds.us-west-2.amazonaws.com"]}}}}}},
-          {{"Sid": "Allow access through EBS for all principals in the account that are authorized to use EBS",
+          {{"Sid": "{EBS}",
             "Effect": "Allow", "Principal": {{"AWS": "*"}},
             "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*",
                        "kms:CreateGrant", "kms:DescribeKey"],
@@ -384,73 +179,24 @@ fn via_service_and_caller_account() {
                                             "kms:ViaService": "ec2.us-west-2.amazonaws.com"}}}}}},
           {{"Effect": "Deny", "Principal": {{"AWS": "arn:aws:iam::{OWNER}:user/ExampleUser"}},
             "Action": "kms:Decrypt", "Resource": "*",
-            "Condition": {{"StringEquals": {{"kms:ViaService": "lambda.us-east-2.amazonaws.com"}}}}}}"#
+            "Condition": {{"StringEquals": {{
+                "kms:ViaService": "lambda.us-east-2.amazonaws.com"}}}}}}"#
     ));
-    let via = |service: &'static str| -> &'static [(&'static str, &'static str)] {
-        match service {
-            "ec2" => &[("kms:ViaService", "ec2.us-west-2.amazonaws.com")],
-            "rds" => &[("kms:ViaService", "rds.us-west-2.amazonaws.com")],
-            "s3" => &[("kms:ViaService", "s3.us-west-2.amazonaws.com")],
-            _ => &[("kms:ViaService", "lambda.us-east-2.amazonaws.com")],
-        }
-    };
-    let user = (OWNER, "ExampleUser");
-    let rows = [
-        Case {
-            context: via("rds"),
-            ..case("user via RDS", user, "kms:Decrypt", &[], ALLOW)
-        },
-        Case {
-            context: via("s3"),
-            ..case("user via S3", user, "kms:Decrypt", &[], NO_KEY_POLICY)
-        },
-        case("user directly", user, "kms:Decrypt", &[], NO_KEY_POLICY),
-        Case {
-            context: via("lambda"),
-            ..case(
-                "denied via Lambda",
-                user,
-                "kms:Decrypt",
-                &[],
-                KEY_POLICY_DENY,
-            )
-        },
-        Case {
-            context: via("ec2"),
-            ..case(
-                "anyone here via EC2",
-                (OWNER, "alice"),
-                "kms:Encrypt",
-                &[],
-                ALLOW,
-            )
-        },
-        Case {
-            context: via("ec2"),
-            ..case("root via EC2", (OWNER, "root"), "kms:Encrypt", &[], ALLOW)
-        },
-        Case {
-            context: via("rds"),
-            ..case(
-                "anyone via RDS",
-                (OWNER, "alice"),
-                "kms:Encrypt",
-                &[],
-                NO_KEY_POLICY,
-            )
-        },
-        Case {
-            context: via("ec2"),
-            ..case(
-                "other account via EC2",
-                (OTHER, "carol"),
-                "kms:Encrypt",
-                &[],
-                NO_KEY_POLICY,
-            )
-        },
-    ];
-    check(&policy, &rows);
+    const VIA: &str = "kms:ViaService";
+    const EC2: &str = "ec2.us-west-2.amazonaws.com";
+    const RDS: &str = "rds.us-west-2.amazonaws.com";
+    const S3: &str = "s3.us-west-2.amazonaws.com";
+    const LAMBDA: &str = "lambda.us-east-2.amazonaws.com";
+    cases!(policy;
+        "user via RDS":          "ExampleUser" "kms:Decrypt" [] [VIA = RDS]    => ALLOW;
+        "user via S3":           "ExampleUser" "kms:Decrypt" [] [VIA = S3]     => NO_KEY;
+        "user directly":         "ExampleUser" "kms:Decrypt" []                => NO_KEY;
+        "denied via Lambda":     "ExampleUser" "kms:Decrypt" [] [VIA = LAMBDA] => KEY_DENY;
+        "anyone here via EC2":   "alice"       "kms:Encrypt" [] [VIA = EC2]    => ALLOW;
+        "root via EC2":          "root"        "kms:Encrypt" [] [VIA = EC2]    => ALLOW;
+        "anyone via RDS":        "alice"       "kms:Encrypt" [] [VIA = RDS]    => NO_KEY;
+        "other account via EC2": "other:carol" "kms:Encrypt" [] [VIA = EC2]    => NO_KEY;
+    );
 }
 
 /// Explicit deny wins over every allow, in the key policy or in an identity policy; `Deny`
@@ -459,105 +205,40 @@ fn via_service_and_caller_account() {
 fn explicit_deny() {
     let policy = key_policy_of(&format!(
         r#"{{"Sid": "Enable IAM User Permissions", "Effect": "Allow",
-            "Principal": {{"AWS": "arn:aws:iam::{OWNER}:root"}}, "Action": "kms:*", "Resource": "*"}},
+            "Principal": {{"AWS": "arn:aws:iam::{OWNER}:root"}},
+            "Action": "kms:*", "Resource": "*"}},
           {{"Sid": "DenyAliceDisable", "Effect": "Deny",
             "Principal": {{"AWS": "arn:aws:iam::{OWNER}:user/alice"}},
             "Action": "kms:DisableKey", "Resource": "*"}},
           {{"Sid": "DenyAccountDelete", "Effect": "Deny", "Principal": {{"AWS": "{OWNER}"}},
             "Action": "kms:ScheduleKeyDeletion", "Resource": "*"}},
-          {{"Sid": "RequireTLS", "Effect": "Deny", "Principal": "*", "Action": "kms:*", "Resource": "*",
+          {{"Sid": "RequireTLS", "Effect": "Deny", "Principal": "*", "Action": "kms:*",
+            "Resource": "*",
             "Condition": {{"Bool": {{"aws:SecureTransport": "false"}}}}}},
-          {{"Sid": "OnlyCrypto", "Effect": "Deny", "Principal": {{"AWS": "arn:aws:iam::{OWNER}:user/bob"}},
+          {{"Sid": "OnlyCrypto", "Effect": "Deny",
+            "Principal": {{"AWS": "arn:aws:iam::{OWNER}:user/bob"}},
             "NotAction": ["kms:Encrypt", "kms:Decrypt"], "Resource": "*"}}"#
     ));
     let all = allow(r#""kms:*""#, "*");
-    let all_but_tags = identity_policy(
+    let no_tags = identity_policy(
         r#"{"Version": "2012-10-17", "Statement": [
             {"Effect": "Allow", "Action": "kms:*", "Resource": "*"},
             {"Effect": "Deny", "Action": "kms:*Tag*", "Resource": "*"}]}"#,
     );
-    check(
-        &policy,
-        &[
-            case(
-                "alice disables",
-                (OWNER, "alice"),
-                "kms:DisableKey",
-                &[&all],
-                KEY_POLICY_DENY,
-            ),
-            case(
-                "alice enables",
-                (OWNER, "alice"),
-                "kms:EnableKey",
-                &[&all],
-                ALLOW,
-            ),
-            case(
-                "account deny, user",
-                (OWNER, "alice"),
-                "kms:ScheduleKeyDeletion",
-                &[&all],
-                KEY_POLICY_DENY,
-            ),
-            case(
-                "account deny, root",
-                (OWNER, "root"),
-                "kms:ScheduleKeyDeletion",
-                &[],
-                KEY_POLICY_DENY,
-            ),
-            case(
-                "identity deny",
-                (OWNER, "alice"),
-                "kms:TagResource",
-                &[&all_but_tags],
-                IDENTITY_DENY,
-            ),
-            case(
-                "identity allow",
-                (OWNER, "alice"),
-                "kms:Encrypt",
-                &[&all_but_tags],
-                ALLOW,
-            ),
-            case(
-                "two identity policies",
-                (OWNER, "alice"),
-                "kms:UntagResource",
-                &[&all, &all_but_tags],
-                IDENTITY_DENY,
-            ),
-            Case {
-                context: &[("aws:SecureTransport", "false")],
-                ..case(
-                    "plain HTTP",
-                    (OWNER, "root"),
-                    "kms:Encrypt",
-                    &[],
-                    KEY_POLICY_DENY,
-                )
-            },
-            Case {
-                context: &[("aws:SecureTransport", "true")],
-                ..case("TLS", (OWNER, "root"), "kms:Encrypt", &[], ALLOW)
-            },
-            case("TLS unknown", (OWNER, "root"), "kms:Encrypt", &[], ALLOW),
-            case(
-                "bob encrypts",
-                (OWNER, "bob"),
-                "kms:Encrypt",
-                &[&all],
-                ALLOW,
-            ),
-            case(
-                "bob describes",
-                (OWNER, "bob"),
-                "kms:DescribeKey",
-                &[&all],
-                KEY_POLICY_DENY,
-            ),
-        ],
+    const TLS: &str = "aws:SecureTransport";
+    cases!(policy;
+        "alice disables":       "alice" "kms:DisableKey"          [all]          => KEY_DENY;
+        "alice enables":        "alice" "kms:EnableKey"           [all]          => ALLOW;
+        "account deny, user":   "alice" "kms:ScheduleKeyDeletion" [all]          => KEY_DENY;
+        "account deny, root":   "root"  "kms:ScheduleKeyDeletion" []             => KEY_DENY;
+        "identity deny":        "alice" "kms:TagResource"         [no_tags]      => IAM_DENY;
+        "identity allow":       "alice" "kms:Encrypt"             [no_tags]      => ALLOW;
+        "two identity policies": "alice" "kms:UntagResource"      [all, no_tags] => IAM_DENY;
+        "plain HTTP":           "root"  "kms:Encrypt" [] [TLS = "false"]         => KEY_DENY;
+        "TLS":                  "root"  "kms:Encrypt" [] [TLS = "true"]          => ALLOW;
+        "TLS unknown":          "root"  "kms:Encrypt"             []             => ALLOW;
+        "bob encrypts":         "bob"   "kms:Encrypt"             [all]          => ALLOW;
+        "bob describes":        "bob"   "kms:DescribeKey"         [all]          => KEY_DENY;
     );
 }
 
@@ -566,47 +247,22 @@ fn explicit_deny() {
 #[test]
 fn not_principal() {
     let policy = key_policy_of(&format!(
-        r#"{{"Effect": "Allow", "Principal": {{"AWS": "arn:aws:iam::{OWNER}:root"}}, "Action": "kms:*", "Resource": "*"}},
+        r#"{{"Effect": "Allow", "Principal": {{"AWS": "arn:aws:iam::{OWNER}:root"}},
+            "Action": "kms:*", "Resource": "*"}},
           {{"Effect": "Deny",
-            "NotPrincipal": {{"AWS": ["arn:aws:iam::{OWNER}:user/KeyAdmin", "arn:aws:iam::{OWNER}:root"]}},
+            "NotPrincipal": {{"AWS": ["arn:aws:iam::{OWNER}:user/KeyAdmin",
+                                      "arn:aws:iam::{OWNER}:root"]}},
             "Action": ["kms:ScheduleKeyDeletion", "kms:PutKeyPolicy"], "Resource": "*"}},
           {{"Effect": "Deny", "NotPrincipal": {{"AWS": "arn:aws:iam::{OWNER}:user/alice"}},
             "Action": "kms:DisableKey", "Resource": "*"}}"#
     ));
     let all = allow(r#""kms:*""#, "*");
-    check(
-        &policy,
-        &[
-            case(
-                "the admin",
-                (OWNER, "KeyAdmin"),
-                "kms:ScheduleKeyDeletion",
-                &[&all],
-                ALLOW,
-            ),
-            case("the root", (OWNER, "root"), "kms:PutKeyPolicy", &[], ALLOW),
-            case(
-                "anyone else",
-                (OWNER, "alice"),
-                "kms:ScheduleKeyDeletion",
-                &[&all],
-                KEY_POLICY_DENY,
-            ),
-            case(
-                "not about that action",
-                (OWNER, "alice"),
-                "kms:Encrypt",
-                &[&all],
-                ALLOW,
-            ),
-            case(
-                "user listed alone",
-                (OWNER, "alice"),
-                "kms:DisableKey",
-                &[&all],
-                KEY_POLICY_DENY,
-            ),
-        ],
+    cases!(policy;
+        "the admin":             "KeyAdmin" "kms:ScheduleKeyDeletion" [all] => ALLOW;
+        "the root":              "root"     "kms:PutKeyPolicy"        []    => ALLOW;
+        "anyone else":           "alice"    "kms:ScheduleKeyDeletion" [all] => KEY_DENY;
+        "not about that action": "alice"    "kms:Encrypt"             [all] => ALLOW;
+        "user listed alone":     "alice"    "kms:DisableKey"          [all] => KEY_DENY;
     );
 }
 
@@ -662,10 +318,8 @@ fn the_default_key_policy_text() {
     let value: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(value["Id"], "key-default-1");
     assert_eq!(value["Statement"][0]["Sid"], "Enable IAM User Permissions");
-    assert_eq!(
-        value["Statement"][0]["Principal"]["AWS"],
-        format!("arn:aws:iam::{OWNER}:root")
-    );
+    let root = format!("arn:aws:iam::{OWNER}:root");
+    assert_eq!(value["Statement"][0]["Principal"]["AWS"], root.as_str());
     assert!(text.contains("\"Version\" : \"2012-10-17\""));
     let policy = key_policy(&text);
     assert_eq!(policy.accounts().into_iter().collect::<Vec<_>>(), [OWNER]);

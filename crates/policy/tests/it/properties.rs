@@ -90,12 +90,14 @@ const PRINCIPALS: &[&str] = &[
 fn condition(rng: &mut Rng) -> Value {
     match rng.below(8) {
         0 => {
-            json!({"StringEquals": {"kms:EncryptionContext:Department": rng.some(&["IT", "HR", "Legal"], 2)}})
+            let departments = rng.some(&["IT", "HR", "Legal"], 2);
+            json!({"StringEquals": {"kms:EncryptionContext:Department": departments}})
         }
         1 => json!({"StringLike": {"kms:EncryptionContext:Project": ["alpha-*", "b?ta"]}}),
         2 => json!({"StringNotEquals": {"kms:ViaService": "ec2.us-west-2.amazonaws.com"}}),
         3 => {
-            json!({"ForAllValues:StringEquals": {"kms:EncryptionContextKeys": ["Department", "Project"]}})
+            let keys = ["Department", "Project"];
+            json!({"ForAllValues:StringEquals": {"kms:EncryptionContextKeys": keys}})
         }
         4 => json!({"ForAnyValue:StringLike": {"kms:EncryptionContextKeys": "Dep*"}}),
         5 => json!({"Bool": {"aws:SecureTransport": rng.pick(&["true", "false"])}}),

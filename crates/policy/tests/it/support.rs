@@ -3,7 +3,7 @@
 //! examples name roles; trent has users only, so the examples name users of the same names.
 
 use trent_model::{AccountId, Arn, Principal};
-use trent_policy::{authorize, ContextValue, Decision, Outcome, Policy, Request};
+use trent_policy::{authorize, Decision, Outcome, Policy, Request};
 
 pub const OWNER: &str = "111122223333";
 pub const OTHER: &str = "444455556666";
@@ -47,31 +47,33 @@ pub fn key_policy_of(statements: &str) -> Policy {
 /// An identity policy allowing `actions` (a JSON string or list) on `resource`.
 pub fn allow(actions: &str, resource: &str) -> Policy {
     identity_policy(&format!(
-        r#"{{"Version": "2012-10-17", "Statement": {{"Effect": "Allow", "Action": {actions}, "Resource": "{resource}"}}}}"#
+        r#"{{"Version": "2012-10-17",
+             "Statement": {{"Effect": "Allow", "Action": {actions}, "Resource": "{resource}"}}}}"#
     ))
 }
 
 /// One row of a table: who asks for what, with which condition keys, and the expected answer.
 pub struct Case<'a> {
     pub name: &'a str,
-    pub account: &'a str,
+    /// `alice` (a user of the key's account), `root`, `other:carol` (444455556666),
+    /// `999988887777:dave`.
     pub who: &'a str,
     pub action: &'a str,
     pub context: &'a [(&'a str, &'a str)],
-    /// Extra multi-valued keys.
-    pub sets: &'a [(&'a str, &'a [&'a str])],
     pub identity: &'a [&'a Policy],
     pub expect: Outcome,
 }
 
 impl Case<'_> {
     pub fn request(&self) -> Request {
-        let mut r = request(self.account, self.who, self.action);
+        let (account, who) = match self.who.split_once(':') {
+            Some(("other", who)) => (OTHER, who),
+            Some((account, who)) => (account, who),
+            None => (OWNER, self.who),
+        };
+        let mut r = request(account, who, self.action);
         for (k, v) in self.context {
             r.set(k, *v);
-        }
-        for (k, v) in self.sets {
-            r.set(k, ContextValue::from(*v));
         }
         r
     }
@@ -100,4 +102,30 @@ pub fn check_decisions(policy: &Policy, rows: &[(&str, Request, Decision)]) {
         })
         .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A table of [`Case`]s against a key policy, one row a line (rustfmt leaves macro bodies of
+/// this shape alone, so rows stay rows):
+/// `"name": "who" "kms:Action" [identity policies] [KEY = value, ...] => expected;` (`KEY` a const)
+#[macro_export]
+macro_rules! cases {
+    ($policy:expr; $($name:literal: $who:literal $action:literal [$($id:ident),*]
+        $([$($k:ident = $v:expr),*])? => $expect:expr;)*) => {
+        $crate::support::check(&$policy, &[$($crate::support::Case {
+            name: $name,
+            who: $who,
+            action: $action,
+            identity: &[$(&$id),*],
+            context: &[$($(($k, $v)),*)?],
+            expect: $expect,
+        }),*])
+    };
+}
+
+/// A table of one policy's decisions: `"name": request => expected;`
+#[macro_export]
+macro_rules! decisions {
+    ($policy:expr; $($name:literal: $request:expr => $expect:expr;)*) => {
+        $crate::support::check_decisions(&$policy, &[$(($name, $request, $expect)),*])
+    };
 }
