@@ -94,7 +94,11 @@ impl Request {
     /// `action` (`kms:Encrypt`) by `principal` on `resource` (the key's ARN).
     pub fn new(action: &str, principal: &Principal, resource: &Arn) -> Request {
         let account = principal.account.as_str().to_owned();
-        let arn = principal.arn().to_string();
+        // Principal::arn, without building an Arn first.
+        let arn = match &principal.user {
+            None => format!("arn:aws:iam::{account}:root"),
+            Some(user) => format!("arn:aws:iam::{account}:user/{user}"),
+        };
         let mut request = Request {
             action: action.to_owned(),
             action_key: action.to_lowercase(),
@@ -139,7 +143,9 @@ impl Request {
     ) -> Request {
         let mut keys = Vec::new();
         for (k, v) in context {
-            self.set(&format!("kms:EncryptionContext:{k}"), v);
+            // Already canonical: the prefix lowercase, the context key as written.
+            let key = format!("kms:encryptioncontext:{k}");
+            self.context.insert(key, ContextValue::Single(v.to_owned()));
             keys.push(k.to_owned());
         }
         self.set("kms:EncryptionContextKeys", keys);
@@ -201,6 +207,7 @@ pub(crate) fn canonical_key(key: &str) -> String {
         Some(prefix) if prefix.eq_ignore_ascii_case(EC) && key.len() > EC.len() => {
             format!("{EC}{}", &key[EC.len()..])
         }
+        _ if !key.chars().any(char::is_uppercase) => key.to_owned(),
         _ => key.to_lowercase(),
     }
 }

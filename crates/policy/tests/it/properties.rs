@@ -3,8 +3,8 @@
 //! a failure prints the seed and the documents to reproduce it.
 //!
 //! - Compiling and evaluating are deterministic: the same text compiles to equal policies
-//!   with byte-identical serializations, a serialized policy reads back equal and decides
-//!   alike, and evaluating twice answers alike.
+//!   with byte-identical serializations (JSON and bincode, the replicated state's form), a
+//!   serialized policy reads back equal and decides alike, and evaluating twice answers alike.
 //! - Adding a `Deny` statement never widens access: whatever the key policy, identity
 //!   policies, request and added statement, anything allowed after was allowed before.
 
@@ -200,6 +200,11 @@ fn compiling_and_evaluating_are_deterministic() {
         let bytes = serde_json::to_vec(&a).unwrap();
         assert_eq!(bytes, serde_json::to_vec(&b).unwrap(), "seed {seed}");
         let back: Policy = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(back, a, "seed {seed}");
+        // The form the replicated state keeps.
+        let stored = bincode::serialize(&a).unwrap();
+        assert_eq!(stored, bincode::serialize(&b).unwrap(), "seed {seed}");
+        let back: Policy = bincode::deserialize(&stored).unwrap();
         assert_eq!(back, a, "seed {seed}");
         for _ in 0..REQUESTS {
             let r = random_request(&mut rng);
