@@ -268,3 +268,22 @@ fn adding_a_deny_never_widens_access() {
         "only {allowed} allowed requests were generated"
     );
 }
+
+/// The fuzz target's seeds are accepted documents, so fuzzing starts past the parser's
+/// refusals (a selector byte, `K` or `I`, then the document).
+#[test]
+fn the_fuzz_seeds_compile() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/corpus/policy_document");
+    let mut seeds = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let parsed = match text.split_at(1) {
+            ("I", document) => Policy::parse_identity(document),
+            (_, document) => Policy::parse(document),
+        };
+        parsed.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        seeds += 1;
+    }
+    assert!(seeds >= 6);
+}
