@@ -272,11 +272,11 @@ catalog! {
     policy_duplicate(element, place) => MalformedPolicyDocument, "{element} appears twice in {place}";
     policy_unknown_element(element, place) => MalformedPolicyDocument, "{element} is not an element of {place}";
     policy_element_type(element, place, expected) => MalformedPolicyDocument, "{element} in {place} must be {expected}";
-    policy_exclusive(first, second, place) => MalformedPolicyDocument, "{place} has both {first} and {second}: give only one";
+    policy_exclusive(first, second, place) => MalformedPolicyDocument, "Give only one of {first} and {second} in {place}";
     policy_effect(effect, place) => MalformedPolicyDocument, "Effect '{effect}' in {place} must be Allow or Deny";
     policy_not_principal_allow(place) => MalformedPolicyDocument, "NotPrincipal in {place} can only be used with \"Effect\": \"Deny\"";
     policy_condition_operator(operator, place) => MalformedPolicyDocument, "{operator} in {place} is not a condition operator";
-    policy_condition_value(operator, key, value, expected) => MalformedPolicyDocument, "{operator} cannot compare {key} with '{value}': it is not {expected}";
+    policy_condition_value(operator, place, key, value, expected) => MalformedPolicyDocument, "{operator} in {place} cannot compare {key} with '{value}': it is not {expected}";
 
     // The cluster and trent's own admin API.
     unavailable(why) => Unavailable, "{why}";

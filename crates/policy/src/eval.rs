@@ -32,7 +32,7 @@ pub(crate) struct Detail {
 
 impl Policy {
     /// This policy's decision on `request`. A key policy's `Allow` counts whether it names
-    /// the caller or only the caller's account ([`crate::authorize`] tells them apart).
+    /// the caller or only the caller's account ([`crate::authorize()`] tells them apart).
     pub fn evaluate(&self, request: &Request) -> Decision {
         let detail = self.detail(request);
         if detail.deny {

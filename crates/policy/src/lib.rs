@@ -11,10 +11,15 @@
 //!   `MalformedPolicyDocumentException` that names what is wrong (in AWS's words where they
 //!   are recorded; `trent_model::CATALOG`), or a `LimitExceededException` over
 //!   [`MAX_POLICY_BYTES`].
-//! - [`Policy::evaluate`] gives one policy's [`Decision`]; [`authorize`] combines a key policy
+//! - [`Policy::evaluate`] gives one policy's [`Decision`]; [`authorize()`] combines a key policy
 //!   with the caller's identity policies as AWS KMS does (explicit deny wins; the key policy
 //!   either allows the caller or delegates to the account's identity policies; cross-account
 //!   access needs both), and [`lockout_check`] is the `PutKeyPolicy` safety check.
+//! - [`default_key_policy`] is the policy AWS gives a key created without one, as AWS prints it.
+//!
+//! Not here: grants (another way to allow, the integrator's), whether a named principal
+//! exists (AWS refuses a policy naming one that does not; [`Policy::users`] lists them for the
+//! caller to check against its state), and the request context (the caller fills it).
 //!
 //! Modules: `json` (the document as written, duplicates kept), `parse` (document to compiled
 //! statements), `principal`, `pattern` (wildcards, policy variables, ARNs), `condition`

@@ -302,11 +302,11 @@ fn statement(
         },
     };
     let principals = match (kind, get("Principal"), get("NotPrincipal")) {
-        (_, Some(_), Some(_)) => {
-            return Err(Error::policy_exclusive("Principal", "NotPrincipal", place))
-        }
         (PolicyKind::Identity, None, None) => None,
         (PolicyKind::Identity, _, _) => return Err(Error::policy_principal_in_identity()),
+        (PolicyKind::Key, Some(_), Some(_)) => {
+            return Err(Error::policy_exclusive("Principal", "NotPrincipal", place))
+        }
         (PolicyKind::Key, None, None) => return Err(Error::policy_no_principal()),
         (PolicyKind::Key, Some(p), None) => Some(Principals::parse(p, false)?),
         (PolicyKind::Key, None, Some(_)) if effect == Effect::Allow => {

@@ -164,7 +164,7 @@ pub(crate) fn parse(node: &Node, place: &Place, variables: bool) -> Result<Vec<C
                 return Err(Error::policy_empty(format_args!("{name} {key}"), place));
             }
             let test = typed(&family, &values, variables).map_err(|(value, expected)| {
-                Error::policy_condition_value(name, key, value, expected)
+                Error::policy_condition_value(name, place, key, value, expected)
             })?;
             conditions.push(Condition {
                 key: canonical_key(key),

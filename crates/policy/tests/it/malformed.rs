@@ -129,7 +129,7 @@ fn conditions() {
     let scalars = "a string, number or boolean, or a list of them";
     let date = "an ISO 8601 date or epoch seconds";
     let ip = "an IP address or CIDR range";
-    let value = Error::policy_condition_value;
+    let value = |op, key, v, expected| Error::policy_condition_value(op, ONE, key, v, expected);
     check(
         refused![
             condition(r#""yes""#) => Error::policy_element_type("Condition", ONE, "an object");
