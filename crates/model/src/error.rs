@@ -45,11 +45,15 @@ pub enum ErrorKind {
     /// The caller's account is over a request-rate quota (AWS: 400 `ThrottlingException`).
     /// Last, so the stored form of every earlier kind keeps its index.
     Throttling,
+    /// A key or identity policy that is not a valid policy document, or one the lockout
+    /// safety check refuses (AWS: 400 `MalformedPolicyDocumentException`). After
+    /// `Throttling`, so no stored index moves.
+    MalformedPolicyDocument,
 }
 
 impl ErrorKind {
     /// Every kind, for lookups by code.
-    pub const ALL: [ErrorKind; 26] = [
+    pub const ALL: [ErrorKind; 27] = [
         ErrorKind::NotFound,
         ErrorKind::AlreadyExists,
         ErrorKind::Disabled,
@@ -76,6 +80,7 @@ impl ErrorKind {
         ErrorKind::Unavailable,
         ErrorKind::Internal,
         ErrorKind::Throttling,
+        ErrorKind::MalformedPolicyDocument,
     ];
 
     /// The kind whose AWS exception name is `code` (the inverse of [`ErrorKind::aws_code`]).
@@ -112,6 +117,7 @@ impl ErrorKind {
             ErrorKind::Unavailable => "ServiceUnavailable",
             ErrorKind::Internal => "KMSInternalException",
             ErrorKind::Throttling => "ThrottlingException",
+            ErrorKind::MalformedPolicyDocument => "MalformedPolicyDocumentException",
         }
     }
 
@@ -240,6 +246,38 @@ catalog! {
     /// The AWS authorization failure, with the caller, action and resource.
     not_authorized(user, action, resource, reason) => AccessDenied, "User: {user} is not authorized to perform: {action} on resource: {resource} {reason}";
 
+    // Key and identity policies (crates/policy). AWS's words where they are recorded: KMS's for
+    // principals and the lockout check, IAM's for actions, resources and Sids; elsewhere
+    // trent's own, naming the element and the statement (`statement 2 ("Sid")`).
+    policy_invalid_principals() => MalformedPolicyDocument, "Policy contains a statement with one or more invalid principals.";
+    policy_no_principal() => MalformedPolicyDocument, "Policy contains a statement with no principal.";
+    /// The lockout safety check: the new key policy would not let the caller put a policy again.
+    policy_lockout() => MalformedPolicyDocument, "The new key policy will not allow you to update the key policy in the future.";
+    /// A `Principal` in an identity (user) policy.
+    policy_principal_in_identity() => MalformedPolicyDocument, "Policy document should not specify a principal.";
+    policy_sids_unique() => MalformedPolicyDocument, "Statement IDs (SID) in a single policy must be unique.";
+    policy_no_actions() => MalformedPolicyDocument, "Policy statement must contain actions.";
+    policy_no_resources() => MalformedPolicyDocument, "Policy statement must contain resources.";
+    policy_no_vendor() => MalformedPolicyDocument, "Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc.";
+    policy_colons() => MalformedPolicyDocument, "Actions/Condition can contain only one colon.";
+    policy_vendor(vendor) => MalformedPolicyDocument, "Vendor {vendor} is not valid";
+    policy_resource_format(resource) => MalformedPolicyDocument, "Resource {resource} must be in ARN format or \"*\".";
+    /// AWS documents `LimitExceededException` for a key policy over 32768 bytes.
+    policy_too_large(size, limit) => LimitExceeded, "The policy document is {size} bytes, over the limit of {limit} bytes";
+    policy_character(offset) => MalformedPolicyDocument, "The policy document has a character outside tab, line feed, carriage return and U+0020 to U+00FF at byte {offset}";
+    policy_json(why) => MalformedPolicyDocument, "The policy document is not a JSON object: {why}";
+    policy_version(version) => MalformedPolicyDocument, "Version {version} is not a policy language version: use 2012-10-17 (or 2008-10-17)";
+    policy_missing(element, place) => MalformedPolicyDocument, "{element} is missing from {place}";
+    policy_empty(element, place) => MalformedPolicyDocument, "{element} in {place} is empty";
+    policy_duplicate(element, place) => MalformedPolicyDocument, "{element} appears twice in {place}";
+    policy_unknown_element(element, place) => MalformedPolicyDocument, "{element} is not an element of {place}";
+    policy_element_type(element, place, expected) => MalformedPolicyDocument, "{element} in {place} must be {expected}";
+    policy_exclusive(first, second, place) => MalformedPolicyDocument, "Give only one of {first} and {second} in {place}";
+    policy_effect(effect, place) => MalformedPolicyDocument, "Effect '{effect}' in {place} must be Allow or Deny";
+    policy_not_principal_allow(place) => MalformedPolicyDocument, "NotPrincipal in {place} can only be used with \"Effect\": \"Deny\"";
+    policy_condition_operator(operator, place) => MalformedPolicyDocument, "{operator} in {place} is not a condition operator";
+    policy_condition_value(operator, place, key, value, expected) => MalformedPolicyDocument, "{operator} in {place} cannot compare {key} with '{value}': it is not {expected}";
+
     // The cluster and trent's own admin API.
     unavailable(why) => Unavailable, "{why}";
     internal(why) => Internal, "{why}";
@@ -309,6 +347,11 @@ mod tests {
         assert_eq!(Error::key_not_found("x").http_status(), 400);
         assert_eq!(Error::unavailable("x").http_status(), 503);
         assert_eq!(Error::internal("x").http_status(), 500);
+        assert_eq!(Error::policy_lockout().http_status(), 400);
+        assert_eq!(
+            Error::policy_lockout().aws_code(),
+            "MalformedPolicyDocumentException"
+        );
     }
 
     #[test]
