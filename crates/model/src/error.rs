@@ -144,6 +144,33 @@ pub struct Error {
     pub message: String,
 }
 
+/// The constraint a required member breaks when it is absent.
+pub const NOT_NULL: &str = "Member must not be null";
+
+/// How AWS shows a member's value in a validation message: quoted, `null` (absent), or not
+/// at all (sensitive members).
+#[derive(Debug, Clone, Copy)]
+pub enum Shown<'a> {
+    Quoted(&'a str),
+    Null,
+    Hidden,
+}
+
+/// One detail of a `ValidationException`, in AWS's words: `Value '<v>' at '<field>' failed
+/// to satisfy constraint: <constraint>` (the one place this wording is written).
+pub fn constraint_detail(
+    shown: Shown<'_>,
+    field: &str,
+    constraint: impl std::fmt::Display,
+) -> String {
+    let value = match shown {
+        Shown::Quoted(v) => format!("Value '{v}' at"),
+        Shown::Null => "Value null at".to_owned(),
+        Shown::Hidden => "Value at".to_owned(),
+    };
+    format!("{value} '{field}' failed to satisfy constraint: {constraint}")
+}
+
 /// One row of [`CATALOG`]: a message trent can send, its kind (so its AWS code and HTTP
 /// status) and its template.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -313,12 +340,10 @@ impl Error {
         constraint: impl std::fmt::Display,
     ) -> Self {
         let shown = match value {
-            Some(v) => format!("Value '{v}' at"),
-            None => "Value at".to_owned(),
+            Some(v) => Shown::Quoted(v),
+            None => Shown::Hidden,
         };
-        Error::validation_errors(&[format!(
-            "{shown} '{field}' failed to satisfy constraint: {constraint}"
-        )])
+        Error::validation_errors(&[constraint_detail(shown, field, constraint)])
     }
     /// A `ValidationException` of one member whose value is not shown.
     pub fn invalid_member(field: &str, constraint: impl std::fmt::Display) -> Self {
@@ -326,9 +351,7 @@ impl Error {
     }
     /// A required member that is absent.
     pub fn required(field: &str) -> Self {
-        Error::validation_errors(&[format!(
-            "Value null at '{field}' failed to satisfy constraint: Member must not be null"
-        )])
+        Error::validation_errors(&[constraint_detail(Shown::Null, field, NOT_NULL)])
     }
     pub fn aws_code(&self) -> &'static str {
         self.kind.aws_code()

@@ -19,7 +19,7 @@ pub use ciphertext::{
     MAX_CIPHERTEXT_BLOB, MAX_ENCRYPTION_CONTEXT,
 };
 pub use cluster::{ClusterStatus, MemberStatus, UNREACHABLE_AFTER_MS};
-pub use error::{Entry, Error, ErrorKind, CATALOG};
+pub use error::{constraint_detail, Entry, Error, ErrorKind, Shown, CATALOG, NOT_NULL};
 pub use key::{
     key_material_id, KeyId, KeyLastUsage, KeyManager, KeyMetadata, KeyRecord, KeySpec, KeyState,
     KeyUsage, Origin, Tag, WrappedMaterial, FIRST_MATERIAL_VERSION,

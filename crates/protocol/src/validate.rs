@@ -17,7 +17,7 @@
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-use trent_model::Error;
+use trent_model::{constraint_detail, Error, Shown, NOT_NULL};
 
 use crate::aws_model::{model, Shape, ShapeType};
 
@@ -79,8 +79,7 @@ struct Violation {
     text: String,
 }
 
-/// Constraint texts, as AWS words them.
-const NOT_NULL: &str = "Member must not be null";
+// Constraint texts, as AWS words them.
 
 fn enum_set(values: &[String]) -> String {
     format!(
@@ -109,23 +108,6 @@ fn pattern(pattern: &str) -> String {
     format!("Member must satisfy regular expression pattern: {pattern}")
 }
 
-/// How AWS shows a value in a validation message: quoted, `null`, or (sensitive) not at all.
-enum Shown {
-    Quoted(String),
-    Null,
-    Hidden,
-}
-
-impl fmt::Display for Shown {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Shown::Quoted(v) => write!(f, "Value '{v}' at"),
-            Shown::Null => write!(f, "Value null at"),
-            Shown::Hidden => write!(f, "Value at"),
-        }
-    }
-}
-
 /// The check of one value against `shape`, at `path` (AWS's lowerCamel path:
 /// `tags.1.member.tagKey`). Yields whether a value was there (`null` is absence).
 struct Check<'a> {
@@ -137,40 +119,32 @@ struct Check<'a> {
 }
 
 impl Check<'_> {
-    fn violation(&mut self, shown: Shown, constraint: String) {
-        let text = format!(
-            "{shown} '{}' failed to satisfy constraint: {constraint}",
-            self.path
-        );
+    /// Records a broken constraint; `value` shows the member, unless it is sensitive.
+    fn violation(&mut self, value: impl FnOnce() -> String, constraint: String) {
+        let quoted = match self.sensitive || self.shape.sensitive {
+            true => None,
+            false => Some(value()),
+        };
+        let shown = quoted.as_deref().map_or(Shown::Hidden, Shown::Quoted);
         self.found.violations.push(Violation {
             order: self.order.clone(),
-            text,
+            text: constraint_detail(shown, &self.path, constraint),
         });
-    }
-
-    fn shown(&self, value: impl FnOnce() -> String) -> Shown {
-        match self.sensitive || self.shape.sensitive {
-            true => Shown::Hidden,
-            false => Shown::Quoted(value()),
-        }
     }
 
     fn check_length(&mut self, len: i64, value: impl Fn() -> String) {
         if let Some(min) = self.shape.min.filter(|min| len < *min) {
-            let shown = self.shown(&value);
-            self.violation(shown, length_min(min));
+            self.violation(&value, length_min(min));
         }
         if let Some(max) = self.shape.max.filter(|max| len > *max) {
-            let shown = self.shown(&value);
-            self.violation(shown, length_max(max));
+            self.violation(&value, length_max(max));
         }
     }
 
     fn check_string(&mut self, s: &str) {
         if let Some(values) = &self.shape.enum_values {
             if !values.iter().any(|v| v == s) {
-                let shown = self.shown(|| s.to_owned());
-                self.violation(shown, enum_set(values));
+                self.violation(|| s.to_owned(), enum_set(values));
             }
             return;
         }
@@ -178,20 +152,17 @@ impl Check<'_> {
         self.check_length(s.encode_utf16().count() as i64, || s.to_owned());
         if let Some(p) = &self.shape.pattern {
             if !full_match(p, s) {
-                let shown = self.shown(|| s.to_owned());
-                self.violation(shown, pattern(p));
+                self.violation(|| s.to_owned(), pattern(p));
             }
         }
     }
 
     fn check_number(&mut self, n: i64) {
         if let Some(min) = self.shape.min.filter(|min| n < *min) {
-            let shown = self.shown(|| n.to_string());
-            self.violation(shown, value_min(min));
+            self.violation(|| n.to_string(), value_min(min));
         }
         if let Some(max) = self.shape.max.filter(|max| n > *max) {
-            let shown = self.shown(|| n.to_string());
-            self.violation(shown, value_max(max));
+            self.violation(|| n.to_string(), value_max(max));
         }
     }
 
@@ -388,10 +359,7 @@ impl Check<'_> {
                 order.push(index);
                 self.found.violations.push(Violation {
                     order,
-                    text: format!(
-                        "{} '{path}' failed to satisfy constraint: {NOT_NULL}",
-                        Shown::Null
-                    ),
+                    text: constraint_detail(Shown::Null, &path, NOT_NULL),
                 });
             }
         }

@@ -26,7 +26,7 @@ impl Service {
     pub async fn encrypt(&self, call: &Call, req: EncryptRequest) -> Result<Output, OpError> {
         // Its length is the model's to check.
         let plaintext = required(req.plaintext, "plaintext")?;
-        check_algorithm(req.encryption_algorithm.as_deref(), "encryptionAlgorithm")?;
+        check_algorithm(req.encryption_algorithm.as_deref())?;
         let context = context(req.encryption_context, "encryptionContext")?;
         let sealed = self
             .seal_for(
@@ -50,7 +50,7 @@ impl Service {
         if req.recipient.is_some() {
             return Err(Error::unsupported("Recipient (Nitro Enclaves attestation)").into());
         }
-        check_algorithm(req.encryption_algorithm.as_deref(), "encryptionAlgorithm")?;
+        check_algorithm(req.encryption_algorithm.as_deref())?;
         let blob_bytes = required(req.ciphertext_blob, "ciphertextBlob")?;
         let context = context(req.encryption_context, "encryptionContext")?;
         let mut opened = self
@@ -68,14 +68,8 @@ impl Service {
     }
 
     pub async fn re_encrypt(&self, call: &Call, req: ReEncryptRequest) -> Result<Output, OpError> {
-        check_algorithm(
-            req.source_encryption_algorithm.as_deref(),
-            "sourceEncryptionAlgorithm",
-        )?;
-        check_algorithm(
-            req.destination_encryption_algorithm.as_deref(),
-            "destinationEncryptionAlgorithm",
-        )?;
+        check_algorithm(req.source_encryption_algorithm.as_deref())?;
+        check_algorithm(req.destination_encryption_algorithm.as_deref())?;
         let blob_bytes = required(req.ciphertext_blob, "ciphertextBlob")?;
         let source_context = context(req.source_encryption_context, "sourceEncryptionContext")?;
         let dest_context = context(
@@ -244,7 +238,7 @@ impl Service {
                 .material
                 .iter()
                 .find(|m| m.version == blob.material_version)
-                .ok_or_else(invalid_ciphertext)?;
+                .ok_or_else(Error::invalid_ciphertext)?;
             let material_ref = MaterialRef {
                 key_id: key.metadata.key_id,
                 version: material.version,
@@ -257,7 +251,7 @@ impl Service {
                     .decrypt(material_ref, blob.salt, blob.nonce, blob.sealed, &aad)
                 {
                     Ok(plaintext) => plaintext,
-                    Err(HsmError::Authentication) => return Err(invalid_ciphertext().into()),
+                    Err(HsmError::Authentication) => return Err(Error::invalid_ciphertext().into()),
                     Err(e) => return Err(e.into()),
                 };
             Ok(KeyUse::of(key, material.version, plaintext))
@@ -286,10 +280,6 @@ impl<T> KeyUse<T> {
     }
 }
 
-fn invalid_ciphertext() -> Error {
-    Error::invalid_ciphertext()
-}
-
 /// The key must be an enabled symmetric encryption key, for `action`.
 fn check_usable(key: &KeyRecord, action: Action) -> Result<(), Error> {
     let m = &key.metadata;
@@ -311,8 +301,8 @@ fn check_usable(key: &KeyRecord, action: Action) -> Result<(), Error> {
 }
 
 /// Every key is a symmetric key today, which takes only SYMMETRIC_DEFAULT (the model checks
-/// that the value is an algorithm; `field` names the member for readers of this code).
-fn check_algorithm(algorithm: Option<&str>, _field: &str) -> Result<(), Error> {
+/// that the value is an algorithm).
+fn check_algorithm(algorithm: Option<&str>) -> Result<(), Error> {
     match algorithm {
         None | Some(SYMMETRIC_DEFAULT) => Ok(()),
         Some(other) => Err(Error::algorithm_for_spec(other, SYMMETRIC_DEFAULT)),
