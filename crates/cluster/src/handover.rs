@@ -69,6 +69,9 @@ impl ClusterNode {
         // election timeout.
         let ask_again = Duration::from_millis(self.config().raft.election_timeout_max_ms);
         let mut asked: Option<Instant> = None;
+        // Voters are asked in turn: one that refuses (it just restarted, it lags) or that
+        // campaigned without winning does not stop the next one from being asked.
+        let mut next = 0;
         loop {
             let metrics = self.raft().metrics().borrow().clone();
             if let Some(leader) = metrics.current_leader.filter(|&l| l != me) {
@@ -89,23 +92,32 @@ impl ClusterNode {
             }
             let due = asked.is_none_or(|at| at.elapsed() >= ask_again);
             if metrics.state == ServerState::Leader && due {
-                let last = metrics.last_log_index.unwrap_or(0);
-                let target = metrics.replication.as_ref().and_then(|progress| {
-                    voters.iter().copied().find(|id| {
+                let caught_up = |id: &NodeId| {
+                    metrics.replication.as_ref().is_some_and(|progress| {
                         progress.get(id).is_some_and(|matched| {
                             matched.as_ref().map(|l| l.index) == metrics.last_log_index
                         })
                     })
-                });
-                if let Some((target, addr)) = target.and_then(|t| Some((t, self.member_addr(t)?))) {
-                    let term = metrics.current_term;
-                    let asking = self
-                        .network()
-                        .timeout_now(target, &addr, term, last, ASK_TIMEOUT);
-                    match asking.await {
-                        Ok(()) => asked = Some(Instant::now()),
-                        Err(status) => {
-                            tracing::debug!(to = target, error = %status.message(), "TimeoutNow refused")
+                };
+                let turn = (0..voters.len())
+                    .map(|i| (next + i) % voters.len())
+                    .find(|&i| caught_up(&voters[i]));
+                if let Some(i) = turn {
+                    next = i + 1;
+                    let target = voters[i];
+                    if let Some(addr) = self.member_addr(target) {
+                        let (term, last) =
+                            (metrics.current_term, metrics.last_log_index.unwrap_or(0));
+                        let asking = self
+                            .network()
+                            .timeout_now(target, &addr, term, last, ASK_TIMEOUT);
+                        match asking.await {
+                            Ok(()) => asked = Some(Instant::now()),
+                            Err(status) => tracing::info!(
+                                to = target,
+                                error = %status.message(),
+                                "TimeoutNow refused; asking the next voter"
+                            ),
                         }
                     }
                 }

@@ -49,11 +49,17 @@ pub enum ErrorKind {
     /// safety check refuses (AWS: 400 `MalformedPolicyDocumentException`). After
     /// `Throttling`, so no stored index moves.
     MalformedPolicyDocument,
+    /// A grant id that is not a grant's (AWS: 400 `InvalidGrantIdException`). Appended, so no
+    /// stored index moves.
+    InvalidGrantId,
+    /// A grant token that names no grant, or is not a grant token (AWS: 400
+    /// `InvalidGrantTokenException`).
+    InvalidGrantToken,
 }
 
 impl ErrorKind {
     /// Every kind, for lookups by code.
-    pub const ALL: [ErrorKind; 27] = [
+    pub const ALL: [ErrorKind; 29] = [
         ErrorKind::NotFound,
         ErrorKind::AlreadyExists,
         ErrorKind::Disabled,
@@ -81,6 +87,8 @@ impl ErrorKind {
         ErrorKind::Internal,
         ErrorKind::Throttling,
         ErrorKind::MalformedPolicyDocument,
+        ErrorKind::InvalidGrantId,
+        ErrorKind::InvalidGrantToken,
     ];
 
     /// The kind whose AWS exception name is `code` (the inverse of [`ErrorKind::aws_code`]).
@@ -118,6 +126,8 @@ impl ErrorKind {
             ErrorKind::Internal => "KMSInternalException",
             ErrorKind::Throttling => "ThrottlingException",
             ErrorKind::MalformedPolicyDocument => "MalformedPolicyDocumentException",
+            ErrorKind::InvalidGrantId => "InvalidGrantIdException",
+            ErrorKind::InvalidGrantToken => "InvalidGrantTokenException",
         }
     }
 
@@ -304,6 +314,22 @@ catalog! {
     policy_not_principal_allow(place) => MalformedPolicyDocument, "NotPrincipal in {place} can only be used with \"Effect\": \"Deny\"";
     policy_condition_operator(operator, place) => MalformedPolicyDocument, "{operator} in {place} is not a condition operator";
     policy_condition_value(operator, place, key, value, expected) => MalformedPolicyDocument, "{operator} in {place} cannot compare {key} with '{value}': it is not {expected}";
+
+    // Key policies as operations take them (PutKeyPolicy, GetKeyPolicy, CreateKey's Policy).
+    /// A `PolicyName` other than `default` (AWS's only key policy name).
+    policy_name_not_found(name) => NotFound, "No such policy exists: {name}";
+
+    // Grants (CreateGrant, ListGrants, RetireGrant, RevokeGrant, grant tokens). AWS does not
+    // record these texts where trent could read them: the wording is trent's
+    // (docs/ARCHITECTURE.md, Grants).
+    grant_not_found(grant_id) => NotFound, "Grant ID {grant_id} not found";
+    grant_id_invalid(grant_id) => InvalidGrantId, "Invalid grant ID {grant_id}";
+    grant_token_invalid() => InvalidGrantToken, "Invalid grant token";
+    grant_retire_target() => Validation, "Give either GrantToken, or KeyId and GrantId";
+    grant_principal(field, value) => Validation, "{field} '{value}' is not a valid principal: give an account id, an account root ARN or an IAM user or role ARN";
+    grant_constraints_operations(operations) => Validation, "Grant constraints apply only to operations that take an encryption context; {operations} take none";
+    grant_operations_for_usage(operations, usage) => Validation, "{operations} cannot be granted on a key with KeyUsage {usage}";
+    grant_limit(arn, limit) => LimitExceeded, "Key {arn} already has {limit} grants";
 
     // The cluster and trent's own admin API.
     unavailable(why) => Unavailable, "{why}";

@@ -9,6 +9,7 @@ mod arn;
 mod ciphertext;
 mod cluster;
 mod error;
+mod grant;
 mod key;
 mod principal;
 
@@ -20,6 +21,10 @@ pub use ciphertext::{
 };
 pub use cluster::{ClusterStatus, MemberStatus, UNREACHABLE_AFTER_MS};
 pub use error::{constraint_detail, Entry, Error, ErrorKind, Shown, CATALOG, NOT_NULL};
+pub use grant::{
+    grant_token, parse_grant_token, GrantConstraints, GrantOperation, GrantRecord,
+    MAX_GRANTS_PER_KEY,
+};
 pub use key::{
     key_material_id, KeyId, KeyLastUsage, KeyManager, KeyMetadata, KeyRecord, KeySpec, KeyState,
     KeyUsage, Origin, Tag, WrappedMaterial, FIRST_MATERIAL_VERSION,

@@ -130,6 +130,27 @@ impl State {
                 replace,
             } => self.record_incarnation(*node, *incarnation, *replace, touched),
             Command::SetClusterIdentity { identity } => self.set_identity(identity, touched),
+            Command::CreateKeyWithPolicy {
+                record,
+                max_keys_per_account,
+                policy,
+            } => {
+                // Checked before anything changes: a policy that does not compile creates no key.
+                trent_policy::Policy::parse(policy)?;
+                let created = self.create_key(record, *max_keys_per_account, touched)?;
+                self.put_key_policy(record.metadata.key_id, policy, touched)?;
+                Ok(created)
+            }
+            Command::PutKeyPolicy { key_id, policy } => {
+                self.put_key_policy(*key_id, policy, touched)
+            }
+            Command::CreateGrant {
+                grant,
+                max_grants_per_key,
+            } => self.create_grant(grant, *max_grants_per_key, touched),
+            Command::RemoveGrant { key_id, grant_id } => {
+                self.remove_grant(*key_id, grant_id, touched)
+            }
         }
     }
 
@@ -226,6 +247,7 @@ impl State {
         let account = key.metadata.account.clone();
         self.remove_key(key_id);
         touched.push(RecordKey::Key(key_id));
+        self.forget_key_access(key_id, touched);
         // Aliases live in their key's account: a range of that account, not a full scan.
         let orphaned: Vec<_> = self
             .aliases(&account, Some(key_id))

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::backup::BackupBytes;
 use trent_model::{
-    AccessKeyRecord, AccountId, AliasName, Error, KeyId, KeyLastUsage, KeyMetadata, KeyRecord,
+    AccessKeyRecord, AccountId, AliasName, Error, GrantRecord, KeyId, KeyLastUsage, KeyMetadata, KeyRecord,
     Millis, Tag, UserName,
 };
 
@@ -182,6 +182,32 @@ pub enum Command {
         #[serde(default)]
         replace: bool,
     },
+    /// Records a new key with a key policy of its own (CreateKey with `Policy`): the key and
+    /// its policy exist from the same log entry on, so no request ever sees the key under
+    /// the default policy. The policy text was checked by the service.
+    CreateKeyWithPolicy {
+        record: KeyRecord,
+        max_keys_per_account: Option<u32>,
+        policy: String,
+    },
+    /// Replaces a key's policy (PutKeyPolicy). Refused for a key pending deletion.
+    PutKeyPolicy {
+        key_id: KeyId,
+        policy: String,
+    },
+    /// Records a grant; answers its id. A grant with the same name and terms on the key is
+    /// answered instead of a new one (CreateGrant's idempotency). Refused beyond
+    /// `max_grants_per_key` grants on the key.
+    CreateGrant {
+        grant: GrantRecord,
+        max_grants_per_key: Option<u32>,
+    },
+    /// Removes a grant (RetireGrant, RevokeGrant): from the moment this applies, nothing the
+    /// grant allowed passes on it.
+    RemoveGrant {
+        key_id: KeyId,
+        grant_id: String,
+    },
 }
 
 impl Command {
@@ -212,6 +238,10 @@ impl Command {
             Command::Refuse { .. } => "Refuse",
             Command::RecordIncarnation { .. } => "RecordIncarnation",
             Command::SetClusterIdentity { .. } => "SetClusterIdentity",
+            Command::CreateKeyWithPolicy { .. } => "CreateKeyWithPolicy",
+            Command::PutKeyPolicy { .. } => "PutKeyPolicy",
+            Command::CreateGrant { .. } => "CreateGrant",
+            Command::RemoveGrant { .. } => "RemoveGrant",
         }
     }
 }
@@ -225,6 +255,8 @@ pub enum Outcome {
     AccessKey(Box<AccessKeyRecord>),
     /// The incarnation recorded for a node after `RecordIncarnation`.
     Incarnation(Uuid),
+    /// The id of the grant created (or found, for a repeated named grant).
+    Grant(String),
 }
 
 /// The result of applying one request: business errors are values, not storage failures.

@@ -31,6 +31,7 @@ mod command;
 mod identity;
 mod incarnations;
 mod index;
+mod key_access;
 mod principals;
 mod query;
 mod record;
@@ -39,6 +40,7 @@ mod seal;
 
 pub use command::{Batch, Command, Outcome, Request, RequestId, Response, Responses};
 pub use identity::ClusterIdentity;
+pub use key_access::KeyPolicy;
 pub use record::{DecodeError, RecordKey};
 pub use restore::{check_backup, EntityCounts, MAX_PARTS, MAX_PART_BYTES};
 pub use seal::{NoSealCheck, SealCheck};
@@ -62,6 +64,10 @@ pub struct State {
     users: BTreeMap<(AccountId, UserName), UserRecord>,
     /// By access key id.
     access_keys: BTreeMap<String, AccessKeyRecord>,
+    /// Key policies other than the default one (`key_access.rs`).
+    key_policies: BTreeMap<KeyId, KeyPolicy>,
+    /// Grants, by key.
+    grants: BTreeMap<KeyId, key_access::KeyGrants>,
     /// Responses of recently applied requests, for deduplication.
     applied: BTreeMap<RequestId, (Millis, Response)>,
     /// The same requests ordered by time, to expire them.
@@ -82,6 +88,8 @@ pub struct State {
     index: index::Index,
 }
 
+#[cfg(test)]
+mod key_access_tests;
 #[cfg(test)]
 mod limits_tests;
 #[cfg(test)]

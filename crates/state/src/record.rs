@@ -8,10 +8,11 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use trent_model::{
-    AccessKeyRecord, AccountId, AliasName, AliasRecord, KeyId, KeyRecord, Millis, UserName,
+    AccessKeyRecord, AccountId, AliasName, AliasRecord, GrantRecord, KeyId, KeyRecord, Millis, UserName,
     UserRecord,
 };
 
+use crate::key_access::KeyPolicyRecord;
 use crate::{RequestId, Response, State};
 
 const TAG_CLOCK: u8 = b'c';
@@ -25,6 +26,8 @@ const TAG_RESTORE_PART: u8 = b'p';
 const TAG_BOOTSTRAPPED: u8 = b'o';
 const TAG_INCARNATION: u8 = b'n';
 const TAG_IDENTITY: u8 = b'i';
+const TAG_KEY_POLICY: u8 = b'y';
+const TAG_GRANT: u8 = b'g';
 
 /// The identity of one stored record.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -45,6 +48,10 @@ pub enum RecordKey {
     Incarnation(u64),
     /// The cluster's identity, once recorded.
     ClusterIdentity,
+    /// A key's policy, when it has one of its own.
+    KeyPolicy(KeyId),
+    /// One grant on a key, by grant id.
+    Grant(KeyId, String),
 }
 
 /// A record that cannot be decoded: the data dir or snapshot is corrupt or of another format.
@@ -74,6 +81,13 @@ impl RecordKey {
             RecordKey::Bootstrapped => vec![TAG_BOOTSTRAPPED],
             RecordKey::Incarnation(node) => tagged(TAG_INCARNATION, &node.to_be_bytes()),
             RecordKey::ClusterIdentity => vec![TAG_IDENTITY],
+            RecordKey::KeyPolicy(id) => tagged(TAG_KEY_POLICY, id.as_bytes()),
+            // The key id is fixed-width (16 bytes), so no separator is needed.
+            RecordKey::Grant(id, grant) => {
+                let mut body = id.as_bytes().to_vec();
+                body.extend_from_slice(grant.as_bytes());
+                tagged(TAG_GRANT, &body)
+            }
         }
     }
 
@@ -85,6 +99,8 @@ impl RecordKey {
                 | RecordKey::Alias(..)
                 | RecordKey::User(..)
                 | RecordKey::AccessKey(_)
+                | RecordKey::KeyPolicy(_)
+                | RecordKey::Grant(..)
         )
     }
 
@@ -109,6 +125,13 @@ impl RecordKey {
                 Ok(RecordKey::Incarnation(u64::from_be_bytes(node)))
             }
             TAG_KEY => Ok(RecordKey::Key(KeyId(uuid()?))),
+            TAG_KEY_POLICY => Ok(RecordKey::KeyPolicy(KeyId(uuid()?))),
+            TAG_GRANT => {
+                let (id, grant) = body.split_at_checked(16).ok_or_else(|| bad("short key"))?;
+                let id = Uuid::from_slice(id).map_err(|_| bad("bad uuid"))?;
+                let grant = std::str::from_utf8(grant).map_err(|_| bad("key is not utf-8"))?;
+                Ok(RecordKey::Grant(KeyId(id), grant.to_owned()))
+            }
             TAG_REQUEST => Ok(RecordKey::Request(RequestId(uuid()?))),
             TAG_ALIAS | TAG_USER => {
                 let text = std::str::from_utf8(body).map_err(|_| bad("key is not utf-8"))?;
@@ -172,6 +195,8 @@ impl State {
             RecordKey::Bootstrapped => self.bootstrapped.then(|| encode(&true)),
             RecordKey::Incarnation(node) => self.incarnations.get(node).map(encode),
             RecordKey::ClusterIdentity => self.identity.as_ref().map(encode),
+            RecordKey::KeyPolicy(id) => self.key_policy_record(id).as_ref().map(encode),
+            RecordKey::Grant(id, grant) => self.grant(id, grant).map(encode),
         }
     }
 
@@ -215,6 +240,7 @@ impl State {
             .chain(access_keys)
             .chain(restore)
             .chain(parts)
+            .chain(self.key_access_keys())
             .filter_map(|k| {
                 let value = self.record(&k)?;
                 Some((k.encode(), value))
@@ -260,6 +286,16 @@ impl State {
                     state.incarnations.insert(node, decode(&key, &value)?);
                 }
                 RecordKey::ClusterIdentity => state.identity = Some(decode(&key, &value)?),
+                RecordKey::KeyPolicy(_) => {
+                    let record: KeyPolicyRecord = decode(&key, &value)?;
+                    state
+                        .restore_key_policy(record)
+                        .map_err(|reason| DecodeError {
+                            key: key.clone(),
+                            reason,
+                        })?;
+                }
+                RecordKey::Grant(..) => state.restore_grant(decode(&key, &value)?),
             }
         }
         state.rebuild_index();
@@ -310,9 +346,26 @@ pub(crate) fn owner_of(key: &[u8], value: &[u8]) -> Result<AccountId, DecodeErro
             }
             Ok(record.owner.account)
         }
+        RecordKey::KeyPolicy(id) => {
+            let record: KeyPolicyRecord = decode(key, value)?;
+            if record.key_id != id {
+                return Err(disagree("key ids"));
+            }
+            Ok(record.account)
+        }
+        RecordKey::Grant(id, grant_id) => {
+            let record: GrantRecord = decode(key, value)?;
+            if record.key_id != id {
+                return Err(disagree("key ids"));
+            }
+            if record.grant_id != grant_id {
+                return Err(disagree("grant ids"));
+            }
+            Ok(record.account)
+        }
         _ => Err(DecodeError {
             key: key.to_vec(),
-            reason: "not a key, alias, user or access key record".into(),
+            reason: "not a key, alias, user, access key, key policy or grant record".into(),
         }),
     }
 }

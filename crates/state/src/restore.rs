@@ -228,6 +228,8 @@ impl State {
         self.keys = restored.keys;
         self.aliases = restored.aliases;
         self.users = restored.users;
+        self.key_policies = restored.key_policies;
+        self.grants = restored.grants;
         self.access_keys = restored.access_keys;
         self.access_keys
             .extend(ours.into_iter().filter(|(_, k)| k.owner == root));
@@ -246,7 +248,11 @@ impl State {
             .keys()
             .map(|(a, n)| RecordKey::User(a.clone(), n.clone()));
         let access = self.access_keys.keys().cloned().map(RecordKey::AccessKey);
-        keys.chain(aliases).chain(users).chain(access).collect()
+        keys.chain(aliases)
+            .chain(users)
+            .chain(access)
+            .chain(self.key_access_keys())
+            .collect()
     }
 
     fn drop_staging(&mut self, touched: &mut Vec<RecordKey>) {

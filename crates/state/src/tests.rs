@@ -37,14 +37,14 @@ pub(crate) fn key_record(n: u128) -> KeyRecord {
 
 /// Applies commands with fresh request ids at increasing times, checking that the persisted
 /// records always rebuild the same state.
-struct Harness {
-    state: State,
+pub(crate) struct Harness {
+    pub(crate) state: State,
     time: Millis,
     next_id: u128,
 }
 
 impl Harness {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Harness {
             state: State::default(),
             time: 1_000,
@@ -53,7 +53,7 @@ impl Harness {
     }
 
     /// A harness whose state holds key `n`.
-    fn with_key(n: u128) -> Self {
+    pub(crate) fn with_key(n: u128) -> Self {
         let mut h = Harness::new();
         h.run(Command::CreateKey {
             record: key_record(n),
@@ -63,7 +63,7 @@ impl Harness {
         h
     }
 
-    fn run(&mut self, command: Command) -> Response {
+    pub(crate) fn run(&mut self, command: Command) -> Response {
         self.next_id += 1;
         self.time += 1;
         let request = Request {
@@ -82,12 +82,12 @@ impl Harness {
         response
     }
 
-    fn kind(&mut self, command: Command) -> ErrorKind {
+    pub(crate) fn kind(&mut self, command: Command) -> ErrorKind {
         self.run(command).unwrap_err().kind
     }
 }
 
-fn id(n: u128) -> KeyId {
+pub(crate) fn id(n: u128) -> KeyId {
     KeyId(Uuid::from_u128(n))
 }
 
