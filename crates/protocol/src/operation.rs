@@ -39,6 +39,14 @@ macro_rules! each_operation {
             GenerateDataKey(GenerateDataKeyRequest),
             GenerateDataKeyWithoutPlaintext(GenerateDataKeyRequest),
             GenerateRandom(GenerateRandomRequest),
+            PutKeyPolicy(PutKeyPolicyRequest),
+            GetKeyPolicy(GetKeyPolicyRequest),
+            ListKeyPolicies(ListRequest),
+            CreateGrant(CreateGrantRequest),
+            ListGrants(ListGrantsRequest),
+            ListRetirableGrants(ListRetirableGrantsRequest),
+            RetireGrant(GrantRequest),
+            RevokeGrant(GrantRequest),
         }
     };
 }

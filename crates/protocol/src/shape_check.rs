@@ -123,6 +123,21 @@ pub fn always_sent(
             vec!["CiphertextBlob", "KeyId", "KeyMaterialId"]
         }
         "GenerateRandomResponse" => vec!["Plaintext"],
+        "GetKeyPolicyResponse" => vec!["Policy", "PolicyName"],
+        "ListKeyPoliciesResponse" => return paged(&["PolicyNames", "Truncated"]),
+        "CreateGrantResponse" => vec!["GrantId", "GrantToken"],
+        "ListGrantsResponse" | "ListRetirableGrantsResponse" => {
+            return paged(&["Grants", "Truncated"])
+        }
+        // Name, RetiringPrincipal and Constraints only when the grant has them.
+        "GrantListEntry" => vec![
+            "CreationDate",
+            "GrantId",
+            "GranteePrincipal",
+            "IssuingAccount",
+            "KeyId",
+            "Operations",
+        ],
         _ => vec![],
     };
     (always, conditional)

@@ -189,3 +189,50 @@ request!(GenerateRandomRequest {
     custom_key_store_id: Option<String>,
     recipient: Option<serde_json::Value>,
 });
+request!(PutKeyPolicyRequest {
+    key_id: Option<String>,
+    policy: Option<String>,
+    policy_name: Option<String>,
+    bypass_policy_lockout_safety_check: Option<bool>,
+});
+request!(GetKeyPolicyRequest {
+    key_id: Option<String>,
+    policy_name: Option<String>,
+});
+request!(GrantConstraintsEntry {
+    encryption_context_subset: Option<Context>,
+    encryption_context_equals: Option<Context>,
+    source_arn: Option<String>,
+});
+request!(CreateGrantRequest {
+    key_id: Option<String>,
+    grantee_principal: Option<String>,
+    grantee_service_principal: Option<String>,
+    retiring_principal: Option<String>,
+    retiring_service_principal: Option<String>,
+    operations: Option<Vec<String>>,
+    constraints: Option<GrantConstraintsEntry>,
+    grant_tokens: Option<Vec<String>>,
+    name: Option<String>,
+    dry_run: Option<bool>,
+});
+request!(ListGrantsRequest {
+    key_id: Option<String>,
+    grant_id: Option<String>,
+    grantee_principal: Option<String>,
+    grantee_service_principal: Option<String>,
+    limit: Option<i64>,
+    marker: Option<String>,
+});
+request!(ListRetirableGrantsRequest {
+    retiring_principal: Option<String>,
+    retiring_service_principal: Option<String>,
+    limit: Option<i64>,
+    marker: Option<String>,
+});
+request!(GrantRequest {
+    key_id: Option<String>,
+    grant_id: Option<String>,
+    grant_token: Option<String>,
+    dry_run: Option<bool>,
+});

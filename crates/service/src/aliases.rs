@@ -94,6 +94,9 @@ impl Service {
         let region = self.region().to_owned();
         let (page, more) = self
             .read_for(call, |s| {
+                if target.is_none() {
+                    self.authorize_account(s, call, Action::ListAliases)?;
+                }
                 let mut page: Vec<_> = s
                     .aliases(account, target)
                     .filter(|a| after.as_deref().is_none_or(|m| a.name.as_str() > m))
@@ -102,9 +105,9 @@ impl Service {
                     .collect();
                 let more = page.len() > limit;
                 page.truncate(limit);
-                (page, more)
+                Ok::<_, trent_model::Error>((page, more))
             })
-            .await?;
+            .await??;
         let aliases: Vec<Value> = page
             .iter()
             .map(|a| {

@@ -20,6 +20,7 @@ use crate::types::{
     Context, DecryptRequest, EncryptRequest, GenerateDataKeyRequest, GenerateRandomRequest,
     ReEncryptRequest,
 };
+use crate::authz::Ask;
 use crate::{required, Action, Blob, Call, OpError, Service};
 
 impl Service {
@@ -168,7 +169,11 @@ impl Service {
         plaintext: &[u8],
         context: &EncryptionContext,
     ) -> Result<KeyUse<Vec<u8>>, OpError> {
-        self.with_key(call, key_id, Aliases::Accepted, action, |key| {
+        let ask = Ask {
+            encryption_context: Some(&context.0),
+            ..Ask::default()
+        };
+        self.with_key(call, key_id, Aliases::Accepted, action, ask, |_, key, _| {
             check_usable(key, action)?;
             dry_run(dry_run_flag)?;
             let (version, blob) = self.seal(key, plaintext, context)?;
@@ -231,8 +236,11 @@ impl Service {
             let key = s
                 .key(&blob.key_id)
                 .ok_or_else(Error::ciphertext_key_unknown)?;
-            self.authorizer()
-                .authorize(&call.caller, action, &key.metadata)?;
+            let ask = Ask {
+                encryption_context: Some(&context.0),
+                ..Ask::default()
+            };
+            self.authorize(s, call, key, action, &ask)?;
             check_usable(key, action)?;
             let material = key
                 .material
@@ -313,7 +321,7 @@ fn context(pairs: Option<Context>, field: &str) -> Result<EncryptionContext, Err
     EncryptionContext::new(pairs.unwrap_or_default(), field)
 }
 
-fn dry_run(flag: Option<bool>) -> Result<(), Error> {
+pub(crate) fn dry_run(flag: Option<bool>) -> Result<(), Error> {
     match flag {
         Some(true) => Err(Error::dry_run()),
         _ => Ok(()),

@@ -6,10 +6,11 @@ use trent_model::{
     Error, KeyId, KeyMetadata, KeyRecord, KeySpec, KeyUsage, Origin, Tag, WrappedMaterial,
     FIRST_MATERIAL_VERSION,
 };
-use trent_state::{Command, Outcome};
+use trent_state::{Command, Outcome, State};
 use uuid::Uuid;
 
-use crate::resolve::{find_key, parse_key_ref, Aliases};
+use crate::authz::{Allowed, Ask};
+use crate::resolve::{find_key, parse_key_ref, Aliases, KeyRef};
 use crate::types::{
     epoch_seconds, CreateKeyRequest, KeyIdRequest, KeyMetadataOut, ListRequest,
     ScheduleKeyDeletionRequest, TagEntry, UpdateKeyDescriptionRequest,
@@ -44,6 +45,21 @@ impl Service {
         }
         let tags = validate_tags(req.tags.unwrap_or_default())?;
         let key_id = KeyId(Uuid::new_v4());
+        let bypass = req.bypass_policy_lockout_safety_check == Some(true);
+        let policy = req.policy;
+        self.read_for(call, |s| -> Result<(), Error> {
+            self.authorize_account(s, call, Action::CreateKey)?;
+            if let Some(text) = &policy {
+                let arn = trent_model::Arn::kms(
+                    self.region(),
+                    &call.caller.account,
+                    format!("key/{key_id}"),
+                );
+                self.check_key_policy(s, call, &arn, text, bypass)?;
+            }
+            Ok(())
+        })
+        .await??;
         let now = self.now().await?;
         let blob = self
             .hsm()
@@ -64,9 +80,17 @@ impl Service {
             }],
             last_usage: None,
         };
-        let command = Command::CreateKey {
-            record,
-            max_keys_per_account: Some(self.limits().keys_per_account),
+        let max_keys_per_account = Some(self.limits().keys_per_account);
+        let command = match policy {
+            None => Command::CreateKey {
+                record,
+                max_keys_per_account,
+            },
+            Some(policy) => Command::CreateKeyWithPolicy {
+                record,
+                max_keys_per_account,
+                policy,
+            },
         };
         // A retried CreateKey answers the key the first attempt created.
         created(self.write(call, command).await?)
@@ -88,15 +112,16 @@ impl Service {
         let account = &call.caller.account;
         let (page, more) = self
             .read_for(call, |s| {
+                self.authorize_account(s, call, Action::ListKeys)?;
                 let mut page: Vec<_> = s
                     .keys(account, after, limit + 1)
                     .map(|k| k.metadata.clone())
                     .collect();
                 let more = page.len() > limit;
                 page.truncate(limit);
-                (page, more)
+                Ok::<_, Error>((page, more))
             })
-            .await?;
+            .await??;
         let keys: Vec<Value> = page
             .iter()
             .map(|m| json!({"KeyId": m.key_id.to_string(), "KeyArn": m.arn().to_string()}))
@@ -203,15 +228,23 @@ impl Service {
         key_id: Option<String>,
         aliases: Aliases,
         action: Action,
-        use_key: impl FnOnce(&KeyRecord) -> Result<T, OpError>,
+        ask: Ask<'_>,
+        use_key: impl FnOnce(&State, &KeyRecord, Allowed) -> Result<T, OpError>,
     ) -> Result<T, OpError> {
         let text = required(key_id, "keyId")?;
         let key_ref = parse_key_ref(&text, self.region(), aliases)?;
+        let alias = match &key_ref {
+            KeyRef::Alias(name) | KeyRef::AliasArn(_, name) => Some(name.to_string()),
+            _ => None,
+        };
+        let ask = Ask {
+            request_alias: alias.as_deref(),
+            ..ask
+        };
         self.read_for(call, |s| {
             let key = find_key(s, &call.caller, self.region(), &key_ref)?;
-            self.authorizer()
-                .authorize(&call.caller, action, &key.metadata)?;
-            use_key(key)
+            let allowed = self.authorize(s, call, key, action, &ask)?;
+            use_key(s, key, allowed)
         })
         .await?
     }
@@ -224,16 +257,10 @@ impl Service {
         aliases: Aliases,
         action: Action,
     ) -> Result<KeyRecord, OpError> {
-        let text = required(key_id, "keyId")?;
-        let key_ref = parse_key_ref(&text, self.region(), aliases)?;
-        let key = self
-            .read_for(call, |s| {
-                find_key(s, &call.caller, self.region(), &key_ref).cloned()
-            })
-            .await??;
-        self.authorizer()
-            .authorize(&call.caller, action, &key.metadata)?;
-        Ok(key)
+        self.with_key(call, key_id, aliases, action, Ask::default(), |_, key, _| {
+            Ok(key.clone())
+        })
+        .await
     }
 }
 
@@ -276,7 +303,6 @@ fn unsupported(what: impl std::fmt::Display) -> OpError {
 
 fn refuse_unsupported_create_options(req: &CreateKeyRequest) -> Result<(), OpError> {
     let unsupported_set = [
-        ("Policy", req.policy.is_some()),
         ("CustomKeyStoreId", req.custom_key_store_id.is_some()),
         ("XksKeyId", req.xks_key_id.is_some()),
         ("MultiRegion", req.multi_region == Some(true)),

@@ -13,18 +13,20 @@ mod authz;
 mod backup;
 mod crypto;
 mod deletion;
+mod grants;
 mod error;
 mod hooks;
 mod keys;
 mod once;
 mod operation;
+mod policies;
 mod output;
 mod principals;
 mod quota;
 mod resolve;
 mod usage;
 
-pub use authz::{Action, Authorizer, DefaultKeyPolicy};
+pub use authz::Action;
 pub use backup::{ExportedBackup, ImportPart, ImportProgress};
 pub use error::OpError;
 pub use hooks::HsmHooks;
@@ -92,7 +94,7 @@ struct Inner {
     node: ClusterNode,
     hsm: Arc<dyn Hsm>,
     config: ServiceConfig,
-    authorizer: Arc<dyn Authorizer>,
+    default_policies: authz::DefaultPolicies,
     pending_usage: usage::PendingUsage,
     quotas: quota::Quotas,
 }
@@ -132,7 +134,7 @@ impl Service {
                 hsm,
                 quotas: quota::Quotas::new(config.quotas),
                 config,
-                authorizer: Arc::new(DefaultKeyPolicy),
+                default_policies: authz::DefaultPolicies::default(),
                 pending_usage: usage::PendingUsage::default(),
             }),
         }
@@ -159,9 +161,6 @@ impl Service {
         self.inner.quotas.throttled()
     }
 
-    pub(crate) fn authorizer(&self) -> &dyn Authorizer {
-        self.inner.authorizer.as_ref()
-    }
     pub(crate) fn pending_usage(&self) -> &usage::PendingUsage {
         &self.inner.pending_usage
     }

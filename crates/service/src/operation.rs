@@ -16,6 +16,7 @@ impl Service {
     pub async fn execute(&self, call: &Call, op: Operation) -> Result<Output, OpError> {
         // Before any read or write: a throttled request costs no barrier, no HSM, no log.
         self.quotas().admit(&call.caller.account, op.name())?;
+        crate::authz::check_grant_tokens(grant_tokens(&op))?;
         let declares_invalid_arn = op.declares_invalid_arn();
         match self.run(call, op).await {
             // AWS answers a malformed ARN with NotFoundException where the operation does
@@ -62,6 +63,14 @@ impl Service {
                 return self.generate_data_key(call, r, false).await
             }
             GenerateRandom(r) => return self.generate_random(r).await,
+            PutKeyPolicy(r) => self.put_key_policy(call, r).await,
+            GetKeyPolicy(r) => self.get_key_policy(call, r).await,
+            ListKeyPolicies(r) => self.list_key_policies(call, r).await,
+            CreateGrant(r) => self.create_grant(call, r).await,
+            ListGrants(r) => self.list_grants(call, r).await,
+            ListRetirableGrants(r) => self.list_retirable_grants(call, r).await,
+            RetireGrant(r) => self.retire_grant(call, r).await,
+            RevokeGrant(r) => self.revoke_grant(call, r).await,
         };
         json.map(Output::Json)
     }
@@ -82,6 +91,7 @@ fn write_answer(op: &Operation) -> Option<Answer> {
         CreateKey(_) => |o| json(crate::keys::created, o),
         ScheduleKeyDeletion(_) => |o| json(crate::keys::scheduled, o),
         CancelKeyDeletion(_) => |o| json(crate::keys::cancelled, o),
+        CreateGrant(_) => |o| json(crate::grants::granted, o),
         EnableKey(_)
         | DisableKey(_)
         | UpdateKeyDescription(_)
@@ -89,7 +99,24 @@ fn write_answer(op: &Operation) -> Option<Answer> {
         | UpdateAlias(_)
         | DeleteAlias(_)
         | TagResource(_)
-        | UntagResource(_) => |_| Ok(Output::Json(serde_json::json!({}))),
+        | UntagResource(_)
+        | PutKeyPolicy(_)
+        | RetireGrant(_)
+        | RevokeGrant(_) => |_| Ok(Output::Json(serde_json::json!({}))),
         _ => return None,
     })
+}
+
+/// The grant tokens a request carries, where the operation takes them.
+fn grant_tokens(op: &Operation) -> Option<&[String]> {
+    use Operation::*;
+    match op {
+        DescribeKey(r) => r.grant_tokens.as_deref(),
+        Encrypt(r) => r.grant_tokens.as_deref(),
+        Decrypt(r) => r.grant_tokens.as_deref(),
+        ReEncrypt(r) => r.grant_tokens.as_deref(),
+        GenerateDataKey(r) | GenerateDataKeyWithoutPlaintext(r) => r.grant_tokens.as_deref(),
+        CreateGrant(r) => r.grant_tokens.as_deref(),
+        _ => None,
+    }
 }

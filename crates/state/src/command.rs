@@ -255,7 +255,8 @@ pub enum Outcome {
     AccessKey(Box<AccessKeyRecord>),
     /// The incarnation recorded for a node after `RecordIncarnation`.
     Incarnation(Uuid),
-    /// The id of the grant created (or found, for a repeated named grant).
+    /// The token of the grant created (or found, for a repeated named grant), which names its
+    /// key and id (`trent_model::grant_token`).
     Grant(String),
 }
 

@@ -14,7 +14,9 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use trent_model::{AccountId, Error, GrantRecord, KeyId, KeyState, MAX_GRANTS_PER_KEY};
+use trent_model::{
+    AccountId, Error, GrantRecord, KeyId, KeyState, Principal, MAX_GRANTS_PER_KEY,
+};
 use trent_policy::Policy;
 
 use crate::{Outcome, RecordKey, Response, State};
@@ -68,6 +70,11 @@ impl State {
     /// The key's own policy; `None` means AWS's default key policy.
     pub fn key_policy(&self, key_id: &KeyId) -> Option<&KeyPolicy> {
         self.key_policies.get(key_id)
+    }
+
+    /// The identity (user) policies of `principal`. Until user policies land, none.
+    pub fn identity_policies(&self, _principal: &Principal) -> impl Iterator<Item = &Policy> {
+        std::iter::empty()
     }
 
     /// The key's grants, in grant-id order, starting after `after`.
@@ -177,7 +184,7 @@ impl State {
                 .by_id
                 .values()
                 .find(|g| same_terms(g, grant))
-                .map(|g| g.grant_id.clone())
+                .map(|g| g.token())
         }) {
             return Ok(Outcome::Grant(same));
         }
@@ -190,7 +197,7 @@ impl State {
         }
         grants.insert(grant.clone());
         touched.push(RecordKey::Grant(grant.key_id, grant.grant_id.clone()));
-        Ok(Outcome::Grant(grant.grant_id.clone()))
+        Ok(Outcome::Grant(grant.token()))
     }
 
     pub(crate) fn remove_grant(

@@ -80,7 +80,7 @@ fn grants_are_found_by_grantee_and_removed_for_good() {
             max_grants_per_key: None,
         })
         .unwrap();
-    assert_eq!(out, Outcome::Grant("01".repeat(32)));
+    assert_eq!(out, Outcome::Grant(grant_token(id(1), &"01".repeat(32))));
     h.run(Command::CreateGrant {
         grant: grant(1, 2, "arn:aws:iam::111122223333:user/bob"),
         max_grants_per_key: None,
@@ -129,7 +129,11 @@ fn a_named_grant_asked_twice_is_one_grant_and_the_limit_holds() {
             max_grants_per_key: Some(2),
         })
         .unwrap();
-    assert_eq!(out, Outcome::Grant("01".repeat(32)), "the first grant");
+    assert_eq!(
+        out,
+        Outcome::Grant(grant_token(id(1), &"01".repeat(32))),
+        "the first grant"
+    );
     h.run(Command::CreateGrant {
         grant: grant(1, 3, "111122223333"),
         max_grants_per_key: Some(2),
