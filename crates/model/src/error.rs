@@ -49,11 +49,17 @@ pub enum ErrorKind {
     /// safety check refuses (AWS: 400 `MalformedPolicyDocumentException`). After
     /// `Throttling`, so no stored index moves.
     MalformedPolicyDocument,
+    /// IAM's `NoSuchEntity`: the user, or the user's inline policy, named in an admin request
+    /// does not exist (HTTP 404, as IAM answers). Appended, so no stored index moves.
+    NoSuchEntity,
+    /// IAM's `DeleteConflict`: the entity still has subordinates (a user with inline
+    /// policies), HTTP 409 as IAM answers.
+    DeleteConflict,
 }
 
 impl ErrorKind {
     /// Every kind, for lookups by code.
-    pub const ALL: [ErrorKind; 27] = [
+    pub const ALL: [ErrorKind; 29] = [
         ErrorKind::NotFound,
         ErrorKind::AlreadyExists,
         ErrorKind::Disabled,
@@ -81,6 +87,8 @@ impl ErrorKind {
         ErrorKind::Internal,
         ErrorKind::Throttling,
         ErrorKind::MalformedPolicyDocument,
+        ErrorKind::NoSuchEntity,
+        ErrorKind::DeleteConflict,
     ];
 
     /// The kind whose AWS exception name is `code` (the inverse of [`ErrorKind::aws_code`]).
@@ -118,6 +126,8 @@ impl ErrorKind {
             ErrorKind::Internal => "KMSInternalException",
             ErrorKind::Throttling => "ThrottlingException",
             ErrorKind::MalformedPolicyDocument => "MalformedPolicyDocumentException",
+            ErrorKind::NoSuchEntity => "NoSuchEntityException",
+            ErrorKind::DeleteConflict => "DeleteConflictException",
         }
     }
 
@@ -129,6 +139,8 @@ impl ErrorKind {
             ErrorKind::Internal => 500,
             ErrorKind::MissingAuthenticationToken => 403,
             ErrorKind::RequestTooLarge => 413,
+            ErrorKind::NoSuchEntity => 404,
+            ErrorKind::DeleteConflict => 409,
             _ => 400,
         }
     }
@@ -304,6 +316,15 @@ catalog! {
     policy_not_principal_allow(place) => MalformedPolicyDocument, "NotPrincipal in {place} can only be used with \"Effect\": \"Deny\"";
     policy_condition_operator(operator, place) => MalformedPolicyDocument, "{operator} in {place} is not a condition operator";
     policy_condition_value(operator, place, key, value, expected) => MalformedPolicyDocument, "{operator} in {place} cannot compare {key} with '{value}': it is not {expected}";
+
+    // User (identity) policies in the admin target, in IAM's words (PutUserPolicy,
+    // GetUserPolicy, DeleteUserPolicy, ListUserPolicies, DeleteUser).
+    no_such_user(name) => NoSuchEntity, "The user with name {name} cannot be found.";
+    no_such_user_policy(name) => NoSuchEntity, "The user policy with name {name} cannot be found.";
+    /// DeleteUser of a user that still has inline policies.
+    user_has_policies() => DeleteConflict, "Cannot delete entity, must delete policies first.";
+    /// IAM's quota on the aggregate size of one user's inline policies.
+    user_policy_size(limit, user) => LimitExceeded, "Maximum policy size of {limit} bytes exceeded for user {user}";
 
     // The cluster and trent's own admin API.
     unavailable(why) => Unavailable, "{why}";

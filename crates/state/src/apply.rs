@@ -130,6 +130,18 @@ impl State {
                 replace,
             } => self.record_incarnation(*node, *incarnation, *replace, touched),
             Command::SetClusterIdentity { identity } => self.set_identity(identity, touched),
+            Command::PutUserPolicy {
+                account,
+                user,
+                name,
+                document,
+            } => self.put_user_policy(account, user, name, document, touched),
+            Command::DeleteUserPolicy {
+                account,
+                user,
+                name,
+            } => self.delete_user_policy(account, user, name, touched),
+            Command::BeginUserPolicies => self.begin_user_policies(touched),
         }
     }
 

@@ -182,6 +182,25 @@ pub enum Command {
         #[serde(default)]
         replace: bool,
     },
+    // Appended: bincode numbers variants by position, so logs written before keep decoding.
+    /// Sets `user`'s inline identity policy `name` to `document` (replacing one of that name).
+    /// The service validated the name and the document; `apply` checks that the user exists
+    /// (`NoSuchEntity`) and IAM's aggregate size quota (`user_policies.rs`).
+    PutUserPolicy {
+        account: AccountId,
+        user: UserName,
+        name: String,
+        document: String,
+    },
+    DeleteUserPolicy {
+        account: AccountId,
+        user: UserName,
+        name: String,
+    },
+    /// Enters the user policies era, once in the cluster's life (`user_policies.rs`):
+    /// proposed by the leader while the marker is absent; gives every user without inline
+    /// policies the migration policy. A later one changes nothing.
+    BeginUserPolicies,
 }
 
 impl Command {
@@ -212,6 +231,9 @@ impl Command {
             Command::Refuse { .. } => "Refuse",
             Command::RecordIncarnation { .. } => "RecordIncarnation",
             Command::SetClusterIdentity { .. } => "SetClusterIdentity",
+            Command::PutUserPolicy { .. } => "PutUserPolicy",
+            Command::DeleteUserPolicy { .. } => "DeleteUserPolicy",
+            Command::BeginUserPolicies => "BeginUserPolicies",
         }
     }
 }

@@ -36,12 +36,16 @@ mod query;
 mod record;
 mod restore;
 mod seal;
+mod user_policies;
 
 pub use command::{Batch, Command, Outcome, Request, RequestId, Response, Responses};
 pub use identity::ClusterIdentity;
 pub use record::{DecodeError, RecordKey};
 pub use restore::{check_backup, EntityCounts, MAX_PARTS, MAX_PART_BYTES};
 pub use seal::{NoSealCheck, SealCheck};
+pub use user_policies::{
+    policy_size, MAX_INLINE_BYTES_PER_USER, MIGRATED_POLICY, MIGRATED_POLICY_NAME,
+};
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -78,6 +82,10 @@ pub struct State {
     restore_parts: restore::StagedParts,
     /// Each member's data-dir incarnation (`incarnations.rs`).
     incarnations: incarnations::Incarnations,
+    /// Users' inline identity policies (`user_policies.rs`).
+    user_policies: user_policies::UserPolicies,
+    /// The user policies era began: the migration applied (`user_policies.rs`).
+    user_policies_era: bool,
     /// Per-account indexes and counts, derived from the maps above (`index.rs`).
     index: index::Index,
 }

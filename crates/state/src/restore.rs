@@ -174,7 +174,8 @@ impl State {
         }
     }
 
-    /// The entities of a backup: keys, aliases, users and access keys only. Bookkeeping
+    /// The entities of a backup: keys, aliases, users, access keys and users' inline policies
+    /// only. Bookkeeping
     /// records (clock, request ids, staging) belong to the cluster that wrote them. With
     /// `labelled` (format 2), each record's owner label must name the account the record
     /// itself belongs to.
@@ -191,7 +192,14 @@ impl State {
                 });
             }
         }
-        State::restore(records.into_iter().map(|r| (r.key, r.value)))
+        let state = State::restore(records.into_iter().map(|r| (r.key, r.value)))?;
+        if let Some(orphan) = state.orphan_user_policy() {
+            return Err(DecodeError {
+                key: orphan.encode(),
+                reason: "it is an inline policy of a user the backup does not hold".into(),
+            });
+        }
+        Ok(state)
     }
 
     /// The records a backup holds, in key order, each labelled with its owner account.
@@ -231,6 +239,7 @@ impl State {
         self.access_keys = restored.access_keys;
         self.access_keys
             .extend(ours.into_iter().filter(|(_, k)| k.owner == root));
+        self.user_policies = restored.user_policies;
         self.rebuild_index();
         touched.extend(self.entity_keys());
     }
@@ -246,7 +255,11 @@ impl State {
             .keys()
             .map(|(a, n)| RecordKey::User(a.clone(), n.clone()));
         let access = self.access_keys.keys().cloned().map(RecordKey::AccessKey);
-        keys.chain(aliases).chain(users).chain(access).collect()
+        keys.chain(aliases)
+            .chain(users)
+            .chain(access)
+            .chain(self.user_policy_keys())
+            .collect()
     }
 
     fn drop_staging(&mut self, touched: &mut Vec<RecordKey>) {
