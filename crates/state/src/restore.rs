@@ -158,8 +158,14 @@ impl State {
             ))
         })?;
         self.check_fresh(operator)?;
-        let (_, restored) = check_backup(&blob, seal)?;
+        let (header, restored) = check_backup(&blob, seal)?;
         self.swap_in(restored, operator, touched);
+        // A backup from before user policies: its users keep what they could do (only once
+        // the era began: before it, `BeginUserPolicies` will migrate them, as the build that
+        // wrote an older log's entries did).
+        if !header.user_policies && self.user_policies_era {
+            self.migrate_users(touched);
+        }
         self.drop_staging(touched);
         Ok(Outcome::Done)
     }
