@@ -23,6 +23,7 @@ mod principals;
 mod quota;
 mod resolve;
 mod usage;
+mod user_policies;
 
 pub use authz::{Action, Authorizer, DefaultKeyPolicy};
 pub use backup::{ExportedBackup, ImportPart, ImportProgress};
@@ -34,6 +35,9 @@ pub use output::{
 };
 pub use principals::CreatedAccessKey;
 pub use quota::RateQuotas;
+pub use user_policies::{
+    user_resource, valid_policy_name, PolicyNames, ADMINISTRATOR_POLICY, ADMINISTRATOR_POLICY_NAME,
+};
 pub use trent_protocol::{types, Blob, Operation};
 
 use std::sync::Arc;
