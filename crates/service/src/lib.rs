@@ -35,9 +35,7 @@ pub use output::{
 };
 pub use principals::CreatedAccessKey;
 pub use quota::RateQuotas;
-pub use user_policies::{
-    user_resource, valid_policy_name, PolicyNames, ADMINISTRATOR_POLICY, ADMINISTRATOR_POLICY_NAME,
-};
+pub use user_policies::{user_resource, valid_policy_name, PolicyNames};
 pub use trent_protocol::{types, Blob, Operation};
 
 use std::sync::Arc;

@@ -30,10 +30,6 @@ const MAX_MAX_ITEMS: u32 = 1000;
 /// How often the leader looks whether the migration still needs proposing.
 const MIGRATION_INTERVAL: Duration = Duration::from_millis(500);
 
-/// The policy that makes a user an administrator of its account (and, in the operator
-/// account, of the cluster): `trent admin make-admin` puts it as `AdministratorAccess`.
-pub const ADMINISTRATOR_POLICY_NAME: &str = "AdministratorAccess";
-pub const ADMINISTRATOR_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["kms:*","iam:*","trent:*"],"Resource":"*"}]}"#;
 
 /// One page of `ListUserPolicies`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -305,7 +301,7 @@ fn decide<'a>(policies: impl Iterator<Item = &'a Policy>, request: &Request) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use trent_model::Principal;
+    use trent_model::{Principal, ADMINISTRATOR_POLICY};
 
     #[test]
     fn policy_names_are_iams() {

@@ -23,4 +23,5 @@ mod sdk;
 mod shapes;
 mod statefulset;
 mod tls;
+mod user_policies;
 mod wire;
