@@ -197,6 +197,36 @@ impl ClusterNode {
             )),
         }
     }
+
+    /// Whether every voter answers that its build applies the commands of `set`
+    /// (`trent_state::COMMAND_SET`): a command that an older build cannot decode would stop
+    /// replication to it (and, with a quorum of them, every write behind it) during a rolling
+    /// upgrade, so a proposer of an optional command asks first. A voter that does not answer
+    /// counts as too old.
+    pub async fn voters_apply_command_set(&self, set: u32) -> Result<(), String> {
+        let (voters, nodes) = self.membership();
+        let mut behind = vec![];
+        for id in voters {
+            if id == self.id() {
+                continue;
+            }
+            let Some(addr) = nodes.get(&id) else {
+                behind.push(id);
+                continue;
+            };
+            match self.network().hello(id, addr, String::new(), true).await {
+                Ok(reply) if reply.command_set >= set => {}
+                _ => behind.push(id),
+            }
+        }
+        match behind.is_empty() {
+            true => Ok(()),
+            false => Err(format!(
+                "voters {behind:?} do not answer, or run a trentd that cannot apply command set \
+                 {set}"
+            )),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -212,6 +242,7 @@ mod tests {
             key_check: vec![1; 32],
             member: false,
             formed: false,
+            command_set: trent_state::COMMAND_SET,
         }
     }
 

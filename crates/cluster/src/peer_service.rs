@@ -275,6 +275,7 @@ impl Peer for PeerService {
             key_check: identity.key_check().unwrap_or_default(),
             member: self.node.has_members(),
             formed: self.node.has_formed(),
+            command_set: trent_state::COMMAND_SET,
         }))
     }
 }

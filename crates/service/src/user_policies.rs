@@ -12,12 +12,17 @@
 //! operation on one user, `arn:aws:iam::<account>:user/*` for ListUsers and ListAccessKeys
 //! (which list the whole account); what belongs to the root (its access keys) only the root
 //! manages. The cluster operations' actions (`trent:<Operation>`) are the admin front end's.
+//!
+//! Rolling upgrades: the migration (`BeginUserPolicies`) is proposed only once every voter
+//! reports a build that applies it (`COMMAND_SET`), since a command an older follower cannot
+//! decode stalls replication to it. PutUserPolicy and DeleteUserPolicy have no such gate:
+//! they are new operations, for once every node runs this build (docs/OPERATIONS.md).
 
 use std::time::Duration;
 
 use trent_model::{AccountId, Arn, Error, UserName};
 use trent_policy::{Decision, Denial, Policy, Request};
-use trent_state::Command;
+use trent_state::{Command, COMMAND_SET};
 use uuid::Uuid;
 
 use crate::deletion::system_principal;
@@ -239,12 +244,21 @@ impl Service {
     }
 
     /// Proposes the migration into the user policies era unless the state records it, so
-    /// that a policy written by this call is never one the migration would have to skip.
+    /// that a user created by this call is never one the migration gives full access (in a
+    /// new cluster, before the leader's task got to it). Not while a voter runs an older
+    /// build (a rolling upgrade): the user is then created before the era, as that build
+    /// would, and the migration gives it what it had.
     pub(crate) async fn ensure_user_policies_era(&self, call: &Call) -> Result<(), OpError> {
         if self.read_for(call, |s| s.user_policies_era()).await? {
             return Ok(());
         }
-        self.begin_user_policies().await
+        match self.node().voters_apply_command_set(COMMAND_SET).await {
+            Ok(()) => self.begin_user_policies().await,
+            Err(why) => {
+                tracing::debug!(%why, "not entering the user policies era yet");
+                Ok(())
+            }
+        }
     }
 
     async fn begin_user_policies(&self) -> Result<(), OpError> {
@@ -261,12 +275,15 @@ impl Service {
 
     /// On the leader, proposes the migration into the user policies era once the state has
     /// no marker (a new cluster just records it; an older one gives its users the migration
-    /// policy). Ends once the marker is recorded.
+    /// policy) and every voter runs a build that applies it. Ends once the marker is
+    /// recorded.
     pub fn spawn_user_policies_migration(&self) -> tokio::task::JoinHandle<()> {
         let service = self.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(MIGRATION_INTERVAL);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            // Said once, not every tick, while it stays the same.
+            let mut waiting_for = String::new();
             loop {
                 tick.tick().await;
                 let node = service.node();
@@ -274,6 +291,13 @@ impl Service {
                     return;
                 }
                 if !node.is_leader() {
+                    continue;
+                }
+                if let Err(why) = node.voters_apply_command_set(COMMAND_SET).await {
+                    if why != waiting_for {
+                        tracing::info!(%why, "the user policies migration waits");
+                        waiting_for = why;
+                    }
                     continue;
                 }
                 match service.begin_user_policies().await {

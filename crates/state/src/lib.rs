@@ -54,6 +54,11 @@ use trent_model::{
     UserRecord,
 };
 
+/// The set of [`Command`]s this build applies: raised with every variant added (2: the user
+/// policies' commands). Peers report it (`HelloReply.command_set`), so that a leader
+/// proposes an optional command of a newer set only once every voter's build decodes it.
+pub const COMMAND_SET: u32 = 2;
+
 /// How long a request id is remembered for deduplication.
 pub const DEDUP_WINDOW_MS: Millis = 10 * 60 * 1000;
 
