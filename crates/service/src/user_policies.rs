@@ -211,7 +211,8 @@ impl Service {
                     0 => "Member must have value greater than or equal to 1",
                     _ => "Member must have value less than or equal to 1000",
                 };
-                return Err(Error::validation("maxItems", Some(&n.to_string()), constraint).into());
+                let shown = n.to_string();
+                return Err(Error::validation("maxItems", Some(&shown), constraint).into());
             }
         } as usize;
         if let Some(marker) = marker {

@@ -364,8 +364,8 @@ async fn identity_policies_authorize_the_admin_target() {
     put(&root, "alice", "status", &allow(&["trent:GetClusterStatus"], "*"))
         .await
         .unwrap();
-    let status = status(&alice).await.unwrap();
-    assert_eq!(status["Members"].as_array().unwrap().len(), 3);
+    let seen = status(&alice).await.unwrap();
+    assert_eq!(seen["Members"].as_array().unwrap().len(), 3);
     let (code, _) = refused(&alice, "RemoveNode", json!({"NodeId": 3})).await;
     assert_eq!(code, "AccessDeniedException");
     let (code, _) = refused(&alice, "ExportBackup", json!({})).await;
