@@ -25,8 +25,8 @@ pub use key::{
     KeyUsage, Origin, Tag, WrappedMaterial, FIRST_MATERIAL_VERSION,
 };
 pub use principal::{
-    validate_access_key_id, AccessKeyRecord, Principal, UserName, UserRecord,
-    ADMINISTRATOR_POLICY, ADMINISTRATOR_POLICY_NAME,
+    validate_access_key_id, AccessKeyRecord, Principal, UserName, UserRecord, ADMINISTRATOR_POLICY,
+    ADMINISTRATOR_POLICY_NAME,
 };
 
 /// Milliseconds since the Unix epoch. Stamped by the Raft leader into every command, so that

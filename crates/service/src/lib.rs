@@ -35,8 +35,8 @@ pub use output::{
 };
 pub use principals::CreatedAccessKey;
 pub use quota::RateQuotas;
-pub use user_policies::{user_resource, valid_policy_name, PolicyNames};
 pub use trent_protocol::{types, Blob, Operation};
+pub use user_policies::{user_resource, valid_policy_name, PolicyNames};
 
 use std::sync::Arc;
 

@@ -130,7 +130,9 @@ impl Service {
         self.once(call, |_| Ok(()), async {
             let account = call.caller.account.clone();
             let owner = self
-                .read_for(call, |s| s.access_key(access_key_id).map(|k| k.owner.clone()))
+                .read_for(call, |s| {
+                    s.access_key(access_key_id).map(|k| k.owner.clone())
+                })
                 .await?
                 .filter(|owner| owner.account == account);
             // A key of the root only the root deletes; one that is not the account's is

@@ -35,7 +35,6 @@ const MAX_MAX_ITEMS: u32 = 1000;
 /// How often the leader looks whether the migration still needs proposing.
 const MIGRATION_INTERVAL: Duration = Duration::from_millis(500);
 
-
 /// One page of `ListUserPolicies`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicyNames {
@@ -99,13 +98,7 @@ impl Service {
             Decision::Deny => Denial::ExplicitInIdentityPolicy,
             Decision::NotApplicable => Denial::NoIdentityPolicyAllows,
         };
-        Err(Error::not_authorized(
-            caller.arn(),
-            action,
-            resource,
-            denial.reason(action),
-        )
-        .into())
+        Err(Error::not_authorized(caller.arn(), action, resource, denial.reason(action)).into())
     }
 
     /// The account a principal-management call acts in, once `action` on user `target`

@@ -82,9 +82,10 @@ impl RecordKey {
             RecordKey::Incarnation(node) => tagged(TAG_INCARNATION, &node.to_be_bytes()),
             RecordKey::ClusterIdentity => vec![TAG_IDENTITY],
             // Neither a user name nor a policy name can hold a '/'.
-            RecordKey::UserPolicy(account, user, name) => {
-                tagged(TAG_USER_POLICY, format!("{account}{user}/{name}").as_bytes())
-            }
+            RecordKey::UserPolicy(account, user, name) => tagged(
+                TAG_USER_POLICY,
+                format!("{account}{user}/{name}").as_bytes(),
+            ),
             RecordKey::UserPoliciesEra => vec![TAG_USER_POLICIES_ERA],
         }
     }

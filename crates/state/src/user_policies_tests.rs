@@ -216,7 +216,10 @@ fn a_user_with_policies_cannot_be_deleted() {
         err.message,
         "Cannot delete entity, must delete policies first."
     );
-    assert!(r.state.user(&account(), &"alice".parse().unwrap()).is_some());
+    assert!(r
+        .state
+        .user(&account(), &"alice".parse().unwrap())
+        .is_some());
     r.delete("alice", "p").unwrap();
     r.run(Command::DeleteUser {
         account: account(),
@@ -343,7 +346,10 @@ fn backups_carry_policies_and_refuse_moved_or_orphaned_ones() {
         restored.user_policy(&account(), &"alice".parse().unwrap(), "p"),
         Some(DENY_ENCRYPT)
     );
-    assert!(!restored.user_policies_era(), "the marker is the cluster's own");
+    assert!(
+        !restored.user_policies_era(),
+        "the marker is the cluster's own"
+    );
 
     // Filed under another account.
     let other: AccountId = "444455556666".parse().unwrap();

@@ -45,7 +45,12 @@ fn deny(actions: &[&str], resource: &str) -> String {
     allow(actions, resource).replace("\"Allow\"", "\"Deny\"")
 }
 
-async fn put(client: &Client, user: &str, name: &str, document: &str) -> Result<Value, ClientError> {
+async fn put(
+    client: &Client,
+    user: &str,
+    name: &str,
+    document: &str,
+) -> Result<Value, ClientError> {
     let input = json!({"UserName": user, "PolicyName": name, "PolicyDocument": document});
     client.admin("PutUserPolicy", &input).await
 }
@@ -80,7 +85,10 @@ async fn inline_policies_round_trip_with_iams_texts_and_refusals() {
     // Put, then get exactly what was put, white space and all.
     let document = "{\n  \"Version\": \"2012-10-17\",\n  \"Statement\": {\"Effect\": \"Allow\", \
                     \"Action\": \"kms:Encrypt\",   \"Resource\": \"*\"}\n}";
-    assert_eq!(put(&root, "alice", "enc", document).await.unwrap(), json!({}));
+    assert_eq!(
+        put(&root, "alice", "enc", document).await.unwrap(),
+        json!({})
+    );
     let got = root
         .admin(
             "GetUserPolicy",
@@ -160,7 +168,10 @@ async fn inline_policies_round_trip_with_iams_texts_and_refusals() {
     assert_eq!(got["PolicyDocument"], document);
 
     // IAM's aggregate quota per user.
-    let huge = allow(&["kms:Encrypt"], &format!("arn:aws:kms:*:*:key/{}", "k".repeat(2048)));
+    let huge = allow(
+        &["kms:Encrypt"],
+        &format!("arn:aws:kms:*:*:key/{}", "k".repeat(2048)),
+    );
     let (code, message) = api_error(put(&root, "alice", "huge", &huge).await.unwrap_err());
     assert_eq!(
         (code.as_str(), message.as_str()),
@@ -176,8 +187,14 @@ async fn inline_policies_round_trip_with_iams_texts_and_refusals() {
             "PutUserPolicy",
             json!({"UserName": "bob", "PolicyName": "p", "PolicyDocument": allow(&["kms:*"], "*")}),
         ),
-        ("GetUserPolicy", json!({"UserName": "bob", "PolicyName": "p"})),
-        ("DeleteUserPolicy", json!({"UserName": "bob", "PolicyName": "p"})),
+        (
+            "GetUserPolicy",
+            json!({"UserName": "bob", "PolicyName": "p"}),
+        ),
+        (
+            "DeleteUserPolicy",
+            json!({"UserName": "bob", "PolicyName": "p"}),
+        ),
         ("ListUserPolicies", json!({"UserName": "bob"})),
     ] {
         let (code, message) = refused(&root, op, input).await;
@@ -283,12 +300,7 @@ async fn identity_policies_authorize_the_admin_target() {
         "PolicyDocument": allow(&["iam:*", "kms:*", "trent:*"], "*")});
     let (code, _) = refused(&mallory, "PutUserPolicy", escalate).await;
     assert_eq!(code, "AccessDeniedException");
-    let (code, _) = refused(
-        &mallory,
-        "ListUserPolicies",
-        json!({"UserName": "alice"}),
-    )
-    .await;
+    let (code, _) = refused(&mallory, "ListUserPolicies", json!({"UserName": "alice"})).await;
     assert_eq!(code, "AccessDeniedException");
     let (code, _) = refused(&mallory, "CreateAccessKey", json!({})).await;
     assert_eq!(code, "AccessDeniedException");
@@ -297,9 +309,14 @@ async fn identity_policies_authorize_the_admin_target() {
 
     // Alice may create users (any user's ARN), and nothing else: the policy is honoured on
     // another node as soon as PutUserPolicy returned.
-    put(&root, "alice", "create", &allow(&["iam:CreateUser"], &format!("{ARN}:user/*")))
-        .await
-        .unwrap();
+    put(
+        &root,
+        "alice",
+        "create",
+        &allow(&["iam:CreateUser"], &format!("{ARN}:user/*")),
+    )
+    .await
+    .unwrap();
     alice
         .admin("CreateUser", &json!({"UserName": "bob"}))
         .await
@@ -328,9 +345,14 @@ async fn identity_policies_authorize_the_admin_target() {
     }
 
     // An explicit deny overrides the allow, for the user it names only.
-    put(&root, "alice", "not-bob2", &deny(&["iam:CreateUser"], &format!("{ARN}:user/bob2")))
-        .await
-        .unwrap();
+    put(
+        &root,
+        "alice",
+        "not-bob2",
+        &deny(&["iam:CreateUser"], &format!("{ARN}:user/bob2")),
+    )
+    .await
+    .unwrap();
     let (code, message) = refused(&alice, "CreateUser", json!({"UserName": "bob2"})).await;
     assert_eq!(code, "AccessDeniedException");
     assert!(
@@ -361,9 +383,14 @@ async fn identity_policies_authorize_the_admin_target() {
         message.contains("perform: trent:GetClusterStatus on resource: arn:aws:trent:"),
         "{message}"
     );
-    put(&root, "alice", "status", &allow(&["trent:GetClusterStatus"], "*"))
-        .await
-        .unwrap();
+    put(
+        &root,
+        "alice",
+        "status",
+        &allow(&["trent:GetClusterStatus"], "*"),
+    )
+    .await
+    .unwrap();
     let seen = status(&alice).await.unwrap();
     assert_eq!(seen["Members"].as_array().unwrap().len(), 3);
     let (code, _) = refused(&alice, "RemoveNode", json!({"NodeId": 3})).await;
@@ -373,13 +400,15 @@ async fn identity_policies_authorize_the_admin_target() {
 
     // AdministratorAccess (what `trent admin make-admin` puts) makes mallory an
     // administrator of the account and the cluster.
-    put(&root, "mallory", "AdministratorAccess", trent_model::ADMINISTRATOR_POLICY)
-        .await
-        .unwrap();
-    assert_eq!(
-        users(&mallory).await,
-        ["alice", "bob", "carol", "mallory"]
-    );
+    put(
+        &root,
+        "mallory",
+        "AdministratorAccess",
+        trent_model::ADMINISTRATOR_POLICY,
+    )
+    .await
+    .unwrap();
+    assert_eq!(users(&mallory).await, ["alice", "bob", "carol", "mallory"]);
     status(&mallory).await.unwrap();
 
     // A user of another account gets nothing of the cluster, whatever its policies say.
@@ -392,9 +421,14 @@ async fn identity_policies_authorize_the_admin_target() {
         .admin("CreateUser", &json!({"UserName": "eve"}))
         .await
         .unwrap();
-    put(&root_b, "eve", "AdministratorAccess", trent_model::ADMINISTRATOR_POLICY)
-        .await
-        .unwrap();
+    put(
+        &root_b,
+        "eve",
+        "AdministratorAccess",
+        trent_model::ADMINISTRATOR_POLICY,
+    )
+    .await
+    .unwrap();
     let eve_key = root_b
         .admin("CreateAccessKey", &json!({"UserName": "eve"}))
         .await
