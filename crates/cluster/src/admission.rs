@@ -198,31 +198,37 @@ impl ClusterNode {
         }
     }
 
-    /// Whether every voter answers that its build applies the commands of `set`
-    /// (`trent_state::COMMAND_SET`): a command that an older build cannot decode would stop
-    /// replication to it (and, with a quorum of them, every write behind it) during a rolling
-    /// upgrade, so a proposer of an optional command asks first. A voter that does not answer
-    /// counts as too old.
+    /// Whether the voters' builds apply the commands of `set` (`trent_state::COMMAND_SET`):
+    /// no voter that answers runs an older build, and a quorum (this node counted) answered.
+    /// A command an older build cannot decode stops replication to it until it is upgraded
+    /// (and, with a quorum of them, every write behind it), so a proposer of an optional
+    /// command asks first. As for the cluster identity, a voter that does not answer is
+    /// taken to be on its way back with the new build (a rolling upgrade restarts nodes).
     pub async fn voters_apply_command_set(&self, set: u32) -> Result<(), String> {
         let (voters, nodes) = self.membership();
-        let mut behind = vec![];
+        let quorum = voters.len() / 2 + 1;
+        let (mut answered, mut behind) = (0, vec![]);
         for id in voters {
             if id == self.id() {
+                answered += 1;
                 continue;
             }
-            let Some(addr) = nodes.get(&id) else {
-                behind.push(id);
-                continue;
-            };
+            let Some(addr) = nodes.get(&id) else { continue };
             match self.network().hello(id, addr, String::new(), true).await {
-                Ok(reply) if reply.command_set >= set => {}
-                _ => behind.push(id),
+                Ok(reply) if reply.command_set >= set => answered += 1,
+                Ok(_) => behind.push(id),
+                Err(_) => {}
             }
         }
-        match behind.is_empty() {
+        if !behind.is_empty() {
+            return Err(format!(
+                "voters {behind:?} run a trentd that cannot apply command set {set}"
+            ));
+        }
+        match answered >= quorum {
             true => Ok(()),
             false => Err(format!(
-                "voters {behind:?} do not answer, or run a trentd that cannot apply command set \
+                "{answered} of the voters (quorum {quorum}) answered that they apply command set \
                  {set}"
             )),
         }
