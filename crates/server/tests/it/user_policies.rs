@@ -439,3 +439,66 @@ async fn identity_policies_authorize_the_admin_target() {
     // Eve administers her own account only.
     assert_eq!(users(&eve).await, ["eve"]);
 }
+
+/// The migration as an upgrade meets it: while the voters report the command set of a build
+/// before user policies (the `command-set` fail point), users are created as that build
+/// created them; once every node runs without it, the leader gives those users the
+/// migration policy, once, and a user created afterwards gets nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn users_from_before_the_upgrade_get_the_migration_policy() {
+    let mut cluster = TestCluster::start_with(182, 3, |node| {
+        node.env
+            .push(("FAILPOINTS".into(), "command-set=return(1)".into()));
+    });
+    cluster.leader().await;
+    assert!(
+        cluster.nodes[0].log_text().contains("FAILPOINTS armed"),
+        "trentd was built without the `failpoints` feature (cargo test --workspace builds it)"
+    );
+    let root = cluster.client(1);
+    root.admin("CreateUser", &json!({"UserName": "old"}))
+        .await
+        .unwrap();
+    assert!(names(&root, "old").await.is_empty());
+
+    // The rolling upgrade: each node in turn restarts as the new build.
+    for id in 1..=3 {
+        let node = cluster.node(id);
+        node.kill();
+        node.env.clear();
+        node.start();
+        cluster.leader().await;
+    }
+    let migrated = wait_for(
+        "the migration policy on the user from before",
+        std::time::Duration::from_secs(30),
+        || async {
+            let names = names(&cluster.client(2), "old").await;
+            (!names.is_empty()).then_some(names)
+        },
+    )
+    .await;
+    assert_eq!(migrated, ["trent-migrated-full-access"]);
+    let got = root
+        .admin(
+            "GetUserPolicy",
+            &json!({"UserName": "old", "PolicyName": "trent-migrated-full-access"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        got["PolicyDocument"],
+        r#"{"Version":"2012-10-17","Statement":[{"Sid":"TrentMigratedFullAccess","Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#
+    );
+    root.admin("CreateUser", &json!({"UserName": "new"}))
+        .await
+        .unwrap();
+    assert!(names(&root, "new").await.is_empty());
+    assert!(
+        cluster
+            .nodes
+            .iter()
+            .any(|n| n.log_text().contains("entered the user policies era")),
+        "the leader says it migrated"
+    );
+}
