@@ -1,8 +1,12 @@
 //! The admin target (`TrentAdmin.<Operation>`): what AWS does in IAM (users, access keys) and
 //! what operators need (cluster status and membership), in the same JSON 1.1 + SigV4 style as
-//! the KMS target. Principals are managed by their account's root; the cluster by the root
-//! of the operator account (the one trentd bootstraps from its configuration), who also
-//! exports and imports backups (`backup.rs`).
+//! the KMS target. Principals and their inline policies are managed by their account's root,
+//! or by a user of the account whose identity policies allow the IAM action (`iam:CreateUser`
+//! on `arn:aws:iam::<account>:user/<name>`: trent_service's `user_policies.rs`); the cluster
+//! by the root of the operator account (the one trentd bootstraps from its configuration),
+//! or a user of that account whose identity policies allow `trent:<Operation>` on the
+//! cluster's resource `arn:aws:trent:<region>:<operator account>:cluster`; the same goes
+//! for exporting and importing backups (`backup.rs`).
 
 mod backup;
 
@@ -10,7 +14,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use trent_cluster::ClusterError;
-use trent_model::{AccountId, ClusterStatus, Error, Principal};
+use trent_model::{AccountId, Arn, ClusterStatus, Error};
 use trent_service::{Call, OpError, Service};
 
 /// The admin operations.
@@ -27,6 +31,10 @@ pub const OPERATIONS: &[&str] = &[
     "RemoveNode",
     "ExportBackup",
     "ImportBackup",
+    "PutUserPolicy",
+    "GetUserPolicy",
+    "DeleteUserPolicy",
+    "ListUserPolicies",
 ];
 
 pub struct Admin {
@@ -39,6 +47,29 @@ pub struct Admin {
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 struct UserRequest {
     user_name: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct UserPolicyRequest {
+    user_name: Option<String>,
+    policy_name: Option<String>,
+    policy_document: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct UserPolicyRef {
+    user_name: Option<String>,
+    policy_name: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct ListUserPoliciesRequest {
+    user_name: Option<String>,
+    marker: Option<String>,
+    max_items: Option<u32>,
 }
 
 #[derive(Deserialize, Default)]
@@ -120,9 +151,48 @@ impl Admin {
                     .collect();
                 Ok(json!({ "AccessKeys": keys }))
             }
+            "PutUserPolicy" => {
+                let req = input::<UserPolicyRequest>(name, body)?;
+                let user = required(req.user_name, "userName")?;
+                let policy = required(req.policy_name, "policyName")?;
+                let document = required(req.policy_document, "policyDocument")?;
+                service
+                    .put_user_policy(call, &user, &policy, &document)
+                    .await?;
+                Ok(json!({}))
+            }
+            "GetUserPolicy" => {
+                let req = input::<UserPolicyRef>(name, body)?;
+                let user = required(req.user_name, "userName")?;
+                let policy = required(req.policy_name, "policyName")?;
+                let document = service.get_user_policy(call, &user, &policy).await?;
+                Ok(json!({"UserName": user, "PolicyName": policy, "PolicyDocument": document}))
+            }
+            "DeleteUserPolicy" => {
+                let req = input::<UserPolicyRef>(name, body)?;
+                let user = required(req.user_name, "userName")?;
+                let policy = required(req.policy_name, "policyName")?;
+                service.delete_user_policy(call, &user, &policy).await?;
+                Ok(json!({}))
+            }
+            "ListUserPolicies" => {
+                let req = input::<ListUserPoliciesRequest>(name, body)?;
+                let user = required(req.user_name, "userName")?;
+                let page = service
+                    .list_user_policies(call, &user, req.marker.as_deref(), req.max_items)
+                    .await?;
+                let mut answer = json!({
+                    "PolicyNames": page.names,
+                    "IsTruncated": page.marker.is_some(),
+                });
+                if let Some(marker) = page.marker {
+                    answer["Marker"] = json!(marker);
+                }
+                Ok(answer)
+            }
             "CreateAccount" => {
                 let account = input::<AccountRequest>(name, body)?.account_id;
-                self.operator_only(&call.caller)?;
+                self.operator_authorized(call, name).await?;
                 let account: AccountId = required(account, "accountId")?.parse()?;
                 let key = service.create_account_root_key(call, account).await?;
                 Ok(json!({"AccessKey": {
@@ -133,12 +203,12 @@ impl Admin {
             }
             "GetClusterStatus" => {
                 input::<Empty>(name, body)?;
-                self.operator_only(&call.caller)?;
+                self.operator_authorized(call, name).await?;
                 Ok(status_json(&service.node().status()))
             }
             "AddNode" => {
                 let req = input::<NodeRequest>(name, body)?;
-                self.operator_only(&call.caller)?;
+                self.operator_authorized(call, name).await?;
                 let (id, addr) = (
                     required(req.node_id, "nodeId")?,
                     required(req.address, "address")?,
@@ -147,7 +217,7 @@ impl Admin {
             }
             "RemoveNode" => {
                 let req = input::<NodeRequest>(name, body)?;
-                self.operator_only(&call.caller)?;
+                self.operator_authorized(call, name).await?;
                 if req.address.is_some() {
                     return Err(
                         Error::invalid_member("address", "RemoveNode takes only NodeId").into(),
@@ -162,17 +232,41 @@ impl Admin {
         }
     }
 
-    fn operator_only(&self, caller: &Principal) -> Result<(), Error> {
-        if caller.user.is_none() && caller.account == self.operator {
-            return Ok(());
+    /// Cluster operations: the operator account's root, or a user of that account whose
+    /// identity policies allow `trent:<operation>` on [`Admin::cluster_resource`]. Anyone
+    /// of another account is refused as before, whatever its policies say.
+    pub(crate) async fn operator_authorized(
+        &self,
+        call: &Call,
+        operation: &str,
+    ) -> Result<(), OpError> {
+        let caller = &call.caller;
+        if caller.account != self.operator {
+            return Err(Error::admin_denied(
+                caller.arn(),
+                format_args!(
+                    "manage the cluster; only the root of account {} and its users allowed \
+                     trent:{operation} are",
+                    self.operator
+                ),
+            )
+            .into());
         }
-        Err(Error::admin_denied(
-            caller.arn(),
-            format_args!(
-                "manage the cluster; only the root of account {} is",
-                self.operator
-            ),
-        ))
+        let action = format!("trent:{operation}");
+        self.service
+            .authorize_admin(call, &action, &self.cluster_resource())
+            .await
+    }
+
+    /// The resource cluster operations act on: `arn:aws:trent:<region>:<operator>:cluster`.
+    pub fn cluster_resource(&self) -> Arn {
+        Arn {
+            partition: "aws".into(),
+            service: "trent".into(),
+            region: self.service.region().into(),
+            account: self.operator.as_str().into(),
+            resource: "cluster".into(),
+        }
     }
 }
 

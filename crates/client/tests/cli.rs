@@ -89,3 +89,35 @@ fn every_subcommand_has_a_description() {
     assert!(seen >= 30, "only {seen} subcommands found");
     assert!(undescribed.is_empty(), "no help text: {undescribed:?}");
 }
+
+#[test]
+fn a_policy_document_file_that_cannot_be_read_is_a_clear_error() {
+    let (code, text) = trent(&[
+        "--endpoint",
+        "http://127.0.0.1:9",
+        "admin",
+        "put-user-policy",
+        "--user-name",
+        "alice",
+        "--policy-name",
+        "p",
+        "--policy-document",
+        "file:///nonexistent/policy.json",
+    ]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.starts_with("trent: /nonexistent/policy.json: "),
+        "{text}"
+    );
+    let (code, text) = trent(&["admin", "--help"]);
+    assert_eq!(code, 0, "{text}");
+    for command in [
+        "put-user-policy",
+        "get-user-policy",
+        "delete-user-policy",
+        "list-user-policies",
+        "make-admin",
+    ] {
+        assert!(text.contains(command), "{command}: {text}");
+    }
+}

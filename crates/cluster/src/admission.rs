@@ -197,6 +197,42 @@ impl ClusterNode {
             )),
         }
     }
+
+    /// Whether the voters' builds apply the commands of `set` (`trent_state::COMMAND_SET`):
+    /// no voter that answers runs an older build, and a quorum (this node counted) answered.
+    /// A command an older build cannot decode stops replication to it until it is upgraded
+    /// (and, with a quorum of them, every write behind it), so a proposer of an optional
+    /// command asks first. As for the cluster identity, a voter that does not answer is
+    /// taken to be on its way back with the new build (a rolling upgrade restarts nodes).
+    pub async fn voters_apply_command_set(&self, set: u32) -> Result<(), String> {
+        let (voters, nodes) = self.membership();
+        let quorum = voters.len() / 2 + 1;
+        let (mut answered, mut behind) = (0, vec![]);
+        for id in voters {
+            if id == self.id() {
+                answered += 1;
+                continue;
+            }
+            let Some(addr) = nodes.get(&id) else { continue };
+            match self.network().hello(id, addr, String::new(), true).await {
+                Ok(reply) if reply.command_set >= set => answered += 1,
+                Ok(_) => behind.push(id),
+                Err(_) => {}
+            }
+        }
+        if !behind.is_empty() {
+            return Err(format!(
+                "voters {behind:?} run a trentd that cannot apply command set {set}"
+            ));
+        }
+        match answered >= quorum {
+            true => Ok(()),
+            false => Err(format!(
+                "{answered} of the voters (quorum {quorum}) answered that they apply command set \
+                 {set}"
+            )),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -212,6 +248,7 @@ mod tests {
             key_check: vec![1; 32],
             member: false,
             formed: false,
+            command_set: trent_state::COMMAND_SET,
         }
     }
 

@@ -108,9 +108,9 @@ impl ClusterNode {
                     if let Some(addr) = self.member_addr(target) {
                         let (term, last) =
                             (metrics.current_term, metrics.last_log_index.unwrap_or(0));
-                        let asking = self
-                            .network()
-                            .timeout_now(target, &addr, term, last, ASK_TIMEOUT);
+                        let asking =
+                            self.network()
+                                .timeout_now(target, &addr, term, last, ASK_TIMEOUT);
                         match asking.await {
                             Ok(()) => asked = Some(Instant::now()),
                             Err(status) => tracing::info!(

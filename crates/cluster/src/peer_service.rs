@@ -275,8 +275,18 @@ impl Peer for PeerService {
             key_check: identity.key_check().unwrap_or_default(),
             member: self.node.has_members(),
             formed: self.node.has_formed(),
+            command_set: command_set(),
         }))
     }
+}
+
+/// The command set this node reports: its build's, or with the `command-set` fail point
+/// (`return(N)`) set N, as an older build would (a test plays a rolling upgrade with it).
+fn command_set() -> u32 {
+    fail::fail_point!("command-set", |n| n
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(trent_state::COMMAND_SET));
+    trent_state::COMMAND_SET
 }
 
 /// The `forward-late-duplicate` fail point (`return(MS)`, usually with a probability such as

@@ -55,11 +55,17 @@ pub enum ErrorKind {
     /// A grant token that names no grant, or is not a grant token (AWS: 400
     /// `InvalidGrantTokenException`).
     InvalidGrantToken,
+    /// IAM's `NoSuchEntity`: the user, or the user's inline policy, named in an admin request
+    /// does not exist (HTTP 404, as IAM answers). Appended, so no stored index moves.
+    NoSuchEntity,
+    /// IAM's `DeleteConflict`: the entity still has subordinates (a user with inline
+    /// policies), HTTP 409 as IAM answers.
+    DeleteConflict,
 }
 
 impl ErrorKind {
     /// Every kind, for lookups by code.
-    pub const ALL: [ErrorKind; 29] = [
+    pub const ALL: [ErrorKind; 31] = [
         ErrorKind::NotFound,
         ErrorKind::AlreadyExists,
         ErrorKind::Disabled,
@@ -89,6 +95,8 @@ impl ErrorKind {
         ErrorKind::MalformedPolicyDocument,
         ErrorKind::InvalidGrantId,
         ErrorKind::InvalidGrantToken,
+        ErrorKind::NoSuchEntity,
+        ErrorKind::DeleteConflict,
     ];
 
     /// The kind whose AWS exception name is `code` (the inverse of [`ErrorKind::aws_code`]).
@@ -128,6 +136,8 @@ impl ErrorKind {
             ErrorKind::MalformedPolicyDocument => "MalformedPolicyDocumentException",
             ErrorKind::InvalidGrantId => "InvalidGrantIdException",
             ErrorKind::InvalidGrantToken => "InvalidGrantTokenException",
+            ErrorKind::NoSuchEntity => "NoSuchEntityException",
+            ErrorKind::DeleteConflict => "DeleteConflictException",
         }
     }
 
@@ -139,6 +149,8 @@ impl ErrorKind {
             ErrorKind::Internal => 500,
             ErrorKind::MissingAuthenticationToken => 403,
             ErrorKind::RequestTooLarge => 413,
+            ErrorKind::NoSuchEntity => 404,
+            ErrorKind::DeleteConflict => 409,
             _ => 400,
         }
     }
@@ -330,6 +342,14 @@ catalog! {
     grant_constraints_operations(operations) => Validation, "Grant constraints apply only to operations that take an encryption context; {operations} take none";
     grant_operations_for_usage(operations, usage) => Validation, "{operations} cannot be granted on a key with KeyUsage {usage}";
     grant_limit(arn, limit) => LimitExceeded, "Key {arn} already has {limit} grants";
+    // User (identity) policies in the admin target, in IAM's words (PutUserPolicy,
+    // GetUserPolicy, DeleteUserPolicy, ListUserPolicies, DeleteUser).
+    no_such_user(name) => NoSuchEntity, "The user with name {name} cannot be found.";
+    no_such_user_policy(name) => NoSuchEntity, "The user policy with name {name} cannot be found.";
+    /// DeleteUser of a user that still has inline policies.
+    user_has_policies() => DeleteConflict, "Cannot delete entity, must delete policies first.";
+    /// IAM's quota on the aggregate size of one user's inline policies.
+    user_policy_size(limit, user) => LimitExceeded, "Maximum policy size of {limit} bytes exceeded for user {user}";
 
     // The cluster and trent's own admin API.
     unavailable(why) => Unavailable, "{why}";

@@ -205,7 +205,10 @@ mod tests {
         let token = grant_token(key_id, &grant);
         assert_eq!(parse_grant_token(&token), Some((key_id, grant)));
         assert_eq!(parse_grant_token("AQpAM2RhZTk1MGMyNTk2ZmZmMzEyYWVhOWViN2I1MWM4Mzc0MWFiYjc0ZDE1ODkyNGFlNTIzODZhMzgyZjBlNGY3NiKIAQEBAgB4Pa6VDCWW__MSrqnre1HIN0Grt00ViSSuUjhqOC8OT3YAAADfMIHcBgkqhkiG9w0BBwaggc4wgcsCAQAwgcUGCSqGSIb3DQEHATAeBglghkgBZQMEAS4wEQQMbE"), None);
-        assert_eq!(parse_grant_token(&format!("trent-grant-1.{key_id}.xyz")), None);
+        assert_eq!(
+            parse_grant_token(&format!("trent-grant-1.{key_id}.xyz")),
+            None
+        );
     }
 
     #[test]

@@ -29,7 +29,10 @@ pub use key::{
     key_material_id, KeyId, KeyLastUsage, KeyManager, KeyMetadata, KeyRecord, KeySpec, KeyState,
     KeyUsage, Origin, Tag, WrappedMaterial, FIRST_MATERIAL_VERSION,
 };
-pub use principal::{validate_access_key_id, AccessKeyRecord, Principal, UserName, UserRecord};
+pub use principal::{
+    validate_access_key_id, AccessKeyRecord, Principal, UserName, UserRecord, ADMINISTRATOR_POLICY,
+    ADMINISTRATOR_POLICY_NAME,
+};
 
 /// Milliseconds since the Unix epoch. Stamped by the Raft leader into every command, so that
 /// `apply()` never reads a clock.

@@ -9,6 +9,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::{AccountId, Arn, Error, Millis};
 
+/// The inline policy that makes a user an administrator: of its account's keys and
+/// principals, and in the operator account of the cluster too. `trent admin make-admin`
+/// puts it under [`ADMINISTRATOR_POLICY_NAME`].
+pub const ADMINISTRATOR_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["kms:*","iam:*","trent:*"],"Resource":"*"}]}"#;
+pub const ADMINISTRATOR_POLICY_NAME: &str = "AdministratorAccess";
+
 /// An IAM user name: 1..=64 of `[A-Za-z0-9+=,.@_-]`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct UserName(String);

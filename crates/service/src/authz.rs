@@ -16,9 +16,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
-use trent_model::{
-    parse_grant_token, AccountId, Arn, Error, GrantOperation, KeyRecord, Principal,
-};
+use trent_model::{parse_grant_token, AccountId, Arn, Error, GrantOperation, KeyRecord, Principal};
 use trent_policy::{ContextValue, Outcome, Policy, Request};
 use trent_state::State;
 
@@ -180,7 +178,11 @@ impl Service {
         for policy in state.identity_policies(&call.caller) {
             match policy.evaluate(&request) {
                 trent_policy::Decision::Deny => {
-                    return Err(denied(&call.caller, action, "with an explicit deny in an identity-based policy"))
+                    return Err(denied(
+                        &call.caller,
+                        action,
+                        "with an explicit deny in an identity-based policy",
+                    ))
                 }
                 trent_policy::Decision::Allow => allowed = true,
                 trent_policy::Decision::NotApplicable => {}
@@ -234,9 +236,8 @@ impl Service {
             request.set(name, value.clone());
         }
         match ask.encryption_context {
-            Some(context) => {
-                request.with_encryption_context(context.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            }
+            Some(context) => request
+                .with_encryption_context(context.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
             None => request,
         }
     }
@@ -267,9 +268,7 @@ fn granted(
     let context = ask.encryption_context.unwrap_or(&empty);
     let found = state
         .grants_for(&key.metadata.key_id, &names)
-        .find(|g| {
-            g.allows(operation) && g.constraints.as_ref().is_none_or(|c| c.admit(context))
-        })
+        .find(|g| g.allows(operation) && g.constraints.as_ref().is_none_or(|c| c.admit(context)))
         .map(|g| g.operations.clone());
     found
 }
@@ -296,8 +295,7 @@ pub(crate) fn check_grant_tokens(tokens: Option<&[String]>) -> Result<(), Error>
 fn iso_time(millis: u64) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp((millis / 1000) as i64)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let format = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
-    );
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
     t.format(&format).unwrap_or_default()
 }

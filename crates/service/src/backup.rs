@@ -208,6 +208,7 @@ fn counted(state: &State) -> BackupHeader {
         aliases: counts.aliases,
         users: counts.users,
         access_keys: counts.access_keys,
+        user_policies: true,
     }
 }
 

@@ -11,6 +11,7 @@ use trent_model::{
     key_material_id, CiphertextBlob, EncryptionContext, Error, KeyRecord, KeyState, KeyUsage,
 };
 
+use crate::authz::Ask;
 use crate::output::{
     DecryptResponse, EncryptResponse, GenerateDataKeyResponse, GenerateRandomResponse, Output,
     ReEncryptResponse, SYMMETRIC_DEFAULT,
@@ -20,7 +21,6 @@ use crate::types::{
     Context, DecryptRequest, EncryptRequest, GenerateDataKeyRequest, GenerateRandomRequest,
     ReEncryptRequest,
 };
-use crate::authz::Ask;
 use crate::{required, Action, Blob, Call, OpError, Service};
 
 impl Service {

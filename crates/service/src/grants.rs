@@ -22,13 +22,16 @@ use crate::authz::{Allowed, Ask};
 use crate::keys::page_limit;
 use crate::resolve::{find_key, parse_key_ref, Aliases};
 use crate::types::{
-    epoch_seconds, CreateGrantRequest, GrantRequest, ListGrantsRequest,
-    ListRetirableGrantsRequest,
+    epoch_seconds, CreateGrantRequest, GrantRequest, ListGrantsRequest, ListRetirableGrantsRequest,
 };
 use crate::{required, Action, Call, OpError, Service};
 
 impl Service {
-    pub async fn create_grant(&self, call: &Call, req: CreateGrantRequest) -> Result<Value, OpError> {
+    pub async fn create_grant(
+        &self,
+        call: &Call,
+        req: CreateGrantRequest,
+    ) -> Result<Value, OpError> {
         refuse_service_principals(
             req.grantee_service_principal.is_some() || req.retiring_service_principal.is_some(),
         )?;
@@ -104,24 +107,31 @@ impl Service {
         let action = Action::ListGrants;
         let region = self.region().to_owned();
         let page = self
-            .with_key(call, req.key_id, Aliases::Refused, action, Ask::default(), |s, key, _| {
-                let after = marker.as_deref();
-                if after.is_some_and(|m| check_grant_id(m).is_err()) {
-                    return Err(Error::invalid_marker().into());
-                }
-                let page: Vec<Value> = s
-                    .grants(&key.metadata.key_id, after)
-                    .filter(|g| req.grant_id.as_ref().is_none_or(|id| &g.grant_id == id))
-                    .filter(|g| {
-                        req.grantee_principal
-                            .as_ref()
-                            .is_none_or(|p| &g.grantee == p)
-                    })
-                    .take(limit + 1)
-                    .map(|g| grant_entry(g, &region))
-                    .collect();
-                Ok(page)
-            })
+            .with_key(
+                call,
+                req.key_id,
+                Aliases::Refused,
+                action,
+                Ask::default(),
+                |s, key, _| {
+                    let after = marker.as_deref();
+                    if after.is_some_and(|m| check_grant_id(m).is_err()) {
+                        return Err(Error::invalid_marker().into());
+                    }
+                    let page: Vec<Value> = s
+                        .grants(&key.metadata.key_id, after)
+                        .filter(|g| req.grant_id.as_ref().is_none_or(|id| &g.grant_id == id))
+                        .filter(|g| {
+                            req.grantee_principal
+                                .as_ref()
+                                .is_none_or(|p| &g.grantee == p)
+                        })
+                        .take(limit + 1)
+                        .map(|g| grant_entry(g, &region))
+                        .collect();
+                    Ok(page)
+                },
+            )
             .await?;
         Ok(paged(page, limit, "Grants"))
     }
@@ -225,17 +235,26 @@ impl Service {
 
     pub async fn revoke_grant(&self, call: &Call, req: GrantRequest) -> Result<Value, OpError> {
         if req.grant_token.is_some() {
-            return Err(Error::invalid_member("grantToken", "RevokeGrant takes KeyId and GrantId").into());
+            return Err(
+                Error::invalid_member("grantToken", "RevokeGrant takes KeyId and GrantId").into(),
+            );
         }
         let grant_id = required(req.grant_id, "grantId")?;
         check_grant_id(&grant_id)?;
         let action = Action::RevokeGrant;
         let key_id = self
-            .with_key(call, req.key_id, Aliases::Refused, action, Ask::default(), |s, key, _| {
-                s.grant(&key.metadata.key_id, &grant_id)
-                    .ok_or_else(|| Error::grant_not_found(&grant_id))?;
-                Ok(key.metadata.key_id)
-            })
+            .with_key(
+                call,
+                req.key_id,
+                Aliases::Refused,
+                action,
+                Ask::default(),
+                |s, key, _| {
+                    s.grant(&key.metadata.key_id, &grant_id)
+                        .ok_or_else(|| Error::grant_not_found(&grant_id))?;
+                    Ok(key.metadata.key_id)
+                },
+            )
             .await?;
         crate::crypto::dry_run(req.dry_run)?;
         let command = Command::RemoveGrant { key_id, grant_id };
@@ -378,9 +397,8 @@ fn check_grant_id(id: &str) -> Result<(), Error> {
 /// AWS's rule for RetireGrant.
 fn may_retire(caller: &Principal, grant: &GrantRecord) -> bool {
     let arn = caller.arn().to_string();
-    let is = |named: &str| {
-        named == arn || (caller.user.is_none() && named == caller.account.as_str())
-    };
+    let is =
+        |named: &str| named == arn || (caller.user.is_none() && named == caller.account.as_str());
     let retiring = grant.retiring.as_deref().is_some_and(is);
     let grantee = grant.allows(GrantOperation::RetireGrant) && is(&grant.grantee);
     let owner = caller.user.is_none() && caller.account == grant.account;

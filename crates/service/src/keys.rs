@@ -257,9 +257,14 @@ impl Service {
         aliases: Aliases,
         action: Action,
     ) -> Result<KeyRecord, OpError> {
-        self.with_key(call, key_id, aliases, action, Ask::default(), |_, key, _| {
-            Ok(key.clone())
-        })
+        self.with_key(
+            call,
+            key_id,
+            aliases,
+            action,
+            Ask::default(),
+            |_, key, _| Ok(key.clone()),
+        )
         .await
     }
 }

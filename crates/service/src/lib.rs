@@ -13,18 +13,19 @@ mod authz;
 mod backup;
 mod crypto;
 mod deletion;
-mod grants;
 mod error;
+mod grants;
 mod hooks;
 mod keys;
 mod once;
 mod operation;
-mod policies;
 mod output;
+mod policies;
 mod principals;
 mod quota;
 mod resolve;
 mod usage;
+mod user_policies;
 
 pub use authz::Action;
 pub use backup::{ExportedBackup, ImportPart, ImportProgress};
@@ -37,6 +38,7 @@ pub use output::{
 pub use principals::CreatedAccessKey;
 pub use quota::RateQuotas;
 pub use trent_protocol::{types, Blob, Operation};
+pub use user_policies::{user_resource, valid_policy_name, PolicyNames};
 
 use std::sync::Arc;
 

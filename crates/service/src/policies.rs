@@ -29,10 +29,17 @@ impl Service {
         let bypass = req.bypass_policy_lockout_safety_check == Some(true);
         let action = Action::PutKeyPolicy;
         let key_id = self
-            .with_key(call, req.key_id, Aliases::Refused, action, Ask::default(), |s, key, _| {
-                self.check_key_policy(s, call, &key.metadata.arn(), &text, bypass)?;
-                Ok(key.metadata.key_id)
-            })
+            .with_key(
+                call,
+                req.key_id,
+                Aliases::Refused,
+                action,
+                Ask::default(),
+                |s, key, _| {
+                    self.check_key_policy(s, call, &key.metadata.arn(), &text, bypass)?;
+                    Ok(key.metadata.key_id)
+                },
+            )
             .await?;
         let command = Command::PutKeyPolicy {
             key_id,
@@ -50,12 +57,19 @@ impl Service {
         check_policy_name(req.policy_name.as_deref())?;
         let action = Action::GetKeyPolicy;
         let text = self
-            .with_key(call, req.key_id, Aliases::Refused, action, Ask::default(), |s, key, _| {
-                Ok(match s.key_policy(&key.metadata.key_id) {
-                    Some(own) => own.text.clone(),
-                    None => trent_policy::default_key_policy(&key.metadata.account),
-                })
-            })
+            .with_key(
+                call,
+                req.key_id,
+                Aliases::Refused,
+                action,
+                Ask::default(),
+                |s, key, _| {
+                    Ok(match s.key_policy(&key.metadata.key_id) {
+                        Some(own) => own.text.clone(),
+                        None => trent_policy::default_key_policy(&key.metadata.account),
+                    })
+                },
+            )
             .await?;
         Ok(json!({ "Policy": text, "PolicyName": DEFAULT_POLICY_NAME }))
     }
@@ -66,9 +80,14 @@ impl Service {
             return Err(Error::invalid_marker().into());
         }
         let action = Action::ListKeyPolicies;
-        self.with_key(call, req.key_id, Aliases::Refused, action, Ask::default(), |_, _, _| {
-            Ok(())
-        })
+        self.with_key(
+            call,
+            req.key_id,
+            Aliases::Refused,
+            action,
+            Ask::default(),
+            |_, _, _| Ok(()),
+        )
         .await?;
         Ok(json!({ "PolicyNames": [DEFAULT_POLICY_NAME], "Truncated": false }))
     }

@@ -1,5 +1,7 @@
 //! Users and access keys (what IAM does for AWS), and the one-time bootstrap of the operator
-//! root's access key from configuration. Only an account's root manages its principals.
+//! root's access key from configuration. An account's root manages its principals, and so
+//! does a user whose identity policies allow the IAM action (`user_policies.rs`); the root's
+//! own access keys only the root.
 //! Secrets are generated and wrapped by the HSM; a new secret is shown to its creator, and
 //! to the creator's retries of the same request (from the wrapped copy the state machine
 //! remembers with the request's answer), never to anyone else.
@@ -27,8 +29,12 @@ const ID_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
 impl Service {
     pub async fn create_user(&self, call: &Call, name: &str) -> Result<(), OpError> {
-        let account = only_root(call)?;
         let name: UserName = name.parse()?;
+        let account = self
+            .authorize_iam(call, "iam:CreateUser", name.as_str())
+            .await?;
+        // A user created now must not be one the migration gives full access.
+        self.ensure_user_policies_era(call).await?;
         let command = Command::CreateUser {
             account,
             name,
@@ -39,15 +45,17 @@ impl Service {
     }
 
     pub async fn delete_user(&self, call: &Call, name: &str) -> Result<(), OpError> {
-        let account = only_root(call)?;
         let name: UserName = name.parse()?;
+        let account = self
+            .authorize_iam(call, "iam:DeleteUser", name.as_str())
+            .await?;
         self.write(call, Command::DeleteUser { account, name })
             .await?;
         Ok(())
     }
 
     pub async fn list_users(&self, call: &Call) -> Result<Vec<UserName>, OpError> {
-        let account = only_root(call)?;
+        let account = self.authorize_iam(call, "iam:ListUsers", "*").await?;
         self.read_for(call, |s| {
             s.users(&account).map(|u| u.name.clone()).collect()
         })
@@ -60,11 +68,15 @@ impl Service {
         call: &Call,
         user: Option<&str>,
     ) -> Result<CreatedAccessKey, OpError> {
-        let account = only_root(call)?;
-        let owner = Principal {
-            account,
-            user: user.map(str::parse).transpose()?,
+        let user: Option<UserName> = user.map(str::parse).transpose()?;
+        let account = match &user {
+            Some(user) => {
+                self.authorize_iam(call, "iam:CreateAccessKey", user.as_str())
+                    .await?
+            }
+            None => only_root(call)?,
         };
+        let owner = Principal { account, user };
         self.issue_access_key(call, owner).await
     }
 
@@ -116,14 +128,28 @@ impl Service {
         // A retry of a deletion that took effect answers as the first time (the key is gone
         // now); a refused one stays refused (once.rs).
         self.once(call, |_| Ok(()), async {
-            let account = only_root(call)?;
-            let owned = self
+            let account = call.caller.account.clone();
+            let owner = self
                 .read_for(call, |s| {
-                    s.access_key(access_key_id)
-                        .map(|k| k.owner.account == account)
+                    s.access_key(access_key_id).map(|k| k.owner.clone())
                 })
-                .await?;
-            if owned != Some(true) {
+                .await?
+                .filter(|owner| owner.account == account);
+            // A key of the root only the root deletes; one that is not the account's is
+            // NotFound to whoever may delete every user's keys.
+            match owner.as_ref().map(|o| &o.user) {
+                Some(None) => {
+                    only_root(call)?;
+                }
+                Some(Some(user)) => {
+                    self.authorize_iam(call, "iam:DeleteAccessKey", user.as_str())
+                        .await?;
+                }
+                None => {
+                    self.authorize_iam(call, "iam:DeleteAccessKey", "*").await?;
+                }
+            }
+            if owner.is_none() {
                 return Err(
                     Error::admin_not_found(format_args!("Access key {access_key_id}")).into(),
                 );
@@ -139,7 +165,7 @@ impl Service {
 
     /// Access key ids of the account, with their owners.
     pub async fn list_access_keys(&self, call: &Call) -> Result<Vec<(String, Principal)>, OpError> {
-        let account = only_root(call)?;
+        let account = self.authorize_iam(call, "iam:ListAccessKeys", "*").await?;
         self.read_for(call, |s| {
             s.access_keys(&account)
                 .map(|k| (k.access_key_id.clone(), k.owner.clone()))
@@ -312,12 +338,13 @@ impl Service {
     }
 }
 
+/// For what only an account's root may do: its own access keys.
 fn only_root(call: &Call) -> Result<AccountId, Error> {
     match call.caller.user {
         None => Ok(call.caller.account.clone()),
         Some(_) => Err(Error::admin_denied(
             call.caller.arn(),
-            "manage principals; only the account root is",
+            "manage the account root's access keys; only the account root is",
         )),
     }
 }

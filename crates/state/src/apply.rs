@@ -151,6 +151,18 @@ impl State {
             Command::RemoveGrant { key_id, grant_id } => {
                 self.remove_grant(*key_id, grant_id, touched)
             }
+            Command::PutUserPolicy {
+                account,
+                user,
+                name,
+                document,
+            } => self.put_user_policy(account, user, name, document, touched),
+            Command::DeleteUserPolicy {
+                account,
+                user,
+                name,
+            } => self.delete_user_policy(account, user, name, touched),
+            Command::BeginUserPolicies => self.begin_user_policies(touched),
         }
     }
 

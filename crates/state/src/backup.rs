@@ -77,6 +77,11 @@ pub struct BackupHeader {
     pub aliases: u64,
     pub users: u64,
     pub access_keys: u64,
+    /// Written by builds with users' inline policies: the backup holds them. A backup
+    /// without it (from an older build) gives its users the migration policy when it is
+    /// restored into a cluster in the user policies era (`user_policies.rs`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub user_policies: bool,
 }
 
 /// `millis` since the Unix epoch in RFC 3339, UTC, to the millisecond

@@ -7,8 +7,8 @@ use uuid::Uuid;
 
 use crate::backup::BackupBytes;
 use trent_model::{
-    AccessKeyRecord, AccountId, AliasName, Error, GrantRecord, KeyId, KeyLastUsage, KeyMetadata, KeyRecord,
-    Millis, Tag, UserName,
+    AccessKeyRecord, AccountId, AliasName, Error, GrantRecord, KeyId, KeyLastUsage, KeyMetadata,
+    KeyRecord, Millis, Tag, UserName,
 };
 
 /// Identifies one client request across retries and leader changes.
@@ -208,6 +208,25 @@ pub enum Command {
         key_id: KeyId,
         grant_id: String,
     },
+    // Appended: bincode numbers variants by position, so logs written before keep decoding.
+    /// Sets `user`'s inline identity policy `name` to `document` (replacing one of that name).
+    /// The service validated the name and the document; `apply` checks that the user exists
+    /// (`NoSuchEntity`) and IAM's aggregate size quota (`user_policies.rs`).
+    PutUserPolicy {
+        account: AccountId,
+        user: UserName,
+        name: String,
+        document: String,
+    },
+    DeleteUserPolicy {
+        account: AccountId,
+        user: UserName,
+        name: String,
+    },
+    /// Enters the user policies era, once in the cluster's life (`user_policies.rs`):
+    /// proposed by the leader while the marker is absent; gives every user without inline
+    /// policies the migration policy. A later one changes nothing.
+    BeginUserPolicies,
 }
 
 impl Command {
@@ -242,6 +261,9 @@ impl Command {
             Command::PutKeyPolicy { .. } => "PutKeyPolicy",
             Command::CreateGrant { .. } => "CreateGrant",
             Command::RemoveGrant { .. } => "RemoveGrant",
+            Command::PutUserPolicy { .. } => "PutUserPolicy",
+            Command::DeleteUserPolicy { .. } => "DeleteUserPolicy",
+            Command::BeginUserPolicies => "BeginUserPolicies",
         }
     }
 }

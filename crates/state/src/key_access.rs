@@ -14,9 +14,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use trent_model::{
-    AccountId, Error, GrantRecord, KeyId, KeyState, Principal, MAX_GRANTS_PER_KEY,
-};
+use trent_model::{AccountId, Error, GrantRecord, KeyId, KeyState, MAX_GRANTS_PER_KEY};
 use trent_policy::Policy;
 
 use crate::{Outcome, RecordKey, Response, State};
@@ -72,11 +70,6 @@ impl State {
         self.key_policies.get(key_id)
     }
 
-    /// The identity (user) policies of `principal`. Until user policies land, none.
-    pub fn identity_policies(&self, _principal: &Principal) -> impl Iterator<Item = &Policy> {
-        std::iter::empty()
-    }
-
     /// The key's grants, in grant-id order, starting after `after`.
     pub fn grants<'a>(
         &'a self,
@@ -89,10 +82,7 @@ impl State {
             .flat_map(move |g| match after {
                 Some(after) => g
                     .by_id
-                    .range::<str, _>((
-                        std::ops::Bound::Excluded(after),
-                        std::ops::Bound::Unbounded,
-                    ))
+                    .range::<str, _>((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
                     .map(|(_, grant)| grant)
                     .collect::<Vec<_>>(),
                 None => g.by_id.values().collect(),
@@ -125,12 +115,15 @@ impl State {
         &'a self,
         retirers: &'a [&'a str],
     ) -> impl Iterator<Item = &'a GrantRecord> + 'a {
-        self.grants.values().flat_map(|g| g.by_id.values()).filter(|grant| {
-            grant
-                .retiring
-                .as_deref()
-                .is_some_and(|r| retirers.contains(&r))
-        })
+        self.grants
+            .values()
+            .flat_map(|g| g.by_id.values())
+            .filter(|grant| {
+                grant
+                    .retiring
+                    .as_deref()
+                    .is_some_and(|r| retirers.contains(&r))
+            })
     }
 
     pub(crate) fn put_key_policy(
@@ -206,7 +199,10 @@ impl State {
         grant_id: &str,
         touched: &mut Vec<RecordKey>,
     ) -> Response {
-        let removed = self.grants.get_mut(&key_id).and_then(|g| g.remove(grant_id));
+        let removed = self
+            .grants
+            .get_mut(&key_id)
+            .and_then(|g| g.remove(grant_id));
         if removed.is_none() {
             return Err(Error::grant_not_found(grant_id));
         }
@@ -223,7 +219,12 @@ impl State {
             touched.push(RecordKey::KeyPolicy(key_id));
         }
         if let Some(grants) = self.grants.remove(&key_id) {
-            touched.extend(grants.by_id.into_keys().map(|g| RecordKey::Grant(key_id, g)));
+            touched.extend(
+                grants
+                    .by_id
+                    .into_keys()
+                    .map(|g| RecordKey::Grant(key_id, g)),
+            );
         }
     }
 

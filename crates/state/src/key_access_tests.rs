@@ -33,7 +33,10 @@ fn a_key_policy_is_kept_as_written_and_compiled() {
     .unwrap();
     let stored = h.state.key_policy(&id(1)).unwrap();
     assert_eq!(stored.text, POLICY);
-    assert_eq!(stored.compiled, trent_policy::Policy::parse(POLICY).unwrap());
+    assert_eq!(
+        stored.compiled,
+        trent_policy::Policy::parse(POLICY).unwrap()
+    );
     // A policy that does not compile changes nothing.
     let kind = h.kind(Command::PutKeyPolicy {
         key_id: id(1),

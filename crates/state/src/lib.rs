@@ -37,6 +37,7 @@ mod query;
 mod record;
 mod restore;
 mod seal;
+mod user_policies;
 
 pub use command::{Batch, Command, Outcome, Request, RequestId, Response, Responses};
 pub use identity::ClusterIdentity;
@@ -44,6 +45,9 @@ pub use key_access::KeyPolicy;
 pub use record::{DecodeError, RecordKey};
 pub use restore::{check_backup, EntityCounts, MAX_PARTS, MAX_PART_BYTES};
 pub use seal::{NoSealCheck, SealCheck};
+pub use user_policies::{
+    policy_size, MAX_INLINE_BYTES_PER_USER, MIGRATED_POLICY, MIGRATED_POLICY_NAME,
+};
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -51,6 +55,11 @@ use trent_model::{
     AccessKeyRecord, AccountId, AliasName, AliasRecord, KeyId, KeyRecord, Millis, UserName,
     UserRecord,
 };
+
+/// The set of [`Command`]s this build applies: raised with every variant added (2: key
+/// policies, grants and user policies). Peers report it (`HelloReply.command_set`), so that a leader
+/// proposes an optional command of a newer set only once every voter's build decodes it.
+pub const COMMAND_SET: u32 = 2;
 
 /// How long a request id is remembered for deduplication.
 pub const DEDUP_WINDOW_MS: Millis = 10 * 60 * 1000;
@@ -84,6 +93,10 @@ pub struct State {
     restore_parts: restore::StagedParts,
     /// Each member's data-dir incarnation (`incarnations.rs`).
     incarnations: incarnations::Incarnations,
+    /// Users' inline identity policies (`user_policies.rs`).
+    user_policies: user_policies::UserPolicies,
+    /// The user policies era began: the migration applied (`user_policies.rs`).
+    user_policies_era: bool,
     /// Per-account indexes and counts, derived from the maps above (`index.rs`).
     index: index::Index,
 }

@@ -76,6 +76,9 @@ impl State {
                 "User {name} still has access keys; delete them first"
             )));
         }
+        if self.has_user_policies(account, name) {
+            return Err(Error::user_has_policies());
+        }
         self.remove_user(account, name);
         touched.push(RecordKey::User(account.clone(), name.clone()));
         Ok(Outcome::Done)

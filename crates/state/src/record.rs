@@ -8,11 +8,12 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use trent_model::{
-    AccessKeyRecord, AccountId, AliasName, AliasRecord, GrantRecord, KeyId, KeyRecord, Millis, UserName,
-    UserRecord,
+    AccessKeyRecord, AccountId, AliasName, AliasRecord, GrantRecord, KeyId, KeyRecord, Millis,
+    UserName, UserRecord,
 };
 
 use crate::key_access::KeyPolicyRecord;
+use crate::user_policies::UserPolicyRecord;
 use crate::{RequestId, Response, State};
 
 const TAG_CLOCK: u8 = b'c';
@@ -28,6 +29,8 @@ const TAG_INCARNATION: u8 = b'n';
 const TAG_IDENTITY: u8 = b'i';
 const TAG_KEY_POLICY: u8 = b'y';
 const TAG_GRANT: u8 = b'g';
+const TAG_USER_POLICY: u8 = b'q';
+const TAG_USER_POLICIES_ERA: u8 = b'e';
 
 /// The identity of one stored record.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -52,6 +55,10 @@ pub enum RecordKey {
     KeyPolicy(KeyId),
     /// One grant on a key, by grant id.
     Grant(KeyId, String),
+    /// A user's inline policy: account, user name, policy name.
+    UserPolicy(AccountId, UserName, String),
+    /// Present once the user policies era began (`user_policies.rs`).
+    UserPoliciesEra,
 }
 
 /// A record that cannot be decoded: the data dir or snapshot is corrupt or of another format.
@@ -88,10 +95,16 @@ impl RecordKey {
                 body.extend_from_slice(grant.as_bytes());
                 tagged(TAG_GRANT, &body)
             }
+            // Neither a user name nor a policy name can hold a '/'.
+            RecordKey::UserPolicy(account, user, name) => tagged(
+                TAG_USER_POLICY,
+                format!("{account}{user}/{name}").as_bytes(),
+            ),
+            RecordKey::UserPoliciesEra => vec![TAG_USER_POLICIES_ERA],
         }
     }
 
-    /// Keys, aliases, users and access keys: what a backup holds.
+    /// Keys, aliases, users, access keys and users' inline policies: what a backup holds.
     pub fn is_entity(&self) -> bool {
         matches!(
             self,
@@ -101,6 +114,7 @@ impl RecordKey {
                 | RecordKey::AccessKey(_)
                 | RecordKey::KeyPolicy(_)
                 | RecordKey::Grant(..)
+                | RecordKey::UserPolicy(..)
         )
     }
 
@@ -116,6 +130,20 @@ impl RecordKey {
             TAG_RESTORE if body.is_empty() => Ok(RecordKey::Restore),
             TAG_BOOTSTRAPPED if body.is_empty() => Ok(RecordKey::Bootstrapped),
             TAG_IDENTITY if body.is_empty() => Ok(RecordKey::ClusterIdentity),
+            TAG_USER_POLICIES_ERA if body.is_empty() => Ok(RecordKey::UserPoliciesEra),
+            TAG_USER_POLICY => {
+                let text = std::str::from_utf8(body).map_err(|_| bad("key is not utf-8"))?;
+                let (account, rest) = text.split_at_checked(12).ok_or_else(|| bad("short key"))?;
+                let (user, name) = rest.split_once('/').ok_or_else(|| bad("no policy name"))?;
+                if name.is_empty() {
+                    return Err(bad("empty policy name"));
+                }
+                Ok(RecordKey::UserPolicy(
+                    account.parse().map_err(|_| bad("bad account"))?,
+                    user.parse().map_err(|_| bad("bad user name"))?,
+                    name.to_owned(),
+                ))
+            }
             TAG_RESTORE_PART => {
                 let index = body.try_into().map_err(|_| bad("bad part index"))?;
                 Ok(RecordKey::RestorePart(u32::from_be_bytes(index)))
@@ -197,6 +225,11 @@ impl State {
             RecordKey::ClusterIdentity => self.identity.as_ref().map(encode),
             RecordKey::KeyPolicy(id) => self.key_policy_record(id).as_ref().map(encode),
             RecordKey::Grant(id, grant) => self.grant(id, grant).map(encode),
+            RecordKey::UserPolicy(account, user, name) => self
+                .user_policy_record(account, user, name)
+                .as_ref()
+                .map(encode),
+            RecordKey::UserPoliciesEra => self.user_policies_era.then(|| encode(&true)),
         }
     }
 
@@ -206,6 +239,7 @@ impl State {
             RecordKey::Clock,
             RecordKey::Bootstrapped,
             RecordKey::ClusterIdentity,
+            RecordKey::UserPoliciesEra,
         ]
         .into_iter();
         let keys = self.keys.keys().map(|id| RecordKey::Key(*id));
@@ -238,6 +272,7 @@ impl State {
             .chain(requests)
             .chain(users)
             .chain(access_keys)
+            .chain(self.user_policy_keys())
             .chain(restore)
             .chain(parts)
             .chain(self.key_access_keys())
@@ -296,6 +331,17 @@ impl State {
                         })?;
                 }
                 RecordKey::Grant(..) => state.restore_grant(decode(&key, &value)?),
+                RecordKey::UserPolicy(account, user, name) => {
+                    let record: UserPolicyRecord = decode(&key, &value)?;
+                    if (&record.account, &record.user, &record.name) != (&account, &user, &name) {
+                        return Err(DecodeError {
+                            key,
+                            reason: "its key and its value name different policies".into(),
+                        });
+                    }
+                    state.load_user_policy(record);
+                }
+                RecordKey::UserPoliciesEra => state.user_policies_era = decode(&key, &value)?,
             }
         }
         state.rebuild_index();
@@ -363,9 +409,23 @@ pub(crate) fn owner_of(key: &[u8], value: &[u8]) -> Result<AccountId, DecodeErro
             }
             Ok(record.account)
         }
+        RecordKey::UserPolicy(account, user, name) => {
+            let record: UserPolicyRecord = decode(key, value)?;
+            if record.account != account {
+                return Err(disagree("accounts"));
+            }
+            if record.user != user {
+                return Err(disagree("user names"));
+            }
+            if record.name != name {
+                return Err(disagree("policy names"));
+            }
+            Ok(account)
+        }
         _ => Err(DecodeError {
             key: key.to_vec(),
-            reason: "not a key, alias, user, access key, key policy or grant record".into(),
+            reason: "not a key, alias, user, access key, user policy, key policy or grant record"
+                .into(),
         }),
     }
 }

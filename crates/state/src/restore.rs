@@ -158,8 +158,14 @@ impl State {
             ))
         })?;
         self.check_fresh(operator)?;
-        let (_, restored) = check_backup(&blob, seal)?;
+        let (header, restored) = check_backup(&blob, seal)?;
         self.swap_in(restored, operator, touched);
+        // A backup from before user policies: its users keep what they could do (only once
+        // the era began: before it, `BeginUserPolicies` will migrate them, as the build that
+        // wrote an older log's entries did).
+        if !header.user_policies && self.user_policies_era {
+            self.migrate_users(touched);
+        }
         self.drop_staging(touched);
         Ok(Outcome::Done)
     }
@@ -174,7 +180,8 @@ impl State {
         }
     }
 
-    /// The entities of a backup: keys, aliases, users and access keys only. Bookkeeping
+    /// The entities of a backup: keys, aliases, users, access keys and users' inline policies
+    /// only. Bookkeeping
     /// records (clock, request ids, staging) belong to the cluster that wrote them. With
     /// `labelled` (format 2), each record's owner label must name the account the record
     /// itself belongs to.
@@ -191,7 +198,14 @@ impl State {
                 });
             }
         }
-        State::restore(records.into_iter().map(|r| (r.key, r.value)))
+        let state = State::restore(records.into_iter().map(|r| (r.key, r.value)))?;
+        if let Some(orphan) = state.orphan_user_policy() {
+            return Err(DecodeError {
+                key: orphan.encode(),
+                reason: "it is an inline policy of a user the backup does not hold".into(),
+            });
+        }
+        Ok(state)
     }
 
     /// The records a backup holds, in key order, each labelled with its owner account.
@@ -233,6 +247,7 @@ impl State {
         self.access_keys = restored.access_keys;
         self.access_keys
             .extend(ours.into_iter().filter(|(_, k)| k.owner == root));
+        self.user_policies = restored.user_policies;
         self.rebuild_index();
         touched.extend(self.entity_keys());
     }
@@ -252,6 +267,7 @@ impl State {
             .chain(users)
             .chain(access)
             .chain(self.key_access_keys())
+            .chain(self.user_policy_keys())
             .collect()
     }
 

@@ -164,6 +164,7 @@ fn header_of(r: &Replica, records: usize) -> BackupHeader {
         aliases: 1,
         users: 1,
         access_keys: 3,
+        user_policies: true,
     }
 }
 
@@ -283,6 +284,74 @@ fn a_staged_backup_is_swapped_in_atomically_at_commit() {
     expected.sort();
     assert_eq!(got, expected, "the same entities as the source");
     assert!(dst.state.restore_blocker(&account()).is_some());
+}
+
+#[test]
+fn users_inline_policies_are_restored_with_their_users() {
+    let mut src = source();
+    let document = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"kms:Encrypt","Resource":"*"}}"#;
+    src.run(Command::PutUserPolicy {
+        account: account(),
+        user: "alice".parse().unwrap(),
+        name: "enc".into(),
+        document: document.into(),
+    })
+    .unwrap();
+    let blob = blob_of(&src);
+    let mut dst = Replica::new();
+    dst.run(Command::BeginUserPolicies).unwrap();
+    let restore_id = Uuid::from_u128(78);
+    stage(&mut dst, restore_id, &blob, 2).unwrap();
+    dst.run(commit(restore_id)).unwrap();
+    let alice = "alice".parse().unwrap();
+    assert_eq!(
+        dst.state.user_policy(&account(), &alice, "enc"),
+        Some(document)
+    );
+    let alice = Principal {
+        account: account(),
+        user: Some(alice),
+    };
+    assert_eq!(dst.state.identity_policies(&alice).count(), 1);
+    let (mut got, mut expected) = (dst.entities(), src.entities());
+    got.sort();
+    expected.sort();
+    assert_eq!(got, expected, "the same entities as the source");
+}
+
+#[test]
+fn users_of_a_backup_from_before_user_policies_keep_their_access() {
+    // An older build's backup: no UserPolicies in its header, no policies in its records.
+    let src = source();
+    let records = src.entities();
+    let header = BackupHeader {
+        user_policies: false,
+        ..header_of(&src, records.len())
+    };
+    let body = backup::encode_body(&header, &records);
+    assert!(!String::from_utf8_lossy(&body).contains("UserPolicies"));
+    let blob = backup::finish(body.clone(), &TestSeal::seal(backup::SEAL_PURPOSE, &body));
+    let alice: UserName = "alice".parse().unwrap();
+    // Restored into a cluster in the user policies era: alice gets the migration policy.
+    let mut dst = Replica::new();
+    dst.run(Command::BeginUserPolicies).unwrap();
+    stage(&mut dst, Uuid::from_u128(79), &blob, 1).unwrap();
+    dst.run(commit(Uuid::from_u128(79))).unwrap();
+    let names: Vec<_> = dst.state.user_policy_names(&account(), &alice).collect();
+    assert_eq!(names, [MIGRATED_POLICY_NAME]);
+    // Into one before it: nothing yet; the era's migration will give it.
+    let mut old = Replica::new();
+    stage(&mut old, Uuid::from_u128(80), &blob, 1).unwrap();
+    old.run(commit(Uuid::from_u128(80))).unwrap();
+    assert!(!old.state.has_user_policies(&account(), &alice));
+    old.run(Command::BeginUserPolicies).unwrap();
+    assert!(old.state.has_user_policies(&account(), &alice));
+    // A current backup (UserPolicies: true) is restored as it is.
+    let mut new = Replica::new();
+    new.run(Command::BeginUserPolicies).unwrap();
+    stage(&mut new, Uuid::from_u128(81), &blob_of(&src), 1).unwrap();
+    new.run(commit(Uuid::from_u128(81))).unwrap();
+    assert!(!new.state.has_user_policies(&account(), &alice));
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! `ExportBackup` and `ImportBackup`: the wire side of backup and restore (the operator
-//! root only). A backup travels as base64 in JSON: whole in the export's answer (answers
+//! root, or a user of the operator account allowed `trent:ExportBackup` / `trent:ImportBackup`). A backup travels as base64 in JSON: whole in the export's answer (answers
 //! have no size limit), in parts of at most `trent_state::MAX_PART_BYTES` on import, since a
 //! request body may not exceed 256 KiB.
 
@@ -23,7 +23,7 @@ struct ImportRequest {
 impl Admin {
     pub(super) async fn export_backup(&self, call: &Call, body: Value) -> Result<Value, OpError> {
         input::<Empty>("ExportBackup", body)?;
-        self.operator_only(&call.caller)?;
+        self.operator_authorized(call, "ExportBackup").await?;
         let backup = self.service.export_backup(call).await?;
         tracing::info!(
             caller = %call.caller.arn(),
@@ -39,7 +39,7 @@ impl Admin {
 
     pub(super) async fn import_backup(&self, call: &Call, body: Value) -> Result<Value, OpError> {
         let req = input::<ImportRequest>("ImportBackup", body)?;
-        self.operator_only(&call.caller)?;
+        self.operator_authorized(call, "ImportBackup").await?;
         let restore_id = required(req.restore_id, "restoreId")?;
         let part = ImportPart {
             restore_id: Uuid::parse_str(&restore_id)

@@ -2,6 +2,7 @@
 
 mod adversarial;
 mod auth;
+mod authorization;
 mod backup;
 mod bad_input;
 mod compose;
@@ -23,4 +24,5 @@ mod sdk;
 mod shapes;
 mod statefulset;
 mod tls;
+mod user_policies;
 mod wire;

@@ -1,11 +1,12 @@
-//! `trent admin ...`: users, access keys, the cluster and its backups, through the
-//! `TrentAdmin` target.
+//! `trent admin ...`: users, their inline policies, access keys, the cluster and its
+//! backups, through the `TrentAdmin` target.
 
 use std::path::PathBuf;
 
 use clap::Subcommand;
 use serde_json::{json, Value};
 use trent_client::{backup, Client};
+use trent_model::{ADMINISTRATOR_POLICY, ADMINISTRATOR_POLICY_NAME};
 
 use crate::Context;
 
@@ -26,10 +27,55 @@ pub enum AdminCmd {
         #[command(subcommand)]
         command: AccessKeyCmd,
     },
-    /// Backups of the whole cluster (the operator root only).
+    /// Backups of the whole cluster (the operator root, or a user allowed trent:ExportBackup
+    /// and trent:ImportBackup).
     Backup {
         #[command(subcommand)]
         command: BackupCmd,
+    },
+    /// Sets a user's inline identity policy (IAM's PutUserPolicy), replacing one of the same
+    /// name.
+    PutUserPolicy {
+        #[arg(long)]
+        user_name: String,
+        #[arg(long)]
+        policy_name: String,
+        /// The policy as JSON, or file://PATH to read it from a file.
+        #[arg(long)]
+        policy_document: String,
+    },
+    /// Shows a user's inline policy, exactly as it was put.
+    GetUserPolicy {
+        #[arg(long)]
+        user_name: String,
+        #[arg(long)]
+        policy_name: String,
+    },
+    /// Deletes a user's inline policy.
+    DeleteUserPolicy {
+        #[arg(long)]
+        user_name: String,
+        #[arg(long)]
+        policy_name: String,
+    },
+    /// Lists the names of a user's inline policies.
+    ListUserPolicies {
+        #[arg(long)]
+        user_name: String,
+        /// Where to continue: the Marker of the previous page.
+        #[arg(long)]
+        marker: Option<String>,
+        /// At most this many names (1 to 1000) [default: 100].
+        #[arg(long)]
+        max_items: Option<u32>,
+    },
+    /// Makes a user an administrator: puts the inline policy AdministratorAccess, which
+    /// allows kms:*, iam:* and trent:* on every resource (the cluster too, for a user of the
+    /// operator account).
+    MakeAdmin {
+        /// The user's name.
+        #[arg(long)]
+        user: String,
     },
 }
 
@@ -120,6 +166,55 @@ pub async fn run(ctx: &Context, command: AdminCmd) -> Result<Value, String> {
     )?;
     let (op, input) = match command {
         AdminCmd::Backup { command } => return backup(&client, command).await,
+        AdminCmd::PutUserPolicy {
+            user_name,
+            policy_name,
+            policy_document,
+        } => {
+            let document = policy_text(&policy_document)?;
+            let input = json!({
+                "UserName": user_name,
+                "PolicyName": policy_name,
+                "PolicyDocument": document,
+            });
+            ("PutUserPolicy", input)
+        }
+        AdminCmd::GetUserPolicy {
+            user_name,
+            policy_name,
+        } => (
+            "GetUserPolicy",
+            json!({"UserName": user_name, "PolicyName": policy_name}),
+        ),
+        AdminCmd::DeleteUserPolicy {
+            user_name,
+            policy_name,
+        } => (
+            "DeleteUserPolicy",
+            json!({"UserName": user_name, "PolicyName": policy_name}),
+        ),
+        AdminCmd::ListUserPolicies {
+            user_name,
+            marker,
+            max_items,
+        } => {
+            let mut input = json!({ "UserName": user_name });
+            if let Some(marker) = marker {
+                input["Marker"] = json!(marker);
+            }
+            if let Some(max_items) = max_items {
+                input["MaxItems"] = json!(max_items);
+            }
+            ("ListUserPolicies", input)
+        }
+        AdminCmd::MakeAdmin { user } => {
+            let input = json!({
+                "UserName": user,
+                "PolicyName": ADMINISTRATOR_POLICY_NAME,
+                "PolicyDocument": ADMINISTRATOR_POLICY,
+            });
+            ("PutUserPolicy", input)
+        }
         AdminCmd::Cluster { command } => match command {
             ClusterCmd::Status => ("GetClusterStatus", json!({})),
             ClusterCmd::AddNode { id, addr } => ("AddNode", json!({"NodeId": id, "Address": addr})),
@@ -137,6 +232,15 @@ pub async fn run(ctx: &Context, command: AdminCmd) -> Result<Value, String> {
         },
     };
     client.admin(op, &input).await.map_err(|e| e.to_string())
+}
+
+/// A policy document given on the command line: `file://PATH` is read from the file (as the
+/// AWS CLI does), anything else is the document itself.
+fn policy_text(arg: &str) -> Result<String, String> {
+    match arg.strip_prefix("file://") {
+        Some(path) => std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}")),
+        None => Ok(arg.to_owned()),
+    }
 }
 
 async fn backup(client: &Client, command: BackupCmd) -> Result<Value, String> {
