@@ -384,9 +384,19 @@ async fn another_account_can_neither_see_nor_use_a_key() {
         account: account(),
         user: Some("alice".parse().unwrap()),
     };
-    c.call_as(1, &user, "DescribeKey", json!({"KeyId": id}))
+    // A user of the key's own account needs an identity policy: the default key policy
+    // delegates to them, and this one has none.
+    let e = c
+        .call_as(1, &user, "DescribeKey", json!({"KeyId": id}))
         .await
-        .unwrap();
+        .unwrap_err();
+    assert_eq!(e.aws_code(), "AccessDeniedException");
+    assert!(
+        e.message
+            .ends_with("because no identity-based policy allows the kms:DescribeKey action"),
+        "{}",
+        e.message
+    );
 }
 
 /// A write retried with the request id of an attempt that was applied (its client lost the
