@@ -470,7 +470,7 @@ pub(crate) fn limit_exceeded(message: String) -> Error {
     Error::limit_exceeded(message)
 }
 
-fn pending_deletion(key: &KeyMetadata) -> Error {
+pub(crate) fn pending_deletion(key: &KeyMetadata) -> Error {
     Error::key_state(key.arn(), "pending deletion")
 }
 

@@ -132,15 +132,10 @@ impl State {
         text: &str,
         touched: &mut Vec<RecordKey>,
     ) -> Response {
-        let key = self
-            .keys
-            .get(&key_id)
-            .ok_or_else(|| Error::key_not_found(key_id))?;
-        if key.metadata.key_state == KeyState::PendingDeletion {
-            return Err(Error::key_state(
-                key.metadata.arn(),
-                key.metadata.key_state.as_str(),
-            ));
+        // Any key state: AWS takes a new policy for a key pending deletion too (one may be
+        // needed to let someone cancel the deletion).
+        if !self.keys.contains_key(&key_id) {
+            return Err(Error::key_not_found(key_id));
         }
         let compiled = Policy::parse(text)?;
         self.key_policies.insert(
@@ -165,10 +160,7 @@ impl State {
             .get(&grant.key_id)
             .ok_or_else(|| Error::key_not_found(grant.key_id))?;
         if key.metadata.key_state == KeyState::PendingDeletion {
-            return Err(Error::key_state(
-                key.metadata.arn(),
-                key.metadata.key_state.as_str(),
-            ));
+            return Err(crate::apply::pending_deletion(&key.metadata));
         }
         let grants = self.grants.entry(grant.key_id).or_default();
         // The same name with the same terms is the same grant (CreateGrant's idempotency).

@@ -168,10 +168,15 @@ fn deleting_a_key_takes_its_policy_and_grants_along() {
         pending_window_days: 7,
     })
     .unwrap();
-    // A key pending deletion takes no new policy and no new grant.
-    let kind = h.kind(Command::PutKeyPolicy {
+    // A key pending deletion takes a new policy (as AWS), but no new grant.
+    h.run(Command::PutKeyPolicy {
         key_id: id(1),
         policy: POLICY.into(),
+    })
+    .unwrap();
+    let kind = h.kind(Command::CreateGrant {
+        grant: grant(1, 2, "111122223333"),
+        max_grants_per_key: None,
     });
     assert_eq!(kind, ErrorKind::InvalidState);
     h.run(Command::DeleteKey { key_id: id(1) }).unwrap();

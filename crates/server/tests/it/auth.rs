@@ -125,6 +125,23 @@ async fn accounts_are_isolated_and_users_act_within_theirs() {
         made["AccessKey"]["AccessKeyId"].as_str().unwrap(),
         made["AccessKey"]["SecretAccessKey"].as_str().unwrap(),
     );
+    // Without an identity policy a user may do nothing with keys (the default key policy
+    // delegates to identity policies); with one allowing kms:*, everything in its account.
+    let err = create_key(&alice).await.unwrap_err();
+    assert_eq!(err.code(), Some("AccessDeniedException"), "{err}");
+    let full = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#;
+    root_a
+        .admin(
+            "PutUserPolicy",
+            &json!({"UserName": "alice", "PolicyName": "kms", "PolicyDocument": full}),
+        )
+        .await
+        .unwrap();
+    let alice = client_as(
+        &cluster.nodes[2],
+        made["AccessKey"]["AccessKeyId"].as_str().unwrap(),
+        made["AccessKey"]["SecretAccessKey"].as_str().unwrap(),
+    );
     let key_a = create_key(&alice).await.unwrap();
     let b_key = create_key(&root_b).await.unwrap();
     let b_arn = format!("arn:aws:kms:{REGION}:444455556666:key/{b_key}");

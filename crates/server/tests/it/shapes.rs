@@ -39,6 +39,14 @@ const IMPLEMENTED: &[&str] = &[
     "GenerateDataKey",
     "GenerateDataKeyWithoutPlaintext",
     "GenerateRandom",
+    "PutKeyPolicy",
+    "GetKeyPolicy",
+    "ListKeyPolicies",
+    "CreateGrant",
+    "ListGrants",
+    "ListRetirableGrants",
+    "RetireGrant",
+    "RevokeGrant",
 ];
 
 #[test]
@@ -178,6 +186,36 @@ async fn every_answer_has_the_aws_shape() {
     answer(client, c, "GenerateDataKeyWithoutPlaintext", input).await;
     answer(client, c, "GenerateRandom", json!({"NumberOfBytes": 32})).await;
     answer(client, c, "GetKeyLastUsage", json!({"KeyId": a})).await;
+
+    // Key policies.
+    let p = answer(client, c, "GetKeyPolicy", json!({"KeyId": a})).await;
+    assert_eq!(p["PolicyName"], "default");
+    let input = json!({"KeyId": a, "Policy": p["Policy"], "PolicyName": "default"});
+    assert_eq!(answer(client, c, "PutKeyPolicy", input).await, empty);
+    let names = answer(client, c, "ListKeyPolicies", json!({"KeyId": a})).await;
+    assert_eq!(names["PolicyNames"], json!(["default"]));
+
+    // Grants: one with every optional member, one with none; pages of one.
+    let me = format!("arn:aws:iam::{ACCOUNT}:root");
+    let input = json!({
+        "KeyId": a, "GranteePrincipal": me, "RetiringPrincipal": me, "Name": "full",
+        "Operations": ["Encrypt", "Decrypt"],
+        "Constraints": {"EncryptionContextSubset": {"k": "v"}},
+    });
+    let full = answer(client, c, "CreateGrant", input).await;
+    let input = json!({"KeyId": a, "GranteePrincipal": ACCOUNT, "Operations": ["DescribeKey"]});
+    let bare = answer(client, c, "CreateGrant", input).await;
+    let listed = answer(client, c, "ListGrants", json!({"KeyId": a})).await;
+    assert_eq!(listed["Grants"].as_array().unwrap().len(), 2);
+    let page = answer(client, c, "ListGrants", json!({"KeyId": a, "Limit": 1})).await;
+    assert_eq!(page["Truncated"], true);
+    let input = json!({"RetiringPrincipal": me});
+    let retirable = answer(client, c, "ListRetirableGrants", input).await;
+    assert_eq!(retirable["Grants"].as_array().unwrap().len(), 1);
+    let input = json!({"GrantToken": full["GrantToken"]});
+    assert_eq!(answer(client, c, "RetireGrant", input).await, empty);
+    let input = json!({"KeyId": a, "GrantId": bare["GrantId"]});
+    assert_eq!(answer(client, c, "RevokeGrant", input).await, empty);
 
     // Deletion: the pending key's metadata carries its date and window.
     let input = json!({"KeyId": b, "PendingWindowInDays": 7});
