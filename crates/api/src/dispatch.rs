@@ -66,6 +66,13 @@ impl Handler {
             request_id: request_id(&access_key_id, raw, attempt),
             attempt,
             barrier_passed: true,
+            origin: {
+                let (source_ip, secure_transport) = raw.origin();
+                trent_service::Origin {
+                    source_ip,
+                    secure_transport,
+                }
+            },
         };
         match prefix {
             KMS_PREFIX if operations::is_kms_operation(name) => {

@@ -53,6 +53,8 @@ pub struct Api {
     observer: Option<Arc<dyn RequestObserver>>,
     access_log: Option<Arc<dyn AccessLog>>,
     body_timeout: Duration,
+    /// Whether clients reach this node over TLS (`aws:SecureTransport`).
+    secure_transport: bool,
 }
 
 impl Api {
@@ -74,7 +76,14 @@ impl Api {
             observer: None,
             access_log: None,
             body_timeout: BODY_TIMEOUT,
+            secure_transport: false,
         }
+    }
+
+    /// Tells policies that clients reach this node over TLS (`aws:SecureTransport`).
+    pub fn with_secure_transport(mut self, secure: bool) -> Api {
+        self.secure_transport = secure;
+        self
     }
 
     /// Reports every request this node receives to `observer` (metrics).

@@ -61,7 +61,34 @@ impl std::fmt::Debug for RawRequest {
     }
 }
 
+/// What the receiving node adds to a request about its connection, for policies
+/// (`aws:SourceIp`, `aws:SecureTransport`): never signed, dropped from what a client sends, and
+/// carried to the leader over the authenticated peer transport like the rest of the request.
+pub const SOURCE_IP_HEADER: &str = "x-trent-source-ip";
+pub const SECURE_TRANSPORT_HEADER: &str = "x-trent-secure-transport";
+const ORIGIN_HEADERS: [&str; 2] = [SOURCE_IP_HEADER, SECURE_TRANSPORT_HEADER];
+
 impl RawRequest {
+    /// Records the client's address and whether it came over TLS.
+    pub fn stamp_origin(&mut self, ip: Option<std::net::IpAddr>, secure: bool) {
+        self.headers
+            .retain(|(n, _)| !ORIGIN_HEADERS.contains(&n.as_str()));
+        if let Some(ip) = ip {
+            self.headers.push((SOURCE_IP_HEADER.into(), ip.to_string()));
+        }
+        self.headers
+            .push((SECURE_TRANSPORT_HEADER.into(), secure.to_string()));
+    }
+
+    /// The client's address and transport, as the receiving node recorded them.
+    pub fn origin(&self) -> (Option<String>, Option<bool>) {
+        (
+            self.header(SOURCE_IP_HEADER).map(str::to_owned),
+            self.header(SECURE_TRANSPORT_HEADER)
+                .and_then(|v| v.parse().ok()),
+        )
+    }
+
     /// The first value of header `name` (lowercase).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -202,7 +229,8 @@ pub async fn handle(
     .await;
     let reply = match admitted {
         Err(e) => e,
-        Ok(raw) => {
+        Ok(mut raw) => {
+            raw.stamp_origin(client.as_ref().map(|c| c.0 .0.ip()), api.secure_transport);
             if api.access_log.is_some() {
                 key_id = access::key_id(&raw.body);
             }
@@ -312,6 +340,8 @@ fn check(method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<(), Error> {
 fn signable_headers(uri: &Uri, headers: &HeaderMap) -> Vec<(String, String)> {
     let mut list: Vec<(String, String)> = headers
         .iter()
+        // Only the receiving node says where a request came from.
+        .filter(|(n, _)| !ORIGIN_HEADERS.contains(&n.as_str()))
         .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
         .collect();
     if let (false, Some(authority)) = (headers.contains_key("host"), uri.authority()) {

@@ -181,7 +181,8 @@ async fn serve(config: ServerConfig, dev: bool) -> anyhow::Result<()> {
     )?);
     let api = trent_api::Api::install(service.clone(), config.kms.root_account.clone())
         .with_observer(metrics.clone())
-        .with_body_timeout(config.edge.body_timeout);
+        .with_body_timeout(config.edge.body_timeout)
+        .with_secure_transport(config.tls.is_some());
     let api = access_log::install(api, &config.edge)?;
     let app = axum::Router::new()
         .route("/healthz", axum::routing::get(|| async { "ok" }))

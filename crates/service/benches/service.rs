@@ -244,6 +244,7 @@ fn call(root: &Principal) -> Call {
         request_id: id,
         attempt: id,
         barrier_passed: false,
+        origin: Default::default(),
     }
 }
 

@@ -228,6 +228,12 @@ impl Service {
         if let Some(alias) = ask.request_alias {
             request.set("kms:RequestAlias", alias);
         }
+        if let Some(ip) = &call.origin.source_ip {
+            request.set("aws:SourceIp", ip.as_str());
+        }
+        if let Some(secure) = call.origin.secure_transport {
+            request.set("aws:SecureTransport", secure);
+        }
         // The leader's clock, never behind the replicated one.
         let now = self.node().wall_clock().max(state.clock());
         request.set("aws:EpochTime", now / 1000);

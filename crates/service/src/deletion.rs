@@ -34,6 +34,7 @@ impl Service {
                 request_id: id,
                 attempt: id,
                 barrier_passed: false,
+                origin: Default::default(),
             };
             match self.write(&call, Command::DeleteKey { key_id }).await {
                 Ok(_) => {

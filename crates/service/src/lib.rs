@@ -115,6 +115,16 @@ pub struct Call {
     /// A linearizable read barrier already passed on this node during this call (the API
     /// passes one while authenticating), so the call's reads need no second one.
     pub barrier_passed: bool,
+    /// Where the request came from, as the node that received it saw it (`aws:SourceIp`,
+    /// `aws:SecureTransport`); `None` for the service's own calls.
+    pub origin: Origin,
+}
+
+/// The client's address and transport, for policies.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub source_ip: Option<String>,
+    pub secure_transport: Option<bool>,
 }
 
 impl Call {

@@ -108,6 +108,7 @@ mod tests {
             request_id: Uuid::from_u128(7),
             attempt: Uuid::from_u128(7),
             barrier_passed: false,
+            origin: Default::default(),
         };
         let victim = call("111122223333").dedup_id();
         assert_eq!(victim, call("111122223333").dedup_id());

@@ -233,6 +233,7 @@ impl Service {
                     request_id: id,
                     attempt: id,
                     barrier_passed: false,
+                    origin: Default::default(),
                 };
                 let record = match self
                     .wrap_access_key(&access_key_id, &secret, owner.clone())

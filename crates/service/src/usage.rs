@@ -96,6 +96,7 @@ impl Service {
             request_id: id,
             attempt: id,
             barrier_passed: false,
+            origin: Default::default(),
         };
         self.write(
             &call,

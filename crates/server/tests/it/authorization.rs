@@ -185,3 +185,78 @@ async fn policies_and_grants_decide_who_uses_a_key_on_every_node() {
     assert!(output.status.success(), "authorization.py failed:\n{text}");
     assert!(text.contains("all authorization cases passed"), "{text}");
 }
+
+/// Sends Encrypt of `key` as `client`, with `headers` added after signing (unsigned, as an
+/// attacker adds them); answers the HTTP status and `__type`.
+async fn encrypt_with(client: &Client, key: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let body = serde_json::to_vec(&json!({"KeyId": key, "Plaintext": "aGk="})).unwrap();
+    let mut request = client
+        .request("TrentService.Encrypt", body, std::time::SystemTime::now())
+        .unwrap();
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let answer: Value = response.json().await.unwrap_or_default();
+    (status, answer["__type"].as_str().unwrap_or("").to_owned())
+}
+
+/// `aws:SourceIp` and `aws:SecureTransport` are what the receiving node saw of the
+/// connection: a client that claims another address (the header trent's nodes use between
+/// themselves) is refused all the same, on every node.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_source_address_in_a_policy_cannot_be_forged() {
+    let cluster = TestCluster::start(184, 3, &[]);
+    cluster.leader().await;
+    let owner = cluster.client(1);
+    let bob = user(&owner, "bob", None).await;
+    let key = create_key(&owner).await.unwrap();
+    let put = |condition: Value| {
+        let policy = json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{ACCOUNT}:root")},
+             "Action": "kms:*", "Resource": "*"},
+            {"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{ACCOUNT}:user/bob")},
+             "Action": "kms:Encrypt", "Resource": "*", "Condition": condition},
+        ]});
+        let input = json!({"KeyId": key, "Policy": policy.to_string()});
+        let owner = &owner;
+        async move { owner.kms("PutKeyPolicy", &input).await.unwrap() }
+    };
+    put(json!({"IpAddress": {"aws:SourceIp": "192.0.2.0/24"}})).await;
+    for node in &cluster.nodes {
+        let bob = Client::new(
+            &node.api(),
+            REGION,
+            trent_client::credentials(&bob.0, &bob.1),
+        )
+        .unwrap();
+        let refused = (400, "AccessDeniedException".to_owned());
+        assert_eq!(encrypt_with(&bob, &key, &[]).await, refused);
+        let forged = [
+            ("x-trent-source-ip", "192.0.2.7"),
+            ("x-forwarded-for", "192.0.2.7"),
+        ];
+        assert_eq!(
+            encrypt_with(&bob, &key, &forged).await,
+            refused,
+            "forged address"
+        );
+    }
+    // The control: the real address (loopback) is what the policy sees.
+    put(json!({"IpAddress": {"aws:SourceIp": "127.0.0.0/8"}})).await;
+    let bob_client = Client::new(
+        &cluster.nodes[2].api(),
+        REGION,
+        trent_client::credentials(&bob.0, &bob.1),
+    )
+    .unwrap();
+    assert_eq!(encrypt_with(&bob_client, &key, &[]).await.0, 200);
+    // Plain HTTP here: a policy asking for TLS refuses, whatever the client claims.
+    put(json!({"Bool": {"aws:SecureTransport": "true"}})).await;
+    let forged = [("x-trent-secure-transport", "true")];
+    assert_eq!(
+        encrypt_with(&bob_client, &key, &forged).await,
+        (400, "AccessDeniedException".to_owned())
+    );
+}

@@ -185,6 +185,7 @@ impl Cluster {
             request_id,
             attempt: request_id,
             barrier_passed: false,
+            origin: Default::default(),
         };
         loop {
             let receiver = self.node(id).service.node();
