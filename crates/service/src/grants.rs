@@ -107,31 +107,24 @@ impl Service {
         let action = Action::ListGrants;
         let region = self.region().to_owned();
         let page = self
-            .with_key(
-                call,
-                req.key_id,
-                Aliases::Refused,
-                action,
-                Ask::default(),
-                |s, key, _| {
-                    let after = marker.as_deref();
-                    if after.is_some_and(|m| check_grant_id(m).is_err()) {
-                        return Err(Error::invalid_marker().into());
-                    }
-                    let page: Vec<Value> = s
-                        .grants(&key.metadata.key_id, after)
-                        .filter(|g| req.grant_id.as_ref().is_none_or(|id| &g.grant_id == id))
-                        .filter(|g| {
-                            req.grantee_principal
-                                .as_ref()
-                                .is_none_or(|p| &g.grantee == p)
-                        })
-                        .take(limit + 1)
-                        .map(|g| grant_entry(g, &region))
-                        .collect();
-                    Ok(page)
-                },
-            )
+            .with_key_id(call, req.key_id, action, |s, key, _| {
+                let after = marker.as_deref();
+                if after.is_some_and(|m| check_grant_id(m).is_err()) {
+                    return Err(Error::invalid_marker().into());
+                }
+                let page: Vec<Value> = s
+                    .grants(&key.metadata.key_id, after)
+                    .filter(|g| req.grant_id.as_ref().is_none_or(|id| &g.grant_id == id))
+                    .filter(|g| {
+                        req.grantee_principal
+                            .as_ref()
+                            .is_none_or(|p| &g.grantee == p)
+                    })
+                    .take(limit + 1)
+                    .map(|g| grant_entry(g, &region))
+                    .collect();
+                Ok(page)
+            })
             .await?;
         Ok(paged(page, limit, "Grants"))
     }
@@ -243,18 +236,11 @@ impl Service {
         check_grant_id(&grant_id)?;
         let action = Action::RevokeGrant;
         let key_id = self
-            .with_key(
-                call,
-                req.key_id,
-                Aliases::Refused,
-                action,
-                Ask::default(),
-                |s, key, _| {
-                    s.grant(&key.metadata.key_id, &grant_id)
-                        .ok_or_else(|| Error::grant_not_found(&grant_id))?;
-                    Ok(key.metadata.key_id)
-                },
-            )
+            .with_key_id(call, req.key_id, action, |s, key, _| {
+                s.grant(&key.metadata.key_id, &grant_id)
+                    .ok_or_else(|| Error::grant_not_found(&grant_id))?;
+                Ok(key.metadata.key_id)
+            })
             .await?;
         crate::crypto::dry_run(req.dry_run)?;
         let command = Command::RemoveGrant { key_id, grant_id };

@@ -249,6 +249,20 @@ impl Service {
         .await?
     }
 
+    /// [`Service::with_key`] for the operations that take a key id or key ARN only and ask
+    /// nothing beyond the action.
+    pub(crate) async fn with_key_id<T>(
+        &self,
+        call: &Call,
+        key_id: Option<String>,
+        action: Action,
+        use_key: impl FnOnce(&State, &KeyRecord, Allowed) -> Result<T, OpError>,
+    ) -> Result<T, OpError> {
+        let ask = Ask::default();
+        self.with_key(call, key_id, Aliases::Refused, action, ask, use_key)
+            .await
+    }
+
     /// The key a `KeyId` member names, read behind the barrier and authorized for `action`.
     pub(crate) async fn key_for(
         &self,

@@ -10,8 +10,6 @@ use trent_model::{Arn, Error};
 use trent_policy::{lockout_check, Policy, Request};
 use trent_state::{Command, State};
 
-use crate::authz::Ask;
-use crate::resolve::Aliases;
 use crate::types::{GetKeyPolicyRequest, ListRequest, PutKeyPolicyRequest};
 use crate::{required, Action, Call, OpError, Service};
 
@@ -29,17 +27,10 @@ impl Service {
         let bypass = req.bypass_policy_lockout_safety_check == Some(true);
         let action = Action::PutKeyPolicy;
         let key_id = self
-            .with_key(
-                call,
-                req.key_id,
-                Aliases::Refused,
-                action,
-                Ask::default(),
-                |s, key, _| {
-                    self.check_key_policy(s, call, &key.metadata.arn(), &text, bypass)?;
-                    Ok(key.metadata.key_id)
-                },
-            )
+            .with_key_id(call, req.key_id, action, |s, key, _| {
+                self.check_key_policy(s, call, &key.metadata.arn(), &text, bypass)?;
+                Ok(key.metadata.key_id)
+            })
             .await?;
         let command = Command::PutKeyPolicy {
             key_id,
@@ -57,19 +48,12 @@ impl Service {
         check_policy_name(req.policy_name.as_deref())?;
         let action = Action::GetKeyPolicy;
         let text = self
-            .with_key(
-                call,
-                req.key_id,
-                Aliases::Refused,
-                action,
-                Ask::default(),
-                |s, key, _| {
-                    Ok(match s.key_policy(&key.metadata.key_id) {
-                        Some(own) => own.text.clone(),
-                        None => trent_policy::default_key_policy(&key.metadata.account),
-                    })
-                },
-            )
+            .with_key_id(call, req.key_id, action, |s, key, _| {
+                Ok(match s.key_policy(&key.metadata.key_id) {
+                    Some(own) => own.text.clone(),
+                    None => trent_policy::default_key_policy(&key.metadata.account),
+                })
+            })
             .await?;
         Ok(json!({ "Policy": text, "PolicyName": DEFAULT_POLICY_NAME }))
     }
@@ -80,15 +64,8 @@ impl Service {
             return Err(Error::invalid_marker().into());
         }
         let action = Action::ListKeyPolicies;
-        self.with_key(
-            call,
-            req.key_id,
-            Aliases::Refused,
-            action,
-            Ask::default(),
-            |_, _, _| Ok(()),
-        )
-        .await?;
+        self.with_key_id(call, req.key_id, action, |_, _, _| Ok(()))
+            .await?;
         Ok(json!({ "PolicyNames": [DEFAULT_POLICY_NAME], "Truncated": false }))
     }
 
