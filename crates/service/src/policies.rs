@@ -82,12 +82,30 @@ impl Service {
         bypass: bool,
     ) -> Result<(), Error> {
         let policy = Policy::parse(text)?;
+        // AWS refuses a policy that names a user who does not exist (a typo would otherwise
+        // grant nothing, silently, or grant a user created later under that name).
+        if policy
+            .users()
+            .into_iter()
+            .any(|arn| !user_exists(state, arn))
+        {
+            return Err(Error::policy_invalid_principals());
+        }
         if !bypass {
             let request = Request::new(&Action::PutKeyPolicy.iam_name(), &call.caller, arn);
             lockout_check(&policy, state.identity_policies(&call.caller), &request)?;
         }
         Ok(())
     }
+}
+
+/// Whether the user ARN `arn` (`arn:aws:iam::<account>:user/<name>`) names a user in `state`.
+fn user_exists(state: &State, arn: &str) -> bool {
+    let named = arn
+        .strip_prefix("arn:aws:iam::")
+        .and_then(|rest| rest.split_once(":user/"))
+        .and_then(|(account, name)| Some((account.parse().ok()?, name.parse().ok()?)));
+    named.is_some_and(|(account, name)| state.user(&account, &name).is_some())
 }
 
 /// `PolicyName`, when given, must be `default`: a key has no other policy.

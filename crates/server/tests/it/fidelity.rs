@@ -538,11 +538,14 @@ fn crypto_cases(f: &Fixture) -> Vec<Case> {
 fn policy_and_grant_cases(f: &Fixture) -> Vec<Case> {
     let unknown = "0000abcd-12ab-34cd-56ef-1234567890ab";
     let root = format!("arn:aws:iam::{}:root", f.account);
-    let alice_only = json!({"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{}:user/alice", f.account)},
-        "Action": "kms:*", "Resource": "*",
-    }]})
-    .to_string();
+    let only = |principal: &str| {
+        json!({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": principal}, "Action": "kms:*", "Resource": "*",
+        }]})
+        .to_string()
+    };
+    let other_account = only("arn:aws:iam::444455556666:root");
+    let no_such_user = only(&format!("arn:aws:iam::{}:user/nobody", f.account));
     let no_principal = json!({"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow", "Action": "kms:*", "Resource": "*",
     }]})
@@ -581,7 +584,13 @@ fn policy_and_grant_cases(f: &Fixture) -> Vec<Case> {
         ),
         case(
             "PutKeyPolicy",
-            json!({"KeyId": f.enabled, "Policy": alice_only}),
+            json!({"KeyId": f.enabled, "Policy": no_such_user}),
+            "MalformedPolicyDocumentException",
+            "Policy contains a statement with one or more invalid principals.",
+        ),
+        case(
+            "PutKeyPolicy",
+            json!({"KeyId": f.enabled, "Policy": other_account}),
             "MalformedPolicyDocumentException",
             "The new key policy will not allow you to update the key policy in the future.",
         ),
