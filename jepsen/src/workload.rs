@@ -22,9 +22,7 @@ use rand::Rng;
 use serde_json::{json, Value};
 
 use crate::client::{Clients, Outcome};
-use crate::history::{
-    AliasAction, Answer, DataKey, GranteePolicy, KeyAction, KeyState, Kind, Op,
-};
+use crate::history::{AliasAction, Answer, DataKey, GranteePolicy, KeyAction, KeyState, Kind, Op};
 use crate::nodes::ACCOUNT;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,13 +159,7 @@ impl Workload {
     }
 
     /// The next operation a client of this workload invokes.
-    pub fn next_op(
-        self,
-        plan: &Plan,
-        state: &mut ClientState,
-        rng: &mut impl Rng,
-        seq: u64,
-    ) -> Op {
+    pub fn next_op(self, plan: &Plan, state: &mut ClientState, rng: &mut impl Rng, seq: u64) -> Op {
         match self {
             Workload::KeyState => key_state_op(plan, rng),
             Workload::Alias => alias_op(plan, rng),
@@ -425,17 +417,14 @@ fn request(op: &Op) -> (&'static str, Value) {
                 "Name": name,
             }),
         ),
-        Op::RevokeGrant { key, grant_id, .. } => (
-            "RevokeGrant",
-            json!({ "KeyId": key, "GrantId": grant_id }),
-        ),
+        Op::RevokeGrant { key, grant_id, .. } => {
+            ("RevokeGrant", json!({ "KeyId": key, "GrantId": grant_id }))
+        }
         Op::PutKeyPolicy { key, policy, .. } => (
             "PutKeyPolicy",
             json!({ "KeyId": key, "PolicyName": "default", "Policy": key_policy(*policy) }),
         ),
-        Op::GranteeEncrypt { key, .. } => {
-            ("Encrypt", json!({ "KeyId": key, "Plaintext": probe }))
-        }
+        Op::GranteeEncrypt { key, .. } => ("Encrypt", json!({ "KeyId": key, "Plaintext": probe })),
     }
 }
 

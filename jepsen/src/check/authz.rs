@@ -78,9 +78,14 @@ impl<'a, V: Copy + Ord> Register<'a, V> {
             .iter()
             .map(|w| {
                 let done = w.acked?;
+                // Every write of the run comes after the initial value (set before the run).
+                let after = |later: &Write<V>| match w.op {
+                    None => later.op.is_some(),
+                    Some(_) => later.invoke > done,
+                };
                 writes
                     .iter()
-                    .filter(|later| later.invoke > done)
+                    .filter(|later| after(later))
                     .filter_map(|later| later.acked)
                     .min()
             })
@@ -239,8 +244,8 @@ pub fn check_authorization(ops: &[Completed]) -> Verdict {
         let policy = regs.policy.possible(a, b);
         let grants: Vec<BTreeSet<bool>> = regs.grants.iter().map(|g| g.possible(a, b)).collect();
         let denied_for_sure = policy.iter().all(|p| *p == GranteePolicy::Denies);
-        let no_source = !policy.contains(&GranteePolicy::Allows)
-            && grants.iter().all(|g| !g.contains(&true));
+        let no_source =
+            !policy.contains(&GranteePolicy::Allows) && grants.iter().all(|g| !g.contains(&true));
         let never_denied = !policy.contains(&GranteePolicy::Denies);
         let live_grant = regs
             .grants
