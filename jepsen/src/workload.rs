@@ -555,3 +555,84 @@ async fn list_keys(clients: &Clients) -> Outcome {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> Plan {
+        Plan {
+            authz_keys: vec!["k1".into()],
+            ..Plan::default()
+        }
+    }
+
+    #[test]
+    fn an_admin_client_revokes_only_grants_it_made_and_asks_an_unsure_one_again() {
+        let (plan, mut rng) = (plan(), rand::thread_rng());
+        let mut state = ClientState::default();
+        for _ in 0..50 {
+            let op = Workload::AuthzAdmin.next_op(&plan, &mut state, &mut rng, 0);
+            assert!(
+                !matches!(op, Op::RevokeGrant { .. }),
+                "nothing to revoke: {op:?}"
+            );
+        }
+        let made = |name: &str, id: Option<Answer<String>>| Op::CreateGrant {
+            key: "k1".into(),
+            name: name.into(),
+            grant_id: id,
+        };
+        state.observe(Kind::Ok, &made("g1", Some(Ok("id1".into()))));
+        let revoke = (0..200)
+            .map(|_| Workload::AuthzAdmin.next_op(&plan, &mut state, &mut rng, 0))
+            .find(|op| matches!(op, Op::RevokeGrant { .. }))
+            .expect("a revocation of the grant held");
+        let Op::RevokeGrant { name, grant_id, .. } = &revoke else {
+            unreachable!()
+        };
+        assert_eq!((name.as_str(), grant_id.as_str()), ("g1", "id1"));
+        let revoked = Op::RevokeGrant {
+            key: "k1".into(),
+            name: "g1".into(),
+            grant_id: "id1".into(),
+            result: Some(Err("NotFoundException".into())),
+        };
+        state.observe(Kind::Ok, &revoked);
+        assert!(state.grants.is_empty());
+
+        state.observe(Kind::Info, &made("g2", None));
+        let again = Workload::AuthzAdmin.next_op(&plan, &mut state, &mut rng, 0);
+        assert_eq!(again, made("g2", None), "the same grant, by its name");
+        state.observe(Kind::Ok, &made("g2", Some(Ok("id2".into()))));
+        assert!(state.unsure.is_none());
+        assert_eq!(state.grants, vec![("k1".into(), "g2".into(), "id2".into())]);
+    }
+
+    #[test]
+    fn the_three_policies_keep_the_root_and_say_what_they_say_of_the_grantee() {
+        for policy in [
+            GranteePolicy::Allows,
+            GranteePolicy::Silent,
+            GranteePolicy::Denies,
+        ] {
+            let doc: Value = serde_json::from_str(&key_policy(policy)).unwrap();
+            let statements = doc["Statement"].as_array().unwrap();
+            assert_eq!(statements[0]["Action"], "kms:*");
+            assert_eq!(
+                statements[0]["Principal"]["AWS"],
+                format!("arn:aws:iam::{ACCOUNT}:root")
+            );
+            let grantee: Vec<&str> = statements[1..]
+                .iter()
+                .map(|s| s["Effect"].as_str().unwrap())
+                .collect();
+            let expected: &[&str] = match policy {
+                GranteePolicy::Allows => &["Allow"],
+                GranteePolicy::Silent => &[],
+                GranteePolicy::Denies => &["Deny"],
+            };
+            assert_eq!(grantee, expected);
+        }
+    }
+}
