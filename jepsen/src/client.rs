@@ -45,11 +45,35 @@ pub enum Outcome {
 pub struct Clients {
     per_node: Vec<(u64, Client)>,
     budget: Duration,
+    attempt_timeout: Duration,
+    /// `AccessDeniedException` is an answer (the authorization workload's grantee), not a
+    /// refusal of the request.
+    access_denied_answers: bool,
 }
 
 impl Clients {
+    /// Clients signing as the account root.
     pub fn new(ids: &[u64], attempt_timeout: Duration, budget: Duration) -> anyhow::Result<Self> {
         let credentials = trent_client::credentials(nodes::ROOT_ACCESS_KEY_ID, nodes::ROOT_SECRET);
+        Self::signing_as(ids, attempt_timeout, budget, credentials)
+    }
+
+    /// The same clients signing with another access key, for which `AccessDeniedException`
+    /// is an answer about the state (a principal's access), like `DisabledException`.
+    pub fn as_principal(&self, access_key_id: &str, secret: &str) -> anyhow::Result<Self> {
+        let ids: Vec<u64> = self.per_node.iter().map(|(id, _)| *id).collect();
+        let credentials = trent_client::credentials(access_key_id, secret);
+        let mut clients = Self::signing_as(&ids, self.attempt_timeout, self.budget, credentials)?;
+        clients.access_denied_answers = true;
+        Ok(clients)
+    }
+
+    fn signing_as(
+        ids: &[u64],
+        attempt_timeout: Duration,
+        budget: Duration,
+        credentials: trent_client::Credentials,
+    ) -> anyhow::Result<Self> {
         let per_node = ids
             .iter()
             .map(|&id| {
@@ -63,7 +87,12 @@ impl Clients {
                 .map_err(anyhow::Error::msg)
             })
             .collect::<anyhow::Result<_>>()?;
-        Ok(Clients { per_node, budget })
+        Ok(Clients {
+            per_node,
+            budget,
+            attempt_timeout,
+            access_denied_answers: false,
+        })
     }
 
     /// Calls KMS operation `op`, first at a random node, retrying at the next ones.
@@ -84,7 +113,8 @@ impl Clients {
         let mut last_error = (None, String::from("no attempt"));
         for attempt in 0u32.. {
             let (node, client) = &self.per_node[(first + attempt as usize) % self.per_node.len()];
-            match classify(client.call_with(target, input, Some(&invocation)).await) {
+            let result = client.call_with(target, input, Some(&invocation)).await;
+            match classify(result, self.access_denied_answers) {
                 Attempt::Answer(answer) => {
                     return Outcome::Answered {
                         node: *node,
@@ -131,10 +161,15 @@ enum Attempt {
     Unknown(String),
 }
 
-fn classify(result: Result<Value, ClientError>) -> Attempt {
+fn classify(result: Result<Value, ClientError>, access_denied_answers: bool) -> Attempt {
     match result {
         Ok(value) => Attempt::Answer(Ok(value)),
         Err(ClientError::Api { code, .. }) if BUSINESS_ERRORS.contains(&code.as_str()) => {
+            Attempt::Answer(Err(code))
+        }
+        Err(ClientError::Api { code, .. })
+            if access_denied_answers && code == "AccessDeniedException" =>
+        {
             Attempt::Answer(Err(code))
         }
         Err(ClientError::Api {

@@ -61,7 +61,7 @@ pub struct OpEvent {
     pub error: Option<String>,
 }
 
-/// The operations of the five workloads. Output fields are `None` until an `Ok` fills them.
+/// The operations of the six workloads. Output fields are `None` until an `Ok` fills them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "f", rename_all = "kebab-case")]
 pub enum Op {
@@ -165,6 +165,53 @@ pub enum Op {
         #[serde(default)]
         state: Option<Answer<KeyState>>,
     },
+
+    // -- authorization (a few keys; a grantee user with no identity policy) --
+    /// CreateGrant of `Encrypt` on `key` for the grantee, as the account root. `name` (the
+    /// grant's `Name`, CreateGrant's idempotency key) is unique to the grant in the run: a
+    /// CreateGrant of unknown outcome is asked again under the same name, which answers the
+    /// same grant. The GrantId on `Ok`.
+    CreateGrant {
+        key: String,
+        name: String,
+        #[serde(default)]
+        grant_id: Option<Answer<String>>,
+    },
+    /// RevokeGrant of the grant named `name` (by its id), as the account root.
+    RevokeGrant {
+        key: String,
+        name: String,
+        grant_id: String,
+        #[serde(default)]
+        result: Option<Answer<()>>,
+    },
+    /// PutKeyPolicy of one of the workload's three policies, as the account root (each keeps
+    /// the root's `kms:*`).
+    PutKeyPolicy {
+        key: String,
+        policy: GranteePolicy,
+        #[serde(default)]
+        result: Option<Answer<()>>,
+    },
+    /// Encrypt by the grantee, with its own credentials and no grant token: `Ok(())`, or the
+    /// error code (`AccessDeniedException`).
+    GranteeEncrypt {
+        key: String,
+        #[serde(default)]
+        result: Option<Answer<()>>,
+    },
+}
+
+/// What a key policy of the authorization workload says of the grantee's `kms:Encrypt`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GranteePolicy {
+    /// A statement allows it: the grantee may encrypt with or without a grant.
+    Allows,
+    /// Nothing names the grantee: it may encrypt only through a grant.
+    Silent,
+    /// A statement denies it explicitly: no grant helps.
+    Denies,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -21,7 +21,7 @@ use crate::nemesis::{self, Fault, Nemesis, PartitionMode, PowerLossMode};
 use crate::nodes::{Nodes, Spec};
 use crate::recorder::Recorder;
 use crate::report::{self, RunMeta};
-use crate::workload::{self, execute, Plan, Workload};
+use crate::workload::{self, execute, ClientState, Plan, Workload};
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -74,6 +74,7 @@ pub async fn run(options: Options) -> Result<bool> {
     let clients = Clients::new(&hosts.ids, Duration::from_secs(4), Duration::from_secs(12))?;
     wait_healthy(&nodes, &clients).await?;
     let plan = make_plan(&clients, options.scale.max(1)).await?;
+    let grantee = make_grantee(&clients, &plan).await?;
     tracing::info!(?plan, "keys and aliases made; starting clients and nemesis");
 
     let recorder = Arc::new(Recorder::create(&options.out.join("history.jsonl"))?);
@@ -89,7 +90,7 @@ pub async fn run(options: Options) -> Result<bool> {
     };
     let deadline = Instant::now() + options.time_limit;
     let crashes = Arc::new(std::sync::Mutex::new(vec![]));
-    let clients_done = run_clients(&options, &plan, &clients, &recorder, deadline);
+    let clients_done = run_clients(&options, &plan, (&clients, &grantee), &recorder, deadline);
     let faults = run_nemesis(&options, &nemesis, deadline, crashes.clone());
     let (_, faults) = tokio::join!(clients_done, faults);
     faults?;
@@ -164,11 +165,12 @@ async fn wait_healthy(nodes: &Arc<Mutex<Nodes>>, clients: &Clients) -> Result<()
 const DELETION_KEYS: usize = 20;
 
 /// The keys and aliases of a run: 3 key-state registers, 2 alias targets, 1 key for
-/// ciphertexts, 3 aliases and 20 deletion keys, each count times `scale`, so that more
-/// clients spread over more registers (each register's history stays checkable).
+/// ciphertexts, 3 aliases, 20 deletion keys and 3 authorization keys, each count times
+/// `scale`, so that more clients spread over more registers (each register's history stays
+/// checkable).
 async fn make_plan(clients: &Clients, scale: usize) -> Result<Plan> {
     let mut keys = vec![];
-    for _ in 0..(6 + DELETION_KEYS) * scale {
+    for _ in 0..(9 + DELETION_KEYS) * scale {
         keys.push(create_key(clients).await?);
     }
     let run_tag = uuid::Uuid::new_v4().simple().to_string();
@@ -179,12 +181,47 @@ async fn make_plan(clients: &Clients, scale: usize) -> Result<Plan> {
         alias_targets: take(2),
         durable_keys: take(1),
         deletion_keys: take(DELETION_KEYS),
+        authz_keys: take(3),
         aliases: (0..3 * scale)
             .map(|i| format!("alias/jepsen-{}-{i}", &run_tag[..8]))
             .collect(),
         run_tag,
         list_share: 0.25 / (scale * scale) as f64,
     })
+}
+
+/// The authorization workload's grantee: a user with no identity policy, and its access key;
+/// then every authorization key gets the policy that is silent on it (the workload's first
+/// state: the grantee may encrypt only through a grant). Answers clients signing as it.
+async fn make_grantee(clients: &Clients, plan: &Plan) -> Result<Clients> {
+    let user = json!({ "UserName": workload::GRANTEE });
+    match clients.admin("CreateUser", &user).await {
+        Outcome::Answered { answer: Ok(_), .. } => {}
+        other => bail!("could not create the grantee user: {other:?}"),
+    }
+    let made = match clients.admin("CreateAccessKey", &user).await {
+        Outcome::Answered { answer: Ok(v), .. } => v,
+        other => bail!("could not create the grantee's access key: {other:?}"),
+    };
+    let (id, secret) = (
+        made["AccessKey"]["AccessKeyId"].as_str(),
+        made["AccessKey"]["SecretAccessKey"].as_str(),
+    );
+    let (Some(id), Some(secret)) = (id, secret) else {
+        bail!("CreateAccessKey answered no access key: {made}");
+    };
+    for key in &plan.authz_keys {
+        let input = json!({
+            "KeyId": key,
+            "PolicyName": "default",
+            "Policy": workload::key_policy(history::GranteePolicy::Silent),
+        });
+        match clients.call("PutKeyPolicy", &input).await {
+            Outcome::Answered { answer: Ok(_), .. } => {}
+            other => bail!("could not put the first key policy on {key}: {other:?}"),
+        }
+    }
+    clients.as_principal(id, secret)
 }
 
 async fn create_key(clients: &Clients) -> Result<String> {
@@ -200,10 +237,11 @@ async fn create_key(clients: &Clients) -> Result<String> {
     }
 }
 
+/// Every workload's clients; the authorization workload's users sign as the grantee.
 async fn run_clients(
     options: &Options,
     plan: &Plan,
-    clients: &Clients,
+    (root, grantee): (&Clients, &Clients),
     recorder: &Arc<Recorder>,
     deadline: Instant,
 ) {
@@ -211,6 +249,10 @@ async fn run_clients(
     let mean_gap = Duration::from_secs_f64(total / options.rate.max(0.1));
     let mut tasks = vec![];
     for workload in workload::ALL {
+        let clients = match workload {
+            Workload::AuthzUse => grantee,
+            _ => root,
+        };
         for _ in 0..options.concurrency {
             let (plan, clients, recorder) = (plan.clone(), clients.clone(), recorder.clone());
             tasks.push(tokio::spawn(async move {
@@ -240,12 +282,14 @@ async fn client_loop(
 ) {
     let mut process = recorder.new_process();
     let mut seq = 0u64;
+    let mut state = ClientState::default();
     let mut next = Instant::now();
     while Instant::now() < deadline {
-        let op = workload.next_op(&plan, &mut rand::thread_rng(), seq);
+        let op = workload.next_op(&plan, &mut state, &mut rand::thread_rng(), seq);
         seq += 1;
         recorder.invoke(process, &op);
         let (kind, done, node, error) = execute(&clients, &op).await;
+        state.observe(kind, &done);
         recorder.complete(process, kind, done, node, error);
         if kind == Kind::Info {
             process = recorder.new_process();

@@ -9,11 +9,14 @@
 //! - `availability`: how many operations succeeded while a majority was healthy
 //!   (`availability`);
 //! - `early-deletion`: no key was deleted before its deletion date by the majority's clocks
-//!   (`deletion`).
+//!   (`deletion`);
+//! - `authorization`: no grantee Encrypt succeeded after an acknowledged revocation or
+//!   denying key policy, nor was refused under an acknowledged live grant (`authz`).
 //!
 //! A verdict is `Valid` or `Invalid` only when the history proves it; when it cannot tell
 //! (a search ran out of budget, a final read is missing) it says `Unknown`.
 
+pub mod authz;
 pub mod availability;
 pub mod deletion;
 pub mod durability;
@@ -29,7 +32,9 @@ mod tests;
 
 use serde::{Deserialize, Serialize};
 
-use crate::history::{completed, AliasAction, Completed, Entry, KeyAction, Kind, Nanos, Op};
+use crate::history::{
+    completed, AliasAction, Completed, Entry, GranteePolicy, KeyAction, Kind, Nanos, Op,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -84,6 +89,7 @@ pub fn check_all(entries: &[Entry], config: &CheckConfig) -> Vec<Verdict> {
         survival::check_acknowledged_writes(&ops),
         safety::check_use_after_disable(&ops),
         deletion::check_early_deletion(&ops),
+        authz::check_authorization(&ops),
         availability::check_availability(entries, &ops, config.availability_goal),
     ]
 }
@@ -227,6 +233,42 @@ pub fn describe(op: &Op) -> String {
                 "ListKeys{which}{}",
                 answer(keys, |k| format!("{} keys", k.len()))
             )
+        }
+        Op::CreateGrant {
+            key,
+            name,
+            grant_id,
+        } => format!(
+            "CreateGrant {name} on {key}{}",
+            answer(grant_id, |id| format!("id {}", short(id)))
+        ),
+        Op::RevokeGrant {
+            key,
+            name,
+            grant_id,
+            result,
+        } => format!(
+            "RevokeGrant {name} (id {}) on {key}{}",
+            short(grant_id),
+            answer(result, |_| "ok".into())
+        ),
+        Op::PutKeyPolicy {
+            key,
+            policy,
+            result,
+        } => {
+            let stance = match policy {
+                GranteePolicy::Allows => "allowing",
+                GranteePolicy::Silent => "silent on",
+                GranteePolicy::Denies => "denying",
+            };
+            format!(
+                "PutKeyPolicy {key} ({stance} the grantee){}",
+                answer(result, |_| "ok".into())
+            )
+        }
+        Op::GranteeEncrypt { key, result } => {
+            format!("grantee Encrypt {key}{}", answer(result, |_| "ok".into()))
         }
     }
 }

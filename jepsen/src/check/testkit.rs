@@ -220,3 +220,35 @@ pub fn deletion_read(key: &str, at_ms: u64, state: Option<Answer<KeyState>>) -> 
         state,
     }
 }
+
+pub fn create_grant(key: &str, name: &str, id: Option<Answer<&str>>) -> Op {
+    Op::CreateGrant {
+        key: key.into(),
+        name: name.into(),
+        grant_id: id.map(|i| i.map(Into::into)),
+    }
+}
+
+pub fn revoke_grant(key: &str, name: &str, result: Option<Answer<()>>) -> Op {
+    Op::RevokeGrant {
+        key: key.into(),
+        name: name.into(),
+        grant_id: format!("id-of-{name}"),
+        result,
+    }
+}
+
+pub fn put_policy(key: &str, policy: GranteePolicy, result: Option<Answer<()>>) -> Op {
+    Op::PutKeyPolicy {
+        key: key.into(),
+        policy,
+        result,
+    }
+}
+
+pub fn grantee_encrypt(key: &str, result: Option<Answer<()>>) -> Op {
+    Op::GranteeEncrypt {
+        key: key.into(),
+        result,
+    }
+}

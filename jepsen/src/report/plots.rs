@@ -15,12 +15,13 @@ const HEIGHT: f64 = 340.0;
 /// (failures and unknown outcomes are always all shown).
 const MAX_OK_POINTS: usize = 20_000;
 
-const WORKLOADS: [&str; 5] = [
+const WORKLOADS: [&str; 6] = [
     "key state",
     "alias",
     "ciphertexts",
     "creation set",
     "deletion schedule",
+    "authorization",
 ];
 const OUTCOMES: [(&str, &str); 3] = [
     ("ok", "ok"),
@@ -35,6 +36,10 @@ fn workload(op: &Op) -> usize {
         Op::Encrypt { .. } | Op::GenerateDataKey { .. } | Op::Decrypt { .. } => 2,
         Op::CreateKey { .. } | Op::ListKeys { .. } => 3,
         Op::ScheduleDeletion { .. } | Op::DeletionRead { .. } => 4,
+        Op::CreateGrant { .. }
+        | Op::RevokeGrant { .. }
+        | Op::PutKeyPolicy { .. }
+        | Op::GranteeEncrypt { .. } => 5,
     }
 }
 
@@ -54,6 +59,7 @@ fn marker(workload: usize) -> &'static str {
         r#"<polygon points="0,-2.9 2.7,2 -2.7,2"/>"#,
         r#"<polygon points="0,-3.1 3.1,0 0,3.1 -3.1,0"/>"#,
         r#"<polygon points="0,2.9 2.7,-2 -2.7,-2"/>"#,
+        r#"<polygon points="-3,0 -1.5,-2.6 1.5,-2.6 3,0 1.5,2.6 -1.5,2.6"/>"#,
     ][workload]
 }
 

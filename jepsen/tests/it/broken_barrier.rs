@@ -32,7 +32,14 @@ fn a_broken_read_barrier_is_caught() {
     let caught: Vec<&(String, String)> = verdicts
         .iter()
         .filter(|(checker, validity)| {
-            ["key-state", "alias", "use-after-disable", "creation-set"].contains(&checker.as_str())
+            [
+                "key-state",
+                "alias",
+                "use-after-disable",
+                "creation-set",
+                "authorization",
+            ]
+            .contains(&checker.as_str())
                 && validity == "invalid"
         })
         .collect();

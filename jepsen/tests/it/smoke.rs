@@ -32,6 +32,7 @@ fn a_short_run_under_partitions_kills_and_wipes_passes_every_checker() {
             "creation-set",
             "ciphertext-durability",
             "acknowledged-writes",
+            "authorization",
             "availability",
             "node-crashes",
             "wiped-stays-out",
@@ -51,6 +52,10 @@ fn a_short_run_under_partitions_kills_and_wipes_passes_every_checker() {
         "decrypt",
         "create-key",
         "list-keys",
+        "create-grant",
+        "revoke-grant",
+        "put-key-policy",
+        "grantee-encrypt",
     ] {
         assert!(
             ops.iter().any(|o| o["op"]["f"] == f && o["kind"] == "ok"),

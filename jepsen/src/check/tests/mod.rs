@@ -1,6 +1,7 @@
 //! The checkers against hand-made histories: each anomaly they exist to catch, and the
 //! concurrent-but-correct histories they must accept.
 
+mod authz;
 mod availability;
 mod deletion;
 mod durability;
@@ -61,6 +62,7 @@ fn check_all_runs_every_checker_in_a_stable_order() {
             "acknowledged-writes",
             "use-after-disable",
             "early-deletion",
+            "authorization",
             "availability"
         ]
     );
