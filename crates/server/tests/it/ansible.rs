@@ -36,7 +36,9 @@ struct Run {
 /// The `name=value` counts of the PLAY RECAP line for localhost.
 fn recap(output: &str) -> Option<(u64, u64)> {
     let after = output.split("PLAY RECAP").nth(1)?;
-    let line = after.lines().find(|l| l.trim_start().starts_with("localhost"))?;
+    let line = after
+        .lines()
+        .find(|l| l.trim_start().starts_with("localhost"))?;
     let count = |name: &str| -> Option<u64> {
         line.split_whitespace()
             .find_map(|field| field.strip_prefix(&format!("{name}=")))?
@@ -141,10 +143,18 @@ async fn check_key(client: &aws_sdk_kms::Client, vars: &Value) -> (String, Strin
     assert_eq!(meta.description(), Some("managed by ansible"));
     assert_eq!(meta.key_state().unwrap().as_str(), "Enabled");
 
-    let policy = client.get_key_policy().key_id(&key_id).send().await.unwrap();
+    let policy = client
+        .get_key_policy()
+        .key_id(&key_id)
+        .send()
+        .await
+        .unwrap();
     let got: Value = serde_json::from_str(policy.policy().unwrap()).unwrap();
     let put: Value = serde_json::from_str(vars["policy"].as_str().unwrap()).unwrap();
-    assert_eq!(got, put, "GetKeyPolicy answers the policy the playbook asked for");
+    assert_eq!(
+        got, put,
+        "GetKeyPolicy answers the policy the playbook asked for"
+    );
 
     let tags = client
         .list_resource_tags()
@@ -210,7 +220,10 @@ async fn ansible_kms_key_manages_a_key_with_policy_grants_and_tags_idempotently(
         .await
         .unwrap();
     let app_key = (
-        made["AccessKey"]["AccessKeyId"].as_str().unwrap().to_owned(),
+        made["AccessKey"]["AccessKeyId"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
         made["AccessKey"]["SecretAccessKey"]
             .as_str()
             .unwrap()
