@@ -139,7 +139,15 @@ async fn run(cell: Duration) {
     let bench = user("bench");
     let grantee = user("grantee-00500");
     let app = context(&[("app", "bench")]);
-    let cases: Vec<(&str, &Principal, &KeyId, BTreeMap<String, String>, bool)> = vec![
+    // What, who, which key, the encryption context, allowed.
+    type Case<'a> = (
+        &'a str,
+        &'a Principal,
+        &'a KeyId,
+        BTreeMap<String, String>,
+        bool,
+    );
+    let cases: Vec<Case> = vec![
         (
             "default policy, the account root",
             &root,

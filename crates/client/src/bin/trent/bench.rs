@@ -224,7 +224,8 @@ async fn setup_key(
     let mut next = 0;
     while next < grants {
         let mut batch = tokio::task::JoinSet::new();
-        for n in next..grants.min(next + concurrency.max(1)) {
+        let end = grants.min(next + concurrency.max(1));
+        for n in next..end {
             let grantee = format!("grantee-{n:05}");
             let input = json!({
                 "KeyId": key_id,
@@ -240,8 +241,8 @@ async fn setup_key(
                     .await
                     .map_err(|e| format!("CreateGrant {n}: {e}"))
             });
-            next = n + 1;
         }
+        next = end;
         while let Some(result) = batch.join_next().await {
             result.map_err(|e| e.to_string())??;
         }
