@@ -87,13 +87,13 @@ async fn run(cell: Duration) {
     let dir = tempfile::tempdir().unwrap();
     let leader = start_cluster(dir.path(), 92).await;
     let root = Principal::root(ACCOUNT.parse().unwrap());
-    let root_call = call(&root);
-    leader.create_user(&root_call, "bench").await.unwrap();
+    // A fresh call (request id) for each write: one id is one write.
+    leader.create_user(&call(&root), "bench").await.unwrap();
     let identity = r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
         "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey*"],
         "Resource": "arn:aws:kms:*:111122223333:key/*"}]}"#;
     leader
-        .put_user_policy(&root_call, "bench", "use-keys", identity)
+        .put_user_policy(&call(&root), "bench", "use-keys", identity)
         .await
         .unwrap();
     let key_of = |created: Value| -> KeyId {
