@@ -3,7 +3,8 @@
 //! policies, the grant index), on the leader of an in-process 3-node cluster, for a key with
 //! AWS's default policy and for a key with the realistic 20-statement policy of
 //! `realistic-policy.json` (the one scripts/bench-policy measures through the API) and
-//! 1,000 grants to other principals; then whole Encrypts of 32 bytes on each key, in turn.
+//! 1,000 grants to other principals (and the same policy without grants, to see what the
+//! grants add); then whole Encrypts of 32 bytes on each key, in turn.
 //!
 //!   cargo bench -p trent-service --bench authz -- [seconds per Encrypt cell, default 3]
 
