@@ -17,11 +17,12 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine as _;
 use serde_json::{json, Value};
-use trent_cluster::{ClusterConfig, ClusterNode, RaftTuning};
-use trent_hsm::{DomainKey, SoftHsm};
 use trent_model::Principal;
-use trent_service::{Call, HsmHooks, Limits, Operation, RateQuotas, Service, ServiceConfig};
+use trent_service::{Call, Operation, Service};
 use uuid::Uuid;
+
+mod common;
+use common::start_cluster;
 
 // The allocator trentd runs with (crates/server/src/main.rs), for the service and the raw
 // cipher alike.
@@ -45,7 +46,7 @@ fn main() {
 
 async fn run(cell: Duration) {
     let dir = tempfile::tempdir().unwrap();
-    let leader = start_cluster(dir.path()).await;
+    let leader = start_cluster(dir.path(), 90).await;
     let root = Principal::root("111122223333".parse().unwrap());
     let key = leader
         .execute(&call(&root), op("CreateKey", json!({})))
@@ -250,53 +251,4 @@ fn call(root: &Principal) -> Call {
 
 fn op(name: &str, input: Value) -> Operation {
     Operation::from_target(name, input).unwrap()
-}
-
-/// Three nodes on 127.90.0.x; returns the leader's service.
-async fn start_cluster(dir: &std::path::Path) -> Service {
-    let initial = "1=127.90.0.1:7701,2=127.90.0.2:7701,3=127.90.0.3:7701";
-    let mut services = vec![];
-    for id in 1..=3u64 {
-        let peer = format!("127.90.0.{id}:7701");
-        let hsm = Arc::new(SoftHsm::new(DomainKey::from_bytes([3; 32]), 10_000));
-        let config = ClusterConfig {
-            cluster_name: "bench".into(),
-            node_id: id,
-            data_dir: dir.join(format!("n{id}")),
-            peer_listen: peer.parse().unwrap(),
-            peer_advertise: peer,
-            initial_cluster: initial.parse().unwrap(),
-            raft: RaftTuning::default(),
-            request_timeout: Duration::from_secs(5),
-            peer_tls: None,
-            serve_peers: true,
-            hooks: HsmHooks::new(hsm.clone()).hooks(),
-        };
-        let node = ClusterNode::start(config).await.unwrap();
-        let config = ServiceConfig {
-            region: "us-east-1".into(),
-            limits: Limits::default(),
-            quotas: RateQuotas {
-                enabled: false,
-                ..RateQuotas::default()
-            },
-        };
-        services.push(Service::install(node, hsm, config));
-    }
-    let boots: Vec<_> = services
-        .iter()
-        .map(|s| {
-            let node = s.node().clone();
-            tokio::spawn(async move { node.bootstrap().await })
-        })
-        .collect();
-    for b in boots {
-        b.await.unwrap().unwrap();
-    }
-    loop {
-        if let Some(s) = services.iter().find(|s| s.node().is_leader()) {
-            return s.clone();
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }

@@ -16,7 +16,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
-use trent_model::{parse_grant_token, AccountId, Arn, Error, GrantOperation, KeyRecord, Principal};
+use trent_model::{
+    parse_grant_token, AccountId, Arn, Error, GrantOperation, KeyId, KeyRecord, Principal,
+};
 use trent_policy::{ContextValue, Outcome, Policy, Request};
 use trent_state::State;
 
@@ -159,6 +161,29 @@ impl Service {
         }
         Outcome::Deny(denial).into_result(&request)?;
         unreachable!("a denial is an error")
+    }
+
+    /// [`Service::authorize`] alone, for a cryptographic `action` on `key_id` with
+    /// `encryption_context`, read from this node's state without a read barrier: what
+    /// authorizing one request costs (crates/service/benches/authz.rs). Not for serving.
+    #[doc(hidden)]
+    pub fn authorize_for_bench(
+        &self,
+        call: &Call,
+        key_id: &KeyId,
+        action: Action,
+        encryption_context: &BTreeMap<String, String>,
+    ) -> Result<(), Error> {
+        self.node().read_local(|state| {
+            let key = state
+                .key(key_id)
+                .ok_or_else(|| Error::invalid_key_id(key_id))?;
+            let ask = Ask {
+                encryption_context: Some(encryption_context),
+                ..Ask::default()
+            };
+            self.authorize(state, call, key, action, &ask).map(|_| ())
+        })
     }
 
     /// Whether `call` may perform the account-level `action` (no key): the account's root

@@ -1,6 +1,7 @@
 //! Integration tests of `trentd`: real processes, real sockets, real RocksDB data dirs.
 
 mod adversarial;
+mod ansible;
 mod auth;
 mod authorization;
 mod backup;

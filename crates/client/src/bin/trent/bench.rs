@@ -14,14 +14,38 @@ use trent_client::{Client, Credentials, Prepared};
 #[derive(Subcommand)]
 pub enum BenchCmd {
     /// KMS operations in a loop, SigV4-signed, through any AWS KMS JSON endpoint: each
-    /// worker creates its key, then cycles through --op (one or a comma-separated mix) with
-    /// a --size-byte payload.
+    /// worker creates its key (or all use --key-id), then cycles through --op (one or a
+    /// comma-separated mix) with a --size-byte payload.
     Kms {
         /// The operations to cycle through.
         #[arg(long, value_enum, value_delimiter = ',', default_value = "encrypt")]
         op: Vec<Op>,
+        /// Use this existing key (id, ARN or alias) in every worker instead of creating one
+        /// per worker (e.g. a key made by `trent bench setup-key`).
+        #[arg(long)]
+        key_id: Option<String>,
+        /// An encryption context for every request that takes one, as `name=value` pairs,
+        /// comma-separated.
+        #[arg(long, value_delimiter = ',', value_parser = context_pair)]
+        encryption_context: Vec<(String, String)>,
         #[command(flatten)]
         load: Load,
+    },
+    /// Creates one key for a benchmark, with the key policy in --policy (AWS's default
+    /// without it) and --grants grants to other principals, and prints its id as JSON
+    /// (`{"KeyId": ..., "Grants": N}`), through the node of `trent --endpoint`.
+    SetupKey {
+        /// A file holding the key policy document.
+        #[arg(long)]
+        policy: Option<std::path::PathBuf>,
+        /// Grants to create on the key, to users `grantee-00000`, `grantee-00001`, ... of
+        /// the key's account, each allowing Encrypt and Decrypt with the encryption context
+        /// `grantee=<its name>` (so none of them allows the benchmark's own caller).
+        #[arg(long, default_value_t = 0)]
+        grants: usize,
+        /// CreateGrant requests in flight at once.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
     },
     /// Puts of --size bytes into etcd through its v3 JSON gateway (`/v3/kv/put`), one key per
     /// worker.
@@ -73,15 +97,33 @@ pub struct Load {
     json: bool,
 }
 
-pub async fn run(cmd: BenchCmd, region: &str, credentials: Credentials) -> Result<(), String> {
+pub async fn run(
+    cmd: BenchCmd,
+    endpoint: &str,
+    region: &str,
+    credentials: Credentials,
+) -> Result<(), String> {
     match cmd {
-        BenchCmd::Kms { op, load } => {
+        BenchCmd::Kms {
+            op,
+            key_id,
+            encryption_context,
+            load,
+        } => {
+            let context: serde_json::Map<String, Value> = encryption_context
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect();
             // Keys are created one worker at a time: a burst of CreateKey is not the load.
             let mut workers = Vec::new();
             for i in 0..load.workers {
                 let endpoint = &load.endpoints[i % load.endpoints.len()];
                 let client = Client::new(endpoint, region, credentials.clone())?;
-                workers.push(KmsWorker::start(client, &op, load.size).await?);
+                let shape = Shape {
+                    size: load.size,
+                    context: &context,
+                };
+                workers.push(KmsWorker::start(client, &op, key_id.as_deref(), shape).await?);
             }
             print(
                 &load,
@@ -96,6 +138,22 @@ pub async fn run(cmd: BenchCmd, region: &str, credentials: Credentials) -> Resul
                 &load,
                 bench::run_paced(workers, load.duration(), load.pace()).await,
             );
+        }
+        BenchCmd::SetupKey {
+            policy,
+            grants,
+            concurrency,
+        } => {
+            let client = Client::new(endpoint, region, credentials)?;
+            let policy = match policy {
+                Some(path) => Some(
+                    std::fs::read_to_string(&path)
+                        .map_err(|e| format!("reading {}: {e}", path.display()))?,
+                ),
+                None => None,
+            };
+            let key_id = setup_key(&client, policy.as_deref(), grants, concurrency).await?;
+            println!("{}", json!({"KeyId": key_id, "Grants": grants}));
         }
         BenchCmd::Failover { endpoint, kill_pid } => {
             let client =
@@ -131,6 +189,74 @@ fn print(load: &Load, report: Report) {
     }
 }
 
+/// `name=value`.
+fn context_pair(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not name=value"))?;
+    Ok((name.to_owned(), value.to_owned()))
+}
+
+/// Creates a key with `policy` (the default policy without one) and `grants` grants to
+/// `grantee-NNNNN` users of its account, `concurrency` CreateGrant requests at a time;
+/// answers its id.
+async fn setup_key(
+    client: &Client,
+    policy: Option<&str>,
+    grants: usize,
+    concurrency: usize,
+) -> Result<String, String> {
+    let mut input = json!({"Description": "trent bench: a key with its own policy and grants"});
+    if let Some(policy) = policy {
+        input["Policy"] = json!(policy);
+    }
+    let created = client
+        .kms("CreateKey", &input)
+        .await
+        .map_err(|e| format!("creating the key through {}: {e}", client.endpoint()))?;
+    let meta = &created["KeyMetadata"];
+    let (Some(key_id), Some(account)) = (meta["KeyId"].as_str(), meta["AWSAccountId"].as_str())
+    else {
+        return Err(format!(
+            "CreateKey answered no KeyId or AWSAccountId: {created}"
+        ));
+    };
+    let mut next = 0;
+    while next < grants {
+        let mut batch = tokio::task::JoinSet::new();
+        let end = grants.min(next + concurrency.max(1));
+        for n in next..end {
+            let grantee = format!("grantee-{n:05}");
+            let input = json!({
+                "KeyId": key_id,
+                "GranteePrincipal": format!("arn:aws:iam::{account}:user/{grantee}"),
+                "Operations": ["Encrypt", "Decrypt"],
+                "Constraints": {"EncryptionContextSubset": {"grantee": grantee}},
+                "Name": grantee,
+            });
+            let client = client.clone();
+            batch.spawn(async move {
+                client
+                    .kms("CreateGrant", &input)
+                    .await
+                    .map_err(|e| format!("CreateGrant {n}: {e}"))
+            });
+        }
+        next = end;
+        while let Some(result) = batch.join_next().await {
+            result.map_err(|e| e.to_string())??;
+        }
+    }
+    Ok(key_id.to_owned())
+}
+
+/// What each request carries: the payload size and the encryption context (if any).
+#[derive(Clone, Copy)]
+struct Shape<'a> {
+    size: usize,
+    context: &'a serde_json::Map<String, Value>,
+}
+
 /// KMS operations in a loop through a SigV4-signed client; works against any endpoint
 /// that speaks the AWS KMS JSON protocol.
 struct KmsWorker {
@@ -143,19 +269,35 @@ struct KmsWorker {
 }
 
 impl KmsWorker {
-    /// Creates the worker's key through `client` and prepares the request of each op.
-    async fn start(client: Client, ops: &[Op], size: usize) -> Result<KmsWorker, String> {
-        let created = client
-            .kms("CreateKey", &json!({"Description": "trent bench"}))
-            .await
-            .map_err(|e| format!("creating the bench key through {}: {e}", client.endpoint()))?;
-        let key_id = created["KeyMetadata"]["KeyId"]
-            .as_str()
-            .ok_or("CreateKey answered no KeyId")?
-            .to_owned();
+    /// Creates the worker's key through `client` (unless `key_id` names one to use) and
+    /// prepares the request of each op.
+    async fn start(
+        client: Client,
+        ops: &[Op],
+        key_id: Option<&str>,
+        shape: Shape<'_>,
+    ) -> Result<KmsWorker, String> {
+        let key_id = match key_id {
+            Some(key_id) => key_id.to_owned(),
+            None => {
+                let created = client
+                    .kms("CreateKey", &json!({"Description": "trent bench"}))
+                    .await
+                    .map_err(|e| {
+                        format!("creating the bench key through {}: {e}", client.endpoint())
+                    })?;
+                created["KeyMetadata"]["KeyId"]
+                    .as_str()
+                    .ok_or("CreateKey answered no KeyId")?
+                    .to_owned()
+            }
+        };
         let mut requests = vec![];
         for op in ops {
-            let (name, input) = Self::request(&client, *op, &key_id, size).await?;
+            let (name, mut input) = Self::request(&client, *op, &key_id, shape).await?;
+            if !shape.context.is_empty() && name != "UpdateKeyDescription" {
+                input["EncryptionContext"] = Value::Object(shape.context.clone());
+            }
             requests.push(client.prepare(&format!("TrentService.{name}"), &input));
         }
         Ok(KmsWorker {
@@ -165,20 +307,26 @@ impl KmsWorker {
         })
     }
 
-    /// The request of `op` on `key_id` with a `size`-byte payload.
+    /// The request of `op` on `key_id` with a `shape.size`-byte payload (a Decrypt's
+    /// ciphertext is sealed under `shape.context`).
     async fn request(
         client: &Client,
         op: Op,
         key_id: &str,
-        size: usize,
+        shape: Shape<'_>,
     ) -> Result<(&'static str, Value), String> {
+        let size = shape.size;
         let b64 = base64::engine::general_purpose::STANDARD;
         let plaintext = b64.encode(vec![0x5a; size.clamp(1, 4096)]);
         Ok(match op {
             Op::Encrypt => ("Encrypt", json!({"KeyId": key_id, "Plaintext": plaintext})),
             Op::Decrypt => {
+                let mut input = json!({"KeyId": key_id, "Plaintext": plaintext});
+                if !shape.context.is_empty() {
+                    input["EncryptionContext"] = Value::Object(shape.context.clone());
+                }
                 let sealed = client
-                    .kms("Encrypt", &json!({"KeyId": key_id, "Plaintext": plaintext}))
+                    .kms("Encrypt", &input)
                     .await
                     .map_err(|e| format!("preparing a ciphertext: {e}"))?;
                 (
@@ -252,7 +400,12 @@ impl Worker for EtcdPut {
 /// Kills the leader, then writes through `endpoint` until a write is acknowledged; prints
 /// the milliseconds from the kill to that acknowledgement.
 async fn failover(client: Client, pid: u32) -> Result<(), String> {
-    let mut writer = KmsWorker::start(client, &[Op::UpdateKeyDescription], 256).await?;
+    let no_context = serde_json::Map::new();
+    let shape = Shape {
+        size: 256,
+        context: &no_context,
+    };
+    let mut writer = KmsWorker::start(client, &[Op::UpdateKeyDescription], None, shape).await?;
     let killed = Instant::now();
     let status = std::process::Command::new("kill")
         .args(["-9", &pid.to_string()])

@@ -136,7 +136,7 @@ async fn main() -> ExitCode {
     };
     let result = match cli.command {
         Top::Bench { command } => {
-            return match bench::run(command, &ctx.region, ctx.credentials).await {
+            return match bench::run(command, &ctx.endpoint, &ctx.region, ctx.credentials).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(&e),
             }
