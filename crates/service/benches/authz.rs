@@ -47,6 +47,7 @@ fn call(caller: &Principal) -> Call {
         request_id: id,
         attempt: id,
         barrier_passed: false,
+        origin: Default::default(),
     }
 }
 
