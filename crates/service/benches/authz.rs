@@ -15,11 +15,10 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde_json::{json, Value};
 use trent_model::{KeyId, Principal};
-use trent_service::{Action, Call, Operation, Service};
-use uuid::Uuid;
+use trent_service::{Action, Operation, Service};
 
 mod common;
-use common::start_cluster;
+use common::{call, start_cluster};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -38,17 +37,6 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(run(Duration::from_secs(seconds)));
-}
-
-fn call(caller: &Principal) -> Call {
-    let id = Uuid::new_v4();
-    Call {
-        caller: caller.clone(),
-        request_id: id,
-        attempt: id,
-        barrier_passed: false,
-        origin: Default::default(),
-    }
 }
 
 async fn execute(service: &Service, caller: &Principal, name: &str, input: Value) -> Value {

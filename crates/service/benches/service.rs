@@ -18,11 +18,10 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine as _;
 use serde_json::{json, Value};
 use trent_model::Principal;
-use trent_service::{Call, Operation, Service};
-use uuid::Uuid;
+use trent_service::{Operation, Service};
 
 mod common;
-use common::start_cluster;
+use common::{call, start_cluster};
 
 // The allocator trentd runs with (crates/server/src/main.rs), for the service and the raw
 // cipher alike.
@@ -236,17 +235,6 @@ fn raw_aead(size: usize) {
 
 fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-fn call(root: &Principal) -> Call {
-    let id = Uuid::new_v4();
-    Call {
-        caller: root.clone(),
-        request_id: id,
-        attempt: id,
-        barrier_passed: false,
-        origin: Default::default(),
-    }
 }
 
 fn op(name: &str, input: Value) -> Operation {

@@ -112,7 +112,7 @@ impl Service {
                 if after.is_some_and(|m| check_grant_id(m).is_err()) {
                     return Err(Error::invalid_marker().into());
                 }
-                let page: Vec<Value> = s
+                let page: Vec<(String, Value)> = s
                     .grants(&key.metadata.key_id, after)
                     .filter(|g| req.grant_id.as_ref().is_none_or(|id| &g.grant_id == id))
                     .filter(|g| {
@@ -121,12 +121,12 @@ impl Service {
                             .is_none_or(|p| &g.grantee == p)
                     })
                     .take(limit + 1)
-                    .map(|g| grant_entry(g, &region))
+                    .map(|g| (g.grant_id.clone(), grant_entry(g, &region)))
                     .collect();
                 Ok(page)
             })
             .await?;
-        Ok(paged(page, limit, "Grants"))
+        Ok(paged(page, limit))
     }
 
     pub async fn list_retirable_grants(
@@ -144,7 +144,7 @@ impl Service {
         };
         let region = self.region().to_owned();
         let page = self
-            .read_for(call, |s| -> Result<Vec<Value>, Error> {
+            .read_for(call, |s| -> Result<Vec<(String, Value)>, Error> {
                 self.authorize_account(s, call, Action::ListRetirableGrants)?;
                 // Only for principals of the caller's own account: another tenant's grants
                 // are not the caller's to list.
@@ -164,21 +164,12 @@ impl Service {
                             .is_none_or(|(k, id)| (g.key_id, &g.grant_id) > (*k, id))
                     })
                     .take(limit + 1)
-                    .map(|g| grant_entry(g, &region))
+                    // The marker names the grant by key and id, as a token does.
+                    .map(|g| (g.token(), grant_entry(g, &region)))
                     .collect())
             })
             .await??;
-        let mut out = paged(page, limit, "Grants");
-        // The marker names the last grant listed by key and id, as a token does.
-        if let Some(next) = out.get("NextMarker").cloned() {
-            let last = &out["Grants"][limit - 1];
-            let key_id = last["KeyId"].as_str().and_then(|a| a.rsplit('/').next());
-            if let Some(key_id) = key_id.and_then(|k| k.parse::<KeyId>().ok()) {
-                let id = next.as_str().unwrap_or_default();
-                out["NextMarker"] = json!(trent_model::grant_token(key_id, id));
-            }
-        }
-        Ok(out)
+        Ok(paged(page, limit))
     }
 
     pub async fn retire_grant(&self, call: &Call, req: GrantRequest) -> Result<Value, OpError> {
@@ -420,15 +411,16 @@ fn grant_entry(g: &GrantRecord, region: &str) -> Value {
     entry
 }
 
-/// A page of `limit` entries out of `entries` (at most `limit + 1`), with AWS's `Truncated`
-/// and `NextMarker` (the last grant id listed).
-fn paged(mut entries: Vec<Value>, limit: usize, member: &str) -> Value {
+/// A page of `limit` grants out of `entries` (at most `limit + 1`, each with the marker that
+/// resumes after it), with AWS's `Truncated` and `NextMarker`.
+fn paged(mut entries: Vec<(String, Value)>, limit: usize) -> Value {
     let more = entries.len() > limit;
     entries.truncate(limit);
-    let next = more.then(|| entries[limit - 1]["GrantId"].clone());
-    let mut out = json!({ member: entries, "Truncated": more });
+    let next = more.then(|| entries[limit - 1].0.clone());
+    let grants: Vec<Value> = entries.into_iter().map(|(_, entry)| entry).collect();
+    let mut out = json!({ "Grants": grants, "Truncated": more });
     if let Some(next) = next {
-        out["NextMarker"] = next;
+        out["NextMarker"] = json!(next);
     }
     out
 }

@@ -57,3 +57,15 @@ pub async fn start_cluster(dir: &Path, subnet: u8) -> Service {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A fresh call by `caller`, with a request id of its own.
+pub fn call(caller: &trent_model::Principal) -> trent_service::Call {
+    let id = uuid::Uuid::new_v4();
+    trent_service::Call {
+        caller: caller.clone(),
+        request_id: id,
+        attempt: id,
+        barrier_passed: false,
+        origin: Default::default(),
+    }
+}
