@@ -18,7 +18,10 @@ use zeroize::Zeroizing;
 
 use crate::{DataKeyPair, HsmError};
 
-/// An unwrapped key of a spec other than SYMMETRIC_DEFAULT, ready to use.
+/// An unwrapped key of a spec other than SYMMETRIC_DEFAULT, ready to use. Each is made once
+/// and kept in the cache behind an `Arc`, so the variants' sizes are left unequal (boxing
+/// would add an indirection to every use and save nothing).
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Loaded {
     Rsa {
         sign: rsa::KeyPair,
@@ -32,7 +35,12 @@ pub(crate) enum Loaded {
         agree: Option<agreement::PrivateKey>,
     },
     Ed25519(Ed25519KeyPair),
-    MlDsa(PqdsaKeyPair, &'static signature::PqdsaVerificationAlgorithm),
+    MlDsa(
+        PqdsaKeyPair,
+        &'static signature::PqdsaVerificationAlgorithm,
+        /// The same key as aws-lc holds it, to sign and verify an external μ.
+        crate::ml_dsa_mu::MuKey,
+    ),
     Hmac(hmac::Key),
     MlKem {
         decapsulate: DecapsulationKey<aws_lc_rs::kem::AlgorithmId>,
@@ -85,13 +93,17 @@ pub(crate) fn data_key_pair(spec: KeySpec) -> Result<DataKeyPair, HsmError> {
     if matches!(family(spec)?, Family::Hmac(..)) {
         return Err(HsmError::Spec(spec.as_str()));
     }
+    if let Family::MlKem(..) = family(spec)? {
+        let key = crate::ml_kem_seed::generate(spec)?;
+        return Ok(DataKeyPair {
+            private_pkcs8: crate::der::ml_kem_pkcs8(spec, key.seed.as_ref()),
+            public_der: crate::der::ml_kem_spki(spec, &key.ek),
+        });
+    }
     let secret = generate(spec)?;
     let loaded = load(spec, &secret)?;
     let public_der = loaded.public_key_der(spec)?;
-    let private_pkcs8 = match family(spec)? {
-        Family::MlKem(_, dk_len, _) => crate::der::ml_kem_pkcs8(spec, &secret[..dk_len]),
-        _ => secret,
-    };
+    let private_pkcs8 = secret;
     Ok(DataKeyPair {
         private_pkcs8,
         public_der,
@@ -127,6 +139,7 @@ pub(crate) fn load(spec: KeySpec, secret: &[u8]) -> Result<Loaded, HsmError> {
         Family::MlDsa(alg, verify) => Loaded::MlDsa(
             PqdsaKeyPair::from_pkcs8(alg, secret).map_err(|_| fail())?,
             verify,
+            crate::ml_dsa_mu::MuKey::parse(secret)?,
         ),
         Family::Hmac(alg, len) if secret.len() == len => Loaded::Hmac(hmac::Key::new(alg, secret)),
         Family::Hmac(..) => return Err(fail()),
@@ -151,7 +164,7 @@ impl Loaded {
             Loaded::Rsa { sign, .. } => sign.public_key().as_der().map_err(|_| fail())?,
             Loaded::Ec { sign, .. } => sign.public_key().as_der().map_err(|_| fail())?,
             Loaded::Ed25519(key) => key.public_key().as_der().map_err(|_| fail())?,
-            Loaded::MlDsa(key, _) => key.public_key().as_der().map_err(|_| fail())?,
+            Loaded::MlDsa(key, ..) => key.public_key().as_der().map_err(|_| fail())?,
             Loaded::MlKem { encapsulate, .. } => {
                 let raw = encapsulate.key_bytes().map_err(|_| fail())?;
                 return Ok(crate::der::ml_kem_spki(spec, raw.as_ref()));
@@ -167,7 +180,7 @@ impl Loaded {
             Loaded::Rsa { sign, .. } => Some(sign.public_key().as_ref()),
             Loaded::Ec { sign, .. } => Some(sign.public_key().as_ref()),
             Loaded::Ed25519(key) => Some(key.public_key().as_ref()),
-            Loaded::MlDsa(key, _) => Some(key.public_key().as_ref()),
+            Loaded::MlDsa(key, ..) => Some(key.public_key().as_ref()),
             _ => None,
         }
     }

@@ -25,6 +25,8 @@ mod der;
 mod derive;
 mod domain;
 mod ed25519ph;
+mod ml_dsa_mu;
+mod ml_kem_seed;
 mod operate;
 mod secret_file;
 mod soft;

@@ -44,26 +44,26 @@ impl Loaded {
                     .map(|s| s.as_ref().to_vec())
                     .map_err(|_| wrong())
             }
-            (Loaded::Ed25519(key), MessageType::Raw) => match algorithm {
-                SigningAlgorithm::Ed25519Sha512 => Ok(key.sign(message).as_ref().to_vec()),
-                SigningAlgorithm::Ed25519PhSha512 => {
-                    crate::ed25519ph::sign(key, digest::digest(&digest::SHA512, message).as_ref())
-                }
-                _ => Err(wrong()),
-            },
+            (Loaded::Ed25519(key), MessageType::Raw)
+                if algorithm == SigningAlgorithm::Ed25519Sha512 =>
+            {
+                Ok(key.sign(message).as_ref().to_vec())
+            }
+            // AWS's ED25519_PH_SHA_512 takes the caller's SHA-512 digest as Ed25519ph's
+            // message, so it is hashed again (FIPS 186-5 §7.8.1 step 1): "hashed twice".
             (Loaded::Ed25519(key), MessageType::Digest)
                 if algorithm == SigningAlgorithm::Ed25519PhSha512 =>
             {
-                crate::ed25519ph::sign(key, message)
+                crate::ed25519ph::sign(key, digest::digest(&digest::SHA512, message).as_ref())
             }
-            (Loaded::MlDsa(key, _), MessageType::Raw) => {
+            (Loaded::MlDsa(key, ..), MessageType::Raw) => {
                 let mut signature = vec![0u8; key.algorithm().signature_len()];
                 let len = key.sign(message, &mut signature).map_err(|_| wrong())?;
                 signature.truncate(len);
                 Ok(signature)
             }
-            (Loaded::MlDsa(..), MessageType::ExternalMu) => {
-                Err(HsmError::Unsupported("MessageType EXTERNAL_MU"))
+            (Loaded::MlDsa(key, _, mu), MessageType::ExternalMu) => {
+                mu.sign(message, key.algorithm().signature_len())
             }
             _ => Err(wrong()),
         }
@@ -84,21 +84,21 @@ impl Loaded {
                     let public = UnparsedPublicKey::new(&signature::ED25519, key.public_key());
                     Ok(public.verify(message, signature).is_ok())
                 }
-                (SigningAlgorithm::Ed25519PhSha512, MessageType::Raw) => {
-                    let digest = digest::digest(&digest::SHA512, message);
-                    Ok(crate::ed25519ph::verify(key, digest.as_ref(), signature))
-                }
                 (SigningAlgorithm::Ed25519PhSha512, MessageType::Digest) => {
-                    Ok(crate::ed25519ph::verify(key, message, signature))
+                    let prehash = digest::digest(&digest::SHA512, message);
+                    Ok(crate::ed25519ph::verify(key, prehash.as_ref(), signature))
                 }
                 _ => Err(wrong()),
             };
+        }
+        if let (Loaded::MlDsa(_, _, mu), MessageType::ExternalMu) = (self, message_type) {
+            return mu.verify(message, signature);
         }
         let public = self.public_key_raw().ok_or_else(wrong)?;
         let verifier: &'static dyn VerificationAlgorithm = match self {
             Loaded::Rsa { .. } => rsa_verification(algorithm).ok_or_else(wrong)?,
             Loaded::Ec { verify, .. } => *verify,
-            Loaded::MlDsa(_, verify) => *verify,
+            Loaded::MlDsa(_, verify, _) => *verify,
             _ => return Err(wrong()),
         };
         let public = UnparsedPublicKey::new(verifier, public);
@@ -110,7 +110,7 @@ impl Loaded {
                     .verify_digest(&imported(message, hash)?, signature)
                     .is_ok())
             }
-            MessageType::ExternalMu => Err(HsmError::Unsupported("MessageType EXTERNAL_MU")),
+            MessageType::ExternalMu => Err(wrong()),
         }
     }
 

@@ -47,6 +47,8 @@ struct Ready {
     key: ReadyKey,
 }
 
+/// Made once per key version and shared behind an `Arc`: sizes are left unequal.
+#[allow(clippy::large_enum_variant)]
 enum ReadyKey {
     Symmetric {
         /// The material as a block cipher, to derive per-ciphertext keys.
