@@ -18,8 +18,14 @@
 //! implements `Debug`, `Clone`, `Serialize` or offers an accessor (the `test-hooks` feature
 //! adds one for tests that prove material never reaches disk). Errors never carry material.
 
+mod asymmetric;
+#[cfg(test)]
+mod asymmetric_tests;
+mod der;
 mod derive;
 mod domain;
+mod ed25519ph;
+mod operate;
 mod secret_file;
 mod soft;
 
@@ -29,7 +35,9 @@ pub use soft::{SoftHsm, DEFAULT_CACHE_ENTRIES};
 
 pub use trent_model::{Salt, CIPHERTEXT_SALT_LEN};
 
-use trent_model::KeyId;
+use trent_model::{
+    EncryptionAlgorithm, KeyId, KeySpec, MacAlgorithm, MessageType, SigningAlgorithm,
+};
 use zeroize::Zeroizing;
 
 /// Bytes the caller is entitled to see in the clear (a decrypted message, a data key, a
@@ -72,6 +80,34 @@ pub enum HsmError {
     /// The domain key cannot be loaded.
     #[error("domain key: {0}")]
     DomainKey(String),
+    /// Material of this spec could not be generated or parsed.
+    #[error("key material of spec {0} could not be generated or parsed")]
+    Generation(&'static str),
+    /// The HSM holds no keys of this spec.
+    #[error("key spec {0} is not offered")]
+    Spec(&'static str),
+    /// The algorithm does not suit the key (the service checks this first).
+    #[error("algorithm {0} does not suit the key")]
+    Algorithm(&'static str),
+    /// A digest whose length is not its hash's.
+    #[error("the digest has the wrong length for its algorithm")]
+    DigestLength,
+    /// A peer public key that is not a public key of the key's curve.
+    #[error("the public key is not a {0} public key")]
+    PublicKey(&'static str),
+    /// A key with no public key (HMAC).
+    #[error("the key has no public key")]
+    NoPublicKey,
+    /// Something the HSM does not do.
+    #[error("{0} is not supported")]
+    Unsupported(&'static str),
+}
+
+/// A data key pair (GenerateDataKeyPair): the private key as PKCS#8 DER, zeroized when
+/// dropped, and the public key as DER SubjectPublicKeyInfo.
+pub struct DataKeyPair {
+    pub private_pkcs8: Plaintext,
+    pub public_der: Vec<u8>,
 }
 
 /// What every HSM backend offers. Operations are synchronous: the soft backend takes
@@ -117,6 +153,99 @@ pub trait Hsm: Send + Sync + 'static {
         ciphertext: &[u8],
         aad: &[u8],
     ) -> Result<Plaintext, HsmError>;
+
+    /// Generates material of `spec` (any spec but SYMMETRIC_DEFAULT, which is
+    /// [`Hsm::generate_symmetric`], and SM2) for `key_id` version `version`; returns it
+    /// wrapped, bound to the key, the version and the spec. RSA generation takes up to
+    /// seconds: callers run it off the async runtime.
+    fn generate(&self, key_id: KeyId, version: u32, spec: KeySpec) -> Result<Vec<u8>, HsmError>;
+
+    /// The public key of an asymmetric key, as a DER X.509 SubjectPublicKeyInfo.
+    fn public_key(&self, key: MaterialRef<'_>, spec: KeySpec) -> Result<Vec<u8>, HsmError>;
+
+    /// Signs `message` (of `message_type`) with the key's private key.
+    fn sign(
+        &self,
+        key: MaterialRef<'_>,
+        spec: KeySpec,
+        algorithm: SigningAlgorithm,
+        message_type: MessageType,
+        message: &[u8],
+    ) -> Result<Vec<u8>, HsmError>;
+
+    /// Whether `signature` verifies under the key's public key.
+    fn verify(
+        &self,
+        key: MaterialRef<'_>,
+        spec: KeySpec,
+        algorithm: SigningAlgorithm,
+        message_type: MessageType,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, HsmError>;
+
+    /// RSAES-OAEP encryption under the key's public key.
+    fn encrypt_asymmetric(
+        &self,
+        key: MaterialRef<'_>,
+        spec: KeySpec,
+        algorithm: EncryptionAlgorithm,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, HsmError>;
+
+    /// RSAES-OAEP decryption; [`HsmError::Authentication`] when the ciphertext does not open.
+    fn decrypt_asymmetric(
+        &self,
+        key: MaterialRef<'_>,
+        spec: KeySpec,
+        algorithm: EncryptionAlgorithm,
+        ciphertext: &[u8],
+    ) -> Result<Plaintext, HsmError>;
+
+    /// The HMAC of `message` under the key.
+    fn generate_mac(
+        &self,
+        key: MaterialRef<'_>,
+        spec: KeySpec,
+        algorithm: MacAlgorithm,
+        message: &[u8],
+    ) -> Result<Vec<u8>, HsmError>;
+
+    /// Whether `mac` is the key's HMAC of `message`, compared in constant time.
+    fn verify_mac(
+        &self,
+        key: MaterialRef<'_>,
+        spec: KeySpec,
+        algorithm: MacAlgorithm,
+        message: &[u8],
+        mac: &[u8],
+    ) -> Result<bool, HsmError>;
+
+    /// ECDH between the key and `peer_public` (DER SubjectPublicKeyInfo): the raw secret.
+    fn derive_shared_secret(
+        &self,
+        key: MaterialRef<'_>,
+        spec: KeySpec,
+        peer_public: &[u8],
+    ) -> Result<Plaintext, HsmError>;
+
+    /// ML-KEM encapsulation to the key: the ciphertext and the shared secret.
+    fn encapsulate(
+        &self,
+        key: MaterialRef<'_>,
+        spec: KeySpec,
+    ) -> Result<(Vec<u8>, Plaintext), HsmError>;
+
+    /// ML-KEM decapsulation; [`HsmError::Authentication`] for a malformed ciphertext.
+    fn decapsulate(
+        &self,
+        key: MaterialRef<'_>,
+        spec: KeySpec,
+        ciphertext: &[u8],
+    ) -> Result<Plaintext, HsmError>;
+
+    /// A fresh key pair of `spec` that the HSM does not keep (GenerateDataKeyPair).
+    fn generate_data_key_pair(&self, spec: KeySpec) -> Result<DataKeyPair, HsmError>;
 
     /// A fresh random salt for [`Hsm::encrypt`].
     fn salt(&self) -> Salt;

@@ -13,17 +13,26 @@ use hmac::{Hmac, KeyInit as _, Mac};
 use lru::LruCache;
 use rand::RngCore;
 use sha2::Sha256;
-use trent_model::KeyId;
+use trent_model::{
+    EncryptionAlgorithm, KeyId, KeySpec, MacAlgorithm, MessageType, SigningAlgorithm,
+};
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::asymmetric::{self, Loaded};
 use crate::derive::{derived_cipher, kdf_cipher};
-use crate::{DomainKey, Hsm, HsmError, MaterialRef, Plaintext, Salt, Sealed, NONCE_LEN};
+use crate::{
+    DataKeyPair, DomainKey, Hsm, HsmError, MaterialRef, Plaintext, Salt, Sealed, NONCE_LEN,
+};
 
 /// Unwrapped keys kept ready by default.
 pub const DEFAULT_CACHE_ENTRIES: usize = 10_000;
 
-/// Format byte of a wrapped blob: `[1][nonce 12][sealed key 32 + tag 16]`.
+/// Format byte of a wrapped symmetric key: `[1][nonce 12][sealed key 32 + tag 16]`.
 const WRAP_FORMAT: u8 = 1;
+/// Format byte of a wrapped key of any other spec: `[2][nonce 12][sealed secret + tag 16]`,
+/// the spec bound into the additional data with the key id and version.
+const WRAP_FORMAT_2: u8 = 2;
+const MATERIAL_AAD_2: &[u8] = b"trent/material/v2";
 const TAG_LEN: usize = 16;
 const WRAPPED_LEN: usize = 1 + NONCE_LEN + 32 + TAG_LEN;
 const MATERIAL_AAD: &[u8] = b"trent/material/v1";
@@ -35,17 +44,35 @@ const MAC_KEY_LABEL: &[u8] = b"trent/mac-key/v1";
 /// under the same id and version is never served from the cache).
 struct Ready {
     wrapped: Vec<u8>,
-    /// The material as a block cipher, to derive per-ciphertext keys.
-    kdf: Aes256,
-    /// The material as an AEAD: only to open format-1 blobs, sealed under it directly.
-    direct: Aes256Gcm,
+    key: ReadyKey,
+}
+
+enum ReadyKey {
+    Symmetric {
+        /// The material as a block cipher, to derive per-ciphertext keys.
+        kdf: Aes256,
+        /// The material as an AEAD: only to open format-1 blobs, sealed under it directly.
+        direct: Aes256Gcm,
+    },
+    /// Any other spec's key.
+    Other(Loaded),
 }
 
 impl Ready {
-    fn cipher(&self, salt: Option<&Salt>) -> Cipher<'_> {
-        match salt {
-            Some(salt) => Cipher::Derived(Box::new(derived_cipher(&self.kdf, salt))),
-            None => Cipher::Direct(&self.direct),
+    fn cipher(&self, salt: Option<&Salt>) -> Result<Cipher<'_>, HsmError> {
+        let ReadyKey::Symmetric { kdf, direct } = &self.key else {
+            return Err(HsmError::Algorithm("SYMMETRIC_DEFAULT"));
+        };
+        Ok(match salt {
+            Some(salt) => Cipher::Derived(Box::new(derived_cipher(kdf, salt))),
+            None => Cipher::Direct(direct),
+        })
+    }
+
+    fn loaded(&self) -> Result<&Loaded, HsmError> {
+        match &self.key {
+            ReadyKey::Other(loaded) => Ok(loaded),
+            ReadyKey::Symmetric { .. } => Err(HsmError::Spec("SYMMETRIC_DEFAULT")),
         }
     }
 }
@@ -103,14 +130,65 @@ impl SoftHsm {
         let material = self.unwrap_material(key)?;
         let ready = Arc::new(Ready {
             wrapped: key.wrapped.to_vec(),
-            kdf: kdf_cipher(material.as_ref()),
-            direct: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(material.as_ref())),
+            key: ReadyKey::Symmetric {
+                kdf: kdf_cipher(material.as_ref()),
+                direct: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(material.as_ref())),
+            },
         });
         self.cache
             .lock()
             .expect("cache lock")
             .put(slot, ready.clone());
         Ok(ready)
+    }
+
+    /// The loaded key of a spec other than SYMMETRIC_DEFAULT, from the cache or unwrapped.
+    fn ready_other(&self, key: MaterialRef<'_>, spec: KeySpec) -> Result<Arc<Ready>, HsmError> {
+        let slot = (key.key_id, key.version);
+        if let Some(ready) = self.cache.lock().expect("cache lock").get(&slot) {
+            if ready.wrapped == key.wrapped {
+                return Ok(ready.clone());
+            }
+        }
+        let secret = self.unwrap_other(key, spec)?;
+        let ready = Arc::new(Ready {
+            wrapped: key.wrapped.to_vec(),
+            key: ReadyKey::Other(asymmetric::load(spec, &secret)?),
+        });
+        self.cache
+            .lock()
+            .expect("cache lock")
+            .put(slot, ready.clone());
+        Ok(ready)
+    }
+
+    fn with_loaded<T>(
+        &self,
+        key: MaterialRef<'_>,
+        spec: KeySpec,
+        f: impl FnOnce(&Loaded) -> Result<T, HsmError>,
+    ) -> Result<T, HsmError> {
+        let ready = self.ready_other(key, spec)?;
+        f(ready.loaded()?)
+    }
+
+    fn unwrap_other(&self, key: MaterialRef<'_>, spec: KeySpec) -> Result<Plaintext, HsmError> {
+        let fail = || HsmError::Unwrap {
+            key_id: key.key_id,
+            version: key.version,
+        };
+        let w = key.wrapped;
+        if w.len() < 1 + NONCE_LEN + TAG_LEN || w[0] != WRAP_FORMAT_2 {
+            return Err(fail());
+        }
+        let aad = material_aad_2(key.key_id, key.version, spec);
+        let nonce = Nonce::from_slice(&w[1..1 + NONCE_LEN]);
+        let payload = Payload {
+            msg: &w[1 + NONCE_LEN..],
+            aad: &aad,
+        };
+        let secret = self.domain.decrypt(nonce, payload).map_err(|_| fail())?;
+        Ok(Zeroizing::new(secret))
     }
 
     fn unwrap_material(&self, key: MaterialRef<'_>) -> Result<Zeroizing<Vec<u8>>, HsmError> {
@@ -133,6 +211,10 @@ impl SoftHsm {
     }
 
     fn seal_under_domain(&self, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
+        self.seal_under_domain_as(WRAP_FORMAT, plaintext, aad)
+    }
+
+    fn seal_under_domain_as(&self, format: u8, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
         let nonce = fresh_nonce();
         let sealed = self
             .domain
@@ -145,7 +227,7 @@ impl SoftHsm {
             )
             .expect("AES-GCM sealing of a short message cannot fail");
         let mut out = Vec::with_capacity(1 + NONCE_LEN + sealed.len());
-        out.push(WRAP_FORMAT);
+        out.push(format);
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&sealed);
         out
@@ -168,7 +250,7 @@ impl Hsm for SoftHsm {
         let ready = self.ready(key)?;
         let nonce = fresh_nonce();
         let ciphertext = ready
-            .cipher(Some(salt))
+            .cipher(Some(salt))?
             .encrypt(
                 Nonce::from_slice(&nonce),
                 Payload {
@@ -189,7 +271,7 @@ impl Hsm for SoftHsm {
         out: &mut Vec<u8>,
     ) -> Result<(), HsmError> {
         let ready = self.ready(key)?;
-        let cipher = ready.cipher(Some(salt));
+        let cipher = ready.cipher(Some(salt))?;
         let nonce = fresh_nonce();
         out.reserve(NONCE_LEN + plaintext.len() + TAG_LEN);
         let given = out.len();
@@ -225,10 +307,116 @@ impl Hsm for SoftHsm {
             aad,
         };
         let plaintext = ready
-            .cipher(salt)
+            .cipher(salt)?
             .decrypt(Nonce::from_slice(nonce), payload)
             .map_err(|_| HsmError::Authentication)?;
         Ok(Zeroizing::new(plaintext))
+    }
+
+    fn generate(&self, key_id: KeyId, version: u32, spec: KeySpec) -> Result<Vec<u8>, HsmError> {
+        let secret = asymmetric::generate(spec)?;
+        let aad = material_aad_2(key_id, version, spec);
+        Ok(self.seal_under_domain_as(WRAP_FORMAT_2, &secret, &aad))
+    }
+
+    fn public_key(&self, key: MaterialRef<'_>, spec: KeySpec) -> Result<Vec<u8>, HsmError> {
+        self.with_loaded(key, spec, |k| k.public_key_der(spec))
+    }
+
+    fn sign(
+        &self,
+        key: MaterialRef<'_>,
+        spec: KeySpec,
+        algorithm: SigningAlgorithm,
+        message_type: MessageType,
+        message: &[u8],
+    ) -> Result<Vec<u8>, HsmError> {
+        self.with_loaded(key, spec, |k| k.sign(algorithm, message_type, message))
+    }
+
+    fn verify(
+        &self,
+        key: MaterialRef<'_>,
+        spec: KeySpec,
+        algorithm: SigningAlgorithm,
+        message_type: MessageType,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, HsmError> {
+        self.with_loaded(key, spec, |k| {
+            k.verify(algorithm, message_type, message, signature)
+        })
+    }
+
+    fn encrypt_asymmetric(
+        &self,
+        key: MaterialRef<'_>,
+        spec: KeySpec,
+        algorithm: EncryptionAlgorithm,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, HsmError> {
+        self.with_loaded(key, spec, |k| k.oaep_encrypt(algorithm, plaintext))
+    }
+
+    fn decrypt_asymmetric(
+        &self,
+        key: MaterialRef<'_>,
+        spec: KeySpec,
+        algorithm: EncryptionAlgorithm,
+        ciphertext: &[u8],
+    ) -> Result<Plaintext, HsmError> {
+        self.with_loaded(key, spec, |k| k.oaep_decrypt(algorithm, ciphertext))
+    }
+
+    fn generate_mac(
+        &self,
+        key: MaterialRef<'_>,
+        spec: KeySpec,
+        algorithm: MacAlgorithm,
+        message: &[u8],
+    ) -> Result<Vec<u8>, HsmError> {
+        self.with_loaded(key, spec, |k| k.mac(algorithm, message))
+    }
+
+    fn verify_mac(
+        &self,
+        key: MaterialRef<'_>,
+        spec: KeySpec,
+        algorithm: MacAlgorithm,
+        message: &[u8],
+        mac: &[u8],
+    ) -> Result<bool, HsmError> {
+        self.with_loaded(key, spec, |k| k.verify_mac(algorithm, message, mac))
+    }
+
+    fn derive_shared_secret(
+        &self,
+        key: MaterialRef<'_>,
+        spec: KeySpec,
+        peer_public: &[u8],
+    ) -> Result<Plaintext, HsmError> {
+        self.with_loaded(key, spec, |k| k.agree(spec, peer_public))
+    }
+
+    fn encapsulate(
+        &self,
+        key: MaterialRef<'_>,
+        spec: KeySpec,
+    ) -> Result<(Vec<u8>, Plaintext), HsmError> {
+        self.with_loaded(key, spec, |k| k.encapsulate())
+    }
+
+    fn decapsulate(
+        &self,
+        key: MaterialRef<'_>,
+        spec: KeySpec,
+        ciphertext: &[u8],
+    ) -> Result<Plaintext, HsmError> {
+        self.with_loaded(key, spec, |k| k.decapsulate(ciphertext))
+    }
+
+    fn generate_data_key_pair(&self, spec: KeySpec) -> Result<DataKeyPair, HsmError> {
+        asymmetric::data_key_pair(spec)
     }
 
     fn salt(&self) -> Salt {
@@ -322,6 +510,14 @@ fn material_aad(key_id: KeyId, version: u32) -> Vec<u8> {
     let mut aad = MATERIAL_AAD.to_vec();
     aad.extend_from_slice(key_id.0.as_bytes());
     aad.extend_from_slice(&version.to_be_bytes());
+    aad
+}
+
+fn material_aad_2(key_id: KeyId, version: u32, spec: KeySpec) -> Vec<u8> {
+    let mut aad = MATERIAL_AAD_2.to_vec();
+    aad.extend_from_slice(key_id.0.as_bytes());
+    aad.extend_from_slice(&version.to_be_bytes());
+    aad.extend_from_slice(spec.as_str().as_bytes());
     aad
 }
 

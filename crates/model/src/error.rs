@@ -61,11 +61,16 @@ pub enum ErrorKind {
     /// IAM's `DeleteConflict`: the entity still has subordinates (a user with inline
     /// policies), HTTP 409 as IAM answers.
     DeleteConflict,
+    /// Verify of a signature that does not verify (AWS: `KMSInvalidSignatureException`).
+    /// Appended, so no stored index moves.
+    KmsInvalidSignature,
+    /// VerifyMac of a MAC that does not verify (AWS: `KMSInvalidMacException`).
+    KmsInvalidMac,
 }
 
 impl ErrorKind {
     /// Every kind, for lookups by code.
-    pub const ALL: [ErrorKind; 31] = [
+    pub const ALL: [ErrorKind; 33] = [
         ErrorKind::NotFound,
         ErrorKind::AlreadyExists,
         ErrorKind::Disabled,
@@ -97,6 +102,8 @@ impl ErrorKind {
         ErrorKind::InvalidGrantToken,
         ErrorKind::NoSuchEntity,
         ErrorKind::DeleteConflict,
+        ErrorKind::KmsInvalidSignature,
+        ErrorKind::KmsInvalidMac,
     ];
 
     /// The kind whose AWS exception name is `code` (the inverse of [`ErrorKind::aws_code`]).
@@ -138,6 +145,8 @@ impl ErrorKind {
             ErrorKind::InvalidGrantToken => "InvalidGrantTokenException",
             ErrorKind::NoSuchEntity => "NoSuchEntityException",
             ErrorKind::DeleteConflict => "DeleteConflictException",
+            ErrorKind::KmsInvalidSignature => "KMSInvalidSignatureException",
+            ErrorKind::KmsInvalidMac => "KMSInvalidMacException",
         }
     }
 
@@ -248,6 +257,25 @@ catalog! {
     algorithm_for_spec(algorithm, spec) => InvalidKeyUsage, "Algorithm {algorithm} is incompatible with key spec {spec}.";
     /// Decrypt of a ciphertext whose key is gone: AWS's words, which tell nothing of why.
     ciphertext_key_unknown() => AccessDenied, "The ciphertext refers to a customer master key that does not exist, does not exist in this region, or you are not allowed to access.";
+    // Key types (issue 23).
+    /// A key spec AWS offers only in its China regions.
+    key_spec_china_only(spec) => UnsupportedOperation, "KeySpec {spec} is available only in the AWS China Regions; trent does not offer it.";
+    /// A DIGEST (or EXTERNAL_MU) message whose length is not the algorithm's.
+    digest_length(algorithm) => Validation, "Digest is invalid length for algorithm {algorithm}.";
+    /// A message type the signing algorithm does not take.
+    message_type_for_algorithm(message_type, algorithm) => InvalidKeyUsage, "MessageType {message_type} is not supported with signing algorithm {algorithm}.";
+    /// Decrypt of an RSA ciphertext without the key named (it carries no header).
+    key_id_for_asymmetric() => Validation, "KeyId is required to decrypt with an asymmetric KMS key.";
+    /// An encryption context with an RSA key (OAEP has no additional data to bind it to).
+    context_for_asymmetric() => Validation, "EncryptionContext is not supported with asymmetric KMS keys.";
+    /// A signature that does not verify: AWS says nothing more.
+    invalid_signature() => KmsInvalidSignature, "";
+    /// A MAC that does not verify: AWS says nothing more.
+    invalid_mac() => KmsInvalidMac, "";
+    /// An RSA plaintext longer than OAEP takes under the key.
+    rsa_plaintext_too_long(algorithm, spec, max) => Validation, "Plaintext is too long for {algorithm} with a {spec} key: at most {max} bytes.";
+    /// DeriveSharedSecret with a public key that is not one of the key's curve.
+    public_key_for_curve(spec) => Validation, "PublicKey must be a DER-encoded X.509 SubjectPublicKeyInfo of a {spec} public key.";
     incorrect_key() => IncorrectKey, "The key ID in the request does not identify a CMK that can perform this operation.";
     /// AWS says nothing more, so as not to help an attacker.
     invalid_ciphertext() => InvalidCiphertext, "";

@@ -37,10 +37,12 @@ pub enum GrantOperation {
     GenerateMac,
     VerifyMac,
     DeriveSharedSecret,
+    Encapsulate,
+    Decapsulate,
 }
 
 impl GrantOperation {
-    pub const ALL: [GrantOperation; 17] = [
+    pub const ALL: [GrantOperation; 19] = [
         GrantOperation::Decrypt,
         GrantOperation::Encrypt,
         GrantOperation::GenerateDataKey,
@@ -58,6 +60,8 @@ impl GrantOperation {
         GrantOperation::GenerateMac,
         GrantOperation::VerifyMac,
         GrantOperation::DeriveSharedSecret,
+        GrantOperation::Encapsulate,
+        GrantOperation::Decapsulate,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -81,6 +85,8 @@ impl GrantOperation {
             GrantOperation::GenerateMac => "GenerateMac",
             GrantOperation::VerifyMac => "VerifyMac",
             GrantOperation::DeriveSharedSecret => "DeriveSharedSecret",
+            GrantOperation::Encapsulate => "Encapsulate",
+            GrantOperation::Decapsulate => "Decapsulate",
         }
     }
 

@@ -105,6 +105,14 @@ aws_enum!(
         Hmac384 = "HMAC_384",
         Hmac512 = "HMAC_512",
         Sm2 = "SM2",
+        // Appended (issue 23): the stored form of a spec is its index.
+        MlDsa44 = "ML_DSA_44",
+        MlDsa65 = "ML_DSA_65",
+        MlDsa87 = "ML_DSA_87",
+        EccNistEdwards25519 = "ECC_NIST_EDWARDS25519",
+        MlKem512 = "ML_KEM_512",
+        MlKem768 = "ML_KEM_768",
+        MlKem1024 = "ML_KEM_1024",
     }
 );
 
@@ -115,6 +123,7 @@ aws_enum!(
         SignVerify = "SIGN_VERIFY",
         GenerateVerifyMac = "GENERATE_VERIFY_MAC",
         KeyAgreement = "KEY_AGREEMENT",
+        EncapsulateDecapsulate = "ENCAPSULATE_DECAPSULATE",
     }
 );
 

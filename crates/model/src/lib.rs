@@ -4,13 +4,15 @@
 //! This crate does no I/O and holds no key material. Everything here is plain data that can be
 //! replicated, stored and printed; the HSM crate is the only place plaintext keys exist.
 
-mod alias;
 mod arn;
 mod ciphertext;
 mod cluster;
 mod error;
 mod grant;
+#[macro_use]
 mod key;
+mod alias;
+mod key_spec;
 mod principal;
 
 pub use alias::{AliasName, AliasRecord};
@@ -28,6 +30,10 @@ pub use grant::{
 pub use key::{
     key_material_id, KeyId, KeyLastUsage, KeyManager, KeyMetadata, KeyRecord, KeySpec, KeyState,
     KeyUsage, Origin, Tag, WrappedMaterial, FIRST_MATERIAL_VERSION,
+};
+pub use key_spec::{
+    DataKeyPairSpec, EncapsulationAlgorithm, EncryptionAlgorithm, KeyAgreementAlgorithm,
+    MacAlgorithm, MessageType, SigningAlgorithm, MAX_MESSAGE, MU_LEN,
 };
 pub use principal::{
     validate_access_key_id, AccessKeyRecord, Principal, UserName, UserRecord, ADMINISTRATOR_POLICY,

@@ -47,6 +47,16 @@ macro_rules! each_operation {
             ListRetirableGrants(ListRetirableGrantsRequest),
             RetireGrant(GrantRequest),
             RevokeGrant(GrantRequest),
+            Sign(SignRequest),
+            Verify(VerifyRequest),
+            GetPublicKey(KeyIdRequest),
+            GenerateMac(GenerateMacRequest),
+            VerifyMac(VerifyMacRequest),
+            DeriveSharedSecret(DeriveSharedSecretRequest),
+            GenerateDataKeyPair(GenerateDataKeyPairRequest),
+            GenerateDataKeyPairWithoutPlaintext(GenerateDataKeyPairRequest),
+            Encapsulate(EncapsulateRequest),
+            Decapsulate(DecapsulateRequest),
         }
     };
 }
@@ -173,6 +183,15 @@ impl Operation {
                 | GenerateDataKey(_)
                 | GenerateDataKeyWithoutPlaintext(_)
                 | GenerateRandom(_)
+                | Sign(_)
+                | Verify(_)
+                | GenerateMac(_)
+                | VerifyMac(_)
+                | DeriveSharedSecret(_)
+                | GenerateDataKeyPair(_)
+                | GenerateDataKeyPairWithoutPlaintext(_)
+                | Encapsulate(_)
+                | Decapsulate(_)
         )
     }
 }

@@ -45,21 +45,39 @@ pub struct KeyMetadataOut {
     /// The id of the key's current material version (absent for a key without material).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current_key_material_id: Option<String>,
-    pub customer_master_key_spec: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_master_key_spec: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deletion_date: Option<f64>,
     pub description: String,
     pub enabled: bool,
-    pub encryption_algorithms: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encapsulation_algorithms: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encryption_algorithms: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_agreement_algorithms: Option<Vec<String>>,
     pub key_id: String,
     pub key_manager: String,
     pub key_spec: String,
     pub key_state: String,
     pub key_usage: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mac_algorithms: Option<Vec<String>>,
     pub multi_region: bool,
     pub origin: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pending_deletion_window_in_days: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_algorithms: Option<Vec<String>>,
+}
+
+/// A list member AWS sends only when it has entries.
+pub fn names<T: Copy>(items: &[T], name: impl Fn(T) -> &'static str) -> Option<Vec<String>> {
+    match items.is_empty() {
+        true => None,
+        false => Some(items.iter().map(|&i| name(i).to_owned()).collect()),
+    }
 }
 
 impl From<&KeyRecord> for KeyMetadataOut {
@@ -77,19 +95,34 @@ impl KeyMetadataOut {
             arn: m.arn().to_string(),
             creation_date: epoch_seconds(m.creation_date),
             current_key_material_id: current_material.map(|v| key_material_id(m.key_id, v)),
-            customer_master_key_spec: m.key_spec.as_str().into(),
+            customer_master_key_spec: m
+                .key_spec
+                .customer_master_key_spec()
+                .map(|s| s.as_str().into()),
             deletion_date: m.deletion_date.map(epoch_seconds),
             description: m.description.clone(),
             enabled: m.enabled(),
-            encryption_algorithms: vec!["SYMMETRIC_DEFAULT".into()],
+            encapsulation_algorithms: names(
+                m.key_spec.encapsulation_algorithms(m.key_usage),
+                |a| a.as_str(),
+            ),
+            encryption_algorithms: names(m.key_spec.encryption_algorithms(m.key_usage), |a| {
+                a.as_str()
+            }),
+            key_agreement_algorithms: names(
+                m.key_spec.key_agreement_algorithms(m.key_usage),
+                |a| a.as_str(),
+            ),
             key_id: m.key_id.to_string(),
             key_manager: m.key_manager.as_str().into(),
             key_spec: m.key_spec.as_str().into(),
             key_state: m.key_state.as_str().into(),
             key_usage: m.key_usage.as_str().into(),
+            mac_algorithms: names(m.key_spec.mac_algorithms(m.key_usage), |a| a.as_str()),
             multi_region: false,
             origin: m.origin.as_str().into(),
             pending_deletion_window_in_days: m.pending_window_days,
+            signing_algorithms: names(m.key_spec.signing_algorithms(m.key_usage), |a| a.as_str()),
         }
     }
 }
@@ -234,5 +267,66 @@ request!(GrantRequest {
     key_id: Option<String>,
     grant_id: Option<String>,
     grant_token: Option<String>,
+    dry_run: Option<bool>,
+});
+request!(SignRequest {
+    key_id: Option<String>,
+    message: Option<Blob>,
+    message_type: Option<String>,
+    grant_tokens: Option<Vec<String>>,
+    signing_algorithm: Option<String>,
+    dry_run: Option<bool>,
+});
+request!(VerifyRequest {
+    key_id: Option<String>,
+    message: Option<Blob>,
+    message_type: Option<String>,
+    signature: Option<Blob>,
+    signing_algorithm: Option<String>,
+    grant_tokens: Option<Vec<String>>,
+    dry_run: Option<bool>,
+});
+request!(GenerateMacRequest {
+    message: Option<Blob>,
+    key_id: Option<String>,
+    mac_algorithm: Option<String>,
+    grant_tokens: Option<Vec<String>>,
+    dry_run: Option<bool>,
+});
+request!(VerifyMacRequest {
+    message: Option<Blob>,
+    key_id: Option<String>,
+    mac_algorithm: Option<String>,
+    mac: Option<Blob>,
+    grant_tokens: Option<Vec<String>>,
+    dry_run: Option<bool>,
+});
+request!(DeriveSharedSecretRequest {
+    key_id: Option<String>,
+    key_agreement_algorithm: Option<String>,
+    public_key: Option<Blob>,
+    grant_tokens: Option<Vec<String>>,
+    dry_run: Option<bool>,
+    recipient: Option<serde_json::Value>,
+});
+request!(GenerateDataKeyPairRequest {
+    encryption_context: Option<Context>,
+    key_id: Option<String>,
+    key_pair_spec: Option<String>,
+    grant_tokens: Option<Vec<String>>,
+    recipient: Option<serde_json::Value>,
+    dry_run: Option<bool>,
+});
+request!(EncapsulateRequest {
+    key_id: Option<String>,
+    encapsulation_algorithm: Option<String>,
+    grant_tokens: Option<Vec<String>>,
+    dry_run: Option<bool>,
+});
+request!(DecapsulateRequest {
+    key_id: Option<String>,
+    shared_secret_ciphertext_blob: Option<Blob>,
+    encapsulation_algorithm: Option<String>,
+    grant_tokens: Option<Vec<String>>,
     dry_run: Option<bool>,
 });

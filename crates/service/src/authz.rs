@@ -57,6 +57,16 @@ pub enum Action {
     UntagResource,
     UpdateAlias,
     UpdateKeyDescription,
+    Sign,
+    Verify,
+    GetPublicKey,
+    GenerateMac,
+    VerifyMac,
+    DeriveSharedSecret,
+    GenerateDataKeyPair,
+    GenerateDataKeyPairWithoutPlaintext,
+    Encapsulate,
+    Decapsulate,
 }
 
 impl Action {
@@ -82,6 +92,16 @@ impl Action {
             Action::CreateGrant => G::CreateGrant,
             Action::RetireGrant => G::RetireGrant,
             Action::DescribeKey => G::DescribeKey,
+            Action::Sign => G::Sign,
+            Action::Verify => G::Verify,
+            Action::GetPublicKey => G::GetPublicKey,
+            Action::GenerateMac => G::GenerateMac,
+            Action::VerifyMac => G::VerifyMac,
+            Action::DeriveSharedSecret => G::DeriveSharedSecret,
+            Action::GenerateDataKeyPair => G::GenerateDataKeyPair,
+            Action::GenerateDataKeyPairWithoutPlaintext => G::GenerateDataKeyPairWithoutPlaintext,
+            Action::Encapsulate => G::Encapsulate,
+            Action::Decapsulate => G::Decapsulate,
             _ => return None,
         })
     }

@@ -128,7 +128,7 @@ impl Service {
         if let Some(pause) = restore_finish_pause() {
             tokio::time::sleep(pause).await;
         }
-        let header = match staged.as_deref().map(|blob| self.verify(blob)) {
+        let header = match staged.as_deref().map(|blob| self.verify_backup(blob)) {
             Some(Err(refusal)) => {
                 let abort = Command::RestoreAbort { restore_id };
                 self.write(&derived(call, "abort"), abort).await?;
@@ -157,7 +157,7 @@ impl Service {
 
     /// Checks a whole blob: checksum and format, then the domain key, then what the restore
     /// commit's apply checks again (the seal, owner labels, records).
-    fn verify(&self, blob: &[u8]) -> Result<BackupHeader, Error> {
+    fn verify_backup(&self, blob: &[u8]) -> Result<BackupHeader, Error> {
         let parsed = backup::parse(blob).map_err(invalid)?;
         self.check_fingerprint(&parsed.header)?;
         let (header, _) = trent_state::check_backup(blob, &DomainSeal(self.hsm()))?;

@@ -8,15 +8,18 @@
 
 use trent_hsm::{HsmError, MaterialRef};
 use trent_model::{
-    key_material_id, CiphertextBlob, EncryptionContext, Error, KeyRecord, KeyState, KeyUsage,
+    key_material_id, CiphertextBlob, EncryptionAlgorithm, EncryptionContext, Error, KeyRecord,
+    KeyState, KeyUsage,
 };
+use trent_policy::ContextValue;
 
 use crate::authz::Ask;
 use crate::output::{
     DecryptResponse, EncryptResponse, GenerateDataKeyResponse, GenerateRandomResponse, Output,
-    ReEncryptResponse, SYMMETRIC_DEFAULT,
+    ReEncryptResponse,
 };
 use crate::resolve::{find_key, parse_key_ref, Aliases};
+use crate::signing::current;
 use crate::types::{
     Context, DecryptRequest, EncryptRequest, GenerateDataKeyRequest, GenerateRandomRequest,
     ReEncryptRequest,
@@ -27,7 +30,7 @@ impl Service {
     pub async fn encrypt(&self, call: &Call, req: EncryptRequest) -> Result<Output, OpError> {
         // Its length is the model's to check.
         let plaintext = required(req.plaintext, "plaintext")?;
-        check_algorithm(req.encryption_algorithm.as_deref())?;
+        let algorithm = algorithm(req.encryption_algorithm.as_deref(), "encryptionAlgorithm")?;
         let context = context(req.encryption_context, "encryptionContext")?;
         let sealed = self
             .seal_for(
@@ -37,13 +40,14 @@ impl Service {
                 req.dry_run,
                 &plaintext.0,
                 &context,
+                algorithm,
             )
             .await?;
         self.note_usage(sealed.key_id, "Encrypt", call);
         Ok(Output::Encrypt(EncryptResponse {
             ciphertext_blob: Blob(sealed.blob),
             key_id: sealed.arn,
-            encryption_algorithm: SYMMETRIC_DEFAULT,
+            encryption_algorithm: sealed.algorithm.as_str(),
         }))
     }
 
@@ -51,11 +55,18 @@ impl Service {
         if req.recipient.is_some() {
             return Err(Error::unsupported("Recipient (Nitro Enclaves attestation)").into());
         }
-        check_algorithm(req.encryption_algorithm.as_deref())?;
+        let algorithm = algorithm(req.encryption_algorithm.as_deref(), "encryptionAlgorithm")?;
         let blob_bytes = required(req.ciphertext_blob, "ciphertextBlob")?;
         let context = context(req.encryption_context, "encryptionContext")?;
         let mut opened = self
-            .open(call, &blob_bytes.0, req.key_id, &context, Action::Decrypt)
+            .open(
+                call,
+                &blob_bytes.0,
+                req.key_id,
+                &context,
+                Action::Decrypt,
+                algorithm,
+            )
             .await?;
         dry_run(req.dry_run)?;
         self.note_usage(opened.key_id, "Decrypt", call);
@@ -63,14 +74,20 @@ impl Service {
             // Moved, not copied: the Blob zeroizes it when the answer is dropped.
             plaintext: Blob(std::mem::take(&mut *opened.blob)),
             key_id: opened.arn,
-            encryption_algorithm: SYMMETRIC_DEFAULT,
+            encryption_algorithm: opened.algorithm.as_str(),
             key_material_id: opened.material_id,
         }))
     }
 
     pub async fn re_encrypt(&self, call: &Call, req: ReEncryptRequest) -> Result<Output, OpError> {
-        check_algorithm(req.source_encryption_algorithm.as_deref())?;
-        check_algorithm(req.destination_encryption_algorithm.as_deref())?;
+        let source_algorithm = algorithm(
+            req.source_encryption_algorithm.as_deref(),
+            "sourceEncryptionAlgorithm",
+        )?;
+        let destination_algorithm = algorithm(
+            req.destination_encryption_algorithm.as_deref(),
+            "destinationEncryptionAlgorithm",
+        )?;
         let blob_bytes = required(req.ciphertext_blob, "ciphertextBlob")?;
         let source_context = context(req.source_encryption_context, "sourceEncryptionContext")?;
         let dest_context = context(
@@ -85,6 +102,7 @@ impl Service {
                 req.source_key_id,
                 &source_context,
                 Action::ReEncryptFrom,
+                source_algorithm,
             )
             .await?;
         let destination = self
@@ -95,6 +113,7 @@ impl Service {
                 req.dry_run,
                 &source.blob,
                 &dest_context,
+                destination_algorithm,
             )
             .await?;
         self.note_usage(source.key_id, "ReEncrypt", call);
@@ -103,8 +122,8 @@ impl Service {
             ciphertext_blob: Blob(destination.blob),
             source_key_id: source.arn,
             key_id: destination.arn,
-            source_encryption_algorithm: SYMMETRIC_DEFAULT,
-            destination_encryption_algorithm: SYMMETRIC_DEFAULT,
+            source_encryption_algorithm: source.algorithm.as_str(),
+            destination_encryption_algorithm: destination.algorithm.as_str(),
             source_key_material_id: source.material_id,
             destination_key_material_id: destination.material_id,
         }))
@@ -128,7 +147,15 @@ impl Service {
         };
         let mut data_key = self.hsm().random(size);
         let sealed = self
-            .seal_for(call, req.key_id, action, req.dry_run, &data_key, &context)
+            .seal_for(
+                call,
+                req.key_id,
+                action,
+                req.dry_run,
+                &data_key,
+                &context,
+                None,
+            )
             .await?;
         let operation = match with_plaintext {
             true => "GenerateDataKey",
@@ -158,9 +185,12 @@ impl Service {
     }
 
     /// Seals `plaintext` under the current material of the key `key_id` names, once the key
-    /// is authorized for `action`, usable, and `dry_run` is not set (in that order, each a
-    /// refusal of its own). The record is used under the state's read lock, not copied.
-    async fn seal_for(
+    /// is authorized for `action`, usable, offers `algorithm` (SYMMETRIC_DEFAULT when absent),
+    /// and `dry_run` is not set (in that order, each a refusal of its own). An RSA key
+    /// encrypts with RSAES-OAEP (no header, no context: AWS's asymmetric ciphertext). The
+    /// record is used under the state's read lock, not copied.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn seal_for(
         &self,
         call: &Call,
         key_id: Option<String>,
@@ -168,16 +198,30 @@ impl Service {
         dry_run_flag: Option<bool>,
         plaintext: &[u8],
         context: &EncryptionContext,
+        algorithm: Option<EncryptionAlgorithm>,
     ) -> Result<KeyUse<Vec<u8>>, OpError> {
         let ask = Ask {
             encryption_context: Some(&context.0),
+            context: algorithm_context(algorithm),
             ..Ask::default()
         };
         self.with_key(call, key_id, Aliases::Accepted, action, ask, |_, key, _| {
-            check_usable(key, action)?;
+            usable(key, KeyUsage::EncryptDecrypt, action)?;
+            let algorithm = offered(key, algorithm)?;
+            if algorithm != EncryptionAlgorithm::SymmetricDefault {
+                check_rsa_request(key, action, algorithm, plaintext.len(), context)?;
+                dry_run(dry_run_flag)?;
+                let sealed = self.hsm().encrypt_asymmetric(
+                    current(key)?,
+                    key.metadata.key_spec,
+                    algorithm,
+                    plaintext,
+                )?;
+                return Ok(KeyUse::of(key, current(key)?.version, sealed, algorithm));
+            }
             dry_run(dry_run_flag)?;
             let (version, blob) = self.seal(key, plaintext, context)?;
-            Ok(KeyUse::of(key, version, blob))
+            Ok(KeyUse::of(key, version, blob, algorithm))
         })
         .await
     }
@@ -219,7 +263,13 @@ impl Service {
         expected: Option<String>,
         context: &EncryptionContext,
         action: Action,
+        algorithm: Option<EncryptionAlgorithm>,
     ) -> Result<KeyUse<trent_hsm::Plaintext>, OpError> {
+        if let Some(algorithm) = algorithm.filter(|a| *a != EncryptionAlgorithm::SymmetricDefault) {
+            return self
+                .open_asymmetric(call, bytes, expected, context, action, algorithm)
+                .await;
+        }
         let blob = CiphertextBlob::parse(bytes)?;
         let expected = match expected {
             Some(text) => Some(parse_key_ref(&text, self.region(), Aliases::Accepted)?),
@@ -229,6 +279,14 @@ impl Service {
         self.read_for(call, |s| -> Result<KeyUse<trent_hsm::Plaintext>, OpError> {
             if let Some(expected) = &expected {
                 let named = find_key(s, &call.caller, self.region(), expected)?;
+                if named.metadata.key_spec.is_asymmetric() {
+                    // An RSA key's ciphertext needs its algorithm named.
+                    return Err(Error::algorithm_for_spec(
+                        EncryptionAlgorithm::SymmetricDefault,
+                        named.metadata.key_spec,
+                    )
+                    .into());
+                }
                 if named.metadata.key_id != blob.key_id {
                     return Err(Error::incorrect_key().into());
                 }
@@ -241,7 +299,7 @@ impl Service {
                 ..Ask::default()
             };
             self.authorize(s, call, key, action, &ask)?;
-            check_usable(key, action)?;
+            usable(key, KeyUsage::EncryptDecrypt, action)?;
             let material = key
                 .material
                 .iter()
@@ -262,34 +320,88 @@ impl Service {
                     Err(HsmError::Authentication) => return Err(Error::invalid_ciphertext().into()),
                     Err(e) => return Err(e.into()),
                 };
-            Ok(KeyUse::of(key, material.version, plaintext))
+            Ok(KeyUse::of(
+                key,
+                material.version,
+                plaintext,
+                EncryptionAlgorithm::SymmetricDefault,
+            ))
         })
         .await?
     }
+
+    /// Decrypt of an RSAES-OAEP ciphertext: the key must be named (the ciphertext carries no
+    /// header), offer `algorithm`, and open it.
+    async fn open_asymmetric(
+        &self,
+        call: &Call,
+        bytes: &[u8],
+        expected: Option<String>,
+        context: &EncryptionContext,
+        action: Action,
+        algorithm: EncryptionAlgorithm,
+    ) -> Result<KeyUse<trent_hsm::Plaintext>, OpError> {
+        let Some(key_id) = expected else {
+            return Err(Error::key_id_for_asymmetric().into());
+        };
+        let ask = Ask {
+            encryption_context: Some(&context.0),
+            context: algorithm_context(Some(algorithm)),
+            ..Ask::default()
+        };
+        self.with_key(
+            call,
+            Some(key_id),
+            Aliases::Accepted,
+            action,
+            ask,
+            |_, key, _| {
+                usable(key, KeyUsage::EncryptDecrypt, action)?;
+                offered(key, Some(algorithm))?;
+                if !context.0.is_empty() {
+                    return Err(Error::context_for_asymmetric().into());
+                }
+                let material = current(key)?;
+                match self.hsm().decrypt_asymmetric(
+                    material,
+                    key.metadata.key_spec,
+                    algorithm,
+                    bytes,
+                ) {
+                    Ok(plaintext) => Ok(KeyUse::of(key, material.version, plaintext, algorithm)),
+                    Err(HsmError::Authentication) => Err(Error::invalid_ciphertext().into()),
+                    Err(e) => Err(e.into()),
+                }
+            },
+        )
+        .await
+    }
 }
 
-/// What a use of a key yields (a ciphertext, a plaintext), with the key and the material
-/// version used as answers name them.
-struct KeyUse<T> {
-    key_id: trent_model::KeyId,
-    arn: String,
-    material_id: String,
-    blob: T,
+/// What a use of a key yields (a ciphertext, a plaintext), with the key, the material
+/// version and the algorithm used as answers name them.
+pub(crate) struct KeyUse<T> {
+    pub(crate) key_id: trent_model::KeyId,
+    pub(crate) arn: String,
+    pub(crate) material_id: String,
+    pub(crate) blob: T,
+    pub(crate) algorithm: EncryptionAlgorithm,
 }
 
 impl<T> KeyUse<T> {
-    fn of(key: &KeyRecord, version: u32, blob: T) -> KeyUse<T> {
+    fn of(key: &KeyRecord, version: u32, blob: T, algorithm: EncryptionAlgorithm) -> KeyUse<T> {
         KeyUse {
             key_id: key.metadata.key_id,
             arn: key.metadata.arn().to_string(),
             material_id: key_material_id(key.metadata.key_id, version),
             blob,
+            algorithm,
         }
     }
 }
 
-/// The key must be an enabled symmetric encryption key, for `action`.
-fn check_usable(key: &KeyRecord, action: Action) -> Result<(), Error> {
+/// The key must be enabled and of `usage`, for `action`.
+pub(crate) fn usable(key: &KeyRecord, usage: KeyUsage, action: Action) -> Result<(), Error> {
     let m = &key.metadata;
     match m.key_state {
         KeyState::Enabled => {}
@@ -298,7 +410,7 @@ fn check_usable(key: &KeyRecord, action: Action) -> Result<(), Error> {
         KeyState::PendingImport => return Err(Error::key_state(m.arn(), "pending import")),
         other => return Err(Error::key_state(m.arn(), other)),
     }
-    if m.key_usage != KeyUsage::EncryptDecrypt {
+    if m.key_usage != usage {
         return Err(Error::invalid_key_usage(
             m.arn(),
             m.key_usage,
@@ -308,13 +420,63 @@ fn check_usable(key: &KeyRecord, action: Action) -> Result<(), Error> {
     Ok(())
 }
 
-/// Every key is a symmetric key today, which takes only SYMMETRIC_DEFAULT (the model checks
-/// that the value is an algorithm).
-fn check_algorithm(algorithm: Option<&str>) -> Result<(), Error> {
-    match algorithm {
-        None | Some(SYMMETRIC_DEFAULT) => Ok(()),
-        Some(other) => Err(Error::algorithm_for_spec(other, SYMMETRIC_DEFAULT)),
+/// The encryption algorithm a request names, if any.
+fn algorithm(text: Option<&str>, field: &str) -> Result<Option<EncryptionAlgorithm>, Error> {
+    text.map(|t| EncryptionAlgorithm::parse_field(t, field))
+        .transpose()
+}
+
+/// The algorithm to use with `key`: the one named (SYMMETRIC_DEFAULT when none is), which
+/// the key's spec must offer.
+fn offered(
+    key: &KeyRecord,
+    algorithm: Option<EncryptionAlgorithm>,
+) -> Result<EncryptionAlgorithm, Error> {
+    let m = &key.metadata;
+    let algorithm = algorithm.unwrap_or(EncryptionAlgorithm::SymmetricDefault);
+    match m
+        .key_spec
+        .encryption_algorithms(m.key_usage)
+        .contains(&algorithm)
+    {
+        true => Ok(algorithm),
+        false => Err(Error::algorithm_for_spec(algorithm, m.key_spec)),
     }
+}
+
+/// What RSA encryption refuses: data keys (AWS makes them under symmetric keys only), an
+/// encryption context, a plaintext longer than OAEP takes.
+fn check_rsa_request(
+    key: &KeyRecord,
+    action: Action,
+    algorithm: EncryptionAlgorithm,
+    plaintext_len: usize,
+    context: &EncryptionContext,
+) -> Result<(), Error> {
+    let m = &key.metadata;
+    if !matches!(action, Action::Encrypt | Action::ReEncryptTo) {
+        return Err(Error::invalid_key_usage(
+            m.arn(),
+            m.key_spec,
+            action.operation(),
+        ));
+    }
+    if !context.0.is_empty() {
+        return Err(Error::context_for_asymmetric());
+    }
+    let max = algorithm.max_oaep_plaintext(m.key_spec.rsa_modulus_len().unwrap_or(0));
+    match plaintext_len <= max {
+        true => Ok(()),
+        false => Err(Error::rsa_plaintext_too_long(algorithm, m.key_spec, max)),
+    }
+}
+
+fn algorithm_context(algorithm: Option<EncryptionAlgorithm>) -> Vec<(&'static str, ContextValue)> {
+    let algorithm = algorithm.unwrap_or(EncryptionAlgorithm::SymmetricDefault);
+    vec![(
+        "kms:EncryptionAlgorithm",
+        ContextValue::Single(algorithm.as_str().into()),
+    )]
 }
 
 fn context(pairs: Option<Context>, field: &str) -> Result<EncryptionContext, Error> {

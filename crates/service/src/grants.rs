@@ -346,8 +346,24 @@ fn check_usage(operations: &[GrantOperation], usage: KeyUsage) -> Result<(), Err
                 | DescribeKey
                 | GenerateDataKeyPair
                 | GenerateDataKeyPairWithoutPlaintext
+                | GetPublicKey
         ),
-        _ => true,
+        KeyUsage::SignVerify => matches!(
+            op,
+            Sign | Verify | GetPublicKey | CreateGrant | RetireGrant | DescribeKey
+        ),
+        KeyUsage::GenerateVerifyMac => matches!(
+            op,
+            GenerateMac | VerifyMac | CreateGrant | RetireGrant | DescribeKey
+        ),
+        KeyUsage::KeyAgreement => matches!(
+            op,
+            DeriveSharedSecret | GetPublicKey | CreateGrant | RetireGrant | DescribeKey
+        ),
+        KeyUsage::EncapsulateDecapsulate => matches!(
+            op,
+            Encapsulate | Decapsulate | GetPublicKey | CreateGrant | RetireGrant | DescribeKey
+        ),
     };
     let refused: Vec<&str> = operations
         .iter()

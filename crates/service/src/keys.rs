@@ -24,20 +24,8 @@ const DAY_MS: u64 = 24 * 60 * 60 * 1000;
 impl Service {
     pub async fn create_key(&self, call: &Call, req: CreateKeyRequest) -> Result<Value, OpError> {
         refuse_unsupported_create_options(&req)?;
+        let (spec, usage) = spec_and_usage(&req)?;
         let description = req.description.unwrap_or_default();
-        let spec = req.key_spec.or(req.customer_master_key_spec);
-        if let Some(spec) = spec {
-            if KeySpec::parse_field(&spec, "keySpec")? != KeySpec::SymmetricDefault {
-                return Err(unsupported(format_args!("KeySpec {spec}")));
-            }
-        }
-        if let Some(usage) = req.key_usage {
-            if KeyUsage::parse_field(&usage, "keyUsage")? != KeyUsage::EncryptDecrypt {
-                return Err(unsupported(format!(
-                    "KeyUsage {usage} is not supported for SYMMETRIC_DEFAULT keys"
-                )));
-            }
-        }
         if let Some(origin) = req.origin {
             if Origin::parse_field(&origin, "origin")? != Origin::AwsKms {
                 return Err(unsupported(format!("Origin {origin} is not supported yet")));
@@ -61,17 +49,18 @@ impl Service {
         })
         .await??;
         let now = self.now().await?;
-        let blob = self
-            .hsm()
-            .generate_symmetric(key_id, FIRST_MATERIAL_VERSION)?;
+        let blob = self.generate_material(key_id, spec).await?;
+        let mut metadata = KeyMetadata::symmetric(
+            key_id,
+            call.caller.account.clone(),
+            self.region(),
+            now,
+            description,
+        );
+        metadata.key_spec = spec;
+        metadata.key_usage = usage;
         let record = KeyRecord {
-            metadata: KeyMetadata::symmetric(
-                key_id,
-                call.caller.account.clone(),
-                self.region(),
-                now,
-                description,
-            ),
+            metadata,
             tags,
             material: vec![WrappedMaterial {
                 version: FIRST_MATERIAL_VERSION,
@@ -314,6 +303,43 @@ fn expect_key(outcome: Outcome) -> Result<KeyMetadata, OpError> {
         Outcome::Key(m) => Ok(*m),
         other => Err(Error::internal(format!("unexpected outcome {other:?}")).into()),
     }
+}
+
+impl Service {
+    /// The first material of a new key of `spec`, wrapped. Asymmetric generation (RSA-4096
+    /// takes up to seconds) runs off the async runtime, so the leader's other requests go on.
+    async fn generate_material(&self, key_id: KeyId, spec: KeySpec) -> Result<Vec<u8>, OpError> {
+        if spec == KeySpec::SymmetricDefault {
+            return Ok(self
+                .hsm()
+                .generate_symmetric(key_id, FIRST_MATERIAL_VERSION)?);
+        }
+        let hsm = self.hsm_shared();
+        let generated =
+            tokio::task::spawn_blocking(move || hsm.generate(key_id, FIRST_MATERIAL_VERSION, spec))
+                .await
+                .map_err(|_| Error::internal("key generation stopped"))?;
+        Ok(generated?)
+    }
+}
+
+/// CreateKey's `KeySpec` (or the deprecated `CustomerMasterKeySpec`) and `KeyUsage`, with
+/// AWS's defaults (SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT) and its rule on which go together.
+fn spec_and_usage(req: &CreateKeyRequest) -> Result<(KeySpec, KeyUsage), Error> {
+    let spec = match (&req.key_spec, &req.customer_master_key_spec) {
+        (Some(text), _) => KeySpec::parse_field(text, "keySpec")?,
+        (None, Some(text)) => KeySpec::parse_field(text, "customerMasterKeySpec")?,
+        (None, None) => KeySpec::SymmetricDefault,
+    };
+    if spec == KeySpec::Sm2 {
+        return Err(Error::key_spec_china_only(spec));
+    }
+    let usage = match &req.key_usage {
+        Some(text) => KeyUsage::parse_field(text, "keyUsage")?,
+        None => KeyUsage::EncryptDecrypt,
+    };
+    spec.check_usage(usage)?;
+    Ok((spec, usage))
 }
 
 fn unsupported(what: impl std::fmt::Display) -> OpError {

@@ -16,6 +16,7 @@ mod deletion;
 mod error;
 mod grants;
 mod hooks;
+mod key_pairs;
 mod keys;
 mod once;
 mod operation;
@@ -24,6 +25,7 @@ mod policies;
 mod principals;
 mod quota;
 mod resolve;
+mod signing;
 mod usage;
 mod user_policies;
 
@@ -157,6 +159,10 @@ impl Service {
     }
     pub(crate) fn hsm(&self) -> &dyn Hsm {
         self.inner.hsm.as_ref()
+    }
+    /// The HSM, to move into a blocking task (key generation).
+    pub(crate) fn hsm_shared(&self) -> Arc<dyn Hsm> {
+        self.inner.hsm.clone()
     }
     pub fn region(&self) -> &str {
         &self.inner.config.region

@@ -71,6 +71,18 @@ impl Service {
             ListRetirableGrants(r) => self.list_retirable_grants(call, r).await,
             RetireGrant(r) => self.retire_grant(call, r).await,
             RevokeGrant(r) => self.revoke_grant(call, r).await,
+            Sign(r) => self.sign(call, r).await,
+            Verify(r) => self.verify(call, r).await,
+            GetPublicKey(r) => self.get_public_key(call, r).await,
+            GenerateMac(r) => self.generate_mac(call, r).await,
+            VerifyMac(r) => self.verify_mac(call, r).await,
+            DeriveSharedSecret(r) => self.derive_shared_secret(call, r).await,
+            GenerateDataKeyPair(r) => self.generate_data_key_pair(call, r, true).await,
+            GenerateDataKeyPairWithoutPlaintext(r) => {
+                self.generate_data_key_pair(call, r, false).await
+            }
+            Encapsulate(r) => self.encapsulate(call, r).await,
+            Decapsulate(r) => self.decapsulate(call, r).await,
         };
         json.map(Output::Json)
     }
@@ -117,6 +129,17 @@ fn grant_tokens(op: &Operation) -> Option<&[String]> {
         ReEncrypt(r) => r.grant_tokens.as_deref(),
         GenerateDataKey(r) | GenerateDataKeyWithoutPlaintext(r) => r.grant_tokens.as_deref(),
         CreateGrant(r) => r.grant_tokens.as_deref(),
+        Sign(r) => r.grant_tokens.as_deref(),
+        Verify(r) => r.grant_tokens.as_deref(),
+        GetPublicKey(r) => r.grant_tokens.as_deref(),
+        GenerateMac(r) => r.grant_tokens.as_deref(),
+        VerifyMac(r) => r.grant_tokens.as_deref(),
+        DeriveSharedSecret(r) => r.grant_tokens.as_deref(),
+        GenerateDataKeyPair(r) | GenerateDataKeyPairWithoutPlaintext(r) => {
+            r.grant_tokens.as_deref()
+        }
+        Encapsulate(r) => r.grant_tokens.as_deref(),
+        Decapsulate(r) => r.grant_tokens.as_deref(),
         _ => None,
     }
 }

@@ -10,9 +10,6 @@ use serde_json::Value;
 
 use crate::Blob;
 
-/// The only encryption algorithm of symmetric keys.
-pub const SYMMETRIC_DEFAULT: &str = "SYMMETRIC_DEFAULT";
-
 /// An operation's answer. Serializes as the AWS response body.
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
@@ -112,7 +109,7 @@ mod tests {
         let out = Output::Encrypt(EncryptResponse {
             ciphertext_blob: Blob(vec![0xff]),
             key_id: "arn".into(),
-            encryption_algorithm: SYMMETRIC_DEFAULT,
+            encryption_algorithm: "SYMMETRIC_DEFAULT",
         });
         let body = serde_json::to_vec(&out).unwrap();
         assert_eq!(

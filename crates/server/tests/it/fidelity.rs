@@ -164,9 +164,30 @@ fn key_cases(f: &Fixture) -> Vec<Case> {
         ),
         case(
             "CreateKey",
-            json!({"KeySpec": "RSA_2048", "KeyUsage": "SIGN_VERIFY"}),
+            json!({"KeySpec": "RSA_2048", "KeyUsage": "GENERATE_VERIFY_MAC"}),
+            "ValidationException",
+            "KeyUsage GENERATE_VERIFY_MAC is not compatible with KeySpec RSA_2048",
+        ),
+        case(
+            "CreateKey",
+            json!({"KeySpec": "HMAC_224"}),
+            "ValidationException",
+            "KeyUsage ENCRYPT_DECRYPT is not compatible with KeySpec HMAC_224",
+        ),
+        case(
+            "CreateKey",
+            json!({"KeySpec": "SM2", "KeyUsage": "SIGN_VERIFY"}),
             "UnsupportedOperationException",
-            "KeySpec RSA_2048 is not supported",
+            "KeySpec SM2 is available only in the AWS China Regions; trent does not offer it.",
+        ),
+        case(
+            "Sign",
+            json!({"KeyId": f.enabled, "Message": "aGk=", "SigningAlgorithm": "ECDSA_SHA_256"}),
+            "InvalidKeyUsageException",
+            &format!(
+                "{} key usage is ENCRYPT_DECRYPT which is not valid for Sign.",
+                f.arn(&f.enabled)
+            ),
         ),
         case(
             "CreateKey",

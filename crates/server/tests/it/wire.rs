@@ -54,10 +54,10 @@ async fn malformed_requests_are_client_errors_that_name_the_problem() {
             "Colour",
         ),
         (
-            signed("TrentService.Sign", b"{}"),
+            signed("TrentService.ReplicateKey", b"{}"),
             400,
             "UnsupportedOperationException",
-            "Sign",
+            "ReplicateKey",
         ),
         (
             signed("TrentService.Frobnicate", b"{}"),

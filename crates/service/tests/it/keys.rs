@@ -149,7 +149,7 @@ async fn bad_key_input_is_refused_by_name_without_state_change() {
     .await;
     c.fails(
         "CreateKey",
-        json!({"KeySpec": "RSA_2048"}),
+        json!({"KeySpec": "SM2"}),
         "UnsupportedOperationException",
     )
     .await;
