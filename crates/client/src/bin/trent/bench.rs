@@ -28,6 +28,14 @@ pub enum BenchCmd {
         /// comma-separated.
         #[arg(long, value_delimiter = ',', value_parser = context_pair)]
         encryption_context: Vec<(String, String)>,
+        /// The key spec of the keys workers create for sign, verify and generate-mac
+        /// (ECC_NIST_P256, RSA_2048, ECC_NIST_EDWARDS25519, ML_DSA_65, HMAC_256, ...).
+        #[arg(long, default_value = "ECC_NIST_P256")]
+        key_spec: String,
+        /// The signing or MAC algorithm of sign, verify and generate-mac (ECDSA_SHA_256,
+        /// RSASSA_PSS_SHA_256, ED25519_SHA_512, ML_DSA_SHAKE_256, HMAC_SHA_256, ...).
+        #[arg(long, default_value = "ECDSA_SHA_256")]
+        algorithm: String,
         #[command(flatten)]
         load: Load,
     },
@@ -72,6 +80,12 @@ pub enum Op {
     GenerateDataKey,
     /// A replicated write: the key's description, --size bytes.
     UpdateKeyDescription,
+    /// Sign --size bytes (RAW) with --algorithm.
+    Sign,
+    /// Verify a signature of --size bytes made with --algorithm.
+    Verify,
+    /// GenerateMac of --size bytes with --algorithm.
+    GenerateMac,
 }
 
 #[derive(Args)]
@@ -108,6 +122,8 @@ pub async fn run(
             op,
             key_id,
             encryption_context,
+            key_spec,
+            algorithm,
             load,
         } => {
             let context: serde_json::Map<String, Value> = encryption_context
@@ -122,6 +138,8 @@ pub async fn run(
                 let shape = Shape {
                     size: load.size,
                     context: &context,
+                    key_spec: &key_spec,
+                    algorithm: &algorithm,
                 };
                 workers.push(KmsWorker::start(client, &op, key_id.as_deref(), shape).await?);
             }
@@ -255,6 +273,9 @@ async fn setup_key(
 struct Shape<'a> {
     size: usize,
     context: &'a serde_json::Map<String, Value>,
+    /// The spec of a created key for Sign, Verify and GenerateMac, and their algorithm.
+    key_spec: &'a str,
+    algorithm: &'a str,
 }
 
 /// KMS operations in a loop through a SigV4-signed client; works against any endpoint
@@ -280,8 +301,20 @@ impl KmsWorker {
         let key_id = match key_id {
             Some(key_id) => key_id.to_owned(),
             None => {
+                let usage = match ops.first() {
+                    Some(Op::Sign | Op::Verify) => "SIGN_VERIFY",
+                    Some(Op::GenerateMac) => "GENERATE_VERIFY_MAC",
+                    _ => "ENCRYPT_DECRYPT",
+                };
+                let spec = match usage {
+                    "ENCRYPT_DECRYPT" => "SYMMETRIC_DEFAULT",
+                    _ => shape.key_spec,
+                };
                 let created = client
-                    .kms("CreateKey", &json!({"Description": "trent bench"}))
+                    .kms(
+                        "CreateKey",
+                        &json!({"Description": "trent bench", "KeySpec": spec, "KeyUsage": usage}),
+                    )
                     .await
                     .map_err(|e| {
                         format!("creating the bench key through {}: {e}", client.endpoint())
@@ -295,7 +328,8 @@ impl KmsWorker {
         let mut requests = vec![];
         for op in ops {
             let (name, mut input) = Self::request(&client, *op, &key_id, shape).await?;
-            if !shape.context.is_empty() && name != "UpdateKeyDescription" {
+            let takes_context = matches!(*op, Op::Encrypt | Op::Decrypt | Op::GenerateDataKey);
+            if !shape.context.is_empty() && takes_context {
                 input["EncryptionContext"] = Value::Object(shape.context.clone());
             }
             requests.push(client.prepare(&format!("TrentService.{name}"), &input));
@@ -341,6 +375,26 @@ impl KmsWorker {
             Op::UpdateKeyDescription => (
                 "UpdateKeyDescription",
                 json!({"KeyId": key_id, "Description": "d".repeat(size.clamp(1, 8192))}),
+            ),
+            Op::Sign => (
+                "Sign",
+                json!({"KeyId": key_id, "Message": plaintext, "SigningAlgorithm": shape.algorithm}),
+            ),
+            Op::Verify => {
+                let input = json!({
+                    "KeyId": key_id, "Message": plaintext, "SigningAlgorithm": shape.algorithm,
+                });
+                let signed = client
+                    .kms("Sign", &input)
+                    .await
+                    .map_err(|e| format!("preparing a signature: {e}"))?;
+                let mut input = input;
+                input["Signature"] = signed["Signature"].clone();
+                ("Verify", input)
+            }
+            Op::GenerateMac => (
+                "GenerateMac",
+                json!({"KeyId": key_id, "Message": plaintext, "MacAlgorithm": shape.algorithm}),
             ),
         })
     }
@@ -404,6 +458,8 @@ async fn failover(client: Client, pid: u32) -> Result<(), String> {
     let shape = Shape {
         size: 256,
         context: &no_context,
+        key_spec: "SYMMETRIC_DEFAULT",
+        algorithm: "SYMMETRIC_DEFAULT",
     };
     let mut writer = KmsWorker::start(client, &[Op::UpdateKeyDescription], None, shape).await?;
     let killed = Instant::now();

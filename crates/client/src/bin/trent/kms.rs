@@ -13,11 +13,20 @@ use crate::Context;
 
 #[derive(Subcommand)]
 pub enum KmsCmd {
-    /// Creates a symmetric encryption key (AES-256-GCM) in the caller's account.
+    /// Creates a key in the caller's account: a symmetric encryption key (AES-256-GCM) by
+    /// default, or any other --key-spec with its --key-usage.
     CreateKey {
         /// A description of the key, for people.
         #[arg(long)]
         description: Option<String>,
+        /// SYMMETRIC_DEFAULT, RSA_2048, ECC_NIST_P256, ECC_NIST_EDWARDS25519, HMAC_256,
+        /// ML_DSA_65, ML_KEM_768, ...
+        #[arg(long)]
+        key_spec: Option<String>,
+        /// ENCRYPT_DECRYPT (default), SIGN_VERIFY, GENERATE_VERIFY_MAC, KEY_AGREEMENT or
+        /// ENCAPSULATE_DECAPSULATE.
+        #[arg(long)]
+        key_usage: Option<String>,
     },
     /// Shows a key's metadata: id, ARN, state, description, deletion date.
     DescribeKey {
@@ -96,13 +105,15 @@ pub enum KmsCmd {
         #[arg(long, default_value_t = 32)]
         bytes: i32,
     },
+    #[command(flatten)]
+    Keys(crate::kms_keys::KeyCmd),
 }
 
-fn b64(bytes: &[u8]) -> String {
+pub(crate) fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-fn read(path: &PathBuf) -> Result<Blob, String> {
+pub(crate) fn read(path: &PathBuf) -> Result<Blob, String> {
     std::fs::read(path)
         .map(Blob::new)
         .map_err(|e| format!("{}: {e}", path.display()))
@@ -114,6 +125,8 @@ fn metadata(m: Option<&aws_sdk_kms::types::KeyMetadata>) -> Value {
             "KeyId": m.key_id(),
             "Arn": m.arn(),
             "KeyState": m.key_state().map(|s| s.as_str()),
+            "KeySpec": m.key_spec().map(|s| s.as_str()),
+            "KeyUsage": m.key_usage().map(|u| u.as_str()),
             "Description": m.description(),
             "DeletionDate": m.deletion_date().map(|d| d.secs()),
         })
@@ -122,7 +135,7 @@ fn metadata(m: Option<&aws_sdk_kms::types::KeyMetadata>) -> Value {
 }
 
 /// The AWS error code and message of a failed call, or the transport failure.
-fn err<E, R>(e: aws_sdk_kms::error::SdkError<E, R>) -> String
+pub(crate) fn err<E, R>(e: aws_sdk_kms::error::SdkError<E, R>) -> String
 where
     E: aws_sdk_kms::error::ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug + 'static,
@@ -140,10 +153,18 @@ where
 pub async fn run(ctx: &Context, command: KmsCmd) -> Result<Value, String> {
     let kms = aws_sdk_kms::Client::new(&ctx.sdk);
     Ok(match command {
-        KmsCmd::CreateKey { description } => {
+        KmsCmd::CreateKey {
+            description,
+            key_spec,
+            key_usage,
+        } => {
             let out = kms
                 .create_key()
                 .set_description(description)
+                .set_key_spec(key_spec.map(|s| aws_sdk_kms::types::KeySpec::from(s.as_str())))
+                .set_key_usage(
+                    key_usage.map(|u| aws_sdk_kms::types::KeyUsageType::from(u.as_str())),
+                )
                 .send()
                 .await
                 .map_err(err)?;
@@ -274,5 +295,6 @@ pub async fn run(ctx: &Context, command: KmsCmd) -> Result<Value, String> {
                 .map_err(err)?;
             json!({"Plaintext": out.plaintext().map(|b| b64(b.as_ref()))})
         }
+        KmsCmd::Keys(command) => crate::kms_keys::run(&kms, command).await?,
     })
 }

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 mod admin;
 mod bench;
 mod kms;
+mod kms_keys;
 
 use aws_config::BehaviorVersion;
 use aws_credential_types::provider::ProvideCredentials;
