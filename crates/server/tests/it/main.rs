@@ -14,6 +14,7 @@ mod fidelity;
 mod forwarding;
 mod harness;
 mod interop;
+mod key_types;
 mod kubernetes;
 mod membership;
 mod metrics;
