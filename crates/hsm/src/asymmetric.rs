@@ -30,14 +30,12 @@ pub(crate) enum Loaded {
     },
     Ec {
         sign: EcdsaKeyPair,
-        verify: &'static signature::EcdsaVerificationAlgorithm,
         /// The same key for ECDH, on the curves AWS offers key agreement on.
         agree: Option<agreement::PrivateKey>,
     },
     Ed25519(Ed25519KeyPair),
     MlDsa(
         PqdsaKeyPair,
-        &'static signature::PqdsaVerificationAlgorithm,
         /// The same key as aws-lc holds it, to sign and verify an external μ.
         crate::ml_dsa_mu::MuKey,
     ),
@@ -123,9 +121,8 @@ pub(crate) fn load(spec: KeySpec, secret: &[u8]) -> Result<Loaded, HsmError> {
                 encrypt: rsa::OaepPublicEncryptingKey::new(public).map_err(|_| fail())?,
             }
         }
-        Family::Ec(sign, verify, agree) => Loaded::Ec {
+        Family::Ec(sign, _, agree) => Loaded::Ec {
             sign: EcdsaKeyPair::from_pkcs8(sign, secret).map_err(|_| fail())?,
-            verify,
             agree: match agree {
                 Some(alg) => Some(
                     agreement::PrivateKey::from_private_key_der(alg, secret).map_err(|_| fail())?,
@@ -136,9 +133,8 @@ pub(crate) fn load(spec: KeySpec, secret: &[u8]) -> Result<Loaded, HsmError> {
         Family::Ed25519 => {
             Loaded::Ed25519(Ed25519KeyPair::from_pkcs8_maybe_unchecked(secret).map_err(|_| fail())?)
         }
-        Family::MlDsa(alg, verify) => Loaded::MlDsa(
+        Family::MlDsa(alg, _) => Loaded::MlDsa(
             PqdsaKeyPair::from_pkcs8(alg, secret).map_err(|_| fail())?,
-            verify,
             crate::ml_dsa_mu::MuKey::parse(secret)?,
         ),
         Family::Hmac(alg, len) if secret.len() == len => Loaded::Hmac(hmac::Key::new(alg, secret)),

@@ -30,6 +30,8 @@ mod ml_kem_seed;
 mod operate;
 mod secret_file;
 mod soft;
+#[cfg(test)]
+mod wycheproof_tests;
 
 pub use domain::{DomainKey, DomainKeySource};
 pub use secret_file::read_secret_file;

@@ -346,7 +346,7 @@ impl Hsm for SoftHsm {
         signature: &[u8],
     ) -> Result<bool, HsmError> {
         self.with_loaded(key, spec, |k| {
-            k.verify(algorithm, message_type, message, signature)
+            k.verify(spec, algorithm, message_type, message, signature)
         })
     }
 
