@@ -212,7 +212,7 @@ impl Service {
             usable(key, KeyUsage::EncryptDecrypt, action)?;
             let algorithm = offered(key, algorithm)?;
             if algorithm != EncryptionAlgorithm::SymmetricDefault {
-                check_rsa_request(key, action, algorithm, plaintext.len(), context)?;
+                check_rsa_request(key, algorithm, plaintext.len(), context)?;
                 dry_run(dry_run_flag)?;
                 let sealed = self.hsm().encrypt_asymmetric(
                     current(key)?,
@@ -458,23 +458,16 @@ fn offered(
     }
 }
 
-/// What RSA encryption refuses: data keys (AWS makes them under symmetric keys only), an
-/// encryption context, a plaintext longer than OAEP takes.
+/// What RSA encryption refuses: an encryption context, a plaintext longer than OAEP takes.
+/// (Data keys never get here: they are sealed with SYMMETRIC_DEFAULT, which RSA keys do not
+/// offer.)
 fn check_rsa_request(
     key: &KeyRecord,
-    action: Action,
     algorithm: EncryptionAlgorithm,
     plaintext_len: usize,
     context: &EncryptionContext,
 ) -> Result<(), Error> {
     let m = &key.metadata;
-    if !matches!(action, Action::Encrypt | Action::ReEncryptTo) {
-        return Err(Error::invalid_key_usage(
-            m.arn(),
-            m.key_spec,
-            action.operation(),
-        ));
-    }
     if !context.0.is_empty() {
         return Err(Error::context_for_asymmetric());
     }

@@ -11,6 +11,7 @@ mod crash;
 mod dev;
 mod disk_faults;
 mod fidelity;
+mod fidelity_key_types;
 mod forwarding;
 mod harness;
 mod interop;
