@@ -287,3 +287,23 @@ fn ml_kem_data_key_pairs_are_in_the_seed_form_other_tools_read() {
     assert_eq!(pair.private_pkcs8.len(), prefix.len() + 64);
     assert_eq!(pair.public_der.len(), 22 + 1184);
 }
+
+#[test]
+fn hmac_matches_an_independent_implementation() {
+    use hmac::{Hmac, KeyInit, Mac};
+    let hsm = hsm();
+    let id = key_id(9);
+    let spec = KeySpec::Hmac256;
+    let wrapped = hsm.generate(id, 1, spec).unwrap();
+    let key = material(id, &wrapped);
+    // The key, unwrapped here only, so RustCrypto's HMAC (not aws-lc's) can compute the same MAC.
+    let secret = hsm.unwrap_other(key, spec).unwrap();
+    assert_eq!(secret.len(), 32);
+    let mut reference = <Hmac<sha2::Sha256>>::new_from_slice(&secret).unwrap();
+    reference.update(b"an HMAC message");
+    let expected = reference.finalize().into_bytes();
+    let mac = hsm
+        .generate_mac(key, spec, MacAlgorithm::HmacSha256, b"an HMAC message")
+        .unwrap();
+    assert_eq!(&mac[..], &expected[..]);
+}

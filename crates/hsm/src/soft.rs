@@ -174,7 +174,11 @@ impl SoftHsm {
         f(ready.loaded()?)
     }
 
-    fn unwrap_other(&self, key: MaterialRef<'_>, spec: KeySpec) -> Result<Plaintext, HsmError> {
+    pub(crate) fn unwrap_other(
+        &self,
+        key: MaterialRef<'_>,
+        spec: KeySpec,
+    ) -> Result<Plaintext, HsmError> {
         let fail = || HsmError::Unwrap {
             key_id: key.key_id,
             version: key.version,
