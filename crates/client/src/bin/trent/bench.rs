@@ -29,11 +29,13 @@ pub enum BenchCmd {
         #[arg(long, value_delimiter = ',', value_parser = context_pair)]
         encryption_context: Vec<(String, String)>,
         /// The key spec of the keys workers create for sign, verify and generate-mac
-        /// (ECC_NIST_P256, RSA_2048, ECC_NIST_EDWARDS25519, ML_DSA_65, HMAC_256, ...).
+        /// (ECC_NIST_P256, RSA_2048, ECC_NIST_EDWARDS25519, ML_DSA_65, HMAC_256, ...); with
+        /// an RSA spec and an RSAES_* --algorithm, also for encrypt and decrypt.
         #[arg(long, default_value = "ECC_NIST_P256")]
         key_spec: String,
         /// The signing or MAC algorithm of sign, verify and generate-mac (ECDSA_SHA_256,
-        /// RSASSA_PSS_SHA_256, ED25519_SHA_512, ML_DSA_SHAKE_256, HMAC_SHA_256, ...).
+        /// RSASSA_PSS_SHA_256, ED25519_SHA_512, ML_DSA_SHAKE_256, HMAC_SHA_256, ...), or
+        /// the RSAES_OAEP_* encryption algorithm of encrypt and decrypt with an RSA key.
         #[arg(long, default_value = "ECDSA_SHA_256")]
         algorithm: String,
         #[command(flatten)]
@@ -278,6 +280,14 @@ struct Shape<'a> {
     algorithm: &'a str,
 }
 
+impl Shape<'_> {
+    /// Encrypt and Decrypt with an RSA key (`--key-spec RSA_2048 --algorithm
+    /// RSAES_OAEP_SHA_256`) rather than a symmetric one.
+    fn rsa_encryption(&self) -> bool {
+        self.key_spec.starts_with("RSA_") && self.algorithm.starts_with("RSAES_")
+    }
+}
+
 /// KMS operations in a loop through a SigV4-signed client; works against any endpoint
 /// that speaks the AWS KMS JSON protocol.
 struct KmsWorker {
@@ -307,7 +317,7 @@ impl KmsWorker {
                     _ => "ENCRYPT_DECRYPT",
                 };
                 let spec = match usage {
-                    "ENCRYPT_DECRYPT" => "SYMMETRIC_DEFAULT",
+                    "ENCRYPT_DECRYPT" if !shape.rsa_encryption() => "SYMMETRIC_DEFAULT",
                     _ => shape.key_spec,
                 };
                 let created = client
@@ -353,20 +363,30 @@ impl KmsWorker {
         let b64 = base64::engine::general_purpose::STANDARD;
         let plaintext = b64.encode(vec![0x5a; size.clamp(1, 4096)]);
         Ok(match op {
+            Op::Encrypt if shape.rsa_encryption() => (
+                "Encrypt",
+                json!({"KeyId": key_id, "Plaintext": plaintext, "EncryptionAlgorithm": shape.algorithm}),
+            ),
             Op::Encrypt => ("Encrypt", json!({"KeyId": key_id, "Plaintext": plaintext})),
             Op::Decrypt => {
                 let mut input = json!({"KeyId": key_id, "Plaintext": plaintext});
                 if !shape.context.is_empty() {
                     input["EncryptionContext"] = Value::Object(shape.context.clone());
                 }
+                if shape.rsa_encryption() {
+                    input["EncryptionAlgorithm"] = json!(shape.algorithm);
+                }
                 let sealed = client
                     .kms("Encrypt", &input)
                     .await
                     .map_err(|e| format!("preparing a ciphertext: {e}"))?;
-                (
-                    "Decrypt",
-                    json!({"CiphertextBlob": sealed["CiphertextBlob"]}),
-                )
+                let mut decrypt = json!({"CiphertextBlob": sealed["CiphertextBlob"]});
+                if shape.rsa_encryption() {
+                    // An asymmetric ciphertext names neither its key nor its algorithm.
+                    decrypt["KeyId"] = json!(key_id);
+                    decrypt["EncryptionAlgorithm"] = json!(shape.algorithm);
+                }
+                ("Decrypt", decrypt)
             }
             Op::GenerateDataKey => (
                 "GenerateDataKey",
