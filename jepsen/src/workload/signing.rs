@@ -74,14 +74,6 @@ impl Signatures {
             self.made[i] = signed;
         }
     }
-
-    pub fn len(&self) -> usize {
-        self.made.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.made.is_empty()
-    }
 }
 
 /// Sign 45%, Verify of a remembered signature 40% (any of them, so old ones too), of a
