@@ -21,6 +21,17 @@
 //! openraft lets a freshly started node vote at once. A reader that finds the lease in its
 //! second half starts a renewing round without waiting for it, so under steady load readers
 //! never queue.
+//!
+//! **A leader restored at start-up** (after a crash or power loss of every node) must not
+//! answer from behind. openraft restores a node that was leader in its persisted, committed
+//! vote as leader at once, and then takes as the read point the larger of the commit index it
+//! restored and the first entry of its term. Neither need cover what it acknowledged before
+//! the crash: the commit index is saved unsynced (store/log.rs), and the term's first entry
+//! may be long before the last write. So the first round of each term also waits until the
+//! state machine has applied every entry the leader's log held when that round began: a
+//! leader's log holds every committed entry, so this covers every write acknowledged before,
+//! and its last entries are of its own term, so they commit without a new write
+//! (jepsen/findings/2026-12-04-stale-listkeys-under-disk-faults.md).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -54,6 +65,9 @@ pub(crate) struct ReadBarrier {
     /// Leadership is being handed over (handover.rs): no reader passes on the lease, whose
     /// promise this leader itself is about to break by voting for its successor.
     suspended: AtomicBool,
+    /// The term whose first round has passed, and the log index it made the state machine
+    /// reach (module docs: a leader restored at start-up).
+    floor: Mutex<Option<(u64, u64)>>,
 }
 
 impl ReadBarrier {
@@ -69,6 +83,7 @@ impl ReadBarrier {
             renew: AtomicBool::new(false),
             budget,
             suspended: AtomicBool::new(false),
+            floor: Mutex::default(),
         });
         let weak = Arc::downgrade(&barrier);
         tokio::spawn(async move {
@@ -83,9 +98,13 @@ impl ReadBarrier {
                 if waiters.is_empty() && !renew {
                     continue;
                 }
-                let result = confirm(&raft, budget).await;
+                let floor = weak.upgrade().and_then(|b| *b.floor.lock().expect("floor"));
+                let result = confirm(&raft, budget, floor).await;
                 if let Some(barrier) = weak.upgrade() {
-                    if let Ok((term, started)) = &result {
+                    if let Ok((term, _, reached)) = &result {
+                        *barrier.floor.lock().expect("floor") = Some((*term, *reached));
+                    }
+                    if let Ok((term, started, _)) = &result {
                         *barrier.valid.lock().expect("barrier lease") =
                             Some((*term, *started + barrier.lease));
                     }
@@ -148,16 +167,34 @@ impl ReadBarrier {
 }
 
 /// One barrier: confirm leadership with a quorum and wait for the state machine to catch up,
-/// retrying rounds that time out or miss a quorum until `budget` is spent.
-/// Answers the term and the moment the successful round started (the lease runs from it).
-async fn confirm(raft: &Raft, budget: Duration) -> Result<(u64, Instant), ClusterError> {
+/// retrying rounds that time out or miss a quorum until `budget` is spent. The first round
+/// of a term (`floor` is of another term) also waits until everything in the log when it
+/// began is applied. Answers the term, the moment the successful round started (the lease
+/// runs from it) and the floor of the term.
+async fn confirm(
+    raft: &Raft,
+    budget: Duration,
+    floor: Option<(u64, u64)>,
+) -> Result<(u64, Instant, u64), ClusterError> {
     let deadline = Instant::now() + budget;
     loop {
         let started = Instant::now();
-        let term = raft.metrics().borrow().current_term;
+        let (term, last_log) = {
+            let m = raft.metrics();
+            let m = m.borrow();
+            (m.current_term, m.last_log_index.unwrap_or(0))
+        };
         let outcome = tokio::time::timeout(ROUND_TIMEOUT, raft.ensure_linearizable()).await;
         let retryable = match outcome {
-            Ok(Ok(_)) => return Ok((term, started)),
+            Ok(Ok(_)) => match floor {
+                Some((floor_term, reached)) if floor_term == term => {
+                    return Ok((term, started, reached))
+                }
+                _ => match applied_up_to(raft, last_log, deadline).await {
+                    Ok(()) => return Ok((term, started, last_log)),
+                    Err(e) => return Err(e),
+                },
+            },
             Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)))) => {
                 return Err(ClusterError::NotLeader {
                     leader: f.leader_id,
@@ -174,5 +211,21 @@ async fn confirm(raft: &Raft, budget: Duration) -> Result<(u64, Instant), Cluste
         }
         // Back off briefly before the next round; a partition heals on its own schedule.
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until the state machine has applied the log up to `index`, or `deadline` passes.
+async fn applied_up_to(raft: &Raft, index: u64, deadline: Instant) -> Result<(), ClusterError> {
+    let mut metrics = raft.metrics();
+    let reached = |m: &openraft::RaftMetrics<NodeId, openraft::BasicNode>| {
+        m.last_applied.as_ref().map_or(0, |l| l.index) >= index
+    };
+    let outcome = tokio::time::timeout_at(deadline, metrics.wait_for(reached)).await;
+    match outcome {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(_)) => Err(ClusterError::Unavailable("raft stopped".into())),
+        Err(_) => Err(ClusterError::Unavailable(
+            "the state machine did not catch up with the log in time".into(),
+        )),
     }
 }

@@ -18,7 +18,10 @@ use zeroize::Zeroizing;
 
 use crate::{DataKeyPair, HsmError};
 
-/// An unwrapped key of a spec other than SYMMETRIC_DEFAULT, ready to use.
+/// An unwrapped key of a spec other than SYMMETRIC_DEFAULT, ready to use. Each is made once
+/// and kept in the cache behind an `Arc`, so the variants' sizes are left unequal (boxing
+/// would add an indirection to every use and save nothing).
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Loaded {
     Rsa {
         sign: rsa::KeyPair,
@@ -27,12 +30,15 @@ pub(crate) enum Loaded {
     },
     Ec {
         sign: EcdsaKeyPair,
-        verify: &'static signature::EcdsaVerificationAlgorithm,
         /// The same key for ECDH, on the curves AWS offers key agreement on.
         agree: Option<agreement::PrivateKey>,
     },
     Ed25519(Ed25519KeyPair),
-    MlDsa(PqdsaKeyPair, &'static signature::PqdsaVerificationAlgorithm),
+    MlDsa(
+        PqdsaKeyPair,
+        /// The same key as aws-lc holds it, to sign and verify an external μ.
+        crate::ml_dsa_mu::MuKey,
+    ),
     Hmac(hmac::Key),
     MlKem {
         decapsulate: DecapsulationKey<aws_lc_rs::kem::AlgorithmId>,
@@ -85,13 +91,17 @@ pub(crate) fn data_key_pair(spec: KeySpec) -> Result<DataKeyPair, HsmError> {
     if matches!(family(spec)?, Family::Hmac(..)) {
         return Err(HsmError::Spec(spec.as_str()));
     }
+    if let Family::MlKem(..) = family(spec)? {
+        let key = crate::ml_kem_seed::generate(spec)?;
+        return Ok(DataKeyPair {
+            private_pkcs8: crate::der::ml_kem_pkcs8(spec, key.seed.as_ref()),
+            public_der: crate::der::ml_kem_spki(spec, &key.ek),
+        });
+    }
     let secret = generate(spec)?;
     let loaded = load(spec, &secret)?;
     let public_der = loaded.public_key_der(spec)?;
-    let private_pkcs8 = match family(spec)? {
-        Family::MlKem(_, dk_len, _) => crate::der::ml_kem_pkcs8(spec, &secret[..dk_len]),
-        _ => secret,
-    };
+    let private_pkcs8 = secret;
     Ok(DataKeyPair {
         private_pkcs8,
         public_der,
@@ -111,9 +121,8 @@ pub(crate) fn load(spec: KeySpec, secret: &[u8]) -> Result<Loaded, HsmError> {
                 encrypt: rsa::OaepPublicEncryptingKey::new(public).map_err(|_| fail())?,
             }
         }
-        Family::Ec(sign, verify, agree) => Loaded::Ec {
+        Family::Ec(sign, _, agree) => Loaded::Ec {
             sign: EcdsaKeyPair::from_pkcs8(sign, secret).map_err(|_| fail())?,
-            verify,
             agree: match agree {
                 Some(alg) => Some(
                     agreement::PrivateKey::from_private_key_der(alg, secret).map_err(|_| fail())?,
@@ -124,9 +133,9 @@ pub(crate) fn load(spec: KeySpec, secret: &[u8]) -> Result<Loaded, HsmError> {
         Family::Ed25519 => {
             Loaded::Ed25519(Ed25519KeyPair::from_pkcs8_maybe_unchecked(secret).map_err(|_| fail())?)
         }
-        Family::MlDsa(alg, verify) => Loaded::MlDsa(
+        Family::MlDsa(alg, _) => Loaded::MlDsa(
             PqdsaKeyPair::from_pkcs8(alg, secret).map_err(|_| fail())?,
-            verify,
+            crate::ml_dsa_mu::MuKey::parse(secret)?,
         ),
         Family::Hmac(alg, len) if secret.len() == len => Loaded::Hmac(hmac::Key::new(alg, secret)),
         Family::Hmac(..) => return Err(fail()),
@@ -151,7 +160,7 @@ impl Loaded {
             Loaded::Rsa { sign, .. } => sign.public_key().as_der().map_err(|_| fail())?,
             Loaded::Ec { sign, .. } => sign.public_key().as_der().map_err(|_| fail())?,
             Loaded::Ed25519(key) => key.public_key().as_der().map_err(|_| fail())?,
-            Loaded::MlDsa(key, _) => key.public_key().as_der().map_err(|_| fail())?,
+            Loaded::MlDsa(key, ..) => key.public_key().as_der().map_err(|_| fail())?,
             Loaded::MlKem { encapsulate, .. } => {
                 let raw = encapsulate.key_bytes().map_err(|_| fail())?;
                 return Ok(crate::der::ml_kem_spki(spec, raw.as_ref()));
@@ -167,7 +176,7 @@ impl Loaded {
             Loaded::Rsa { sign, .. } => Some(sign.public_key().as_ref()),
             Loaded::Ec { sign, .. } => Some(sign.public_key().as_ref()),
             Loaded::Ed25519(key) => Some(key.public_key().as_ref()),
-            Loaded::MlDsa(key, _) => Some(key.public_key().as_ref()),
+            Loaded::MlDsa(key, ..) => Some(key.public_key().as_ref()),
             _ => None,
         }
     }

@@ -46,6 +46,9 @@ fn every_signing_spec_signs_and_verifies_raw_and_digest_messages() {
         let key = material(id, &wrapped);
         assert!(hsm.public_key(key, spec).unwrap().starts_with(&[0x30]));
         for &algorithm in algorithms {
+            if algorithm == SigningAlgorithm::Ed25519PhSha512 {
+                continue; // DIGEST only: its own test
+            }
             let message = b"a message to sign";
             let sig = hsm
                 .sign(key, spec, algorithm, MessageType::Raw, message)
@@ -219,18 +222,88 @@ fn data_key_pairs_are_pkcs8_with_a_matching_public_key() {
 }
 
 #[test]
-fn ml_dsa_external_mu_is_refused_not_faked() {
+fn ml_dsa_signs_and_verifies_an_external_mu() {
+    let hsm = hsm();
+    for (n, spec) in [KeySpec::MlDsa44, KeySpec::MlDsa65, KeySpec::MlDsa87]
+        .into_iter()
+        .enumerate()
+    {
+        let id = key_id(n as u8);
+        let wrapped = hsm.generate(id, 1, spec).unwrap();
+        let key = material(id, &wrapped);
+        let alg = SigningAlgorithm::MlDsaShake256;
+        let mu = [7u8; 64];
+        let sig = hsm
+            .sign(key, spec, alg, MessageType::ExternalMu, &mu)
+            .unwrap();
+        assert!(hsm
+            .verify(key, spec, alg, MessageType::ExternalMu, &mu, &sig)
+            .unwrap());
+        assert!(!hsm
+            .verify(key, spec, alg, MessageType::ExternalMu, &[8u8; 64], &sig)
+            .unwrap());
+        // μ is not the message: a signature of μ is no signature of μ's bytes as a message.
+        assert!(!hsm
+            .verify(key, spec, alg, MessageType::Raw, &mu, &sig)
+            .unwrap());
+    }
+}
+
+#[test]
+fn ed25519ph_hashes_the_given_digest_again_and_takes_only_digests() {
     let hsm = hsm();
     let id = key_id(1);
-    let wrapped = hsm.generate(id, 1, KeySpec::MlDsa44).unwrap();
-    assert!(matches!(
-        hsm.sign(
-            material(id, &wrapped),
-            KeySpec::MlDsa44,
-            SigningAlgorithm::MlDsaShake256,
-            MessageType::ExternalMu,
-            &[0; 64]
-        ),
-        Err(HsmError::Unsupported(_))
-    ));
+    let spec = KeySpec::EccNistEdwards25519;
+    let wrapped = hsm.generate(id, 1, spec).unwrap();
+    let key = material(id, &wrapped);
+    let alg = SigningAlgorithm::Ed25519PhSha512;
+    let digest = digest::digest(&digest::SHA512, b"message");
+    let sig = hsm
+        .sign(key, spec, alg, MessageType::Digest, digest.as_ref())
+        .unwrap();
+    assert!(hsm
+        .verify(key, spec, alg, MessageType::Digest, digest.as_ref(), &sig)
+        .unwrap());
+    // Ed25519ph of the digest as the message (PH = SHA-512 of it), as AWS documents.
+    let prehash = digest::digest(&digest::SHA512, digest.as_ref());
+    assert!(!hsm
+        .verify(key, spec, alg, MessageType::Digest, prehash.as_ref(), &sig)
+        .unwrap());
+    assert!(hsm
+        .sign(key, spec, alg, MessageType::Raw, b"message")
+        .is_err());
+}
+
+#[test]
+fn ml_kem_data_key_pairs_are_in_the_seed_form_other_tools_read() {
+    let pair = hsm().generate_data_key_pair(KeySpec::MlKem768).unwrap();
+    // PrivateKeyInfo { 0, id-alg-ml-kem-768, OCTET STRING { [0] 64-byte seed } }: the bytes
+    // pyca/cryptography writes for an ML-KEM-768 key.
+    let prefix = [
+        0x30, 0x54, 0x02, 0x01, 0x00, 0x30, 0x0b, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03,
+        0x04, 0x04, 0x02, 0x04, 0x42, 0x80, 0x40,
+    ];
+    assert_eq!(&pair.private_pkcs8[..prefix.len()], &prefix);
+    assert_eq!(pair.private_pkcs8.len(), prefix.len() + 64);
+    assert_eq!(pair.public_der.len(), 22 + 1184);
+}
+
+#[test]
+fn hmac_matches_an_independent_implementation() {
+    use hmac::{Hmac, KeyInit, Mac};
+    let hsm = hsm();
+    let id = key_id(9);
+    let spec = KeySpec::Hmac256;
+    let wrapped = hsm.generate(id, 1, spec).unwrap();
+    let key = material(id, &wrapped);
+    // The key, unwrapped here only, so RustCrypto's HMAC (not aws-lc's) can compute the same MAC.
+    let secret = hsm.unwrap_other(key, spec).unwrap();
+    assert_eq!(secret.len(), 32);
+    let mut reference = <Hmac<sha2::Sha256>>::new_from_slice(&secret).unwrap();
+    reference.update(b"an HMAC message");
+    let expected = reference.finalize().into_bytes();
+    let mac = hsm
+        .generate_mac(key, spec, MacAlgorithm::HmacSha256, b"an HMAC message")
+        .unwrap();
+    assert_eq!(&mac[..], &expected[..]);
 }

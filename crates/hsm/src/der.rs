@@ -17,13 +17,14 @@ pub(crate) fn ml_kem_spki(spec: KeySpec, ek: &[u8]) -> Vec<u8> {
     tlv(0x30, &body)
 }
 
-/// `PrivateKeyInfo { 0, AlgorithmIdentifier { id-alg-ml-kem-* }, expandedKey }`: the
-/// PKCS#8 form of an ML-KEM decapsulation key, as GenerateDataKeyPair answers it.
-pub(crate) fn ml_kem_pkcs8(spec: KeySpec, dk: &[u8]) -> zeroize::Zeroizing<Vec<u8>> {
+/// `PrivateKeyInfo { 0, AlgorithmIdentifier { id-alg-ml-kem-* }, seed [0] }`: the PKCS#8
+/// form of an ML-KEM private key that GenerateDataKeyPair answers (the seed form, which
+/// pyca/cryptography and OpenSSL read).
+pub(crate) fn ml_kem_pkcs8(spec: KeySpec, seed: &[u8]) -> zeroize::Zeroizing<Vec<u8>> {
     let mut body = vec![0x02, 0x01, 0x00];
     body.extend_from_slice(&tlv(0x30, &tlv(0x06, &ml_kem_oid(spec))));
-    let expanded = zeroize::Zeroizing::new(tlv(0x04, dk));
-    let wrapped = zeroize::Zeroizing::new(tlv(0x04, &expanded));
+    let seed = zeroize::Zeroizing::new(tlv(0x80, seed));
+    let wrapped = zeroize::Zeroizing::new(tlv(0x04, &seed));
     body.extend_from_slice(&wrapped);
     let body = zeroize::Zeroizing::new(body);
     zeroize::Zeroizing::new(tlv(0x30, &body))

@@ -25,9 +25,13 @@ mod der;
 mod derive;
 mod domain;
 mod ed25519ph;
+mod ml_dsa_mu;
+mod ml_kem_seed;
 mod operate;
 mod secret_file;
 mod soft;
+#[cfg(test)]
+mod wycheproof_tests;
 
 pub use domain::{DomainKey, DomainKeySource};
 pub use secret_file::read_secret_file;

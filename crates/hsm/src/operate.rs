@@ -9,7 +9,7 @@ use aws_lc_rs::{agreement, hmac, rsa};
 use trent_model::{EncryptionAlgorithm, KeySpec, MacAlgorithm, MessageType, SigningAlgorithm};
 use zeroize::Zeroizing;
 
-use crate::asymmetric::{rng, Loaded};
+use crate::asymmetric::{rng, Family, Loaded};
 use crate::{HsmError, Plaintext};
 
 impl Loaded {
@@ -44,26 +44,26 @@ impl Loaded {
                     .map(|s| s.as_ref().to_vec())
                     .map_err(|_| wrong())
             }
-            (Loaded::Ed25519(key), MessageType::Raw) => match algorithm {
-                SigningAlgorithm::Ed25519Sha512 => Ok(key.sign(message).as_ref().to_vec()),
-                SigningAlgorithm::Ed25519PhSha512 => {
-                    crate::ed25519ph::sign(key, digest::digest(&digest::SHA512, message).as_ref())
-                }
-                _ => Err(wrong()),
-            },
+            (Loaded::Ed25519(key), MessageType::Raw)
+                if algorithm == SigningAlgorithm::Ed25519Sha512 =>
+            {
+                Ok(key.sign(message).as_ref().to_vec())
+            }
+            // AWS's ED25519_PH_SHA_512 takes the caller's SHA-512 digest as Ed25519ph's
+            // message, so it is hashed again (FIPS 186-5 §7.8.1 step 1): "hashed twice".
             (Loaded::Ed25519(key), MessageType::Digest)
                 if algorithm == SigningAlgorithm::Ed25519PhSha512 =>
             {
-                crate::ed25519ph::sign(key, message)
+                crate::ed25519ph::sign(key, digest::digest(&digest::SHA512, message).as_ref())
             }
-            (Loaded::MlDsa(key, _), MessageType::Raw) => {
+            (Loaded::MlDsa(key, ..), MessageType::Raw) => {
                 let mut signature = vec![0u8; key.algorithm().signature_len()];
                 let len = key.sign(message, &mut signature).map_err(|_| wrong())?;
                 signature.truncate(len);
                 Ok(signature)
             }
-            (Loaded::MlDsa(..), MessageType::ExternalMu) => {
-                Err(HsmError::Unsupported("MessageType EXTERNAL_MU"))
+            (Loaded::MlDsa(key, mu), MessageType::ExternalMu) => {
+                mu.sign(message, key.algorithm().signature_len())
             }
             _ => Err(wrong()),
         }
@@ -72,6 +72,7 @@ impl Loaded {
     /// Whether `signature` is a valid signature of `message` under this key's public key.
     pub(crate) fn verify(
         &self,
+        spec: KeySpec,
         algorithm: SigningAlgorithm,
         message_type: MessageType,
         message: &[u8],
@@ -84,23 +85,18 @@ impl Loaded {
                     let public = UnparsedPublicKey::new(&signature::ED25519, key.public_key());
                     Ok(public.verify(message, signature).is_ok())
                 }
-                (SigningAlgorithm::Ed25519PhSha512, MessageType::Raw) => {
-                    let digest = digest::digest(&digest::SHA512, message);
-                    Ok(crate::ed25519ph::verify(key, digest.as_ref(), signature))
-                }
                 (SigningAlgorithm::Ed25519PhSha512, MessageType::Digest) => {
-                    Ok(crate::ed25519ph::verify(key, message, signature))
+                    let prehash = digest::digest(&digest::SHA512, message);
+                    Ok(crate::ed25519ph::verify(key, prehash.as_ref(), signature))
                 }
                 _ => Err(wrong()),
             };
         }
+        if let (Loaded::MlDsa(_, mu), MessageType::ExternalMu) = (self, message_type) {
+            return mu.verify(message, signature);
+        }
         let public = self.public_key_raw().ok_or_else(wrong)?;
-        let verifier: &'static dyn VerificationAlgorithm = match self {
-            Loaded::Rsa { .. } => rsa_verification(algorithm).ok_or_else(wrong)?,
-            Loaded::Ec { verify, .. } => *verify,
-            Loaded::MlDsa(_, verify) => *verify,
-            _ => return Err(wrong()),
-        };
+        let verifier = verification(spec, algorithm).ok_or_else(wrong)?;
         let public = UnparsedPublicKey::new(verifier, public);
         match message_type {
             MessageType::Raw => Ok(public.verify(message, signature).is_ok()),
@@ -110,7 +106,7 @@ impl Loaded {
                     .verify_digest(&imported(message, hash)?, signature)
                     .is_ok())
             }
-            MessageType::ExternalMu => Err(HsmError::Unsupported("MessageType EXTERNAL_MU")),
+            MessageType::ExternalMu => Err(wrong()),
         }
     }
 
@@ -241,6 +237,28 @@ fn rsa_signing(
         RsassaPkcs1V15Sha512 => (&signature::RSA_PKCS1_SHA512, &digest::SHA512),
         _ => return None,
     })
+}
+
+/// The aws-lc-rs verification of `algorithm` with a key of `spec` (what Verify checks a
+/// signature with; the Wycheproof tests run their vectors through it).
+pub(crate) fn verification(
+    spec: KeySpec,
+    algorithm: SigningAlgorithm,
+) -> Option<&'static dyn VerificationAlgorithm> {
+    use SigningAlgorithm::*;
+    if !spec
+        .signing_algorithms(trent_model::KeyUsage::SignVerify)
+        .contains(&algorithm)
+    {
+        return None;
+    }
+    match (crate::asymmetric::family(spec).ok()?, algorithm) {
+        (Family::Rsa(_), _) => rsa_verification(algorithm),
+        (Family::Ec(_, verify, _), _) => Some(verify),
+        (Family::MlDsa(_, verify), _) => Some(verify),
+        (Family::Ed25519, Ed25519Sha512) => Some(&signature::ED25519),
+        _ => None,
+    }
 }
 
 fn rsa_verification(algorithm: SigningAlgorithm) -> Option<&'static dyn VerificationAlgorithm> {

@@ -256,6 +256,10 @@ impl SigningAlgorithm {
     /// the algorithm's digest length, EXTERNAL_MU (ML-DSA only) of 64 bytes.
     pub fn check_message(self, message_type: MessageType, message: &[u8]) -> Result<(), Error> {
         match message_type {
+            // AWS: ED25519_PH_SHA_512 requires DIGEST.
+            MessageType::Raw if self == SigningAlgorithm::Ed25519PhSha512 => {
+                Err(Error::message_type_for_algorithm(message_type, self))
+            }
             MessageType::Raw => Ok(()),
             MessageType::Digest => match self.digest_len() {
                 Some(len) if len == message.len() => Ok(()),
@@ -360,6 +364,9 @@ mod tests {
         assert!(a.check_message(MessageType::ExternalMu, &[0; 64]).is_err());
         assert!(SigningAlgorithm::Ed25519Sha512
             .check_message(MessageType::Digest, &[0; 64])
+            .is_err());
+        assert!(SigningAlgorithm::Ed25519PhSha512
+            .check_message(MessageType::Raw, b"m")
             .is_err());
         assert!(SigningAlgorithm::MlDsaShake256
             .check_message(MessageType::ExternalMu, &[0; 64])

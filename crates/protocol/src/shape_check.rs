@@ -59,7 +59,6 @@ pub fn always_sent(
                 "AWSAccountId",
                 "Arn",
                 "CreationDate",
-                "CustomerMasterKeySpec",
                 "Description",
                 "Enabled",
                 "KeyId",
@@ -72,6 +71,30 @@ pub fn always_sent(
             ];
             if text("KeySpec") == "SYMMETRIC_DEFAULT" && text("Origin") == "AWS_KMS" {
                 members.extend(["CurrentKeyMaterialId", "EncryptionAlgorithms"]);
+            }
+            // Only symmetric encryption keys name their current material.
+            if text("KeySpec") != "SYMMETRIC_DEFAULT" {
+                conditional.push("CurrentKeyMaterialId");
+            }
+            // The deprecated spec, for the specs its enum has (not those added since).
+            match text("KeySpec").starts_with("ML_") || text("KeySpec") == "ECC_NIST_EDWARDS25519" {
+                true => conditional.push("CustomerMasterKeySpec"),
+                false => members.push("CustomerMasterKeySpec"),
+            }
+            // The algorithm list of the key's usage, and no other.
+            let lists = [
+                ("ENCRYPT_DECRYPT", "EncryptionAlgorithms"),
+                ("SIGN_VERIFY", "SigningAlgorithms"),
+                ("GENERATE_VERIFY_MAC", "MacAlgorithms"),
+                ("KEY_AGREEMENT", "KeyAgreementAlgorithms"),
+                ("ENCAPSULATE_DECAPSULATE", "EncapsulationAlgorithms"),
+            ];
+            for (usage, list) in lists {
+                match text("KeyUsage") == usage {
+                    true if !members.contains(&list) => members.push(list),
+                    true => {}
+                    false => conditional.push(list),
+                }
             }
             let pending = ["DeletionDate", "PendingDeletionWindowInDays"];
             match text("KeyState") == "PendingDeletion" {
@@ -123,6 +146,41 @@ pub fn always_sent(
             vec!["CiphertextBlob", "KeyId", "KeyMaterialId"]
         }
         "GenerateRandomResponse" => vec!["Plaintext"],
+        "SignResponse" => vec!["KeyId", "Signature", "SigningAlgorithm"],
+        "VerifyResponse" => vec!["KeyId", "SignatureValid", "SigningAlgorithm"],
+        "GetPublicKeyResponse" => vec!["KeyId", "KeySpec", "KeyUsage", "PublicKey"],
+        "GenerateMacResponse" => vec!["KeyId", "Mac", "MacAlgorithm"],
+        "VerifyMacResponse" => vec!["KeyId", "MacAlgorithm", "MacValid"],
+        "DeriveSharedSecretResponse" => {
+            vec![
+                "KeyAgreementAlgorithm",
+                "KeyId",
+                "KeyOrigin",
+                "SharedSecret",
+            ]
+        }
+        "GenerateDataKeyPairResponse" => vec![
+            "KeyId",
+            "KeyMaterialId",
+            "KeyPairSpec",
+            "PrivateKeyCiphertextBlob",
+            "PrivateKeyPlaintext",
+            "PublicKey",
+        ],
+        "GenerateDataKeyPairWithoutPlaintextResponse" => vec![
+            "KeyId",
+            "KeyMaterialId",
+            "KeyPairSpec",
+            "PrivateKeyCiphertextBlob",
+            "PublicKey",
+        ],
+        "EncapsulateResponse" => vec![
+            "EncapsulationAlgorithm",
+            "KeyId",
+            "SharedSecret",
+            "SharedSecretCiphertextBlob",
+        ],
+        "DecapsulateResponse" => vec!["EncapsulationAlgorithm", "KeyId", "SharedSecret"],
         "GetKeyPolicyResponse" => vec!["Policy", "PolicyName"],
         "ListKeyPoliciesResponse" => return paged(&["PolicyNames", "Truncated"]),
         "CreateGrantResponse" => vec!["GrantId", "GrantToken"],

@@ -94,7 +94,10 @@ impl KeyMetadataOut {
             aws_account_id: m.account.to_string(),
             arn: m.arn().to_string(),
             creation_date: epoch_seconds(m.creation_date),
-            current_key_material_id: current_material.map(|v| key_material_id(m.key_id, v)),
+            // AWS names the material of symmetric encryption keys only.
+            current_key_material_id: current_material
+                .filter(|_| m.key_spec == trent_model::KeySpec::SymmetricDefault)
+                .map(|v| key_material_id(m.key_id, v)),
             customer_master_key_spec: m
                 .key_spec
                 .customer_master_key_spec()

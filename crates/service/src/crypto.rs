@@ -70,12 +70,13 @@ impl Service {
             .await?;
         dry_run(req.dry_run)?;
         self.note_usage(opened.key_id, "Decrypt", call);
+        let key_material_id = opened.symmetric_material_id();
         Ok(Output::Decrypt(DecryptResponse {
             // Moved, not copied: the Blob zeroizes it when the answer is dropped.
             plaintext: Blob(std::mem::take(&mut *opened.blob)),
             key_id: opened.arn,
             encryption_algorithm: opened.algorithm.as_str(),
-            key_material_id: opened.material_id,
+            key_material_id,
         }))
     }
 
@@ -118,14 +119,16 @@ impl Service {
             .await?;
         self.note_usage(source.key_id, "ReEncrypt", call);
         self.note_usage(destination.key_id, "ReEncrypt", call);
+        let source_key_material_id = source.symmetric_material_id();
+        let destination_key_material_id = destination.symmetric_material_id();
         Ok(Output::ReEncrypt(ReEncryptResponse {
             ciphertext_blob: Blob(destination.blob),
             source_key_id: source.arn,
             key_id: destination.arn,
             source_encryption_algorithm: source.algorithm.as_str(),
             destination_encryption_algorithm: destination.algorithm.as_str(),
-            source_key_material_id: source.material_id,
-            destination_key_material_id: destination.material_id,
+            source_key_material_id,
+            destination_key_material_id,
         }))
     }
 
@@ -209,7 +212,7 @@ impl Service {
             usable(key, KeyUsage::EncryptDecrypt, action)?;
             let algorithm = offered(key, algorithm)?;
             if algorithm != EncryptionAlgorithm::SymmetricDefault {
-                check_rsa_request(key, action, algorithm, plaintext.len(), context)?;
+                check_rsa_request(key, algorithm, plaintext.len(), context)?;
                 dry_run(dry_run_flag)?;
                 let sealed = self.hsm().encrypt_asymmetric(
                     current(key)?,
@@ -270,23 +273,33 @@ impl Service {
                 .open_asymmetric(call, bytes, expected, context, action, algorithm)
                 .await;
         }
-        let blob = CiphertextBlob::parse(bytes)?;
         let expected = match expected {
             Some(text) => Some(parse_key_ref(&text, self.region(), Aliases::Accepted)?),
             None => None,
         };
+        let ask = Ask {
+            encryption_context: Some(&context.0),
+            ..Ask::default()
+        };
         // Everything happens while the state is read: the record is used, not copied.
         self.read_for(call, |s| -> Result<KeyUse<trent_hsm::Plaintext>, OpError> {
-            if let Some(expected) = &expected {
-                let named = find_key(s, &call.caller, self.region(), expected)?;
-                if named.metadata.key_spec.is_asymmetric() {
-                    // An RSA key's ciphertext needs its algorithm named.
-                    return Err(Error::algorithm_for_spec(
-                        EncryptionAlgorithm::SymmetricDefault,
-                        named.metadata.key_spec,
-                    )
-                    .into());
-                }
+            let named = match &expected {
+                Some(expected) => Some(find_key(s, &call.caller, self.region(), expected)?),
+                None => None,
+            };
+            if let Some(named) = named.filter(|k| k.metadata.key_spec.is_asymmetric()) {
+                // An RSA key's ciphertext needs its algorithm named: a caller allowed to
+                // decrypt with the key is told so, before the bytes are read as a blob.
+                self.authorize(s, call, named, action, &ask)?;
+                usable(named, KeyUsage::EncryptDecrypt, action)?;
+                return Err(Error::algorithm_for_spec(
+                    EncryptionAlgorithm::SymmetricDefault,
+                    named.metadata.key_spec,
+                )
+                .into());
+            }
+            let blob = CiphertextBlob::parse(bytes)?;
+            if let Some(named) = named {
                 if named.metadata.key_id != blob.key_id {
                     return Err(Error::incorrect_key().into());
                 }
@@ -294,10 +307,6 @@ impl Service {
             let key = s
                 .key(&blob.key_id)
                 .ok_or_else(Error::ciphertext_key_unknown)?;
-            let ask = Ask {
-                encryption_context: Some(&context.0),
-                ..Ask::default()
-            };
             self.authorize(s, call, key, action, &ask)?;
             usable(key, KeyUsage::EncryptDecrypt, action)?;
             let material = key
@@ -389,6 +398,11 @@ pub(crate) struct KeyUse<T> {
 }
 
 impl<T> KeyUse<T> {
+    /// The material id, where AWS names it: for symmetric encryption only.
+    fn symmetric_material_id(&self) -> Option<String> {
+        (self.algorithm == EncryptionAlgorithm::SymmetricDefault).then(|| self.material_id.clone())
+    }
+
     fn of(key: &KeyRecord, version: u32, blob: T, algorithm: EncryptionAlgorithm) -> KeyUse<T> {
         KeyUse {
             key_id: key.metadata.key_id,
@@ -444,23 +458,16 @@ fn offered(
     }
 }
 
-/// What RSA encryption refuses: data keys (AWS makes them under symmetric keys only), an
-/// encryption context, a plaintext longer than OAEP takes.
+/// What RSA encryption refuses: an encryption context, a plaintext longer than OAEP takes.
+/// (Data keys never get here: they are sealed with SYMMETRIC_DEFAULT, which RSA keys do not
+/// offer.)
 fn check_rsa_request(
     key: &KeyRecord,
-    action: Action,
     algorithm: EncryptionAlgorithm,
     plaintext_len: usize,
     context: &EncryptionContext,
 ) -> Result<(), Error> {
     let m = &key.metadata;
-    if !matches!(action, Action::Encrypt | Action::ReEncryptTo) {
-        return Err(Error::invalid_key_usage(
-            m.arn(),
-            m.key_spec,
-            action.operation(),
-        ));
-    }
     if !context.0.is_empty() {
         return Err(Error::context_for_asymmetric());
     }

@@ -5,7 +5,6 @@
 //! private key sealed under the named symmetric key exactly as a data key is
 //! ([`Service::seal_for`]); the plaintext private key leaves only in the answer.
 
-use serde_json::{json, Value};
 use trent_hsm::HsmError;
 use trent_model::{
     DataKeyPairSpec, EncapsulationAlgorithm, Error, KeyAgreementAlgorithm, KeySpec, KeyUsage,
@@ -14,19 +13,20 @@ use trent_policy::ContextValue;
 
 use crate::authz::Ask;
 use crate::crypto::{dry_run, usable};
+use crate::output::{GenerateDataKeyPairResponse, SharedSecretResponse};
 use crate::resolve::Aliases;
 use crate::signing::current;
 use crate::types::{
     DecapsulateRequest, DeriveSharedSecretRequest, EncapsulateRequest, GenerateDataKeyPairRequest,
 };
-use crate::{required, Action, Blob, Call, OpError, Service};
+use crate::{required, Action, Blob, Call, OpError, Output, Service};
 
 impl Service {
     pub async fn derive_shared_secret(
         &self,
         call: &Call,
         req: DeriveSharedSecretRequest,
-    ) -> Result<Value, OpError> {
+    ) -> Result<Output, OpError> {
         if req.recipient.is_some() {
             return Err(Error::unsupported("Recipient (Nitro Enclaves attestation)").into());
         }
@@ -64,11 +64,13 @@ impl Service {
             )
             .await?;
         self.note_used(call, &arn, "DeriveSharedSecret");
-        Ok(json!({
-            "KeyId": arn,
-            "SharedSecret": Blob(std::mem::take(&mut *secret)),
-            "KeyAgreementAlgorithm": algorithm.as_str(),
-            "KeyOrigin": "AWS_KMS",
+        Ok(Output::SharedSecret(SharedSecretResponse {
+            key_id: arn,
+            shared_secret: Blob(std::mem::take(&mut *secret)),
+            shared_secret_ciphertext_blob: None,
+            key_agreement_algorithm: Some(algorithm.as_str()),
+            key_origin: Some("AWS_KMS"),
+            encapsulation_algorithm: None,
         }))
     }
 
@@ -76,7 +78,7 @@ impl Service {
         &self,
         call: &Call,
         req: EncapsulateRequest,
-    ) -> Result<Value, OpError> {
+    ) -> Result<Output, OpError> {
         let algorithm = encapsulation(req.encapsulation_algorithm)?;
         let action = Action::Encapsulate;
         let (arn, ciphertext, mut secret) = self
@@ -97,11 +99,13 @@ impl Service {
             )
             .await?;
         self.note_used(call, &arn, "Encapsulate");
-        Ok(json!({
-            "KeyId": arn,
-            "SharedSecret": Blob(std::mem::take(&mut *secret)),
-            "SharedSecretCiphertextBlob": Blob(ciphertext),
-            "EncapsulationAlgorithm": algorithm.as_str(),
+        Ok(Output::SharedSecret(SharedSecretResponse {
+            key_id: arn,
+            shared_secret: Blob(std::mem::take(&mut *secret)),
+            shared_secret_ciphertext_blob: Some(Blob(ciphertext)),
+            key_agreement_algorithm: None,
+            key_origin: None,
+            encapsulation_algorithm: Some(algorithm.as_str()),
         }))
     }
 
@@ -109,7 +113,7 @@ impl Service {
         &self,
         call: &Call,
         req: DecapsulateRequest,
-    ) -> Result<Value, OpError> {
+    ) -> Result<Output, OpError> {
         let ciphertext = required(
             req.shared_secret_ciphertext_blob,
             "sharedSecretCiphertextBlob",
@@ -138,10 +142,13 @@ impl Service {
             )
             .await?;
         self.note_used(call, &arn, "Decapsulate");
-        Ok(json!({
-            "KeyId": arn,
-            "SharedSecret": Blob(std::mem::take(&mut *secret)),
-            "EncapsulationAlgorithm": algorithm.as_str(),
+        Ok(Output::SharedSecret(SharedSecretResponse {
+            key_id: arn,
+            shared_secret: Blob(std::mem::take(&mut *secret)),
+            shared_secret_ciphertext_blob: None,
+            key_agreement_algorithm: None,
+            key_origin: None,
+            encapsulation_algorithm: Some(algorithm.as_str()),
         }))
     }
 
@@ -152,7 +159,7 @@ impl Service {
         call: &Call,
         req: GenerateDataKeyPairRequest,
         with_plaintext: bool,
-    ) -> Result<Value, OpError> {
+    ) -> Result<Output, OpError> {
         if req.recipient.is_some() {
             return Err(Error::unsupported("Recipient (Nitro Enclaves attestation)").into());
         }
@@ -190,17 +197,15 @@ impl Service {
             )
             .await?;
         self.note_usage(sealed.key_id, operation, call);
-        let mut answer = json!({
-            "KeyId": sealed.arn,
-            "KeyPairSpec": pair_spec.as_str(),
-            "PrivateKeyCiphertextBlob": Blob(sealed.blob),
-            "PublicKey": Blob(std::mem::take(&mut pair.public_der)),
-            "KeyMaterialId": sealed.material_id,
-        });
-        if with_plaintext {
-            answer["PrivateKeyPlaintext"] = json!(Blob(std::mem::take(&mut *pair.private_pkcs8)));
-        }
-        Ok(answer)
+        Ok(Output::DataKeyPair(GenerateDataKeyPairResponse {
+            key_id: sealed.arn,
+            key_pair_spec: pair_spec.as_str(),
+            private_key_ciphertext_blob: Blob(sealed.blob),
+            private_key_plaintext: with_plaintext
+                .then(|| Blob(std::mem::take(&mut *pair.private_pkcs8))),
+            public_key: Blob(std::mem::take(&mut pair.public_der)),
+            key_material_id: sealed.material_id,
+        }))
     }
 }
 

@@ -28,7 +28,7 @@ impl Service {
         let description = req.description.unwrap_or_default();
         if let Some(origin) = req.origin {
             if Origin::parse_field(&origin, "origin")? != Origin::AwsKms {
-                return Err(unsupported(format!("Origin {origin} is not supported yet")));
+                return Err(unsupported(format!("Origin {origin}")));
             }
         }
         let tags = validate_tags(req.tags.unwrap_or_default())?;

@@ -34,8 +34,8 @@ pub use backup::{ExportedBackup, ImportPart, ImportProgress};
 pub use error::OpError;
 pub use hooks::HsmHooks;
 pub use output::{
-    DecryptResponse, EncryptResponse, GenerateDataKeyResponse, GenerateRandomResponse, Output,
-    ReEncryptResponse,
+    DecryptResponse, EncryptResponse, GenerateDataKeyPairResponse, GenerateDataKeyResponse,
+    GenerateRandomResponse, Output, ReEncryptResponse, SharedSecretResponse,
 };
 pub use principals::CreatedAccessKey;
 pub use quota::RateQuotas;

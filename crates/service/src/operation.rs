@@ -76,13 +76,13 @@ impl Service {
             GetPublicKey(r) => self.get_public_key(call, r).await,
             GenerateMac(r) => self.generate_mac(call, r).await,
             VerifyMac(r) => self.verify_mac(call, r).await,
-            DeriveSharedSecret(r) => self.derive_shared_secret(call, r).await,
-            GenerateDataKeyPair(r) => self.generate_data_key_pair(call, r, true).await,
+            DeriveSharedSecret(r) => return self.derive_shared_secret(call, r).await,
+            GenerateDataKeyPair(r) => return self.generate_data_key_pair(call, r, true).await,
             GenerateDataKeyPairWithoutPlaintext(r) => {
-                self.generate_data_key_pair(call, r, false).await
+                return self.generate_data_key_pair(call, r, false).await
             }
-            Encapsulate(r) => self.encapsulate(call, r).await,
-            Decapsulate(r) => self.decapsulate(call, r).await,
+            Encapsulate(r) => return self.encapsulate(call, r).await,
+            Decapsulate(r) => return self.decapsulate(call, r).await,
         };
         json.map(Output::Json)
     }

@@ -20,6 +20,8 @@ pub enum Output {
     ReEncrypt(ReEncryptResponse),
     DataKey(GenerateDataKeyResponse),
     Random(GenerateRandomResponse),
+    SharedSecret(SharedSecretResponse),
+    DataKeyPair(GenerateDataKeyPairResponse),
 }
 
 impl Output {
@@ -53,8 +55,10 @@ pub struct DecryptResponse {
     pub key_id: String,
     pub plaintext: Blob,
     pub encryption_algorithm: &'static str,
-    /// The material version that sealed the ciphertext ([`trent_model::key_material_id`]).
-    pub key_material_id: String,
+    /// The material version that sealed the ciphertext ([`trent_model::key_material_id`]);
+    /// AWS sends it for symmetric keys only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_material_id: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -66,9 +70,43 @@ pub struct ReEncryptResponse {
     pub source_encryption_algorithm: &'static str,
     pub destination_encryption_algorithm: &'static str,
     /// The material version that sealed the source ciphertext.
-    pub source_key_material_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_key_material_id: Option<String>,
     /// The material version that sealed the new ciphertext.
-    pub destination_key_material_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destination_key_material_id: Option<String>,
+}
+
+/// The answer of DeriveSharedSecret, Encapsulate and Decapsulate: a shared secret, typed so
+/// that it lives only in a [`Blob`] (zeroized when the answer is dropped), never in a JSON
+/// value's string.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SharedSecretResponse {
+    pub key_id: String,
+    pub shared_secret: Blob,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shared_secret_ciphertext_blob: Option<Blob>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_agreement_algorithm: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_origin: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encapsulation_algorithm: Option<&'static str>,
+}
+
+/// GenerateDataKeyPair's answer; GenerateDataKeyPairWithoutPlaintext's has no
+/// `PrivateKeyPlaintext`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GenerateDataKeyPairResponse {
+    pub key_id: String,
+    pub key_pair_spec: &'static str,
+    pub private_key_ciphertext_blob: Blob,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub private_key_plaintext: Option<Blob>,
+    pub public_key: Blob,
+    pub key_material_id: String,
 }
 
 /// GenerateDataKey's answer; GenerateDataKeyWithoutPlaintext's has no `Plaintext`.

@@ -271,12 +271,7 @@ fn check_signing(
     {
         return Err(Error::algorithm_for_spec(algorithm, m.key_spec));
     }
-    algorithm.check_message(message_type, message)?;
-    match message_type {
-        // aws-lc-rs signs whole messages only (docs/ARCHITECTURE.md, Key types).
-        MessageType::ExternalMu => Err(Error::unsupported("MessageType EXTERNAL_MU")),
-        _ => Ok(()),
-    }
+    algorithm.check_message(message_type, message)
 }
 
 fn check_mac(key: &KeyRecord, algorithm: MacAlgorithm) -> Result<(), Error> {

@@ -47,6 +47,16 @@ const IMPLEMENTED: &[&str] = &[
     "ListRetirableGrants",
     "RetireGrant",
     "RevokeGrant",
+    "Sign",
+    "Verify",
+    "GetPublicKey",
+    "GenerateMac",
+    "VerifyMac",
+    "DeriveSharedSecret",
+    "GenerateDataKeyPair",
+    "GenerateDataKeyPairWithoutPlaintext",
+    "Encapsulate",
+    "Decapsulate",
 ];
 
 #[test]
@@ -216,6 +226,81 @@ async fn every_answer_has_the_aws_shape() {
     assert_eq!(answer(client, c, "RetireGrant", input).await, empty);
     let input = json!({"KeyId": a, "GrantId": bare["GrantId"]});
     assert_eq!(answer(client, c, "RevokeGrant", input).await, empty);
+
+    // Every other key type: its metadata and each operation it offers.
+    let key = |spec: &str, usage: &str| json!({"KeySpec": spec, "KeyUsage": usage});
+    let signer = answer(client, c, "CreateKey", key("ECC_NIST_P256", "SIGN_VERIFY")).await;
+    assert_eq!(
+        signer["KeyMetadata"]["SigningAlgorithms"],
+        json!(["ECDSA_SHA_256"])
+    );
+    assert!(signer["KeyMetadata"].get("EncryptionAlgorithms").is_none());
+    let signer = signer["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
+    let input = json!({"KeyId": signer, "Message": "aGk=", "SigningAlgorithm": "ECDSA_SHA_256"});
+    let signed = answer(client, c, "Sign", input).await;
+    let input = json!({
+        "KeyId": signer, "Message": "aGk=", "SigningAlgorithm": "ECDSA_SHA_256",
+        "Signature": signed["Signature"],
+    });
+    assert_eq!(
+        answer(client, c, "Verify", input).await["SignatureValid"],
+        true
+    );
+    let public = answer(client, c, "GetPublicKey", json!({"KeyId": signer})).await;
+    assert_eq!(public["SigningAlgorithms"], json!(["ECDSA_SHA_256"]));
+    let mac_key = answer(
+        client,
+        c,
+        "CreateKey",
+        key("HMAC_256", "GENERATE_VERIFY_MAC"),
+    )
+    .await;
+    let mac_key = mac_key["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
+    let input = json!({"KeyId": mac_key, "Message": "aGk=", "MacAlgorithm": "HMAC_SHA_256"});
+    let mac = answer(client, c, "GenerateMac", input).await;
+    let input = json!({
+        "KeyId": mac_key, "Message": "aGk=", "MacAlgorithm": "HMAC_SHA_256", "Mac": mac["Mac"],
+    });
+    assert_eq!(
+        answer(client, c, "VerifyMac", input).await["MacValid"],
+        true
+    );
+    let agreeing = answer(
+        client,
+        c,
+        "CreateKey",
+        key("ECC_NIST_P256", "KEY_AGREEMENT"),
+    )
+    .await;
+    let agreeing = agreeing["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let input = json!({
+        "KeyId": agreeing, "KeyAgreementAlgorithm": "ECDH", "PublicKey": public["PublicKey"],
+    });
+    answer(client, c, "DeriveSharedSecret", input).await;
+    let kem = answer(
+        client,
+        c,
+        "CreateKey",
+        key("ML_KEM_768", "ENCAPSULATE_DECAPSULATE"),
+    )
+    .await;
+    let kem = kem["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
+    let input = json!({"KeyId": kem, "EncapsulationAlgorithm": "ML_KEM"});
+    let sealed = answer(client, c, "Encapsulate", input).await;
+    let input = json!({
+        "KeyId": kem, "EncapsulationAlgorithm": "ML_KEM",
+        "SharedSecretCiphertextBlob": sealed["SharedSecretCiphertextBlob"],
+    });
+    let opened = answer(client, c, "Decapsulate", input).await;
+    assert_eq!(opened["SharedSecret"], sealed["SharedSecret"]);
+    let input = json!({"KeyId": a, "KeyPairSpec": "ECC_NIST_P256"});
+    let pair = answer(client, c, "GenerateDataKeyPair", input.clone()).await;
+    assert!(pair["PrivateKeyPlaintext"].is_string());
+    let pair = answer(client, c, "GenerateDataKeyPairWithoutPlaintext", input).await;
+    assert!(pair.get("PrivateKeyPlaintext").is_none());
 
     // Deletion: the pending key's metadata carries its date and window.
     let input = json!({"KeyId": b, "PendingWindowInDays": 7});

@@ -1,10 +1,13 @@
-//! `trent kms` commands for keys other than symmetric encryption keys: signing, MACs and
-//! public keys. Messages, signatures and MACs are read from files; what the service answers
+//! `trent kms` commands for keys other than symmetric encryption keys: signing, MACs, public
+//! keys, key agreement, key encapsulation and data key pairs. Messages, signatures and MACs are read from files; what the service answers
 //! is printed as base64.
 
 use std::path::PathBuf;
 
-use aws_sdk_kms::types::{MacAlgorithmSpec, MessageType, SigningAlgorithmSpec};
+use aws_sdk_kms::types::{
+    DataKeyPairSpec, EncapsulationAlgorithmSpec, KeyAgreementAlgorithmSpec, MacAlgorithmSpec,
+    MessageType, SigningAlgorithmSpec,
+};
 use clap::Subcommand;
 use serde_json::{json, Value};
 
@@ -66,6 +69,35 @@ pub enum KeyCmd {
         mac_file: PathBuf,
         #[arg(long)]
         mac_algorithm: String,
+    },
+    /// ECDH between a KEY_AGREEMENT key and the public key in --public-key-file (DER
+    /// SubjectPublicKeyInfo); prints the raw shared secret (base64).
+    DeriveSharedSecret {
+        #[arg(long)]
+        key_id: String,
+        #[arg(long)]
+        public_key_file: PathBuf,
+    },
+    /// Makes a key pair outside trent's keeping: the private key (PKCS#8) in plaintext and
+    /// encrypted under --key-id (a symmetric key), and the public key (all base64).
+    GenerateDataKeyPair {
+        #[arg(long)]
+        key_id: String,
+        /// RSA_2048, ECC_NIST_P256, ECC_SECG_P256K1, ECC_NIST_EDWARDS25519, ML_KEM_768, ...
+        #[arg(long)]
+        key_pair_spec: String,
+    },
+    /// A fresh shared secret and its ML-KEM ciphertext under an ENCAPSULATE_DECAPSULATE key.
+    Encapsulate {
+        #[arg(long)]
+        key_id: String,
+    },
+    /// The shared secret of the ML-KEM ciphertext in --ciphertext-file.
+    Decapsulate {
+        #[arg(long)]
+        key_id: String,
+        #[arg(long)]
+        ciphertext_file: PathBuf,
     },
 }
 
@@ -158,6 +190,72 @@ pub async fn run(kms: &aws_sdk_kms::Client, command: KeyCmd) -> Result<Value, St
                 .await
                 .map_err(err)?;
             json!({"KeyId": out.key_id(), "MacValid": out.mac_valid()})
+        }
+        KeyCmd::DeriveSharedSecret {
+            key_id,
+            public_key_file,
+        } => {
+            let out = kms
+                .derive_shared_secret()
+                .key_id(key_id)
+                .key_agreement_algorithm(KeyAgreementAlgorithmSpec::Ecdh)
+                .public_key(read(&public_key_file)?)
+                .send()
+                .await
+                .map_err(err)?;
+            json!({
+                "KeyId": out.key_id(),
+                "SharedSecret": out.shared_secret().map(|b| b64(b.as_ref())),
+            })
+        }
+        KeyCmd::GenerateDataKeyPair {
+            key_id,
+            key_pair_spec,
+        } => {
+            let out = kms
+                .generate_data_key_pair()
+                .key_id(key_id)
+                .key_pair_spec(DataKeyPairSpec::from(key_pair_spec.as_str()))
+                .send()
+                .await
+                .map_err(err)?;
+            json!({
+                "KeyId": out.key_id(),
+                "PrivateKeyPlaintext": out.private_key_plaintext().map(|b| b64(b.as_ref())),
+                "PrivateKeyCiphertextBlob": out.private_key_ciphertext_blob().map(|b| b64(b.as_ref())),
+                "PublicKey": out.public_key().map(|b| b64(b.as_ref())),
+            })
+        }
+        KeyCmd::Encapsulate { key_id } => {
+            let out = kms
+                .encapsulate()
+                .key_id(key_id)
+                .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
+                .send()
+                .await
+                .map_err(err)?;
+            json!({
+                "KeyId": out.key_id(),
+                "SharedSecret": out.shared_secret().map(|b| b64(b.as_ref())),
+                "SharedSecretCiphertextBlob": out.shared_secret_ciphertext_blob().map(|b| b64(b.as_ref())),
+            })
+        }
+        KeyCmd::Decapsulate {
+            key_id,
+            ciphertext_file,
+        } => {
+            let out = kms
+                .decapsulate()
+                .key_id(key_id)
+                .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
+                .shared_secret_ciphertext_blob(read(&ciphertext_file)?)
+                .send()
+                .await
+                .map_err(err)?;
+            json!({
+                "KeyId": out.key_id(),
+                "SharedSecret": out.shared_secret().map(|b| b64(b.as_ref())),
+            })
         }
     })
 }

@@ -181,7 +181,11 @@ fn trent_bin() -> PathBuf {
 }
 
 /// `trent <args>` against `endpoint` as the test root; `ca_env` sets AWS_CA_BUNDLE.
-fn trent(endpoint: &str, args: &[&str], ca_env: Option<&Path>) -> (bool, String, String) {
+pub(crate) fn trent(
+    endpoint: &str,
+    args: &[&str],
+    ca_env: Option<&Path>,
+) -> (bool, String, String) {
     let mut command = Command::new(trent_bin());
     command
         .args(["--endpoint", endpoint])

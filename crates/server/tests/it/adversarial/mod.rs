@@ -9,7 +9,7 @@
 mod clock;
 mod crypto;
 mod edge;
-mod files;
+pub(crate) mod files;
 mod ids;
 mod peer;
 mod tenants;
