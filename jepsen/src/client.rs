@@ -24,6 +24,7 @@ pub const BUSINESS_ERRORS: &[&str] = &[
     "KMSInvalidStateException",
     "InvalidCiphertextException",
     "IncorrectKeyException",
+    "KMSInvalidSignatureException",
 ];
 
 /// How one call ended.

@@ -61,7 +61,7 @@ pub struct OpEvent {
     pub error: Option<String>,
 }
 
-/// The operations of the six workloads. Output fields are `None` until an `Ok` fills them.
+/// The operations of the workloads. Output fields are `None` until an `Ok` fills them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "f", rename_all = "kebab-case")]
 pub enum Op {
@@ -199,6 +199,40 @@ pub enum Op {
         key: String,
         #[serde(default)]
         result: Option<Answer<()>>,
+    },
+
+    // -- signatures (a few asymmetric SIGN_VERIFY keys) --
+    /// Sign `message` (base64, MessageType RAW) with `algorithm` (`ECDSA_SHA_256`,
+    /// `RSASSA_PSS_SHA_256`); the signature (base64) on `Ok`.
+    Sign {
+        key: String,
+        algorithm: String,
+        message: String,
+        #[serde(default)]
+        signature: Option<Answer<String>>,
+    },
+    /// Verify of a signature an acknowledged Sign answered, or, when `tampered`, of that
+    /// signature with its last bit flipped: `SignatureValid` on `Ok`, or the error code
+    /// (`KMSInvalidSignatureException` for a signature that does not verify).
+    Verify {
+        key: String,
+        algorithm: String,
+        message: String,
+        signature: String,
+        #[serde(default)]
+        tampered: bool,
+        #[serde(default)]
+        valid: Option<Answer<bool>>,
+    },
+    /// GetPublicKey: the key's public key (DER SubjectPublicKeyInfo, base64). `final_read`
+    /// marks the reads made after the faults healed, whose keys verify every acknowledged
+    /// signature outside trent.
+    GetPublicKey {
+        key: String,
+        #[serde(default)]
+        final_read: bool,
+        #[serde(default)]
+        public_key: Option<Answer<String>>,
     },
 }
 

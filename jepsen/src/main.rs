@@ -50,7 +50,7 @@ struct TestArgs {
     /// Whom power losses take: node, leader, majority, all (default: any of them).
     #[arg(long, value_delimiter = ',')]
     power_loss_mode: Vec<PowerLossMode>,
-    /// The load: `default` (21 clients, 150 operations/s offered) or `heavy` (168 clients,
+    /// The load: `default` (24 clients, 150 operations/s offered) or `heavy` (192 clients,
     /// 1 800 operations/s offered, over four times the keys and aliases).
     #[arg(long, value_enum, default_value_t = Load::Default)]
     load: Load,
@@ -65,7 +65,7 @@ struct TestArgs {
     /// Seconds each fault lasts.
     #[arg(long, default_value_t = 8)]
     fault_duration: u64,
-    /// Clients per workload (seven: the authorization workload's admins and users count
+    /// Clients per workload (eight: the authorization workload's admins and users count
     /// as two); default from `--load`.
     #[arg(long)]
     concurrency: Option<usize>,

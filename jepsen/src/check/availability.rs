@@ -3,8 +3,8 @@
 //! leaving a connected majority of running voters: `majority_healthy`).
 //!
 //! An operation counts as a success when the service answered it (`Ok`, business errors
-//! included); `Fail` and `Info` count against. The final-phase reads (Decrypt and the final
-//! ListKeys) are left out: they run after the faults healed and are the checks, not the load.
+//! included); `Fail` and `Info` count against. The final-phase reads (Decrypt, the final
+//! ListKeys and GetPublicKeys) are left out: they run after the faults healed and are the checks, not the load.
 //! Figures per fault type and overall are in the stats; the verdict compares the healthy
 //! figure with the goal (goal 0: report only).
 
@@ -92,6 +92,10 @@ fn is_load(c: &Completed) -> bool {
         c.op,
         Op::Decrypt { .. }
             | Op::ListKeys {
+                final_read: true,
+                ..
+            }
+            | Op::GetPublicKey {
                 final_read: true,
                 ..
             }

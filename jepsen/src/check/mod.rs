@@ -11,7 +11,9 @@
 //! - `early-deletion`: no key was deleted before its deletion date by the majority's clocks
 //!   (`deletion`);
 //! - `authorization`: no grantee Encrypt succeeded after an acknowledged revocation or
-//!   denying key policy, nor was refused under an acknowledged live grant (`authz`).
+//!   denying key policy, nor was refused under an acknowledged live grant (`authz`);
+//! - `signatures`: every acknowledged signature verifies, through trent on any later Verify
+//!   and outside trent with the key's public key, and no tampered one does (`signing`).
 //!
 //! A verdict is `Valid` or `Invalid` only when the history proves it; when it cannot tell
 //! (a search ran out of budget, a final read is missing) it says `Unknown`.
@@ -24,6 +26,7 @@ pub mod linearizable;
 pub mod models;
 pub mod registers;
 pub mod safety;
+pub mod signing;
 pub mod survival;
 #[cfg(test)]
 pub(crate) mod testkit;
@@ -90,6 +93,7 @@ pub fn check_all(entries: &[Entry], config: &CheckConfig) -> Vec<Verdict> {
         safety::check_use_after_disable(&ops),
         deletion::check_early_deletion(&ops),
         authz::check_authorization(&ops),
+        signing::check_signatures(entries, &ops),
         availability::check_availability(entries, &ops, config.availability_goal),
     ]
 }
@@ -269,6 +273,43 @@ pub fn describe(op: &Op) -> String {
         }
         Op::GranteeEncrypt { key, result } => {
             format!("grantee Encrypt {key}{}", answer(result, |_| "ok".into()))
+        }
+        Op::Sign {
+            key,
+            algorithm,
+            message,
+            signature,
+        } => format!(
+            "Sign {key} {algorithm} of {}{}",
+            short(message),
+            answer(signature, |s| short(s))
+        ),
+        Op::Verify {
+            key,
+            message,
+            signature,
+            tampered,
+            valid,
+            ..
+        } => {
+            let which = if *tampered { " (tampered)" } else { "" };
+            format!(
+                "Verify{which} {key} of {} signature {}{}",
+                short(message),
+                short(signature),
+                answer(valid, |v| format!("SignatureValid {v}"))
+            )
+        }
+        Op::GetPublicKey {
+            key,
+            final_read,
+            public_key,
+        } => {
+            let which = if *final_read { " (final)" } else { "" };
+            format!(
+                "GetPublicKey{which} {key}{}",
+                answer(public_key, |p| short(p))
+            )
         }
     }
 }

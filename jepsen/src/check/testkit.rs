@@ -252,3 +252,37 @@ pub fn grantee_encrypt(key: &str, result: Option<Answer<()>>) -> Op {
         result,
     }
 }
+
+pub fn sign(key: &str, message: &str, signature: Option<Answer<&str>>) -> Op {
+    Op::Sign {
+        key: key.into(),
+        algorithm: "ECDSA_SHA_256".into(),
+        message: message.into(),
+        signature: signature.map(|s| s.map(Into::into)),
+    }
+}
+
+pub fn verify(
+    key: &str,
+    message: &str,
+    signature: &str,
+    tampered: bool,
+    valid: Option<Answer<bool>>,
+) -> Op {
+    Op::Verify {
+        key: key.into(),
+        algorithm: "ECDSA_SHA_256".into(),
+        message: message.into(),
+        signature: signature.into(),
+        tampered,
+        valid,
+    }
+}
+
+pub fn get_public_key(key: &str, public_key: &str) -> Op {
+    Op::GetPublicKey {
+        key: key.into(),
+        final_read: true,
+        public_key: Some(Ok(public_key.into())),
+    }
+}

@@ -15,13 +15,14 @@ const HEIGHT: f64 = 340.0;
 /// (failures and unknown outcomes are always all shown).
 const MAX_OK_POINTS: usize = 20_000;
 
-const WORKLOADS: [&str; 6] = [
+const WORKLOADS: [&str; 7] = [
     "key state",
     "alias",
     "ciphertexts",
     "creation set",
     "deletion schedule",
     "authorization",
+    "signing",
 ];
 const OUTCOMES: [(&str, &str); 3] = [
     ("ok", "ok"),
@@ -40,6 +41,7 @@ fn workload(op: &Op) -> usize {
         | Op::RevokeGrant { .. }
         | Op::PutKeyPolicy { .. }
         | Op::GranteeEncrypt { .. } => 5,
+        Op::Sign { .. } | Op::Verify { .. } | Op::GetPublicKey { .. } => 6,
     }
 }
 
@@ -60,6 +62,7 @@ fn marker(workload: usize) -> &'static str {
         r#"<polygon points="0,-3.1 3.1,0 0,3.1 -3.1,0"/>"#,
         r#"<polygon points="0,2.9 2.7,-2 -2.7,-2"/>"#,
         r#"<polygon points="-3,0 -1.5,-2.6 1.5,-2.6 3,0 1.5,2.6 -1.5,2.6"/>"#,
+        r#"<path d="M-3,-1 H3 V1 H-3 Z M-1,-3 H1 V3 H-1 Z"/>"#,
     ][workload]
 }
 

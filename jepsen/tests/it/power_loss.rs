@@ -37,6 +37,9 @@ fn power_loss_of_every_node_a_full_disk_and_failing_fsyncs_lose_nothing() {
     );
     assert_valid(&verdicts, &DATA_CHECKERS);
     assert_valid(&verdicts, &["disk-faults", "node-crashes"]);
+    // Signatures made before the power losses still verify after them, through trent and
+    // with the public key it answers afterwards.
+    assert_valid(&verdicts, &["signatures"]);
     assert_faults_started(out, &["power-loss", "disk-full", "fsync-fail"]);
     let faults = history_lines(out, "nemesis");
     let every_node = faults.iter().any(|f| {

@@ -33,6 +33,7 @@ fn a_short_run_under_partitions_kills_and_wipes_passes_every_checker() {
             "ciphertext-durability",
             "acknowledged-writes",
             "authorization",
+            "signatures",
             "availability",
             "node-crashes",
             "wiped-stays-out",
@@ -56,12 +57,22 @@ fn a_short_run_under_partitions_kills_and_wipes_passes_every_checker() {
         "revoke-grant",
         "put-key-policy",
         "grantee-encrypt",
+        "sign",
+        "verify",
+        "get-public-key",
     ] {
         assert!(
             ops.iter().any(|o| o["op"]["f"] == f && o["kind"] == "ok"),
             "no successful {f} in the history"
         );
     }
+    // Tampered signatures were tried, and refused.
+    assert!(
+        ops.iter().any(|o| o["op"]["f"] == "verify"
+            && o["op"]["tampered"] == true
+            && o["op"]["valid"]["Err"] == "KMSInvalidSignatureException"),
+        "no refused tampered signature in the history"
+    );
     let report = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(report.contains("<svg"), "the report has plots");
 }

@@ -66,8 +66,9 @@ async fn playbook(dir: &Path, endpoint: &str, run: u32, vars: &Value) -> Run {
     std::fs::write(&config, "").unwrap();
     let home = dir.join("home");
     let dir = dir.to_owned();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(&python)
+    let (ok, text) = output_of({
+        let mut command = Command::new(&python);
+        command
             .arg(ansible)
             .args(["-i", "localhost,"])
             .arg("-e")
@@ -86,21 +87,11 @@ async fn playbook(dir: &Path, endpoint: &str, run: u32, vars: &Value) -> Run {
             .env("ANSIBLE_NOCOLOR", "true")
             .env("ANSIBLE_FORCE_COLOR", "false")
             .env("ANSIBLE_STDOUT_CALLBACK", "default")
-            .env("LC_ALL", "C.UTF-8")
-            .output()
-            .unwrap()
+            .env("LC_ALL", "C.UTF-8");
+        command
     })
-    .await
-    .unwrap();
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(
-        output.status.success(),
-        "ansible-playbook run {run} failed:\n{text}"
-    );
+    .await;
+    assert!(ok, "ansible-playbook run {run} failed:\n{text}");
     let (changed, failed) =
         recap(&text).unwrap_or_else(|| panic!("no PLAY RECAP for localhost in run {run}:\n{text}"));
     let result = serde_json::from_slice(&std::fs::read(&result_file).unwrap()).unwrap();

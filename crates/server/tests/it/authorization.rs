@@ -160,8 +160,9 @@ async fn policies_and_grants_decide_who_uses_a_key_on_every_node() {
     let endpoints: Vec<String> = cluster.nodes.iter().map(|n| n.api()).collect();
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/it/authorization.py");
     let creds = |(id, secret): &(String, String)| format!("{id}:{secret}");
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(python)
+    let (ok, text) = output_of({
+        let mut command = Command::new(python);
+        command
             .arg(script)
             .env("TRENT_ENDPOINTS", endpoints.join(","))
             .env("TRENT_OWNER", format!("{ROOT_ACCESS_KEY_ID}:{ROOT_SECRET}"))
@@ -171,18 +172,11 @@ async fn policies_and_grants_decide_who_uses_a_key_on_every_node() {
             .env("TRENT_ACCOUNT", ACCOUNT)
             .env("TRENT_ACCOUNT_B", ACCOUNT_B)
             .env("TRENT_REGION", REGION)
-            .as_test_root()
-            .output()
-            .unwrap()
+            .as_test_root();
+        command
     })
-    .await
-    .unwrap();
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "authorization.py failed:\n{text}");
+    .await;
+    assert!(ok, "authorization.py failed:\n{text}");
     assert!(text.contains("all authorization cases passed"), "{text}");
 }
 

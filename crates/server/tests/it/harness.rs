@@ -427,3 +427,17 @@ pub async fn metric(node: &TestNode, name: &str) -> Option<f64> {
 pub async fn status(client: &Client) -> Result<Value, ClientError> {
     client.admin("GetClusterStatus", &json!({})).await
 }
+
+/// Runs `command` to its end off the async runtime; answers whether it succeeded and its
+/// stdout and stderr, one after the other (what a failing test prints).
+pub async fn output_of(mut command: std::process::Command) -> (bool, String) {
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}

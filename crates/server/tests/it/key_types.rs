@@ -29,25 +29,19 @@ async fn every_key_type_works_with_real_clients_on_the_leader_and_a_follower() {
     nodes.sort_by_key(|n| n.id != leader);
     let endpoints: Vec<String> = nodes.iter().map(|n| n.api()).collect();
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/it/key_types.py");
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(python)
+    let (ok, text) = output_of({
+        let mut command = Command::new(python);
+        command
             .arg(script)
             .env("TRENT_ENDPOINTS", endpoints.join(","))
             .env("TRENT_REGION", REGION)
-            .as_test_root()
-            .output()
-            .unwrap()
+            .as_test_root();
+        command
     })
-    .await
-    .unwrap();
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    .await;
     println!("{text}");
     assert!(
-        output.status.success() && text.contains("all key type cases passed"),
+        ok && text.contains("all key type cases passed"),
         "key_types.py failed: its output is above (the FAILED lines at its end)"
     );
     let follower = nodes[1].api();

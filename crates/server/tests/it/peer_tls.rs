@@ -77,13 +77,21 @@ async fn an_mtls_cluster_serves_and_a_node_from_another_ca_never_catches_up() {
     // An honest node added after it catches up and becomes a voter...
     let mut honest = tls_node(&cluster, 5, "", &ours, "n5");
     honest.start();
-    admin
-        .admin(
-            "AddNode",
-            &json!({"NodeId": 5, "Address": honest.peer_addr()}),
-        )
-        .await
-        .expect("AddNode of a node with a certificate from the cluster CA");
+    // AddNode is bounded by the request timeout: a learner still catching up on a loaded
+    // machine answers 503, and the operator (or the StatefulSet's join) retries it, as here.
+    let add = json!({"NodeId": 5, "Address": honest.peer_addr()});
+    wait_for(
+        "AddNode of node 5 to succeed",
+        Duration::from_secs(60),
+        || async {
+            match admin.admin("AddNode", &add).await {
+                Ok(_) => Some(()),
+                Err(e) if e.code() == Some("ServiceUnavailable") => None,
+                Err(e) => panic!("AddNode of a node with a certificate from the cluster CA: {e}"),
+            }
+        },
+    )
+    .await;
     let fifth = honest.local().await.expect("node 5 answers");
     assert!(fifth.last_applied.unwrap_or(0) > 0, "{fifth:?}");
 

@@ -235,10 +235,8 @@ async fn bad_input_and_unsupported_operations_get_aws_errors() {
     cluster.leader().await;
     let c = clients(&cluster);
     let unsupported = c[0]
-        .sign()
+        .get_key_rotation_status()
         .key_id("alias/none")
-        .message(Blob::new(b"m".to_vec()))
-        .signing_algorithm(aws_sdk_kms::types::SigningAlgorithmSpec::EcdsaSha256)
         .send()
         .await;
     assert_eq!(code(unsupported), "UnsupportedOperationException");

@@ -8,6 +8,7 @@ mod durability;
 mod linearizability;
 mod random;
 mod safety;
+mod signing;
 
 use super::testkit::History;
 use super::{check_all, CheckConfig, Validity, Verdict};
@@ -63,6 +64,7 @@ fn check_all_runs_every_checker_in_a_stable_order() {
             "use-after-disable",
             "early-deletion",
             "authorization",
+            "signatures",
             "availability"
         ]
     );
