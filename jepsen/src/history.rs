@@ -127,6 +127,13 @@ pub enum Op {
         #[serde(default)]
         plaintext: Option<Answer<String>>,
     },
+    /// RotateKeyOnDemand of a durable key: later ciphertexts are sealed under new material,
+    /// and the earlier ones must still decrypt.
+    RotateKey {
+        key: String,
+        #[serde(default)]
+        result: Option<Answer<()>>,
+    },
 
     // -- creation set --
     /// CreateKey: the new key id on `Ok`.

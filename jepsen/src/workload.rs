@@ -4,7 +4,9 @@
 //! - key-state register: Enable/Disable/ScheduleDeletion/CancelDeletion writes, DescribeKey
 //!   and Encrypt reads, on a few keys;
 //! - alias register: CreateAlias/UpdateAlias/DeleteAlias, read by Encrypt through the alias;
-//! - ciphertext durability: Encrypt and GenerateDataKey results, all decrypted at the end;
+//! - ciphertext durability: Encrypt and GenerateDataKey results, all decrypted at the end,
+//!   while the keys are rotated on demand now and then (so the ciphertexts span material
+//!   versions);
 //! - creation set: CreateKey and ListKeys;
 //! - deletion schedule: ScheduleKeyDeletion (7-30 days) of fresh keys, read by DescribeKey,
 //!   each stamped with the harness's wall clock (the clock nemesis moves the leader's by
@@ -323,6 +325,11 @@ fn alias_op(plan: &Plan, rng: &mut impl Rng) -> Op {
 
 fn durability_op(plan: &Plan, rng: &mut impl Rng, seq: u64) -> Op {
     let key = plan.durable_keys.choose(rng).expect("durable keys").clone();
+    // Rare: a key takes 25 on-demand rotations in its life (AWS's limit); past that they are
+    // refused, harmlessly.
+    if rng.gen_bool(0.02) {
+        return Op::RotateKey { key, result: None };
+    }
     let context = BTreeMap::from([
         ("jepsen-run".to_owned(), plan.run_tag.clone()),
         ("n".to_owned(), seq.to_string()),
@@ -417,6 +424,7 @@ fn request(op: &Op) -> (&'static str, Value) {
             "Decrypt",
             json!({ "CiphertextBlob": ciphertext, "EncryptionContext": context }),
         ),
+        Op::RotateKey { key, .. } => ("RotateKeyOnDemand", json!({ "KeyId": key })),
         Op::CreateKey { .. } => ("CreateKey", json!({ "Description": "jepsen creation set" })),
         Op::ListKeys { .. } => ("ListKeys", json!({})),
         Op::ScheduleDeletion { key, days, .. } => (
@@ -455,6 +463,7 @@ fn complete(op: &Op, answer: Result<Value, String>) -> Result<Op, String> {
         | Op::KeyUse { result, .. }
         | Op::RevokeGrant { result, .. }
         | Op::PutKeyPolicy { result, .. }
+        | Op::RotateKey { result, .. }
         | Op::GranteeEncrypt { result, .. } => {
             *result = Some(answer.map(|_| ()));
         }

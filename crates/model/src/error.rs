@@ -66,11 +66,14 @@ pub enum ErrorKind {
     KmsInvalidSignature,
     /// VerifyMac of a MAC that does not verify (AWS: `KMSInvalidMacException`).
     KmsInvalidMac,
+    /// A change that conflicts with another one to the same key (AWS: `ConflictException`):
+    /// two rotations of one key at once. Appended, so no stored index moves.
+    Conflict,
 }
 
 impl ErrorKind {
     /// Every kind, for lookups by code.
-    pub const ALL: [ErrorKind; 33] = [
+    pub const ALL: [ErrorKind; 34] = [
         ErrorKind::NotFound,
         ErrorKind::AlreadyExists,
         ErrorKind::Disabled,
@@ -104,6 +107,7 @@ impl ErrorKind {
         ErrorKind::DeleteConflict,
         ErrorKind::KmsInvalidSignature,
         ErrorKind::KmsInvalidMac,
+        ErrorKind::Conflict,
     ];
 
     /// The kind whose AWS exception name is `code` (the inverse of [`ErrorKind::aws_code`]).
@@ -147,6 +151,7 @@ impl ErrorKind {
             ErrorKind::DeleteConflict => "DeleteConflictException",
             ErrorKind::KmsInvalidSignature => "KMSInvalidSignatureException",
             ErrorKind::KmsInvalidMac => "KMSInvalidMacException",
+            ErrorKind::Conflict => "ConflictException",
         }
     }
 
@@ -276,6 +281,14 @@ catalog! {
     rsa_plaintext_too_long(algorithm, spec, max) => Validation, "Plaintext is too long for {algorithm} with a {spec} key: at most {max} bytes.";
     /// DeriveSharedSecret with a public key that is not one of the key's curve.
     public_key_for_curve(spec) => Validation, "PublicKey must be a DER-encoded X.509 SubjectPublicKeyInfo of a {spec} public key.";
+    // Rotation (issue 24).
+    /// A key that cannot rotate (asymmetric, HMAC): AWS answers RotateKeyOnDemand on an RSA
+    /// key with no message.
+    rotation_unsupported() => UnsupportedOperation, "";
+    /// The 26th on-demand rotation of a key.
+    rotation_limit(arn) => LimitExceeded, "The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: {arn}";
+    /// Two rotations of one key raced; the later one was not applied.
+    rotation_conflict(arn) => Conflict, "Another rotation of {arn} is in progress; try again.";
     incorrect_key() => IncorrectKey, "The key ID in the request does not identify a CMK that can perform this operation.";
     /// AWS says nothing more, so as not to help an attacker.
     invalid_ciphertext() => InvalidCiphertext, "";

@@ -14,6 +14,7 @@ mod key;
 mod alias;
 mod key_spec;
 mod principal;
+mod rotation;
 
 pub use alias::{AliasName, AliasRecord};
 pub use arn::{AccountId, Arn};
@@ -34,6 +35,10 @@ pub use key::{
 pub use key_spec::{
     DataKeyPairSpec, EncapsulationAlgorithm, EncryptionAlgorithm, KeyAgreementAlgorithm,
     MacAlgorithm, MessageType, SigningAlgorithm, MAX_MESSAGE, MU_LEN,
+};
+pub use rotation::{
+    rotatable, rotates, IncludeKeyMaterial, KeyRotationRecord, Rotation, RotationType, Schedule, DAY_MS,
+    DEFAULT_ROTATION_PERIOD_DAYS, ON_DEMAND_ROTATION_LIMIT,
 };
 pub use principal::{
     validate_access_key_id, AccessKeyRecord, Principal, UserName, UserRecord, ADMINISTRATOR_POLICY,

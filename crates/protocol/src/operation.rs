@@ -57,6 +57,11 @@ macro_rules! each_operation {
             GenerateDataKeyPairWithoutPlaintext(GenerateDataKeyPairRequest),
             Encapsulate(EncapsulateRequest),
             Decapsulate(DecapsulateRequest),
+            EnableKeyRotation(EnableKeyRotationRequest),
+            DisableKeyRotation(KeyIdRequest),
+            GetKeyRotationStatus(KeyIdRequest),
+            RotateKeyOnDemand(KeyIdRequest),
+            ListKeyRotations(ListKeyRotationsRequest),
         }
     };
 }
@@ -159,6 +164,16 @@ impl Operation {
     }
 
     /// Whether trent implements the operation `name`.
+    /// The name of every operation trent serves, in the list's order.
+    pub const NAMES: &'static [&'static str] = {
+        macro_rules! names {
+            ($unused:expr; $($variant:ident($t:ty),)*) => {
+                &[$(stringify!($variant)),*]
+            };
+        }
+        each_operation!(names, ())
+    };
+
     pub fn implemented(name: &str) -> bool {
         macro_rules! implemented {
             ($name:expr; $($variant:ident($t:ty),)*) => {

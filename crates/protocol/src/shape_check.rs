@@ -122,7 +122,30 @@ pub fn always_sent(
         "ScheduleKeyDeletionResponse" => {
             vec!["DeletionDate", "KeyId", "KeyState", "PendingWindowInDays"]
         }
-        "CancelKeyDeletionResponse" => vec!["KeyId"],
+        "CancelKeyDeletionResponse" | "RotateKeyOnDemandResponse" => vec!["KeyId"],
+        // The schedule while automatic rotation is on; trent's on-demand rotations complete
+        // within the request, so none is ever in progress.
+        "GetKeyRotationStatusResponse" => {
+            let schedule = ["NextRotationDate", "RotationPeriodInDays"];
+            let mut members = vec!["KeyId", "KeyRotationEnabled"];
+            match value.get("KeyRotationEnabled") == Some(&Value::Bool(true)) {
+                true => members.extend(schedule),
+                false => conditional.extend(schedule),
+            }
+            conditional.push("OnDemandRotationStartDate");
+            members
+        }
+        "ListKeyRotationsResponse" => return paged(&["Rotations", "Truncated"]),
+        // The first material has no rotation date or type; the import members are for
+        // EXTERNAL keys only.
+        "RotationsListEntry" => {
+            let mut members = vec!["KeyId", "KeyMaterialId", "KeyMaterialState"];
+            match value.contains_key("RotationType") {
+                true => members.extend(["RotationDate", "RotationType"]),
+                false => conditional.push("RotationDate"),
+            }
+            members
+        }
         // KeyLastUsage is an empty structure until the key is used.
         "GetKeyLastUsageResponse" => vec![
             "KeyCreationDate",

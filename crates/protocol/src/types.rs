@@ -163,6 +163,16 @@ request!(ListRequest {
     limit: Option<i64>,
     marker: Option<String>,
 });
+request!(EnableKeyRotationRequest {
+    key_id: Option<String>,
+    rotation_period_in_days: Option<i64>,
+});
+request!(ListKeyRotationsRequest {
+    key_id: Option<String>,
+    include_key_material: Option<String>,
+    limit: Option<i64>,
+    marker: Option<String>,
+});
 request!(ScheduleKeyDeletionRequest {
     key_id: Option<String>,
     pending_window_in_days: Option<i64>,

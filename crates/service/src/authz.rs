@@ -67,6 +67,11 @@ pub enum Action {
     GenerateDataKeyPairWithoutPlaintext,
     Encapsulate,
     Decapsulate,
+    EnableKeyRotation,
+    DisableKeyRotation,
+    GetKeyRotationStatus,
+    RotateKeyOnDemand,
+    ListKeyRotations,
 }
 
 impl Action {

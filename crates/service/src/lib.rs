@@ -25,6 +25,7 @@ mod policies;
 mod principals;
 mod quota;
 mod resolve;
+mod rotation;
 mod signing;
 mod usage;
 mod user_policies;

@@ -83,6 +83,11 @@ impl Service {
             }
             Encapsulate(r) => return self.encapsulate(call, r).await,
             Decapsulate(r) => return self.decapsulate(call, r).await,
+            EnableKeyRotation(r) => self.enable_key_rotation(call, r).await,
+            DisableKeyRotation(r) => self.disable_key_rotation(call, r).await,
+            GetKeyRotationStatus(r) => self.get_key_rotation_status(call, r).await,
+            RotateKeyOnDemand(r) => self.rotate_key_on_demand(call, r).await,
+            ListKeyRotations(r) => self.list_key_rotations(call, r).await,
         };
         json.map(Output::Json)
     }
@@ -104,6 +109,7 @@ fn write_answer(op: &Operation) -> Option<Answer> {
         ScheduleKeyDeletion(_) => |o| json(crate::keys::scheduled, o),
         CancelKeyDeletion(_) => |o| json(crate::keys::cancelled, o),
         CreateGrant(_) => |o| json(crate::grants::granted, o),
+        RotateKeyOnDemand(_) => |o| json(crate::rotation::rotated, o),
         EnableKey(_)
         | DisableKey(_)
         | UpdateKeyDescription(_)
@@ -114,7 +120,9 @@ fn write_answer(op: &Operation) -> Option<Answer> {
         | UntagResource(_)
         | PutKeyPolicy(_)
         | RetireGrant(_)
-        | RevokeGrant(_) => |_| Ok(Output::Json(serde_json::json!({}))),
+        | RevokeGrant(_)
+        | EnableKeyRotation(_)
+        | DisableKeyRotation(_) => |_| Ok(Output::Json(serde_json::json!({}))),
         _ => return None,
     })
 }

@@ -26,12 +26,14 @@ pub struct RateQuotas {
     pub create_key: u32,
     /// DescribeKey (and GetKeyLastUsage, which AWS lists no quota of its own for).
     pub describe_key: u32,
-    /// Each of ListKeys, ListAliases, ListResourceTags.
+    /// Each of ListKeys, ListAliases, ListResourceTags, GetKeyRotationStatus,
+    /// ListKeyRotations.
     pub list: u32,
     /// Each of TagResource, UntagResource.
     pub tag: u32,
     /// Each of CreateAlias, UpdateAlias, DeleteAlias, EnableKey, DisableKey,
-    /// ScheduleKeyDeletion, CancelKeyDeletion, UpdateKeyDescription.
+    /// ScheduleKeyDeletion, CancelKeyDeletion, UpdateKeyDescription, EnableKeyRotation,
+    /// DisableKeyRotation, RotateKeyOnDemand.
     pub key_management: u32,
 }
 
@@ -66,7 +68,11 @@ impl RateQuotas {
             | "GenerateRandom" => return Some((SYMMETRIC, self.symmetric_crypto)),
             "CreateKey" => self.create_key,
             "DescribeKey" | "GetKeyLastUsage" => self.describe_key,
-            "ListKeys" | "ListAliases" | "ListResourceTags" => self.list,
+            "ListKeys"
+            | "ListAliases"
+            | "ListResourceTags"
+            | "GetKeyRotationStatus"
+            | "ListKeyRotations" => self.list,
             "TagResource" | "UntagResource" => self.tag,
             "CreateAlias"
             | "UpdateAlias"
@@ -75,7 +81,10 @@ impl RateQuotas {
             | "DisableKey"
             | "ScheduleKeyDeletion"
             | "CancelKeyDeletion"
-            | "UpdateKeyDescription" => self.key_management,
+            | "UpdateKeyDescription"
+            | "EnableKeyRotation"
+            | "DisableKeyRotation"
+            | "RotateKeyOnDemand" => self.key_management,
             _ => return None,
         };
         Some((operation, rate))

@@ -163,6 +163,16 @@ impl State {
                 name,
             } => self.delete_user_policy(account, user, name, touched),
             Command::BeginUserPolicies => self.begin_user_policies(touched),
+            Command::SetKeyRotation {
+                key_id,
+                period_days,
+            } => self.set_key_rotation(*key_id, *period_days, now, touched),
+            Command::RotateKey {
+                key_id,
+                material,
+                kind,
+                max_on_demand,
+            } => self.rotate_key(*key_id, material, *kind, *max_on_demand, now, touched),
         }
     }
 
@@ -260,6 +270,7 @@ impl State {
         self.remove_key(key_id);
         touched.push(RecordKey::Key(key_id));
         self.forget_key_access(key_id, touched);
+        self.forget_rotation(key_id, touched);
         // Aliases live in their key's account: a range of that account, not a full scan.
         let orphaned: Vec<_> = self
             .aliases(&account, Some(key_id))

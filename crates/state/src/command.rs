@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::backup::BackupBytes;
 use trent_model::{
     AccessKeyRecord, AccountId, AliasName, Error, GrantRecord, KeyId, KeyLastUsage, KeyMetadata,
-    KeyRecord, Millis, Tag, UserName,
+    KeyRecord, Millis, RotationType, Tag, UserName, WrappedMaterial,
 };
 
 /// Identifies one client request across retries and leader changes.
@@ -227,6 +227,21 @@ pub enum Command {
     /// proposed by the leader while the marker is absent; gives every user without inline
     /// policies the migration policy. A later one changes nothing.
     BeginUserPolicies,
+    /// Enables automatic rotation of a key every `period_days` (the first a period after the
+    /// request's time), or with `None` disables it (command set 3).
+    SetKeyRotation {
+        key_id: KeyId,
+        period_days: Option<u32>,
+    },
+    /// Makes `material` (wrapped by the leader's HSM under the key's next version) the key's
+    /// current material. Refused unless it is the next version; an automatic rotation unless
+    /// the key's schedule is due; an on-demand one past `max_on_demand` (command set 3).
+    RotateKey {
+        key_id: KeyId,
+        material: WrappedMaterial,
+        kind: RotationType,
+        max_on_demand: Option<u32>,
+    },
 }
 
 impl Command {
@@ -264,6 +279,8 @@ impl Command {
             Command::PutUserPolicy { .. } => "PutUserPolicy",
             Command::DeleteUserPolicy { .. } => "DeleteUserPolicy",
             Command::BeginUserPolicies => "BeginUserPolicies",
+            Command::SetKeyRotation { .. } => "SetKeyRotation",
+            Command::RotateKey { .. } => "RotateKey",
         }
     }
 }

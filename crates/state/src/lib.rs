@@ -36,6 +36,7 @@ mod principals;
 mod query;
 mod record;
 mod restore;
+mod rotation;
 mod seal;
 mod user_policies;
 
@@ -52,14 +53,14 @@ pub use user_policies::{
 use std::collections::{BTreeMap, BTreeSet};
 
 use trent_model::{
-    AccessKeyRecord, AccountId, AliasName, AliasRecord, KeyId, KeyRecord, Millis, UserName,
-    UserRecord,
+    AccessKeyRecord, AccountId, AliasName, AliasRecord, KeyId, KeyRecord, KeyRotationRecord,
+    Millis, UserName, UserRecord,
 };
 
 /// The set of [`Command`]s this build applies: raised with every variant added (2: key
-/// policies, grants and user policies). Peers report it (`HelloReply.command_set`), so that a leader
+/// policies, grants and user policies; 3: key rotation). Peers report it (`HelloReply.command_set`), so that a leader
 /// proposes an optional command of a newer set only once every voter's build decodes it.
-pub const COMMAND_SET: u32 = 2;
+pub const COMMAND_SET: u32 = 3;
 
 /// How long a request id is remembered for deduplication.
 pub const DEDUP_WINDOW_MS: Millis = 10 * 60 * 1000;
@@ -77,6 +78,8 @@ pub struct State {
     key_policies: BTreeMap<KeyId, KeyPolicy>,
     /// Grants, by key.
     grants: BTreeMap<KeyId, key_access::KeyGrants>,
+    /// Rotation schedules and histories, by key (`rotation.rs`).
+    rotations: BTreeMap<KeyId, KeyRotationRecord>,
     /// Responses of recently applied requests, for deduplication.
     applied: BTreeMap<RequestId, (Millis, Response)>,
     /// The same requests ordered by time, to expire them.
@@ -107,5 +110,7 @@ mod key_access_tests;
 mod limits_tests;
 #[cfg(test)]
 mod restore_tests;
+#[cfg(test)]
+mod rotation_tests;
 #[cfg(test)]
 mod tests;

@@ -8,8 +8,8 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use trent_model::{
-    AccessKeyRecord, AccountId, AliasName, AliasRecord, GrantRecord, KeyId, KeyRecord, Millis,
-    UserName, UserRecord,
+    AccessKeyRecord, AccountId, AliasName, AliasRecord, GrantRecord, KeyId, KeyRecord,
+    KeyRotationRecord, Millis, UserName, UserRecord,
 };
 
 use crate::key_access::KeyPolicyRecord;
@@ -31,6 +31,7 @@ const TAG_KEY_POLICY: u8 = b'y';
 const TAG_GRANT: u8 = b'g';
 const TAG_USER_POLICY: u8 = b'q';
 const TAG_USER_POLICIES_ERA: u8 = b'e';
+const TAG_KEY_ROTATION: u8 = b't';
 
 /// The identity of one stored record.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -59,6 +60,8 @@ pub enum RecordKey {
     UserPolicy(AccountId, UserName, String),
     /// Present once the user policies era began (`user_policies.rs`).
     UserPoliciesEra,
+    /// A key's rotation schedule and history (`rotation.rs`).
+    KeyRotation(KeyId),
 }
 
 /// A record that cannot be decoded: the data dir or snapshot is corrupt or of another format.
@@ -101,6 +104,7 @@ impl RecordKey {
                 format!("{account}{user}/{name}").as_bytes(),
             ),
             RecordKey::UserPoliciesEra => vec![TAG_USER_POLICIES_ERA],
+            RecordKey::KeyRotation(id) => tagged(TAG_KEY_ROTATION, id.as_bytes()),
         }
     }
 
@@ -115,6 +119,7 @@ impl RecordKey {
                 | RecordKey::KeyPolicy(_)
                 | RecordKey::Grant(..)
                 | RecordKey::UserPolicy(..)
+                | RecordKey::KeyRotation(_)
         )
     }
 
@@ -154,6 +159,7 @@ impl RecordKey {
             }
             TAG_KEY => Ok(RecordKey::Key(KeyId(uuid()?))),
             TAG_KEY_POLICY => Ok(RecordKey::KeyPolicy(KeyId(uuid()?))),
+            TAG_KEY_ROTATION => Ok(RecordKey::KeyRotation(KeyId(uuid()?))),
             TAG_GRANT => {
                 let (id, grant) = body.split_at_checked(16).ok_or_else(|| bad("short key"))?;
                 let id = Uuid::from_slice(id).map_err(|_| bad("bad uuid"))?;
@@ -230,6 +236,7 @@ impl State {
                 .as_ref()
                 .map(encode),
             RecordKey::UserPoliciesEra => self.user_policies_era.then(|| encode(&true)),
+            RecordKey::KeyRotation(id) => self.rotations.get(id).map(encode),
         }
     }
 
@@ -276,6 +283,7 @@ impl State {
             .chain(restore)
             .chain(parts)
             .chain(self.key_access_keys())
+            .chain(self.rotation_keys())
             .filter_map(|k| {
                 let value = self.record(&k)?;
                 Some((k.encode(), value))
@@ -342,6 +350,16 @@ impl State {
                     state.load_user_policy(record);
                 }
                 RecordKey::UserPoliciesEra => state.user_policies_era = decode(&key, &value)?,
+                RecordKey::KeyRotation(id) => {
+                    let record: KeyRotationRecord = decode(&key, &value)?;
+                    if record.key_id != id {
+                        return Err(DecodeError {
+                            key,
+                            reason: "its key and its value name different key ids".into(),
+                        });
+                    }
+                    state.rotations.insert(id, record);
+                }
             }
         }
         state.rebuild_index();
@@ -409,6 +427,13 @@ pub(crate) fn owner_of(key: &[u8], value: &[u8]) -> Result<AccountId, DecodeErro
             }
             Ok(record.account)
         }
+        RecordKey::KeyRotation(id) => {
+            let record: KeyRotationRecord = decode(key, value)?;
+            if record.key_id != id {
+                return Err(disagree("key ids"));
+            }
+            Ok(record.account)
+        }
         RecordKey::UserPolicy(account, user, name) => {
             let record: UserPolicyRecord = decode(key, value)?;
             if record.account != account {
@@ -424,7 +449,8 @@ pub(crate) fn owner_of(key: &[u8], value: &[u8]) -> Result<AccountId, DecodeErro
         }
         _ => Err(DecodeError {
             key: key.to_vec(),
-            reason: "not a key, alias, user, access key, user policy, key policy or grant record"
+            reason: "not a key, alias, user, access key, user policy, key policy, grant or key \
+                     rotation record"
                 .into(),
         }),
     }

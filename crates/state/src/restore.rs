@@ -205,6 +205,12 @@ impl State {
                 reason: "it is an inline policy of a user the backup does not hold".into(),
             });
         }
+        if let Some(orphan) = state.orphan_rotation() {
+            return Err(DecodeError {
+                key: orphan.encode(),
+                reason: "it is the rotation record of a key the backup does not hold".into(),
+            });
+        }
         Ok(state)
     }
 
@@ -244,6 +250,7 @@ impl State {
         self.users = restored.users;
         self.key_policies = restored.key_policies;
         self.grants = restored.grants;
+        self.rotations = restored.rotations;
         self.access_keys = restored.access_keys;
         self.access_keys
             .extend(ours.into_iter().filter(|(_, k)| k.owner == root));
@@ -268,6 +275,7 @@ impl State {
             .chain(access)
             .chain(self.key_access_keys())
             .chain(self.user_policy_keys())
+            .chain(self.rotation_keys())
             .collect()
     }
 

@@ -63,6 +63,15 @@ impl Harness {
         h
     }
 
+    /// Moves the request stamps `ms` ahead.
+    pub(crate) fn advance(&mut self, ms: Millis) {
+        self.time += ms;
+    }
+
+    pub(crate) fn now(&self) -> Millis {
+        self.time
+    }
+
     pub(crate) fn run(&mut self, command: Command) -> Response {
         self.next_id += 1;
         self.time += 1;

@@ -7,7 +7,9 @@
 //! - `ciphertext-durability`: every acknowledged Encrypt / GenerateDataKey ciphertext was
 //!   decrypted after the faults healed, to its original plaintext. A ciphertext with no
 //!   Decrypt recorded, a Decrypt answering an error, or a wrong plaintext is an anomaly; one
-//!   whose every Decrypt had an unknown outcome or failed leaves the verdict Unknown.
+//!   whose every Decrypt had an unknown outcome or failed leaves the verdict Unknown. The
+//!   durability workload rotates its keys during the run, so the ciphertexts span material
+//!   versions (the version is in each ciphertext's header; the stats count them).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -166,9 +168,18 @@ pub fn check_ciphertexts(ops: &[Completed]) -> Verdict {
         .iter()
         .filter(|s| matches!(s.op.op, Op::GenerateDataKey { .. }))
         .count();
+    let mut versions: BTreeMap<u32, usize> = BTreeMap::new();
+    for v in sealed.iter().filter_map(|s| material_version(s.ciphertext)) {
+        *versions.entry(v).or_default() += 1;
+    }
+    let rotations = ops
+        .iter()
+        .filter(|c| c.kind == Kind::Ok && matches!(c.op, Op::RotateKey { .. }))
+        .count();
     let stats = json!({
         "ciphertexts": sealed.len(), "from_encrypt": sealed.len() - data_keys,
         "from_generate_data_key": data_keys, "fates": counts,
+        "acknowledged_rotations": rotations, "ciphertexts_by_material_version": versions,
     });
     Verdict::from_anomalies(
         "ciphertext-durability",
@@ -177,6 +188,17 @@ pub fn check_ciphertexts(ops: &[Completed]) -> Verdict {
         summary,
         stats,
     )
+}
+
+/// The material version a trent ciphertext names: `"TK" | format | key id (16) | version (u32
+/// BE) | ...` (trent-model's ciphertext.rs).
+fn material_version(ciphertext: &str) -> Option<u32> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(ciphertext)
+        .ok()?;
+    let version = bytes.get(19..23)?;
+    Some(u32::from_be_bytes(version.try_into().ok()?))
 }
 
 fn sealed(c: &Completed) -> Option<Sealed<'_>> {

@@ -321,6 +321,22 @@ impl TestCluster {
         .await
     }
 
+    /// Kills whichever other node leads (and restarts it) until `wanted` is the leader every
+    /// running node agrees on. Elections are random, so this takes a few rounds at most.
+    pub async fn make_leader(&mut self, wanted: u64) {
+        for _ in 0..30 {
+            let leader = self.leader().await;
+            if leader == wanted {
+                return;
+            }
+            self.node(leader).kill();
+            self.leader().await;
+            self.node(leader).start();
+            self.wait_all_applied().await;
+        }
+        panic!("node {wanted} never won an election");
+    }
+
     pub fn client(&self, id: u64) -> Client {
         self.nodes.iter().find(|n| n.id == id).unwrap().client()
     }

@@ -5,7 +5,7 @@
 use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_kms::error::ProvideErrorMetadata;
 use aws_sdk_kms::primitives::Blob;
-use aws_sdk_kms::types::{DataKeySpec, KeyState, Tag};
+use aws_sdk_kms::types::{AlgorithmSpec, DataKeySpec, KeyState, Tag, WrappingKeySpec};
 use aws_sdk_kms::Client;
 
 use crate::harness::*;
@@ -235,8 +235,10 @@ async fn bad_input_and_unsupported_operations_get_aws_errors() {
     cluster.leader().await;
     let c = clients(&cluster);
     let unsupported = c[0]
-        .get_key_rotation_status()
+        .get_parameters_for_import()
         .key_id("alias/none")
+        .wrapping_algorithm(AlgorithmSpec::RsaesOaepSha256)
+        .wrapping_key_spec(WrappingKeySpec::Rsa2048)
         .send()
         .await;
     assert_eq!(code(unsupported), "UnsupportedOperationException");
@@ -268,4 +270,90 @@ async fn bad_input_and_unsupported_operations_get_aws_errors() {
         .send()
         .await;
     assert_eq!(code(garbage), "InvalidCiphertextException");
+}
+
+/// Rotation through the AWS SDK for Rust, each operation through another node, and the
+/// refusals it surfaces as AWS's codes.
+#[tokio::test(flavor = "multi_thread")]
+async fn rotation_operations_and_their_errors() {
+    let cluster = TestCluster::start(190, 3, &[]);
+    cluster.leader().await;
+    let c = clients(&cluster);
+    let key = c[0].create_key().send().await.unwrap();
+    let key = key.key_metadata().unwrap().key_id().to_owned();
+    let sealed = c[1]
+        .encrypt()
+        .key_id(&key)
+        .plaintext(Blob::new(b"before".to_vec()))
+        .send()
+        .await
+        .unwrap();
+    c[1].enable_key_rotation()
+        .key_id(&key)
+        .rotation_period_in_days(120)
+        .send()
+        .await
+        .unwrap();
+    let status = c[2]
+        .get_key_rotation_status()
+        .key_id(&key)
+        .send()
+        .await
+        .unwrap();
+    assert!(status.key_rotation_enabled());
+    assert_eq!(status.rotation_period_in_days(), Some(120));
+    assert!(status.next_rotation_date().is_some());
+    let rotated = c[0].rotate_key_on_demand().key_id(&key).send().await.unwrap();
+    assert!(rotated.key_id().unwrap().ends_with(&key));
+    let listed = c[1].list_key_rotations().key_id(&key).send().await.unwrap();
+    let rotations = listed.rotations();
+    assert_eq!(rotations.len(), 1);
+    assert_eq!(
+        rotations[0].rotation_type().map(|t| t.as_str()),
+        Some("ON_DEMAND")
+    );
+    let opened = c[2]
+        .decrypt()
+        .ciphertext_blob(sealed.ciphertext_blob().unwrap().clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(opened.plaintext().unwrap().as_ref(), b"before");
+    assert_ne!(
+        opened.key_material_id(),
+        rotations[0].key_material_id(),
+        "the old ciphertext names the first material"
+    );
+    c[2].disable_key_rotation().key_id(&key).send().await.unwrap();
+
+    let hmac = c[0]
+        .create_key()
+        .key_spec(aws_sdk_kms::types::KeySpec::Hmac256)
+        .key_usage(aws_sdk_kms::types::KeyUsageType::GenerateVerifyMac)
+        .send()
+        .await
+        .unwrap();
+    let hmac = hmac.key_metadata().unwrap().key_id().to_owned();
+    let refused = c[1].rotate_key_on_demand().key_id(&hmac).send().await;
+    assert_eq!(code(refused), "UnsupportedOperationException");
+    let refused = c[1]
+        .enable_key_rotation()
+        .key_id(&key)
+        .rotation_period_in_days(3000)
+        .send()
+        .await;
+    assert_eq!(code(refused), "ValidationException");
+    let refused = c[2]
+        .list_key_rotations()
+        .key_id(&key)
+        .marker("not-a-marker")
+        .send()
+        .await;
+    assert_eq!(code(refused), "InvalidMarkerException");
+    c[0].disable_key().key_id(&key).send().await.unwrap();
+    let refused = c[0].rotate_key_on_demand().key_id(&key).send().await;
+    assert_eq!(code(refused), "DisabledException");
+    let missing = "0000aaaa-12ab-34cd-56ef-1234567890ab";
+    let refused = c[1].get_key_rotation_status().key_id(missing).send().await;
+    assert_eq!(code(refused), "NotFoundException");
 }

@@ -14,50 +14,9 @@ use trent_protocol::Operation;
 
 use crate::harness::*;
 
-/// The operations trent implements (`each_operation!` in crates/protocol/src/operation.rs);
-/// `the_list_is_every_implemented_operation` keeps it honest.
-const IMPLEMENTED: &[&str] = &[
-    "CreateKey",
-    "DescribeKey",
-    "ListKeys",
-    "EnableKey",
-    "DisableKey",
-    "ScheduleKeyDeletion",
-    "CancelKeyDeletion",
-    "UpdateKeyDescription",
-    "GetKeyLastUsage",
-    "CreateAlias",
-    "UpdateAlias",
-    "DeleteAlias",
-    "ListAliases",
-    "TagResource",
-    "UntagResource",
-    "ListResourceTags",
-    "Encrypt",
-    "Decrypt",
-    "ReEncrypt",
-    "GenerateDataKey",
-    "GenerateDataKeyWithoutPlaintext",
-    "GenerateRandom",
-    "PutKeyPolicy",
-    "GetKeyPolicy",
-    "ListKeyPolicies",
-    "CreateGrant",
-    "ListGrants",
-    "ListRetirableGrants",
-    "RetireGrant",
-    "RevokeGrant",
-    "Sign",
-    "Verify",
-    "GetPublicKey",
-    "GenerateMac",
-    "VerifyMac",
-    "DeriveSharedSecret",
-    "GenerateDataKeyPair",
-    "GenerateDataKeyPairWithoutPlaintext",
-    "Encapsulate",
-    "Decapsulate",
-];
+/// The operations trent implements: `Operation::NAMES`, the one list
+/// (`each_operation!` in crates/protocol/src/operation.rs).
+const IMPLEMENTED: &[&str] = Operation::NAMES;
 
 #[test]
 fn the_list_is_every_implemented_operation() {
@@ -301,6 +260,23 @@ async fn every_answer_has_the_aws_shape() {
     assert!(pair["PrivateKeyPlaintext"].is_string());
     let pair = answer(client, c, "GenerateDataKeyPairWithoutPlaintext", input).await;
     assert!(pair.get("PrivateKeyPlaintext").is_none());
+
+    // Rotation: the status with and without a schedule, a rotation, the list with the first
+    // material (no rotation date or type) and paged.
+    let input = json!({"KeyId": a});
+    let off = answer(client, c, "GetKeyRotationStatus", input.clone()).await;
+    assert_eq!(off["KeyRotationEnabled"], false);
+    answer(client, c, "EnableKeyRotation", input.clone()).await;
+    let on = answer(client, c, "GetKeyRotationStatus", input.clone()).await;
+    assert_eq!(on["KeyRotationEnabled"], true);
+    answer(client, c, "RotateKeyOnDemand", input.clone()).await;
+    let input = json!({"KeyId": a, "IncludeKeyMaterial": "ALL_KEY_MATERIAL", "Limit": 1});
+    let page = answer(client, c, "ListKeyRotations", input).await;
+    assert_eq!(page["Truncated"], true);
+    let input = json!({"KeyId": a, "IncludeKeyMaterial": "ALL_KEY_MATERIAL", "Marker": page["NextMarker"]});
+    let last = answer(client, c, "ListKeyRotations", input).await;
+    assert_eq!(last["Rotations"][0]["RotationType"], "ON_DEMAND");
+    answer(client, c, "DisableKeyRotation", json!({"KeyId": a})).await;
 
     // Deletion: the pending key's metadata carries its date and window.
     let input = json!({"KeyId": b, "PendingWindowInDays": 7});

@@ -8,4 +8,5 @@ mod crypto;
 mod deletion;
 mod disk;
 mod keys;
+mod rotation;
 mod usage;

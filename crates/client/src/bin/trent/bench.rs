@@ -38,6 +38,11 @@ pub enum BenchCmd {
         /// the RSAES_OAEP_* encryption algorithm of encrypt and decrypt with an RSA key.
         #[arg(long, default_value = "ECDSA_SHA_256")]
         algorithm: String,
+        /// Rotate each worker's key this many times (RotateKeyOnDemand, at most 25) after its
+        /// requests are prepared: a Decrypt then opens a ciphertext of the key's first
+        /// material, and an Encrypt seals under a key with that many older versions.
+        #[arg(long, default_value_t = 0)]
+        rotations: u32,
         #[command(flatten)]
         load: Load,
     },
@@ -126,6 +131,7 @@ pub async fn run(
             encryption_context,
             key_spec,
             algorithm,
+            rotations,
             load,
         } => {
             let context: serde_json::Map<String, Value> = encryption_context
@@ -142,6 +148,7 @@ pub async fn run(
                     context: &context,
                     key_spec: &key_spec,
                     algorithm: &algorithm,
+                    rotations,
                 };
                 workers.push(KmsWorker::start(client, &op, key_id.as_deref(), shape).await?);
             }
@@ -278,6 +285,8 @@ struct Shape<'a> {
     /// The spec of a created key for Sign, Verify and GenerateMac, and their algorithm.
     key_spec: &'a str,
     algorithm: &'a str,
+    /// Rotations of the key once the requests are prepared.
+    rotations: u32,
 }
 
 impl Shape<'_> {
@@ -343,6 +352,12 @@ impl KmsWorker {
                 input["EncryptionContext"] = Value::Object(shape.context.clone());
             }
             requests.push(client.prepare(&format!("TrentService.{name}"), &input));
+        }
+        for _ in 0..shape.rotations {
+            client
+                .kms("RotateKeyOnDemand", &json!({"KeyId": key_id}))
+                .await
+                .map_err(|e| format!("rotating the bench key: {e}"))?;
         }
         Ok(KmsWorker {
             client,

@@ -107,6 +107,8 @@ pub enum KmsCmd {
     },
     #[command(flatten)]
     Keys(crate::kms_keys::KeyCmd),
+    #[command(flatten)]
+    Rotation(crate::kms_rotation::RotationCmd),
 }
 
 pub(crate) fn b64(bytes: &[u8]) -> String {
@@ -296,5 +298,6 @@ pub async fn run(ctx: &Context, command: KmsCmd) -> Result<Value, String> {
             json!({"Plaintext": out.plaintext().map(|b| b64(b.as_ref()))})
         }
         KmsCmd::Keys(command) => crate::kms_keys::run(&kms, command).await?,
+        KmsCmd::Rotation(command) => crate::kms_rotation::run(&kms, command).await?,
     })
 }

@@ -10,6 +10,7 @@ mod admin;
 mod bench;
 mod kms;
 mod kms_keys;
+mod kms_rotation;
 
 use aws_config::BehaviorVersion;
 use aws_credential_types::provider::ProvideCredentials;

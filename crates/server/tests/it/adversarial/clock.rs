@@ -1,7 +1,8 @@
-//! Item 3: one node's clock cannot destroy keys or the dedup table. A node restarted under
-//! libfaketime 30 days ahead is made the leader of a real 3-node cluster; it runs its deletion
-//! scan several times, yet a key scheduled for deletion in 7 days stays PendingDeletion, and
-//! the replicated clock (which expires request ids) does not leave the majority's time.
+//! Item 3: one node's clock cannot destroy keys, rotate them or move the dedup table. A node
+//! restarted under libfaketime 100 days ahead is made the leader of a real 3-node cluster; it
+//! runs its deletion and rotation scans several times, yet a key scheduled for deletion in 7
+//! days stays PendingDeletion, a key due for automatic rotation in 90 days is not rotated,
+//! and the replicated clock (which expires request ids) does not leave the majority's time.
 //!
 //! Before the fix the skewed leader deleted the key within a second of winning and stamped
 //! its own clock into every request, so the replicated clock jumped 30 days ahead.
@@ -36,24 +37,8 @@ fn real_now_ms() -> f64 {
         .as_millis() as f64
 }
 
-/// Kills whichever other node leads (and restarts it) until `wanted` is the leader every
-/// running node agrees on. Elections are random, so this takes a few rounds at most.
-async fn make_leader(cluster: &mut TestCluster, wanted: u64) {
-    for _ in 0..30 {
-        let leader = cluster.leader().await;
-        if leader == wanted {
-            return;
-        }
-        cluster.node(leader).kill();
-        cluster.leader().await;
-        cluster.node(leader).start();
-        cluster.wait_all_applied().await;
-    }
-    panic!("node {wanted} never won an election");
-}
-
 #[tokio::test(flavor = "multi_thread")]
-async fn a_leader_thirty_days_ahead_deletes_no_key_and_moves_no_clock() {
+async fn a_leader_a_hundred_days_ahead_deletes_and_rotates_no_key_and_moves_no_clock() {
     assert!(
         std::path::Path::new(FAKETIME_LIB).exists(),
         "this test needs libfaketime (apt-get install libfaketime; scripts/test installs it)"
@@ -70,20 +55,33 @@ async fn a_leader_thirty_days_ahead_deletes_no_key_and_moves_no_clock() {
         .await
         .unwrap();
     assert_eq!(scheduled["KeyState"], "PendingDeletion", "{scheduled}");
+    let rotating = create_key(&cluster.client(first)).await.unwrap();
+    let rotation = json!({"KeyId": rotating, "RotationPeriodInDays": 90});
+    cluster
+        .client(first)
+        .kms("EnableKeyRotation", &rotation)
+        .await
+        .unwrap();
+    let status = json!({"KeyId": rotating});
+    let before = cluster
+        .client(first)
+        .kms("GetKeyRotationStatus", &status)
+        .await
+        .unwrap();
 
-    // A follower comes back with its wall clock 30 days ahead (monotonic time untouched, as
+    // A follower comes back with its wall clock 100 days ahead (monotonic time untouched, as
     // with an NTP step), then wins an election.
     let skewed = cluster.nodes.iter().find(|n| n.id != first).unwrap().id;
     let node = cluster.node(skewed);
     node.kill();
     node.extra_env = vec![
         ("LD_PRELOAD".into(), FAKETIME_LIB.into()),
-        ("FAKETIME".into(), "+30d".into()),
+        ("FAKETIME".into(), "+100d".into()),
         ("FAKETIME_DONT_FAKE_MONOTONIC".into(), "1".into()),
     ];
     node.start();
     cluster.wait_all_applied().await;
-    make_leader(&mut cluster, skewed).await;
+    cluster.make_leader(skewed).await;
 
     // The skewed leader runs its deletion scan (once a second) several times, each time
     // finding its own clock far from the majority's, and says so in its metrics.
@@ -98,7 +96,7 @@ async fn a_leader_thirty_days_ahead_deletes_no_key_and_moves_no_clock() {
     )
     .await;
     let offset_days = sample(&text, "trent_clock_offset_ms").unwrap() / DAY_MS;
-    assert!((29.9..30.1).contains(&offset_days), "{text}");
+    assert!((99.9..100.1).contains(&offset_days), "{text}");
 
     // Clients still get answers from it (SigV4's skew window uses the trusted time), and the
     // key is still pending deletion.
@@ -109,6 +107,13 @@ async fn a_leader_thirty_days_ahead_deletes_no_key_and_moves_no_clock() {
         "{described}"
     );
     create_key(&client).await.unwrap();
+    let rotations = client
+        .kms("ListKeyRotations", &status)
+        .await
+        .unwrap();
+    assert_eq!(rotations["Rotations"], json!([]), "rotated early: {rotations}");
+    let after = client.kms("GetKeyRotationStatus", &status).await.unwrap();
+    assert_eq!(after, before, "the schedule moved");
 
     // No node's replicated clock (what expires request ids) left the majority's time.
     cluster.wait_all_applied().await;
