@@ -36,13 +36,13 @@ pub use key_spec::{
     DataKeyPairSpec, EncapsulationAlgorithm, EncryptionAlgorithm, KeyAgreementAlgorithm,
     MacAlgorithm, MessageType, SigningAlgorithm, MAX_MESSAGE, MU_LEN,
 };
-pub use rotation::{
-    rotatable, rotates, IncludeKeyMaterial, KeyRotationRecord, Rotation, RotationType, Schedule, DAY_MS,
-    DEFAULT_ROTATION_PERIOD_DAYS, ON_DEMAND_ROTATION_LIMIT,
-};
 pub use principal::{
     validate_access_key_id, AccessKeyRecord, Principal, UserName, UserRecord, ADMINISTRATOR_POLICY,
     ADMINISTRATOR_POLICY_NAME,
+};
+pub use rotation::{
+    rotatable, rotates, IncludeKeyMaterial, KeyRotationRecord, Rotation, RotationType, Schedule,
+    DAY_MS, DEFAULT_ROTATION_PERIOD_DAYS, ON_DEMAND_ROTATION_LIMIT,
 };
 
 /// Milliseconds since the Unix epoch. Stamped by the Raft leader into every command, so that

@@ -5,6 +5,8 @@
 //! rotation is due. It is stored beside the key's record, not inside it, so the key record's
 //! stored form is the one every earlier data dir, snapshot and backup holds.
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 
 use crate::{AccountId, Error, KeyId, KeyRecord, KeySpec, KeyState, Millis};
@@ -105,7 +107,10 @@ impl KeyRotationRecord {
 
     /// How many on-demand rotations the key has had.
     pub fn on_demand_count(&self) -> u32 {
-        let count = self.rotations.iter().filter(|r| r.kind == RotationType::OnDemand);
+        let count = self
+            .rotations
+            .iter()
+            .filter(|r| r.kind == RotationType::OnDemand);
         count.count() as u32
     }
 
@@ -129,16 +134,30 @@ mod tests {
     #[test]
     fn only_symmetric_encryption_keys_rotate() {
         assert!(rotates(KeySpec::SymmetricDefault));
-        for spec in [KeySpec::Rsa2048, KeySpec::Hmac256, KeySpec::EccNistP256, KeySpec::MlDsa65] {
+        for spec in [
+            KeySpec::Rsa2048,
+            KeySpec::Hmac256,
+            KeySpec::EccNistP256,
+            KeySpec::MlDsa65,
+        ] {
             assert!(!rotates(spec), "{spec}");
         }
     }
 
     #[test]
     fn on_demand_rotations_are_counted_apart_from_automatic_ones() {
-        let mut r = KeyRotationRecord::new("111122223333".parse().unwrap(), KeyId(uuid::Uuid::nil()));
-        for (version, kind) in [(2, RotationType::OnDemand), (3, RotationType::Automatic), (4, RotationType::OnDemand)] {
-            r.rotations.push(Rotation { version, date: 0, kind });
+        let mut r =
+            KeyRotationRecord::new("111122223333".parse().unwrap(), KeyId(uuid::Uuid::nil()));
+        for (version, kind) in [
+            (2, RotationType::OnDemand),
+            (3, RotationType::Automatic),
+            (4, RotationType::OnDemand),
+        ] {
+            r.rotations.push(Rotation {
+                version,
+                date: 0,
+                kind,
+            });
         }
         assert_eq!(r.on_demand_count(), 2);
         assert_eq!(r.rotation_of(3).unwrap().kind, RotationType::Automatic);

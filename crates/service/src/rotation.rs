@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use trent_model::{
-    key_material_id, rotatable, rotates, Error, IncludeKeyMaterial, KeyId,
-    KeyRecord, KeyRotationRecord, KeyState, RotationType, WrappedMaterial,
-    DEFAULT_ROTATION_PERIOD_DAYS, ON_DEMAND_ROTATION_LIMIT,
+    key_material_id, rotatable, rotates, Error, IncludeKeyMaterial, KeyId, KeyRecord,
+    KeyRotationRecord, KeyState, RotationType, WrappedMaterial, DEFAULT_ROTATION_PERIOD_DAYS,
+    ON_DEMAND_ROTATION_LIMIT,
 };
 use trent_policy::ContextValue;
 use trent_protocol::types::{
@@ -53,7 +53,14 @@ impl Service {
         };
         let action = Action::EnableKeyRotation;
         let key_id = self
-            .with_key(call, req.key_id, Aliases::Refused, action, ask, rotatable_key)
+            .with_key(
+                call,
+                req.key_id,
+                Aliases::Refused,
+                action,
+                ask,
+                rotatable_key,
+            )
             .await?;
         self.require_rotation_commands().await?;
         let command = Command::SetKeyRotation {

@@ -29,7 +29,11 @@ impl State {
         self.rotations
             .values()
             .filter(|r| r.automatic.is_some_and(|s| s.next <= now))
-            .filter(|r| self.keys.get(&r.key_id).is_some_and(|k| k.metadata.enabled()))
+            .filter(|r| {
+                self.keys
+                    .get(&r.key_id)
+                    .is_some_and(|k| k.metadata.enabled())
+            })
             .map(|r| r.key_id)
             .collect()
     }
@@ -70,7 +74,7 @@ impl State {
         let arn = key.metadata.arn();
         let record = self.rotation_mut(key_id)?;
         match kind {
-            RotationType::Automatic if !record.automatic.is_some_and(|s| s.next <= now) => {
+            RotationType::Automatic if record.automatic.is_none_or(|s| s.next > now) => {
                 return Err(Error::admin_state(format!(
                     "Key '{key_id}' is not due for automatic rotation"
                 )));
@@ -85,7 +89,9 @@ impl State {
         if kind == RotationType::Automatic {
             // The next one a period from now: a key that was disabled past its date rotates
             // once when enabled again, not once per period missed.
-            record.automatic = record.automatic.map(|s| Schedule::starting(now, s.period_days));
+            record.automatic = record
+                .automatic
+                .map(|s| Schedule::starting(now, s.period_days));
         }
         record.rotations.push(Rotation {
             version: material.version,

@@ -49,11 +49,20 @@ fn on_demand_rotations_add_versions_up_to_the_limit() {
 #[test]
 fn only_the_next_version_is_taken() {
     let mut h = Harness::with_key(1);
-    assert_eq!(h.kind(rotate(3, RotationType::OnDemand)), ErrorKind::Conflict);
-    assert_eq!(h.kind(rotate(1, RotationType::OnDemand)), ErrorKind::Conflict);
+    assert_eq!(
+        h.kind(rotate(3, RotationType::OnDemand)),
+        ErrorKind::Conflict
+    );
+    assert_eq!(
+        h.kind(rotate(1, RotationType::OnDemand)),
+        ErrorKind::Conflict
+    );
     h.run(rotate(2, RotationType::OnDemand)).unwrap();
     // The loser of a race wrapped the same version: refused, the winner's material stays.
-    assert_eq!(h.kind(rotate(2, RotationType::OnDemand)), ErrorKind::Conflict);
+    assert_eq!(
+        h.kind(rotate(2, RotationType::OnDemand)),
+        ErrorKind::Conflict
+    );
     let key = h.state.key(&id(1)).unwrap();
     assert_eq!(key.material.len(), 2);
     assert_eq!(key.material[1].blob, material(2).blob);
@@ -63,14 +72,26 @@ fn only_the_next_version_is_taken() {
 fn automatic_rotation_applies_only_when_due_and_reschedules() {
     let mut h = Harness::with_key(1);
     // Not enabled: refused.
-    assert_eq!(h.kind(rotate(2, RotationType::Automatic)), ErrorKind::InvalidState);
+    assert_eq!(
+        h.kind(rotate(2, RotationType::Automatic)),
+        ErrorKind::InvalidState
+    );
     h.run(schedule(Some(90))).unwrap();
-    let due = h.state.key_rotation(&id(1)).unwrap().automatic.unwrap().next;
+    let due = h
+        .state
+        .key_rotation(&id(1))
+        .unwrap()
+        .automatic
+        .unwrap()
+        .next;
     assert_eq!(due, h.now() + 90 * DAY_MS);
     assert!(h.state.keys_due_for_rotation(due - 1).is_empty());
     assert_eq!(h.state.keys_due_for_rotation(due), vec![id(1)]);
     // Early (a stale or skewed proposal): refused by the stamp.
-    assert_eq!(h.kind(rotate(2, RotationType::Automatic)), ErrorKind::InvalidState);
+    assert_eq!(
+        h.kind(rotate(2, RotationType::Automatic)),
+        ErrorKind::InvalidState
+    );
     h.advance(90 * DAY_MS);
     h.run(rotate(2, RotationType::Automatic)).unwrap();
     let record = h.state.key_rotation(&id(1)).unwrap();
@@ -80,7 +101,15 @@ fn automatic_rotation_applies_only_when_due_and_reschedules() {
     // On-demand rotations leave the schedule alone.
     let next = record.automatic.unwrap().next;
     h.run(rotate(3, RotationType::OnDemand)).unwrap();
-    assert_eq!(h.state.key_rotation(&id(1)).unwrap().automatic.unwrap().next, next);
+    assert_eq!(
+        h.state
+            .key_rotation(&id(1))
+            .unwrap()
+            .automatic
+            .unwrap()
+            .next,
+        next
+    );
     // Disabled: no schedule, not due, history kept.
     h.run(schedule(None)).unwrap();
     let record = h.state.key_rotation(&id(1)).unwrap();
@@ -96,7 +125,10 @@ fn a_disabled_key_is_not_due_and_refuses_changes() {
     h.run(Command::DisableKey { key_id: id(1) }).unwrap();
     assert!(h.state.keys_due_for_rotation(u64::MAX).is_empty());
     assert_eq!(h.kind(schedule(Some(100))), ErrorKind::Disabled);
-    assert_eq!(h.kind(rotate(2, RotationType::OnDemand)), ErrorKind::Disabled);
+    assert_eq!(
+        h.kind(rotate(2, RotationType::OnDemand)),
+        ErrorKind::Disabled
+    );
     h.run(Command::EnableKey { key_id: id(1) }).unwrap();
     // Enabled again after its date: due at once.
     assert_eq!(h.state.keys_due_for_rotation(u64::MAX), vec![id(1)]);
@@ -118,7 +150,13 @@ fn keys_that_do_not_rotate_are_refused_without_a_record() {
         ErrorKind::UnsupportedOperation
     );
     assert!(h.state.key_rotation(&id(1)).is_none());
-    assert_eq!(h.kind(Command::SetKeyRotation { key_id: id(9), period_days: None }), ErrorKind::NotFound);
+    assert_eq!(
+        h.kind(Command::SetKeyRotation {
+            key_id: id(9),
+            period_days: None
+        }),
+        ErrorKind::NotFound
+    );
 }
 
 #[test]

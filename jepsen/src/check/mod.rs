@@ -209,7 +209,9 @@ pub fn describe(op: &Op) -> String {
                 answer(plaintext, |p| short(p))
             )
         }
-        Op::RotateKey { key, result } => format!("RotateKeyOnDemand {key}{}", answer(result, |_| "ok".into())),
+        Op::RotateKey { key, result } => {
+            format!("RotateKeyOnDemand {key}{}", answer(result, |_| "ok".into()))
+        }
         Op::CreateKey { key } => format!("CreateKey{}", answer(key, |k| k.clone())),
         Op::ScheduleDeletion {
             key,

@@ -34,7 +34,10 @@ fn workload(op: &Op) -> usize {
     match op {
         Op::KeyWrite { .. } | Op::KeyRead { .. } | Op::KeyUse { .. } => 0,
         Op::AliasWrite { .. } | Op::AliasRead { .. } => 1,
-        Op::Encrypt { .. } | Op::GenerateDataKey { .. } | Op::Decrypt { .. } | Op::RotateKey { .. } => 2,
+        Op::Encrypt { .. }
+        | Op::GenerateDataKey { .. }
+        | Op::Decrypt { .. }
+        | Op::RotateKey { .. } => 2,
         Op::CreateKey { .. } | Op::ListKeys { .. } => 3,
         Op::ScheduleDeletion { .. } | Op::DeletionRead { .. } => 4,
         Op::CreateGrant { .. }

@@ -33,17 +33,48 @@ fn cases(k: &Keys, arn: impl Fn(&str) -> String) -> Vec<Case> {
         case("RotateKeyOnDemand", json!({"KeyId": k.limited}), "LimitExceededException",
             &format!("The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: {}", arn(&k.limited))),
     ];
-    for op in ["EnableKeyRotation", "DisableKeyRotation", "RotateKeyOnDemand"] {
-        cases.push(case(op, json!({"KeyId": k.disabled}), "DisabledException",
-            &format!("{} is disabled.", arn(&k.disabled))));
-        cases.push(case(op, json!({"KeyId": k.pending}), "KMSInvalidStateException",
-            &format!("{} is pending deletion.", arn(&k.pending))));
+    for op in [
+        "EnableKeyRotation",
+        "DisableKeyRotation",
+        "RotateKeyOnDemand",
+    ] {
+        cases.push(case(
+            op,
+            json!({"KeyId": k.disabled}),
+            "DisabledException",
+            &format!("{} is disabled.", arn(&k.disabled)),
+        ));
+        cases.push(case(
+            op,
+            json!({"KeyId": k.pending}),
+            "KMSInvalidStateException",
+            &format!("{} is pending deletion.", arn(&k.pending)),
+        ));
     }
-    for op in ["EnableKeyRotation", "DisableKeyRotation", "GetKeyRotationStatus", "RotateKeyOnDemand", "ListKeyRotations"] {
-        cases.push(silent(op, json!({"KeyId": k.hmac}), "UnsupportedOperationException"));
-        cases.push(case(op, json!({"KeyId": unknown}), "NotFoundException",
-            &format!("Key '{}' does not exist", arn(unknown))));
-        cases.push(case(op, json!({"KeyId": "arn:aws:kms"}), "InvalidArnException", "Invalid arn arn:aws:kms"));
+    for op in [
+        "EnableKeyRotation",
+        "DisableKeyRotation",
+        "GetKeyRotationStatus",
+        "RotateKeyOnDemand",
+        "ListKeyRotations",
+    ] {
+        cases.push(silent(
+            op,
+            json!({"KeyId": k.hmac}),
+            "UnsupportedOperationException",
+        ));
+        cases.push(case(
+            op,
+            json!({"KeyId": unknown}),
+            "NotFoundException",
+            &format!("Key '{}' does not exist", arn(unknown)),
+        ));
+        cases.push(case(
+            op,
+            json!({"KeyId": "arn:aws:kms"}),
+            "InvalidArnException",
+            "Invalid arn arn:aws:kms",
+        ));
     }
     cases
 }
@@ -62,12 +93,18 @@ async fn every_refusal_of_the_rotation_operations_is_answered_as_aws_answers_it(
         disabled: key(client.kms("CreateKey", &json!({})).await.unwrap()),
         pending: key(client.kms("CreateKey", &json!({})).await.unwrap()),
         hmac: key(client
-            .kms("CreateKey", &json!({"KeySpec": "HMAC_256", "KeyUsage": "GENERATE_VERIFY_MAC"}))
+            .kms(
+                "CreateKey",
+                &json!({"KeySpec": "HMAC_256", "KeyUsage": "GENERATE_VERIFY_MAC"}),
+            )
             .await
             .unwrap()),
         limited: key(client.kms("CreateKey", &json!({})).await.unwrap()),
     };
-    client.kms("DisableKey", &json!({"KeyId": keys.disabled})).await.unwrap();
+    client
+        .kms("DisableKey", &json!({"KeyId": keys.disabled}))
+        .await
+        .unwrap();
     let pending = json!({"KeyId": keys.pending, "PendingWindowInDays": 7});
     client.kms("ScheduleKeyDeletion", &pending).await.unwrap();
     for _ in 0..25 {

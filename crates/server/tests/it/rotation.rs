@@ -121,7 +121,12 @@ async fn decrypt_all(client: &trent_client::Client, made: &[Made]) {
             .kms("Decrypt", &json!({"CiphertextBlob": m.blob}))
             .await
             .unwrap_or_else(|e| panic!("Decrypt through {}: {e}", client.endpoint()));
-        assert_eq!(out["Plaintext"], json!(m.plaintext), "{}", client.endpoint());
+        assert_eq!(
+            out["Plaintext"],
+            json!(m.plaintext),
+            "{}",
+            client.endpoint()
+        );
     }
 }
 
@@ -139,7 +144,11 @@ fn the_cli_rotates(endpoint: &str) {
     let key = made["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
     let key = key.as_str();
     let status = |expected: bool| {
-        let out = cli(endpoint, &["kms", "get-key-rotation-status", "--key-id", key]).unwrap();
+        let out = cli(
+            endpoint,
+            &["kms", "get-key-rotation-status", "--key-id", key],
+        )
+        .unwrap();
         assert_eq!(out["KeyRotationEnabled"], json!(expected), "{out}");
         out
     };
@@ -160,12 +169,24 @@ fn the_cli_rotates(endpoint: &str) {
     assert_eq!(on["RotationPeriodInDays"], json!(180), "{on}");
     assert!(on["NextRotationDate"].is_number(), "{on}");
     let rotated = cli(endpoint, &["kms", "rotate-key-on-demand", "--key-id", key]).unwrap();
-    assert!(rotated["KeyId"].as_str().unwrap().ends_with(key), "{rotated}");
+    assert!(
+        rotated["KeyId"].as_str().unwrap().ends_with(key),
+        "{rotated}"
+    );
     let listed = cli(endpoint, &["kms", "list-key-rotations", "--key-id", key]).unwrap();
-    assert_eq!(listed["Rotations"][0]["RotationType"], "ON_DEMAND", "{listed}");
+    assert_eq!(
+        listed["Rotations"][0]["RotationType"], "ON_DEMAND",
+        "{listed}"
+    );
     let all = cli(
         endpoint,
-        &["kms", "list-key-rotations", "--key-id", key, "--all-key-material"],
+        &[
+            "kms",
+            "list-key-rotations",
+            "--key-id",
+            key,
+            "--all-key-material",
+        ],
     )
     .unwrap();
     assert_eq!(all["Rotations"].as_array().unwrap().len(), 2, "{all}");

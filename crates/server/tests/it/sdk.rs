@@ -303,7 +303,12 @@ async fn rotation_operations_and_their_errors() {
     assert!(status.key_rotation_enabled());
     assert_eq!(status.rotation_period_in_days(), Some(120));
     assert!(status.next_rotation_date().is_some());
-    let rotated = c[0].rotate_key_on_demand().key_id(&key).send().await.unwrap();
+    let rotated = c[0]
+        .rotate_key_on_demand()
+        .key_id(&key)
+        .send()
+        .await
+        .unwrap();
     assert!(rotated.key_id().unwrap().ends_with(&key));
     let listed = c[1].list_key_rotations().key_id(&key).send().await.unwrap();
     let rotations = listed.rotations();
@@ -324,7 +329,11 @@ async fn rotation_operations_and_their_errors() {
         rotations[0].key_material_id(),
         "the old ciphertext names the first material"
     );
-    c[2].disable_key_rotation().key_id(&key).send().await.unwrap();
+    c[2].disable_key_rotation()
+        .key_id(&key)
+        .send()
+        .await
+        .unwrap();
 
     let hmac = c[0]
         .create_key()

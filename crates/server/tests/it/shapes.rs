@@ -273,7 +273,8 @@ async fn every_answer_has_the_aws_shape() {
     let input = json!({"KeyId": a, "IncludeKeyMaterial": "ALL_KEY_MATERIAL", "Limit": 1});
     let page = answer(client, c, "ListKeyRotations", input).await;
     assert_eq!(page["Truncated"], true);
-    let input = json!({"KeyId": a, "IncludeKeyMaterial": "ALL_KEY_MATERIAL", "Marker": page["NextMarker"]});
+    let input =
+        json!({"KeyId": a, "IncludeKeyMaterial": "ALL_KEY_MATERIAL", "Marker": page["NextMarker"]});
     let last = answer(client, c, "ListKeyRotations", input).await;
     assert_eq!(last["Rotations"][0]["RotationType"], "ON_DEMAND");
     answer(client, c, "DisableKeyRotation", json!({"KeyId": a})).await;

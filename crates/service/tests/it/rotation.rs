@@ -33,7 +33,10 @@ async fn every_version_decrypts_on_every_node_after_three_rotations() {
     for round in 0..4u8 {
         if round > 0 {
             let rotated = c.ok("RotateKeyOnDemand", json!({"KeyId": key})).await;
-            assert!(rotated["KeyId"].as_str().unwrap().ends_with(&key), "{rotated}");
+            assert!(
+                rotated["KeyId"].as_str().unwrap().ends_with(&key),
+                "{rotated}"
+            );
         }
         let described = c.ok("DescribeKey", json!({"KeyId": key})).await;
         materials.push(current_material(&described));
@@ -126,12 +129,19 @@ async fn automatic_rotation_fires_when_its_date_passes() {
     // Due: the leader's task rotates it once, and schedules the next a period later.
     service.spawn_rotation_task();
     c.clock.advance(DAY * 2);
-    let listed = wait_for("the automatic rotation", Duration::from_secs(10), || async {
-        let listed = c.ok("ListKeyRotations", json!({"KeyId": key})).await;
-        (!listed["Rotations"].as_array().unwrap().is_empty()).then_some(listed)
-    })
+    let listed = wait_for(
+        "the automatic rotation",
+        Duration::from_secs(10),
+        || async {
+            let listed = c.ok("ListKeyRotations", json!({"KeyId": key})).await;
+            (!listed["Rotations"].as_array().unwrap().is_empty()).then_some(listed)
+        },
+    )
     .await;
-    assert_eq!(listed["Rotations"][0]["RotationType"], "AUTOMATIC", "{listed}");
+    assert_eq!(
+        listed["Rotations"][0]["RotationType"], "AUTOMATIC",
+        "{listed}"
+    );
     let later = c.ok("GetKeyRotationStatus", json!({"KeyId": key})).await;
     let moved = later["NextRotationDate"].as_f64().unwrap();
     assert!(moved >= next + 90.0 * 86400.0, "{next} -> {moved}");
@@ -149,7 +159,10 @@ async fn automatic_rotation_fires_when_its_date_passes() {
     // Disabled: the schedule goes, the history stays.
     c.ok("DisableKeyRotation", json!({"KeyId": key})).await;
     let off = c.ok("GetKeyRotationStatus", json!({"KeyId": key})).await;
-    assert_eq!(off, json!({"KeyId": off["KeyId"], "KeyRotationEnabled": false}));
+    assert_eq!(
+        off,
+        json!({"KeyId": off["KeyId"], "KeyRotationEnabled": false})
+    );
     c.clock.advance(DAY * 400);
     assert_eq!(service.rotate_due_keys().await.unwrap(), 0);
 }
@@ -168,7 +181,11 @@ async fn refusals_are_aws_and_change_nothing() {
         c.ok("RotateKeyOnDemand", json!({"KeyId": key})).await;
     }
     let message = c
-        .fails("RotateKeyOnDemand", json!({"KeyId": key}), "LimitExceededException")
+        .fails(
+            "RotateKeyOnDemand",
+            json!({"KeyId": key}),
+            "LimitExceededException",
+        )
         .await;
     assert_eq!(
         message,
@@ -214,11 +231,21 @@ async fn refusals_are_aws_and_change_nothing() {
     // Key states.
     let disabled = c.create_key().await;
     c.ok("DisableKey", json!({"KeyId": disabled})).await;
-    for op in ["EnableKeyRotation", "DisableKeyRotation", "RotateKeyOnDemand"] {
-        let m = c.fails(op, json!({"KeyId": disabled}), "DisabledException").await;
-        assert!(m.ends_with(&format!("key/{disabled} is disabled.")), "{op}: {m}");
+    for op in [
+        "EnableKeyRotation",
+        "DisableKeyRotation",
+        "RotateKeyOnDemand",
+    ] {
+        let m = c
+            .fails(op, json!({"KeyId": disabled}), "DisabledException")
+            .await;
+        assert!(
+            m.ends_with(&format!("key/{disabled} is disabled.")),
+            "{op}: {m}"
+        );
     }
-    c.ok("GetKeyRotationStatus", json!({"KeyId": disabled})).await;
+    c.ok("GetKeyRotationStatus", json!({"KeyId": disabled}))
+        .await;
     c.ok("ListKeyRotations", json!({"KeyId": disabled})).await;
 
     let pending = c.create_key().await;
@@ -228,18 +255,26 @@ async fn refusals_are_aws_and_change_nothing() {
         json!({"KeyId": pending, "PendingWindowInDays": 7}),
     )
     .await;
-    for op in ["EnableKeyRotation", "DisableKeyRotation", "RotateKeyOnDemand"] {
+    for op in [
+        "EnableKeyRotation",
+        "DisableKeyRotation",
+        "RotateKeyOnDemand",
+    ] {
         let m = c
             .fails(op, json!({"KeyId": pending}), "KMSInvalidStateException")
             .await;
         assert!(m.ends_with("is pending deletion."), "{op}: {m}");
     }
     // Rotation reads off while pending deletion, and comes back when it is cancelled.
-    let status = c.ok("GetKeyRotationStatus", json!({"KeyId": pending})).await;
+    let status = c
+        .ok("GetKeyRotationStatus", json!({"KeyId": pending}))
+        .await;
     assert_eq!(status["KeyRotationEnabled"], json!(false));
     c.ok("CancelKeyDeletion", json!({"KeyId": pending})).await;
     c.ok("EnableKey", json!({"KeyId": pending})).await;
-    let status = c.ok("GetKeyRotationStatus", json!({"KeyId": pending})).await;
+    let status = c
+        .ok("GetKeyRotationStatus", json!({"KeyId": pending}))
+        .await;
     assert_eq!(status["KeyRotationEnabled"], json!(true));
     assert_eq!(status["RotationPeriodInDays"], json!(365));
 
@@ -265,10 +300,20 @@ async fn refusals_are_aws_and_change_nothing() {
     )
     .await;
     let missing = "11111111-2222-3333-4444-555555555555";
-    for op in ["EnableKeyRotation", "RotateKeyOnDemand", "GetKeyRotationStatus"] {
-        let m = c.fails(op, json!({"KeyId": missing}), "NotFoundException").await;
+    for op in [
+        "EnableKeyRotation",
+        "RotateKeyOnDemand",
+        "GetKeyRotationStatus",
+    ] {
+        let m = c
+            .fails(op, json!({"KeyId": missing}), "NotFoundException")
+            .await;
         assert!(m.contains(missing), "{m}");
     }
     let status = c.ok("GetKeyRotationStatus", json!({"KeyId": key})).await;
-    assert_eq!(status["KeyRotationEnabled"], json!(false), "refusals changed nothing");
+    assert_eq!(
+        status["KeyRotationEnabled"],
+        json!(false),
+        "refusals changed nothing"
+    );
 }

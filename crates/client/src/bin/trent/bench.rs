@@ -495,6 +495,7 @@ async fn failover(client: Client, pid: u32) -> Result<(), String> {
         context: &no_context,
         key_spec: "SYMMETRIC_DEFAULT",
         algorithm: "SYMMETRIC_DEFAULT",
+        rotations: 0,
     };
     let mut writer = KmsWorker::start(client, &[Op::UpdateKeyDescription], None, shape).await?;
     let killed = Instant::now();

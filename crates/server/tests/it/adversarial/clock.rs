@@ -107,11 +107,12 @@ async fn a_leader_a_hundred_days_ahead_deletes_and_rotates_no_key_and_moves_no_c
         "{described}"
     );
     create_key(&client).await.unwrap();
-    let rotations = client
-        .kms("ListKeyRotations", &status)
-        .await
-        .unwrap();
-    assert_eq!(rotations["Rotations"], json!([]), "rotated early: {rotations}");
+    let rotations = client.kms("ListKeyRotations", &status).await.unwrap();
+    assert_eq!(
+        rotations["Rotations"],
+        json!([]),
+        "rotated early: {rotations}"
+    );
     let after = client.kms("GetKeyRotationStatus", &status).await.unwrap();
     assert_eq!(after, before, "the schedule moved");
 
