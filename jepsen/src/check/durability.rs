@@ -157,17 +157,6 @@ pub fn check_ciphertexts(ops: &[Completed]) -> Verdict {
             )),
         }
     }
-    let unverified = counts.get("unverified").copied().unwrap_or(0);
-    let summary = format!(
-        "{} acknowledged ciphertexts: {} decrypted correctly, {} lost or corrupted, {unverified} unverified",
-        sealed.len(),
-        counts.get("verified").copied().unwrap_or(0),
-        anomalies.len()
-    );
-    let data_keys = sealed
-        .iter()
-        .filter(|s| matches!(s.op.op, Op::GenerateDataKey { .. }))
-        .count();
     let mut versions: BTreeMap<u32, usize> = BTreeMap::new();
     for v in sealed.iter().filter_map(|s| material_version(s.ciphertext)) {
         *versions.entry(v).or_default() += 1;
@@ -175,6 +164,20 @@ pub fn check_ciphertexts(ops: &[Completed]) -> Verdict {
     let rotations = ops
         .iter()
         .filter(|c| c.kind == Kind::Ok && matches!(c.op, Op::RotateKey { .. }))
+        .count();
+    let unverified = counts.get("unverified").copied().unwrap_or(0);
+    let summary = format!(
+        "{} acknowledged ciphertexts: {} decrypted correctly, {} lost or corrupted, \
+         {unverified} unverified; sealed under {} material versions ({rotations} acknowledged \
+         rotations)",
+        sealed.len(),
+        counts.get("verified").copied().unwrap_or(0),
+        anomalies.len(),
+        versions.len(),
+    );
+    let data_keys = sealed
+        .iter()
+        .filter(|s| matches!(s.op.op, Op::GenerateDataKey { .. }))
         .count();
     let stats = json!({
         "ciphertexts": sealed.len(), "from_encrypt": sealed.len() - data_keys,

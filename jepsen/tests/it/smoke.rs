@@ -50,6 +50,7 @@ fn a_short_run_under_partitions_kills_and_wipes_passes_every_checker() {
         "alias-read",
         "encrypt",
         "generate-data-key",
+        "rotate-key",
         "decrypt",
         "create-key",
         "list-keys",
@@ -72,6 +73,19 @@ fn a_short_run_under_partitions_kills_and_wipes_passes_every_checker() {
             && o["op"]["tampered"] == true
             && o["op"]["valid"]["Err"] == "KMSInvalidSignatureException"),
         "no refused tampered signature in the history"
+    );
+    // The durable keys were rotated under the faults: the ciphertexts decrypted at the end
+    // were sealed under more than one material version.
+    let text = std::fs::read_to_string(out.join("verdicts.json")).unwrap();
+    let verdicts: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+    let durability = verdicts
+        .iter()
+        .find(|v| v["checker"] == "ciphertext-durability")
+        .unwrap();
+    let versions = &durability["stats"]["ciphertexts_by_material_version"];
+    assert!(
+        versions.as_object().is_some_and(|v| v.len() > 1),
+        "every ciphertext under one material version: {durability}"
     );
     let report = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(report.contains("<svg"), "the report has plots");
