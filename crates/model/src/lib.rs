@@ -13,6 +13,7 @@ mod grant;
 mod key;
 mod alias;
 mod key_spec;
+mod import;
 mod principal;
 mod rotation;
 
@@ -27,6 +28,10 @@ pub use error::{constraint_detail, Entry, Error, ErrorKind, Shown, CATALOG, NOT_
 pub use grant::{
     grant_token, parse_grant_token, GrantConstraints, GrantOperation, GrantRecord,
     MAX_GRANTS_PER_KEY,
+};
+pub use import::{
+    hmac_import_lengths, importable, ExpirationModel, ImportType, WrappingAlgorithm,
+    WrappingKeySpec, IMPORT_PARAMETERS_VALID_MS, MAX_VALID_TO_MS,
 };
 pub use key::{
     key_material_id, KeyId, KeyLastUsage, KeyManager, KeyMetadata, KeyRecord, KeySpec, KeyState,

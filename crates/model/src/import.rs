@@ -1,0 +1,89 @@
+//! Imported key material (BYOK): AWS's enums and limits, and the record of a key's imports.
+//!
+//! A key created with `Origin=EXTERNAL` has no material until one is imported. What the
+//! imports were (their expiry, description, whether the material is there now) lives in a
+//! record beside the key's, as rotation's does, so the key record's stored form is unchanged.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{KeySpec, Millis};
+
+aws_enum!(
+    /// How key material is wrapped for import (`WrappingAlgorithm`, AWS's `AlgorithmSpec`).
+    WrappingAlgorithm {
+        RsaesPkcs1V15 = "RSAES_PKCS1_V1_5",
+        RsaesOaepSha1 = "RSAES_OAEP_SHA_1",
+        RsaesOaepSha256 = "RSAES_OAEP_SHA_256",
+        RsaAesKeyWrapSha1 = "RSA_AES_KEY_WRAP_SHA_1",
+        RsaAesKeyWrapSha256 = "RSA_AES_KEY_WRAP_SHA_256",
+        Sm2Pke = "SM2PKE",
+    }
+);
+
+aws_enum!(
+    /// The wrapping (public) key GetParametersForImport answers.
+    WrappingKeySpec {
+        Rsa2048 = "RSA_2048",
+        Rsa3072 = "RSA_3072",
+        Rsa4096 = "RSA_4096",
+        Sm2 = "SM2",
+    }
+);
+
+aws_enum!(
+    /// Whether imported material expires.
+    ExpirationModel {
+        KeyMaterialExpires = "KEY_MATERIAL_EXPIRES",
+        KeyMaterialDoesNotExpire = "KEY_MATERIAL_DOES_NOT_EXPIRE",
+    }
+);
+
+aws_enum!(
+    /// Whether an import brings the key's existing material back or new material.
+    ImportType {
+        NewKeyMaterial = "NEW_KEY_MATERIAL",
+        ExistingKeyMaterial = "EXISTING_KEY_MATERIAL",
+    }
+);
+
+/// How long the parameters of GetParametersForImport (the wrapping key, the token) are valid.
+pub const IMPORT_PARAMETERS_VALID_MS: Millis = 24 * 60 * 60 * 1000;
+/// How far ahead an imported material's `ValidTo` may be.
+pub const MAX_VALID_TO_MS: Millis = 365 * 24 * 60 * 60 * 1000;
+
+/// Whether material of `spec` can be imported: every spec AWS imports (symmetric, HMAC, RSA,
+/// the ECC curves), not ML-DSA (AWS: "Importing ML-DSA keys is not supported") nor the specs
+/// AWS's importing guide does not list (Ed25519, ML-KEM), nor SM2.
+pub fn importable(spec: KeySpec) -> bool {
+    use KeySpec::*;
+    matches!(
+        spec,
+        SymmetricDefault
+            | Hmac224
+            | Hmac256
+            | Hmac384
+            | Hmac512
+            | Rsa2048
+            | Rsa3072
+            | Rsa4096
+            | EccNistP256
+            | EccNistP384
+            | EccNistP521
+            | EccSecgP256k1
+    )
+}
+
+/// The lengths (bytes) HMAC material of `spec` may have when imported: at least the spec's
+/// size, at most 1024 bits (AWS's "Requirements for imported key material").
+pub fn hmac_import_lengths(spec: KeySpec) -> Option<std::ops::RangeInclusive<usize>> {
+    let min = match spec {
+        KeySpec::Hmac224 => 28,
+        KeySpec::Hmac256 => 32,
+        KeySpec::Hmac384 => 48,
+        KeySpec::Hmac512 => 64,
+        _ => return None,
+    };
+    Some(min..=128)
+}
