@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{KeySpec, Millis};
+use crate::{Error, KeySpec, Millis};
 
 aws_enum!(
     /// How key material is wrapped for import (`WrappingAlgorithm`, AWS's `AlgorithmSpec`).
