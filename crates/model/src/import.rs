@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, KeySpec, Millis};
+use crate::{AccountId, Error, KeyId, KeySpec, Millis};
 
 aws_enum!(
     /// How key material is wrapped for import (`WrappingAlgorithm`, AWS's `AlgorithmSpec`).
@@ -86,4 +86,68 @@ pub fn hmac_import_lengths(spec: KeySpec) -> Option<std::ops::RangeInclusive<usi
         _ => return None,
     };
     Some(min..=128)
+}
+
+/// A key's imported material (EXTERNAL keys): what was imported into each version, and the
+/// import tokens already spent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyImportRecord {
+    /// The key's account and id, so a backup can check the record's owner.
+    pub account: AccountId,
+    pub key_id: KeyId,
+    /// One entry per material version ever imported, oldest first.
+    pub materials: Vec<ImportedVersion>,
+    /// Tokens already used, kept until they expire so that none is used twice.
+    pub used_tokens: Vec<UsedToken>,
+}
+
+/// One imported material version.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportedVersion {
+    pub version: u32,
+    /// The HSM's keyed fingerprint of the material (a MAC under a key derived from the domain
+    /// key): a re-import must bring the same material. It reveals nothing of the material.
+    pub fingerprint: [u8; 32],
+    /// The material is in the key now (not deleted, not expired).
+    pub imported: bool,
+    /// When it expires (`KEY_MATERIAL_EXPIRES`); `None` for `KEY_MATERIAL_DOES_NOT_EXPIRE`.
+    pub valid_to: Option<Millis>,
+    pub description: Option<String>,
+}
+
+/// An import token already spent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsedToken {
+    pub id: [u8; 16],
+    pub valid_to: Millis,
+}
+
+impl KeyImportRecord {
+    pub fn new(account: AccountId, key_id: KeyId) -> KeyImportRecord {
+        KeyImportRecord {
+            account,
+            key_id,
+            materials: vec![],
+            used_tokens: vec![],
+        }
+    }
+
+    pub fn version(&self, version: u32) -> Option<&ImportedVersion> {
+        self.materials.iter().find(|m| m.version == version)
+    }
+
+    /// The earliest expiry of the material imported now, if any expires.
+    pub fn valid_to(&self) -> Option<Millis> {
+        let imported = self.materials.iter().filter(|m| m.imported);
+        imported.filter_map(|m| m.valid_to).min()
+    }
+
+    /// Whether material is imported now.
+    pub fn imported(&self) -> bool {
+        self.materials.iter().any(|m| m.imported)
+    }
+
+    pub fn token_used(&self, id: &[u8; 16]) -> bool {
+        self.used_tokens.iter().any(|t| &t.id == id)
+    }
 }

@@ -173,6 +173,29 @@ impl State {
                 kind,
                 max_on_demand,
             } => self.rotate_key(*key_id, material, *kind, *max_on_demand, now, touched),
+            Command::ImportKeyMaterial {
+                key_id,
+                material,
+                fingerprint,
+                token,
+                valid_to,
+                description,
+            } => {
+                let import = crate::Import {
+                    material,
+                    fingerprint: *fingerprint,
+                    token: *token,
+                    valid_to: *valid_to,
+                    description: description.as_deref(),
+                };
+                self.import_key_material(*key_id, import, now, touched)
+            }
+            Command::DeleteImportedKeyMaterial { key_id } => {
+                self.remove_imported_material(*key_id, None, touched)
+            }
+            Command::ExpireKeyMaterial { key_id } => {
+                self.remove_imported_material(*key_id, Some(now), touched)
+            }
         }
     }
 
@@ -271,6 +294,7 @@ impl State {
         touched.push(RecordKey::Key(key_id));
         self.forget_key_access(key_id, touched);
         self.forget_rotation(key_id, touched);
+        self.forget_import(key_id, touched);
         // Aliases live in their key's account: a range of that account, not a full scan.
         let orphaned: Vec<_> = self
             .aliases(&account, Some(key_id))

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::backup::BackupBytes;
 use trent_model::{
     AccessKeyRecord, AccountId, AliasName, Error, GrantRecord, KeyId, KeyLastUsage, KeyMetadata,
-    KeyRecord, Millis, RotationType, Tag, UserName, WrappedMaterial,
+    KeyRecord, Millis, RotationType, Tag, UsedToken, UserName, WrappedMaterial,
 };
 
 /// Identifies one client request across retries and leader changes.
@@ -242,6 +242,28 @@ pub enum Command {
         kind: RotationType,
         max_on_demand: Option<u32>,
     },
+    /// Brings imported `material` (unwrapped from the user's wrapping and wrapped again by
+    /// the leader's HSM) into an EXTERNAL key, spending `token`. Refused if the token was
+    /// used or expired by the request's time, or if the version was imported before with
+    /// material of another `fingerprint` (command set 3).
+    ImportKeyMaterial {
+        key_id: KeyId,
+        material: WrappedMaterial,
+        fingerprint: [u8; 32],
+        token: UsedToken,
+        valid_to: Option<Millis>,
+        description: Option<String>,
+    },
+    /// Deletes an EXTERNAL key's imported material; the key is `PendingImport` after (unless
+    /// pending deletion) (command set 3).
+    DeleteImportedKeyMaterial {
+        key_id: KeyId,
+    },
+    /// The same, proposed by the leader when the material's `ValidTo` has passed; refused if
+    /// it has not by the request's time (command set 3).
+    ExpireKeyMaterial {
+        key_id: KeyId,
+    },
 }
 
 impl Command {
@@ -281,6 +303,9 @@ impl Command {
             Command::BeginUserPolicies => "BeginUserPolicies",
             Command::SetKeyRotation { .. } => "SetKeyRotation",
             Command::RotateKey { .. } => "RotateKey",
+            Command::ImportKeyMaterial { .. } => "ImportKeyMaterial",
+            Command::DeleteImportedKeyMaterial { .. } => "DeleteImportedKeyMaterial",
+            Command::ExpireKeyMaterial { .. } => "ExpireKeyMaterial",
         }
     }
 }

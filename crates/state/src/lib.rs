@@ -29,6 +29,7 @@ mod apply;
 pub mod backup;
 mod command;
 mod identity;
+mod import;
 mod incarnations;
 mod index;
 mod key_access;
@@ -42,6 +43,7 @@ mod user_policies;
 
 pub use command::{Batch, Command, Outcome, Request, RequestId, Response, Responses};
 pub use identity::ClusterIdentity;
+pub use import::Import;
 pub use key_access::KeyPolicy;
 pub use record::{DecodeError, RecordKey};
 pub use restore::{check_backup, EntityCounts, MAX_PARTS, MAX_PART_BYTES};
@@ -53,12 +55,12 @@ pub use user_policies::{
 use std::collections::{BTreeMap, BTreeSet};
 
 use trent_model::{
-    AccessKeyRecord, AccountId, AliasName, AliasRecord, KeyId, KeyRecord, KeyRotationRecord,
-    Millis, UserName, UserRecord,
+    AccessKeyRecord, AccountId, AliasName, AliasRecord, KeyId, KeyImportRecord, KeyRecord,
+    KeyRotationRecord, Millis, UserName, UserRecord,
 };
 
 /// The set of [`Command`]s this build applies: raised with every variant added (2: key
-/// policies, grants and user policies; 3: key rotation). Peers report it (`HelloReply.command_set`), so that a leader
+/// policies, grants and user policies; 3: key rotation and imported key material). Peers report it (`HelloReply.command_set`), so that a leader
 /// proposes an optional command of a newer set only once every voter's build decodes it.
 pub const COMMAND_SET: u32 = 3;
 
@@ -80,6 +82,8 @@ pub struct State {
     grants: BTreeMap<KeyId, key_access::KeyGrants>,
     /// Rotation schedules and histories, by key (`rotation.rs`).
     rotations: BTreeMap<KeyId, KeyRotationRecord>,
+    /// Imported material's facts, by key (`import.rs`).
+    imports: BTreeMap<KeyId, KeyImportRecord>,
     /// Responses of recently applied requests, for deduplication.
     applied: BTreeMap<RequestId, (Millis, Response)>,
     /// The same requests ordered by time, to expire them.
@@ -108,6 +112,8 @@ pub struct State {
 mod key_access_tests;
 #[cfg(test)]
 mod limits_tests;
+#[cfg(test)]
+mod import_tests;
 #[cfg(test)]
 mod restore_tests;
 #[cfg(test)]

@@ -8,8 +8,8 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use trent_model::{
-    AccessKeyRecord, AccountId, AliasName, AliasRecord, GrantRecord, KeyId, KeyRecord,
-    KeyRotationRecord, Millis, UserName, UserRecord,
+    AccessKeyRecord, AccountId, AliasName, AliasRecord, GrantRecord, KeyId, KeyImportRecord,
+    KeyRecord, KeyRotationRecord, Millis, UserName, UserRecord,
 };
 
 use crate::key_access::KeyPolicyRecord;
@@ -32,6 +32,7 @@ const TAG_GRANT: u8 = b'g';
 const TAG_USER_POLICY: u8 = b'q';
 const TAG_USER_POLICIES_ERA: u8 = b'e';
 const TAG_KEY_ROTATION: u8 = b't';
+const TAG_KEY_IMPORT: u8 = b'm';
 
 /// The identity of one stored record.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -62,6 +63,8 @@ pub enum RecordKey {
     UserPoliciesEra,
     /// A key's rotation schedule and history (`rotation.rs`).
     KeyRotation(KeyId),
+    /// An EXTERNAL key's imports (`import.rs`).
+    KeyImport(KeyId),
 }
 
 /// A record that cannot be decoded: the data dir or snapshot is corrupt or of another format.
@@ -105,6 +108,7 @@ impl RecordKey {
             ),
             RecordKey::UserPoliciesEra => vec![TAG_USER_POLICIES_ERA],
             RecordKey::KeyRotation(id) => tagged(TAG_KEY_ROTATION, id.as_bytes()),
+            RecordKey::KeyImport(id) => tagged(TAG_KEY_IMPORT, id.as_bytes()),
         }
     }
 
@@ -120,6 +124,7 @@ impl RecordKey {
                 | RecordKey::Grant(..)
                 | RecordKey::UserPolicy(..)
                 | RecordKey::KeyRotation(_)
+                | RecordKey::KeyImport(_)
         )
     }
 
@@ -160,6 +165,7 @@ impl RecordKey {
             TAG_KEY => Ok(RecordKey::Key(KeyId(uuid()?))),
             TAG_KEY_POLICY => Ok(RecordKey::KeyPolicy(KeyId(uuid()?))),
             TAG_KEY_ROTATION => Ok(RecordKey::KeyRotation(KeyId(uuid()?))),
+            TAG_KEY_IMPORT => Ok(RecordKey::KeyImport(KeyId(uuid()?))),
             TAG_GRANT => {
                 let (id, grant) = body.split_at_checked(16).ok_or_else(|| bad("short key"))?;
                 let id = Uuid::from_slice(id).map_err(|_| bad("bad uuid"))?;
@@ -237,6 +243,7 @@ impl State {
                 .map(encode),
             RecordKey::UserPoliciesEra => self.user_policies_era.then(|| encode(&true)),
             RecordKey::KeyRotation(id) => self.rotations.get(id).map(encode),
+            RecordKey::KeyImport(id) => self.imports.get(id).map(encode),
         }
     }
 
@@ -284,6 +291,7 @@ impl State {
             .chain(parts)
             .chain(self.key_access_keys())
             .chain(self.rotation_keys())
+            .chain(self.import_keys())
             .filter_map(|k| {
                 let value = self.record(&k)?;
                 Some((k.encode(), value))
@@ -360,6 +368,16 @@ impl State {
                     }
                     state.rotations.insert(id, record);
                 }
+                RecordKey::KeyImport(id) => {
+                    let record: KeyImportRecord = decode(&key, &value)?;
+                    if record.key_id != id {
+                        return Err(DecodeError {
+                            key,
+                            reason: "its key and its value name different key ids".into(),
+                        });
+                    }
+                    state.imports.insert(id, record);
+                }
             }
         }
         state.rebuild_index();
@@ -434,6 +452,13 @@ pub(crate) fn owner_of(key: &[u8], value: &[u8]) -> Result<AccountId, DecodeErro
             }
             Ok(record.account)
         }
+        RecordKey::KeyImport(id) => {
+            let record: KeyImportRecord = decode(key, value)?;
+            if record.key_id != id {
+                return Err(disagree("key ids"));
+            }
+            Ok(record.account)
+        }
         RecordKey::UserPolicy(account, user, name) => {
             let record: UserPolicyRecord = decode(key, value)?;
             if record.account != account {
@@ -449,8 +474,8 @@ pub(crate) fn owner_of(key: &[u8], value: &[u8]) -> Result<AccountId, DecodeErro
         }
         _ => Err(DecodeError {
             key: key.to_vec(),
-            reason: "not a key, alias, user, access key, user policy, key policy, grant or key \
-                     rotation record"
+            reason: "not a key, alias, user, access key, user policy, key policy, grant, key \
+                     rotation or key import record"
                 .into(),
         }),
     }

@@ -205,10 +205,11 @@ impl State {
                 reason: "it is an inline policy of a user the backup does not hold".into(),
             });
         }
-        if let Some(orphan) = state.orphan_rotation() {
+        if let Some(orphan) = state.orphan_rotation().or_else(|| state.orphan_import()) {
             return Err(DecodeError {
                 key: orphan.encode(),
-                reason: "it is the rotation record of a key the backup does not hold".into(),
+                reason: "it is the rotation or import record of a key the backup does not hold"
+                    .into(),
             });
         }
         Ok(state)
@@ -251,6 +252,7 @@ impl State {
         self.key_policies = restored.key_policies;
         self.grants = restored.grants;
         self.rotations = restored.rotations;
+        self.imports = restored.imports;
         self.access_keys = restored.access_keys;
         self.access_keys
             .extend(ours.into_iter().filter(|(_, k)| k.owner == root));
@@ -276,6 +278,7 @@ impl State {
             .chain(self.key_access_keys())
             .chain(self.user_policy_keys())
             .chain(self.rotation_keys())
+            .chain(self.import_keys())
             .collect()
     }
 

@@ -195,5 +195,5 @@ fn rotation_records_travel_in_backups_and_orphans_are_refused() {
         .filter(|r| RecordKey::decode(&r.key).unwrap() != RecordKey::Key(id(1)))
         .collect();
     let err = State::from_backup_records(without_key, true).unwrap_err();
-    assert!(err.reason.contains("rotation record"), "{err}");
+    assert!(err.reason.contains("rotation or import record"), "{err}");
 }
