@@ -62,6 +62,9 @@ macro_rules! each_operation {
             GetKeyRotationStatus(KeyIdRequest),
             RotateKeyOnDemand(KeyIdRequest),
             ListKeyRotations(ListKeyRotationsRequest),
+            GetParametersForImport(GetParametersForImportRequest),
+            ImportKeyMaterial(ImportKeyMaterialRequest),
+            DeleteImportedKeyMaterial(DeleteImportedKeyMaterialRequest),
         }
     };
 }

@@ -136,6 +136,11 @@ pub fn always_sent(
             members
         }
         "ListKeyRotationsResponse" => return paged(&["Rotations", "Truncated"]),
+        "GetParametersForImportResponse" => {
+            vec!["ImportToken", "KeyId", "ParametersValidTo", "PublicKey"]
+        }
+        // KeyMaterialId for symmetric encryption keys (the only ones AWS names material of).
+        "ImportKeyMaterialResponse" | "DeleteImportedKeyMaterialResponse" => vec!["KeyId"],
         // The first material has no rotation date or type; the import members are for
         // EXTERNAL keys only.
         "RotationsListEntry" => {

@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use trent_model::{key_material_id, KeyMetadata, KeyRecord, Millis, Tag};
+use trent_model::{
+    key_material_id, ExpirationModel, KeyImportRecord, KeyMetadata, KeyRecord, Millis, Tag,
+};
 
 use crate::Blob;
 
@@ -55,6 +57,9 @@ pub struct KeyMetadataOut {
     pub encapsulation_algorithms: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub encryption_algorithms: Option<Vec<String>>,
+    /// EXTERNAL keys whose material is imported: whether it expires.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expiration_model: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_agreement_algorithms: Option<Vec<String>>,
     pub key_id: String,
@@ -70,6 +75,9 @@ pub struct KeyMetadataOut {
     pub pending_deletion_window_in_days: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signing_algorithms: Option<Vec<String>>,
+    /// When the imported material expires (`KEY_MATERIAL_EXPIRES`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub valid_to: Option<f64>,
 }
 
 /// A list member AWS sends only when it has entries.
@@ -112,6 +120,7 @@ impl KeyMetadataOut {
             encryption_algorithms: names(m.key_spec.encryption_algorithms(m.key_usage), |a| {
                 a.as_str()
             }),
+            expiration_model: None,
             key_agreement_algorithms: names(
                 m.key_spec.key_agreement_algorithms(m.key_usage),
                 |a| a.as_str(),
@@ -126,7 +135,32 @@ impl KeyMetadataOut {
             origin: m.origin.as_str().into(),
             pending_deletion_window_in_days: m.pending_window_days,
             signing_algorithms: names(m.key_spec.signing_algorithms(m.key_usage), |a| a.as_str()),
+            valid_to: None,
         }
+    }
+
+    /// Adds what an EXTERNAL key's imports say: its expiration model and date while material
+    /// is imported, and the id of its material even while it is not (AWS keeps
+    /// `CurrentKeyMaterialId` after the material is deleted).
+    pub fn with_imports(mut self, m: &KeyMetadata, imports: Option<&KeyImportRecord>) -> Self {
+        let Some(imports) = imports else { return self };
+        if imports.imported() {
+            let valid_to = imports.valid_to();
+            self.expiration_model = Some(
+                match valid_to {
+                    Some(_) => ExpirationModel::KeyMaterialExpires,
+                    None => ExpirationModel::KeyMaterialDoesNotExpire,
+                }
+                .as_str()
+                .into(),
+            );
+            self.valid_to = valid_to.map(epoch_seconds);
+        }
+        let latest = imports.materials.iter().map(|v| v.version).max();
+        if self.current_key_material_id.is_none() && m.key_spec == trent_model::KeySpec::SymmetricDefault {
+            self.current_key_material_id = latest.map(|v| key_material_id(m.key_id, v));
+        }
+        self
     }
 }
 
@@ -166,6 +200,25 @@ request!(ListRequest {
 request!(EnableKeyRotationRequest {
     key_id: Option<String>,
     rotation_period_in_days: Option<i64>,
+});
+request!(GetParametersForImportRequest {
+    key_id: Option<String>,
+    wrapping_algorithm: Option<String>,
+    wrapping_key_spec: Option<String>,
+});
+request!(ImportKeyMaterialRequest {
+    key_id: Option<String>,
+    import_token: Option<Blob>,
+    encrypted_key_material: Option<Blob>,
+    valid_to: Option<f64>,
+    expiration_model: Option<String>,
+    import_type: Option<String>,
+    key_material_description: Option<String>,
+    key_material_id: Option<String>,
+});
+request!(DeleteImportedKeyMaterialRequest {
+    key_id: Option<String>,
+    key_material_id: Option<String>,
 });
 request!(ListKeyRotationsRequest {
     key_id: Option<String>,

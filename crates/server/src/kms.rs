@@ -46,6 +46,7 @@ pub fn start(node: &ClusterNode, hsm: Arc<dyn Hsm>, config: &KmsConfig) -> Servi
     );
     service.spawn_deletion_task();
     service.spawn_rotation_task();
+    service.spawn_expiry_task();
     service.spawn_usage_task();
     service.spawn_user_policies_migration();
     service

@@ -72,6 +72,9 @@ pub enum Action {
     GetKeyRotationStatus,
     RotateKeyOnDemand,
     ListKeyRotations,
+    GetParametersForImport,
+    ImportKeyMaterial,
+    DeleteImportedKeyMaterial,
 }
 
 impl Action {

@@ -3,8 +3,8 @@
 
 use serde_json::{json, Value};
 use trent_model::{
-    Error, KeyId, KeyMetadata, KeyRecord, KeySpec, KeyUsage, Origin, Tag, WrappedMaterial,
-    FIRST_MATERIAL_VERSION,
+    Error, KeyId, KeyMetadata, KeyRecord, KeySpec, KeyState, KeyUsage, Origin, Tag,
+    WrappedMaterial, FIRST_MATERIAL_VERSION,
 };
 use trent_state::{Command, Outcome, State};
 use uuid::Uuid;
@@ -26,10 +26,14 @@ impl Service {
         refuse_unsupported_create_options(&req)?;
         let (spec, usage) = spec_and_usage(&req)?;
         let description = req.description.unwrap_or_default();
-        if let Some(origin) = req.origin {
-            if Origin::parse_field(&origin, "origin")? != Origin::AwsKms {
-                return Err(unsupported(format!("Origin {origin}")));
-            }
+        let origin = match req.origin {
+            Some(text) => Origin::parse_field(&text, "origin")?,
+            None => Origin::AwsKms,
+        };
+        match origin {
+            Origin::AwsKms => {}
+            Origin::External => crate::import::check_external_spec(spec)?,
+            other => return Err(unsupported(format!("Origin {other}"))),
         }
         let tags = validate_tags(req.tags.unwrap_or_default())?;
         let key_id = KeyId(Uuid::new_v4());
@@ -49,7 +53,15 @@ impl Service {
         })
         .await??;
         let now = self.now().await?;
-        let blob = self.generate_material(key_id, spec).await?;
+        // An EXTERNAL key has no material until one is imported.
+        let material = match origin {
+            Origin::External => vec![],
+            _ => vec![WrappedMaterial {
+                version: FIRST_MATERIAL_VERSION,
+                created: now,
+                blob: self.generate_material(key_id, spec).await?,
+            }],
+        };
         let mut metadata = KeyMetadata::symmetric(
             key_id,
             call.caller.account.clone(),
@@ -59,14 +71,14 @@ impl Service {
         );
         metadata.key_spec = spec;
         metadata.key_usage = usage;
+        if origin == Origin::External {
+            metadata.origin = origin;
+            metadata.key_state = KeyState::PendingImport;
+        }
         let record = KeyRecord {
             metadata,
             tags,
-            material: vec![WrappedMaterial {
-                version: FIRST_MATERIAL_VERSION,
-                created: now,
-                blob,
-            }],
+            material,
             last_usage: None,
         };
         let max_keys_per_account = Some(self.limits().keys_per_account);
@@ -86,10 +98,15 @@ impl Service {
     }
 
     pub async fn describe_key(&self, call: &Call, req: KeyIdRequest) -> Result<Value, OpError> {
-        let key = self
-            .key_for(call, req.key_id, Aliases::Accepted, Action::DescribeKey)
+        let ask = Ask::default();
+        let action = Action::DescribeKey;
+        let out = self
+            .with_key(call, req.key_id, Aliases::Accepted, action, ask, |s, key, _| {
+                let imports = s.key_import(&key.metadata.key_id);
+                Ok(KeyMetadataOut::from(key).with_imports(&key.metadata, imports))
+            })
             .await?;
-        Ok(json!({ "KeyMetadata": KeyMetadataOut::from(&key) }))
+        Ok(json!({ "KeyMetadata": out }))
     }
 
     pub async fn list_keys(&self, call: &Call, req: ListRequest) -> Result<Value, OpError> {
@@ -275,9 +292,10 @@ impl Service {
 /// CreateKey's answer, from what applying it produced.
 pub(crate) fn created(outcome: Outcome) -> Result<Value, OpError> {
     let metadata = expect_key(outcome)?;
-    // A key is created with its first material version (the remembered outcome holds the
-    // metadata only).
-    let out = KeyMetadataOut::new(&metadata, Some(FIRST_MATERIAL_VERSION));
+    // A key is created with its first material version, an EXTERNAL key with none (the
+    // remembered outcome holds the metadata only).
+    let material = (metadata.origin != Origin::External).then_some(FIRST_MATERIAL_VERSION);
+    let out = KeyMetadataOut::new(&metadata, material);
     Ok(json!({ "KeyMetadata": out }))
 }
 

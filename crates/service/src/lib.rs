@@ -16,6 +16,7 @@ mod deletion;
 mod error;
 mod grants;
 mod hooks;
+mod import;
 mod key_pairs;
 mod keys;
 mod once;

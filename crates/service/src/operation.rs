@@ -88,6 +88,9 @@ impl Service {
             GetKeyRotationStatus(r) => self.get_key_rotation_status(call, r).await,
             RotateKeyOnDemand(r) => self.rotate_key_on_demand(call, r).await,
             ListKeyRotations(r) => self.list_key_rotations(call, r).await,
+            GetParametersForImport(r) => self.get_parameters_for_import(call, r).await,
+            ImportKeyMaterial(r) => self.import_key_material(call, r).await,
+            DeleteImportedKeyMaterial(r) => self.delete_imported_key_material(call, r).await,
         };
         json.map(Output::Json)
     }
@@ -110,6 +113,9 @@ fn write_answer(op: &Operation) -> Option<Answer> {
         CancelKeyDeletion(_) => |o| json(crate::keys::cancelled, o),
         CreateGrant(_) => |o| json(crate::grants::granted, o),
         RotateKeyOnDemand(_) => |o| json(crate::rotation::rotated, o),
+        ImportKeyMaterial(_) | DeleteImportedKeyMaterial(_) => {
+            |o| json(crate::import::material_answer, o)
+        }
         EnableKey(_)
         | DisableKey(_)
         | UpdateKeyDescription(_)

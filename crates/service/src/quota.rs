@@ -84,7 +84,11 @@ impl RateQuotas {
             | "UpdateKeyDescription"
             | "EnableKeyRotation"
             | "DisableKeyRotation"
-            | "RotateKeyOnDemand" => self.key_management,
+            | "RotateKeyOnDemand"
+            | "ImportKeyMaterial"
+            | "DeleteImportedKeyMaterial" => self.key_management,
+            // Each call generates an RSA key pair: it draws from the CreateKey rate.
+            "GetParametersForImport" => self.create_key,
             _ => return None,
         };
         Some((operation, rate))

@@ -1,0 +1,333 @@
+//! Imported key material (BYOK): GetParametersForImport, ImportKeyMaterial,
+//! DeleteImportedKeyMaterial, and the leader's expiry of imported material.
+//!
+//! The wrapping key pair is made by the HSM and its private half travels only inside the
+//! import token, sealed under the domain key: no state holds wrapping keys, any leader opens
+//! any token, and the token binds the key, the wrapping algorithm and its 24-hour lifetime.
+//! The user's wrapped material is unwrapped, checked and wrapped again under the domain key
+//! inside the HSM; the service sees only the new wrapped blob and a keyed fingerprint. The
+//! state refuses a token used before (it keeps spent token ids until they expire) and a
+//! re-import of material other than the first (the fingerprints differ). Expiry is a timed
+//! action due by the cluster's trusted time, as deletion and rotation are.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use trent_hsm::{HsmError, ImportedMaterial};
+use trent_model::{
+    importable, key_material_id, Error, ExpirationModel, ImportType, KeyId, KeyRecord, KeySpec,
+    KeyState, Millis, Origin, UsedToken, WrappedMaterial, WrappingAlgorithm, WrappingKeySpec,
+    FIRST_MATERIAL_VERSION, IMPORT_PARAMETERS_VALID_MS, MAX_VALID_TO_MS,
+};
+use trent_protocol::types::{
+    epoch_seconds, DeleteImportedKeyMaterialRequest, GetParametersForImportRequest,
+    ImportKeyMaterialRequest,
+};
+use trent_state::{Command, Outcome};
+use uuid::Uuid;
+
+use crate::deletion::system_principal;
+use crate::{required, Action, Call, OpError, Service};
+
+/// How often the leader looks for imported material past its `ValidTo`.
+const SCAN_INTERVAL: Duration = Duration::from_secs(1);
+
+impl Service {
+    pub async fn get_parameters_for_import(
+        &self,
+        call: &Call,
+        req: GetParametersForImportRequest,
+    ) -> Result<Value, OpError> {
+        let algorithm = WrappingAlgorithm::parse_field(
+            &required(req.wrapping_algorithm, "wrappingAlgorithm")?,
+            "wrappingAlgorithm",
+        )?;
+        let wrapping_spec = WrappingKeySpec::parse_field(
+            &required(req.wrapping_key_spec, "wrappingKeySpec")?,
+            "wrappingKeySpec",
+        )?;
+        let action = Action::GetParametersForImport;
+        let (key_id, spec, arn) = self
+            .with_key_id(call, req.key_id, action, |_, key, _| {
+                external_live(key)?;
+                let m = &key.metadata;
+                Ok((m.key_id, m.key_spec, m.arn().to_string()))
+            })
+            .await?;
+        check_wrapping(spec, algorithm, wrapping_spec)?;
+        let valid_to = self.now().await? + IMPORT_PARAMETERS_VALID_MS;
+        let hsm = self.hsm_shared();
+        // RSA-4096 generation takes up to seconds: off the request path.
+        let made = tokio::task::spawn_blocking(move || {
+            hsm.import_parameters(key_id, algorithm, wrapping_spec, valid_to)
+        })
+        .await
+        .map_err(|_| Error::internal("wrapping key generation stopped"))??;
+        Ok(json!({
+            "KeyId": arn,
+            "ImportToken": b64(&made.token),
+            "PublicKey": b64(&made.public_key),
+            "ParametersValidTo": epoch_seconds(valid_to),
+        }))
+    }
+
+    pub async fn import_key_material(
+        &self,
+        call: &Call,
+        req: ImportKeyMaterialRequest,
+    ) -> Result<Value, OpError> {
+        let token = required(req.import_token, "importToken")?.0;
+        let encrypted = required(req.encrypted_key_material, "encryptedKeyMaterial")?.0;
+        let expiration = req
+            .expiration_model
+            .as_deref()
+            .map(|t| ExpirationModel::parse_field(t, "expirationModel"))
+            .transpose()?
+            .unwrap_or(ExpirationModel::KeyMaterialExpires);
+        let import_type = req
+            .import_type
+            .as_deref()
+            .map(|t| ImportType::parse_field(t, "importType"))
+            .transpose()?;
+        let now = self.now().await?;
+        let valid_to = valid_to(expiration, req.valid_to, now)?;
+        let action = Action::ImportKeyMaterial;
+        let (key_id, spec, had_material) = self
+            .with_key_id(call, req.key_id, action, |s, key, _| {
+                external_live(key)?;
+                let m = &key.metadata;
+                let had = s.key_import(&m.key_id).is_some_and(|r| !r.materials.is_empty());
+                Ok((m.key_id, m.key_spec, had))
+            })
+            .await?;
+        check_import_type(spec, import_type, had_material)?;
+        let version = FIRST_MATERIAL_VERSION;
+        if let Some(id) = &req.key_material_id {
+            if *id != key_material_id(key_id, version) || !had_material {
+                return Err(Error::import_material_id(id).into());
+            }
+        }
+        let facts = self.hsm().read_import_token(&token).map_err(import_error)?;
+        if facts.key_id != key_id {
+            return Err(Error::import_token_invalid().into());
+        }
+        if facts.valid_to < now {
+            return Err(Error::import_token_expired().into());
+        }
+        let hsm = self.hsm_shared();
+        let imported: ImportedMaterial = tokio::task::spawn_blocking(move || {
+            hsm.import_material(&token, &encrypted, key_id, version, spec)
+        })
+        .await
+        .map_err(|_| Error::internal("key material import stopped"))?
+        .map_err(import_error)?;
+        let command = Command::ImportKeyMaterial {
+            key_id,
+            material: WrappedMaterial {
+                version,
+                created: 0, // the state stamps the import's time
+                blob: imported.blob,
+            },
+            fingerprint: imported.fingerprint,
+            token: UsedToken {
+                id: facts.token_id,
+                valid_to: facts.valid_to,
+            },
+            valid_to,
+            description: req.key_material_description,
+        };
+        material_answer(self.write(call, command).await?)
+    }
+
+    pub async fn delete_imported_key_material(
+        &self,
+        call: &Call,
+        req: DeleteImportedKeyMaterialRequest,
+    ) -> Result<Value, OpError> {
+        let action = Action::DeleteImportedKeyMaterial;
+        let key_id = self
+            .with_key_id(call, req.key_id, action, |s, key, _| {
+                let m = &key.metadata;
+                if m.origin != Origin::External {
+                    return Err(Error::origin_not_valid(m.arn(), m.origin).into());
+                }
+                if let Some(id) = &req.key_material_id {
+                    let known = s.key_import(&m.key_id).is_some_and(|r| {
+                        r.materials
+                            .iter()
+                            .any(|v| key_material_id(m.key_id, v.version) == *id)
+                    });
+                    if !known {
+                        return Err(Error::import_material_id(id).into());
+                    }
+                }
+                Ok(m.key_id)
+            })
+            .await?;
+        let command = Command::DeleteImportedKeyMaterial { key_id };
+        material_answer(self.write(call, command).await?)
+    }
+
+    /// Removes every imported material whose `ValidTo` has passed by the cluster's trusted
+    /// time; answers how many keys lost theirs. Only the leader does anything.
+    pub async fn expire_due_material(&self) -> Result<usize, OpError> {
+        if !self.node().is_leader() {
+            return Ok(0);
+        }
+        let now = self.node().timed_action_time().await?;
+        let due = self.read(|s| s.keys_with_expired_material(now)).await?;
+        let mut expired = 0;
+        for key_id in due {
+            let id = Uuid::new_v4();
+            let call = Call {
+                caller: system_principal(),
+                request_id: id,
+                attempt: id,
+                barrier_passed: false,
+                origin: Default::default(),
+            };
+            match self.write(&call, Command::ExpireKeyMaterial { key_id }).await {
+                Ok(_) => {
+                    tracing::info!(%key_id, "imported key material expired and was deleted");
+                    expired += 1;
+                }
+                Err(OpError::Api(e)) => tracing::warn!(%key_id, error = %e, "expiry refused"),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(expired)
+    }
+
+    /// Runs [`Service::expire_due_material`] every second until the node shuts down.
+    pub fn spawn_expiry_task(&self) -> tokio::task::JoinHandle<()> {
+        let service = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(SCAN_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = service.expire_due_material().await {
+                    tracing::debug!(error = %e, "expiry scan will retry");
+                }
+            }
+        })
+    }
+}
+
+/// CreateKey with `Origin=EXTERNAL`: a key of a spec that imports, with no material, waiting
+/// for its import.
+pub(crate) fn check_external_spec(spec: KeySpec) -> Result<(), Error> {
+    match importable(spec) {
+        true => Ok(()),
+        false => Err(Error::import_spec(spec)),
+    }
+}
+
+/// An EXTERNAL key that is not pending deletion.
+fn external_live(key: &KeyRecord) -> Result<(), Error> {
+    let m = &key.metadata;
+    if m.origin != Origin::External {
+        return Err(Error::origin_not_valid(m.arn(), m.origin));
+    }
+    match m.key_state {
+        KeyState::PendingDeletion => Err(Error::key_state(m.arn(), "pending deletion")),
+        _ => Ok(()),
+    }
+}
+
+/// The wrapping AWS offers outside China, and for RSA private keys only the RSA_AES
+/// algorithms (RSA-OAEP cannot carry a key that long).
+fn check_wrapping(
+    spec: KeySpec,
+    algorithm: WrappingAlgorithm,
+    wrapping_spec: WrappingKeySpec,
+) -> Result<(), Error> {
+    use WrappingAlgorithm as A;
+    match algorithm {
+        A::RsaesPkcs1V15 => return Err(Error::import_wrapping("WrappingAlgorithm RSAES_PKCS1_V1_5 (retired by AWS KMS in 2023)")),
+        A::Sm2Pke => return Err(Error::key_spec_china_only("SM2PKE")),
+        _ => {}
+    }
+    if wrapping_spec == WrappingKeySpec::Sm2 {
+        return Err(Error::key_spec_china_only("SM2"));
+    }
+    let rsa = matches!(spec, KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096);
+    let aes_wrap = matches!(algorithm, A::RsaAesKeyWrapSha1 | A::RsaAesKeyWrapSha256);
+    match rsa && !aes_wrap {
+        true => Err(Error::import_rsa_needs_aes_wrap()),
+        false => Ok(()),
+    }
+}
+
+/// `ValidTo` as the expiration model asks: required and within 365 days for
+/// KEY_MATERIAL_EXPIRES, absent otherwise.
+fn valid_to(
+    expiration: ExpirationModel,
+    valid_to: Option<f64>,
+    now: Millis,
+) -> Result<Option<Millis>, Error> {
+    match (expiration, valid_to) {
+        (ExpirationModel::KeyMaterialExpires, None) => Err(Error::import_valid_to_required()),
+        (ExpirationModel::KeyMaterialDoesNotExpire, Some(_)) => {
+            Err(Error::import_valid_to_forbidden())
+        }
+        (ExpirationModel::KeyMaterialDoesNotExpire, None) => Ok(None),
+        (ExpirationModel::KeyMaterialExpires, Some(seconds)) => {
+            let at = (seconds * 1000.0) as Millis;
+            match at > now && at <= now + MAX_VALID_TO_MS {
+                true => Ok(Some(at)),
+                false => Err(Error::import_valid_to_range(epoch_seconds(now))),
+            }
+        }
+    }
+}
+
+/// ImportType is for symmetric encryption keys only; NEW_KEY_MATERIAL into a key that had
+/// material (rotation of imported material) is not offered yet, and EXISTING_KEY_MATERIAL
+/// needs material imported before.
+fn check_import_type(
+    spec: KeySpec,
+    import_type: Option<ImportType>,
+    had_material: bool,
+) -> Result<(), Error> {
+    match import_type {
+        None => Ok(()),
+        Some(_) if spec != KeySpec::SymmetricDefault => Err(Error::import_type_for_spec(spec)),
+        Some(ImportType::NewKeyMaterial) if had_material => Err(Error::import_new_material()),
+        Some(ImportType::ExistingKeyMaterial) if !had_material => Err(
+            Error::incorrect_key_material("No key material was imported into this KMS key before: use ImportType NEW_KEY_MATERIAL"),
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// The HSM's refusals of an import, as AWS names them.
+fn import_error(e: HsmError) -> OpError {
+    match e {
+        HsmError::InvalidImportToken => Error::import_token_invalid().into(),
+        HsmError::ImportUnwrap => Error::import_unwrap().into(),
+        HsmError::IncorrectKeyMaterial(why) => Error::incorrect_key_material(why).into(),
+        HsmError::ImportUnsupported(what) => Error::import_wrapping(what).into(),
+        other => other.into(),
+    }
+}
+
+/// ImportKeyMaterial's and DeleteImportedKeyMaterial's answer (a retry's too), from what
+/// applying it produced: the key ARN, and the material id where AWS names material
+/// (symmetric encryption keys).
+pub(crate) fn material_answer(outcome: Outcome) -> Result<Value, OpError> {
+    let m = match outcome {
+        Outcome::Key(m) => m,
+        other => return Err(Error::internal(format!("an import answered {other:?}")).into()),
+    };
+    let mut out = json!({ "KeyId": m.arn().to_string() });
+    if m.key_spec == KeySpec::SymmetricDefault {
+        out["KeyMaterialId"] = json!(key_material_id(m.key_id, FIRST_MATERIAL_VERSION));
+    }
+    Ok(out)
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
