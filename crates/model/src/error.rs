@@ -301,6 +301,8 @@ catalog! {
     rotation_unsupported() => UnsupportedOperation, "";
     /// The 26th on-demand rotation of a key.
     rotation_limit(arn) => LimitExceeded, "The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: {arn}";
+    /// RotateKeyOnDemand of an EXTERNAL key with no imported material waiting to become current.
+    no_pending_rotation(arn) => InvalidState, "No available key material pending rotation for the key: {arn}.";
     /// Two rotations of one key raced; the later one was not applied.
     rotation_conflict(arn) => Conflict, "Another rotation of {arn} is in progress; try again.";
     // Imported key material (issue 24). AWS's recorded words where there are recordings

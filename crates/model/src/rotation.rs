@@ -9,7 +9,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{AccountId, Error, KeyId, KeyRecord, KeySpec, KeyState, Millis};
+use crate::{AccountId, Error, KeyId, KeyRecord, KeySpec, KeyState, Millis, Origin};
 
 aws_enum!(
     /// How a material version became current.
@@ -40,8 +40,9 @@ pub fn rotates(spec: KeySpec) -> bool {
     spec == KeySpec::SymmetricDefault
 }
 
-/// Whether `key`'s rotation may change (its schedule, a new version): the key is enabled and
-/// of a spec that rotates. The errors are AWS's, state first.
+/// Whether `key`'s rotation may change (its schedule, a new version): the key is enabled, of
+/// a spec that rotates, and its material is trent's (imported material rotates only by a
+/// new import, which trent does not offer yet). The errors are AWS's, state first.
 pub fn rotatable(key: &KeyRecord) -> Result<(), Error> {
     let m = &key.metadata;
     match m.key_state {
@@ -51,9 +52,12 @@ pub fn rotatable(key: &KeyRecord) -> Result<(), Error> {
         KeyState::PendingImport => return Err(Error::key_state(m.arn(), "pending import")),
         other => return Err(Error::key_state(m.arn(), other)),
     }
-    match rotates(m.key_spec) {
-        true => Ok(()),
-        false => Err(Error::rotation_unsupported()),
+    if !rotates(m.key_spec) {
+        return Err(Error::rotation_unsupported());
+    }
+    match m.origin {
+        Origin::AwsKms => Ok(()),
+        other => Err(Error::origin_not_valid(m.arn(), other)),
     }
 }
 

@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use trent_model::{
-    key_material_id, rotatable, rotates, Error, IncludeKeyMaterial, KeyId, KeyRecord,
-    KeyRotationRecord, KeyState, RotationType, WrappedMaterial, DEFAULT_ROTATION_PERIOD_DAYS,
-    ON_DEMAND_ROTATION_LIMIT,
+    key_material_id, rotatable, rotates, Error, ImportedVersion, IncludeKeyMaterial, KeyId,
+    KeyImportRecord, KeyRecord, KeyRotationRecord, KeyState, KeyUsage, Origin, RotationType,
+    WrappedMaterial, DEFAULT_ROTATION_PERIOD_DAYS, ON_DEMAND_ROTATION_LIMIT,
 };
 use trent_policy::ContextValue;
 use trent_protocol::types::{
@@ -96,6 +96,10 @@ impl Service {
         let action = Action::GetKeyRotationStatus;
         self.with_key_id(call, req.key_id, action, |s, key, _| {
             refuse_unrotatable_spec(key)?;
+            let m = &key.metadata;
+            if m.origin != Origin::AwsKms {
+                return Err(Error::origin_not_valid(m.arn(), m.origin).into());
+            }
             Ok(rotation_status(key, s.key_rotation(&key.metadata.key_id)))
         })
         .await
@@ -108,6 +112,11 @@ impl Service {
     ) -> Result<Value, OpError> {
         let (key_id, version) = self
             .with_key_id(call, req.key_id, Action::RotateKeyOnDemand, |s, key, _| {
+                if key.metadata.origin == Origin::External && rotates(key.metadata.key_spec) {
+                    // AWS's answer for an imported key with nothing imported to rotate to.
+                    crate::crypto::usable(key, KeyUsage::EncryptDecrypt, Action::RotateKeyOnDemand)?;
+                    return Err(Error::no_pending_rotation(key.metadata.arn()).into());
+                }
                 rotatable(key)?;
                 let rotations = s.key_rotation(&key.metadata.key_id);
                 let count = rotations.map_or(0, KeyRotationRecord::on_demand_count);
@@ -147,7 +156,8 @@ impl Service {
         self.with_key_id(call, req.key_id, Action::ListKeyRotations, |s, key, _| {
             refuse_unrotatable_spec(key)?;
             let rotations = s.key_rotation(&key.metadata.key_id);
-            Ok(rotations_page(key, rotations, include, after, limit))
+            let imports = s.key_import(&key.metadata.key_id);
+            Ok(rotations_page(key, rotations, imports, include, after, limit))
         })
         .await
     }
@@ -286,35 +296,44 @@ fn rotation_status(key: &KeyRecord, rotations: Option<&KeyRotationRecord>) -> Va
 fn rotations_page(
     key: &KeyRecord,
     rotations: Option<&KeyRotationRecord>,
+    imports: Option<&KeyImportRecord>,
     include: IncludeKeyMaterial,
     after: u32,
     limit: usize,
 ) -> Value {
     let key_id = key.metadata.key_id;
     let current = key.material.last().map(|m| m.version);
-    let mut entries: Vec<(u32, Value)> = key
-        .material
-        .iter()
-        .filter(|m| m.version > after)
-        .filter_map(|m| {
-            let rotation = rotations.and_then(|r| r.rotation_of(m.version));
+    // An EXTERNAL key's versions are its imports, whether their material is in it now or not.
+    let versions: Vec<u32> = match imports {
+        Some(i) => i.materials.iter().map(|v| v.version).collect(),
+        None => key.material.iter().map(|m| m.version).collect(),
+    };
+    let current = current.or(versions.last().copied());
+    let mut entries: Vec<(u32, Value)> = versions
+        .into_iter()
+        .filter(|v| *v > after)
+        .filter_map(|version| {
+            let rotation = rotations.and_then(|r| r.rotation_of(version));
             if rotation.is_none() && include == IncludeKeyMaterial::RotationsOnly {
                 return None;
             }
-            let state = match Some(m.version) == current {
+            let state = match Some(version) == current {
                 true => "CURRENT",
                 false => "NON_CURRENT",
             };
             let mut entry = json!({
                 "KeyId": key_id.to_string(),
-                "KeyMaterialId": key_material_id(key_id, m.version),
+                "KeyMaterialId": key_material_id(key_id, version),
                 "KeyMaterialState": state,
             });
             if let Some(r) = rotation {
                 entry["RotationDate"] = json!(epoch_seconds(r.date));
                 entry["RotationType"] = json!(r.kind.as_str());
             }
-            Some((m.version, entry))
+            if let Some(v) = imports.and_then(|i| i.version(version)) {
+                imported_members(&mut entry, v);
+            }
+            Some((version, entry))
         })
         .take(limit + 1)
         .collect();
@@ -327,6 +346,25 @@ fn rotations_page(
     }
     out["Rotations"] = Value::Array(entries.into_iter().map(|(_, e)| e).collect());
     out
+}
+
+/// The members AWS adds to an imported material's entry: whether it is imported now, and
+/// (while it is) its expiration model and date; its description.
+fn imported_members(entry: &mut Value, v: &ImportedVersion) {
+    let state = if v.imported { "IMPORTED" } else { "PENDING_IMPORT" };
+    entry["ImportState"] = json!(state);
+    if v.imported {
+        entry["ExpirationModel"] = json!(match v.valid_to {
+            Some(_) => "KEY_MATERIAL_EXPIRES",
+            None => "KEY_MATERIAL_DOES_NOT_EXPIRE",
+        });
+        if let Some(t) = v.valid_to {
+            entry["ValidTo"] = json!(epoch_seconds(t));
+        }
+    }
+    if let Some(d) = &v.description {
+        entry["KeyMaterialDescription"] = json!(d);
+    }
 }
 
 /// RotateKeyOnDemand's answer (a retry's too), from what applying it produced.
