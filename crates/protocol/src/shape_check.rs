@@ -76,6 +76,13 @@ pub fn always_sent(
             if text("KeySpec") != "SYMMETRIC_DEFAULT" {
                 conditional.push("CurrentKeyMaterialId");
             }
+            // Imported material's expiry: EXTERNAL keys only, the date only if it expires.
+            if text("Origin") != "EXTERNAL" {
+                conditional.push("ExpirationModel");
+            }
+            if text("ExpirationModel") != "KEY_MATERIAL_EXPIRES" {
+                conditional.push("ValidTo");
+            }
             // The deprecated spec, for the specs its enum has (not those added since).
             match text("KeySpec").starts_with("ML_") || text("KeySpec") == "ECC_NIST_EDWARDS25519" {
                 true => conditional.push("CustomerMasterKeySpec"),
