@@ -27,6 +27,10 @@ pub enum KmsCmd {
         /// ENCAPSULATE_DECAPSULATE.
         #[arg(long)]
         key_usage: Option<String>,
+        /// AWS_KMS (default: trent makes the material) or EXTERNAL (a key without material,
+        /// for importing your own: `trent kms get-parameters-for-import`).
+        #[arg(long)]
+        origin: Option<String>,
     },
     /// Shows a key's metadata: id, ARN, state, description, deletion date.
     DescribeKey {
@@ -109,6 +113,8 @@ pub enum KmsCmd {
     Keys(crate::kms_keys::KeyCmd),
     #[command(flatten)]
     Rotation(crate::kms_rotation::RotationCmd),
+    #[command(flatten)]
+    Import(crate::kms_import::ImportCmd),
 }
 
 pub(crate) fn b64(bytes: &[u8]) -> String {
@@ -159,10 +165,12 @@ pub async fn run(ctx: &Context, command: KmsCmd) -> Result<Value, String> {
             description,
             key_spec,
             key_usage,
+            origin,
         } => {
             let out = kms
                 .create_key()
                 .set_description(description)
+                .set_origin(origin.map(|o| aws_sdk_kms::types::OriginType::from(o.as_str())))
                 .set_key_spec(key_spec.map(|s| aws_sdk_kms::types::KeySpec::from(s.as_str())))
                 .set_key_usage(
                     key_usage.map(|u| aws_sdk_kms::types::KeyUsageType::from(u.as_str())),
@@ -299,5 +307,6 @@ pub async fn run(ctx: &Context, command: KmsCmd) -> Result<Value, String> {
         }
         KmsCmd::Keys(command) => crate::kms_keys::run(&kms, command).await?,
         KmsCmd::Rotation(command) => crate::kms_rotation::run(&kms, command).await?,
+        KmsCmd::Import(command) => crate::kms_import::run(&kms, command).await?,
     })
 }

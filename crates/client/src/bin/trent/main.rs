@@ -9,6 +9,7 @@ use std::process::ExitCode;
 mod admin;
 mod bench;
 mod kms;
+mod kms_import;
 mod kms_keys;
 mod kms_rotation;
 
