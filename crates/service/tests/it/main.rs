@@ -7,6 +7,7 @@ mod cluster;
 mod crypto;
 mod deletion;
 mod disk;
+mod import;
 mod keys;
 mod rotation;
 mod usage;
