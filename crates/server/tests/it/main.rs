@@ -15,6 +15,7 @@ mod fidelity_key_types;
 mod fidelity_rotation;
 mod forwarding;
 mod harness;
+mod import;
 mod interop;
 mod key_types;
 mod kubernetes;
