@@ -1,6 +1,7 @@
-//! Every refusal of the rotation operations (issue 24) as AWS answers it: code, HTTP status and
-//! message, on one real `trentd`, and none of them changes a key. The limit of on-demand
-//! rotations is AWS's recorded text; an unrotatable key gets AWS's empty message.
+//! Every refusal of the rotation and import operations (issue 24) as AWS answers it: code,
+//! HTTP status and message, on one real `trentd`, and none of them changes a key. The limit of
+//! on-demand rotations, the origin check and the missing validTo are AWS's recorded texts; an
+//! unrotatable key gets AWS's empty message.
 
 use serde_json::json;
 
@@ -13,6 +14,8 @@ struct Keys {
     pending: String,
     hmac: String,
     limited: String,
+    external: String,
+    external_rsa: String,
 }
 
 fn cases(k: &Keys, arn: impl Fn(&str) -> String) -> Vec<Case> {
@@ -76,6 +79,40 @@ fn cases(k: &Keys, arn: impl Fn(&str) -> String) -> Vec<Case> {
             "Invalid arn arn:aws:kms",
         ));
     }
+    let params = |key: &str, alg: &str, spec: &str| {
+        json!({"KeyId": key, "WrappingAlgorithm": alg, "WrappingKeySpec": spec})
+    };
+    let ext = &k.external;
+    cases.extend([
+        case("GetParametersForImport", params(&k.enabled, "RSAES_OAEP_SHA_256", "RSA_2048"), "UnsupportedOperationException",
+            &format!("{} origin is AWS_KMS which is not valid for this operation.", arn(&k.enabled))),
+        case("ImportKeyMaterial", json!({"KeyId": k.enabled, "ImportToken": "AAAA", "EncryptedKeyMaterial": "AAAA", "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"}),
+            "UnsupportedOperationException", &format!("{} origin is AWS_KMS which is not valid for this operation.", arn(&k.enabled))),
+        case("DeleteImportedKeyMaterial", json!({"KeyId": k.enabled}), "UnsupportedOperationException",
+            &format!("{} origin is AWS_KMS which is not valid for this operation.", arn(&k.enabled))),
+        case("GetParametersForImport", params(ext, "RSAES_PKCS1_V1_5", "RSA_2048"), "UnsupportedOperationException",
+            "WrappingAlgorithm RSAES_PKCS1_V1_5 (retired by AWS KMS in 2023) is not supported for importing key material"),
+        case("GetParametersForImport", params(ext, "RSAES_OAEP_SHA_256", "SM2"), "UnsupportedOperationException",
+            "KeySpec SM2 is available only in the AWS China Regions; trent does not offer it."),
+        case("GetParametersForImport", params(&k.external_rsa, "RSAES_OAEP_SHA_256", "RSA_4096"), "ValidationException",
+            "RSA key material must be wrapped with RSA_AES_KEY_WRAP_SHA_1 or RSA_AES_KEY_WRAP_SHA_256."),
+        case("GetParametersForImport", json!({"KeyId": ext, "WrappingKeySpec": "RSA_2048"}), "ValidationException", &null("wrappingAlgorithm")),
+        case("ImportKeyMaterial", json!({"KeyId": ext, "ImportToken": "AAAA", "EncryptedKeyMaterial": "AAAA"}), "ValidationException",
+            "A validTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES"),
+        case("ImportKeyMaterial", json!({"KeyId": ext, "ImportToken": "AAAA", "EncryptedKeyMaterial": "AAAA", "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE", "ValidTo": 4102444800u64}),
+            "ValidationException", "A validTo date must not be set if the ExpirationModel is KEY_MATERIAL_DOES_NOT_EXPIRE"),
+        case("ImportKeyMaterial", json!({"KeyId": ext, "ImportToken": "AAAA", "EncryptedKeyMaterial": "AAAA", "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"}),
+            "InvalidImportTokenException", "The import token is invalid or is associated with a different KMS key."),
+        case("ImportKeyMaterial", json!({"KeyId": ext, "ImportToken": "AAAA", "EncryptedKeyMaterial": "AAAA", "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE", "ImportType": "EXISTING_KEY_MATERIAL"}),
+            "IncorrectKeyMaterialException", "No key material was imported into this KMS key before: use ImportType NEW_KEY_MATERIAL"),
+        case("ImportKeyMaterial", json!({"KeyId": k.external_rsa, "ImportToken": "AAAA", "EncryptedKeyMaterial": "AAAA", "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE", "ImportType": "NEW_KEY_MATERIAL"}),
+            "ValidationException", "ImportType is only valid for SYMMETRIC_DEFAULT keys, not RSA_2048"),
+        case("CreateKey", json!({"Origin": "EXTERNAL", "KeySpec": "ML_DSA_65", "KeyUsage": "SIGN_VERIFY"}), "UnsupportedOperationException",
+            "Key material of KeySpec ML_DSA_65 cannot be imported."),
+        case("Encrypt", json!({"KeyId": ext, "Plaintext": "aGk="}), "KMSInvalidStateException", &format!("{} is pending import.", arn(ext))),
+        case("RotateKeyOnDemand", json!({"KeyId": ext}), "KMSInvalidStateException", &format!("{} is pending import.", arn(ext))),
+        case("EnableKeyRotation", json!({"KeyId": ext}), "KMSInvalidStateException", &format!("{} is pending import.", arn(ext))),
+    ]);
     cases
 }
 
@@ -100,6 +137,14 @@ async fn every_refusal_of_the_rotation_operations_is_answered_as_aws_answers_it(
             .await
             .unwrap()),
         limited: key(client.kms("CreateKey", &json!({})).await.unwrap()),
+        external: key(client
+            .kms("CreateKey", &json!({"Origin": "EXTERNAL"}))
+            .await
+            .unwrap()),
+        external_rsa: key(client
+            .kms("CreateKey", &json!({"Origin": "EXTERNAL", "KeySpec": "RSA_2048", "KeyUsage": "SIGN_VERIFY"}))
+            .await
+            .unwrap()),
     };
     client
         .kms("DisableKey", &json!({"KeyId": keys.disabled}))
