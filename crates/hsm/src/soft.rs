@@ -14,12 +14,14 @@ use lru::LruCache;
 use rand::RngCore;
 use sha2::Sha256;
 use trent_model::{
-    EncryptionAlgorithm, KeyId, KeySpec, MacAlgorithm, MessageType, SigningAlgorithm,
+    EncryptionAlgorithm, KeyId, KeySpec, MacAlgorithm, MessageType, Millis, SigningAlgorithm,
+    WrappingAlgorithm, WrappingKeySpec,
 };
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::asymmetric::{self, Loaded};
 use crate::derive::{derived_cipher, kdf_cipher};
+use crate::import::{self, ImportParameters, ImportTokenFacts, ImportedMaterial};
 use crate::{
     DataKeyPair, DomainKey, Hsm, HsmError, MaterialRef, Plaintext, Salt, Sealed, NONCE_LEN,
 };
@@ -440,6 +442,31 @@ impl Hsm for SoftHsm {
         ciphertext: &[u8],
     ) -> Result<Plaintext, HsmError> {
         self.with_loaded(key, spec, |k| k.decapsulate(ciphertext))
+    }
+
+    fn import_parameters(
+        &self,
+        key_id: KeyId,
+        algorithm: WrappingAlgorithm,
+        wrapping_spec: WrappingKeySpec,
+        valid_to: Millis,
+    ) -> Result<ImportParameters, HsmError> {
+        import::parameters(self, key_id, algorithm, wrapping_spec, valid_to)
+    }
+
+    fn read_import_token(&self, token: &[u8]) -> Result<ImportTokenFacts, HsmError> {
+        import::read_token(self, token)
+    }
+
+    fn import_material(
+        &self,
+        token: &[u8],
+        encrypted: &[u8],
+        key_id: KeyId,
+        version: u32,
+        spec: KeySpec,
+    ) -> Result<ImportedMaterial, HsmError> {
+        import::material(self, token, encrypted, key_id, version, spec)
     }
 
     fn generate_data_key_pair(&self, spec: KeySpec) -> Result<DataKeyPair, HsmError> {
