@@ -29,6 +29,8 @@ mod domain;
 mod ed25519ph;
 mod import;
 mod import_check;
+#[cfg(test)]
+mod import_tests;
 mod ml_dsa_mu;
 mod ml_kem_seed;
 mod operate;
