@@ -2,10 +2,11 @@
 //! ML-DSA, ML-KEM and HMAC, all on aws-lc-rs (ED25519ph through aws-lc-sys, the same
 //! library, whose Rust API lacks it).
 //!
-//! A key's secret is serialized once, when it is generated, and from then on only travels
-//! wrapped under the domain key ([`crate::soft`]): PKCS#8 DER for RSA, EC, Ed25519 and ML-DSA,
-//! the raw key for HMAC, the expanded decapsulation key followed by the encapsulation key
-//! for ML-KEM. [`Loaded`] is the unwrapped, parsed key the cache keeps; aws-lc frees (and
+//! A key's secret is serialized once, when it is generated or imported ([`crate::import`]),
+//! and from then on only travels wrapped under the domain key ([`crate::soft`]): PKCS#8 DER
+//! for RSA, EC, Ed25519 and ML-DSA, the raw key for HMAC (the spec's length when generated,
+//! up to 128 bytes when imported), the expanded decapsulation key followed by the
+//! encapsulation key for ML-KEM. [`Loaded`] is the unwrapped, parsed key the cache keeps; aws-lc frees (and
 //! clears, `OPENSSL_free`) its key objects when they are dropped.
 
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
@@ -137,7 +138,10 @@ pub(crate) fn load(spec: KeySpec, secret: &[u8]) -> Result<Loaded, HsmError> {
             PqdsaKeyPair::from_pkcs8(alg, secret).map_err(|_| fail())?,
             crate::ml_dsa_mu::MuKey::parse(secret)?,
         ),
-        Family::Hmac(alg, len) if secret.len() == len => Loaded::Hmac(hmac::Key::new(alg, secret)),
+        // Generated keys have the spec's length; imported ones any length AWS imports.
+        Family::Hmac(alg, _) if hmac_length_ok(spec, secret.len()) => {
+            Loaded::Hmac(hmac::Key::new(alg, secret))
+        }
         Family::Hmac(..) => return Err(fail()),
         Family::MlKem(alg, dk_len, ek_len) => {
             if secret.len() != dk_len + ek_len {
@@ -180,6 +184,11 @@ impl Loaded {
             _ => None,
         }
     }
+}
+
+/// Whether an HMAC key of `spec` may be `len` bytes long (generated or imported).
+fn hmac_length_ok(spec: KeySpec, len: usize) -> bool {
+    trent_model::hmac_import_lengths(spec).is_some_and(|lengths| lengths.contains(&len))
 }
 
 /// What a spec is to aws-lc-rs.

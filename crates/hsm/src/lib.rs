@@ -4,7 +4,9 @@
 //! the cluster's domain key, with the key id and material version bound as additional data,
 //! so a wrapped blob cannot be passed off as another key's or another version's. Everything
 //! outside this crate handles wrapped blobs and the results of operations (ciphertexts,
-//! data keys the caller asked for), never a key.
+//! data keys the caller asked for), never a key. Imported material (BYOK) arrives wrapped
+//! under a wrapping key that exists in plaintext only here, is unwrapped only here, and
+//! leaves wrapped as generated material does (see `import`).
 //!
 //! Every ciphertext is sealed under a key of its own: AES-256-GCM under a key derived from the
 //! material and a random salt the blob carries (see [`Hsm::encrypt`]), so no key ever seals
@@ -25,6 +27,10 @@ mod der;
 mod derive;
 mod domain;
 mod ed25519ph;
+mod import;
+mod import_check;
+#[cfg(test)]
+mod import_tests;
 mod ml_dsa_mu;
 mod ml_kem_seed;
 mod operate;
@@ -34,13 +40,15 @@ mod soft;
 mod wycheproof_tests;
 
 pub use domain::{DomainKey, DomainKeySource};
+pub use import::{ImportParameters, ImportTokenFacts, ImportedMaterial};
 pub use secret_file::read_secret_file;
 pub use soft::{SoftHsm, DEFAULT_CACHE_ENTRIES};
 
 pub use trent_model::{Salt, CIPHERTEXT_SALT_LEN};
 
 use trent_model::{
-    EncryptionAlgorithm, KeyId, KeySpec, MacAlgorithm, MessageType, SigningAlgorithm,
+    EncryptionAlgorithm, KeyId, KeySpec, MacAlgorithm, MessageType, Millis, SigningAlgorithm,
+    WrappingAlgorithm, WrappingKeySpec,
 };
 use zeroize::Zeroizing;
 
@@ -105,6 +113,20 @@ pub enum HsmError {
     /// Something the HSM does not do.
     #[error("{0} is not supported")]
     Unsupported(&'static str),
+    /// An import token that does not open under this node's domain key (tampered, truncated,
+    /// sealed under another domain key) or that was issued for another key.
+    #[error("the import token is not valid")]
+    InvalidImportToken,
+    /// The encrypted key material does not unwrap with the import token's wrapping key.
+    #[error("the encrypted key material does not unwrap with the import token's wrapping key")]
+    ImportUnwrap,
+    /// The unwrapped material is not material of the key's spec; the message says why in
+    /// plain words (lengths, sizes, curves), never the material.
+    #[error("incorrect key material: {0}")]
+    IncorrectKeyMaterial(String),
+    /// A wrapping key spec, wrapping algorithm or key spec the HSM does not import with.
+    #[error("{0} is not supported for importing key material")]
+    ImportUnsupported(&'static str),
 }
 
 /// A data key pair (GenerateDataKeyPair): the private key as PKCS#8 DER, zeroized when
@@ -250,6 +272,35 @@ pub trait Hsm: Send + Sync + 'static {
 
     /// A fresh key pair of `spec` that the HSM does not keep (GenerateDataKeyPair).
     fn generate_data_key_pair(&self, spec: KeySpec) -> Result<DataKeyPair, HsmError>;
+
+    /// GetParametersForImport: a fresh RSA wrapping key pair of `wrapping_spec` and a token
+    /// sealing its private key with the facts under the domain key, so no state holds
+    /// wrapping keys. RSA-4096 generation takes seconds: callers run it off the async runtime.
+    /// [`HsmError::ImportUnsupported`] for SM2, RSAES_PKCS1_V1_5 and SM2PKE.
+    fn import_parameters(
+        &self,
+        key_id: KeyId,
+        algorithm: WrappingAlgorithm,
+        wrapping_spec: WrappingKeySpec,
+        valid_to: Millis,
+    ) -> Result<ImportParameters, HsmError>;
+
+    /// The facts a token of [`Hsm::import_parameters`] carries, authenticated;
+    /// [`HsmError::InvalidImportToken`] if it does not open.
+    fn read_import_token(&self, token: &[u8]) -> Result<ImportTokenFacts, HsmError>;
+
+    /// ImportKeyMaterial: unwraps `encrypted` with the token's wrapping key, checks it is
+    /// material of `spec`, and wraps it as generated material of `key_id` version `version`
+    /// would be, so every operation uses it unchanged. The token must be `key_id`'s; its
+    /// expiry is the caller's to check (it holds the cluster's trusted time).
+    fn import_material(
+        &self,
+        token: &[u8],
+        encrypted: &[u8],
+        key_id: KeyId,
+        version: u32,
+        spec: KeySpec,
+    ) -> Result<ImportedMaterial, HsmError>;
 
     /// A fresh random salt for [`Hsm::encrypt`].
     fn salt(&self) -> Salt;

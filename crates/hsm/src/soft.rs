@@ -14,12 +14,14 @@ use lru::LruCache;
 use rand::RngCore;
 use sha2::Sha256;
 use trent_model::{
-    EncryptionAlgorithm, KeyId, KeySpec, MacAlgorithm, MessageType, SigningAlgorithm,
+    EncryptionAlgorithm, KeyId, KeySpec, MacAlgorithm, MessageType, Millis, SigningAlgorithm,
+    WrappingAlgorithm, WrappingKeySpec,
 };
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::asymmetric::{self, Loaded};
 use crate::derive::{derived_cipher, kdf_cipher};
+use crate::import::{self, ImportParameters, ImportTokenFacts, ImportedMaterial};
 use crate::{
     DataKeyPair, DomainKey, Hsm, HsmError, MaterialRef, Plaintext, Salt, Sealed, NONCE_LEN,
 };
@@ -216,6 +218,28 @@ impl SoftHsm {
         Ok(Zeroizing::new(material))
     }
 
+    /// Wraps `secret`, serialized as [`asymmetric::generate`] makes it (the 32 bytes of
+    /// SYMMETRIC_DEFAULT material), as `key_id` version `version`'s material: format 1 for
+    /// symmetric material, format 2 (the spec bound too) for every other spec. Generated and
+    /// imported material are wrapped by this one function, so they are indistinguishable.
+    pub(crate) fn wrap_material(
+        &self,
+        key_id: KeyId,
+        version: u32,
+        spec: KeySpec,
+        secret: &[u8],
+    ) -> Vec<u8> {
+        match spec {
+            KeySpec::SymmetricDefault => {
+                self.seal_under_domain(secret, &material_aad(key_id, version))
+            }
+            _ => {
+                let aad = material_aad_2(key_id, version, spec);
+                self.seal_under_domain_as(WRAP_FORMAT_2, secret, &aad)
+            }
+        }
+    }
+
     fn seal_under_domain(&self, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
         self.seal_under_domain_as(WRAP_FORMAT, plaintext, aad)
     }
@@ -243,7 +267,7 @@ impl SoftHsm {
 impl Hsm for SoftHsm {
     fn generate_symmetric(&self, key_id: KeyId, version: u32) -> Result<Vec<u8>, HsmError> {
         let material = self.random(32);
-        Ok(self.seal_under_domain(&material, &material_aad(key_id, version)))
+        Ok(self.wrap_material(key_id, version, KeySpec::SymmetricDefault, &material))
     }
 
     fn encrypt(
@@ -321,8 +345,7 @@ impl Hsm for SoftHsm {
 
     fn generate(&self, key_id: KeyId, version: u32, spec: KeySpec) -> Result<Vec<u8>, HsmError> {
         let secret = asymmetric::generate(spec)?;
-        let aad = material_aad_2(key_id, version, spec);
-        Ok(self.seal_under_domain_as(WRAP_FORMAT_2, &secret, &aad))
+        Ok(self.wrap_material(key_id, version, spec, &secret))
     }
 
     fn public_key(&self, key: MaterialRef<'_>, spec: KeySpec) -> Result<Vec<u8>, HsmError> {
@@ -419,6 +442,31 @@ impl Hsm for SoftHsm {
         ciphertext: &[u8],
     ) -> Result<Plaintext, HsmError> {
         self.with_loaded(key, spec, |k| k.decapsulate(ciphertext))
+    }
+
+    fn import_parameters(
+        &self,
+        key_id: KeyId,
+        algorithm: WrappingAlgorithm,
+        wrapping_spec: WrappingKeySpec,
+        valid_to: Millis,
+    ) -> Result<ImportParameters, HsmError> {
+        import::parameters(self, key_id, algorithm, wrapping_spec, valid_to)
+    }
+
+    fn read_import_token(&self, token: &[u8]) -> Result<ImportTokenFacts, HsmError> {
+        import::read_token(self, token)
+    }
+
+    fn import_material(
+        &self,
+        token: &[u8],
+        encrypted: &[u8],
+        key_id: KeyId,
+        version: u32,
+        spec: KeySpec,
+    ) -> Result<ImportedMaterial, HsmError> {
+        import::material(self, token, encrypted, key_id, version, spec)
     }
 
     fn generate_data_key_pair(&self, spec: KeySpec) -> Result<DataKeyPair, HsmError> {
