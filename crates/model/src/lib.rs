@@ -12,8 +12,8 @@ mod grant;
 #[macro_use]
 mod key;
 mod alias;
-mod key_spec;
 mod import;
+mod key_spec;
 mod principal;
 mod rotation;
 
@@ -30,9 +30,8 @@ pub use grant::{
     MAX_GRANTS_PER_KEY,
 };
 pub use import::{
-    hmac_import_lengths, importable, ExpirationModel, ImportType, ImportedVersion,
-    KeyImportRecord, UsedToken, WrappingAlgorithm, WrappingKeySpec, IMPORT_PARAMETERS_VALID_MS,
-    MAX_VALID_TO_MS,
+    hmac_import_lengths, importable, ExpirationModel, ImportType, ImportedVersion, KeyImportRecord,
+    UsedToken, WrappingAlgorithm, WrappingKeySpec, IMPORT_PARAMETERS_VALID_MS, MAX_VALID_TO_MS,
 };
 pub use key::{
     key_material_id, KeyId, KeyLastUsage, KeyManager, KeyMetadata, KeyRecord, KeySpec, KeyState,

@@ -157,7 +157,9 @@ impl KeyMetadataOut {
             self.valid_to = valid_to.map(epoch_seconds);
         }
         let latest = imports.materials.iter().map(|v| v.version).max();
-        if self.current_key_material_id.is_none() && m.key_spec == trent_model::KeySpec::SymmetricDefault {
+        if self.current_key_material_id.is_none()
+            && m.key_spec == trent_model::KeySpec::SymmetricDefault
+        {
             self.current_key_material_id = latest.map(|v| key_material_id(m.key_id, v));
         }
         self

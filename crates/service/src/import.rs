@@ -96,7 +96,9 @@ impl Service {
             .with_key_id(call, req.key_id, action, |s, key, _| {
                 external_live(key)?;
                 let m = &key.metadata;
-                let had = s.key_import(&m.key_id).is_some_and(|r| !r.materials.is_empty());
+                let had = s
+                    .key_import(&m.key_id)
+                    .is_some_and(|r| !r.materials.is_empty());
                 Ok((m.key_id, m.key_spec, had))
             })
             .await?;
@@ -186,7 +188,10 @@ impl Service {
                 barrier_passed: false,
                 origin: Default::default(),
             };
-            match self.write(&call, Command::ExpireKeyMaterial { key_id }).await {
+            match self
+                .write(&call, Command::ExpireKeyMaterial { key_id })
+                .await
+            {
                 Ok(_) => {
                     tracing::info!(%key_id, "imported key material expired and was deleted");
                     expired += 1;
@@ -244,7 +249,11 @@ fn check_wrapping(
 ) -> Result<(), Error> {
     use WrappingAlgorithm as A;
     match algorithm {
-        A::RsaesPkcs1V15 => return Err(Error::import_wrapping("WrappingAlgorithm RSAES_PKCS1_V1_5 (retired by AWS KMS in 2023)")),
+        A::RsaesPkcs1V15 => {
+            return Err(Error::import_wrapping(
+                "WrappingAlgorithm RSAES_PKCS1_V1_5 (retired by AWS KMS in 2023)",
+            ))
+        }
         A::Sm2Pke => return Err(Error::key_spec_china_only("SM2PKE")),
         _ => {}
     }

@@ -101,10 +101,17 @@ impl Service {
         let ask = Ask::default();
         let action = Action::DescribeKey;
         let out = self
-            .with_key(call, req.key_id, Aliases::Accepted, action, ask, |s, key, _| {
-                let imports = s.key_import(&key.metadata.key_id);
-                Ok(KeyMetadataOut::from(key).with_imports(&key.metadata, imports))
-            })
+            .with_key(
+                call,
+                req.key_id,
+                Aliases::Accepted,
+                action,
+                ask,
+                |s, key, _| {
+                    let imports = s.key_import(&key.metadata.key_id);
+                    Ok(KeyMetadataOut::from(key).with_imports(&key.metadata, imports))
+                },
+            )
             .await?;
         Ok(json!({ "KeyMetadata": out }))
     }

@@ -114,7 +114,11 @@ impl Service {
             .with_key_id(call, req.key_id, Action::RotateKeyOnDemand, |s, key, _| {
                 if key.metadata.origin == Origin::External && rotates(key.metadata.key_spec) {
                     // AWS's answer for an imported key with nothing imported to rotate to.
-                    crate::crypto::usable(key, KeyUsage::EncryptDecrypt, Action::RotateKeyOnDemand)?;
+                    crate::crypto::usable(
+                        key,
+                        KeyUsage::EncryptDecrypt,
+                        Action::RotateKeyOnDemand,
+                    )?;
                     return Err(Error::no_pending_rotation(key.metadata.arn()).into());
                 }
                 rotatable(key)?;
@@ -157,7 +161,9 @@ impl Service {
             refuse_unrotatable_spec(key)?;
             let rotations = s.key_rotation(&key.metadata.key_id);
             let imports = s.key_import(&key.metadata.key_id);
-            Ok(rotations_page(key, rotations, imports, include, after, limit))
+            Ok(rotations_page(
+                key, rotations, imports, include, after, limit,
+            ))
         })
         .await
     }
@@ -351,7 +357,11 @@ fn rotations_page(
 /// The members AWS adds to an imported material's entry: whether it is imported now, and
 /// (while it is) its expiration model and date; its description.
 fn imported_members(entry: &mut Value, v: &ImportedVersion) {
-    let state = if v.imported { "IMPORTED" } else { "PENDING_IMPORT" };
+    let state = if v.imported {
+        "IMPORTED"
+    } else {
+        "PENDING_IMPORT"
+    };
     entry["ImportState"] = json!(state);
     if v.imported {
         entry["ExpirationModel"] = json!(match v.valid_to {

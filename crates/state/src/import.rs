@@ -9,8 +9,8 @@
 //! state, and the key is `PendingImport` until the same material is imported again.
 
 use trent_model::{
-    Error, ImportedVersion, KeyId, KeyImportRecord, KeyRecord, KeyState, Millis, Origin,
-    UsedToken, WrappedMaterial,
+    Error, ImportedVersion, KeyId, KeyImportRecord, KeyRecord, KeyState, Millis, Origin, UsedToken,
+    WrappedMaterial,
 };
 
 use crate::apply::pending_deletion;
@@ -166,7 +166,10 @@ fn external_key(
         .get(&key_id)
         .ok_or_else(|| Error::key_not_found(key_id))?;
     if key.metadata.origin != Origin::External {
-        return Err(Error::origin_not_valid(key.metadata.arn(), key.metadata.origin));
+        return Err(Error::origin_not_valid(
+            key.metadata.arn(),
+            key.metadata.origin,
+        ));
     }
     Ok(key)
 }

@@ -72,7 +72,10 @@ fn expiry_and_deletion_take_the_material_out_until_the_same_comes_back() {
     let mut h = external();
     let expiry = h.now() + 1_000;
     h.run(import(7, 1, Some(expiry))).unwrap();
-    assert_eq!(h.state.keys_with_expired_material(expiry - 1), Vec::<KeyId>::new());
+    assert_eq!(
+        h.state.keys_with_expired_material(expiry - 1),
+        Vec::<KeyId>::new()
+    );
     assert_eq!(h.state.keys_with_expired_material(expiry), vec![id(1)]);
     // Early: refused.
     let early = h.kind(Command::ExpireKeyMaterial { key_id: id(1) });
@@ -80,7 +83,10 @@ fn expiry_and_deletion_take_the_material_out_until_the_same_comes_back() {
     h.advance(1_000);
     h.run(Command::ExpireKeyMaterial { key_id: id(1) }).unwrap();
     assert_eq!(state_of(&h), KeyState::PendingImport);
-    assert!(h.state.key(&id(1)).unwrap().material.is_empty(), "the blob is gone");
+    assert!(
+        h.state.key(&id(1)).unwrap().material.is_empty(),
+        "the blob is gone"
+    );
     assert!(h.state.keys_with_expired_material(u64::MAX).is_empty());
     // Other material cannot take its place; the same can.
     assert_eq!(h.kind(import(8, 2, None)), ErrorKind::IncorrectKeyMaterial);

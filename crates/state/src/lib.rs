@@ -109,11 +109,11 @@ pub struct State {
 }
 
 #[cfg(test)]
+mod import_tests;
+#[cfg(test)]
 mod key_access_tests;
 #[cfg(test)]
 mod limits_tests;
-#[cfg(test)]
-mod import_tests;
 #[cfg(test)]
 mod restore_tests;
 #[cfg(test)]

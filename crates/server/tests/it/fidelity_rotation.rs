@@ -79,9 +79,7 @@ fn cases(k: &Keys, arn: impl Fn(&str) -> String) -> Vec<Case> {
             "Invalid arn arn:aws:kms",
         ));
     }
-    let params = |key: &str, alg: &str, spec: &str| {
-        json!({"KeyId": key, "WrappingAlgorithm": alg, "WrappingKeySpec": spec})
-    };
+    let params = |key: &str, alg: &str, spec: &str| json!({"KeyId": key, "WrappingAlgorithm": alg, "WrappingKeySpec": spec});
     let ext = &k.external;
     cases.extend([
         case("GetParametersForImport", params(&k.enabled, "RSAES_OAEP_SHA_256", "RSA_2048"), "UnsupportedOperationException",
@@ -142,7 +140,10 @@ async fn every_refusal_of_the_rotation_operations_is_answered_as_aws_answers_it(
             .await
             .unwrap()),
         external_rsa: key(client
-            .kms("CreateKey", &json!({"Origin": "EXTERNAL", "KeySpec": "RSA_2048", "KeyUsage": "SIGN_VERIFY"}))
+            .kms(
+                "CreateKey",
+                &json!({"Origin": "EXTERNAL", "KeySpec": "RSA_2048", "KeyUsage": "SIGN_VERIFY"}),
+            )
             .await
             .unwrap()),
     };

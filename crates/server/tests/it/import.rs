@@ -48,7 +48,11 @@ fn cli(endpoint: &str, args: &[&str]) -> serde_json::Value {
 
 fn run(program: &str, args: &[&str]) {
     let out = Command::new(program).args(args).output().unwrap();
-    assert!(out.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// The walk-through of docs/OPERATIONS.md: the CLI and `openssl`, through a follower.
@@ -66,34 +70,85 @@ async fn the_documented_import_works_with_the_cli_and_openssl() {
         let (public, token) = (path("WrappingPublicKey.bin"), path("ImportToken.bin"));
         let params = cli(
             &endpoint,
-            &["kms", "get-parameters-for-import", "--key-id", &key, "--public-key-file", &public,
-              "--import-token-file", &token],
+            &[
+                "kms",
+                "get-parameters-for-import",
+                "--key-id",
+                &key,
+                "--public-key-file",
+                &public,
+                "--import-token-file",
+                &token,
+            ],
         );
         assert!(params["ParametersValidTo"].is_number(), "{params}");
-        let (plain, wrapped) = (path("PlaintextKeyMaterial.bin"), path("EncryptedKeyMaterial.bin"));
+        let (plain, wrapped) = (
+            path("PlaintextKeyMaterial.bin"),
+            path("EncryptedKeyMaterial.bin"),
+        );
         run("openssl", &["rand", "-out", &plain, "32"]);
         run(
             "openssl",
-            &["pkeyutl", "-encrypt", "-in", &plain, "-out", &wrapped, "-inkey", &public,
-              "-keyform", "DER", "-pubin", "-pkeyopt", "rsa_padding_mode:oaep",
-              "-pkeyopt", "rsa_oaep_md:sha256", "-pkeyopt", "rsa_mgf1_md:sha256"],
+            &[
+                "pkeyutl",
+                "-encrypt",
+                "-in",
+                &plain,
+                "-out",
+                &wrapped,
+                "-inkey",
+                &public,
+                "-keyform",
+                "DER",
+                "-pubin",
+                "-pkeyopt",
+                "rsa_padding_mode:oaep",
+                "-pkeyopt",
+                "rsa_oaep_md:sha256",
+                "-pkeyopt",
+                "rsa_mgf1_md:sha256",
+            ],
         );
-        let in_90_days = (std::time::SystemTime::now() + std::time::Duration::from_secs(90 * 86400))
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs()
-            .to_string();
+        let in_90_days = (std::time::SystemTime::now()
+            + std::time::Duration::from_secs(90 * 86400))
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
         let imported = cli(
             &endpoint,
-            &["kms", "import-key-material", "--key-id", &key, "--import-token-file", &token,
-              "--encrypted-key-material-file", &wrapped, "--valid-to", &in_90_days],
+            &[
+                "kms",
+                "import-key-material",
+                "--key-id",
+                &key,
+                "--import-token-file",
+                &token,
+                "--encrypted-key-material-file",
+                &wrapped,
+                "--valid-to",
+                &in_90_days,
+            ],
         );
-        assert_eq!(imported["KeyMaterialId"].as_str().map(str::len), Some(64), "{imported}");
+        assert_eq!(
+            imported["KeyMaterialId"].as_str().map(str::len),
+            Some(64),
+            "{imported}"
+        );
         let described = cli(&endpoint, &["kms", "describe-key", "--key-id", &key]);
-        assert_eq!(described["KeyMetadata"]["KeyState"], "Enabled", "{described}");
-        cli(&endpoint, &["kms", "delete-imported-key-material", "--key-id", &key]);
+        assert_eq!(
+            described["KeyMetadata"]["KeyState"], "Enabled",
+            "{described}"
+        );
+        cli(
+            &endpoint,
+            &["kms", "delete-imported-key-material", "--key-id", &key],
+        );
         let described = cli(&endpoint, &["kms", "describe-key", "--key-id", &key]);
-        assert_eq!(described["KeyMetadata"]["KeyState"], "PendingImport", "{described}");
+        assert_eq!(
+            described["KeyMetadata"]["KeyState"], "PendingImport",
+            "{described}"
+        );
     })
     .await
     .unwrap();

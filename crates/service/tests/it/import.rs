@@ -33,13 +33,21 @@ async fn parameters(c: &Cluster, key: &str) -> (Vec<u8>, Value) {
     (unb64(&out["PublicKey"]), out["ImportToken"].clone())
 }
 
-async fn import(c: &Cluster, key: &str, material: &[u8], extra: Value) -> Result<Value, trent_model::Error> {
+async fn import(
+    c: &Cluster,
+    key: &str,
+    material: &[u8],
+    extra: Value,
+) -> Result<Value, trent_model::Error> {
     let (public, token) = parameters(c, key).await;
     let mut input = json!({
         "KeyId": key, "ImportToken": token, "EncryptedKeyMaterial": wrap(&public, material),
         "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE",
     });
-    input.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    input
+        .as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
     c.call("ImportKeyMaterial", input).await
 }
 
@@ -53,10 +61,21 @@ async fn imported_material_encrypts_expires_and_only_the_same_comes_back() {
     let made = c.ok("CreateKey", json!({"Origin": "EXTERNAL"})).await;
     let key = made["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
     let m = state(&c, &key).await;
-    assert_eq!((m["KeyState"].as_str(), m["Enabled"].as_bool()), (Some("PendingImport"), Some(false)), "{m}");
-    assert!(m.get("CurrentKeyMaterialId").is_none() && m.get("ExpirationModel").is_none(), "{m}");
+    assert_eq!(
+        (m["KeyState"].as_str(), m["Enabled"].as_bool()),
+        (Some("PendingImport"), Some(false)),
+        "{m}"
+    );
+    assert!(
+        m.get("CurrentKeyMaterialId").is_none() && m.get("ExpirationModel").is_none(),
+        "{m}"
+    );
     let refused = c
-        .fails("Encrypt", json!({"KeyId": key, "Plaintext": b64(b"x")}), "KMSInvalidStateException")
+        .fails(
+            "Encrypt",
+            json!({"KeyId": key, "Plaintext": b64(b"x")}),
+            "KMSInvalidStateException",
+        )
         .await;
     assert!(refused.ends_with("is pending import."), "{refused}");
 
@@ -66,30 +85,46 @@ async fn imported_material_encrypts_expires_and_only_the_same_comes_back() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs_f64();
-    let expiring = json!({"ExpirationModel": "KEY_MATERIAL_EXPIRES", "ValidTo": now + 2.0 * 86400.0});
+    let expiring =
+        json!({"ExpirationModel": "KEY_MATERIAL_EXPIRES", "ValidTo": now + 2.0 * 86400.0});
     let (public, token) = parameters(&c, &key).await;
     let mut input = json!({"KeyId": key, "ImportToken": token, "EncryptedKeyMaterial": wrap(&public, &material)});
-    input.as_object_mut().unwrap().extend(expiring.as_object().unwrap().clone());
+    input
+        .as_object_mut()
+        .unwrap()
+        .extend(expiring.as_object().unwrap().clone());
     let imported = c.ok("ImportKeyMaterial", input.clone()).await;
-    assert!(imported["KeyId"].as_str().unwrap().starts_with("arn:"), "{imported}");
+    assert!(
+        imported["KeyId"].as_str().unwrap().starts_with("arn:"),
+        "{imported}"
+    );
     let m = state(&c, &key).await;
     assert_eq!(m["KeyState"], "Enabled", "{m}");
     assert_eq!(m["ExpirationModel"], "KEY_MATERIAL_EXPIRES");
     assert!(m["ValidTo"].is_number(), "{m}");
     assert_eq!(m["CurrentKeyMaterialId"], imported["KeyMaterialId"]);
     let sealed = c
-        .ok("Encrypt", json!({"KeyId": key, "Plaintext": b64(b"kept secret")}))
+        .ok(
+            "Encrypt",
+            json!({"KeyId": key, "Plaintext": b64(b"kept secret")}),
+        )
         .await["CiphertextBlob"]
         .clone();
     for node in &c.nodes {
         let out = c
-            .call_as(node.id, &root(), "Decrypt", json!({"CiphertextBlob": sealed}))
+            .call_as(
+                node.id,
+                &root(),
+                "Decrypt",
+                json!({"CiphertextBlob": sealed}),
+            )
             .await
             .unwrap();
         assert_eq!(unb64(&out["Plaintext"]), b"kept secret");
     }
     // The same token again: spent.
-    c.fails("ImportKeyMaterial", input, "InvalidImportTokenException").await;
+    c.fails("ImportKeyMaterial", input, "InvalidImportTokenException")
+        .await;
 
     // A day early, nothing expires; at its date the leader's task deletes it.
     c.clock.advance(DAY);
@@ -104,8 +139,12 @@ async fn imported_material_encrypts_expires_and_only_the_same_comes_back() {
     .await;
     let m = state(&c, &key).await;
     assert!(m.get("ExpirationModel").is_none(), "{m}");
-    c.fails("Decrypt", json!({"CiphertextBlob": sealed}), "KMSInvalidStateException")
-        .await;
+    c.fails(
+        "Decrypt",
+        json!({"CiphertextBlob": sealed}),
+        "KMSInvalidStateException",
+    )
+    .await;
 
     // Other material cannot take its place; the same material brings the ciphertext back.
     let other = import(&c, &key, &[0x43; 32], json!({})).await.unwrap_err();
@@ -113,30 +152,50 @@ async fn imported_material_encrypts_expires_and_only_the_same_comes_back() {
     import(&c, &key, &material, json!({})).await.unwrap();
     let out = c.ok("Decrypt", json!({"CiphertextBlob": sealed})).await;
     assert_eq!(unb64(&out["Plaintext"]), b"kept secret");
-    assert_eq!(state(&c, &key).await["ExpirationModel"], "KEY_MATERIAL_DOES_NOT_EXPIRE");
+    assert_eq!(
+        state(&c, &key).await["ExpirationModel"],
+        "KEY_MATERIAL_DOES_NOT_EXPIRE"
+    );
 
     // A token past its 24 hours, and one of another key.
     let (public, token) = parameters(&c, &key).await;
     c.clock.advance(DAY + Duration::from_secs(1));
     let late = json!({"KeyId": key, "ImportToken": token, "EncryptedKeyMaterial": wrap(&public, &material),
         "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"});
-    c.fails("ImportKeyMaterial", late, "ExpiredImportTokenException").await;
+    c.fails("ImportKeyMaterial", late, "ExpiredImportTokenException")
+        .await;
     let second = c.ok("CreateKey", json!({"Origin": "EXTERNAL"})).await;
     let second = second["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
     let (public, token) = parameters(&c, &second).await;
     let foreign = json!({"KeyId": key, "ImportToken": token, "EncryptedKeyMaterial": wrap(&public, &material),
         "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"});
-    c.fails("ImportKeyMaterial", foreign, "InvalidImportTokenException").await;
+    c.fails("ImportKeyMaterial", foreign, "InvalidImportTokenException")
+        .await;
 
     // Deleted: unusable again, until re-imported.
-    let deleted = c.ok("DeleteImportedKeyMaterial", json!({"KeyId": key})).await;
+    let deleted = c
+        .ok("DeleteImportedKeyMaterial", json!({"KeyId": key}))
+        .await;
     assert_eq!(deleted["KeyMaterialId"], imported["KeyMaterialId"]);
     assert_eq!(state(&c, &key).await["KeyState"], "PendingImport");
-    c.fails("Decrypt", json!({"CiphertextBlob": sealed}), "KMSInvalidStateException")
-        .await;
+    c.fails(
+        "Decrypt",
+        json!({"CiphertextBlob": sealed}),
+        "KMSInvalidStateException",
+    )
+    .await;
     // And a key of trent's own material takes no import.
     let own = c.create_key().await;
     let input = json!({"KeyId": own, "WrappingAlgorithm": "RSAES_OAEP_SHA_256", "WrappingKeySpec": "RSA_2048"});
-    let m = c.fails("GetParametersForImport", input, "UnsupportedOperationException").await;
-    assert!(m.ends_with("origin is AWS_KMS which is not valid for this operation."), "{m}");
+    let m = c
+        .fails(
+            "GetParametersForImport",
+            input,
+            "UnsupportedOperationException",
+        )
+        .await;
+    assert!(
+        m.ends_with("origin is AWS_KMS which is not valid for this operation."),
+        "{m}"
+    );
 }
