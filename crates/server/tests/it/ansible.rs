@@ -277,10 +277,16 @@ async fn ansible_kms_key_manages_a_key_with_policy_grants_and_tags_idempotently(
         let p: Value = serde_json::from_str(&policy).unwrap();
         p
     });
-    // Rotation is not implemented yet: kms_key reads its status, gets
-    // UnsupportedOperationException, and reports it as unknown.
-    assert_eq!(run.result["enable_key_rotation"], Value::Null);
+    // Rotation was turned on by run 1, and run 2 finds it on.
+    assert_eq!(run.result["enable_key_rotation"], json!(true));
     let (key_id, grant_id) = check_key(&owner, &first).await;
+    let status = owner
+        .get_key_rotation_status()
+        .key_id(&key_id)
+        .send()
+        .await
+        .unwrap();
+    assert!(status.key_rotation_enabled(), "{status:?}");
     assert_eq!(run.result["key_id"], json!(key_id));
 
     // The grant works for its grantee, within its constraint only.
