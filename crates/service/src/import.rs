@@ -15,8 +15,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use trent_hsm::{HsmError, ImportedMaterial};
 use trent_model::{
-    importable, key_material_id, Error, ExpirationModel, ImportType, KeyId, KeyRecord, KeySpec,
-    KeyState, Millis, Origin, UsedToken, WrappedMaterial, WrappingAlgorithm, WrappingKeySpec,
+    importable, key_material_id, Error, ExpirationModel, ImportType, KeyRecord, KeySpec, KeyState,
+    Millis, Origin, UsedToken, WrappedMaterial, WrappingAlgorithm, WrappingKeySpec,
     FIRST_MATERIAL_VERSION, IMPORT_PARAMETERS_VALID_MS, MAX_VALID_TO_MS,
 };
 use trent_protocol::types::{
@@ -76,8 +76,10 @@ impl Service {
         call: &Call,
         req: ImportKeyMaterialRequest,
     ) -> Result<Value, OpError> {
-        let token = required(req.import_token, "importToken")?.0;
-        let encrypted = required(req.encrypted_key_material, "encryptedKeyMaterial")?.0;
+        // Neither is secret (the material is wrapped): out of their zeroizing blobs.
+        let token = std::mem::take(&mut required(req.import_token, "importToken")?.0);
+        let encrypted =
+            std::mem::take(&mut required(req.encrypted_key_material, "encryptedKeyMaterial")?.0);
         let expiration = req
             .expiration_model
             .as_deref()
