@@ -229,6 +229,22 @@ impl Cluster {
         }
     }
 
+    /// Moves the shared clock `by`, and waits until the cluster's trusted time (what stamps
+    /// requests and decides timed actions: the voters' clocks as last read, once a second)
+    /// has followed.
+    pub async fn advance(&self, by: Duration) {
+        let leader = self.leader().await;
+        let node = self.node(leader).service.node().clone();
+        let target = node.wall_clock() + by.as_millis() as u64;
+        self.clock.advance(by);
+        wait_for(
+            "the cluster's time to follow the clock",
+            Duration::from_secs(10),
+            || async { (node.now().await.ok()? >= target).then_some(()) },
+        )
+        .await;
+    }
+
     /// Creates a symmetric key; returns its id.
     pub async fn create_key(&self) -> String {
         let out = self.ok("CreateKey", json!({})).await;

@@ -81,10 +81,9 @@ async fn imported_material_encrypts_expires_and_only_the_same_comes_back() {
 
     // Imported, expiring in two days.
     let material = [0x42u8; 32];
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64();
+    // The cluster's clock is the injected one, which moves only when the test moves it.
+    let leader = c.leader().await;
+    let now = c.node(leader).service.node().wall_clock() as f64 / 1000.0;
     let expiring =
         json!({"ExpirationModel": "KEY_MATERIAL_EXPIRES", "ValidTo": now + 2.0 * 86400.0});
     let (public, token) = parameters(&c, &key).await;
@@ -127,12 +126,11 @@ async fn imported_material_encrypts_expires_and_only_the_same_comes_back() {
         .await;
 
     // A day early, nothing expires; at its date the leader's task deletes it.
-    c.clock.advance(DAY);
-    let leader = c.leader().await;
+    c.advance(DAY).await;
     let service = &c.node(leader).service;
     assert_eq!(service.expire_due_material().await.unwrap(), 0);
     service.spawn_expiry_task();
-    c.clock.advance(DAY + Duration::from_secs(1));
+    c.advance(DAY + Duration::from_secs(1)).await;
     wait_for("the material expired", Duration::from_secs(10), || async {
         (state(&c, &key).await["KeyState"] == "PendingImport").then_some(())
     })
@@ -159,7 +157,7 @@ async fn imported_material_encrypts_expires_and_only_the_same_comes_back() {
 
     // A token past its 24 hours, and one of another key.
     let (public, token) = parameters(&c, &key).await;
-    c.clock.advance(DAY + Duration::from_secs(1));
+    c.advance(DAY + Duration::from_secs(1)).await;
     let late = json!({"KeyId": key, "ImportToken": token, "EncryptedKeyMaterial": wrap(&public, &material),
         "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"});
     c.fails("ImportKeyMaterial", late, "ExpiredImportTokenException")

@@ -121,14 +121,14 @@ async fn automatic_rotation_fires_when_its_date_passes() {
     let service = &c.node(leader).service;
 
     // A day early: nothing.
-    c.clock.advance(DAY * 89);
+    c.advance(DAY * 89).await;
     assert_eq!(service.rotate_due_keys().await.unwrap(), 0);
     let none = c.ok("ListKeyRotations", json!({"KeyId": key})).await;
     assert_eq!(none["Rotations"], json!([]), "{none}");
 
     // Due: the leader's task rotates it once, and schedules the next a period later.
     service.spawn_rotation_task();
-    c.clock.advance(DAY * 2);
+    c.advance(DAY * 2).await;
     let listed = wait_for(
         "the automatic rotation",
         Duration::from_secs(10),
