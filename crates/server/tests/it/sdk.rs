@@ -5,7 +5,7 @@
 use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_kms::error::ProvideErrorMetadata;
 use aws_sdk_kms::primitives::Blob;
-use aws_sdk_kms::types::{AlgorithmSpec, DataKeySpec, KeyState, Tag, WrappingKeySpec};
+use aws_sdk_kms::types::{DataKeySpec, KeyState, Tag};
 use aws_sdk_kms::Client;
 
 use crate::harness::*;
@@ -234,13 +234,7 @@ async fn bad_input_and_unsupported_operations_get_aws_errors() {
     let cluster = TestCluster::start(62, 3, &[]);
     cluster.leader().await;
     let c = clients(&cluster);
-    let unsupported = c[0]
-        .get_parameters_for_import()
-        .key_id("alias/none")
-        .wrapping_algorithm(AlgorithmSpec::RsaesOaepSha256)
-        .wrapping_key_spec(WrappingKeySpec::Rsa2048)
-        .send()
-        .await;
+    let unsupported = c[0].describe_custom_key_stores().send().await;
     assert_eq!(code(unsupported), "UnsupportedOperationException");
     let missing = c[1].describe_key().key_id("alias/missing").send().await;
     assert_eq!(code(missing), "NotFoundException");

@@ -279,6 +279,36 @@ async fn every_answer_has_the_aws_shape() {
     assert_eq!(last["Rotations"][0]["RotationType"], "ON_DEMAND");
     answer(client, c, "DisableKeyRotation", json!({"KeyId": a})).await;
 
+    // Import: an EXTERNAL key before, with and after its material.
+    let external = answer(client, c, "CreateKey", json!({"Origin": "EXTERNAL"})).await;
+    let external = external["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let input = json!({"KeyId": external, "WrappingAlgorithm": "RSAES_OAEP_SHA_256", "WrappingKeySpec": "RSA_2048"});
+    let params = answer(client, c, "GetParametersForImport", input).await;
+    let input = json!({
+        "KeyId": external, "ImportToken": params["ImportToken"],
+        "EncryptedKeyMaterial": wrap_for_import(&params["PublicKey"], &[7; 32]),
+        "ExpirationModel": "KEY_MATERIAL_EXPIRES",
+        "ValidTo": SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 86400,
+    });
+    answer(client, c, "ImportKeyMaterial", input).await;
+    let d = answer(client, c, "DescribeKey", json!({"KeyId": external})).await;
+    assert_eq!(
+        d["KeyMetadata"]["ExpirationModel"], "KEY_MATERIAL_EXPIRES",
+        "{d}"
+    );
+    answer(
+        client,
+        c,
+        "DeleteImportedKeyMaterial",
+        json!({"KeyId": external}),
+    )
+    .await;
+    let d = answer(client, c, "DescribeKey", json!({"KeyId": external})).await;
+    assert_eq!(d["KeyMetadata"]["KeyState"], "PendingImport", "{d}");
+
     // Deletion: the pending key's metadata carries its date and window.
     let input = json!({"KeyId": b, "PendingWindowInDays": 7});
     let s = answer(client, c, "ScheduleKeyDeletion", input).await;
@@ -292,4 +322,18 @@ async fn every_answer_has_the_aws_shape() {
 
     let implemented: BTreeSet<String> = IMPLEMENTED.iter().map(|s| s.to_string()).collect();
     assert_eq!(checked, implemented);
+}
+
+/// `material` wrapped as RSAES_OAEP_SHA_256 under GetParametersForImport's `PublicKey`.
+fn wrap_for_import(public_key: &Value, material: &[u8]) -> String {
+    use aws_lc_rs::rsa::{OaepPublicEncryptingKey, PublicEncryptingKey, OAEP_SHA256_MGF1SHA256};
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let der = b64.decode(public_key.as_str().unwrap()).unwrap();
+    let key = OaepPublicEncryptingKey::new(PublicEncryptingKey::from_der(&der).unwrap()).unwrap();
+    let mut out = vec![0; key.ciphertext_size()];
+    let sealed = key
+        .encrypt(&OAEP_SHA256_MGF1SHA256, material, &mut out, None)
+        .unwrap();
+    b64.encode(sealed)
 }
