@@ -240,6 +240,18 @@ impl KeyMetadata {
     pub fn enabled(&self) -> bool {
         self.key_state == KeyState::Enabled
     }
+
+    /// `Ok` for an enabled key; AWS's error for a key in any other state (what an operation
+    /// that uses the key, or changes its material, answers).
+    pub fn require_enabled(&self) -> Result<(), Error> {
+        match self.key_state {
+            KeyState::Enabled => Ok(()),
+            KeyState::Disabled => Err(Error::key_disabled(self.arn())),
+            KeyState::PendingDeletion => Err(Error::key_state(self.arn(), "pending deletion")),
+            KeyState::PendingImport => Err(Error::key_state(self.arn(), "pending import")),
+            other => Err(Error::key_state(self.arn(), other)),
+        }
+    }
 }
 
 /// A key as the replicated state holds it: metadata, tags and its wrapped material versions.

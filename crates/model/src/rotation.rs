@@ -9,7 +9,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{AccountId, Error, KeyId, KeyRecord, KeySpec, KeyState, Millis, Origin};
+use crate::{AccountId, Error, KeyId, KeyRecord, KeySpec, Millis, Origin};
 
 aws_enum!(
     /// How a material version became current.
@@ -45,13 +45,7 @@ pub fn rotates(spec: KeySpec) -> bool {
 /// new import, which trent does not offer yet). The errors are AWS's, state first.
 pub fn rotatable(key: &KeyRecord) -> Result<(), Error> {
     let m = &key.metadata;
-    match m.key_state {
-        KeyState::Enabled => {}
-        KeyState::Disabled => return Err(Error::key_disabled(m.arn())),
-        KeyState::PendingDeletion => return Err(Error::key_state(m.arn(), "pending deletion")),
-        KeyState::PendingImport => return Err(Error::key_state(m.arn(), "pending import")),
-        other => return Err(Error::key_state(m.arn(), other)),
-    }
+    m.require_enabled()?;
     if !rotates(m.key_spec) {
         return Err(Error::rotation_unsupported());
     }

@@ -417,13 +417,7 @@ impl<T> KeyUse<T> {
 /// The key must be enabled and of `usage`, for `action`.
 pub(crate) fn usable(key: &KeyRecord, usage: KeyUsage, action: Action) -> Result<(), Error> {
     let m = &key.metadata;
-    match m.key_state {
-        KeyState::Enabled => {}
-        KeyState::Disabled => return Err(Error::key_disabled(m.arn())),
-        KeyState::PendingDeletion => return Err(Error::key_state(m.arn(), "pending deletion")),
-        KeyState::PendingImport => return Err(Error::key_state(m.arn(), "pending import")),
-        other => return Err(Error::key_state(m.arn(), other)),
-    }
+    m.require_enabled()?;
     if m.key_usage != usage {
         return Err(Error::invalid_key_usage(
             m.arn(),

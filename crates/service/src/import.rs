@@ -10,8 +10,6 @@
 //! re-import of material other than the first (the fingerprints differ). Expiry is a timed
 //! action due by the cluster's trusted time, as deletion and rotation are.
 
-use std::time::Duration;
-
 use serde_json::{json, Value};
 use trent_hsm::{HsmError, ImportedMaterial};
 use trent_model::{
@@ -24,13 +22,9 @@ use trent_protocol::types::{
     ImportKeyMaterialRequest,
 };
 use trent_state::{Command, Outcome};
-use uuid::Uuid;
 
-use crate::deletion::system_principal;
+use crate::deletion::{every_second, system_call};
 use crate::{required, Action, Call, OpError, Service};
-
-/// How often the leader looks for imported material past its `ValidTo`.
-const SCAN_INTERVAL: Duration = Duration::from_secs(1);
 
 impl Service {
     pub async fn get_parameters_for_import(
@@ -207,17 +201,7 @@ impl Service {
 
     /// Runs [`Service::expire_due_material`] every second until the node shuts down.
     pub fn spawn_expiry_task(&self) -> tokio::task::JoinHandle<()> {
-        let service = self.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(SCAN_INTERVAL);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                if let Err(e) = service.expire_due_material().await {
-                    tracing::debug!(error = %e, "expiry scan will retry");
-                }
-            }
-        })
+        every_second(self, "expiry", |s| async move { s.expire_due_material().await })
     }
 }
 

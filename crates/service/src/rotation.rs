@@ -10,8 +10,6 @@
 //! is, and `apply` refuses one that is not due by the request's stamp: a leader whose clock
 //! runs ahead alone rotates nothing early.
 
-use std::time::Duration;
-
 use serde_json::{json, Value};
 use trent_model::{
     key_material_id, rotatable, rotates, Error, ImportedVersion, IncludeKeyMaterial, KeyId,
@@ -23,16 +21,12 @@ use trent_protocol::types::{
     epoch_seconds, EnableKeyRotationRequest, KeyIdRequest, ListKeyRotationsRequest,
 };
 use trent_state::{Command, Outcome, COMMAND_SET};
-use uuid::Uuid;
 
 use crate::authz::Ask;
-use crate::deletion::system_principal;
+use crate::deletion::{every_second, system_call};
 use crate::keys::page_limit;
 use crate::resolve::Aliases;
 use crate::{Action, Call, OpError, Service};
-
-/// How often the leader looks for keys due for automatic rotation.
-const SCAN_INTERVAL: Duration = Duration::from_secs(1);
 
 impl Service {
     pub async fn enable_key_rotation(
@@ -196,17 +190,7 @@ impl Service {
 
     /// Runs [`Service::rotate_due_keys`] every second until the node shuts down.
     pub fn spawn_rotation_task(&self) -> tokio::task::JoinHandle<()> {
-        let service = self.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(SCAN_INTERVAL);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                if let Err(e) = service.rotate_due_keys().await {
-                    tracing::debug!(error = %e, "rotation scan will retry");
-                }
-            }
-        })
+        every_second(self, "rotation", |s| async move { s.rotate_due_keys().await })
     }
 
     async fn rotate_automatically(&self, key_id: KeyId) -> Result<(), OpError> {
@@ -215,22 +199,13 @@ impl Service {
             .await?
             .ok_or_else(|| Error::key_not_found(key_id))?;
         let material = self.new_material(key_id, version).await?;
-        // A fresh id per attempt: a refusal (not due by the stamp) is not replayed to the next.
-        let id = Uuid::new_v4();
-        let call = Call {
-            caller: system_principal(),
-            request_id: id,
-            attempt: id,
-            barrier_passed: false,
-            origin: Default::default(),
-        };
         let command = Command::RotateKey {
             key_id,
             material,
             kind: RotationType::Automatic,
             max_on_demand: None,
         };
-        self.write(&call, command).await?;
+        self.write(&system_call(), command).await?;
         Ok(())
     }
 

@@ -25,7 +25,7 @@ use trent_policy::{Decision, Denial, Policy, Request};
 use trent_state::{Command, COMMAND_SET};
 use uuid::Uuid;
 
-use crate::deletion::system_principal;
+use crate::deletion::system_call;
 use crate::{Call, OpError, Service};
 
 /// IAM's default and largest `MaxItems`.
@@ -256,15 +256,8 @@ impl Service {
     }
 
     async fn begin_user_policies(&self) -> Result<(), OpError> {
-        let id = Uuid::new_v4();
-        let call = Call {
-            caller: system_principal(),
-            request_id: id,
-            attempt: id,
-            barrier_passed: false,
-            origin: Default::default(),
-        };
-        self.write(&call, Command::BeginUserPolicies).await?;
+        self.write(&system_call(), Command::BeginUserPolicies)
+            .await?;
         Ok(())
     }
 

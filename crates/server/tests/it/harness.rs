@@ -457,3 +457,26 @@ pub async fn output_of(mut command: std::process::Command) -> (bool, String) {
     );
     (output.status.success(), text)
 }
+
+/// Runs the boto3 case script `script` (beside these tests, e.g. `rotation.py`) with the test
+/// venv's Python against `endpoints` (the leader first, then a follower) as the test root;
+/// prints its output and asserts it ends with `all <label> cases passed`. Answers the output.
+pub async fn python_cases(script: &str, endpoints: &[String], label: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/it").join(script);
+    let (ok, text) = output_of({
+        let mut command = Command::new(crate::interop::venv_python());
+        command
+            .arg(path)
+            .env("TRENT_ENDPOINTS", endpoints.join(","))
+            .env("TRENT_REGION", REGION)
+            .as_test_root();
+        command
+    })
+    .await;
+    println!("{text}");
+    assert!(
+        ok && text.contains(&format!("all {label} cases passed")),
+        "{script} failed: its output is above (the FAILED lines at its end)"
+    );
+    text
+}

@@ -13,19 +13,14 @@ any failed; the last line on success is "all import cases passed".
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import os
 import struct
 import subprocess
-import sys
 import tempfile
-import traceback
 from pathlib import Path
 
-import boto3
-import botocore.config
 from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
@@ -33,51 +28,9 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
 
-ENDPOINTS = [e for e in os.environ["TRENT_ENDPOINTS"].split(",") if e]
-REGION = os.environ.get("TRENT_REGION", "us-east-1")
+from kms_cases import FOLLOWER, LEADER, case, refused, run
+
 WORK = Path(tempfile.mkdtemp(prefix="trent-import-"))
-
-
-def kms(endpoint, validate=True):
-    return boto3.client("kms", endpoint_url=endpoint, region_name=REGION,
-                        config=botocore.config.Config(retries={"mode": "standard", "max_attempts": 3},
-                                                      parameter_validation=validate, read_timeout=120))
-
-
-LEADER = kms(ENDPOINTS[0])
-FOLLOWER = kms(ENDPOINTS[-1])
-PASSED: list[str] = []
-FAILED: list[tuple[str, str]] = []
-
-
-@contextlib.contextmanager
-def case(name):
-    try:
-        yield
-    except Exception as e:  # noqa: BLE001 - every failure is reported, none stops the run
-        detail = "".join(traceback.format_exception_only(type(e), e)).strip()
-        if isinstance(e, ClientError):
-            detail += f"\n      {e.response.get('Error')}"
-        tb = [f for f in traceback.extract_tb(e.__traceback__) if f.filename == __file__]
-        if tb:
-            detail += f"\n      at line {tb[-1].lineno}: {tb[-1].line}"
-        FAILED.append((name, detail))
-        print(f"FAIL {name}: {detail}", flush=True)
-    else:
-        PASSED.append(name)
-        print(f"ok   {name}", flush=True)
-
-
-def refused(call, code, message=None, **kwargs):
-    try:
-        got = call(**kwargs)
-    except ClientError as e:
-        err = e.response["Error"]
-        assert err["Code"] == code, f"expected {code}, got {err}"
-        if message is not None:
-            assert err.get("Message", "") == message, f"expected {message!r}, got {err}"
-        return err
-    raise AssertionError(f"succeeded ({got}), expected {code}")
 
 
 def openssl(*args, data=None):
@@ -287,15 +240,7 @@ def refusals_and_reimport():
 
 
 def main():
-    for section in [symmetric_keys, hmac_keys, asymmetric_keys, refusals_and_reimport]:
-        with case(f"[section {section.__name__}]"):
-            section()
-    for name, detail in FAILED:
-        print(f"FAILED: {name}: {detail}")
-    print(f"{len(PASSED)} passed, {len(FAILED)} failed")
-    if FAILED:
-        sys.exit(1)
-    print("all import cases passed")
+    run([symmetric_keys, hmac_keys, asymmetric_keys, refusals_and_reimport], "import")
 
 
 if __name__ == "__main__":

@@ -9,18 +9,13 @@
 //!
 //! Subnet 187.
 
-use std::path::PathBuf;
-use std::process::Command;
-
 use serde_json::Value;
 
 use crate::adversarial::files::trent;
 use crate::harness::*;
-use crate::interop::venv_python;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_key_type_works_with_real_clients_on_the_leader_and_a_follower() {
-    let python = venv_python();
     let cluster = TestCluster::start(187, 3, &[]);
     let leader = cluster.leader().await;
     cluster.wait_all_applied().await;
@@ -28,22 +23,7 @@ async fn every_key_type_works_with_real_clients_on_the_leader_and_a_follower() {
     let mut nodes: Vec<&TestNode> = cluster.nodes.iter().collect();
     nodes.sort_by_key(|n| n.id != leader);
     let endpoints: Vec<String> = nodes.iter().map(|n| n.api()).collect();
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/it/key_types.py");
-    let (ok, text) = output_of({
-        let mut command = Command::new(python);
-        command
-            .arg(script)
-            .env("TRENT_ENDPOINTS", endpoints.join(","))
-            .env("TRENT_REGION", REGION)
-            .as_test_root();
-        command
-    })
-    .await;
-    println!("{text}");
-    assert!(
-        ok && text.contains("all key type cases passed"),
-        "key_types.py failed: its output is above (the FAILED lines at its end)"
-    );
+    python_cases("key_types.py", &endpoints, "key type").await;
     let follower = nodes[1].api();
     tokio::task::spawn_blocking(move || the_cli_signs_macs_and_encapsulates(&follower))
         .await

@@ -15,63 +15,8 @@ restarts.
 from __future__ import annotations
 
 import base64
-import contextlib
-import os
-import sys
-import traceback
 
-import boto3
-import botocore.config
-from botocore.exceptions import ClientError
-
-ENDPOINTS = [e for e in os.environ["TRENT_ENDPOINTS"].split(",") if e]
-REGION = os.environ.get("TRENT_REGION", "us-east-1")
-
-
-def kms(endpoint, validate=True):
-    return boto3.client(
-        "kms",
-        endpoint_url=endpoint,
-        region_name=REGION,
-        config=botocore.config.Config(retries={"mode": "standard", "max_attempts": 3},
-                                      parameter_validation=validate),
-    )
-
-
-LEADER = kms(ENDPOINTS[0])
-FOLLOWER = kms(ENDPOINTS[-1])
-# Sends what boto3 itself would refuse (out-of-range values), so that trent's answer shows.
-UNCHECKED = kms(ENDPOINTS[-1], validate=False)
-PASSED: list[str] = []
-FAILED: list[tuple[str, str]] = []
-
-
-@contextlib.contextmanager
-def case(name):
-    try:
-        yield
-    except Exception as e:  # noqa: BLE001 - every failure is reported, none stops the run
-        detail = "".join(traceback.format_exception_only(type(e), e)).strip()
-        if isinstance(e, ClientError):
-            detail += f"\n      {e.response.get('Error')}"
-        FAILED.append((name, detail))
-        print(f"FAIL {name}: {detail}", flush=True)
-    else:
-        PASSED.append(name)
-        print(f"ok   {name}", flush=True)
-
-
-def refused(call, code, message=None, **kwargs):
-    """`call(**kwargs)` fails with `code`, and with exactly `message` if given."""
-    try:
-        got = call(**kwargs)
-    except ClientError as e:
-        err = e.response["Error"]
-        assert err["Code"] == code, f"expected {code}, got {err} for {kwargs}"
-        if message is not None:
-            assert err.get("Message", "") == message, f"expected {message!r}, got {err}"
-        return err
-    raise AssertionError(f"{kwargs} succeeded ({got}), expected {code}")
+from kms_cases import FOLLOWER, LEADER, REGION, UNCHECKED, case, refused, run
 
 
 def new_key(**kwargs):
@@ -201,15 +146,7 @@ def refusals():
 
 
 def main():
-    for section in [rotations_and_decryption, automatic_rotation_settings, refusals]:
-        with case(f"[section {section.__name__}]"):
-            section()
-    for name, detail in FAILED:
-        print(f"FAILED: {name}: {detail}")
-    print(f"{len(PASSED)} passed, {len(FAILED)} failed")
-    if FAILED:
-        sys.exit(1)
-    print("all rotation cases passed")
+    run([rotations_and_decryption, automatic_rotation_settings, refusals], "rotation")
 
 
 if __name__ == "__main__":

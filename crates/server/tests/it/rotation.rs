@@ -7,15 +7,12 @@
 //!
 //! Subnet 189.
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use crate::adversarial::files::trent;
 use crate::harness::*;
-use crate::interop::venv_python;
 
 /// A ciphertext `rotation.py` made, with its plaintext (both base64).
 struct Made {
@@ -25,7 +22,6 @@ struct Made {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_material_version_decrypts_after_restarts_and_a_snapshot_install() {
-    let python = venv_python();
     let mut cluster = TestCluster::start(
         189,
         3,
@@ -35,23 +31,7 @@ async fn every_material_version_decrypts_after_restarts_and_a_snapshot_install()
     cluster.wait_all_applied().await;
     let follower = cluster.nodes.iter().find(|n| n.id != leader).unwrap();
     let leader_api = cluster.nodes.iter().find(|n| n.id == leader).unwrap().api();
-    let endpoints = [leader_api, follower.api()];
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/it/rotation.py");
-    let (ok, text) = output_of({
-        let mut command = Command::new(python);
-        command
-            .arg(script)
-            .env("TRENT_ENDPOINTS", endpoints.join(","))
-            .env("TRENT_REGION", REGION)
-            .as_test_root();
-        command
-    })
-    .await;
-    println!("{text}");
-    assert!(
-        ok && text.contains("all rotation cases passed"),
-        "rotation.py failed: its output is above (the FAILED lines at its end)"
-    );
+    let text = python_cases("rotation.py", &[leader_api, follower.api()], "rotation").await;
     let made: Vec<Made> = text
         .lines()
         .filter_map(|l| l.strip_prefix("ciphertext "))
