@@ -9,7 +9,7 @@
 use trent_hsm::{HsmError, MaterialRef};
 use trent_model::{
     key_material_id, CiphertextBlob, EncryptionAlgorithm, EncryptionContext, Error, KeyRecord,
-    KeyState, KeyUsage,
+    KeyUsage,
 };
 use trent_policy::ContextValue;
 

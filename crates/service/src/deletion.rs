@@ -30,7 +30,10 @@ impl Service {
         let due = self.read(|s| s.keys_due_for_deletion(now)).await?;
         let mut deleted = 0;
         for key_id in due {
-            match self.write(&system_call(), Command::DeleteKey { key_id }).await {
+            match self
+                .write(&system_call(), Command::DeleteKey { key_id })
+                .await
+            {
                 Ok(_) => {
                     tracing::info!(%key_id, "deleted key after its waiting period");
                     deleted += 1;
@@ -44,7 +47,11 @@ impl Service {
 
     /// Runs [`Service::delete_due_keys`] every second until the node shuts down.
     pub fn spawn_deletion_task(&self) -> tokio::task::JoinHandle<()> {
-        every_second(self, "deletion", |s| async move { s.delete_due_keys().await })
+        every_second(
+            self,
+            "deletion",
+            |s| async move { s.delete_due_keys().await },
+        )
     }
 }
 

@@ -176,18 +176,8 @@ impl Service {
         let due = self.read(|s| s.keys_with_expired_material(now)).await?;
         let mut expired = 0;
         for key_id in due {
-            let id = Uuid::new_v4();
-            let call = Call {
-                caller: system_principal(),
-                request_id: id,
-                attempt: id,
-                barrier_passed: false,
-                origin: Default::default(),
-            };
-            match self
-                .write(&call, Command::ExpireKeyMaterial { key_id })
-                .await
-            {
+            let command = Command::ExpireKeyMaterial { key_id };
+            match self.write(&system_call(), command).await {
                 Ok(_) => {
                     tracing::info!(%key_id, "imported key material expired and was deleted");
                     expired += 1;
@@ -201,7 +191,11 @@ impl Service {
 
     /// Runs [`Service::expire_due_material`] every second until the node shuts down.
     pub fn spawn_expiry_task(&self) -> tokio::task::JoinHandle<()> {
-        every_second(self, "expiry", |s| async move { s.expire_due_material().await })
+        every_second(
+            self,
+            "expiry",
+            |s| async move { s.expire_due_material().await },
+        )
     }
 }
 

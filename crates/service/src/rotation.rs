@@ -190,7 +190,11 @@ impl Service {
 
     /// Runs [`Service::rotate_due_keys`] every second until the node shuts down.
     pub fn spawn_rotation_task(&self) -> tokio::task::JoinHandle<()> {
-        every_second(self, "rotation", |s| async move { s.rotate_due_keys().await })
+        every_second(
+            self,
+            "rotation",
+            |s| async move { s.rotate_due_keys().await },
+        )
     }
 
     async fn rotate_automatically(&self, key_id: KeyId) -> Result<(), OpError> {

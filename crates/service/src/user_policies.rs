@@ -23,7 +23,6 @@ use std::time::Duration;
 use trent_model::{AccountId, Arn, Error, UserName};
 use trent_policy::{Decision, Denial, Policy, Request};
 use trent_state::{Command, COMMAND_SET};
-use uuid::Uuid;
 
 use crate::deletion::system_call;
 use crate::{Call, OpError, Service};

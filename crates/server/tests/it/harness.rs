@@ -462,7 +462,9 @@ pub async fn output_of(mut command: std::process::Command) -> (bool, String) {
 /// venv's Python against `endpoints` (the leader first, then a follower) as the test root;
 /// prints its output and asserts it ends with `all <label> cases passed`. Answers the output.
 pub async fn python_cases(script: &str, endpoints: &[String], label: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/it").join(script);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/it")
+        .join(script);
     let (ok, text) = output_of({
         let mut command = Command::new(crate::interop::venv_python());
         command
