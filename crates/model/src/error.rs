@@ -317,7 +317,14 @@ catalog! {
     /// RSA private keys are too long for RSA-OAEP alone.
     import_rsa_needs_aes_wrap() => Validation, "RSA key material must be wrapped with RSA_AES_KEY_WRAP_SHA_1 or RSA_AES_KEY_WRAP_SHA_256.";
     import_type_for_spec(spec) => Validation, "ImportType is only valid for SYMMETRIC_DEFAULT keys, not {spec}";
-    import_new_material() => UnsupportedOperation, "Importing new key material into a key that has key material (ImportType NEW_KEY_MATERIAL) is not supported yet: create another EXTERNAL key";
+    /// NEW_KEY_MATERIAL while other new material waits for its rotation (AWS's wording is
+    /// not recorded: trent's own).
+    import_pending_exists(arn) => InvalidState, "Key material pending rotation already exists for {arn}: make it current with RotateKeyOnDemand, or delete it with DeleteImportedKeyMaterial, before importing other new key material.";
+    /// NEW_KEY_MATERIAL bringing material the key already has (trent's wording).
+    import_material_associated() => IncorrectKeyMaterial, "This key material is already associated with the KMS key: reimport it with ImportType EXISTING_KEY_MATERIAL.";
+    /// A KeyMaterialId with NEW_KEY_MATERIAL (the model: "You cannot specify a key material ID
+    /// with ImportType set to NEW_KEY_MATERIAL").
+    import_material_id_with_new() => Validation, "KeyMaterialId cannot be specified when ImportType is NEW_KEY_MATERIAL.";
     import_token_invalid() => InvalidImportToken, "The import token is invalid or is associated with a different KMS key.";
     import_token_used() => InvalidImportToken, "The import token was already used. Use GetParametersForImport to get a new import token and public key.";
     import_token_expired() => ExpiredImportToken, "The import token is expired. Use GetParametersForImport to get a new import token and public key, use the new public key to encrypt the key material, and then try the request again.";

@@ -3,12 +3,15 @@
 //! A key created with `Origin=EXTERNAL` has no material until one is imported. What the
 //! imports were (their expiry, description, whether the material is there now) lives in a
 //! record beside the key's, as rotation's does, so the key record's stored form is unchanged.
+//! New material imported for a rotation (`ImportType=NEW_KEY_MATERIAL` into a key that has
+//! material) waits in a record of its own, [`PendingMaterial`], until RotateKeyOnDemand makes
+//! it current: until then it is not the key's, and can be deleted and replaced.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{AccountId, Error, KeyId, KeySpec, Millis};
+use crate::{AccountId, Error, KeyId, KeySpec, Millis, WrappedMaterial};
 
 aws_enum!(
     /// How key material is wrapped for import (`WrappingAlgorithm`, AWS's `AlgorithmSpec`).
@@ -115,6 +118,19 @@ pub struct ImportedVersion {
     pub description: Option<String>,
 }
 
+/// Material imported for a rotation and not yet current (AWS's `PENDING_ROTATION`): wrapped
+/// under the version it will have, with what its import said. At most one per key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingMaterial {
+    /// The key's account and id, so a backup can check the record's owner.
+    pub account: AccountId,
+    pub key_id: KeyId,
+    pub material: WrappedMaterial,
+    pub fingerprint: [u8; 32],
+    pub valid_to: Option<Millis>,
+    pub description: Option<String>,
+}
+
 /// An import token already spent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UsedToken {
@@ -134,6 +150,26 @@ impl KeyImportRecord {
 
     pub fn version(&self, version: u32) -> Option<&ImportedVersion> {
         self.materials.iter().find(|m| m.version == version)
+    }
+
+    /// The version whose material has `fingerprint`, if the key has it.
+    pub fn version_of(&self, fingerprint: &[u8; 32]) -> Option<u32> {
+        let mut found = self
+            .materials
+            .iter()
+            .filter(|m| &m.fingerprint == fingerprint);
+        found.next().map(|m| m.version)
+    }
+
+    /// The current version: the latest associated with the key, imported now or not.
+    pub fn current(&self) -> Option<u32> {
+        self.materials.iter().map(|m| m.version).max()
+    }
+
+    /// Whether every version associated with the key is imported now: only then is the key
+    /// usable (AWS: deleting or expiring any of them makes it `PendingImport`).
+    pub fn complete(&self) -> bool {
+        !self.materials.is_empty() && self.materials.iter().all(|m| m.imported)
     }
 
     /// The earliest expiry of the material imported now, if any expires.

@@ -31,7 +31,8 @@ pub use grant::{
 };
 pub use import::{
     hmac_import_lengths, importable, ExpirationModel, ImportType, ImportedVersion, KeyImportRecord,
-    UsedToken, WrappingAlgorithm, WrappingKeySpec, IMPORT_PARAMETERS_VALID_MS, MAX_VALID_TO_MS,
+    PendingMaterial, UsedToken, WrappingAlgorithm, WrappingKeySpec, IMPORT_PARAMETERS_VALID_MS,
+    MAX_VALID_TO_MS,
 };
 pub use key::{
     key_material_id, KeyId, KeyLastUsage, KeyManager, KeyMetadata, KeyRecord, KeySpec, KeyState,

@@ -41,8 +41,9 @@ pub fn rotates(spec: KeySpec) -> bool {
 }
 
 /// Whether `key`'s rotation may change (its schedule, a new version): the key is enabled, of
-/// a spec that rotates, and its material is trent's (imported material rotates only by a
-/// new import, which trent does not offer yet). The errors are AWS's, state first.
+/// a spec that rotates, and its material is trent's (imported material rotates only on
+/// demand, to material imported for it: the state's `rotate_to_imported`). The errors are
+/// AWS's, state first.
 pub fn rotatable(key: &KeyRecord) -> Result<(), Error> {
     let m = &key.metadata;
     m.require_enabled()?;

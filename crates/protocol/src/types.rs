@@ -156,11 +156,10 @@ impl KeyMetadataOut {
             );
             self.valid_to = valid_to.map(epoch_seconds);
         }
-        let latest = imports.materials.iter().map(|v| v.version).max();
-        if self.current_key_material_id.is_none()
-            && m.key_spec == trent_model::KeySpec::SymmetricDefault
-        {
-            self.current_key_material_id = latest.map(|v| key_material_id(m.key_id, v));
+        // The latest version associated with the key is current, even while its material is
+        // out of it (and the key's latest material in it is an older version's).
+        if m.key_spec == trent_model::KeySpec::SymmetricDefault {
+            self.current_key_material_id = imports.current().map(|v| key_material_id(m.key_id, v));
         }
         self
     }

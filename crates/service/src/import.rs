@@ -13,15 +13,15 @@
 use serde_json::{json, Value};
 use trent_hsm::{HsmError, ImportedMaterial};
 use trent_model::{
-    importable, key_material_id, Error, ExpirationModel, ImportType, KeyRecord, KeySpec, KeyState,
-    Millis, Origin, UsedToken, WrappedMaterial, WrappingAlgorithm, WrappingKeySpec,
+    importable, key_material_id, Error, ExpirationModel, ImportType, KeyId, KeyRecord, KeySpec,
+    KeyState, Millis, Origin, UsedToken, WrappedMaterial, WrappingAlgorithm, WrappingKeySpec,
     FIRST_MATERIAL_VERSION, IMPORT_PARAMETERS_VALID_MS, MAX_VALID_TO_MS,
 };
 use trent_protocol::types::{
     epoch_seconds, DeleteImportedKeyMaterialRequest, GetParametersForImportRequest,
     ImportKeyMaterialRequest,
 };
-use trent_state::{Command, Outcome};
+use trent_state::{Command, Outcome, State, IMPORTED_ROTATION_COMMANDS};
 
 use crate::deletion::{every_second, system_call};
 use crate::{required, Action, Call, OpError, Service};
@@ -88,23 +88,20 @@ impl Service {
         let now = self.now().await?;
         let valid_to = valid_to(expiration, req.valid_to, now)?;
         let action = Action::ImportKeyMaterial;
-        let (key_id, spec, had_material) = self
+        let (key_id, spec, versions) = self
             .with_key_id(call, req.key_id, action, |s, key, _| {
                 external_live(key)?;
                 let m = &key.metadata;
-                let had = s
-                    .key_import(&m.key_id)
-                    .is_some_and(|r| !r.materials.is_empty());
-                Ok((m.key_id, m.key_spec, had))
+                Ok((m.key_id, m.key_spec, Versions::of(s, &m.key_id)))
             })
             .await?;
-        check_import_type(spec, import_type, had_material)?;
-        let version = FIRST_MATERIAL_VERSION;
-        if let Some(id) = &req.key_material_id {
-            if *id != key_material_id(key_id, version) || !had_material {
-                return Err(Error::import_material_id(id).into());
-            }
-        }
+        let target = import_target(
+            key_id,
+            spec,
+            import_type,
+            req.key_material_id.as_deref(),
+            &versions,
+        )?;
         let facts = self.hsm().read_import_token(&token).map_err(import_error)?;
         if facts.key_id != key_id {
             return Err(Error::import_token_invalid().into());
@@ -112,29 +109,91 @@ impl Service {
         if facts.valid_to < now {
             return Err(Error::import_token_expired().into());
         }
+        let (version, imported) = self
+            .unwrap_import(&token, &encrypted, key_id, spec, target, &versions)
+            .await?;
+        let material = WrappedMaterial {
+            version,
+            created: 0, // the state stamps the import's time
+            blob: imported.blob,
+        };
+        let token = UsedToken {
+            id: facts.token_id,
+            valid_to: facts.valid_to,
+        };
+        let description = req.key_material_description;
+        let fingerprint = imported.fingerprint;
+        let command = match target {
+            Target::Pending(_) => {
+                self.require_commands(IMPORTED_ROTATION_COMMANDS).await?;
+                Command::ImportPendingMaterial {
+                    key_id,
+                    material,
+                    fingerprint,
+                    token,
+                    valid_to,
+                    description,
+                }
+            }
+            _ => Command::ImportKeyMaterial {
+                key_id,
+                material,
+                fingerprint,
+                token,
+                valid_to,
+                description,
+            },
+        };
+        material_answer(self.write(call, command).await?)
+    }
+
+    /// Unwraps and rewraps the imported material under the version it goes to. A re-import
+    /// that names no version is first taken for the current one; if its fingerprint is
+    /// another version's, it is wrapped again for that one.
+    async fn unwrap_import(
+        &self,
+        token: &[u8],
+        encrypted: &[u8],
+        key_id: KeyId,
+        spec: KeySpec,
+        target: Target,
+        versions: &Versions,
+    ) -> Result<(u32, ImportedMaterial), OpError> {
+        let version = target.version();
+        let imported = self
+            .import_material(token, encrypted, key_id, version, spec)
+            .await?;
+        if target != Target::Existing(version, false) {
+            return Ok((version, imported));
+        }
+        match versions.with_fingerprint(&imported.fingerprint) {
+            None => Err(Error::import_different_material().into()),
+            Some(v) if v == version => Ok((version, imported)),
+            Some(v) => {
+                let again = self
+                    .import_material(token, encrypted, key_id, v, spec)
+                    .await?;
+                Ok((v, again))
+            }
+        }
+    }
+
+    async fn import_material(
+        &self,
+        token: &[u8],
+        encrypted: &[u8],
+        key_id: KeyId,
+        version: u32,
+        spec: KeySpec,
+    ) -> Result<ImportedMaterial, OpError> {
         let hsm = self.hsm_shared();
-        let imported: ImportedMaterial = tokio::task::spawn_blocking(move || {
+        let (token, encrypted) = (token.to_vec(), encrypted.to_vec());
+        tokio::task::spawn_blocking(move || {
             hsm.import_material(&token, &encrypted, key_id, version, spec)
         })
         .await
         .map_err(|_| Error::internal("key material import stopped"))?
-        .map_err(import_error)?;
-        let command = Command::ImportKeyMaterial {
-            key_id,
-            material: WrappedMaterial {
-                version,
-                created: 0, // the state stamps the import's time
-                blob: imported.blob,
-            },
-            fingerprint: imported.fingerprint,
-            token: UsedToken {
-                id: facts.token_id,
-                valid_to: facts.valid_to,
-            },
-            valid_to,
-            description: req.key_material_description,
-        };
-        material_answer(self.write(call, command).await?)
+        .map_err(import_error)
     }
 
     pub async fn delete_imported_key_material(
@@ -143,26 +202,29 @@ impl Service {
         req: DeleteImportedKeyMaterialRequest,
     ) -> Result<Value, OpError> {
         let action = Action::DeleteImportedKeyMaterial;
-        let key_id = self
+        let (key_id, versions) = self
             .with_key_id(call, req.key_id, action, |s, key, _| {
                 let m = &key.metadata;
                 if m.origin != Origin::External {
                     return Err(Error::origin_not_valid(m.arn(), m.origin).into());
                 }
-                if let Some(id) = &req.key_material_id {
-                    let known = s.key_import(&m.key_id).is_some_and(|r| {
-                        r.materials
-                            .iter()
-                            .any(|v| key_material_id(m.key_id, v.version) == *id)
-                    });
-                    if !known {
-                        return Err(Error::import_material_id(id).into());
-                    }
-                }
-                Ok(m.key_id)
+                Ok((m.key_id, Versions::of(s, &m.key_id)))
             })
             .await?;
-        let command = Command::DeleteImportedKeyMaterial { key_id };
+        let version = match &req.key_material_id {
+            Some(id) => versions
+                .named(key_id, id)
+                .ok_or_else(|| Error::import_material_id(id))?,
+            None => versions.current.unwrap_or(FIRST_MATERIAL_VERSION),
+        };
+        // One version and nothing pending: the command every build since set 3 applies.
+        let command = match versions.all.len() <= 1 && versions.pending.is_none() {
+            true => Command::DeleteImportedKeyMaterial { key_id },
+            false => {
+                self.require_commands(IMPORTED_ROTATION_COMMANDS).await?;
+                Command::DeleteImportedVersion { key_id, version }
+            }
+        };
         material_answer(self.write(call, command).await?)
     }
 
@@ -271,22 +333,100 @@ fn valid_to(
     }
 }
 
-/// ImportType is for symmetric encryption keys only; NEW_KEY_MATERIAL into a key that had
-/// material (rotation of imported material) is not offered yet, and EXISTING_KEY_MATERIAL
-/// needs material imported before.
-fn check_import_type(
+/// What a key's imports hold, read before an import or a deletion: every version with its
+/// fingerprint, the current one, and the version of material waiting for its rotation.
+#[derive(Default)]
+struct Versions {
+    all: Vec<(u32, [u8; 32])>,
+    current: Option<u32>,
+    pending: Option<u32>,
+}
+
+impl Versions {
+    fn of(state: &State, key_id: &KeyId) -> Versions {
+        let pending = state.pending_material(key_id).map(|p| p.material.version);
+        let Some(r) = state.key_import(key_id) else {
+            return Versions {
+                pending,
+                ..Versions::default()
+            };
+        };
+        Versions {
+            all: r
+                .materials
+                .iter()
+                .map(|m| (m.version, m.fingerprint))
+                .collect(),
+            current: r.current(),
+            pending,
+        }
+    }
+
+    /// The version a `KeyMaterialId` names, among the key's and its pending one.
+    fn named(&self, key_id: KeyId, id: &str) -> Option<u32> {
+        let mut versions = self.all.iter().map(|(v, _)| *v).chain(self.pending);
+        versions.find(|v| key_material_id(key_id, *v) == id)
+    }
+
+    fn with_fingerprint(&self, fingerprint: &[u8; 32]) -> Option<u32> {
+        let found = self.all.iter().find(|(_, f)| f == fingerprint);
+        found.map(|(v, _)| *v)
+    }
+}
+
+/// Where imported material goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Target {
+    /// The key's first material (version 1).
+    First,
+    /// New material for a rotation, under the next version.
+    Pending(u32),
+    /// A version the key has: named by `KeyMaterialId` (`true`), or taken to be the current
+    /// one until the material's fingerprint says which (`false`).
+    Existing(u32, bool),
+}
+
+impl Target {
+    fn version(self) -> u32 {
+        match self {
+            Target::First => FIRST_MATERIAL_VERSION,
+            Target::Pending(v) | Target::Existing(v, _) => v,
+        }
+    }
+}
+
+/// Where an import goes, as AWS decides it: `ImportType` is for symmetric encryption keys
+/// only and defaults to NEW_KEY_MATERIAL for a key that never had material, to
+/// EXISTING_KEY_MATERIAL after; a `KeyMaterialId` names a version the key has, and never goes
+/// with NEW_KEY_MATERIAL.
+fn import_target(
+    key_id: KeyId,
     spec: KeySpec,
     import_type: Option<ImportType>,
-    had_material: bool,
-) -> Result<(), Error> {
-    match import_type {
-        None => Ok(()),
-        Some(_) if spec != KeySpec::SymmetricDefault => Err(Error::import_type_for_spec(spec)),
-        Some(ImportType::NewKeyMaterial) if had_material => Err(Error::import_new_material()),
-        Some(ImportType::ExistingKeyMaterial) if !had_material => Err(
-            Error::incorrect_key_material("No key material was imported into this KMS key before: use ImportType NEW_KEY_MATERIAL"),
-        ),
-        _ => Ok(()),
+    material_id: Option<&str>,
+    versions: &Versions,
+) -> Result<Target, Error> {
+    if import_type.is_some() && spec != KeySpec::SymmetricDefault {
+        return Err(Error::import_type_for_spec(spec));
+    }
+    let had_material = versions.current.is_some();
+    let new = match import_type {
+        Some(t) => t == ImportType::NewKeyMaterial,
+        None => !had_material,
+    };
+    match (new, material_id) {
+        (true, Some(_)) if import_type.is_some() => Err(Error::import_material_id_with_new()),
+        (_, Some(id)) if !had_material => Err(Error::import_material_id(id)),
+        (true, _) if !had_material => Ok(Target::First),
+        (true, _) => Ok(Target::Pending(versions.current.unwrap_or(0) + 1)),
+        (false, _) if !had_material => Err(Error::incorrect_key_material(
+            "No key material was imported into this KMS key before: use ImportType NEW_KEY_MATERIAL",
+        )),
+        (false, Some(id)) => match versions.named(key_id, id) {
+            Some(v) if Some(v) != versions.pending => Ok(Target::Existing(v, true)),
+            _ => Err(Error::import_material_id(id)),
+        },
+        (false, None) => Ok(Target::Existing(versions.current.unwrap_or(1), false)),
     }
 }
 
@@ -302,16 +442,17 @@ fn import_error(e: HsmError) -> OpError {
 }
 
 /// ImportKeyMaterial's and DeleteImportedKeyMaterial's answer (a retry's too), from what
-/// applying it produced: the key ARN, and the material id where AWS names material
-/// (symmetric encryption keys).
+/// applying it produced: the key ARN, and the id of the version imported or deleted where AWS
+/// names material (symmetric encryption keys).
 pub(crate) fn material_answer(outcome: Outcome) -> Result<Value, OpError> {
-    let m = match outcome {
-        Outcome::Key(m) => m,
+    let (m, version) = match outcome {
+        Outcome::Key(m) => (m, FIRST_MATERIAL_VERSION),
+        Outcome::Material(m, version) => (m, version),
         other => return Err(Error::internal(format!("an import answered {other:?}")).into()),
     };
     let mut out = json!({ "KeyId": m.arn().to_string() });
     if m.key_spec == KeySpec::SymmetricDefault {
-        out["KeyMaterialId"] = json!(key_material_id(m.key_id, FIRST_MATERIAL_VERSION));
+        out["KeyMaterialId"] = json!(key_material_id(m.key_id, version));
     }
     Ok(out)
 }

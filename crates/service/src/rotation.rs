@@ -8,19 +8,21 @@
 //! since a ciphertext names the version that sealed it. An automatic rotation is due by the
 //! cluster's trusted time (the time a majority of voters' clocks have reached), as deletion
 //! is, and `apply` refuses one that is not due by the request's stamp: a leader whose clock
-//! runs ahead alone rotates nothing early.
+//! runs ahead alone rotates nothing early. An EXTERNAL key rotates on demand only, to material
+//! imported for it beforehand (`ImportType=NEW_KEY_MATERIAL`, `import.rs`), which the state
+//! moves from pending to current in one entry.
 
 use serde_json::{json, Value};
 use trent_model::{
-    key_material_id, rotatable, rotates, Error, ImportedVersion, IncludeKeyMaterial, KeyId,
-    KeyImportRecord, KeyRecord, KeyRotationRecord, KeyState, KeyUsage, Origin, RotationType,
+    key_material_id, rotatable, rotates, Error, IncludeKeyMaterial, KeyId, KeyImportRecord,
+    KeyRecord, KeyRotationRecord, KeyState, Millis, Origin, PendingMaterial, RotationType,
     WrappedMaterial, DEFAULT_ROTATION_PERIOD_DAYS, ON_DEMAND_ROTATION_LIMIT,
 };
 use trent_policy::ContextValue;
 use trent_protocol::types::{
     epoch_seconds, EnableKeyRotationRequest, KeyIdRequest, ListKeyRotationsRequest,
 };
-use trent_state::{Command, Outcome, COMMAND_SET};
+use trent_state::{Command, Outcome, IMPORTED_ROTATION_COMMANDS, ROTATION_COMMANDS};
 
 use crate::authz::Ask;
 use crate::deletion::{every_second, system_call};
@@ -56,7 +58,7 @@ impl Service {
                 rotatable_key,
             )
             .await?;
-        self.require_rotation_commands().await?;
+        self.require_commands(ROTATION_COMMANDS).await?;
         let command = Command::SetKeyRotation {
             key_id,
             period_days: Some(period),
@@ -73,7 +75,7 @@ impl Service {
         let key_id = self
             .with_key_id(call, req.key_id, Action::DisableKeyRotation, rotatable_key)
             .await?;
-        self.require_rotation_commands().await?;
+        self.require_commands(ROTATION_COMMANDS).await?;
         let command = Command::SetKeyRotation {
             key_id,
             period_days: None,
@@ -107,13 +109,9 @@ impl Service {
         let (key_id, version) = self
             .with_key_id(call, req.key_id, Action::RotateKeyOnDemand, |s, key, _| {
                 if key.metadata.origin == Origin::External && rotates(key.metadata.key_spec) {
-                    // AWS's answer for an imported key with nothing imported to rotate to.
-                    crate::crypto::usable(
-                        key,
-                        KeyUsage::EncryptDecrypt,
-                        Action::RotateKeyOnDemand,
-                    )?;
-                    return Err(Error::no_pending_rotation(key.metadata.arn()).into());
+                    // Whether material waits is the state's to say, after the retry check.
+                    key.metadata.require_enabled()?;
+                    return Ok((key.metadata.key_id, None));
                 }
                 rotatable(key)?;
                 let rotations = s.key_rotation(&key.metadata.key_id);
@@ -121,10 +119,18 @@ impl Service {
                 if count >= ON_DEMAND_ROTATION_LIMIT {
                     return Err(Error::rotation_limit(key.metadata.arn()).into());
                 }
-                Ok((key.metadata.key_id, next_version(key)))
+                Ok((key.metadata.key_id, Some(next_version(key))))
             })
             .await?;
-        self.require_rotation_commands().await?;
+        let Some(version) = version else {
+            self.require_commands(IMPORTED_ROTATION_COMMANDS).await?;
+            let command = Command::RotateToImported {
+                key_id,
+                max_on_demand: ON_DEMAND_ROTATION_LIMIT,
+            };
+            return rotated(self.write(call, command).await?);
+        };
+        self.require_commands(ROTATION_COMMANDS).await?;
         let material = self.new_material(key_id, version).await?;
         let command = Command::RotateKey {
             key_id,
@@ -154,7 +160,10 @@ impl Service {
         self.with_key_id(call, req.key_id, Action::ListKeyRotations, |s, key, _| {
             refuse_unrotatable_spec(key)?;
             let rotations = s.key_rotation(&key.metadata.key_id);
-            let imports = s.key_import(&key.metadata.key_id);
+            let imports = Imports {
+                record: s.key_import(&key.metadata.key_id),
+                pending: s.pending_material(&key.metadata.key_id),
+            };
             Ok(rotations_page(
                 key, rotations, imports, include, after, limit,
             ))
@@ -173,7 +182,7 @@ impl Service {
         if due.is_empty() {
             return Ok(0);
         }
-        self.require_rotation_commands().await?;
+        self.require_commands(ROTATION_COMMANDS).await?;
         let mut rotated = 0;
         for key_id in due {
             match self.rotate_automatically(key_id).await {
@@ -223,13 +232,14 @@ impl Service {
         })
     }
 
-    /// Rotation's commands reach every voter's log: each must run a build that applies them
-    /// (a rolling upgrade may still be under way), or its replication would stop at them.
-    async fn require_rotation_commands(&self) -> Result<(), OpError> {
-        match self.node().voters_apply_command_set(COMMAND_SET).await {
+    /// Rotation's and import's commands reach every voter's log: each must run a build that
+    /// applies the command `set` brought (a rolling upgrade may still be under way), or its
+    /// replication would stop at them.
+    pub(crate) async fn require_commands(&self, set: u32) -> Result<(), OpError> {
+        match self.node().voters_apply_command_set(set).await {
             Ok(()) => Ok(()),
             Err(why) => Err(Error::unavailable(format!(
-                "Key rotation waits until every voter runs a trentd that applies it: {why}"
+                "This operation waits until every voter runs a trentd that applies it: {why}"
             ))
             .into()),
         }
@@ -275,36 +285,46 @@ fn rotation_status(key: &KeyRecord, rotations: Option<&KeyRotationRecord>) -> Va
     out
 }
 
+/// An EXTERNAL key's imports, for ListKeyRotations.
+struct Imports<'a> {
+    record: Option<&'a KeyImportRecord>,
+    pending: Option<&'a PendingMaterial>,
+}
+
 /// One page of ListKeyRotations: the key's materials oldest first, after version `after`.
-/// The first material (and, later, imported material not yet current) only with
+/// The first material, and imported material waiting for its rotation, only with
 /// ALL_KEY_MATERIAL, as AWS lists them.
 fn rotations_page(
     key: &KeyRecord,
     rotations: Option<&KeyRotationRecord>,
-    imports: Option<&KeyImportRecord>,
+    imports: Imports<'_>,
     include: IncludeKeyMaterial,
     after: u32,
     limit: usize,
 ) -> Value {
     let key_id = key.metadata.key_id;
-    let current = key.material.last().map(|m| m.version);
     // An EXTERNAL key's versions are its imports, whether their material is in it now or not.
-    let versions: Vec<u32> = match imports {
-        Some(i) => i.materials.iter().map(|v| v.version).collect(),
-        None => key.material.iter().map(|m| m.version).collect(),
+    let (versions, current): (Vec<u32>, Option<u32>) = match imports.record {
+        Some(i) => (i.materials.iter().map(|v| v.version).collect(), i.current()),
+        None => {
+            let versions: Vec<u32> = key.material.iter().map(|m| m.version).collect();
+            (versions.clone(), versions.last().copied())
+        }
     };
-    let current = current.or(versions.last().copied());
+    let pending = imports.pending.map(|p| p.material.version);
     let mut entries: Vec<(u32, Value)> = versions
         .into_iter()
+        .chain(pending)
         .filter(|v| *v > after)
         .filter_map(|version| {
             let rotation = rotations.and_then(|r| r.rotation_of(version));
             if rotation.is_none() && include == IncludeKeyMaterial::RotationsOnly {
                 return None;
             }
-            let state = match Some(version) == current {
-                true => "CURRENT",
-                false => "NON_CURRENT",
+            let state = match version {
+                v if Some(v) == pending => "PENDING_ROTATION",
+                v if Some(v) == current => "CURRENT",
+                _ => "NON_CURRENT",
             };
             let mut entry = json!({
                 "KeyId": key_id.to_string(),
@@ -315,8 +335,11 @@ fn rotations_page(
                 entry["RotationDate"] = json!(epoch_seconds(r.date));
                 entry["RotationType"] = json!(r.kind.as_str());
             }
-            if let Some(v) = imports.and_then(|i| i.version(version)) {
-                imported_members(&mut entry, v);
+            if let Some(v) = imports.record.and_then(|i| i.version(version)) {
+                imported_members(&mut entry, v.imported, v.valid_to, v.description.as_deref());
+            }
+            if let Some(p) = imports.pending.filter(|p| p.material.version == version) {
+                imported_members(&mut entry, true, p.valid_to, p.description.as_deref());
             }
             Some((version, entry))
         })
@@ -335,23 +358,28 @@ fn rotations_page(
 
 /// The members AWS adds to an imported material's entry: whether it is imported now, and
 /// (while it is) its expiration model and date; its description.
-fn imported_members(entry: &mut Value, v: &ImportedVersion) {
-    let state = if v.imported {
+fn imported_members(
+    entry: &mut Value,
+    imported: bool,
+    valid_to: Option<Millis>,
+    description: Option<&str>,
+) {
+    let state = if imported {
         "IMPORTED"
     } else {
         "PENDING_IMPORT"
     };
     entry["ImportState"] = json!(state);
-    if v.imported {
-        entry["ExpirationModel"] = json!(match v.valid_to {
+    if imported {
+        entry["ExpirationModel"] = json!(match valid_to {
             Some(_) => "KEY_MATERIAL_EXPIRES",
             None => "KEY_MATERIAL_DOES_NOT_EXPIRE",
         });
-        if let Some(t) = v.valid_to {
+        if let Some(t) = valid_to {
             entry["ValidTo"] = json!(epoch_seconds(t));
         }
     }
-    if let Some(d) = &v.description {
+    if let Some(d) = description {
         entry["KeyMaterialDescription"] = json!(d);
     }
 }

@@ -14,7 +14,7 @@
 //! manages. The cluster operations' actions (`trent:<Operation>`) are the admin front end's.
 //!
 //! Rolling upgrades: the migration (`BeginUserPolicies`) is proposed only once every voter
-//! reports a build that applies it (`COMMAND_SET`), since a command an older follower cannot
+//! reports a build that applies it (`USER_POLICY_COMMANDS`), since a command an older follower cannot
 //! decode stalls replication to it. PutUserPolicy and DeleteUserPolicy have no such gate:
 //! they are new operations, for once every node runs this build (docs/OPERATIONS.md).
 
@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use trent_model::{AccountId, Arn, Error, UserName};
 use trent_policy::{Decision, Denial, Policy, Request};
-use trent_state::{Command, COMMAND_SET};
+use trent_state::{Command, USER_POLICY_COMMANDS};
 
 use crate::deletion::system_call;
 use crate::{Call, OpError, Service};
@@ -245,7 +245,11 @@ impl Service {
         if self.read_for(call, |s| s.user_policies_era()).await? {
             return Ok(());
         }
-        match self.node().voters_apply_command_set(COMMAND_SET).await {
+        match self
+            .node()
+            .voters_apply_command_set(USER_POLICY_COMMANDS)
+            .await
+        {
             Ok(()) => self.begin_user_policies().await,
             Err(why) => {
                 tracing::debug!(%why, "not entering the user policies era yet");
@@ -280,7 +284,7 @@ impl Service {
                 if !node.is_leader() {
                     continue;
                 }
-                if let Err(why) = node.voters_apply_command_set(COMMAND_SET).await {
+                if let Err(why) = node.voters_apply_command_set(USER_POLICY_COMMANDS).await {
                     if why != waiting_for {
                         tracing::info!(%why, "the user policies migration waits");
                         waiting_for = why;

@@ -180,6 +180,14 @@ impl State {
                 token,
                 valid_to,
                 description,
+            }
+            | Command::ImportPendingMaterial {
+                key_id,
+                material,
+                fingerprint,
+                token,
+                valid_to,
+                description,
             } => {
                 let import = crate::Import {
                     material,
@@ -188,7 +196,19 @@ impl State {
                     valid_to: *valid_to,
                     description: description.as_deref(),
                 };
-                self.import_key_material(*key_id, import, now, touched)
+                match command {
+                    Command::ImportPendingMaterial { .. } => {
+                        self.import_pending_material(*key_id, import, now, touched)
+                    }
+                    _ => self.import_key_material(*key_id, import, now, touched),
+                }
+            }
+            Command::RotateToImported {
+                key_id,
+                max_on_demand,
+            } => self.rotate_to_imported(*key_id, *max_on_demand, now, touched),
+            Command::DeleteImportedVersion { key_id, version } => {
+                self.delete_imported_version(*key_id, *version, touched)
             }
             Command::DeleteImportedKeyMaterial { key_id } => {
                 self.remove_imported_material(*key_id, None, touched)

@@ -264,6 +264,31 @@ pub enum Command {
     ExpireKeyMaterial {
         key_id: KeyId,
     },
+    /// Imports new material into an EXTERNAL symmetric key that has material, for a later
+    /// rotation (`ImportType=NEW_KEY_MATERIAL`): it waits as the key's pending material, under
+    /// the next version. Refused as `ImportKeyMaterial` is, and while other material waits or
+    /// if the key already has this material (command set 4).
+    ImportPendingMaterial {
+        key_id: KeyId,
+        material: WrappedMaterial,
+        fingerprint: [u8; 32],
+        token: UsedToken,
+        valid_to: Option<Millis>,
+        description: Option<String>,
+    },
+    /// RotateKeyOnDemand of an EXTERNAL key: makes its pending material current. Refused if
+    /// none waits, or past `max_on_demand` (command set 4).
+    RotateToImported {
+        key_id: KeyId,
+        max_on_demand: u32,
+    },
+    /// Deletes one version of an EXTERNAL key's imported material, or its pending material
+    /// (`DeleteImportedKeyMaterial` with a `KeyMaterialId`, or of a key with several versions)
+    /// (command set 4).
+    DeleteImportedVersion {
+        key_id: KeyId,
+        version: u32,
+    },
 }
 
 impl Command {
@@ -306,6 +331,9 @@ impl Command {
             Command::ImportKeyMaterial { .. } => "ImportKeyMaterial",
             Command::DeleteImportedKeyMaterial { .. } => "DeleteImportedKeyMaterial",
             Command::ExpireKeyMaterial { .. } => "ExpireKeyMaterial",
+            Command::ImportPendingMaterial { .. } => "ImportPendingMaterial",
+            Command::RotateToImported { .. } => "RotateToImported",
+            Command::DeleteImportedVersion { .. } => "DeleteImportedVersion",
         }
     }
 }
@@ -322,6 +350,9 @@ pub enum Outcome {
     /// The token of the grant created (or found, for a repeated named grant), which names its
     /// key and id (`trent_model::grant_token`).
     Grant(String),
+    /// The key after an import or a deletion of imported material, and the material version
+    /// it imported or deleted (command set 4; before it, and for version 1, `Key`).
+    Material(Box<KeyMetadata>, u32),
 }
 
 /// The result of applying one request: business errors are values, not storage failures.

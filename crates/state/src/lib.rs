@@ -56,13 +56,20 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use trent_model::{
     AccessKeyRecord, AccountId, AliasName, AliasRecord, KeyId, KeyImportRecord, KeyRecord,
-    KeyRotationRecord, Millis, UserName, UserRecord,
+    KeyRotationRecord, Millis, PendingMaterial, UserName, UserRecord,
 };
 
 /// The set of [`Command`]s this build applies: raised with every variant added (2: key
-/// policies, grants and user policies; 3: key rotation and imported key material). Peers report it (`HelloReply.command_set`), so that a leader
+/// policies, grants and user policies; 3: key rotation and imported key material; 4: rotation
+/// of imported key material). Peers report it (`HelloReply.command_set`), so that a leader
 /// proposes an optional command of a newer set only once every voter's build decodes it.
-pub const COMMAND_SET: u32 = 3;
+pub const COMMAND_SET: u32 = 4;
+/// The command set that brought user policies (`BeginUserPolicies` and the rest).
+pub const USER_POLICY_COMMANDS: u32 = 2;
+/// The command set that brought key rotation and imported key material.
+pub const ROTATION_COMMANDS: u32 = 3;
+/// The command set that brought the rotation of imported key material.
+pub const IMPORTED_ROTATION_COMMANDS: u32 = 4;
 
 /// How long a request id is remembered for deduplication.
 pub const DEDUP_WINDOW_MS: Millis = 10 * 60 * 1000;
@@ -84,6 +91,8 @@ pub struct State {
     rotations: BTreeMap<KeyId, KeyRotationRecord>,
     /// Imported material's facts, by key (`import.rs`).
     imports: BTreeMap<KeyId, KeyImportRecord>,
+    /// Material imported for a rotation and not yet current, by key (`import.rs`).
+    pending: BTreeMap<KeyId, PendingMaterial>,
     /// Responses of recently applied requests, for deduplication.
     applied: BTreeMap<RequestId, (Millis, Response)>,
     /// The same requests ordered by time, to expire them.
@@ -108,6 +117,8 @@ pub struct State {
     index: index::Index,
 }
 
+#[cfg(test)]
+mod import_rotation_tests;
 #[cfg(test)]
 mod import_tests;
 #[cfg(test)]

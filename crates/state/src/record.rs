@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use trent_model::{
     AccessKeyRecord, AccountId, AliasName, AliasRecord, GrantRecord, KeyId, KeyImportRecord,
-    KeyRecord, KeyRotationRecord, Millis, UserName, UserRecord,
+    KeyRecord, KeyRotationRecord, Millis, PendingMaterial, UserName, UserRecord,
 };
 
 use crate::key_access::KeyPolicyRecord;
@@ -33,6 +33,7 @@ const TAG_USER_POLICY: u8 = b'q';
 const TAG_USER_POLICIES_ERA: u8 = b'e';
 const TAG_KEY_ROTATION: u8 = b't';
 const TAG_KEY_IMPORT: u8 = b'm';
+const TAG_PENDING_MATERIAL: u8 = b'v';
 
 /// The identity of one stored record.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -65,6 +66,8 @@ pub enum RecordKey {
     KeyRotation(KeyId),
     /// An EXTERNAL key's imports (`import.rs`).
     KeyImport(KeyId),
+    /// An EXTERNAL key's material imported for a rotation, not yet current (`import.rs`).
+    PendingMaterial(KeyId),
 }
 
 /// A record that cannot be decoded: the data dir or snapshot is corrupt or of another format.
@@ -109,6 +112,7 @@ impl RecordKey {
             RecordKey::UserPoliciesEra => vec![TAG_USER_POLICIES_ERA],
             RecordKey::KeyRotation(id) => tagged(TAG_KEY_ROTATION, id.as_bytes()),
             RecordKey::KeyImport(id) => tagged(TAG_KEY_IMPORT, id.as_bytes()),
+            RecordKey::PendingMaterial(id) => tagged(TAG_PENDING_MATERIAL, id.as_bytes()),
         }
     }
 
@@ -125,6 +129,7 @@ impl RecordKey {
                 | RecordKey::UserPolicy(..)
                 | RecordKey::KeyRotation(_)
                 | RecordKey::KeyImport(_)
+                | RecordKey::PendingMaterial(_)
         )
     }
 
@@ -166,6 +171,7 @@ impl RecordKey {
             TAG_KEY_POLICY => Ok(RecordKey::KeyPolicy(KeyId(uuid()?))),
             TAG_KEY_ROTATION => Ok(RecordKey::KeyRotation(KeyId(uuid()?))),
             TAG_KEY_IMPORT => Ok(RecordKey::KeyImport(KeyId(uuid()?))),
+            TAG_PENDING_MATERIAL => Ok(RecordKey::PendingMaterial(KeyId(uuid()?))),
             TAG_GRANT => {
                 let (id, grant) = body.split_at_checked(16).ok_or_else(|| bad("short key"))?;
                 let id = Uuid::from_slice(id).map_err(|_| bad("bad uuid"))?;
@@ -244,6 +250,7 @@ impl State {
             RecordKey::UserPoliciesEra => self.user_policies_era.then(|| encode(&true)),
             RecordKey::KeyRotation(id) => self.rotations.get(id).map(encode),
             RecordKey::KeyImport(id) => self.imports.get(id).map(encode),
+            RecordKey::PendingMaterial(id) => self.pending.get(id).map(encode),
         }
     }
 
@@ -378,6 +385,16 @@ impl State {
                     }
                     state.imports.insert(id, record);
                 }
+                RecordKey::PendingMaterial(id) => {
+                    let record: PendingMaterial = decode(&key, &value)?;
+                    if record.key_id != id {
+                        return Err(DecodeError {
+                            key,
+                            reason: "its key and its value name different key ids".into(),
+                        });
+                    }
+                    state.pending.insert(id, record);
+                }
             }
         }
         state.rebuild_index();
@@ -459,6 +476,13 @@ pub(crate) fn owner_of(key: &[u8], value: &[u8]) -> Result<AccountId, DecodeErro
             }
             Ok(record.account)
         }
+        RecordKey::PendingMaterial(id) => {
+            let record: PendingMaterial = decode(key, value)?;
+            if record.key_id != id {
+                return Err(disagree("key ids"));
+            }
+            Ok(record.account)
+        }
         RecordKey::UserPolicy(account, user, name) => {
             let record: UserPolicyRecord = decode(key, value)?;
             if record.account != account {
@@ -475,7 +499,7 @@ pub(crate) fn owner_of(key: &[u8], value: &[u8]) -> Result<AccountId, DecodeErro
         _ => Err(DecodeError {
             key: key.to_vec(),
             reason: "not a key, alias, user, access key, user policy, key policy, grant, key \
-                     rotation or key import record"
+                     rotation, key import or pending material record"
                 .into(),
         }),
     }

@@ -253,6 +253,7 @@ impl State {
         self.grants = restored.grants;
         self.rotations = restored.rotations;
         self.imports = restored.imports;
+        self.pending = restored.pending;
         self.access_keys = restored.access_keys;
         self.access_keys
             .extend(ours.into_iter().filter(|(_, k)| k.owner == root));

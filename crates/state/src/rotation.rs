@@ -134,7 +134,7 @@ impl State {
             .ok_or_else(|| Error::key_not_found(key_id))
     }
 
-    fn rotation_mut(&mut self, key_id: KeyId) -> Result<&mut KeyRotationRecord, Error> {
+    pub(crate) fn rotation_mut(&mut self, key_id: KeyId) -> Result<&mut KeyRotationRecord, Error> {
         let key = self.existing_key(key_id)?;
         let account = key.metadata.account.clone();
         Ok(self

@@ -14,7 +14,7 @@ use crate::harness::*;
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
 /// `material` wrapped as RSAES_OAEP_SHA_256 under the DER public key `public`.
-fn wrap(public: &[u8], material: &[u8]) -> String {
+pub(crate) fn wrap(public: &[u8], material: &[u8]) -> String {
     let key = PublicEncryptingKey::from_der(public).unwrap();
     let oaep = OaepPublicEncryptingKey::new(key).unwrap();
     let mut out = vec![0; oaep.ciphertext_size()];
@@ -25,7 +25,7 @@ fn wrap(public: &[u8], material: &[u8]) -> String {
 }
 
 /// GetParametersForImport for `key`: the public key and the token (base64).
-async fn parameters(c: &Cluster, key: &str) -> (Vec<u8>, Value) {
+pub(crate) async fn parameters(c: &Cluster, key: &str) -> (Vec<u8>, Value) {
     let input = json!({"KeyId": key, "WrappingAlgorithm": "RSAES_OAEP_SHA_256", "WrappingKeySpec": "RSA_2048"});
     let out = c.ok("GetParametersForImport", input).await;
     assert!(out["KeyId"].as_str().unwrap().ends_with(key), "{out}");
@@ -33,7 +33,8 @@ async fn parameters(c: &Cluster, key: &str) -> (Vec<u8>, Value) {
     (unb64(&out["PublicKey"]), out["ImportToken"].clone())
 }
 
-async fn import(
+/// ImportKeyMaterial of `material` (not expiring) into `key`, with `extra` members.
+pub(crate) async fn import(
     c: &Cluster,
     key: &str,
     material: &[u8],
@@ -51,7 +52,7 @@ async fn import(
     c.call("ImportKeyMaterial", input).await
 }
 
-async fn state(c: &Cluster, key: &str) -> Value {
+pub(crate) async fn state(c: &Cluster, key: &str) -> Value {
     c.ok("DescribeKey", json!({"KeyId": key})).await["KeyMetadata"].clone()
 }
 

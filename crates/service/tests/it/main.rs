@@ -8,6 +8,7 @@ mod crypto;
 mod deletion;
 mod disk;
 mod import;
+mod import_rotation;
 mod keys;
 mod rotation;
 mod usage;

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use aws_sdk_kms::primitives::DateTime;
-use aws_sdk_kms::types::{AlgorithmSpec, ExpirationModelType, WrappingKeySpec};
+use aws_sdk_kms::types::{AlgorithmSpec, ExpirationModelType, ImportType, WrappingKeySpec};
 use clap::Subcommand;
 use serde_json::{json, Value};
 
@@ -45,12 +45,24 @@ pub enum ImportCmd {
         valid_to: Option<i64>,
         #[arg(long)]
         description: Option<String>,
+        /// NEW_KEY_MATERIAL: new material for a symmetric key that has material, made current
+        /// by `trent kms rotate-key-on-demand`; EXISTING_KEY_MATERIAL: a re-import. Without
+        /// it, a key's first import is new material and a later one a re-import.
+        #[arg(long)]
+        import_type: Option<String>,
+        /// The version being re-imported (`trent kms list-key-rotations --include-key-material
+        /// ALL_KEY_MATERIAL` lists them); without it, the material says which.
+        #[arg(long)]
+        key_material_id: Option<String>,
     },
-    /// Deletes a key's imported material: the key is unusable until the same material is
-    /// imported again.
+    /// Deletes a key's imported material (its current material, or the one named): the key is
+    /// unusable until the same material is imported again. Material waiting for its rotation
+    /// is simply removed.
     DeleteImportedKeyMaterial {
         #[arg(long)]
         key_id: String,
+        #[arg(long)]
+        key_material_id: Option<String>,
     },
 }
 
@@ -90,6 +102,8 @@ pub async fn run(kms: &aws_sdk_kms::Client, command: ImportCmd) -> Result<Value,
             encrypted_key_material_file,
             valid_to,
             description,
+            import_type,
+            key_material_id,
         } => {
             let expiration = match valid_to {
                 Some(_) => ExpirationModelType::KeyMaterialExpires,
@@ -103,15 +117,21 @@ pub async fn run(kms: &aws_sdk_kms::Client, command: ImportCmd) -> Result<Value,
                 .expiration_model(expiration)
                 .set_valid_to(valid_to.map(DateTime::from_secs))
                 .set_key_material_description(description)
+                .set_import_type(import_type.as_deref().map(ImportType::from))
+                .set_key_material_id(key_material_id)
                 .send()
                 .await
                 .map_err(err)?;
             json!({"KeyId": out.key_id(), "KeyMaterialId": out.key_material_id()})
         }
-        ImportCmd::DeleteImportedKeyMaterial { key_id } => {
+        ImportCmd::DeleteImportedKeyMaterial {
+            key_id,
+            key_material_id,
+        } => {
             let out = kms
                 .delete_imported_key_material()
                 .key_id(key_id)
+                .set_key_material_id(key_material_id)
                 .send()
                 .await
                 .map_err(err)?;
