@@ -4,7 +4,8 @@ does it) and by pyca/cryptography, with each wrapping algorithm, and every resul
 outside trent too: a ciphertext of an imported symmetric key opened locally with the material
 (trent's blob format, docs/ARCHITECTURE.md), an imported HMAC key's MAC against Python's hmac,
 imported ECC and RSA keys' signatures and public keys against the local key pair. Then the
-refusals AWS gives, and delete / re-import.
+refusals AWS gives, and delete / re-import; then the rotation of an imported key to new
+imported material (NEW_KEY_MATERIAL, RotateKeyOnDemand), each version checked locally.
 
 Environment: TRENT_ENDPOINTS (the leader first, then a follower), TRENT_REGION, the root
 credentials as AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY. Every case runs; the script exits 1 if
@@ -239,8 +240,53 @@ def refusals_and_reimport():
         assert entry["ImportState"] == "IMPORTED" and entry["KeyMaterialState"] == "CURRENT", out
 
 
+def rotation_of_imported_material():
+    key = new_external()
+    first, second = os.urandom(32), os.urandom(32)
+    wrap = ("RSAES_OAEP_SHA_256", "RSA_2048", wrap_with_cryptography)
+    id_first = import_material(key["KeyId"], first, *wrap)["KeyMaterialId"]
+    before = LEADER.encrypt(KeyId=key["KeyId"], Plaintext=b"under the first")["CiphertextBlob"]
+    with case("RotateKeyOnDemand with no new material: AWS's recorded answer"):
+        refused(LEADER.rotate_key_on_demand, "KMSInvalidStateException",
+                f"No available key material pending rotation for the key: {key['Arn']}.",
+                KeyId=key["KeyId"])
+    with case("NEW_KEY_MATERIAL waits as PENDING_ROTATION, then RotateKeyOnDemand makes it current"):
+        out = import_material(key["KeyId"], second, "RSA_AES_KEY_WRAP_SHA_256", "RSA_3072", wrap_with_openssl,
+                              client=FOLLOWER, ImportType="NEW_KEY_MATERIAL", KeyMaterialDescription="second")
+        id_second = out["KeyMaterialId"]
+        listed = LEADER.list_key_rotations(KeyId=key["KeyId"], IncludeKeyMaterial="ALL_KEY_MATERIAL")["Rotations"]
+        states = [(r["KeyMaterialId"], r["KeyMaterialState"]) for r in listed]
+        assert states == [(id_first, "CURRENT"), (id_second, "PENDING_ROTATION")], listed
+        assert LEADER.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["CurrentKeyMaterialId"] == id_first
+        FOLLOWER.rotate_key_on_demand(KeyId=key["KeyId"])
+        assert LEADER.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["CurrentKeyMaterialId"] == id_second
+        rotations = LEADER.list_key_rotations(KeyId=key["KeyId"])["Rotations"]
+        assert [(r["KeyMaterialId"], r["RotationType"]) for r in rotations] == [(id_second, "ON_DEMAND")], rotations
+        after = FOLLOWER.encrypt(KeyId=key["KeyId"], Plaintext=b"under the second")["CiphertextBlob"]
+        assert open_locally(second, after) == b"under the second"
+        assert open_locally(first, before) == b"under the first"
+        for client in (LEADER, FOLLOWER):
+            assert client.decrypt(CiphertextBlob=before)["KeyMaterialId"] == id_first
+            assert client.decrypt(CiphertextBlob=after)["KeyMaterialId"] == id_second
+    with case("a deleted old version makes the key unusable until it comes back"):
+        out = LEADER.delete_imported_key_material(KeyId=key["KeyId"], KeyMaterialId=id_first)
+        assert out["KeyMaterialId"] == id_first, out
+        refused(LEADER.decrypt, "KMSInvalidStateException", f"{key['Arn']} is pending import.",
+                CiphertextBlob=after)
+        out = import_material(key["KeyId"], first, *wrap, ImportType="EXISTING_KEY_MATERIAL")
+        assert out["KeyMaterialId"] == id_first, out
+        assert LEADER.decrypt(CiphertextBlob=after)["Plaintext"] == b"under the second"
+    with case("new material the key already has is refused"):
+        try:
+            import_material(key["KeyId"], first, *wrap, ImportType="NEW_KEY_MATERIAL")
+            raise AssertionError("the first material was imported again as new")
+        except ClientError as e:
+            assert e.response["Error"]["Code"] == "IncorrectKeyMaterialException", e.response
+
+
 def main():
-    run([symmetric_keys, hmac_keys, asymmetric_keys, refusals_and_reimport], "import")
+    run([symmetric_keys, hmac_keys, asymmetric_keys, refusals_and_reimport,
+         rotation_of_imported_material], "import")
 
 
 if __name__ == "__main__":
