@@ -137,6 +137,8 @@ fn metadata(m: Option<&aws_sdk_kms::types::KeyMetadata>) -> Value {
             "KeyUsage": m.key_usage().map(|u| u.as_str()),
             "Description": m.description(),
             "DeletionDate": m.deletion_date().map(|d| d.secs()),
+            "Origin": m.origin().map(|o| o.as_str()),
+            "CurrentKeyMaterialId": m.current_key_material_id(),
         })
     })
     .unwrap_or(Value::Null)
