@@ -21,7 +21,7 @@ use trent_protocol::types::{
     epoch_seconds, DeleteImportedKeyMaterialRequest, GetParametersForImportRequest,
     ImportKeyMaterialRequest,
 };
-use trent_state::{Command, Outcome, State, IMPORTED_ROTATION_COMMANDS};
+use trent_state::{Command, MaterialImport, Outcome, State, IMPORTED_ROTATION_COMMANDS};
 
 use crate::deletion::{every_second, system_call};
 use crate::{required, Action, Call, OpError, Service};
@@ -112,37 +112,27 @@ impl Service {
         let (version, imported) = self
             .unwrap_import(&token, &encrypted, key_id, spec, target, &versions)
             .await?;
-        let material = WrappedMaterial {
-            version,
-            created: 0, // the state stamps the import's time
-            blob: imported.blob,
+        let import = MaterialImport {
+            key_id,
+            material: WrappedMaterial {
+                version,
+                created: 0, // the state stamps the import's time
+                blob: imported.blob,
+            },
+            fingerprint: imported.fingerprint,
+            token: UsedToken {
+                id: facts.token_id,
+                valid_to: facts.valid_to,
+            },
+            valid_to,
+            description: req.key_material_description,
         };
-        let token = UsedToken {
-            id: facts.token_id,
-            valid_to: facts.valid_to,
-        };
-        let description = req.key_material_description;
-        let fingerprint = imported.fingerprint;
         let command = match target {
             Target::Pending(_) => {
                 self.require_commands(IMPORTED_ROTATION_COMMANDS).await?;
-                Command::ImportPendingMaterial {
-                    key_id,
-                    material,
-                    fingerprint,
-                    token,
-                    valid_to,
-                    description,
-                }
+                Command::ImportPendingMaterial(import)
             }
-            _ => Command::ImportKeyMaterial {
-                key_id,
-                material,
-                fingerprint,
-                token,
-                valid_to,
-                description,
-            },
+            _ => Command::ImportKeyMaterial(import),
         };
         material_answer(self.write(call, command).await?)
     }

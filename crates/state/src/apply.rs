@@ -173,35 +173,9 @@ impl State {
                 kind,
                 max_on_demand,
             } => self.rotate_key(*key_id, material, *kind, *max_on_demand, now, touched),
-            Command::ImportKeyMaterial {
-                key_id,
-                material,
-                fingerprint,
-                token,
-                valid_to,
-                description,
-            }
-            | Command::ImportPendingMaterial {
-                key_id,
-                material,
-                fingerprint,
-                token,
-                valid_to,
-                description,
-            } => {
-                let import = crate::Import {
-                    material,
-                    fingerprint: *fingerprint,
-                    token: *token,
-                    valid_to: *valid_to,
-                    description: description.as_deref(),
-                };
-                match command {
-                    Command::ImportPendingMaterial { .. } => {
-                        self.import_pending_material(*key_id, import, now, touched)
-                    }
-                    _ => self.import_key_material(*key_id, import, now, touched),
-                }
+            Command::ImportKeyMaterial(import) => self.import_key_material(import, now, touched),
+            Command::ImportPendingMaterial(import) => {
+                self.import_pending_material(import, now, touched)
             }
             Command::RotateToImported {
                 key_id,

@@ -242,18 +242,11 @@ pub enum Command {
         kind: RotationType,
         max_on_demand: Option<u32>,
     },
-    /// Brings imported `material` (unwrapped from the user's wrapping and wrapped again by
-    /// the leader's HSM) into an EXTERNAL key, spending `token`. Refused if the token was
-    /// used or expired by the request's time, or if the version was imported before with
-    /// material of another `fingerprint` (command set 3).
-    ImportKeyMaterial {
-        key_id: KeyId,
-        material: WrappedMaterial,
-        fingerprint: [u8; 32],
-        token: UsedToken,
-        valid_to: Option<Millis>,
-        description: Option<String>,
-    },
+    /// Brings imported material into an EXTERNAL key (its first material, or a re-import of
+    /// a version), spending the token. Refused if the token was used or expired by the
+    /// request's time, or if the version was imported before with material of another
+    /// fingerprint (command set 3).
+    ImportKeyMaterial(MaterialImport),
     /// Deletes an EXTERNAL key's imported material; the key is `PendingImport` after (unless
     /// pending deletion) (command set 3).
     DeleteImportedKeyMaterial {
@@ -268,14 +261,7 @@ pub enum Command {
     /// rotation (`ImportType=NEW_KEY_MATERIAL`): it waits as the key's pending material, under
     /// the next version. Refused as `ImportKeyMaterial` is, and while other material waits or
     /// if the key already has this material (command set 4).
-    ImportPendingMaterial {
-        key_id: KeyId,
-        material: WrappedMaterial,
-        fingerprint: [u8; 32],
-        token: UsedToken,
-        valid_to: Option<Millis>,
-        description: Option<String>,
-    },
+    ImportPendingMaterial(MaterialImport),
     /// RotateKeyOnDemand of an EXTERNAL key: makes its pending material current. Refused if
     /// none waits, or past `max_on_demand` (command set 4).
     RotateToImported {
@@ -336,6 +322,20 @@ impl Command {
             Command::DeleteImportedVersion { .. } => "DeleteImportedVersion",
         }
     }
+}
+
+/// What an import command brings: the user's material, unwrapped from the user's wrapping and
+/// wrapped again by the leader's HSM under the version it goes to, a keyed fingerprint of it,
+/// the import token it spends and what the import said. (Its fields, in this order, are what
+/// `ImportKeyMaterial` carried as a struct variant before command set 4: the same bytes.)
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MaterialImport {
+    pub key_id: KeyId,
+    pub material: WrappedMaterial,
+    pub fingerprint: [u8; 32],
+    pub token: UsedToken,
+    pub valid_to: Option<Millis>,
+    pub description: Option<String>,
 }
 
 /// What applying a command produced.

@@ -20,16 +20,7 @@ use trent_model::{
 };
 
 use crate::apply::pending_deletion;
-use crate::{Outcome, RecordKey, Response, State};
-
-/// What an ImportKeyMaterial command brings.
-pub struct Import<'a> {
-    pub material: &'a WrappedMaterial,
-    pub fingerprint: [u8; 32],
-    pub token: UsedToken,
-    pub valid_to: Option<Millis>,
-    pub description: Option<&'a str>,
-}
+use crate::{MaterialImport, Outcome, RecordKey, Response, State};
 
 impl State {
     /// The key's imports, if it is an EXTERNAL key that had any.
@@ -58,11 +49,11 @@ impl State {
     /// The first import of a key's material, or a re-import of one of its versions.
     pub(crate) fn import_key_material(
         &mut self,
-        key_id: KeyId,
-        import: Import<'_>,
+        import: &MaterialImport,
         now: Millis,
         touched: &mut Vec<RecordKey>,
     ) -> Response {
+        let key_id = import.key_id;
         let key = external_key(&self.keys, key_id)?;
         importable_state(key)?;
         let version = import.material.version;
@@ -81,8 +72,8 @@ impl State {
             Some(existing) => {
                 existing.imported = true;
                 existing.valid_to = import.valid_to;
-                if let Some(d) = import.description {
-                    existing.description = Some(d.to_owned());
+                if let Some(d) = &import.description {
+                    existing.description = Some(d.clone());
                 }
             }
             None => record.materials.push(ImportedVersion {
@@ -90,7 +81,7 @@ impl State {
                 fingerprint: import.fingerprint,
                 imported: true,
                 valid_to: import.valid_to,
-                description: import.description.map(str::to_owned),
+                description: import.description.clone(),
             }),
         }
         spend_token(record, import.token, now);
@@ -116,11 +107,11 @@ impl State {
     /// does not have this material.
     pub(crate) fn import_pending_material(
         &mut self,
-        key_id: KeyId,
-        import: Import<'_>,
+        import: &MaterialImport,
         now: Millis,
         touched: &mut Vec<RecordKey>,
     ) -> Response {
+        let key_id = import.key_id;
         let key = external_key(&self.keys, key_id)?;
         importable_state(key)?;
         let metadata = key.metadata.clone();
@@ -151,7 +142,7 @@ impl State {
             },
             fingerprint: import.fingerprint,
             valid_to: import.valid_to,
-            description: import.description.map(str::to_owned),
+            description: import.description.clone(),
         };
         self.pending.insert(key_id, pending);
         touched.push(RecordKey::KeyImport(key_id));

@@ -3,21 +3,13 @@
 
 use trent_model::*;
 
-use crate::tests::{id, key_record, Harness};
+use crate::import_tests::external;
+use crate::tests::{id, Harness};
 use crate::*;
 
 /// An EXTERNAL key with material 7 imported as version 1.
 fn imported() -> Harness {
-    let mut h = Harness::new();
-    let mut record = key_record(1);
-    record.metadata.origin = Origin::External;
-    record.metadata.key_state = KeyState::PendingImport;
-    record.material.clear();
-    h.run(Command::CreateKey {
-        record,
-        max_keys_per_account: None,
-    })
-    .unwrap();
+    let mut h = external();
     h.run(import(1, 7, 1, None)).unwrap();
     h
 }
@@ -39,19 +31,19 @@ fn token(token: u8) -> UsedToken {
 
 /// Re-imports (or first imports) `fingerprint` as `version`.
 fn import(version: u32, fingerprint: u8, t: u8, valid_to: Option<Millis>) -> Command {
-    Command::ImportKeyMaterial {
-        key_id: id(1),
-        material: material(version, fingerprint),
-        fingerprint: [fingerprint; 32],
-        token: token(t),
-        valid_to,
+    Command::ImportKeyMaterial(MaterialImport {
         description: None,
-    }
+        ..new_import(version, fingerprint, t, valid_to)
+    })
 }
 
 /// New material for a rotation, as `version`.
 fn import_new(version: u32, fingerprint: u8, t: u8, valid_to: Option<Millis>) -> Command {
-    Command::ImportPendingMaterial {
+    Command::ImportPendingMaterial(new_import(version, fingerprint, t, valid_to))
+}
+
+fn new_import(version: u32, fingerprint: u8, t: u8, valid_to: Option<Millis>) -> MaterialImport {
+    MaterialImport {
         key_id: id(1),
         material: material(version, fingerprint),
         fingerprint: [fingerprint; 32],
@@ -136,19 +128,8 @@ fn a_key_without_material_or_not_enabled_does_not_rotate() {
     h.run(import_new(2, 8, 3, None)).unwrap();
     assert_eq!(h.kind(rotate()), ErrorKind::Disabled);
     assert_eq!(versions_in_key(&h), vec![1]);
-    let mut fresh = Harness::new();
-    let mut record = key_record(1);
-    record.metadata.origin = Origin::External;
-    record.metadata.key_state = KeyState::PendingImport;
-    record.material.clear();
-    fresh
-        .run(Command::CreateKey {
-            record,
-            max_keys_per_account: None,
-        })
-        .unwrap();
     assert_eq!(
-        fresh.kind(import_new(1, 8, 1, None)),
+        external().kind(import_new(1, 8, 1, None)),
         ErrorKind::InvalidState,
         "new material for a rotation needs material to rotate from"
     );

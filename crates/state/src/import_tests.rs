@@ -5,7 +5,8 @@ use trent_model::*;
 use crate::tests::{id, key_record, Harness};
 use crate::*;
 
-fn external() -> Harness {
+/// A harness holding key 1, EXTERNAL, with no material yet.
+pub(crate) fn external() -> Harness {
     let mut h = Harness::new();
     let mut record = key_record(1);
     record.metadata.origin = Origin::External;
@@ -20,7 +21,7 @@ fn external() -> Harness {
 }
 
 fn import(fingerprint: u8, token: u8, valid_to: Option<Millis>) -> Command {
-    Command::ImportKeyMaterial {
+    Command::ImportKeyMaterial(MaterialImport {
         key_id: id(1),
         material: WrappedMaterial {
             version: 1,
@@ -34,7 +35,7 @@ fn import(fingerprint: u8, token: u8, valid_to: Option<Millis>) -> Command {
         },
         valid_to,
         description: Some("first".into()),
-    }
+    })
 }
 
 fn state_of(h: &Harness) -> KeyState {
@@ -60,8 +61,8 @@ fn an_import_enables_the_key_and_a_token_is_spent_once() {
 fn an_expired_token_is_refused_by_the_request_time() {
     let mut h = external();
     let mut command = import(7, 1, None);
-    if let Command::ImportKeyMaterial { token, .. } = &mut command {
-        token.valid_to = h.now();
+    if let Command::ImportKeyMaterial(import) = &mut command {
+        import.token.valid_to = h.now();
     }
     assert_eq!(h.kind(command), ErrorKind::ExpiredImportToken);
     assert_eq!(state_of(&h), KeyState::PendingImport);
@@ -140,4 +141,26 @@ fn import_records_travel_in_backups() {
         .collect();
     let err = State::from_backup_records(without_key, true).unwrap_err();
     assert!(err.reason.contains("import record"), "{err}");
+}
+
+#[test]
+fn an_import_command_keeps_the_log_encoding_of_command_set_3() {
+    // Command set 3 wrote ImportKeyMaterial as a struct variant: its index (the 34th
+    // command), then its fields in order. The newtype variant must write the same bytes, or
+    // a log written by that build would not decode.
+    let command = import(7, 1, Some(5));
+    let Command::ImportKeyMaterial(i) = &command else {
+        unreachable!()
+    };
+    let bytes = bincode::serialize(&command).unwrap();
+    let fields = (
+        i.key_id,
+        &i.material,
+        i.fingerprint,
+        i.token,
+        i.valid_to,
+        &i.description,
+    );
+    assert_eq!(bytes[..4], 33u32.to_le_bytes());
+    assert_eq!(bytes[4..], bincode::serialize(&fields).unwrap());
 }

@@ -41,9 +41,10 @@ mod rotation;
 mod seal;
 mod user_policies;
 
-pub use command::{Batch, Command, Outcome, Request, RequestId, Response, Responses};
+pub use command::{
+    Batch, Command, MaterialImport, Outcome, Request, RequestId, Response, Responses,
+};
 pub use identity::ClusterIdentity;
-pub use import::Import;
 pub use key_access::KeyPolicy;
 pub use record::{DecodeError, RecordKey};
 pub use restore::{check_backup, EntityCounts, MAX_PARTS, MAX_PART_BYTES};

@@ -27,6 +27,7 @@ mod partition;
 mod peer_tls;
 mod rotation;
 mod sdk;
+mod sdk_import;
 mod shapes;
 mod statefulset;
 mod tls;

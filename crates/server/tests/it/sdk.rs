@@ -22,7 +22,7 @@ pub fn sdk(endpoint: &str, id: &str, secret: &str) -> Client {
 }
 
 /// One root client per node.
-fn clients(cluster: &TestCluster) -> Vec<Client> {
+pub(crate) fn clients(cluster: &TestCluster) -> Vec<Client> {
     cluster
         .nodes
         .iter()
