@@ -17,6 +17,9 @@
 //!   second is a capital too (`KeyId` -> `keyId`, `AWSAccountId` stays), which is how the
 //!   KMS examples print `keyMetadata.AWSAccountId`. Map keys (an encryption context's, a
 //!   grant constraint's) are data and keep their case.
+//! - A kept member is copied only in the shape the model gives it (a scalar, a list of
+//!   scalars, a map of scalars, a known structure); a refused request's malformed member
+//!   (`{"KeyId": {"Plaintext": ...}}`) is recorded as `null`.
 //!
 //! Choices (see docs/ARCHITECTURE.md, "Audit trail"):
 //! - `DeriveSharedSecret`'s `PublicKey` (the peer's) is public, but it is a blob and is not
@@ -24,7 +27,10 @@
 //!   `keyAgreementAlgorithm` and the key say what was done.
 //! - Key policies are recorded: CloudTrail's PutKeyPolicy entry carries `policy` in full
 //!   (`ct-put-key-policy`), and a policy is readable by anyone allowed GetKeyPolicy.
-//! - Grant tokens are not recorded (the brief; a token lets its holder use a grant at once).
+//! - Grant tokens are not recorded (a token lets its holder use a grant at once); nor are
+//!   pagination members (`Limit`, `Marker`), `ResourceOwners`, `DryRunModifiers` or a
+//!   `Recipient` (its attestation document is a blob; CloudTrail summarizes it in
+//!   `additionalEventData`, which the integration may do).
 //! - Cryptographic operations record no response elements (CloudTrail's Encrypt, Decrypt,
 //!   Decapsulate entries have `"responseElements": null`); CreateGrant records `grantId`,
 //!   never `grantToken`.
@@ -34,10 +40,12 @@ use serde_json::{Map, Value};
 /// How a kept member's value is copied.
 #[derive(Clone, Copy)]
 enum Keep {
-    /// As given, if a scalar, a list of scalars or a map of scalars ([`as_is`]).
-    AsIs,
-    /// An object whose member names are CloudTrail-cased, one level; values as given (a
-    /// grant's `Constraints`: its members are maps of data).
+    /// A scalar or a list of scalars, as given.
+    Scalar,
+    /// A map of scalars whose keys are data (an encryption context), as given.
+    Map,
+    /// An object whose member names are CloudTrail-cased, one level; each value a scalar or a
+    /// map of scalars (a grant's `Constraints`, a tag).
     Members,
     /// A list of objects, each [`Keep::Members`] (`Tags`).
     EachMembers,
@@ -46,7 +54,8 @@ enum Keep {
     Deep,
 }
 
-const K: Keep = Keep::AsIs;
+const K: Keep = Keep::Scalar;
+const MAP: Keep = Keep::Map;
 
 /// The members of `operation`'s request CloudTrail records.
 fn request_allowlist(operation: &str) -> Option<&'static [(&'static str, Keep)]> {
@@ -68,6 +77,7 @@ fn request_allowlist(operation: &str) -> Option<&'static [(&'static str, Keep)]>
             ("CustomKeyStoreName", K),
             ("CustomKeyStoreType", K),
             ("CloudHsmClusterId", K),
+            ("TrustAnchorCertificate", K),
             ("XksProxyConnectivity", K),
             ("XksProxyUriEndpoint", K),
             ("XksProxyUriPath", K),
@@ -98,8 +108,13 @@ fn request_allowlist(operation: &str) -> Option<&'static [(&'static str, Keep)]>
         ],
         "RetireGrant" => &[("KeyId", K), ("GrantId", K), ("DryRun", K)],
         "RevokeGrant" => &[("KeyId", K), ("GrantId", K), ("DryRun", K)],
-        "ListGrants" => &[("KeyId", K), ("GrantId", K), ("GranteePrincipal", K)],
-        "ListRetirableGrants" => &[("RetiringPrincipal", K)],
+        "ListGrants" => &[
+            ("KeyId", K),
+            ("GrantId", K),
+            ("GranteePrincipal", K),
+            ("GranteeServicePrincipal", K),
+        ],
+        "ListRetirableGrants" => &[("RetiringPrincipal", K), ("RetiringServicePrincipal", K)],
         "CreateKey" => &[
             ("Description", K),
             ("KeyUsage", K),
@@ -123,35 +138,35 @@ fn request_allowlist(operation: &str) -> Option<&'static [(&'static str, Keep)]>
         ],
         "Encrypt" => &[
             ("KeyId", K),
-            ("EncryptionContext", K),
+            ("EncryptionContext", MAP),
             ("EncryptionAlgorithm", K),
             ("DryRun", K),
         ],
         "Decrypt" => &[
             ("KeyId", K),
-            ("EncryptionContext", K),
+            ("EncryptionContext", MAP),
             ("EncryptionAlgorithm", K),
             ("DryRun", K),
         ],
         "ReEncrypt" => &[
             ("SourceKeyId", K),
             ("DestinationKeyId", K),
-            ("SourceEncryptionContext", K),
-            ("DestinationEncryptionContext", K),
+            ("SourceEncryptionContext", MAP),
+            ("DestinationEncryptionContext", MAP),
             ("SourceEncryptionAlgorithm", K),
             ("DestinationEncryptionAlgorithm", K),
             ("DryRun", K),
         ],
         "GenerateDataKey" | "GenerateDataKeyWithoutPlaintext" => &[
             ("KeyId", K),
-            ("EncryptionContext", K),
+            ("EncryptionContext", MAP),
             ("KeySpec", K),
             ("NumberOfBytes", K),
             ("DryRun", K),
         ],
         "GenerateDataKeyPair" | "GenerateDataKeyPairWithoutPlaintext" => &[
             ("KeyId", K),
-            ("EncryptionContext", K),
+            ("EncryptionContext", MAP),
             ("KeyPairSpec", K),
             ("DryRun", K),
         ],
@@ -225,7 +240,7 @@ fn response_allowlist(operation: &str) -> Option<&'static [(&'static str, Keep)]
 /// The `requestParameters` to record for `operation`'s `request` (the JSON body as the API
 /// received it), or `None` (written `null`) when nothing may be kept.
 pub fn request_parameters(operation: &str, request: &Value) -> Option<Value> {
-    const UNKNOWN: &[(&str, Keep)] = &[("KeyId", Keep::AsIs)];
+    const UNKNOWN: &[(&str, Keep)] = &[("KeyId", Keep::Scalar)];
     keep(request, request_allowlist(operation).unwrap_or(UNKNOWN))
 }
 
@@ -250,7 +265,12 @@ fn keep(body: &Value, allowlist: &[(&str, Keep)]) -> Option<Value> {
 
 fn copy(value: &Value, how: Keep) -> Value {
     match (how, value) {
-        (Keep::Members, Value::Object(o)) => Value::Object(rename(o, |v| copy(v, Keep::AsIs))),
+        (Keep::Scalar, v) => scalars(v),
+        (Keep::Map, Value::Object(o)) if o.values().all(is_scalar) => value.clone(),
+        (Keep::Members, Value::Object(o)) => Value::Object(rename(o, |v| match v {
+            Value::Object(_) => copy(v, Keep::Map),
+            v => scalars(v),
+        })),
         (Keep::EachMembers, Value::Array(items)) => {
             Value::Array(items.iter().map(|i| copy(i, Keep::Members)).collect())
         }
@@ -258,20 +278,24 @@ fn copy(value: &Value, how: Keep) -> Value {
         (Keep::Deep, Value::Array(items)) => {
             Value::Array(items.iter().map(|i| copy(i, Keep::Deep)).collect())
         }
-        (_, v) => as_is(v),
+        (Keep::Deep, v) => v.clone(),
+        // A shape the model does not give this member (a malformed request's
+        // `{"KeyId": {"Plaintext": ...}}`) is recorded as null: refused requests are
+        // recorded too, and their bodies are whatever the caller sent.
+        _ => Value::Null,
     }
 }
 
-/// A value kept as given if it has a shape the model gives an unstructured member: a scalar,
-/// a list of scalars, or a map of scalars (an encryption context: its keys are data). Anything
-/// deeper (a malformed request's `{"KeyId": {"Plaintext": ...}}`) is recorded as `null`:
-/// refused requests are recorded too, and their bodies are whatever the caller sent.
-fn as_is(v: &Value) -> Value {
-    let scalar = |v: &Value| !v.is_object() && !v.is_array();
+fn is_scalar(v: &Value) -> bool {
+    !v.is_object() && !v.is_array()
+}
+
+/// A scalar or a list of scalars as given; anything else null.
+fn scalars(v: &Value) -> Value {
     match v {
-        Value::Array(items) if !items.iter().all(scalar) => Value::Null,
-        Value::Object(members) if !members.values().all(scalar) => Value::Null,
-        v => v.clone(),
+        Value::Array(items) if items.iter().all(is_scalar) => v.clone(),
+        v if is_scalar(v) => v.clone(),
+        _ => Value::Null,
     }
 }
 
