@@ -105,10 +105,25 @@ impl BatchHasher {
 }
 
 /// Checks consecutive batches: every event in its place after its predecessor, every batch
-/// after the one before. `Ok` for no batches.
+/// after the one before. `Ok` for no batches. The last event has no successor to vouch for
+/// it: [`verify_chain_to`] checks it against a hash the caller trusts.
 pub fn verify_chain(batches: &[Batch]) -> Result<(), Finding> {
-    let Some(first) = batches.first() else {
+    walk_batches(batches).map(drop)
+}
+
+/// [`verify_chain`], and the last batch must hash to `end` (the tip the caller kept, or a
+/// digest's `lastBatchHashValue`). `Ok` for no batches.
+pub fn verify_chain_to(batches: &[Batch], end: &[u8; 32]) -> Result<(), Finding> {
+    let Some((walker, end_at)) = walk_batches(batches)? else {
         return Ok(());
+    };
+    let last = batches.last().expect("walked batches");
+    walker.checkpoint(last.seq, end, &end_at)
+}
+
+fn walk_batches(batches: &[Batch]) -> Result<Option<(Walker, At)>, Finding> {
+    let Some(first) = batches.first() else {
+        return Ok(None);
     };
     let records: Vec<Record> = batches
         .iter()
@@ -146,7 +161,8 @@ pub fn verify_chain(batches: &[Batch]) -> Result<(), Finding> {
         index: u32::try_from(last.events.len()).ok(),
         ..At::default()
     };
-    walker.finish(end).map(drop)
+    walker.finish(end.clone())?;
+    Ok(Some((walker, end)))
 }
 
 /// A batch's own `seq` and `prev` against its events' links (which the walker has checked).

@@ -30,7 +30,9 @@ mod parameters;
 mod verify;
 mod walk;
 
-pub use chain::{event_hash, verify_chain, Batch, BATCH_LABEL, EVENT_LABEL, GENESIS};
+pub use chain::{
+    event_hash, verify_chain, verify_chain_to, Batch, BATCH_LABEL, EVENT_LABEL, GENESIS,
+};
 pub use digest::{
     fingerprint, sha256_hex, verify_signature, DigestFile, DigestSigner, LogFileEntry, SignError,
     HASH_ALGORITHM, SHA256_WITH_ECDSA, SHA256_WITH_RSA,
