@@ -73,7 +73,7 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 
 /// The bytes of lowercase (or uppercase) hex; `None` for anything else.
 pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !s.len().is_multiple_of(2) || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..s.len())

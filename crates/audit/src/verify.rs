@@ -11,9 +11,10 @@
 //!    The oldest digest must start the chain (no previous); else its previous is **Deleted**.
 //! 3. For each digest, each log file it lists, in order: present (else **Deleted** log
 //!    file); its records walked through the chain (`walk.rs`: the first bad record, by file,
-//!    record index and eventID); then its hash (else **Edited** log file: a change the chain
-//!    cannot see, such as whitespace); at the digest's end, the chain must stand at the
-//!    digest's last batch and hash.
+//!    record index and eventID); at the digest's end, the chain must stand at the digest's
+//!    last batch and hash; then each file's hash (else **Edited** log file: a change the
+//!    chain cannot see, such as whitespace). The hashes come last so that an edited record
+//!    is named by the record or digest that vouches for it, not only by its file.
 //! 4. A log file no digest lists: the digest that covered it is **Deleted**.
 //!
 //! A reorder is recognised within one file (the walker looks ahead in the file); one across
@@ -75,15 +76,31 @@ pub fn verify_dir(dir: &Path, public_key_der: &[u8]) -> Result<Report, Finding> 
     let mut covered = BTreeSet::new();
     for d in &digests {
         let mut end = At::default();
+        let mut first_bad_hash = None;
         for entry in &d.digest.log_files {
-            end = walk_log_file(dir, entry, &mut walker)?;
+            let (at, hash_ok) = walk_log_file(dir, entry, &mut walker)?;
+            end = at;
+            if !hash_ok && first_bad_hash.is_none() {
+                first_bad_hash = Some(entry.s3_object.as_str());
+            }
             covered.insert(entry.s3_object.clone());
         }
+        // The file hashes after the range's end: a file's last record is vouched for by the
+        // next file's first, or by the digest's last batch hash, which name the record.
         walker.checkpoint(
             d.digest.last_batch_seq,
             &d.digest.last_batch_hash_value,
             &end,
         )?;
+        if let Some(name) = first_bad_hash {
+            let detail = "its hash is not the one its digest signed for".into();
+            return Err(Finding::file(
+                Tamper::Edited,
+                Subject::LogFile,
+                Some(name),
+                detail,
+            ));
+        }
     }
     if let Some(stray) = names
         .iter()
@@ -215,8 +232,13 @@ fn check_digest_chain(digests: &[Loaded]) -> Result<(), Finding> {
     Ok(())
 }
 
-/// Walks one log file; answers the place just past its last record.
-fn walk_log_file(dir: &Path, entry: &LogFileEntry, walker: &mut Walker) -> Result<At, Finding> {
+/// Walks one log file; answers the place just past its last record, and whether the file's
+/// hash is its digest's.
+fn walk_log_file(
+    dir: &Path,
+    entry: &LogFileEntry,
+    walker: &mut Walker,
+) -> Result<(At, bool), Finding> {
     let name = entry.s3_object.as_str();
     let file_finding = |what, detail| Finding::file(what, Subject::LogFile, Some(name), detail);
     if name.contains('/') || name.contains("..") || !dir.join(name).is_file() {
@@ -230,16 +252,12 @@ fn walk_log_file(dir: &Path, entry: &LogFileEntry, walker: &mut Walker) -> Resul
     for (i, record) in records.iter().enumerate() {
         walker.step(record, &records[i + 1..])?;
     }
-    if sha256_hex(&bytes) != entry.hash_value {
-        let detail = "its hash is not the one its digest signed for".into();
-        return Err(file_finding(Tamper::Edited, detail));
-    }
-    let record = Some(records.len());
-    Ok(At {
+    let end = At {
         file: Some(name.to_owned()),
-        record,
+        record: Some(records.len()),
         ..At::default()
-    })
+    };
+    Ok((end, sha256_hex(&bytes) == entry.hash_value))
 }
 
 fn parse_records(name: &str, bytes: &[u8]) -> Result<Vec<Record>, String> {
