@@ -15,7 +15,9 @@
 //!   next call continues from (the integration keeps it in the replicated state).
 //! - Times are the caller's; gzip headers carry no time, so the same input writes the same
 //!   bytes. Each file is synced before `export` returns; the directory entry is the
-//!   caller's to sync.
+//!   caller's to sync. Log files are written before their digest: an export that fails
+//!   (the signer refuses) leaves log files no digest lists, which `verify_dir` reports until
+//!   the same export is run again (same names, same bytes).
 //!
 //! Not matched: CloudTrail's `AWSLogs/<account>/CloudTrail/<region>/<yyyy>/<mm>/<dd>/`
 //! prefixes (one flat directory is easier to hand to `trent audit verify`).
