@@ -1,12 +1,10 @@
 //! Export to a directory and verify it; each tampering done to a real export, each finding
 //! exact.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use trent_audit::{
     export, verify_dir, verify_signature, Batch, DigestFile, DigestSigner, DigestTip, Event,

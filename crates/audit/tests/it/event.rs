@@ -1,8 +1,6 @@
 //! The event's JSON against CloudTrail's KMS examples.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use trent_audit::{Event, IdentityType, Resource, UserIdentity};
 

@@ -1,8 +1,6 @@
 //! The chain in memory: sealing, hashing, and the first bad place for each tampering.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use trent_audit::{event_hash, verify_chain, verify_chain_to, Batch, Finding, Tamper, GENESIS};
 
 /// Three batches of three events, events 0..9.

@@ -1,5 +1,4 @@
 //! Test helpers: signers over key pairs generated here, and events that look like real calls.
-#![allow(dead_code)]
 
 use std::sync::{Arc, OnceLock};
 
