@@ -1,0 +1,346 @@
+//! What of a request and a response may be recorded: an allowlist per operation, as
+//! CloudTrail keeps for AWS KMS.
+//!
+//! Guarantees:
+//! - Only members named in the operation's list come out; an operation not in the tables
+//!   (a future one, trent's admin target) records `keyId` alone, if its request has one,
+//!   and no response elements.
+//! - No blob is ever recorded (every `blob` member of the KMS model: `Plaintext`,
+//!   `CiphertextBlob`, `Signature`, `Mac`, `Message`, `SharedSecret`,
+//!   `SharedSecretCiphertextBlob`, `CiphertextForRecipient`, `PrivateKeyPlaintext`,
+//!   `PrivateKeyCiphertextBlob`, `EncryptedKeyMaterial`, `ImportToken`, `PublicKey`, a
+//!   recipient's `AttestationDocument`), and no credential (`KeyStorePassword`,
+//!   `XksProxyAuthenticationCredential`, `GrantToken`, `GrantTokens`). A member whose name
+//!   looks like a secret ([`looks_secret`]) is dropped at any depth, even if a table named it:
+//!   the tables are the policy, the name check is the backstop.
+//! - Member names are CloudTrail's: the API name with its first letter lowered, unless the
+//!   second is a capital too (`KeyId` -> `keyId`, `AWSAccountId` stays), which is how the
+//!   KMS examples print `keyMetadata.AWSAccountId`. Map keys (an encryption context's, a
+//!   grant constraint's) are data and keep their case.
+//! - A kept member is copied only in the shape the model gives it (a scalar, a list of
+//!   scalars, a map of scalars, a known structure); a refused request's malformed member
+//!   (`{"KeyId": {"Plaintext": ...}}`) is recorded as `null`.
+//!
+//! Choices (see docs/ARCHITECTURE.md, "Audit trail"):
+//! - `DeriveSharedSecret`'s `PublicKey` (the peer's) is public, but it is a blob and is not
+//!   recorded: one rule for every blob is easier to keep than a list of harmless ones, and
+//!   `keyAgreementAlgorithm` and the key say what was done.
+//! - Key policies are recorded: CloudTrail's PutKeyPolicy entry carries `policy` in full
+//!   (`ct-put-key-policy`), and a policy is readable by anyone allowed GetKeyPolicy.
+//! - Grant tokens are not recorded (a token lets its holder use a grant at once); nor are
+//!   pagination members (`Limit`, `Marker`), `ResourceOwners`, `DryRunModifiers` or a
+//!   `Recipient` (its attestation document is a blob; CloudTrail summarizes it in
+//!   `additionalEventData`, which the integration may do).
+//! - Cryptographic operations record no response elements (CloudTrail's Encrypt, Decrypt,
+//!   Decapsulate entries have `"responseElements": null`); CreateGrant records `grantId`,
+//!   never `grantToken`.
+
+use serde_json::{Map, Value};
+
+/// How a kept member's value is copied.
+#[derive(Clone, Copy)]
+enum Keep {
+    /// A scalar or a list of scalars, as given.
+    Scalar,
+    /// A map of scalars whose keys are data (an encryption context), as given.
+    Map,
+    /// An object whose member names are CloudTrail-cased, one level; each value a scalar or a
+    /// map of scalars (a grant's `Constraints`, a tag).
+    Members,
+    /// A list of objects, each [`Keep::Members`] (`Tags`).
+    EachMembers,
+    /// An object whose member names are CloudTrail-cased at every depth (`KeyMetadata`: a
+    /// structure of structures, no maps).
+    Deep,
+}
+
+const K: Keep = Keep::Scalar;
+const MAP: Keep = Keep::Map;
+
+/// The members of `operation`'s request CloudTrail records.
+fn request_allowlist(operation: &str) -> Option<&'static [(&'static str, Keep)]> {
+    const KEY: &[(&str, Keep)] = &[("KeyId", K)];
+    const STORE: &[(&str, Keep)] = &[("CustomKeyStoreId", K)];
+    Some(match operation {
+        "CancelKeyDeletion"
+        | "DisableKey"
+        | "DisableKeyRotation"
+        | "EnableKey"
+        | "RotateKeyOnDemand"
+        | "GetKeyRotationStatus"
+        | "GetKeyLastUsage"
+        | "DescribeKey" => KEY,
+        "ConnectCustomKeyStore" | "DeleteCustomKeyStore" | "DisconnectCustomKeyStore" => STORE,
+        "CreateAlias" | "UpdateAlias" => &[("AliasName", K), ("TargetKeyId", K)],
+        "DeleteAlias" => &[("AliasName", K)],
+        "CreateCustomKeyStore" => &[
+            ("CustomKeyStoreName", K),
+            ("CustomKeyStoreType", K),
+            ("CloudHsmClusterId", K),
+            ("TrustAnchorCertificate", K),
+            ("XksProxyConnectivity", K),
+            ("XksProxyUriEndpoint", K),
+            ("XksProxyUriPath", K),
+            ("XksProxyVpcEndpointServiceName", K),
+            ("XksProxyVpcEndpointServiceOwner", K),
+        ],
+        "UpdateCustomKeyStore" => &[
+            ("CustomKeyStoreId", K),
+            ("NewCustomKeyStoreName", K),
+            ("CloudHsmClusterId", K),
+            ("XksProxyConnectivity", K),
+            ("XksProxyUriEndpoint", K),
+            ("XksProxyUriPath", K),
+            ("XksProxyVpcEndpointServiceName", K),
+            ("XksProxyVpcEndpointServiceOwner", K),
+        ],
+        "DescribeCustomKeyStores" => &[("CustomKeyStoreId", K), ("CustomKeyStoreName", K)],
+        "CreateGrant" => &[
+            ("KeyId", K),
+            ("GranteePrincipal", K),
+            ("GranteeServicePrincipal", K),
+            ("RetiringPrincipal", K),
+            ("RetiringServicePrincipal", K),
+            ("Operations", K),
+            ("Constraints", Keep::Members),
+            ("Name", K),
+            ("DryRun", K),
+        ],
+        "RetireGrant" => &[("KeyId", K), ("GrantId", K), ("DryRun", K)],
+        "RevokeGrant" => &[("KeyId", K), ("GrantId", K), ("DryRun", K)],
+        "ListGrants" => &[
+            ("KeyId", K),
+            ("GrantId", K),
+            ("GranteePrincipal", K),
+            ("GranteeServicePrincipal", K),
+        ],
+        "ListRetirableGrants" => &[("RetiringPrincipal", K), ("RetiringServicePrincipal", K)],
+        "CreateKey" => &[
+            ("Description", K),
+            ("KeyUsage", K),
+            ("KeySpec", K),
+            ("CustomerMasterKeySpec", K),
+            ("Origin", K),
+            ("CustomKeyStoreId", K),
+            ("XksKeyId", K),
+            ("MultiRegion", K),
+            ("BypassPolicyLockoutSafetyCheck", K),
+            ("Policy", K),
+            ("Tags", Keep::EachMembers),
+        ],
+        "ReplicateKey" => &[
+            ("KeyId", K),
+            ("ReplicaRegion", K),
+            ("Description", K),
+            ("BypassPolicyLockoutSafetyCheck", K),
+            ("Policy", K),
+            ("Tags", Keep::EachMembers),
+        ],
+        "Encrypt" => &[
+            ("KeyId", K),
+            ("EncryptionContext", MAP),
+            ("EncryptionAlgorithm", K),
+            ("DryRun", K),
+        ],
+        "Decrypt" => &[
+            ("KeyId", K),
+            ("EncryptionContext", MAP),
+            ("EncryptionAlgorithm", K),
+            ("DryRun", K),
+        ],
+        "ReEncrypt" => &[
+            ("SourceKeyId", K),
+            ("DestinationKeyId", K),
+            ("SourceEncryptionContext", MAP),
+            ("DestinationEncryptionContext", MAP),
+            ("SourceEncryptionAlgorithm", K),
+            ("DestinationEncryptionAlgorithm", K),
+            ("DryRun", K),
+        ],
+        "GenerateDataKey" | "GenerateDataKeyWithoutPlaintext" => &[
+            ("KeyId", K),
+            ("EncryptionContext", MAP),
+            ("KeySpec", K),
+            ("NumberOfBytes", K),
+            ("DryRun", K),
+        ],
+        "GenerateDataKeyPair" | "GenerateDataKeyPairWithoutPlaintext" => &[
+            ("KeyId", K),
+            ("EncryptionContext", MAP),
+            ("KeyPairSpec", K),
+            ("DryRun", K),
+        ],
+        "GenerateRandom" => &[("NumberOfBytes", K), ("CustomKeyStoreId", K)],
+        "GenerateMac" | "VerifyMac" => &[("KeyId", K), ("MacAlgorithm", K), ("DryRun", K)],
+        "Sign" | "Verify" => &[
+            ("KeyId", K),
+            ("SigningAlgorithm", K),
+            ("MessageType", K),
+            ("DryRun", K),
+        ],
+        "DeriveSharedSecret" => &[("KeyId", K), ("KeyAgreementAlgorithm", K), ("DryRun", K)],
+        "Encapsulate" | "Decapsulate" => {
+            &[("KeyId", K), ("EncapsulationAlgorithm", K), ("DryRun", K)]
+        }
+        "GetPublicKey" => KEY,
+        "GetKeyPolicy" => &[("KeyId", K), ("PolicyName", K)],
+        "PutKeyPolicy" => &[
+            ("KeyId", K),
+            ("PolicyName", K),
+            ("Policy", K),
+            ("BypassPolicyLockoutSafetyCheck", K),
+        ],
+        "ListKeyPolicies" | "ListResourceTags" | "ListAliases" => KEY,
+        "ListKeyRotations" => &[("KeyId", K), ("IncludeKeyMaterial", K)],
+        "ListKeys" => &[],
+        "GetParametersForImport" => &[
+            ("KeyId", K),
+            ("WrappingAlgorithm", K),
+            ("WrappingKeySpec", K),
+        ],
+        "ImportKeyMaterial" => &[
+            ("KeyId", K),
+            ("ExpirationModel", K),
+            ("ValidTo", K),
+            ("ImportType", K),
+            ("KeyMaterialDescription", K),
+            ("KeyMaterialId", K),
+        ],
+        "DeleteImportedKeyMaterial" => &[("KeyId", K), ("KeyMaterialId", K)],
+        "EnableKeyRotation" => &[("KeyId", K), ("RotationPeriodInDays", K)],
+        "ScheduleKeyDeletion" => &[("KeyId", K), ("PendingWindowInDays", K)],
+        "TagResource" => &[("KeyId", K), ("Tags", Keep::EachMembers)],
+        "UntagResource" => &[("KeyId", K), ("TagKeys", K)],
+        "UpdateKeyDescription" => &[("KeyId", K), ("Description", K)],
+        "UpdatePrimaryRegion" => &[("KeyId", K), ("PrimaryRegion", K)],
+        _ => return None,
+    })
+}
+
+/// The members of `operation`'s response CloudTrail records (`None`: `"responseElements":
+/// null`, as for every read and every cryptographic operation).
+fn response_allowlist(operation: &str) -> Option<&'static [(&'static str, Keep)]> {
+    Some(match operation {
+        "CreateKey" => &[("KeyMetadata", Keep::Deep)],
+        "ReplicateKey" => &[("ReplicaKeyMetadata", Keep::Deep)],
+        "CreateGrant" => &[("GrantId", K), ("KeyId", K)],
+        "CreateCustomKeyStore" => &[("CustomKeyStoreId", K)],
+        "CancelKeyDeletion" | "RotateKeyOnDemand" => &[("KeyId", K)],
+        "ScheduleKeyDeletion" => &[
+            ("KeyId", K),
+            ("DeletionDate", K),
+            ("KeyState", K),
+            ("PendingWindowInDays", K),
+        ],
+        "ImportKeyMaterial" | "DeleteImportedKeyMaterial" => &[("KeyId", K), ("KeyMaterialId", K)],
+        _ => return None,
+    })
+}
+
+/// The `requestParameters` to record for `operation`'s `request` (the JSON body as the API
+/// received it), or `None` (written `null`) when nothing may be kept.
+pub fn request_parameters(operation: &str, request: &Value) -> Option<Value> {
+    const UNKNOWN: &[(&str, Keep)] = &[("KeyId", Keep::Scalar)];
+    keep(request, request_allowlist(operation).unwrap_or(UNKNOWN))
+}
+
+/// The `responseElements` to record for `operation`'s `response`, or `None` (`null`).
+pub fn response_elements(operation: &str, response: &Value) -> Option<Value> {
+    keep(response, response_allowlist(operation)?)
+}
+
+fn keep(body: &Value, allowlist: &[(&str, Keep)]) -> Option<Value> {
+    let body = body.as_object()?;
+    let mut kept = Map::new();
+    for &(member, how) in allowlist {
+        if looks_secret(member) {
+            continue;
+        }
+        if let Some(value) = body.get(member) {
+            kept.insert(cloudtrail_name(member), copy(value, how));
+        }
+    }
+    (!kept.is_empty()).then_some(Value::Object(kept))
+}
+
+fn copy(value: &Value, how: Keep) -> Value {
+    match (how, value) {
+        (Keep::Scalar, v) => scalars(v),
+        (Keep::Map, Value::Object(o)) if o.values().all(is_scalar) => value.clone(),
+        (Keep::Members, Value::Object(o)) => Value::Object(rename(o, |v| match v {
+            Value::Object(_) => copy(v, Keep::Map),
+            v => scalars(v),
+        })),
+        (Keep::EachMembers, Value::Array(items)) => {
+            Value::Array(items.iter().map(|i| copy(i, Keep::Members)).collect())
+        }
+        (Keep::Deep, Value::Object(o)) => Value::Object(rename(o, |v| copy(v, Keep::Deep))),
+        (Keep::Deep, Value::Array(items)) => {
+            Value::Array(items.iter().map(|i| copy(i, Keep::Deep)).collect())
+        }
+        (Keep::Deep, v) => v.clone(),
+        // A shape the model does not give this member (a malformed request's
+        // `{"KeyId": {"Plaintext": ...}}`) is recorded as null: refused requests are
+        // recorded too, and their bodies are whatever the caller sent.
+        _ => Value::Null,
+    }
+}
+
+fn is_scalar(v: &Value) -> bool {
+    !v.is_object() && !v.is_array()
+}
+
+/// A scalar or a list of scalars as given; anything else null.
+fn scalars(v: &Value) -> Value {
+    match v {
+        Value::Array(items) if items.iter().all(is_scalar) => v.clone(),
+        v if is_scalar(v) => v.clone(),
+        _ => Value::Null,
+    }
+}
+
+/// An object's members CloudTrail-cased, secret-looking ones dropped, each value by `value`.
+fn rename(o: &Map<String, Value>, value: impl Fn(&Value) -> Value) -> Map<String, Value> {
+    o.iter()
+        .filter(|(name, _)| !looks_secret(name))
+        .map(|(name, v)| (cloudtrail_name(name), value(v)))
+        .collect()
+}
+
+/// `KeyId` -> `keyId`; `AWSAccountId` unchanged (Java's `Introspector.decapitalize`, which
+/// gives the names the KMS examples show).
+pub fn cloudtrail_name(api_name: &str) -> String {
+    let mut chars = api_name.chars();
+    match (chars.next(), chars.next()) {
+        (Some(a), Some(b)) if a.is_uppercase() && b.is_uppercase() => api_name.to_owned(),
+        (Some(a), _) => a
+            .to_lowercase()
+            .chain(api_name[a.len_utf8()..].chars())
+            .collect(),
+        (None, _) => String::new(),
+    }
+}
+
+/// Whether a member name says it holds secret or bulk cryptographic bytes. Exact names for
+/// words that are also parts of harmless names (`Mac` vs `MacAlgorithm`).
+pub fn looks_secret(name: &str) -> bool {
+    const EXACT: &[&str] = &[
+        "mac",
+        "signature",
+        "message",
+        "publickey",
+        "encryptedkeymaterial",
+        "attestationdocument",
+    ];
+    const PARTS: &[&str] = &[
+        "plaintext",
+        "ciphertext",
+        "secret",
+        "password",
+        "credential",
+        "privatekey",
+        "token",
+    ];
+    let lower = name.to_ascii_lowercase();
+    EXACT.contains(&lower.as_str()) || PARTS.iter().any(|p| lower.contains(p))
+}
