@@ -23,7 +23,7 @@ pub struct LimitFlags {
     #[arg(long, env = "TRENT_REQUEST_QUOTAS", num_args = 0..=1, default_missing_value = "true")]
     pub request_quotas: Option<bool>,
     /// Requests per second per account shared by Encrypt, Decrypt, ReEncrypt,
-    /// GenerateDataKey(WithoutPlaintext) and GenerateRandom; 0 = unlimited [default: 5500].
+    /// GenerateDataKey(WithoutPlaintext), GenerateRandom, GenerateMac and VerifyMac; 0 = unlimited [default: 5500].
     #[arg(long, env = "TRENT_QUOTA_SYMMETRIC_CRYPTO_RPS")]
     pub quota_symmetric_crypto_rps: Option<u32>,
     /// CreateKey requests per second per account; 0 = unlimited [default: 50].

@@ -20,7 +20,8 @@ pub struct RateQuotas {
     /// `false`: no request is throttled.
     pub enabled: bool,
     /// "Cryptographic operations (symmetric) request rate", shared by Encrypt, Decrypt,
-    /// ReEncrypt, GenerateDataKey, GenerateDataKeyWithoutPlaintext and GenerateRandom.
+    /// ReEncrypt, GenerateDataKey, GenerateDataKeyWithoutPlaintext, GenerateRandom,
+    /// GenerateMac and VerifyMac (AWS's table lists the HMAC operations under it).
     pub symmetric_crypto: u32,
     /// CreateKey.
     pub create_key: u32,
@@ -65,7 +66,9 @@ impl RateQuotas {
             | "ReEncrypt"
             | "GenerateDataKey"
             | "GenerateDataKeyWithoutPlaintext"
-            | "GenerateRandom" => return Some((SYMMETRIC, self.symmetric_crypto)),
+            | "GenerateRandom"
+            | "GenerateMac"
+            | "VerifyMac" => return Some((SYMMETRIC, self.symmetric_crypto)),
             "CreateKey" => self.create_key,
             "DescribeKey" | "GetKeyLastUsage" => self.describe_key,
             "ListKeys"
@@ -217,6 +220,10 @@ mod tests {
         q.admit_at(&account(1), "Encrypt", t0).unwrap();
         q.admit_at(&account(1), "Decrypt", t0).unwrap();
         assert!(q.admit_at(&account(1), "GenerateDataKey", t0).is_err());
+        // The HMAC operations draw from it too.
+        assert!(q.admit_at(&account(1), "GenerateMac", t0).is_err());
+        assert!(q.admit_at(&account(1), "VerifyMac", t0).is_err());
+        assert!(q.admit_at(&account(2), "VerifyMac", t0).is_ok());
     }
 
     #[test]
