@@ -4,6 +4,7 @@
 //! `zeroize` features), and so does every per-ciphertext key after its one use.
 
 use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use aes::Aes256;
@@ -105,6 +106,9 @@ pub struct SoftHsm {
     /// domain key itself is used for one thing only (AES-GCM wrapping) after start.
     mac_key: Zeroizing<[u8; 32]>,
     cache: Mutex<LruCache<(KeyId, u32), Arc<Ready>>>,
+    /// Data key pairs generated (GenerateDataKeyPair): the costliest work a caller can ask
+    /// for, counted so that a test can see a refused call did none.
+    pairs_generated: AtomicU64,
 }
 
 impl SoftHsm {
@@ -115,7 +119,13 @@ impl SoftHsm {
             fingerprint: hmac_sha256(domain.0.as_ref(), &[FINGERPRINT_LABEL]),
             mac_key: Zeroizing::new(hmac_sha256(domain.0.as_ref(), &[MAC_KEY_LABEL])),
             cache: Mutex::new(LruCache::new(capacity)),
+            pairs_generated: AtomicU64::new(0),
         }
+    }
+
+    /// How many data key pairs this HSM has generated.
+    pub fn data_key_pairs_generated(&self) -> u64 {
+        self.pairs_generated.load(Ordering::Relaxed)
     }
 
     /// Test hook: the plaintext of a wrapped key, so a test can prove it is nowhere on disk.
@@ -470,6 +480,7 @@ impl Hsm for SoftHsm {
     }
 
     fn generate_data_key_pair(&self, spec: KeySpec) -> Result<DataKeyPair, HsmError> {
+        self.pairs_generated.fetch_add(1, Ordering::Relaxed);
         asymmetric::data_key_pair(spec)
     }
 

@@ -229,6 +229,30 @@ impl Service {
         .await
     }
 
+    /// What [`Service::seal_for`] would refuse before it seals with a symmetric key, without
+    /// the plaintext: for callers that must do costly work to make it.
+    pub(crate) async fn check_seal_for(
+        &self,
+        call: &Call,
+        key_id: Option<String>,
+        action: Action,
+        dry_run_flag: Option<bool>,
+        context: &EncryptionContext,
+    ) -> Result<(), OpError> {
+        let ask = Ask {
+            encryption_context: Some(&context.0),
+            context: algorithm_context(None),
+            ..Ask::default()
+        };
+        self.with_key(call, key_id, Aliases::Accepted, action, ask, |_, key, _| {
+            usable(key, KeyUsage::EncryptDecrypt, action)?;
+            offered(key, None)?;
+            dry_run(dry_run_flag)?;
+            Ok(())
+        })
+        .await
+    }
+
     /// Seals `plaintext` under the key's current material: its version and the blob.
     fn seal(
         &self,

@@ -180,7 +180,11 @@ impl Service {
                 "GenerateDataKeyPairWithoutPlaintext",
             ),
         };
-        // Key generation (RSA takes up to seconds) runs off the async runtime.
+        // Key generation (RSA-4096 takes up to seconds) is the costliest work a caller can
+        // ask for: only once the key would seal the result (authorized, usable, no DryRun),
+        // and off the async runtime. Sealing checks it all again, after the generation.
+        self.check_seal_for(call, req.key_id.clone(), action, req.dry_run, &context)
+            .await?;
         let hsm = self.hsm_shared();
         let mut pair = tokio::task::spawn_blocking(move || hsm.generate_data_key_pair(spec))
             .await

@@ -314,3 +314,54 @@ async fn every_answer_names_the_material_that_sealed_or_opened() {
     assert_eq!(r["SourceKeyMaterialId"], ma);
     assert_eq!(r["DestinationKeyMaterialId"], mb);
 }
+
+/// GenerateDataKeyPair makes its key pair (RSA-4096: up to seconds of CPU) only for a call
+/// that may seal it: a caller of another account, a disabled key, a key of the wrong usage,
+/// DryRun and an unknown key are refused with no key pair generated.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_generate_data_key_pair_generates_nothing() {
+    let c = Cluster::start(90, 1).await;
+    let key = c.create_key().await;
+    let hsm = &c.node(1).hsm;
+    let pair = |key: &str| json!({"KeyId": key, "KeyPairSpec": "RSA_4096"});
+    let arn = format!("arn:aws:kms:{REGION}:111122223333:key/{key}");
+    let stranger = trent_model::Principal::root(other_account());
+    let e = c
+        .call_as(1, &stranger, "GenerateDataKeyPair", pair(&arn))
+        .await
+        .unwrap_err();
+    assert_eq!(e.aws_code(), "AccessDeniedException", "{e}");
+    let mut dry = pair(&key);
+    dry["DryRun"] = json!(true);
+    c.fails("GenerateDataKeyPair", dry, "DryRunOperationException")
+        .await;
+    let missing = "0000aaaa-12ab-34cd-56ef-1234567890ab";
+    c.fails("GenerateDataKeyPair", pair(missing), "NotFoundException")
+        .await;
+    let hmac = c
+        .ok(
+            "CreateKey",
+            json!({"KeySpec": "HMAC_256", "KeyUsage": "GENERATE_VERIFY_MAC"}),
+        )
+        .await;
+    let hmac = hmac["KeyMetadata"]["KeyId"].as_str().unwrap();
+    c.fails(
+        "GenerateDataKeyPair",
+        pair(hmac),
+        "InvalidKeyUsageException",
+    )
+    .await;
+    c.ok("DisableKey", json!({"KeyId": key})).await;
+    c.fails("GenerateDataKeyPair", pair(&key), "DisabledException")
+        .await;
+    assert_eq!(hsm.data_key_pairs_generated(), 0);
+    c.ok("EnableKey", json!({"KeyId": key})).await;
+    let made = c
+        .ok(
+            "GenerateDataKeyPairWithoutPlaintext",
+            json!({"KeyId": key, "KeyPairSpec": "ECC_NIST_P256"}),
+        )
+        .await;
+    assert!(made["PrivateKeyCiphertextBlob"].is_string(), "{made}");
+    assert_eq!(hsm.data_key_pairs_generated(), 1);
+}
