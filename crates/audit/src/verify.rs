@@ -17,6 +17,9 @@
 //!    is named by the record or digest that vouches for it, not only by its file.
 //! 4. A log file no digest lists: the digest that covered it is **Deleted**.
 //!
+//! Every file must be exactly one gzip member: bytes after it (a second member that `zcat`
+//! would print) make a log file or digest **Edited**.
+//!
 //! A reorder is recognised within one file (the walker looks ahead in the file); one across
 //! files reads as a deletion. The whole of one file is in memory at a time.
 
@@ -24,7 +27,7 @@ use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::Path;
 
-use flate2::read::GzDecoder;
+use flate2::bufread::GzDecoder;
 use serde_json::Value;
 use time::OffsetDateTime;
 
@@ -286,11 +289,18 @@ fn parse_records(name: &str, bytes: &[u8]) -> Result<Vec<Record>, String> {
         .collect())
 }
 
+/// The uncompressed bytes of a file that must be exactly one gzip member. Anything after the
+/// first member is refused: the hashes cover only what is decompressed here, and `gunzip`
+/// or `zcat` would print a second member's records after the first's.
 fn read_gz(dir: &Path, name: &str) -> Result<Vec<u8>, String> {
     let raw = std::fs::read(dir.join(name)).map_err(|e| format!("cannot read it: {e}"))?;
+    let mut rest = raw.as_slice();
     let mut out = Vec::new();
-    GzDecoder::new(raw.as_slice())
+    GzDecoder::new(&mut rest)
         .read_to_end(&mut out)
         .map_err(|e| format!("not gzip: {e}"))?;
+    if !rest.is_empty() {
+        return Err(format!("{} bytes follow its gzip stream", rest.len()));
+    }
     Ok(out)
 }

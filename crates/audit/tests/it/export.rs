@@ -478,3 +478,47 @@ fn an_edited_last_event_of_a_file_is_named_by_the_next_file() {
         "{f}"
     );
 }
+
+/// The gzip of `bytes` appended to the file `name`: a second gzip member, which `gunzip`,
+/// `zcat` and most readers decompress and print after the first.
+fn append_gzip_member(e: &Export, name: &str, bytes: &[u8]) {
+    let path = e.dir.path().join(name);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(bytes).unwrap();
+    let mut file = std::fs::read(&path).unwrap();
+    file.extend(gz.finish().unwrap());
+    std::fs::write(&path, file).unwrap();
+}
+
+/// Records hidden in a second gzip member would be read by `zcat | jq` but not hashed.
+#[test]
+fn records_appended_as_a_second_gzip_member_are_found() {
+    let e = exported();
+    let name = log_file(&e, 4);
+    let mut forged = records(&e, &name)[0].clone();
+    forged.user_agent = "forged".into();
+    let json = format!(
+        "{{\"Records\":[{}]}}",
+        String::from_utf8(forged.canonical_bytes()).unwrap()
+    );
+    append_gzip_member(&e, &name, json.as_bytes());
+    let f = found(&e);
+    assert_eq!(
+        at(&f),
+        (Tamper::Edited, Subject::LogFile, Some(name), None, None),
+        "{f}"
+    );
+}
+
+#[test]
+fn bytes_appended_to_a_digest_are_found() {
+    let e = exported();
+    let name = e.tips[2].object.clone();
+    append_gzip_member(&e, &name, b"{}");
+    let f = found(&e);
+    assert_eq!(
+        at(&f),
+        (Tamper::Edited, Subject::Digest, Some(name), None, None),
+        "{f}"
+    );
+}
