@@ -15,7 +15,11 @@
 //!    last batch and hash; then each file's hash (else **Edited** log file: a change the
 //!    chain cannot see, such as whitespace). The hashes come last so that an edited record
 //!    is named by the record or digest that vouches for it, not only by its file.
-//! 4. A log file no digest lists: the digest that covered it is **Deleted**.
+//! 4. With a trusted tip ([`verify_dir_to`]): the digest it names must be there, unchanged.
+//! 5. A log file no digest lists: the digest that covered it is **Deleted**.
+//!
+//! The end of the trail is vouched for only by a tip kept outside the directory: removing
+//! the newest exports whole leaves a shorter trail that [`verify_dir`] accepts.
 //!
 //! Every file must be exactly one gzip member: bytes after it (a second member that `zcat`
 //! would print) make a log file or digest **Edited**.
@@ -32,6 +36,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::digest::{fingerprint, sha256_hex, verify_signature, DigestFile, LogFileEntry};
+use crate::export::DigestTip;
 use crate::finding::{Finding, Subject, Tamper};
 use crate::walk::{At, Record, Walker};
 
@@ -57,7 +62,30 @@ struct Loaded {
 }
 
 /// Verifies the export in `dir` against the digest signing key `public_key_der`.
+///
+/// Nothing in a directory vouches for its end: with the newest exports removed whole (digest,
+/// signature and log files) it verifies as a shorter trail. [`verify_dir_to`] checks the end
+/// against a tip kept elsewhere; without one, compare [`Report::last_batch_seq`] with it.
 pub fn verify_dir(dir: &Path, public_key_der: &[u8]) -> Result<Report, Finding> {
+    verify(dir, public_key_der, None)
+}
+
+/// [`verify_dir`], and the directory must hold the digest `trusted` names, exactly (the tip
+/// the cluster keeps, or one an auditor noted earlier): else that digest is **Deleted**
+/// (the newest exports were removed) or **Edited**. Digests after it are verified as usual.
+pub fn verify_dir_to(
+    dir: &Path,
+    public_key_der: &[u8],
+    trusted: &DigestTip,
+) -> Result<Report, Finding> {
+    verify(dir, public_key_der, Some(trusted))
+}
+
+fn verify(
+    dir: &Path,
+    public_key_der: &[u8],
+    trusted: Option<&DigestTip>,
+) -> Result<Report, Finding> {
     let names = list(dir)?;
     let mut digests = Vec::new();
     for name in names.iter().filter(|n| is_digest(n)) {
@@ -104,6 +132,9 @@ pub fn verify_dir(dir: &Path, public_key_der: &[u8]) -> Result<Report, Finding> 
                 detail,
             ));
         }
+    }
+    if let Some(tip) = trusted {
+        check_holds(&digests, tip)?;
     }
     if let Some(stray) = names
         .iter()
@@ -231,6 +262,30 @@ fn check_digest_chain(digests: &[Loaded]) -> Result<(), Finding> {
             ));
         }
         before = Some(d);
+    }
+    Ok(())
+}
+
+/// The digest `tip` names is in the directory, and is the one it names.
+fn check_holds(digests: &[Loaded], tip: &DigestTip) -> Result<(), Finding> {
+    let finding = |what, detail: &str| {
+        let detail = format!("the trusted tip names it: {detail}");
+        Err(Finding::file(
+            what,
+            Subject::Digest,
+            Some(&tip.object),
+            detail,
+        ))
+    };
+    let Some(d) = digests.iter().find(|d| d.name == tip.object) else {
+        return finding(Tamper::Deleted, "it is not in the directory");
+    };
+    let same = d.hash == tip.hash
+        && d.signature == tip.signature
+        && d.digest.last_batch_seq == tip.last_batch_seq
+        && d.digest.last_batch_hash_value == tip.last_batch_hash;
+    if !same {
+        return finding(Tamper::Edited, "the directory's is another digest");
     }
     Ok(())
 }

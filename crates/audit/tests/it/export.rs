@@ -7,8 +7,8 @@ use std::path::Path;
 use crate::common::*;
 use serde_json::Value;
 use trent_audit::{
-    export, verify_dir, verify_signature, Batch, DigestFile, DigestSigner, DigestTip, Event,
-    Finding, Subject, Tamper, GENESIS,
+    export, verify_dir, verify_dir_to, verify_signature, Batch, DigestFile, DigestSigner,
+    DigestTip, Event, Finding, Subject, Tamper, GENESIS,
 };
 
 /// Batches 0..=5 holding events 0..17: digest 1 over files [0,1] and [2], digest 2 over [3]
@@ -516,6 +516,53 @@ fn bytes_appended_to_a_digest_are_found() {
     let name = e.tips[2].object.clone();
     append_gzip_member(&e, &name, b"{}");
     let f = found(&e);
+    assert_eq!(
+        at(&f),
+        (Tamper::Edited, Subject::Digest, Some(name), None, None),
+        "{f}"
+    );
+}
+
+/// Removes the newest export whole: its digest, its signature and its log file.
+fn remove_newest_export(e: &Export) {
+    let name = log_file_of_last(e);
+    for file in [
+        name,
+        e.tips[2].object.clone(),
+        format!("{}.sig", e.tips[2].object),
+    ] {
+        std::fs::remove_file(e.dir.path().join(file)).unwrap();
+    }
+}
+
+/// Nothing in the directory vouches for its own end: only a tip kept elsewhere does.
+#[test]
+fn a_removed_newest_export_is_found_against_the_trusted_tip() {
+    let e = exported();
+    remove_newest_export(&e);
+    let shorter = verify_dir(e.dir.path(), &key()).unwrap();
+    assert_eq!(shorter.last_batch_seq, 4, "a shorter trail verifies alone");
+    let f = verify_dir_to(e.dir.path(), &key(), &e.tips[2]).unwrap_err();
+    let name = e.tips[2].object.clone();
+    assert_eq!(
+        at(&f),
+        (Tamper::Deleted, Subject::Digest, Some(name), None, None),
+        "{f}"
+    );
+}
+
+/// The trusted tip may be older than the directory's newest digest (exports since).
+#[test]
+fn a_directory_verifies_to_a_tip_it_holds() {
+    let e = exported();
+    for tip in &e.tips {
+        let r = verify_dir_to(e.dir.path(), &key(), tip).unwrap();
+        assert_eq!(r.last_batch_seq, 5);
+    }
+    let mut other = e.tips[1].clone();
+    other.hash = e.tips[0].hash.clone();
+    let f = verify_dir_to(e.dir.path(), &key(), &other).unwrap_err();
+    let name = e.tips[1].object.clone();
     assert_eq!(
         at(&f),
         (Tamper::Edited, Subject::Digest, Some(name), None, None),
