@@ -249,7 +249,7 @@ fn check_digest_chain(digests: &[Loaded]) -> Result<(), Finding> {
                 named == Some(b.name.as_str())
                     && d.digest.previous_digest_hash_value.as_deref() == Some(b.hash.as_str())
                     && d.digest.previous_digest_signature.as_deref() == Some(b.signature.as_str())
-                    && d.digest.first_batch_seq == b.digest.last_batch_seq + 1
+                    && b.digest.last_batch_seq.checked_add(1) == Some(d.digest.first_batch_seq)
             }
         };
         if !follows {

@@ -569,3 +569,41 @@ fn a_directory_verifies_to_a_tip_it_holds() {
         "{f}"
     );
 }
+
+/// A tampered file gives a finding, never a panic: truncated gzip, broken JSON, numbers
+/// out of every range.
+#[test]
+fn malformed_files_are_findings_not_panics() {
+    type Tampering = fn(&Export, &str);
+    let cases: [(&str, Tampering); 3] = [
+        ("truncated gzip", |e, n| {
+            let path = e.dir.path().join(n);
+            let bytes = std::fs::read(&path).unwrap();
+            std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+        }),
+        ("invalid JSON", |e, n| {
+            gzip_to(&e.dir.path().join(n), b"{\"Records\":[{")
+        }),
+        ("no Records", |e, n| gzip_to(&e.dir.path().join(n), b"[]")),
+    ];
+    for (what, tamper) in cases {
+        let e = exported();
+        let name = log_file(&e, 2);
+        tamper(&e, &name);
+        let f = found(&e);
+        assert_eq!(
+            (f.what, f.file.as_deref()),
+            (Tamper::Edited, Some(name.as_str())),
+            "{what}: {f}"
+        );
+    }
+    for number in ["1e400", "18446744073709551616", "-1", "4294967295"] {
+        let e = exported();
+        let name = log_file(&e, 2);
+        let text = String::from_utf8(gunzip(&e.dir.path().join(&name))).unwrap();
+        let edited = text.replacen("\"index\":0", &format!("\"index\":{number}"), 1);
+        gzip_to(&e.dir.path().join(&name), edited.as_bytes());
+        let f = found(&e);
+        assert_eq!(f.file.as_deref(), Some(name.as_str()), "{number}: {f}");
+    }
+}
