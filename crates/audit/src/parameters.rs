@@ -18,8 +18,10 @@
 //!   KMS examples print `keyMetadata.AWSAccountId`. Map keys (an encryption context's, a
 //!   grant constraint's) are data and keep their case.
 //! - A kept member is copied only in the shape the model gives it (a scalar, a list of
-//!   scalars, a map of scalars, a known structure); a refused request's malformed member
-//!   (`{"KeyId": {"Plaintext": ...}}`) is recorded as `null`.
+//!   scalars, a map of scalars, a structure); a refused request's malformed member
+//!   (`{"KeyId": {"Plaintext": ...}}`) is recorded as `null`. A structure (`Constraints`,
+//!   `Tags`, `KeyMetadata`) has its own allowlist, at every depth: a member the model does
+//!   not give it is dropped, whatever its name.
 //!
 //! Choices (see docs/ARCHITECTURE.md, "Audit trail"):
 //! - `DeriveSharedSecret`'s `PublicKey` (the peer's) is public, but it is a blob and is not
@@ -44,18 +46,62 @@ enum Keep {
     Scalar,
     /// A map of scalars whose keys are data (an encryption context), as given.
     Map,
-    /// An object whose member names are CloudTrail-cased, one level; each value a scalar or a
-    /// map of scalars (a grant's `Constraints`, a tag).
-    Members,
-    /// A list of objects, each [`Keep::Members`] (`Tags`).
-    EachMembers,
-    /// An object whose member names are CloudTrail-cased at every depth (`KeyMetadata`: a
-    /// structure of structures, no maps).
-    Deep,
+    /// A structure: only the members its own list names, each copied as the list says.
+    Struct(&'static [(&'static str, Keep)]),
+    /// A list of structures, each [`Keep::Struct`].
+    EachStruct(&'static [(&'static str, Keep)]),
 }
 
 const K: Keep = Keep::Scalar;
 const MAP: Keep = Keep::Map;
+
+/// `Tag`.
+const TAGS: Keep = Keep::EachStruct(&[("TagKey", K), ("TagValue", K)]);
+/// `GrantConstraints`.
+const CONSTRAINTS: Keep = Keep::Struct(&[
+    ("EncryptionContextSubset", MAP),
+    ("EncryptionContextEquals", MAP),
+    ("SourceArn", K),
+]);
+/// `MultiRegionKey`.
+const REGION_KEY: &[(&str, Keep)] = &[("Arn", K), ("Region", K)];
+/// `KeyMetadata`, every member of the model's (none is secret).
+const KEY_METADATA: Keep = Keep::Struct(&[
+    ("AWSAccountId", K),
+    ("KeyId", K),
+    ("Arn", K),
+    ("CreationDate", K),
+    ("Enabled", K),
+    ("Description", K),
+    ("KeyUsage", K),
+    ("KeyState", K),
+    ("DeletionDate", K),
+    ("ValidTo", K),
+    ("Origin", K),
+    ("CustomKeyStoreId", K),
+    ("CloudHsmClusterId", K),
+    ("ExpirationModel", K),
+    ("KeyManager", K),
+    ("CustomerMasterKeySpec", K),
+    ("KeySpec", K),
+    ("EncryptionAlgorithms", K),
+    ("SigningAlgorithms", K),
+    ("KeyAgreementAlgorithms", K),
+    ("EncapsulationAlgorithms", K),
+    ("MultiRegion", K),
+    (
+        "MultiRegionConfiguration",
+        Keep::Struct(&[
+            ("MultiRegionKeyType", K),
+            ("PrimaryKey", Keep::Struct(REGION_KEY)),
+            ("ReplicaKeys", Keep::EachStruct(REGION_KEY)),
+        ]),
+    ),
+    ("PendingDeletionWindowInDays", K),
+    ("MacAlgorithms", K),
+    ("XksKeyConfiguration", Keep::Struct(&[("Id", K)])),
+    ("CurrentKeyMaterialId", K),
+]);
 
 /// The members of `operation`'s request CloudTrail records.
 fn request_allowlist(operation: &str) -> Option<&'static [(&'static str, Keep)]> {
@@ -102,7 +148,7 @@ fn request_allowlist(operation: &str) -> Option<&'static [(&'static str, Keep)]>
             ("RetiringPrincipal", K),
             ("RetiringServicePrincipal", K),
             ("Operations", K),
-            ("Constraints", Keep::Members),
+            ("Constraints", CONSTRAINTS),
             ("Name", K),
             ("DryRun", K),
         ],
@@ -126,7 +172,7 @@ fn request_allowlist(operation: &str) -> Option<&'static [(&'static str, Keep)]>
             ("MultiRegion", K),
             ("BypassPolicyLockoutSafetyCheck", K),
             ("Policy", K),
-            ("Tags", Keep::EachMembers),
+            ("Tags", TAGS),
         ],
         "ReplicateKey" => &[
             ("KeyId", K),
@@ -134,7 +180,7 @@ fn request_allowlist(operation: &str) -> Option<&'static [(&'static str, Keep)]>
             ("Description", K),
             ("BypassPolicyLockoutSafetyCheck", K),
             ("Policy", K),
-            ("Tags", Keep::EachMembers),
+            ("Tags", TAGS),
         ],
         "Encrypt" => &[
             ("KeyId", K),
@@ -209,7 +255,7 @@ fn request_allowlist(operation: &str) -> Option<&'static [(&'static str, Keep)]>
         "DeleteImportedKeyMaterial" => &[("KeyId", K), ("KeyMaterialId", K)],
         "EnableKeyRotation" => &[("KeyId", K), ("RotationPeriodInDays", K)],
         "ScheduleKeyDeletion" => &[("KeyId", K), ("PendingWindowInDays", K)],
-        "TagResource" => &[("KeyId", K), ("Tags", Keep::EachMembers)],
+        "TagResource" => &[("KeyId", K), ("Tags", TAGS)],
         "UntagResource" => &[("KeyId", K), ("TagKeys", K)],
         "UpdateKeyDescription" => &[("KeyId", K), ("Description", K)],
         "UpdatePrimaryRegion" => &[("KeyId", K), ("PrimaryRegion", K)],
@@ -221,8 +267,8 @@ fn request_allowlist(operation: &str) -> Option<&'static [(&'static str, Keep)]>
 /// null`, as for every read and every cryptographic operation).
 fn response_allowlist(operation: &str) -> Option<&'static [(&'static str, Keep)]> {
     Some(match operation {
-        "CreateKey" => &[("KeyMetadata", Keep::Deep)],
-        "ReplicateKey" => &[("ReplicaKeyMetadata", Keep::Deep)],
+        "CreateKey" => &[("KeyMetadata", KEY_METADATA)],
+        "ReplicateKey" => &[("ReplicaKeyMetadata", KEY_METADATA)],
         "CreateGrant" => &[("GrantId", K), ("KeyId", K)],
         "CreateCustomKeyStore" => &[("CustomKeyStoreId", K)],
         "CancelKeyDeletion" | "RotateKeyOnDemand" => &[("KeyId", K)],
@@ -250,35 +296,28 @@ pub fn response_elements(operation: &str, response: &Value) -> Option<Value> {
 }
 
 fn keep(body: &Value, allowlist: &[(&str, Keep)]) -> Option<Value> {
-    let body = body.as_object()?;
-    let mut kept = Map::new();
-    for &(member, how) in allowlist {
-        if looks_secret(member) {
-            continue;
-        }
-        if let Some(value) = body.get(member) {
-            kept.insert(cloudtrail_name(member), copy(value, how));
-        }
-    }
+    let kept = members(body.as_object()?, allowlist);
     (!kept.is_empty()).then_some(Value::Object(kept))
+}
+
+/// The members of `o` that `allowlist` names and whose names do not look secret,
+/// CloudTrail-cased, each copied as the list says.
+fn members(o: &Map<String, Value>, allowlist: &[(&str, Keep)]) -> Map<String, Value> {
+    allowlist
+        .iter()
+        .filter(|(member, _)| !looks_secret(member))
+        .filter_map(|&(member, how)| Some((cloudtrail_name(member), copy(o.get(member)?, how))))
+        .collect()
 }
 
 fn copy(value: &Value, how: Keep) -> Value {
     match (how, value) {
         (Keep::Scalar, v) => scalars(v),
         (Keep::Map, Value::Object(o)) if o.values().all(is_scalar) => value.clone(),
-        (Keep::Members, Value::Object(o)) => Value::Object(rename(o, |v| match v {
-            Value::Object(_) => copy(v, Keep::Map),
-            v => scalars(v),
-        })),
-        (Keep::EachMembers, Value::Array(items)) => {
-            Value::Array(items.iter().map(|i| copy(i, Keep::Members)).collect())
+        (Keep::Struct(list), Value::Object(o)) => Value::Object(members(o, list)),
+        (Keep::EachStruct(list), Value::Array(items)) => {
+            Value::Array(items.iter().map(|i| copy(i, Keep::Struct(list))).collect())
         }
-        (Keep::Deep, Value::Object(o)) => Value::Object(rename(o, |v| copy(v, Keep::Deep))),
-        (Keep::Deep, Value::Array(items)) => {
-            Value::Array(items.iter().map(|i| copy(i, Keep::Deep)).collect())
-        }
-        (Keep::Deep, v) => v.clone(),
         // A shape the model does not give this member (a malformed request's
         // `{"KeyId": {"Plaintext": ...}}`) is recorded as null: refused requests are
         // recorded too, and their bodies are whatever the caller sent.
@@ -297,14 +336,6 @@ fn scalars(v: &Value) -> Value {
         v if is_scalar(v) => v.clone(),
         _ => Value::Null,
     }
-}
-
-/// An object's members CloudTrail-cased, secret-looking ones dropped, each value by `value`.
-fn rename(o: &Map<String, Value>, value: impl Fn(&Value) -> Value) -> Map<String, Value> {
-    o.iter()
-        .filter(|(name, _)| !looks_secret(name))
-        .map(|(name, v)| (cloudtrail_name(name), value(v)))
-        .collect()
 }
 
 /// `KeyId` -> `keyId`; `AWSAccountId` unchanged (Java's `Introspector.decapitalize`, which

@@ -15,7 +15,14 @@
 //!    last batch and hash; then each file's hash (else **Edited** log file: a change the
 //!    chain cannot see, such as whitespace). The hashes come last so that an edited record
 //!    is named by the record or digest that vouches for it, not only by its file.
-//! 4. A log file no digest lists: the digest that covered it is **Deleted**.
+//! 4. With a trusted tip ([`verify_dir_to`]): the digest it names must be there, unchanged.
+//! 5. A log file no digest lists: the digest that covered it is **Deleted**.
+//!
+//! The end of the trail is vouched for only by a tip kept outside the directory: removing
+//! the newest exports whole leaves a shorter trail that [`verify_dir`] accepts.
+//!
+//! Every file must be exactly one gzip member: bytes after it (a second member that `zcat`
+//! would print) make a log file or digest **Edited**.
 //!
 //! A reorder is recognised within one file (the walker looks ahead in the file); one across
 //! files reads as a deletion. The whole of one file is in memory at a time.
@@ -24,11 +31,12 @@ use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::Path;
 
-use flate2::read::GzDecoder;
+use flate2::bufread::GzDecoder;
 use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::digest::{fingerprint, sha256_hex, verify_signature, DigestFile, LogFileEntry};
+use crate::export::DigestTip;
 use crate::finding::{Finding, Subject, Tamper};
 use crate::walk::{At, Record, Walker};
 
@@ -54,7 +62,30 @@ struct Loaded {
 }
 
 /// Verifies the export in `dir` against the digest signing key `public_key_der`.
+///
+/// Nothing in a directory vouches for its end: with the newest exports removed whole (digest,
+/// signature and log files) it verifies as a shorter trail. [`verify_dir_to`] checks the end
+/// against a tip kept elsewhere; without one, compare [`Report::last_batch_seq`] with it.
 pub fn verify_dir(dir: &Path, public_key_der: &[u8]) -> Result<Report, Finding> {
+    verify(dir, public_key_der, None)
+}
+
+/// [`verify_dir`], and the directory must hold the digest `trusted` names, exactly (the tip
+/// the cluster keeps, or one an auditor noted earlier): else that digest is **Deleted**
+/// (the newest exports were removed) or **Edited**. Digests after it are verified as usual.
+pub fn verify_dir_to(
+    dir: &Path,
+    public_key_der: &[u8],
+    trusted: &DigestTip,
+) -> Result<Report, Finding> {
+    verify(dir, public_key_der, Some(trusted))
+}
+
+fn verify(
+    dir: &Path,
+    public_key_der: &[u8],
+    trusted: Option<&DigestTip>,
+) -> Result<Report, Finding> {
     let names = list(dir)?;
     let mut digests = Vec::new();
     for name in names.iter().filter(|n| is_digest(n)) {
@@ -101,6 +132,9 @@ pub fn verify_dir(dir: &Path, public_key_der: &[u8]) -> Result<Report, Finding> 
                 detail,
             ));
         }
+    }
+    if let Some(tip) = trusted {
+        check_holds(&digests, tip)?;
     }
     if let Some(stray) = names
         .iter()
@@ -215,7 +249,7 @@ fn check_digest_chain(digests: &[Loaded]) -> Result<(), Finding> {
                 named == Some(b.name.as_str())
                     && d.digest.previous_digest_hash_value.as_deref() == Some(b.hash.as_str())
                     && d.digest.previous_digest_signature.as_deref() == Some(b.signature.as_str())
-                    && d.digest.first_batch_seq == b.digest.last_batch_seq + 1
+                    && b.digest.last_batch_seq.checked_add(1) == Some(d.digest.first_batch_seq)
             }
         };
         if !follows {
@@ -228,6 +262,30 @@ fn check_digest_chain(digests: &[Loaded]) -> Result<(), Finding> {
             ));
         }
         before = Some(d);
+    }
+    Ok(())
+}
+
+/// The digest `tip` names is in the directory, and is the one it names.
+fn check_holds(digests: &[Loaded], tip: &DigestTip) -> Result<(), Finding> {
+    let finding = |what, detail: &str| {
+        let detail = format!("the trusted tip names it: {detail}");
+        Err(Finding::file(
+            what,
+            Subject::Digest,
+            Some(&tip.object),
+            detail,
+        ))
+    };
+    let Some(d) = digests.iter().find(|d| d.name == tip.object) else {
+        return finding(Tamper::Deleted, "it is not in the directory");
+    };
+    let same = d.hash == tip.hash
+        && d.signature == tip.signature
+        && d.digest.last_batch_seq == tip.last_batch_seq
+        && d.digest.last_batch_hash_value == tip.last_batch_hash;
+    if !same {
+        return finding(Tamper::Edited, "the directory's is another digest");
     }
     Ok(())
 }
@@ -286,11 +344,18 @@ fn parse_records(name: &str, bytes: &[u8]) -> Result<Vec<Record>, String> {
         .collect())
 }
 
+/// The uncompressed bytes of a file that must be exactly one gzip member. Anything after the
+/// first member is refused: the hashes cover only what is decompressed here, and `gunzip`
+/// or `zcat` would print a second member's records after the first's.
 fn read_gz(dir: &Path, name: &str) -> Result<Vec<u8>, String> {
     let raw = std::fs::read(dir.join(name)).map_err(|e| format!("cannot read it: {e}"))?;
+    let mut rest = raw.as_slice();
     let mut out = Vec::new();
-    GzDecoder::new(raw.as_slice())
+    GzDecoder::new(&mut rest)
         .read_to_end(&mut out)
         .map_err(|e| format!("not gzip: {e}"))?;
+    if !rest.is_empty() {
+        return Err(format!("{} bytes follow its gzip stream", rest.len()));
+    }
     Ok(out)
 }

@@ -152,7 +152,9 @@ impl Walker {
                 hash,
             });
             self.prev = Some(hash);
-            self.next = (link.batch + 1, 0);
+            // No batch follows u64::MAX: wrapped, any record after it names an earlier
+            // position (Inserted) instead of overflowing on input read from disk.
+            self.next = (link.batch.wrapping_add(1), 0);
         }
     }
 

@@ -189,3 +189,13 @@ fn an_empty_batch_has_lost_its_events() {
     let f = verify_chain(&c).unwrap_err();
     assert_eq!((f.what, f.batch), (Tamper::Deleted, Some(1)), "{f}");
 }
+
+/// Batches read from storage are input: the largest sequence number is a finding or a
+/// pass, never an overflow.
+#[test]
+fn the_last_sequence_number_does_not_overflow() {
+    let b = batches(u64::MAX, [7; 32], 0, &[2]);
+    assert_eq!(verify_chain(&b), Ok(()));
+    let end = b[0].hash();
+    assert_eq!(verify_chain_to(&b, &end), Ok(()));
+}

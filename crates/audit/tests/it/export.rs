@@ -7,8 +7,8 @@ use std::path::Path;
 use crate::common::*;
 use serde_json::Value;
 use trent_audit::{
-    export, verify_dir, verify_signature, Batch, DigestFile, DigestSigner, DigestTip, Event,
-    Finding, Subject, Tamper, GENESIS,
+    export, verify_dir, verify_dir_to, verify_signature, Batch, DigestFile, DigestSigner,
+    DigestTip, Event, Finding, Subject, Tamper, GENESIS,
 };
 
 /// Batches 0..=5 holding events 0..17: digest 1 over files [0,1] and [2], digest 2 over [3]
@@ -477,4 +477,133 @@ fn an_edited_last_event_of_a_file_is_named_by_the_next_file() {
         (Tamper::Edited, Subject::Event, Some(name), Some(4), id(4)),
         "{f}"
     );
+}
+
+/// The gzip of `bytes` appended to the file `name`: a second gzip member, which `gunzip`,
+/// `zcat` and most readers decompress and print after the first.
+fn append_gzip_member(e: &Export, name: &str, bytes: &[u8]) {
+    let path = e.dir.path().join(name);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(bytes).unwrap();
+    let mut file = std::fs::read(&path).unwrap();
+    file.extend(gz.finish().unwrap());
+    std::fs::write(&path, file).unwrap();
+}
+
+/// Records hidden in a second gzip member would be read by `zcat | jq` but not hashed.
+#[test]
+fn records_appended_as_a_second_gzip_member_are_found() {
+    let e = exported();
+    let name = log_file(&e, 4);
+    let mut forged = records(&e, &name)[0].clone();
+    forged.user_agent = "forged".into();
+    let json = format!(
+        "{{\"Records\":[{}]}}",
+        String::from_utf8(forged.canonical_bytes()).unwrap()
+    );
+    append_gzip_member(&e, &name, json.as_bytes());
+    let f = found(&e);
+    assert_eq!(
+        at(&f),
+        (Tamper::Edited, Subject::LogFile, Some(name), None, None),
+        "{f}"
+    );
+}
+
+#[test]
+fn bytes_appended_to_a_digest_are_found() {
+    let e = exported();
+    let name = e.tips[2].object.clone();
+    append_gzip_member(&e, &name, b"{}");
+    let f = found(&e);
+    assert_eq!(
+        at(&f),
+        (Tamper::Edited, Subject::Digest, Some(name), None, None),
+        "{f}"
+    );
+}
+
+/// Removes the newest export whole: its digest, its signature and its log file.
+fn remove_newest_export(e: &Export) {
+    let name = log_file_of_last(e);
+    for file in [
+        name,
+        e.tips[2].object.clone(),
+        format!("{}.sig", e.tips[2].object),
+    ] {
+        std::fs::remove_file(e.dir.path().join(file)).unwrap();
+    }
+}
+
+/// Nothing in the directory vouches for its own end: only a tip kept elsewhere does.
+#[test]
+fn a_removed_newest_export_is_found_against_the_trusted_tip() {
+    let e = exported();
+    remove_newest_export(&e);
+    let shorter = verify_dir(e.dir.path(), &key()).unwrap();
+    assert_eq!(shorter.last_batch_seq, 4, "a shorter trail verifies alone");
+    let f = verify_dir_to(e.dir.path(), &key(), &e.tips[2]).unwrap_err();
+    let name = e.tips[2].object.clone();
+    assert_eq!(
+        at(&f),
+        (Tamper::Deleted, Subject::Digest, Some(name), None, None),
+        "{f}"
+    );
+}
+
+/// The trusted tip may be older than the directory's newest digest (exports since).
+#[test]
+fn a_directory_verifies_to_a_tip_it_holds() {
+    let e = exported();
+    for tip in &e.tips {
+        let r = verify_dir_to(e.dir.path(), &key(), tip).unwrap();
+        assert_eq!(r.last_batch_seq, 5);
+    }
+    let mut other = e.tips[1].clone();
+    other.hash = e.tips[0].hash.clone();
+    let f = verify_dir_to(e.dir.path(), &key(), &other).unwrap_err();
+    let name = e.tips[1].object.clone();
+    assert_eq!(
+        at(&f),
+        (Tamper::Edited, Subject::Digest, Some(name), None, None),
+        "{f}"
+    );
+}
+
+/// A tampered file gives a finding, never a panic: truncated gzip, broken JSON, numbers
+/// out of every range.
+#[test]
+fn malformed_files_are_findings_not_panics() {
+    type Tampering = fn(&Export, &str);
+    let cases: [(&str, Tampering); 3] = [
+        ("truncated gzip", |e, n| {
+            let path = e.dir.path().join(n);
+            let bytes = std::fs::read(&path).unwrap();
+            std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+        }),
+        ("invalid JSON", |e, n| {
+            gzip_to(&e.dir.path().join(n), b"{\"Records\":[{")
+        }),
+        ("no Records", |e, n| gzip_to(&e.dir.path().join(n), b"[]")),
+    ];
+    for (what, tamper) in cases {
+        let e = exported();
+        let name = log_file(&e, 2);
+        tamper(&e, &name);
+        let f = found(&e);
+        assert_eq!(
+            (f.what, f.file.as_deref()),
+            (Tamper::Edited, Some(name.as_str())),
+            "{what}: {f}"
+        );
+    }
+    for number in ["1e400", "18446744073709551616", "-1", "4294967295"] {
+        let e = exported();
+        let name = log_file(&e, 2);
+        let text = String::from_utf8(gunzip(&e.dir.path().join(&name))).unwrap();
+        let edited = text.replacen("\"index\":0", &format!("\"index\":{number}"), 1);
+        gzip_to(&e.dir.path().join(&name), edited.as_bytes());
+        let f = found(&e);
+        assert_eq!(f.file.as_deref(), Some(name.as_str()), "{number}: {f}");
+    }
 }

@@ -301,3 +301,67 @@ fn names_are_decapitalized_as_cloudtrail_prints_them() {
     );
     assert_eq!(cloudtrail_name(""), "");
 }
+
+/// Inside a structure only the model's members are copied, at every depth: a refused
+/// request's body is whatever the caller sent, and a name that does not look secret can
+/// hold a secret all the same.
+#[test]
+fn a_structure_keeps_only_its_model_members() {
+    let request = json!({"KeyId": "k", "GranteePrincipal": "p", "Operations": ["Decrypt"],
+        "Constraints": {"EncryptionContextSubset": {"a": "b"}, "Note": "TOP-SECRET-1"}});
+    let text = json!(request_parameters("CreateGrant", &request)).to_string();
+    assert!(!text.contains("TOP-SECRET"), "{text}");
+    let request = json!({"Tags": [{"TagKey": "t", "TagValue": "v", "Data": "TOP-SECRET-2"}]});
+    let text = json!(request_parameters("CreateKey", &request)).to_string();
+    assert!(!text.contains("TOP-SECRET"), "{text}");
+    let response = json!({"KeyMetadata": {"KeyId": "k", "Extra": "TOP-SECRET-3",
+        "MultiRegionConfiguration": {"PrimaryKey": {"Arn": "a", "Material": "TOP-SECRET-4"},
+            "ReplicaKeys": [{"Arn": "b", "Region": "r", "Seed": "TOP-SECRET-5"}]},
+        "XksKeyConfiguration": {"Id": "x", "Key": "TOP-SECRET-6"}}});
+    for op in ["CreateKey", "ReplicateKey"] {
+        let response = match op {
+            "CreateKey" => response.clone(),
+            _ => json!({"ReplicaKeyMetadata": response["KeyMetadata"].clone()}),
+        };
+        let kept = response_elements(op, &response).unwrap();
+        let text = kept.to_string();
+        assert!(!text.contains("TOP-SECRET"), "{op}: {text}");
+        let metadata = &kept[if op == "CreateKey" {
+            "keyMetadata"
+        } else {
+            "replicaKeyMetadata"
+        }];
+        assert_eq!(
+            metadata["multiRegionConfiguration"]["replicaKeys"][0]["region"],
+            "r"
+        );
+        assert_eq!(metadata["xksKeyConfiguration"]["id"], "x");
+    }
+}
+
+/// `KeyMetadata`'s allowlist names every member the model gives it (none is secret).
+#[test]
+fn key_metadata_records_every_model_member() {
+    let model = model();
+    let shapes = model["shapes"].as_object().unwrap();
+    let mut filler = Filler {
+        shapes,
+        secrets: Vec::new(),
+        label: "CreateKey".into(),
+    };
+    let response = filler.value("CreateKeyResponse", "", false, 0);
+    let kept = response_elements("CreateKey", &response).unwrap();
+    let recorded: BTreeSet<String> = kept["keyMetadata"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    let expected: BTreeSet<String> = shapes["KeyMetadata"]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| cloudtrail_name(m[0].as_str().unwrap()))
+        .collect();
+    assert_eq!(recorded, expected);
+}
