@@ -220,7 +220,7 @@ fn generated_material_seals_and_opens_in_the_token() {
     let mut out = b"head".to_vec();
     hsm.encrypt_append(key, &salt, b"hello", b"ctx", &mut out)
         .unwrap();
-    assert_eq!(out.len(), 4 + NONCE_LEN_FOR_TESTS + 5 + crate::TAG_LEN);
+    assert_eq!(out.len(), 4 + crate::NONCE_LEN + 5 + crate::TAG_LEN);
     // The same id under another version, or another id, does not unwrap the blob.
     for (key_id, version) in [(id, 2), (key_id(), 1)] {
         let moved = MaterialRef {
@@ -251,8 +251,6 @@ fn generated_material_seals_and_opens_in_the_token() {
         Err(HsmError::Authentication)
     ));
 }
-
-const NONCE_LEN_FOR_TESTS: usize = crate::NONCE_LEN;
 
 /// The same material gives the same AEAD under both backends: what the PKCS#11 backend
 /// seals, the soft backend opens, and the other way round, for blob format 2 (per-ciphertext
