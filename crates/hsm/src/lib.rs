@@ -34,6 +34,7 @@ mod import_tests;
 mod ml_dsa_mu;
 mod ml_kem_seed;
 mod operate;
+pub mod pkcs11;
 mod secret_file;
 mod soft;
 #[cfg(test)]
@@ -41,6 +42,7 @@ mod wycheproof_tests;
 
 pub use domain::{DomainKey, DomainKeySource};
 pub use import::{ImportParameters, ImportTokenFacts, ImportedMaterial};
+pub use pkcs11::{Pkcs11Config, Pkcs11Hsm};
 pub use secret_file::read_secret_file;
 pub use soft::{SoftHsm, DEFAULT_CACHE_ENTRIES};
 
@@ -127,6 +129,13 @@ pub enum HsmError {
     /// A wrapping key spec, wrapping algorithm or key spec the HSM does not import with.
     #[error("{0} is not supported for importing key material")]
     ImportUnsupported(&'static str),
+    /// The PKCS#11 token or module failed or refused (not found, wrong PIN, a mechanism
+    /// missing, the token removed); the message says which, never a PIN or material.
+    #[error("PKCS#11 token: {0}")]
+    Token(String),
+    /// An operation the PKCS#11 backend does not offer yet; it never falls back to software.
+    #[error("the PKCS#11 backend does not offer {0} yet")]
+    Pkcs11Unsupported(&'static str),
 }
 
 /// A data key pair (GenerateDataKeyPair): the private key as PKCS#8 DER, zeroized when
@@ -344,4 +353,4 @@ pub trait Hsm: Send + Sync + 'static {
 }
 
 /// The purpose [`Hsm::key_check_value`] derives its MAC key for.
-const KEY_CHECK_PURPOSE: &[u8] = b"trent/domain-key-check/v1";
+pub(crate) const KEY_CHECK_PURPOSE: &[u8] = b"trent/domain-key-check/v1";

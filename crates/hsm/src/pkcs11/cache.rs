@@ -1,0 +1,96 @@
+//! A bounded LRU of unwrapped material: (key id, version) -> the handle of a session object in
+//! the token. trent holds handles only; the material stays in the token.
+//!
+//! Guarantees: an entry is served only for the same wrapped blob it was unwrapped from; an
+//! object is destroyed in the token once it leaves the cache (evicted, forgotten with its key,
+//! or the cache dropped) and no operation still uses it (the entry is shared behind an `Arc`
+//! and destroys its object when the last holder lets go); eviction never waits for a pooled
+//! session (see `Token::destroy`).
+
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
+
+use cryptoki::object::ObjectHandle;
+use lru::LruCache;
+use trent_model::KeyId;
+
+use super::token::Token;
+
+/// An unwrapped key version: the token object and the blob it came from.
+pub(crate) struct Unwrapped {
+    pub(crate) wrapped: Vec<u8>,
+    pub(crate) handle: ObjectHandle,
+    token: Arc<Token>,
+}
+
+impl Unwrapped {
+    pub(crate) fn new(wrapped: &[u8], handle: ObjectHandle, token: Arc<Token>) -> Unwrapped {
+        Unwrapped {
+            wrapped: wrapped.to_vec(),
+            handle,
+            token,
+        }
+    }
+}
+
+impl Drop for Unwrapped {
+    fn drop(&mut self) {
+        self.token.destroy(self.handle);
+    }
+}
+
+pub(crate) struct HandleCache {
+    lru: Mutex<LruCache<(KeyId, u32), Arc<Unwrapped>>>,
+}
+
+impl HandleCache {
+    pub(crate) fn new(entries: usize) -> HandleCache {
+        HandleCache {
+            lru: Mutex::new(LruCache::new(
+                NonZeroUsize::new(entries.max(1)).expect("nonzero"),
+            )),
+        }
+    }
+
+    /// The entry of `key_id` version `version` if it came from `wrapped`.
+    pub(crate) fn get(
+        &self,
+        key_id: KeyId,
+        version: u32,
+        wrapped: &[u8],
+    ) -> Option<Arc<Unwrapped>> {
+        let mut lru = self.lru.lock().expect("cache lock");
+        lru.get(&(key_id, version))
+            .filter(|entry| entry.wrapped == wrapped)
+            .cloned()
+    }
+
+    /// Keeps `entry`; whatever it displaces (an older entry of the same slot, or the least
+    /// recently used) is dropped after the lock is released.
+    pub(crate) fn put(&self, key_id: KeyId, version: u32, entry: Arc<Unwrapped>) {
+        let displaced = self
+            .lru
+            .lock()
+            .expect("cache lock")
+            .push((key_id, version), entry);
+        drop(displaced);
+    }
+
+    /// Drops every version of `key_id`.
+    pub(crate) fn forget(&self, key_id: KeyId) {
+        let removed: Vec<Arc<Unwrapped>> = {
+            let mut lru = self.lru.lock().expect("cache lock");
+            let slots: Vec<(KeyId, u32)> = lru
+                .iter()
+                .map(|(slot, _)| *slot)
+                .filter(|(id, _)| *id == key_id)
+                .collect();
+            slots.iter().filter_map(|slot| lru.pop(slot)).collect()
+        };
+        drop(removed);
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.lru.lock().expect("cache lock").len()
+    }
+}

@@ -1,0 +1,245 @@
+//! The objects trent creates in a token, their attribute sets, and the derivations and wrapped
+//! blob format built on them.
+//!
+//! Guarantees: every object is a secret key with `CKA_SENSITIVE` true (its value never leaves
+//! the token in plaintext) and exactly the uses its role needs (all others explicitly false);
+//! every object but the domain key is a session object (`CKA_TOKEN` false: gone when its
+//! session closes, never on the token's storage); every object is `CKA_EXTRACTABLE` false
+//! except freshly generated material, which must be wrappable once by its key-version
+//! wrapping key and is destroyed right after (a [`Temp`]). Derived keys are computed by the
+//! token (`CKM_AES_ECB_ENCRYPT_DATA`) from inputs built here, never from bytes trent holds.
+//!
+//! Wrapped material of this backend (blob format 3): `[3][RFC 3394 AES key wrap (40 bytes)]`
+//! of the 32-byte material under `KEK(key id, version)`, a key the token derives from the
+//! domain key (below). Binding: a blob unwraps only under the KEK of its own key id and
+//! version (RFC 3394's 64-bit integrity check fails under any other), as the soft backend's
+//! formats 1 and 2 bind them through AES-GCM's additional data.
+
+use cryptoki::error::Error;
+use cryptoki::mechanism::misc::KeyDerivationStringData;
+use cryptoki::mechanism::vendor_defined::VendorDefinedMechanism;
+use cryptoki::mechanism::{Mechanism, MechanismType};
+use cryptoki::object::{Attribute, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::session::Session;
+use trent_model::KeyId;
+
+/// First byte of material wrapped by this backend (the soft backend's are 1 and 2).
+pub(crate) const WRAP_FORMAT_PKCS11: u8 = 3;
+/// RFC 3394 output for 32 bytes of material.
+pub(crate) const WRAPPED_KEY_LEN: usize = 40;
+/// A whole format-3 blob.
+pub(crate) const WRAPPED_LEN: usize = 1 + WRAPPED_KEY_LEN;
+
+/// What an object may be used for. Every use not named is set false explicitly.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Uses {
+    pub derive: bool,
+    pub wrap: bool,
+    pub encrypt: bool,
+    pub decrypt: bool,
+    pub sign: bool,
+}
+
+impl Uses {
+    pub(crate) const DERIVE: Uses = Uses {
+        derive: true,
+        wrap: false,
+        encrypt: false,
+        decrypt: false,
+        sign: false,
+    };
+}
+
+/// A secret key's attribute set: class, type, session or token object, sensitive, not
+/// extractable unless `extractable`, and exactly `uses`.
+fn secret_key(key_type: KeyType, token: bool, extractable: bool, uses: Uses) -> Vec<Attribute> {
+    vec![
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(key_type),
+        Attribute::Token(token),
+        Attribute::Private(true),
+        Attribute::Sensitive(true),
+        Attribute::Extractable(extractable),
+        Attribute::Derive(uses.derive),
+        Attribute::Wrap(uses.wrap),
+        Attribute::Unwrap(uses.wrap),
+        Attribute::Encrypt(uses.encrypt),
+        Attribute::Decrypt(uses.decrypt),
+        Attribute::Sign(uses.sign),
+        Attribute::Verify(uses.sign),
+    ]
+}
+
+/// The domain key (`Pkcs11Hsm::init`): a token object, AES-256, used only to derive the keys
+/// below; not modifiable, not copyable, never extractable.
+pub(crate) fn domain_key_template(label: &str) -> Vec<Attribute> {
+    let mut t = secret_key(KeyType::AES, true, false, Uses::DERIVE);
+    t.extend([
+        Attribute::ValueLen(32.into()),
+        Attribute::Label(label.as_bytes().to_vec()),
+        Attribute::Modifiable(false),
+        Attribute::Copyable(false),
+    ]);
+    t
+}
+
+/// Freshly generated material: the one extractable object, so its KEK can wrap it; it lives
+/// for one `C_WrapKey` and is destroyed.
+pub(crate) fn generated_material_template() -> Vec<Attribute> {
+    let mut t = secret_key(KeyType::AES, false, true, Uses::default());
+    t.push(Attribute::ValueLen(32.into()));
+    t
+}
+
+/// Material unwrapped for use (the cache's objects): derives per-ciphertext keys, and
+/// decrypts format-1 blobs sealed under the material itself.
+pub(crate) fn unwrapped_material_template() -> Vec<Attribute> {
+    secret_key(
+        KeyType::AES,
+        false,
+        false,
+        Uses {
+            derive: true,
+            decrypt: true,
+            ..Uses::default()
+        },
+    )
+}
+
+/// A derived AES-256 key with `uses`; `CKA_VALUE_LEN` 32 takes the whole 32-byte output.
+pub(crate) fn derived_aes_template(uses: Uses) -> Vec<Attribute> {
+    let mut t = secret_key(KeyType::AES, false, false, uses);
+    t.push(Attribute::ValueLen(32.into()));
+    t
+}
+
+/// The derived HMAC key of `domain_mac`.
+pub(crate) fn derived_mac_template() -> Vec<Attribute> {
+    let mut t = secret_key(
+        KeyType::GENERIC_SECRET,
+        false,
+        false,
+        Uses {
+            sign: true,
+            ..Uses::default()
+        },
+    );
+    t.push(Attribute::ValueLen(32.into()));
+    t
+}
+
+/// Two derivation blocks `label | counter | payload (zero padded)`, counters `first` and
+/// `first + 1`: the shape of the per-ciphertext derivation (`crate::derive`), so every input
+/// the domain key or material encrypts is two distinct blocks told apart by label.
+pub(crate) fn blocks(label: u8, first: u8, payload: &[u8]) -> [u8; 32] {
+    assert!(
+        payload.len() <= 14,
+        "a derivation payload is at most 14 bytes"
+    );
+    let mut input = [0u8; 32];
+    for (i, block) in input.chunks_exact_mut(16).enumerate() {
+        block[0] = label;
+        block[1] = first + i as u8;
+        block[2..2 + payload.len()].copy_from_slice(payload);
+    }
+    input
+}
+
+/// `C_DeriveKey(CKM_AES_ECB_ENCRYPT_DATA, data)` from `base`: AES-ECB of `data` under the
+/// base key, inside the token, as a new object of `template`.
+pub(crate) fn ecb_derive(
+    session: &Session,
+    ecb: MechanismType,
+    base: ObjectHandle,
+    data: &[u8; 32],
+    template: &[Attribute],
+) -> Result<ObjectHandle, Error> {
+    let params = KeyDerivationStringData::new(data);
+    let mechanism = Mechanism::VendorDefined(VendorDefinedMechanism::new(ecb, Some(&params)));
+    session.derive_key(&mechanism, base, template)
+}
+
+/// The wrapping key of one key version, derived in two steps so every byte of the key id and
+/// version is bound (a block carries 14): `K1 = ECB(domain, W|1|version|id[..10],
+/// W|2|version|id[..10])`, `KEK = ECB(K1, W|3|id[10..], W|4|id[10..])`. The caller owns the
+/// returned object (a [`Temp`]); `K1` is destroyed here.
+pub(crate) fn version_kek(
+    session: &Session,
+    ecb: MechanismType,
+    domain: ObjectHandle,
+    key_id: KeyId,
+    version: u32,
+) -> Result<ObjectHandle, Error> {
+    let id = key_id.0.as_bytes();
+    let mut first = [0u8; 14];
+    first[..4].copy_from_slice(&version.to_be_bytes());
+    first[4..].copy_from_slice(&id[..10]);
+    let k1 = Temp::new(
+        session,
+        ecb_derive(
+            session,
+            ecb,
+            domain,
+            &blocks(b'W', 1, &first),
+            &derived_aes_template(Uses::DERIVE),
+        )?,
+    );
+    ecb_derive(
+        session,
+        ecb,
+        k1.handle,
+        &blocks(b'W', 3, &id[10..]),
+        &derived_aes_template(Uses {
+            wrap: true,
+            ..Uses::default()
+        }),
+    )
+}
+
+/// A session object destroyed when dropped (derived keys, fresh material, KEKs).
+pub(crate) struct Temp<'s> {
+    session: &'s Session,
+    pub(crate) handle: ObjectHandle,
+}
+
+impl<'s> Temp<'s> {
+    pub(crate) fn new(session: &'s Session, handle: ObjectHandle) -> Temp<'s> {
+        Temp { session, handle }
+    }
+}
+
+impl Drop for Temp<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = self.session.destroy_object(self.handle) {
+            tracing::warn!(error = %e, "destroying a temporary PKCS#11 object failed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Salt;
+
+    #[test]
+    fn the_ciphertext_derivation_blocks_are_the_soft_backends() {
+        let salt: Salt = *b"0123456789abcd";
+        assert_eq!(
+            blocks(b'T', 1, &salt),
+            crate::derive::derivation_input(&salt)
+        );
+    }
+
+    #[test]
+    fn kek_inputs_differ_by_label_and_counter() {
+        let a = blocks(b'W', 1, &[0; 14]);
+        let b = blocks(b'W', 3, &[0; 14]);
+        let blocks_of = |x: [u8; 32]| [x[..16].to_vec(), x[16..].to_vec()];
+        let all: Vec<Vec<u8>> = blocks_of(a).into_iter().chain(blocks_of(b)).collect();
+        for (i, x) in all.iter().enumerate() {
+            for y in &all[i + 1..] {
+                assert_ne!(x, y);
+            }
+        }
+    }
+}
