@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod admin;
+mod audit;
 mod bench;
 mod kms;
 mod kms_import;
@@ -59,6 +60,11 @@ enum Top {
     Admin {
         #[command(subcommand)]
         command: admin::AdminCmd,
+    },
+    /// The audit trail: verify an exported directory (offline: no cluster, no credentials).
+    Audit {
+        #[command(subcommand)]
+        command: audit::AuditCmd,
     },
     /// Load generation against trent and its peers, for docs/BENCHMARKS.md.
     Bench {
@@ -133,6 +139,10 @@ fn sdk_https_client(ca: &CaBundle) -> aws_smithy_runtime_api::client::http::Shar
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     trent_client::tls::install_default_provider();
+    let cli = match cli.command {
+        Top::Audit { command } => return print(audit::run(command)),
+        command => Cli { command, ..cli },
+    };
     let ctx = match context(cli.endpoint, cli.region, cli.ca_bundle).await {
         Ok(ctx) => ctx,
         Err(e) => return fail(&e),
@@ -146,7 +156,13 @@ async fn main() -> ExitCode {
         }
         Top::Kms { command } => kms::run(&ctx, command).await,
         Top::Admin { command } => admin::run(&ctx, command).await,
+        Top::Audit { .. } => unreachable!("answered above, before any credentials"),
     };
+    print(result)
+}
+
+/// Prints a command's JSON answer, or its error.
+fn print(result: Result<serde_json::Value, String>) -> ExitCode {
     match result {
         Ok(value) => {
             println!("{}", serde_json::to_string_pretty(&value).expect("json"));
