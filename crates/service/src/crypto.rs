@@ -203,11 +203,7 @@ impl Service {
         context: &EncryptionContext,
         algorithm: Option<EncryptionAlgorithm>,
     ) -> Result<KeyUse<Vec<u8>>, OpError> {
-        let ask = Ask {
-            encryption_context: Some(&context.0),
-            context: algorithm_context(algorithm),
-            ..Ask::default()
-        };
+        let ask = encryption_ask(context, algorithm);
         self.with_key(call, key_id, Aliases::Accepted, action, ask, |_, key, _| {
             usable(key, KeyUsage::EncryptDecrypt, action)?;
             let algorithm = offered(key, algorithm)?;
@@ -239,11 +235,7 @@ impl Service {
         dry_run_flag: Option<bool>,
         context: &EncryptionContext,
     ) -> Result<(), OpError> {
-        let ask = Ask {
-            encryption_context: Some(&context.0),
-            context: algorithm_context(None),
-            ..Ask::default()
-        };
+        let ask = encryption_ask(context, None);
         self.with_key(call, key_id, Aliases::Accepted, action, ask, |_, key, _| {
             usable(key, KeyUsage::EncryptDecrypt, action)?;
             offered(key, None)?;
@@ -377,11 +369,7 @@ impl Service {
         let Some(key_id) = expected else {
             return Err(Error::key_id_for_asymmetric().into());
         };
-        let ask = Ask {
-            encryption_context: Some(&context.0),
-            context: algorithm_context(Some(algorithm)),
-            ..Ask::default()
-        };
+        let ask = encryption_ask(context, Some(algorithm));
         self.with_key(
             call,
             Some(key_id),
@@ -493,6 +481,16 @@ fn check_rsa_request(
     match plaintext_len <= max {
         true => Ok(()),
         false => Err(Error::rsa_plaintext_too_long(algorithm, m.key_spec, max)),
+    }
+}
+
+/// What a request encrypting or decrypting under `context` with `algorithm` asks the
+/// evaluator (`kms:EncryptionContext:*`, `kms:EncryptionAlgorithm`).
+fn encryption_ask(context: &EncryptionContext, algorithm: Option<EncryptionAlgorithm>) -> Ask<'_> {
+    Ask {
+        encryption_context: Some(&context.0),
+        context: algorithm_context(algorithm),
+        ..Ask::default()
     }
 }
 

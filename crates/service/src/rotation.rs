@@ -307,8 +307,8 @@ fn rotations_page(
     let (versions, current): (Vec<u32>, Option<u32>) = match imports.record {
         Some(i) => (i.materials.iter().map(|v| v.version).collect(), i.current()),
         None => {
-            let versions: Vec<u32> = key.material.iter().map(|m| m.version).collect();
-            (versions.clone(), versions.last().copied())
+            let current = key.material.last().map(|m| m.version);
+            (key.material.iter().map(|m| m.version).collect(), current)
         }
     };
     let pending = imports.pending.map(|p| p.material.version);

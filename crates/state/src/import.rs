@@ -212,13 +212,13 @@ impl State {
         expired_by: Option<Millis>,
         touched: &mut Vec<RecordKey>,
     ) -> Response {
-        let key = external_key(&self.keys, key_id)?;
-        let metadata = key.metadata.clone();
+        external_key(&self.keys, key_id)?;
         let record = self.imports.get(&key_id);
         let Some(now) = expired_by else {
             let all: Vec<u32> =
                 record.map_or(vec![], |r| r.materials.iter().map(|m| m.version).collect());
-            return self.take_out(key_id, &all, touched);
+            self.take_out(key_id, &all, touched);
+            return Ok(Outcome::Key(self.metadata_of(key_id)));
         };
         let due = |t: Option<Millis>| t.is_some_and(|t| t <= now);
         let expired: Vec<u32> = record.map_or(vec![], |r| {
@@ -238,10 +238,10 @@ impl State {
             self.pending.remove(&key_id);
             touched.push(RecordKey::PendingMaterial(key_id));
         }
-        match expired.is_empty() {
-            true => Ok(Outcome::Key(Box::new(metadata))),
-            false => self.take_out(key_id, &expired, touched),
+        if !expired.is_empty() {
+            self.take_out(key_id, &expired, touched);
         }
+        Ok(Outcome::Key(self.metadata_of(key_id)))
     }
 
     /// Deletes one version of the key's material, or its pending material.
@@ -251,34 +251,24 @@ impl State {
         version: u32,
         touched: &mut Vec<RecordKey>,
     ) -> Response {
-        let key = external_key(&self.keys, key_id)?;
-        let metadata = key.metadata.clone();
-        if self
-            .pending
-            .get(&key_id)
-            .is_some_and(|p| p.material.version == version)
-        {
+        external_key(&self.keys, key_id)?;
+        let pending = self.pending.get(&key_id);
+        if pending.is_some_and(|p| p.material.version == version) {
             self.pending.remove(&key_id);
             touched.push(RecordKey::PendingMaterial(key_id));
-            return Ok(Outcome::Material(Box::new(metadata), version));
+        } else {
+            let known = self.imports.get(&key_id).and_then(|r| r.version(version));
+            if known.is_none() {
+                return Err(Error::import_material_id(key_material_id(key_id, version)));
+            }
+            self.take_out(key_id, &[version], touched);
         }
-        let known = self.imports.get(&key_id).and_then(|r| r.version(version));
-        if known.is_none() {
-            return Err(Error::import_material_id(key_material_id(key_id, version)));
-        }
-        self.take_out(key_id, &[version], touched)?;
-        let key = &self.keys[&key_id];
-        Ok(Outcome::Material(Box::new(key.metadata.clone()), version))
+        Ok(Outcome::Material(self.metadata_of(key_id), version))
     }
 
     /// Takes `versions`' material out of the key (its record keeps their facts); the key is
     /// `PendingImport` after, unless it is pending deletion (AWS allows deleting then).
-    fn take_out(
-        &mut self,
-        key_id: KeyId,
-        versions: &[u32],
-        touched: &mut Vec<RecordKey>,
-    ) -> Response {
+    fn take_out(&mut self, key_id: KeyId, versions: &[u32], touched: &mut Vec<RecordKey>) {
         if let Some(record) = self.imports.get_mut(&key_id) {
             let taken = record.materials.iter_mut();
             for m in taken.filter(|m| versions.contains(&m.version)) {
@@ -293,7 +283,11 @@ impl State {
             key.metadata.key_state = KeyState::PendingImport;
         }
         touched.push(RecordKey::Key(key_id));
-        Ok(Outcome::Key(Box::new(key.metadata.clone())))
+    }
+
+    /// The metadata of a key the caller found, for an outcome.
+    fn metadata_of(&self, key_id: KeyId) -> Box<KeyMetadata> {
+        Box::new(self.keys[&key_id].metadata.clone())
     }
 
     /// Drops a deleted key's import record and pending material.
