@@ -8,6 +8,7 @@
 //! cluster's resource `arn:aws:trent:<region>:<operator account>:cluster`; the same goes
 //! for exporting and importing backups (`backup.rs`).
 
+mod audit;
 mod backup;
 
 use serde::de::DeserializeOwned;
@@ -35,6 +36,7 @@ pub const OPERATIONS: &[&str] = &[
     "GetUserPolicy",
     "DeleteUserPolicy",
     "ListUserPolicies",
+    "LookupEvents",
 ];
 
 pub struct Admin {
@@ -228,6 +230,7 @@ impl Admin {
             }
             "ExportBackup" => self.export_backup(call, body).await,
             "ImportBackup" => self.import_backup(call, body).await,
+            "LookupEvents" => self.lookup_events(call, body).await,
             other => Err(Error::unknown_operation(format_args!("TrentAdmin.{other}")).into()),
         }
     }

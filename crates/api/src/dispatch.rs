@@ -15,6 +15,7 @@ use trent_service::{Call, OpError, Operation, Output, Service};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+use crate::audit::{self, Seen};
 use crate::sigv4::{self, Authorization};
 use crate::wire::{RawRequest, Reply};
 use crate::{admin, operations, ADMIN_PREFIX, KMS_PREFIX};
@@ -42,24 +43,69 @@ impl ForwardHandler for Handler {
         }
         let raw: RawRequest = bincode::deserialize(&payload)
             .map_err(|e| ClusterError::Invalid(format!("undecodable API request: {e}")))?;
-        let reply = match self.serve(attempt, &raw).await {
-            Ok(value) => Reply::ok(&value),
+        let mut seen = Seen::default();
+        let outcome = self.serve(attempt, &raw, &mut seen).await;
+        let reply = match outcome {
+            Ok(value) => {
+                // Durable before answered: no answer leaves without its event on a quorum.
+                let event = audit::event(
+                    &self.service,
+                    &self.admin.operator,
+                    &raw,
+                    attempt,
+                    &seen,
+                    Ok(&value),
+                );
+                self.service
+                    .audit_commit(&event)
+                    .await
+                    .map_err(cluster_error)?;
+                Reply::ok(&value)
+            }
             Err(OpError::Api(e)) => {
                 log_refusal(&raw, &e);
+                let event = audit::event(
+                    &self.service,
+                    &self.admin.operator,
+                    &raw,
+                    attempt,
+                    &seen,
+                    Err(&e),
+                );
+                match seen.caller {
+                    Some(_) => self.service.audit_refused(&event),
+                    None => self.service.audit_unauthenticated(&event),
+                }
                 Reply::error(&e)
             }
-            // Not the leader (any more), or no quorum: let the router retry elsewhere.
+            // Not the leader (any more), or no quorum: let the router retry elsewhere. The
+            // attempt that is answered records the event.
             Err(OpError::Cluster(e)) => return Err(e),
         };
         Ok(bincode::serialize(&reply).expect("replies serialize"))
     }
 }
 
+/// A failure to record is the cluster's: the router retries the request elsewhere (a write
+/// replays its first answer there), or the client is told the service is unavailable.
+fn cluster_error(e: OpError) -> ClusterError {
+    match e {
+        OpError::Cluster(e) => e,
+        OpError::Api(e) => ClusterError::Unavailable(format!("recording the audit event: {e}")),
+    }
+}
+
 impl Handler {
     /// Serves `raw`; `attempt` is the id the receiving node gave this HTTP request.
-    async fn serve(&self, attempt: Uuid, raw: &RawRequest) -> Result<Output, OpError> {
+    async fn serve(
+        &self,
+        attempt: Uuid,
+        raw: &RawRequest,
+        seen: &mut Seen,
+    ) -> Result<Output, OpError> {
         let (prefix, name) = raw.target()?;
         let (access_key_id, caller) = authenticate(&self.service, raw).await?;
+        seen.caller = Some((access_key_id.clone(), caller.clone()));
         // Authentication read the access key behind the barrier: one per request is enough.
         let call = Call {
             caller,
@@ -73,6 +119,7 @@ impl Handler {
                     secure_transport,
                 }
             },
+            audit: seen.note.clone(),
         };
         match prefix {
             KMS_PREFIX if operations::is_kms_operation(name) => {

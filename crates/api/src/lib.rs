@@ -12,6 +12,7 @@
 
 pub mod access;
 mod admin;
+pub mod audit;
 mod body;
 mod dispatch;
 mod observe;

@@ -75,6 +75,8 @@ struct Inner {
     handing_over: AtomicBool,
     /// Whether the store waits for disk space (store/disk.rs).
     disk: Arc<store::DiskHealth>,
+    /// The stored audit trail (store/audit.rs).
+    audit: store::AuditStore,
 }
 
 /// Requests this node forwarded to the leader (and how many of those attempts failed at the
@@ -123,6 +125,7 @@ impl ClusterNode {
             .map_err(StartError::Identity)?;
         let committed = storage.log.committed_gauge();
         let disk = storage.disk.clone();
+        let audit = storage.audit.clone();
         let sizes = storage.log.sizes();
         let gate = Arc::new(VoteGate::load(storage.log.db())?);
         let network = Network::new(
@@ -189,6 +192,7 @@ impl ClusterNode {
                 identity,
                 handing_over: AtomicBool::new(false),
                 disk,
+                audit,
             }),
         };
         node.apply_gate();
@@ -312,6 +316,11 @@ impl ClusterNode {
     }
 
     /// Whether this node's store waits for disk space: it serves no client request meanwhile.
+    /// The audit trail as this node stored it (its applied batches).
+    pub fn audit_store(&self) -> &crate::store::AuditStore {
+        &self.inner.audit
+    }
+
     pub fn disk_full(&self) -> bool {
         self.inner.disk.full()
     }

@@ -162,6 +162,7 @@ impl Service {
         action: Action,
         ask: &Ask<'_>,
     ) -> Result<Allowed, Error> {
+        call.audit.note_key(&key.metadata);
         let request = self.policy_request(state, call, key, action, ask);
         let default;
         let key_policy = match state.key_policy(&key.metadata.key_id) {

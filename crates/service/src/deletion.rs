@@ -70,6 +70,7 @@ pub(crate) fn system_call() -> Call {
         attempt: id,
         barrier_passed: false,
         origin: Default::default(),
+        audit: Default::default(),
     }
 }
 

@@ -9,6 +9,8 @@
 //! the leader, and proposed; `apply()` only records it.
 
 mod aliases;
+mod audit;
+mod audit_lookup;
 mod authz;
 mod backup;
 mod crypto;
@@ -31,6 +33,8 @@ mod signing;
 mod usage;
 mod user_policies;
 
+pub use audit::{AuditCounts, AuditNote, REFUSALS_PENDING};
+pub use audit_lookup::{LookupQuery, ATTRIBUTE_KEYS, MAX_SCAN};
 pub use authz::Action;
 pub use backup::{ExportedBackup, ImportPart, ImportProgress};
 pub use error::OpError;
@@ -103,6 +107,7 @@ struct Inner {
     default_policies: authz::DefaultPolicies,
     pending_usage: usage::PendingUsage,
     quotas: quota::Quotas,
+    audit: audit::AuditBuffer,
 }
 
 /// Who is calling, and the request id that makes a retried write apply once.
@@ -122,6 +127,8 @@ pub struct Call {
     /// Where the request came from, as the node that received it saw it (`aws:SourceIp`,
     /// `aws:SecureTransport`); `None` for the service's own calls.
     pub origin: Origin,
+    /// The keys the call acted on, for its audit event (`audit.rs`).
+    pub audit: AuditNote,
 }
 
 /// The client's address and transport, for policies.
@@ -152,6 +159,7 @@ impl Service {
                 config,
                 default_policies: authz::DefaultPolicies::default(),
                 pending_usage: usage::PendingUsage::default(),
+                audit: audit::AuditBuffer::default(),
             }),
         }
     }
@@ -179,6 +187,10 @@ impl Service {
     /// Requests this node throttled so far, by account and operation (for metrics).
     pub fn throttled(&self) -> Vec<(trent_model::AccountId, &'static str, u64)> {
         self.inner.quotas.throttled()
+    }
+
+    pub(crate) fn audit_buffer(&self) -> &audit::AuditBuffer {
+        &self.inner.audit
     }
 
     pub(crate) fn pending_usage(&self) -> &usage::PendingUsage {

@@ -109,6 +109,7 @@ mod tests {
             attempt: Uuid::from_u128(7),
             barrier_passed: false,
             origin: Default::default(),
+            audit: Default::default(),
         };
         let victim = call("111122223333").dedup_id();
         assert_eq!(victim, call("111122223333").dedup_id());

@@ -234,6 +234,7 @@ impl Service {
                     attempt: id,
                     barrier_passed: false,
                     origin: Default::default(),
+                    audit: Default::default(),
                 };
                 let record = match self
                     .wrap_access_key(&access_key_id, &secret, owner.clone())

@@ -97,6 +97,7 @@ impl Service {
             attempt: id,
             barrier_passed: false,
             origin: Default::default(),
+            audit: Default::default(),
         };
         self.write(
             &call,

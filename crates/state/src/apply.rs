@@ -190,6 +190,7 @@ impl State {
             Command::ExpireKeyMaterial { key_id } => {
                 self.remove_imported_material(*key_id, Some(now), touched)
             }
+            Command::AppendAudit { events } => self.append_audit(events, touched),
         }
     }
 

@@ -275,6 +275,11 @@ pub enum Command {
         key_id: KeyId,
         version: u32,
     },
+    /// Appends a batch of audit events to the trail: `apply` seals them on the chain's tip
+    /// (`audit.rs`). Each event is its CloudTrail JSON without a chain link (command set 5).
+    AppendAudit {
+        events: Vec<String>,
+    },
 }
 
 impl Command {
@@ -320,6 +325,7 @@ impl Command {
             Command::ImportPendingMaterial { .. } => "ImportPendingMaterial",
             Command::RotateToImported { .. } => "RotateToImported",
             Command::DeleteImportedVersion { .. } => "DeleteImportedVersion",
+            Command::AppendAudit { .. } => "AppendAudit",
         }
     }
 }

@@ -26,6 +26,7 @@
 //! apply checks the seal through the node's HSM ([`SealCheck`], [`State::apply_checked`]).
 
 mod apply;
+mod audit;
 pub mod backup;
 mod command;
 mod identity;
@@ -41,6 +42,7 @@ mod rotation;
 mod seal;
 mod user_policies;
 
+pub use audit::{batch_key, AuditTip, StoredBatch};
 pub use command::{
     Batch, Command, MaterialImport, Outcome, Request, RequestId, Response, Responses,
 };
@@ -62,15 +64,17 @@ use trent_model::{
 
 /// The set of [`Command`]s this build applies: raised with every variant added (2: key
 /// policies, grants and user policies; 3: key rotation and imported key material; 4: rotation
-/// of imported key material). Peers report it (`HelloReply.command_set`), so that a leader
+/// of imported key material; 5: the audit trail). Peers report it (`HelloReply.command_set`), so that a leader
 /// proposes an optional command of a newer set only once every voter's build decodes it.
-pub const COMMAND_SET: u32 = 4;
+pub const COMMAND_SET: u32 = 5;
 /// The command set that brought user policies (`BeginUserPolicies` and the rest).
 pub const USER_POLICY_COMMANDS: u32 = 2;
 /// The command set that brought key rotation and imported key material.
 pub const ROTATION_COMMANDS: u32 = 3;
 /// The command set that brought the rotation of imported key material.
 pub const IMPORTED_ROTATION_COMMANDS: u32 = 4;
+/// The command set that brought the audit trail (`AppendAudit`).
+pub const AUDIT_COMMANDS: u32 = 5;
 
 /// How long a request id is remembered for deduplication.
 pub const DEDUP_WINDOW_MS: Millis = 10 * 60 * 1000;
@@ -116,6 +120,10 @@ pub struct State {
     user_policies_era: bool,
     /// Per-account indexes and counts, derived from the maps above (`index.rs`).
     index: index::Index,
+    /// Where the audit chain stands (`audit.rs`).
+    audit_tip: AuditTip,
+    /// Batches sealed by `apply` and not yet taken by the storage layer.
+    audit_outbox: Vec<(u64, Vec<u8>)>,
 }
 
 #[cfg(test)]

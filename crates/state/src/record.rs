@@ -14,7 +14,7 @@ use trent_model::{
 
 use crate::key_access::KeyPolicyRecord;
 use crate::user_policies::UserPolicyRecord;
-use crate::{RequestId, Response, State};
+use crate::{AuditTip, RequestId, Response, State};
 
 const TAG_CLOCK: u8 = b'c';
 const TAG_KEY: u8 = b'k';
@@ -34,6 +34,7 @@ const TAG_USER_POLICIES_ERA: u8 = b'e';
 const TAG_KEY_ROTATION: u8 = b't';
 const TAG_KEY_IMPORT: u8 = b'm';
 const TAG_PENDING_MATERIAL: u8 = b'v';
+const TAG_AUDIT_TIP: u8 = b'l';
 
 /// The identity of one stored record.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -68,6 +69,8 @@ pub enum RecordKey {
     KeyImport(KeyId),
     /// An EXTERNAL key's material imported for a rotation, not yet current (`import.rs`).
     PendingMaterial(KeyId),
+    /// Where the audit chain stands (`audit.rs`); the batches live in their own column family.
+    AuditTip,
 }
 
 /// A record that cannot be decoded: the data dir or snapshot is corrupt or of another format.
@@ -113,6 +116,7 @@ impl RecordKey {
             RecordKey::KeyRotation(id) => tagged(TAG_KEY_ROTATION, id.as_bytes()),
             RecordKey::KeyImport(id) => tagged(TAG_KEY_IMPORT, id.as_bytes()),
             RecordKey::PendingMaterial(id) => tagged(TAG_PENDING_MATERIAL, id.as_bytes()),
+            RecordKey::AuditTip => vec![TAG_AUDIT_TIP],
         }
     }
 
@@ -146,6 +150,7 @@ impl RecordKey {
             TAG_BOOTSTRAPPED if body.is_empty() => Ok(RecordKey::Bootstrapped),
             TAG_IDENTITY if body.is_empty() => Ok(RecordKey::ClusterIdentity),
             TAG_USER_POLICIES_ERA if body.is_empty() => Ok(RecordKey::UserPoliciesEra),
+            TAG_AUDIT_TIP if body.is_empty() => Ok(RecordKey::AuditTip),
             TAG_USER_POLICY => {
                 let text = std::str::from_utf8(body).map_err(|_| bad("key is not utf-8"))?;
                 let (account, rest) = text.split_at_checked(12).ok_or_else(|| bad("short key"))?;
@@ -251,6 +256,9 @@ impl State {
             RecordKey::KeyRotation(id) => self.rotations.get(id).map(encode),
             RecordKey::KeyImport(id) => self.imports.get(id).map(encode),
             RecordKey::PendingMaterial(id) => self.pending.get(id).map(encode),
+            RecordKey::AuditTip => {
+                (self.audit_tip != AuditTip::default()).then(|| encode(&self.audit_tip))
+            }
         }
     }
 
@@ -261,6 +269,7 @@ impl State {
             RecordKey::Bootstrapped,
             RecordKey::ClusterIdentity,
             RecordKey::UserPoliciesEra,
+            RecordKey::AuditTip,
         ]
         .into_iter();
         let keys = self.keys.keys().map(|id| RecordKey::Key(*id));
@@ -365,6 +374,7 @@ impl State {
                     state.load_user_policy(record);
                 }
                 RecordKey::UserPoliciesEra => state.user_policies_era = decode(&key, &value)?,
+                RecordKey::AuditTip => state.set_audit_tip(decode(&key, &value)?),
                 RecordKey::KeyRotation(id) => {
                     let record: KeyRotationRecord = decode(&key, &value)?;
                     if record.key_id != id {

@@ -12,9 +12,10 @@ use openraft::{
 use rocksdb::{IteratorMode, WriteBatch, WriteOptions, DB};
 use trent_state::{RecordKey, Responses, State};
 
+use super::audit;
 use super::disk::DiskHealth;
 use super::snapshot::{self, Meta};
-use super::{blocking, storage_io, storage_read, CF_STATE, CF_STATE_META};
+use super::{blocking, storage_io, storage_read, CF_AUDIT, CF_STATE, CF_STATE_META};
 use crate::cluster_id::IdentityCell;
 use crate::{Hooks, LogId, NodeId, StorageError, TypeConfig};
 
@@ -177,6 +178,8 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                     }
                 }
             }
+            // In the same write as the tip that counts them.
+            audit::put_sealed(&self.db, &mut batch, &state.take_sealed_audit());
         }
         self.persist_batch(&mut batch)?;
         // Not fsynced: the log already is, and a crash re-applies from it. The next synced
@@ -224,7 +227,11 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 meta.snapshot_id, meta.last_log_id, image.meta.last_log_id
             )));
         }
-        let state = State::restore(image.records.iter().cloned()).map_err(storage_read)?;
+        let (trail, records): (Vec<_>, Vec<_>) = image
+            .records
+            .iter()
+            .partition(|(key, _)| audit::snapshot_seq(key).is_some());
+        let state = State::restore(records.iter().map(|&r| r.clone())).map_err(storage_read)?;
         // A snapshot of another cluster is refused (cluster_id.rs).
         self.identity
             .learn(state.cluster_identity())
@@ -236,8 +243,14 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         let cf = self.db.cf_handle(CF_STATE).expect("cf");
         // Every record key begins with an ASCII tag byte, so [0, 0xFF) covers them all.
         batch.delete_range_cf(cf, [0u8].as_slice(), [0xFFu8].as_slice());
-        for (key, value) in &image.records {
+        for (key, value) in records {
             batch.put_cf(cf, key, value);
+        }
+        let audit_cf = self.db.cf_handle(CF_AUDIT).expect("cf");
+        batch.delete_range_cf(audit_cf, [0u8; 8].as_slice(), [0xFFu8; 9].as_slice());
+        for (key, value) in trail {
+            let seq = audit::snapshot_seq(key).expect("partitioned");
+            batch.put_cf(audit_cf, trent_state::batch_key(seq), value);
         }
         self.persist_batch(&mut batch)?;
         let db = self.db.clone();
@@ -317,6 +330,15 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             for item in view.iterator_cf(db.cf_handle(CF_STATE).expect("cf"), IteratorMode::Start) {
                 let (key, value) = item.map_err(storage_read)?;
                 writer.record(&key, &value);
+            }
+            for item in view.iterator_cf(db.cf_handle(CF_AUDIT).expect("cf"), IteratorMode::Start) {
+                let (key, value) = item.map_err(storage_read)?;
+                let seq = u64::from_be_bytes(
+                    (*key)
+                        .try_into()
+                        .map_err(|_| storage_read("an audit key is not 8 bytes"))?,
+                );
+                writer.record(&audit::snapshot_key(seq), &value);
             }
             let data = writer.finish();
             save_snapshot_file(&dir, &data).map_err(storage_io)?;

@@ -12,6 +12,7 @@
 // our helpers would only add conversions at every trait boundary.
 #![allow(clippy::result_large_err)]
 
+mod audit;
 mod disk;
 mod log;
 mod machine;
@@ -19,6 +20,7 @@ mod sizes;
 mod snapshot;
 mod wal;
 
+pub use audit::AuditStore;
 pub use disk::DiskHealth;
 pub use log::LogStore;
 pub use machine::{SharedState, StateMachineStore};
@@ -36,8 +38,10 @@ pub(crate) const CF_LOG: &str = "log";
 pub(crate) const CF_RAFT: &str = "raft";
 pub(crate) const CF_STATE: &str = "state";
 pub(crate) const CF_STATE_META: &str = "state_meta";
+/// Sealed audit batches by seq (`audit.rs`).
+pub(crate) const CF_AUDIT: &str = "audit";
 /// Every column family of the database.
-const COLUMN_FAMILIES: [&str; 4] = [CF_LOG, CF_RAFT, CF_STATE, CF_STATE_META];
+const COLUMN_FAMILIES: [&str; 5] = [CF_LOG, CF_RAFT, CF_STATE, CF_STATE_META, CF_AUDIT];
 
 const IDENTITY_KEY: &[u8] = b"identity";
 /// 2: log entries carry batches of requests.
@@ -80,6 +84,7 @@ pub struct Storage {
     pub log: LogStore,
     pub state_machine: StateMachineStore,
     pub disk: Arc<DiskHealth>,
+    pub audit: AuditStore,
 }
 
 /// Opens (or, if `data_dir` is new or empty, creates) the storage of `node_id` in `cluster`,
@@ -115,6 +120,7 @@ pub(crate) fn open(
             },
         )?;
     Ok(Storage {
+        audit: AuditStore::new(db.clone()),
         log: LogStore::new(db, disk.clone()),
         state_machine,
         disk,
@@ -210,7 +216,8 @@ fn private_dir(dir: &Path) -> std::io::Result<()> {
 fn open_db(db_path: &Path, create: bool, wal_recycle_mb: u64) -> Result<DB, OpenError> {
     let mut options = Options::default();
     options.create_if_missing(create);
-    options.create_missing_column_families(create);
+    // Always: a data dir from before a column family existed (the audit trail's) gains it.
+    options.create_missing_column_families(true);
     options.set_keep_log_file_num(4);
     wal::configure(&mut options, wal_recycle_mb);
     let cfs = COLUMN_FAMILIES

@@ -2,6 +2,7 @@
 
 mod adversarial;
 mod ansible;
+mod audit;
 mod auth;
 mod authorization;
 mod backup;

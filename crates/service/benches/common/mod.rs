@@ -67,5 +67,6 @@ pub fn call(caller: &trent_model::Principal) -> trent_service::Call {
         attempt: id,
         barrier_passed: false,
         origin: Default::default(),
+        audit: Default::default(),
     }
 }

@@ -186,6 +186,7 @@ impl Cluster {
             attempt: request_id,
             barrier_passed: false,
             origin: Default::default(),
+            audit: Default::default(),
         };
         loop {
             let receiver = self.node(id).service.node();

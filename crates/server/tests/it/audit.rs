@@ -1,0 +1,270 @@
+//! The audit trail through real `trentd` processes (issue 25): every call's event, recorded
+//! through Raft before the answer, found with LookupEvents through any node, hash-chained,
+//! holding no secret the calls carried; refused and unauthenticated calls recorded without a
+//! quorum write each.
+//!
+//! Subnets 197, 198.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, SystemTime};
+
+use base64::Engine;
+use serde_json::{json, Value};
+use trent_audit::{Batch, Event};
+use trent_client::{credentials, Client};
+
+use crate::harness::*;
+
+const USER_AGENT: &str = "trent-audit-test/1.0";
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+/// Sends `input` to `target` through `client`: the `x-amzn-RequestId` answered, the status
+/// and the body.
+async fn send(client: &Client, target: &str, input: &Value) -> (String, u16, Value) {
+    let body = serde_json::to_vec(input).unwrap();
+    let response = client
+        .request(target, body, SystemTime::now())
+        .unwrap()
+        .header("user-agent", USER_AGENT)
+        .send()
+        .await
+        .unwrap();
+    let id = response.headers()["x-amzn-requestid"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let status = response.status().as_u16();
+    (id, status, response.json().await.unwrap())
+}
+
+/// Every event LookupEvents gives `client`'s account (and attribute), following NextToken
+/// with pages of `page`.
+async fn lookup(client: &Client, attribute: Option<(&str, &str)>, page: u32) -> Vec<Event> {
+    let mut input = json!({ "MaxResults": page });
+    if let Some((k, v)) = attribute {
+        input["LookupAttributes"] = json!([{ "AttributeKey": k, "AttributeValue": v }]);
+    }
+    let mut events = Vec::new();
+    loop {
+        let out = client.admin("LookupEvents", &input).await.unwrap();
+        for e in out["Events"].as_array().unwrap() {
+            let record = e["CloudTrailEvent"].as_str().unwrap();
+            let event: Event = serde_json::from_str(record).unwrap();
+            assert_eq!(e["EventId"], json!(event.event_id));
+            assert_eq!(e["EventName"], json!(event.event_name));
+            events.push(event);
+        }
+        match out.get("NextToken") {
+            Some(token) => input["NextToken"] = token.clone(),
+            None => return events,
+        }
+    }
+}
+
+/// The events as the chain's batches, oldest first (LookupEvents answers newest first).
+fn batches(events: &[Event]) -> Vec<Batch> {
+    let mut by_batch: BTreeMap<u64, Vec<Event>> = BTreeMap::new();
+    for e in events {
+        let link = e.chain_link().expect("a stored event carries its link");
+        by_batch.entry(link.batch).or_default().push(e.clone());
+    }
+    by_batch
+        .into_iter()
+        .map(|(seq, mut events)| {
+            events.sort_by_key(|e| e.chain_link().unwrap().index);
+            Batch {
+                seq,
+                prev: events[0].chain_link().unwrap().prev,
+                events,
+            }
+        })
+        .collect()
+}
+
+fn find<'e>(events: &'e [Event], request_id: &str) -> &'e Event {
+    let found: Vec<_> = events
+        .iter()
+        .filter(|e| e.request_id == request_id)
+        .collect();
+    assert_eq!(found.len(), 1, "exactly one event for request {request_id}");
+    found[0]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_call_is_recorded_once_chained_and_without_its_secrets() {
+    let cluster = TestCluster::start(197, 3, &[]);
+    cluster.leader().await;
+    let (c1, c2, c3) = (cluster.client(1), cluster.client(2), cluster.client(3));
+
+    let key = create_key(&c2).await.unwrap();
+    let arn = describe(&c1, &key).await.unwrap()["KeyMetadata"]["Arn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let secret = "plaintext-7f3a91-never-recorded";
+    let context = json!({ "purpose": "audit-test" });
+    let (encrypt_id, status, encrypted) = send(
+        &c3,
+        "TrentService.Encrypt",
+        &json!({ "KeyId": key, "Plaintext": B64.encode(secret), "EncryptionContext": context }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let blob = encrypted["CiphertextBlob"].as_str().unwrap().to_owned();
+    let (decrypt_id, status, _) = send(
+        &c1,
+        "TrentService.Decrypt",
+        &json!({ "CiphertextBlob": blob, "EncryptionContext": context }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (data_key_id, status, data_key) = send(
+        &c2,
+        "TrentService.GenerateDataKey",
+        &json!({ "KeyId": key, "KeySpec": "AES_256" }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let data_key_plaintext = data_key["Plaintext"].as_str().unwrap().to_owned();
+    // Refused after authentication: recorded with the error, not waited for.
+    let (refused_id, status, refused) = send(
+        &c3,
+        "TrentService.Decrypt",
+        &json!({ "CiphertextBlob": B64.encode(b"not a ciphertext at all, 7f3a91") }),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(refused["__type"], "InvalidCiphertextException");
+    // Not authenticated: a known access key with the wrong secret, five times.
+    let forger = Client::new(
+        &cluster.nodes[0].api(),
+        REGION,
+        credentials(ROOT_ACCESS_KEY_ID, "wrong-secret-7f3a91-never-recorded"),
+    )
+    .unwrap();
+    for _ in 0..5 {
+        assert!(forger.kms("ListKeys", &json!({})).await.is_err());
+    }
+
+    // Through a follower, every event of the account, paginated two by two.
+    let follower = cluster.leader().await % 3 + 1;
+    let events = wait_for(
+        "the refusals to be recorded",
+        Duration::from_secs(20),
+        || {
+            let client = cluster.client(follower);
+            let refused_id = refused_id.clone();
+            async move {
+                let events = lookup(&client, None, 2).await;
+                let unknown: u64 = events
+                    .iter()
+                    .filter(|e| e.user_identity.kind == trent_audit::IdentityType::Unknown)
+                    .map(coalesced)
+                    .sum();
+                let refused = events.iter().any(|e| e.request_id == refused_id);
+                (refused && unknown == 5).then_some(events)
+            }
+        },
+    )
+    .await;
+
+    let encrypt = find(&events, &encrypt_id);
+    assert_eq!(encrypt.event_name, "Encrypt");
+    assert_eq!(encrypt.event_source, "kms.amazonaws.com");
+    assert!(encrypt.read_only);
+    assert_eq!(encrypt.error_code, None);
+    assert_eq!(encrypt.resources.len(), 1);
+    assert_eq!(encrypt.resources[0].arn, arn);
+    assert_eq!(encrypt.recipient_account_id, ACCOUNT);
+    assert_eq!(
+        encrypt.user_identity.access_key_id.as_deref(),
+        Some(ROOT_ACCESS_KEY_ID)
+    );
+    // The client's address, as the node it reached (node 3) saw it.
+    assert_eq!(encrypt.source_ip_address, "127.0.0.1");
+    assert_eq!(encrypt.user_agent, USER_AGENT);
+    let params = encrypt.request_parameters.as_ref().unwrap();
+    assert_eq!(params["keyId"], json!(key));
+    assert_eq!(params["encryptionContext"], context);
+    assert_eq!(encrypt.response_elements, None);
+
+    let decrypt = find(&events, &decrypt_id);
+    assert_eq!(
+        (
+            decrypt.event_name.as_str(),
+            decrypt.resources[0].arn.as_str()
+        ),
+        ("Decrypt", arn.as_str())
+    );
+    assert_eq!(find(&events, &data_key_id).event_name, "GenerateDataKey");
+    let refused = find(&events, &refused_id);
+    assert_eq!(
+        refused.error_code.as_deref(),
+        Some("InvalidCiphertextException")
+    );
+
+    // No event holds a secret any call carried or was answered.
+    for event in &events {
+        let text = String::from_utf8(event.canonical_bytes()).unwrap();
+        for needle in [
+            secret.to_owned(),
+            B64.encode(secret),
+            blob.clone(),
+            data_key_plaintext.clone(),
+            "wrong-secret".to_owned(),
+            "7f3a91".to_owned(),
+        ] {
+            assert!(
+                !text.contains(&needle),
+                "event {} holds {needle}",
+                event.event_name
+            );
+        }
+    }
+
+    // The trail is one chain, and every node stored the same one: a new leader answers it.
+    let ids: HashSet<_> = events.iter().map(|e| e.event_id.clone()).collect();
+    assert_eq!(ids.len(), events.len(), "no event listed twice");
+    trent_audit::verify_chain(&batches(&events)).unwrap();
+    assert_eq!(batches(&events)[0].seq, 0);
+
+    // A lookup attribute: the key's events only.
+    let keyed = lookup(&c1, Some(("ResourceName", &key)), 50).await;
+    assert!(keyed.len() >= 4);
+    assert!(keyed
+        .iter()
+        .all(|e| e.resources.iter().any(|r| r.arn == arn)));
+    let named = lookup(&c1, Some(("EventName", "Encrypt")), 50).await;
+    assert_eq!(named.len(), 1);
+}
+
+/// What one event stands for: itself, or the refusals coalesced into it.
+fn coalesced(e: &Event) -> u64 {
+    e.additional_event_data
+        .as_ref()
+        .and_then(|d| d.service.get("coalescedEvents"))
+        .and_then(Value::as_u64)
+        .unwrap_or(1)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_answered_call_survives_the_loss_of_the_leader_that_answered_it() {
+    let mut cluster = TestCluster::start(198, 3, &[]);
+    let leader = cluster.leader().await;
+    let client = cluster.client(leader);
+    let key = create_key(&client).await.unwrap();
+    let (encrypt_id, status, _) = send(
+        &client,
+        "TrentService.Encrypt",
+        &json!({ "KeyId": key, "Plaintext": B64.encode(b"x") }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    // At once, before any later write could carry its event: the leader is gone.
+    cluster.node(leader).kill();
+    let next = cluster.leader().await;
+    assert_ne!(next, leader);
+    let events = lookup(&cluster.client(next), Some(("EventName", "Encrypt")), 50).await;
+    assert_eq!(find(&events, &encrypt_id).resources.len(), 1);
+    trent_audit::verify_chain(&batches(&lookup(&cluster.client(next), None, 50).await)).unwrap();
+}

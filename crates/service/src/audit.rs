@@ -1,0 +1,253 @@
+//! The leader's audit buffer (issue 25): every API call's event reaches the replicated trail
+//! through it, many events per quorum round.
+//!
+//! Guarantees:
+//! - [`Service::audit_commit`] returns `Ok` only once the event is in a committed
+//!   `AppendAudit` entry, so on a quorum's disks: a successful operation is answered after
+//!   that, or not at all (the front end turns the error into a retry or a 503).
+//! - Events pushed while one `AppendAudit` is in flight ride the next one: one quorum round
+//!   per group-commit cycle, whatever the number of calls.
+//! - Refusals ([`Service::audit_refused`]) never wait and never cost a round of their own:
+//!   they join the next batch. Past [`REFUSALS_PENDING`] waiting refusals, further ones of
+//!   the same caller and error code are counted into one event (`coalescedEvents`).
+//! - Unauthenticated requests ([`Service::audit_unauthenticated`]) are counted per (source
+//!   address, error code) and become at most one event per pair per flush, so a flood of
+//!   bad signatures costs log bytes bounded by the flush rate, not one entry per request.
+//! - Until every voter applies command set 5 (`AUDIT_COMMANDS`, a rolling upgrade), nothing
+//!   is proposed: events are dropped with a warning and counted (`audit_dropped`), and
+//!   operations are answered, since old voters could not apply the command.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use serde_json::Value;
+use tokio::sync::oneshot;
+use trent_audit::Event;
+use trent_cluster::ClusterError;
+use trent_state::{Command, AUDIT_COMMANDS};
+use uuid::Uuid;
+
+use crate::{OpError, Service};
+
+/// Events carried by one `AppendAudit` at most (a few MB of log entry).
+const MAX_EVENTS_PER_BATCH: usize = 4096;
+/// Refusals waiting beyond this many are coalesced per (caller, error code).
+pub const REFUSALS_PENDING: usize = 8192;
+
+type Waiter = oneshot::Sender<Result<(), ClusterError>>;
+
+#[derive(Default)]
+pub(crate) struct AuditBuffer {
+    pending: Mutex<Pending>,
+    flushing: AtomicBool,
+    /// Every voter applies `AppendAudit` (checked until true, then kept).
+    enabled: AtomicBool,
+    pub(crate) dropped: AtomicU64,
+    pub(crate) committed: AtomicU64,
+    pub(crate) coalesced: AtomicU64,
+}
+
+#[derive(Default)]
+struct Pending {
+    /// Each event's JSON and, for a success, who waits for its commit.
+    events: Vec<(String, Option<Waiter>)>,
+    refusals: usize,
+    /// Refusals over the bound: one event per (caller or source, error code), with a count.
+    over: HashMap<(String, String), (Event, u64)>,
+}
+
+/// Counters for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AuditCounts {
+    /// Events in committed `AppendAudit` entries proposed by this node.
+    pub committed: u64,
+    /// Events not recorded because the cluster cannot apply them yet (rolling upgrade).
+    pub dropped: u64,
+    /// Refusals folded into another event's count.
+    pub coalesced: u64,
+    /// Events waiting for the next batch.
+    pub pending: u64,
+}
+
+impl Service {
+    /// Records `event` and waits until a quorum holds it.
+    pub async fn audit_commit(&self, event: &Event) -> Result<(), OpError> {
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut p = self.audit_buffer().pending.lock().expect("audit lock");
+            p.events.push((json(event), Some(tx)));
+        }
+        self.kick_audit_flush();
+        match rx.await {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(ClusterError::Unavailable("the audit buffer stopped".into()).into()),
+        }
+    }
+
+    /// Records a refused call's `event` without waiting (module doc).
+    pub fn audit_refused(&self, event: &Event) {
+        let key = (
+            event.user_identity.arn.clone().unwrap_or_default(),
+            event.error_code.clone().unwrap_or_default(),
+        );
+        self.push_refusal(event, key, false);
+    }
+
+    /// Records an unauthenticated call's `event`, counted per source address and error code.
+    pub fn audit_unauthenticated(&self, event: &Event) {
+        let key = (
+            event.source_ip_address.clone(),
+            event.error_code.clone().unwrap_or_default(),
+        );
+        self.push_refusal(event, key, true);
+    }
+
+    /// What this node's audit buffer has done.
+    pub fn audit_counts(&self) -> AuditCounts {
+        let b = self.audit_buffer();
+        AuditCounts {
+            committed: b.committed.load(Ordering::Relaxed),
+            dropped: b.dropped.load(Ordering::Relaxed),
+            coalesced: b.coalesced.load(Ordering::Relaxed),
+            pending: b.pending.lock().expect("audit lock").events.len() as u64,
+        }
+    }
+
+    fn push_refusal(&self, event: &Event, key: (String, String), always_coalesce: bool) {
+        {
+            let mut p = self.audit_buffer().pending.lock().expect("audit lock");
+            if !always_coalesce && p.refusals < REFUSALS_PENDING {
+                p.refusals += 1;
+                p.events.push((json(event), None));
+            } else {
+                match p.over.get_mut(&key) {
+                    Some((_, n)) => {
+                        *n += 1;
+                        self.audit_buffer()
+                            .coalesced
+                            .fetch_add(1, Ordering::Relaxed);
+                    }
+                    None => {
+                        p.over.insert(key, (event.clone(), 1));
+                    }
+                }
+            }
+        }
+        self.kick_audit_flush();
+    }
+
+    /// Starts the flush task unless one runs; it runs until nothing waits.
+    fn kick_audit_flush(&self) {
+        if self.audit_buffer().flushing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let service = self.clone();
+        tokio::spawn(async move { service.flush_audit().await });
+    }
+
+    async fn flush_audit(&self) {
+        let buffer = self.audit_buffer();
+        loop {
+            let (events, waiters) = self.take_audit_batch();
+            if events.is_empty() {
+                buffer.flushing.store(false, Ordering::Release);
+                // An event pushed between the take and the store would wait for nobody.
+                let more = {
+                    let p = buffer.pending.lock().expect("audit lock");
+                    !p.events.is_empty() || !p.over.is_empty()
+                };
+                if more && !buffer.flushing.swap(true, Ordering::AcqRel) {
+                    continue;
+                }
+                return;
+            }
+            let count = events.len() as u64;
+            let result = self.propose_audit(events).await;
+            if result.is_ok() {
+                buffer.committed.fetch_add(count, Ordering::Relaxed);
+            }
+            for waiter in waiters {
+                let _ = waiter.send(result.clone());
+            }
+        }
+    }
+
+    /// Up to [`MAX_EVENTS_PER_BATCH`] pending events and their waiters; coalesced refusals
+    /// come out as one event each, with their count.
+    fn take_audit_batch(&self) -> (Vec<String>, Vec<Waiter>) {
+        let mut p = self.audit_buffer().pending.lock().expect("audit lock");
+        let over: Vec<_> = p.over.drain().map(|(_, v)| v).collect();
+        for (mut event, count) in over {
+            let data = event
+                .additional_event_data
+                .get_or_insert_with(Default::default);
+            data.service
+                .insert("coalescedEvents".into(), Value::from(count));
+            p.events.push((json(&event), None));
+        }
+        let n = p.events.len().min(MAX_EVENTS_PER_BATCH);
+        p.refusals = 0;
+        let (mut events, mut waiters) = (Vec::with_capacity(n), Vec::new());
+        for (event, waiter) in p.events.drain(..n) {
+            events.push(event);
+            waiters.extend(waiter);
+        }
+        (events, waiters)
+    }
+
+    async fn propose_audit(&self, events: Vec<String>) -> Result<(), ClusterError> {
+        let buffer = self.audit_buffer();
+        if !buffer.enabled.load(Ordering::Acquire) {
+            if let Err(why) = self.node().voters_apply_command_set(AUDIT_COMMANDS).await {
+                // No quorum answered: the write would fail too; say so to the waiters.
+                if !why.contains("cannot apply command set") {
+                    return Err(ClusterError::Unavailable(why));
+                }
+                let n = events.len() as u64;
+                buffer.dropped.fetch_add(n, Ordering::Relaxed);
+                tracing::warn!(
+                    events = n,
+                    "audit events not recorded: a voter does not apply the audit trail's \
+                     commands yet (rolling upgrade in progress)"
+                );
+                return Ok(());
+            }
+            buffer.enabled.store(true, Ordering::Release);
+        }
+        match self
+            .node()
+            .write(Uuid::new_v4(), Command::AppendAudit { events })
+            .await?
+        {
+            Ok(_) => Ok(()),
+            Err(e) => Err(ClusterError::Unavailable(format!(
+                "the audit trail refused a batch: {e}"
+            ))),
+        }
+    }
+}
+
+fn json(event: &Event) -> String {
+    String::from_utf8(event.canonical_bytes()).expect("JSON is UTF-8")
+}
+
+/// The keys a call acted on, as the service found them: its event's `resources`. Filled in
+/// one place, [`Service::authorize`], which every operation on a key passes.
+#[derive(Debug, Clone, Default)]
+pub struct AuditNote(std::sync::Arc<Mutex<Vec<(String, String)>>>);
+
+impl AuditNote {
+    /// `(account, key ARN)` of each key, in the order first authorized.
+    pub fn keys(&self) -> Vec<(String, String)> {
+        self.0.lock().expect("note lock").clone()
+    }
+
+    pub(crate) fn note_key(&self, key: &trent_model::KeyMetadata) {
+        let entry = (key.account.to_string(), key.arn().to_string());
+        let mut keys = self.0.lock().expect("note lock");
+        if !keys.contains(&entry) {
+            keys.push(entry);
+        }
+    }
+}

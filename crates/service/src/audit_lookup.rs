@@ -1,0 +1,260 @@
+//! LookupEvents (issue 25): the trail queried in CloudTrail's shape, newest first.
+//!
+//! Guarantees:
+//! - A caller sees the events of its own account only (`recipientAccountId`); the operator
+//!   account also sees the events of callers who did not authenticate, recorded under it.
+//!   Allowed to an account's root and to its users whose identity policies allow
+//!   `cloudtrail:LookupEvents` on the account's trail resource.
+//! - Read from the leader's stored trail after the read barrier, so every event of a call
+//!   answered before this one is found.
+//! - One call scans at most [`MAX_SCAN`] events; past that it answers what it found and a
+//!   `NextToken` to go on, so no request can hold the leader for long.
+//! - A `NextToken` names a place in the chain (batch, index); one that does not parse is
+//!   refused (`InvalidNextTokenException`'s meaning, as a ValidationException naming it).
+
+use serde_json::{json, Value};
+use trent_audit::{Event, IdentityType};
+use trent_model::{Arn, Error, Millis};
+
+use crate::{Call, OpError, Service};
+
+/// Events one call looks at, at most.
+pub const MAX_SCAN: usize = 200_000;
+/// Batches are stamped when they apply, events when their call was answered: an event may be
+/// older than its batch by the time a request can wait, never by more.
+const SLACK_MS: Millis = 5 * 60 * 1000;
+/// CloudTrail's default and largest page.
+const MAX_RESULTS: u32 = 50;
+/// CloudTrail's default window: 90 days.
+const DEFAULT_WINDOW_MS: Millis = 90 * 24 * 3600 * 1000;
+
+/// What LookupEvents asks, parsed by the front end.
+#[derive(Debug, Clone, Default)]
+pub struct LookupQuery {
+    pub start_ms: Option<Millis>,
+    pub end_ms: Option<Millis>,
+    /// `(AttributeKey, AttributeValue)`: at most one, as CloudTrail allows.
+    pub attribute: Option<(String, String)>,
+    pub max_results: Option<u32>,
+    pub next_token: Option<String>,
+}
+
+/// The attribute keys CloudTrail accepts.
+pub const ATTRIBUTE_KEYS: &[&str] = &[
+    "EventId",
+    "EventName",
+    "ReadOnly",
+    "Username",
+    "ResourceType",
+    "ResourceName",
+    "EventSource",
+    "AccessKeyId",
+];
+
+impl Service {
+    /// LookupEvents for `call`; `operator`: the caller's account is the operator's, which
+    /// also sees the events of unauthenticated callers.
+    pub async fn lookup_events(
+        &self,
+        call: &Call,
+        q: LookupQuery,
+        operator: bool,
+    ) -> Result<Value, OpError> {
+        let account = call.caller.account.clone();
+        let trail = Arn {
+            partition: "aws".into(),
+            service: "cloudtrail".into(),
+            region: self.region().into(),
+            account: account.as_str().into(),
+            resource: "trail/trent".into(),
+        };
+        self.authorize_admin(call, "cloudtrail:LookupEvents", &trail)
+            .await?;
+        check(&q)?;
+        let tip = self.read_for(call, |s| s.audit_tip()).await?;
+        let now = self.now().await?;
+        let end = q.end_ms.unwrap_or(now);
+        let start = q.start_ms.unwrap_or(end.saturating_sub(DEFAULT_WINDOW_MS));
+        let limit = q.max_results.unwrap_or(MAX_RESULTS) as usize;
+        let store = self.node().audit_store();
+        let (mut seq, mut index) = match &q.next_token {
+            Some(token) => parse_token(token)?,
+            None => {
+                let after = store
+                    .first_at_or_after(end.saturating_add(SLACK_MS), tip.next_seq)
+                    .map_err(Error::internal)?;
+                (after.min(tip.next_seq), u32::MAX)
+            }
+        };
+        let filter = Filter::new(&q, account.as_str(), operator);
+        let (mut found, mut scanned) = (Vec::new(), 0usize);
+        // Walks back from (seq, index), exclusive, batch by batch.
+        loop {
+            if index == 0 || index == u32::MAX {
+                if seq == 0 {
+                    return Ok(page(found, None));
+                }
+                seq -= 1;
+                index = u32::MAX;
+            }
+            let Some(batch) = store.batch(seq).map_err(Error::internal)? else {
+                return Ok(page(found, None));
+            };
+            if batch.time.saturating_add(SLACK_MS) < start {
+                return Ok(page(found, None));
+            }
+            let top = (batch.events.len() as u32).min(index);
+            for i in (0..top).rev() {
+                scanned += 1;
+                if let Some(event) = filter.admit(&batch.events[i as usize], start, end) {
+                    found.push(event);
+                    if found.len() == limit {
+                        return Ok(page(found, Some(token(seq, i))));
+                    }
+                }
+                if scanned >= MAX_SCAN {
+                    return Ok(page(found, Some(token(seq, i))));
+                }
+            }
+            index = 0;
+        }
+    }
+}
+
+fn check(q: &LookupQuery) -> Result<(), Error> {
+    if let (Some(s), Some(e)) = (q.start_ms, q.end_ms) {
+        if s > e {
+            return Err(Error::invalid_member(
+                "startTime",
+                "StartTime must not be after EndTime",
+            ));
+        }
+    }
+    if let Some(n) = q.max_results {
+        if !(1..=MAX_RESULTS).contains(&n) {
+            return Err(Error::invalid_member(
+                "maxResults",
+                format_args!("MaxResults must be between 1 and {MAX_RESULTS}"),
+            ));
+        }
+    }
+    if let Some((key, _)) = &q.attribute {
+        if !ATTRIBUTE_KEYS.contains(&key.as_str()) {
+            return Err(Error::invalid_member(
+                "lookupAttributes",
+                format_args!("AttributeKey {key:?} is not one of {ATTRIBUTE_KEYS:?}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn token(seq: u64, index: u32) -> String {
+    format!("{seq}.{index}")
+}
+
+fn parse_token(token: &str) -> Result<(u64, u32), Error> {
+    let bad = || Error::invalid_member("nextToken", "NextToken is not one this trail issued");
+    let (seq, index) = token.split_once('.').ok_or_else(bad)?;
+    Ok((
+        seq.parse().map_err(|_| bad())?,
+        index.parse().map_err(|_| bad())?,
+    ))
+}
+
+struct Filter<'q> {
+    account: &'q str,
+    operator: bool,
+    attribute: Option<(&'q str, &'q str)>,
+}
+
+impl<'q> Filter<'q> {
+    fn new(q: &'q LookupQuery, account: &'q str, operator: bool) -> Filter<'q> {
+        Filter {
+            account,
+            operator,
+            attribute: q.attribute.as_ref().map(|(k, v)| (k.as_str(), v.as_str())),
+        }
+    }
+
+    /// The event, if it is the caller's, in the window and matches the attribute.
+    fn admit(&self, json: &str, start: Millis, end: Millis) -> Option<Event> {
+        // Cheap: a value the record does not contain cannot match (ReadOnly's is a bool).
+        if let Some((key, value)) = self.attribute {
+            if key != "ReadOnly" && !json.contains(value.rsplit('/').next().unwrap_or(value)) {
+                return None;
+            }
+        }
+        let event: Event = serde_json::from_str(json).ok()?;
+        let own = event.recipient_account_id == self.account
+            || (self.operator && event.user_identity.kind == IdentityType::Unknown);
+        let at = (event.event_time.unix_timestamp() as Millis).saturating_mul(1000);
+        if !own || at < start || at > end {
+            return None;
+        }
+        self.matches(&event).then_some(event)
+    }
+
+    fn matches(&self, e: &Event) -> bool {
+        let Some((key, v)) = self.attribute else {
+            return true;
+        };
+        let identity = &e.user_identity;
+        match key {
+            "EventId" => e.event_id == v,
+            "EventName" => e.event_name == v,
+            "ReadOnly" => e.read_only.to_string() == v,
+            "Username" => username(e).as_deref() == Some(v),
+            "ResourceType" => e.resources.iter().any(|r| r.kind == v),
+            "ResourceName" => e
+                .resources
+                .iter()
+                .any(|r| r.arn == v || r.arn.rsplit_once("key/").map(|(_, id)| id) == Some(v)),
+            "EventSource" => e.event_source == v,
+            "AccessKeyId" => identity.access_key_id.as_deref() == Some(v),
+            _ => false,
+        }
+    }
+}
+
+/// CloudTrail's `Username`: the user's name, or `root`.
+fn username(e: &Event) -> Option<String> {
+    match e.user_identity.kind {
+        IdentityType::Root => Some("root".into()),
+        _ => e.user_identity.user_name.clone(),
+    }
+}
+
+fn page(events: Vec<Event>, next: Option<String>) -> Value {
+    let events: Vec<Value> = events.iter().map(summary).collect();
+    let mut out = json!({ "Events": events });
+    if let Some(next) = next {
+        out["NextToken"] = Value::from(next);
+    }
+    out
+}
+
+/// One event as LookupEvents lists it: a summary and the whole record as a string.
+fn summary(e: &Event) -> Value {
+    let resources: Vec<Value> = e
+        .resources
+        .iter()
+        .map(|r| json!({"ResourceType": r.kind, "ResourceName": r.arn}))
+        .collect();
+    let mut v = json!({
+        "EventId": e.event_id,
+        "EventName": e.event_name,
+        "ReadOnly": e.read_only.to_string(),
+        "EventTime": e.event_time.unix_timestamp(),
+        "EventSource": e.event_source,
+        "Resources": resources,
+        "CloudTrailEvent": String::from_utf8(e.canonical_bytes()).expect("JSON is UTF-8"),
+    });
+    if let Some(id) = &e.user_identity.access_key_id {
+        v["AccessKeyId"] = Value::from(id.clone());
+    }
+    if let Some(name) = username(e) {
+        v["Username"] = Value::from(name);
+    }
+    v
+}
