@@ -15,9 +15,15 @@
 //! that exists. See docs/ARCHITECTURE.md, "PKCS#11 backend (issue 26): first slice".
 
 mod cache;
+mod der;
+mod families;
+mod keys;
+#[cfg(test)]
+mod keys_tests;
 mod objects;
 mod ops;
 mod pool;
+mod sign;
 #[cfg(test)]
 mod tests;
 mod token;
@@ -31,6 +37,7 @@ use cryptoki::session::Session;
 use zeroize::Zeroizing;
 
 use cache::HandleCache;
+use families::Families;
 use objects::{blocks, derived_aes_template, derived_mac_template, ecb_derive, Uses};
 use token::{fail, Token};
 
@@ -78,6 +85,8 @@ pub struct Pkcs11Hsm {
     secret_key: ObjectHandle,
     fingerprint: [u8; 32],
     check_value: [u8; 32],
+    /// The key specs beyond SYMMETRIC_DEFAULT the token serves, found at open.
+    families: Families,
 }
 
 impl Pkcs11Hsm {
@@ -155,6 +164,7 @@ impl Pkcs11Hsm {
             .map_err(|e| fail("deriving the secret-wrapping key from the domain key", e))?;
             (domain, mac_key, secret_key)
         };
+        let families = Families::probe(&token)?;
         let mut hsm = Pkcs11Hsm {
             cache: HandleCache::new(cache_entries),
             token,
@@ -163,6 +173,7 @@ impl Pkcs11Hsm {
             secret_key,
             fingerprint: [0; 32],
             check_value: [0; 32],
+            families,
         };
         hsm.fingerprint = hsm.mac(FINGERPRINT_PURPOSE, &[])?;
         hsm.check_value = hsm.mac(crate::KEY_CHECK_PURPOSE, &[])?;
