@@ -136,6 +136,14 @@ pub enum HsmError {
     /// An operation the PKCS#11 backend does not offer yet; it never falls back to software.
     #[error("the PKCS#11 backend does not offer {0} yet")]
     Pkcs11Unsupported(&'static str),
+    /// Keys of a spec (or one algorithm with them) the PKCS#11 backend offers but this token
+    /// cannot serve: it lacks a mechanism (or a curve, a hash, an RFC 5649 key wrap) they
+    /// need, found when it was opened. Refused, never served in software; `what` says which
+    /// keys or algorithm ("HMAC_384 keys"), `reason` what is missing and what it is for.
+    #[error(
+        "the PKCS#11 token cannot serve {what}: {reason}; trent does not fall back to software"
+    )]
+    Pkcs11Lacks { what: String, reason: String },
 }
 
 /// A data key pair (GenerateDataKeyPair): the private key as PKCS#8 DER, zeroized when

@@ -1,5 +1,6 @@
-//! A bounded LRU of unwrapped material: (key id, version) -> the handle of a session object in
-//! the token. trent holds handles only; the material stays in the token.
+//! A bounded LRU of unwrapped material: (key id, version) -> the handles of session objects in
+//! the token (the key, and an asymmetric key's public key). trent holds handles only; the
+//! material stays in the token.
 //!
 //! Guarantees: an entry is served only for the same wrapped blob it was unwrapped from; an
 //! object is destroyed in the token once it leaves the cache (evicted, forgotten with its key,
@@ -12,14 +13,19 @@ use std::sync::{Arc, Mutex};
 
 use cryptoki::object::ObjectHandle;
 use lru::LruCache;
-use trent_model::KeyId;
+use trent_model::{KeyId, KeySpec};
 
 use super::token::Token;
 
-/// An unwrapped key version: the token object and the blob it came from.
+/// An unwrapped key version: the token objects and the blob they came from.
 pub(crate) struct Unwrapped {
     pub(crate) wrapped: Vec<u8>,
+    /// The secret key (symmetric material, an HMAC key) or the private key.
     pub(crate) handle: ObjectHandle,
+    /// An asymmetric key's public key (verify, encrypt).
+    pub(crate) public: Option<ObjectHandle>,
+    /// The spec of a format-4 key; `None` for SYMMETRIC_DEFAULT material (format 3).
+    pub(crate) spec: Option<KeySpec>,
     token: Arc<Token>,
 }
 
@@ -28,6 +34,25 @@ impl Unwrapped {
         Unwrapped {
             wrapped: wrapped.to_vec(),
             handle,
+            public: None,
+            spec: None,
+            token,
+        }
+    }
+
+    /// A key of `spec` (format 4), with its public key object if it has one.
+    pub(crate) fn of_spec(
+        wrapped: &[u8],
+        spec: KeySpec,
+        handle: ObjectHandle,
+        public: Option<ObjectHandle>,
+        token: Arc<Token>,
+    ) -> Unwrapped {
+        Unwrapped {
+            wrapped: wrapped.to_vec(),
+            handle,
+            public,
+            spec: Some(spec),
             token,
         }
     }
@@ -36,6 +61,9 @@ impl Unwrapped {
 impl Drop for Unwrapped {
     fn drop(&mut self) {
         self.token.destroy(self.handle);
+        if let Some(public) = self.public {
+            self.token.destroy(public);
+        }
     }
 }
 

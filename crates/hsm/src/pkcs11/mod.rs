@@ -3,21 +3,35 @@
 //! and every operation on material runs in the token on a session object, so trentd holds
 //! object handles, never plaintext key material. Tested against SoftHSM2.
 //!
-//! Guarantees (first slice, issue 26): symmetric (SYMMETRIC_DEFAULT) keys end to end:
-//! generation, sealing and opening ciphertexts exactly as the soft backend does (blob
-//! format 2's per-ciphertext key `AES-256-ECB(material, T|1|salt || T|2|salt)`, derived in the
-//! token with `CKM_AES_ECB_ENCRYPT_DATA`, then AES-256-GCM in the token, so the same material
-//! gives the same ciphertexts under either backend), format-1 blobs, salts, random bytes,
-//! access-key secrets, the domain key's fingerprint, key check value and MACs. Every other
-//! operation answers [`HsmError::Pkcs11Unsupported`]: nothing falls back to software. A token
-//! that lacks a needed mechanism is refused at [`Pkcs11Hsm::open`], naming it. The domain key
-//! is found by label at open and created only by [`Pkcs11Hsm::init`], which refuses a label
-//! that exists. See docs/ARCHITECTURE.md, "PKCS#11 backend (issue 26): first slice".
+//! Guarantees (issue 26): symmetric (SYMMETRIC_DEFAULT) keys end to end: generation, sealing
+//! and opening ciphertexts exactly as the soft backend does (blob format 2's per-ciphertext
+//! key `AES-256-ECB(material, T|1|salt || T|2|salt)`, derived in the token with
+//! `CKM_AES_ECB_ENCRYPT_DATA`, then AES-256-GCM in the token, so the same material gives the
+//! same ciphertexts under either backend), format-1 blobs, salts, random bytes, access-key
+//! secrets, the domain key's fingerprint, key check value and MACs. HMAC (224 to 512), ECC
+//! (P-256, P-384, P-521, secp256k1: ECDSA) and RSA (2048 to 4096: PKCS#1 v1.5 and PSS
+//! signatures, OAEP) keys generated, wrapped (blob format 4, `keys.rs`) and used in the
+//! token, with the soft backend's results (`sign.rs`). ECDH, Ed25519, ML-DSA, ML-KEM, data
+//! key pairs and import answer [`HsmError::Pkcs11Unsupported`]: nothing falls back to
+//! software. A token that lacks a mechanism the symmetric keys or the domain key need is
+//! refused at [`Pkcs11Hsm::open`], naming it; one that lacks what a spec or algorithm needs
+//! serves the rest and refuses that one by name ([`HsmError::Pkcs11Lacks`], `families.rs`).
+//! The domain key is found by label at open and created only by [`Pkcs11Hsm::init`], which
+//! refuses a label that exists. See docs/ARCHITECTURE.md, "PKCS#11 backend (issue 26)".
 
 mod cache;
+mod der;
+mod families;
+mod keys;
+#[cfg(test)]
+mod keys_tests;
 mod objects;
 mod ops;
 mod pool;
+mod probes;
+mod sign;
+#[cfg(test)]
+mod sign_tests;
 #[cfg(test)]
 mod tests;
 mod token;
@@ -31,6 +45,7 @@ use cryptoki::session::Session;
 use zeroize::Zeroizing;
 
 use cache::HandleCache;
+use families::Families;
 use objects::{blocks, derived_aes_template, derived_mac_template, ecb_derive, Uses};
 use token::{fail, Token};
 
@@ -78,6 +93,8 @@ pub struct Pkcs11Hsm {
     secret_key: ObjectHandle,
     fingerprint: [u8; 32],
     check_value: [u8; 32],
+    /// The key specs beyond SYMMETRIC_DEFAULT the token serves, found at open.
+    families: Families,
 }
 
 impl Pkcs11Hsm {
@@ -155,6 +172,7 @@ impl Pkcs11Hsm {
             .map_err(|e| fail("deriving the secret-wrapping key from the domain key", e))?;
             (domain, mac_key, secret_key)
         };
+        let families = Families::probe(&token)?;
         let mut hsm = Pkcs11Hsm {
             cache: HandleCache::new(cache_entries),
             token,
@@ -163,6 +181,7 @@ impl Pkcs11Hsm {
             secret_key,
             fingerprint: [0; 32],
             check_value: [0; 32],
+            families,
         };
         hsm.fingerprint = hsm.mac(FINGERPRINT_PURPOSE, &[])?;
         hsm.check_value = hsm.mac(crate::KEY_CHECK_PURPOSE, &[])?;

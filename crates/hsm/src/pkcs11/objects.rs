@@ -1,19 +1,24 @@
 //! The objects trent creates in a token, their attribute sets, and the derivations and wrapped
 //! blob format built on them.
 //!
-//! Guarantees: every object is a secret key with `CKA_SENSITIVE` true (its value never leaves
+//! Guarantees: every secret and private key has `CKA_SENSITIVE` true (its value never leaves
 //! the token in plaintext) and exactly the uses its role needs (all others explicitly false);
-//! every object but the domain key is a session object (`CKA_TOKEN` false: gone when its
-//! session closes, never on the token's storage); every object is `CKA_EXTRACTABLE` false
-//! except freshly generated material, which must be wrappable once by its key-version
-//! wrapping key and is destroyed right after (a [`Temp`]). Derived keys are computed by the
-//! token (`CKM_AES_ECB_ENCRYPT_DATA`) from inputs built here, never from bytes trent holds.
+//! public keys carry only the verify and encrypt uses of their key; every object but the
+//! domain key is a session object (`CKA_TOKEN` false: gone when its session closes, never on
+//! the token's storage); every secret and private key is `CKA_EXTRACTABLE` false except
+//! freshly generated material or a freshly generated private key, which must be wrappable
+//! once by its key-version wrapping key and is destroyed right after (a [`Temp`]). Derived
+//! keys are computed by the token (`CKM_AES_ECB_ENCRYPT_DATA`) from inputs built here, never
+//! from bytes trent holds. The one exception to "no known bytes in the token" is the
+//! start-up known-answer test of the RFC 5649 wrap ([`known_value_template`]): a fixed,
+//! public AES key and secret, used for one `C_WrapKey` and destroyed.
 //!
 //! Wrapped material of this backend (blob format 3): `[3][RFC 3394 AES key wrap (40 bytes)]`
 //! of the 32-byte material under `KEK(key id, version)`, a key the token derives from the
 //! domain key (below). Binding: a blob unwraps only under the KEK of its own key id and
 //! version (RFC 3394's 64-bit integrity check fails under any other), as the soft backend's
-//! formats 1 and 2 bind them through AES-GCM's additional data.
+//! formats 1 and 2 bind them through AES-GCM's additional data. Format 4 (other specs) is
+//! `keys.rs`'s.
 
 use cryptoki::error::Error;
 use cryptoki::mechanism::misc::KeyDerivationStringData;
@@ -88,6 +93,78 @@ pub(crate) fn domain_key_template(label: &str) -> Vec<Attribute> {
 pub(crate) fn generated_material_template() -> Vec<Attribute> {
     let mut t = secret_key(KeyType::AES, false, true, Uses::default());
     t.push(Attribute::ValueLen(32.into()));
+    t
+}
+
+/// A freshly generated HMAC key of `len` bytes: extractable for its one wrap, no other use.
+pub(crate) fn generated_secret_template(len: usize) -> Vec<Attribute> {
+    let mut t = secret_key(KeyType::GENERIC_SECRET, false, true, Uses::default());
+    t.push(Attribute::ValueLen((len as u64).into()));
+    t
+}
+
+/// An HMAC key unwrapped for use: sign and verify (MACs) only, never extractable.
+pub(crate) fn unwrapped_secret_template() -> Vec<Attribute> {
+    secret_key(
+        KeyType::GENERIC_SECRET,
+        false,
+        false,
+        Uses {
+            sign: true,
+            ..Uses::default()
+        },
+    )
+}
+
+/// A private key: a session object, sensitive, extractable only if `extractable` (a freshly
+/// generated key, for its one wrap), used only to sign and decrypt as `uses` says; never to
+/// derive, unwrap or recover.
+pub(crate) fn private_key_template(
+    key_type: KeyType,
+    extractable: bool,
+    uses: Uses,
+) -> Vec<Attribute> {
+    vec![
+        Attribute::Class(ObjectClass::PRIVATE_KEY),
+        Attribute::KeyType(key_type),
+        Attribute::Token(false),
+        Attribute::Private(true),
+        Attribute::Sensitive(true),
+        Attribute::Extractable(extractable),
+        Attribute::Sign(uses.sign),
+        Attribute::SignRecover(false),
+        Attribute::Decrypt(uses.decrypt),
+        Attribute::Derive(false),
+        Attribute::Unwrap(false),
+    ]
+}
+
+/// A public key: a session object used only to verify and encrypt as `uses` says; never to
+/// wrap or derive. Its attributes are public by nature (the point, the modulus).
+pub(crate) fn public_key_template(key_type: KeyType, uses: Uses) -> Vec<Attribute> {
+    vec![
+        Attribute::Class(ObjectClass::PUBLIC_KEY),
+        Attribute::KeyType(key_type),
+        Attribute::Token(false),
+        Attribute::Private(true),
+        Attribute::Verify(uses.sign),
+        Attribute::VerifyRecover(false),
+        Attribute::Encrypt(uses.encrypt),
+        Attribute::Wrap(false),
+        Attribute::Derive(false),
+    ]
+}
+
+/// A key of known, public value for the start-up known-answer test of the RFC 5649 wrap:
+/// the wrapping key (`uses.wrap`) or the key it wraps (`extractable`). Destroyed after it.
+pub(crate) fn known_value_template(
+    key_type: KeyType,
+    extractable: bool,
+    uses: Uses,
+    value: &[u8],
+) -> Vec<Attribute> {
+    let mut t = secret_key(key_type, false, extractable, uses);
+    t.push(Attribute::Value(value.to_vec()));
     t
 }
 
@@ -205,6 +282,13 @@ pub(crate) struct Temp<'s> {
 impl<'s> Temp<'s> {
     pub(crate) fn new(session: &'s Session, handle: ObjectHandle) -> Temp<'s> {
         Temp { session, handle }
+    }
+
+    /// The object, kept: its new owner (a cache entry) destroys it.
+    pub(crate) fn keep(self) -> ObjectHandle {
+        let handle = self.handle;
+        std::mem::forget(self);
+        handle
     }
 }
 

@@ -7,9 +7,9 @@
 //! ciphertext answers [`HsmError::Authentication`]; a token failure answers
 //! [`HsmError::Token`] (never mistaken for bad input). The methods the trait makes
 //! infallible (`salt`, `random`, `domain_mac`) panic with the token's error rather than fall
-//! back to software: making them fallible is part of handling token loss (issue 26).
-//! Operations on other key specs, HMAC, import and data key pairs answer
-//! [`HsmError::Pkcs11Unsupported`].
+//! back to software: making them fallible is part of handling token loss (issue 26). HMAC,
+//! ECC and RSA keys are `keys.rs` and `sign.rs`'s; ECDH, ML-KEM, import and data key pairs
+//! answer [`HsmError::Pkcs11Unsupported`].
 
 use std::sync::Arc;
 
@@ -42,7 +42,7 @@ const SECRET_AAD: &[u8] = b"trent/secret/v1";
 /// failing: the return values PKCS#11 names for that, or `CKR_GENERAL_ERROR` from a session
 /// that still answers, which is how SoftHSM2 2.6 reports a GCM tag or an RFC 3394 integrity
 /// check that does not verify.
-fn refused_input(session: &Session, e: &Error) -> bool {
+pub(super) fn refused_input(session: &Session, e: &Error) -> bool {
     match e {
         Error::Pkcs11(
             RvError::EncryptedDataInvalid
@@ -74,7 +74,17 @@ impl Pkcs11Hsm {
     /// HMAC-SHA256 under the derived MAC key of `len(purpose) | purpose | data`, as the soft
     /// backend frames `domain_mac`.
     pub(super) fn mac(&self, purpose: &[u8], data: &[u8]) -> Result<[u8; 32], HsmError> {
-        let session = self.token.session();
+        self.mac_with(&self.token.session(), purpose, data)
+    }
+
+    /// [`Pkcs11Hsm::mac`] on a session the caller holds (taking a second one from the pool
+    /// while holding one could wait forever once every session is held that way).
+    pub(super) fn mac_with(
+        &self,
+        session: &Session,
+        purpose: &[u8],
+        data: &[u8],
+    ) -> Result<[u8; 32], HsmError> {
         let len = (purpose.len() as u32).to_be_bytes();
         let run = || -> Result<Vec<u8>, Error> {
             session.sign_init(&Mechanism::Sha256Hmac, self.mac_key)?;
@@ -90,9 +100,6 @@ impl Pkcs11Hsm {
 
     /// The cached token object of `key`'s material, unwrapping it on a miss.
     fn material(&self, key: MaterialRef<'_>) -> Result<Arc<Unwrapped>, HsmError> {
-        if let Some(entry) = self.cache.get(key.key_id, key.version, key.wrapped) {
-            return Ok(entry);
-        }
         let refused = || HsmError::Unwrap {
             key_id: key.key_id,
             version: key.version,
@@ -100,8 +107,12 @@ impl Pkcs11Hsm {
         let w = key.wrapped;
         if w.len() != WRAPPED_LEN || w[0] != WRAP_FORMAT_PKCS11 {
             // Formats 1 and 2 are the soft backend's (AES-GCM under its domain key): they
-            // reach this backend only by migration, which rewraps through Raft.
+            // reach this backend only by migration, which rewraps through Raft. Format 4 is
+            // another spec's key (checked before the cache, which may hold it).
             return Err(refused());
+        }
+        if let Some(entry) = self.cache.get(key.key_id, key.version, key.wrapped) {
+            return Ok(entry);
         }
         let handle = {
             let session = self.token.session();
@@ -270,76 +281,76 @@ impl Hsm for Pkcs11Hsm {
         }
     }
 
-    fn generate(&self, _: KeyId, _: u32, _: KeySpec) -> Result<Vec<u8>, HsmError> {
-        not_yet("key specs other than SYMMETRIC_DEFAULT")
+    fn generate(&self, key_id: KeyId, version: u32, spec: KeySpec) -> Result<Vec<u8>, HsmError> {
+        self.generate_key(key_id, version, spec)
     }
 
-    fn public_key(&self, _: MaterialRef<'_>, _: KeySpec) -> Result<Vec<u8>, HsmError> {
-        not_yet("asymmetric keys (GetPublicKey)")
+    fn public_key(&self, key: MaterialRef<'_>, spec: KeySpec) -> Result<Vec<u8>, HsmError> {
+        self.key_public(key, spec)
     }
 
     fn sign(
         &self,
-        _: MaterialRef<'_>,
-        _: KeySpec,
-        _: SigningAlgorithm,
-        _: MessageType,
-        _: &[u8],
+        key: MaterialRef<'_>,
+        spec: KeySpec,
+        algorithm: SigningAlgorithm,
+        message_type: MessageType,
+        message: &[u8],
     ) -> Result<Vec<u8>, HsmError> {
-        not_yet("signing (Sign)")
+        self.key_sign(key, spec, algorithm, message_type, message)
     }
 
     fn verify(
         &self,
-        _: MaterialRef<'_>,
-        _: KeySpec,
-        _: SigningAlgorithm,
-        _: MessageType,
-        _: &[u8],
-        _: &[u8],
+        key: MaterialRef<'_>,
+        spec: KeySpec,
+        algorithm: SigningAlgorithm,
+        message_type: MessageType,
+        message: &[u8],
+        signature: &[u8],
     ) -> Result<bool, HsmError> {
-        not_yet("signature verification (Verify)")
+        self.key_verify(key, spec, algorithm, message_type, message, signature)
     }
 
     fn encrypt_asymmetric(
         &self,
-        _: MaterialRef<'_>,
-        _: KeySpec,
-        _: EncryptionAlgorithm,
-        _: &[u8],
+        key: MaterialRef<'_>,
+        spec: KeySpec,
+        algorithm: EncryptionAlgorithm,
+        plaintext: &[u8],
     ) -> Result<Vec<u8>, HsmError> {
-        not_yet("RSA encryption")
+        self.key_encrypt(key, spec, algorithm, plaintext)
     }
 
     fn decrypt_asymmetric(
         &self,
-        _: MaterialRef<'_>,
-        _: KeySpec,
-        _: EncryptionAlgorithm,
-        _: &[u8],
+        key: MaterialRef<'_>,
+        spec: KeySpec,
+        algorithm: EncryptionAlgorithm,
+        ciphertext: &[u8],
     ) -> Result<Plaintext, HsmError> {
-        not_yet("RSA decryption")
+        self.key_decrypt(key, spec, algorithm, ciphertext)
     }
 
     fn generate_mac(
         &self,
-        _: MaterialRef<'_>,
-        _: KeySpec,
-        _: MacAlgorithm,
-        _: &[u8],
+        key: MaterialRef<'_>,
+        spec: KeySpec,
+        algorithm: MacAlgorithm,
+        message: &[u8],
     ) -> Result<Vec<u8>, HsmError> {
-        not_yet("HMAC keys (GenerateMac)")
+        self.key_mac(key, spec, algorithm, message)
     }
 
     fn verify_mac(
         &self,
-        _: MaterialRef<'_>,
-        _: KeySpec,
-        _: MacAlgorithm,
-        _: &[u8],
-        _: &[u8],
+        key: MaterialRef<'_>,
+        spec: KeySpec,
+        algorithm: MacAlgorithm,
+        message: &[u8],
+        mac: &[u8],
     ) -> Result<bool, HsmError> {
-        not_yet("HMAC keys (VerifyMac)")
+        self.key_verify_mac(key, spec, algorithm, message, mac)
     }
 
     fn derive_shared_secret(

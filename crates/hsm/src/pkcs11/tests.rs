@@ -45,14 +45,14 @@ fn softhsm() -> (MutexGuard<'static, ()>, &'static Path) {
 }
 
 /// A fresh SoftHSM2 token of its own, in a temporary directory, and the config reaching it.
-struct TestToken {
+pub(super) struct TestToken {
     _guard: MutexGuard<'static, ()>,
     _dir: tempfile::TempDir,
     label: String,
 }
 
 impl TestToken {
-    fn new() -> TestToken {
+    pub(super) fn new() -> TestToken {
         let (guard, conf) = softhsm();
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
@@ -84,7 +84,7 @@ impl TestToken {
         }
     }
 
-    fn config(&self) -> Pkcs11Config {
+    pub(super) fn config(&self) -> Pkcs11Config {
         Pkcs11Config {
             module: PathBuf::from(SOFTHSM2_MODULE),
             token_label: self.label.clone(),
@@ -94,7 +94,7 @@ impl TestToken {
     }
 
     /// A token with a domain key, opened.
-    fn initialized() -> (TestToken, Pkcs11Hsm) {
+    pub(super) fn initialized() -> (TestToken, Pkcs11Hsm) {
         let token = TestToken::new();
         Pkcs11Hsm::init(&token.config()).unwrap();
         let hsm = Pkcs11Hsm::open(&token.config()).unwrap();
@@ -102,11 +102,11 @@ impl TestToken {
     }
 }
 
-fn key_id() -> KeyId {
+pub(super) fn key_id() -> KeyId {
     KeyId(Uuid::new_v4())
 }
 
-fn error_of<T>(result: Result<T, HsmError>) -> String {
+pub(super) fn error_of<T>(result: Result<T, HsmError>) -> String {
     match result {
         Ok(_) => panic!("expected an error"),
         Err(e) => e.to_string(),
@@ -131,19 +131,23 @@ impl Pkcs11Hsm {
     }
 
     /// Test only: every object this process's sessions can see in the token.
-    fn all_objects(&self) -> Vec<ObjectHandle> {
+    pub(super) fn all_objects(&self) -> Vec<ObjectHandle> {
         self.token.session().find_objects(&[]).unwrap()
     }
 
     /// Test only: how the token answers a request for `attribute` of `object`.
-    fn attribute_info(&self, object: ObjectHandle, attribute: AttributeType) -> AttributeInfo {
+    pub(super) fn attribute_info(
+        &self,
+        object: ObjectHandle,
+        attribute: AttributeType,
+    ) -> AttributeInfo {
         self.token
             .session()
             .get_attribute_info(object, &[attribute])
             .unwrap()[0]
     }
 
-    fn flag(&self, object: ObjectHandle, attribute: AttributeType) -> bool {
+    pub(super) fn flag(&self, object: ObjectHandle, attribute: AttributeType) -> bool {
         let found = self
             .token
             .session()
@@ -361,18 +365,34 @@ fn no_object_trent_creates_reveals_its_value() {
         hsm.unwrap_secret(b"AKIB", &secret),
         Err(HsmError::UnwrapSecret)
     ));
-    assert_eq!(hsm.cached_keys(), 3);
+    let families = super::keys_tests::use_one_key_of_each_family(&hsm);
+    assert_eq!(hsm.cached_keys(), 3 + 3);
     let objects = hsm.all_objects();
-    // The domain key, the MAC and secret keys derived from it, three cached versions: every
-    // temporary object (KEKs, per-ciphertext keys, generated material) is gone.
-    assert_eq!(objects.len(), 6, "{objects:?}");
+    // The domain key, the MAC and secret keys derived from it, three cached versions, an HMAC
+    // key and two key pairs: every temporary object (KEKs, per-ciphertext keys, generated
+    // material and key pairs, known-answer keys, trial key pairs) is gone.
+    assert_eq!(objects.len(), 6 + families, "{objects:?}");
+    let mut public_keys = 0;
     for object in objects {
+        assert_eq!(hsm.flag(object, AttributeType::Token), object == hsm.domain);
+        let class = hsm
+            .token
+            .session()
+            .get_attributes(object, &[AttributeType::Class]);
+        if let [Attribute::Class(ObjectClass::PUBLIC_KEY)] = class.unwrap()[..] {
+            public_keys += 1;
+            continue;
+        }
+        // The secret: CKA_VALUE of secret and EC keys, CKA_PRIVATE_EXPONENT of RSA keys.
+        let value = hsm.attribute_info(object, AttributeType::Value);
+        let exponent = hsm.attribute_info(object, AttributeType::PrivateExponent);
         assert!(
             matches!(
-                hsm.attribute_info(object, AttributeType::Value),
-                AttributeInfo::Sensitive
+                (value, exponent),
+                (AttributeInfo::Sensitive, AttributeInfo::TypeInvalid)
+                    | (AttributeInfo::TypeInvalid, AttributeInfo::Sensitive)
             ),
-            "object {object}"
+            "object {object}: {value:?} {exponent:?}"
         );
         assert!(
             hsm.flag(object, AttributeType::Sensitive),
@@ -382,11 +402,11 @@ fn no_object_trent_creates_reveals_its_value() {
             !hsm.flag(object, AttributeType::Extractable),
             "object {object}"
         );
-        assert_eq!(hsm.flag(object, AttributeType::Token), object == hsm.domain);
     }
+    assert_eq!(public_keys, 2);
     hsm.forget_key(id);
-    assert_eq!(hsm.cached_keys(), 0);
-    assert_eq!(hsm.all_objects().len(), 3);
+    assert_eq!(hsm.cached_keys(), 3);
+    assert_eq!(hsm.all_objects().len(), 3 + families);
 }
 
 #[test]
@@ -415,10 +435,22 @@ fn the_cache_is_bounded_and_destroys_what_it_evicts() {
 fn other_key_types_and_soft_blobs_are_refused_not_served_in_software() {
     let (_token, hsm) = TestToken::initialized();
     let id = key_id();
-    let e = error_of(hsm.generate(id, 1, KeySpec::EccNistP256));
+    let e = error_of(hsm.generate(id, 1, KeySpec::MlDsa65));
     assert!(e.contains("PKCS#11 backend does not offer"), "{e}");
     assert!(error_of(hsm.generate_data_key_pair(KeySpec::Rsa2048)).contains("does not offer"));
     let soft = SoftHsm::new(DomainKey::from_bytes([1; 32]), 1);
+    // The soft backend's format-2 blob of an HMAC key: not this backend's.
+    let soft_hmac = soft.generate(id, 1, KeySpec::Hmac256).unwrap();
+    let key = MaterialRef {
+        key_id: id,
+        version: 1,
+        wrapped: &soft_hmac,
+    };
+    let mac = trent_model::MacAlgorithm::HmacSha256;
+    assert!(matches!(
+        hsm.generate_mac(key, KeySpec::Hmac256, mac, b"m"),
+        Err(HsmError::Unwrap { .. })
+    ));
     let soft_blob = soft.generate_symmetric(id, 1).unwrap();
     let key = MaterialRef {
         key_id: id,

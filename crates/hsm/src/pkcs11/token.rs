@@ -27,21 +27,30 @@ use crate::HsmError;
 /// token's mechanism list and used as a vendor-defined mechanism with its standard parameter.
 pub(crate) const CKM_AES_ECB_ENCRYPT_DATA: c_ulong = 0x1104;
 
-/// A `MechanismType` of value `CKM_AES_ECB_ENCRYPT_DATA`. cryptoki 0.12 has no constant for
-/// it, builds none from a standard value (only vendor-defined ones), and its mechanism list
-/// drops the values it does not know; the type is `#[repr(transparent)]` over
-/// `CK_MECHANISM_TYPE` (cryptoki reads token lists into it on that ground).
+/// `CKM_AES_KEY_WRAP_KWP` (RFC 5649, PKCS#11 3.0), which cryptoki 0.12 has no variant for.
+pub(crate) const CKM_AES_KEY_WRAP_KWP: c_ulong = 0x210B;
+
+/// A `MechanismType` of value `CKM_AES_ECB_ENCRYPT_DATA`.
 pub(crate) fn ecb_encrypt_data() -> MechanismType {
+    raw_mechanism(CKM_AES_ECB_ENCRYPT_DATA)
+}
+
+/// A `MechanismType` of a standard value cryptoki 0.12 has no constant for. It builds none
+/// from a standard value (only vendor-defined ones), and its mechanism list drops the values
+/// it does not know; the type is `#[repr(transparent)]` over `CK_MECHANISM_TYPE` (cryptoki
+/// reads token lists into it on that ground).
+pub(crate) fn raw_mechanism(value: c_ulong) -> MechanismType {
     const _: () = assert!(std::mem::size_of::<MechanismType>() == std::mem::size_of::<c_ulong>());
     // SAFETY: `MechanismType` is `#[repr(transparent)]` over `CK_MECHANISM_TYPE` (`c_ulong`),
     // every value of which is a valid mechanism type; the token says whether it has it.
-    unsafe { std::mem::transmute::<c_ulong, MechanismType>(CKM_AES_ECB_ENCRYPT_DATA) }
+    unsafe { std::mem::transmute::<c_ulong, MechanismType>(value) }
 }
 
 /// What a required mechanism must be able to do (its `CK_MECHANISM_INFO` flags).
 #[derive(Clone, Copy)]
-enum Needs {
+pub(crate) enum Needs {
     Generate,
+    GenerateKeyPair,
     WrapUnwrap,
     EncryptDecrypt,
     Derive,
@@ -49,9 +58,10 @@ enum Needs {
 }
 
 impl Needs {
-    fn met_by(self, info: &MechanismInfo) -> bool {
+    pub(crate) fn met_by(self, info: &MechanismInfo) -> bool {
         match self {
             Needs::Generate => info.generate(),
+            Needs::GenerateKeyPair => info.generate_key_pair(),
             Needs::WrapUnwrap => info.wrap() && info.unwrap(),
             Needs::EncryptDecrypt => info.encrypt() && info.decrypt(),
             Needs::Derive => info.derive(),
@@ -243,6 +253,21 @@ impl Token {
     /// A logged-in session, waiting for a free one.
     pub(crate) fn session(&self) -> Pooled<'_> {
         self.pool.get()
+    }
+
+    /// What the token says it can do with `mechanism`; `None` if it lacks it.
+    pub(crate) fn mechanism_info(
+        &self,
+        mechanism: MechanismType,
+    ) -> Result<Option<MechanismInfo>, HsmError> {
+        match self.ctx.get_mechanism_info(self.slot, mechanism) {
+            Ok(info) => Ok(Some(info)),
+            Err(Error::Pkcs11(RvError::MechanismInvalid, _)) => Ok(None),
+            Err(e) => Err(fail(
+                format_args!("reading the mechanisms of token {:?}", self.label),
+                e,
+            )),
+        }
     }
 
     /// The token's own `CKM_AES_ECB_ENCRYPT_DATA` mechanism type.

@@ -1,0 +1,396 @@
+//! Which key specs beyond SYMMETRIC_DEFAULT this token serves, decided once when it is
+//! opened: from what the token says of each mechanism (`C_GetMechanismInfo`: present, with the
+//! flags and key sizes needed), a known-answer test of its RFC 5649 key wrap, and a trial key
+//! pair on each curve (a token may offer `CKM_EC_KEY_PAIR_GEN` and lack a curve).
+//!
+//! Guarantees: keys of a spec are created and used only if everything they need is there;
+//! otherwise [`Families::check`] answers [`HsmError::Pkcs11Lacks`] naming what is missing and
+//! what it is for, and the spec is never served in software. The refusals are logged at open.
+//! Specs this backend does not implement (Ed25519, ML-DSA, ML-KEM) answer
+//! [`HsmError::Pkcs11Unsupported`]; SYMMETRIC_DEFAULT and SM2 answer [`HsmError::Spec`], as
+//! the soft backend's `generate` does.
+
+use std::collections::HashMap;
+
+use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource};
+use cryptoki::mechanism::vendor_defined::VendorDefinedMechanism;
+use cryptoki::mechanism::{Mechanism, MechanismInfo, MechanismType};
+use trent_model::{EncryptionAlgorithm, KeySpec, MacAlgorithm};
+
+use super::probes::{rfc5649_known_answer, trial_key_pair, trial_oaep, Padding};
+use super::token::{raw_mechanism, Needs, Token, CKM_AES_KEY_WRAP_KWP};
+use crate::HsmError;
+
+/// What a spec's keys are in the token.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Kind {
+    /// A generic secret of `len` bytes, for HMAC with `algorithm`.
+    Hmac {
+        len: usize,
+        algorithm: MacAlgorithm,
+    },
+    Ec(Curve),
+    /// An RSA key of this many bits.
+    Rsa(usize),
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Curve {
+    pub(crate) name: &'static str,
+    /// The curve's OBJECT IDENTIFIER, DER, as `CKA_EC_PARAMS` holds it.
+    pub(crate) params: &'static [u8],
+    /// The length of a field element, and of each of `r` and `s`.
+    pub(crate) field: usize,
+    pub(crate) bits: usize,
+}
+
+impl Curve {
+    /// The length of an uncompressed point.
+    pub(crate) fn point_len(&self) -> usize {
+        1 + 2 * self.field
+    }
+}
+
+/// The specs this backend implements beyond SYMMETRIC_DEFAULT.
+pub(crate) const OFFERED: [KeySpec; 11] = [
+    KeySpec::Hmac224,
+    KeySpec::Hmac256,
+    KeySpec::Hmac384,
+    KeySpec::Hmac512,
+    KeySpec::EccNistP256,
+    KeySpec::EccNistP384,
+    KeySpec::EccNistP521,
+    KeySpec::EccSecgP256k1,
+    KeySpec::Rsa2048,
+    KeySpec::Rsa3072,
+    KeySpec::Rsa4096,
+];
+
+pub(crate) fn kind(spec: KeySpec) -> Option<Kind> {
+    use KeySpec::*;
+    let curve = |name, params, field, bits| {
+        Kind::Ec(Curve {
+            name,
+            params,
+            field,
+            bits,
+        })
+    };
+    let hmac = |len, algorithm| Kind::Hmac { len, algorithm };
+    Some(match spec {
+        Hmac224 => hmac(28, MacAlgorithm::HmacSha224),
+        Hmac256 => hmac(32, MacAlgorithm::HmacSha256),
+        Hmac384 => hmac(48, MacAlgorithm::HmacSha384),
+        Hmac512 => hmac(64, MacAlgorithm::HmacSha512),
+        EccNistP256 => curve("P-256", P256, 32, 256),
+        EccNistP384 => curve("P-384", P384, 48, 384),
+        EccNistP521 => curve("P-521", P521, 66, 521),
+        EccSecgP256k1 => curve("secp256k1", SECP256K1, 32, 256),
+        Rsa2048 => Kind::Rsa(2048),
+        Rsa3072 => Kind::Rsa(3072),
+        Rsa4096 => Kind::Rsa(4096),
+        _ => return None,
+    })
+}
+
+const P256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+const P384: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
+const P521: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23];
+const SECP256K1: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a];
+
+/// The HMAC mechanism of `algorithm` and its name.
+pub(crate) fn hmac_mechanism(algorithm: MacAlgorithm) -> (Mechanism<'static>, &'static str) {
+    match algorithm {
+        MacAlgorithm::HmacSha224 => (Mechanism::Sha224Hmac, "CKM_SHA224_HMAC"),
+        MacAlgorithm::HmacSha256 => (Mechanism::Sha256Hmac, "CKM_SHA256_HMAC"),
+        MacAlgorithm::HmacSha384 => (Mechanism::Sha384Hmac, "CKM_SHA384_HMAC"),
+        MacAlgorithm::HmacSha512 => (Mechanism::Sha512Hmac, "CKM_SHA512_HMAC"),
+    }
+}
+
+/// One mechanism a kind of key needs: with which flags, for what, and (RSA, EC) whether the
+/// token's key size range must hold the key's bits.
+struct Need {
+    mechanism: MechanismType,
+    needs: Needs,
+    name: &'static str,
+    what: &'static str,
+    bits: Option<usize>,
+}
+
+impl Need {
+    /// Why the token's answer for this mechanism does not do, if it does not.
+    fn lacking(&self, info: Option<MechanismInfo>) -> Option<String> {
+        let Need { name, what, .. } = self;
+        let Some(info) = info else {
+            return Some(format!("{name}, needed for {what}"));
+        };
+        if !self.needs.met_by(&info) {
+            return Some(format!("{name} with the use needed for {what}"));
+        }
+        let (min, max) = (info.min_key_size(), info.max_key_size());
+        match self.bits {
+            // A maximum of 0 is a token saying nothing of sizes.
+            Some(bits) if bits < min || (max != 0 && bits > max) => Some(format!(
+                "{name} for {bits}-bit keys (it takes {min}..{max}), needed for {what}"
+            )),
+            _ => None,
+        }
+    }
+}
+
+fn needs(kind: Kind) -> Vec<Need> {
+    let need = |mechanism, needs, name, what, bits| Need {
+        mechanism,
+        needs,
+        name,
+        what,
+        bits,
+    };
+    match kind {
+        Kind::Hmac { algorithm, .. } => {
+            let (mechanism, name) = hmac_mechanism(algorithm);
+            vec![
+                need(
+                    MechanismType::GENERIC_SECRET_KEY_GEN,
+                    Needs::Generate,
+                    "CKM_GENERIC_SECRET_KEY_GEN",
+                    "generating HMAC keys",
+                    None,
+                ),
+                // HMAC key sizes are in bytes for some tokens and bits for others, so the
+                // range is not checked; a token refusing the size says so at the MAC.
+                need(
+                    mechanism.mechanism_type(),
+                    Needs::SignVerify,
+                    name,
+                    "computing and verifying MACs",
+                    None,
+                ),
+            ]
+        }
+        Kind::Ec(curve) => vec![
+            need(
+                MechanismType::ECC_KEY_PAIR_GEN,
+                Needs::GenerateKeyPair,
+                "CKM_EC_KEY_PAIR_GEN",
+                "generating ECC key pairs",
+                Some(curve.bits),
+            ),
+            need(
+                MechanismType::ECDSA,
+                Needs::SignVerify,
+                "CKM_ECDSA",
+                "ECDSA signatures",
+                Some(curve.bits),
+            ),
+        ],
+        Kind::Rsa(bits) => vec![
+            need(
+                MechanismType::RSA_PKCS_KEY_PAIR_GEN,
+                Needs::GenerateKeyPair,
+                "CKM_RSA_PKCS_KEY_PAIR_GEN",
+                "generating RSA key pairs",
+                Some(bits),
+            ),
+            need(
+                MechanismType::RSA_PKCS,
+                Needs::SignVerify,
+                "CKM_RSA_PKCS",
+                "RSASSA_PKCS1_V1_5 signatures",
+                Some(bits),
+            ),
+            need(
+                MechanismType::RSA_PKCS_PSS,
+                Needs::SignVerify,
+                "CKM_RSA_PKCS_PSS",
+                "RSASSA_PSS signatures",
+                Some(bits),
+            ),
+            need(
+                MechanismType::RSA_PKCS_OAEP,
+                Needs::EncryptDecrypt,
+                "CKM_RSA_PKCS_OAEP",
+                "RSAES_OAEP encryption",
+                Some(bits),
+            ),
+        ],
+    }
+}
+
+/// What the token can hold, found at open.
+pub(crate) struct Families {
+    /// The mechanism that computes RFC 5649 (KWP) in this token, if any, and how.
+    wrap: Option<(MechanismType, Padding)>,
+    refused: Vec<(KeySpec, String)>,
+    /// OAEP hashes the token's `CKM_RSA_PKCS_OAEP` refuses (SoftHSM2 2.6 takes SHA-1 only),
+    /// and why: the algorithm is refused, the key's other algorithms still served.
+    oaep_refused: Vec<(EncryptionAlgorithm, String)>,
+}
+
+/// The RFC 5649 mechanisms to try, best first: `CKM_AES_KEY_WRAP_KWP` is RFC 5649 by
+/// definition; `CKM_AES_KEY_WRAP_PAD` is RFC 5649 in SoftHSM2 but RFC 3394 over PKCS#7
+/// padding in PKCS#11 2.40, so it is used only if it passes the known-answer test.
+fn wrap_candidates() -> [(MechanismType, &'static str); 2] {
+    [
+        (raw_mechanism(CKM_AES_KEY_WRAP_KWP), "CKM_AES_KEY_WRAP_KWP"),
+        (MechanismType::AES_KEY_WRAP_PAD, "CKM_AES_KEY_WRAP_PAD"),
+    ]
+}
+
+impl Families {
+    /// Asks the token: its mechanisms, its RFC 5649 wrap (by a known-answer test), its curves
+    /// (by a trial key pair each, destroyed at once).
+    pub(crate) fn probe(token: &Token) -> Result<Families, HsmError> {
+        let session = token.session();
+        let mut wrap = None;
+        for (mechanism, name) in wrap_candidates() {
+            let offered = token.mechanism_info(mechanism)?;
+            if !offered.is_some_and(|info| Needs::WrapUnwrap.met_by(&info)) {
+                continue;
+            }
+            let label = &token.label;
+            match rfc5649_known_answer(&session, mechanism) {
+                Ok(Some(padding)) => {
+                    if padding == Padding::ZerosTo8 {
+                        tracing::warn!(
+                            token = %label,
+                            "{name} appends zeros to a secret up to a multiple of 8 bytes \
+                             before RFC 5649 (SoftHSM2 before 2.7); wrapped keys carry them"
+                        );
+                    }
+                    wrap = Some((mechanism, padding));
+                    break;
+                }
+                Ok(None) => tracing::warn!(token = %label, "{name} is not RFC 5649"),
+                Err(e) => tracing::warn!(token = %label, error = %e, "{name} failed its test"),
+            }
+        }
+        let mut infos = HashMap::new();
+        for spec in OFFERED {
+            for need in needs(kind(spec).expect("offered")) {
+                if let std::collections::hash_map::Entry::Vacant(slot) =
+                    infos.entry(*need.mechanism)
+                {
+                    slot.insert(token.mechanism_info(need.mechanism)?);
+                }
+            }
+        }
+        let families = Families::assess(
+            |mechanism| infos.get(&*mechanism).copied().flatten(),
+            wrap,
+            |curve| trial_key_pair(&session, curve),
+        );
+        let mut families = families;
+        if families.check(KeySpec::Rsa2048).is_ok() {
+            for algorithm in [
+                EncryptionAlgorithm::RsaesOaepSha1,
+                EncryptionAlgorithm::RsaesOaepSha256,
+            ] {
+                if let Err(reason) = trial_oaep(&session, algorithm) {
+                    families.oaep_refused.push((algorithm, reason));
+                }
+            }
+        }
+        for (spec, reason) in &families.refused {
+            tracing::warn!(token = %token.label, %spec, "{spec} keys refused: {reason}");
+        }
+        for (algorithm, reason) in &families.oaep_refused {
+            tracing::warn!(token = %token.label, %algorithm, "{algorithm} refused: {reason}");
+        }
+        Ok(families)
+    }
+
+    /// Which specs the token serves, given its mechanisms (`info`), its RFC 5649 mechanism,
+    /// and whether it generates keys on a curve.
+    pub(crate) fn assess(
+        info: impl Fn(MechanismType) -> Option<MechanismInfo>,
+        wrap: Option<(MechanismType, Padding)>,
+        mut curve_ok: impl FnMut(&Curve) -> Result<(), String>,
+    ) -> Families {
+        let mut refused = Vec::new();
+        for spec in OFFERED {
+            let kind = kind(spec).expect("offered");
+            let mut missing: Vec<String> = needs(kind)
+                .iter()
+                .filter_map(|need| need.lacking(info(need.mechanism)))
+                .collect();
+            if wrap.is_none() {
+                missing.push(
+                    "CKM_AES_KEY_WRAP_KWP (RFC 5649; its CKM_AES_KEY_WRAP_PAD is absent or not \
+                     RFC 5649), needed for wrapping the key out of the token"
+                        .into(),
+                );
+            }
+            if let (true, Kind::Ec(curve)) = (missing.is_empty(), kind) {
+                if let Err(e) = curve_ok(&curve) {
+                    missing.push(e);
+                }
+            }
+            if !missing.is_empty() {
+                refused.push((spec, format!("the token lacks {}", missing.join("; "))));
+            }
+        }
+        Families {
+            wrap,
+            refused,
+            oaep_refused: Vec::new(),
+        }
+    }
+
+    /// What keys of `spec` are in the token, if it serves them.
+    pub(crate) fn check(&self, spec: KeySpec) -> Result<Kind, HsmError> {
+        let Some(kind) = kind(spec) else {
+            return Err(match spec {
+                KeySpec::SymmetricDefault | KeySpec::Sm2 => HsmError::Spec(spec.as_str()),
+                _ => HsmError::Pkcs11Unsupported("Ed25519, ML-DSA or ML-KEM keys"),
+            });
+        };
+        match self.refused.iter().find(|(refused, _)| *refused == spec) {
+            Some((_, reason)) => Err(HsmError::Pkcs11Lacks {
+                what: format!("{spec} keys"),
+                reason: reason.clone(),
+            }),
+            None => Ok(kind),
+        }
+    }
+
+    /// Whether the token does RSA-OAEP with the hash of `algorithm` (for keys of `spec`).
+    pub(crate) fn check_oaep(
+        &self,
+        spec: KeySpec,
+        algorithm: EncryptionAlgorithm,
+    ) -> Result<(), HsmError> {
+        match self.oaep_refused.iter().find(|(a, _)| *a == algorithm) {
+            Some((_, reason)) => Err(HsmError::Pkcs11Lacks {
+                what: format!("{algorithm} with {spec} keys"),
+                reason: reason.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// The mechanism chosen for RFC 5649, if any.
+    #[cfg(test)]
+    pub(crate) fn wrap(&self) -> Option<(MechanismType, Padding)> {
+        self.wrap
+    }
+
+    /// The RFC 5649 wrap (only called for a spec [`Families::check`] let through).
+    pub(crate) fn wrap_mechanism(&self) -> Mechanism<'static> {
+        let (mechanism, _) = self.wrap.expect("a checked spec has an RFC 5649 wrap");
+        Mechanism::VendorDefined(VendorDefinedMechanism::new::<()>(mechanism, None))
+    }
+}
+
+/// The token mechanism of RSA-OAEP `algorithm` (no label, MGF1 with the same hash, as
+/// aws-lc's `OAEP_SHA1_MGF1SHA1` and `OAEP_SHA256_MGF1SHA256`).
+pub(crate) fn oaep_mechanism(algorithm: EncryptionAlgorithm) -> Option<Mechanism<'static>> {
+    let (hash, mgf) = match algorithm {
+        EncryptionAlgorithm::RsaesOaepSha1 => (MechanismType::SHA1, PkcsMgfType::MGF1_SHA1),
+        EncryptionAlgorithm::RsaesOaepSha256 => (MechanismType::SHA256, PkcsMgfType::MGF1_SHA256),
+        _ => return None,
+    };
+    let params = PkcsOaepParams::new(hash, mgf, PkcsOaepSource::empty());
+    Some(Mechanism::RsaPkcsOaep(params))
+}
