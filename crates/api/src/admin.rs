@@ -9,6 +9,7 @@
 //! for exporting and importing backups (`backup.rs`).
 
 mod audit;
+mod audit_export;
 mod backup;
 
 use serde::de::DeserializeOwned;
@@ -37,6 +38,8 @@ pub const OPERATIONS: &[&str] = &[
     "DeleteUserPolicy",
     "ListUserPolicies",
     "LookupEvents",
+    "ExportAuditTrail",
+    "GetAuditPublicKey",
 ];
 
 pub struct Admin {
@@ -231,6 +234,8 @@ impl Admin {
             "ExportBackup" => self.export_backup(call, body).await,
             "ImportBackup" => self.import_backup(call, body).await,
             "LookupEvents" => self.lookup_events(call, body).await,
+            "ExportAuditTrail" => self.export_audit(call, body).await,
+            "GetAuditPublicKey" => self.audit_public_key(body).await,
             other => Err(Error::unknown_operation(format_args!("TrentAdmin.{other}")).into()),
         }
     }

@@ -359,3 +359,36 @@ fn read_gz(dir: &Path, name: &str) -> Result<Vec<u8>, String> {
     }
     Ok(out)
 }
+
+/// Where the digest chain of an exported directory ends: the newest digest (the one covering
+/// the highest batch), for the next export to continue. `None` for a directory without
+/// digests. It reads, it does not verify: run [`verify_dir`] first to trust it.
+pub fn newest_tip(dir: &Path) -> Result<Option<DigestTip>, String> {
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut newest: Option<DigestTip> = None;
+    for entry in entries {
+        let name = entry.map_err(|e| e.to_string())?.file_name();
+        let Some(name) = name.to_str().filter(|n| is_digest(n)) else {
+            continue;
+        };
+        let bytes = read_gz(dir, name).map_err(|e| format!("{name}: {e}"))?;
+        let digest: DigestFile =
+            serde_json::from_slice(&bytes).map_err(|e| format!("{name}: not a digest: {e}"))?;
+        let signature = std::fs::read_to_string(dir.join(format!("{name}.sig")))
+            .map_err(|e| format!("{name}.sig: {e}"))?;
+        if newest
+            .as_ref()
+            .is_some_and(|n| n.last_batch_seq >= digest.last_batch_seq)
+        {
+            continue;
+        }
+        newest = Some(DigestTip {
+            object: name.to_owned(),
+            hash: sha256_hex(&bytes),
+            signature: signature.trim().to_owned(),
+            last_batch_seq: digest.last_batch_seq,
+            last_batch_hash: digest.last_batch_hash_value,
+        });
+    }
+    Ok(newest)
+}

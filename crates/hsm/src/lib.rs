@@ -23,6 +23,7 @@
 mod asymmetric;
 #[cfg(test)]
 mod asymmetric_tests;
+mod audit_key;
 mod der;
 mod derive;
 mod domain;
@@ -355,6 +356,18 @@ pub trait Hsm: Send + Sync + 'static {
     /// cluster, and the cluster records it, so a node started with another domain key is
     /// refused ("domain key mismatch") before it can join, vote or serve. It detects a
     /// mistake; it authenticates nobody (peer TLS does that).
+    /// The audit signing key's public key, DER SubjectPublicKeyInfo (`audit_key.rs`): ECDSA
+    /// P-256, one per domain key, the same on every node.
+    fn audit_public_key(&self) -> Result<Vec<u8>, HsmError> {
+        Err(HsmError::Pkcs11Unsupported("the audit signing key"))
+    }
+
+    /// `data` signed with the audit signing key (`SHA256withECDSA`, DER): the audit trail's
+    /// digest files.
+    fn audit_sign(&self, _data: &[u8]) -> Result<Vec<u8>, HsmError> {
+        Err(HsmError::Pkcs11Unsupported("the audit signing key"))
+    }
+
     fn key_check_value(&self) -> [u8; 32] {
         self.domain_mac(KEY_CHECK_PURPOSE, &[])
     }

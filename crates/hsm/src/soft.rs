@@ -109,6 +109,8 @@ pub struct SoftHsm {
     /// Data key pairs generated (GenerateDataKeyPair): the costliest work a caller can ask
     /// for, counted so that a test can see a refused call did none.
     pairs_generated: AtomicU64,
+    /// The audit signing key, derived on first use (`audit_key.rs`).
+    audit: std::sync::OnceLock<crate::audit_key::AuditKey>,
 }
 
 impl SoftHsm {
@@ -120,7 +122,17 @@ impl SoftHsm {
             mac_key: Zeroizing::new(hmac_sha256(domain.0.as_ref(), &[MAC_KEY_LABEL])),
             cache: Mutex::new(LruCache::new(capacity)),
             pairs_generated: AtomicU64::new(0),
+            audit: std::sync::OnceLock::new(),
         }
+    }
+
+    fn audit_key(&self) -> Result<&crate::audit_key::AuditKey, HsmError> {
+        if let Some(key) = self.audit.get() {
+            return Ok(key);
+        }
+        let key =
+            crate::audit_key::AuditKey::derive(|purpose, data| self.domain_mac(purpose, data))?;
+        Ok(self.audit.get_or_init(|| key))
     }
 
     /// How many data key pairs this HSM has generated.
@@ -540,6 +552,14 @@ impl Hsm for SoftHsm {
     fn domain_mac(&self, purpose: &[u8], data: &[u8]) -> [u8; 32] {
         let len = (purpose.len() as u32).to_be_bytes();
         hmac_sha256(self.mac_key.as_ref(), &[&len, purpose, data])
+    }
+
+    fn audit_public_key(&self) -> Result<Vec<u8>, HsmError> {
+        self.audit_key()?.public_key_der()
+    }
+
+    fn audit_sign(&self, data: &[u8]) -> Result<Vec<u8>, HsmError> {
+        self.audit_key()?.sign(data)
     }
 
     fn verify_domain_mac(&self, purpose: &[u8], data: &[u8], mac: &[u8]) -> bool {

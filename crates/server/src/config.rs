@@ -88,6 +88,11 @@ pub struct Flags {
     /// (docs/ARCHITECTURE.md); `--lease-reads=false` turns it off [default: true].
     #[arg(long, env = "TRENT_LEASE_READS", num_args = 0..=1, default_missing_value = "true")]
     pub lease_reads: Option<bool>,
+    /// Record every API call in the replicated audit trail before answering it
+    /// (docs/ARCHITECTURE.md); `--audit-trail=false` turns it off, which trentd warns about
+    /// at start: for measuring what the trail costs, not for serving [default: true].
+    #[arg(long, env = "TRENT_AUDIT_TRAIL", num_args = 0..=1, default_missing_value = "true")]
+    pub audit_trail: Option<bool>,
     /// MB of WAL each start prepares for reuse, so log fsyncs overwrite blocks instead of
     /// growing a file (docs/ARCHITECTURE.md); 0 turns WAL recycling off [default: 64].
     #[arg(long, env = "TRENT_WAL_RECYCLE_MB")]
@@ -221,6 +226,8 @@ pub struct KmsConfig {
     pub root_account: AccountId,
     /// Root credentials: from TRENT_ROOT_* in `run`, generated into the data dir in `dev`.
     pub root_credentials: RootCredentials,
+    /// Whether calls are recorded in the audit trail.
+    pub audit_trail: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -342,6 +349,7 @@ impl ServerConfig {
                 .parse()
                 .map_err(|e| format!("root_account: {e}"))?,
             root_credentials: RootCredentials::FromEnv,
+            audit_trail: flags.audit_trail.unwrap_or(true),
         };
         let plain_http = flags.plain_http || file.plain_http.unwrap_or(false);
         let tls = match (
@@ -399,6 +407,7 @@ impl ServerConfig {
             domain_key: DomainKeySource::Dev(data_dir.join("dev-domain-key")),
             root_account: DEV_ACCOUNT.parse().unwrap(),
             root_credentials: RootCredentials::Dev(data_dir.join("dev-credentials")),
+            audit_trail: true,
         };
         Ok(ServerConfig {
             kms,

@@ -42,8 +42,15 @@ pub fn start(node: &ClusterNode, hsm: Arc<dyn Hsm>, config: &KmsConfig) -> Servi
             region: config.region.clone(),
             limits: config.limits,
             quotas: config.quotas,
+            audit_trail: config.audit_trail,
         },
     );
+    if !config.audit_trail {
+        tracing::warn!(
+            "the audit trail is OFF (--audit-trail=false): calls are answered without a \
+             record; turn it on again for anything but measuring its cost"
+        );
+    }
     service.spawn_deletion_task();
     service.spawn_rotation_task();
     service.spawn_expiry_task();

@@ -4,6 +4,7 @@
 //! `trentd dev` starts a single-node development cluster with built-in defaults.
 
 mod access_log;
+mod audit_metrics;
 mod certs;
 mod config;
 mod conn;

@@ -20,6 +20,9 @@
 //! - Peers (peer_metrics.rs): each member's liveness as this node sees it, replication lag
 //!   on the leader, whether this node was removed, and the build.
 //!
+//! - The audit trail (audit_metrics.rs): events and batches recorded, the newest batch's
+//!   age, events waiting for a batch, and what this node's audit buffer did.
+//!
 //! Like `/readyz`, nothing here names a key, a user or a member address; the throttling
 //! counter names accounts, which an operator needs to tell which tenant is over its quota.
 
@@ -60,6 +63,7 @@ pub struct Metrics {
     cached_keys: IntGauge,
     clock: ClockMetrics,
     peers: crate::peer_metrics::PeerMetrics,
+    audit: crate::audit_metrics::AuditMetrics,
 }
 
 struct ClockMetrics {
@@ -137,7 +141,9 @@ impl Metrics {
         )?;
         let clock = ClockMetrics::register(&registry)?;
         let peers = crate::peer_metrics::PeerMetrics::register(&registry)?;
+        let audit = crate::audit_metrics::AuditMetrics::register(&registry)?;
         Ok(Metrics {
+            audit,
             peers,
             service,
             throttled,
@@ -169,6 +175,7 @@ impl Metrics {
         }
         self.cached_keys.set(self.hsm.cached_keys() as i64);
         self.clock.update(self.node.clock_status());
+        self.audit.update(&self.node, &self.service);
         TextEncoder::new()
             .encode_to_string(&self.registry.gather())
             .unwrap_or_else(|e| format!("# encoding failed: {e}\n"))

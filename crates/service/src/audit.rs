@@ -73,6 +73,9 @@ pub struct AuditCounts {
 impl Service {
     /// Records `event` and waits until a quorum holds it.
     pub async fn audit_commit(&self, event: &Event) -> Result<(), OpError> {
+        if !self.audit_trail_on() {
+            return Ok(());
+        }
         let (tx, rx) = oneshot::channel();
         {
             let mut p = self.audit_buffer().pending.lock().expect("audit lock");
@@ -115,6 +118,9 @@ impl Service {
     }
 
     fn push_refusal(&self, event: &Event, key: (String, String), always_coalesce: bool) {
+        if !self.audit_trail_on() {
+            return;
+        }
         {
             let mut p = self.audit_buffer().pending.lock().expect("audit lock");
             if !always_coalesce && p.refusals < REFUSALS_PENDING {

@@ -10,6 +10,7 @@
 
 mod aliases;
 mod audit;
+mod audit_export;
 mod audit_lookup;
 mod authz;
 mod backup;
@@ -34,6 +35,7 @@ mod usage;
 mod user_policies;
 
 pub use audit::{AuditCounts, AuditNote, REFUSALS_PENDING};
+pub use audit_export::{AuditExport, MAX_EXPORT_BATCHES};
 pub use audit_lookup::{LookupQuery, ATTRIBUTE_KEYS, MAX_SCAN};
 pub use authz::Action;
 pub use backup::{ExportedBackup, ImportPart, ImportProgress};
@@ -92,6 +94,8 @@ pub struct ServiceConfig {
     pub limits: Limits,
     /// Request-rate quotas per account, enforced where requests execute (the leader).
     pub quotas: RateQuotas,
+    /// Whether calls are recorded in the audit trail (`audit.rs`); off only to measure it.
+    pub audit_trail: bool,
 }
 
 /// One node's service. Cheap to clone.
@@ -187,6 +191,10 @@ impl Service {
     /// Requests this node throttled so far, by account and operation (for metrics).
     pub fn throttled(&self) -> Vec<(trent_model::AccountId, &'static str, u64)> {
         self.inner.quotas.throttled()
+    }
+
+    pub(crate) fn audit_trail_on(&self) -> bool {
+        self.inner.config.audit_trail
     }
 
     pub(crate) fn audit_buffer(&self) -> &audit::AuditBuffer {

@@ -228,6 +228,10 @@ async fn every_call_is_recorded_once_chained_and_without_its_secrets() {
     trent_audit::verify_chain(&batches(&events)).unwrap();
     assert_eq!(batches(&events)[0].seq, 0);
 
+    // Every node applied the same trail; the metric says how much of it.
+    let recorded = metric(&cluster.nodes[0], "trent_audit_events_total").await;
+    assert!(recorded.unwrap() >= events.len() as f64, "{recorded:?}");
+
     // A lookup attribute: the key's events only.
     let keyed = lookup(&c1, Some(("ResourceName", &key)), 50).await;
     assert!(keyed.len() >= 4);
@@ -267,4 +271,83 @@ async fn an_answered_call_survives_the_loss_of_the_leader_that_answered_it() {
     let events = lookup(&cluster.client(next), Some(("EventName", "Encrypt")), 50).await;
     assert_eq!(find(&events, &encrypt_id).resources.len(), 1);
     trent_audit::verify_chain(&batches(&lookup(&cluster.client(next), None, 50).await)).unwrap();
+}
+
+/// `trent audit ...` with the test root's credentials: success and its JSON, or the error.
+fn audit_cli(endpoint: &str, args: &[&str]) -> Result<Value, String> {
+    let mut all = vec!["audit"];
+    all.extend_from_slice(args);
+    let (ok, stdout, stderr) = crate::adversarial::files::trent(endpoint, &all, None);
+    match ok {
+        true => Ok(serde_json::from_str(&stdout).unwrap()),
+        false => Err(format!("{stdout}{stderr}")),
+    }
+}
+
+async fn encrypt(client: &Client, key: &str) {
+    let input = json!({ "KeyId": key, "Plaintext": B64.encode(b"x") });
+    client.kms("Encrypt", &input).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_trail_exports_as_signed_cloudtrail_files_that_verify_and_catch_deletion() {
+    let mut cluster = TestCluster::start(199, 3, &[]);
+    let leader = cluster.leader().await;
+    let client = cluster.client(leader);
+    let key = create_key(&client).await.unwrap();
+    for _ in 0..3 {
+        encrypt(&client, &key).await;
+    }
+    let follower = cluster.nodes.iter().find(|n| n.id != leader).unwrap().api();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_str().unwrap();
+
+    // Exported through a follower, signed by the leader's HSM, verified offline.
+    let first = audit_cli(&follower, &["export", path]).unwrap();
+    assert!(first["Events"].as_u64().unwrap() >= 4, "{first}");
+    let pem = audit_cli(&follower, &["public-key"]).unwrap()["PublicKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(first["PublicKey"], json!(pem));
+    let keys = tempfile::tempdir().unwrap();
+    let key_file = keys.path().join("audit-public-key.pem");
+    std::fs::write(&key_file, &pem).unwrap();
+    let key_path = key_file.to_str().unwrap();
+    let verified = audit_cli(&follower, &["verify", path, "--public-key", key_path]).unwrap();
+    assert_eq!(verified["Events"], first["Events"]);
+
+    // A new leader signs with the same key (one per domain key): the next export continues
+    // the same digest chain with only what is new.
+    cluster.node(leader).kill();
+    let next = cluster.leader().await;
+    let client = cluster.client(next);
+    encrypt(&client, &key).await;
+    encrypt(&client, &key).await;
+    let api = cluster.nodes.iter().find(|n| n.id == next).unwrap().api();
+    let second = audit_cli(&api, &["export", path]).unwrap();
+    assert_eq!(second["Digests"], json!(1), "{second}");
+    let events = second["Events"].as_u64().unwrap();
+    assert!(events >= first["Events"].as_u64().unwrap() + 2, "{second}");
+    let verified = audit_cli(&api, &["verify", path, "--public-key", key_path]).unwrap();
+    assert_eq!(verified["Events"].as_u64(), Some(events));
+    let names = |d: &std::path::Path| -> Vec<String> {
+        let mut v: Vec<_> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+
+    // A deleted log file: verify names it, and export refuses to extend the directory.
+    let log = names(dir.path())
+        .into_iter()
+        .find(|n| n.contains("_CloudTrail_"))
+        .unwrap();
+    std::fs::remove_file(dir.path().join(&log)).unwrap();
+    let finding = audit_cli(&api, &["verify", path, "--public-key", key_path]).unwrap_err();
+    assert!(finding.contains(&log), "{finding}");
+    let refused = audit_cli(&api, &["export", path]).unwrap_err();
+    assert!(refused.contains("does not verify"), "{refused}");
 }

@@ -37,6 +37,7 @@ pub async fn start_cluster(dir: &Path, subnet: u8) -> Service {
                 enabled: false,
                 ..RateQuotas::default()
             },
+            audit_trail: true,
         };
         services.push(Service::install(node, hsm, config));
     }

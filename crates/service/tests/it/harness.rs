@@ -108,6 +108,7 @@ impl Cluster {
                         enabled: false,
                         ..RateQuotas::default()
                     },
+                    audit_trail: true,
                 },
             );
             nodes.push(Node {

@@ -2,13 +2,19 @@
 //! exported CloudTrail log and digest files offline, as `aws cloudtrail validate-logs` does
 //! (digest signatures and chain, each log file's hash), and inside the files the events'
 //! hash chain; it names the first deleted, reordered, edited or inserted record. It needs no
-//! cluster and no credentials: only the audit signing key's public key.
+//! cluster and no credentials: only the audit signing key's public key. `lookup` queries the
+//! cluster (LookupEvents); `export` adds to a directory what the cluster recorded since the
+//! directory's newest digest, after verifying what the directory holds; `public-key` prints
+//! the key digests are signed with.
 
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use clap::Subcommand;
 use serde_json::{json, Value};
+use trent_client::Client;
+
+use crate::Context;
 
 #[derive(Subcommand)]
 pub enum AuditCmd {
@@ -22,6 +28,204 @@ pub enum AuditCmd {
         #[arg(long, value_name = "FILE")]
         public_key: PathBuf,
     },
+    /// Events of the caller's account, newest first (LookupEvents; every page unless
+    /// --max-results is given).
+    Lookup {
+        /// Seconds since 1970 (default: 90 days before the end).
+        #[arg(long)]
+        start_time: Option<f64>,
+        /// Seconds since 1970 (default: now).
+        #[arg(long)]
+        end_time: Option<f64>,
+        /// One lookup attribute, KEY=VALUE: EventId, EventName, ReadOnly, Username,
+        /// ResourceType, ResourceName, EventSource or AccessKeyId.
+        #[arg(long, value_name = "KEY=VALUE")]
+        attribute: Option<String>,
+        /// One page of at most this many (1..50).
+        #[arg(long)]
+        max_results: Option<u32>,
+    },
+    /// Exports what the cluster recorded since DIR's newest digest into DIR (created if
+    /// absent), after verifying DIR under the cluster's audit key (the operator's).
+    Export { dir: PathBuf },
+    /// The audit signing key's public key, PEM (what `verify --public-key` takes).
+    PublicKey,
+}
+
+/// Whether `command` needs the cluster (and so credentials).
+pub fn needs_cluster(command: &AuditCmd) -> bool {
+    !matches!(command, AuditCmd::Verify { .. })
+}
+
+/// Runs a command that talks to the cluster.
+pub async fn run_online(ctx: &Context, command: AuditCmd) -> Result<Value, String> {
+    let client = Client::with_ca_bundle(
+        &ctx.endpoint,
+        &ctx.region,
+        ctx.credentials.clone(),
+        ctx.ca.as_ref(),
+    )?;
+    match command {
+        AuditCmd::Lookup {
+            start_time,
+            end_time,
+            attribute,
+            max_results,
+        } => lookup(&client, start_time, end_time, attribute, max_results).await,
+        AuditCmd::Export { dir } => export(&client, &dir).await,
+        AuditCmd::PublicKey => {
+            let der = public_key(&client).await?;
+            Ok(json!({ "PublicKey": pem(&der) }))
+        }
+        AuditCmd::Verify { .. } => unreachable!("offline"),
+    }
+}
+
+async fn lookup(
+    client: &Client,
+    start_time: Option<f64>,
+    end_time: Option<f64>,
+    attribute: Option<String>,
+    max_results: Option<u32>,
+) -> Result<Value, String> {
+    let mut input = json!({});
+    if let Some(t) = start_time {
+        input["StartTime"] = json!(t);
+    }
+    if let Some(t) = end_time {
+        input["EndTime"] = json!(t);
+    }
+    if let Some(a) = attribute {
+        let (k, v) = a
+            .split_once('=')
+            .ok_or_else(|| format!("--attribute {a:?}: expected KEY=VALUE"))?;
+        input["LookupAttributes"] = json!([{ "AttributeKey": k, "AttributeValue": v }]);
+    }
+    if let Some(n) = max_results {
+        input["MaxResults"] = json!(n);
+        return client
+            .admin("LookupEvents", &input)
+            .await
+            .map_err(|e| e.to_string());
+    }
+    let mut events = Vec::new();
+    loop {
+        let out = client
+            .admin("LookupEvents", &input)
+            .await
+            .map_err(|e| e.to_string())?;
+        events.extend(out["Events"].as_array().cloned().unwrap_or_default());
+        match out.get("NextToken") {
+            Some(token) => input["NextToken"] = token.clone(),
+            None => return Ok(json!({ "Events": events })),
+        }
+    }
+}
+
+async fn public_key(client: &Client) -> Result<Vec<u8>, String> {
+    let out = client
+        .admin("GetAuditPublicKey", &json!({}))
+        .await
+        .map_err(|e| e.to_string())?;
+    let b64 = out["PublicKey"]
+        .as_str()
+        .ok_or("no PublicKey in the answer")?;
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|e| format!("PublicKey: {e}"))
+}
+
+async fn export(client: &Client, dir: &Path) -> Result<Value, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let key = public_key(client).await?;
+    // What the directory holds must verify before anything is added to it.
+    let mut previous = match trent_audit::newest_tip(dir)? {
+        None => None,
+        Some(tip) => {
+            trent_audit::verify_dir(dir, &key)
+                .map_err(|finding| format!("{} does not verify: {finding}", dir.display()))?;
+            Some(tip)
+        }
+    };
+    let (mut files, mut digests) = (0usize, 0usize);
+    loop {
+        let mut input = json!({});
+        if let Some(p) = &previous {
+            input["PreviousDigest"] = json!({
+                "Object": p.object,
+                "HashValue": p.hash,
+                "Signature": p.signature,
+                "LastBatchSeq": p.last_batch_seq,
+                "LastBatchHashValue": hex(&p.last_batch_hash),
+            });
+        }
+        let out = client
+            .admin("ExportAuditTrail", &input)
+            .await
+            .map_err(|e| e.to_string())?;
+        let written = out["Files"].as_array().cloned().unwrap_or_default();
+        for file in &written {
+            let name = file["Name"].as_str().ok_or("a file without a Name")?;
+            if name.contains('/') || name.starts_with('.') {
+                return Err(format!("refusing a file name from the cluster: {name:?}"));
+            }
+            let data = base64::engine::general_purpose::STANDARD
+                .decode(file["Data"].as_str().ok_or("a file without Data")?)
+                .map_err(|e| format!("{name}: {e}"))?;
+            write_new(&dir.join(name), &data)?;
+            files += 1;
+        }
+        if !written.is_empty() {
+            digests += 1;
+            previous = trent_audit::newest_tip(dir)?;
+        }
+        // Each export call is itself recorded: stop once the cluster had no more waiting
+        // when it answered, or the call would chase its own events for ever.
+        if out["More"] != json!(true) {
+            break;
+        }
+    }
+    let report = trent_audit::verify_dir(dir, &key).map_err(|finding| {
+        format!(
+            "{} does not verify after the export: {finding}",
+            dir.display()
+        )
+    })?;
+    Ok(json!({
+        "Directory": dir.display().to_string(),
+        "FilesWritten": files,
+        "Digests": digests,
+        "Events": report.events,
+        "LastBatchSeq": report.last_batch_seq,
+        "LastBatchHash": hex(&report.last_batch_hash),
+        "PublicKey": pem(&key),
+    }))
+}
+
+/// Writes a file that must not exist yet, synced.
+fn write_new(path: &Path, data: &[u8]) -> Result<(), String> {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    file.write_all(data)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn pem(der: &[u8]) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).expect("base64 is ASCII"))
+        .collect();
+    format!(
+        "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+        lines.join("\n")
+    )
 }
 
 pub fn run(command: AuditCmd) -> Result<Value, String> {
@@ -41,6 +245,7 @@ pub fn run(command: AuditCmd) -> Result<Value, String> {
                 "NewestEventTime": report.newest_event_time.unix_timestamp(),
             }))
         }
+        _ => Err("this audit command needs the cluster (see run_online)".into()),
     }
 }
 

@@ -61,7 +61,8 @@ enum Top {
         #[command(subcommand)]
         command: admin::AdminCmd,
     },
-    /// The audit trail: verify an exported directory (offline: no cluster, no credentials).
+    /// The audit trail: look events up, export them as CloudTrail files, verify an exported
+    /// directory (offline: no cluster, no credentials).
     Audit {
         #[command(subcommand)]
         command: audit::AuditCmd,
@@ -140,7 +141,9 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     trent_client::tls::install_default_provider();
     let cli = match cli.command {
-        Top::Audit { command } => return print(audit::run(command)),
+        Top::Audit { command } if !audit::needs_cluster(&command) => {
+            return print(audit::run(command))
+        }
         command => Cli { command, ..cli },
     };
     let ctx = match context(cli.endpoint, cli.region, cli.ca_bundle).await {
@@ -156,7 +159,7 @@ async fn main() -> ExitCode {
         }
         Top::Kms { command } => kms::run(&ctx, command).await,
         Top::Admin { command } => admin::run(&ctx, command).await,
-        Top::Audit { .. } => unreachable!("answered above, before any credentials"),
+        Top::Audit { command } => audit::run_online(&ctx, command).await,
     };
     print(result)
 }
