@@ -7,7 +7,9 @@
 //!   (only a leader has any): the event lag;
 //! - `trent_audit_committed_events_total`, `trent_audit_dropped_events_total` (a rolling
 //!   upgrade not done) and `trent_audit_coalesced_refusals_total` (refusals folded into one
-//!   event's count): what this node's buffer did as leader.
+//!   event's count): what this node's buffer did as leader;
+//! - `trent_audit_retention_blocked`: 1 while retention's limits ask to prune events no
+//!   export holds yet (run `trent audit export`).
 
 use prometheus::{IntCounter, IntGauge, Registry};
 use trent_cluster::ClusterNode;
@@ -21,6 +23,7 @@ pub struct AuditMetrics {
     committed: IntCounter,
     dropped: IntCounter,
     coalesced: IntCounter,
+    blocked: IntGauge,
 }
 
 impl AuditMetrics {
@@ -64,6 +67,10 @@ impl AuditMetrics {
                 "trent_audit_coalesced_refusals_total",
                 "Refused or unauthenticated calls folded into another event's count.",
             )?,
+            blocked: gauge(
+                "trent_audit_retention_blocked",
+                "1 while audit retention waits for an export before it can prune.",
+            )?,
         })
     }
 
@@ -82,6 +89,7 @@ impl AuditMetrics {
         catch_up(&self.committed, counts.committed);
         catch_up(&self.dropped, counts.dropped);
         catch_up(&self.coalesced, counts.coalesced);
+        self.blocked.set(i64::from(counts.retention_blocked));
     }
 }
 

@@ -93,6 +93,14 @@ pub struct Flags {
     /// at start: for measuring what the trail costs, not for serving [default: true].
     #[arg(long, env = "TRENT_AUDIT_TRAIL", num_args = 0..=1, default_missing_value = "true")]
     pub audit_trail: Option<bool>,
+    /// Days the audit trail keeps events once they are exported (`trent audit export`);
+    /// nothing is pruned before it is exported [default: 90].
+    #[arg(long, env = "TRENT_AUDIT_RETENTION_DAYS")]
+    pub audit_retention_days: Option<u32>,
+    /// Most events the audit trail keeps once exported; the oldest exported go first
+    /// [default: 10000000].
+    #[arg(long, env = "TRENT_AUDIT_RETENTION_EVENTS")]
+    pub audit_retention_events: Option<u64>,
     /// MB of WAL each start prepares for reuse, so log fsyncs overwrite blocks instead of
     /// growing a file (docs/ARCHITECTURE.md); 0 turns WAL recycling off [default: 64].
     #[arg(long, env = "TRENT_WAL_RECYCLE_MB")]
@@ -228,6 +236,7 @@ pub struct KmsConfig {
     pub root_credentials: RootCredentials,
     /// Whether calls are recorded in the audit trail.
     pub audit_trail: bool,
+    pub audit_retention: trent_service::AuditRetention,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -350,6 +359,13 @@ impl ServerConfig {
                 .map_err(|e| format!("root_account: {e}"))?,
             root_credentials: RootCredentials::FromEnv,
             audit_trail: flags.audit_trail.unwrap_or(true),
+            audit_retention: {
+                let default = trent_service::AuditRetention::default();
+                trent_service::AuditRetention {
+                    max_age_days: flags.audit_retention_days.unwrap_or(default.max_age_days),
+                    max_events: flags.audit_retention_events.unwrap_or(default.max_events),
+                }
+            },
         };
         let plain_http = flags.plain_http || file.plain_http.unwrap_or(false);
         let tls = match (
@@ -408,6 +424,7 @@ impl ServerConfig {
             root_account: DEV_ACCOUNT.parse().unwrap(),
             root_credentials: RootCredentials::Dev(data_dir.join("dev-credentials")),
             audit_trail: true,
+            audit_retention: Default::default(),
         };
         Ok(ServerConfig {
             kms,

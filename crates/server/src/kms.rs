@@ -43,8 +43,10 @@ pub fn start(node: &ClusterNode, hsm: Arc<dyn Hsm>, config: &KmsConfig) -> Servi
             limits: config.limits,
             quotas: config.quotas,
             audit_trail: config.audit_trail,
+            audit_retention: config.audit_retention,
         },
     );
+    service.spawn_audit_retention_task();
     if !config.audit_trail {
         tracing::warn!(
             "the audit trail is OFF (--audit-trail=false): calls are answered without a \

@@ -46,6 +46,8 @@ pub(crate) struct AuditBuffer {
     pub(crate) dropped: AtomicU64,
     pub(crate) committed: AtomicU64,
     pub(crate) coalesced: AtomicU64,
+    /// Retention wants to prune what no export holds (`audit_retention.rs`).
+    pub(crate) retention_blocked: AtomicBool,
 }
 
 #[derive(Default)]
@@ -68,6 +70,8 @@ pub struct AuditCounts {
     pub coalesced: u64,
     /// Events waiting for the next batch.
     pub pending: u64,
+    /// Retention's limits ask to prune events no export holds yet.
+    pub retention_blocked: bool,
 }
 
 impl Service {
@@ -114,6 +118,7 @@ impl Service {
             dropped: b.dropped.load(Ordering::Relaxed),
             coalesced: b.coalesced.load(Ordering::Relaxed),
             pending: b.pending.lock().expect("audit lock").events.len() as u64,
+            retention_blocked: b.retention_blocked.load(Ordering::Relaxed),
         }
     }
 

@@ -17,6 +17,8 @@ use time::OffsetDateTime;
 use trent_audit::{Batch, DigestSigner, DigestTip, SignError, Trail, SHA256_WITH_ECDSA};
 use trent_hsm::Hsm;
 use trent_model::Error;
+use trent_state::Command;
+use uuid::Uuid;
 
 use crate::{Call, OpError, Service};
 
@@ -67,7 +69,9 @@ impl Service {
     }
 
     /// Exports up to `max_batches` batches after `previous` (the caller has authorized it),
-    /// in files named after `account` (the operator's: the trail is the cluster's).
+    /// in files named after `account` (the operator's: the trail is the cluster's). A
+    /// `previous` the trail continues is proof that the caller holds the batches before it:
+    /// retention may prune them (`audit_retention.rs`). `max_batches` 0 only records that.
     pub async fn export_audit(
         &self,
         call: &Call,
@@ -82,6 +86,14 @@ impl Service {
             Some(p) => p.last_batch_seq + 1,
             None => store.first_seq().map_err(Error::internal)?.unwrap_or(0),
         };
+        if let Some(p) = &previous {
+            check_holds(&store, p, from, &tip)?;
+            // The caller proved it holds everything before `from`: retention may take it.
+            if from > tip.exported_before {
+                let command = Command::AuditExported { before: from };
+                self.node().write(Uuid::new_v4(), command).await??;
+            }
+        }
         let waiting = tip.next_seq.saturating_sub(from) as usize;
         let count = waiting.min(max_batches);
         if count == 0 {
@@ -89,23 +101,10 @@ impl Service {
                 files: Vec::new(),
                 tip: previous,
                 public_key,
-                more: false,
+                more: waiting > 0,
             });
         }
         let batches = read_batches(&store, from, count)?;
-        if let Some(p) = &previous {
-            if batches[0].prev != p.last_batch_hash {
-                return Err(Error::invalid_member(
-                    "previousDigest",
-                    format_args!(
-                        "the stored trail does not continue the previous digest {} (batch {} \
-                         follows another hash): it is another cluster's export, or altered",
-                        p.object, from
-                    ),
-                )
-                .into());
-            }
-        }
         let trail = Trail {
             account,
             region: self.region().to_owned(),
@@ -129,6 +128,40 @@ impl Service {
             more: waiting > count,
         })
     }
+}
+
+/// The stored trail continues `previous` at batch `from`: the batch there (or the tip, when
+/// nothing follows) follows the previous digest's last hash.
+fn check_holds(
+    store: &trent_cluster::store::AuditStore,
+    previous: &DigestTip,
+    from: u64,
+    tip: &trent_state::AuditTip,
+) -> Result<(), Error> {
+    let follows = match from.cmp(&tip.next_seq) {
+        std::cmp::Ordering::Equal => tip.hash,
+        std::cmp::Ordering::Greater => [0xFF; 32],
+        std::cmp::Ordering::Less => match store.batch(from).map_err(Error::internal)? {
+            Some(batch) => batch.prev,
+            None => {
+                return Err(Error::invalid_member(
+                    "previousDigest",
+                    format_args!("audit batch {from} is no longer stored (pruned)"),
+                ))
+            }
+        },
+    };
+    if follows != previous.last_batch_hash {
+        return Err(Error::invalid_member(
+            "previousDigest",
+            format_args!(
+                "the stored trail does not continue the previous digest {} (batch {from} \
+                 follows another hash): it is another cluster's export, or altered",
+                previous.object
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn read_batches(

@@ -12,6 +12,7 @@ mod aliases;
 mod audit;
 mod audit_export;
 mod audit_lookup;
+mod audit_retention;
 mod authz;
 mod backup;
 mod crypto;
@@ -37,6 +38,7 @@ mod user_policies;
 pub use audit::{AuditCounts, AuditNote, REFUSALS_PENDING};
 pub use audit_export::{AuditExport, MAX_EXPORT_BATCHES};
 pub use audit_lookup::{LookupQuery, ATTRIBUTE_KEYS, MAX_SCAN};
+pub use audit_retention::{AuditRetention, PRUNE_STEP};
 pub use authz::Action;
 pub use backup::{ExportedBackup, ImportPart, ImportProgress};
 pub use error::OpError;
@@ -96,6 +98,8 @@ pub struct ServiceConfig {
     pub quotas: RateQuotas,
     /// Whether calls are recorded in the audit trail (`audit.rs`); off only to measure it.
     pub audit_trail: bool,
+    /// What of the trail is kept once exported (`audit_retention.rs`).
+    pub audit_retention: AuditRetention,
 }
 
 /// One node's service. Cheap to clone.
@@ -191,6 +195,10 @@ impl Service {
     /// Requests this node throttled so far, by account and operation (for metrics).
     pub fn throttled(&self) -> Vec<(trent_model::AccountId, &'static str, u64)> {
         self.inner.quotas.throttled()
+    }
+
+    pub(crate) fn audit_retention(&self) -> AuditRetention {
+        self.inner.config.audit_retention
     }
 
     pub(crate) fn audit_trail_on(&self) -> bool {

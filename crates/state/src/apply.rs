@@ -191,6 +191,8 @@ impl State {
                 self.remove_imported_material(*key_id, Some(now), touched)
             }
             Command::AppendAudit { events } => self.append_audit(events, touched),
+            Command::AuditExported { before } => self.audit_exported(*before, touched),
+            Command::PruneAudit { before, events } => self.prune_audit(*before, *events, touched),
         }
     }
 

@@ -13,6 +13,9 @@
 //!   sequence numbers and batch times sort the same way, so a time range is a range of seqs.
 //! - An `AppendAudit` whose events do not all parse changes nothing (the leader built them;
 //!   a bad one is a bug, refused whole rather than half recorded).
+//! - Retention never takes a batch no export holds: `PruneAudit` is refused past
+//!   `exported_through`, the highest batch an exporter proved it holds (`AuditExported`:
+//!   its next export named that batch's hash), and it only moves the front forward.
 
 use serde::{Deserialize, Serialize};
 use trent_audit::{Batch, Event, GENESIS};
@@ -29,6 +32,12 @@ pub struct AuditTip {
     pub events: u64,
     /// The state's clock when the last batch applied.
     pub time: Millis,
+    /// The oldest batch kept (retention prunes before it).
+    pub first_seq: u64,
+    /// Batches up to this one (exclusive) are held by an export; `PruneAudit` may take them.
+    pub exported_before: u64,
+    /// Events in the batches pruned so far (`events - pruned_events` are kept).
+    pub pruned_events: u64,
 }
 
 impl Default for AuditTip {
@@ -38,6 +47,9 @@ impl Default for AuditTip {
             hash: GENESIS,
             events: 0,
             time: 0,
+            first_seq: 0,
+            exported_before: 0,
+            pruned_events: 0,
         }
     }
 }
@@ -123,13 +135,161 @@ impl State {
             hash: batch.hash(),
             events: tip.events + batch.events.len() as u64,
             time: self.clock,
+            ..tip
         };
         self.audit_outbox.push((tip.next_seq, stored.encode()));
         touched.push(RecordKey::AuditTip);
         Ok(Outcome::Done)
     }
 
+    /// Records that an exporter holds every batch before `before` (never moves back, never
+    /// past the tip).
+    pub(crate) fn audit_exported(&mut self, before: u64, touched: &mut Vec<RecordKey>) -> Response {
+        let tip = &mut self.audit_tip;
+        let before = before.min(tip.next_seq);
+        if before > tip.exported_before {
+            tip.exported_before = before;
+            touched.push(RecordKey::AuditTip);
+        }
+        Ok(Outcome::Done)
+    }
+
+    /// Drops the batches before `before`, which hold `events` events (the leader counted them
+    /// in its store): refused past what an export holds.
+    pub(crate) fn prune_audit(
+        &mut self,
+        before: u64,
+        events: u64,
+        touched: &mut Vec<RecordKey>,
+    ) -> Response {
+        let tip = &mut self.audit_tip;
+        if before > tip.exported_before {
+            return Err(Error::new(
+                trent_model::ErrorKind::Validation,
+                format!(
+                    "audit batches from {} on are not exported yet: they cannot be pruned",
+                    tip.exported_before
+                ),
+            ));
+        }
+        if before > tip.first_seq {
+            self.audit_pruned = Some((tip.first_seq, before));
+            tip.first_seq = before;
+            tip.pruned_events = (tip.pruned_events + events).min(tip.events);
+            touched.push(RecordKey::AuditTip);
+        }
+        Ok(Outcome::Done)
+    }
+
+    /// The range of batches pruned since the last call, `[from, to)`, for the storage layer
+    /// to delete with the records `apply` touched.
+    pub fn take_pruned_audit(&mut self) -> Option<(u64, u64)> {
+        self.audit_pruned.take()
+    }
+
     pub(crate) fn set_audit_tip(&mut self, tip: AuditTip) {
         self.audit_tip = tip;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Command, Request, RequestId};
+    use trent_audit::{Call, IdentityType, UserIdentity};
+    use uuid::Uuid;
+
+    fn event(name: &str) -> String {
+        let e = Event::kms(Call {
+            identity: UserIdentity {
+                kind: IdentityType::Root,
+                principal_id: None,
+                arn: None,
+                account_id: Some("111122223333".into()),
+                access_key_id: None,
+                user_name: None,
+            },
+            time: time::OffsetDateTime::UNIX_EPOCH,
+            operation: name.into(),
+            region: "us-east-1".into(),
+            source_ip: "127.0.0.1".into(),
+            user_agent: "test".into(),
+            request_id: Uuid::nil().to_string(),
+            event_id: Uuid::nil().to_string(),
+            read_only: true,
+            recipient_account_id: "111122223333".into(),
+        });
+        String::from_utf8(e.canonical_bytes()).unwrap()
+    }
+
+    fn run(state: &mut State, command: Command) -> Response {
+        let request = Request {
+            id: RequestId(Uuid::new_v4()),
+            time: 1_000,
+            command,
+        };
+        state.apply(&request, &mut Vec::new())
+    }
+
+    #[test]
+    fn batches_chain_in_apply_and_leave_through_the_outbox() {
+        let mut state = State::default();
+        for names in [vec!["Encrypt", "Decrypt"], vec!["Sign"]] {
+            let events = names.into_iter().map(event).collect();
+            run(&mut state, Command::AppendAudit { events }).unwrap();
+        }
+        let sealed = state.take_sealed_audit();
+        assert!(state.take_sealed_audit().is_empty(), "taken once");
+        let batches: Vec<Batch> = sealed
+            .iter()
+            .map(|(seq, bytes)| StoredBatch::decode(bytes).unwrap().to_batch(*seq).unwrap())
+            .collect();
+        trent_audit::verify_chain_to(&batches, &state.audit_tip().hash).unwrap();
+        assert_eq!(batches[0].prev, GENESIS);
+        let tip = state.audit_tip();
+        assert_eq!((tip.next_seq, tip.events), (2, 3));
+        // The tip survives a restart from the records.
+        let restored = State::restore(state.records()).unwrap();
+        assert_eq!(restored.audit_tip(), tip);
+        // A batch with an event that does not parse changes nothing.
+        let bad = Command::AppendAudit {
+            events: vec![event("Encrypt"), "{not json".into()],
+        };
+        assert!(run(&mut state, bad).is_err());
+        assert_eq!(state.audit_tip(), tip);
+        assert!(state.take_sealed_audit().is_empty());
+    }
+
+    #[test]
+    fn retention_never_prunes_what_no_export_holds() {
+        let mut state = State::default();
+        for _ in 0..4 {
+            let events = vec![event("Encrypt")];
+            run(&mut state, Command::AppendAudit { events }).unwrap();
+        }
+        let prune = |before| Command::PruneAudit { before, events: 2 };
+        assert!(run(&mut state, prune(2)).is_err(), "nothing exported yet");
+        assert_eq!(state.take_pruned_audit(), None);
+        run(&mut state, Command::AuditExported { before: 2 }).unwrap();
+        // Never backwards, never past the tip.
+        run(&mut state, Command::AuditExported { before: 1 }).unwrap();
+        assert_eq!(state.audit_tip().exported_before, 2);
+        run(&mut state, Command::AuditExported { before: 99 }).unwrap();
+        assert_eq!(state.audit_tip().exported_before, 4);
+        run(&mut state, prune(2)).unwrap();
+        assert_eq!(state.take_pruned_audit(), Some((0, 2)));
+        let tip = state.audit_tip();
+        assert_eq!((tip.first_seq, tip.pruned_events), (2, 2));
+        // The front only moves forward.
+        run(&mut state, prune(1)).unwrap();
+        assert_eq!(state.take_pruned_audit(), None);
+        assert!(run(
+            &mut state,
+            Command::PruneAudit {
+                before: 5,
+                events: 1
+            }
+        )
+        .is_err());
     }
 }

@@ -280,6 +280,17 @@ pub enum Command {
     AppendAudit {
         events: Vec<String>,
     },
+    /// Records that an exporter holds every audit batch before `before` (command set 5).
+    AuditExported {
+        before: u64,
+    },
+    /// Retention: drops the audit batches before `before`; refused past what an export
+    /// holds (command set 5).
+    PruneAudit {
+        before: u64,
+        /// Events in the batches dropped, as the leader counted them.
+        events: u64,
+    },
 }
 
 impl Command {
@@ -326,6 +337,8 @@ impl Command {
             Command::RotateToImported { .. } => "RotateToImported",
             Command::DeleteImportedVersion { .. } => "DeleteImportedVersion",
             Command::AppendAudit { .. } => "AppendAudit",
+            Command::AuditExported { .. } => "AuditExported",
+            Command::PruneAudit { .. } => "PruneAudit",
         }
     }
 }

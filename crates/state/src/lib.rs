@@ -124,6 +124,8 @@ pub struct State {
     audit_tip: AuditTip,
     /// Batches sealed by `apply` and not yet taken by the storage layer.
     audit_outbox: Vec<(u64, Vec<u8>)>,
+    /// Batches pruned by `apply`, `[from, to)`, not yet deleted by the storage layer.
+    audit_pruned: Option<(u64, u64)>,
 }
 
 #[cfg(test)]

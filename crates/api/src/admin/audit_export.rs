@@ -35,11 +35,14 @@ impl Admin {
         self.operator_authorized(call, "ExportAuditTrail").await?;
         let max = match r.max_batches {
             None => MAX_EXPORT_BATCHES,
-            Some(n @ 1..) if (n as usize) <= MAX_EXPORT_BATCHES => n as usize,
+            Some(n) if (n as usize) <= MAX_EXPORT_BATCHES => n as usize,
             Some(_) => {
                 return Err(Error::invalid_member(
                     "maxBatches",
-                    format_args!("MaxBatches must be between 1 and {MAX_EXPORT_BATCHES}"),
+                    format_args!(
+                        "MaxBatches must be between 0 (only confirm PreviousDigest) and \
+                         {MAX_EXPORT_BATCHES}"
+                    ),
                 )
                 .into())
             }

@@ -40,6 +40,12 @@ pub(crate) fn put_sealed(db: &DB, batch: &mut WriteBatch, sealed: &[(u64, Vec<u8
     }
 }
 
+/// Deletes batches `[from, to)` (retention) in `batch`.
+pub(crate) fn delete_pruned(db: &DB, batch: &mut WriteBatch, from: u64, to: u64) {
+    let cf = db.cf_handle(CF_AUDIT).expect("cf");
+    batch.delete_range_cf(cf, batch_key(from), batch_key(to));
+}
+
 /// Reads the stored trail.
 #[derive(Clone)]
 pub struct AuditStore {

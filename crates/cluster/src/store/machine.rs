@@ -180,6 +180,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             }
             // In the same write as the tip that counts them.
             audit::put_sealed(&self.db, &mut batch, &state.take_sealed_audit());
+            if let Some((from, to)) = state.take_pruned_audit() {
+                audit::delete_pruned(&self.db, &mut batch, from, to);
+            }
         }
         self.persist_batch(&mut batch)?;
         // Not fsynced: the log already is, and a crash re-applies from it. The next synced

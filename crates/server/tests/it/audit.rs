@@ -3,7 +3,7 @@
 //! holding no secret the calls carried; refused and unauthenticated calls recorded without a
 //! quorum write each.
 //!
-//! Subnets 197, 198.
+//! Subnets 197 to 200.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, SystemTime};
@@ -350,4 +350,61 @@ async fn the_trail_exports_as_signed_cloudtrail_files_that_verify_and_catch_dele
     assert!(finding.contains(&log), "{finding}");
     let refused = audit_cli(&api, &["export", path]).unwrap_err();
     assert!(refused.contains("does not verify"), "{refused}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retention_prunes_only_what_an_export_holds() {
+    let cluster = TestCluster::start(200, 3, &["--audit-retention-events", "5"]);
+    let leader = cluster.leader().await;
+    let client = cluster.client(leader);
+    let key = create_key(&client).await.unwrap();
+    for _ in 0..12 {
+        encrypt(&client, &key).await;
+    }
+    // Over the limit, but nothing is exported: nothing goes, and the leader says why.
+    let leader_node = cluster.nodes.iter().find(|n| n.id == leader).unwrap();
+    wait_for(
+        "retention to report it is blocked",
+        Duration::from_secs(20),
+        || async {
+            let blocked = metric(leader_node, "trent_audit_retention_blocked").await;
+            (blocked == Some(1.0)).then_some(())
+        },
+    )
+    .await;
+    let encrypts = lookup(&client, Some(("EventName", "Encrypt")), 50).await;
+    assert_eq!(encrypts.len(), 12);
+
+    // Exported (and confirmed): the oldest events leave the cluster, down to the limit.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_str().unwrap();
+    let api = leader_node.api();
+    let exported = audit_cli(&api, &["export", path]).unwrap();
+    assert!(exported["Events"].as_u64().unwrap() >= 14, "{exported}");
+    wait_for(
+        "the exported events to be pruned",
+        Duration::from_secs(30),
+        || async {
+            let left = lookup(&client, Some(("EventName", "Encrypt")), 50).await;
+            (left.len() < 12).then_some(())
+        },
+    )
+    .await;
+
+    // What was exported still verifies, and the next export continues it.
+    let pem = audit_cli(&api, &["public-key"]).unwrap()["PublicKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let keys = tempfile::tempdir().unwrap();
+    let key_file = keys.path().join("audit.pem");
+    std::fs::write(&key_file, pem).unwrap();
+    encrypt(&client, &key).await;
+    let again = audit_cli(&api, &["export", path]).unwrap();
+    assert!(
+        again["Events"].as_u64() > exported["Events"].as_u64(),
+        "{again}"
+    );
+    let key_path = key_file.to_str().unwrap();
+    audit_cli(&api, &["verify", path, "--public-key", key_path]).unwrap();
 }

@@ -38,6 +38,7 @@ pub async fn start_cluster(dir: &Path, subnet: u8) -> Service {
                 ..RateQuotas::default()
             },
             audit_trail: true,
+            audit_retention: Default::default(),
         };
         services.push(Service::install(node, hsm, config));
     }

@@ -109,6 +109,7 @@ impl Cluster {
                         ..RateQuotas::default()
                     },
                     audit_trail: true,
+                    audit_retention: Default::default(),
                 },
             );
             nodes.push(Node {

@@ -151,13 +151,7 @@ async fn export(client: &Client, dir: &Path) -> Result<Value, String> {
     loop {
         let mut input = json!({});
         if let Some(p) = &previous {
-            input["PreviousDigest"] = json!({
-                "Object": p.object,
-                "HashValue": p.hash,
-                "Signature": p.signature,
-                "LastBatchSeq": p.last_batch_seq,
-                "LastBatchHashValue": hex(&p.last_batch_hash),
-            });
+            input["PreviousDigest"] = tip_json(p);
         }
         let out = client
             .admin("ExportAuditTrail", &input)
@@ -185,6 +179,15 @@ async fn export(client: &Client, dir: &Path) -> Result<Value, String> {
             break;
         }
     }
+    // Tell the cluster this directory holds what it was given, so retention may prune it
+    // there (nothing is exported by this call).
+    if let Some(p) = &previous {
+        let input = json!({ "PreviousDigest": tip_json(p), "MaxBatches": 0 });
+        client
+            .admin("ExportAuditTrail", &input)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
     let report = trent_audit::verify_dir(dir, &key).map_err(|finding| {
         format!(
             "{} does not verify after the export: {finding}",
@@ -200,6 +203,16 @@ async fn export(client: &Client, dir: &Path) -> Result<Value, String> {
         "LastBatchHash": hex(&report.last_batch_hash),
         "PublicKey": pem(&key),
     }))
+}
+
+fn tip_json(p: &trent_audit::DigestTip) -> Value {
+    json!({
+        "Object": p.object,
+        "HashValue": p.hash,
+        "Signature": p.signature,
+        "LastBatchSeq": p.last_batch_seq,
+        "LastBatchHashValue": hex(&p.last_batch_hash),
+    })
 }
 
 /// Writes a file that must not exist yet, synced.
