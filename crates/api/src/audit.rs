@@ -12,12 +12,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 use time::OffsetDateTime;
-use trent_audit::{Event, IdentityType, Resource, UserIdentity};
+use trent_audit::{Event, IdentityType, Resource, TlsDetails, UserIdentity};
 use trent_model::{AccountId, Error, Principal};
 use trent_service::{AuditNote, Output, Service};
 use uuid::Uuid;
 
-use crate::wire::RawRequest;
+use crate::wire::{RawRequest, TLS_CIPHER_HEADER, TLS_VERSION_HEADER};
 use crate::ADMIN_PREFIX;
 
 /// `eventSource` of the admin target's events (CloudTrail names a service by its endpoint).
@@ -76,6 +76,7 @@ pub(crate) fn event(
         event.event_source = ADMIN_EVENT_SOURCE.to_owned();
     }
     event.request_parameters = trent_audit::request_parameters(name, &body);
+    event.tls_details = tls_details(raw);
     event.resources = resources;
     match outcome {
         Ok(Output::Json(v)) => event.response_elements = trent_audit::response_elements(name, v),
@@ -110,6 +111,15 @@ fn identity(raw: &RawRequest, caller: Option<&(String, Principal)>) -> UserIdent
             user_name: None,
         },
     }
+}
+
+/// The TLS session the receiving node stamped, with the Host header the client sent.
+fn tls_details(raw: &RawRequest) -> Option<TlsDetails> {
+    Some(TlsDetails {
+        tls_version: raw.header(TLS_VERSION_HEADER)?.to_owned(),
+        cipher_suite: raw.header(TLS_CIPHER_HEADER)?.to_owned(),
+        client_provided_host_header: raw.header("host").unwrap_or_default().to_owned(),
+    })
 }
 
 /// CreateKey's new key, from its answer.

@@ -33,7 +33,7 @@ pub use admin::OPERATIONS as ADMIN_OPERATIONS;
 pub use body::ConnectionBudget;
 pub use observe::{RequestObserver, OK, UNKNOWN_OPERATION};
 pub use operations::KMS_OPERATIONS;
-pub use wire::{RawRequest, CONTENT_TYPE, REQUEST_TIMEOUT};
+pub use wire::{RawRequest, TlsSession, CONTENT_TYPE, REQUEST_TIMEOUT};
 
 /// Target prefix of the KMS operations (AWS's own).
 pub const KMS_PREFIX: &str = "TrentService";

@@ -66,11 +66,36 @@ impl std::fmt::Debug for RawRequest {
 /// carried to the leader over the authenticated peer transport like the rest of the request.
 pub const SOURCE_IP_HEADER: &str = "x-trent-source-ip";
 pub const SECURE_TRANSPORT_HEADER: &str = "x-trent-secure-transport";
-const ORIGIN_HEADERS: [&str; 2] = [SOURCE_IP_HEADER, SECURE_TRANSPORT_HEADER];
+/// The TLS version and cipher suite of the client's connection (the audit event's
+/// `tlsDetails`), stamped by the node that terminated TLS.
+pub const TLS_VERSION_HEADER: &str = "x-trent-tls-version";
+pub const TLS_CIPHER_HEADER: &str = "x-trent-tls-cipher";
+const ORIGIN_HEADERS: [&str; 4] = [
+    SOURCE_IP_HEADER,
+    SECURE_TRANSPORT_HEADER,
+    TLS_VERSION_HEADER,
+    TLS_CIPHER_HEADER,
+];
+
+/// The TLS session a request arrived over, as the server's acceptor saw it: a request
+/// extension the front end stamps into what it forwards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSession {
+    /// `TLSv1.3`, `TLSv1.2`.
+    pub version: String,
+    /// The IANA name: `TLS_AES_128_GCM_SHA256`.
+    pub cipher_suite: String,
+}
 
 impl RawRequest {
-    /// Records the client's address and whether it came over TLS.
-    pub fn stamp_origin(&mut self, ip: Option<std::net::IpAddr>, secure: bool) {
+    /// Records the client's address, whether it came over TLS and which session. Whatever a
+    /// client sent under these names is dropped first: only the receiving node says them.
+    pub fn stamp_origin(
+        &mut self,
+        ip: Option<std::net::IpAddr>,
+        secure: bool,
+        tls: Option<&TlsSession>,
+    ) {
         self.headers
             .retain(|(n, _)| !ORIGIN_HEADERS.contains(&n.as_str()));
         if let Some(ip) = ip {
@@ -78,6 +103,12 @@ impl RawRequest {
         }
         self.headers
             .push((SECURE_TRANSPORT_HEADER.into(), secure.to_string()));
+        if let Some(tls) = tls {
+            self.headers
+                .push((TLS_VERSION_HEADER.into(), tls.version.clone()));
+            self.headers
+                .push((TLS_CIPHER_HEADER.into(), tls.cipher_suite.clone()));
+        }
     }
 
     /// The client's address and transport, as the receiving node recorded them.
@@ -202,6 +233,7 @@ pub async fn handle(
     method: Method,
     uri: Uri,
     client: Option<Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
+    tls: Option<Extension<TlsSession>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -230,7 +262,12 @@ pub async fn handle(
     let reply = match admitted {
         Err(e) => e,
         Ok(mut raw) => {
-            raw.stamp_origin(client.as_ref().map(|c| c.0 .0.ip()), api.secure_transport);
+            let tls = tls.as_ref().map(|Extension(t)| t);
+            raw.stamp_origin(
+                client.as_ref().map(|c| c.0 .0.ip()),
+                api.secure_transport,
+                tls,
+            );
             if api.access_log.is_some() {
                 key_id = access::key_id(&raw.body);
             }

@@ -12,7 +12,8 @@
 //!   WINDOW_UPDATE do not keep a connection alive; a header block is bounded in size).
 //!
 //! While a request is open, its body deadline and budget ([`trent_api::ConnectionBudget`])
-//! bound it instead.
+//! bound it instead. Each request also carries its connection's TLS session
+//! ([`trent_api::TlsSession`], none over plain HTTP), for the audit event's `tlsDetails`.
 
 use std::future::Future;
 use std::io;
@@ -26,7 +27,7 @@ use axum_server::accept::Accept;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
-use trent_api::ConnectionBudget;
+use trent_api::{ConnectionBudget, TlsSession};
 
 use crate::edge::Edge;
 
@@ -50,9 +51,42 @@ impl<A> EdgeAcceptor<A> {
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
+/// What a connection's stream says about its TLS session.
+pub trait Session {
+    fn tls_session(&self) -> Option<TlsSession>;
+}
+
+impl Session for tokio::net::TcpStream {
+    fn tls_session(&self) -> Option<TlsSession> {
+        None
+    }
+}
+
+impl<T> Session for tokio_rustls::server::TlsStream<T> {
+    fn tls_session(&self) -> Option<TlsSession> {
+        let (_, conn) = self.get_ref();
+        let version = match conn.protocol_version()? {
+            rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".to_owned(),
+            rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".to_owned(),
+            other => format!("{other:?}"),
+        };
+        // rustls names TLS 1.3 suites `TLS13_...`; IANA (and CloudTrail) `TLS_...`.
+        let suite = format!("{:?}", conn.negotiated_cipher_suite()?.suite());
+        let cipher_suite = match suite.strip_prefix("TLS13_") {
+            Some(rest) => format!("TLS_{rest}"),
+            None => suite,
+        };
+        Some(TlsSession {
+            version,
+            cipher_suite,
+        })
+    }
+}
+
 impl<A, I, S> Accept<I, S> for EdgeAcceptor<A>
 where
     A: Accept<I, S> + Clone + Send + Sync + 'static,
+    A::Stream: Session,
     A::Future: Send,
     I: Send + 'static,
     S: Send + 'static,
@@ -68,6 +102,7 @@ where
             // Dropping `stream` closes it.
             let permit = permit.map_err(|_| refused(edge.max_connections))?;
             let (stream, service) = inner.accept(stream, service).await?;
+            let tls = stream.tls_session();
             let conn = Arc::new(Conn::new());
             let io = EdgeIo {
                 inner: stream,
@@ -82,6 +117,7 @@ where
                 inner: service,
                 conn,
                 budget: ConnectionBudget::new(edge.connection_buffer),
+                tls,
             };
             Ok((io, service))
         })
@@ -268,6 +304,7 @@ pub struct Tracked<S> {
     inner: S,
     conn: Arc<Conn>,
     budget: ConnectionBudget,
+    tls: Option<TlsSession>,
 }
 
 /// Ends a request in its [`Conn`] when dropped (answered, or abandoned by the client).
@@ -294,6 +331,9 @@ where
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
         request.extensions_mut().insert(self.budget.clone());
+        if let Some(tls) = &self.tls {
+            request.extensions_mut().insert(tls.clone());
+        }
         self.conn.begin();
         let open = Open(self.conn.clone());
         let answer = self.inner.call(request);

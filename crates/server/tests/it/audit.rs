@@ -3,7 +3,7 @@
 //! holding no secret the calls carried; refused and unauthenticated calls recorded without a
 //! quorum write each.
 //!
-//! Subnets 197 to 200.
+//! Subnets 197 to 200, 205.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, SystemTime};
@@ -26,6 +26,9 @@ async fn send(client: &Client, target: &str, input: &Value) -> (String, u16, Val
         .request(target, body, SystemTime::now())
         .unwrap()
         .header("user-agent", USER_AGENT)
+        // Forged: only the node that terminated TLS may say this (none did: plain HTTP).
+        .header("x-trent-tls-version", "TLSv1.3")
+        .header("x-trent-tls-cipher", "TLS_FORGED")
         .send()
         .await
         .unwrap();
@@ -187,6 +190,10 @@ async fn every_call_is_recorded_once_chained_and_without_its_secrets() {
     assert_eq!(params["keyId"], json!(key));
     assert_eq!(params["encryptionContext"], context);
     assert_eq!(encrypt.response_elements, None);
+    assert_eq!(
+        encrypt.tls_details, None,
+        "plain HTTP has no TLS session to record"
+    );
 
     let decrypt = find(&events, &decrypt_id);
     assert_eq!(
@@ -407,4 +414,41 @@ async fn retention_prunes_only_what_an_export_holds() {
     );
     let key_path = key_file.to_str().unwrap();
     audit_cli(&api, &["verify", path, "--public-key", key_path]).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_over_tls_is_recorded_with_its_session() {
+    let mut cluster = TestCluster::start(205, 0, &[]);
+    let ip = TestCluster::ip(205, 1);
+    let certs = trentd_certs(cluster.dir.path().join("certs"), &format!("1:n1={ip}"));
+    let file = |f: &str| certs.join(f).to_str().unwrap().to_owned();
+    let mut node = cluster.new_node(1, &format!("1={ip}:7701"));
+    node.extra_args = vec![
+        "--tls-cert-file".into(),
+        file("n1.pem"),
+        "--tls-key-file".into(),
+        file("n1-key.pem"),
+    ];
+    node.tls = true;
+    node.start();
+    cluster.nodes.push(node);
+    let ca = trent_client::CaBundle::from_flag_or_env(Some(&certs.join("ca.pem"))).unwrap();
+    let credentials = credentials(ROOT_ACCESS_KEY_ID, ROOT_SECRET);
+    let endpoint = format!("https://{ip}:7700");
+    let client = Client::with_ca_bundle(&endpoint, REGION, credentials, ca.as_ref()).unwrap();
+    let input = json!({ "LookupAttributes": [
+        { "AttributeKey": "EventName", "AttributeValue": "ListKeys" }
+    ]});
+    wait_for("a call over TLS", Duration::from_secs(30), || async {
+        client.kms("ListKeys", &json!({})).await.ok()
+    })
+    .await;
+    // Its event committed before its answer: the lookup finds it.
+    let out = client.admin("LookupEvents", &input).await.unwrap();
+    let record = out["Events"][0]["CloudTrailEvent"].as_str().unwrap();
+    let event: Event = serde_json::from_str(record).unwrap();
+    let tls = event.tls_details.expect("a TLS call has tlsDetails");
+    assert_eq!(tls.tls_version, "TLSv1.3");
+    assert!(tls.cipher_suite.starts_with("TLS_"), "{}", tls.cipher_suite);
+    assert_eq!(tls.client_provided_host_header, format!("{ip}:7700"));
 }
