@@ -34,9 +34,16 @@ pub enum Outcome {
     Answered {
         node: u64,
         answer: Result<Value, String>,
+        /// The answering attempt's `x-amzn-RequestId`.
+        request_id: Option<String>,
     },
-    /// Certainly not applied (never reached a node, or refused before it could be).
-    NotApplied { node: Option<u64>, error: String },
+    /// Certainly not applied (never reached a node, or refused before it could be); the
+    /// refusing attempt's request id, when a node answered.
+    NotApplied {
+        node: Option<u64>,
+        error: String,
+        request_id: Option<String>,
+    },
     /// Perhaps applied.
     Unknown { node: Option<u64>, error: String },
 }
@@ -114,18 +121,20 @@ impl Clients {
         let mut last_error = (None, String::from("no attempt"));
         for attempt in 0u32.. {
             let (node, client) = &self.per_node[(first + attempt as usize) % self.per_node.len()];
-            let result = client.call_with(target, input, Some(&invocation)).await;
+            let (result, request_id) = client.call_traced(target, input, Some(&invocation)).await;
             match classify(result, self.access_denied_answers) {
                 Attempt::Answer(answer) => {
                     return Outcome::Answered {
                         node: *node,
                         answer,
+                        request_id,
                     }
                 }
                 Attempt::Refused(error) if maybe_applied.is_none() => {
                     return Outcome::NotApplied {
                         node: Some(*node),
                         error,
+                        request_id,
                     }
                 }
                 Attempt::Refused(error) => last_error = (Some(*node), error),
@@ -149,6 +158,7 @@ impl Clients {
             None => Outcome::NotApplied {
                 node: last_error.0,
                 error: last_error.1,
+                request_id: None,
             },
         }
     }

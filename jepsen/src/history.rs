@@ -59,6 +59,10 @@ pub struct OpEvent {
     /// Why a `Fail` or `Info` ended so (transport error, 5xx code, timeout).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// On a completion: the `x-amzn-RequestId` of the attempt that was answered (or refused),
+    /// which its audit event's `requestID` must name (`check::audit`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// The operations of the workloads. Output fields are `None` until an `Ok` fills them.
@@ -346,6 +350,8 @@ pub struct Completed {
     /// The completion's op (outputs filled on `Ok`), or the invocation's when none.
     pub op: Op,
     pub node: Option<u64>,
+    /// The request id of the attempt that was answered or refused (`OpEvent::request_id`).
+    pub request_id: Option<String>,
 }
 
 /// Pairs each invocation with its process's next completion, in invocation order.
@@ -364,6 +370,7 @@ pub fn completed(entries: &[Entry]) -> Vec<Completed> {
                     kind: Kind::Info,
                     op: event.op.clone(),
                     node: event.node,
+                    request_id: None,
                 });
             }
             kind => {
@@ -373,6 +380,7 @@ pub fn completed(entries: &[Entry]) -> Vec<Completed> {
                     c.kind = kind;
                     c.op = event.op.clone();
                     c.node = event.node;
+                    c.request_id = event.request_id.clone();
                 }
             }
         }

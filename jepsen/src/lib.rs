@@ -17,4 +17,5 @@ pub mod nodes;
 pub mod recorder;
 pub mod report;
 pub mod run;
+pub mod trail;
 pub mod workload;

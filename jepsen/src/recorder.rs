@@ -52,24 +52,19 @@ impl Recorder {
             node: None,
             op: op.clone(),
             error: None,
+            request_id: None,
         }));
     }
 
-    pub fn complete(
-        &self,
-        process: usize,
-        kind: Kind,
-        op: Op,
-        node: Option<u64>,
-        error: Option<String>,
-    ) {
+    pub fn complete(&self, process: usize, done: crate::workload::Done) {
         self.record(Entry::Op(OpEvent {
             time: self.now(),
             process,
-            kind,
-            node,
-            op,
-            error,
+            kind: done.kind,
+            node: done.node,
+            op: done.op,
+            error: done.error,
+            request_id: done.request_id,
         }));
     }
 

@@ -99,8 +99,13 @@ pub async fn run(options: Options) -> Result<bool> {
     wait_healthy(&nodes, &clients).await?;
     final_reads(&clients, &recorder, &plan).await;
 
+    let trail = crate::trail::collect(&clients, &options.out.join("audit")).await;
     let entries = recorder.entries();
     let mut verdicts = check::check_all(&entries, &options.check);
+    verdicts.push(check::audit::check_audit(
+        &crate::history::completed(&entries),
+        trail,
+    ));
     verdicts.push(crash_verdict(&crashes.lock().unwrap()));
     if options.nemeses.contains(&Fault::Wipe) {
         verdicts.push(wipe_verdict(&nemesis.wipe_findings.lock().unwrap()));
@@ -295,9 +300,10 @@ async fn client_loop(
         let op = workload.next_op(&plan, &mut state, &mut rand::thread_rng(), seq);
         seq += 1;
         recorder.invoke(process, &op);
-        let (kind, done, node, error) = execute(&clients, &op).await;
-        state.observe(kind, &done);
-        recorder.complete(process, kind, done, node, error);
+        let done = execute(&clients, &op).await;
+        let kind = done.kind;
+        state.observe(kind, &done.op);
+        recorder.complete(process, done);
         if kind == Kind::Info {
             process = recorder.new_process();
         }
@@ -441,8 +447,7 @@ fn decrypt_of(op: &Op) -> Option<Op> {
 async fn record_one(clients: &Clients, recorder: &Recorder, op: Op) {
     let process = recorder.new_process();
     recorder.invoke(process, &op);
-    let (kind, done, node, error) = execute(clients, &op).await;
-    recorder.complete(process, kind, done, node, error);
+    recorder.complete(process, execute(clients, &op).await);
 }
 
 fn crash_verdict(crashes: &[String]) -> Verdict {

@@ -352,23 +352,52 @@ fn durability_op(plan: &Plan, rng: &mut impl Rng, seq: u64) -> Op {
     }
 }
 
-/// Runs `op` and answers how it completed: the kind, the op with its outputs, the node and,
-/// for `Fail`/`Info`, why.
-pub async fn execute(clients: &Clients, op: &Op) -> (Kind, Op, Option<u64>, Option<String>) {
+/// How an operation completed: the kind, the op with its outputs, the node, for
+/// `Fail`/`Info` why, and the request id of the attempt that was answered or refused.
+pub struct Done {
+    pub kind: Kind,
+    pub op: Op,
+    pub node: Option<u64>,
+    pub error: Option<String>,
+    pub request_id: Option<String>,
+}
+
+/// Runs `op` and answers how it completed.
+pub async fn execute(clients: &Clients, op: &Op) -> Done {
     let (name, input) = request(op);
     let outcome = if name == "ListKeys" {
         list_keys(clients).await
     } else {
         clients.call(name, &input).await
     };
+    let done = |kind, op, node, error, request_id| Done {
+        kind,
+        op,
+        node,
+        error,
+        request_id,
+    };
     match outcome {
-        Outcome::Answered { node, answer } => match complete(op, answer) {
-            Ok(done) => (Kind::Ok, done, Some(node), None),
-            Err(e) => (Kind::Info, op.clone(), Some(node), Some(e)),
+        Outcome::Answered {
+            node,
+            answer,
+            request_id,
+        } => match complete(op, answer) {
+            Ok(ok) => done(Kind::Ok, ok, Some(node), None, request_id),
+            Err(e) => done(Kind::Info, op.clone(), Some(node), Some(e), request_id),
         },
-        Outcome::NotApplied { node, error } => (Kind::Fail, op.clone(), node, Some(error)),
-        Outcome::Unknown { node, error } => (Kind::Info, op.clone(), node, Some(error)),
+        Outcome::NotApplied {
+            node,
+            error,
+            request_id,
+        } => done(Kind::Fail, op.clone(), node, Some(error), request_id),
+        Outcome::Unknown { node, error } => done(Kind::Info, op.clone(), node, Some(error), None),
     }
+}
+
+/// The KMS operation `op` calls (its audit event's `eventName`).
+pub fn operation_name(op: &Op) -> &'static str {
+    request(op).0
 }
 
 /// The KMS operation and input for `op`.
@@ -574,6 +603,7 @@ async fn list_keys(clients: &Clients) -> Outcome {
             Outcome::Answered {
                 node,
                 answer: Ok(page),
+                ..
             } => (node, page),
             other => return other,
         };
@@ -585,10 +615,12 @@ async fn list_keys(clients: &Clients) -> Outcome {
         match page["NextMarker"].as_str() {
             Some(m) if page["Truncated"] == json!(true) => marker = Some(m.to_owned()),
             _ => {
+                // Several requests, several events: the read as a whole names none.
                 return Outcome::Answered {
                     node,
                     answer: Ok(json!(ids)),
-                }
+                    request_id: None,
+                };
             }
         }
     }

@@ -122,6 +122,12 @@ fn tls_details(raw: &RawRequest) -> Option<TlsDetails> {
     })
 }
 
+/// The `KeyId` a request names, if any (a replayed write's event names its key from it).
+pub(crate) fn key_text(body: &[u8]) -> Option<String> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    v.get("KeyId")?.as_str().map(str::to_owned)
+}
+
 /// CreateKey's new key, from its answer.
 fn created_key(response: &Value) -> Option<Resource> {
     let metadata = response.get("KeyMetadata")?;

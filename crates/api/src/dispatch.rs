@@ -47,6 +47,11 @@ impl ForwardHandler for Handler {
         let outcome = self.serve(attempt, &raw, &mut seen).await;
         let reply = match outcome {
             Ok(value) => {
+                if let (true, Some((_, caller))) = (seen.note.keys().is_empty(), &seen.caller) {
+                    if let Some(key) = audit::key_text(&raw.body) {
+                        self.service.note_key_for_audit(caller, &seen.note, &key);
+                    }
+                }
                 // Durable before answered: no answer leaves without its event on a quorum.
                 let event = audit::event(
                     &self.service,
@@ -72,8 +77,15 @@ impl ForwardHandler for Handler {
                     &seen,
                     Err(&e),
                 );
+                // An authenticated refusal is an answer like a success: it waits for its
+                // batch (shared, never a round of its own). An unauthenticated one is counted.
                 match seen.caller {
-                    Some(_) => self.service.audit_refused(&event),
+                    Some(_) => {
+                        self.service
+                            .audit_refused(&event)
+                            .await
+                            .map_err(cluster_error)?;
+                    }
                     None => self.service.audit_unauthenticated(&event),
                 }
                 Reply::error(&e)

@@ -44,7 +44,7 @@ pub use event::{
 pub use export::{export, DigestTip, Trail};
 pub use finding::{Finding, Subject, Tamper};
 pub use parameters::{cloudtrail_name, looks_secret, request_parameters, response_elements};
-pub use verify::{newest_tip, verify_dir, verify_dir_to, Report};
+pub use verify::{newest_tip, read_events, verify_dir, verify_dir_to, Report};
 
 use std::path::PathBuf;
 

@@ -392,3 +392,22 @@ pub fn newest_tip(dir: &Path) -> Result<Option<DigestTip>, String> {
     }
     Ok(newest)
 }
+
+/// Every event of the log files in `dir`, in file name order (which is batch order: names
+/// end with the first batch's seq). It reads, it does not verify: run [`verify_dir`] first.
+pub fn read_events(dir: &Path) -> Result<Vec<crate::Event>, String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter(|name| is_log_file(name))
+        .collect();
+    names.sort_by_key(|name| name.rsplit('_').next().map(str::to_owned));
+    let mut events = Vec::new();
+    for name in names {
+        let bytes = read_gz(dir, &name).map_err(|e| format!("{name}: {e}"))?;
+        for record in parse_records(&name, &bytes)? {
+            events.push(record.event.map_err(|e| format!("{name}: {e}"))?);
+        }
+    }
+    Ok(events)
+}

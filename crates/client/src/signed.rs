@@ -125,22 +125,48 @@ impl Client {
         input: &Value,
         invocation: Option<&str>,
     ) -> Result<Value, ClientError> {
+        self.call_traced(target, input, invocation).await.0
+    }
+
+    /// Like [`Client::call_with`], also answering the `x-amzn-RequestId` the service gave the
+    /// attempt (when it answered at all): what its audit event's `requestID` says.
+    pub async fn call_traced(
+        &self,
+        target: &str,
+        input: &Value,
+        invocation: Option<&str>,
+    ) -> (Result<Value, ClientError>, Option<String>) {
         let body = serde_json::to_vec(input).expect("JSON values serialize");
-        let mut request = self.request(target, body, SystemTime::now())?;
+        let mut request = match self.request(target, body, SystemTime::now()) {
+            Ok(request) => request,
+            Err(e) => return (Err(e), None),
+        };
         if let Some(id) = invocation {
             request = request.header("amz-sdk-invocation-id", id);
         }
-        let response = request.send().await?;
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(e) => return (Err(e.into()), None),
+        };
+        let request_id = response
+            .headers()
+            .get("x-amzn-requestid")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let status = response.status().as_u16();
-        let bytes = response.bytes().await?;
+        let bytes = match response.bytes().await {
+            Ok(bytes) => bytes,
+            Err(e) => return (Err(e.into()), request_id),
+        };
         if status == 200 {
-            return serde_json::from_slice(&bytes).map_err(|e| ClientError::Api {
+            let value = serde_json::from_slice(&bytes).map_err(|e| ClientError::Api {
                 status,
                 code: "UndecodableResponse".into(),
                 message: e.to_string(),
             });
+            return (value, request_id);
         }
-        Err(api_error(status, &bytes))
+        (Err(api_error(status, &bytes)), request_id)
     }
 
     /// A request to send many times (the load generator): the body is encoded and hashed

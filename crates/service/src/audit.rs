@@ -7,9 +7,11 @@
 //!   that, or not at all (the front end turns the error into a retry or a 503).
 //! - Events pushed while one `AppendAudit` is in flight ride the next one: one quorum round
 //!   per group-commit cycle, whatever the number of calls.
-//! - Refusals ([`Service::audit_refused`]) never wait and never cost a round of their own:
-//!   they join the next batch. Past [`REFUSALS_PENDING`] waiting refusals, further ones of
-//!   the same caller and error code are counted into one event (`coalescedEvents`).
+//! - Refusals after authentication ([`Service::audit_refused`]) are answers too: they wait
+//!   for their batch like successes (a shared round, never one of their own). Past
+//!   [`REFUSALS_PENDING`] waiting refusals, further ones of the same caller and error code
+//!   are counted into one event (`coalescedEvents`) and answered without waiting, so a flood
+//!   of refused calls cannot grow the buffer or the log without bound.
 //! - Unauthenticated requests ([`Service::audit_unauthenticated`]) are counted per (source
 //!   address, error code) and become at most one event per pair per flush, so a flood of
 //!   bad signatures costs log bytes bounded by the flush rate, not one entry per request.
@@ -92,13 +94,60 @@ impl Service {
         }
     }
 
-    /// Records a refused call's `event` without waiting (module doc).
-    pub fn audit_refused(&self, event: &Event) {
+    /// Records a refused call's `event`: it waits for its batch like a success, unless
+    /// more than [`REFUSALS_PENDING`] refusals wait already; then it is folded into one event
+    /// per caller and error code and answered at once (module doc).
+    pub async fn audit_refused(&self, event: &Event) -> Result<(), OpError> {
+        if !self.audit_trail_on() {
+            return Ok(());
+        }
         let key = (
             event.user_identity.arn.clone().unwrap_or_default(),
             event.error_code.clone().unwrap_or_default(),
         );
-        self.push_refusal(event, key, false);
+        let (tx, rx) = oneshot::channel();
+        let waits = {
+            let mut p = self.audit_buffer().pending.lock().expect("audit lock");
+            if p.refusals < REFUSALS_PENDING {
+                p.refusals += 1;
+                p.events.push((json(event), Some(tx)));
+                true
+            } else {
+                drop(p);
+                self.push_refusal(event, key, true);
+                false
+            }
+        };
+        self.kick_audit_flush();
+        if !waits {
+            return Ok(());
+        }
+        match rx.await {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(ClusterError::Unavailable("the audit buffer stopped".into()).into()),
+        }
+    }
+
+    /// Notes, for a call the service answered without looking the key up (a write's retry
+    /// answered from its first attempt's record), the key `key_text` names for `caller`.
+    pub fn note_key_for_audit(
+        &self,
+        caller: &trent_model::Principal,
+        note: &AuditNote,
+        key_text: &str,
+    ) {
+        let Ok(key_ref) = crate::resolve::parse_key_ref(
+            key_text,
+            self.region(),
+            crate::resolve::Aliases::Accepted,
+        ) else {
+            return;
+        };
+        self.node().read_local(|s| {
+            if let Ok(key) = crate::resolve::find_key(s, caller, self.region(), &key_ref) {
+                note.note_key(&key.metadata);
+            }
+        });
     }
 
     /// Records an unauthenticated call's `event`, counted per source address and error code.

@@ -13,11 +13,15 @@
 //! - `authorization`: no grantee Encrypt succeeded after an acknowledged revocation or
 //!   denying key policy, nor was refused under an acknowledged live grant (`authz`);
 //! - `signatures`: every acknowledged signature verifies, through trent on any later Verify
-//!   and outside trent with the key's public key, and no tampered one does (`signing`).
+//!   and outside trent with the key's public key, and no tampered one does (`signing`);
+//! - `audit-trail`: the trail exported after the run verifies, every acknowledged operation
+//!   has exactly one matching event and none certainly not applied has a successful one
+//!   (`audit`; run by `run.rs`, which exports the trail).
 //!
 //! A verdict is `Valid` or `Invalid` only when the history proves it; when it cannot tell
 //! (a search ran out of budget, a final read is missing) it says `Unknown`.
 
+pub mod audit;
 pub mod authz;
 pub mod availability;
 pub mod deletion;

@@ -62,6 +62,7 @@ impl History {
                 node,
                 op: op.clone(),
                 error: None,
+                request_id: None,
             })
         };
         let seq = self.events.len();

@@ -36,7 +36,7 @@ fn power_loss_of_every_node_a_full_disk_and_failing_fsyncs_lose_nothing() {
         out.display()
     );
     assert_valid(&verdicts, &DATA_CHECKERS);
-    assert_valid(&verdicts, &["disk-faults", "node-crashes"]);
+    assert_valid(&verdicts, &["disk-faults", "node-crashes", "audit-trail"]);
     // Signatures made before the power losses still verify after them, through trent and
     // with the public key it answers afterwards.
     assert_valid(&verdicts, &["signatures"]);

@@ -37,6 +37,7 @@ fn a_short_run_under_partitions_kills_and_wipes_passes_every_checker() {
             "availability",
             "node-crashes",
             "wiped-stays-out",
+            "audit-trail",
         ],
     );
     // Every nemesis really acted, and every workload really ran.

@@ -1,0 +1,61 @@
+//! After a run: the cluster's audit trail exported into the run directory (`audit/`, as
+//! `trent audit export` writes it) and verified under the cluster's audit key, for the
+//! `audit-trail` checker (`check::audit`).
+
+use std::path::Path;
+
+use base64::Engine;
+use serde_json::{json, Value};
+use trent_audit::Event;
+
+use crate::client::{Clients, Outcome};
+
+/// Exports the whole trail into `dir` and answers its events once the directory verifies,
+/// or why it does not.
+pub async fn collect(clients: &Clients, dir: &Path) -> Result<Vec<Event>, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let key = match clients.admin("GetAuditPublicKey", &json!({})).await {
+        Outcome::Answered { answer: Ok(v), .. } => blob(&v["PublicKey"])?,
+        other => return Err(format!("GetAuditPublicKey: {}", describe(&other))),
+    };
+    std::fs::write(dir.join("audit-public-key.der"), &key).map_err(|e| e.to_string())?;
+    loop {
+        let mut input = json!({});
+        if let Some(p) = trent_audit::newest_tip(dir)? {
+            input["PreviousDigest"] = json!({
+                "Object": p.object,
+                "HashValue": p.hash,
+                "Signature": p.signature,
+                "LastBatchSeq": p.last_batch_seq,
+                "LastBatchHashValue": p.last_batch_hash.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            });
+        }
+        let out = match clients.admin("ExportAuditTrail", &input).await {
+            Outcome::Answered { answer: Ok(v), .. } => v,
+            other => return Err(format!("ExportAuditTrail: {}", describe(&other))),
+        };
+        for file in out["Files"].as_array().into_iter().flatten() {
+            let name = file["Name"].as_str().ok_or("a file without a name")?;
+            // A retried export call answers the same files again: the same names and bytes.
+            std::fs::write(dir.join(name), blob(&file["Data"])?).map_err(|e| e.to_string())?;
+        }
+        if out["More"] != json!(true) {
+            break;
+        }
+    }
+    trent_audit::verify_dir(dir, &key).map_err(|finding| finding.to_string())?;
+    trent_audit::read_events(dir)
+}
+
+fn blob(v: &Value) -> Result<Vec<u8>, String> {
+    base64::engine::general_purpose::STANDARD
+        .decode(v.as_str().ok_or("not base64 text")?)
+        .map_err(|e| e.to_string())
+}
+
+fn describe(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Answered { answer, .. } => format!("{answer:?}"),
+        Outcome::NotApplied { error, .. } | Outcome::Unknown { error, .. } => error.clone(),
+    }
+}
