@@ -98,7 +98,7 @@ pub struct Flags {
     #[arg(long, env = "TRENT_AUDIT_RETENTION_DAYS")]
     pub audit_retention_days: Option<u32>,
     /// Most events the audit trail keeps once exported; the oldest exported go first
-    /// [default: 10000000].
+    /// [default: 1000000].
     #[arg(long, env = "TRENT_AUDIT_RETENTION_EVENTS")]
     pub audit_retention_events: Option<u64>,
     /// MB of WAL each start prepares for reuse, so log fsyncs overwrite blocks instead of

@@ -34,7 +34,7 @@ impl Default for AuditRetention {
     fn default() -> Self {
         AuditRetention {
             max_age_days: 90,
-            max_events: 10_000_000,
+            max_events: 1_000_000,
         }
     }
 }

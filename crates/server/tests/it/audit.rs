@@ -3,7 +3,7 @@
 //! holding no secret the calls carried; refused and unauthenticated calls recorded without a
 //! quorum write each.
 //!
-//! Subnets 197 to 200, 205.
+//! Subnets 197 to 200, 205, 206.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, SystemTime};
@@ -451,4 +451,55 @@ async fn a_call_over_tls_is_recorded_with_its_session() {
     assert_eq!(tls.tls_version, "TLSv1.3");
     assert!(tls.cipher_suite.starts_with("TLS_"), "{}", tls.cipher_suite);
     assert_eq!(tls.client_provided_host_header, format!("{ip}:7700"));
+}
+
+/// A secret no event may hold, in every blob, credential and free-text member a request can
+/// carry; each of the 56 KMS operations and the admin ones are called with it (most refuse
+/// the request: refused calls are recorded too).
+#[tokio::test(flavor = "multi_thread")]
+async fn no_operations_event_holds_the_secrets_its_request_carried() {
+    let cluster = TestCluster::start(206, 1, &[]);
+    cluster.leader().await;
+    let client = cluster.client(1);
+    let key = create_key(&client).await.unwrap();
+    let secret = "c2VjcmV0LTdmM2E5MS1ibG9i"; // base64 of "secret-7f3a91-blob"
+    let blob_members = [
+        "Plaintext",
+        "CiphertextBlob",
+        "Message",
+        "Signature",
+        "Mac",
+        "PublicKey",
+        "EncryptedKeyMaterial",
+        "ImportToken",
+        "CiphertextForRecipient",
+        "SourceCiphertextBlob",
+    ];
+    let mut ids = Vec::new();
+    for op in trent_api::KMS_OPERATIONS {
+        let mut input = json!({ "KeyId": key, "GrantTokens": [secret] });
+        for member in blob_members {
+            input[member] = json!(secret);
+        }
+        input["KeyStorePassword"] = json!(secret);
+        let (id, _, _) = send(&client, &format!("TrentService.{op}"), &input).await;
+        ids.push((op.to_string(), id));
+    }
+    for op in ["CreateAccessKey", "ImportBackup", "PutUserPolicy"] {
+        let input = json!({ "UserName": "nobody", "Data": secret, "PolicyDocument": secret });
+        let (id, _, _) = send(&client, &format!("TrentAdmin.{op}"), &input).await;
+        ids.push((op.to_string(), id));
+    }
+    let events = lookup(&client, None, 50).await;
+    for (op, id) in &ids {
+        let event = find(&events, id);
+        assert_eq!(&event.event_name, op);
+        let text = String::from_utf8(event.canonical_bytes()).unwrap();
+        for needle in [secret, "secret-7f3a91"] {
+            assert!(
+                !text.contains(needle),
+                "the event of {op} holds the secret: {text}"
+            );
+        }
+    }
 }
