@@ -50,8 +50,8 @@ impl Admin {
             }
         };
         let query = LookupQuery {
-            start_ms: r.start_time.map(millis).transpose()?,
-            end_ms: r.end_time.map(millis).transpose()?,
+            start_ms: r.start_time.map(|t| millis(t, "startTime")).transpose()?,
+            end_ms: r.end_time.map(|t| millis(t, "endTime")).transpose()?,
             attribute,
             max_results: r.max_results,
             next_token: r.next_token,
@@ -61,10 +61,10 @@ impl Admin {
     }
 }
 
-fn millis(seconds: f64) -> Result<Millis, Error> {
+fn millis(seconds: f64, field: &str) -> Result<Millis, Error> {
     if !(0.0..=1e11).contains(&seconds) {
         return Err(Error::invalid_member(
-            "startTime",
+            field,
             "a time must be seconds since 1970 and before the year 5000",
         ));
     }

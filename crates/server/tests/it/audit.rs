@@ -3,7 +3,7 @@
 //! holding no secret the calls carried; refused and unauthenticated calls recorded without a
 //! quorum write each.
 //!
-//! Subnets 197 to 200, 205, 206.
+//! Subnets 197 to 200, 205 to 207.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, SystemTime};
@@ -502,4 +502,113 @@ async fn no_operations_event_holds_the_secrets_its_request_carried() {
             );
         }
     }
+}
+
+/// The error code and message of a refused admin call.
+async fn admin_refusal(client: &Client, op: &str, input: Value) -> (String, String) {
+    match client.admin(op, &input).await.unwrap_err() {
+        trent_client::ClientError::Api { code, message, .. } => (code, message),
+        other => panic!("{op}: not an API error: {other}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_lookups_and_exports_are_refused_by_name_and_users_need_a_policy() {
+    let cluster = TestCluster::start(207, 1, &[]);
+    cluster.leader().await;
+    let root = cluster.client(1);
+    let cases = [
+        ("LookupEvents", json!({ "MaxResults": 0 }), "maxResults"),
+        ("LookupEvents", json!({ "MaxResults": 51 }), "maxResults"),
+        (
+            "LookupEvents",
+            json!({ "StartTime": 20, "EndTime": 10 }),
+            "startTime",
+        ),
+        ("LookupEvents", json!({ "StartTime": -1 }), "startTime"),
+        (
+            "LookupEvents",
+            json!({ "NextToken": "not-ours" }),
+            "nextToken",
+        ),
+        (
+            "LookupEvents",
+            json!({ "EventCategory": "insight" }),
+            "eventCategory",
+        ),
+        (
+            "LookupEvents",
+            json!({ "LookupAttributes": [{ "AttributeKey": "Colour", "AttributeValue": "x" }] }),
+            "lookupAttributes",
+        ),
+        (
+            "LookupEvents",
+            json!({ "LookupAttributes": [
+                { "AttributeKey": "EventName", "AttributeValue": "Encrypt" },
+                { "AttributeKey": "ReadOnly", "AttributeValue": "true" },
+            ] }),
+            "lookupAttributes",
+        ),
+        (
+            "ExportAuditTrail",
+            json!({ "MaxBatches": 10001 }),
+            "maxBatches",
+        ),
+        (
+            "ExportAuditTrail",
+            json!({ "PreviousDigest": { "Object": "x", "HashValue": "00", "Signature": "00",
+                "LastBatchSeq": 0, "LastBatchHashValue": "zz" } }),
+            "previousDigest",
+        ),
+        (
+            "ExportAuditTrail",
+            json!({ "PreviousDigest": { "Object": "x", "HashValue": "00", "Signature": "00",
+                "LastBatchSeq": 0, "LastBatchHashValue": "00".repeat(32) } }),
+            "previousDigest",
+        ),
+    ];
+    for (op, input, field) in cases {
+        let (code, message) = admin_refusal(&root, op, input.clone()).await;
+        assert_eq!(code, "ValidationException", "{op} {input}: {message}");
+        assert!(message.contains(field), "{op} {input}: {message}");
+    }
+    let (code, _) = admin_refusal(&root, "LookupEvents", json!({ "Colour": 1 })).await;
+    assert_eq!(code, "SerializationException");
+
+    // A user needs cloudtrail:LookupEvents in an identity policy; exporting is the
+    // operator's (its root, or a user allowed trent:ExportAuditTrail).
+    root.admin("CreateUser", &json!({ "UserName": "auditor" }))
+        .await
+        .unwrap();
+    let made = root
+        .admin("CreateAccessKey", &json!({ "UserName": "auditor" }))
+        .await
+        .unwrap();
+    let key = &made["AccessKey"];
+    let auditor = Client::new(
+        &cluster.nodes[0].api(),
+        REGION,
+        credentials(
+            key["AccessKeyId"].as_str().unwrap(),
+            key["SecretAccessKey"].as_str().unwrap(),
+        ),
+    )
+    .unwrap();
+    for op in ["LookupEvents", "ExportAuditTrail"] {
+        let (code, message) = admin_refusal(&auditor, op, json!({})).await;
+        assert_eq!(code, "AccessDeniedException", "{op}: {message}");
+    }
+    let policy = json!({ "Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": "cloudtrail:LookupEvents", "Resource": "*" }] });
+    root.admin(
+        "PutUserPolicy",
+        &json!({ "UserName": "auditor", "PolicyName": "lookup",
+            "PolicyDocument": policy.to_string() }),
+    )
+    .await
+    .unwrap();
+    let out = auditor.admin("LookupEvents", &json!({})).await.unwrap();
+    assert!(!out["Events"].as_array().unwrap().is_empty());
+    let (code, _) = admin_refusal(&auditor, "ExportAuditTrail", json!({})).await;
+    assert_eq!(code, "AccessDeniedException");
 }
