@@ -42,6 +42,8 @@ pub(crate) struct Curve {
     /// The length of a field element, and of each of `r` and `s`.
     pub(crate) field: usize,
     pub(crate) bits: usize,
+    /// Whether AWS offers key agreement (ECDH) on the curve: the NIST curves, not secp256k1.
+    pub(crate) agree: bool,
 }
 
 impl Curve {
@@ -74,6 +76,7 @@ pub(crate) fn kind(spec: KeySpec) -> Option<Kind> {
             params,
             field,
             bits,
+            agree: params != SECP256K1,
         })
     };
     let hmac = |len, algorithm| Kind::Hmac { len, algorithm };
@@ -223,6 +226,9 @@ pub(crate) struct Families {
     /// The mechanism that computes RFC 5649 (KWP) in this token, if any, and how.
     wrap: Option<(MechanismType, Padding)>,
     refused: Vec<(KeySpec, String)>,
+    /// Curves on which the token cannot do ECDH (`agree.rs`), and why: key agreement with
+    /// their keys is refused, their signatures still served.
+    pub(crate) agree_refused: Vec<(KeySpec, String)>,
     /// OAEP hashes the token's `CKM_RSA_PKCS_OAEP` refuses (SoftHSM2 2.6 takes SHA-1 only),
     /// and why: the algorithm is refused, the key's other algorithms still served.
     oaep_refused: Vec<(EncryptionAlgorithm, String)>,
@@ -292,6 +298,10 @@ impl Families {
                 }
             }
         }
+        families.agree_refused = super::agree::probe(token, &session, &families)?;
+        for (spec, reason) in &families.agree_refused {
+            tracing::warn!(token = %token.label, %spec, "ECDH with {spec} keys refused: {reason}");
+        }
         for (spec, reason) in &families.refused {
             tracing::warn!(token = %token.label, %spec, "{spec} keys refused: {reason}");
         }
@@ -334,6 +344,7 @@ impl Families {
         Families {
             wrap,
             refused,
+            agree_refused: Vec::new(),
             oaep_refused: Vec::new(),
         }
     }
@@ -352,6 +363,17 @@ impl Families {
                 reason: reason.clone(),
             }),
             None => Ok(kind),
+        }
+    }
+
+    /// Whether the token does ECDH with keys of `spec`.
+    pub(crate) fn check_agree(&self, spec: KeySpec) -> Result<(), HsmError> {
+        match self.agree_refused.iter().find(|(s, _)| *s == spec) {
+            Some((_, reason)) => Err(HsmError::Pkcs11Lacks {
+                what: format!("key agreement (ECDH) with {spec} keys"),
+                reason: reason.clone(),
+            }),
+            None => Ok(()),
         }
     }
 

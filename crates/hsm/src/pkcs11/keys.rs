@@ -70,6 +70,15 @@ pub(super) fn uses(kind: Kind) -> (Uses, Uses) {
         ..Uses::default()
     };
     match kind {
+        // A NIST-curve key may sign or agree (ECDH): its key usage, which the HSM is not
+        // told, decides; the service refuses the other before asking.
+        Kind::Ec(curve) if curve.agree => (
+            Uses {
+                derive: true,
+                ..sign
+            },
+            sign,
+        ),
         Kind::Hmac { .. } | Kind::Ec(_) => (sign, sign),
         // One RSA key may sign or decrypt: its key usage, which the HSM is not told, decides.
         Kind::Rsa(_) => (

@@ -113,6 +113,14 @@ pub(super) fn use_one_key_of_each_family(hsm: &Pkcs11Hsm) -> usize {
         assert!(hsm
             .verify(key, spec, algorithm, MessageType::Raw, message, &signature)
             .unwrap());
+        if spec == KeySpec::EccNistP256 {
+            // ECDH too: the derived secret object is read and destroyed at once.
+            let peer = aws_lc_rs::agreement::PrivateKey::generate(&aws_lc_rs::agreement::ECDH_P256)
+                .unwrap();
+            let peer = peer.compute_public_key().unwrap();
+            let secret = hsm.derive_shared_secret(key, spec, peer.as_ref()).unwrap();
+            assert_eq!(secret.len(), 32);
+        }
         if spec == KeySpec::Rsa2048 {
             let oaep = EncryptionAlgorithm::RsaesOaepSha1;
             let ciphertext = hsm.encrypt_asymmetric(key, spec, oaep, message).unwrap();

@@ -19,6 +19,9 @@
 //! The domain key is found by label at open and created only by [`Pkcs11Hsm::init`], which
 //! refuses a label that exists. See docs/ARCHITECTURE.md, "PKCS#11 backend (issue 26)".
 
+mod agree;
+#[cfg(test)]
+mod agree_tests;
 mod cache;
 mod der;
 mod families;

@@ -117,8 +117,8 @@ pub(crate) fn unwrapped_secret_template() -> Vec<Attribute> {
 }
 
 /// A private key: a session object, sensitive, extractable only if `extractable` (a freshly
-/// generated key, for its one wrap), used only to sign and decrypt as `uses` says; never to
-/// derive, unwrap or recover.
+/// generated key, for its one wrap), used only to sign, decrypt and derive (ECDH) as `uses`
+/// says; never to unwrap or recover.
 pub(crate) fn private_key_template(
     key_type: KeyType,
     extractable: bool,
@@ -134,7 +134,7 @@ pub(crate) fn private_key_template(
         Attribute::Sign(uses.sign),
         Attribute::SignRecover(false),
         Attribute::Decrypt(uses.decrypt),
-        Attribute::Derive(false),
+        Attribute::Derive(uses.derive),
         Attribute::Unwrap(false),
     ]
 }

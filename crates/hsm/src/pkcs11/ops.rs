@@ -355,11 +355,11 @@ impl Hsm for Pkcs11Hsm {
 
     fn derive_shared_secret(
         &self,
-        _: MaterialRef<'_>,
-        _: KeySpec,
-        _: &[u8],
+        key: MaterialRef<'_>,
+        spec: KeySpec,
+        peer_public: &[u8],
     ) -> Result<Plaintext, HsmError> {
-        not_yet("key agreement (DeriveSharedSecret)")
+        self.key_agree(key, spec, peer_public)
     }
 
     fn encapsulate(
