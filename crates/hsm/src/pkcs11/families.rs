@@ -6,7 +6,7 @@
 //! Guarantees: keys of a spec are created and used only if everything they need is there;
 //! otherwise [`Families::check`] answers [`HsmError::Pkcs11Lacks`] naming what is missing and
 //! what it is for, and the spec is never served in software. The refusals are logged at open.
-//! Specs this backend does not implement (Ed25519, ML-DSA, ML-KEM) answer
+//! Specs this backend does not implement (ML-DSA, ML-KEM) answer
 //! [`HsmError::Pkcs11Unsupported`]; SYMMETRIC_DEFAULT and SM2 answer [`HsmError::Spec`], as
 //! the soft backend's `generate` does.
 
@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource};
 use cryptoki::mechanism::vendor_defined::VendorDefinedMechanism;
 use cryptoki::mechanism::{Mechanism, MechanismInfo, MechanismType};
-use trent_model::{EncryptionAlgorithm, KeySpec, MacAlgorithm};
+use trent_model::{EncryptionAlgorithm, KeySpec, MacAlgorithm, SigningAlgorithm};
 
 use super::probes::{rfc5649_known_answer, trial_key_pair, trial_oaep, Padding};
 use super::token::{raw_mechanism, Needs, Token, CKM_AES_KEY_WRAP_KWP};
@@ -30,6 +30,8 @@ pub(crate) enum Kind {
         algorithm: MacAlgorithm,
     },
     Ec(Curve),
+    /// An Ed25519 key (`CKK_EC_EDWARDS`, `edwards.rs`).
+    Ed25519,
     /// An RSA key of this many bits.
     Rsa(usize),
 }
@@ -44,6 +46,8 @@ pub(crate) struct Curve {
     pub(crate) bits: usize,
     /// Whether AWS offers key agreement (ECDH) on the curve: the NIST curves, not secp256k1.
     pub(crate) agree: bool,
+    /// An Edwards curve (`CKM_EC_EDWARDS_KEY_PAIR_GEN`, `CKK_EC_EDWARDS`).
+    pub(crate) edwards: bool,
 }
 
 impl Curve {
@@ -54,7 +58,7 @@ impl Curve {
 }
 
 /// The specs this backend implements beyond SYMMETRIC_DEFAULT.
-pub(crate) const OFFERED: [KeySpec; 11] = [
+pub(crate) const OFFERED: [KeySpec; 12] = [
     KeySpec::Hmac224,
     KeySpec::Hmac256,
     KeySpec::Hmac384,
@@ -63,6 +67,7 @@ pub(crate) const OFFERED: [KeySpec; 11] = [
     KeySpec::EccNistP384,
     KeySpec::EccNistP521,
     KeySpec::EccSecgP256k1,
+    KeySpec::EccNistEdwards25519,
     KeySpec::Rsa2048,
     KeySpec::Rsa3072,
     KeySpec::Rsa4096,
@@ -77,6 +82,7 @@ pub(crate) fn kind(spec: KeySpec) -> Option<Kind> {
             field,
             bits,
             agree: params != SECP256K1,
+            edwards: false,
         })
     };
     let hmac = |len, algorithm| Kind::Hmac { len, algorithm };
@@ -89,6 +95,7 @@ pub(crate) fn kind(spec: KeySpec) -> Option<Kind> {
         EccNistP384 => curve("P-384", P384, 48, 384),
         EccNistP521 => curve("P-521", P521, 66, 521),
         EccSecgP256k1 => curve("secp256k1", SECP256K1, 32, 256),
+        EccNistEdwards25519 => Kind::Ed25519,
         Rsa2048 => Kind::Rsa(2048),
         Rsa3072 => Kind::Rsa(3072),
         Rsa4096 => Kind::Rsa(4096),
@@ -100,6 +107,17 @@ const P256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07
 const P384: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
 const P521: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23];
 const SECP256K1: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a];
+
+/// Ed25519 as the key pair trial and generation see it: `CKA_EC_PARAMS` is the OBJECT
+/// IDENTIFIER id-Ed25519 (1.3.101.112, RFC 8410), the form PKCS#11 3.0 and SoftHSM2 take.
+pub(crate) const ED25519: Curve = Curve {
+    name: "Ed25519",
+    params: &[0x06, 0x03, 0x2b, 0x65, 0x70],
+    field: 32,
+    bits: 256,
+    agree: false,
+    edwards: true,
+};
 
 /// The HMAC mechanism of `algorithm` and its name.
 pub(crate) fn hmac_mechanism(algorithm: MacAlgorithm) -> (Mechanism<'static>, &'static str) {
@@ -188,6 +206,22 @@ fn needs(kind: Kind) -> Vec<Need> {
                 Some(curve.bits),
             ),
         ],
+        Kind::Ed25519 => vec![
+            need(
+                MechanismType::ECC_EDWARDS_KEY_PAIR_GEN,
+                Needs::GenerateKeyPair,
+                "CKM_EC_EDWARDS_KEY_PAIR_GEN",
+                "generating Ed25519 key pairs",
+                Some(ED25519.bits),
+            ),
+            need(
+                MechanismType::EDDSA,
+                Needs::SignVerify,
+                "CKM_EDDSA",
+                "Ed25519 signatures",
+                Some(ED25519.bits),
+            ),
+        ],
         Kind::Rsa(bits) => vec![
             need(
                 MechanismType::RSA_PKCS_KEY_PAIR_GEN,
@@ -225,10 +259,13 @@ fn needs(kind: Kind) -> Vec<Need> {
 pub(crate) struct Families {
     /// The mechanism that computes RFC 5649 (KWP) in this token, if any, and how.
     wrap: Option<(MechanismType, Padding)>,
-    refused: Vec<(KeySpec, String)>,
+    pub(crate) refused: Vec<(KeySpec, String)>,
     /// Curves on which the token cannot do ECDH (`agree.rs`), and why: key agreement with
     /// their keys is refused, their signatures still served.
     pub(crate) agree_refused: Vec<(KeySpec, String)>,
+    /// Signing algorithms the token cannot do with keys it otherwise serves (SoftHSM2 2.6
+    /// has no Ed25519ph), and why.
+    pub(crate) signing_refused: Vec<(SigningAlgorithm, String)>,
     /// OAEP hashes the token's `CKM_RSA_PKCS_OAEP` refuses (SoftHSM2 2.6 takes SHA-1 only),
     /// and why: the algorithm is refused, the key's other algorithms still served.
     oaep_refused: Vec<(EncryptionAlgorithm, String)>,
@@ -298,6 +335,10 @@ impl Families {
                 }
             }
         }
+        super::edwards::probe(&session, &mut families);
+        for (algorithm, reason) in &families.signing_refused {
+            tracing::warn!(token = %token.label, %algorithm, "{algorithm} refused: {reason}");
+        }
         families.agree_refused = super::agree::probe(token, &session, &families)?;
         for (spec, reason) in &families.agree_refused {
             tracing::warn!(token = %token.label, %spec, "ECDH with {spec} keys refused: {reason}");
@@ -332,7 +373,12 @@ impl Families {
                         .into(),
                 );
             }
-            if let (true, Kind::Ec(curve)) = (missing.is_empty(), kind) {
+            let curve = match kind {
+                Kind::Ec(curve) => Some(curve),
+                Kind::Ed25519 => Some(ED25519),
+                _ => None,
+            };
+            if let (true, Some(curve)) = (missing.is_empty(), curve) {
                 if let Err(e) = curve_ok(&curve) {
                     missing.push(e);
                 }
@@ -345,6 +391,7 @@ impl Families {
             wrap,
             refused,
             agree_refused: Vec::new(),
+            signing_refused: Vec::new(),
             oaep_refused: Vec::new(),
         }
     }
@@ -354,7 +401,7 @@ impl Families {
         let Some(kind) = kind(spec) else {
             return Err(match spec {
                 KeySpec::SymmetricDefault | KeySpec::Sm2 => HsmError::Spec(spec.as_str()),
-                _ => HsmError::Pkcs11Unsupported("Ed25519, ML-DSA or ML-KEM keys"),
+                _ => HsmError::Pkcs11Unsupported("ML-DSA or ML-KEM keys"),
             });
         };
         match self.refused.iter().find(|(refused, _)| *refused == spec) {
@@ -363,6 +410,21 @@ impl Families {
                 reason: reason.clone(),
             }),
             None => Ok(kind),
+        }
+    }
+
+    /// Whether the token signs with `algorithm` (with keys of `spec`, which it serves).
+    pub(crate) fn check_signing(
+        &self,
+        spec: KeySpec,
+        algorithm: SigningAlgorithm,
+    ) -> Result<(), HsmError> {
+        match self.signing_refused.iter().find(|(a, _)| *a == algorithm) {
+            Some((_, reason)) => Err(HsmError::Pkcs11Lacks {
+                what: format!("{algorithm} with {spec} keys"),
+                reason: reason.clone(),
+            }),
+            None => Ok(()),
         }
     }
 

@@ -50,8 +50,7 @@ impl Pkcs11Hsm {
                 t.retain(|a| !matches!(a, Attribute::ValueLen(_)));
                 t
             }
-            Kind::Ec(_) => objects::private_key_template(KeyType::EC, true, Uses::default()),
-            Kind::Rsa(_) => objects::private_key_template(KeyType::RSA, true, Uses::default()),
+            _ => objects::private_key_template(keys::key_type(kind), true, Uses::default()),
         };
         let mechanism = self.families.wrap_mechanism();
         let object = session
@@ -330,7 +329,7 @@ fn a_token_lacking_a_familys_mechanisms_refuses_those_keys_by_name() {
     }
     // Specs this backend does not implement, and those no generate makes.
     assert!(matches!(
-        hsm.generate(id, 2, KeySpec::EccNistEdwards25519),
+        hsm.generate(id, 2, KeySpec::MlDsa44),
         Err(HsmError::Pkcs11Unsupported(_))
     ));
     assert!(matches!(

@@ -24,6 +24,9 @@ mod agree;
 mod agree_tests;
 mod cache;
 mod der;
+mod edwards;
+#[cfg(test)]
+mod edwards_tests;
 mod families;
 mod keys;
 #[cfg(test)]

@@ -18,7 +18,7 @@ use super::families::{oaep_mechanism, Curve};
 use super::objects::{self, Temp, Uses};
 
 /// What the token answered, as PKCS#11 names it where it can.
-fn answer(e: Error) -> String {
+pub(crate) fn answer(e: Error) -> String {
     match e {
         Error::Pkcs11(rv, _) => format!("{rv:?}"),
         other => other.to_string(),
@@ -112,16 +112,24 @@ pub(crate) fn trial_key_pair(session: &Session, curve: &Curve) -> Result<(), Str
         sign: true,
         ..Uses::default()
     };
-    let mut public = objects::public_key_template(KeyType::EC, sign);
+    let (mechanism, key_type, name) = match curve.edwards {
+        true => (
+            Mechanism::EccEdwardsKeyPairGen,
+            KeyType::EC_EDWARDS,
+            "CKM_EC_EDWARDS_KEY_PAIR_GEN",
+        ),
+        false => (Mechanism::EccKeyPairGen, KeyType::EC, "CKM_EC_KEY_PAIR_GEN"),
+    };
+    let mut public = objects::public_key_template(key_type, sign);
     public.push(Attribute::EcParams(curve.params.to_vec()));
-    let private = objects::private_key_template(KeyType::EC, false, sign);
-    match session.generate_key_pair(&Mechanism::EccKeyPairGen, &public, &private) {
+    let private = objects::private_key_template(key_type, false, sign);
+    match session.generate_key_pair(&mechanism, &public, &private) {
         Ok((public, private)) => {
             drop((Temp::new(session, public), Temp::new(session, private)));
             Ok(())
         }
         Err(e) => Err(format!(
-            "curve {} (CKM_EC_KEY_PAIR_GEN answered {}), needed for its keys",
+            "curve {} ({name} answered {}), needed for its keys",
             curve.name,
             answer(e)
         )),
