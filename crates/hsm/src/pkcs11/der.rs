@@ -234,6 +234,14 @@ mod tests {
         assert_eq!(&spki[..3], &[0x30, 0x81, 0x9b]);
         assert_eq!(ec_spki_point(&spki, &curve, 133), Some(&point[..]));
         assert!(ec_spki_point(&spki, &[0x06, 0x01, 0x00], 133).is_none());
+        // A peer's key bits: read as aws-lc reads them, trailing bytes ignored.
+        assert_eq!(spki_key_bits(&spki), Some(&point[..]));
+        assert_eq!(
+            spki_key_bits(&[&spki[..], &[0, 1]].concat()),
+            Some(&point[..])
+        );
+        assert!(spki_key_bits(&spki[..spki.len() - 1]).is_none());
+        assert!(spki_key_bits(&point).is_none());
     }
 
     #[test]

@@ -1,24 +1,22 @@
-//! Which key specs beyond SYMMETRIC_DEFAULT this token serves, decided once when it is
-//! opened: from what the token says of each mechanism (`C_GetMechanismInfo`: present, with the
-//! flags and key sizes needed), a known-answer test of its RFC 5649 key wrap, and a trial key
-//! pair on each curve (a token may offer `CKM_EC_KEY_PAIR_GEN` and lack a curve).
+//! Which key specs beyond SYMMETRIC_DEFAULT this token serves, and which algorithms with
+//! them, decided once when it is opened (`probes.rs`): from what the token says of each
+//! mechanism (`C_GetMechanismInfo`: present, with the flags and key sizes needed), a
+//! known-answer test of its RFC 5649 key wrap, a trial key pair on each curve, and the trials
+//! of `agree.rs` (ECDH) and `edwards.rs` (Ed25519 wrap round trip, EdDSA known answers).
 //!
-//! Guarantees: keys of a spec are created and used only if everything they need is there;
-//! otherwise [`Families::check`] answers [`HsmError::Pkcs11Lacks`] naming what is missing and
-//! what it is for, and the spec is never served in software. The refusals are logged at open.
-//! Specs this backend does not implement (ML-DSA, ML-KEM) answer
-//! [`HsmError::Pkcs11Unsupported`]; SYMMETRIC_DEFAULT and SM2 answer [`HsmError::Spec`], as
-//! the soft backend's `generate` does.
-
-use std::collections::HashMap;
+//! Guarantees: keys of a spec, or an algorithm with them (ECDH, an OAEP hash, Ed25519ph), are
+//! used only if everything they need is there; otherwise [`HsmError::Pkcs11Lacks`] names what
+//! is missing and what it is for, never a software fallback; refusals are logged at open.
+//! ML-DSA and ML-KEM answer [`HsmError::Pkcs11Unsupported`]; SYMMETRIC_DEFAULT and SM2 answer
+//! [`HsmError::Spec`], as the soft backend's `generate` does.
 
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource};
 use cryptoki::mechanism::vendor_defined::VendorDefinedMechanism;
 use cryptoki::mechanism::{Mechanism, MechanismInfo, MechanismType};
 use trent_model::{EncryptionAlgorithm, KeySpec, MacAlgorithm, SigningAlgorithm};
 
-use super::probes::{rfc5649_known_answer, trial_key_pair, trial_oaep, Padding};
-use super::token::{raw_mechanism, Needs, Token, CKM_AES_KEY_WRAP_KWP};
+use super::probes::Padding;
+use super::token::{raw_mechanism, Needs, CKM_AES_KEY_WRAP_KWP};
 use crate::HsmError;
 
 /// What a spec's keys are in the token.
@@ -131,8 +129,8 @@ pub(crate) fn hmac_mechanism(algorithm: MacAlgorithm) -> (Mechanism<'static>, &'
 
 /// One mechanism a kind of key needs: with which flags, for what, and (RSA, EC) whether the
 /// token's key size range must hold the key's bits.
-struct Need {
-    mechanism: MechanismType,
+pub(crate) struct Need {
+    pub(crate) mechanism: MechanismType,
     needs: Needs,
     name: &'static str,
     what: &'static str,
@@ -160,7 +158,7 @@ impl Need {
     }
 }
 
-fn needs(kind: Kind) -> Vec<Need> {
+pub(crate) fn needs(kind: Kind) -> Vec<Need> {
     let need = |mechanism, needs, name, what, bits| Need {
         mechanism,
         needs,
@@ -258,7 +256,7 @@ fn needs(kind: Kind) -> Vec<Need> {
 /// What the token can hold, found at open.
 pub(crate) struct Families {
     /// The mechanism that computes RFC 5649 (KWP) in this token, if any, and how.
-    wrap: Option<(MechanismType, Padding)>,
+    pub(crate) wrap: Option<(MechanismType, Padding)>,
     pub(crate) refused: Vec<(KeySpec, String)>,
     /// Curves on which the token cannot do ECDH (`agree.rs`), and why: key agreement with
     /// their keys is refused, their signatures still served.
@@ -268,13 +266,13 @@ pub(crate) struct Families {
     pub(crate) signing_refused: Vec<(SigningAlgorithm, String)>,
     /// OAEP hashes the token's `CKM_RSA_PKCS_OAEP` refuses (SoftHSM2 2.6 takes SHA-1 only),
     /// and why: the algorithm is refused, the key's other algorithms still served.
-    oaep_refused: Vec<(EncryptionAlgorithm, String)>,
+    pub(crate) oaep_refused: Vec<(EncryptionAlgorithm, String)>,
 }
 
 /// The RFC 5649 mechanisms to try, best first: `CKM_AES_KEY_WRAP_KWP` is RFC 5649 by
 /// definition; `CKM_AES_KEY_WRAP_PAD` is RFC 5649 in SoftHSM2 but RFC 3394 over PKCS#7
 /// padding in PKCS#11 2.40, so it is used only if it passes the known-answer test.
-fn wrap_candidates() -> [(MechanismType, &'static str); 2] {
+pub(crate) fn wrap_candidates() -> [(MechanismType, &'static str); 2] {
     [
         (raw_mechanism(CKM_AES_KEY_WRAP_KWP), "CKM_AES_KEY_WRAP_KWP"),
         (MechanismType::AES_KEY_WRAP_PAD, "CKM_AES_KEY_WRAP_PAD"),
@@ -282,76 +280,6 @@ fn wrap_candidates() -> [(MechanismType, &'static str); 2] {
 }
 
 impl Families {
-    /// Asks the token: its mechanisms, its RFC 5649 wrap (by a known-answer test), its curves
-    /// (by a trial key pair each, destroyed at once).
-    pub(crate) fn probe(token: &Token) -> Result<Families, HsmError> {
-        let session = token.session();
-        let mut wrap = None;
-        for (mechanism, name) in wrap_candidates() {
-            let offered = token.mechanism_info(mechanism)?;
-            if !offered.is_some_and(|info| Needs::WrapUnwrap.met_by(&info)) {
-                continue;
-            }
-            let label = &token.label;
-            match rfc5649_known_answer(&session, mechanism) {
-                Ok(Some(padding)) => {
-                    if padding == Padding::ZerosTo8 {
-                        tracing::warn!(
-                            token = %label,
-                            "{name} appends zeros to a secret up to a multiple of 8 bytes \
-                             before RFC 5649 (SoftHSM2 before 2.7); wrapped keys carry them"
-                        );
-                    }
-                    wrap = Some((mechanism, padding));
-                    break;
-                }
-                Ok(None) => tracing::warn!(token = %label, "{name} is not RFC 5649"),
-                Err(e) => tracing::warn!(token = %label, error = %e, "{name} failed its test"),
-            }
-        }
-        let mut infos = HashMap::new();
-        for spec in OFFERED {
-            for need in needs(kind(spec).expect("offered")) {
-                if let std::collections::hash_map::Entry::Vacant(slot) =
-                    infos.entry(*need.mechanism)
-                {
-                    slot.insert(token.mechanism_info(need.mechanism)?);
-                }
-            }
-        }
-        let families = Families::assess(
-            |mechanism| infos.get(&*mechanism).copied().flatten(),
-            wrap,
-            |curve| trial_key_pair(&session, curve),
-        );
-        let mut families = families;
-        if families.check(KeySpec::Rsa2048).is_ok() {
-            for algorithm in [
-                EncryptionAlgorithm::RsaesOaepSha1,
-                EncryptionAlgorithm::RsaesOaepSha256,
-            ] {
-                if let Err(reason) = trial_oaep(&session, algorithm) {
-                    families.oaep_refused.push((algorithm, reason));
-                }
-            }
-        }
-        super::edwards::probe(&session, &mut families);
-        for (algorithm, reason) in &families.signing_refused {
-            tracing::warn!(token = %token.label, %algorithm, "{algorithm} refused: {reason}");
-        }
-        families.agree_refused = super::agree::probe(token, &session, &families)?;
-        for (spec, reason) in &families.agree_refused {
-            tracing::warn!(token = %token.label, %spec, "ECDH with {spec} keys refused: {reason}");
-        }
-        for (spec, reason) in &families.refused {
-            tracing::warn!(token = %token.label, %spec, "{spec} keys refused: {reason}");
-        }
-        for (algorithm, reason) in &families.oaep_refused {
-            tracing::warn!(token = %token.label, %algorithm, "{algorithm} refused: {reason}");
-        }
-        Ok(families)
-    }
-
     /// Which specs the token serves, given its mechanisms (`info`), its RFC 5649 mechanism,
     /// and whether it generates keys on a curve.
     pub(crate) fn assess(
