@@ -145,6 +145,16 @@ pub(crate) fn ec_spki_point<'a>(
     (point[0] == 0x04 && ec_spki(curve, point) == spki).then_some(point)
 }
 
+/// The `subjectPublicKey` bits of a SubjectPublicKeyInfo (whole bytes), whatever its
+/// algorithm; `None` unless it starts with DER of that shape. Bytes after it are ignored, as
+/// aws-lc's `EVP_parse_public_key` (the soft backend's reader of a peer's key) ignores them.
+pub(crate) fn spki_key_bits(spki: &[u8]) -> Option<&[u8]> {
+    let mut body = Reader(Reader(spki).read(0x30)?);
+    body.read(0x30)?;
+    let bits = body.read(0x03)?;
+    body.done().then_some(bits.strip_prefix(&[0])?)
+}
+
 /// The uncompressed point of a `CKA_EC_POINT`: a DER OCTET STRING as PKCS#11 says, or the
 /// raw point, which some tokens answer.
 pub(crate) fn ec_point(attribute: &[u8], point_len: usize) -> Option<&[u8]> {
@@ -224,6 +234,14 @@ mod tests {
         assert_eq!(&spki[..3], &[0x30, 0x81, 0x9b]);
         assert_eq!(ec_spki_point(&spki, &curve, 133), Some(&point[..]));
         assert!(ec_spki_point(&spki, &[0x06, 0x01, 0x00], 133).is_none());
+        // A peer's key bits: read as aws-lc reads them, trailing bytes ignored.
+        assert_eq!(spki_key_bits(&spki), Some(&point[..]));
+        assert_eq!(
+            spki_key_bits(&[&spki[..], &[0, 1]].concat()),
+            Some(&point[..])
+        );
+        assert!(spki_key_bits(&spki[..spki.len() - 1]).is_none());
+        assert!(spki_key_bits(&point).is_none());
     }
 
     #[test]

@@ -1,24 +1,22 @@
-//! Which key specs beyond SYMMETRIC_DEFAULT this token serves, decided once when it is
-//! opened: from what the token says of each mechanism (`C_GetMechanismInfo`: present, with the
-//! flags and key sizes needed), a known-answer test of its RFC 5649 key wrap, and a trial key
-//! pair on each curve (a token may offer `CKM_EC_KEY_PAIR_GEN` and lack a curve).
+//! Which key specs beyond SYMMETRIC_DEFAULT this token serves, and which algorithms with
+//! them, decided once when it is opened (`probes.rs`): from what the token says of each
+//! mechanism (`C_GetMechanismInfo`: present, with the flags and key sizes needed), a
+//! known-answer test of its RFC 5649 key wrap, a trial key pair on each curve, and the trials
+//! of `agree.rs` (ECDH) and `edwards.rs` (Ed25519 wrap round trip, EdDSA known answers).
 //!
-//! Guarantees: keys of a spec are created and used only if everything they need is there;
-//! otherwise [`Families::check`] answers [`HsmError::Pkcs11Lacks`] naming what is missing and
-//! what it is for, and the spec is never served in software. The refusals are logged at open.
-//! Specs this backend does not implement (Ed25519, ML-DSA, ML-KEM) answer
-//! [`HsmError::Pkcs11Unsupported`]; SYMMETRIC_DEFAULT and SM2 answer [`HsmError::Spec`], as
-//! the soft backend's `generate` does.
-
-use std::collections::HashMap;
+//! Guarantees: keys of a spec, or an algorithm with them (ECDH, an OAEP hash, Ed25519ph), are
+//! used only if everything they need is there; otherwise [`HsmError::Pkcs11Lacks`] names what
+//! is missing and what it is for, never a software fallback; refusals are logged at open.
+//! ML-DSA and ML-KEM answer [`HsmError::Pkcs11Unsupported`]; SYMMETRIC_DEFAULT and SM2 answer
+//! [`HsmError::Spec`], as the soft backend's `generate` does.
 
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource};
 use cryptoki::mechanism::vendor_defined::VendorDefinedMechanism;
 use cryptoki::mechanism::{Mechanism, MechanismInfo, MechanismType};
-use trent_model::{EncryptionAlgorithm, KeySpec, MacAlgorithm};
+use trent_model::{EncryptionAlgorithm, KeySpec, MacAlgorithm, SigningAlgorithm};
 
-use super::probes::{rfc5649_known_answer, trial_key_pair, trial_oaep, Padding};
-use super::token::{raw_mechanism, Needs, Token, CKM_AES_KEY_WRAP_KWP};
+use super::probes::Padding;
+use super::token::{raw_mechanism, Needs, CKM_AES_KEY_WRAP_KWP};
 use crate::HsmError;
 
 /// What a spec's keys are in the token.
@@ -30,6 +28,8 @@ pub(crate) enum Kind {
         algorithm: MacAlgorithm,
     },
     Ec(Curve),
+    /// An Ed25519 key (`CKK_EC_EDWARDS`, `edwards.rs`).
+    Ed25519,
     /// An RSA key of this many bits.
     Rsa(usize),
 }
@@ -42,6 +42,10 @@ pub(crate) struct Curve {
     /// The length of a field element, and of each of `r` and `s`.
     pub(crate) field: usize,
     pub(crate) bits: usize,
+    /// Whether AWS offers key agreement (ECDH) on the curve: the NIST curves, not secp256k1.
+    pub(crate) agree: bool,
+    /// An Edwards curve (`CKM_EC_EDWARDS_KEY_PAIR_GEN`, `CKK_EC_EDWARDS`).
+    pub(crate) edwards: bool,
 }
 
 impl Curve {
@@ -52,7 +56,7 @@ impl Curve {
 }
 
 /// The specs this backend implements beyond SYMMETRIC_DEFAULT.
-pub(crate) const OFFERED: [KeySpec; 11] = [
+pub(crate) const OFFERED: [KeySpec; 12] = [
     KeySpec::Hmac224,
     KeySpec::Hmac256,
     KeySpec::Hmac384,
@@ -61,6 +65,7 @@ pub(crate) const OFFERED: [KeySpec; 11] = [
     KeySpec::EccNistP384,
     KeySpec::EccNistP521,
     KeySpec::EccSecgP256k1,
+    KeySpec::EccNistEdwards25519,
     KeySpec::Rsa2048,
     KeySpec::Rsa3072,
     KeySpec::Rsa4096,
@@ -74,6 +79,8 @@ pub(crate) fn kind(spec: KeySpec) -> Option<Kind> {
             params,
             field,
             bits,
+            agree: params != SECP256K1,
+            edwards: false,
         })
     };
     let hmac = |len, algorithm| Kind::Hmac { len, algorithm };
@@ -86,6 +93,7 @@ pub(crate) fn kind(spec: KeySpec) -> Option<Kind> {
         EccNistP384 => curve("P-384", P384, 48, 384),
         EccNistP521 => curve("P-521", P521, 66, 521),
         EccSecgP256k1 => curve("secp256k1", SECP256K1, 32, 256),
+        EccNistEdwards25519 => Kind::Ed25519,
         Rsa2048 => Kind::Rsa(2048),
         Rsa3072 => Kind::Rsa(3072),
         Rsa4096 => Kind::Rsa(4096),
@@ -97,6 +105,17 @@ const P256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07
 const P384: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
 const P521: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23];
 const SECP256K1: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a];
+
+/// Ed25519 as the key pair trial and generation see it: `CKA_EC_PARAMS` is the OBJECT
+/// IDENTIFIER id-Ed25519 (1.3.101.112, RFC 8410), the form PKCS#11 3.0 and SoftHSM2 take.
+pub(crate) const ED25519: Curve = Curve {
+    name: "Ed25519",
+    params: &[0x06, 0x03, 0x2b, 0x65, 0x70],
+    field: 32,
+    bits: 256,
+    agree: false,
+    edwards: true,
+};
 
 /// The HMAC mechanism of `algorithm` and its name.
 pub(crate) fn hmac_mechanism(algorithm: MacAlgorithm) -> (Mechanism<'static>, &'static str) {
@@ -110,8 +129,8 @@ pub(crate) fn hmac_mechanism(algorithm: MacAlgorithm) -> (Mechanism<'static>, &'
 
 /// One mechanism a kind of key needs: with which flags, for what, and (RSA, EC) whether the
 /// token's key size range must hold the key's bits.
-struct Need {
-    mechanism: MechanismType,
+pub(crate) struct Need {
+    pub(crate) mechanism: MechanismType,
     needs: Needs,
     name: &'static str,
     what: &'static str,
@@ -139,7 +158,7 @@ impl Need {
     }
 }
 
-fn needs(kind: Kind) -> Vec<Need> {
+pub(crate) fn needs(kind: Kind) -> Vec<Need> {
     let need = |mechanism, needs, name, what, bits| Need {
         mechanism,
         needs,
@@ -185,6 +204,22 @@ fn needs(kind: Kind) -> Vec<Need> {
                 Some(curve.bits),
             ),
         ],
+        Kind::Ed25519 => vec![
+            need(
+                MechanismType::ECC_EDWARDS_KEY_PAIR_GEN,
+                Needs::GenerateKeyPair,
+                "CKM_EC_EDWARDS_KEY_PAIR_GEN",
+                "generating Ed25519 key pairs",
+                Some(ED25519.bits),
+            ),
+            need(
+                MechanismType::EDDSA,
+                Needs::SignVerify,
+                "CKM_EDDSA",
+                "Ed25519 signatures",
+                Some(ED25519.bits),
+            ),
+        ],
         Kind::Rsa(bits) => vec![
             need(
                 MechanismType::RSA_PKCS_KEY_PAIR_GEN,
@@ -221,17 +256,23 @@ fn needs(kind: Kind) -> Vec<Need> {
 /// What the token can hold, found at open.
 pub(crate) struct Families {
     /// The mechanism that computes RFC 5649 (KWP) in this token, if any, and how.
-    wrap: Option<(MechanismType, Padding)>,
-    refused: Vec<(KeySpec, String)>,
+    pub(crate) wrap: Option<(MechanismType, Padding)>,
+    pub(crate) refused: Vec<(KeySpec, String)>,
+    /// Curves on which the token cannot do ECDH (`agree.rs`), and why: key agreement with
+    /// their keys is refused, their signatures still served.
+    pub(crate) agree_refused: Vec<(KeySpec, String)>,
+    /// Signing algorithms the token cannot do with keys it otherwise serves (SoftHSM2 2.6
+    /// has no Ed25519ph), and why.
+    pub(crate) signing_refused: Vec<(SigningAlgorithm, String)>,
     /// OAEP hashes the token's `CKM_RSA_PKCS_OAEP` refuses (SoftHSM2 2.6 takes SHA-1 only),
     /// and why: the algorithm is refused, the key's other algorithms still served.
-    oaep_refused: Vec<(EncryptionAlgorithm, String)>,
+    pub(crate) oaep_refused: Vec<(EncryptionAlgorithm, String)>,
 }
 
 /// The RFC 5649 mechanisms to try, best first: `CKM_AES_KEY_WRAP_KWP` is RFC 5649 by
 /// definition; `CKM_AES_KEY_WRAP_PAD` is RFC 5649 in SoftHSM2 but RFC 3394 over PKCS#7
 /// padding in PKCS#11 2.40, so it is used only if it passes the known-answer test.
-fn wrap_candidates() -> [(MechanismType, &'static str); 2] {
+pub(crate) fn wrap_candidates() -> [(MechanismType, &'static str); 2] {
     [
         (raw_mechanism(CKM_AES_KEY_WRAP_KWP), "CKM_AES_KEY_WRAP_KWP"),
         (MechanismType::AES_KEY_WRAP_PAD, "CKM_AES_KEY_WRAP_PAD"),
@@ -239,68 +280,6 @@ fn wrap_candidates() -> [(MechanismType, &'static str); 2] {
 }
 
 impl Families {
-    /// Asks the token: its mechanisms, its RFC 5649 wrap (by a known-answer test), its curves
-    /// (by a trial key pair each, destroyed at once).
-    pub(crate) fn probe(token: &Token) -> Result<Families, HsmError> {
-        let session = token.session();
-        let mut wrap = None;
-        for (mechanism, name) in wrap_candidates() {
-            let offered = token.mechanism_info(mechanism)?;
-            if !offered.is_some_and(|info| Needs::WrapUnwrap.met_by(&info)) {
-                continue;
-            }
-            let label = &token.label;
-            match rfc5649_known_answer(&session, mechanism) {
-                Ok(Some(padding)) => {
-                    if padding == Padding::ZerosTo8 {
-                        tracing::warn!(
-                            token = %label,
-                            "{name} appends zeros to a secret up to a multiple of 8 bytes \
-                             before RFC 5649 (SoftHSM2 before 2.7); wrapped keys carry them"
-                        );
-                    }
-                    wrap = Some((mechanism, padding));
-                    break;
-                }
-                Ok(None) => tracing::warn!(token = %label, "{name} is not RFC 5649"),
-                Err(e) => tracing::warn!(token = %label, error = %e, "{name} failed its test"),
-            }
-        }
-        let mut infos = HashMap::new();
-        for spec in OFFERED {
-            for need in needs(kind(spec).expect("offered")) {
-                if let std::collections::hash_map::Entry::Vacant(slot) =
-                    infos.entry(*need.mechanism)
-                {
-                    slot.insert(token.mechanism_info(need.mechanism)?);
-                }
-            }
-        }
-        let families = Families::assess(
-            |mechanism| infos.get(&*mechanism).copied().flatten(),
-            wrap,
-            |curve| trial_key_pair(&session, curve),
-        );
-        let mut families = families;
-        if families.check(KeySpec::Rsa2048).is_ok() {
-            for algorithm in [
-                EncryptionAlgorithm::RsaesOaepSha1,
-                EncryptionAlgorithm::RsaesOaepSha256,
-            ] {
-                if let Err(reason) = trial_oaep(&session, algorithm) {
-                    families.oaep_refused.push((algorithm, reason));
-                }
-            }
-        }
-        for (spec, reason) in &families.refused {
-            tracing::warn!(token = %token.label, %spec, "{spec} keys refused: {reason}");
-        }
-        for (algorithm, reason) in &families.oaep_refused {
-            tracing::warn!(token = %token.label, %algorithm, "{algorithm} refused: {reason}");
-        }
-        Ok(families)
-    }
-
     /// Which specs the token serves, given its mechanisms (`info`), its RFC 5649 mechanism,
     /// and whether it generates keys on a curve.
     pub(crate) fn assess(
@@ -322,7 +301,12 @@ impl Families {
                         .into(),
                 );
             }
-            if let (true, Kind::Ec(curve)) = (missing.is_empty(), kind) {
+            let curve = match kind {
+                Kind::Ec(curve) => Some(curve),
+                Kind::Ed25519 => Some(ED25519),
+                _ => None,
+            };
+            if let (true, Some(curve)) = (missing.is_empty(), curve) {
                 if let Err(e) = curve_ok(&curve) {
                     missing.push(e);
                 }
@@ -334,6 +318,8 @@ impl Families {
         Families {
             wrap,
             refused,
+            agree_refused: Vec::new(),
+            signing_refused: Vec::new(),
             oaep_refused: Vec::new(),
         }
     }
@@ -343,7 +329,7 @@ impl Families {
         let Some(kind) = kind(spec) else {
             return Err(match spec {
                 KeySpec::SymmetricDefault | KeySpec::Sm2 => HsmError::Spec(spec.as_str()),
-                _ => HsmError::Pkcs11Unsupported("Ed25519, ML-DSA or ML-KEM keys"),
+                _ => HsmError::Pkcs11Unsupported("ML-DSA or ML-KEM keys"),
             });
         };
         match self.refused.iter().find(|(refused, _)| *refused == spec) {
@@ -352,6 +338,32 @@ impl Families {
                 reason: reason.clone(),
             }),
             None => Ok(kind),
+        }
+    }
+
+    /// Whether the token signs with `algorithm` (with keys of `spec`, which it serves).
+    pub(crate) fn check_signing(
+        &self,
+        spec: KeySpec,
+        algorithm: SigningAlgorithm,
+    ) -> Result<(), HsmError> {
+        match self.signing_refused.iter().find(|(a, _)| *a == algorithm) {
+            Some((_, reason)) => Err(HsmError::Pkcs11Lacks {
+                what: format!("{algorithm} with {spec} keys"),
+                reason: reason.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether the token does ECDH with keys of `spec`.
+    pub(crate) fn check_agree(&self, spec: KeySpec) -> Result<(), HsmError> {
+        match self.agree_refused.iter().find(|(s, _)| *s == spec) {
+            Some((_, reason)) => Err(HsmError::Pkcs11Lacks {
+                what: format!("key agreement (ECDH) with {spec} keys"),
+                reason: reason.clone(),
+            }),
+            None => Ok(()),
         }
     }
 

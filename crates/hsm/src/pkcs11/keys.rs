@@ -1,10 +1,10 @@
-//! Keys of the specs beyond SYMMETRIC_DEFAULT (HMAC, ECC, RSA): generated in the token,
+//! Keys of the specs beyond SYMMETRIC_DEFAULT (HMAC, ECC, Ed25519, RSA): generated in the token,
 //! wrapped out of it, and unwrapped into it for use.
 //!
 //! Wrapped material of these keys (blob format 4):
 //! `[4][n: u16 BE][n bytes: RFC 5649 wrap of the secret under KEK(key id, version)][public][tag]`
 //! - the secret is what the token's `C_WrapKey` wraps: the HMAC key's bytes, or the private
-//!   key as PKCS#8 (the token's encoding);
+//!   key as PKCS#8 (the token's encoding; RFC 8410's for Ed25519);
 //! - `public` is the SubjectPublicKeyInfo DER (what GetPublicKey answers), empty for HMAC;
 //! - `tag` (32 bytes) is HMAC-SHA256 under the domain-derived MAC key (purpose
 //!   `trent/pkcs11/material/v4`) of the key id, the version, the spec and everything before it.
@@ -26,7 +26,8 @@ use trent_model::{KeyId, KeySpec};
 
 use super::cache::Unwrapped;
 use super::der;
-use super::families::Kind;
+use super::edwards;
+use super::families::{Kind, ED25519};
 use super::objects::{self, Temp, Uses};
 use super::ops::refused_input;
 use super::token::fail;
@@ -70,7 +71,16 @@ pub(super) fn uses(kind: Kind) -> (Uses, Uses) {
         ..Uses::default()
     };
     match kind {
-        Kind::Hmac { .. } | Kind::Ec(_) => (sign, sign),
+        // A NIST-curve key may sign or agree (ECDH): its key usage, which the HSM is not
+        // told, decides; the service refuses the other before asking.
+        Kind::Ec(curve) if curve.agree => (
+            Uses {
+                derive: true,
+                ..sign
+            },
+            sign,
+        ),
+        Kind::Hmac { .. } | Kind::Ec(_) | Kind::Ed25519 => (sign, sign),
         // One RSA key may sign or decrypt: its key usage, which the HSM is not told, decides.
         Kind::Rsa(_) => (
             Uses {
@@ -123,12 +133,17 @@ impl Pkcs11Hsm {
                     .map_err(generated)?;
                 (Temp::new(&session, secret), Vec::new())
             }
-            Kind::Ec(curve) => {
-                let mut public = objects::public_key_template(KeyType::EC, Uses::default());
+            Kind::Ec(_) | Kind::Ed25519 => {
+                let (mechanism, curve) = match kind {
+                    Kind::Ec(curve) => (Mechanism::EccKeyPairGen, curve),
+                    _ => (Mechanism::EccEdwardsKeyPairGen, ED25519),
+                };
+                let key_type = key_type(kind);
+                let mut public = objects::public_key_template(key_type, Uses::default());
                 public.push(Attribute::EcParams(curve.params.to_vec()));
-                let private = objects::private_key_template(KeyType::EC, true, Uses::default());
+                let private = objects::private_key_template(key_type, true, Uses::default());
                 let (public, private) = session
-                    .generate_key_pair(&Mechanism::EccKeyPairGen, &public, &private)
+                    .generate_key_pair(&mechanism, &public, &private)
                     .map_err(generated)?;
                 let (public, private) = (Temp::new(&session, public), Temp::new(&session, private));
                 (private, spki_of(&session, kind, public.handle)?)
@@ -204,8 +219,7 @@ impl Pkcs11Hsm {
             let (secret_uses, public_uses) = uses(kind);
             let template = match kind {
                 Kind::Hmac { .. } => objects::unwrapped_secret_template(),
-                Kind::Ec(_) => objects::private_key_template(KeyType::EC, false, secret_uses),
-                Kind::Rsa(_) => objects::private_key_template(KeyType::RSA, false, secret_uses),
+                _ => objects::private_key_template(key_type(kind), false, secret_uses),
             };
             let kek = self.kek(&session, key.key_id, key.version)?;
             let mechanism = self.families.wrap_mechanism();
@@ -270,6 +284,12 @@ pub(super) fn spki_of(
             })?;
             Ok(der::ec_spki(curve.params, point))
         }
+        Kind::Ed25519 => {
+            let point = read(session, public, AttributeType::EcPoint)?;
+            let point = edwards::point(&point)
+                .ok_or_else(|| HsmError::Token("the token's Ed25519 point is not one".into()))?;
+            Ok(edwards::spki(point))
+        }
         Kind::Rsa(_) => {
             let n = read(session, public, AttributeType::Modulus)?;
             let e = read(session, public, AttributeType::PublicExponent)?;
@@ -290,6 +310,13 @@ pub(super) fn public_template(kind: Kind, uses: Uses, spki: &[u8]) -> Option<Vec
             t.push(Attribute::EcPoint(der::octet_string(point)));
             Some(t)
         }
+        Kind::Ed25519 => {
+            let point = edwards::spki_point(spki)?;
+            let mut t = objects::public_key_template(KeyType::EC_EDWARDS, uses);
+            t.push(Attribute::EcParams(ED25519.params.to_vec()));
+            t.push(Attribute::EcPoint(der::octet_string(point)));
+            Some(t)
+        }
         Kind::Rsa(_) => {
             let (n, e) = der::rsa_spki_parts(spki)?;
             let mut t = objects::public_key_template(KeyType::RSA, uses);
@@ -297,6 +324,16 @@ pub(super) fn public_template(kind: Kind, uses: Uses, spki: &[u8]) -> Option<Vec
             t.push(Attribute::PublicExponent(e.to_vec()));
             Some(t)
         }
+    }
+}
+
+/// The `CKA_KEY_TYPE` of a private key of `kind` (HMAC keys are generic secrets).
+pub(super) fn key_type(kind: Kind) -> KeyType {
+    match kind {
+        Kind::Hmac { .. } => KeyType::GENERIC_SECRET,
+        Kind::Ec(_) => KeyType::EC,
+        Kind::Ed25519 => KeyType::EC_EDWARDS,
+        Kind::Rsa(_) => KeyType::RSA,
     }
 }
 

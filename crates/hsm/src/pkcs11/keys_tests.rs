@@ -50,8 +50,7 @@ impl Pkcs11Hsm {
                 t.retain(|a| !matches!(a, Attribute::ValueLen(_)));
                 t
             }
-            Kind::Ec(_) => objects::private_key_template(KeyType::EC, true, Uses::default()),
-            Kind::Rsa(_) => objects::private_key_template(KeyType::RSA, true, Uses::default()),
+            _ => objects::private_key_template(keys::key_type(kind), true, Uses::default()),
         };
         let mechanism = self.families.wrap_mechanism();
         let object = session
@@ -113,6 +112,14 @@ pub(super) fn use_one_key_of_each_family(hsm: &Pkcs11Hsm) -> usize {
         assert!(hsm
             .verify(key, spec, algorithm, MessageType::Raw, message, &signature)
             .unwrap());
+        if spec == KeySpec::EccNistP256 {
+            // ECDH too: the derived secret object is read and destroyed at once.
+            let peer = aws_lc_rs::agreement::PrivateKey::generate(&aws_lc_rs::agreement::ECDH_P256)
+                .unwrap();
+            let peer = peer.compute_public_key().unwrap();
+            let secret = hsm.derive_shared_secret(key, spec, peer.as_ref()).unwrap();
+            assert_eq!(secret.len(), 32);
+        }
         if spec == KeySpec::Rsa2048 {
             let oaep = EncryptionAlgorithm::RsaesOaepSha1;
             let ciphertext = hsm.encrypt_asymmetric(key, spec, oaep, message).unwrap();
@@ -322,7 +329,7 @@ fn a_token_lacking_a_familys_mechanisms_refuses_those_keys_by_name() {
     }
     // Specs this backend does not implement, and those no generate makes.
     assert!(matches!(
-        hsm.generate(id, 2, KeySpec::EccNistEdwards25519),
+        hsm.generate(id, 2, KeySpec::MlDsa44),
         Err(HsmError::Pkcs11Unsupported(_))
     ));
     assert!(matches!(

@@ -9,18 +9,26 @@
 //! `CKM_AES_ECB_ENCRYPT_DATA`, then AES-256-GCM in the token, so the same material gives the
 //! same ciphertexts under either backend), format-1 blobs, salts, random bytes, access-key
 //! secrets, the domain key's fingerprint, key check value and MACs. HMAC (224 to 512), ECC
-//! (P-256, P-384, P-521, secp256k1: ECDSA) and RSA (2048 to 4096: PKCS#1 v1.5 and PSS
-//! signatures, OAEP) keys generated, wrapped (blob format 4, `keys.rs`) and used in the
-//! token, with the soft backend's results (`sign.rs`). ECDH, Ed25519, ML-DSA, ML-KEM, data
-//! key pairs and import answer [`HsmError::Pkcs11Unsupported`]: nothing falls back to
-//! software. A token that lacks a mechanism the symmetric keys or the domain key need is
+//! (P-256, P-384, P-521, secp256k1: ECDSA; ECDH on the NIST curves, `agree.rs`), Ed25519
+//! (`edwards.rs`) and RSA (2048 to 4096: PKCS#1 v1.5 and PSS signatures, OAEP) keys
+//! generated, wrapped (blob format 4, `keys.rs`) and used in the token, with the soft
+//! backend's results (`sign.rs`). The one object whose value trent reads is an ECDH shared
+//! secret, which DeriveSharedSecret answers by design; it is destroyed once read. ML-DSA,
+//! ML-KEM, data key pairs and import answer [`HsmError::Pkcs11Unsupported`]: nothing falls
+//! back to software. A token that lacks a mechanism the symmetric keys or the domain key need is
 //! refused at [`Pkcs11Hsm::open`], naming it; one that lacks what a spec or algorithm needs
 //! serves the rest and refuses that one by name ([`HsmError::Pkcs11Lacks`], `families.rs`).
 //! The domain key is found by label at open and created only by [`Pkcs11Hsm::init`], which
 //! refuses a label that exists. See docs/ARCHITECTURE.md, "PKCS#11 backend (issue 26)".
 
+mod agree;
+#[cfg(test)]
+mod agree_tests;
 mod cache;
 mod der;
+mod edwards;
+#[cfg(test)]
+mod edwards_tests;
 mod families;
 mod keys;
 #[cfg(test)]

@@ -9,9 +9,12 @@
 //! freshly generated material or a freshly generated private key, which must be wrappable
 //! once by its key-version wrapping key and is destroyed right after (a [`Temp`]). Derived
 //! keys are computed by the token (`CKM_AES_ECB_ENCRYPT_DATA`) from inputs built here, never
-//! from bytes trent holds. The one exception to "no known bytes in the token" is the
-//! start-up known-answer test of the RFC 5649 wrap ([`known_value_template`]): a fixed,
-//! public AES key and secret, used for one `C_WrapKey` and destroyed.
+//! from bytes trent holds. The exceptions to "no known bytes in the token" are the start-up
+//! known-answer tests of the RFC 5649 wrap ([`known_value_template`]: a fixed, public AES key
+//! and secret, used for one `C_WrapKey`) and of EdDSA (`edwards.rs`: a fixed, public Ed25519
+//! key, used for two signatures), each destroyed at once. The one exception to "sensitive"
+//! is an ECDH shared secret (`agree.rs`), read because DeriveSharedSecret answers it and
+//! destroyed at once.
 //!
 //! Wrapped material of this backend (blob format 3): `[3][RFC 3394 AES key wrap (40 bytes)]`
 //! of the 32-byte material under `KEK(key id, version)`, a key the token derives from the
@@ -117,8 +120,8 @@ pub(crate) fn unwrapped_secret_template() -> Vec<Attribute> {
 }
 
 /// A private key: a session object, sensitive, extractable only if `extractable` (a freshly
-/// generated key, for its one wrap), used only to sign and decrypt as `uses` says; never to
-/// derive, unwrap or recover.
+/// generated key, for its one wrap), used only to sign, decrypt and derive (ECDH) as `uses`
+/// says; never to unwrap or recover.
 pub(crate) fn private_key_template(
     key_type: KeyType,
     extractable: bool,
@@ -134,7 +137,7 @@ pub(crate) fn private_key_template(
         Attribute::Sign(uses.sign),
         Attribute::SignRecover(false),
         Attribute::Decrypt(uses.decrypt),
-        Attribute::Derive(false),
+        Attribute::Derive(uses.derive),
         Attribute::Unwrap(false),
     ]
 }

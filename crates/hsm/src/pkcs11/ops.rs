@@ -8,8 +8,8 @@
 //! [`HsmError::Token`] (never mistaken for bad input). The methods the trait makes
 //! infallible (`salt`, `random`, `domain_mac`) panic with the token's error rather than fall
 //! back to software: making them fallible is part of handling token loss (issue 26). HMAC,
-//! ECC and RSA keys are `keys.rs` and `sign.rs`'s; ECDH, ML-KEM, import and data key pairs
-//! answer [`HsmError::Pkcs11Unsupported`].
+//! ECC, Ed25519 and RSA keys are `keys.rs`, `sign.rs` and `edwards.rs`'s, ECDH `agree.rs`'s;
+//! ML-KEM, import and data key pairs answer [`HsmError::Pkcs11Unsupported`].
 
 use std::sync::Arc;
 
@@ -355,11 +355,11 @@ impl Hsm for Pkcs11Hsm {
 
     fn derive_shared_secret(
         &self,
-        _: MaterialRef<'_>,
-        _: KeySpec,
-        _: &[u8],
+        key: MaterialRef<'_>,
+        spec: KeySpec,
+        peer_public: &[u8],
     ) -> Result<Plaintext, HsmError> {
-        not_yet("key agreement (DeriveSharedSecret)")
+        self.key_agree(key, spec, peer_public)
     }
 
     fn encapsulate(

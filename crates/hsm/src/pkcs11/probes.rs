@@ -1,10 +1,12 @@
-//! The start-up trials behind [`super::families::Families`]: what a token's mechanism
-//! information cannot say. Whether its RFC 5649 mechanism is RFC 5649 (a known-answer test),
+//! The start-up probe of [`Families`] and its trials: what a token's mechanism information
+//! cannot say. Whether its RFC 5649 mechanism is RFC 5649 (a known-answer test),
 //! which curves it generates keys on, which hashes its RSA-OAEP takes.
 //!
 //! Guarantees: every trial uses fixed, public values or a fresh, non-extractable key pair, and
 //! destroys every object it creates before it returns, whatever the outcome; a trial that
 //! fails says what the token answered.
+
+use std::collections::HashMap;
 
 use aws_lc_rs::key_wrap::{AesKek, KeyWrapPadded, AES_256};
 use cryptoki::error::Error;
@@ -12,13 +14,15 @@ use cryptoki::mechanism::vendor_defined::VendorDefinedMechanism;
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, KeyType};
 use cryptoki::session::Session;
-use trent_model::EncryptionAlgorithm;
+use trent_model::{EncryptionAlgorithm, KeySpec};
 
-use super::families::{oaep_mechanism, Curve};
+use super::families::{kind, needs, oaep_mechanism, wrap_candidates, Curve, Families, OFFERED};
 use super::objects::{self, Temp, Uses};
+use super::token::{Needs, Token};
+use crate::HsmError;
 
 /// What the token answered, as PKCS#11 names it where it can.
-fn answer(e: Error) -> String {
+pub(crate) fn answer(e: Error) -> String {
     match e {
         Error::Pkcs11(rv, _) => format!("{rv:?}"),
         other => other.to_string(),
@@ -112,18 +116,98 @@ pub(crate) fn trial_key_pair(session: &Session, curve: &Curve) -> Result<(), Str
         sign: true,
         ..Uses::default()
     };
-    let mut public = objects::public_key_template(KeyType::EC, sign);
+    let (mechanism, key_type, name) = match curve.edwards {
+        true => (
+            Mechanism::EccEdwardsKeyPairGen,
+            KeyType::EC_EDWARDS,
+            "CKM_EC_EDWARDS_KEY_PAIR_GEN",
+        ),
+        false => (Mechanism::EccKeyPairGen, KeyType::EC, "CKM_EC_KEY_PAIR_GEN"),
+    };
+    let mut public = objects::public_key_template(key_type, sign);
     public.push(Attribute::EcParams(curve.params.to_vec()));
-    let private = objects::private_key_template(KeyType::EC, false, sign);
-    match session.generate_key_pair(&Mechanism::EccKeyPairGen, &public, &private) {
+    let private = objects::private_key_template(key_type, false, sign);
+    match session.generate_key_pair(&mechanism, &public, &private) {
         Ok((public, private)) => {
             drop((Temp::new(session, public), Temp::new(session, private)));
             Ok(())
         }
         Err(e) => Err(format!(
-            "curve {} (CKM_EC_KEY_PAIR_GEN answered {}), needed for its keys",
+            "curve {} ({name} answered {}), needed for its keys",
             curve.name,
             answer(e)
         )),
+    }
+}
+
+impl Families {
+    /// Asks the token: its mechanisms, its RFC 5649 wrap (by a known-answer test), its curves
+    /// (by a trial key pair each, destroyed at once).
+    pub(crate) fn probe(token: &Token) -> Result<Families, HsmError> {
+        let session = token.session();
+        let mut wrap = None;
+        for (mechanism, name) in wrap_candidates() {
+            let offered = token.mechanism_info(mechanism)?;
+            if !offered.is_some_and(|info| Needs::WrapUnwrap.met_by(&info)) {
+                continue;
+            }
+            let label = &token.label;
+            match rfc5649_known_answer(&session, mechanism) {
+                Ok(Some(padding)) => {
+                    if padding == Padding::ZerosTo8 {
+                        tracing::warn!(
+                            token = %label,
+                            "{name} appends zeros to a secret up to a multiple of 8 bytes \
+                             before RFC 5649 (SoftHSM2 before 2.7); wrapped keys carry them"
+                        );
+                    }
+                    wrap = Some((mechanism, padding));
+                    break;
+                }
+                Ok(None) => tracing::warn!(token = %label, "{name} is not RFC 5649"),
+                Err(e) => tracing::warn!(token = %label, error = %e, "{name} failed its test"),
+            }
+        }
+        let mut infos = HashMap::new();
+        for spec in OFFERED {
+            for need in needs(kind(spec).expect("offered")) {
+                if let std::collections::hash_map::Entry::Vacant(slot) =
+                    infos.entry(*need.mechanism)
+                {
+                    slot.insert(token.mechanism_info(need.mechanism)?);
+                }
+            }
+        }
+        let families = Families::assess(
+            |mechanism| infos.get(&*mechanism).copied().flatten(),
+            wrap,
+            |curve| trial_key_pair(&session, curve),
+        );
+        let mut families = families;
+        if families.check(KeySpec::Rsa2048).is_ok() {
+            for algorithm in [
+                EncryptionAlgorithm::RsaesOaepSha1,
+                EncryptionAlgorithm::RsaesOaepSha256,
+            ] {
+                if let Err(reason) = trial_oaep(&session, algorithm) {
+                    families.oaep_refused.push((algorithm, reason));
+                }
+            }
+        }
+        super::edwards::probe(&session, &mut families);
+        for (algorithm, reason) in &families.signing_refused {
+            tracing::warn!(token = %token.label, %algorithm, "{algorithm} refused: {reason}");
+        }
+        families.agree_refused = super::agree::probe(token, &session, &families)?;
+        for (spec, reason) in &families.agree_refused {
+            tracing::warn!(token = %token.label, %spec, "ECDH with {spec} keys refused: {reason}");
+        }
+        for (spec, reason) in &families.refused {
+            tracing::warn!(token = %token.label, %spec, "{spec} keys refused: {reason}");
+        }
+        for (algorithm, reason) in &families.oaep_refused {
+            tracing::warn!(token = %token.label, %algorithm, "{algorithm} refused: {reason}");
+        }
+        Ok(families)
     }
 }

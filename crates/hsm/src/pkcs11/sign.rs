@@ -119,7 +119,7 @@ fn mechanism(scheme: &Scheme, digest: Vec<u8>) -> (Mechanism<'static>, Vec<u8>) 
 }
 
 /// Whether a `C_Verify` failure means "does not verify" rather than the token failing.
-fn not_verified(e: &Error) -> bool {
+pub(super) fn not_verified(e: &Error) -> bool {
     matches!(
         e,
         Error::Pkcs11(RvError::SignatureInvalid | RvError::SignatureLenRange, _)
@@ -171,6 +171,9 @@ impl Pkcs11Hsm {
         message_type: MessageType,
         message: &[u8],
     ) -> Result<Vec<u8>, HsmError> {
+        if spec == KeySpec::EccNistEdwards25519 {
+            return self.eddsa_sign(key, spec, algorithm, message_type, message);
+        }
         let (hash, scheme) = scheme(spec, algorithm)?;
         let digest = digest_of(hash, message_type, message, algorithm)?;
         let (entry, kind) = self.key(key, spec)?;
@@ -202,6 +205,9 @@ impl Pkcs11Hsm {
         message: &[u8],
         signature: &[u8],
     ) -> Result<bool, HsmError> {
+        if spec == KeySpec::EccNistEdwards25519 {
+            return self.eddsa_verify(key, spec, algorithm, message_type, message, signature);
+        }
         let (hash, scheme) = scheme(spec, algorithm)?;
         let digest = digest_of(hash, message_type, message, algorithm)?;
         let (entry, kind) = self.key(key, spec)?;

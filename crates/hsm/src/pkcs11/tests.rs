@@ -345,7 +345,7 @@ fn the_token_derives_and_seals_exactly_as_the_soft_backend() {
 /// material of a generation (destroyed at once), not extractable.
 #[test]
 fn no_object_trent_creates_reveals_its_value() {
-    let (_token, hsm) = TestToken::initialized();
+    let (_token, mut hsm) = TestToken::initialized();
     let id = key_id();
     for version in 1..=3 {
         let wrapped = hsm.generate_symmetric(id, version).unwrap();
@@ -365,12 +365,34 @@ fn no_object_trent_creates_reveals_its_value() {
         hsm.unwrap_secret(b"AKIB", &secret),
         Err(HsmError::UnwrapSecret)
     ));
-    let families = super::keys_tests::use_one_key_of_each_family(&hsm);
-    assert_eq!(hsm.cached_keys(), 3 + 3);
+    // The ECDH secret (the one readable object) is destroyed once read: counted below.
+    let mut families = super::keys_tests::use_one_key_of_each_family(&hsm);
+    // An Ed25519 private key as trent's template makes it (SoftHSM2 2.6.1 cannot wrap
+    // Ed25519 keys, so it enters the cache by C_CreateObject; see `edwards_tests.rs`).
+    let spec = KeySpec::EccNistEdwards25519;
+    hsm.families.refused.retain(|(refused, _)| *refused != spec);
+    let ed = aws_lc_rs::signature::Ed25519KeyPair::from_seed_unchecked(&[1; 32]).unwrap();
+    let spki = aws_lc_rs::encoding::AsDer::<aws_lc_rs::encoding::PublicKeyX509Der>::as_der(
+        aws_lc_rs::signature::KeyPair::public_key(&ed),
+    )
+    .unwrap();
+    let ed_id = key_id();
+    let blob = hsm.known_key(ed_id, &[1; 32], spki.as_ref());
+    let ed_key = MaterialRef {
+        key_id: ed_id,
+        version: 1,
+        wrapped: &blob,
+    };
+    let algorithm = trent_model::SigningAlgorithm::Ed25519Sha512;
+    let raw = trent_model::MessageType::Raw;
+    hsm.sign(ed_key, spec, algorithm, raw, b"m").unwrap();
+    families += 2;
+    assert_eq!(hsm.cached_keys(), 3 + 4);
     let objects = hsm.all_objects();
     // The domain key, the MAC and secret keys derived from it, three cached versions, an HMAC
-    // key and two key pairs: every temporary object (KEKs, per-ciphertext keys, generated
-    // material and key pairs, known-answer keys, trial key pairs) is gone.
+    // key and three key pairs: every temporary object (KEKs, per-ciphertext keys, generated
+    // material and key pairs, ECDH secrets, known-answer keys, trial key pairs and wraps) is
+    // gone.
     assert_eq!(objects.len(), 6 + families, "{objects:?}");
     let mut public_keys = 0;
     for object in objects {
@@ -403,9 +425,9 @@ fn no_object_trent_creates_reveals_its_value() {
             "object {object}"
         );
     }
-    assert_eq!(public_keys, 2);
+    assert_eq!(public_keys, 3);
     hsm.forget_key(id);
-    assert_eq!(hsm.cached_keys(), 3);
+    assert_eq!(hsm.cached_keys(), 4);
     assert_eq!(hsm.all_objects().len(), 3 + families);
 }
 
