@@ -59,6 +59,38 @@ impl Batch {
         Batch { seq, prev, events }
     }
 
+    /// [`Batch::seal`] for storing: each event's canonical bytes (with its link) and the
+    /// batch's hash, serializing each event once (the state machine seals every batch on
+    /// every node, so this is the trail's hot path). The same bytes and hash as
+    /// `seal(..).events[i].canonical_bytes()` and `seal(..).hash()`.
+    pub fn seal_to_bytes(
+        seq: u64,
+        prev: [u8; 32],
+        mut events: Vec<Event>,
+    ) -> (Vec<Vec<u8>>, [u8; 32]) {
+        let count = u32::try_from(events.len()).expect("a batch holds fewer than 2^32 events");
+        let mut batch = BatchHasher::new(seq, &prev);
+        let mut before = prev;
+        let mut out = Vec::with_capacity(events.len());
+        for (index, event) in (0u32..).zip(events.iter_mut()) {
+            let link = ChainLink {
+                batch: seq,
+                index,
+                count,
+                prev: before,
+            };
+            event
+                .additional_event_data
+                .get_or_insert_with(AdditionalEventData::default)
+                .chain = Some(link);
+            let bytes = event.canonical_bytes();
+            before = hash_event_bytes(&bytes);
+            batch.add(&bytes);
+            out.push(bytes);
+        }
+        (out, batch.finish())
+    }
+
     /// The batch's hash: what the next batch names as `prev` and a digest signs for.
     pub fn hash(&self) -> [u8; 32] {
         let mut h = BatchHasher::new(self.seq, &self.prev);

@@ -120,20 +120,20 @@ impl State {
             return Ok(Outcome::Done);
         }
         let tip = self.audit_tip;
-        let batch = Batch::seal(tip.next_seq, tip.hash, parsed);
+        let count = parsed.len() as u64;
+        let (sealed, hash) = Batch::seal_to_bytes(tip.next_seq, tip.hash, parsed);
         let stored = StoredBatch {
             prev: tip.hash,
             time: self.clock,
-            events: batch
-                .events
-                .iter()
-                .map(|e| String::from_utf8(e.canonical_bytes()).expect("JSON is UTF-8"))
+            events: sealed
+                .into_iter()
+                .map(|bytes| String::from_utf8(bytes).expect("JSON is UTF-8"))
                 .collect(),
         };
         self.audit_tip = AuditTip {
             next_seq: tip.next_seq + 1,
-            hash: batch.hash(),
-            events: tip.events + batch.events.len() as u64,
+            hash,
+            events: tip.events + count,
             time: self.clock,
             ..tip
         };

@@ -199,3 +199,14 @@ fn the_last_sequence_number_does_not_overflow() {
     let end = b[0].hash();
     assert_eq!(verify_chain_to(&b, &end), Ok(()));
 }
+
+#[test]
+fn sealing_to_bytes_gives_the_sealed_events_bytes_and_the_batch_hash() {
+    let events: Vec<_> = (0..5).map(encrypt_event).collect();
+    let prev = [7u8; 32];
+    let sealed = Batch::seal(4, prev, events.clone());
+    let (bytes, hash) = Batch::seal_to_bytes(4, prev, events);
+    let expected: Vec<Vec<u8>> = sealed.events.iter().map(|e| e.canonical_bytes()).collect();
+    assert_eq!(bytes, expected);
+    assert_eq!(hash, sealed.hash());
+}
