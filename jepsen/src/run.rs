@@ -99,13 +99,21 @@ pub async fn run(options: Options) -> Result<bool> {
     wait_healthy(&nodes, &clients).await?;
     final_reads(&clients, &recorder, &plan).await;
 
-    let trail = crate::trail::collect(&clients, &options.out.join("audit")).await;
+    // A run with the trail off (`--trentd-arg=--audit-trail=false`) has none to check.
+    let audit_off = options
+        .trentd_args
+        .iter()
+        .any(|a| a == "--audit-trail=false");
+    let trail = match audit_off {
+        true => None,
+        false => Some(crate::trail::collect(&clients, &options.out.join("audit")).await),
+    };
     let entries = recorder.entries();
     let mut verdicts = check::check_all(&entries, &options.check);
-    verdicts.push(check::audit::check_audit(
-        &crate::history::completed(&entries),
-        trail,
-    ));
+    if let Some(trail) = trail {
+        let ops = crate::history::completed(&entries);
+        verdicts.push(check::audit::check_audit(&ops, trail));
+    }
     verdicts.push(crash_verdict(&crashes.lock().unwrap()));
     if options.nemeses.contains(&Fault::Wipe) {
         verdicts.push(wipe_verdict(&nemesis.wipe_findings.lock().unwrap()));
@@ -514,10 +522,20 @@ fn print_summary(options: &Options, verdicts: &[Verdict]) {
     println!("report: {}", options.out.join("report.html").display());
 }
 
-/// Entries of a finished run's history file (for `trent-jepsen check`).
+/// The checkers on a finished run's directory (for `trent-jepsen check`): its history, and
+/// its exported audit trail when it has one.
 pub fn recheck(dir: &std::path::Path, config: &CheckConfig) -> Result<Vec<Verdict>> {
     let entries: Vec<Entry> = history::load(&dir.join("history.jsonl"))?;
-    Ok(check::check_all(&entries, config))
+    let mut verdicts = check::check_all(&entries, config);
+    let audit = dir.join("audit");
+    if let Ok(key) = std::fs::read(audit.join("audit-public-key.der")) {
+        let trail = trent_audit::verify_dir(&audit, &key)
+            .map_err(|finding| finding.to_string())
+            .and_then(|_| trent_audit::read_events(&audit));
+        let ops = history::completed(&entries);
+        verdicts.push(check::audit::check_audit(&ops, trail));
+    }
+    Ok(verdicts)
 }
 #[cfg(test)]
 mod verdict_tests {

@@ -10,8 +10,10 @@
 //!   `x-amzn-RequestId` its answer carried, naming the same operation and key, with the
 //!   same error code when the answer was a business error and none when it succeeded.
 //! - No event exists for an operation that did not happen: an operation that certainly took
-//!   no effect (`Fail`) has no successful event, and no two events share a request id (one
-//!   event per answered attempt).
+//!   no effect (`Fail`) has no successful event, and events that share a request id agree:
+//!   one attempt delivered to the leader twice (a late duplicate of a forwarded request) is
+//!   recorded twice, as it was served twice; a write's copies have one outcome (it replays
+//!   its first answer), a read's may differ (it ran again, against a later state).
 //!
 //! Operations whose outcome is unknown (`Info`) may have events or not, as Jepsen allows;
 //! multi-page reads (ListKeys) name no single request and are not matched.
@@ -42,12 +44,28 @@ pub fn check_audit(ops: &[Completed], events: Result<Vec<Event>, String>) -> Ver
     };
     let mut anomalies = Vec::new();
     let mut by_request: HashMap<&str, &Event> = HashMap::new();
+    let mut copies = 0usize;
     for event in &events {
-        if by_request.insert(&event.request_id, event).is_some() {
-            anomalies.push(format!(
-                "two events carry request id {} ({})",
-                event.request_id, event.event_name
-            ));
+        match by_request.get(event.request_id.as_str()) {
+            None => {
+                by_request.insert(&event.request_id, event);
+            }
+            // A read served twice runs twice, against the state of each time; a write
+            // served twice replays its first answer.
+            Some(first)
+                if first.event_name == event.event_name
+                    && (first.error_code == event.error_code || event.read_only) =>
+            {
+                copies += 1;
+            }
+            Some(first) => anomalies.push(format!(
+                "two events of request id {} disagree: {} {:?} and {} {:?}",
+                event.request_id,
+                first.event_name,
+                first.error_code,
+                event.event_name,
+                event.error_code
+            )),
         }
     }
     let (mut matched, mut unmatched_info) = (0usize, 0usize);
@@ -92,6 +110,7 @@ pub fn check_audit(ops: &[Completed], events: Result<Vec<Event>, String>) -> Ver
             "acknowledged": acknowledged,
             "matched": matched,
             "info_without_event": unmatched_info,
+            "served_twice": copies,
         }),
     )
 }
@@ -214,6 +233,11 @@ mod tests {
         ];
         let verdict = check_audit(&[ok.clone(), refused.clone()], Ok(events.clone()));
         assert_eq!(verdict.validity, Validity::Valid, "{:?}", verdict.anomalies);
+        // One attempt served twice (a late duplicate) is two agreeing events.
+        let mut twice = events.clone();
+        twice.push(event("r1", "DisableKey", None));
+        let verdict = check_audit(&[ok.clone(), refused.clone()], Ok(twice));
+        assert_eq!(verdict.validity, Validity::Valid, "{:?}", verdict.anomalies);
 
         // Missing, another operation, another outcome, a copy: each is an anomaly.
         for bad in [
@@ -226,7 +250,7 @@ mod tests {
             vec![
                 events[0].clone(),
                 events[1].clone(),
-                event("r1", "DisableKey", None),
+                event("r1", "DisableKey", Some("NotFoundException")),
             ],
         ] {
             let verdict = check_audit(&[ok.clone(), refused.clone()], Ok(bad.clone()));
