@@ -113,6 +113,10 @@ pub struct Nemesis {
     pub power_loss_modes: Vec<PowerLossMode>,
     /// Nodes that did not keep the rules of a full disk or a failed fsync (`disk.rs`).
     pub disk_findings: std::sync::Mutex<Vec<String>>,
+    /// Where the audit trail is exported after every fault (`None`: the trail is off), and
+    /// what those exports found: (verified, findings).
+    pub audit_dir: Option<std::path::PathBuf>,
+    pub audit_checks: std::sync::Mutex<(usize, Vec<String>)>,
 }
 
 /// How far the clock nemesis moves the leader's clock: past every deletion window (7-30 days).

@@ -87,6 +87,8 @@ pub async fn run(options: Options) -> Result<bool> {
         wipe_findings: Default::default(),
         power_loss_modes: options.power_loss_modes.clone(),
         disk_findings: Default::default(),
+        audit_dir: (!audit_off(&options)).then(|| options.out.join("audit")),
+        audit_checks: Default::default(),
     };
     let deadline = Instant::now() + options.time_limit;
     let crashes = Arc::new(std::sync::Mutex::new(vec![]));
@@ -99,20 +101,19 @@ pub async fn run(options: Options) -> Result<bool> {
     wait_healthy(&nodes, &clients).await?;
     final_reads(&clients, &recorder, &plan).await;
 
-    // A run with the trail off (`--trentd-arg=--audit-trail=false`) has none to check.
-    let audit_off = options
-        .trentd_args
-        .iter()
-        .any(|a| a == "--audit-trail=false");
-    let trail = match audit_off {
-        true => None,
-        false => Some(crate::trail::collect(&clients, &options.out.join("audit")).await),
+    let trail = match &nemesis.audit_dir {
+        None => None,
+        Some(dir) => Some(crate::trail::collect(&clients, dir).await),
     };
     let entries = recorder.entries();
     let mut verdicts = check::check_all(&entries, &options.check);
     if let Some(trail) = trail {
         let ops = crate::history::completed(&entries);
-        verdicts.push(check::audit::check_audit(&ops, trail));
+        let trail = trail.map_err(|failed| format!("{failed:?}"));
+        let mut verdict = check::audit::check_audit(&ops, trail);
+        let (verified, findings) = std::mem::take(&mut *nemesis.audit_checks.lock().unwrap());
+        check::audit::add_mid_run(&mut verdict, verified, findings);
+        verdicts.push(verdict);
     }
     verdicts.push(crash_verdict(&crashes.lock().unwrap()));
     if options.nemeses.contains(&Fault::Wipe) {
@@ -345,6 +346,7 @@ async fn run_nemesis(
         let active = nemesis.start(*fault).await?;
         tokio::time::sleep(options.fault_duration).await;
         nemesis.stop(active).await?;
+        check_trail_after(nemesis, fault.name()).await;
     }
     tokio::time::sleep_until(deadline).await;
     note_crashes(nemesis, &crashes).await;
@@ -520,6 +522,33 @@ fn print_summary(options: &Options, verdicts: &[Verdict]) {
         }
     }
     println!("report: {}", options.out.join("report.html").display());
+}
+
+/// A run with the trail off (`--trentd-arg=--audit-trail=false`) has none to check.
+fn audit_off(options: &Options) -> bool {
+    options
+        .trentd_args
+        .iter()
+        .any(|a| a == "--audit-trail=false")
+}
+
+/// After a fault heals: the trail exported so far verifies. An export the recovering cluster
+/// does not answer is skipped (the next one covers its events); one that does not verify is
+/// a finding.
+async fn check_trail_after(nemesis: &Nemesis, fault: &str) {
+    let Some(dir) = &nemesis.audit_dir else {
+        return;
+    };
+    match crate::trail::collect(&nemesis.clients, dir).await {
+        Ok(_) => nemesis.audit_checks.lock().unwrap().0 += 1,
+        Err(crate::trail::Failed::Unavailable(why)) => {
+            tracing::info!(fault, %why, "audit export after the fault skipped");
+        }
+        Err(crate::trail::Failed::Invalid(why)) => {
+            let finding = format!("after {fault}: the exported trail does not verify: {why}");
+            nemesis.audit_checks.lock().unwrap().1.push(finding);
+        }
+    }
 }
 
 /// The checkers on a finished run's directory (for `trent-jepsen check`): its history, and

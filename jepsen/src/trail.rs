@@ -1,6 +1,7 @@
-//! After a run: the cluster's audit trail exported into the run directory (`audit/`, as
-//! `trent audit export` writes it) and verified under the cluster's audit key, for the
-//! `audit-trail` checker (`check::audit`).
+//! The cluster's audit trail exported into the run directory (`audit/`, as `trent audit
+//! export` writes it) and verified under the cluster's audit key: after every nemesis (each
+//! export continues the directory's digest chain) and after the run, for the `audit-trail`
+//! checker (`check::audit`).
 
 use std::path::Path;
 
@@ -10,9 +11,22 @@ use trent_audit::Event;
 
 use crate::client::{Clients, Outcome};
 
-/// Exports the whole trail into `dir` and answers its events once the directory verifies,
-/// or why it does not.
-pub async fn collect(clients: &Clients, dir: &Path) -> Result<Vec<Event>, String> {
+/// Why a collection failed: the cluster did not answer the export (not a finding while it
+/// recovers from a fault), or what it exported does not verify (always a finding).
+#[derive(Debug)]
+pub enum Failed {
+    Unavailable(String),
+    Invalid(String),
+}
+
+/// Exports what is new into `dir` and answers the directory's events once it verifies.
+pub async fn collect(clients: &Clients, dir: &Path) -> Result<Vec<Event>, Failed> {
+    let events = export(clients, dir).await.map_err(Failed::Unavailable)?;
+    events.map_err(Failed::Invalid)
+}
+
+/// The export; its outer error is the cluster's, its inner one the directory's.
+async fn export(clients: &Clients, dir: &Path) -> Result<Result<Vec<Event>, String>, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let key = match clients.admin("GetAuditPublicKey", &json!({})).await {
         Outcome::Answered { answer: Ok(v), .. } => blob(&v["PublicKey"])?,
@@ -43,8 +57,9 @@ pub async fn collect(clients: &Clients, dir: &Path) -> Result<Vec<Event>, String
             break;
         }
     }
-    trent_audit::verify_dir(dir, &key).map_err(|finding| finding.to_string())?;
-    trent_audit::read_events(dir)
+    Ok(trent_audit::verify_dir(dir, &key)
+        .map_err(|finding| finding.to_string())
+        .and_then(|_| trent_audit::read_events(dir)))
 }
 
 fn blob(v: &Value) -> Result<Vec<u8>, String> {

@@ -3,9 +3,9 @@
 //!
 //! - The export verifies: every digest signed by the cluster's audit key, every log file
 //!   hashed in its digest, the events' hash chain unbroken from batch 0 to the end (deleted,
-//!   reordered, edited or inserted events are named). The trail is append-only, so an
-//!   export after the last nemesis covers what every nemesis did to it (power loss
-//!   included).
+//!   reordered, edited or inserted events are named), after every fault heals (power loss
+//!   included; `run.rs` exports then, continuing the directory's digest chain) and after
+//!   the run.
 //! - Every acknowledged operation has exactly one event: the event whose `requestID` is the
 //!   `x-amzn-RequestId` its answer carried, naming the same operation and key, with the
 //!   same error code when the answer was a business error and none when it succeeded.
@@ -113,6 +113,21 @@ pub fn check_audit(ops: &[Completed], events: Result<Vec<Event>, String>) -> Ver
             "served_twice": copies,
         }),
     )
+}
+
+/// Adds what the exports after each fault found: `verified` exports that verified, and the
+/// findings of those that did not (each an anomaly: the chain must verify after every
+/// nemesis, power loss included).
+pub fn add_mid_run(verdict: &mut Verdict, verified: usize, findings: Vec<String>) {
+    if let Some(stats) = verdict.stats.as_object_mut() {
+        stats.insert("verified_after_faults".into(), verified.into());
+    }
+    verdict.summary = format!("{}; verified after {verified} faults", verdict.summary);
+    if !findings.is_empty() {
+        verdict.validity = super::Validity::Invalid;
+        verdict.anomalies.splice(0..0, findings);
+        verdict.anomalies.truncate(super::MAX_ANOMALIES);
+    }
 }
 
 /// How `event` disagrees with the acknowledged `op`, if it does.
