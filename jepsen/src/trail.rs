@@ -36,13 +36,7 @@ async fn export(clients: &Clients, dir: &Path) -> Result<Result<Vec<Event>, Stri
     loop {
         let mut input = json!({});
         if let Some(p) = trent_audit::newest_tip(dir)? {
-            input["PreviousDigest"] = json!({
-                "Object": p.object,
-                "HashValue": p.hash,
-                "Signature": p.signature,
-                "LastBatchSeq": p.last_batch_seq,
-                "LastBatchHashValue": p.last_batch_hash.iter().map(|b| format!("{b:02x}")).collect::<String>(),
-            });
+            input["PreviousDigest"] = p.to_json();
         }
         let out = match clients.admin("ExportAuditTrail", &input).await {
             Outcome::Answered { answer: Ok(v), .. } => v,

@@ -57,6 +57,20 @@ pub struct DigestTip {
     pub last_batch_hash: [u8; 32],
 }
 
+impl DigestTip {
+    /// The tip in the JSON form `TrentAdmin.ExportAuditTrail` takes as `PreviousDigest` and
+    /// answers as `Digest`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "Object": self.object,
+            "HashValue": self.hash,
+            "Signature": self.signature,
+            "LastBatchSeq": self.last_batch_seq,
+            "LastBatchHashValue": crate::hex(&self.last_batch_hash),
+        })
+    }
+}
+
 /// Writes one log file per element of `files` (each a run of consecutive batches) and a
 /// digest over them, continuing `previous`. `start`/`end` are the digest's period.
 pub fn export(

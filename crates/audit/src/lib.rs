@@ -82,7 +82,7 @@ pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// 64 hex digits as 32 bytes.
-pub(crate) fn unhex32(s: &str) -> Option<[u8; 32]> {
+/// 64 hex digits as 32 bytes (a batch hash as [`DigestTip::to_json`] writes it).
+pub fn unhex32(s: &str) -> Option<[u8; 32]> {
     unhex(s)?.try_into().ok()
 }

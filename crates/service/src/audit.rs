@@ -93,10 +93,7 @@ impl Service {
             p.events.push((json(event), Some(tx)));
         }
         self.kick_audit_flush();
-        match rx.await {
-            Ok(result) => Ok(result?),
-            Err(_) => Err(ClusterError::Unavailable("the audit buffer stopped".into()).into()),
-        }
+        committed(rx).await
     }
 
     /// Records a refused call's `event`: it waits for its batch like a success, unless
@@ -119,7 +116,7 @@ impl Service {
                 true
             } else {
                 drop(p);
-                self.push_refusal(event, key, true);
+                self.coalesce(event, key);
                 false
             }
         };
@@ -127,10 +124,7 @@ impl Service {
         if !waits {
             return Ok(());
         }
-        match rx.await {
-            Ok(result) => Ok(result?),
-            Err(_) => Err(ClusterError::Unavailable("the audit buffer stopped".into()).into()),
-        }
+        committed(rx).await
     }
 
     /// Notes, for a call the service answered without looking the key up (a write's retry
@@ -161,7 +155,7 @@ impl Service {
             event.source_ip_address.clone(),
             event.error_code.clone().unwrap_or_default(),
         );
-        self.push_refusal(event, key, true);
+        self.coalesce(event, key);
     }
 
     /// What this node's audit buffer has done.
@@ -176,26 +170,23 @@ impl Service {
         }
     }
 
-    fn push_refusal(&self, event: &Event, key: (String, String), always_coalesce: bool) {
+    /// Counts `event` into the one event of its `key` (caller or address, error code) that
+    /// the next batch carries with `coalescedEvents`.
+    fn coalesce(&self, event: &Event, key: (String, String)) {
         if !self.audit_trail_on() {
             return;
         }
         {
             let mut p = self.audit_buffer().pending.lock().expect("audit lock");
-            if !always_coalesce && p.refusals < REFUSALS_PENDING {
-                p.refusals += 1;
-                p.events.push((json(event), None));
-            } else {
-                match p.over.get_mut(&key) {
-                    Some((_, n)) => {
-                        *n += 1;
-                        self.audit_buffer()
-                            .coalesced
-                            .fetch_add(1, Ordering::Relaxed);
-                    }
-                    None => {
-                        p.over.insert(key, (event.clone(), 1));
-                    }
+            match p.over.get_mut(&key) {
+                Some((_, n)) => {
+                    *n += 1;
+                    self.audit_buffer()
+                        .coalesced
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                None => {
+                    p.over.insert(key, (event.clone(), 1));
                 }
             }
         }
@@ -289,6 +280,14 @@ impl Service {
                 "the audit trail refused a batch: {e}"
             ))),
         }
+    }
+}
+
+/// What the flush told a waiter: its event's batch committed, or why not.
+async fn committed(rx: oneshot::Receiver<Result<(), ClusterError>>) -> Result<(), OpError> {
+    match rx.await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(ClusterError::Unavailable("the audit buffer stopped".into()).into()),
     }
 }
 

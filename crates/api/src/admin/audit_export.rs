@@ -60,13 +60,7 @@ impl Admin {
             .collect();
         Ok(json!({
             "Files": files,
-            "Digest": export.tip.map(|t| json!({
-                "Object": t.object,
-                "HashValue": t.hash,
-                "Signature": t.signature,
-                "LastBatchSeq": t.last_batch_seq,
-                "LastBatchHashValue": hex(&t.last_batch_hash),
-            })),
+            "Digest": export.tip.map(|t| t.to_json()),
             "PublicKey": Blob(export.public_key),
             "More": export.more,
         }))
@@ -80,26 +74,14 @@ impl Admin {
 }
 
 fn tip(t: Tip) -> Result<DigestTip, Error> {
-    let bad =
-        || Error::invalid_member("previousDigest", "LastBatchHashValue must be 64 hex digits");
-    let bytes: Vec<u8> = (0..t.last_batch_hash_value.len())
-        .step_by(2)
-        .map(|i| {
-            t.last_batch_hash_value
-                .get(i..i + 2)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        })
-        .collect::<Option<_>>()
-        .ok_or_else(bad)?;
+    let last_batch_hash = trent_audit::unhex32(&t.last_batch_hash_value).ok_or_else(|| {
+        Error::invalid_member("previousDigest", "LastBatchHashValue must be 64 hex digits")
+    })?;
     Ok(DigestTip {
         object: t.object,
         hash: t.hash_value,
         signature: t.signature,
         last_batch_seq: t.last_batch_seq,
-        last_batch_hash: bytes.try_into().map_err(|_| bad())?,
+        last_batch_hash,
     })
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

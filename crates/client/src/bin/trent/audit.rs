@@ -151,7 +151,7 @@ async fn export(client: &Client, dir: &Path) -> Result<Value, String> {
     loop {
         let mut input = json!({});
         if let Some(p) = &previous {
-            input["PreviousDigest"] = tip_json(p);
+            input["PreviousDigest"] = p.to_json();
         }
         let out = client
             .admin("ExportAuditTrail", &input)
@@ -182,7 +182,7 @@ async fn export(client: &Client, dir: &Path) -> Result<Value, String> {
     // Tell the cluster this directory holds what it was given, so retention may prune it
     // there (nothing is exported by this call).
     if let Some(p) = &previous {
-        let input = json!({ "PreviousDigest": tip_json(p), "MaxBatches": 0 });
+        let input = json!({ "PreviousDigest": p.to_json(), "MaxBatches": 0 });
         client
             .admin("ExportAuditTrail", &input)
             .await
@@ -203,16 +203,6 @@ async fn export(client: &Client, dir: &Path) -> Result<Value, String> {
         "LastBatchHash": hex(&report.last_batch_hash),
         "PublicKey": pem(&key),
     }))
-}
-
-fn tip_json(p: &trent_audit::DigestTip) -> Value {
-    json!({
-        "Object": p.object,
-        "HashValue": p.hash,
-        "Signature": p.signature,
-        "LastBatchSeq": p.last_batch_seq,
-        "LastBatchHashValue": hex(&p.last_batch_hash),
-    })
 }
 
 /// Writes a file that must not exist yet, synced.
