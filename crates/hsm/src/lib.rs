@@ -371,6 +371,12 @@ pub trait Hsm: Send + Sync + 'static {
     fn key_check_value(&self) -> [u8; 32] {
         self.domain_mac(KEY_CHECK_PURPOSE, &[])
     }
+
+    /// Whether the HSM can serve now: a PKCS#11 token that fails (the module erroring, the
+    /// token removed or logged out) answers why; the node is unready while it does.
+    fn health(&self) -> Result<(), HsmError> {
+        Ok(())
+    }
 }
 
 /// The purpose [`Hsm::key_check_value`] derives its MAC key for.

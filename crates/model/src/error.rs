@@ -351,6 +351,7 @@ catalog! {
 
     // What trent does not do (yet), in its own words.
     unsupported(what) => UnsupportedOperation, "{what} is not supported";
+    hsm_refuses(why) => UnsupportedOperation, "{why}";
     unsupported_operation(operation) => UnsupportedOperation, "{operation} is not supported by this KMS";
 
     // The request's form (docs/ARCHITECTURE.md, AWS fidelity).

@@ -9,6 +9,8 @@ use clap::Args;
 use serde::Deserialize;
 use trent_cluster::{ClusterConfig, InitialCluster, PeerTls, RaftTuning};
 use trent_hsm::DomainKeySource;
+
+use crate::hsm_config::{HsmChoice, HsmFlags, Pkcs11File};
 use trent_model::AccountId;
 use trent_service::{Limits, RateQuotas};
 
@@ -142,6 +144,8 @@ pub struct Flags {
     #[arg(long, env = "TRENT_MAX_ALIASES_PER_KEY")]
     pub max_aliases_per_key: Option<u32>,
     #[command(flatten)]
+    pub hsm: HsmFlags,
+    #[command(flatten)]
     pub statefulset: StatefulSetFlags,
     #[command(flatten)]
     pub limits: LimitFlags,
@@ -182,6 +186,9 @@ struct FileConfig {
     raft: Option<RaftTuning>,
     region: Option<String>,
     domain_key_file: Option<PathBuf>,
+    /// `soft` or `pkcs11` (hsm_config.rs).
+    hsm: Option<String>,
+    pkcs11: Option<Pkcs11File>,
     root_account: Option<String>,
     limits: Option<FileLimits>,
     quotas: Option<FileQuotas>,
@@ -230,7 +237,8 @@ pub struct KmsConfig {
     pub region: String,
     pub limits: Limits,
     pub quotas: RateQuotas,
-    pub domain_key: DomainKeySource,
+    /// The HSM backend and where its domain key is.
+    pub hsm: HsmChoice,
     pub root_account: AccountId,
     /// Root credentials: from TRENT_ROOT_* in `run`, generated into the data dir in `dev`.
     pub root_credentials: RootCredentials,
@@ -331,14 +339,13 @@ impl ServerConfig {
         };
         cluster.validate()?;
         let domain_key = match flags.domain_key_file.or(file.domain_key_file) {
-            Some(path) => DomainKeySource::File(path),
+            Some(path) => Some(DomainKeySource::File(path)),
             None if std::env::var_os(DOMAIN_KEY_ENV).is_some() => {
-                DomainKeySource::Env(DOMAIN_KEY_ENV.into())
+                Some(DomainKeySource::Env(DOMAIN_KEY_ENV.into()))
             }
-            None => return Err(format!(
-                "domain_key_file: required (--domain-key-file, TRENT_DOMAIN_KEY_FILE, domain_key_file in the config file, or the key itself in {DOMAIN_KEY_ENV})"
-            )),
+            None => None,
         };
+        let hsm = HsmChoice::resolve(flags.hsm, file.hsm, file.pkcs11, domain_key)?;
         let (limits, quotas) = crate::limits::resolve(
             flags.max_keys_per_account,
             flags.max_aliases_per_key,
@@ -350,7 +357,7 @@ impl ServerConfig {
             region: validate_region(flags.region.or(file.region))?,
             limits,
             quotas,
-            domain_key,
+            hsm,
             root_account: flags
                 .root_account
                 .or(file.root_account)
@@ -420,7 +427,7 @@ impl ServerConfig {
             region: "us-east-1".into(),
             limits: Limits::default(),
             quotas: RateQuotas::default(),
-            domain_key: DomainKeySource::Dev(data_dir.join("dev-domain-key")),
+            hsm: HsmChoice::Soft(DomainKeySource::Dev(data_dir.join("dev-domain-key"))),
             root_account: DEV_ACCOUNT.parse().unwrap(),
             root_credentials: RootCredentials::Dev(data_dir.join("dev-credentials")),
             audit_trail: true,
@@ -452,6 +459,20 @@ impl ServerConfig {
             log_format: LogFormat::Text,
         })
     }
+}
+
+/// The `[pkcs11]` table of a configuration file, for `trentd hsm init` (which reads nothing
+/// else of it).
+pub fn pkcs11_table(path: &std::path::Path) -> Result<Option<Pkcs11File>, String> {
+    #[derive(Deserialize)]
+    struct OnlyPkcs11 {
+        pkcs11: Option<Pkcs11File>,
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("config file {}: {e}", path.display()))?;
+    let file: OnlyPkcs11 =
+        toml::from_str(&text).map_err(|e| format!("config file {}: {e}", path.display()))?;
+    Ok(file.pkcs11)
 }
 
 /// Plain peers on a non-loopback address let every host that reaches the port send Raft
@@ -650,7 +671,10 @@ mod tests {
             (3, "c", 7)
         );
         assert_eq!(c.kms.limits.aliases_per_key, 2);
-        assert_eq!(c.kms.domain_key, DomainKeySource::File("/k".into()));
+        assert_eq!(
+            c.kms.hsm,
+            HsmChoice::Soft(DomainKeySource::File("/k".into()))
+        );
         std::fs::write(&path, "node_id = 3\nnode_idd = 4\n").unwrap();
         let err = ServerConfig::resolve(Flags {
             config: Some(path),

@@ -11,11 +11,12 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use trent_cluster::ClusterNode;
-use trent_hsm::{DomainKey, Hsm, SoftHsm};
+use trent_hsm::{DomainKey, Hsm, Pkcs11Hsm, SoftHsm};
 use trent_service::{Service, ServiceConfig};
 use zeroize::Zeroizing;
 
 use crate::config::{KmsConfig, RootCredentials};
+use crate::hsm_config::HsmChoice;
 
 /// Unwrapped keys kept ready in the HSM.
 const HSM_CACHE_ENTRIES: usize = 10_000;
@@ -27,10 +28,32 @@ pub struct Credentials {
 }
 
 /// The HSM with the configured domain key; loaded before anything else starts, so a bad
-/// key stops trentd before it touches its data dir.
+/// key, token or PIN stops trentd before it touches its data dir.
 pub fn load_hsm(config: &KmsConfig) -> anyhow::Result<Arc<dyn Hsm>> {
-    let domain = DomainKey::load(&config.domain_key).map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(Arc::new(SoftHsm::new(domain, HSM_CACHE_ENTRIES)))
+    match &config.hsm {
+        HsmChoice::Soft(source) => {
+            let domain = DomainKey::load(source).map_err(|e| anyhow::anyhow!("{e}"))?;
+            Ok(Arc::new(SoftHsm::new(domain, HSM_CACHE_ENTRIES)))
+        }
+        HsmChoice::Pkcs11(settings) => {
+            let open = settings.open_config().map_err(anyhow::Error::msg)?;
+            let hsm = Pkcs11Hsm::open_with_cache(&open, HSM_CACHE_ENTRIES)
+                .map_err(|e| anyhow::anyhow!("hsm = pkcs11: {e}"))?;
+            tracing::info!(
+                module = %settings.module.display(),
+                token = %settings.token_label,
+                key = %settings.key_label,
+                key_check_value = %hex_prefix(&hsm.key_check_value()),
+                "HSM: PKCS#11 token opened; key material stays in the token"
+            );
+            Ok(Arc::new(hsm))
+        }
+    }
+}
+
+/// The first bytes of a check value, as operators compare them across nodes.
+pub fn hex_prefix(bytes: &[u8]) -> String {
+    bytes.iter().take(6).map(|b| format!("{b:02x}")).collect()
 }
 
 /// Installs the service on `node` and starts its background tasks.

@@ -9,6 +9,9 @@ mod certs;
 mod config;
 mod conn;
 mod edge;
+mod hsm;
+mod hsm_config;
+mod hsm_health;
 mod http;
 mod join;
 mod kms;
@@ -69,6 +72,9 @@ enum Cmd {
     /// Writes a development CA and per-node certificates and keys (PEM) for peer mutual TLS
     /// and the client API's TLS.
     Certs(certs::CertsArgs),
+    /// The PKCS#11 token's key ceremony (`trentd hsm init`).
+    #[command(subcommand)]
+    Hsm(hsm::HsmCmd),
 }
 
 fn main() -> ExitCode {
@@ -87,6 +93,7 @@ fn main() -> ExitCode {
             Ok(config) => (config, true),
             Err(e) => return fail(&format!("invalid configuration: {e}")),
         },
+        Cmd::Hsm(command) => return hsm::run(command),
         Cmd::Certs(args) => {
             return match certs::run(&args) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -127,8 +134,8 @@ async fn serve(config: ServerConfig, dev: bool) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot listen on {} (api_listen): {e}", config.api_listen))?;
     // A configured domain key and root secret are checked before the data dir is touched; a
     // development key is generated into the data dir, which must hold the database first.
-    let configured = match config.kms.domain_key {
-        trent_hsm::DomainKeySource::Dev(_) => None,
+    let configured = match config.kms.hsm {
+        hsm_config::HsmChoice::Soft(trent_hsm::DomainKeySource::Dev(_)) => None,
         _ => Some(kms::load_hsm(&config.kms)?),
     };
     let root = kms::load_root(&config.kms.root_credentials)?;
@@ -150,6 +157,7 @@ async fn serve(config: ServerConfig, dev: bool) -> anyhow::Result<()> {
         }
     };
     let service = kms::start(&node, hsm.clone(), &config.kms);
+    let hsm_health = hsm_health::HsmHealth::watch(node.clone(), hsm.clone());
     probe::install(&node);
     if let Some(sts) = config.statefulset.as_ref().filter(|s| !s.is_founding()) {
         let admin = join::Admin::new(&config, sts).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -192,6 +200,7 @@ async fn serve(config: ServerConfig, dev: bool) -> anyhow::Result<()> {
             node: node.clone(),
             bootstrapped: bootstrapped.clone(),
             stopping: stopping.clone(),
+            hsm: hsm_health,
         })
         .merge(metrics::router(metrics))
         .merge(api.router());
@@ -252,12 +261,15 @@ struct Probe {
     bootstrapped: Arc<AtomicBool>,
     /// SIGTERM arrived: unready from then on, whatever else holds (shutdown.rs).
     stopping: Arc<AtomicBool>,
+    /// Why the HSM cannot serve (a failed PKCS#11 token), while it cannot.
+    hsm: hsm_health::HsmHealth,
 }
 
 /// Ready when this node has bootstrapped, is not stopping, knows a leader that a quorum
 /// acknowledged within the election timeout (probe.rs), has applied the log to within
 /// `probe::MAX_LAG` entries of it, and may vote (`quarantine` says why not: a wiped or not
-/// yet recorded data dir), and its disk has space (`disk`). Anonymous, like every probe, so
+/// yet recorded data dir), its disk has space (`disk`), and its HSM answers (`hsm`: why a
+/// PKCS#11 token does not). Anonymous, like every probe, so
 /// it shows only this node's Raft positions (what `/metrics` will show too), never keys or
 /// members.
 async fn readyz(
@@ -271,7 +283,9 @@ async fn readyz(
     };
     // A node that does not vote (wiped data dir, incarnation.rs) needs its operator.
     let stopping = probe.stopping.load(Ordering::SeqCst);
+    let hsm = probe.hsm.failure();
     let code = match !stopping
+        && hsm.is_none()
         && probe::caught_up(s.last_applied, leader_applied)
         && s.quarantine.is_none()
         && s.disk.is_none()
@@ -293,6 +307,7 @@ async fn readyz(
         "purged_index": s.purged_index,
         "quarantine": s.quarantine,
         "disk": s.disk,
+        "hsm": hsm,
     });
     (code, axum::Json(body))
 }

@@ -119,6 +119,9 @@ pub struct TestNode {
     pub peer_tls: bool,
     /// More environment for the process (e.g. libfaketime's).
     pub env: Vec<(String, String)>,
+    /// Variables of the harness's own environment left out (TRENT_DOMAIN_KEY for a node
+    /// whose key is in a PKCS#11 token).
+    pub env_remove: Vec<&'static str>,
     child: Option<Child>,
 }
 
@@ -155,7 +158,8 @@ impl TestNode {
             .append(true)
             .open(&self.log)
             .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_trentd"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_trentd"));
+        command
             .arg("run")
             .args(["--cluster-name", "it", "--node-id", &self.id.to_string()])
             .args(["--data-dir", self.data_dir.to_str().unwrap()])
@@ -179,9 +183,11 @@ impl TestNode {
             .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
+            .stderr(log);
+        for name in &self.env_remove {
+            command.env_remove(name);
+        }
+        let child = command.spawn().unwrap();
         self.child = Some(child);
     }
 
@@ -276,6 +282,7 @@ impl TestCluster {
             tls: false,
             peer_tls: false,
             env: vec![],
+            env_remove: vec![],
             child: None,
         }
     }

@@ -24,10 +24,15 @@ pub fn venv_python() -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn boto3_the_aws_cli_and_the_encryption_sdk_work_unchanged() {
-    let python = venv_python();
     let cluster = TestCluster::start(65, 3, &[]);
     cluster.leader().await;
     let endpoints: Vec<String> = cluster.nodes.iter().map(|n| n.api()).collect();
+    interop_suite(&endpoints).await;
+}
+
+/// Runs the whole interop suite against `endpoints` as the test root and asserts it passed.
+pub async fn interop_suite(endpoints: &[String]) {
+    let python = venv_python();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let (ok, text) = output_of({
         let mut command = Command::new(python);

@@ -46,6 +46,9 @@ except ImportError:  # pragma: no cover
 ENDPOINTS = [e for e in os.environ["TRENT_ENDPOINTS"].split(",") if e]
 REGION = os.environ.get("TRENT_REGION", "us-east-1")
 WORK = Path(tempfile.mkdtemp(prefix="trent-key-types-"))
+# Key specs the cluster's HSM refuses by name (a PKCS#11 token lacking their mechanisms): each
+# must be refused at CreateKey with UnsupportedOperationException, and is not tried further.
+REFUSED_SPECS = set(filter(None, os.environ.get("TRENT_REFUSED_SPECS", "").split(",")))
 
 
 def kms(endpoint):
@@ -469,6 +472,11 @@ def message_for(algorithm, message_type, original, pub):
 def signing_keys():
     openssl_done = set()
     for spec, algorithms in SIGNING.items():
+        if spec in REFUSED_SPECS:
+            check_refused(f"SIGN_VERIFY {spec}: refused by the HSM, by name", LEADER.create_key,
+                          "UnsupportedOperationException", contains="PKCS#11",
+                          KeySpec=spec, KeyUsage="SIGN_VERIFY")
+            continue
         key = {}
         with case(f"SIGN_VERIFY {spec}: CreateKey, DescribeKey, GetPublicKey"):
             md = create(LEADER, spec, "SIGN_VERIFY", Description=f"key types {spec}")

@@ -25,6 +25,7 @@ mod metrics;
 mod observe;
 mod operator_mistakes;
 mod partition;
+mod pkcs11;
 mod peer_tls;
 mod rotation;
 mod sdk;
