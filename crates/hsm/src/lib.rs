@@ -43,7 +43,7 @@ mod wycheproof_tests;
 
 pub use domain::{DomainKey, DomainKeySource};
 pub use import::{ImportParameters, ImportTokenFacts, ImportedMaterial};
-pub use pkcs11::{Pkcs11Config, Pkcs11Hsm};
+pub use pkcs11::{InitReport, Pkcs11Config, Pkcs11Hsm};
 pub use secret_file::read_secret_file;
 pub use soft::{SoftHsm, DEFAULT_CACHE_ENTRIES};
 

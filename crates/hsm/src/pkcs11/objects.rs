@@ -12,9 +12,10 @@
 //! from bytes trent holds. The exceptions to "no known bytes in the token" are the start-up
 //! known-answer tests of the RFC 5649 wrap ([`known_value_template`]: a fixed, public AES key
 //! and secret, used for one `C_WrapKey`) and of EdDSA (`edwards.rs`: a fixed, public Ed25519
-//! key, used for two signatures), each destroyed at once. The one exception to "sensitive"
-//! is an ECDH shared secret (`agree.rs`), read because DeriveSharedSecret answers it and
-//! destroyed at once.
+//! key, used for two signatures), each destroyed at once, and the domain key the key ceremony
+//! imports (`ceremony.rs`), combined from key components and carried by a [`ValueTemplate`]
+//! that zeroizes it. The one exception to "sensitive" is an ECDH shared secret (`agree.rs`),
+//! read because DeriveSharedSecret answers it and destroyed at once.
 //!
 //! Wrapped material of this backend (blob format 3): `[3][RFC 3394 AES key wrap (40 bytes)]`
 //! of the 32-byte material under `KEK(key id, version)`, a key the token derives from the
@@ -30,6 +31,7 @@ use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::Session;
 use trent_model::KeyId;
+use zeroize::Zeroize;
 
 /// First byte of material wrapped by this backend (the soft backend's are 1 and 2).
 pub(crate) const WRAP_FORMAT_PKCS11: u8 = 3;
@@ -78,7 +80,7 @@ fn secret_key(key_type: KeyType, token: bool, extractable: bool, uses: Uses) -> 
     ]
 }
 
-/// The domain key (`Pkcs11Hsm::init`): a token object, AES-256, used only to derive the keys
+/// The domain key (`ceremony.rs`): a token object, AES-256, used only to derive the keys
 /// below; not modifiable, not copyable, never extractable.
 pub(crate) fn domain_key_template(label: &str) -> Vec<Attribute> {
     let mut t = secret_key(KeyType::AES, true, false, Uses::DERIVE);
@@ -89,6 +91,40 @@ pub(crate) fn domain_key_template(label: &str) -> Vec<Attribute> {
         Attribute::Copyable(false),
     ]);
     t
+}
+
+/// The domain key created from its value (the key ceremony, `ceremony.rs`): the attributes
+/// of [`domain_key_template`] but `CKA_VALUE_LEN`, which a token takes from the value.
+pub(crate) fn domain_key_value_template(label: &str, value: &[u8; 32]) -> ValueTemplate {
+    let mut t = domain_key_template(label);
+    t.retain(|a| !matches!(a, Attribute::ValueLen(_)));
+    ValueTemplate::new(t, value)
+}
+
+/// A template carrying a secret `CKA_VALUE` for `C_CreateObject`: the value's buffer is
+/// zeroized when this drops, whether the object was created or not. (cryptoki hands the
+/// token a pointer into that buffer; nothing else copies it.)
+pub(crate) struct ValueTemplate(Vec<Attribute>);
+
+impl ValueTemplate {
+    pub(crate) fn new(mut template: Vec<Attribute>, value: &[u8]) -> ValueTemplate {
+        template.push(Attribute::Value(value.to_vec()));
+        ValueTemplate(template)
+    }
+
+    pub(crate) fn attributes(&self) -> &[Attribute] {
+        &self.0
+    }
+}
+
+impl Drop for ValueTemplate {
+    fn drop(&mut self) {
+        for attribute in &mut self.0 {
+            if let Attribute::Value(value) = attribute {
+                value.zeroize();
+            }
+        }
+    }
 }
 
 /// Freshly generated material: the one extractable object, so its KEK can wrap it; it lives

@@ -13,6 +13,7 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
+use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{AttributeInfo, AttributeType, ObjectHandle};
 use uuid::Uuid;
 
@@ -163,7 +164,7 @@ impl Pkcs11Hsm {
 #[test]
 fn init_creates_a_non_extractable_key_and_refuses_a_second() {
     let token = TestToken::new();
-    let check = Pkcs11Hsm::init(&token.config()).unwrap();
+    let check = Pkcs11Hsm::init(&token.config()).unwrap().key_check_value;
     let e = error_of(Pkcs11Hsm::init(&token.config()));
     assert!(e.contains("already holds a key labelled"), "{e}");
     let hsm = Pkcs11Hsm::open(&token.config()).unwrap();
@@ -184,7 +185,10 @@ fn init_creates_a_non_extractable_key_and_refuses_a_second() {
     drop(token);
     // Another token's domain key is another key: another check value.
     let other = TestToken::new();
-    assert_ne!(Pkcs11Hsm::init(&other.config()).unwrap(), check);
+    assert_ne!(
+        Pkcs11Hsm::init(&other.config()).unwrap().key_check_value,
+        check
+    );
 }
 
 #[test]
