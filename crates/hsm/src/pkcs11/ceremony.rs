@@ -1,4 +1,5 @@
-//! Initializing a token (`trentd hsm init`): creating the domain key in it, either generated in the token ([`Pkcs11Hsm::init`]) or combined from key
+//! Initializing a token (`trentd hsm init`): creating the domain key and the audit key pair in
+//! it, the domain key either generated in the token ([`Pkcs11Hsm::init`]) or combined from key
 //! components ([`Pkcs11Hsm::init_from_components`]: the key ceremony, which gives the token of
 //! every node of a cluster the same domain key).
 //!
@@ -15,20 +16,24 @@
 //! - Refused before the token is touched: no components, a component of zeros, two equal
 //!   components (they cancel out, leaving the key to the other custodians), components whose
 //!   XOR is zero. Refused before anything is created: a token holding a secret key with the
-//!   domain key's label (it may wrap every key of a cluster).
+//!   domain key's label (it may wrap every key of a cluster) or objects with the audit pair's.
 //! - All or nothing: if a step fails after the domain key is created, the objects created are
 //!   destroyed, so the initialization can be run again.
+//! - The audit key pair (`audit.rs`) is created from the scalar `audit_key.rs` derives from the
+//!   new domain key's MAC, computed in the token; the scalar is zeroized after its import.
 
 use std::sync::Arc;
 
 use aes::cipher::{BlockEncrypt, KeyInit};
 use cryptoki::mechanism::Mechanism;
-use cryptoki::object::ObjectHandle;
+use cryptoki::object::{Attribute, ObjectHandle};
 use cryptoki::session::Session;
 use zeroize::Zeroizing;
 
+use super::audit::{self, audit_label, AuditPair};
 use super::token::{fail, Token};
 use super::{find_keys, objects, Pkcs11Config, Pkcs11Hsm};
+use crate::audit_key::AuditKeyParts;
 use crate::HsmError;
 
 /// What an initialization answers: values to compare, nothing secret.
@@ -39,6 +44,9 @@ pub struct InitReport {
     pub key_check_value: [u8; 32],
     /// The [`component_check_value`] of each component, in order; empty for a generated key.
     pub component_check_values: Vec<[u8; 3]>,
+    /// The audit signing key's public key (DER SubjectPublicKeyInfo), what
+    /// [`crate::Hsm::audit_public_key`] answers: to publish for auditors.
+    pub audit_public_key: Vec<u8>,
 }
 
 /// A key component's check value: the first 3 bytes of AES-256-ECB(component, zero block), the
@@ -85,7 +93,8 @@ fn combine(components: &[Zeroizing<[u8; 32]>]) -> Result<Zeroizing<[u8; 32]>, Hs
 
 impl Pkcs11Hsm {
     /// Creates the domain key in the token, generated there (AES-256, a token object,
-    /// sensitive, never extractable, derive only). Refuses if the label is taken.
+    /// sensitive, never extractable, derive only), and the audit key pair beside it. Refuses
+    /// if the labels are taken.
     pub fn init(config: &Pkcs11Config) -> Result<InitReport, HsmError> {
         let template = objects::domain_key_template(&config.key_label);
         initialize(config, Vec::new(), |session| {
@@ -94,9 +103,9 @@ impl Pkcs11Hsm {
     }
 
     /// The key ceremony: creates the domain key in the token as the XOR of `components`, with
-    /// the attributes [`Pkcs11Hsm::init`] gives a generated one. Tokens initialized from the
-    /// same components hold the same domain key. Refuses no components, weak ones (see the
-    /// module) and a taken label.
+    /// the attributes [`Pkcs11Hsm::init`] gives a generated one, and the audit key pair beside
+    /// it. Tokens initialized from the same components hold the same domain and audit keys.
+    /// Refuses no components, weak ones (see the module) and taken labels.
     pub fn init_from_components(
         config: &Pkcs11Config,
         components: &[Zeroizing<[u8; 32]>],
@@ -116,8 +125,8 @@ impl Pkcs11Hsm {
     }
 }
 
-/// Opens the token, refuses a taken label, creates the domain key with `create`, and answers
-/// the report; destroys what it created if a step fails.
+/// Opens the token, refuses taken labels, creates the domain key with `create`, then the
+/// audit key pair, and answers the report; destroys what it created if a step fails.
 fn initialize(
     config: &Pkcs11Config,
     component_check_values: Vec<[u8; 3]>,
@@ -132,14 +141,36 @@ fn initialize(
     let domain = create(&token.session()).map_err(|e| fail("creating the domain key", e))?;
     created.objects.push(domain);
     let hsm = Pkcs11Hsm::on_token(token.clone(), config, 1)?;
+    let imported = {
+        let parts = AuditKeyParts::derive(|purpose, data| hsm.mac(purpose, data))?;
+        audit::create(
+            &token.session(),
+            &config.key_label,
+            &parts,
+            &mut created.objects,
+        )?;
+        parts.public_der.clone()
+        // The scalar is zeroized here.
+    };
+    let audit_public_key = match audit::find(&token, &config.key_label) {
+        AuditPair::Found { public_der, .. } if public_der == imported => public_der,
+        AuditPair::Found { .. } => {
+            return Err(HsmError::Token(
+                "the token answers another audit public key than the one imported".into(),
+            ))
+        }
+        AuditPair::Unusable(why) => return Err(HsmError::Token(why)),
+    };
     created.objects.clear();
     Ok(InitReport {
         key_check_value: hsm.check_value,
         component_check_values,
+        audit_public_key,
     })
 }
 
-/// Refuses a token holding a secret key labelled as the domain key.
+/// Refuses a token holding a secret key labelled as the domain key, or any object labelled
+/// as the audit key pair.
 fn refuse_taken(token: &Token, config: &Pkcs11Config) -> Result<(), HsmError> {
     let session = token.session();
     let existing = find_keys(&session, &config.key_label)
@@ -149,6 +180,17 @@ fn refuse_taken(token: &Token, config: &Pkcs11Config) -> Result<(), HsmError> {
             "token {:?} already holds a key labelled {:?}; refusing to create another (it may \
              wrap every key of a cluster)",
             token.label, config.key_label
+        )));
+    }
+    let label = audit_label(&config.key_label);
+    let audit = session
+        .find_objects(&[Attribute::Label(label.as_bytes().to_vec())])
+        .map_err(|e| fail("looking for the audit key pair", e))?;
+    if !audit.is_empty() {
+        return Err(HsmError::Token(format!(
+            "token {:?} already holds objects labelled {label:?} (an audit key pair left by an \
+             earlier initialization?); refusing to create another: delete them first",
+            token.label
         )));
     }
     Ok(())

@@ -24,12 +24,19 @@
 //! [`Pkcs11Hsm::init_from_components`] (the key ceremony) creates it, with the same
 //! attributes, as the XOR of key components held by custodians, so the tokens of every node
 //! hold the same domain key while no one person ever knew it; it reports each component's
-//! check value and the key check value to compare. See docs/ARCHITECTURE.md, "PKCS#11 backend
-//! (issue 26)".
+//! check value and the key check value to compare. Both create the audit signing key
+//! (`audit.rs`) beside it, labelled `{key_label}/audit`: an ECDSA P-256 token object,
+//! sensitive, never extractable, sign only, whose scalar is derived at initialization from
+//! the domain MAC (as the soft backend derives it) and zeroized after its import; so every
+//! token holding the same domain key signs audit digests under the same public key, and the
+//! scalar is never in memory afterwards. A token initialized before the audit key existed
+//! still opens; its audit methods answer [`HsmError::Token`] saying it must be
+//! re-initialized. See docs/ARCHITECTURE.md, "PKCS#11 backend (issue 26)".
 
 mod agree;
 #[cfg(test)]
 mod agree_tests;
+mod audit;
 mod cache;
 mod ceremony;
 #[cfg(test)]
@@ -60,6 +67,7 @@ use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHan
 use cryptoki::session::Session;
 use zeroize::Zeroizing;
 
+use audit::AuditPair;
 use cache::HandleCache;
 pub use ceremony::{component_check_value, InitReport};
 use families::Families;
@@ -112,11 +120,14 @@ pub struct Pkcs11Hsm {
     check_value: [u8; 32],
     /// The key specs beyond SYMMETRIC_DEFAULT the token serves, found at open.
     families: Families,
+    /// The audit signing key pair (token objects), found at open (`audit.rs`).
+    audit: AuditPair,
 }
 
 impl Pkcs11Hsm {
     /// Loads the module, finds the token, checks its mechanisms, logs in, and finds the domain
-    /// key, which must be a non-extractable, sensitive AES-256 key that may derive.
+    /// key, which must be a non-extractable, sensitive AES-256 key that may derive, and the
+    /// audit key pair beside it (whose absence only the audit methods report, `audit.rs`).
     pub fn open(config: &Pkcs11Config) -> Result<Pkcs11Hsm, HsmError> {
         Self::open_with_cache(config, DEFAULT_CACHE_ENTRIES)
     }
@@ -128,9 +139,13 @@ impl Pkcs11Hsm {
         cache_entries: usize,
     ) -> Result<Pkcs11Hsm, HsmError> {
         let token = Arc::new(Token::open(config)?);
-        Self::on_token(token, config, cache_entries)
+        let mut hsm = Self::on_token(token, config, cache_entries)?;
+        hsm.audit = audit::find(&hsm.token, &config.key_label);
+        Ok(hsm)
     }
 
+    /// The HSM on an open token, without its audit key pair (which an initialization has yet
+    /// to create).
     fn on_token(
         token: Arc<Token>,
         config: &Pkcs11Config,
@@ -172,6 +187,7 @@ impl Pkcs11Hsm {
             fingerprint: [0; 32],
             check_value: [0; 32],
             families,
+            audit: AuditPair::Unusable("the audit key pair is being created".into()),
         };
         hsm.fingerprint = hsm.mac(FINGERPRINT_PURPOSE, &[])?;
         hsm.check_value = hsm.mac(crate::KEY_CHECK_PURPOSE, &[])?;

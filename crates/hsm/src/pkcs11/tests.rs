@@ -136,6 +136,12 @@ impl Pkcs11Hsm {
         self.token.session().find_objects(&[]).unwrap()
     }
 
+    /// Test only: the token objects trent created (the domain key, the audit key pair).
+    pub(super) fn token_objects(&self) -> Vec<ObjectHandle> {
+        let session = self.token.session();
+        session.find_objects(&[Attribute::Token(true)]).unwrap()
+    }
+
     /// Test only: how the token answers a request for `attribute` of `object`.
     pub(super) fn attribute_info(
         &self,
@@ -393,14 +399,17 @@ fn no_object_trent_creates_reveals_its_value() {
     families += 2;
     assert_eq!(hsm.cached_keys(), 3 + 4);
     let objects = hsm.all_objects();
-    // The domain key, the MAC and secret keys derived from it, three cached versions, an HMAC
-    // key and three key pairs: every temporary object (KEKs, per-ciphertext keys, generated
+    // The domain key and the audit key pair, the MAC and secret keys derived from the domain
+    // key, three cached versions, an HMAC key and three key pairs: every temporary object (KEKs, per-ciphertext keys, generated
     // material and key pairs, ECDH secrets, known-answer keys, trial key pairs and wraps) is
     // gone.
-    assert_eq!(objects.len(), 6 + families, "{objects:?}");
+    assert_eq!(objects.len(), 8 + families, "{objects:?}");
+    let token_objects = hsm.token_objects();
+    assert_eq!(token_objects.len(), 3);
     let mut public_keys = 0;
     for object in objects {
-        assert_eq!(hsm.flag(object, AttributeType::Token), object == hsm.domain);
+        let token_object = token_objects.contains(&object);
+        assert_eq!(hsm.flag(object, AttributeType::Token), token_object);
         let class = hsm
             .token
             .session()
@@ -429,10 +438,10 @@ fn no_object_trent_creates_reveals_its_value() {
             "object {object}"
         );
     }
-    assert_eq!(public_keys, 3);
+    assert_eq!(public_keys, 4);
     hsm.forget_key(id);
     assert_eq!(hsm.cached_keys(), 4);
-    assert_eq!(hsm.all_objects().len(), 3 + families);
+    assert_eq!(hsm.all_objects().len(), 5 + families);
 }
 
 #[test]
@@ -454,7 +463,7 @@ fn the_cache_is_bounded_and_destroys_what_it_evicts() {
         hsm.encrypt(key, &hsm.salt(), b"m", b"").unwrap();
     }
     assert_eq!(hsm.cached_keys(), 2);
-    assert_eq!(hsm.all_objects().len(), 3 + 2);
+    assert_eq!(hsm.all_objects().len(), 5 + 2);
 }
 
 #[test]
