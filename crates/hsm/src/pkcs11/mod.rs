@@ -18,13 +18,29 @@
 //! back to software. A token that lacks a mechanism the symmetric keys or the domain key need is
 //! refused at [`Pkcs11Hsm::open`], naming it; one that lacks what a spec or algorithm needs
 //! serves the rest and refuses that one by name ([`HsmError::Pkcs11Lacks`], `families.rs`).
-//! The domain key is found by label at open and created only by [`Pkcs11Hsm::init`], which
-//! refuses a label that exists. See docs/ARCHITECTURE.md, "PKCS#11 backend (issue 26)".
+//!
+//! The domain key is found by label at open and created only by an initialization, which
+//! refuses a label that exists (`ceremony.rs`): [`Pkcs11Hsm::init`] generates it in the token;
+//! [`Pkcs11Hsm::init_from_components`] (the key ceremony) creates it, with the same
+//! attributes, as the XOR of key components held by custodians, so the tokens of every node
+//! hold the same domain key while no one person ever knew it; it reports each component's
+//! check value and the key check value to compare. Both create the audit signing key
+//! (`audit.rs`) beside it, labelled `{key_label}/audit`: an ECDSA P-256 token object,
+//! sensitive, never extractable, sign only, whose scalar is derived at initialization from
+//! the domain MAC (as the soft backend derives it) and zeroized after its import; so every
+//! token holding the same domain key signs audit digests under the same public key, and the
+//! scalar is never in memory afterwards. A token initialized before the audit key existed
+//! still opens; its audit methods answer [`HsmError::Token`] saying it must be
+//! re-initialized. See docs/ARCHITECTURE.md, "PKCS#11 backend (issue 26)".
 
 mod agree;
 #[cfg(test)]
 mod agree_tests;
+mod audit;
 mod cache;
+mod ceremony;
+#[cfg(test)]
+mod ceremony_tests;
 mod der;
 mod edwards;
 #[cfg(test)]
@@ -47,12 +63,13 @@ mod token;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::Session;
 use zeroize::Zeroizing;
 
+use audit::AuditPair;
 use cache::HandleCache;
+pub use ceremony::{component_check_value, InitReport};
 use families::Families;
 use objects::{blocks, derived_aes_template, derived_mac_template, ecb_derive, Uses};
 use token::{fail, Token};
@@ -103,11 +120,14 @@ pub struct Pkcs11Hsm {
     check_value: [u8; 32],
     /// The key specs beyond SYMMETRIC_DEFAULT the token serves, found at open.
     families: Families,
+    /// The audit signing key pair (token objects), found at open (`audit.rs`).
+    audit: AuditPair,
 }
 
 impl Pkcs11Hsm {
     /// Loads the module, finds the token, checks its mechanisms, logs in, and finds the domain
-    /// key, which must be a non-extractable, sensitive AES-256 key that may derive.
+    /// key, which must be a non-extractable, sensitive AES-256 key that may derive, and the
+    /// audit key pair beside it (whose absence only the audit methods report, `audit.rs`).
     pub fn open(config: &Pkcs11Config) -> Result<Pkcs11Hsm, HsmError> {
         Self::open_with_cache(config, DEFAULT_CACHE_ENTRIES)
     }
@@ -119,36 +139,13 @@ impl Pkcs11Hsm {
         cache_entries: usize,
     ) -> Result<Pkcs11Hsm, HsmError> {
         let token = Arc::new(Token::open(config)?);
-        Self::on_token(token, config, cache_entries)
+        let mut hsm = Self::on_token(token, config, cache_entries)?;
+        hsm.audit = audit::find(&hsm.token, &config.key_label);
+        Ok(hsm)
     }
 
-    /// Creates the domain key in the token (AES-256, a token object, sensitive, never
-    /// extractable, derive only) and answers its key check value (to compare across nodes).
-    /// Refuses if a secret key with the label exists: it may wrap every key of a cluster.
-    pub fn init(config: &Pkcs11Config) -> Result<[u8; 32], HsmError> {
-        let token = Arc::new(Token::open(config)?);
-        {
-            let session = token.session();
-            let existing = find_keys(&session, &config.key_label)
-                .map_err(|e| fail("looking for the domain key", e))?;
-            if !existing.is_empty() {
-                return Err(HsmError::Token(format!(
-                    "token {:?} already holds a key labelled {:?}; refusing to create another \
-                     (it may wrap every key of a cluster)",
-                    token.label, config.key_label
-                )));
-            }
-            session
-                .generate_key(
-                    &Mechanism::AesKeyGen,
-                    &objects::domain_key_template(&config.key_label),
-                )
-                .map_err(|e| fail("generating the domain key", e))?;
-        }
-        let hsm = Self::on_token(token, config, 1)?;
-        Ok(hsm.check_value)
-    }
-
+    /// The HSM on an open token, without its audit key pair (which an initialization has yet
+    /// to create).
     fn on_token(
         token: Arc<Token>,
         config: &Pkcs11Config,
@@ -190,6 +187,7 @@ impl Pkcs11Hsm {
             fingerprint: [0; 32],
             check_value: [0; 32],
             families,
+            audit: AuditPair::Unusable("the audit key pair is being created".into()),
         };
         hsm.fingerprint = hsm.mac(FINGERPRINT_PURPOSE, &[])?;
         hsm.check_value = hsm.mac(crate::KEY_CHECK_PURPOSE, &[])?;
@@ -218,7 +216,7 @@ fn domain_key(session: &Session, token: &str, label: &str) -> Result<ObjectHandl
         [] => {
             return Err(HsmError::Token(format!(
                 "no key labelled {label:?} in token {token:?}: create it with `trentd hsm init` \
-                 (Pkcs11Hsm::init) or the key ceremony"
+                 (Pkcs11Hsm::init, or Pkcs11Hsm::init_from_components for the key ceremony)"
             )))
         }
         _ => {

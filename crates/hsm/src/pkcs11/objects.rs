@@ -4,17 +4,20 @@
 //! Guarantees: every secret and private key has `CKA_SENSITIVE` true (its value never leaves
 //! the token in plaintext) and exactly the uses its role needs (all others explicitly false);
 //! public keys carry only the verify and encrypt uses of their key; every object but the
-//! domain key is a session object (`CKA_TOKEN` false: gone when its session closes, never on
-//! the token's storage); every secret and private key is `CKA_EXTRACTABLE` false except
+//! domain key and the audit key pair (`audit.rs`) is a session object (`CKA_TOKEN` false: gone
+//! when its session closes, never on the token's storage); those three are token objects,
+//! not modifiable, not copyable; every secret and private key is `CKA_EXTRACTABLE` false except
 //! freshly generated material or a freshly generated private key, which must be wrappable
 //! once by its key-version wrapping key and is destroyed right after (a [`Temp`]). Derived
 //! keys are computed by the token (`CKM_AES_ECB_ENCRYPT_DATA`) from inputs built here, never
 //! from bytes trent holds. The exceptions to "no known bytes in the token" are the start-up
 //! known-answer tests of the RFC 5649 wrap ([`known_value_template`]: a fixed, public AES key
 //! and secret, used for one `C_WrapKey`) and of EdDSA (`edwards.rs`: a fixed, public Ed25519
-//! key, used for two signatures), each destroyed at once. The one exception to "sensitive"
-//! is an ECDH shared secret (`agree.rs`), read because DeriveSharedSecret answers it and
-//! destroyed at once.
+//! key, used for two signatures), each destroyed at once, and the two keys an initialization
+//! may import (`ceremony.rs`): the domain key combined from key components, and the audit
+//! key's scalar derived from the domain MAC, each carried by a [`ValueTemplate`] that zeroizes
+//! it. The one exception to "sensitive" is an ECDH shared secret (`agree.rs`), read because
+//! DeriveSharedSecret answers it and destroyed at once.
 //!
 //! Wrapped material of this backend (blob format 3): `[3][RFC 3394 AES key wrap (40 bytes)]`
 //! of the 32-byte material under `KEK(key id, version)`, a key the token derives from the
@@ -30,6 +33,7 @@ use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::Session;
 use trent_model::KeyId;
+use zeroize::Zeroize;
 
 /// First byte of material wrapped by this backend (the soft backend's are 1 and 2).
 pub(crate) const WRAP_FORMAT_PKCS11: u8 = 3;
@@ -78,7 +82,7 @@ fn secret_key(key_type: KeyType, token: bool, extractable: bool, uses: Uses) -> 
     ]
 }
 
-/// The domain key (`Pkcs11Hsm::init`): a token object, AES-256, used only to derive the keys
+/// The domain key (`ceremony.rs`): a token object, AES-256, used only to derive the keys
 /// below; not modifiable, not copyable, never extractable.
 pub(crate) fn domain_key_template(label: &str) -> Vec<Attribute> {
     let mut t = secret_key(KeyType::AES, true, false, Uses::DERIVE);
@@ -89,6 +93,53 @@ pub(crate) fn domain_key_template(label: &str) -> Vec<Attribute> {
         Attribute::Copyable(false),
     ]);
     t
+}
+
+/// The domain key created from its value (the key ceremony, `ceremony.rs`): the attributes
+/// of [`domain_key_template`] but `CKA_VALUE_LEN`, which a token takes from the value.
+pub(crate) fn domain_key_value_template(label: &str, value: &[u8; 32]) -> ValueTemplate {
+    let mut t = domain_key_template(label);
+    t.retain(|a| !matches!(a, Attribute::ValueLen(_)));
+    ValueTemplate::new(t, value)
+}
+
+/// `template` (a session object's) as a token object labelled `label`, not modifiable and
+/// not copyable, as the domain key is: the audit key pair (`audit.rs`).
+pub(crate) fn token_object(mut template: Vec<Attribute>, label: &str) -> Vec<Attribute> {
+    template.retain(|a| !matches!(a, Attribute::Token(_)));
+    template.extend([
+        Attribute::Token(true),
+        Attribute::Label(label.as_bytes().to_vec()),
+        Attribute::Modifiable(false),
+        Attribute::Copyable(false),
+    ]);
+    template
+}
+
+/// A template carrying a secret `CKA_VALUE` for `C_CreateObject`: the value's buffer is
+/// zeroized when this drops, whether the object was created or not. (cryptoki hands the
+/// token a pointer into that buffer; nothing else copies it.)
+pub(crate) struct ValueTemplate(Vec<Attribute>);
+
+impl ValueTemplate {
+    pub(crate) fn new(mut template: Vec<Attribute>, value: &[u8]) -> ValueTemplate {
+        template.push(Attribute::Value(value.to_vec()));
+        ValueTemplate(template)
+    }
+
+    pub(crate) fn attributes(&self) -> &[Attribute] {
+        &self.0
+    }
+}
+
+impl Drop for ValueTemplate {
+    fn drop(&mut self) {
+        for attribute in &mut self.0 {
+            if let Attribute::Value(value) = attribute {
+                value.zeroize();
+            }
+        }
+    }
 }
 
 /// Freshly generated material: the one extractable object, so its KEK can wrap it; it lives

@@ -8,8 +8,9 @@
 //! [`HsmError::Token`] (never mistaken for bad input). The methods the trait makes
 //! infallible (`salt`, `random`, `domain_mac`) panic with the token's error rather than fall
 //! back to software: making them fallible is part of handling token loss (issue 26). HMAC,
-//! ECC, Ed25519 and RSA keys are `keys.rs`, `sign.rs` and `edwards.rs`'s, ECDH `agree.rs`'s;
-//! ML-KEM, import and data key pairs answer [`HsmError::Pkcs11Unsupported`].
+//! ECC, Ed25519 and RSA keys are `keys.rs`, `sign.rs` and `edwards.rs`'s, ECDH `agree.rs`'s,
+//! the audit signing key `audit.rs`'s; ML-KEM, import and data key pairs answer
+//! [`HsmError::Pkcs11Unsupported`].
 
 use std::sync::Arc;
 
@@ -93,8 +94,10 @@ impl Pkcs11Hsm {
             session.sign_update(data)?;
             session.sign_final()
         };
-        let mac = run().map_err(|e| fail("computing a domain MAC", e))?;
-        mac.try_into()
+        // Zeroized: a domain MAC may be a secret (the audit key's scalar at initialization).
+        let mac = Zeroizing::new(run().map_err(|e| fail("computing a domain MAC", e))?);
+        mac[..]
+            .try_into()
             .map_err(|_| HsmError::Token("the token's HMAC-SHA256 is not 32 bytes".into()))
     }
 
@@ -463,6 +466,14 @@ impl Hsm for Pkcs11Hsm {
     fn verify_domain_mac(&self, purpose: &[u8], data: &[u8], mac: &[u8]) -> bool {
         let expected = self.domain_mac(purpose, data);
         aws_lc_rs::constant_time::verify_slices_are_equal(&expected, mac).is_ok()
+    }
+
+    fn audit_public_key(&self) -> Result<Vec<u8>, HsmError> {
+        self.audit_public()
+    }
+
+    fn audit_sign(&self, data: &[u8]) -> Result<Vec<u8>, HsmError> {
+        self.audit_signature(data)
     }
 
     fn key_check_value(&self) -> [u8; 32] {

@@ -13,6 +13,7 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
+use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{AttributeInfo, AttributeType, ObjectHandle};
 use uuid::Uuid;
 
@@ -135,6 +136,12 @@ impl Pkcs11Hsm {
         self.token.session().find_objects(&[]).unwrap()
     }
 
+    /// Test only: the token objects trent created (the domain key, the audit key pair).
+    pub(super) fn token_objects(&self) -> Vec<ObjectHandle> {
+        let session = self.token.session();
+        session.find_objects(&[Attribute::Token(true)]).unwrap()
+    }
+
     /// Test only: how the token answers a request for `attribute` of `object`.
     pub(super) fn attribute_info(
         &self,
@@ -163,7 +170,7 @@ impl Pkcs11Hsm {
 #[test]
 fn init_creates_a_non_extractable_key_and_refuses_a_second() {
     let token = TestToken::new();
-    let check = Pkcs11Hsm::init(&token.config()).unwrap();
+    let check = Pkcs11Hsm::init(&token.config()).unwrap().key_check_value;
     let e = error_of(Pkcs11Hsm::init(&token.config()));
     assert!(e.contains("already holds a key labelled"), "{e}");
     let hsm = Pkcs11Hsm::open(&token.config()).unwrap();
@@ -184,7 +191,10 @@ fn init_creates_a_non_extractable_key_and_refuses_a_second() {
     drop(token);
     // Another token's domain key is another key: another check value.
     let other = TestToken::new();
-    assert_ne!(Pkcs11Hsm::init(&other.config()).unwrap(), check);
+    assert_ne!(
+        Pkcs11Hsm::init(&other.config()).unwrap().key_check_value,
+        check
+    );
 }
 
 #[test]
@@ -389,14 +399,17 @@ fn no_object_trent_creates_reveals_its_value() {
     families += 2;
     assert_eq!(hsm.cached_keys(), 3 + 4);
     let objects = hsm.all_objects();
-    // The domain key, the MAC and secret keys derived from it, three cached versions, an HMAC
-    // key and three key pairs: every temporary object (KEKs, per-ciphertext keys, generated
+    // The domain key and the audit key pair, the MAC and secret keys derived from the domain
+    // key, three cached versions, an HMAC key and three key pairs: every temporary object (KEKs, per-ciphertext keys, generated
     // material and key pairs, ECDH secrets, known-answer keys, trial key pairs and wraps) is
     // gone.
-    assert_eq!(objects.len(), 6 + families, "{objects:?}");
+    assert_eq!(objects.len(), 8 + families, "{objects:?}");
+    let token_objects = hsm.token_objects();
+    assert_eq!(token_objects.len(), 3);
     let mut public_keys = 0;
     for object in objects {
-        assert_eq!(hsm.flag(object, AttributeType::Token), object == hsm.domain);
+        let token_object = token_objects.contains(&object);
+        assert_eq!(hsm.flag(object, AttributeType::Token), token_object);
         let class = hsm
             .token
             .session()
@@ -425,10 +438,10 @@ fn no_object_trent_creates_reveals_its_value() {
             "object {object}"
         );
     }
-    assert_eq!(public_keys, 3);
+    assert_eq!(public_keys, 4);
     hsm.forget_key(id);
     assert_eq!(hsm.cached_keys(), 4);
-    assert_eq!(hsm.all_objects().len(), 3 + families);
+    assert_eq!(hsm.all_objects().len(), 5 + families);
 }
 
 #[test]
@@ -450,7 +463,7 @@ fn the_cache_is_bounded_and_destroys_what_it_evicts() {
         hsm.encrypt(key, &hsm.salt(), b"m", b"").unwrap();
     }
     assert_eq!(hsm.cached_keys(), 2);
-    assert_eq!(hsm.all_objects().len(), 3 + 2);
+    assert_eq!(hsm.all_objects().len(), 5 + 2);
 }
 
 #[test]
