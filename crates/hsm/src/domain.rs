@@ -48,7 +48,7 @@ impl DomainKey {
     }
 
     /// The key in the file at `path`, configured by `setting` (named in errors).
-    fn from_file(path: &Path, setting: &str) -> Result<DomainKey, HsmError> {
+    pub(crate) fn from_file(path: &Path, setting: &str) -> Result<DomainKey, HsmError> {
         let text = crate::read_secret_file(path, setting).map_err(HsmError::DomainKey)?;
         parse_hex(&text)
             .map_err(|e| HsmError::DomainKey(format!("{setting}: {}: {e}", path.display())))

@@ -76,7 +76,7 @@ pub(crate) fn parameters(
     // `Pkcs8V1Der` zeroizes its buffer when dropped.
     let private = key.as_der().map_err(|_| fail())?;
     let mut token_id = [0u8; 16];
-    token_id.copy_from_slice(&hsm.random(16));
+    token_id.copy_from_slice(&hsm.random(16)?);
     let facts = ImportTokenFacts {
         token_id,
         key_id,
@@ -119,7 +119,7 @@ pub(crate) fn material(
     fingerprinted.extend_from_slice(&secret);
     Ok(ImportedMaterial {
         blob: hsm.wrap_material(key_id, version, spec, &secret),
-        fingerprint: hsm.domain_mac(FINGERPRINT_PURPOSE, &fingerprinted),
+        fingerprint: hsm.domain_mac(FINGERPRINT_PURPOSE, &fingerprinted)?,
     })
 }
 

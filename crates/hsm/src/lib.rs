@@ -43,7 +43,7 @@ mod wycheproof_tests;
 
 pub use domain::{DomainKey, DomainKeySource};
 pub use import::{ImportParameters, ImportTokenFacts, ImportedMaterial};
-pub use pkcs11::{InitReport, Pkcs11Config, Pkcs11Hsm};
+pub use pkcs11::{InitReport, Pkcs11Config, Pkcs11Hsm, ReopeningPkcs11};
 pub use secret_file::read_secret_file;
 pub use soft::{SoftHsm, DEFAULT_CACHE_ENTRIES};
 
@@ -321,7 +321,7 @@ pub trait Hsm: Send + Sync + 'static {
     ) -> Result<ImportedMaterial, HsmError>;
 
     /// A fresh random salt for [`Hsm::encrypt`].
-    fn salt(&self) -> Salt;
+    fn salt(&self) -> Result<Salt, HsmError>;
 
     /// Drops every cached version of `key_id` at once (the key was deleted), zeroizing it.
     fn forget_key(&self, key_id: KeyId);
@@ -330,7 +330,7 @@ pub trait Hsm: Send + Sync + 'static {
     fn cached_keys(&self) -> usize;
 
     /// `n` bytes from the HSM's random generator.
-    fn random(&self, n: usize) -> Plaintext;
+    fn random(&self, n: usize) -> Result<Plaintext, HsmError>;
 
     /// Seals a secret (an access key's secret) under the domain key, bound to `label`.
     fn wrap_secret(&self, label: &[u8], secret: &[u8]) -> Result<Vec<u8>, HsmError>;
@@ -345,7 +345,7 @@ pub trait Hsm: Send + Sync + 'static {
 
     /// HMAC-SHA256 of `data` under a key derived from the domain key and bound to `purpose`:
     /// only a holder of the domain key can make or check it (backups are sealed this way).
-    fn domain_mac(&self, purpose: &[u8], data: &[u8]) -> [u8; 32];
+    fn domain_mac(&self, purpose: &[u8], data: &[u8]) -> Result<[u8; 32], HsmError>;
 
     /// Checks a [`Hsm::domain_mac`] in constant time.
     fn verify_domain_mac(&self, purpose: &[u8], data: &[u8], mac: &[u8]) -> bool;
@@ -364,9 +364,7 @@ pub trait Hsm: Send + Sync + 'static {
     /// cluster, and the cluster records it, so a node started with another domain key is
     /// refused ("domain key mismatch") before it can join, vote or serve. It detects a
     /// mistake; it authenticates nobody (peer TLS does that).
-    fn key_check_value(&self) -> [u8; 32] {
-        self.domain_mac(KEY_CHECK_PURPOSE, &[])
-    }
+    fn key_check_value(&self) -> [u8; 32];
 
     /// Whether the HSM can serve now: a PKCS#11 token that fails (the module erroring, the
     /// token removed or logged out) answers why; the node is unready while it does.

@@ -131,8 +131,14 @@ impl SoftHsm {
             return Ok(key);
         }
         let key =
-            crate::audit_key::AuditKey::derive(|purpose, data| self.domain_mac(purpose, data))?;
+            crate::audit_key::AuditKey::derive(|purpose, data| self.mac(purpose, data))?;
         Ok(self.audit.get_or_init(|| key))
+    }
+
+    /// HMAC-SHA256 under the MAC key of `len(purpose) | purpose | data` (`domain_mac`).
+    fn mac(&self, purpose: &[u8], data: &[u8]) -> [u8; 32] {
+        let len = (purpose.len() as u32).to_be_bytes();
+        hmac_sha256(self.mac_key.as_ref(), &[&len, purpose, data])
     }
 
     /// How many data key pairs this HSM has generated.
@@ -288,7 +294,7 @@ impl SoftHsm {
 
 impl Hsm for SoftHsm {
     fn generate_symmetric(&self, key_id: KeyId, version: u32) -> Result<Vec<u8>, HsmError> {
-        let material = self.random(32);
+        let material = self.random(32)?;
         Ok(self.wrap_material(key_id, version, KeySpec::SymmetricDefault, &material))
     }
 
@@ -496,10 +502,10 @@ impl Hsm for SoftHsm {
         asymmetric::data_key_pair(spec)
     }
 
-    fn salt(&self) -> Salt {
+    fn salt(&self) -> Result<Salt, HsmError> {
         let mut salt = Salt::default();
         rand::thread_rng().fill_bytes(&mut salt);
-        salt
+        Ok(salt)
     }
 
     fn forget_key(&self, key_id: KeyId) {
@@ -518,10 +524,10 @@ impl Hsm for SoftHsm {
         self.cache.lock().expect("cache lock").len()
     }
 
-    fn random(&self, n: usize) -> Plaintext {
+    fn random(&self, n: usize) -> Result<Plaintext, HsmError> {
         let mut bytes = Zeroizing::new(vec![0u8; n]);
         rand::rngs::OsRng.fill_bytes(&mut bytes);
-        bytes
+        Ok(bytes)
     }
 
     fn wrap_secret(&self, label: &[u8], secret: &[u8]) -> Result<Vec<u8>, HsmError> {
@@ -549,9 +555,12 @@ impl Hsm for SoftHsm {
         self.fingerprint
     }
 
-    fn domain_mac(&self, purpose: &[u8], data: &[u8]) -> [u8; 32] {
-        let len = (purpose.len() as u32).to_be_bytes();
-        hmac_sha256(self.mac_key.as_ref(), &[&len, purpose, data])
+    fn domain_mac(&self, purpose: &[u8], data: &[u8]) -> Result<[u8; 32], HsmError> {
+        Ok(self.mac(purpose, data))
+    }
+
+    fn key_check_value(&self) -> [u8; 32] {
+        self.mac(crate::KEY_CHECK_PURPOSE, &[])
     }
 
     fn audit_public_key(&self) -> Result<Vec<u8>, HsmError> {

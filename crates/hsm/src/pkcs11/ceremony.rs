@@ -123,6 +123,22 @@ impl Pkcs11Hsm {
             session.create_object(template.attributes())
         })
     }
+
+    /// [`Pkcs11Hsm::init_from_components`] with each component read from a file of 64 hex
+    /// digits, under the domain key file's permission checks (`trentd hsm init`).
+    pub fn init_from_component_files(
+        config: &Pkcs11Config,
+        paths: &[std::path::PathBuf],
+    ) -> Result<InitReport, HsmError> {
+        let components = paths
+            .iter()
+            .map(|path| {
+                let key = crate::DomainKey::from_file(path, "component_file")?;
+                Ok(Zeroizing::new(*key.0))
+            })
+            .collect::<Result<Vec<_>, HsmError>>()?;
+        Self::init_from_components(config, &components)
+    }
 }
 
 /// Opens the token, refuses taken labels, creates the domain key with `create`, then the

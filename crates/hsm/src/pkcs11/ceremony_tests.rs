@@ -59,7 +59,7 @@ fn seal_in(hsm: &Pkcs11Hsm, id: trent_model::KeyId) -> Carried {
         version: 1,
         wrapped: &wrapped,
     };
-    let salt = hsm.salt();
+    let salt = hsm.salt().unwrap();
     let sealed = hsm.encrypt(key, &salt, b"one key", b"aad").unwrap();
     let signature = hsm.audit_sign(b"digest file").unwrap();
     Carried {
@@ -110,7 +110,7 @@ fn tokens_from_the_same_components_hold_the_same_domain_and_audit_keys() {
         assert_eq!(hsm.key_check_value(), report_a.key_check_value);
         assert_eq!(hsm.audit_public_key().unwrap(), report_a.audit_public_key);
         // The key the soft backend would derive from this token's domain MAC.
-        let soft = AuditKey::derive(|p, d| hsm.domain_mac(p, d)).unwrap();
+        let soft = AuditKey::derive(|p, d| hsm.domain_mac(p, d).unwrap()).unwrap();
         assert_eq!(soft.public_key_der().unwrap(), report_a.audit_public_key);
         (seal_in(&hsm, id), hsm.domain_key_fingerprint())
     };
@@ -290,7 +290,7 @@ fn a_token_initialized_without_an_audit_key_serves_keys_and_says_how_to_get_one(
             version: 1,
             wrapped: &wrapped,
         };
-        hsm.encrypt(key, &hsm.salt(), b"m", b"").unwrap()
+        hsm.encrypt(key, &hsm.salt().unwrap(), b"m", b"").unwrap()
     };
     assert_eq!(sealed.ciphertext.len(), 1 + crate::TAG_LEN);
     drop(hsm);

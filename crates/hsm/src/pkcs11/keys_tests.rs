@@ -230,7 +230,7 @@ fn format_4_blobs_are_bound_to_their_key_version_spec_and_bytes() {
         }
         // Not a symmetric key, and a symmetric key is not an HMAC key.
         assert!(matches!(
-            hsm.encrypt(key, &hsm.salt(), b"x", b""),
+            hsm.encrypt(key, &hsm.salt().unwrap(), b"x", b""),
             Err(HsmError::Unwrap { .. })
         ));
     }

@@ -48,11 +48,14 @@ mod edwards_tests;
 mod families;
 mod keys;
 #[cfg(test)]
+mod health_tests;
+#[cfg(test)]
 mod keys_tests;
 mod objects;
 mod ops;
 mod pool;
 mod probes;
+mod reopen;
 mod sign;
 #[cfg(test)]
 mod sign_tests;
@@ -69,6 +72,7 @@ use zeroize::Zeroizing;
 
 use audit::AuditPair;
 use cache::HandleCache;
+pub use reopen::ReopeningPkcs11;
 pub use ceremony::{component_check_value, InitReport};
 use families::Families;
 use objects::{blocks, derived_aes_template, derived_mac_template, ecb_derive, Uses};

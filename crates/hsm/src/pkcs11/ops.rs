@@ -5,9 +5,8 @@
 //! and `C_Decrypt` (AES-GCM) under a per-ciphertext key the token derives and destroys after
 //! the one message; nonces, salts and random bytes come from `C_GenerateRandom`. A wrong
 //! ciphertext answers [`HsmError::Authentication`]; a token failure answers
-//! [`HsmError::Token`] (never mistaken for bad input). The methods the trait makes
-//! infallible (`salt`, `random`, `domain_mac`) panic with the token's error rather than fall
-//! back to software: making them fallible is part of handling token loss (issue 26). HMAC,
+//! [`HsmError::Token`] (never mistaken for bad input), salts, random bytes and domain MACs
+//! included: nothing falls back to software, and `verify_domain_mac` answers false. HMAC,
 //! ECC, Ed25519 and RSA keys are `keys.rs`, `sign.rs` and `edwards.rs`'s, ECDH `agree.rs`'s,
 //! the audit signing key `audit.rs`'s; ML-KEM, import and data key pairs answer
 //! [`HsmError::Pkcs11Unsupported`].
@@ -17,7 +16,7 @@ use std::sync::Arc;
 use cryptoki::error::{Error, RvError};
 use cryptoki::mechanism::aead::GcmParams;
 use cryptoki::mechanism::Mechanism;
-use cryptoki::object::ObjectHandle;
+use cryptoki::object::{AttributeType, ObjectHandle};
 use cryptoki::session::Session;
 use trent_model::{
     EncryptionAlgorithm, KeyId, KeySpec, MacAlgorithm, MessageType, Millis, SigningAlgorithm,
@@ -55,12 +54,6 @@ pub(super) fn refused_input(session: &Session, e: &Error) -> bool {
         Error::Pkcs11(RvError::GeneralError, _) => session.get_session_info().is_ok(),
         _ => false,
     }
-}
-
-fn infallible<T>(what: &str, result: Result<T, HsmError>) -> T {
-    result.unwrap_or_else(|e| {
-        panic!("the PKCS#11 token failed during {what}, which the Hsm trait cannot report: {e}")
-    })
 }
 
 impl Pkcs11Hsm {
@@ -406,10 +399,10 @@ impl Hsm for Pkcs11Hsm {
         not_yet("importing key material (ImportKeyMaterial)")
     }
 
-    fn salt(&self) -> Salt {
+    fn salt(&self) -> Result<Salt, HsmError> {
         let mut salt = Salt::default();
-        infallible("drawing a salt", self.token_random(&mut salt));
-        salt
+        self.token_random(&mut salt)?;
+        Ok(salt)
     }
 
     fn forget_key(&self, key_id: KeyId) {
@@ -420,10 +413,10 @@ impl Hsm for Pkcs11Hsm {
         self.cache.len()
     }
 
-    fn random(&self, n: usize) -> Plaintext {
+    fn random(&self, n: usize) -> Result<Plaintext, HsmError> {
         let mut bytes = Zeroizing::new(vec![0u8; n]);
-        infallible("drawing random bytes", self.token_random(&mut bytes));
-        bytes
+        self.token_random(&mut bytes)?;
+        Ok(bytes)
     }
 
     fn wrap_secret(&self, label: &[u8], secret: &[u8]) -> Result<Vec<u8>, HsmError> {
@@ -459,13 +452,19 @@ impl Hsm for Pkcs11Hsm {
         self.fingerprint
     }
 
-    fn domain_mac(&self, purpose: &[u8], data: &[u8]) -> [u8; 32] {
-        infallible("a domain MAC", self.mac(purpose, data))
+    fn domain_mac(&self, purpose: &[u8], data: &[u8]) -> Result<[u8; 32], HsmError> {
+        self.mac(purpose, data)
     }
 
+    /// False when the token cannot compute the MAC either: nothing unchecked passes.
     fn verify_domain_mac(&self, purpose: &[u8], data: &[u8], mac: &[u8]) -> bool {
-        let expected = self.domain_mac(purpose, data);
-        aws_lc_rs::constant_time::verify_slices_are_equal(&expected, mac).is_ok()
+        match self.mac(purpose, data) {
+            Ok(expected) => aws_lc_rs::constant_time::verify_slices_are_equal(&expected, mac).is_ok(),
+            Err(e) => {
+                tracing::error!(error = %e, "the PKCS#11 token could not check a domain MAC");
+                false
+            }
+        }
     }
 
     fn audit_public_key(&self) -> Result<Vec<u8>, HsmError> {
@@ -484,6 +483,11 @@ impl Hsm for Pkcs11Hsm {
     /// session and the objects trent made at open all still answer.
     fn health(&self) -> Result<(), HsmError> {
         self.token_random(&mut [0u8; 1])?;
+        let session = self.token.session();
+        session
+            .get_attributes(self.domain, &[AttributeType::KeyType])
+            .map_err(|e| fail("reading the domain key", e))?;
+        drop(session);
         self.mac(b"trent/hsm-health/v1", &[]).map(|_| ())
     }
 }

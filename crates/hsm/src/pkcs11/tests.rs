@@ -85,6 +85,11 @@ impl TestToken {
         }
     }
 
+    /// The token's directory (its files, as SoftHSM2 keeps them).
+    pub(super) fn dir(&self) -> &Path {
+        self._dir.path()
+    }
+
     pub(super) fn config(&self) -> Pkcs11Config {
         Pkcs11Config {
             module: PathBuf::from(SOFTHSM2_MODULE),
@@ -177,7 +182,7 @@ fn init_creates_a_non_extractable_key_and_refuses_a_second() {
     assert_eq!(hsm.key_check_value(), check);
     assert_eq!(
         hsm.key_check_value(),
-        hsm.domain_mac(crate::KEY_CHECK_PURPOSE, &[])
+        hsm.domain_mac(crate::KEY_CHECK_PURPOSE, &[]).unwrap()
     );
     assert_ne!(hsm.domain_key_fingerprint(), hsm.key_check_value());
     assert!(hsm.flag(hsm.domain, AttributeType::Token));
@@ -209,7 +214,7 @@ fn generated_material_seals_and_opens_in_the_token() {
         version: 1,
         wrapped: &wrapped,
     };
-    let salt = hsm.salt();
+    let salt = hsm.salt().unwrap();
     let sealed = hsm.encrypt(key, &salt, b"hello", b"ctx").unwrap();
     assert_eq!(sealed.ciphertext.len(), 5 + crate::TAG_LEN);
     let opened = hsm
@@ -217,7 +222,7 @@ fn generated_material_seals_and_opens_in_the_token() {
         .unwrap();
     assert_eq!(&opened[..], b"hello");
     // Other additional data, another salt, a flipped byte: no.
-    for (salt, aad, flip) in [(salt, &b"other"[..], false), (hsm.salt(), b"ctx", false)]
+    for (salt, aad, flip) in [(salt, &b"other"[..], false), (hsm.salt().unwrap(), b"ctx", false)]
         .into_iter()
         .chain([(salt, &b"ctx"[..], true)])
     {
@@ -364,7 +369,7 @@ fn no_object_trent_creates_reveals_its_value() {
             version,
             wrapped: &wrapped,
         };
-        let salt = hsm.salt();
+        let salt = hsm.salt().unwrap();
         let sealed = hsm.encrypt(key, &salt, b"m", b"").unwrap();
         hsm.decrypt(key, Some(&salt), &sealed.nonce, &sealed.ciphertext, b"")
             .unwrap();
@@ -460,7 +465,7 @@ fn the_cache_is_bounded_and_destroys_what_it_evicts() {
             version: 1,
             wrapped,
         };
-        hsm.encrypt(key, &hsm.salt(), b"m", b"").unwrap();
+        hsm.encrypt(key, &hsm.salt().unwrap(), b"m", b"").unwrap();
     }
     assert_eq!(hsm.cached_keys(), 2);
     assert_eq!(hsm.all_objects().len(), 5 + 2);
@@ -493,12 +498,12 @@ fn other_key_types_and_soft_blobs_are_refused_not_served_in_software() {
         wrapped: &soft_blob,
     };
     assert!(matches!(
-        hsm.encrypt(key, &hsm.salt(), b"m", b""),
+        hsm.encrypt(key, &hsm.salt().unwrap(), b"m", b""),
         Err(HsmError::Unwrap { .. })
     ));
-    assert!(hsm.verify_domain_mac(b"p", b"d", &hsm.domain_mac(b"p", b"d")));
-    assert!(!hsm.verify_domain_mac(b"q", b"d", &hsm.domain_mac(b"p", b"d")));
-    assert_eq!(hsm.random(40).len(), 40);
+    assert!(hsm.verify_domain_mac(b"p", b"d", &hsm.domain_mac(b"p", b"d").unwrap()));
+    assert!(!hsm.verify_domain_mac(b"q", b"d", &hsm.domain_mac(b"p", b"d").unwrap()));
+    assert_eq!(hsm.random(40).unwrap().len(), 40);
 }
 
 #[test]

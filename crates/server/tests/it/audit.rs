@@ -281,7 +281,7 @@ async fn an_answered_call_survives_the_loss_of_the_leader_that_answered_it() {
 }
 
 /// `trent audit ...` with the test root's credentials: success and its JSON, or the error.
-fn audit_cli(endpoint: &str, args: &[&str]) -> Result<Value, String> {
+pub(crate) fn audit_cli(endpoint: &str, args: &[&str]) -> Result<Value, String> {
     let mut all = vec!["audit"];
     all.extend_from_slice(args);
     let (ok, stdout, stderr) = crate::adversarial::files::trent(endpoint, &all, None);

@@ -12,6 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::audit::audit_cli;
 use crate::harness::*;
 
 const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
@@ -161,6 +162,21 @@ async fn another_token_opens_what_the_leader_sealed(mut cluster: TestCluster, le
         )
         .await
         .unwrap();
+    // The trail's digests are signed in the leader's token, and after the failover in
+    // another token holding the same audit key (the ceremony made it from the domain key):
+    // one public key verifies both exports.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_str().unwrap();
+    let old_api = cluster.nodes[leader as usize - 1].api();
+    let first = audit_cli(&old_api, &["export", path]).unwrap();
+    let pem = audit_cli(&old_api, &["public-key"]).unwrap()["PublicKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let key_file = cluster.dir.path().join("audit-public-key.pem");
+    std::fs::write(&key_file, &pem).unwrap();
+    let key_path = key_file.to_str().unwrap();
+
     cluster.node(leader).kill();
     let next = cluster.leader().await;
     assert_ne!(next, leader);
@@ -173,6 +189,15 @@ async fn another_token_opens_what_the_leader_sealed(mut cluster: TestCluster, le
         .await
         .unwrap();
     assert_eq!(opened["Plaintext"], "c2VhbGVkIGluIHRva2VuIDE=", "{opened}");
+    let api = cluster.nodes[next as usize - 1].api();
+    let second = audit_cli(&api, &["export", path]).unwrap();
+    assert!(
+        second["Events"].as_u64() > first["Events"].as_u64(),
+        "{first} {second}"
+    );
+    assert_eq!(second["PublicKey"], serde_json::json!(pem), "{second}");
+    let verified = audit_cli(&api, &["verify", path, "--public-key", key_path]).unwrap();
+    assert_eq!(verified["Events"], second["Events"], "{verified}");
 }
 
 /// The key-type script's sections the token serves, with what SoftHSM2 2.6 lacks (Ed25519
