@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use trent_cluster::ClusterNode;
-use trent_hsm::{DomainKey, Hsm, Pkcs11Hsm, SoftHsm};
+use trent_hsm::{DomainKey, Hsm, ReopeningPkcs11, SoftHsm};
 use trent_service::{Service, ServiceConfig};
 use zeroize::Zeroizing;
 
@@ -37,7 +37,7 @@ pub fn load_hsm(config: &KmsConfig) -> anyhow::Result<Arc<dyn Hsm>> {
         }
         HsmChoice::Pkcs11(settings) => {
             let open = settings.open_config().map_err(anyhow::Error::msg)?;
-            let hsm = Pkcs11Hsm::open_with_cache(&open, HSM_CACHE_ENTRIES)
+            let hsm = ReopeningPkcs11::open(open, HSM_CACHE_ENTRIES)
                 .map_err(|e| anyhow::anyhow!("hsm = pkcs11: {e}"))?;
             tracing::info!(
                 module = %settings.module.display(),
@@ -106,7 +106,9 @@ pub fn root_credentials(service: &Service, root: Root) -> anyhow::Result<Option<
         Root::Given(credentials) => Ok(credentials),
         Root::Dev(path) if path.exists() => read_dev(&path).map(Some),
         Root::Dev(path) => {
-            let (access_key_id, secret_access_key) = service.generate_credentials();
+            let (access_key_id, secret_access_key) = service
+                .generate_credentials()
+                .map_err(|e| anyhow::anyhow!("generating the development credentials: {e}"))?;
             write_dev(&path, &access_key_id, &secret_access_key)?;
             Ok(Some(Credentials {
                 access_key_id,

@@ -60,7 +60,7 @@ impl Service {
             ..counted(&state)
         };
         let body = backup::encode_body(&header, &records);
-        let seal = self.hsm().domain_mac(SEAL_PURPOSE, &body);
+        let seal = self.hsm().domain_mac(SEAL_PURPOSE, &body)?;
         Ok(ExportedBackup {
             header,
             blob: backup::finish(body, &seal),

@@ -148,7 +148,7 @@ impl Service {
             true => Action::GenerateDataKey,
             false => Action::GenerateDataKeyWithoutPlaintext,
         };
-        let mut data_key = self.hsm().random(size);
+        let mut data_key = self.hsm().random(size)?;
         let sealed = self
             .seal_for(
                 call,
@@ -181,7 +181,7 @@ impl Service {
         let n = req
             .number_of_bytes
             .ok_or_else(Error::number_of_bytes_required)? as usize;
-        let mut random = self.hsm().random(n);
+        let mut random = self.hsm().random(n)?;
         Ok(Output::Random(GenerateRandomResponse {
             plaintext: Blob(std::mem::take(&mut *random)),
         }))
@@ -258,7 +258,7 @@ impl Service {
             .ok_or_else(|| Error::internal("key has no material"))?;
         // A fresh salt per blob: the HSM seals under a key derived from it, so each blob has a
         // key of its own.
-        let salt = self.hsm().salt();
+        let salt = self.hsm().salt()?;
         let header = CiphertextBlob::header_for(key.metadata.key_id, material.version, &salt);
         let aad = CiphertextBlob::aad(&header, context);
         let material_ref = MaterialRef {

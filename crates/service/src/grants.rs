@@ -81,7 +81,7 @@ impl Service {
         let grant = GrantRecord {
             key_id,
             account: account.clone(),
-            grant_id: hex(&self.hsm().random(32)),
+            grant_id: hex(&self.hsm().random(32)?),
             name: req.name,
             grantee,
             retiring: req.retiring_principal,

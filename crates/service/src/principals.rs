@@ -11,6 +11,7 @@ use std::time::Duration;
 use trent_model::{
     validate_access_key_id, AccessKeyRecord, AccountId, Error, ErrorKind, Principal, UserName,
 };
+use trent_hsm::HsmError;
 use trent_state::{Command, Outcome};
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -104,7 +105,7 @@ impl Service {
             // Should a duplicate of this call apply first, the state machine answers its
             // record, not the one proposed here.
             None => {
-                let (access_key_id, secret) = self.generate_credentials();
+                let (access_key_id, secret) = self.generate_credentials()?;
                 self.store_access_key(call, &access_key_id, &secret, owner, limit)
                     .await?
             }
@@ -324,19 +325,20 @@ impl Service {
 
     /// A fresh access key id and secret, in AWS's shapes (20 and 40 characters), from the
     /// HSM's random source. Nothing is stored.
-    pub fn generate_credentials(&self) -> (String, Zeroizing<String>) {
-        let access_key_id = format!("TKIA{}", self.random_text(ID_ALPHABET, 16));
-        let secret = Zeroizing::new(self.random_text(SECRET_ALPHABET, 40));
-        (access_key_id, secret)
+    pub fn generate_credentials(&self) -> Result<(String, Zeroizing<String>), HsmError> {
+        let access_key_id = format!("TKIA{}", self.random_text(ID_ALPHABET, 16)?);
+        let secret = Zeroizing::new(self.random_text(SECRET_ALPHABET, 40)?);
+        Ok((access_key_id, secret))
     }
 
-    fn random_text(&self, alphabet: &[u8], len: usize) -> String {
+    fn random_text(&self, alphabet: &[u8], len: usize) -> Result<String, HsmError> {
         // 256 is a multiple of both alphabets' sizes (32 and 64), so there is no modulo bias.
-        self.hsm()
-            .random(len)
+        Ok(self
+            .hsm()
+            .random(len)?
             .iter()
             .map(|b| alphabet[*b as usize % alphabet.len()] as char)
-            .collect()
+            .collect())
     }
 }
 
