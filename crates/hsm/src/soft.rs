@@ -130,8 +130,7 @@ impl SoftHsm {
         if let Some(key) = self.audit.get() {
             return Ok(key);
         }
-        let key =
-            crate::audit_key::AuditKey::derive(|purpose, data| self.mac(purpose, data))?;
+        let key = crate::audit_key::AuditKey::derive(|purpose, data| self.mac(purpose, data))?;
         Ok(self.audit.get_or_init(|| key))
     }
 

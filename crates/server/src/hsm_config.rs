@@ -78,11 +78,6 @@ impl Pkcs11Settings {
     /// label is required.
     pub fn resolve(flags: Pkcs11Flags, file: Option<Pkcs11File>) -> Result<Pkcs11Settings, String> {
         let file = file.unwrap_or_default();
-        let required = |value: Option<_>, flag: &str, var: &str, key: &str| {
-            value.ok_or_else(|| {
-                format!("{key}: required with hsm = pkcs11 (--{flag}, {var} or {key} in the [pkcs11] table)")
-            })
-        };
         Ok(Pkcs11Settings {
             module: required(
                 flags.pkcs11_module.or(file.module),
@@ -119,6 +114,15 @@ impl Pkcs11Settings {
             key_label: self.key_label.clone(),
         })
     }
+}
+
+/// `value`, or an error naming every way to give it.
+fn required<T>(value: Option<T>, flag: &str, var: &str, key: &str) -> Result<T, String> {
+    value.ok_or_else(|| {
+        format!(
+            "{key}: required with hsm = pkcs11 (--{flag}, {var} or {key} in the [pkcs11] table)"
+        )
+    })
 }
 
 impl HsmChoice {
@@ -198,7 +202,10 @@ mod tests {
         let mut flags = pkcs11_flags();
         flags.pkcs11.pkcs11_pin_file = None;
         let e = HsmChoice::resolve(flags, None, None, None).unwrap_err();
-        assert!(e.contains("pkcs11.pin_file") && e.contains("TRENT_PKCS11_PIN_FILE"), "{e}");
+        assert!(
+            e.contains("pkcs11.pin_file") && e.contains("TRENT_PKCS11_PIN_FILE"),
+            "{e}"
+        );
         let e = HsmChoice::resolve(
             pkcs11_flags(),
             None,
@@ -206,7 +213,10 @@ mod tests {
             Some(DomainKeySource::Env("TRENT_DOMAIN_KEY".into())),
         )
         .unwrap_err();
-        assert!(e.contains("TRENT_DOMAIN_KEY") && e.contains("remove it"), "{e}");
+        assert!(
+            e.contains("TRENT_DOMAIN_KEY") && e.contains("remove it"),
+            "{e}"
+        );
         let e = HsmChoice::resolve(HsmFlags::default(), Some("cloudhsm".into()), None, None)
             .unwrap_err();
         assert!(e.contains("'cloudhsm'"), "{e}");
@@ -218,13 +228,9 @@ mod tests {
     fn the_file_chooses_the_backend_when_no_flag_does() {
         let file: Pkcs11File =
             toml::from_str("module = \"/m.so\"\ntoken_label = \"t\"\npin_file = \"/p\"").unwrap();
-        let choice = HsmChoice::resolve(
-            HsmFlags::default(),
-            Some("pkcs11".into()),
-            Some(file),
-            None,
-        )
-        .unwrap();
+        let choice =
+            HsmChoice::resolve(HsmFlags::default(), Some("pkcs11".into()), Some(file), None)
+                .unwrap();
         assert!(matches!(choice, HsmChoice::Pkcs11(_)));
         let soft = HsmChoice::resolve(
             HsmFlags::default(),

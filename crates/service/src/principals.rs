@@ -8,10 +8,10 @@
 
 use std::time::Duration;
 
+use trent_hsm::HsmError;
 use trent_model::{
     validate_access_key_id, AccessKeyRecord, AccountId, Error, ErrorKind, Principal, UserName,
 };
-use trent_hsm::HsmError;
 use trent_state::{Command, Outcome};
 use uuid::Uuid;
 use zeroize::Zeroizing;

@@ -46,9 +46,9 @@ mod edwards;
 #[cfg(test)]
 mod edwards_tests;
 mod families;
-mod keys;
 #[cfg(test)]
 mod health_tests;
+mod keys;
 #[cfg(test)]
 mod keys_tests;
 mod objects;
@@ -72,10 +72,10 @@ use zeroize::Zeroizing;
 
 use audit::AuditPair;
 use cache::HandleCache;
-pub use reopen::ReopeningPkcs11;
 pub use ceremony::{component_check_value, InitReport};
 use families::Families;
 use objects::{blocks, derived_aes_template, derived_mac_template, ecb_derive, Uses};
+pub use reopen::ReopeningPkcs11;
 use token::{fail, Token};
 
 use crate::{HsmError, DEFAULT_CACHE_ENTRIES};

@@ -459,7 +459,9 @@ impl Hsm for Pkcs11Hsm {
     /// False when the token cannot compute the MAC either: nothing unchecked passes.
     fn verify_domain_mac(&self, purpose: &[u8], data: &[u8], mac: &[u8]) -> bool {
         match self.mac(purpose, data) {
-            Ok(expected) => aws_lc_rs::constant_time::verify_slices_are_equal(&expected, mac).is_ok(),
+            Ok(expected) => {
+                aws_lc_rs::constant_time::verify_slices_are_equal(&expected, mac).is_ok()
+            }
             Err(e) => {
                 tracing::error!(error = %e, "the PKCS#11 token could not check a domain MAC");
                 false

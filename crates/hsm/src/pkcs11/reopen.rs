@@ -19,8 +19,8 @@ use trent_model::{
 
 use super::{Pkcs11Config, Pkcs11Hsm};
 use crate::{
-    DataKeyPair, Hsm, HsmError, ImportParameters, ImportTokenFacts, ImportedMaterial,
-    MaterialRef, Plaintext, Salt, NONCE_LEN,
+    DataKeyPair, Hsm, HsmError, ImportParameters, ImportTokenFacts, ImportedMaterial, MaterialRef,
+    Plaintext, Salt, NONCE_LEN,
 };
 
 /// A PKCS#11 token that is reopened after it fails.

@@ -222,9 +222,12 @@ fn generated_material_seals_and_opens_in_the_token() {
         .unwrap();
     assert_eq!(&opened[..], b"hello");
     // Other additional data, another salt, a flipped byte: no.
-    for (salt, aad, flip) in [(salt, &b"other"[..], false), (hsm.salt().unwrap(), b"ctx", false)]
-        .into_iter()
-        .chain([(salt, &b"ctx"[..], true)])
+    for (salt, aad, flip) in [
+        (salt, &b"other"[..], false),
+        (hsm.salt().unwrap(), b"ctx", false),
+    ]
+    .into_iter()
+    .chain([(salt, &b"ctx"[..], true)])
     {
         let mut ciphertext = sealed.ciphertext.clone();
         if flip {

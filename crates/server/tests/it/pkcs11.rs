@@ -210,7 +210,10 @@ async fn key_types_in_the_token(endpoints: &[String]) {
             .arg(path)
             .env("TRENT_ENDPOINTS", endpoints.join(","))
             .env("TRENT_REGION", REGION)
-            .env("TRENT_KEY_TYPES_ONLY", "signing_keys,hmac_keys,key_agreement")
+            .env(
+                "TRENT_KEY_TYPES_ONLY",
+                "signing_keys,hmac_keys,key_agreement",
+            )
             .env(
                 "TRENT_REFUSED_SPECS",
                 "ECC_NIST_EDWARDS25519,ML_DSA_44,ML_DSA_65,ML_DSA_87",
