@@ -49,6 +49,10 @@ WORK = Path(tempfile.mkdtemp(prefix="trent-key-types-"))
 # Key specs the cluster's HSM refuses by name (a PKCS#11 token lacking their mechanisms): each
 # must be refused at CreateKey with UnsupportedOperationException, and is not tried further.
 REFUSED_SPECS = set(filter(None, os.environ.get("TRENT_REFUSED_SPECS", "").split(",")))
+# Algorithms it refuses by name (UnsupportedOperationException), and whether it refuses data
+# key pairs: checked as refused, not tried further.
+REFUSED_ALGORITHMS = set(filter(None, os.environ.get("TRENT_REFUSED_ALGORITHMS", "").split(",")))
+REFUSES_DATA_KEY_PAIRS = os.environ.get("TRENT_REFUSES_DATA_KEY_PAIRS") == "1"
 
 
 def kms(endpoint):
@@ -608,6 +612,15 @@ def rsa_encryption():
         modulus = pub.key_size // 8
         for algorithm in ("RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"):
             limit = OAEP_LIMITS[(spec, algorithm)]
+            if algorithm in REFUSED_ALGORITHMS:
+                outside = pub.encrypt(b"refused", oaep(algorithm))
+                check_refused(f"{spec} {algorithm}: Decrypt refused by the HSM, by name", LEADER.decrypt,
+                              "UnsupportedOperationException", contains="PKCS#11", KeyId=key_id,
+                              CiphertextBlob=outside, EncryptionAlgorithm=algorithm)
+                check_refused(f"{spec} {algorithm}: Encrypt refused by the HSM, by name", FOLLOWER.encrypt,
+                              "UnsupportedOperationException", contains="PKCS#11", KeyId=key_id,
+                              Plaintext=b"x", EncryptionAlgorithm=algorithm)
+                continue
             with case(f"{spec} {algorithm}: outside -> Decrypt, Encrypt -> Decrypt, up to {limit} bytes"):
                 for size in (1, 32, limit):
                     plaintext = os.urandom(size)
@@ -634,8 +647,10 @@ def rsa_encryption():
         check_refused(f"{spec}: an OAEP-SHA-256 ciphertext with RSAES_OAEP_SHA_1", LEADER.decrypt,
                       "InvalidCiphertextException", KeyId=key_id, CiphertextBlob=blob,
                       EncryptionAlgorithm="RSAES_OAEP_SHA_1")
+        # SHA-1's decryption when the HSM refuses SHA-256's.
+        tampered = "RSAES_OAEP_SHA_256" if "RSAES_OAEP_SHA_256" not in REFUSED_ALGORITHMS else "RSAES_OAEP_SHA_1"
         check_refused(f"{spec}: a tampered ciphertext", FOLLOWER.decrypt, "InvalidCiphertextException",
-                      KeyId=key_id, CiphertextBlob=flip(blob, 5), EncryptionAlgorithm="RSAES_OAEP_SHA_256")
+                      KeyId=key_id, CiphertextBlob=flip(blob, 5), EncryptionAlgorithm=tampered)
         # Without EncryptionAlgorithm (so SYMMETRIC_DEFAULT), the documentation names no code.
         check_refused(f"{spec}: Decrypt with KeyId, no EncryptionAlgorithm", LEADER.decrypt,
                       ("InvalidKeyUsageException", "InvalidCiphertextException"), KeyId=key_id, CiphertextBlob=blob)
@@ -662,6 +677,8 @@ def rsa_encryption():
             assert LEADER.decrypt(CiphertextBlob=re["CiphertextBlob"])["Plaintext"] == b"moved"
             assert re.get("SourceEncryptionAlgorithm") == "RSAES_OAEP_SHA_1", body(re)
             assert re.get("SourceKeyId") == arn, body(re)
+            if "RSAES_OAEP_SHA_256" in REFUSED_ALGORITHMS:
+                return
             back = LEADER.re_encrypt(CiphertextBlob=re["CiphertextBlob"], DestinationKeyId=key_id,
                                      DestinationEncryptionAlgorithm="RSAES_OAEP_SHA_256")
             assert back.get("DestinationEncryptionAlgorithm") == "RSAES_OAEP_SHA_256", body(back)
@@ -1078,6 +1095,22 @@ def dry_runs():
 
 # ---------------------------------------------------------------------------------------------
 
+def refused_by_the_hsm():
+    """What the cluster's HSM refuses by name beyond signing keys (TRENT_REFUSED_SPECS'
+    ML-KEM specs, TRENT_REFUSES_DATA_KEY_PAIRS): each UnsupportedOperationException."""
+    for spec in sorted(REFUSED_SPECS):
+        if spec.startswith("ML_KEM"):
+            check_refused(f"ENCAPSULATE_DECAPSULATE {spec}: refused by the HSM, by name", LEADER.create_key,
+                          "UnsupportedOperationException", contains="PKCS#11", KeySpec=spec,
+                          KeyUsage="ENCAPSULATE_DECAPSULATE")
+    if REFUSES_DATA_KEY_PAIRS:
+        symmetric = LEADER.create_key()["KeyMetadata"]["KeyId"]
+        for spec in ("ECC_NIST_P256", "RSA_2048"):
+            check_refused(f"GenerateDataKeyPair {spec}: refused by the HSM, by name",
+                          FOLLOWER.generate_data_key_pair, "UnsupportedOperationException",
+                          contains="PKCS#11", KeyId=symmetric, KeyPairSpec=spec)
+
+
 def find_aws_cli():
     """The AWS CLI: v2 if the machine has it (TRENT_AWS_CLI, else `aws` on PATH), else v1 from
     this venv."""
@@ -1212,7 +1245,7 @@ def main():
     )
     only = set(filter(None, os.environ.get("TRENT_KEY_TYPES_ONLY", "").split(",")))
     sections = [signing_keys, message_type_rules, rsa_encryption, hmac_keys, key_agreement, ml_kem,
-                data_key_pairs, bad_input, aws_cli, encryption_sdk_rsa_keyring]
+                data_key_pairs, bad_input, aws_cli, encryption_sdk_rsa_keyring, refused_by_the_hsm]
     for section in sections:
         if not only or section.__name__ in only:
             with case(f"[section {section.__name__}]"):
