@@ -77,11 +77,14 @@ pub enum ErrorKind {
     /// Imported material that is not what the key takes, or not the material imported
     /// before (AWS: `IncorrectKeyMaterialException`).
     IncorrectKeyMaterial,
+    /// A LookupEvents `NextToken` this trail did not issue (CloudTrail: 400
+    /// `InvalidNextTokenException`). Appended, so no stored index moves.
+    InvalidNextToken,
 }
 
 impl ErrorKind {
     /// Every kind, for lookups by code.
-    pub const ALL: [ErrorKind; 37] = [
+    pub const ALL: [ErrorKind; 38] = [
         ErrorKind::NotFound,
         ErrorKind::AlreadyExists,
         ErrorKind::Disabled,
@@ -119,6 +122,7 @@ impl ErrorKind {
         ErrorKind::ExpiredImportToken,
         ErrorKind::InvalidImportToken,
         ErrorKind::IncorrectKeyMaterial,
+        ErrorKind::InvalidNextToken,
     ];
 
     /// The kind whose AWS exception name is `code` (the inverse of [`ErrorKind::aws_code`]).
@@ -166,6 +170,7 @@ impl ErrorKind {
             ErrorKind::ExpiredImportToken => "ExpiredImportTokenException",
             ErrorKind::InvalidImportToken => "InvalidImportTokenException",
             ErrorKind::IncorrectKeyMaterial => "IncorrectKeyMaterialException",
+            ErrorKind::InvalidNextToken => "InvalidNextTokenException",
         }
     }
 
@@ -337,6 +342,7 @@ catalog! {
     invalid_ciphertext() => InvalidCiphertext, "";
     dry_run() => DryRunOperation, "The request would have succeeded, but the DryRun option is set.";
     invalid_marker() => InvalidMarker, "";
+    invalid_next_token() => InvalidNextToken, "Invalid NextToken";
     too_many_tags() => Tag, "Too many tags";
     duplicate_tag_keys() => Tag, "Duplicate tag keys";
     reserved_tag() => Tag, "Tags beginning with aws: are reserved";

@@ -10,7 +10,7 @@
 //! - One call scans at most [`MAX_SCAN`] events; past that it answers what it found and a
 //!   `NextToken` to go on, so no request can hold the leader for long.
 //! - A `NextToken` names a place in the chain (batch, index); one that does not parse is
-//!   refused (`InvalidNextTokenException`'s meaning, as a ValidationException naming it).
+//!   refused with CloudTrail's `InvalidNextTokenException`.
 
 use serde_json::{json, Value};
 use trent_audit::{Event, IdentityType};
@@ -154,7 +154,7 @@ fn token(seq: u64, index: u32) -> String {
 }
 
 fn parse_token(token: &str) -> Result<(u64, u32), Error> {
-    let bad = || Error::invalid_member("nextToken", "NextToken is not one this trail issued");
+    let bad = Error::invalid_next_token;
     let (seq, index) = token.split_once('.').ok_or_else(bad)?;
     Ok((
         seq.parse().map_err(|_| bad())?,
