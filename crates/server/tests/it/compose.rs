@@ -4,7 +4,9 @@
 //! (deploy/check-cluster) creates keys and encrypts and decrypts through the published ports;
 //! then one container is killed (SIGKILL) and another restarted, and every acknowledged key
 //! is still there and decrypts, through every node. `compose down -v` always runs (a Drop
-//! guard). Without a Docker engine the test fails, saying so.
+//! guard). Without a Docker engine the test fails, saying so. The local image with a PKCS#11
+//! module (`--pkcs11-module`, SoftHSM2's) runs the key ceremony and `trentd --hsm pkcs11` in
+//! a read-only container, on a token mounted into it.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -62,16 +64,21 @@ struct Project {
     secrets: tempfile::TempDir,
 }
 
+/// A name no other test run uses (compose projects, images, containers).
+fn unique() -> String {
+    format!(
+        "trentit{}x{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    )
+}
+
 impl Project {
     fn new() -> Project {
-        let unique = format!(
-            "trentit{}x{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .subsec_nanos()
-        );
+        let unique = unique();
         let secrets = tempfile::tempdir().unwrap();
         write_secret(secrets.path(), "domain-key", DOMAIN_KEY);
         write_secret(secrets.path(), "root-secret", ROOT_SECRET);
@@ -180,6 +187,10 @@ fn write_secret(dir: &Path, name: &str, value: &str) {
 
 /// Builds the local image from the binaries of this test build.
 fn build_image(tag: &str) {
+    build_image_with(tag, &[]);
+}
+
+fn build_image_with(tag: &str, extra: &[&str]) {
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_trentd")).parent().unwrap();
     assert!(
         bin_dir.join("trent").exists(),
@@ -190,6 +201,7 @@ fn build_image(tag: &str) {
         .arg("--bin-dir")
         .arg(bin_dir)
         .args(["--tag", tag])
+        .args(extra)
         .output()
         .unwrap();
     assert!(out.status.success(), "deploy/local-image:\n{}", text(&out));
@@ -225,4 +237,175 @@ async fn the_compose_cluster_serves_boto3_and_loses_nothing_when_a_container_die
     for node in 1..=3 {
         project.check("verify", node, &record);
     }
+}
+
+/// A container and the image it runs, removed when dropped.
+struct Container {
+    name: String,
+    image: String,
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            if let Ok(out) = Command::new("docker").args(["logs", &self.name]).output() {
+                eprintln!("{}", text(&out));
+            }
+        }
+        let _ = Command::new("docker")
+            .args(["rm", "-f", &self.name])
+            .output();
+        let _ = Command::new("docker").args(["rmi", &self.image]).output();
+    }
+}
+
+/// Hands `path` (and everything in it) to the image's user, uid 10001.
+fn chown_tree(path: &Path) {
+    std::os::unix::fs::chown(path, Some(10001), Some(10001)).unwrap();
+    if path.is_dir() {
+        for entry in std::fs::read_dir(path).unwrap() {
+            chown_tree(&entry.unwrap().path());
+        }
+    }
+}
+
+/// The PKCS#11 option of the local image: SoftHSM2's module, put in by `--pkcs11-module`
+/// with the libraries it links, is loaded in a read-only container. The ceremony
+/// (`trentd hsm init` with two custodians' component files) gives the token mounted into it
+/// the key that this build's `trentd` gives a token on the host from the same components,
+/// and `trentd run` with TRENT_HSM=pkcs11, the module, the token label and the PIN file
+/// (as the Kubernetes overlay sets them) opens that token and turns healthy.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_local_image_runs_trentd_on_a_pkcs11_token() {
+    use crate::pkcs11::{check_value, Token, COMPONENTS, MODULE, PIN};
+    require_docker();
+    // Declared first, dropped last: the container goes before its files.
+    let dir = tempfile::tempdir().unwrap();
+    let container = Container {
+        name: unique(),
+        image: format!("trent:{}", unique()),
+    };
+    build_image_with(&container.image, &["--pkcs11-module", MODULE]);
+
+    let secrets = dir.path().join("secrets");
+    std::fs::create_dir(&secrets).unwrap();
+    write_secret(&secrets, "pin", PIN);
+    write_secret(&secrets, "root-secret", ROOT_SECRET);
+    for (i, component) in COMPONENTS.iter().enumerate() {
+        write_secret(&secrets, &format!("component-{i}"), component);
+    }
+    // The reference: a token on the host, given the key by this build's trentd.
+    let host = Token::new(dir.path(), "host");
+    let host_pin = crate::pkcs11::secret_file(dir.path(), "host-pin", PIN);
+    let components: Vec<PathBuf> = (0..COMPONENTS.len())
+        .map(|i| {
+            let path = dir.path().join(format!("host-component-{i}"));
+            std::fs::write(&path, COMPONENTS[i]).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+            path
+        })
+        .collect();
+    let (ok, out) = host.init(&host_pin, &components).await;
+    assert!(ok, "trentd hsm init on the host: {out}");
+    let want = check_value(&out);
+
+    // The container's token, its SoftHSM2 configuration naming the token dir as mounted.
+    let token = Token::new(dir.path(), "trent-1");
+    chown_tree(&token.dir);
+    let conf = dir.path().join("conf");
+    std::fs::create_dir(&conf).unwrap();
+    std::fs::write(
+        conf.join("softhsm2.conf"),
+        "directories.tokendir = /var/lib/softhsm/tokens\nobjectstore.backend = file\nlog.level = ERROR\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        conf.join("softhsm2.conf"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    chown_tree(&data);
+    let docker = |args: &[&str]| {
+        let mut command = Command::new("docker");
+        command.args(args);
+        command
+    };
+    let mounts = |command: &mut Command| {
+        command
+            .arg("--read-only")
+            .arg("-v")
+            .arg(format!("{}:/var/lib/softhsm/tokens", token.dir.display()))
+            .arg("-v")
+            .arg(format!("{}:/etc/trent/pkcs11-config:ro", conf.display()))
+            .arg("-v")
+            .arg(format!("{}:/etc/trent/pkcs11:ro", secrets.display()))
+            .arg("-v")
+            .arg(format!("{}:/var/lib/trent", data.display()))
+            .args(["-e", "SOFTHSM2_CONF=/etc/trent/pkcs11-config/softhsm2.conf"])
+            .args(["-e", "TRENT_HSM=pkcs11"])
+            .args(["-e", &format!("TRENT_PKCS11_MODULE={MODULE}")])
+            .args(["-e", "TRENT_PKCS11_TOKEN_LABEL=trent-1"])
+            .args(["-e", "TRENT_PKCS11_PIN_FILE=/etc/trent/pkcs11/pin"]);
+    };
+
+    let mut init = docker(&["run", "--rm"]);
+    mounts(&mut init);
+    init.arg(&container.image).args([
+        "hsm",
+        "init",
+        "--component-file",
+        "/etc/trent/pkcs11/component-0",
+        "--component-file",
+        "/etc/trent/pkcs11/component-1",
+    ]);
+    let (ok, out) = output_of(init).await;
+    assert!(ok, "trentd hsm init in the container: {out}");
+    assert_eq!(
+        check_value(&out),
+        want,
+        "the container's key is not the host's: {out}"
+    );
+
+    let mut run = docker(&["run", "-d", "--name", &container.name]);
+    mounts(&mut run);
+    run.args(["-e", "TRENT_CLUSTER_NAME=pkcs11-image"])
+        .args(["-e", "TRENT_NODE_ID=1"])
+        .args(["-e", "TRENT_INITIAL_CLUSTER=1=127.0.0.1:7701"])
+        .args(["-e", "TRENT_PEER_ADVERTISE=127.0.0.1:7701"])
+        .args(["-e", "TRENT_PEER_LISTEN=127.0.0.1:7701"])
+        .args(["-e", "TRENT_PEER_PLAIN=true"])
+        .args(["-e", "TRENT_PLAIN_HTTP=true"])
+        .args([
+            "-e",
+            &format!("TRENT_ROOT_ACCESS_KEY_ID={ROOT_ACCESS_KEY_ID}"),
+        ])
+        .args([
+            "-e",
+            "TRENT_ROOT_SECRET_ACCESS_KEY_FILE=/etc/trent/pkcs11/root-secret",
+        ])
+        .arg(&container.image);
+    let (ok, out) = output_of(run).await;
+    assert!(ok, "docker run: {out}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let (ok, out) =
+            output_of(docker(&["exec", &container.name, "trentd", "healthcheck"])).await;
+        if ok {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "trentd on the token never turned healthy: {out}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let (_, logs) = output_of(docker(&["logs", &container.name])).await;
+    let opened = format!("key_check_value={want}");
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("HSM: PKCS#11 token opened") && l.contains(&opened)),
+        "no 'HSM: PKCS#11 token opened' with {opened} in: {logs}"
+    );
 }
