@@ -156,9 +156,11 @@ fn fresh_db(data_dir: &Path, db_path: &Path) -> Result<bool, OpenError> {
         .map_err(io)?
         .filter_map(Result::ok)
         .any(|entry| {
+            // lost+found: mkfs makes it at the root of every ext2/3/4 file system, so a fresh
+            // volume mounted as the data dir (a Kubernetes PersistentVolume) holds it.
             !matches!(
                 entry.file_name().to_str(),
-                Some("snapshots") | Some("db") | Some("domain.key")
+                Some("snapshots") | Some("db") | Some("domain.key") | Some("lost+found")
             )
         });
     let db_has_files = db_path.exists() && std::fs::read_dir(db_path).map_err(io)?.next().is_some();

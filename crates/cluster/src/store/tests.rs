@@ -67,6 +67,15 @@ fn foreign_and_corrupt_data_dirs_are_refused() {
 }
 
 #[test]
+fn a_fresh_volume_with_lost_and_found_is_a_fresh_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("lost+found")).unwrap();
+    drop(open(dir.path(), "alpha", 1, 0, Default::default(), cell()).unwrap());
+    // Reopened as the node's own.
+    drop(open(dir.path(), "alpha", 1, 0, Default::default(), cell()).unwrap());
+}
+
+#[test]
 fn data_dir_db_and_snapshots_are_created_private_and_tightened_when_wider() {
     use std::os::unix::fs::PermissionsExt;
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
