@@ -124,14 +124,26 @@ impl Pkcs11Hsm {
     ) -> Result<Vec<u8>, HsmError> {
         let kind = self.families.check(spec)?;
         let session = self.token.session();
+        let (secret, public) = self.generate_extractable(&session, spec, kind)?;
+        self.seal_key(&session, key_id, version, spec, secret.handle, &public)
+    }
+
+    /// A fresh secret or private key of `spec` (of `kind`) in the token, extractable for its
+    /// one wrap, and its SubjectPublicKeyInfo (empty for HMAC).
+    pub(super) fn generate_extractable<'s>(
+        &self,
+        session: &'s Session,
+        spec: KeySpec,
+        kind: Kind,
+    ) -> Result<(Temp<'s>, Vec<u8>), HsmError> {
         let generated = |e| fail(format_args!("generating a {spec} key"), e);
-        let (secret, public) = match kind {
+        Ok(match kind {
             Kind::Hmac { len, .. } => {
                 let template = objects::generated_secret_template(len);
                 let secret = session
                     .generate_key(&Mechanism::GenericSecretKeyGen, &template)
                     .map_err(generated)?;
-                (Temp::new(&session, secret), Vec::new())
+                (Temp::new(session, secret), Vec::new())
             }
             Kind::Ec(_) | Kind::Ed25519 => {
                 let (mechanism, curve) = match kind {
@@ -145,8 +157,8 @@ impl Pkcs11Hsm {
                 let (public, private) = session
                     .generate_key_pair(&mechanism, &public, &private)
                     .map_err(generated)?;
-                let (public, private) = (Temp::new(&session, public), Temp::new(&session, private));
-                (private, spki_of(&session, kind, public.handle)?)
+                let (public, private) = (Temp::new(session, public), Temp::new(session, private));
+                (private, spki_of(session, kind, public.handle)?)
             }
             Kind::Rsa(bits) => {
                 let mut public = objects::public_key_template(KeyType::RSA, Uses::default());
@@ -156,11 +168,10 @@ impl Pkcs11Hsm {
                 let (public, private) = session
                     .generate_key_pair(&Mechanism::RsaPkcsKeyPairGen, &public, &private)
                     .map_err(generated)?;
-                let (public, private) = (Temp::new(&session, public), Temp::new(&session, private));
-                (private, spki_of(&session, kind, public.handle)?)
+                let (public, private) = (Temp::new(session, public), Temp::new(session, private));
+                (private, spki_of(session, kind, public.handle)?)
             }
-        };
-        self.seal_key(&session, key_id, version, spec, secret.handle, &public)
+        })
     }
 
     /// Wraps `secret` (a just-generated, extractable object) as `key_id` version `version`'s

@@ -13,9 +13,10 @@
 //! (`edwards.rs`) and RSA (2048 to 4096: PKCS#1 v1.5 and PSS signatures, OAEP) keys
 //! generated, wrapped (blob format 4, `keys.rs`) and used in the token, with the soft
 //! backend's results (`sign.rs`). The one object whose value trent reads is an ECDH shared
-//! secret, which DeriveSharedSecret answers by design; it is destroyed once read. ML-DSA,
-//! ML-KEM, data key pairs and import answer [`HsmError::Pkcs11Unsupported`]: nothing falls
-//! back to software. A token that lacks a mechanism the symmetric keys or the domain key need is
+//! secret, which DeriveSharedSecret answers by design; it is destroyed once read. Data key
+//! pairs are generated in the token and their private key leaves it once, as the PKCS#8
+//! GenerateDataKeyPair answers (`pairs.rs`). ML-DSA, ML-KEM and import answer
+//! [`HsmError::Pkcs11Unsupported`]: nothing falls back to software. A token that lacks a mechanism the symmetric keys or the domain key need is
 //! refused at [`Pkcs11Hsm::open`], naming it; one that lacks what a spec or algorithm needs
 //! serves the rest and refuses that one by name ([`HsmError::Pkcs11Lacks`], `families.rs`).
 //!
@@ -53,6 +54,9 @@ mod keys;
 mod keys_tests;
 mod objects;
 mod ops;
+mod pairs;
+#[cfg(test)]
+mod pairs_tests;
 mod pool;
 mod probes;
 mod reopen;

@@ -64,7 +64,12 @@ impl Uses {
 
 /// A secret key's attribute set: class, type, session or token object, sensitive, not
 /// extractable unless `extractable`, and exactly `uses`.
-fn secret_key(key_type: KeyType, token: bool, extractable: bool, uses: Uses) -> Vec<Attribute> {
+pub(crate) fn secret_key(
+    key_type: KeyType,
+    token: bool,
+    extractable: bool,
+    uses: Uses,
+) -> Vec<Attribute> {
     vec![
         Attribute::Class(ObjectClass::SECRET_KEY),
         Attribute::KeyType(key_type),

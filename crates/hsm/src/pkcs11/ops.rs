@@ -8,7 +8,7 @@
 //! [`HsmError::Token`] (never mistaken for bad input), salts, random bytes and domain MACs
 //! included: nothing falls back to software, and `verify_domain_mac` answers false. HMAC,
 //! ECC, Ed25519 and RSA keys are `keys.rs`, `sign.rs` and `edwards.rs`'s, ECDH `agree.rs`'s,
-//! the audit signing key `audit.rs`'s; ML-KEM, import and data key pairs answer
+//! the audit signing key `audit.rs`'s, data key pairs `pairs.rs`'s; ML-KEM and import answer
 //! [`HsmError::Pkcs11Unsupported`].
 
 use std::sync::Arc;
@@ -370,8 +370,8 @@ impl Hsm for Pkcs11Hsm {
         not_yet("ML-KEM (Decapsulate)")
     }
 
-    fn generate_data_key_pair(&self, _: KeySpec) -> Result<DataKeyPair, HsmError> {
-        not_yet("data key pairs (GenerateDataKeyPair)")
+    fn generate_data_key_pair(&self, spec: KeySpec) -> Result<DataKeyPair, HsmError> {
+        self.data_key_pair(spec)
     }
 
     fn import_parameters(

@@ -49,10 +49,9 @@ WORK = Path(tempfile.mkdtemp(prefix="trent-key-types-"))
 # Key specs the cluster's HSM refuses by name (a PKCS#11 token lacking their mechanisms): each
 # must be refused at CreateKey with UnsupportedOperationException, and is not tried further.
 REFUSED_SPECS = set(filter(None, os.environ.get("TRENT_REFUSED_SPECS", "").split(",")))
-# Algorithms it refuses by name (UnsupportedOperationException), and whether it refuses data
-# key pairs: checked as refused, not tried further.
+# Algorithms it refuses by name (UnsupportedOperationException): checked as refused, not
+# tried further.
 REFUSED_ALGORITHMS = set(filter(None, os.environ.get("TRENT_REFUSED_ALGORITHMS", "").split(",")))
-REFUSES_DATA_KEY_PAIRS = os.environ.get("TRENT_REFUSES_DATA_KEY_PAIRS") == "1"
 
 
 def kms(endpoint):
@@ -872,6 +871,10 @@ def data_key_pairs():
     key_id, arn = wrapping["KeyId"], wrapping["Arn"]
     context = {"purpose": "key types"}
     for spec in PAIR_SPECS:
+        if spec in REFUSED_SPECS:
+            check_refused(f"GenerateDataKeyPair {spec}: refused by the HSM, by name", LEADER.generate_data_key_pair,
+                          "UnsupportedOperationException", contains="PKCS#11", KeyId=key_id, KeyPairSpec=spec)
+            continue
         with case(f"GenerateDataKeyPair {spec}"):
             for (_, maker), (_, opener) in zip(NODES, NODES[::-1]):
                 got = maker.generate_data_key_pair(KeyId=key_id, KeyPairSpec=spec, EncryptionContext=context)
@@ -1096,19 +1099,13 @@ def dry_runs():
 # ---------------------------------------------------------------------------------------------
 
 def refused_by_the_hsm():
-    """What the cluster's HSM refuses by name beyond signing keys (TRENT_REFUSED_SPECS'
-    ML-KEM specs, TRENT_REFUSES_DATA_KEY_PAIRS): each UnsupportedOperationException."""
+    """ML-KEM keys, when the cluster's HSM refuses them by name (TRENT_REFUSED_SPECS): each
+    CreateKey an UnsupportedOperationException."""
     for spec in sorted(REFUSED_SPECS):
         if spec.startswith("ML_KEM"):
             check_refused(f"ENCAPSULATE_DECAPSULATE {spec}: refused by the HSM, by name", LEADER.create_key,
                           "UnsupportedOperationException", contains="PKCS#11", KeySpec=spec,
                           KeyUsage="ENCAPSULATE_DECAPSULATE")
-    if REFUSES_DATA_KEY_PAIRS:
-        symmetric = LEADER.create_key()["KeyMetadata"]["KeyId"]
-        for spec in ("ECC_NIST_P256", "RSA_2048"):
-            check_refused(f"GenerateDataKeyPair {spec}: refused by the HSM, by name",
-                          FOLLOWER.generate_data_key_pair, "UnsupportedOperationException",
-                          contains="PKCS#11", KeyId=symmetric, KeyPairSpec=spec)
 
 
 def find_aws_cli():

@@ -88,7 +88,7 @@ async fn another_token_opens_what_the_leader_sealed(mut cluster: TestCluster, le
 
 /// The key-type script's sections the token serves, with what SoftHSM2 2.6 lacks (Ed25519
 /// keys it cannot wrap, OAEP with SHA-256) and what the PKCS#11 backend does not offer yet
-/// (ML-DSA, ML-KEM, data key pairs) refused by name.
+/// (ML-DSA, ML-KEM) refused by name.
 async fn key_types_in_the_token(endpoints: &[String]) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/it/key_types.py");
     let (ok, text) = output_of({
@@ -99,14 +99,13 @@ async fn key_types_in_the_token(endpoints: &[String]) {
             .env("TRENT_REGION", REGION)
             .env(
                 "TRENT_KEY_TYPES_ONLY",
-                "signing_keys,rsa_encryption,hmac_keys,key_agreement,refused_by_the_hsm",
+                "signing_keys,rsa_encryption,hmac_keys,key_agreement,data_key_pairs,refused_by_the_hsm",
             )
             .env(
                 "TRENT_REFUSED_SPECS",
                 "ECC_NIST_EDWARDS25519,ML_DSA_44,ML_DSA_65,ML_DSA_87,ML_KEM_512,ML_KEM_768,ML_KEM_1024",
             )
             .env("TRENT_REFUSED_ALGORITHMS", "RSAES_OAEP_SHA_256")
-            .env("TRENT_REFUSES_DATA_KEY_PAIRS", "1")
             .as_test_root();
         command
     })
