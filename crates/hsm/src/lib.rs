@@ -347,8 +347,10 @@ pub trait Hsm: Send + Sync + 'static {
     /// only a holder of the domain key can make or check it (backups are sealed this way).
     fn domain_mac(&self, purpose: &[u8], data: &[u8]) -> Result<[u8; 32], HsmError>;
 
-    /// Checks a [`Hsm::domain_mac`] in constant time.
-    fn verify_domain_mac(&self, purpose: &[u8], data: &[u8], mac: &[u8]) -> bool;
+    /// Checks a [`Hsm::domain_mac`] in constant time; an error when the HSM cannot tell (a
+    /// failed token), never a guess: a replica applying a restore must not judge its seal
+    /// otherwise than its peers.
+    fn verify_domain_mac(&self, purpose: &[u8], data: &[u8], mac: &[u8]) -> Result<bool, HsmError>;
 
     /// The audit signing key's public key, DER SubjectPublicKeyInfo (`audit_key.rs`): ECDSA
     /// P-256, one per domain key, the same on every node (under either backend).

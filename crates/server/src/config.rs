@@ -245,6 +245,8 @@ pub struct KmsConfig {
     /// Whether calls are recorded in the audit trail.
     pub audit_trail: bool,
     pub audit_retention: trent_service::AuditRetention,
+    /// How often the HSM is checked (hsm_health.rs).
+    pub hsm_check_interval: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -345,6 +347,8 @@ impl ServerConfig {
             }
             None => None,
         };
+        let hsm_check_interval =
+            Duration::from_millis(flags.hsm.hsm_check_interval_ms.unwrap_or(1000).max(1));
         let hsm = HsmChoice::resolve(flags.hsm, file.hsm, file.pkcs11, domain_key)?;
         let (limits, quotas) = crate::limits::resolve(
             flags.max_keys_per_account,
@@ -358,6 +362,7 @@ impl ServerConfig {
             limits,
             quotas,
             hsm,
+            hsm_check_interval,
             root_account: flags
                 .root_account
                 .or(file.root_account)
@@ -432,6 +437,7 @@ impl ServerConfig {
             root_credentials: RootCredentials::Dev(data_dir.join("dev-credentials")),
             audit_trail: true,
             audit_retention: Default::default(),
+            hsm_check_interval: Duration::from_secs(1),
         };
         Ok(ServerConfig {
             kms,

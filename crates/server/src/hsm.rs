@@ -39,6 +39,10 @@ pub struct InitArgs {
     /// generated inside the token.
     #[arg(long = "component-file")]
     components: Vec<PathBuf>,
+    /// Accept a single component: its custodian then knows the whole domain key (split
+    /// knowledge needs two or more).
+    #[arg(long)]
+    single_custodian: bool,
 }
 
 pub fn run(command: HsmCmd) -> ExitCode {
@@ -60,6 +64,13 @@ fn init(args: InitArgs) -> Result<String, String> {
         Some(path) => crate::config::pkcs11_table(path)?,
         None => None,
     };
+    if args.components.len() == 1 && !args.single_custodian {
+        return Err(
+            "component_file: one component gives its custodian the whole domain key; give two \
+             or more (one per custodian), or --single-custodian to accept that"
+                .into(),
+        );
+    }
     let settings = Pkcs11Settings::resolve(args.pkcs11, table)?;
     let config = settings.open_config()?;
     let report = match args.components.is_empty() {
@@ -80,5 +91,24 @@ fn init(args: InitArgs) -> Result<String, String> {
             hex_prefix(kcv)
         ));
     }
+    out.push_str(&format!(
+        "\naudit signing key (publish it for `trent audit verify --public-key`):\n{}",
+        pem(&report.audit_public_key)
+    ));
     Ok(out)
+}
+
+/// A SubjectPublicKeyInfo as PEM.
+fn pem(der: &[u8]) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).expect("base64 is ASCII"))
+        .collect();
+    format!(
+        "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----",
+        lines.join("\n")
+    )
 }

@@ -1,13 +1,14 @@
 //! Which HSM backend holds the domain key (issue 26): the soft backend, with the key in a file
 //! or `TRENT_DOMAIN_KEY`, or a PKCS#11 token, where the key never leaves the device. Flags,
 //! `TRENT_HSM` / `TRENT_PKCS11_*` variables and the configuration file's `hsm` key and
-//! `[pkcs11]` table, in rising precedence.
+//! `[pkcs11]` table: flags win over variables, and both over the file.
 //!
 //! Guarantees: a PKCS#11 configuration names its module, token and PIN file, or is refused
 //! naming the missing setting; a domain key given beside `hsm = "pkcs11"` is refused, since a
 //! node of a token-backed cluster must not hold the key in a file as well; the PIN is read
 //! from a file (mounted Secret) with the domain key file's permission checks, never from a
-//! flag or the environment, which leak.
+//! flag or the environment, which leak, and an empty one is refused naming the file; PKCS#11
+//! settings given to a soft-backend node are refused, since the operator meant a token.
 
 use std::path::PathBuf;
 
@@ -25,6 +26,10 @@ pub struct HsmFlags {
     /// `pkcs11` (the domain key inside a PKCS#11 token) [default: soft].
     #[arg(long = "hsm", env = "TRENT_HSM")]
     pub backend: Option<String>,
+    /// How often the node checks that its HSM answers, in ms; a failed check turns it unready
+    /// (a network HSM whose calls are costly may want it rarer) [default: 1000].
+    #[arg(long, env = "TRENT_HSM_CHECK_INTERVAL_MS")]
+    pub hsm_check_interval_ms: Option<u64>,
     #[command(flatten)]
     pub pkcs11: Pkcs11Flags,
 }
@@ -107,10 +112,17 @@ impl Pkcs11Settings {
     /// The backend's configuration, with the PIN read from its file.
     pub fn open_config(&self) -> Result<Pkcs11Config, String> {
         let pin = trent_hsm::read_secret_file(&self.pin_file, "pkcs11.pin_file")?;
+        let pin = zeroize::Zeroizing::new(pin.trim().to_owned());
+        if pin.is_empty() {
+            return Err(format!(
+                "pkcs11.pin_file: {} holds no PIN",
+                self.pin_file.display()
+            ));
+        }
         Ok(Pkcs11Config {
             module: self.module.clone(),
             token_label: self.token_label.clone(),
-            pin: zeroize::Zeroizing::new(pin.trim().to_owned()),
+            pin,
             key_label: self.key_label.clone(),
         })
     }
@@ -134,7 +146,23 @@ impl HsmChoice {
         file_pkcs11: Option<Pkcs11File>,
         domain_key: Option<DomainKeySource>,
     ) -> Result<HsmChoice, String> {
-        match flags.backend.or(file_backend).as_deref() {
+        let backend = flags.backend.or(file_backend);
+        if backend.as_deref() != Some("pkcs11") {
+            let p = &flags.pkcs11;
+            let given = p.pkcs11_module.is_some()
+                || p.pkcs11_token_label.is_some()
+                || p.pkcs11_pin_file.is_some()
+                || p.pkcs11_key_label.is_some()
+                || file_pkcs11.is_some();
+            if given {
+                return Err(format!(
+                    "hsm: PKCS#11 settings are given but the backend is {}; set hsm = pkcs11 \
+                     (--hsm pkcs11, TRENT_HSM) or remove them",
+                    backend.as_deref().unwrap_or("soft (the default)")
+                ));
+            }
+        }
+        match backend.as_deref() {
             None | Some("soft") => domain_key.map(HsmChoice::Soft).ok_or_else(|| format!(
                 "domain_key_file: required (--domain-key-file, TRENT_DOMAIN_KEY_FILE, domain_key_file in the config file, or the key itself in {}), or hsm = pkcs11",
                 crate::config::DOMAIN_KEY_ENV
@@ -164,6 +192,7 @@ mod tests {
     fn pkcs11_flags() -> HsmFlags {
         HsmFlags {
             backend: Some("pkcs11".into()),
+            hsm_check_interval_ms: None,
             pkcs11: Pkcs11Flags {
                 pkcs11_module: Some("/m.so".into()),
                 pkcs11_token_label: Some("t".into()),
@@ -222,6 +251,37 @@ mod tests {
         assert!(e.contains("'cloudhsm'"), "{e}");
         let e = HsmChoice::resolve(HsmFlags::default(), None, None, None).unwrap_err();
         assert!(e.contains("domain_key_file: required"), "{e}");
+        let mut soft = pkcs11_flags();
+        soft.backend = None;
+        let key = Some(DomainKeySource::File("/k".into()));
+        let e = HsmChoice::resolve(soft, None, None, key.clone()).unwrap_err();
+        assert!(
+            e.contains("hsm: PKCS#11 settings") && e.contains("soft"),
+            "{e}"
+        );
+        let table = Some(Pkcs11File::default());
+        let e = HsmChoice::resolve(HsmFlags::default(), None, table, key).unwrap_err();
+        assert!(e.contains("hsm: PKCS#11 settings"), "{e}");
+    }
+
+    #[test]
+    fn an_empty_pin_file_is_refused_naming_it() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pin");
+        std::fs::write(&path, " \n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let settings = Pkcs11Settings {
+            module: "/m.so".into(),
+            token_label: "t".into(),
+            pin_file: path,
+            key_label: DEFAULT_KEY_LABEL.into(),
+        };
+        let e = settings.open_config().unwrap_err();
+        assert!(
+            e.contains("pkcs11.pin_file") && e.contains("holds no PIN"),
+            "{e}"
+        );
     }
 
     #[test]

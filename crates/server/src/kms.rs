@@ -36,9 +36,10 @@ pub fn load_hsm(config: &KmsConfig) -> anyhow::Result<Arc<dyn Hsm>> {
             Ok(Arc::new(SoftHsm::new(domain, HSM_CACHE_ENTRIES)))
         }
         HsmChoice::Pkcs11(settings) => {
-            let open = settings.open_config().map_err(anyhow::Error::msg)?;
-            let hsm = ReopeningPkcs11::open(open, HSM_CACHE_ENTRIES)
-                .map_err(|e| anyhow::anyhow!("hsm = pkcs11: {e}"))?;
+            let reload = settings.clone();
+            let hsm =
+                ReopeningPkcs11::open(Box::new(move || reload.open_config()), HSM_CACHE_ENTRIES)
+                    .map_err(|e| anyhow::anyhow!("hsm = pkcs11: {e}"))?;
             tracing::info!(
                 module = %settings.module.display(),
                 token = %settings.token_label,

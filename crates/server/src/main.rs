@@ -157,7 +157,8 @@ async fn serve(config: ServerConfig, dev: bool) -> anyhow::Result<()> {
         }
     };
     let service = kms::start(&node, hsm.clone(), &config.kms);
-    let hsm_health = hsm_health::HsmHealth::watch(node.clone(), hsm.clone());
+    let hsm_health =
+        hsm_health::HsmHealth::watch(node.clone(), hsm.clone(), config.kms.hsm_check_interval);
     probe::install(&node);
     if let Some(sts) = config.statefulset.as_ref().filter(|s| !s.is_founding()) {
         let admin = join::Admin::new(&config, sts).map_err(|e| anyhow::anyhow!("{e}"))?;

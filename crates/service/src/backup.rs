@@ -181,8 +181,15 @@ impl Service {
 struct DomainSeal<'a>(&'a dyn Hsm);
 
 impl SealCheck for DomainSeal<'_> {
+    /// Outside `apply` (an import's check before it is proposed): an HSM that cannot tell
+    /// refuses the backup, and the operator retries once the node is ready.
     fn verify_seal(&self, purpose: &[u8], data: &[u8], seal: &[u8]) -> bool {
-        self.0.verify_domain_mac(purpose, data, seal)
+        self.0
+            .verify_domain_mac(purpose, data, seal)
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "the HSM cannot check a backup's seal");
+                false
+            })
     }
 }
 

@@ -56,10 +56,12 @@ impl SealCheck for HsmHooks {
             .set
             .wait_timeout_while(guard, HSM_WAIT, |hsm| hsm.is_none())
             .expect("hooks lock");
-        let verified = match guard.as_ref() {
-            Some(hsm) => hsm.verify_domain_mac(purpose, data, seal),
+        let hsm = match guard.as_ref() {
+            Some(hsm) => hsm.clone(),
             None => panic!("no HSM {HSM_WAIT:?} after start: cannot check a backup's seal"),
         };
+        drop(guard);
+        let verified = verify_while_the_hsm_fails(hsm.as_ref(), purpose, data, seal);
         if !verified {
             // Refused on every node that holds the cluster's domain key. A node holding
             // another key would refuse what the others apply: say so where it shows.
@@ -69,6 +71,24 @@ impl SealCheck for HsmHooks {
             );
         }
         verified
+    }
+}
+
+/// The seal's check, waiting while the HSM cannot tell (a failed PKCS#11 token, which the
+/// node's health check reopens): a replica must judge a restore as its peers do, so it never
+/// turns "cannot check" into "refused". After [`HSM_WAIT`] the node stops, as one that cannot
+/// load its domain key does.
+fn verify_while_the_hsm_fails(hsm: &dyn Hsm, purpose: &[u8], data: &[u8], seal: &[u8]) -> bool {
+    let deadline = std::time::Instant::now() + HSM_WAIT;
+    loop {
+        match hsm.verify_domain_mac(purpose, data, seal) {
+            Ok(verified) => return verified,
+            Err(e) if std::time::Instant::now() < deadline => {
+                tracing::warn!(error = %e, "waiting for the HSM to check a backup's seal");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            Err(e) => panic!("the HSM could not check a backup's seal for {HSM_WAIT:?}: {e}"),
+        }
     }
 }
 

@@ -155,13 +155,13 @@ fn fresh_db(data_dir: &Path, db_path: &Path) -> Result<bool, OpenError> {
     let unexpected = std::fs::read_dir(data_dir)
         .map_err(io)?
         .filter_map(Result::ok)
-        .any(|entry| {
-            // lost+found: mkfs makes it at the root of every ext2/3/4 file system, so a fresh
-            // volume mounted as the data dir (a Kubernetes PersistentVolume) holds it.
-            !matches!(
-                entry.file_name().to_str(),
-                Some("snapshots") | Some("db") | Some("domain.key") | Some("lost+found")
-            )
+        .any(|entry| match entry.file_name().to_str() {
+            Some("snapshots") | Some("db") | Some("domain.key") => false,
+            // mkfs makes an empty lost+found at the root of every ext2/3/4 file system, so a
+            // fresh volume mounted as the data dir (a Kubernetes PersistentVolume) holds one.
+            // One with files in it is what fsck recovered, maybe this node's own database.
+            Some("lost+found") => !is_empty_dir(&entry.path()),
+            _ => true,
         });
     let db_has_files = db_path.exists() && std::fs::read_dir(db_path).map_err(io)?.next().is_some();
     if unexpected || db_has_files {
@@ -170,6 +170,10 @@ fn fresh_db(data_dir: &Path, db_path: &Path) -> Result<bool, OpenError> {
         });
     }
     Ok(true)
+}
+
+fn is_empty_dir(path: &Path) -> bool {
+    std::fs::read_dir(path).is_ok_and(|mut entries| entries.next().is_none())
 }
 
 /// Creates `dir` mode 0700 (missing parents as the umask has them), or tightens an existing

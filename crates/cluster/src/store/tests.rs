@@ -73,6 +73,15 @@ fn a_fresh_volume_with_lost_and_found_is_a_fresh_data_dir() {
     drop(open(dir.path(), "alpha", 1, 0, Default::default(), cell()).unwrap());
     // Reopened as the node's own.
     drop(open(dir.path(), "alpha", 1, 0, Default::default(), cell()).unwrap());
+    // One that fsck filled is not a fresh volume.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("lost+found")).unwrap();
+    std::fs::write(dir.path().join("lost+found/#1234"), b"recovered").unwrap();
+    let err = open(dir.path(), "alpha", 1, 0, Default::default(), cell())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("no trent database"), "{err}");
 }
 
 #[test]

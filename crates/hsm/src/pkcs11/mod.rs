@@ -79,7 +79,7 @@ use cache::HandleCache;
 pub use ceremony::{component_check_value, InitReport};
 use families::Families;
 use objects::{blocks, derived_aes_template, derived_mac_template, ecb_derive, Uses};
-pub use reopen::ReopeningPkcs11;
+pub use reopen::{ReopenSettings, ReopeningPkcs11};
 use token::{fail, Token};
 
 use crate::{HsmError, DEFAULT_CACHE_ENTRIES};

@@ -6,7 +6,7 @@
 //! the one message; nonces, salts and random bytes come from `C_GenerateRandom`. A wrong
 //! ciphertext answers [`HsmError::Authentication`]; a token failure answers
 //! [`HsmError::Token`] (never mistaken for bad input), salts, random bytes and domain MACs
-//! included: nothing falls back to software, and `verify_domain_mac` answers false. HMAC,
+//! included (`verify_domain_mac` too): nothing falls back to software. HMAC,
 //! ECC, Ed25519 and RSA keys are `keys.rs`, `sign.rs` and `edwards.rs`'s, ECDH `agree.rs`'s,
 //! the audit signing key `audit.rs`'s, data key pairs `pairs.rs`'s; ML-KEM and import answer
 //! [`HsmError::Pkcs11Unsupported`].
@@ -456,17 +456,9 @@ impl Hsm for Pkcs11Hsm {
         self.mac(purpose, data)
     }
 
-    /// False when the token cannot compute the MAC either: nothing unchecked passes.
-    fn verify_domain_mac(&self, purpose: &[u8], data: &[u8], mac: &[u8]) -> bool {
-        match self.mac(purpose, data) {
-            Ok(expected) => {
-                aws_lc_rs::constant_time::verify_slices_are_equal(&expected, mac).is_ok()
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "the PKCS#11 token could not check a domain MAC");
-                false
-            }
-        }
+    fn verify_domain_mac(&self, purpose: &[u8], data: &[u8], mac: &[u8]) -> Result<bool, HsmError> {
+        let expected = self.mac(purpose, data)?;
+        Ok(aws_lc_rs::constant_time::verify_slices_are_equal(&expected, mac).is_ok())
     }
 
     fn audit_public_key(&self) -> Result<Vec<u8>, HsmError> {

@@ -4,18 +4,22 @@
 //!
 //! Guarantees: every operation runs on the token opened last, or fails with
 //! [`HsmError::Token`] while there is none (never in software); [`Hsm::health`] is what
-//! notices a failure (the token's own check, `Pkcs11Hsm::health`) and what reopens: the
-//! module is finalized once the last operation on the failed token ends, then initialized
-//! again, logged in again, and the domain key found again; a token that comes back holding
-//! another domain key (another key check value) is refused, so a swapped device never serves
-//! this cluster's keys. The key check value and fingerprint are the first open's.
+//! notices a failure (the token's own check, `Pkcs11Hsm::health`) and what reopens: only
+//! once the last operation on the failed token has ended and the module is finalized, then
+//! with its settings read again (the PIN file may have changed), backing off from one second
+//! to a minute between attempts. A PIN the token refused is not tried again until the PIN
+//! file holds another, since tokens lock a PIN after a few wrong tries. A token that comes
+//! back holding another domain key (another key check value) is refused, so a swapped device
+//! never serves this cluster's keys. The key check value and fingerprint are the first open's.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::{Duration, Instant};
 
 use trent_model::{
     EncryptionAlgorithm, KeyId, KeySpec, MacAlgorithm, MessageType, Millis, SigningAlgorithm,
     WrappingAlgorithm, WrappingKeySpec,
 };
+use zeroize::Zeroizing;
 
 use super::{Pkcs11Config, Pkcs11Hsm};
 use crate::{
@@ -23,25 +27,52 @@ use crate::{
     Plaintext, Salt, NONCE_LEN,
 };
 
+/// The settings of the next open: read again at each attempt (the PIN from its file).
+pub type ReopenSettings = Box<dyn Fn() -> Result<Pkcs11Config, String> + Send + Sync>;
+
+/// The first and the longest wait between reopening attempts.
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
 /// A PKCS#11 token that is reopened after it fails.
 pub struct ReopeningPkcs11 {
-    config: Pkcs11Config,
+    settings: ReopenSettings,
+    label: String,
     cache_entries: usize,
     current: RwLock<Option<Arc<Pkcs11Hsm>>>,
+    /// The failed token while operations still hold it: no reopening until it is gone.
+    retired: Mutex<Weak<Pkcs11Hsm>>,
+    attempts: Mutex<Attempts>,
     check_value: [u8; 32],
     fingerprint: [u8; 32],
 }
 
+/// When the next reopening may be tried, and a PIN the token refused.
+struct Attempts {
+    next: Instant,
+    backoff: Duration,
+    refused_pin: Option<Zeroizing<String>>,
+}
+
 impl ReopeningPkcs11 {
-    /// Opens the token now (a failure here is the caller's to report: nothing was served).
-    pub fn open(config: Pkcs11Config, cache_entries: usize) -> Result<ReopeningPkcs11, HsmError> {
+    /// Opens the token now with `settings()` (a failure here is the caller's to report:
+    /// nothing was served); reopens read `settings()` again.
+    pub fn open(settings: ReopenSettings, cache_entries: usize) -> Result<Self, HsmError> {
+        let config = settings().map_err(HsmError::Token)?;
         let hsm = Pkcs11Hsm::open_with_cache(&config, cache_entries)?;
         Ok(ReopeningPkcs11 {
             check_value: hsm.key_check_value(),
             fingerprint: hsm.domain_key_fingerprint(),
-            config,
+            label: config.token_label.clone(),
+            settings,
             cache_entries,
             current: RwLock::new(Some(Arc::new(hsm))),
+            retired: Mutex::new(Weak::new()),
+            attempts: Mutex::new(Attempts {
+                next: Instant::now(),
+                backoff: FIRST_BACKOFF,
+                refused_pin: None,
+            }),
         })
     }
 
@@ -54,42 +85,87 @@ impl ReopeningPkcs11 {
             .ok_or_else(|| {
                 HsmError::Token(format!(
                     "token {:?} failed and is not open again yet",
-                    self.config.token_label
+                    self.label
                 ))
             })
     }
 
-    /// Opens the token again; refuses it if it holds another domain key.
-    fn reopen(&self) -> Result<(), HsmError> {
-        let hsm = Pkcs11Hsm::open_with_cache(&self.config, self.cache_entries).map_err(|e| {
-            HsmError::Token(format!(
-                "token {:?} failed and does not open again: {e}",
-                self.config.token_label
-            ))
-        })?;
-        if hsm.key_check_value() != self.check_value {
-            return Err(HsmError::Token(format!(
-                "token {:?} came back holding another domain key (another key check value) \
-                 than it was opened with; refusing it",
-                self.config.token_label
-            )));
+    /// Lets the failed token go: finalized once the last operation on it ends.
+    fn retire(&self) {
+        let failed = self.current.write().expect("token lock").take();
+        if let Some(failed) = failed {
+            *self.retired.lock().expect("retired lock") = Arc::downgrade(&failed);
         }
-        *self.current.write().expect("token lock") = Some(Arc::new(hsm));
-        tracing::info!(token = %self.config.token_label, "PKCS#11 token open again");
-        Ok(())
+    }
+
+    /// Opens the token again if an attempt is due; refuses it if it holds another domain key.
+    fn reopen(&self) -> Result<(), HsmError> {
+        let failed = |why: String| {
+            HsmError::Token(format!(
+                "token {:?} failed and is not open again: {why}",
+                self.label
+            ))
+        };
+        if self.retired.lock().expect("retired lock").strong_count() > 0 {
+            return Err(failed(
+                "operations on the failed token are still ending".into(),
+            ));
+        }
+        let mut attempts = self.attempts.lock().expect("attempts lock");
+        if Instant::now() < attempts.next {
+            return Err(failed("waiting before the next attempt".into()));
+        }
+        let config = (self.settings)().map_err(&failed)?;
+        if attempts.refused_pin.as_ref() == Some(&config.pin) {
+            return Err(failed(
+                "the token refused the PIN in the PIN file; not trying it again until the file \
+                 holds another"
+                    .into(),
+            ));
+        }
+        match self.open_checked(&config) {
+            Ok(hsm) => {
+                *attempts = Attempts {
+                    next: Instant::now(),
+                    backoff: FIRST_BACKOFF,
+                    refused_pin: None,
+                };
+                *self.current.write().expect("token lock") = Some(Arc::new(hsm));
+                tracing::info!(token = %self.label, "PKCS#11 token open again");
+                Ok(())
+            }
+            Err(e) => {
+                if e.to_string().contains("PIN") {
+                    attempts.refused_pin = Some(config.pin.clone());
+                }
+                attempts.next = Instant::now() + attempts.backoff;
+                attempts.backoff = (attempts.backoff * 2).min(MAX_BACKOFF);
+                Err(failed(e.to_string()))
+            }
+        }
+    }
+
+    fn open_checked(&self, config: &Pkcs11Config) -> Result<Pkcs11Hsm, HsmError> {
+        let hsm = Pkcs11Hsm::open_with_cache(config, self.cache_entries)?;
+        if hsm.key_check_value() != self.check_value {
+            return Err(HsmError::Token(
+                "it came back holding another domain key (another key check value) than it was \
+                 opened with; refusing it"
+                    .into(),
+            ));
+        }
+        Ok(hsm)
     }
 }
 
 impl Hsm for ReopeningPkcs11 {
-    /// The open token's check; on failure the token is let go (finalized once its last
-    /// operation ends). Without an open token, an attempt to open it again.
+    /// The open token's check; on failure the token is let go. Without an open token, an
+    /// attempt to open it again when one is due.
     fn health(&self) -> Result<(), HsmError> {
         let Ok(hsm) = self.hsm() else {
             return self.reopen();
         };
-        hsm.health().inspect_err(|_| {
-            *self.current.write().expect("token lock") = None;
-        })
+        hsm.health().inspect_err(|_| self.retire())
     }
 
     fn generate_symmetric(&self, key_id: KeyId, version: u32) -> Result<Vec<u8>, HsmError> {
@@ -296,11 +372,8 @@ impl Hsm for ReopeningPkcs11 {
         self.hsm()?.domain_mac(purpose, data)
     }
 
-    /// False without an open token: nothing unchecked passes.
-    fn verify_domain_mac(&self, purpose: &[u8], data: &[u8], mac: &[u8]) -> bool {
-        self.hsm()
-            .map(|hsm| hsm.verify_domain_mac(purpose, data, mac))
-            .unwrap_or(false)
+    fn verify_domain_mac(&self, purpose: &[u8], data: &[u8], mac: &[u8]) -> Result<bool, HsmError> {
+        self.hsm()?.verify_domain_mac(purpose, data, mac)
     }
 
     fn audit_public_key(&self) -> Result<Vec<u8>, HsmError> {

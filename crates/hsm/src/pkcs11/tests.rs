@@ -480,7 +480,7 @@ fn other_key_types_and_soft_blobs_are_refused_not_served_in_software() {
     let id = key_id();
     let e = error_of(hsm.generate(id, 1, KeySpec::MlDsa65));
     assert!(e.contains("PKCS#11 backend does not offer"), "{e}");
-    assert!(error_of(hsm.generate_data_key_pair(KeySpec::Rsa2048)).contains("does not offer"));
+    assert!(error_of(hsm.generate_data_key_pair(KeySpec::MlKem768)).contains("does not offer"));
     let soft = SoftHsm::new(DomainKey::from_bytes([1; 32]), 1);
     // The soft backend's format-2 blob of an HMAC key: not this backend's.
     let soft_hmac = soft.generate(id, 1, KeySpec::Hmac256).unwrap();
@@ -504,8 +504,12 @@ fn other_key_types_and_soft_blobs_are_refused_not_served_in_software() {
         hsm.encrypt(key, &hsm.salt().unwrap(), b"m", b""),
         Err(HsmError::Unwrap { .. })
     ));
-    assert!(hsm.verify_domain_mac(b"p", b"d", &hsm.domain_mac(b"p", b"d").unwrap()));
-    assert!(!hsm.verify_domain_mac(b"q", b"d", &hsm.domain_mac(b"p", b"d").unwrap()));
+    assert!(hsm
+        .verify_domain_mac(b"p", b"d", &hsm.domain_mac(b"p", b"d").unwrap())
+        .unwrap());
+    assert!(!hsm
+        .verify_domain_mac(b"q", b"d", &hsm.domain_mac(b"p", b"d").unwrap())
+        .unwrap());
     assert_eq!(hsm.random(40).unwrap().len(), 40);
 }
 

@@ -135,8 +135,20 @@ pub(crate) struct Token {
     ecb_derive: MechanismType,
 }
 
+/// Held while the module is initialized or finalized: a token reopened after a failure is
+/// initialized on one thread while the failed one may be finalized on another (whichever drops
+/// it last), and PKCS#11 leaves `C_Initialize` beside `C_Finalize` undefined.
+static MODULE_LIFECYCLE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn lifecycle() -> std::sync::MutexGuard<'static, ()> {
+    MODULE_LIFECYCLE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 impl Token {
     pub(crate) fn open(config: &Pkcs11Config) -> Result<Token, HsmError> {
+        let _lifecycle = lifecycle();
         let module = config.module.display();
         if !config.module.exists() {
             return Err(HsmError::Token(format!(
@@ -293,6 +305,7 @@ impl Token {
 
 impl Drop for Token {
     fn drop(&mut self) {
+        let _lifecycle = lifecycle();
         self.pool.close_all();
         if let Err(e) = self.ctx.clone().finalize() {
             tracing::warn!(error = %e, "finalizing the PKCS#11 module failed");

@@ -1,6 +1,7 @@
 //! Every client through a 3-node cluster on PKCS#11 tokens: the whole interop suite (boto3,
-//! the AWS CLI, the AWS Encryption SDK) and the key-type script's signing, HMAC and ECDH
-//! sections, with the specs SoftHSM2 cannot serve refused by name; then a failover, after
+//! the AWS CLI, the AWS Encryption SDK) and the key-type script's signing, RSA encryption,
+//! HMAC, ECDH and data key pair sections, with what SoftHSM2 cannot serve and what the PKCS#11
+//! backend does not offer yet refused by name; then a failover, after
 //! which another token opens what the first leader's sealed and the audit trail, signed in
 //! two tokens, verifies under one public key.
 //!

@@ -1,13 +1,19 @@
 //! Proof that key material stays in the token: trentd runs with OpenSC's pkcs11-spy (Debian
 //! `opensc-pkcs11`) as its PKCS#11 module, which passes every call on to SoftHSM2 and logs
 //! it with its arguments and results. After a workload that uses every kind of key the token
-//! serves (symmetric, HMAC, ECDSA, RSA signing and decryption), an access key, and the audit
-//! trail's signed digests, the log must show no call that hands key bytes to trentd: no
+//! serves (symmetric, HMAC, ECDSA, ECDH, RSA signing and decryption, data key pairs) and the
+//! audit trail's signed digests, the log must show no call that hands key bytes to trentd: no
 //! `C_GetAttributeValue` answering a secret or private attribute, no `C_WrapKey` under a key
-//! trentd could read, and no key object created from bytes. Every key appears as a handle.
+//! trentd could read and no `C_Decrypt` with one, and no key object created from bytes. Every
+//! key appears as a handle. Two outputs are plaintext by design and allowed by name: an ECDH
+//! secret (DeriveSharedSecret answers it) and a data key pair's private key (GenerateDataKeyPair
+//! answers it), wrapped under a transport key made from the token's random bytes just drawn.
+//! The node checks its token only every ten minutes here, so calls never interleave in the
+//! log; a block that is not one whole call fails the test.
 //!
 //! Subnet 210.
 
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use serde_json::{json, Value};
@@ -33,6 +39,8 @@ async fn pkcs11_spy_shows_trentd_handles_keys_never_their_bytes() {
         node.extra_env.push(("PKCS11SPY".into(), MODULE.into()));
         node.extra_env
             .push(("PKCS11SPY_OUTPUT".into(), log.display().to_string()));
+        node.extra_args
+            .extend(["--hsm-check-interval-ms".into(), "600000".into()]);
     });
     cluster.leader().await;
     workload(&cluster.nodes[0]).await;
@@ -107,10 +115,36 @@ async fn workload(node: &TestNode) {
     )
     .await;
     kms("GetPublicKey", json!({"KeyId": ec})).await;
+    let agree = key("ECC_NIST_P256", "KEY_AGREEMENT").await;
+    let peer = kms("GetPublicKey", json!({"KeyId": ec})).await;
+    kms(
+        "DeriveSharedSecret",
+        json!({"KeyId": agree, "KeyAgreementAlgorithm": "ECDH", "PublicKey": peer["PublicKey"]}),
+    )
+    .await;
+    let rsa_signer = key("RSA_2048", "SIGN_VERIFY").await;
+    kms(
+        "Sign",
+        json!({"KeyId": rsa_signer, "Message": "c3B5", "SigningAlgorithm": "RSASSA_PSS_SHA_256"}),
+    )
+    .await;
+    for spec in ["ECC_NIST_P256", "RSA_2048"] {
+        kms(
+            "GenerateDataKeyPair",
+            json!({"KeyId": aes, "KeyPairSpec": spec}),
+        )
+        .await;
+    }
     let rsa = key("RSA_2048", "ENCRYPT_DECRYPT").await;
     let oaep =
         json!({"KeyId": rsa, "Plaintext": "c3B5", "EncryptionAlgorithm": "RSAES_OAEP_SHA_1"});
     let sealed = kms("Encrypt", oaep).await;
+    kms(
+        "ReEncrypt",
+        json!({"CiphertextBlob": sealed["CiphertextBlob"], "SourceKeyId": rsa,
+               "SourceEncryptionAlgorithm": "RSAES_OAEP_SHA_1", "DestinationKeyId": aes}),
+    )
+    .await;
     kms(
         "Decrypt",
         json!({"KeyId": rsa, "CiphertextBlob": sealed["CiphertextBlob"],
@@ -179,32 +213,64 @@ const SECRET_ATTRIBUTES: [&str; 7] = [
 ];
 
 /// Every call that hands key bytes to trentd, or takes them from it, described. Objects are
-/// followed by handle: those created from bytes trentd held (`C_CreateObject`) and ECDH
-/// secrets (`C_DeriveKey` with `CKM_ECDH1_DERIVE`, whose value DeriveSharedSecret answers by
-/// design) are the only ones whose value trentd may know.
+/// followed by handle: those created from bytes trentd held (`C_CreateObject`), ECDH secrets
+/// (`C_DeriveKey` with `CKM_ECDH1_DERIVE`, whose value DeriveSharedSecret answers by design),
+/// and whatever is derived or unwrapped from either are the ones whose value trentd may know.
 fn key_bytes_handed_over(calls: &[Call]) -> Vec<String> {
-    let mut known = std::collections::HashSet::new();
+    let mut known = HashSet::new();
+    // Transport keys: made from the random bytes just drawn, for a data key pair's one wrap.
+    let mut transport = HashSet::new();
+    let mut private_keys = HashSet::new();
+    let mut last_random = Vec::new();
+    let mut decrypting = HashMap::new();
     let mut findings = vec![];
     for (i, call) in calls.iter().enumerate() {
         let at = format!("call {i} ({})", call.name);
+        if call.text.matches("Returned:").count() != 1 {
+            findings.push(format!("{at}: not one whole call (interleaved log?)"));
+            continue;
+        }
+        let session = handle(&call.text, "[in] hSession = ");
         match call.name.as_str() {
+            "C_GenerateRandom" => last_random = hex_after(&call.text, "[out] RandomData"),
+            "C_GenerateKeyPair" => private_keys.extend(handle(&call.text, "[out] hPrivateKey = ")),
             "C_CreateObject" => {
                 let class = attribute_line(&call.text, "CKA_CLASS").unwrap_or_default();
                 let secret = class.contains("CKO_SECRET_KEY") || class.contains("CKO_PRIVATE_KEY");
                 let value = hex_after(&call.text, "CKA_VALUE");
-                if secret && !KNOWN_ANSWER_VALUES.contains(&value.as_slice()) {
+                let created = handle(&call.text, "[out] *phObject = ");
+                let wrap_only = attribute_line(&call.text, "CKA_WRAP")
+                    .is_some_and(|v| v.contains("True"))
+                    && attribute_line(&call.text, "CKA_DECRYPT")
+                        .is_some_and(|v| v.contains("False"));
+                if secret && value.len() == 32 && value == last_random && wrap_only {
+                    transport.extend(created);
+                } else if secret && !KNOWN_ANSWER_VALUES.contains(&value.as_slice()) {
                     findings.push(format!(
                         "{at}: a secret or private key created from bytes trentd held"
                     ));
                 }
-                known.extend(handle(&call.text, "[out] *phObject = "));
+                known.extend(created);
             }
-            "C_DeriveKey" if call.text.contains("CKM_ECDH1_DERIVE") => {
-                known.extend(handle(&call.text, "[out] hKey = "));
+            "C_DeriveKey" => {
+                let base = handle(&call.text, "[in] hBaseKey = ");
+                if call.text.contains("CKM_ECDH1_DERIVE")
+                    || base.is_some_and(|h| known.contains(&h))
+                {
+                    known.extend(handle(&call.text, "[out] hKey = "));
+                }
+            }
+            "C_UnwrapKey" => {
+                let kek = handle(&call.text, "[in] hUnwrappingKey = ");
+                if kek.is_some_and(|h| known.contains(&h)) {
+                    known.extend(handle(&call.text, "[out] hKey = "));
+                }
             }
             "C_DestroyObject" => {
                 if let Some(h) = handle(&call.text, "[in] hObject = ") {
                     known.remove(&h);
+                    transport.remove(&h);
+                    private_keys.remove(&h);
                 }
             }
             "C_GetAttributeValue" => {
@@ -221,8 +287,19 @@ fn key_bytes_handed_over(calls: &[Call]) -> Vec<String> {
                 let kek = handle(&call.text, "[in] hWrappingKey = ");
                 let key = handle(&call.text, "[in] hKey = ");
                 let under_known = kek.is_some_and(|h| known.contains(&h));
-                if under_known && !key.is_some_and(|h| known.contains(&h)) {
+                let data_key_pair = kek.is_some_and(|h| transport.contains(&h))
+                    && key.is_some_and(|h| private_keys.contains(&h));
+                if under_known && !data_key_pair && !key.is_some_and(|h| known.contains(&h)) {
                     findings.push(format!("{at}: a key wrapped under a key trentd knows"));
+                }
+            }
+            "C_DecryptInit" => {
+                decrypting.insert(session, handle(&call.text, "[in] hKey = "));
+            }
+            "C_Decrypt" | "C_DecryptUpdate" | "C_DecryptFinal" => {
+                let key = decrypting.get(&session).copied().flatten();
+                if key.is_some_and(|h| known.contains(&h)) {
+                    findings.push(format!("{at}: decrypted under a key trentd knows"));
                 }
             }
             _ => {}
@@ -250,7 +327,11 @@ fn attribute_line(text: &str, attribute: &str) -> Option<String> {
 /// The bytes of the hex dump under the first line naming `attribute` (empty when none
 /// follows: the length was asked, or the token refused).
 fn hex_after(text: &str, attribute: &str) -> Vec<u8> {
-    let names = |l: &str| l.split_whitespace().next() == Some(attribute);
+    // `CKA_VALUE` names neither `CKA_VALUE_LEN` nor anything else it begins.
+    let names = |l: &str| {
+        let rest = l.trim_start().strip_prefix(attribute);
+        rest.is_some_and(|r| r.starts_with([' ', '[']))
+    };
     let mut lines = text.lines().skip_while(|l| !names(l));
     lines.next();
     let mut bytes = vec![];
@@ -283,6 +364,7 @@ fn the_checker_catches_key_bytes_in_every_form() {
     CKA_VALUE             0000053484e50ea0 / 4
     00000000  DE AD BE EF                                      ....
 [out] *phObject = 0x6
+Returned:  0 CKR_OK
 2: C_GetAttributeValue
 [in] hObject = 0x7
 [in] pTemplate[1]: 
@@ -290,25 +372,92 @@ fn the_checker_catches_key_bytes_in_every_form() {
 [out] pTemplate[1]: 
     CKA_VALUE             0000053484e50da0 / 32
     00000000  13 2D 56 34 16 4F A8 5C DF 36 01 51 F2 79 6A CE  .-V4.O.\\.6.Q.yj.
+Returned:  0 CKR_OK
 3: C_WrapKey
 [in] hWrappingKey = 0x6
 [in] hKey = 0x8
+Returned:  0 CKR_OK
 4: C_GetAttributeValue
 [in] hObject = 0x9
 [in] pTemplate[1]: 
     CKA_VALUE             0000000000000000 / 0
 [out] pTemplate[1]: 
     CKA_VALUE             0000000000000000 / 32
+Returned:  0 CKR_OK
+5: C_DecryptInit
+[in] hSession = 0x2
+[in] hKey = 0x6
+Returned:  0 CKR_OK
+6: C_Decrypt
+[in] hSession = 0x2
+Returned:  0 CKR_OK
+7: C_UnwrapKey
+[in] hUnwrappingKey = 0x6
+[out] hKey = 0xa
+Returned:  0 CKR_OK
+8: C_WrapKey
+[in] hWrappingKey = 0xa
+[in] hKey = 0x8
+Returned:  0 CKR_OK
+9: C_Sign
+[in] hSession = 0x2
+10: C_Verify
+Returned:  0 CKR_OK
+Returned:  0 CKR_OK
 ";
     let findings = key_bytes_handed_over(&spy_calls(log));
-    assert_eq!(findings.len(), 3, "{findings:#?}");
-    assert!(findings[0].contains("created from bytes"), "{findings:#?}");
+    let expected = [
+        "call 0 (C_CreateObject): a secret or private key created from bytes",
+        "call 1 (C_GetAttributeValue): CKA_VALUE of object Some(7)",
+        "call 2 (C_WrapKey): a key wrapped under a key trentd knows",
+        "call 5 (C_Decrypt): decrypted under a key trentd knows",
+        "call 7 (C_WrapKey): a key wrapped under a key trentd knows",
+        "call 8 (C_Sign): not one whole call",
+        "call 9 (C_Verify): not one whole call",
+    ];
+    assert_eq!(findings.len(), expected.len(), "{findings:#?}");
+    for (finding, wanted) in findings.iter().zip(expected) {
+        assert!(finding.starts_with(wanted), "{finding} is not {wanted}");
+    }
+}
+
+/// A data key pair's one exit is allowed, and only it: a transport key made from the random
+/// bytes just drawn, wrap-only, wrapping a private key the token just generated.
+#[test]
+fn the_checker_allows_a_data_key_pairs_one_exit_only() {
+    let log = "\
+1: C_GenerateKeyPair
+[out] hPublicKey = 0x10
+[out] hPrivateKey = 0x11
+Returned:  0 CKR_OK
+2: C_GenerateRandom
+[out] RandomData[ulRandomLen] 00007ffc2f929150 / 32
+    00000000  00 01 02 03 04 05 06 07 08 09 0A 0B 0C 0D 0E 0F  ................
+    00000010  10 11 12 13 14 15 16 17 18 19 1A 1B 1C 1D 1E 1F  ................
+Returned:  0 CKR_OK
+3: C_CreateObject
+[in] pTemplate[4]: 
+    CKA_CLASS             CKO_SECRET_KEY       
+    CKA_WRAP              True
+    CKA_DECRYPT           False
+    CKA_VALUE             0000053484e50ea0 / 32
+    00000000  00 01 02 03 04 05 06 07 08 09 0A 0B 0C 0D 0E 0F  ................
+    00000010  10 11 12 13 14 15 16 17 18 19 1A 1B 1C 1D 1E 1F  ................
+[out] *phObject = 0x12
+Returned:  0 CKR_OK
+4: C_WrapKey
+[in] hWrappingKey = 0x12
+[in] hKey = 0x11
+Returned:  0 CKR_OK
+5: C_WrapKey
+[in] hWrappingKey = 0x12
+[in] hKey = 0x3
+Returned:  0 CKR_OK
+";
+    let findings = key_bytes_handed_over(&spy_calls(log));
+    assert_eq!(findings.len(), 1, "{findings:#?}");
     assert!(
-        findings[1].contains("CKA_VALUE of object Some(7)"),
-        "{findings:#?}"
-    );
-    assert!(
-        findings[2].contains("wrapped under a key trentd knows"),
+        findings[0].starts_with("call 4 (C_WrapKey)"),
         "{findings:#?}"
     );
 }
