@@ -9,7 +9,9 @@
 //! initialization, and zeroized there with the template that carried it. At open the pair is
 //! found by label and checked (one private and one public key on P-256, the private key
 //! sensitive and not extractable, one `CKA_ID`, and a signature made in the token verifies
-//! under the public key). A token without a usable pair still opens and serves every key;
+//! under the public key). A token that fails to answer that lookup fails the open (a reopen
+//! retries it), so a transient error never leaves a node without its audit key. A token
+//! without a usable pair (missing, half, malformed) still opens and serves every key;
 //! [`Hsm::audit_public_key`](crate::Hsm::audit_public_key) and
 //! [`Hsm::audit_sign`](crate::Hsm::audit_sign) then answer [`HsmError::Token`] saying why and
 //! what to do. Signatures are made in the token (`CKM_ECDSA` over SHA-256 computed here, or
@@ -104,40 +106,63 @@ pub(crate) fn create(
     Ok(())
 }
 
-/// The audit key pair of the domain key labelled `key_label`, checked.
-pub(crate) fn find(token: &Token, key_label: &str) -> AuditPair {
+/// Why a lookup found no usable pair: the token failed to answer (the open fails, and is
+/// retried, rather than serve without the audit key until the next reopen), or the pair is
+/// missing or malformed (the token serves keys; audit signing says why it cannot).
+enum Lookup {
+    Failed(HsmError),
+    Unusable(String),
+}
+
+impl From<HsmError> for Lookup {
+    fn from(e: HsmError) -> Lookup {
+        Lookup::Failed(e)
+    }
+}
+
+impl From<String> for Lookup {
+    fn from(why: String) -> Lookup {
+        Lookup::Unusable(why)
+    }
+}
+
+/// The audit key pair of the domain key labelled `key_label`, checked; an error when the
+/// token does not answer the lookup.
+pub(crate) fn find(token: &Token, key_label: &str) -> Result<AuditPair, HsmError> {
     let label = audit_label(key_label);
     match found(token, &label) {
-        Ok(pair) => pair,
-        Err(why) => {
+        Ok(pair) => Ok(pair),
+        Err(Lookup::Failed(e)) => Err(e),
+        Err(Lookup::Unusable(why)) => {
             tracing::warn!(token = %token.label, %label, "no usable audit signing key: {why}");
-            AuditPair::Unusable(why)
+            Ok(AuditPair::Unusable(why))
         }
     }
 }
 
-fn found(token: &Token, label: &str) -> Result<AuditPair, String> {
+fn found(token: &Token, label: &str) -> Result<AuditPair, Lookup> {
     let session = token.session();
     let (private, public) = pair_objects(&session, &token.label, label)?;
-    let point = check_pair(&session, private, public).map_err(|why| {
-        format!(
+    let point = check_pair(&session, private, public).map_err(|lookup| match lookup {
+        Lookup::Unusable(why) => Lookup::Unusable(format!(
             "the audit key pair labelled {label:?} in token {:?} {why}; re-initialize the \
              token with `trentd hsm init`",
             token.label
-        )
+        )),
+        failed => failed,
     })?;
-    let signer = signer(token).map_err(|e| e.to_string())?;
+    let signer = signer(token)?;
     // Halves that differ would sign digests nobody can verify under the published key.
     let signature = sign(&session, private, signer, PAIR_CHECK).map_err(|e| e.to_string())?;
     if UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, &point)
         .verify(PAIR_CHECK, &signature)
         .is_err()
     {
-        return Err(format!(
+        return Err(Lookup::Unusable(format!(
             "the audit key pair labelled {label:?} in token {:?} does not match: a signature \
              of its private key does not verify under its public key",
             token.label
-        ));
+        )));
     }
     Ok(AuditPair::Found {
         private,
@@ -151,39 +176,39 @@ fn pair_objects(
     session: &Session,
     token: &str,
     label: &str,
-) -> Result<(ObjectHandle, ObjectHandle), String> {
+) -> Result<(ObjectHandle, ObjectHandle), Lookup> {
     match (
         one(session, ObjectClass::PRIVATE_KEY, label)?,
         one(session, ObjectClass::PUBLIC_KEY, label)?,
     ) {
         (Some(private), Some(public)) => Ok((private, public)),
-        (None, None) => Err(format!(
+        (None, None) => Err(Lookup::Unusable(format!(
             "token {token:?} holds no audit signing key labelled {label:?}: it was initialized \
              without one and must be re-initialized with `trentd hsm init`"
-        )),
-        _ => Err(format!(
+        ))),
+        _ => Err(Lookup::Unusable(format!(
             "token {token:?} holds half of the audit key pair labelled {label:?}: re-initialize \
              it with `trentd hsm init`"
-        )),
+        ))),
     }
 }
 
 /// The one object of `class` labelled `label`, if any.
-fn one(session: &Session, class: ObjectClass, label: &str) -> Result<Option<ObjectHandle>, String> {
+fn one(session: &Session, class: ObjectClass, label: &str) -> Result<Option<ObjectHandle>, Lookup> {
     let found = session
         .find_objects(&[
             Attribute::Class(class),
             Attribute::Label(label.as_bytes().to_vec()),
         ])
-        .map_err(|e| fail("looking for the audit key pair", e).to_string())?;
+        .map_err(|e| fail("looking for the audit key pair", e))?;
     match found[..] {
         [] => Ok(None),
         [object] => Ok(Some(object)),
-        _ => Err(format!(
+        _ => Err(Lookup::Unusable(format!(
             "{} objects of class {class} are labelled {label:?}; the audit key pair's label \
              must be unique",
             found.len()
-        )),
+        ))),
     }
 }
 
@@ -198,10 +223,10 @@ struct Facts {
     point: Vec<u8>,
 }
 
-fn facts(session: &Session, object: ObjectHandle, of: &[AttributeType]) -> Result<Facts, String> {
+fn facts(session: &Session, object: ObjectHandle, of: &[AttributeType]) -> Result<Facts, Lookup> {
     let attributes = session
         .get_attributes(object, of)
-        .map_err(|e| fail("reading the audit key pair's attributes", e).to_string())?;
+        .map_err(|e| fail("reading the audit key pair's attributes", e))?;
     let (mut facts, mut ec) = (Facts::default(), false);
     for attribute in attributes {
         match attribute {
@@ -225,7 +250,7 @@ fn check_pair(
     session: &Session,
     private: ObjectHandle,
     public: ObjectHandle,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, Lookup> {
     use AttributeType as T;
     let of_private = [
         T::KeyType,
@@ -268,13 +293,13 @@ fn check_pair(
     .collect();
     match point {
         Some(point) if problems.is_empty() => Ok(point.to_vec()),
-        _ => Err(problems.join(", ")),
+        _ => Err(Lookup::Unusable(problems.join(", "))),
     }
 }
 
 /// The mechanism the audit key signs with: `CKM_ECDSA` if the token signs with it, else
 /// `CKM_ECDSA_SHA256`.
-fn signer(token: &Token) -> Result<Signer, HsmError> {
+fn signer(token: &Token) -> Result<Signer, Lookup> {
     let signs = |mechanism| {
         token
             .mechanism_info(mechanism)
@@ -285,7 +310,7 @@ fn signer(token: &Token) -> Result<Signer, HsmError> {
     } else if signs(MechanismType::ECDSA_SHA256)? {
         Ok(Signer::EcdsaSha256)
     } else {
-        Err(HsmError::Token(format!(
+        Err(Lookup::Unusable(format!(
             "token {:?} lacks CKM_ECDSA and CKM_ECDSA_SHA256, needed to sign with the audit key",
             token.label
         )))

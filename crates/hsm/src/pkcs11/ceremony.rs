@@ -168,7 +168,7 @@ fn initialize(
         parts.public_der.clone()
         // The scalar is zeroized here.
     };
-    let audit_public_key = match audit::find(&token, &config.key_label) {
+    let audit_public_key = match audit::find(&token, &config.key_label)? {
         AuditPair::Found { public_der, .. } if public_der == imported => public_der,
         AuditPair::Found { .. } => {
             return Err(HsmError::Token(

@@ -148,7 +148,7 @@ impl Pkcs11Hsm {
     ) -> Result<Pkcs11Hsm, HsmError> {
         let token = Arc::new(Token::open(config)?);
         let mut hsm = Self::on_token(token, config, cache_entries)?;
-        hsm.audit = audit::find(&hsm.token, &config.key_label);
+        hsm.audit = audit::find(&hsm.token, &config.key_label)?;
         Ok(hsm)
     }
 
