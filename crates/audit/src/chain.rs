@@ -41,21 +41,7 @@ impl Batch {
     /// Batch `seq` after `prev`, its events stamped with their links (any link they carried
     /// is replaced). The leader seals a batch before proposing it.
     pub fn seal(seq: u64, prev: [u8; 32], mut events: Vec<Event>) -> Batch {
-        let count = u32::try_from(events.len()).expect("a batch holds fewer than 2^32 events");
-        let mut before = prev;
-        for (index, event) in (0u32..).zip(events.iter_mut()) {
-            let link = ChainLink {
-                batch: seq,
-                index,
-                count,
-                prev: before,
-            };
-            event
-                .additional_event_data
-                .get_or_insert_with(AdditionalEventData::default)
-                .chain = Some(link);
-            before = event_hash(event);
-        }
+        link(seq, prev, &mut events, |_| {});
         Batch { seq, prev, events }
     }
 
@@ -68,26 +54,12 @@ impl Batch {
         prev: [u8; 32],
         mut events: Vec<Event>,
     ) -> (Vec<Vec<u8>>, [u8; 32]) {
-        let count = u32::try_from(events.len()).expect("a batch holds fewer than 2^32 events");
         let mut batch = BatchHasher::new(seq, &prev);
-        let mut before = prev;
         let mut out = Vec::with_capacity(events.len());
-        for (index, event) in (0u32..).zip(events.iter_mut()) {
-            let link = ChainLink {
-                batch: seq,
-                index,
-                count,
-                prev: before,
-            };
-            event
-                .additional_event_data
-                .get_or_insert_with(AdditionalEventData::default)
-                .chain = Some(link);
-            let bytes = event.canonical_bytes();
-            before = hash_event_bytes(&bytes);
+        link(seq, prev, &mut events, |bytes| {
             batch.add(&bytes);
             out.push(bytes);
-        }
+        });
         (out, batch.finish())
     }
 
@@ -102,6 +74,27 @@ impl Batch {
 }
 
 /// SHA-256(`EVENT_LABEL` ‖ length as u64 big-endian ‖ canonical bytes).
+/// Stamps each of `events` with its link in batch `seq` after `prev`, handing `each` the
+/// event's canonical bytes (with the link) as it goes: one serialization per event.
+fn link(seq: u64, prev: [u8; 32], events: &mut [Event], mut each: impl FnMut(Vec<u8>)) {
+    let count = u32::try_from(events.len()).expect("a batch holds fewer than 2^32 events");
+    let mut before = prev;
+    for (index, event) in (0u32..).zip(events.iter_mut()) {
+        event
+            .additional_event_data
+            .get_or_insert_with(AdditionalEventData::default)
+            .chain = Some(ChainLink {
+            batch: seq,
+            index,
+            count,
+            prev: before,
+        });
+        let bytes = event.canonical_bytes();
+        before = hash_event_bytes(&bytes);
+        each(bytes);
+    }
+}
+
 pub fn event_hash(event: &Event) -> [u8; 32] {
     hash_event_bytes(&event.canonical_bytes())
 }

@@ -66,6 +66,22 @@ pub enum Error {
     NotContiguous(String),
 }
 
+/// A public key (DER SubjectPublicKeyInfo) as PEM, as `trent audit public-key` and
+/// `trentd hsm init` publish the audit signing key for `trent audit verify --public-key`.
+pub fn public_key_pem(der: &[u8]) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).expect("base64 is ASCII"))
+        .collect();
+    format!(
+        "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+        lines.join("\n")
+    )
+}
+
 /// Lowercase hex.
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()

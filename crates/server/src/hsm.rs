@@ -93,22 +93,7 @@ fn init(args: InitArgs) -> Result<String, String> {
     }
     out.push_str(&format!(
         "\naudit signing key (publish it for `trent audit verify --public-key`):\n{}",
-        pem(&report.audit_public_key)
+        trent_audit::public_key_pem(&report.audit_public_key).trim_end()
     ));
     Ok(out)
-}
-
-/// A SubjectPublicKeyInfo as PEM.
-fn pem(der: &[u8]) -> String {
-    use base64::Engine as _;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = b64
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).expect("base64 is ASCII"))
-        .collect();
-    format!(
-        "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----",
-        lines.join("\n")
-    )
 }

@@ -75,7 +75,7 @@ pub async fn run_online(ctx: &Context, command: AuditCmd) -> Result<Value, Strin
         AuditCmd::Export { dir } => export(&client, &dir).await,
         AuditCmd::PublicKey => {
             let der = public_key(&client).await?;
-            Ok(json!({ "PublicKey": pem(&der) }))
+            Ok(json!({ "PublicKey": trent_audit::public_key_pem(&der) }))
         }
         AuditCmd::Verify { .. } => unreachable!("offline"),
     }
@@ -201,7 +201,7 @@ async fn export(client: &Client, dir: &Path) -> Result<Value, String> {
         "Events": report.events,
         "LastBatchSeq": report.last_batch_seq,
         "LastBatchHash": hex(&report.last_batch_hash),
-        "PublicKey": pem(&key),
+        "PublicKey": trent_audit::public_key_pem(&key),
     }))
 }
 
@@ -216,19 +216,6 @@ fn write_new(path: &Path, data: &[u8]) -> Result<(), String> {
     file.write_all(data)
         .and_then(|()| file.sync_all())
         .map_err(|e| format!("{}: {e}", path.display()))
-}
-
-fn pem(der: &[u8]) -> String {
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = b64
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).expect("base64 is ASCII"))
-        .collect();
-    format!(
-        "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
-        lines.join("\n")
-    )
 }
 
 pub fn run(command: AuditCmd) -> Result<Value, String> {
