@@ -103,7 +103,7 @@ pub async fn run(options: Options) -> Result<bool> {
 
     let trail = match &nemesis.audit_dir {
         None => None,
-        Some(dir) => Some(crate::trail::collect(&clients, dir).await),
+        Some(dir) => Some(collect_trail_healed(&clients, dir).await),
     };
     let entries = recorder.entries();
     let mut verdicts = check::check_all(&entries, &options.check);
@@ -530,6 +530,27 @@ fn audit_off(options: &Options) -> bool {
         .trentd_args
         .iter()
         .any(|a| a == "--audit-trail=false")
+}
+
+/// The trail once the run is over and the cluster healed. A leader restored from a snapshot
+/// answers 503 until it has fetched the batches before it from its peers (trent-cluster's
+/// audit_backfill.rs): asked again for a minute, then the last answer stands.
+async fn collect_trail_healed(
+    clients: &Clients,
+    dir: &std::path::Path,
+) -> Result<Vec<trent_audit::Event>, crate::trail::Failed> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match crate::trail::collect(clients, dir).await {
+            Err(crate::trail::Failed::Unavailable(why))
+                if tokio::time::Instant::now() < deadline =>
+            {
+                tracing::info!(%why, "final audit export not answered; asking again");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// After a fault heals: the trail exported so far verifies. An export the recovering cluster

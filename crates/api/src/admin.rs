@@ -11,6 +11,7 @@
 mod audit;
 mod audit_export;
 mod backup;
+mod domain_key;
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -40,6 +41,8 @@ pub const OPERATIONS: &[&str] = &[
     "LookupEvents",
     "ExportAuditTrail",
     "GetAuditPublicKey",
+    "SwitchDomainKey",
+    "DescribeDomainKey",
 ];
 
 pub struct Admin {
@@ -235,7 +238,9 @@ impl Admin {
             "ImportBackup" => self.import_backup(call, body).await,
             "LookupEvents" => self.lookup_events(call, body).await,
             "ExportAuditTrail" => self.export_audit(call, body).await,
-            "GetAuditPublicKey" => self.audit_public_key(body).await,
+            "GetAuditPublicKey" => self.audit_public_key(call, body).await,
+            "SwitchDomainKey" => self.switch_domain_key(call, body).await,
+            "DescribeDomainKey" => self.describe_domain_key(call, body).await,
             other => Err(Error::unknown_operation(format_args!("TrentAdmin.{other}")).into()),
         }
     }

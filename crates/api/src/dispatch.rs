@@ -62,7 +62,7 @@ impl ForwardHandler for Handler {
                     Ok(&value),
                 );
                 self.service
-                    .audit_commit(&event)
+                    .audit_commit(event)
                     .await
                     .map_err(cluster_error)?;
                 Reply::ok(&value)
@@ -82,7 +82,7 @@ impl ForwardHandler for Handler {
                 match seen.caller {
                     Some(_) => {
                         self.service
-                            .audit_refused(&event)
+                            .audit_refused(event)
                             .await
                             .map_err(cluster_error)?;
                     }

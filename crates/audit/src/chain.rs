@@ -73,6 +73,20 @@ impl Batch {
     }
 }
 
+/// [`Batch::hash`] of batch `seq` after `prev` whose events' canonical bytes are `events`
+/// (a stored batch, without parsing its events).
+pub fn batch_hash_of_bytes<'a>(
+    seq: u64,
+    prev: &[u8; 32],
+    events: impl IntoIterator<Item = &'a [u8]>,
+) -> [u8; 32] {
+    let mut h = BatchHasher::new(seq, prev);
+    for bytes in events {
+        h.add(bytes);
+    }
+    h.finish()
+}
+
 /// SHA-256(`EVENT_LABEL` ‖ length as u64 big-endian ‖ canonical bytes).
 /// Stamps each of `events` with its link in batch `seq` after `prev`, handing `each` the
 /// event's canonical bytes (with the link) as it goes: one serialization per event.

@@ -27,11 +27,13 @@ mod event;
 mod export;
 mod finding;
 mod parameters;
+mod unlinked;
 mod verify;
 mod walk;
 
 pub use chain::{
-    event_hash, verify_chain, verify_chain_to, Batch, BATCH_LABEL, EVENT_LABEL, GENESIS,
+    batch_hash_of_bytes, event_hash, verify_chain, verify_chain_to, Batch, BATCH_LABEL,
+    EVENT_LABEL, GENESIS,
 };
 pub use digest::{
     fingerprint, sha256_hex, verify_signature, DigestFile, DigestSigner, LogFileEntry, SignError,
@@ -44,7 +46,8 @@ pub use event::{
 pub use export::{export, DigestTip, Trail};
 pub use finding::{Finding, Subject, Tamper};
 pub use parameters::{cloudtrail_name, looks_secret, request_parameters, response_elements};
-pub use verify::{newest_tip, read_events, verify_dir, verify_dir_to, Report};
+pub use unlinked::Unlinked;
+pub use verify::{newest_tip, read_events, verify_dir, verify_dir_keys, verify_dir_to, Report};
 
 use std::path::PathBuf;
 
@@ -84,7 +87,14 @@ pub fn public_key_pem(der: &[u8]) -> String {
 
 /// Lowercase hex.
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    // Every chain link carries one, on every node: no formatter per byte.
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    out
 }
 
 /// The bytes of lowercase (or uppercase) hex; `None` for anything else.
@@ -101,4 +111,15 @@ pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
 /// 64 hex digits as 32 bytes (a batch hash as [`DigestTip::to_json`] writes it).
 pub fn unhex32(s: &str) -> Option<[u8; 32]> {
     unhex(s)?.try_into().ok()
+}
+
+#[cfg(test)]
+mod hex_tests {
+    #[test]
+    fn hex_is_lowercase_and_reads_back() {
+        let bytes: Vec<u8> = (0..=255).collect();
+        let text = super::hex(&bytes);
+        assert!(text.starts_with("000102") && text.ends_with("fdfeff"));
+        assert_eq!(super::unhex(&text).unwrap(), bytes);
+    }
 }

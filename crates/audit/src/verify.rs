@@ -67,7 +67,15 @@ struct Loaded {
 /// signature and log files) it verifies as a shorter trail. [`verify_dir_to`] checks the end
 /// against a tip kept elsewhere; without one, compare [`Report::last_batch_seq`] with it.
 pub fn verify_dir(dir: &Path, public_key_der: &[u8]) -> Result<Report, Finding> {
-    verify(dir, public_key_der, None)
+    verify(dir, &[public_key_der], None)
+}
+
+/// [`verify_dir`] where digests may be signed by any of `public_keys`, each digest by the one
+/// its `digestPublicKeyFingerprint` names: a trail that spans a change of the cluster's
+/// domain key (its audit key changes with it), as CloudTrail's trails span key rotations.
+pub fn verify_dir_keys(dir: &Path, public_keys: &[Vec<u8>]) -> Result<Report, Finding> {
+    let keys: Vec<&[u8]> = public_keys.iter().map(Vec::as_slice).collect();
+    verify(dir, &keys, None)
 }
 
 /// [`verify_dir`], and the directory must hold the digest `trusted` names, exactly (the tip
@@ -78,18 +86,18 @@ pub fn verify_dir_to(
     public_key_der: &[u8],
     trusted: &DigestTip,
 ) -> Result<Report, Finding> {
-    verify(dir, public_key_der, Some(trusted))
+    verify(dir, &[public_key_der], Some(trusted))
 }
 
 fn verify(
     dir: &Path,
-    public_key_der: &[u8],
+    public_keys: &[&[u8]],
     trusted: Option<&DigestTip>,
 ) -> Result<Report, Finding> {
     let names = list(dir)?;
     let mut digests = Vec::new();
     for name in names.iter().filter(|n| is_digest(n)) {
-        digests.push(load_digest(dir, name, public_key_der)?);
+        digests.push(load_digest(dir, name, public_keys)?);
     }
     digests.sort_by_key(|d| d.digest.first_batch_seq);
     check_digest_chain(&digests)?;
@@ -198,7 +206,7 @@ fn list(dir: &Path) -> Result<Vec<String>, Finding> {
     Ok(names)
 }
 
-fn load_digest(dir: &Path, name: &str, public_key_der: &[u8]) -> Result<Loaded, Finding> {
+fn load_digest(dir: &Path, name: &str, public_keys: &[&[u8]]) -> Result<Loaded, Finding> {
     let edited =
         |detail: String| Finding::file(Tamper::Edited, Subject::Digest, Some(name), detail);
     let bytes = read_gz(dir, name).map_err(edited)?;
@@ -210,9 +218,10 @@ fn load_digest(dir: &Path, name: &str, public_key_der: &[u8]) -> Result<Loaded, 
     if digest.digest_s3_object != name {
         return Err(edited(format!("it says it is {}", digest.digest_s3_object)));
     }
-    if digest.digest_public_key_fingerprint != fingerprint(public_key_der) {
+    let named = &digest.digest_public_key_fingerprint;
+    let Some(public_key_der) = public_keys.iter().find(|k| fingerprint(k) == *named) else {
         return Err(edited("it names another signing key".into()));
-    }
+    };
     let message = digest.signing_string(&bytes);
     let raw = crate::unhex(&signature).ok_or_else(|| edited("its signature is not hex".into()))?;
     let algorithm = &digest.digest_signature_algorithm;

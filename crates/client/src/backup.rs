@@ -1,14 +1,13 @@
 //! Backup and restore through the admin target: `ExportBackup` answers the whole blob;
 //! `ImportBackup` takes it in parts that fit the API's 256 KiB request limit. Each part is
-//! retried with the same invocation id after a transport failure or a 503, so a part the
-//! cluster already applied is not applied twice.
+//! retried with the same invocation id after a transport failure or a 503
+//! (`Client::call_retrying`), so a part the cluster already applied is not applied twice.
 //!
 //! Files are written 0600: a backup holds only wrapped key material, but it is still the
 //! whole of a cluster's keys for anyone who also holds its domain key.
 
 use std::io::Write;
 use std::path::Path;
-use std::time::Duration;
 
 use base64::Engine as _;
 use serde_json::{json, Value};
@@ -18,7 +17,6 @@ use crate::{Client, ClientError};
 
 /// Raw bytes per import part: 128 KiB is ~171 KiB of base64, well under the request limit.
 pub const PART_BYTES: usize = 128 * 1024;
-const ATTEMPTS: u32 = 5;
 
 /// A backup of the cluster behind `client` (operator root only): the blob and its header.
 pub async fn export(client: &Client) -> Result<(Vec<u8>, Value), ClientError> {
@@ -45,7 +43,9 @@ pub async fn import(client: &Client, blob: &[u8]) -> Result<Value, ClientError> 
             "Parts": parts.len(),
             "Data": base64::engine::general_purpose::STANDARD.encode(data),
         });
-        last = call_retrying(client, "TrentAdmin.ImportBackup", &input).await?;
+        last = client
+            .call_retrying("TrentAdmin.ImportBackup", &input)
+            .await?;
     }
     Ok(last)
 }
@@ -60,28 +60,6 @@ pub fn write_file(path: &Path, blob: &[u8]) -> std::io::Result<()> {
         .open(path)?;
     file.write_all(blob)?;
     file.sync_all()
-}
-
-async fn call_retrying(client: &Client, target: &str, input: &Value) -> Result<Value, ClientError> {
-    let invocation = Uuid::new_v4().to_string();
-    let mut attempt = 1;
-    loop {
-        match client.call_with(target, input, Some(&invocation)).await {
-            Err(e) if attempt < ATTEMPTS && retryable(&e) => {
-                tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
-                attempt += 1;
-            }
-            other => return other,
-        }
-    }
-}
-
-fn retryable(e: &ClientError) -> bool {
-    match e {
-        ClientError::Transport(_) => true,
-        ClientError::Api { status, .. } => *status == 503,
-        ClientError::Signing(_) => false,
-    }
 }
 
 fn undecodable(message: &str) -> ClientError {

@@ -8,7 +8,7 @@ mod signed;
 pub mod tls;
 
 pub use aws_credential_types::Credentials;
-pub use signed::{Client, Prepared};
+pub use signed::{Client, Prepared, ATTEMPTS};
 pub use tls::CaBundle;
 
 #[derive(Debug, thiserror::Error)]

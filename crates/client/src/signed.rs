@@ -18,6 +18,17 @@ use crate::tls::CaBundle;
 use crate::ClientError;
 
 const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+/// Attempts of one call by [`Client::call_retrying`].
+pub const ATTEMPTS: u32 = 5;
+
+/// A failure another attempt may not meet: no answer, or the service's 503.
+fn retryable(e: &ClientError) -> bool {
+    match e {
+        ClientError::Transport(_) => true,
+        ClientError::Api { status, .. } => *status == 503,
+        ClientError::Signing(_) => false,
+    }
+}
 
 /// A client of one endpoint with one set of credentials. Cheap to clone.
 #[derive(Clone)]
@@ -110,6 +121,28 @@ impl Client {
     /// Calls admin operation `op` with JSON `input`.
     pub async fn admin(&self, op: &str, input: &Value) -> Result<Value, ClientError> {
         self.call(&format!("TrentAdmin.{op}"), input).await
+    }
+
+    /// [`Client::admin`], asked again after a 503 or a transport failure (as AWS SDKs do),
+    /// with the same invocation id, up to [`ATTEMPTS`] times over about 6 s: a leader that
+    /// cannot serve for a moment (an election, a node fetching the audit trail) is waited for.
+    pub async fn admin_retrying(&self, op: &str, input: &Value) -> Result<Value, ClientError> {
+        self.call_retrying(&format!("TrentAdmin.{op}"), input).await
+    }
+
+    /// [`Client::call`] with [`Client::admin_retrying`]'s retries.
+    pub async fn call_retrying(&self, target: &str, input: &Value) -> Result<Value, ClientError> {
+        let invocation = uuid::Uuid::new_v4().to_string();
+        let mut attempt = 1;
+        loop {
+            match self.call_with(target, input, Some(&invocation)).await {
+                Err(e) if attempt < ATTEMPTS && retryable(&e) => {
+                    tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Sends a signed request for `target` (`<prefix>.<Operation>`).

@@ -198,6 +198,33 @@ impl ClusterNode {
         }
     }
 
+    /// Whether every member (voters and learners, this node counted) reports `next` as the
+    /// key check value its HSM would switch to: a migrating HSM holding the same new key. A
+    /// member that does not answer, or reports another value, stops the switch: a node left
+    /// with only the old key would stop once the switch applies (cluster_id.rs).
+    pub async fn members_hold_next_key(&self, next: &[u8]) -> Result<(), String> {
+        let (_, nodes) = self.membership();
+        let (mut without, mut silent) = (vec![], vec![]);
+        for (&id, addr) in &nodes {
+            if id == self.id() {
+                continue;
+            }
+            match self.network().hello(id, addr, String::new(), true).await {
+                Ok(reply) if reply.next_key_check == next => {}
+                Ok(_) => without.push(id),
+                Err(_) => silent.push(id),
+            }
+        }
+        match (without.is_empty(), silent.is_empty()) {
+            (true, true) => Ok(()),
+            (false, _) => Err(format!(
+                "nodes {without:?} do not run with the same new domain key and the old one \
+                 (trentd run --hsm pkcs11 ... --migrate-from-domain-key-file)"
+            )),
+            (true, false) => Err(format!("nodes {silent:?} do not answer")),
+        }
+    }
+
     /// Whether the voters' builds apply the commands of `set` (`trent_state::COMMAND_SET`):
     /// no voter that answers runs an older build, and a quorum (this node counted) answered.
     /// A command an older build cannot decode stops replication to it until it is upgraded
@@ -249,6 +276,7 @@ mod tests {
             member: false,
             formed: false,
             command_set: trent_state::COMMAND_SET,
+            next_key_check: vec![],
         }
     }
 

@@ -23,7 +23,7 @@
 //! A node that knows no id yet (new, or not caught up) accepts messages without checking
 //! ids: it takes the id of the cluster that replicates to it.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -37,8 +37,8 @@ use crate::Hooks;
 /// learns it), the transport (which sends it) and the peer service (which checks it).
 pub(crate) struct IdentityCell {
     id: OnceLock<Uuid>,
-    /// The recorded key-check value matched this node's own.
-    key_checked: OnceLock<()>,
+    /// The recorded key-check value this node found it holds (a migration changes it).
+    key_checked: Mutex<Option<Vec<u8>>>,
     hooks: Hooks,
     /// Why this node must stop, once it knows (a mismatch found while applying).
     fatal: watch::Sender<Option<String>>,
@@ -48,7 +48,7 @@ impl IdentityCell {
     pub fn new(hooks: Hooks) -> Arc<IdentityCell> {
         Arc::new(IdentityCell {
             id: OnceLock::new(),
-            key_checked: OnceLock::new(),
+            key_checked: Mutex::new(None),
             hooks,
             fatal: watch::channel(None).0,
         })
@@ -110,16 +110,18 @@ impl IdentityCell {
                 tracing::info!(cluster_id = %recorded.id, "this node belongs to cluster id");
             }
         }
-        if self.key_checked.get().is_some() {
+        self.hooks.0.follow_recorded_key(&recorded.key_check);
+        let mut checked = self.key_checked.lock().expect("key check lock");
+        if checked.as_deref() == Some(recorded.key_check.as_slice()) {
             return Ok(());
         }
-        match self.key_check() {
+        match self.hooks.0.holds_key_check(&recorded.key_check) {
             None => Ok(()),
-            Some(ours) if ours == recorded.key_check => {
-                let _ = self.key_checked.set(());
+            Some(true) => {
+                *checked = Some(recorded.key_check.clone());
                 Ok(())
             }
-            Some(_) => Err(format!(
+            Some(false) => Err(format!(
                 "domain key mismatch: this node's domain key is not the one cluster {} runs \
                  under (their key check values differ); start it with the cluster's domain key",
                 recorded.id
@@ -253,6 +255,41 @@ mod tests {
         let err = self::cell(2).learn(Some(&identity(7, 1))).unwrap_err();
         assert!(err.starts_with("domain key mismatch"), "{err}");
         assert!(!err.contains(&format!("{:?}", [1u8; 32])), "{err}");
+    }
+
+    /// A migrating node's hooks: it holds keys 1 and 2 and notes which one is recorded.
+    struct Migrating(std::sync::Mutex<Vec<u8>>);
+    impl trent_state::SealCheck for Migrating {
+        fn verify_seal(&self, _: &[u8], _: &[u8], _: &[u8]) -> bool {
+            false
+        }
+    }
+    impl crate::ApplyHooks for Migrating {
+        fn key_removed(&self, _: trent_model::KeyId) {}
+        fn holds_key_check(&self, key_check: &[u8]) -> Option<bool> {
+            Some(key_check == [1; 32] || key_check == [2; 32])
+        }
+        fn follow_recorded_key(&self, recorded: &[u8]) {
+            *self.0.lock().unwrap() = recorded.to_vec();
+        }
+    }
+
+    #[test]
+    fn a_switched_domain_key_is_checked_again() {
+        // A node holding only the old key stops when the cluster switches.
+        let old = cell(1);
+        old.learn(Some(&identity(7, 1))).unwrap();
+        let err = old.learn(Some(&identity(7, 2))).unwrap_err();
+        assert!(err.starts_with("domain key mismatch"), "{err}");
+        // A migrating node holds both, and follows the recorded one.
+        let hooks = Arc::new(Migrating(Default::default()));
+        let migrating = IdentityCell::new(Hooks(hooks.clone()));
+        migrating.learn(Some(&identity(7, 1))).unwrap();
+        assert_eq!(*hooks.0.lock().unwrap(), vec![1; 32]);
+        migrating.learn(Some(&identity(7, 2))).unwrap();
+        assert_eq!(*hooks.0.lock().unwrap(), vec![2; 32]);
+        let err = migrating.learn(Some(&identity(7, 3))).unwrap_err();
+        assert!(err.starts_with("domain key mismatch"), "{err}");
     }
 
     #[tokio::test]

@@ -19,12 +19,16 @@
 //! Safety rests on Raft's vote rules alone: a candidate wins only with a majority that
 //! holds no log newer than its own, exactly as in any election. Liveness: an old leader
 //! refuses votes during its first `election_timeout_max` as leader (openraft's lease check
-//! applies to its own vote too); a handover asked in that window costs one ordinary
-//! election timeout instead. A handover that does not finish within its time (no voter
+//! applies to its own vote too), so it asks no voter before that window has passed
+//! ([`LeadershipClock`]). Asked inside it, the voter's campaign would fail and, worse, its
+//! higher term would depose the leader, leaving no leader until an election timeout; a
+//! leader re-elected that way would ask again at once and fail the same way (seen under CI
+//! load, 2026-12-05). A handover that does not finish within its time (no voter
 //! caught up, the target unreachable) is abandoned: the node serves again until it exits,
 //! and its followers elect a leader after it is gone.
 
 use std::sync::atomic::Ordering;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use openraft::ServerState;
@@ -91,7 +95,10 @@ impl ClusterNode {
                 return None;
             }
             let due = asked.is_none_or(|at| at.elapsed() >= ask_again);
-            if metrics.state == ServerState::Leader && due {
+            let votes =
+                self.leadership_clock()
+                    .would_vote(metrics.current_term, ask_again, Instant::now());
+            if metrics.state == ServerState::Leader && due && votes {
                 let caught_up = |id: &NodeId| {
                     metrics.replication.as_ref().is_some_and(|progress| {
                         progress.get(id).is_some_and(|matched| {
@@ -132,6 +139,37 @@ impl ClusterNode {
                 )
                 .await;
         }
+    }
+}
+
+/// When this node began to lead in its current term, as seen from Raft's metrics: the
+/// handover may ask a voter to campaign only once this node's own vote is free again.
+/// Fed by the metrics watcher (observe.rs), which already wakes at every change of Raft's
+/// metrics.
+#[derive(Default)]
+pub(crate) struct LeadershipClock {
+    since: Mutex<Option<(u64, Instant)>>,
+}
+
+impl LeadershipClock {
+    /// Records the term this node leads in (`None`: it does not lead). The moment is the
+    /// first time the term is seen, which is after openraft stamped the vote, so a window
+    /// measured from it ends no earlier than openraft's.
+    pub(crate) fn observe(&self, leading: Option<u64>, now: Instant) {
+        let mut since = self.since.lock().expect("leadership clock");
+        match (leading, *since) {
+            (Some(term), Some((seen, _))) if term == seen => {}
+            (Some(term), _) => *since = Some((term, now)),
+            (None, _) => *since = None,
+        }
+    }
+
+    /// Whether this node, leading in `term`, has at `now` led it for longer than `lease`
+    /// (openraft's leader lease, `election_timeout_max`), so that it would grant a successor
+    /// its vote (openraft refuses while `now <= voted + lease`).
+    pub(crate) fn would_vote(&self, term: u64, lease: Duration, now: Instant) -> bool {
+        let since = *self.since.lock().expect("leadership clock");
+        since.is_some_and(|(seen, at)| seen == term && now > at + lease)
     }
 }
 
@@ -176,4 +214,39 @@ pub(crate) async fn campaign(
         .map_err(|e| e.to_string())?;
     tracing::info!(from, term, "the leader is handing over: campaigning now");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LEASE: Duration = Duration::from_millis(400);
+
+    #[test]
+    fn a_leader_would_vote_only_after_its_first_lease_in_the_term() {
+        let clock = LeadershipClock::default();
+        let t0 = Instant::now();
+        assert!(!clock.would_vote(3, LEASE, t0 + LEASE * 10), "never led");
+        clock.observe(Some(3), t0);
+        assert!(!clock.would_vote(3, LEASE, t0));
+        assert!(
+            !clock.would_vote(3, LEASE, t0 + LEASE),
+            "openraft refuses at the edge"
+        );
+        assert!(clock.would_vote(3, LEASE, t0 + LEASE * 2));
+        // Seeing the same term again does not restart the window.
+        clock.observe(Some(3), t0 + LEASE * 2);
+        assert!(clock.would_vote(3, LEASE, t0 + LEASE + Duration::from_millis(1)));
+        // Another term is another election: its window starts when it is seen.
+        assert!(
+            !clock.would_vote(4, LEASE, t0 + LEASE * 10),
+            "not leading term 4"
+        );
+        clock.observe(Some(4), t0 + LEASE * 3);
+        assert!(!clock.would_vote(4, LEASE, t0 + LEASE * 4));
+        assert!(clock.would_vote(4, LEASE, t0 + LEASE * 5));
+        // A node that stopped leading forgets when it led.
+        clock.observe(None, t0 + LEASE * 6);
+        assert!(!clock.would_vote(4, LEASE, t0 + LEASE * 10));
+    }
 }

@@ -20,6 +20,22 @@ pub trait ApplyHooks: SealCheck {
     fn key_check_value(&self) -> Option<Vec<u8>> {
         None
     }
+
+    /// Whether this node's HSM holds the domain key whose check value is `key_check` (a
+    /// migrating HSM holds two); `None` while the HSM is not loaded yet.
+    fn holds_key_check(&self, key_check: &[u8]) -> Option<bool> {
+        self.key_check_value().map(|ours| ours == key_check)
+    }
+
+    /// The key check value the state records now (at start, after an apply or a snapshot
+    /// that may change it): a migrating HSM writes under the key it names.
+    fn follow_recorded_key(&self, _recorded: &[u8]) {}
+
+    /// The key check value this node's HSM would switch the cluster to (a migrating HSM's
+    /// token), reported to a leader that asks before it switches.
+    fn next_key_check_value(&self) -> Option<Vec<u8>> {
+        None
+    }
 }
 
 /// The hooks a node's state machine calls; by default none (no seal verifies).

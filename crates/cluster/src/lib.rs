@@ -6,6 +6,7 @@
 //! opaque request to the leader.
 
 mod admission;
+mod audit_backfill;
 mod barrier;
 mod clock;
 mod cluster_id;

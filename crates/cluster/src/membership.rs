@@ -198,12 +198,42 @@ impl ClusterNode {
                 "node {id} is the last voter"
             )));
         }
+        self.check_trail_held(id, &nodes).await?;
         let change = if voters.contains(&id) {
             ChangeMembers::RemoveVoters(BTreeSet::from([id]))
         } else {
             ChangeMembers::RemoveNodes(BTreeSet::from([id]))
         };
         self.change_membership(change).await
+    }
+
+    /// Refuses to remove `leaving` while a member that stays still fetches audit batches
+    /// (audit_backfill.rs): the leaving node may be one of the few that hold them. A member
+    /// that does not answer is not waited for (it may be down for good); it fetches what it
+    /// lacks when it is back, from whoever holds it.
+    async fn check_trail_held(
+        &self,
+        leaving: NodeId,
+        nodes: &BTreeMap<NodeId, String>,
+    ) -> Result<(), ClusterError> {
+        let timeout = self.config().request_timeout / 4;
+        for (&id, addr) in nodes.iter().filter(|(&id, _)| id != leaving) {
+            let missing = if id == self.id() {
+                self.audit_missing_below()
+            } else {
+                let asking = self.network().audit_missing_below(id, addr, timeout);
+                asking.await.ok().flatten()
+            };
+            if let Some(below) = missing {
+                return Err(ClusterError::Invalid(format!(
+                    "node {id} is still fetching the audit trail from its peers (it lacks the \
+                     batches below {below}); removing node {leaving} now could lose events \
+                     that only the others hold: try again when it has them (its log says \
+                     \"audit trail complete\")"
+                )));
+            }
+        }
+        Ok(())
     }
 
     async fn change_membership(

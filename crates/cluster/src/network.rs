@@ -25,8 +25,8 @@ use crate::listener::WarnLimiter;
 use crate::peers::{Peers, RemovalHint};
 use crate::proto::peer_client::PeerClient;
 use crate::proto::{
-    ForwardRequest, HelloReply, HelloRequest, RaftRequest, TimeReply, TimeRequest,
-    TimeoutNowRequest,
+    AuditBatchesRequest, ForwardRequest, HelloReply, HelloRequest, RaftRequest, TimeReply,
+    TimeRequest, TimeoutNowRequest,
 };
 use crate::{NodeId, PeerTls, TypeConfig};
 
@@ -172,6 +172,46 @@ impl Network {
     ) -> Result<Option<uuid::Uuid>, Status> {
         let reply = self.time_reply(target, addr, timeout).await?;
         Ok(uuid::Uuid::from_slice(&reply.incarnation).ok())
+    }
+
+    /// The seq below which node `target` at `addr` still lacks audit batches the trail keeps
+    /// (`None`: it holds them all, or is too old to say).
+    pub async fn audit_missing_below(
+        &self,
+        target: NodeId,
+        addr: &str,
+        timeout: Duration,
+    ) -> Result<Option<u64>, Status> {
+        let reply = self.time_reply(target, addr, timeout).await?;
+        Ok(Some(reply.audit_missing_below).filter(|&below| below > 0))
+    }
+
+    /// Asks node `target` at `addr` for its stored audit batches below seq `below`, newest
+    /// first, about `max_bytes` of them (audit_backfill.rs).
+    pub async fn audit_batches(
+        &self,
+        target: NodeId,
+        addr: &str,
+        below: u64,
+        max_bytes: usize,
+        timeout: Duration,
+    ) -> Result<Vec<(u64, Vec<u8>)>, Status> {
+        let mut request = tonic::Request::new(AuditBatchesRequest {
+            cluster: self.cluster.clone(),
+            from: self.from,
+            to: target,
+            cluster_id: self.identity.wire_id(),
+            below,
+            max_bytes: max_bytes as u64,
+        });
+        request.set_timeout(timeout);
+        let reply = self
+            .client(target, addr)
+            .map_err(Status::invalid_argument)?
+            .audit_batches(request)
+            .await?;
+        let batches = reply.into_inner().batches;
+        Ok(batches.into_iter().map(|b| (b.seq, b.data)).collect())
     }
 
     /// The `Time` RPC: node `target`'s wall clock and data-dir incarnation.

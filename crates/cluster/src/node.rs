@@ -73,6 +73,8 @@ struct Inner {
     /// This leader is handing over (handover.rs): it serves no request, so its log stops
     /// growing and its successor can catch up; the router waits for the new leader.
     handing_over: AtomicBool,
+    /// Since when this node leads (handover.rs: it asks no successor before its vote is free).
+    leadership: Arc<crate::handover::LeadershipClock>,
     /// Whether the store waits for disk space (store/disk.rs).
     disk: Arc<store::DiskHealth>,
     /// The stored audit trail (store/audit.rs).
@@ -191,6 +193,7 @@ impl ClusterNode {
                 gate,
                 identity,
                 handing_over: AtomicBool::new(false),
+                leadership: Arc::default(),
                 disk,
                 audit,
             }),
@@ -201,6 +204,9 @@ impl ClusterNode {
         node.spawn_fatal_watch();
         node.spawn_periodic(CHECK_INTERVAL, |node| async move {
             node.check_incarnations().await
+        });
+        node.spawn_periodic(crate::audit_backfill::INTERVAL, |node| async move {
+            node.backfill_audit().await
         });
         crate::cluster_id::spawn_recorder(&node);
         let service = PeerServer::new(PeerService {
@@ -313,6 +319,10 @@ impl ClusterNode {
 
     pub(crate) fn handing_over(&self) -> &AtomicBool {
         &self.inner.handing_over
+    }
+
+    pub(crate) fn leadership_clock(&self) -> &Arc<crate::handover::LeadershipClock> {
+        &self.inner.leadership
     }
 
     /// Whether this node's store waits for disk space: it serves no client request meanwhile.

@@ -83,6 +83,7 @@ pub(crate) fn spawn(node: &ClusterNode) {
     let peers = node.network().peers().clone();
     let gate = node.gate().clone();
     let me = node.id();
+    let leadership = node.leadership_clock().clone();
     tokio::spawn(async move {
         let mut metrics = raft.metrics();
         let mut leader: Option<NodeId> = None;
@@ -91,14 +92,17 @@ pub(crate) fn spawn(node: &ClusterNode) {
         let mut hinted = false;
         loop {
             // Metrics change with every append: only the cheap fields are read each time.
-            let (now_leader, term, config) = {
+            let (now_leader, term, config, leading) = {
                 let m = metrics.borrow_and_update();
                 (
                     m.current_leader,
                     m.current_term,
                     m.membership_config.clone(),
+                    m.state == openraft::ServerState::Leader,
                 )
             };
+            // When this node began to lead (handover.rs waits out its first lease).
+            leadership.observe(leading.then_some(term), tokio::time::Instant::now());
             if now_leader.is_some() && now_leader != leader {
                 tracing::info!(
                     leader = now_leader,

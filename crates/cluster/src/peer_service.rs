@@ -15,8 +15,9 @@ use crate::identity;
 use crate::node::ClusterNode;
 use crate::proto::peer_server::Peer;
 use crate::proto::{
-    ForwardReply, ForwardRequest, HelloReply, HelloRequest, RaftReply, RaftRequest, TimeReply,
-    TimeRequest, TimeoutNowReply, TimeoutNowRequest,
+    AuditBatch, AuditBatchesReply, AuditBatchesRequest, ForwardReply, ForwardRequest, HelloReply,
+    HelloRequest, RaftReply, RaftRequest, TimeReply, TimeRequest, TimeoutNowReply,
+    TimeoutNowRequest,
 };
 use crate::{ClusterError, NodeId, TypeConfig};
 
@@ -240,6 +241,37 @@ impl Peer for PeerService {
         Ok(Response::new(TimeReply {
             unix_millis: self.node.wall_clock(),
             incarnation: self.node.incarnation().as_bytes().to_vec(),
+            audit_missing_below: self.node.audit_missing_below().unwrap_or(0),
+        }))
+    }
+
+    async fn audit_batches(
+        &self,
+        request: Request<AuditBatchesRequest>,
+    ) -> Result<Response<AuditBatchesReply>, Status> {
+        let from = request.get_ref().from;
+        self.check_sender(&request, from)?;
+        let request = request.into_inner();
+        self.check_cluster(&request.cluster, &request.cluster_id, request.to)?;
+        self.check_member(from, false)?;
+        let max_bytes = usize::try_from(request.max_bytes)
+            .unwrap_or(usize::MAX)
+            .min(crate::audit_backfill::MAX_REPLY_BYTES);
+        let store = self.node.audit_store().clone();
+        let below = request.below;
+        let batches = tokio::task::spawn_blocking(move || store.stored_below(below, max_bytes))
+            .await
+            .map_err(|e| Status::internal(format!("reading the audit trail: {e}")))?
+            .map_err(Status::internal)?;
+        let batches = match forging() {
+            true => batches.into_iter().map(forged).collect(),
+            false => batches,
+        };
+        Ok(Response::new(AuditBatchesReply {
+            batches: batches
+                .into_iter()
+                .map(|(seq, data)| AuditBatch { seq, data })
+                .collect(),
         }))
     }
 
@@ -276,6 +308,13 @@ impl Peer for PeerService {
             member: self.node.has_members(),
             formed: self.node.has_formed(),
             command_set: command_set(),
+            next_key_check: self
+                .node
+                .config()
+                .hooks
+                .0
+                .next_key_check_value()
+                .unwrap_or_default(),
         }))
     }
 }
@@ -299,4 +338,22 @@ fn late_duplicate() -> Option<std::time::Duration> {
         .and_then(|ms| ms.parse().ok())
         .map(std::time::Duration::from_millis));
     None
+}
+
+/// The `audit-batches-forge` fail point: this node answers backfills with edited batches, as
+/// a compromised or faulty peer would (the restored node must refuse them, audit_backfill.rs).
+fn forging() -> bool {
+    fail::fail_point!("audit-batches-forge", |_| true);
+    false
+}
+
+/// Batch `seq` with its first event renamed, re-encoded as a peer that rewrote it would.
+fn forged((seq, bytes): (u64, Vec<u8>)) -> (u64, Vec<u8>) {
+    let Ok(mut batch) = trent_state::StoredBatch::decode(&bytes) else {
+        return (seq, bytes);
+    };
+    if let Some(event) = batch.events.first_mut() {
+        *event = event.replacen("\"eventName\":\"", "\"eventName\":\"Forged", 1);
+    }
+    (seq, batch.encode())
 }

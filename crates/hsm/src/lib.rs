@@ -24,6 +24,7 @@ mod asymmetric;
 #[cfg(test)]
 mod asymmetric_tests;
 mod audit_key;
+mod delegate;
 mod der;
 mod derive;
 mod domain;
@@ -32,6 +33,7 @@ mod import;
 mod import_check;
 #[cfg(test)]
 mod import_tests;
+mod migrating;
 mod ml_dsa_mu;
 mod ml_kem_seed;
 mod operate;
@@ -43,6 +45,7 @@ mod wycheproof_tests;
 
 pub use domain::{DomainKey, DomainKeySource};
 pub use import::{ImportParameters, ImportTokenFacts, ImportedMaterial};
+pub use migrating::MigratingHsm;
 pub use pkcs11::{InitReport, Pkcs11Config, Pkcs11Hsm, ReopeningPkcs11};
 pub use secret_file::read_secret_file;
 pub use soft::{SoftHsm, DEFAULT_CACHE_ENTRIES};
@@ -372,6 +375,40 @@ pub trait Hsm: Send + Sync + 'static {
     /// token removed or logged out) answers why; the node is unready while it does.
     fn health(&self) -> Result<(), HsmError> {
         Ok(())
+    }
+
+    /// Told the key check value the cluster's state records (at start and whenever it may
+    /// have changed): a migrating HSM writes under the key it names (`migrating.rs`); any
+    /// other holds one key and ignores it.
+    fn follow_recorded_key(&self, _recorded: &[u8]) {}
+
+    /// Whether this HSM holds the domain key whose check value is `key_check`: its one key,
+    /// or either of a migrating HSM's two.
+    fn holds_key_check(&self, key_check: &[u8]) -> bool {
+        key_check == self.key_check_value()
+    }
+
+    /// The key check value a migration would switch the cluster to: the token's, on a
+    /// migrating HSM; `None` on any other.
+    fn next_key_check_value(&self) -> Option<[u8; 32]> {
+        None
+    }
+
+    /// Whether `wrapped` (material or a secret) is under the key a migration leaves, so it
+    /// must be rewrapped before that key can go.
+    fn is_outgoing(&self, _wrapped: &[u8]) -> bool {
+        false
+    }
+
+    /// The same material as `key` (of `spec`), wrapped under the key the cluster now writes
+    /// with: [`HsmError::Unsupported`] unless this is a migrating HSM whose cluster switched.
+    fn rewrap_material(&self, _key: MaterialRef<'_>, _spec: KeySpec) -> Result<Vec<u8>, HsmError> {
+        Err(HsmError::Unsupported("rewrapping key material"))
+    }
+
+    /// [`Hsm::rewrap_material`] for a secret of [`Hsm::wrap_secret`].
+    fn rewrap_secret(&self, _label: &[u8], _wrapped: &[u8]) -> Result<Vec<u8>, HsmError> {
+        Err(HsmError::Unsupported("rewrapping a secret"))
     }
 }
 

@@ -151,6 +151,19 @@ impl SoftHsm {
         self.unwrap_material(key).expect("unwraps").to_vec()
     }
 
+    /// The material of `key` (of `spec`) as [`SoftHsm::wrap_material`] took it: what the
+    /// migration to PKCS#11 carries into the token (`migrating.rs`). Never leaves the crate.
+    pub(crate) fn unwrap_any(
+        &self,
+        key: MaterialRef<'_>,
+        spec: KeySpec,
+    ) -> Result<Plaintext, HsmError> {
+        match spec {
+            KeySpec::SymmetricDefault => self.unwrap_material(key),
+            _ => self.unwrap_other(key, spec),
+        }
+    }
+
     fn ready(&self, key: MaterialRef<'_>) -> Result<Arc<Ready>, HsmError> {
         let slot = (key.key_id, key.version);
         if let Some(ready) = self.cache.lock().expect("cache lock").get(&slot) {
@@ -578,6 +591,11 @@ impl Hsm for SoftHsm {
         }
         Ok(check.verify_slice(mac).is_ok())
     }
+}
+
+/// Whether `wrapped` (material or a secret) is in one of this backend's formats, 1 or 2.
+pub(crate) fn is_soft_blob(wrapped: &[u8]) -> bool {
+    matches!(wrapped.first(), Some(&WRAP_FORMAT) | Some(&WRAP_FORMAT_2))
 }
 
 /// HMAC-SHA256 under `key` of the concatenation of `parts`.

@@ -9,7 +9,10 @@
 //!   upgrade not done) and `trent_audit_coalesced_refusals_total` (refusals folded into one
 //!   event's count): what this node's buffer did as leader;
 //! - `trent_audit_retention_blocked`: 1 while retention's limits ask to prune events no
-//!   export holds yet (run `trent audit export`).
+//!   export holds yet (run `trent audit export`);
+//! - `trent_audit_missing_batches`: batches the trail keeps that this node does not hold yet
+//!   (restored from a snapshot, it fetches them from its peers: trent-cluster's
+//!   audit_backfill.rs); 0 on a node that holds the whole trail.
 
 use prometheus::{IntCounter, IntGauge, Registry};
 use trent_cluster::ClusterNode;
@@ -24,6 +27,7 @@ pub struct AuditMetrics {
     dropped: IntCounter,
     coalesced: IntCounter,
     blocked: IntGauge,
+    missing: IntGauge,
 }
 
 impl AuditMetrics {
@@ -71,6 +75,10 @@ impl AuditMetrics {
                 "trent_audit_retention_blocked",
                 "1 while audit retention waits for an export before it can prune.",
             )?,
+            missing: gauge(
+                "trent_audit_missing_batches",
+                "Audit batches this node lacks and fetches from its peers (after a snapshot).",
+            )?,
         })
     }
 
@@ -90,6 +98,9 @@ impl AuditMetrics {
         catch_up(&self.dropped, counts.dropped);
         catch_up(&self.coalesced, counts.coalesced);
         self.blocked.set(i64::from(counts.retention_blocked));
+        let missing = node.audit_store().missing_below(&tip);
+        self.missing
+            .set(missing.map_or(0, |below| below.saturating_sub(tip.first_seq)) as i64);
     }
 }
 

@@ -50,6 +50,15 @@ pub struct Pkcs11Flags {
     /// The domain key's label in the token [default: trent-domain-key].
     #[arg(long, env = "TRENT_PKCS11_KEY_LABEL")]
     pub pkcs11_key_label: Option<String>,
+    /// During a migration from the soft backend: the cluster's old domain key file. The node
+    /// reads what either key wrapped and writes under the one the cluster records, until
+    /// `trent admin cluster switch-domain-key` and the rewrap are done (docs/OPERATIONS.md).
+    #[arg(long, env = "TRENT_MIGRATE_FROM_DOMAIN_KEY_FILE")]
+    pub migrate_from_domain_key_file: Option<PathBuf>,
+    /// Reopen the token after this many destroyed session objects, to free those the module
+    /// keeps until it is finalized (0: never) [default: 1000000 on SoftHSM2, never on others].
+    #[arg(long, env = "TRENT_PKCS11_REOPEN_AFTER_OBJECTS")]
+    pub pkcs11_reopen_after_objects: Option<u64>,
 }
 
 /// The `[pkcs11]` table of the configuration file.
@@ -60,6 +69,8 @@ pub struct Pkcs11File {
     token_label: Option<String>,
     pin_file: Option<PathBuf>,
     key_label: Option<String>,
+    migrate_from_domain_key_file: Option<PathBuf>,
+    reopen_after_objects: Option<u64>,
 }
 
 /// The resolved choice.
@@ -76,6 +87,11 @@ pub struct Pkcs11Settings {
     pub token_label: String,
     pub pin_file: PathBuf,
     pub key_label: String,
+    /// The soft backend's domain key file, while the cluster migrates from it.
+    pub migrate_from: Option<PathBuf>,
+    /// Destroyed session objects after which the token is reopened (`None`: the backend's
+    /// default for the module, trent_hsm's `REOPEN_AFTER_OBJECTS` on SoftHSM2).
+    pub reopen_after_objects: Option<u64>,
 }
 
 impl Pkcs11Settings {
@@ -106,6 +122,12 @@ impl Pkcs11Settings {
                 .pkcs11_key_label
                 .or(file.key_label)
                 .unwrap_or_else(|| DEFAULT_KEY_LABEL.into()),
+            migrate_from: flags
+                .migrate_from_domain_key_file
+                .or(file.migrate_from_domain_key_file),
+            reopen_after_objects: flags
+                .pkcs11_reopen_after_objects
+                .or(file.reopen_after_objects),
         })
     }
 
@@ -153,6 +175,8 @@ impl HsmChoice {
                 || p.pkcs11_token_label.is_some()
                 || p.pkcs11_pin_file.is_some()
                 || p.pkcs11_key_label.is_some()
+                || p.migrate_from_domain_key_file.is_some()
+                || p.pkcs11_reopen_after_objects.is_some()
                 || file_pkcs11.is_some();
             if given {
                 return Err(format!(
@@ -198,15 +222,19 @@ mod tests {
                 pkcs11_token_label: Some("t".into()),
                 pkcs11_pin_file: Some("/pin".into()),
                 pkcs11_key_label: None,
+                migrate_from_domain_key_file: None,
+                pkcs11_reopen_after_objects: None,
             },
         }
     }
 
     #[test]
     fn pkcs11_takes_flags_over_the_file_and_defaults_the_key_label() {
-        let file: Pkcs11File =
-            toml::from_str("module = \"/file.so\"\ntoken_label = \"ft\"\nkey_label = \"k\"")
-                .unwrap();
+        let file: Pkcs11File = toml::from_str(
+            "module = \"/file.so\"\ntoken_label = \"ft\"\nkey_label = \"k\"\n\
+             migrate_from_domain_key_file = \"/old.key\"\nreopen_after_objects = 5000",
+        )
+        .unwrap();
         let mut flags = pkcs11_flags();
         flags.pkcs11.pkcs11_module = None;
         let choice = HsmChoice::resolve(flags, None, Some(file), None).unwrap();
@@ -217,6 +245,8 @@ mod tests {
                 token_label: "t".into(),
                 pin_file: "/pin".into(),
                 key_label: "k".into(),
+                migrate_from: Some("/old.key".into()),
+                reopen_after_objects: Some(5000),
             })
         );
         let HsmChoice::Pkcs11(s) = HsmChoice::resolve(pkcs11_flags(), None, None, None).unwrap()
@@ -224,6 +254,8 @@ mod tests {
             panic!("pkcs11 expected")
         };
         assert_eq!(s.key_label, DEFAULT_KEY_LABEL);
+        assert_eq!(s.migrate_from, None);
+        assert_eq!(s.reopen_after_objects, None);
     }
 
     #[test]
@@ -259,6 +291,10 @@ mod tests {
             e.contains("hsm: PKCS#11 settings") && e.contains("soft"),
             "{e}"
         );
+        let mut migrating = HsmFlags::default();
+        migrating.pkcs11.migrate_from_domain_key_file = Some("/old.key".into());
+        let e = HsmChoice::resolve(migrating, None, None, key.clone()).unwrap_err();
+        assert!(e.contains("hsm: PKCS#11 settings"), "{e}");
         let table = Some(Pkcs11File::default());
         let e = HsmChoice::resolve(HsmFlags::default(), None, table, key).unwrap_err();
         assert!(e.contains("hsm: PKCS#11 settings"), "{e}");
@@ -276,6 +312,8 @@ mod tests {
             token_label: "t".into(),
             pin_file: path,
             key_label: DEFAULT_KEY_LABEL.into(),
+            migrate_from: None,
+            reopen_after_objects: None,
         };
         let e = settings.open_config().unwrap_err();
         assert!(

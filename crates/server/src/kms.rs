@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use trent_cluster::ClusterNode;
-use trent_hsm::{DomainKey, Hsm, ReopeningPkcs11, SoftHsm};
+use trent_hsm::{DomainKey, DomainKeySource, Hsm, MigratingHsm, ReopeningPkcs11, SoftHsm};
 use trent_service::{Service, ServiceConfig};
 use zeroize::Zeroizing;
 
@@ -40,6 +40,10 @@ pub fn load_hsm(config: &KmsConfig) -> anyhow::Result<Arc<dyn Hsm>> {
             let hsm =
                 ReopeningPkcs11::open(Box::new(move || reload.open_config()), HSM_CACHE_ENTRIES)
                     .map_err(|e| anyhow::anyhow!("hsm = pkcs11: {e}"))?;
+            let hsm = match settings.reopen_after_objects {
+                Some(objects) => hsm.reopen_after_objects(objects),
+                None => hsm,
+            };
             tracing::info!(
                 module = %settings.module.display(),
                 token = %settings.token_label,
@@ -47,7 +51,22 @@ pub fn load_hsm(config: &KmsConfig) -> anyhow::Result<Arc<dyn Hsm>> {
                 key_check_value = %hex_prefix(&hsm.key_check_value()),
                 "HSM: PKCS#11 token opened; key material stays in the token"
             );
-            Ok(Arc::new(hsm))
+            match &settings.migrate_from {
+                None => Ok(Arc::new(hsm)),
+                Some(path) => {
+                    let source = DomainKeySource::File(path.clone());
+                    let old = DomainKey::load(&source)
+                        .map_err(|e| anyhow::anyhow!("migrate_from_domain_key_file: {e}"))?;
+                    let soft = SoftHsm::new(old, HSM_CACHE_ENTRIES);
+                    tracing::warn!(
+                        old_key_check_value = %hex_prefix(&soft.key_check_value()),
+                        "HSM: migrating from the soft domain key; remove \
+                         --migrate-from-domain-key-file once DescribeDomainKey shows nothing \
+                         under it"
+                    );
+                    Ok(Arc::new(MigratingHsm::new(soft, hsm)))
+                }
+            }
         }
     }
 }
@@ -82,6 +101,7 @@ pub fn start(node: &ClusterNode, hsm: Arc<dyn Hsm>, config: &KmsConfig) -> Servi
     service.spawn_expiry_task();
     service.spawn_usage_task();
     service.spawn_user_policies_migration();
+    service.spawn_rewrap_task();
     service
 }
 

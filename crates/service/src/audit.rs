@@ -18,6 +18,9 @@
 //! - Until every voter applies command set 5 (`AUDIT_COMMANDS`, a rolling upgrade), nothing
 //!   is proposed: events are dropped with a warning and counted (`audit_dropped`), and
 //!   operations are answered, since old voters could not apply the command.
+//! - Each event is serialized once, here, cut where its chain link goes
+//!   ([`trent_audit::Unlinked`]), and proposed as `AppendAuditUnlinked` once every voter
+//!   applies command set 7; until then as `AppendAudit`, which every node parses.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -25,9 +28,9 @@ use std::sync::Mutex;
 
 use serde_json::Value;
 use tokio::sync::oneshot;
-use trent_audit::Event;
+use trent_audit::{Event, Unlinked};
 use trent_cluster::ClusterError;
-use trent_state::{Command, AUDIT_COMMANDS};
+use trent_state::{Command, AUDIT_COMMANDS, UNLINKED_AUDIT_COMMANDS};
 use uuid::Uuid;
 
 use crate::{OpError, Service};
@@ -48,6 +51,8 @@ pub(crate) struct AuditBuffer {
     pending: Mutex<Pending>,
     /// Every voter applies `AppendAudit` (checked until true, then kept).
     enabled: AtomicBool,
+    /// Every voter applies `AppendAuditUnlinked` (checked until true, then kept).
+    unlinked: AtomicBool,
     pub(crate) dropped: AtomicU64,
     pub(crate) committed: AtomicU64,
     pub(crate) coalesced: AtomicU64,
@@ -57,8 +62,8 @@ pub(crate) struct AuditBuffer {
 
 #[derive(Default)]
 struct Pending {
-    /// Each event's JSON and, for a success, who waits for its commit.
-    events: Vec<(String, Option<Waiter>)>,
+    /// Each event, serialized, and, for a success, who waits for its commit.
+    events: Vec<(Unlinked, Option<Waiter>)>,
     refusals: usize,
     /// Flush tasks running (at most [`MAX_FLUSHES`]).
     flushes: usize,
@@ -83,14 +88,15 @@ pub struct AuditCounts {
 
 impl Service {
     /// Records `event` and waits until a quorum holds it.
-    pub async fn audit_commit(&self, event: &Event) -> Result<(), OpError> {
+    pub async fn audit_commit(&self, event: Event) -> Result<(), OpError> {
         if !self.audit_trail_on() {
             return Ok(());
         }
         let (tx, rx) = oneshot::channel();
+        let event = Unlinked::new(event);
         {
             let mut p = self.audit_buffer().pending.lock().expect("audit lock");
-            p.events.push((json(event), Some(tx)));
+            p.events.push((event, Some(tx)));
         }
         self.kick_audit_flush();
         committed(rx).await
@@ -99,7 +105,7 @@ impl Service {
     /// Records a refused call's `event`: it waits for its batch like a success, unless
     /// more than [`REFUSALS_PENDING`] refusals wait already; then it is folded into one event
     /// per caller and error code and answered at once (module doc).
-    pub async fn audit_refused(&self, event: &Event) -> Result<(), OpError> {
+    pub async fn audit_refused(&self, event: Event) -> Result<(), OpError> {
         if !self.audit_trail_on() {
             return Ok(());
         }
@@ -112,11 +118,11 @@ impl Service {
             let mut p = self.audit_buffer().pending.lock().expect("audit lock");
             if p.refusals < REFUSALS_PENDING {
                 p.refusals += 1;
-                p.events.push((json(event), Some(tx)));
+                p.events.push((Unlinked::new(event), Some(tx)));
                 true
             } else {
                 drop(p);
-                self.coalesce(event, key);
+                self.coalesce(&event, key);
                 false
             }
         };
@@ -226,7 +232,7 @@ impl Service {
     /// Up to [`MAX_EVENTS_PER_BATCH`] pending events and their waiters; coalesced refusals
     /// come out as one event each, with their count.
     /// `None` (and this flush task ends) when nothing waits.
-    fn take_audit_batch(&self) -> Option<(Vec<String>, Vec<Waiter>)> {
+    fn take_audit_batch(&self) -> Option<(Vec<Unlinked>, Vec<Waiter>)> {
         let mut p = self.audit_buffer().pending.lock().expect("audit lock");
         if p.events.is_empty() && p.over.is_empty() {
             p.flushes -= 1;
@@ -239,7 +245,7 @@ impl Service {
                 .get_or_insert_with(Default::default);
             data.service
                 .insert("coalescedEvents".into(), Value::from(count));
-            p.events.push((json(&event), None));
+            p.events.push((Unlinked::new(event), None));
         }
         let n = p.events.len().min(MAX_EVENTS_PER_BATCH);
         p.refusals = 0;
@@ -251,7 +257,7 @@ impl Service {
         Some((events, waiters))
     }
 
-    async fn propose_audit(&self, events: Vec<String>) -> Result<(), ClusterError> {
+    async fn propose_audit(&self, events: Vec<Unlinked>) -> Result<(), ClusterError> {
         let buffer = self.audit_buffer();
         if !buffer.enabled.load(Ordering::Acquire) {
             if let Err(why) = self.node().voters_apply_command_set(AUDIT_COMMANDS).await {
@@ -270,16 +276,35 @@ impl Service {
             }
             buffer.enabled.store(true, Ordering::Release);
         }
-        match self
-            .node()
-            .write(Uuid::new_v4(), Command::AppendAudit { events })
-            .await?
-        {
+        let command = self.audit_command(events).await;
+        match self.node().write(Uuid::new_v4(), command).await? {
             Ok(_) => Ok(()),
             Err(e) => Err(ClusterError::Unavailable(format!(
                 "the audit trail refused a batch: {e}"
             ))),
         }
+    }
+}
+
+impl Service {
+    /// `events` in the command every voter applies: cut (`AppendAuditUnlinked`) once every
+    /// voter runs command set 7, else whole, with a placeholder link `apply` replaces.
+    async fn audit_command(&self, events: Vec<Unlinked>) -> Command {
+        let buffer = self.audit_buffer();
+        if !buffer.unlinked.load(Ordering::Acquire) {
+            match self
+                .node()
+                .voters_apply_command_set(UNLINKED_AUDIT_COMMANDS)
+                .await
+            {
+                Ok(()) => buffer.unlinked.store(true, Ordering::Release),
+                Err(_) => {
+                    let events = events.iter().map(Unlinked::whole).collect();
+                    return Command::AppendAudit { events };
+                }
+            }
+        }
+        Command::AppendAuditUnlinked { events }
     }
 }
 
@@ -289,10 +314,6 @@ async fn committed(rx: oneshot::Receiver<Result<(), ClusterError>>) -> Result<()
         Ok(result) => Ok(result?),
         Err(_) => Err(ClusterError::Unavailable("the audit buffer stopped".into()).into()),
     }
-}
-
-fn json(event: &Event) -> String {
-    String::from_utf8(event.canonical_bytes()).expect("JSON is UTF-8")
 }
 
 /// The keys a call acted on, as the service found them: its event's `resources`. Filled in

@@ -68,6 +68,12 @@ impl Service {
             .map_err(|e| Error::internal(format!("the audit signing key: {e}")))?)
     }
 
+    /// The audit public keys of the domain keys the cluster switched away from, oldest first.
+    pub async fn retired_audit_keys(&self, call: &Call) -> Result<Vec<Vec<u8>>, OpError> {
+        self.read_for(call, |s| s.retired_audit_keys().to_vec())
+            .await
+    }
+
     /// Exports up to `max_batches` batches after `previous` (the caller has authorized it),
     /// in files named after `account` (the operator's: the trail is the cluster's). A
     /// `previous` the trail continues is proof that the caller holds the batches before it:
@@ -82,6 +88,9 @@ impl Service {
         let public_key = self.audit_public_key()?;
         let tip = self.read_for(call, |s| s.audit_tip()).await?;
         let store = self.node().audit_store().clone();
+        if let Some(below) = store.missing_below(&tip) {
+            return Err(trail_incomplete(below).into());
+        }
         let from = match &previous {
             Some(p) => p.last_batch_seq + 1,
             None => store.first_seq().map_err(Error::internal)?.unwrap_or(0),
@@ -121,6 +130,15 @@ impl Service {
         })
         .await
         .map_err(|e| Error::internal(format!("the export task failed: {e}")))??;
+        // A domain key switch between reading the public key and signing would leave a
+        // digest naming one key and signed by the other: answer nothing, the caller retries.
+        if self.audit_public_key()? != public_key {
+            return Err(Error::unavailable(
+                "The cluster's audit key changed during the export (a domain key switch); try \
+                 again",
+            )
+            .into());
+        }
         Ok(AuditExport {
             files: written.0,
             tip: Some(written.1),
@@ -128,6 +146,19 @@ impl Service {
             more: waiting > count,
         })
     }
+}
+
+/// The answer of the trail's readers on a leader that still fetches batches it lacks
+/// (restored from a snapshot, `trent_cluster`'s audit_backfill.rs): 503, never a partial trail.
+pub(crate) fn trail_incomplete(below: u64) -> Error {
+    tracing::info!(
+        below,
+        "audit trail read refused: this leader still fetches the batches below this seq"
+    );
+    Error::unavailable(
+        "This node is still fetching audit events from its peers (it was restored from a \
+         snapshot); try again shortly",
+    )
 }
 
 /// The stored trail continues `previous` at batch `from`: the batch there (or the tip, when

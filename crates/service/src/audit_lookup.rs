@@ -77,6 +77,9 @@ impl Service {
         let start = q.start_ms.unwrap_or(end.saturating_sub(DEFAULT_WINDOW_MS));
         let limit = q.max_results.unwrap_or(MAX_RESULTS) as usize;
         let store = self.node().audit_store();
+        if let Some(below) = store.missing_below(&tip) {
+            return Err(crate::audit_export::trail_incomplete(below).into());
+        }
         let (mut seq, mut index) = match &q.next_token {
             Some(token) => parse_token(token)?,
             None => {

@@ -7,8 +7,10 @@
 //! once an exporter proved it holds it (its next export named the batch's hash, or it
 //! confirmed the digest it received, `ExportAuditTrail` with `MaxBatches` 0). Time is the
 //! cluster's trusted time, never the leader's clock alone. A scan reads at most
-//! [`PRUNE_STEP`] batches, so a large backlog is pruned over several seconds, not in one
-//! long read. When the limits ask for more than the exports allow, the node says so
+//! [`PRUNE_STEP`] batches, and only their headers (time and event count), so a large backlog
+//! is pruned over several seconds, not in one long read; when the oldest kept batch is young
+//! enough and the events kept are within the limit, it reads none (the scan runs every
+//! second on a leader serving the trail's whole load). When the limits ask for more than the exports allow, the node says so
 //! (`AuditCounts::retention_blocked`, a metric) instead of dropping unexported events.
 
 use std::sync::atomic::Ordering;
@@ -58,30 +60,37 @@ impl Service {
         let limits = self.audit_retention();
         let tip = self.node().read_local(|s| s.audit_tip());
         let store = self.node().audit_store();
+        if store.missing_below(&tip).is_some() {
+            // Retention counts and reads the batches it prunes: not before they are all here.
+            return Ok(0);
+        }
         let max_age = u64::from(limits.max_age_days) * 24 * 3600 * 1000;
         let young = store
             .first_at_or_after(now.saturating_sub(max_age), tip.next_seq)
             .map_err(trent_model::Error::internal)?;
         let mut kept = tip.events.saturating_sub(tip.pruned_events);
-        let (mut before, mut dropped, mut blocked) = (tip.first_seq, 0u64, false);
-        let batches = store
-            .batches(tip.first_seq, true, PRUNE_STEP)
-            .map_err(trent_model::Error::internal)?;
-        for (seq, batch) in batches {
-            let due = seq < young || kept > limits.max_events;
-            if !due || seq >= tip.next_seq {
-                break;
-            }
-            if seq >= tip.exported_before {
-                blocked = true;
-                break;
-            }
-            let n = batch.events.len() as u64;
-            before = seq + 1;
-            dropped += n;
-            kept = kept.saturating_sub(n);
-        }
         let buffer = self.audit_buffer();
+        if young <= tip.first_seq && kept <= limits.max_events {
+            buffer.retention_blocked.store(false, Ordering::Relaxed);
+            return Ok(0);
+        }
+        let (mut before, mut dropped, mut blocked) = (tip.first_seq, 0u64, false);
+        store
+            .visit_headers(tip.first_seq, PRUNE_STEP, |seq, batch| {
+                let due = seq < young || kept > limits.max_events;
+                if !due || seq >= tip.next_seq {
+                    return false;
+                }
+                if seq >= tip.exported_before {
+                    blocked = true;
+                    return false;
+                }
+                before = seq + 1;
+                dropped += batch.events;
+                kept = kept.saturating_sub(batch.events);
+                true
+            })
+            .map_err(trent_model::Error::internal)?;
         if blocked && !buffer.retention_blocked.swap(true, Ordering::Relaxed) {
             tracing::warn!(
                 exported_before = tip.exported_before,

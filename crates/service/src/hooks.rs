@@ -23,6 +23,8 @@ const HSM_WAIT: Duration = Duration::from_secs(60);
 pub struct HsmHooks {
     hsm: Mutex<Option<Arc<dyn Hsm>>>,
     set: Condvar,
+    /// The key check value the state records, for an HSM that arrives after it was learned.
+    recorded: Mutex<Option<Vec<u8>>>,
 }
 
 impl HsmHooks {
@@ -35,7 +37,14 @@ impl HsmHooks {
 
     /// Hands the HSM over (once it is loaded).
     pub fn set(&self, hsm: Arc<dyn Hsm>) {
+        // Under the recorded value's lock, as `follow_recorded_key` sets it: the HSM hears the
+        // last value either way.
+        let recorded = self.recorded.lock().expect("hooks lock");
+        if let Some(recorded) = recorded.as_deref() {
+            hsm.follow_recorded_key(recorded);
+        }
         *self.hsm.lock().expect("hooks lock") = Some(hsm);
+        drop(recorded);
         self.set.notify_all();
     }
 
@@ -101,5 +110,23 @@ impl ApplyHooks for HsmHooks {
 
     fn key_check_value(&self) -> Option<Vec<u8>> {
         self.hsm().map(|hsm| hsm.key_check_value().to_vec())
+    }
+
+    fn holds_key_check(&self, key_check: &[u8]) -> Option<bool> {
+        self.hsm().map(|hsm| hsm.holds_key_check(key_check))
+    }
+
+    fn follow_recorded_key(&self, recorded: &[u8]) {
+        let mut remembered = self.recorded.lock().expect("hooks lock");
+        if remembered.as_deref() != Some(recorded) {
+            *remembered = Some(recorded.to_vec());
+        }
+        if let Some(hsm) = self.hsm() {
+            hsm.follow_recorded_key(recorded);
+        }
+    }
+
+    fn next_key_check_value(&self) -> Option<Vec<u8>> {
+        self.hsm()?.next_key_check_value().map(|k| k.to_vec())
     }
 }

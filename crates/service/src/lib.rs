@@ -17,6 +17,7 @@ mod authz;
 mod backup;
 mod crypto;
 mod deletion;
+mod domain_key;
 mod error;
 mod grants;
 mod hooks;
@@ -41,6 +42,7 @@ pub use audit_lookup::{LookupQuery, ATTRIBUTE_KEYS, MAX_SCAN};
 pub use audit_retention::{AuditRetention, PRUNE_STEP};
 pub use authz::Action;
 pub use backup::{ExportedBackup, ImportPart, ImportProgress};
+pub use domain_key::DomainKeyStatus;
 pub use error::OpError;
 pub use hooks::HsmHooks;
 pub use output::{
@@ -116,6 +118,7 @@ struct Inner {
     pending_usage: usage::PendingUsage,
     quotas: quota::Quotas,
     audit: audit::AuditBuffer,
+    stuck: domain_key::Stuck,
 }
 
 /// Who is calling, and the request id that makes a retried write apply once.
@@ -168,6 +171,7 @@ impl Service {
                 default_policies: authz::DefaultPolicies::default(),
                 pending_usage: usage::PendingUsage::default(),
                 audit: audit::AuditBuffer::default(),
+                stuck: domain_key::Stuck::default(),
             }),
         }
     }

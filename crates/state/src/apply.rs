@@ -130,6 +130,12 @@ impl State {
                 replace,
             } => self.record_incarnation(*node, *incarnation, *replace, touched),
             Command::SetClusterIdentity { identity } => self.set_identity(identity, touched),
+            Command::SwitchDomainKey {
+                from,
+                to,
+                retired_audit_key,
+            } => self.switch_domain_key(from, to, retired_audit_key, touched),
+            Command::RewrapBlobs { rewraps } => self.rewrap(rewraps, touched),
             Command::CreateKeyWithPolicy {
                 record,
                 max_keys_per_account,
@@ -191,6 +197,7 @@ impl State {
                 self.remove_imported_material(*key_id, Some(now), touched)
             }
             Command::AppendAudit { events } => self.append_audit(events, touched),
+            Command::AppendAuditUnlinked { events } => self.append_audit_unlinked(events, touched),
             Command::AuditExported { before } => self.audit_exported(*before, touched),
             Command::PruneAudit { before, events } => self.prune_audit(*before, *events, touched),
         }

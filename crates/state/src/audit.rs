@@ -12,13 +12,16 @@
 //! - A batch's `time` is the state's clock when it applied, which never moves backwards: batch
 //!   sequence numbers and batch times sort the same way, so a time range is a range of seqs.
 //! - An `AppendAudit` whose events do not all parse changes nothing (the leader built them;
-//!   a bad one is a bug, refused whole rather than half recorded).
+//!   a bad one is a bug, refused whole rather than half recorded); nor does an
+//!   `AppendAuditUnlinked` with an event not cut at its link ([`Unlinked::check`]). The cut
+//!   form is sealed without parsing: the link is written into each event's bytes, which give
+//!   the same chain as parsing and re-serializing would (`trent_audit::Unlinked`).
 //! - Retention never takes a batch no export holds: `PruneAudit` is refused past
 //!   `exported_through`, the highest batch an exporter proved it holds (`AuditExported`:
 //!   its next export named that batch's hash), and it only moves the front forward.
 
 use serde::{Deserialize, Serialize};
-use trent_audit::{Batch, Event, GENESIS};
+use trent_audit::{Batch, Event, Unlinked, GENESIS};
 use trent_model::{Error, Millis};
 
 use crate::{Outcome, RecordKey, Response, State};
@@ -73,6 +76,30 @@ impl StoredBatch {
         bincode::deserialize(bytes).map_err(|e| format!("undecodable audit batch: {e}"))
     }
 
+    /// The time and event count of a stored batch, read from the front of its bytes without
+    /// decoding its events (retention and time searches read many batches).
+    pub fn decode_header(bytes: &[u8]) -> Result<BatchHeader, String> {
+        // bincode lays a `StoredBatch` out as `prev`, `time`, then the events' count: this is
+        // its prefix (bincode's legacy `deserialize` allows the bytes that follow).
+        #[derive(Deserialize)]
+        struct Prefix {
+            _prev: [u8; 32],
+            time: Millis,
+            events: u64,
+        }
+        let p: Prefix =
+            bincode::deserialize(bytes).map_err(|e| format!("undecodable audit batch: {e}"))?;
+        Ok(BatchHeader {
+            time: p.time,
+            events: p.events,
+        })
+    }
+
+    /// The hash of this batch as batch `seq` (what batch `seq + 1` names as `prev`).
+    pub fn hash(&self, seq: u64) -> [u8; 32] {
+        trent_audit::batch_hash_of_bytes(seq, &self.prev, self.events.iter().map(|e| e.as_bytes()))
+    }
+
     /// The batch as the chain's type, its events parsed.
     pub fn to_batch(&self, seq: u64) -> Result<Batch, String> {
         let events = self
@@ -87,6 +114,13 @@ impl StoredBatch {
             events,
         })
     }
+}
+
+/// What [`StoredBatch::decode_header`] reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchHeader {
+    pub time: Millis,
+    pub events: u64,
 }
 
 /// Stored key of batch `seq` in the audit column family: big-endian, so keys sort by seq.
@@ -120,8 +154,35 @@ impl State {
             return Ok(Outcome::Done);
         }
         let tip = self.audit_tip;
-        let count = parsed.len() as u64;
         let (sealed, hash) = Batch::seal_to_bytes(tip.next_seq, tip.hash, parsed);
+        self.store_sealed(sealed, hash, touched)
+    }
+
+    pub(crate) fn append_audit_unlinked(
+        &mut self,
+        events: &[Unlinked],
+        touched: &mut Vec<RecordKey>,
+    ) -> Response {
+        for event in events {
+            event.check().map_err(Error::internal)?;
+        }
+        if events.is_empty() {
+            return Ok(Outcome::Done);
+        }
+        let tip = self.audit_tip;
+        let (sealed, hash) = Unlinked::seal(tip.next_seq, tip.hash, events);
+        self.store_sealed(sealed, hash, touched)
+    }
+
+    /// Moves the tip past a batch sealed on it, and hands the batch to the storage layer.
+    fn store_sealed(
+        &mut self,
+        sealed: Vec<Vec<u8>>,
+        hash: [u8; 32],
+        touched: &mut Vec<RecordKey>,
+    ) -> Response {
+        let tip = self.audit_tip;
+        let count = sealed.len() as u64;
         let stored = StoredBatch {
             prev: tip.hash,
             time: self.clock,
@@ -240,12 +301,29 @@ mod tests {
         }
         let sealed = state.take_sealed_audit();
         assert!(state.take_sealed_audit().is_empty(), "taken once");
+        for (_, bytes) in &sealed {
+            let whole = StoredBatch::decode(bytes).unwrap();
+            let header = StoredBatch::decode_header(bytes).unwrap();
+            assert_eq!(
+                (header.time, header.events),
+                (whole.time, whole.events.len() as u64)
+            );
+        }
         let batches: Vec<Batch> = sealed
             .iter()
             .map(|(seq, bytes)| StoredBatch::decode(bytes).unwrap().to_batch(*seq).unwrap())
             .collect();
         trent_audit::verify_chain_to(&batches, &state.audit_tip().hash).unwrap();
         assert_eq!(batches[0].prev, GENESIS);
+        // A stored batch hashes as the chain does, without parsing its events.
+        for ((seq, bytes), batch) in sealed.iter().zip(&batches) {
+            assert_eq!(StoredBatch::decode(bytes).unwrap().hash(*seq), batch.hash());
+        }
+        assert_ne!(
+            StoredBatch::decode(&sealed[0].1).unwrap().hash(1),
+            batches[0].hash(),
+            "the seq is hashed"
+        );
         let tip = state.audit_tip();
         assert_eq!((tip.next_seq, tip.events), (2, 3));
         // The tip survives a restart from the records.
@@ -258,6 +336,37 @@ mod tests {
         assert!(run(&mut state, bad).is_err());
         assert_eq!(state.audit_tip(), tip);
         assert!(state.take_sealed_audit().is_empty());
+    }
+
+    fn unlinked(name: &str) -> Unlinked {
+        Unlinked::new(serde_json::from_str(&event(name)).unwrap())
+    }
+
+    #[test]
+    fn the_cut_form_seals_the_chain_the_whole_form_does() {
+        let (mut whole, mut cut) = (State::default(), State::default());
+        for names in [vec!["Encrypt", "Decrypt"], vec!["Sign"]] {
+            let events = names.iter().map(|n| event(n)).collect();
+            run(&mut whole, Command::AppendAudit { events }).unwrap();
+            let events = names.iter().map(|n| unlinked(n)).collect();
+            run(&mut cut, Command::AppendAuditUnlinked { events }).unwrap();
+        }
+        assert_eq!(whole.audit_tip(), cut.audit_tip());
+        assert_eq!(whole.take_sealed_audit(), cut.take_sealed_audit());
+        // An event not cut at its link changes nothing.
+        let tip = cut.audit_tip();
+        let mut bad = unlinked("Encrypt");
+        bad.tail.insert(0, ']');
+        let events = vec![unlinked("Encrypt"), bad];
+        assert!(run(&mut cut, Command::AppendAuditUnlinked { events }).is_err());
+        assert_eq!(cut.audit_tip(), tip);
+        assert!(cut.take_sealed_audit().is_empty());
+        // A whole event made from a cut one seals the same (the form for old voters).
+        let events = vec![unlinked("Encrypt").whole()];
+        run(&mut whole, Command::AppendAudit { events }).unwrap();
+        let events = vec![unlinked("Encrypt")];
+        run(&mut cut, Command::AppendAuditUnlinked { events }).unwrap();
+        assert_eq!(whole.take_sealed_audit(), cut.take_sealed_audit());
     }
 
     #[test]

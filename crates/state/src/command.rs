@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::backup::BackupBytes;
+use crate::rewrap::Rewrap;
 use trent_model::{
     AccessKeyRecord, AccountId, AliasName, Error, GrantRecord, KeyId, KeyLastUsage, KeyMetadata,
     KeyRecord, Millis, RotationType, Tag, UsedToken, UserName, WrappedMaterial,
@@ -280,6 +281,12 @@ pub enum Command {
     AppendAudit {
         events: Vec<String>,
     },
+    /// [`Command::AppendAudit`] with each event serialized once by the leader and cut where
+    /// its chain link goes, so `apply` writes the link instead of parsing the event
+    /// (`trent_audit::Unlinked`, command set 7).
+    AppendAuditUnlinked {
+        events: Vec<trent_audit::Unlinked>,
+    },
     /// Records that an exporter holds every audit batch before `before` (command set 5).
     AuditExported {
         before: u64,
@@ -290,6 +297,19 @@ pub enum Command {
         before: u64,
         /// Events in the batches dropped, as the leader counted them.
         events: u64,
+    },
+    /// Makes `to` the cluster's recorded domain key check value if it is `from`: from this
+    /// index, migrating nodes write under the new key; the old key's audit public key (DER)
+    /// is kept, so earlier exports still verify (`rewrap.rs`, command set 6).
+    SwitchDomainKey {
+        from: Vec<u8>,
+        to: Vec<u8>,
+        retired_audit_key: Vec<u8>,
+    },
+    /// Replaces blobs under the outgoing domain key by their rewraps, each only while its
+    /// record still holds the blob it names (`rewrap.rs`, command set 6).
+    RewrapBlobs {
+        rewraps: Vec<Rewrap>,
     },
 }
 
@@ -321,6 +341,8 @@ impl Command {
             Command::Refuse { .. } => "Refuse",
             Command::RecordIncarnation { .. } => "RecordIncarnation",
             Command::SetClusterIdentity { .. } => "SetClusterIdentity",
+            Command::SwitchDomainKey { .. } => "SwitchDomainKey",
+            Command::RewrapBlobs { .. } => "RewrapBlobs",
             Command::CreateKeyWithPolicy { .. } => "CreateKeyWithPolicy",
             Command::PutKeyPolicy { .. } => "PutKeyPolicy",
             Command::CreateGrant { .. } => "CreateGrant",
@@ -337,6 +359,7 @@ impl Command {
             Command::RotateToImported { .. } => "RotateToImported",
             Command::DeleteImportedVersion { .. } => "DeleteImportedVersion",
             Command::AppendAudit { .. } => "AppendAudit",
+            Command::AppendAuditUnlinked { .. } => "AppendAuditUnlinked",
             Command::AuditExported { .. } => "AuditExported",
             Command::PruneAudit { .. } => "PruneAudit",
         }

@@ -38,11 +38,12 @@ mod principals;
 mod query;
 mod record;
 mod restore;
+mod rewrap;
 mod rotation;
 mod seal;
 mod user_policies;
 
-pub use audit::{batch_key, AuditTip, StoredBatch};
+pub use audit::{batch_key, AuditTip, BatchHeader, StoredBatch};
 pub use command::{
     Batch, Command, MaterialImport, Outcome, Request, RequestId, Response, Responses,
 };
@@ -50,6 +51,7 @@ pub use identity::ClusterIdentity;
 pub use key_access::KeyPolicy;
 pub use record::{DecodeError, RecordKey};
 pub use restore::{check_backup, EntityCounts, MAX_PARTS, MAX_PART_BYTES};
+pub use rewrap::{Outgoing, OutgoingCount, Rewrap};
 pub use seal::{NoSealCheck, SealCheck};
 pub use user_policies::{
     policy_size, MAX_INLINE_BYTES_PER_USER, MIGRATED_POLICY, MIGRATED_POLICY_NAME,
@@ -64,9 +66,11 @@ use trent_model::{
 
 /// The set of [`Command`]s this build applies: raised with every variant added (2: key
 /// policies, grants and user policies; 3: key rotation and imported key material; 4: rotation
-/// of imported key material; 5: the audit trail). Peers report it (`HelloReply.command_set`), so that a leader
+/// of imported key material; 5: the audit trail; 6: the domain key's migration; 7: audit events cut at their chain link). Peers report it (`HelloReply.command_set`), so that a leader
 /// proposes an optional command of a newer set only once every voter's build decodes it.
-pub const COMMAND_SET: u32 = 5;
+pub const COMMAND_SET: u32 = 7;
+/// The command set that brought the domain key's migration (`SwitchDomainKey`, `RewrapBlobs`).
+pub const DOMAIN_KEY_COMMANDS: u32 = 6;
 /// The command set that brought user policies (`BeginUserPolicies` and the rest).
 pub const USER_POLICY_COMMANDS: u32 = 2;
 /// The command set that brought key rotation and imported key material.
@@ -75,6 +79,8 @@ pub const ROTATION_COMMANDS: u32 = 3;
 pub const IMPORTED_ROTATION_COMMANDS: u32 = 4;
 /// The command set that brought the audit trail (`AppendAudit`).
 pub const AUDIT_COMMANDS: u32 = 5;
+/// The command set that brought `AppendAuditUnlinked`.
+pub const UNLINKED_AUDIT_COMMANDS: u32 = 7;
 
 /// How long a request id is remembered for deduplication.
 pub const DEDUP_WINDOW_MS: Millis = 10 * 60 * 1000;
@@ -109,6 +115,9 @@ pub struct State {
     bootstrapped: bool,
     /// The cluster's id and domain key check, once recorded (`identity.rs`).
     identity: Option<ClusterIdentity>,
+    /// Audit public keys (DER) of the domain keys the cluster switched away from, oldest
+    /// first, so exports signed before a switch still verify (`rewrap.rs`).
+    retired_audit_keys: Vec<Vec<u8>>,
     /// A backup being restored, and its parts received so far.
     restore: Option<restore::Staging>,
     restore_parts: restore::StagedParts,
@@ -138,6 +147,8 @@ mod key_access_tests;
 mod limits_tests;
 #[cfg(test)]
 mod restore_tests;
+#[cfg(test)]
+mod rewrap_tests;
 #[cfg(test)]
 mod rotation_tests;
 #[cfg(test)]

@@ -35,6 +35,7 @@ const TAG_KEY_ROTATION: u8 = b't';
 const TAG_KEY_IMPORT: u8 = b'm';
 const TAG_PENDING_MATERIAL: u8 = b'v';
 const TAG_AUDIT_TIP: u8 = b'l';
+const TAG_RETIRED_AUDIT_KEYS: u8 = b'd';
 
 /// The identity of one stored record.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -69,6 +70,8 @@ pub enum RecordKey {
     KeyImport(KeyId),
     /// An EXTERNAL key's material imported for a rotation, not yet current (`import.rs`).
     PendingMaterial(KeyId),
+    /// The audit public keys of domain keys the cluster switched away from (`rewrap.rs`).
+    RetiredAuditKeys,
     /// Where the audit chain stands (`audit.rs`); the batches live in their own column family.
     AuditTip,
 }
@@ -117,6 +120,7 @@ impl RecordKey {
             RecordKey::KeyImport(id) => tagged(TAG_KEY_IMPORT, id.as_bytes()),
             RecordKey::PendingMaterial(id) => tagged(TAG_PENDING_MATERIAL, id.as_bytes()),
             RecordKey::AuditTip => vec![TAG_AUDIT_TIP],
+            RecordKey::RetiredAuditKeys => vec![TAG_RETIRED_AUDIT_KEYS],
         }
     }
 
@@ -151,6 +155,7 @@ impl RecordKey {
             TAG_IDENTITY if body.is_empty() => Ok(RecordKey::ClusterIdentity),
             TAG_USER_POLICIES_ERA if body.is_empty() => Ok(RecordKey::UserPoliciesEra),
             TAG_AUDIT_TIP if body.is_empty() => Ok(RecordKey::AuditTip),
+            TAG_RETIRED_AUDIT_KEYS if body.is_empty() => Ok(RecordKey::RetiredAuditKeys),
             TAG_USER_POLICY => {
                 let text = std::str::from_utf8(body).map_err(|_| bad("key is not utf-8"))?;
                 let (account, rest) = text.split_at_checked(12).ok_or_else(|| bad("short key"))?;
@@ -259,6 +264,9 @@ impl State {
             RecordKey::AuditTip => {
                 (self.audit_tip != AuditTip::default()).then(|| encode(&self.audit_tip))
             }
+            RecordKey::RetiredAuditKeys => {
+                (!self.retired_audit_keys.is_empty()).then(|| encode(&self.retired_audit_keys))
+            }
         }
     }
 
@@ -270,6 +278,7 @@ impl State {
             RecordKey::ClusterIdentity,
             RecordKey::UserPoliciesEra,
             RecordKey::AuditTip,
+            RecordKey::RetiredAuditKeys,
         ]
         .into_iter();
         let keys = self.keys.keys().map(|id| RecordKey::Key(*id));
@@ -375,6 +384,7 @@ impl State {
                 }
                 RecordKey::UserPoliciesEra => state.user_policies_era = decode(&key, &value)?,
                 RecordKey::AuditTip => state.set_audit_tip(decode(&key, &value)?),
+                RecordKey::RetiredAuditKeys => state.retired_audit_keys = decode(&key, &value)?,
                 RecordKey::KeyRotation(id) => {
                     let record: KeyRotationRecord = decode(&key, &value)?;
                     if record.key_id != id {

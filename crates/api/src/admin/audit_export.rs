@@ -66,10 +66,22 @@ impl Admin {
         }))
     }
 
-    pub(super) async fn audit_public_key(&self, body: Value) -> Result<Value, OpError> {
+    /// The audit key and those of the domain keys the cluster switched away from
+    /// (`RetiredPublicKeys`, oldest first): an export spanning a switch verifies under them.
+    pub(super) async fn audit_public_key(
+        &self,
+        call: &Call,
+        body: Value,
+    ) -> Result<Value, OpError> {
         input::<Empty>("GetAuditPublicKey", body)?;
         let key = self.service.audit_public_key()?;
-        Ok(json!({ "PublicKey": Blob(key), "SignatureAlgorithm": trent_audit::SHA256_WITH_ECDSA }))
+        let retired = self.service.retired_audit_keys(call).await?;
+        let retired: Vec<Blob> = retired.into_iter().map(Blob).collect();
+        Ok(json!({
+            "PublicKey": Blob(key),
+            "SignatureAlgorithm": trent_audit::SHA256_WITH_ECDSA,
+            "RetiredPublicKeys": retired,
+        }))
     }
 }
 

@@ -7,8 +7,8 @@ use std::path::Path;
 use crate::common::*;
 use serde_json::Value;
 use trent_audit::{
-    export, verify_dir, verify_dir_to, verify_signature, Batch, DigestFile, DigestSigner,
-    DigestTip, Event, Finding, Subject, Tamper, GENESIS,
+    export, verify_dir, verify_dir_keys, verify_dir_to, verify_signature, Batch, DigestFile,
+    DigestSigner, DigestTip, Event, Finding, Subject, Tamper, GENESIS,
 };
 
 /// Batches 0..=5 holding events 0..17: digest 1 over files [0,1] and [2], digest 2 over [3]
@@ -20,6 +20,11 @@ struct Export {
 }
 
 fn export_with(signer: &dyn DigestSigner) -> Export {
+    export_signed_by(&[signer, signer, signer])
+}
+
+/// The export, digest `i` signed by `signers[i]`.
+fn export_signed_by(signers: &[&dyn DigestSigner; 3]) -> Export {
     let dir = tempfile::tempdir().unwrap();
     let b = batches(0, GENESIS, 0, &[3, 2, 4, 3, 2, 3]);
     let hour = time::Duration::hours(1);
@@ -27,6 +32,7 @@ fn export_with(signer: &dyn DigestSigner) -> Export {
     let mut tips: Vec<DigestTip> = Vec::new();
     for (i, files) in plan.iter().enumerate() {
         let (start, end) = (t0() + hour * i as i32, t0() + hour * (i as i32 + 1));
+        let signer = signers[i];
         let tip = export(dir.path(), &trail(), signer, tips.last(), files, start, end).unwrap();
         tips.push(tip);
     }
@@ -130,6 +136,26 @@ fn an_export_signed_with_ecdsa_verifies() {
     let e = export_with(&signer);
     verify_dir(e.dir.path(), &signer.public_key_der()).unwrap();
     assert_eq!(digest(&e, 0).digest_signature_algorithm, "SHA256withECDSA");
+}
+
+/// A trail across a change of the cluster's domain key (issue 26's migration): digests
+/// before it signed by the old audit key, after it by the new; both keys verify it, each
+/// digest under the key its fingerprint names, and neither key alone does.
+#[test]
+fn an_export_across_a_key_change_verifies_under_both_keys() {
+    let (old, new) = (rsa_signer(), EcSigner::new());
+    let e = export_signed_by(&[&*old, &new, &new]);
+    let keys = [old.public_key_der(), new.public_key_der()];
+    let r = verify_dir_keys(e.dir.path(), &keys).unwrap();
+    assert_eq!((r.digests, r.events), (3, 17));
+    for alone in &keys {
+        let f = verify_dir(e.dir.path(), alone).unwrap_err();
+        assert_eq!(
+            (f.what, f.subject),
+            (Tamper::Edited, Subject::Digest),
+            "{f}"
+        );
+    }
 }
 
 /// Names and contents in CloudTrail's formats.

@@ -1,23 +1,32 @@
 //! The audit trail on disk: sealed batches in their own column family, keyed by seq (u64
-//! big-endian), written by the state machine in the same `WriteBatch` as the chain's tip, and
-//! carried in snapshots after the state's records.
+//! big-endian), written by the state machine in the same `WriteBatch` as the chain's tip.
 //!
-//! Guarantees: a batch is on disk exactly when the tip that counts it is; a snapshot holds
-//! the trail up to its last log id, so a node restored from one holds the same batches;
-//! readers see batches in seq order, which is time order (`trent_state::audit`).
+//! Snapshots do not carry the trail (it would be copied whole at every snapshot, and held
+//! whole in memory to send one): a node restored from a snapshot holds the chain's tip but
+//! not the batches before it, and fetches them from its peers (`audit_backfill.rs`),
+//! verifying each against the hash its successor names, newest first.
+//!
+//! Guarantees: a batch is on disk exactly when the tip that counts it is; the store holds
+//! every batch from [`AuditStore::held_from`] up to the tip, with no hole (apply appends at
+//! the top, a backfill writes the batch just below, retention cuts the bottom); readers see
+//! batches in seq order, which is time order (`trent_state::audit`), and ask
+//! [`AuditStore::missing_below`] before they trust the store to hold the whole trail.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use rocksdb::{Direction, IteratorMode, ReadOptions, WriteBatch, DB};
-use trent_state::{batch_key, StoredBatch};
+use trent_state::{batch_key, AuditTip, BatchHeader, StoredBatch};
 
 use super::CF_AUDIT;
 
 /// Snapshot record keys of audit batches begin with this byte; state record keys begin with
-/// an ASCII tag, so the two never collide.
+/// an ASCII tag, so the two never collide. Snapshots made before the trail left them carry
+/// such records; installing one stores them.
 pub(crate) const SNAPSHOT_PREFIX: u8 = 0xFF;
 
-/// The snapshot record key of batch `seq`.
+/// The snapshot record key of batch `seq` (as snapshots made before the trail left them).
+#[cfg(test)]
 pub(crate) fn snapshot_key(seq: u64) -> Vec<u8> {
     let mut key = vec![SNAPSHOT_PREFIX];
     key.extend_from_slice(&batch_key(seq));
@@ -50,11 +59,123 @@ pub(crate) fn delete_pruned(db: &DB, batch: &mut WriteBatch, from: u64, to: u64)
 #[derive(Clone)]
 pub struct AuditStore {
     db: Arc<DB>,
+    /// Every batch from this seq up to the tip is stored.
+    held_from: Arc<AtomicU64>,
+    /// Held by a backfill's write and by a snapshot install, so a batch fetched for the trail
+    /// before an install never lands in the store after it.
+    writing: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl AuditStore {
-    pub(crate) fn new(db: Arc<DB>) -> AuditStore {
-        AuditStore { db }
+    /// The store of `db`, whose state's tip says `next_seq`.
+    pub(crate) fn new(db: Arc<DB>, next_seq: u64) -> Result<AuditStore, String> {
+        let store = AuditStore {
+            db,
+            held_from: Arc::new(AtomicU64::new(0)),
+            writing: Arc::default(),
+        };
+        store.recount(next_seq)?;
+        Ok(store)
+    }
+
+    /// Finds where the stored run begins after the store changed wholesale (opened, or a
+    /// snapshot installed): the first stored batch, or `next_seq` when none is.
+    pub(crate) fn recount(&self, next_seq: u64) -> Result<(), String> {
+        let first = self.first_seq()?.unwrap_or(next_seq).min(next_seq);
+        self.held_from.store(first, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Every batch from this seq up to the tip is stored.
+    pub fn held_from(&self) -> u64 {
+        self.held_from.load(Ordering::SeqCst)
+    }
+
+    /// The seq below which batches the state keeps (from `tip.first_seq` on) are not stored
+    /// here yet, if any are not: this node was restored from a snapshot and its backfill has
+    /// not reached them.
+    pub fn missing_below(&self, tip: &AuditTip) -> Option<u64> {
+        let held = self.held_from();
+        (held > tip.first_seq).then_some(held)
+    }
+
+    /// Taken around a write that replaces the store wholesale (a snapshot install) and around
+    /// a backfill's write.
+    pub(crate) async fn exclusive(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.writing.lock().await
+    }
+
+    /// Stores `batches`, verified by the caller, newest first, the first of them the batch just
+    /// below [`AuditStore::held_from`] (else nothing is written). `front` answers the state's
+    /// oldest kept batch now: none below it is written, and any written below it while
+    /// retention moved it is deleted again. Answers how many were stored.
+    pub(crate) async fn fill(
+        &self,
+        batches: &[(u64, Vec<u8>)],
+        front: impl Fn() -> u64,
+    ) -> Result<usize, String> {
+        let _writing = self.exclusive().await;
+        let cf = self.db.cf_handle(CF_AUDIT).expect("cf");
+        let first = front();
+        let mut lowest = self.held_from();
+        let mut batch = WriteBatch::default();
+        for (seq, bytes) in batches {
+            if seq.checked_add(1) != Some(lowest) || *seq < first {
+                break;
+            }
+            batch.put_cf(cf, batch_key(*seq), bytes);
+            lowest = *seq;
+        }
+        let stored = batch.len();
+        if stored == 0 {
+            return Ok(0);
+        }
+        self.db
+            .write(batch)
+            .map_err(|e| format!("storing fetched audit batches: {e}"))?;
+        self.held_from.store(lowest, Ordering::SeqCst);
+        // Retention prunes by moving the state's front, then deleting below it: a prune that
+        // moved the front after `first` was read may have deleted before this write.
+        let now = front();
+        if now > first {
+            let mut cut = WriteBatch::default();
+            cut.delete_range_cf(cf, batch_key(0), batch_key(now));
+            self.db
+                .write(cut)
+                .map_err(|e| format!("deleting pruned audit batches: {e}"))?;
+        }
+        Ok(stored)
+    }
+
+    /// The stored bytes of the batches below seq `below`, newest first, while they follow
+    /// one another, up to about `max_bytes` (at least one): what a peer's backfill asks for.
+    pub fn stored_below(
+        &self,
+        below: u64,
+        max_bytes: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, String> {
+        let Some(start) = below.checked_sub(1) else {
+            return Ok(Vec::new());
+        };
+        let cf = self.db.cf_handle(CF_AUDIT).expect("cf");
+        let mut it = self.db.raw_iterator_cf(cf);
+        it.seek_for_prev(batch_key(start));
+        let (mut out, mut bytes, mut want) = (Vec::new(), 0usize, start);
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            if seq_of(k)? != want || (bytes >= max_bytes && !out.is_empty()) {
+                break;
+            }
+            bytes += v.len();
+            out.push((want, v.to_vec()));
+            let Some(next) = want.checked_sub(1) else {
+                break;
+            };
+            want = next;
+            it.prev();
+        }
+        it.status()
+            .map_err(|e| format!("reading the audit trail: {e}"))?;
+        Ok(out)
     }
 
     /// Up to `limit` batches from seq `from` on (`forward`) or from `from` down.
@@ -81,14 +202,33 @@ impl AuditStore {
                 break;
             }
             let (k, v) = item.map_err(|e| format!("reading the audit trail: {e}"))?;
-            let seq = u64::from_be_bytes(
-                (&*k)
-                    .try_into()
-                    .map_err(|_| "an audit key is not 8 bytes".to_owned())?,
-            );
-            out.push((seq, StoredBatch::decode(&v)?));
+            out.push((seq_of(&k)?, StoredBatch::decode(&v)?));
         }
         Ok(out)
+    }
+
+    /// Hands `visit` each batch's seq, time and event count from seq `from` on, without
+    /// copying or decoding its events, until `visit` answers false or `limit` were visited.
+    pub fn visit_headers(
+        &self,
+        from: u64,
+        limit: usize,
+        mut visit: impl FnMut(u64, BatchHeader) -> bool,
+    ) -> Result<(), String> {
+        let cf = self.db.cf_handle(CF_AUDIT).expect("cf");
+        let mut it = self.db.raw_iterator_cf(cf);
+        it.seek(batch_key(from));
+        for _ in 0..limit {
+            let (Some(k), Some(v)) = (it.key(), it.value()) else {
+                break;
+            };
+            if !visit(seq_of(k)?, StoredBatch::decode_header(v)?) {
+                return Ok(());
+            }
+            it.next();
+        }
+        it.status()
+            .map_err(|e| format!("reading the audit trail: {e}"))
     }
 
     /// Batch `seq`, if stored.
@@ -101,9 +241,24 @@ impl AuditStore {
             .transpose()
     }
 
+    /// Batch `seq`'s time and event count, if stored.
+    pub fn header(&self, seq: u64) -> Result<Option<BatchHeader>, String> {
+        let cf = self.db.cf_handle(CF_AUDIT).expect("cf");
+        self.db
+            .get_pinned_cf(cf, batch_key(seq))
+            .map_err(|e| format!("reading the audit trail: {e}"))?
+            .map(|v| StoredBatch::decode_header(&v))
+            .transpose()
+    }
+
     /// The oldest stored seq (retention prunes the front), if any batch is stored.
     pub fn first_seq(&self) -> Result<Option<u64>, String> {
-        Ok(self.batches(0, true, 1)?.first().map(|(seq, _)| *seq))
+        let mut first = None;
+        self.visit_headers(0, 1, |seq, _| {
+            first = Some(seq);
+            false
+        })?;
+        Ok(first)
     }
 
     /// The first stored batch applied at or after `time` (ms), by binary search over seqs
@@ -117,11 +272,19 @@ impl AuditStore {
         // as older than `time`.
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            match self.batch(mid)? {
+            match self.header(mid)? {
                 Some(b) if b.time >= time => hi = mid,
                 _ => lo = mid + 1,
             }
         }
         Ok(lo)
     }
+}
+
+/// The seq a stored batch key names.
+fn seq_of(key: &[u8]) -> Result<u64, String> {
+    Ok(u64::from_be_bytes(
+        key.try_into()
+            .map_err(|_| "an audit key is not 8 bytes".to_owned())?,
+    ))
 }

@@ -39,6 +39,7 @@ pub struct StateMachineStore {
     /// Learns the cluster's identity as it is applied or installed (cluster_id.rs).
     identity: Arc<IdentityCell>,
     disk: Arc<DiskHealth>,
+    audit: audit::AuditStore,
 }
 
 impl StateMachineStore {
@@ -60,7 +61,10 @@ impl StateMachineStore {
             .collect::<Result<Vec<_>, _>>()
             .map_err(storage_read)?;
         let state = State::restore(records).map_err(storage_read)?;
+        let audit =
+            audit::AuditStore::new(db.clone(), state.audit_tip().next_seq).map_err(storage_read)?;
         Ok(StateMachineStore {
+            audit,
             db,
             state: Arc::new(RwLock::new(state)),
             last_applied,
@@ -75,6 +79,11 @@ impl StateMachineStore {
     /// The state, for readers.
     pub fn state(&self) -> SharedState {
         self.state.clone()
+    }
+
+    /// The stored audit trail.
+    pub fn audit(&self) -> &audit::AuditStore {
+        &self.audit
     }
 
     fn persist_batch(&self, batch: &mut WriteBatch) -> Result<(), StorageError> {
@@ -258,13 +267,20 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         self.persist_batch(&mut batch)?;
         let db = self.db.clone();
         let dir = self.snapshot_dir.clone();
-        blocking(move || {
-            let mut opts = WriteOptions::default();
-            opts.set_sync(true);
-            db.write_opt(batch, &opts).map_err(storage_io)?;
-            save_snapshot_file(&dir, &data).map_err(storage_io)
-        })
-        .await?;
+        let next_seq = state.audit_tip().next_seq;
+        {
+            // No batch a backfill fetched before this install lands after it.
+            let _writing = self.audit.exclusive().await;
+            blocking(move || {
+                let mut opts = WriteOptions::default();
+                opts.set_sync(true);
+                db.write_opt(batch, &opts).map_err(storage_io)?;
+                save_snapshot_file(&dir, &data).map_err(storage_io)
+            })
+            .await?;
+            // The batches before the snapshot's tip come from the peers (audit_backfill.rs).
+            self.audit.recount(next_seq).map_err(storage_read)?;
+        }
         let old = std::mem::replace(&mut *self.state.write().expect("state lock"), state);
         // Keys the snapshot no longer holds leave the HSM's cache too.
         let current = self.state.read().expect("state lock");
@@ -330,18 +346,10 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
                 snapshot_id,
             };
             let mut writer = snapshot::Writer::new(&meta);
+            // The state alone: the trail's batches stay out (store/audit.rs).
             for item in view.iterator_cf(db.cf_handle(CF_STATE).expect("cf"), IteratorMode::Start) {
                 let (key, value) = item.map_err(storage_read)?;
                 writer.record(&key, &value);
-            }
-            for item in view.iterator_cf(db.cf_handle(CF_AUDIT).expect("cf"), IteratorMode::Start) {
-                let (key, value) = item.map_err(storage_read)?;
-                let seq = u64::from_be_bytes(
-                    (*key)
-                        .try_into()
-                        .map_err(|_| storage_read("an audit key is not 8 bytes"))?,
-                );
-                writer.record(&audit::snapshot_key(seq), &value);
             }
             let data = writer.finish();
             save_snapshot_file(&dir, &data).map_err(storage_io)?;

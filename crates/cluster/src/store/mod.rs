@@ -120,7 +120,7 @@ pub(crate) fn open(
             },
         )?;
     Ok(Storage {
-        audit: AuditStore::new(db.clone()),
+        audit: state_machine.audit().clone(),
         log: LogStore::new(db, disk.clone()),
         state_machine,
         disk,
@@ -339,5 +339,7 @@ pub(crate) async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f).await.map_err(storage_io)?
 }
 
+#[cfg(test)]
+mod audit_tests;
 #[cfg(test)]
 mod tests;

@@ -141,3 +141,55 @@ fn a_refused_pin_is_not_tried_again_until_the_pin_file_changes() {
     *pin.lock().unwrap() = "4321".to_owned();
     health_until(&hsm, "the token to open with the new PIN", Result::is_ok);
 }
+
+/// SoftHSM2 keeps every destroyed session object until the module is finalized (one per
+/// Encrypt and Decrypt): the check reopens it after a number of them, and operations that
+/// arrive meanwhile wait for the new token instead of failing.
+#[test]
+fn softhsm_is_reopened_to_free_its_objects_and_no_operation_fails_meanwhile() {
+    let token = TestToken::new();
+    Pkcs11Hsm::init(&token.config()).unwrap();
+    let pin = Arc::new(Mutex::new("4321".to_owned()));
+    let hsm = ReopeningPkcs11::open(settings(&token, &pin), 4).unwrap();
+    assert_eq!(hsm.planned_reopenings(), 0);
+    let hsm = hsm.reopen_after_objects(20);
+    let id = key_id();
+    let wrapped = hsm.generate_symmetric(id, 1).unwrap();
+    let key = MaterialRef {
+        key_id: id,
+        version: 1,
+        wrapped: &wrapped,
+    };
+    let salt = hsm.salt().unwrap();
+    let before = hsm.encrypt(key, &salt, b"before", b"").unwrap();
+    let working = std::sync::atomic::AtomicUsize::new(4);
+    std::thread::scope(|s| {
+        for worker in 0..4 {
+            let (hsm, salt, working) = (&hsm, &salt, &working);
+            s.spawn(move || {
+                for i in 0..150 {
+                    let text = format!("worker {worker} call {i}");
+                    let sealed = hsm.encrypt(key, salt, text.as_bytes(), b"").unwrap();
+                    let opened = hsm
+                        .decrypt(key, Some(salt), &sealed.nonce, &sealed.ciphertext, b"")
+                        .unwrap();
+                    assert_eq!(&opened[..], text.as_bytes());
+                }
+                working.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            });
+        }
+        // The watcher: checks while the workers run, as trentd's does every second.
+        s.spawn(|| {
+            while working.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+                hsm.health().unwrap();
+            }
+        });
+    });
+    let reopened = hsm.planned_reopenings();
+    eprintln!("reopened {reopened} times for 1 200 calls");
+    assert!(reopened >= 5, "reopened {reopened} times for 1 200 calls");
+    let opened = hsm
+        .decrypt(key, Some(&salt), &before.nonce, &before.ciphertext, b"")
+        .unwrap();
+    assert_eq!(&opened[..], b"before");
+}

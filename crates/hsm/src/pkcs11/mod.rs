@@ -34,6 +34,7 @@
 //! still opens; its audit methods answer [`HsmError::Token`] saying it must be
 //! re-initialized. See docs/ARCHITECTURE.md, "PKCS#11 backend (issue 26)".
 
+mod adopt;
 mod agree;
 #[cfg(test)]
 mod agree_tests;
@@ -52,6 +53,8 @@ mod health_tests;
 mod keys;
 #[cfg(test)]
 mod keys_tests;
+#[cfg(test)]
+mod migrating_tests;
 mod objects;
 mod ops;
 mod pairs;
@@ -150,6 +153,12 @@ impl Pkcs11Hsm {
         let mut hsm = Self::on_token(token, config, cache_entries)?;
         hsm.audit = audit::find(&hsm.token, &config.key_label)?;
         Ok(hsm)
+    }
+
+    /// Whether the module keeps every session object it made until it is finalized
+    /// (SoftHSM2), so that only reopening it frees them (reopen.rs).
+    pub fn keeps_destroyed_objects(&self) -> bool {
+        self.token.keeps_destroyed_objects
     }
 
     /// The HSM on an open token, without its audit key pair (which an initialization has yet

@@ -353,8 +353,9 @@ impl<'s> Temp<'s> {
 
 impl Drop for Temp<'_> {
     fn drop(&mut self) {
-        if let Err(e) = self.session.destroy_object(self.handle) {
-            tracing::warn!(error = %e, "destroying a temporary PKCS#11 object failed");
+        match self.session.destroy_object(self.handle) {
+            Ok(()) => super::token::note_destroyed(),
+            Err(e) => tracing::warn!(error = %e, "destroying a temporary PKCS#11 object failed"),
         }
     }
 }

@@ -12,7 +12,7 @@
 //! name ([`HsmError::Pkcs11Lacks`]), ML-KEM pairs as not offered, never made in software.
 
 use aws_lc_rs::key_wrap::{AesKek, KeyWrapPadded, AES_256};
-use cryptoki::object::KeyType;
+use cryptoki::object::{Attribute, KeyType};
 use cryptoki::session::Session;
 use trent_model::KeySpec;
 use zeroize::Zeroizing;
@@ -56,14 +56,18 @@ impl Pkcs11Hsm {
         session
             .generate_random_slice(transport.as_mut())
             .map_err(|e| fail("drawing a transport key", e))?;
+        // Wrap only: its value is known in software, so it must never bring a key in.
         let wrap_only = Uses {
             wrap: true,
             ..Uses::default()
         };
-        let template = ValueTemplate::new(
-            objects::secret_key(KeyType::AES, false, false, wrap_only),
-            transport.as_ref(),
-        );
+        let mut template = objects::secret_key(KeyType::AES, false, false, wrap_only);
+        for attribute in &mut template {
+            if let Attribute::Unwrap(unwrap) = attribute {
+                *unwrap = false;
+            }
+        }
+        let template = ValueTemplate::new(template, transport.as_ref());
         let kek = session
             .create_object(template.attributes())
             .map_err(|e| fail("loading a transport key", e))?;

@@ -11,20 +11,28 @@
 //! file holds another, since tokens lock a PIN after a few wrong tries. A token that comes
 //! back holding another domain key (another key check value) is refused, so a swapped device
 //! never serves this cluster's keys. The key check value and fingerprint are the first open's.
+//!
+//! **Planned reopening.** SoftHSM2 frees a destroyed session object only when the module is
+//! finalized, and trentd destroys one per Encrypt and Decrypt (the per-ciphertext key): a
+//! leader on SoftHSM2 grew by ~250 bytes per request without bound (docs/BENCHMARKS.md). On
+//! such a module (`Pkcs11Hsm::keeps_destroyed_objects`), once [`REOPEN_AFTER_OBJECTS`]
+//! objects were destroyed since the last open, the check reopens the token: operations that
+//! arrive meanwhile wait for the new one (up to [`PLANNED_WAIT`]) instead of failing, those
+//! running end on the old one, which is then finalized, and the new one is opened with the
+//! same settings and checks. The unwrapped keys are unwrapped again as they are used.
 
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
-use trent_model::{
-    EncryptionAlgorithm, KeyId, KeySpec, MacAlgorithm, MessageType, Millis, SigningAlgorithm,
-    WrappingAlgorithm, WrappingKeySpec,
-};
+use trent_model::{KeyId, KeySpec, Millis, WrappingAlgorithm, WrappingKeySpec};
 use zeroize::Zeroizing;
 
+use super::token::destroyed_objects;
 use super::{Pkcs11Config, Pkcs11Hsm};
 use crate::{
-    DataKeyPair, Hsm, HsmError, ImportParameters, ImportTokenFacts, ImportedMaterial, MaterialRef,
-    Plaintext, Salt, NONCE_LEN,
+    DataKeyPair, Hsm, HsmError, ImportParameters, ImportTokenFacts, ImportedMaterial, Plaintext,
+    Salt,
 };
 
 /// The settings of the next open: read again at each attempt (the PIN from its file).
@@ -33,6 +41,12 @@ pub type ReopenSettings = Box<dyn Fn() -> Result<Pkcs11Config, String> + Send + 
 /// The first and the longest wait between reopening attempts.
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// Destroyed session objects after which a module that keeps them is reopened: ~250 MB of
+/// SoftHSM2's memory, a pause of milliseconds every 1 M Encrypt and Decrypt calls.
+pub const REOPEN_AFTER_OBJECTS: u64 = 1_000_000;
+/// How long an operation waits for a planned reopening, and the reopening for the operations
+/// on the old token to end.
+const PLANNED_WAIT: Duration = Duration::from_secs(5);
 
 /// A PKCS#11 token that is reopened after it fails.
 pub struct ReopeningPkcs11 {
@@ -45,6 +59,15 @@ pub struct ReopeningPkcs11 {
     attempts: Mutex<Attempts>,
     check_value: [u8; 32],
     fingerprint: [u8; 32],
+    /// Destroyed objects after which the token is reopened (0: never).
+    reopen_after: AtomicU64,
+    /// `destroyed_objects()` when the open token was opened.
+    opened_at: AtomicU64,
+    /// A planned reopening is under way: operations wait for it.
+    planned: Mutex<bool>,
+    planned_done: Condvar,
+    /// Planned reopenings so far.
+    reopenings: AtomicU64,
 }
 
 /// When the next reopening may be tried, and a PIN the token refused.
@@ -60,7 +83,16 @@ impl ReopeningPkcs11 {
     pub fn open(settings: ReopenSettings, cache_entries: usize) -> Result<Self, HsmError> {
         let config = settings().map_err(HsmError::Token)?;
         let hsm = Pkcs11Hsm::open_with_cache(&config, cache_entries)?;
+        let reopen_after = match hsm.keeps_destroyed_objects() {
+            true => REOPEN_AFTER_OBJECTS,
+            false => 0,
+        };
         Ok(ReopeningPkcs11 {
+            reopen_after: AtomicU64::new(reopen_after),
+            opened_at: AtomicU64::new(destroyed_objects()),
+            planned: Mutex::new(false),
+            planned_done: Condvar::new(),
+            reopenings: AtomicU64::new(0),
             check_value: hsm.key_check_value(),
             fingerprint: hsm.domain_key_fingerprint(),
             label: config.token_label.clone(),
@@ -76,18 +108,118 @@ impl ReopeningPkcs11 {
         })
     }
 
-    /// The open token, or why there is none.
+    /// Reopens the token after `objects` destroyed session objects (0: never); the default is
+    /// [`REOPEN_AFTER_OBJECTS`] on a module that keeps them, never on others.
+    pub fn reopen_after_objects(self, objects: u64) -> Self {
+        self.reopen_after.store(objects, Ordering::Relaxed);
+        self
+    }
+
+    /// How many planned reopenings there were.
+    pub fn planned_reopenings(&self) -> u64 {
+        self.reopenings.load(Ordering::Relaxed)
+    }
+
+    /// The open token, waiting for a planned reopening under way; or why there is none.
     fn hsm(&self) -> Result<Arc<Pkcs11Hsm>, HsmError> {
-        self.current
-            .read()
-            .expect("token lock")
-            .clone()
-            .ok_or_else(|| {
-                HsmError::Token(format!(
-                    "token {:?} failed and is not open again yet",
-                    self.label
-                ))
-            })
+        if let Some(hsm) = self.current() {
+            return Ok(hsm);
+        }
+        let deadline = Instant::now() + PLANNED_WAIT;
+        let mut planned = self.planned.lock().expect("planned lock");
+        while *planned {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            planned = self
+                .planned_done
+                .wait_timeout(planned, left)
+                .expect("planned lock")
+                .0;
+        }
+        drop(planned);
+        self.current().ok_or_else(|| {
+            HsmError::Token(format!(
+                "token {:?} failed and is not open again yet",
+                self.label
+            ))
+        })
+    }
+
+    /// The open token, if there is one now.
+    fn current(&self) -> Option<Arc<Pkcs11Hsm>> {
+        self.current.read().expect("token lock").clone()
+    }
+
+    /// Whether enough objects were destroyed since the open for a planned reopening.
+    fn reopening_due(&self) -> bool {
+        let after = self.reopen_after.load(Ordering::Relaxed);
+        let since = destroyed_objects().saturating_sub(self.opened_at.load(Ordering::Relaxed));
+        after > 0 && since >= after
+    }
+
+    /// The planned reopening: new operations wait, running ones end on the old token, which
+    /// is then finalized, and the token is opened again. A failure leaves it to the checks'
+    /// ordinary reopening (operations fail until then, as on a token loss).
+    fn reopen_planned(&self) {
+        *self.planned.lock().expect("planned lock") = true;
+        self.retire();
+        let outcome = self.open_after_retired();
+        match &outcome {
+            Ok(()) => {
+                self.reopenings.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(
+                    token = %self.label,
+                    "PKCS#11 token reopened to free the session objects its module keeps"
+                );
+            }
+            Err(e) => tracing::warn!(
+                token = %self.label,
+                error = %e,
+                "PKCS#11 token not reopened after freeing its session objects; retrying"
+            ),
+        }
+        *self.planned.lock().expect("planned lock") = false;
+        self.planned_done.notify_all();
+    }
+
+    /// Opens the token once the retired one is finalized (its last operation ended).
+    fn open_after_retired(&self) -> Result<(), HsmError> {
+        let deadline = Instant::now() + PLANNED_WAIT;
+        let config = (self.settings)().map_err(HsmError::Token)?;
+        loop {
+            // Finalized by whichever thread drops it last; until then the module refuses a
+            // second initialization.
+            let finalized = self.retired.lock().expect("retired lock").strong_count() == 0;
+            let attempt = match finalized {
+                true => self.open_checked(&config),
+                false => Err(HsmError::Token(
+                    "operations on the old token are ending".into(),
+                )),
+            };
+            match attempt {
+                Ok(hsm) => {
+                    self.opened_at.store(destroyed_objects(), Ordering::Relaxed);
+                    *self.current.write().expect("token lock") = Some(Arc::new(hsm));
+                    return Ok(());
+                }
+                Err(e) if Instant::now() >= deadline => return Err(e),
+                Err(_) => std::thread::sleep(Duration::from_millis(1)),
+            }
+        }
+    }
+
+    /// [`Pkcs11Hsm::adopt`] on the open token (the migration from the soft backend).
+    pub(crate) fn adopt(
+        &self,
+        key_id: KeyId,
+        version: u32,
+        spec: KeySpec,
+        secret: &[u8],
+        public: &[u8],
+    ) -> Result<Vec<u8>, HsmError> {
+        self.hsm()?.adopt(key_id, version, spec, secret, public)
     }
 
     /// Lets the failed token go: finalized once the last operation on it ends.
@@ -130,6 +262,7 @@ impl ReopeningPkcs11 {
                     backoff: FIRST_BACKOFF,
                     refused_pin: None,
                 };
+                self.opened_at.store(destroyed_objects(), Ordering::Relaxed);
                 *self.current.write().expect("token lock") = Some(Arc::new(hsm));
                 tracing::info!(token = %self.label, "PKCS#11 token open again");
                 Ok(())
@@ -161,149 +294,31 @@ impl ReopeningPkcs11 {
 impl Hsm for ReopeningPkcs11 {
     /// The open token's check; on failure the token is let go. Without an open token, an
     /// attempt to open it again when one is due.
+    /// A check that passes may be followed by a planned reopening (module docs).
     fn health(&self) -> Result<(), HsmError> {
-        let Ok(hsm) = self.hsm() else {
+        let Some(hsm) = self.current() else {
             return self.reopen();
         };
-        hsm.health().inspect_err(|_| self.retire())
+        hsm.health().inspect_err(|_| self.retire())?;
+        drop(hsm);
+        if self.reopening_due() {
+            self.reopen_planned();
+        }
+        Ok(())
+    }
+
+    fn is_outgoing(&self, wrapped: &[u8]) -> bool {
+        crate::soft::is_soft_blob(wrapped)
     }
 
     fn generate_symmetric(&self, key_id: KeyId, version: u32) -> Result<Vec<u8>, HsmError> {
         self.hsm()?.generate_symmetric(key_id, version)
     }
 
-    fn encrypt(
-        &self,
-        key: MaterialRef<'_>,
-        salt: &Salt,
-        plaintext: &[u8],
-        aad: &[u8],
-    ) -> Result<crate::Sealed, HsmError> {
-        self.hsm()?.encrypt(key, salt, plaintext, aad)
-    }
-
-    fn encrypt_append(
-        &self,
-        key: MaterialRef<'_>,
-        salt: &Salt,
-        plaintext: &[u8],
-        aad: &[u8],
-        out: &mut Vec<u8>,
-    ) -> Result<(), HsmError> {
-        self.hsm()?.encrypt_append(key, salt, plaintext, aad, out)
-    }
-
-    fn decrypt(
-        &self,
-        key: MaterialRef<'_>,
-        salt: Option<&Salt>,
-        nonce: &[u8; NONCE_LEN],
-        ciphertext: &[u8],
-        aad: &[u8],
-    ) -> Result<Plaintext, HsmError> {
-        self.hsm()?.decrypt(key, salt, nonce, ciphertext, aad)
-    }
+    crate::delegate::delegate_material_ops!(self, key => self.hsm()?);
 
     fn generate(&self, key_id: KeyId, version: u32, spec: KeySpec) -> Result<Vec<u8>, HsmError> {
         self.hsm()?.generate(key_id, version, spec)
-    }
-
-    fn public_key(&self, key: MaterialRef<'_>, spec: KeySpec) -> Result<Vec<u8>, HsmError> {
-        self.hsm()?.public_key(key, spec)
-    }
-
-    fn sign(
-        &self,
-        key: MaterialRef<'_>,
-        spec: KeySpec,
-        algorithm: SigningAlgorithm,
-        message_type: MessageType,
-        message: &[u8],
-    ) -> Result<Vec<u8>, HsmError> {
-        self.hsm()?
-            .sign(key, spec, algorithm, message_type, message)
-    }
-
-    fn verify(
-        &self,
-        key: MaterialRef<'_>,
-        spec: KeySpec,
-        algorithm: SigningAlgorithm,
-        message_type: MessageType,
-        message: &[u8],
-        signature: &[u8],
-    ) -> Result<bool, HsmError> {
-        self.hsm()?
-            .verify(key, spec, algorithm, message_type, message, signature)
-    }
-
-    fn encrypt_asymmetric(
-        &self,
-        key: MaterialRef<'_>,
-        spec: KeySpec,
-        algorithm: EncryptionAlgorithm,
-        plaintext: &[u8],
-    ) -> Result<Vec<u8>, HsmError> {
-        self.hsm()?
-            .encrypt_asymmetric(key, spec, algorithm, plaintext)
-    }
-
-    fn decrypt_asymmetric(
-        &self,
-        key: MaterialRef<'_>,
-        spec: KeySpec,
-        algorithm: EncryptionAlgorithm,
-        ciphertext: &[u8],
-    ) -> Result<Plaintext, HsmError> {
-        self.hsm()?
-            .decrypt_asymmetric(key, spec, algorithm, ciphertext)
-    }
-
-    fn generate_mac(
-        &self,
-        key: MaterialRef<'_>,
-        spec: KeySpec,
-        algorithm: MacAlgorithm,
-        message: &[u8],
-    ) -> Result<Vec<u8>, HsmError> {
-        self.hsm()?.generate_mac(key, spec, algorithm, message)
-    }
-
-    fn verify_mac(
-        &self,
-        key: MaterialRef<'_>,
-        spec: KeySpec,
-        algorithm: MacAlgorithm,
-        message: &[u8],
-        mac: &[u8],
-    ) -> Result<bool, HsmError> {
-        self.hsm()?.verify_mac(key, spec, algorithm, message, mac)
-    }
-
-    fn derive_shared_secret(
-        &self,
-        key: MaterialRef<'_>,
-        spec: KeySpec,
-        peer_public: &[u8],
-    ) -> Result<Plaintext, HsmError> {
-        self.hsm()?.derive_shared_secret(key, spec, peer_public)
-    }
-
-    fn encapsulate(
-        &self,
-        key: MaterialRef<'_>,
-        spec: KeySpec,
-    ) -> Result<(Vec<u8>, Plaintext), HsmError> {
-        self.hsm()?.encapsulate(key, spec)
-    }
-
-    fn decapsulate(
-        &self,
-        key: MaterialRef<'_>,
-        spec: KeySpec,
-        ciphertext: &[u8],
-    ) -> Result<Plaintext, HsmError> {
-        self.hsm()?.decapsulate(key, spec, ciphertext)
     }
 
     fn generate_data_key_pair(&self, spec: KeySpec) -> Result<DataKeyPair, HsmError> {

@@ -10,6 +10,7 @@
 
 use std::fmt::Display;
 use std::os::raw::c_ulong;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error, RvError};
@@ -133,6 +134,30 @@ pub(crate) struct Token {
     pub(crate) label: String,
     pool: SessionPool,
     ecb_derive: MechanismType,
+    /// The module keeps destroyed session objects until it is finalized (SoftHSM2).
+    pub(crate) keeps_destroyed_objects: bool,
+}
+
+/// Session objects trentd destroyed since the process started (reopen.rs reads it: SoftHSM2
+/// frees them only when the module is finalized).
+static DESTROYED_OBJECTS: AtomicU64 = AtomicU64::new(0);
+
+/// Counts a destroyed session object.
+pub(crate) fn note_destroyed() {
+    DESTROYED_OBJECTS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Session objects destroyed since the process started.
+pub(crate) fn destroyed_objects() -> u64 {
+    DESTROYED_OBJECTS.load(Ordering::Relaxed)
+}
+
+/// Whether the module keeps every session object it made until `C_Finalize`: SoftHSM2 does
+/// (its `SessionObjectStore` keeps destroyed objects in `allObjects`; docs/BENCHMARKS.md,
+/// "PKCS#11 tokens"). Hardware tokens free them.
+fn keeps_destroyed_objects(ctx: &Pkcs11) -> bool {
+    ctx.get_library_info()
+        .is_ok_and(|info| info.manufacturer_id().trim_end().starts_with("SoftHSM"))
 }
 
 /// Held while the module is initialized or finalized: a token reopened after a failure is
@@ -254,6 +279,7 @@ impl Token {
             Err(e) => return Err(fail(format_args!("logging in to token {wanted:?}"), e)),
         }
         Ok(Token {
+            keeps_destroyed_objects: keeps_destroyed_objects(&ctx),
             ctx,
             slot,
             label: wanted.to_string(),
@@ -297,8 +323,11 @@ impl Token {
                 .open_ro_session(self.slot)
                 .and_then(|session| session.destroy_object(handle)),
         };
-        if let Err(e) = result {
-            tracing::warn!(error = %e, token = %self.label, "destroying a session object failed");
+        match result {
+            Ok(()) => note_destroyed(),
+            Err(e) => {
+                tracing::warn!(error = %e, token = %self.label, "destroying a session object failed")
+            }
         }
     }
 }

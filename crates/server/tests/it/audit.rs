@@ -42,7 +42,11 @@ async fn send(client: &Client, target: &str, input: &Value) -> (String, u16, Val
 
 /// Every event LookupEvents gives `client`'s account (and attribute), following NextToken
 /// with pages of `page`.
-async fn lookup(client: &Client, attribute: Option<(&str, &str)>, page: u32) -> Vec<Event> {
+pub(crate) async fn lookup(
+    client: &Client,
+    attribute: Option<(&str, &str)>,
+    page: u32,
+) -> Vec<Event> {
     let mut input = json!({ "MaxResults": page });
     if let Some((k, v)) = attribute {
         input["LookupAttributes"] = json!([{ "AttributeKey": k, "AttributeValue": v }]);
@@ -65,7 +69,7 @@ async fn lookup(client: &Client, attribute: Option<(&str, &str)>, page: u32) -> 
 }
 
 /// The events as the chain's batches, oldest first (LookupEvents answers newest first).
-fn batches(events: &[Event]) -> Vec<Batch> {
+pub(crate) fn batches(events: &[Event]) -> Vec<Batch> {
     let mut by_batch: BTreeMap<u64, Vec<Event>> = BTreeMap::new();
     for e in events {
         let link = e.chain_link().expect("a stored event carries its link");
@@ -291,7 +295,7 @@ pub(crate) fn audit_cli(endpoint: &str, args: &[&str]) -> Result<Value, String> 
     }
 }
 
-async fn encrypt(client: &Client, key: &str) {
+pub(crate) async fn encrypt(client: &Client, key: &str) {
     let input = json!({ "KeyId": key, "Plaintext": B64.encode(b"x") });
     client.kms("Encrypt", &input).await.unwrap();
 }

@@ -49,6 +49,19 @@ pub struct Local {
 }
 
 /// Polls `check` until it yields `Some`, or panics after `timeout` naming `what`.
+/// Sends the admin call `op` until it answers something other than 503, for a minute: a
+/// membership change whose catch-up outlasts the request timeout answers 503 and is finished
+/// by asking again (docs/OPERATIONS.md); any other answer is the verdict.
+pub async fn admin_past_503(client: &Client, op: &str, input: &Value) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match client.admin(op, input).await {
+            Err(ClientError::Api { status: 503, .. }) if Instant::now() < deadline => {}
+            answer => return answer.unwrap_or_else(|e| panic!("{op}: {e}")),
+        }
+    }
+}
+
 pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
 where
     F: FnMut() -> Fut,
@@ -331,17 +344,22 @@ impl TestCluster {
     /// Kills whichever other node leads (and restarts it) until `wanted` is the leader every
     /// running node agrees on. Elections are random, so this takes a few rounds at most.
     pub async fn make_leader(&mut self, wanted: u64) {
+        self.make_leader_among(&[wanted]).await;
+    }
+
+    /// [`TestCluster::make_leader`] for any of `wanted`: answers the one that leads.
+    pub async fn make_leader_among(&mut self, wanted: &[u64]) -> u64 {
         for _ in 0..30 {
             let leader = self.leader().await;
-            if leader == wanted {
-                return;
+            if wanted.contains(&leader) {
+                return leader;
             }
             self.node(leader).kill();
             self.leader().await;
             self.node(leader).start();
             self.wait_all_applied().await;
         }
-        panic!("node {wanted} never won an election");
+        panic!("none of nodes {wanted:?} won an election");
     }
 
     pub fn client(&self, id: u64) -> Client {

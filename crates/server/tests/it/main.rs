@@ -3,6 +3,7 @@
 mod adversarial;
 mod ansible;
 mod audit;
+mod audit_backfill;
 mod auth;
 mod authorization;
 mod backup;

@@ -118,6 +118,13 @@ pub enum ClusterCmd {
         #[arg(long)]
         id: u64,
     },
+    /// The cluster's domain key: its key check value, and during a migration to a PKCS#11
+    /// token the new key's and how many blobs are still under the old one.
+    DomainKey,
+    /// Switches the cluster to the new domain key every node holds beside the old one
+    /// (`trentd run --hsm pkcs11 ... --migrate-from-domain-key-file`); the leader then
+    /// rewraps every key version and access key secret under it.
+    SwitchDomainKey,
 }
 
 #[derive(Subcommand)]
@@ -219,6 +226,8 @@ pub async fn run(ctx: &Context, command: AdminCmd) -> Result<Value, String> {
             ClusterCmd::Status => ("GetClusterStatus", json!({})),
             ClusterCmd::AddNode { id, addr } => ("AddNode", json!({"NodeId": id, "Address": addr})),
             ClusterCmd::RemoveNode { id } => ("RemoveNode", json!({"NodeId": id})),
+            ClusterCmd::DomainKey => ("DescribeDomainKey", json!({})),
+            ClusterCmd::SwitchDomainKey => ("SwitchDomainKey", json!({})),
         },
         AdminCmd::User { command } => match command {
             UserCmd::Create { name } => ("CreateUser", json!({"UserName": name})),

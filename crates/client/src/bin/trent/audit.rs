@@ -24,9 +24,10 @@ pub enum AuditCmd {
         /// The directory of `*_CloudTrail_*.json.gz` log files and their digests.
         dir: PathBuf,
         /// The audit signing key's public key: DER SubjectPublicKeyInfo, or PEM
-        /// (`-----BEGIN PUBLIC KEY-----`).
-        #[arg(long, value_name = "FILE")]
-        public_key: PathBuf,
+        /// (`-----BEGIN PUBLIC KEY-----`). Repeat it for a trail that spans a domain key
+        /// switch: each digest is verified under the key it names.
+        #[arg(long, value_name = "FILE", required = true)]
+        public_key: Vec<PathBuf>,
     },
     /// Events of the caller's account, newest first (LookupEvents; every page unless
     /// --max-results is given).
@@ -104,14 +105,14 @@ async fn lookup(
     if let Some(n) = max_results {
         input["MaxResults"] = json!(n);
         return client
-            .admin("LookupEvents", &input)
+            .admin_retrying("LookupEvents", &input)
             .await
             .map_err(|e| e.to_string());
     }
     let mut events = Vec::new();
     loop {
         let out = client
-            .admin("LookupEvents", &input)
+            .admin_retrying("LookupEvents", &input)
             .await
             .map_err(|e| e.to_string())?;
         events.extend(out["Events"].as_array().cloned().unwrap_or_default());
@@ -123,26 +124,36 @@ async fn lookup(
 }
 
 async fn public_key(client: &Client) -> Result<Vec<u8>, String> {
+    Ok(public_keys(client).await?.remove(0))
+}
+
+/// The cluster's audit public key, then those of the domain keys it switched away from.
+async fn public_keys(client: &Client) -> Result<Vec<Vec<u8>>, String> {
     let out = client
-        .admin("GetAuditPublicKey", &json!({}))
+        .admin_retrying("GetAuditPublicKey", &json!({}))
         .await
         .map_err(|e| e.to_string())?;
-    let b64 = out["PublicKey"]
-        .as_str()
-        .ok_or("no PublicKey in the answer")?;
-    base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .map_err(|e| format!("PublicKey: {e}"))
+    let decode = |b64: &Value| {
+        let b64 = b64.as_str().ok_or("a public key that is not a string")?;
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(|e| format!("PublicKey: {e}"))
+    };
+    let mut keys = vec![decode(&out["PublicKey"])?];
+    for retired in out["RetiredPublicKeys"].as_array().into_iter().flatten() {
+        keys.push(decode(retired)?);
+    }
+    Ok(keys)
 }
 
 async fn export(client: &Client, dir: &Path) -> Result<Value, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let key = public_key(client).await?;
+    let keys = public_keys(client).await?;
     // What the directory holds must verify before anything is added to it.
     let mut previous = match trent_audit::newest_tip(dir)? {
         None => None,
         Some(tip) => {
-            trent_audit::verify_dir(dir, &key)
+            trent_audit::verify_dir_keys(dir, &keys)
                 .map_err(|finding| format!("{} does not verify: {finding}", dir.display()))?;
             Some(tip)
         }
@@ -154,7 +165,7 @@ async fn export(client: &Client, dir: &Path) -> Result<Value, String> {
             input["PreviousDigest"] = p.to_json();
         }
         let out = client
-            .admin("ExportAuditTrail", &input)
+            .admin_retrying("ExportAuditTrail", &input)
             .await
             .map_err(|e| e.to_string())?;
         let written = out["Files"].as_array().cloned().unwrap_or_default();
@@ -184,11 +195,14 @@ async fn export(client: &Client, dir: &Path) -> Result<Value, String> {
     if let Some(p) = &previous {
         let input = json!({ "PreviousDigest": p.to_json(), "MaxBatches": 0 });
         client
-            .admin("ExportAuditTrail", &input)
+            .admin_retrying("ExportAuditTrail", &input)
             .await
             .map_err(|e| e.to_string())?;
     }
-    let report = trent_audit::verify_dir(dir, &key).map_err(|finding| {
+    // Asked again: a domain key switch during the export signs its later digests anew.
+    let keys = public_keys(client).await?;
+    let key = keys[0].clone();
+    let report = trent_audit::verify_dir_keys(dir, &keys).map_err(|finding| {
         format!(
             "{} does not verify after the export: {finding}",
             dir.display()
@@ -221,8 +235,11 @@ fn write_new(path: &Path, data: &[u8]) -> Result<(), String> {
 pub fn run(command: AuditCmd) -> Result<Value, String> {
     match command {
         AuditCmd::Verify { dir, public_key } => {
-            let key = public_key_der(&public_key)?;
-            let report = trent_audit::verify_dir(&dir, &key)
+            let keys = public_key
+                .iter()
+                .map(|path| public_key_der(path))
+                .collect::<Result<Vec<_>, _>>()?;
+            let report = trent_audit::verify_dir_keys(&dir, &keys)
                 .map_err(|finding| format!("{}: {finding}", dir.display()))?;
             Ok(json!({
                 "Digests": report.digests,

@@ -23,9 +23,20 @@ const UNAVAILABLE: &str = "The request has failed due to a temporary failure of 
 /// Sends SIGTERM (what an operator, systemd or Kubernetes sends) and waits until the
 /// process has exited; then reaps it.
 pub(super) async fn terminate(node: &mut TestNode) {
+    signal_term(node);
+    reap_after_term(node).await;
+}
+
+/// Sends SIGTERM without waiting for the exit.
+pub(super) fn signal_term(node: &TestNode) {
     let pid = node.pid().expect("the node runs");
     // SAFETY: kill(2) on the pid of a child this test started and has not reaped.
     assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGTERM) }, 0);
+}
+
+/// Waits until a node sent SIGTERM has exited; then reaps it.
+pub(super) async fn reap_after_term(node: &mut TestNode) {
+    let pid = node.pid().expect("the node runs");
     wait_for(
         &format!("node {} to exit after SIGTERM", node.id),
         Duration::from_secs(30),

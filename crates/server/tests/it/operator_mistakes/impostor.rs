@@ -6,7 +6,6 @@
 use std::time::Duration;
 
 use serde_json::json;
-use trent_client::ClientError;
 
 use crate::harness::*;
 
@@ -74,19 +73,7 @@ async fn a_process_at_a_members_address_under_another_id_is_refused_every_messag
     let mut fourth = cluster.new_node(4, "");
     fourth.start();
     let input = json!({"NodeId": 4, "Address": fourth.peer_addr()});
-    // A catch-up longer than the request timeout answers 503 and is finished by asking again
-    // (docs/OPERATIONS.md); any other answer is the verdict.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        match admin.admin("AddNode", &input).await {
-            Err(ClientError::Api { status: 503, .. }) if tokio::time::Instant::now() < deadline => {
-            }
-            answer => {
-                answer.expect("AddNode 4");
-                break;
-            }
-        };
-    }
+    admin_past_503(&admin, "AddNode", &input).await;
     let key = create_key(&admin).await.unwrap();
     cluster.nodes.push(fourth);
     cluster.wait_all_applied().await;

@@ -6,6 +6,7 @@
 
 mod clients;
 mod loss;
+mod migration;
 mod spy;
 
 use std::path::{Path, PathBuf};
