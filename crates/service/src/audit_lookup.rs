@@ -9,6 +9,10 @@
 //!   answered before this one is found.
 //! - One call scans at most [`MAX_SCAN`] events; past that it answers what it found and a
 //!   `NextToken` to go on, so no request can hold the leader for long.
+//! - A `ResourceName` lookup reads only the events that name the resource, through the
+//!   trail's resource index (`trent_cluster::store::audit_index`), so a key's events are
+//!   found as fast among ten million others as among ten; batches stored before the index
+//!   existed are scanned. Either way each event is checked in full before it is answered.
 //! - A `NextToken` names a place in the chain (batch, index); one that does not parse is
 //!   refused with CloudTrail's `InvalidNextTokenException`.
 
@@ -90,37 +94,134 @@ impl Service {
             }
         };
         let filter = Filter::new(&q, account.as_str(), operator);
-        let (mut found, mut scanned) = (Vec::new(), 0usize);
-        // Walks back from (seq, index), exclusive, batch by batch.
+        let mut walk = Walk {
+            store,
+            filter,
+            start,
+            end,
+            limit,
+            found: Vec::new(),
+            scanned: 0,
+        };
+        if let Some(name) = indexed_name(&q) {
+            let floor = store.indexed_from();
+            if seq >= floor {
+                if let Some(done) = walk.through_index(name, seq, index, floor)? {
+                    return Ok(done);
+                }
+                (seq, index) = (floor, u32::MAX);
+            }
+        }
+        walk.scan(seq, index)
+    }
+}
+
+/// The resource name to look up through the index, if the query asks for one it holds.
+fn indexed_name(q: &LookupQuery) -> Option<&str> {
+    match &q.attribute {
+        Some((key, value)) if key == "ResourceName" => {
+            let name = trent_cluster::store::audit_index_name(value);
+            (name.len() <= trent_cluster::store::MAX_INDEXED_NAME).then_some(name)
+        }
+        _ => None,
+    }
+}
+
+/// One LookupEvents walk back through the trail from a place (seq, index), exclusive: a
+/// batch's events below `index`, then the batches before it; `index` 0 or `u32::MAX`: none of
+/// batch `seq`'s.
+struct Walk<'a> {
+    store: &'a trent_cluster::store::AuditStore,
+    filter: Filter<'a>,
+    start: Millis,
+    end: Millis,
+    limit: usize,
+    found: Vec<Event>,
+    scanned: usize,
+}
+
+impl Walk<'_> {
+    /// Walks the index entries of `name` from (seq, index) down to batch `floor`: the
+    /// page, when the walk ended it; `None` when the batches below `floor` remain.
+    fn through_index(
+        &mut self,
+        name: &str,
+        seq: u64,
+        index: u32,
+        floor: u64,
+    ) -> Result<Option<Value>, OpError> {
+        // The last event at or before the place, inclusive.
+        let (top_seq, top_index) = match (seq, index) {
+            (0, 0 | u32::MAX) => return Ok(Some(page(std::mem::take(&mut self.found), None))),
+            (s, 0 | u32::MAX) => (s - 1, u32::MAX),
+            (s, i) => (s, i - 1),
+        };
+        let mut answer = None;
+        let store = self.store;
+        store
+            .resource_entries(name, top_seq, top_index, |entry| {
+                if entry.seq < floor {
+                    return Ok(false);
+                }
+                if entry.time.saturating_add(SLACK_MS) < self.start {
+                    answer = Some(page(std::mem::take(&mut self.found), None));
+                    return Ok(false);
+                }
+                // None: pruned by retention after the entry was written.
+                let Some(json) = store.event(entry.seq, entry.index)? else {
+                    return Ok(true);
+                };
+                answer = self.visit(&json, entry.seq, entry.index);
+                Ok(answer.is_none())
+            })
+            .map_err(Error::internal)?;
+        if answer.is_none() && floor == 0 {
+            answer = Some(page(std::mem::take(&mut self.found), None));
+        }
+        Ok(answer)
+    }
+
+    /// Scans every event from (seq, index) back, batch by batch.
+    fn scan(mut self, mut seq: u64, mut index: u32) -> Result<Value, OpError> {
+        let store = self.store;
         loop {
             if index == 0 || index == u32::MAX {
                 if seq == 0 {
-                    return Ok(page(found, None));
+                    return Ok(page(self.found, None));
                 }
                 seq -= 1;
                 index = u32::MAX;
             }
             let Some(batch) = store.batch(seq).map_err(Error::internal)? else {
-                return Ok(page(found, None));
+                return Ok(page(self.found, None));
             };
-            if batch.time.saturating_add(SLACK_MS) < start {
-                return Ok(page(found, None));
+            if batch.time.saturating_add(SLACK_MS) < self.start {
+                return Ok(page(self.found, None));
             }
             let top = (batch.events.len() as u32).min(index);
             for i in (0..top).rev() {
-                scanned += 1;
-                if let Some(event) = filter.admit(&batch.events[i as usize], start, end) {
-                    found.push(event);
-                    if found.len() == limit {
-                        return Ok(page(found, Some(token(seq, i))));
-                    }
-                }
-                if scanned >= MAX_SCAN {
-                    return Ok(page(found, Some(token(seq, i))));
+                if let Some(done) = self.visit(&batch.events[i as usize], seq, i) {
+                    return Ok(done);
                 }
             }
             index = 0;
         }
+    }
+
+    /// Looks at event `index` of batch `seq`: the page, when this event ends it.
+    fn visit(&mut self, json: &str, seq: u64, index: u32) -> Option<Value> {
+        self.scanned += 1;
+        if let Some(event) = self.filter.admit(json, self.start, self.end) {
+            self.found.push(event);
+            if self.found.len() == self.limit {
+                return Some(page(
+                    std::mem::take(&mut self.found),
+                    Some(token(seq, index)),
+                ));
+            }
+        }
+        (self.scanned >= MAX_SCAN)
+            .then(|| page(std::mem::take(&mut self.found), Some(token(seq, index))))
     }
 }
 

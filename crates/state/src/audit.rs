@@ -95,6 +95,32 @@ impl StoredBatch {
         })
     }
 
+    /// Event `index` of a stored batch, read from its bytes without decoding the others (a
+    /// lookup through the resource index reads one event of many batches); `None` past the
+    /// last event.
+    pub fn event_at(bytes: &[u8], index: usize) -> Result<Option<&str>, String> {
+        // bincode's legacy layout: `prev` (32 bytes), `time` (u64), the events' count (u64),
+        // then each event as its length (u64, little-endian) and its bytes.
+        let bad = || "undecodable audit batch: cut short".to_owned();
+        let word = |at: usize| -> Result<usize, String> {
+            let b = bytes.get(at..at + 8).ok_or_else(bad)?;
+            usize::try_from(u64::from_le_bytes(b.try_into().expect("8 bytes"))).map_err(|_| bad())
+        };
+        let count = word(40)?;
+        if index >= count {
+            return Ok(None);
+        }
+        let mut at = 48usize;
+        for _ in 0..index {
+            at = at.checked_add(8 + word(at)?).ok_or_else(bad)?;
+        }
+        let len = word(at)?;
+        let event = bytes.get(at + 8..at + 8 + len).ok_or_else(bad)?;
+        std::str::from_utf8(event)
+            .map(Some)
+            .map_err(|e| format!("undecodable audit batch: {e}"))
+    }
+
     /// The hash of this batch as batch `seq` (what batch `seq + 1` names as `prev`).
     pub fn hash(&self, seq: u64) -> [u8; 32] {
         trent_audit::batch_hash_of_bytes(seq, &self.prev, self.events.iter().map(|e| e.as_bytes()))
@@ -307,6 +333,19 @@ mod tests {
             assert_eq!(
                 (header.time, header.events),
                 (whole.time, whole.events.len() as u64)
+            );
+            for (i, event) in whole.events.iter().enumerate() {
+                assert_eq!(
+                    StoredBatch::event_at(bytes, i).unwrap(),
+                    Some(event.as_str())
+                );
+            }
+            assert_eq!(
+                StoredBatch::event_at(bytes, whole.events.len()).unwrap(),
+                None
+            );
+            assert!(
+                StoredBatch::event_at(&bytes[..bytes.len() - 1], whole.events.len() - 1).is_err()
             );
         }
         let batches: Vec<Batch> = sealed

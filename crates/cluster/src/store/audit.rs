@@ -18,6 +18,7 @@ use std::sync::Arc;
 use rocksdb::{Direction, IteratorMode, ReadOptions, WriteBatch, DB};
 use trent_state::{batch_key, AuditTip, BatchHeader, StoredBatch};
 
+use super::audit_index::{self, Entry};
 use super::CF_AUDIT;
 
 /// Snapshot record keys of audit batches begin with this byte; state record keys begin with
@@ -41,11 +42,12 @@ pub(crate) fn snapshot_seq(key: &[u8]) -> Option<u64> {
     }
 }
 
-/// Puts freshly sealed batches into `batch`.
+/// Puts freshly sealed batches, and their index entries, into `batch`.
 pub(crate) fn put_sealed(db: &DB, batch: &mut WriteBatch, sealed: &[(u64, Vec<u8>)]) {
     let cf = db.cf_handle(CF_AUDIT).expect("cf");
     for (seq, bytes) in sealed {
         batch.put_cf(cf, batch_key(*seq), bytes);
+        audit_index::put_entries_of_bytes(db, batch, *seq, bytes);
     }
 }
 
@@ -64,26 +66,89 @@ pub struct AuditStore {
     /// Held by a backfill's write and by a snapshot install, so a batch fetched for the trail
     /// before an install never lands in the store after it.
     writing: Arc<tokio::sync::Mutex<()>>,
+    /// Every stored batch from this seq on is in the resource index (`audit_index.rs`).
+    indexed_from: Arc<AtomicU64>,
+    /// The state's oldest kept batch: index entries below it are dropped as they compact.
+    front: Arc<AtomicU64>,
 }
 
 impl AuditStore {
-    /// The store of `db`, whose state's tip says `next_seq`.
-    pub(crate) fn new(db: Arc<DB>, next_seq: u64) -> Result<AuditStore, String> {
+    /// The store of `db`, whose state's tip is `tip`; `front` is the atomic the index's
+    /// compaction filter reads.
+    pub(crate) fn new(
+        db: Arc<DB>,
+        tip: &AuditTip,
+        front: Arc<AtomicU64>,
+    ) -> Result<AuditStore, String> {
         let store = AuditStore {
             db,
             held_from: Arc::new(AtomicU64::new(0)),
             writing: Arc::default(),
+            indexed_from: Arc::new(AtomicU64::new(0)),
+            front,
         };
-        store.recount(next_seq)?;
+        store.recount(tip)?;
+        let holds = store.first_seq()?.is_some();
+        let indexed = audit_index::open_indexed_from(&store.db, holds, tip.next_seq)?;
+        store.indexed_from.store(indexed, Ordering::SeqCst);
         Ok(store)
     }
 
     /// Finds where the stored run begins after the store changed wholesale (opened, or a
-    /// snapshot installed): the first stored batch, or `next_seq` when none is.
-    pub(crate) fn recount(&self, next_seq: u64) -> Result<(), String> {
-        let first = self.first_seq()?.unwrap_or(next_seq).min(next_seq);
+    /// snapshot installed, which also indexed all it stored): the first stored batch, or
+    /// the tip's next seq when none is.
+    pub(crate) fn recount(&self, tip: &AuditTip) -> Result<(), String> {
+        let first = self.first_seq()?.unwrap_or(tip.next_seq).min(tip.next_seq);
         self.held_from.store(first, Ordering::SeqCst);
+        self.pruned_before(tip.first_seq);
         Ok(())
+    }
+
+    /// Retention deleted the batches before `seq`.
+    pub(crate) fn pruned_before(&self, seq: u64) {
+        self.front.fetch_max(seq, Ordering::SeqCst);
+    }
+
+    /// Every stored batch from this seq on is in the resource index; older ones (stored by a
+    /// trentd from before the index) must be scanned.
+    pub fn indexed_from(&self) -> u64 {
+        self.indexed_from.load(Ordering::SeqCst)
+    }
+
+    /// Compacts the index, running its retention filter (tests).
+    #[cfg(test)]
+    pub(crate) fn compact_index(&self) {
+        let cf = self.db.cf_handle(super::CF_AUDIT_INDEX).expect("cf");
+        self.db.compact_range_cf(cf, None::<&[u8]>, None::<&[u8]>);
+    }
+
+    /// Deletes the index and its mark, as a database from before the index had neither
+    /// (tests).
+    #[cfg(test)]
+    pub(crate) fn forget_index(&self) {
+        let mut batch = WriteBatch::default();
+        audit_index::clear(&self.db, &mut batch);
+        let meta = self.db.cf_handle(super::CF_STATE_META).expect("cf");
+        batch.delete_cf(meta, audit_index::INDEXED_FROM);
+        self.db.write(batch).unwrap();
+    }
+
+    /// A snapshot install replaced the stored trail and indexed all it stored.
+    pub(crate) fn reindexed(&self) {
+        self.indexed_from.store(0, Ordering::SeqCst);
+    }
+
+    /// Hands `visit` the index entries of the resource `name` (see
+    /// [`audit_index::index_name`]) at or below event `index` of batch `seq`, newest first,
+    /// until it answers false. Entries may name batches no longer stored.
+    pub fn resource_entries(
+        &self,
+        name: &str,
+        seq: u64,
+        index: u32,
+        visit: impl FnMut(Entry) -> Result<bool, String>,
+    ) -> Result<(), String> {
+        audit_index::walk_back(&self.db, audit_index::index_name(name), seq, index, visit)
     }
 
     /// Every batch from this seq up to the tip is stored.
@@ -117,16 +182,18 @@ impl AuditStore {
         let _writing = self.exclusive().await;
         let cf = self.db.cf_handle(CF_AUDIT).expect("cf");
         let first = front();
-        let mut lowest = self.held_from();
+        let held_before = self.held_from();
+        let mut lowest = held_before;
         let mut batch = WriteBatch::default();
         for (seq, bytes) in batches {
             if seq.checked_add(1) != Some(lowest) || *seq < first {
                 break;
             }
             batch.put_cf(cf, batch_key(*seq), bytes);
+            audit_index::put_entries_of_bytes(&self.db, &mut batch, *seq, bytes);
             lowest = *seq;
         }
-        let stored = batch.len();
+        let stored = held_before.saturating_sub(lowest) as usize;
         if stored == 0 {
             return Ok(0);
         }
@@ -239,6 +306,19 @@ impl AuditStore {
             .map_err(|e| format!("reading the audit trail: {e}"))?
             .map(|v| StoredBatch::decode(&v))
             .transpose()
+    }
+
+    /// Event `index` of batch `seq`, if both are stored.
+    pub fn event(&self, seq: u64, index: u32) -> Result<Option<String>, String> {
+        let cf = self.db.cf_handle(CF_AUDIT).expect("cf");
+        let Some(bytes) = self
+            .db
+            .get_pinned_cf(cf, batch_key(seq))
+            .map_err(|e| format!("reading the audit trail: {e}"))?
+        else {
+            return Ok(None);
+        };
+        Ok(StoredBatch::event_at(&bytes, index as usize)?.map(str::to_owned))
     }
 
     /// Batch `seq`'s time and event count, if stored.

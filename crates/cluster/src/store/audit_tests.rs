@@ -11,7 +11,7 @@ fn cell() -> Arc<crate::cluster_id::IdentityCell> {
     crate::cluster_id::IdentityCell::new(Default::default())
 }
 
-fn storage(dir: &Path) -> Storage {
+pub(super) fn storage(dir: &Path) -> Storage {
     open(dir, "test", 1, 0, Default::default(), cell()).unwrap()
 }
 
@@ -19,7 +19,7 @@ fn log_id(index: u64) -> LogId<NodeId> {
     LogId::new(openraft::CommittedLeaderId::new(1, 1), index)
 }
 
-fn entry(index: u64, command: trent_state::Command) -> Entry<crate::TypeConfig> {
+pub(super) fn entry(index: u64, command: trent_state::Command) -> Entry<crate::TypeConfig> {
     let request = trent_state::Request {
         id: trent_state::RequestId(uuid::Uuid::from_u128(index as u128)),
         time: index * 1_000,
@@ -32,8 +32,13 @@ fn entry(index: u64, command: trent_state::Command) -> Entry<crate::TypeConfig> 
 }
 
 fn event(n: u64) -> String {
-    use trent_audit::{Call, Event, IdentityType, UserIdentity};
-    let event = Event::kms(Call {
+    event_on(n, None)
+}
+
+/// Event `n`, naming key `key` as its resource if given.
+pub(super) fn event_on(n: u64, key: Option<&str>) -> String {
+    use trent_audit::{Call, Event, IdentityType, Resource, UserIdentity};
+    let mut event = Event::kms(Call {
         identity: UserIdentity {
             kind: IdentityType::Root,
             principal_id: None,
@@ -52,6 +57,10 @@ fn event(n: u64) -> String {
         read_only: false,
         recipient_account_id: "111122223333".into(),
     });
+    if let Some(key) = key {
+        let arn = format!("arn:aws:kms:us-east-1:111122223333:key/{key}");
+        event.resources = vec![Resource::key("111122223333", &arn)];
+    }
     String::from_utf8(event.canonical_bytes()).unwrap()
 }
 
@@ -72,7 +81,7 @@ async fn append(machine: &mut StateMachineStore, from: u64, batches: u64) {
     }
 }
 
-fn tip(machine: &StateMachineStore) -> trent_state::AuditTip {
+pub(super) fn tip(machine: &StateMachineStore) -> trent_state::AuditTip {
     machine.state().read().unwrap().audit_tip()
 }
 
@@ -136,7 +145,9 @@ async fn a_snapshot_carries_the_tip_not_the_trail_and_the_installer_knows_what_i
 }
 
 /// A snapshot `source` builds now.
-async fn snapshot_of(source: &mut Storage) -> openraft::storage::Snapshot<crate::TypeConfig> {
+pub(super) async fn snapshot_of(
+    source: &mut Storage,
+) -> openraft::storage::Snapshot<crate::TypeConfig> {
     source
         .state_machine
         .get_snapshot_builder()
@@ -147,7 +158,7 @@ async fn snapshot_of(source: &mut Storage) -> openraft::storage::Snapshot<crate:
 }
 
 /// A fresh node that installed a snapshot of `source`.
-async fn installed_copy(source: &mut Storage) -> (tempfile::TempDir, Storage) {
+pub(super) async fn installed_copy(source: &mut Storage) -> (tempfile::TempDir, Storage) {
     let snapshot = snapshot_of(source).await;
     let dir = tempfile::tempdir().unwrap();
     let mut copy = storage(dir.path());

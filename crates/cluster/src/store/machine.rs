@@ -12,9 +12,9 @@ use openraft::{
 use rocksdb::{IteratorMode, WriteBatch, WriteOptions, DB};
 use trent_state::{RecordKey, Responses, State};
 
-use super::audit;
 use super::disk::DiskHealth;
 use super::snapshot::{self, Meta};
+use super::{audit, audit_index};
 use super::{blocking, storage_io, storage_read, CF_AUDIT, CF_STATE, CF_STATE_META};
 use crate::cluster_id::IdentityCell;
 use crate::{Hooks, LogId, NodeId, StorageError, TypeConfig};
@@ -49,6 +49,7 @@ impl StateMachineStore {
         hooks: Hooks,
         identity: Arc<IdentityCell>,
         disk: Arc<DiskHealth>,
+        audit_front: Arc<std::sync::atomic::AtomicU64>,
     ) -> Result<Self, StorageError> {
         let meta = db.cf_handle(CF_STATE_META).expect("cf");
         let last_applied =
@@ -61,8 +62,8 @@ impl StateMachineStore {
             .collect::<Result<Vec<_>, _>>()
             .map_err(storage_read)?;
         let state = State::restore(records).map_err(storage_read)?;
-        let audit =
-            audit::AuditStore::new(db.clone(), state.audit_tip().next_seq).map_err(storage_read)?;
+        let audit = audit::AuditStore::new(db.clone(), &state.audit_tip(), audit_front)
+            .map_err(storage_read)?;
         Ok(StateMachineStore {
             audit,
             db,
@@ -153,6 +154,8 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         let mut batch = WriteBatch::default();
         let hooks = self.hooks.0.clone();
         let identity;
+        let sealed;
+        let mut pruned = None;
         {
             let mut state = self.state.write().expect("state lock");
             for entry in entries {
@@ -187,12 +190,14 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                     }
                 }
             }
-            // In the same write as the tip that counts them.
-            audit::put_sealed(&self.db, &mut batch, &state.take_sealed_audit());
+            sealed = state.take_sealed_audit();
             if let Some((from, to)) = state.take_pruned_audit() {
                 audit::delete_pruned(&self.db, &mut batch, from, to);
+                pruned = Some(to);
             }
         }
+        // In the same write as the tip that counts them; indexed outside the state's lock.
+        audit::put_sealed(&self.db, &mut batch, &sealed);
         self.persist_batch(&mut batch)?;
         // Not fsynced: the log already is, and a crash re-applies from it. The next synced
         // write (a log append or purge) makes these durable too, as all share one WAL.
@@ -205,6 +210,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             })
             .await
             .map_err(storage_io)?;
+        if let Some(to) = pruned {
+            self.audit.pruned_before(to);
+        }
         // A node that holds another domain key than the one just recorded stops here, before
         // it serves (its next start refuses at once: the record is on disk).
         if let Some(recorded) = identity {
@@ -260,14 +268,16 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         }
         let audit_cf = self.db.cf_handle(CF_AUDIT).expect("cf");
         batch.delete_range_cf(audit_cf, [0u8; 8].as_slice(), [0xFFu8; 9].as_slice());
+        audit_index::clear(&self.db, &mut batch);
         for (key, value) in trail {
             let seq = audit::snapshot_seq(key).expect("partitioned");
             batch.put_cf(audit_cf, trent_state::batch_key(seq), value);
+            audit_index::put_entries_of_bytes(&self.db, &mut batch, seq, value);
         }
         self.persist_batch(&mut batch)?;
         let db = self.db.clone();
         let dir = self.snapshot_dir.clone();
-        let next_seq = state.audit_tip().next_seq;
+        let tip = state.audit_tip();
         {
             // No batch a backfill fetched before this install lands after it.
             let _writing = self.audit.exclusive().await;
@@ -279,7 +289,8 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             })
             .await?;
             // The batches before the snapshot's tip come from the peers (audit_backfill.rs).
-            self.audit.recount(next_seq).map_err(storage_read)?;
+            self.audit.recount(&tip).map_err(storage_read)?;
+            self.audit.reindexed();
         }
         let old = std::mem::replace(&mut *self.state.write().expect("state lock"), state);
         // Keys the snapshot no longer holds leave the HSM's cache too.

@@ -13,6 +13,7 @@
 #![allow(clippy::result_large_err)]
 
 mod audit;
+mod audit_index;
 mod disk;
 mod log;
 mod machine;
@@ -21,6 +22,9 @@ mod snapshot;
 mod wal;
 
 pub use audit::AuditStore;
+pub use audit_index::{
+    index_name as audit_index_name, Entry as AuditIndexEntry, MAX_NAME as MAX_INDEXED_NAME,
+};
 pub use disk::DiskHealth;
 pub use log::LogStore;
 pub use machine::{SharedState, StateMachineStore};
@@ -40,8 +44,17 @@ pub(crate) const CF_STATE: &str = "state";
 pub(crate) const CF_STATE_META: &str = "state_meta";
 /// Sealed audit batches by seq (`audit.rs`).
 pub(crate) const CF_AUDIT: &str = "audit";
+/// The audit trail's events by the resources they name (`audit_index.rs`).
+pub(crate) const CF_AUDIT_INDEX: &str = "audit_index";
 /// Every column family of the database.
-const COLUMN_FAMILIES: [&str; 5] = [CF_LOG, CF_RAFT, CF_STATE, CF_STATE_META, CF_AUDIT];
+const COLUMN_FAMILIES: [&str; 6] = [
+    CF_LOG,
+    CF_RAFT,
+    CF_STATE,
+    CF_STATE_META,
+    CF_AUDIT,
+    CF_AUDIT_INDEX,
+];
 
 const IDENTITY_KEY: &[u8] = b"identity";
 /// 2: log entries carry batches of requests.
@@ -99,7 +112,9 @@ pub(crate) fn open(
 ) -> Result<Storage, OpenError> {
     let db_path = data_dir.join("db");
     let fresh = prepare_dir(data_dir, &db_path)?;
-    let db = open_db(&db_path, fresh, wal_recycle_mb)?;
+    // The state's oldest kept audit batch: the index drops entries below it as it compacts.
+    let audit_front = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let db = open_db(&db_path, fresh, wal_recycle_mb, audit_front.clone())?;
     check_identity(&db, &db_path, fresh, cluster, node_id)?;
     wal::rotate_onto_filled_wal(&db, wal_recycle_mb).map_err(|e| OpenError::Io {
         path: db_path.clone(),
@@ -112,13 +127,18 @@ pub(crate) fn open(
         source,
     })?;
     let disk = DiskHealth::new(identity.clone());
-    let state_machine =
-        StateMachineStore::open(db.clone(), snapshot_dir, hooks, identity, disk.clone()).map_err(
-            |e| OpenError::State {
-                path: db_path.clone(),
-                reason: e.to_string(),
-            },
-        )?;
+    let state_machine = StateMachineStore::open(
+        db.clone(),
+        snapshot_dir,
+        hooks,
+        identity,
+        disk.clone(),
+        audit_front,
+    )
+    .map_err(|e| OpenError::State {
+        path: db_path.clone(),
+        reason: e.to_string(),
+    })?;
     Ok(Storage {
         audit: state_machine.audit().clone(),
         log: LogStore::new(db, disk.clone()),
@@ -219,15 +239,26 @@ fn private_dir(dir: &Path) -> std::io::Result<()> {
     }
 }
 
-fn open_db(db_path: &Path, create: bool, wal_recycle_mb: u64) -> Result<DB, OpenError> {
+fn open_db(
+    db_path: &Path,
+    create: bool,
+    wal_recycle_mb: u64,
+    audit_front: Arc<std::sync::atomic::AtomicU64>,
+) -> Result<DB, OpenError> {
     let mut options = Options::default();
     options.create_if_missing(create);
     // Always: a data dir from before a column family existed (the audit trail's) gains it.
     options.create_missing_column_families(true);
     options.set_keep_log_file_num(4);
     wal::configure(&mut options, wal_recycle_mb);
-    let cfs = COLUMN_FAMILIES
-        .map(|name| ColumnFamilyDescriptor::new(name, wal::column_family_options(wal_recycle_mb)));
+    let cfs = COLUMN_FAMILIES.map(|name| {
+        let mut cf_options = wal::column_family_options(wal_recycle_mb);
+        if name == CF_AUDIT_INDEX {
+            let filter = audit_index::prune_filter(audit_front.clone());
+            cf_options.set_compaction_filter("audit-index-retention", filter);
+        }
+        ColumnFamilyDescriptor::new(name, cf_options)
+    });
     DB::open_cf_descriptors(&options, db_path, cfs).map_err(|e| OpenError::Corrupt {
         path: db_path.to_path_buf(),
         reason: e.to_string(),
@@ -339,6 +370,8 @@ pub(crate) async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f).await.map_err(storage_io)?
 }
 
+#[cfg(test)]
+mod audit_index_tests;
 #[cfg(test)]
 mod audit_tests;
 #[cfg(test)]

@@ -4,6 +4,7 @@ mod adversarial;
 mod ansible;
 mod audit;
 mod audit_backfill;
+mod audit_index;
 mod auth;
 mod authorization;
 mod backup;

@@ -65,6 +65,9 @@ pub enum BenchCmd {
     /// Puts of --size bytes into etcd through its v3 JSON gateway (`/v3/kv/put`), one key per
     /// worker.
     EtcdPut(Load),
+    /// LookupEvents through the node of `trent --endpoint`: the first page's latency over
+    /// --repeat asks, then the whole answer page by page.
+    Lookup(crate::bench_lookup::LookupBench),
     /// Kills the leader (`kill -9 <pid>`) and reports the time until a write sent to
     /// --endpoint is acknowledged.
     Failover {
@@ -181,6 +184,10 @@ pub async fn run(
             };
             let key_id = setup_key(&client, policy.as_deref(), grants, concurrency).await?;
             println!("{}", json!({"KeyId": key_id, "Grants": grants}));
+        }
+        BenchCmd::Lookup(lookup) => {
+            let client = Client::new(endpoint, region, credentials)?;
+            crate::bench_lookup::run(&client, lookup).await?
         }
         BenchCmd::Failover { endpoint, kill_pid } => {
             let client =

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 mod admin;
 mod audit;
 mod bench;
+mod bench_lookup;
 mod kms;
 mod kms_import;
 mod kms_keys;
