@@ -1,10 +1,13 @@
 //! LookupEvents over a large trail (issue 25's benchmark, docs/BENCHMARKS.md): a one-node
 //! cluster whose clock is moved by hand fills its trail with `TRENT_BENCH_EVENTS` events
-//! (default 1 000 000) spread over 24 hours of 1 000 keys, in batches of 4 096 through
-//! `AppendAudit` (the path every call's event takes), then times LookupEvents of one key's
-//! last hour, every page, as the API runs it (after the read barrier, from RocksDB).
+//! (default 1 000 000) spread over 24 hours of 1 000 keys, through `AppendAudit` (the path
+//! every call's event takes) in batches of `TRENT_BENCH_BATCH` events (default: the most the
+//! service puts in one, [`trent_service::MAX_EVENTS_PER_BATCH`]; a lookup reads each event it
+//! finds out of its batch, so full batches are its worst case), 64 writes in flight, then
+//! times LookupEvents of one key's last hour, every page, as the API runs it (after the read
+//! barrier, from RocksDB).
 //!
-//!   cargo bench -p trent-service --bench audit_lookup
+//!   TRENT_BENCH_EVENTS=10000000 cargo bench -p trent-service --bench audit_lookup
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,7 +22,7 @@ use uuid::Uuid;
 
 const ACCOUNT: &str = "111122223333";
 const KEYS: usize = 1000;
-const PER_BATCH: usize = 4096;
+const IN_FLIGHT: usize = 64;
 const HOURS: u64 = 24;
 
 fn event(key: &str, at: time::OffsetDateTime, i: usize) -> String {
@@ -53,10 +56,14 @@ fn event(key: &str, at: time::OffsetDateTime, i: usize) -> String {
 
 #[tokio::main]
 async fn main() {
-    let total: usize = std::env::var("TRENT_BENCH_EVENTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
+    let setting = |name: &str, default: usize| -> usize {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let total = setting("TRENT_BENCH_EVENTS", 1_000_000);
+    let per_batch = setting("TRENT_BENCH_BATCH", trent_service::MAX_EVENTS_PER_BATCH);
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new());
     let peer = "127.93.0.1:7701".to_owned();
@@ -98,20 +105,30 @@ async fn main() {
     let keys: Vec<String> = (0..KEYS)
         .map(|k| Uuid::from_u128(0x1000 + k as u128).to_string())
         .collect();
-    let batches = total.div_ceil(PER_BATCH);
-    let step = Duration::from_millis(HOURS * 3_600_000 / batches as u64);
+    let batches = total.div_ceil(per_batch);
+    let rounds = batches.div_ceil(IN_FLIGHT);
+    let step = Duration::from_millis(HOURS * 3_600_000 / rounds as u64);
     let filled = Instant::now();
-    for b in 0..batches {
+    for round in 0..rounds {
         let now = node.now().await.unwrap();
         let at = time::OffsetDateTime::from_unix_timestamp((now / 1000) as i64).unwrap();
-        let events = (0..PER_BATCH)
-            .map(|j| {
-                let i = b * PER_BATCH + j;
-                event(&keys[i % KEYS], at, i)
-            })
-            .collect();
-        let command = Command::AppendAudit { events };
-        node.write(Uuid::new_v4(), command).await.unwrap().unwrap();
+        let mut writes = tokio::task::JoinSet::new();
+        for b in round * IN_FLIGHT..((round + 1) * IN_FLIGHT).min(batches) {
+            let events = (0..per_batch)
+                .map(|j| {
+                    let i = b * per_batch + j;
+                    event(&keys[i % KEYS], at, i)
+                })
+                .collect();
+            let node = node.clone();
+            writes.spawn(async move {
+                let command = Command::AppendAudit { events };
+                node.write(Uuid::new_v4(), command).await.unwrap().unwrap();
+            });
+        }
+        while let Some(done) = writes.join_next().await {
+            done.unwrap();
+        }
         clock.advance(step);
     }
     let fill = filled.elapsed();
@@ -153,7 +170,7 @@ async fn main() {
     times.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!(
-        "| {total} events, {KEYS} keys over {HOURS} h | fill {:.1} s ({:.0} events/s) | one key's last hour: {found} events, all pages | p50 {:.1} ms | p90 {:.1} ms | max {:.1} ms |",
+        "| {total} events, {KEYS} keys over {HOURS} h, {per_batch} per batch | fill {:.1} s ({:.0} events/s) | one key's last hour: {found} events, all pages | p50 {:.1} ms | p90 {:.1} ms | max {:.1} ms |",
         fill.as_secs_f64(),
         total as f64 / fill.as_secs_f64(),
         ms(times[times.len() / 2]),

@@ -36,7 +36,7 @@ mod signing;
 mod usage;
 mod user_policies;
 
-pub use audit::{AuditCounts, AuditNote, REFUSALS_PENDING};
+pub use audit::{AuditCounts, AuditNote, MAX_EVENTS_PER_BATCH, REFUSALS_PENDING};
 pub use audit_export::{AuditExport, MAX_EXPORT_BATCHES};
 pub use audit_lookup::{LookupQuery, ATTRIBUTE_KEYS, MAX_SCAN};
 pub use audit_retention::{AuditRetention, PRUNE_STEP};
