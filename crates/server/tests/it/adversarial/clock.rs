@@ -1,8 +1,14 @@
-//! Item 3: one node's clock cannot destroy keys, rotate them or move the dedup table. A node
-//! restarted under libfaketime 100 days ahead is made the leader of a real 3-node cluster; it
-//! runs its deletion and rotation scans several times, yet a key scheduled for deletion in 7
-//! days stays PendingDeletion, a key due for automatic rotation in 90 days is not rotated,
-//! and the replicated clock (which expires request ids) does not leave the majority's time.
+//! Item 3: one node's clock cannot destroy keys, rotate them or move the dedup table. The
+//! leader of a real 3-node cluster, each node under libfaketime reading its offset from a
+//! file, sees its wall clock step 100 days ahead while it leads (as an NTP step would; its
+//! monotonic clock, which Raft's timers use, untouched); it runs its deletion and rotation
+//! scans several times, yet a key scheduled for deletion in 7 days stays PendingDeletion, a
+//! key due for automatic rotation in 90 days is not rotated, and the replicated clock
+//! (which expires request ids) does not leave the majority's time.
+//!
+//! The clock steps on the leader rather than on a follower that is then made leader: making
+//! a chosen node win an election by killing the others' leaders loses every round when that
+//! node drew a long election timeout (openraft draws it once per start), which CI met.
 //!
 //! Before the fix the skewed leader deleted the key within a second of winning and stamped
 //! its own clock into every request, so the replicated clock jumped 30 days ahead.
@@ -43,7 +49,23 @@ async fn a_leader_a_hundred_days_ahead_deletes_and_rotates_no_key_and_moves_no_c
         std::path::Path::new(FAKETIME_LIB).exists(),
         "this test needs libfaketime (apt-get install libfaketime; scripts/test installs it)"
     );
-    let mut cluster = TestCluster::start(SUBNET, 3, &[]);
+    let clocks = tempfile::tempdir().unwrap();
+    let clock_file = |id: u64| clocks.path().join(format!("node{id}"));
+    for id in 1..=3 {
+        std::fs::write(clock_file(id), "+0d\n").unwrap();
+    }
+    let mut cluster = TestCluster::start_with(SUBNET, 3, |node| {
+        node.extra_env = vec![
+            ("LD_PRELOAD".into(), FAKETIME_LIB.into()),
+            (
+                "FAKETIME_TIMESTAMP_FILE".into(),
+                clock_file(node.id).display().to_string(),
+            ),
+            // Read again every second, so a new offset takes effect in the running process.
+            ("FAKETIME_CACHE_DURATION".into(), "1".into()),
+            ("FAKETIME_DONT_FAKE_MONOTONIC".into(), "1".into()),
+        ];
+    });
     let first = cluster.leader().await;
     let key = create_key(&cluster.client(first)).await.unwrap();
     let scheduled = cluster
@@ -69,19 +91,9 @@ async fn a_leader_a_hundred_days_ahead_deletes_and_rotates_no_key_and_moves_no_c
         .await
         .unwrap();
 
-    // A follower comes back with its wall clock 100 days ahead (monotonic time untouched, as
-    // with an NTP step), then wins an election.
-    let skewed = cluster.nodes.iter().find(|n| n.id != first).unwrap().id;
-    let node = cluster.node(skewed);
-    node.kill();
-    node.extra_env = vec![
-        ("LD_PRELOAD".into(), FAKETIME_LIB.into()),
-        ("FAKETIME".into(), "+100d".into()),
-        ("FAKETIME_DONT_FAKE_MONOTONIC".into(), "1".into()),
-    ];
-    node.start();
-    cluster.wait_all_applied().await;
-    cluster.make_leader(skewed).await;
+    // The leader's wall clock steps 100 days ahead while it leads.
+    let skewed = first;
+    std::fs::write(clock_file(skewed), "+100d\n").unwrap();
 
     // The skewed leader runs its deletion scan (once a second) several times, each time
     // finding its own clock far from the majority's, and says so in its metrics.
