@@ -271,7 +271,7 @@ fn forge_owner(genuine: &[u8]) -> Vec<u8> {
 /// order them.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_forged_backup_staged_under_a_retried_commit_is_refused_by_apply() {
-    let source = TestCluster::start(154, 1, &[]);
+    let source = TestCluster::start(156, 1, &[]);
     source.leader().await;
     let client = source.client(1);
     let key_id = create_key(&client).await.unwrap();
