@@ -88,7 +88,8 @@ impl AuditStore {
             front,
         };
         store.recount(tip)?;
-        let holds = store.first_seq()?.is_some();
+        // Stored batches lie below the tip: the run starts below it exactly when one is stored.
+        let holds = store.held_from() < tip.next_seq;
         let indexed = audit_index::open_indexed_from(&store.db, holds, tip.next_seq)?;
         store.indexed_from.store(indexed, Ordering::SeqCst);
         Ok(store)

@@ -101,7 +101,7 @@ fn resource_names(event: &str) -> Vec<String> {
 }
 
 /// Puts the entries of batch `seq` into `batch`.
-pub(crate) fn put_entries(db: &DB, batch: &mut WriteBatch, seq: u64, stored: &StoredBatch) {
+fn put_entries(db: &DB, batch: &mut WriteBatch, seq: u64, stored: &StoredBatch) {
     let cf = db.cf_handle(CF_AUDIT_INDEX).expect("cf");
     let time = stored.time.to_be_bytes();
     for (i, event) in stored.events.iter().enumerate() {

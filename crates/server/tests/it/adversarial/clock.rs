@@ -8,7 +8,7 @@
 //!
 //! The clock steps on the leader rather than on a follower that is then made leader: making
 //! a chosen node win an election by killing the others' leaders loses every round when that
-//! node drew a long election timeout (openraft draws it once per start), which CI met.
+//! node drew a long election timeout (openraft draws it once per start), as full test runs met.
 //!
 //! Before the fix the skewed leader deleted the key within a second of winning and stamped
 //! its own clock into every request, so the replicated clock jumped 30 days ahead.
