@@ -111,7 +111,14 @@ async fn a_node_restored_from_a_snapshot_fetches_the_trail_before_it_and_then_le
             .filter(|l| l["operation"] == "LookupEvents" && l["status"] == 503)
             .count()
     };
-    let asked_before = refused_lookups();
+    // The log is written by a thread of its own: the refusal above is counted once it is
+    // there, or it would pass for one of the CLI's attempts.
+    let asked_before = wait_for(
+        "the refused lookup logged",
+        Duration::from_secs(10),
+        || async { Some(refused_lookups()).filter(|&n| n >= 1) },
+    )
+    .await;
     let api = cluster.node(3).api();
     let cli =
         tokio::task::spawn_blocking(move || audit_cli(&api, &["lookup", "--max-results", "5"]))
