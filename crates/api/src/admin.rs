@@ -32,6 +32,7 @@ pub const OPERATIONS: &[&str] = &[
     "GetClusterStatus",
     "AddNode",
     "RemoveNode",
+    "TransferLeadership",
     "ExportBackup",
     "ImportBackup",
     "PutUserPolicy",
@@ -103,8 +104,17 @@ struct NodeRequest {
     address: Option<String>,
 }
 
+/// `value` as operation `name`'s input; a refusal names the member at fault (serde alone
+/// says "invalid type: string, expected u64" without saying whose).
 fn input<T: DeserializeOwned>(name: &str, value: Value) -> Result<T, Error> {
-    serde_json::from_value(value).map_err(|e| Error::admin_input(name, e))
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." {
+            Error::admin_input(name, e.into_inner())
+        } else {
+            Error::admin_input(name, format_args!("{path}: {}", e.into_inner()))
+        }
+    })
 }
 
 fn required<T>(value: Option<T>, field: &str) -> Result<T, Error> {
@@ -234,6 +244,19 @@ impl Admin {
                 let id = required(req.node_id, "nodeId")?;
                 membership(service.node().remove_node(id).await)
             }
+            "TransferLeadership" => {
+                let req = input::<NodeRequest>(name, body)?;
+                self.operator_authorized(call, name).await?;
+                if req.address.is_some() {
+                    return Err(Error::invalid_member(
+                        "address",
+                        "TransferLeadership takes only NodeId",
+                    )
+                    .into());
+                }
+                let id = required(req.node_id, "nodeId")?;
+                membership(service.node().transfer_leadership(id).await)
+            }
             "ExportBackup" => self.export_backup(call, body).await,
             "ImportBackup" => self.import_backup(call, body).await,
             "LookupEvents" => self.lookup_events(call, body).await,
@@ -283,7 +306,7 @@ impl Admin {
     }
 }
 
-/// A membership change: refusals are the caller's to fix; not being the leader (any more)
+/// A membership change or leadership transfer: refusals are the caller's to fix; not being the leader (any more)
 /// lets the router retry on the new one.
 fn membership(result: Result<(), ClusterError>) -> Result<Value, OpError> {
     match result {

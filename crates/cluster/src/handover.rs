@@ -34,12 +34,54 @@ use std::time::Duration;
 use openraft::ServerState;
 use tokio::time::Instant;
 
-use crate::{ClusterNode, NodeId};
+use crate::{ClusterError, ClusterNode, NodeId};
 
 /// How long the leader waits for `TimeoutNow` to be answered.
 const ASK_TIMEOUT: Duration = Duration::from_millis(500);
 
+/// How long an operator's `TransferLeadership` may take before it is answered as failed.
+const TRANSFER_WITHIN: Duration = Duration::from_secs(5);
+
 impl ClusterNode {
+    /// Makes voter `target` the leader, by the same steps as a stopping leader's handover:
+    /// what an operator asks before maintenance of the leader's machine (etcd's
+    /// `move-leader`). Leader only; `Ok` at once when `target` is this node. Fails, and this
+    /// node goes on leading, when `target` is not a voter or does not take over within
+    /// [`TRANSFER_WITHIN`] (it lags, it is down, it may not vote).
+    pub async fn transfer_leadership(&self, target: NodeId) -> Result<(), ClusterError> {
+        if !self.is_leader() {
+            return Err(ClusterError::NotLeader {
+                leader: self.leader(),
+            });
+        }
+        if target == self.id() {
+            return Ok(());
+        }
+        let (voters, _) = self.membership();
+        if !voters.contains(&target) {
+            return Err(ClusterError::Invalid(format!(
+                "node {target} is not a voter of this cluster"
+            )));
+        }
+        self.handing_over().store(true, Ordering::SeqCst);
+        self.barrier().suspend_lease(true);
+        let outcome = self.hand_over_to(&[target], TRANSFER_WITHIN).await;
+        self.barrier().suspend_lease(false);
+        self.handing_over().store(false, Ordering::SeqCst);
+        match outcome {
+            Some(leader) if leader == target => Ok(()),
+            Some(leader) => Err(ClusterError::Unavailable(format!(
+                "node {leader} was elected instead of node {target}"
+            ))),
+            None => Err(ClusterError::Unavailable(format!(
+                "node {target} did not take over within {} s (lagging, unreachable or not \
+                 allowed to vote); node {} still leads",
+                TRANSFER_WITHIN.as_secs(),
+                self.id()
+            ))),
+        }
+    }
+
     /// Hands leadership to a caught-up voter, taking at most `within`. Answers the new leader,
     /// or `None` when this node does not lead, is the only voter, or the handover did not
     /// finish in time (then this node goes on serving as leader while it still is one).

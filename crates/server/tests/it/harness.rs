@@ -341,25 +341,32 @@ impl TestCluster {
         .await
     }
 
-    /// Kills whichever other node leads (and restarts it) until `wanted` is the leader every
-    /// running node agrees on. Elections are random, so this takes a few rounds at most.
-    pub async fn make_leader(&mut self, wanted: u64) {
+    /// Makes `wanted` the leader every running node agrees on: the leader hands over to it
+    /// (`TransferLeadership`, as an operator asks). Killing the leader until `wanted` wins
+    /// an election, as this did before, could lose every round: openraft draws a node's
+    /// election timeout once per start, and the follower with the shorter one always wins.
+    pub async fn make_leader(&self, wanted: u64) {
         self.make_leader_among(&[wanted]).await;
     }
 
     /// [`TestCluster::make_leader`] for any of `wanted`: answers the one that leads.
-    pub async fn make_leader_among(&mut self, wanted: &[u64]) -> u64 {
-        for _ in 0..30 {
+    pub async fn make_leader_among(&self, wanted: &[u64]) -> u64 {
+        for round in 0..10 {
             let leader = self.leader().await;
             if wanted.contains(&leader) {
                 return leader;
             }
-            self.node(leader).kill();
-            self.leader().await;
-            self.node(leader).start();
-            self.wait_all_applied().await;
+            let target = wanted[round % wanted.len()];
+            let input = json!({"NodeId": target});
+            if let Err(e) = self
+                .client(leader)
+                .admin("TransferLeadership", &input)
+                .await
+            {
+                eprintln!("TransferLeadership from node {leader} to node {target}: {e}");
+            }
         }
-        panic!("none of nodes {wanted:?} won an election");
+        panic!("none of nodes {wanted:?} took over the leadership");
     }
 
     pub fn client(&self, id: u64) -> Client {

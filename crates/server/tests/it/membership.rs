@@ -140,3 +140,90 @@ async fn two_nodes_added_at_once_both_join() {
     // The grown cluster serves, through a new member too.
     create_key(&cluster.client(5)).await.unwrap();
 }
+
+/// An operator moves the leader to each follower in turn (`TransferLeadership`), asking
+/// through a follower; what was written before is read after each move, and a bad target is
+/// refused by name with the leader unchanged. Subnet 215.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_leader_moves_to_the_voter_the_operator_names() {
+    let cluster = TestCluster::start(215, 3, &[]);
+    let first = cluster.leader().await;
+    let key = create_key(&cluster.client(first)).await.unwrap();
+    let plaintext = json!({"KeyId": key, "Plaintext": "bW92ZWQ="});
+    let sealed = cluster
+        .client(first)
+        .kms("Encrypt", &plaintext)
+        .await
+        .unwrap();
+    let followers: Vec<u64> = (1..=3).filter(|&id| id != first).collect();
+    for (i, &target) in followers.iter().enumerate() {
+        if i == 0 {
+            cluster
+                .client(target)
+                .admin("TransferLeadership", &json!({"NodeId": target}))
+                .await
+                .unwrap();
+        } else {
+            // The CLI, through the node that leads.
+            let endpoint = cluster
+                .nodes
+                .iter()
+                .find(|n| n.id == followers[0])
+                .unwrap()
+                .api();
+            let (ok, stdout, stderr) = tokio::task::spawn_blocking(move || {
+                let id = target.to_string();
+                let args = ["admin", "cluster", "transfer-leadership", "--id", &id];
+                crate::adversarial::files::trent(&endpoint, &args, None)
+            })
+            .await
+            .unwrap();
+            assert!(ok, "{stdout}{stderr}");
+        }
+        assert_eq!(cluster.leader().await, target, "the leader after the move");
+        let opened = cluster
+            .client(target)
+            .kms(
+                "Decrypt",
+                &json!({"CiphertextBlob": sealed["CiphertextBlob"]}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(opened["Plaintext"], "bW92ZWQ=");
+    }
+    let leader = *followers.last().unwrap();
+    // Asking for the node that leads already is answered at once.
+    cluster
+        .client(first)
+        .admin("TransferLeadership", &json!({"NodeId": leader}))
+        .await
+        .unwrap();
+    let refusals = [
+        (
+            json!({"NodeId": 9}),
+            "node 9 is not a voter of this cluster",
+        ),
+        (json!({}), "nodeId"),
+        (
+            json!({"NodeId": first, "Address": "127.0.0.1:1"}),
+            "TransferLeadership takes only NodeId",
+        ),
+        (json!({"NodeId": "one"}), "NodeId"),
+    ];
+    for (input, says) in refusals {
+        let refused = cluster
+            .client(first)
+            .admin("TransferLeadership", &input)
+            .await
+            .unwrap_err();
+        let ClientError::Api {
+            status, message, ..
+        } = &refused
+        else {
+            panic!("{input}: {refused}");
+        };
+        assert_eq!(*status, 400, "{input}: {refused}");
+        assert!(message.contains(says), "{input}: {message}");
+        assert_eq!(cluster.leader().await, leader, "{input} moved the leader");
+    }
+}

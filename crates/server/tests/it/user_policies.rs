@@ -395,6 +395,8 @@ async fn identity_policies_authorize_the_admin_target() {
     assert_eq!(seen["Members"].as_array().unwrap().len(), 3);
     let (code, _) = refused(&alice, "RemoveNode", json!({"NodeId": 3})).await;
     assert_eq!(code, "AccessDeniedException");
+    let (code, _) = refused(&alice, "TransferLeadership", json!({"NodeId": 3})).await;
+    assert_eq!(code, "AccessDeniedException");
     let (code, _) = refused(&alice, "ExportBackup", json!({})).await;
     assert_eq!(code, "AccessDeniedException");
 

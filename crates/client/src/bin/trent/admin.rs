@@ -118,6 +118,13 @@ pub enum ClusterCmd {
         #[arg(long)]
         id: u64,
     },
+    /// Makes a voter the leader (before maintenance of the leader's machine); the old leader
+    /// hands over as it does when it stops, so clients see no error.
+    TransferLeadership {
+        /// The voter's id.
+        #[arg(long)]
+        id: u64,
+    },
     /// The cluster's domain key: its key check value, and during a migration to a PKCS#11
     /// token the new key's and how many blobs are still under the old one.
     DomainKey,
@@ -226,6 +233,7 @@ pub async fn run(ctx: &Context, command: AdminCmd) -> Result<Value, String> {
             ClusterCmd::Status => ("GetClusterStatus", json!({})),
             ClusterCmd::AddNode { id, addr } => ("AddNode", json!({"NodeId": id, "Address": addr})),
             ClusterCmd::RemoveNode { id } => ("RemoveNode", json!({"NodeId": id})),
+            ClusterCmd::TransferLeadership { id } => ("TransferLeadership", json!({"NodeId": id})),
             ClusterCmd::DomainKey => ("DescribeDomainKey", json!({})),
             ClusterCmd::SwitchDomainKey => ("SwitchDomainKey", json!({})),
         },

@@ -22,7 +22,7 @@ async fn readyz(node: &TestNode) -> Option<(u16, Value)> {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_leader_whose_token_is_pulled_turns_unready_hands_over_and_returns() {
     let ceremony = Ceremony::run(3).await;
-    let mut cluster = ceremony.cluster(209);
+    let cluster = ceremony.cluster(209);
     let leader = cluster.leader().await;
     cluster.wait_all_applied().await;
     let client = cluster.client(leader);
