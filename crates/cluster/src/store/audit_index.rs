@@ -73,23 +73,27 @@ fn place(key: &[u8]) -> Option<(u64, u32)> {
     Some((seq, index))
 }
 
-/// The names of the resources one event's JSON names, deduplicated.
+/// The names of the resources one event's JSON names, deduplicated. Only the event's
+/// top-level `resources` array is parsed (indexing runs on every node for every event): the
+/// text `,"resources":[` can only be a member's start, since inside a string both quotes
+/// would be escaped, and CloudTrail's member order puts the top-level one after every
+/// object that could hold another (`requestParameters`, `responseElements`), so it is the
+/// last such text. An event without one names no resource.
 fn resource_names(event: &str) -> Vec<String> {
-    #[derive(Deserialize)]
-    struct Resources {
-        #[serde(default)]
-        resources: Vec<Resource>,
-    }
     #[derive(Deserialize)]
     struct Resource {
         #[serde(rename = "ARN")]
         arn: String,
     }
-    let Ok(parsed) = serde_json::from_str::<Resources>(event) else {
+    const MEMBER: &str = ",\"resources\":";
+    let Some(at) = event.rfind(MEMBER).map(|at| at + MEMBER.len()) else {
         return Vec::new();
     };
-    let mut names: Vec<String> = parsed
-        .resources
+    let mut array = serde_json::Deserializer::from_str(&event[at..]);
+    let Ok(resources) = Vec::<Resource>::deserialize(&mut array) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = resources
         .iter()
         .map(|r| index_name(&r.arn))
         .filter(|n| n.len() <= MAX_NAME)
@@ -100,21 +104,24 @@ fn resource_names(event: &str) -> Vec<String> {
     names
 }
 
-/// Puts the entries of batch `seq` into `batch`.
-fn put_entries(db: &DB, batch: &mut WriteBatch, seq: u64, stored: &StoredBatch) {
-    let cf = db.cf_handle(CF_AUDIT_INDEX).expect("cf");
-    let time = stored.time.to_be_bytes();
-    for (i, event) in stored.events.iter().enumerate() {
+/// Puts the entries of the stored batch bytes `bytes` (seq `seq`) into `batch`, in key
+/// order: RocksDB's memtable inserts a run of ascending keys for much less than keys in
+/// event order, which jump between resources.
+pub(crate) fn put_entries_of_bytes(db: &DB, batch: &mut WriteBatch, seq: u64, bytes: &[u8]) {
+    let Ok((time, events)) = StoredBatch::event_slices(bytes) else {
+        return;
+    };
+    let mut keys: Vec<Vec<u8>> = Vec::with_capacity(events.len());
+    for (i, event) in events.iter().enumerate() {
         for name in resource_names(event) {
-            batch.put_cf(cf, entry_key(&name, seq, i as u32), time);
+            keys.push(entry_key(&name, seq, i as u32));
         }
     }
-}
-
-/// Puts the entries of the stored batch bytes `bytes` (seq `seq`) into `batch`.
-pub(crate) fn put_entries_of_bytes(db: &DB, batch: &mut WriteBatch, seq: u64, bytes: &[u8]) {
-    if let Ok(stored) = StoredBatch::decode(bytes) {
-        put_entries(db, batch, seq, &stored);
+    keys.sort_unstable();
+    let cf = db.cf_handle(CF_AUDIT_INDEX).expect("cf");
+    let time = time.to_be_bytes();
+    for key in keys {
+        batch.put_cf(cf, key, time);
     }
 }
 
@@ -216,12 +223,55 @@ mod tests {
     #[test]
     fn an_events_resources_are_read_and_nothing_else() {
         // A key named in the encryption context is not a resource of the event.
-        let event = r#"{"requestParameters":{"encryptionContext":{"ARN":"arn:aws:kms:us-east-1:1:key/victim"}},
-            "resources":[{"accountId":"1","type":"AWS::KMS::Key","ARN":"arn:aws:kms:us-east-1:1:key/k1"},
-                         {"accountId":"1","type":"AWS::KMS::Key","ARN":"arn:aws:kms:us-east-1:1:key/k1"}]}"#;
+        // Stored events are canonical JSON: no white space between members.
+        let event = concat!(
+            r#"{"requestParameters":{"encryptionContext":{"ARN":"arn:aws:kms:us-east-1:1:key/victim"}},"#,
+            r#""resources":[{"accountId":"1","type":"AWS::KMS::Key","ARN":"arn:aws:kms:us-east-1:1:key/k1"},"#,
+            r#"{"accountId":"1","type":"AWS::KMS::Key","ARN":"arn:aws:kms:us-east-1:1:key/k1"}]}"#
+        );
         assert_eq!(resource_names(event), vec!["k1".to_owned()]);
         assert!(resource_names("{not json").is_empty());
         assert!(resource_names(r#"{"eventName":"ListKeys"}"#).is_empty());
+        assert!(resource_names(r#"{"eventName":"ListKeys","resources":[{"ARN":1}]}"#).is_empty());
+        // A string holding the member's text is a string: its quotes are escaped.
+        let hostile = concat!(
+            r#"{"requestParameters":{"encryptionContext":{"x":",\"resources\":[{\"ARN\":\"key/victim\"}]"}},"#,
+            r#""resources":[{"ARN":"arn:aws:kms:us-east-1:1:key/k2"}],"eventType":"AwsApiCall"}"#
+        );
+        assert_eq!(resource_names(hostile), vec!["k2".to_owned()]);
+    }
+
+    #[test]
+    fn real_events_are_indexed_by_the_keys_they_name() {
+        use trent_audit::{Call, Event, IdentityType, Resource, UserIdentity};
+        let arn = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        let mut event = Event::kms(Call {
+            identity: UserIdentity {
+                kind: IdentityType::Root,
+                principal_id: None,
+                arn: None,
+                account_id: Some("111122223333".into()),
+                access_key_id: None,
+                user_name: None,
+            },
+            time: time::OffsetDateTime::UNIX_EPOCH,
+            operation: "Encrypt".into(),
+            region: "us-east-1".into(),
+            source_ip: "127.0.0.1".into(),
+            user_agent: "test".into(),
+            request_id: "r".into(),
+            event_id: "e".into(),
+            read_only: false,
+            recipient_account_id: "111122223333".into(),
+        });
+        event.request_parameters = Some(serde_json::json!({"keyId": arn,
+            "encryptionContext": {"x": ",\"resources\":[{\"ARN\":\"key/victim\"}]"}}));
+        event.resources = vec![Resource::key("111122223333", arn)];
+        let json = String::from_utf8(event.canonical_bytes()).unwrap();
+        assert_eq!(
+            resource_names(&json),
+            vec!["1234abcd-12ab-34cd-56ef-1234567890ab".to_owned()]
+        );
     }
 
     #[test]
