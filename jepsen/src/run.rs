@@ -323,7 +323,9 @@ async fn client_loop(
 }
 
 /// The fault schedule: healthy for `interval`, one fault for `fault_duration` (the chosen
-/// nemeses in turn), until the deadline; notes nodes that exit by themselves.
+/// nemeses in turn), until the deadline; notes nodes that exit by themselves. Each chosen
+/// nemesis acts at least once: on a slow machine, where starting and stopping faults eat
+/// into the schedule, the run ends late rather than skip one.
 async fn run_nemesis(
     options: &Options,
     nemesis: &Nemesis,
@@ -337,8 +339,9 @@ async fn run_nemesis(
         let start = rand::thread_rng().gen_range(0..order.len());
         order.rotate_left(start);
     }
-    for fault in order.iter().cycle() {
-        if options.nemeses.is_empty() || Instant::now() + cycle > deadline {
+    for (acted, fault) in order.iter().cycle().enumerate() {
+        if options.nemeses.is_empty() || (acted >= order.len() && Instant::now() + cycle > deadline)
+        {
             break;
         }
         tokio::time::sleep(options.interval).await;

@@ -352,7 +352,7 @@ async fn boto3_encrypts(endpoint: String, key_id: String) -> String {
 import time, boto3
 from botocore.config import Config
 kms = boto3.client("kms", endpoint_url="{endpoint}",
-    config=Config(retries={{"max_attempts": 1, "mode": "standard"}}, connect_timeout=5, read_timeout=10))
+    config=Config(retries={{"max_attempts": 1, "mode": "standard"}}, connect_timeout=10, read_timeout=30))
 end = time.time() + {ATTACK_SECONDS}
 n, slowest = 0, 0.0
 while time.time() < end or n < 20:

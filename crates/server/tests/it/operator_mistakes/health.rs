@@ -97,12 +97,13 @@ async fn a_leader_whose_followers_died_turns_unready_and_answers_a_bare_503_in_t
         cluster.node(id).kill();
     }
 
-    // Unready within an election timeout (plus a tick and the probe's own time).
+    // Unready within an election timeout (plus a tick and the probe's own time; the bound is
+    // loose, for a loaded debug build: the point is that it turns unready by itself).
     let node = cluster.nodes.iter().find(|n| n.id == leader).unwrap();
     let killed = Instant::now();
     wait_for(
         "the stranded leader's /readyz to answer 503",
-        Duration::from_millis(ELECTION_TIMEOUT_MS + 1_100),
+        Duration::from_millis(ELECTION_TIMEOUT_MS + 5_000),
         || async { (readyz_status(node).await? == 503).then_some(()) },
     )
     .await;
@@ -131,7 +132,7 @@ async fn a_leader_whose_followers_died_turns_unready_and_answers_a_bare_503_in_t
     eprintln!("a request to the stranded leader answered 503 after {took:?}");
     assert_bare_unavailable(&err);
     assert!(
-        took < Duration::from_millis(REQUEST_TIMEOUT_MS + 1_500),
+        took < Duration::from_millis(REQUEST_TIMEOUT_MS + 5_000),
         "a request without a quorum took {took:?}, over the request timeout of {REQUEST_TIMEOUT_MS} ms"
     );
 }
@@ -182,7 +183,7 @@ async fn stopping_the_leader_makes_another_node_answer_a_retryable_503_never_a_5
     let via_node = cluster.nodes.iter().find(|n| n.id == via).unwrap();
     wait_for(
         "the last node's /readyz to answer 503",
-        Duration::from_millis(ELECTION_TIMEOUT_MS + 1_600),
+        Duration::from_millis(ELECTION_TIMEOUT_MS + 5_000),
         || async { (readyz_status(via_node).await? == 503).then_some(()) },
     )
     .await;

@@ -99,14 +99,15 @@ async fn a_running_cluster_moves_from_the_soft_key_to_tokens_under_load_losing_n
     // switch lands is refused, not sealed under the token's key: no cluster could restore it.
     let exporter = cluster.client(leader);
     let export = tokio::spawn(async move { exporter.admin("ExportBackup", &json!({})).await });
-    let leader_node = cluster.node(leader);
+    // Held wherever it is served (the leader, unless leadership moved meanwhile).
     wait_for(
         "a backup held before its seal",
         Duration::from_secs(30),
         || {
-            let held = leader_node
-                .log_text()
-                .contains("backup-seal-pause: holding");
+            let held = cluster
+                .nodes
+                .iter()
+                .any(|n| n.log_text().contains("backup-seal-pause: holding"));
             async move { held.then_some(()) }
         },
     )
@@ -210,10 +211,15 @@ async fn restart(
         node.extra_args
             .push("--migrate-from-domain-key-file".into());
         node.extra_args.push(path.display().to_string());
-        // Holds the test's one ExportBackup across the switch: long enough for the switch,
-        // short enough for the request timeout (5 s), which would answer 503 by itself.
-        node.env
-            .push(("FAILPOINTS".into(), "backup-seal-pause=return(3500)".into()));
+        // Holds the test's one ExportBackup across the switch: long enough for the switch on
+        // a loaded machine, short enough for the request timeout (raised to 20 s here),
+        // which would answer 503 by itself, and the test client's (15 s).
+        node.env.push((
+            "FAILPOINTS".into(),
+            "backup-seal-pause=return(10000)".into(),
+        ));
+        node.extra_args
+            .extend(["--request-timeout-ms".into(), "20000".into()]);
     }
     node.start();
     cluster.leader().await;
