@@ -89,17 +89,6 @@ async fn a_node_restored_from_a_snapshot_fetches_the_trail_before_it_and_then_le
         refused.contains("node 3 is still fetching the audit trail"),
         "{refused}"
     );
-    cluster.make_leader(3).await;
-    let partial = cluster
-        .client(3)
-        .admin("LookupEvents", &json!({}))
-        .await
-        .unwrap_err()
-        .to_string();
-    assert!(
-        partial.contains("still fetching audit events"),
-        "a leader lacking batches answered: {partial}"
-    );
     // `trent audit` asks again past a 503, as AWS SDKs do, and then says why it gave up.
     let access_log = cluster.node(3).data_dir.with_extension("access.log");
     let refused_lookups = || {
@@ -111,20 +100,38 @@ async fn a_node_restored_from_a_snapshot_fetches_the_trail_before_it_and_then_le
             .filter(|l| l["operation"] == "LookupEvents" && l["status"] == 503)
             .count()
     };
-    // The log is written by a thread of its own: the refusal above is counted once it is
-    // there, or it would pass for one of the CLI's attempts.
-    let asked_before = wait_for(
-        "the refused lookup logged",
-        Duration::from_secs(10),
-        || async { Some(refused_lookups()).filter(|&n| n >= 1) },
-    )
-    .await;
-    let api = cluster.node(3).api();
-    let cli =
-        tokio::task::spawn_blocking(move || audit_cli(&api, &["lookup", "--max-results", "5"]))
-            .await
-            .unwrap()
-            .unwrap_err();
+    // Node 3 must lead through the checks below (several seconds of the CLI's retries): if
+    // an election under load takes the lead away meanwhile, they are made again.
+    let mut rounds = 0;
+    let (cli, asked_before) = loop {
+        rounds += 1;
+        cluster.make_leader(3).await;
+        let logged = refused_lookups();
+        let partial = cluster.client(3).admin("LookupEvents", &json!({})).await;
+        // The log is written by a thread of its own: the refusal is counted once it is there,
+        // or it would pass for one of the CLI's attempts.
+        let asked_before = wait_for(
+            "the refused lookup logged",
+            Duration::from_secs(10),
+            || async { Some(refused_lookups()).filter(|&n| n > logged) },
+        )
+        .await;
+        let api = cluster.node(3).api();
+        let cli =
+            tokio::task::spawn_blocking(move || audit_cli(&api, &["lookup", "--max-results", "5"]))
+                .await
+                .unwrap();
+        if rounds < 3 && cluster.leader().await != 3 {
+            eprintln!("the lead left node 3 during the checks; again");
+            continue;
+        }
+        let partial = partial.unwrap_err().to_string();
+        assert!(
+            partial.contains("still fetching audit events"),
+            "a leader lacking batches answered: {partial}"
+        );
+        break (cli.unwrap_err(), asked_before);
+    };
     assert!(cli.contains("still fetching audit events"), "{cli}");
     let asked = wait_for(
         "the CLI's attempts logged",
