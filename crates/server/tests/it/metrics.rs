@@ -1,6 +1,8 @@
 //! `GET /metrics`: anonymous, Prometheus text format; API requests are counted by operation
 //! and outcome on the node that received them, and the Raft gauges agree with `/readyz`.
 
+use std::time::Duration;
+
 use serde_json::json;
 
 use crate::harness::*;
@@ -69,13 +71,24 @@ async fn requests_and_raft_positions_are_exposed() {
         None
     );
 
-    // Raft gauges: the same leader and term as /readyz, indexes in order.
-    let local = follower.local().await.unwrap();
-    let text = scrape(follower).await;
+    // Raft gauges: the same leader and term as /readyz, indexes in order. Read together
+    // until no election fell between the two reads.
+    let (local, text) = wait_for(
+        "the gauges and /readyz read in one term",
+        Duration::from_secs(30),
+        || async {
+            let local = follower.local().await?;
+            let text = scrape(follower).await;
+            let same = sample(&text, "trent_raft_term") == Some(local.term as f64)
+                && sample(&text, "trent_raft_leader_id") == local.leader.map(|l| l as f64);
+            same.then_some((local, text))
+        },
+    )
+    .await;
     let gauge = |name: &str| sample(&text, name).unwrap_or_else(|| panic!("{name}: {text}"));
-    assert_eq!(gauge("trent_raft_leader_id"), leader_id as f64);
-    assert_eq!(gauge("trent_raft_is_leader"), 0.0);
-    assert_eq!(gauge("trent_raft_term"), local.term as f64);
+    let leads = local.leader == Some(follower.id);
+    assert_eq!(gauge("trent_raft_is_leader"), if leads { 1.0 } else { 0.0 });
+    assert!(gauge("trent_raft_leader_id") > 0.0, "{text}");
     let applied = gauge("trent_raft_last_applied_index");
     assert!(applied >= local.last_applied.unwrap() as f64 && applied > 0.0);
     assert!(gauge("trent_raft_commit_index") >= applied);
