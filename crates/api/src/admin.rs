@@ -106,6 +106,17 @@ struct NodeRequest {
 
 /// `value` as operation `name`'s input; a refusal names the member at fault (serde alone
 /// says "invalid type: string, expected u64" without saying whose).
+impl NodeRequest {
+    /// The node id of an operation that names a node and nothing else.
+    fn only_id(self, operation: &str) -> Result<u64, Error> {
+        if self.address.is_some() {
+            let why = format!("{operation} takes only NodeId");
+            return Err(Error::invalid_member("address", why));
+        }
+        required(self.node_id, "nodeId")
+    }
+}
+
 fn input<T: DeserializeOwned>(name: &str, value: Value) -> Result<T, Error> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
@@ -236,26 +247,12 @@ impl Admin {
             "RemoveNode" => {
                 let req = input::<NodeRequest>(name, body)?;
                 self.operator_authorized(call, name).await?;
-                if req.address.is_some() {
-                    return Err(
-                        Error::invalid_member("address", "RemoveNode takes only NodeId").into(),
-                    );
-                }
-                let id = required(req.node_id, "nodeId")?;
-                membership(service.node().remove_node(id).await)
+                membership(service.node().remove_node(req.only_id(name)?).await)
             }
             "TransferLeadership" => {
                 let req = input::<NodeRequest>(name, body)?;
                 self.operator_authorized(call, name).await?;
-                if req.address.is_some() {
-                    return Err(Error::invalid_member(
-                        "address",
-                        "TransferLeadership takes only NodeId",
-                    )
-                    .into());
-                }
-                let id = required(req.node_id, "nodeId")?;
-                membership(service.node().transfer_leadership(id).await)
+                membership(service.node().transfer_leadership(req.only_id(name)?).await)
             }
             "ExportBackup" => self.export_backup(call, body).await,
             "ImportBackup" => self.import_backup(call, body).await,
@@ -306,7 +303,8 @@ impl Admin {
     }
 }
 
-/// A membership change or leadership transfer: refusals are the caller's to fix; not being the leader (any more)
+/// A membership change or leadership transfer: refusals are the caller's to fix; not being
+/// the leader (any more)
 /// lets the router retry on the new one.
 fn membership(result: Result<(), ClusterError>) -> Result<Value, OpError> {
     match result {

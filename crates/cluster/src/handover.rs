@@ -63,12 +63,7 @@ impl ClusterNode {
                 "node {target} is not a voter of this cluster"
             )));
         }
-        self.handing_over().store(true, Ordering::SeqCst);
-        self.barrier().suspend_lease(true);
-        let outcome = self.hand_over_to(&[target], TRANSFER_WITHIN).await;
-        self.barrier().suspend_lease(false);
-        self.handing_over().store(false, Ordering::SeqCst);
-        match outcome {
+        match self.handing_over_to(&[target], TRANSFER_WITHIN).await {
             Some(leader) if leader == target => Ok(()),
             Some(leader) => Err(ClusterError::Unavailable(format!(
                 "node {leader} was elected instead of node {target}"
@@ -99,9 +94,15 @@ impl ClusterNode {
             tracing::info!("leadership handover: no other voter, this node leads until it exits");
             return None;
         }
+        self.handing_over_to(&voters, within).await
+    }
+
+    /// [`ClusterNode::hand_over_to`] with this node serving no request and passing no reader
+    /// on its lease meanwhile (step 1 of the module doc), serving again afterwards.
+    async fn handing_over_to(&self, voters: &[NodeId], within: Duration) -> Option<NodeId> {
         self.handing_over().store(true, Ordering::SeqCst);
         self.barrier().suspend_lease(true);
-        let outcome = self.hand_over_to(&voters, within).await;
+        let outcome = self.hand_over_to(voters, within).await;
         self.barrier().suspend_lease(false);
         self.handing_over().store(false, Ordering::SeqCst);
         outcome

@@ -112,13 +112,12 @@ impl StoredBatch {
     /// The time and every event of a stored batch, borrowed from its bytes: what indexing a
     /// batch as it is stored reads, without a copy of each event.
     pub fn event_slices(bytes: &[u8]) -> Result<(Millis, Vec<&str>), String> {
-        let time = Self::decode_header(bytes)?.time;
         let mut events = EventSlices::new(bytes)?;
         let mut out = Vec::with_capacity(events.left.min(bytes.len() / 8));
         while events.left > 0 {
             out.push(events.next_event()?);
         }
-        Ok((time, out))
+        Ok((events.time, out))
     }
 
     /// The hash of this batch as batch `seq` (what batch `seq + 1` names as `prev`).
@@ -155,6 +154,7 @@ pub struct BatchHeader {
 struct EventSlices<'a> {
     bytes: &'a [u8],
     at: usize,
+    time: Millis,
     left: usize,
 }
 
@@ -162,9 +162,11 @@ impl<'a> EventSlices<'a> {
     fn new(bytes: &'a [u8]) -> Result<EventSlices<'a>, String> {
         let mut walk = EventSlices {
             bytes,
-            at: 40,
+            at: 32,
+            time: 0,
             left: 0,
         };
+        walk.time = walk.word()? as Millis;
         walk.left = walk.word()?;
         Ok(walk)
     }
