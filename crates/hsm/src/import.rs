@@ -29,8 +29,9 @@ use crate::{Hsm, HsmError, Plaintext};
 
 /// The label the token is sealed under (distinct from every access key id's).
 pub(crate) const TOKEN_LABEL: &[u8] = b"trent/import-token/v1";
-/// The purpose of the [`Hsm::domain_mac`] that fingerprints imported material.
-pub(crate) const FINGERPRINT_PURPOSE: &[u8] = b"trent/import-fingerprint/v1";
+/// The purpose of the [`Hsm::domain_mac`] that fingerprinted imported material before
+/// [`crate::fingerprint`] (v1).
+const EARLIER_FINGERPRINT_PURPOSE: &[u8] = b"trent/import-fingerprint/v1";
 /// The first byte of a token's sealed payload.
 const TOKEN_FORMAT: u8 = 1;
 
@@ -53,11 +54,23 @@ pub struct ImportParameters {
     pub facts: ImportTokenFacts,
 }
 
-/// Imported material, wrapped for the key's record, and a keyed fingerprint of it.
+/// Imported material, wrapped for the key's record, and keyed fingerprints of it
+/// ([`crate::fingerprint`]).
 #[derive(Debug, Clone)]
 pub struct ImportedMaterial {
     pub blob: Vec<u8>,
+    /// The same under either backend and any domain key for the same material.
     pub fingerprint: [u8; 32],
+    /// The soft backend's fingerprint before that (v1): a version recorded with it is the
+    /// same material if this matches. `None` from a PKCS#11 token, which cannot compute it.
+    pub earlier_fingerprint: Option<[u8; 32]>,
+}
+
+impl ImportedMaterial {
+    /// Whether this is the material a version recorded with `fingerprint` holds.
+    pub fn matches(&self, fingerprint: &[u8; 32]) -> bool {
+        self.fingerprint == *fingerprint || self.earlier_fingerprint.as_ref() == Some(fingerprint)
+    }
 }
 
 /// [`Hsm::import_parameters`].
@@ -117,9 +130,11 @@ pub(crate) fn material(
     let mut fingerprinted = Zeroizing::new(Vec::with_capacity(16 + secret.len()));
     fingerprinted.extend_from_slice(key_id.as_bytes());
     fingerprinted.extend_from_slice(&secret);
+    let check = crate::fingerprint::soft_check(spec, &secret)?;
     Ok(ImportedMaterial {
         blob: hsm.wrap_material(key_id, version, spec, &secret),
-        fingerprint: hsm.domain_mac(FINGERPRINT_PURPOSE, &fingerprinted)?,
+        fingerprint: crate::fingerprint::of(key_id, &check),
+        earlier_fingerprint: Some(hsm.domain_mac(EARLIER_FINGERPRINT_PURPOSE, &fingerprinted)?),
     })
 }
 
@@ -213,7 +228,7 @@ fn open(hsm: &SoftHsm, token: &[u8]) -> Result<(ImportTokenFacts, Plaintext), Hs
     decode(&payload).ok_or(HsmError::InvalidImportToken)
 }
 
-fn encode(facts: &ImportTokenFacts, private_pkcs8: &[u8]) -> Plaintext {
+pub(crate) fn encode(facts: &ImportTokenFacts, private_pkcs8: &[u8]) -> Plaintext {
     let (algorithm, spec) = (facts.algorithm.as_str(), facts.wrapping_spec.as_str());
     let mut out = Zeroizing::new(Vec::with_capacity(64 + private_pkcs8.len()));
     out.push(TOKEN_FORMAT);
@@ -229,7 +244,7 @@ fn encode(facts: &ImportTokenFacts, private_pkcs8: &[u8]) -> Plaintext {
 }
 
 /// The facts and the private key of a payload [`encode`] wrote; `None` for anything else.
-fn decode(payload: &[u8]) -> Option<(ImportTokenFacts, Plaintext)> {
+pub(crate) fn decode(payload: &[u8]) -> Option<(ImportTokenFacts, Plaintext)> {
     let mut rest = payload;
     if take(&mut rest, 1)? != [TOKEN_FORMAT] {
         return None;

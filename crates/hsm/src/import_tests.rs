@@ -53,7 +53,7 @@ fn params(algorithm: WrappingAlgorithm, spec: WrappingKeySpec, n: u8) -> &'stati
     })
 }
 
-fn random(n: usize) -> Vec<u8> {
+pub(crate) fn random(n: usize) -> Vec<u8> {
     let mut bytes = vec![0u8; n];
     aws_lc_rs::rand::fill(&mut bytes).unwrap();
     bytes
@@ -96,7 +96,7 @@ fn key_wrap_padded(aes_key: &[u8], material: &[u8]) -> Vec<u8> {
 
 /// `material` wrapped for `p` as a client would, with an ephemeral AES key of `aes_len`
 /// bytes for the RSA_AES_KEY_WRAP algorithms.
-fn wrap_with(p: &ImportParameters, material: &[u8], aes_len: usize) -> Vec<u8> {
+pub(crate) fn wrap_with(p: &ImportParameters, material: &[u8], aes_len: usize) -> Vec<u8> {
     match p.facts.algorithm {
         RsaAesKeyWrapSha1 | RsaAesKeyWrapSha256 => {
             let aes_key = random(aes_len);
@@ -108,7 +108,7 @@ fn wrap_with(p: &ImportParameters, material: &[u8], aes_len: usize) -> Vec<u8> {
     }
 }
 
-fn wrap(p: &ImportParameters, material: &[u8]) -> Vec<u8> {
+pub(crate) fn wrap(p: &ImportParameters, material: &[u8]) -> Vec<u8> {
     wrap_with(p, material, 32)
 }
 
@@ -133,6 +133,31 @@ fn round_trip(hsm: &SoftHsm, blob: &[u8], other: &[u8]) -> Vec<u8> {
         b"ctx",
     );
     opened.unwrap().to_vec()
+}
+
+#[test]
+fn imports_match_versions_recorded_with_the_earlier_fingerprint() {
+    let hsm = hsm();
+    let material = random(32);
+    let p = params(RsaesOaepSha256, WrappingKeySpec::Rsa2048, 0);
+    let imported = hsm
+        .import_material(
+            &p.token,
+            &wrap(p, &material),
+            KEY,
+            1,
+            KeySpec::SymmetricDefault,
+        )
+        .unwrap();
+    let mut v1_input = KEY.as_bytes().to_vec();
+    v1_input.extend_from_slice(&material);
+    let v1 = hsm
+        .domain_mac(b"trent/import-fingerprint/v1", &v1_input)
+        .unwrap();
+    assert_eq!(imported.earlier_fingerprint, Some(v1));
+    assert!(imported.matches(&v1) && imported.matches(&imported.fingerprint));
+    assert!(!imported.matches(&[0; 32]));
+    assert_ne!(imported.fingerprint, v1);
 }
 
 #[test]

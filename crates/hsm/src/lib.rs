@@ -29,6 +29,7 @@ mod der;
 mod derive;
 mod domain;
 mod ed25519ph;
+mod fingerprint;
 mod import;
 mod import_check;
 #[cfg(test)]

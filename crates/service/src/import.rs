@@ -150,19 +150,26 @@ impl Service {
         versions: &Versions,
     ) -> Result<(u32, ImportedMaterial), OpError> {
         let version = target.version();
-        let imported = self
+        let mut imported = self
             .import_material(token, encrypted, key_id, version, spec)
             .await?;
+        // Material a version holds goes with the fingerprint recorded for it (which may be
+        // the soft backend's earlier kind), so the state's comparisons see the same bytes.
+        let recorded = versions.with_material(&imported);
+        if let Some((_, fingerprint)) = recorded {
+            imported.fingerprint = fingerprint;
+        }
         if target != Target::Existing(version, false) {
             return Ok((version, imported));
         }
-        match versions.with_fingerprint(&imported.fingerprint) {
+        match recorded {
             None => Err(Error::import_different_material().into()),
-            Some(v) if v == version => Ok((version, imported)),
-            Some(v) => {
-                let again = self
+            Some((v, _)) if v == version => Ok((version, imported)),
+            Some((v, fingerprint)) => {
+                let mut again = self
                     .import_material(token, encrypted, key_id, v, spec)
                     .await?;
+                again.fingerprint = fingerprint;
                 Ok((v, again))
             }
         }
@@ -358,9 +365,9 @@ impl Versions {
         versions.find(|v| key_material_id(key_id, *v) == id)
     }
 
-    fn with_fingerprint(&self, fingerprint: &[u8; 32]) -> Option<u32> {
-        let found = self.all.iter().find(|(_, f)| f == fingerprint);
-        found.map(|(v, _)| *v)
+    /// The version holding `imported`'s material, and the fingerprint recorded for it.
+    fn with_material(&self, imported: &ImportedMaterial) -> Option<(u32, [u8; 32])> {
+        self.all.iter().copied().find(|(_, f)| imported.matches(f))
     }
 }
 

@@ -41,14 +41,14 @@ const TAG_LEN: usize = 32;
 
 /// A format-4 blob's parts: the wrapped secret, the public key, everything the tag covers,
 /// and the tag.
-struct Parts<'a> {
-    wrapped: &'a [u8],
+pub(super) struct Parts<'a> {
+    pub(super) wrapped: &'a [u8],
     public: &'a [u8],
     body: &'a [u8],
     tag: &'a [u8],
 }
 
-fn parse(blob: &[u8]) -> Option<Parts<'_>> {
+pub(super) fn parse(blob: &[u8]) -> Option<Parts<'_>> {
     let body = blob.get(..blob.len().checked_sub(TAG_LEN)?)?;
     let tag = &blob[body.len()..];
     let [WRAP_FORMAT_4, hi, lo, rest @ ..] = body else {

@@ -8,8 +8,8 @@
 //! [`HsmError::Token`] (never mistaken for bad input), salts, random bytes and domain MACs
 //! included (`verify_domain_mac` too): nothing falls back to software. HMAC,
 //! ECC, Ed25519 and RSA keys are `keys.rs`, `sign.rs` and `edwards.rs`'s, ECDH `agree.rs`'s,
-//! the audit signing key `audit.rs`'s, data key pairs `pairs.rs`'s; ML-KEM and import answer
-//! [`HsmError::Pkcs11Unsupported`].
+//! the audit signing key `audit.rs`'s, data key pairs `pairs.rs`'s, imports `import.rs`'s;
+//! ML-KEM answers [`HsmError::Pkcs11Unsupported`].
 
 use std::sync::Arc;
 
@@ -363,27 +363,27 @@ impl Hsm for Pkcs11Hsm {
 
     fn import_parameters(
         &self,
-        _: KeyId,
-        _: WrappingAlgorithm,
-        _: WrappingKeySpec,
-        _: Millis,
+        key_id: KeyId,
+        algorithm: WrappingAlgorithm,
+        wrapping_spec: WrappingKeySpec,
+        valid_to: Millis,
     ) -> Result<ImportParameters, HsmError> {
-        not_yet("importing key material (GetParametersForImport)")
+        self.import_params(key_id, algorithm, wrapping_spec, valid_to)
     }
 
-    fn read_import_token(&self, _: &[u8]) -> Result<ImportTokenFacts, HsmError> {
-        not_yet("importing key material (import tokens)")
+    fn read_import_token(&self, token: &[u8]) -> Result<ImportTokenFacts, HsmError> {
+        self.import_token(token).map(|(facts, _)| facts)
     }
 
     fn import_material(
         &self,
-        _: &[u8],
-        _: &[u8],
-        _: KeyId,
-        _: u32,
-        _: KeySpec,
+        token: &[u8],
+        encrypted: &[u8],
+        key_id: KeyId,
+        version: u32,
+        spec: KeySpec,
     ) -> Result<ImportedMaterial, HsmError> {
-        not_yet("importing key material (ImportKeyMaterial)")
+        self.import_key_material(token, encrypted, key_id, version, spec)
     }
 
     fn salt(&self) -> Result<Salt, HsmError> {

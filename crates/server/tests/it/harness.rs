@@ -494,6 +494,16 @@ pub async fn output_of(mut command: std::process::Command) -> (bool, String) {
 /// venv's Python against `endpoints` (the leader first, then a follower) as the test root;
 /// prints its output and asserts it ends with `all <label> cases passed`. Answers the output.
 pub async fn python_cases(script: &str, endpoints: &[String], label: &str) -> String {
+    python_cases_with(script, endpoints, label, &[]).await
+}
+
+/// [`python_cases`] with `env` set for the script.
+pub async fn python_cases_with(
+    script: &str,
+    endpoints: &[String],
+    label: &str,
+    env: &[(&str, &str)],
+) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/it")
         .join(script);
@@ -503,6 +513,7 @@ pub async fn python_cases(script: &str, endpoints: &[String], label: &str) -> St
             .arg(path)
             .env("TRENT_ENDPOINTS", endpoints.join(","))
             .env("TRENT_REGION", REGION)
+            .envs(env.iter().copied())
             .as_test_root();
         command
     })

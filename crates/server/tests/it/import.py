@@ -8,7 +8,10 @@ refusals AWS gives, and delete / re-import; then the rotation of an imported key
 imported material (NEW_KEY_MATERIAL, RotateKeyOnDemand), each version checked locally.
 
 Environment: TRENT_ENDPOINTS (the leader first, then a follower), TRENT_REGION, the root
-credentials as AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY. Every case runs; the script exits 1 if
+credentials as AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY. TRENT_IMPORT_ON_TOKEN=1 when the cluster
+runs on SoftHSM2 2.6 tokens: every SHA-256 wrapping algorithm is replaced by its SHA-1 one
+(the token's OAEP takes SHA-1 only) and the SHA-256 ones and ECC material must be refused by
+name. Every case runs; the script exits 1 if
 any failed; the last line on success is "all import cases passed".
 """
 
@@ -32,6 +35,12 @@ from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
 from kms_cases import FOLLOWER, LEADER, case, refused, run
 
 WORK = Path(tempfile.mkdtemp(prefix="trent-import-"))
+ON_TOKEN = os.environ.get("TRENT_IMPORT_ON_TOKEN") == "1"
+
+
+def token_alg(algorithm):
+    """The wrapping algorithm the cluster's HSM takes for `algorithm`."""
+    return algorithm.replace("_SHA_256", "_SHA_1") if ON_TOKEN else algorithm
 
 
 def openssl(*args, data=None):
@@ -79,6 +88,7 @@ def new_external(client=LEADER, **kwargs):
 
 
 def import_material(key_id, material, algorithm, wrapping_spec, wrap, client=LEADER, **extra):
+    algorithm = token_alg(algorithm)
     params = client.get_parameters_for_import(KeyId=key_id, WrappingAlgorithm=algorithm,
                                               WrappingKeySpec=wrapping_spec)
     blob = wrap(params["PublicKey"], material, algorithm)
@@ -150,6 +160,20 @@ def asymmetric_keys():
              ("RSA_2048", None, "RSA_AES_KEY_WRAP_SHA_1", wrap_with_cryptography, "RSASSA_PSS_SHA_256"),
              ("RSA_3072", None, "RSA_AES_KEY_WRAP_SHA_256", wrap_with_openssl, "RSASSA_PKCS1_V1_5_SHA_384")]
     for spec, curve, algorithm, wrap, signing in cases:
+        if ON_TOKEN and curve:
+            with case(f"{spec} private key on a PKCS#11 token: refused by name"):
+                key = new_external(KeySpec=spec, KeyUsage="SIGN_VERIFY")
+                private = ec.generate_private_key(curve())
+                pkcs8 = private.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                              serialization.NoEncryption())
+                try:
+                    import_material(key["KeyId"], pkcs8, algorithm, "RSA_2048", wrap)
+                    raise AssertionError("ECC material was imported into the token")
+                except ClientError as e:
+                    err = e.response["Error"]
+                    assert err["Code"] == "UnsupportedOperationException", err
+                    assert "importing ECC key material" in err["Message"], err
+            continue
         with case(f"{spec} private key, {algorithm}, wrapped by {wrap.__name__}: signatures verify locally"):
             private = (ec.generate_private_key(curve()) if curve else
                        rsa.generate_private_key(public_exponent=65537, key_size=int(spec[4:])))
@@ -176,9 +200,9 @@ def refusals_and_reimport():
     key = new_external()
     material = os.urandom(32)
     with case("ImportKeyMaterial without ValidTo: AWS's recorded ValidationException"):
-        params = LEADER.get_parameters_for_import(KeyId=key["KeyId"], WrappingAlgorithm="RSAES_OAEP_SHA_256",
+        params = LEADER.get_parameters_for_import(KeyId=key["KeyId"], WrappingAlgorithm=token_alg("RSAES_OAEP_SHA_256"),
                                                   WrappingKeySpec="RSA_2048")
-        blob = wrap_with_cryptography(params["PublicKey"], material, "RSAES_OAEP_SHA_256")
+        blob = wrap_with_cryptography(params["PublicKey"], material, token_alg("RSAES_OAEP_SHA_256"))
         refused(LEADER.import_key_material, "ValidationException",
                 "A validTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES",
                 KeyId=key["KeyId"], ImportToken=params["ImportToken"], EncryptedKeyMaterial=blob)
@@ -197,9 +221,9 @@ def refusals_and_reimport():
             assert e.response["Error"]["Code"] == "IncorrectKeyMaterialException", e.response
     with case("a token of another key is refused"):
         other = new_external()
-        params = LEADER.get_parameters_for_import(KeyId=other["KeyId"], WrappingAlgorithm="RSAES_OAEP_SHA_256",
+        params = LEADER.get_parameters_for_import(KeyId=other["KeyId"], WrappingAlgorithm=token_alg("RSAES_OAEP_SHA_256"),
                                                   WrappingKeySpec="RSA_2048")
-        blob = wrap_with_cryptography(params["PublicKey"], material, "RSAES_OAEP_SHA_256")
+        blob = wrap_with_cryptography(params["PublicKey"], material, token_alg("RSAES_OAEP_SHA_256"))
         refused(LEADER.import_key_material, "InvalidImportTokenException", KeyId=key["KeyId"],
                 ImportToken=params["ImportToken"], EncryptedKeyMaterial=blob,
                 ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
@@ -284,9 +308,21 @@ def rotation_of_imported_material():
             assert e.response["Error"]["Code"] == "IncorrectKeyMaterialException", e.response
 
 
+def refused_by_the_token():
+    """On SoftHSM2 2.6 tokens: the SHA-256 wrapping algorithms, by name."""
+    if not ON_TOKEN:
+        return
+    key = new_external()
+    for algorithm in ("RSAES_OAEP_SHA_256", "RSA_AES_KEY_WRAP_SHA_256"):
+        with case(f"{algorithm} on a SoftHSM2 2.6 token: refused by name"):
+            err = refused(LEADER.get_parameters_for_import, "UnsupportedOperationException", KeyId=key["KeyId"],
+                          WrappingAlgorithm=algorithm, WrappingKeySpec="RSA_2048")
+            assert algorithm in err["Message"] and "CKM_RSA_PKCS_OAEP" in err["Message"], err
+
+
 def main():
     run([symmetric_keys, hmac_keys, asymmetric_keys, refusals_and_reimport,
-         rotation_of_imported_material], "import")
+         rotation_of_imported_material, refused_by_the_token], "import")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 //! Every client through a 3-node cluster on PKCS#11 tokens: the whole interop suite (boto3,
-//! the AWS CLI, the AWS Encryption SDK) and the key-type script's signing, RSA encryption,
-//! HMAC, ECDH and data key pair sections, with what SoftHSM2 cannot serve and what the PKCS#11
-//! backend does not offer yet refused by name; then a failover, after
+//! the AWS CLI, the AWS Encryption SDK), the key-type script's signing, RSA encryption, HMAC,
+//! ECDH and data key pair sections, and the import script (symmetric, HMAC and RSA material
+//! imported into the tokens, rotated, deleted and imported again), with what SoftHSM2 cannot
+//! serve and what the PKCS#11 backend does not offer yet refused by name; then a failover, after
 //! which another token opens what the first leader's sealed and the audit trail, signed in
 //! two tokens, verifies under one public key.
 //!
@@ -34,6 +35,9 @@ async fn a_cluster_on_pkcs11_tokens_serves_every_client_with_one_ceremony_key() 
 
     crate::interop::interop_suite(&endpoints).await;
     key_types_in_the_token(&endpoints).await;
+    // Imports (BYOK) into the token, with the SHA-1 wrapping algorithms SoftHSM2 2.6 takes.
+    let import_env = [("TRENT_IMPORT_ON_TOKEN", "1")];
+    python_cases_with("import.py", &endpoints[..2], "import", &import_env).await;
     another_token_opens_what_the_leader_sealed(cluster, leader).await;
 }
 
