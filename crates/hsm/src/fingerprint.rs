@@ -8,7 +8,7 @@
 //! publishes) and that a token computes with an ordinary operation:
 //! - SYMMETRIC_DEFAULT: `AES-256-ECB(material, "F"|1|"fingerprint/v2" || "F"|2|...)`, a key
 //!   check value (`C_Encrypt` with `CKM_AES_ECB` in a token);
-//! - HMAC: `HMAC-SHA256(material, "trent/import-fingerprint/v2")` (`C_Sign`);
+//! - HMAC: HMAC of `"trent/import-fingerprint/v2"` with the spec's hash (`C_Sign`);
 //! - RSA and ECC: the SubjectPublicKeyInfo, which determines the private key.
 //!
 //! Unkeyed, it lets whoever holds it confirm a guess of the material, as a key check value
@@ -67,8 +67,8 @@ pub(crate) fn soft_check(spec: KeySpec, secret: &[u8]) -> Result<Vec<u8>, HsmErr
         return Ok(check.to_vec());
     }
     match family(spec)? {
-        Family::Hmac(..) => {
-            let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
+        Family::Hmac(algorithm, _) => {
+            let key = hmac::Key::new(algorithm, secret);
             Ok(hmac::sign(&key, HMAC_CHECK_MESSAGE).as_ref().to_vec())
         }
         _ => asymmetric::load(spec, secret)?.public_key_der(spec),

@@ -6,12 +6,17 @@
 //! the token tells. A token need not record an unwrapped secret's length (SoftHSM2 leaves
 //! `CKA_VALUE_LEN` 0), so it is found by wrapping the secret under a key the token derived:
 //! RFC 3394 succeeds only for a multiple of 8 bytes, and then tells the length exactly;
-//! otherwise RFC 5649 tells it to within the 7 bytes below a multiple of 8. A length the
-//! spec's bounds cannot judge from that answers [`HsmError::Pkcs11Lacks`], naming the lengths
-//! that import; every other wrong length is [`HsmError::IncorrectKeyMaterial`], as under the
-//! soft backend. Nothing here reads a secret value: the check values come from `C_Encrypt`
+//! otherwise RFC 5649 tells it to within the 7 bytes below a multiple of 8 (SoftHSM2 before
+//! 2.7 pads a secret with zeros to a multiple of 8 before either, so only that multiple).
+//! SYMMETRIC_DEFAULT material is told exactly by the token also using it as an AES key; an
+//! HMAC key is refused ([`HsmError::IncorrectKeyMaterial`], as under the soft backend) when
+//! no length the token's answer allows is within its spec's bounds, or when the token refuses
+//! to MAC with it as shorter than its hash (SoftHSM2 does: its minimum is the spec's); on a
+//! token that does neither, one up to 7 bytes short of the minimum passes, and MACs exactly
+//! as that key padded with zeros to the minimum does (HMAC pads keys to its block). Nothing here reads a secret value: the check values come from `C_Encrypt`
 //! (a key check value) and `C_Sign` (an HMAC), and an RSA key's from its public parts.
 
+use cryptoki::error::{Error, RvError};
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{KeyType, ObjectHandle};
 use cryptoki::session::Session;
@@ -176,24 +181,36 @@ impl Pkcs11Hsm {
         let len = self.secret_length(session, measure, secret.handle)?;
         let bounds = trent_model::hmac_import_lengths(spec).ok_or(HsmError::Spec(spec.as_str()))?;
         let (min, max) = (*bounds.start(), *bounds.end());
+        // Refused here when no length the token's answer allows is within the bounds. A key
+        // up to 7 bytes under the minimum passes this, to be refused by a token that refuses
+        // HMAC keys shorter than their hash (below); on one that does not, it MACs exactly as
+        // that key padded with zeros to the minimum would (HMAC pads keys to its block).
         if len.high < min || len.low > max {
             return Err(HsmError::IncorrectKeyMaterial(format!(
                 "{spec} key material must be {min} to {max} bytes long; this is {len}"
             )));
         }
-        if len.low < min || len.high > max {
-            return Err(cannot_measure(spec, len, min));
-        }
-        let mac = |key: ObjectHandle, mechanism: &Mechanism<'_>, message: &[u8]| {
+        let (mechanism, _) = hmac_mechanism(algorithm);
+        let mac = |key: ObjectHandle, message: &[u8]| {
             session
-                .sign(mechanism, key, message)
+                .sign(&mechanism, key, message)
                 .map_err(|e| fail("computing imported material's check value", e))
         };
-        let check = mac(
-            secret.handle,
-            &Mechanism::Sha256Hmac,
-            fingerprint::HMAC_CHECK_MESSAGE,
-        )?;
+        // A token may refuse a key shorter than its hash (SoftHSM2 does): the one length
+        // check it makes exactly.
+        let check = match session.sign(&mechanism, secret.handle, fingerprint::HMAC_CHECK_MESSAGE) {
+            Ok(check) => check,
+            Err(Error::Pkcs11(RvError::KeySizeRange, _)) => {
+                let short = Length {
+                    high: min - 1,
+                    ..len
+                };
+                return Err(HsmError::IncorrectKeyMaterial(format!(
+                    "{spec} key material must be {min} to {max} bytes long; this is {short}"
+                )));
+            }
+            Err(e) => return Err(fail("computing imported material's check value", e)),
+        };
         let blob = self.seal_key(session, key_id, version, spec, secret.handle, &[])?;
         // The stored key must MAC as the imported one does: a token that pads a key with
         // zeros when it wraps it (SoftHSM2 before 2.7) changes a key longer than its hash's
@@ -211,10 +228,7 @@ impl Pkcs11Hsm {
             )
             .map_err(|e| fail("unwrapping imported material again", e))?;
         let stored = Temp::new(session, stored);
-        let (mechanism, _) = hmac_mechanism(algorithm);
-        if mac(secret.handle, &mechanism, SELF_TEST_MESSAGE)?
-            != mac(stored.handle, &mechanism, SELF_TEST_MESSAGE)?
-        {
+        if mac(secret.handle, SELF_TEST_MESSAGE)? != mac(stored.handle, SELF_TEST_MESSAGE)? {
             return Err(HsmError::Pkcs11Lacks {
                 what: format!("importing {spec} key material of {len}"),
                 reason: "the token's RFC 5649 wrap appends zeros to a key up to a multiple of 8 \
@@ -260,18 +274,6 @@ impl Pkcs11Hsm {
                 ))
             })?;
         Ok(spki)
-    }
-}
-
-/// A key of `len` the token cannot place on either side of `spec`'s minimum `min`.
-fn cannot_measure(spec: KeySpec, len: Length, min: usize) -> HsmError {
-    HsmError::Pkcs11Lacks {
-        what: format!("importing {spec} key material of {len}"),
-        reason: format!(
-            "the token tells an unwrapped key's length only to within 8 bytes, and {spec} \
-             needs at least {min}; import a key of at least {} bytes",
-            min.div_ceil(8) * 8
-        ),
     }
 }
 

@@ -1,8 +1,8 @@
 //! Proof that key material stays in the token: trentd runs with OpenSC's pkcs11-spy (Debian
 //! `opensc-pkcs11`) as its PKCS#11 module, which passes every call on to SoftHSM2 and logs
 //! it with its arguments and results. After a workload that uses every kind of key the token
-//! serves (symmetric, HMAC, ECDSA, ECDH, RSA signing and decryption, data key pairs) and the
-//! audit trail's signed digests, the log must show no call that hands key bytes to trentd: no
+//! serves (symmetric, HMAC, ECDSA, ECDH, RSA signing and decryption, data key pairs, imported
+//! symmetric and HMAC material) and the audit trail's signed digests, the log must show no call that hands key bytes to trentd: no
 //! `C_GetAttributeValue` answering a secret or private attribute, no `C_WrapKey` under a key
 //! trentd could read and no `C_Decrypt` with one, and no key object created from bytes. Every
 //! key appears as a handle. Two outputs are plaintext by design and allowed by name: an ECDH
@@ -16,6 +16,8 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
 use serde_json::{json, Value};
 
 use super::{Ceremony, MODULE};
@@ -151,9 +153,70 @@ async fn workload(node: &TestNode) {
                "EncryptionAlgorithm": "RSAES_OAEP_SHA_1"}),
     )
     .await;
+    // Imported material (BYOK): the token unwraps it, trentd sees only wrapped bytes.
+    for (spec, usage, algorithm) in [
+        ("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT", "RSAES_OAEP_SHA_1"),
+        ("HMAC_256", "GENERATE_VERIFY_MAC", "RSA_AES_KEY_WRAP_SHA_1"),
+    ] {
+        let made = kms(
+            "CreateKey",
+            json!({"KeySpec": spec, "KeyUsage": usage, "Origin": "EXTERNAL"}),
+        )
+        .await;
+        let id = made["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
+        let params = kms(
+            "GetParametersForImport",
+            json!({"KeyId": id, "WrappingAlgorithm": algorithm, "WrappingKeySpec": "RSA_2048"}),
+        )
+        .await;
+        let public = b64(params["PublicKey"].as_str().unwrap());
+        let encrypted = wrap_for_import(&public, &[0x5a; 32], algorithm != "RSAES_OAEP_SHA_1");
+        kms(
+            "ImportKeyMaterial",
+            json!({"KeyId": id, "ImportToken": params["ImportToken"],
+                   "EncryptedKeyMaterial": B64.encode(encrypted),
+                   "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"}),
+        )
+        .await;
+    }
     // The audit trail's digests are signed with the token's audit key.
     let dir = tempfile::tempdir().unwrap();
     audit_cli(&node.api(), &["export", dir.path().to_str().unwrap()]).unwrap();
+}
+
+fn b64(text: &str) -> Vec<u8> {
+    B64.decode(text).unwrap()
+}
+
+/// `material` wrapped as a client wraps it for import under the wrapping key `public`
+/// (SubjectPublicKeyInfo): RSA-OAEP with SHA-1, alone or (`key_wrap`) of an AES key that
+/// wraps the material with RFC 5649.
+fn wrap_for_import(public: &[u8], material: &[u8], key_wrap: bool) -> Vec<u8> {
+    use aws_lc_rs::key_wrap::{AesKek, KeyWrapPadded, AES_256};
+    use aws_lc_rs::rsa::{OaepPublicEncryptingKey, PublicEncryptingKey, OAEP_SHA1_MGF1SHA1};
+    let key = PublicEncryptingKey::from_der(public).unwrap();
+    let key = OaepPublicEncryptingKey::new(key).unwrap();
+    let oaep = |plain: &[u8]| {
+        let mut out = vec![0u8; key.ciphertext_size()];
+        let n = key
+            .encrypt(&OAEP_SHA1_MGF1SHA1, plain, &mut out, None)
+            .unwrap()
+            .len();
+        out.truncate(n);
+        out
+    };
+    if !key_wrap {
+        return oaep(material);
+    }
+    let aes = [0x3c; 32];
+    let mut wrapped = vec![0u8; material.len() + 16];
+    let n = AesKek::new(&AES_256, &aes)
+        .unwrap()
+        .wrap_with_padding(material, &mut wrapped)
+        .unwrap()
+        .len();
+    wrapped.truncate(n);
+    [oaep(&aes), wrapped].concat()
 }
 
 /// One logged call: its function name and the text of its block (arguments and results).
