@@ -4,7 +4,9 @@
 //! The one object whose value trent reads: the AWS API answers the raw shared secret to the
 //! caller (DeriveSharedSecret's `SharedSecret`), so the token derives it as a generic secret
 //! that is extractable and not sensitive ([`shared_secret_template`]), trent reads its
-//! `CKA_VALUE` and destroys it at once (a [`Temp`]), whatever happens; nothing else uses it.
+//! `CKA_VALUE` and destroys it at once (a [`Temp`]), whatever happens; the only other use is
+//! an imported ECC key's agreement with its curve's generator (`imported_ec.rs`), whose value
+//! is the x-coordinate of the key's public point.
 //!
 //! Guarantees: the soft backend's answers for the same key pair and peer: the same secret
 //! (the x-coordinate, as long as a field element, leading zeros kept), and the same refusals.
@@ -77,7 +79,7 @@ fn shared_secret_template(len: usize) -> Vec<Attribute> {
 }
 
 /// `C_DeriveKey(CKM_ECDH1_DERIVE, CKD_NULL, point)` with `private`, read and destroyed.
-fn derive(
+pub(super) fn derive(
     session: &Session,
     private: ObjectHandle,
     point: &[u8],
@@ -95,7 +97,7 @@ fn derive(
 }
 
 /// The uncompressed form of a SEC 1 point on the curve `nid` (public data), if it is one.
-fn uncompressed(nid: i32, sec1: &[u8], point_len: usize) -> Option<Vec<u8>> {
+pub(super) fn uncompressed(nid: i32, sec1: &[u8], point_len: usize) -> Option<Vec<u8>> {
     let mut out = vec![0u8; point_len];
     // SAFETY: the group is checked non-null and freed (a no-op for aws-lc's static groups);
     // the point is checked non-null, used only with its group, and freed; every buffer is
@@ -129,6 +131,35 @@ fn uncompressed(nid: i32, sec1: &[u8], point_len: usize) -> Option<Vec<u8>> {
             ),
         };
         aws_lc_sys::EC_POINT_free(point);
+        aws_lc_sys::EC_GROUP_free(group);
+        written
+    };
+    (written == point_len).then_some(out)
+}
+
+/// The generator of the curve `nid`, uncompressed (public data).
+pub(super) fn generator(nid: i32, point_len: usize) -> Option<Vec<u8>> {
+    let mut out = vec![0u8; point_len];
+    // SAFETY: the group is checked non-null and freed (a no-op for aws-lc's static groups);
+    // its generator is borrowed from it and not used after; the buffer is passed with its
+    // own length; no BN_CTX is needed (null is allowed).
+    let written = unsafe {
+        let group = aws_lc_sys::EC_GROUP_new_by_curve_name(nid);
+        if group.is_null() {
+            return None;
+        }
+        let generator = aws_lc_sys::EC_GROUP_get0_generator(group);
+        let written = match generator.is_null() {
+            true => 0,
+            false => aws_lc_sys::EC_POINT_point2oct(
+                group,
+                generator,
+                POINT_CONVERSION_UNCOMPRESSED,
+                out.as_mut_ptr(),
+                out.len(),
+                std::ptr::null_mut(),
+            ),
+        };
         aws_lc_sys::EC_GROUP_free(group);
         written
     };

@@ -15,10 +15,9 @@
 //! backend fingerprints it ([`crate::fingerprint`]). Every object is destroyed before the
 //! call returns.
 //!
-//! Served: SYMMETRIC_DEFAULT, HMAC and RSA material, with the hashes the token's
-//! `CKM_RSA_PKCS_OAEP` takes (SoftHSM2 2.6: SHA-1 only; the SHA-256 algorithms are refused by
-//! name, [`HsmError::Pkcs11Lacks`]). ECC material answers [`HsmError::Pkcs11Unsupported`]: a
-//! token keeps no public point with a private key it unwraps, and GetPublicKey needs one.
+//! Served: SYMMETRIC_DEFAULT, HMAC, RSA and ECC material (`imported.rs`, `imported_ec.rs`),
+//! with the hashes the token's `CKM_RSA_PKCS_OAEP` takes (SoftHSM2 2.6: SHA-1 only; the
+//! SHA-256 algorithms are refused by name, [`HsmError::Pkcs11Lacks`]).
 //!
 //! Token: `[2][payload][tag 32]`, payload as the soft backend's (`crate::import`) with the
 //! wrapped private key in place of its PKCS#8, tag the domain MAC of everything before it.
@@ -32,6 +31,7 @@ use trent_model::{
 
 use super::families::{oaep_mechanism, Kind};
 use super::imported::ImportedRsa;
+use super::imported_ec;
 use super::objects::{self, blocks, derived_aes_template, ecb_derive, Temp, Uses};
 use super::ops::refused_input;
 use super::token::fail;
@@ -130,11 +130,9 @@ impl Pkcs11Hsm {
             KeySpec::SymmetricDefault => None,
             _ => Some(self.families.check(spec)?),
         };
-        if matches!(kind, Some(Kind::Ec(_) | Kind::Ed25519)) {
-            return Err(HsmError::Pkcs11Unsupported(
-                "importing ECC key material (a token keeps no public point with an unwrapped \
-                 private key)",
-            ));
+        if matches!(kind, Some(Kind::Ed25519)) {
+            // No AWS key spec imports Ed25519 material; kept apart should one come.
+            return Err(HsmError::ImportUnsupported(spec.as_str()));
         }
         let oaep = self.import_oaep(facts.algorithm)?;
         let modulus_len = self.wrapping_bits(facts.wrapping_spec)? / 8;
@@ -169,12 +167,20 @@ impl Pkcs11Hsm {
             }
             Some(Kind::Rsa(size)) => {
                 let target = ImportedRsa { spec, bits: size };
-                let key = self.unwrap_user_rsa(&session, &user, target)?;
+                let key = self.unwrap_user_private(&session, &user, target.template())?;
+                let key = key.map_err(|_| target.incorrect())?;
                 let public = self.check_imported_rsa(&session, &key, target)?;
                 let blob = self.seal_key(&session, key_id, version, spec, key.handle, &public)?;
                 (blob, public)
             }
-            Some(Kind::Ec(_) | Kind::Ed25519) => unreachable!("refused above"),
+            Some(Kind::Ec(curve)) => {
+                let key = self.unwrap_user_private(&session, &user, imported_ec::template())?;
+                let key = key.map_err(|_| imported_ec::incorrect(spec))?;
+                let public = self.imported_ec_public(&session, &key, spec, curve)?;
+                let blob = self.seal_key(&session, key_id, version, spec, key.handle, &public)?;
+                (blob, public)
+            }
+            Some(Kind::Ed25519) => unreachable!("refused above"),
         };
         Ok(ImportedMaterial {
             blob,
@@ -252,27 +258,28 @@ impl Pkcs11Hsm {
         derive(k1.handle, blocks(b'I', 3, &token_id[14..]), wrap)
     }
 
-    /// The user's RSA private key, extractable for its one wrap and able to sign its test.
-    /// Material that unwraps but is no RSA private key is incorrect, not a failed unwrap.
-    fn unwrap_user_rsa<'s>(
+    /// The user's private key, as an object of `template` (extractable for its one wrap):
+    /// `Ok(Err(()))` if the material unwraps but is no key of that type, which is incorrect
+    /// material, not a failed unwrap.
+    fn unwrap_user_private<'s>(
         &self,
         session: &'s Session,
         user: &UserWrapping<'_>,
-        target: ImportedRsa,
-    ) -> Result<Temp<'s>, HsmError> {
+        template: Vec<Attribute>,
+    ) -> Result<Result<Temp<'s>, ()>, HsmError> {
         // First as bytes, which only the RFC 5649 integrity check can refuse.
         let plain = objects::secret_key(KeyType::GENERIC_SECRET, false, false, Uses::default());
         drop(
             self.unwrap_user(session, user, &plain)
                 .map_err(|e| e.unwrap_or(HsmError::ImportUnwrap))?,
         );
-        let sign = Uses {
-            sign: true,
-            ..Uses::default()
-        };
-        let template = objects::private_key_template(KeyType::RSA, true, sign);
-        self.unwrap_user(session, user, &template)
-            .map_err(|e| refused_as(session, e, target.incorrect()))
+        match self.unwrap_user(session, user, &template) {
+            Ok(key) => Ok(Ok(key)),
+            Err(e) => match refused_as(session, e, HsmError::ImportUnwrap) {
+                HsmError::ImportUnwrap => Ok(Err(())),
+                failed => Err(failed),
+            },
+        }
     }
 
     /// `encrypted` unwrapped into an object of `template`: RSA-OAEP under the wrapping key

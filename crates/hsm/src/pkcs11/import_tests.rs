@@ -192,6 +192,95 @@ fn hmac_and_rsa_material_import_and_work_as_under_the_soft_backend() {
 }
 
 #[test]
+fn ecc_material_imports_with_its_public_key_found_in_the_token() {
+    let (_token, hsm, soft) = token_and_soft();
+    let curves = [
+        (
+            KeySpec::EccNistP256,
+            &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+            RsaesOaepSha1,
+        ),
+        (
+            KeySpec::EccNistP384,
+            &signature::ECDSA_P384_SHA384_ASN1_SIGNING,
+            RsaAesKeyWrapSha1,
+        ),
+        (
+            KeySpec::EccNistP521,
+            &signature::ECDSA_P521_SHA512_ASN1_SIGNING,
+            RsaAesKeyWrapSha1,
+        ),
+        (
+            KeySpec::EccSecgP256k1,
+            &signature::ECDSA_P256K1_SHA256_ASN1_SIGNING,
+            RsaesOaepSha1,
+        ),
+    ];
+    let before = hsm.all_objects().len();
+    for (spec, signing, algorithm) in curves {
+        // Keys until both parities of the public point's y were found (each 1/2 a key).
+        let mut parities = [false; 2];
+        for tried in 0.. {
+            if parities == [true, true] {
+                break;
+            }
+            assert!(tried < 40, "{spec}: one parity of y in {tried} keys");
+            let key = key_id();
+            let pair = EcdsaKeyPair::generate(signing).unwrap();
+            let pkcs8 = pair.to_pkcs8v1().unwrap();
+            let p = params(&hsm, key, algorithm);
+            let imported = hsm
+                .import_material(&p.token, &wrap(&p, pkcs8.as_ref()), key, 1, spec)
+                .unwrap();
+            let blob = at(key, &imported.blob);
+            let expected = pair.public_key().as_der().unwrap();
+            parities[(expected.as_ref().last().unwrap() & 1) as usize] = true;
+            assert_eq!(
+                hsm.public_key(blob, spec).unwrap(),
+                expected.as_ref(),
+                "{spec}"
+            );
+            let ps = params(&soft, key, RsaAesKeyWrapSha256);
+            let by_soft = soft
+                .import_material(&ps.token, &wrap(&ps, pkcs8.as_ref()), key, 1, spec)
+                .unwrap();
+            assert_eq!(imported.fingerprint, by_soft.fingerprint, "{spec}");
+            let algorithm = match spec {
+                KeySpec::EccNistP384 => SigningAlgorithm::EcdsaSha384,
+                KeySpec::EccNistP521 => SigningAlgorithm::EcdsaSha512,
+                _ => SigningAlgorithm::EcdsaSha256,
+            };
+            let signed = hsm.sign(blob, spec, algorithm, MessageType::Raw, b"signed");
+            let by_soft = at(key, &by_soft.blob);
+            let verified = soft.verify(
+                by_soft,
+                spec,
+                algorithm,
+                MessageType::Raw,
+                b"signed",
+                &signed.unwrap(),
+            );
+            assert!(verified.unwrap(), "{spec}");
+            hsm.forget_key(key);
+        }
+    }
+    assert_eq!(hsm.all_objects().len(), before);
+    // Material on another curve is refused naming it, as under the soft backend.
+    let key = key_id();
+    let p = params(&hsm, key, RsaAesKeyWrapSha1);
+    let p384 = EcdsaKeyPair::generate(&signature::ECDSA_P384_SHA384_ASN1_SIGNING).unwrap();
+    let p384 = wrap(&p, p384.to_pkcs8v1().unwrap().as_ref());
+    let e = error_of(hsm.import_material(&p.token, &p384, key, 1, KeySpec::EccNistP256));
+    assert!(e.contains("this is ECC_NIST_P384 key material"), "{e}");
+    let rsa = wrap(&p, &rsa_pkcs8(rsa::KeySize::Rsa2048));
+    let e = error_of(hsm.import_material(&p.token, &rsa, key, 1, KeySpec::EccNistP256));
+    assert!(
+        e.contains("elliptic curve private key in PKCS#8 form"),
+        "{e}"
+    );
+}
+
+#[test]
 fn what_the_token_cannot_import_is_refused_by_name() {
     let (_token, hsm, _) = token_and_soft();
     let key = key_id();
@@ -205,18 +294,7 @@ fn what_the_token_cannot_import_is_refused_by_name() {
     }
     let e = error_of(hsm.import_parameters(key, RsaesOaepSha1, WrappingKeySpec::Sm2, VALID_TO));
     assert!(e.contains("SM2"), "{e}");
-    // ECC material: the token keeps no public point with an unwrapped private key.
     let p = params(&hsm, key, RsaAesKeyWrapSha1);
-    let ec = EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_ASN1_SIGNING).unwrap();
-    let ec = ec.to_pkcs8v1().unwrap();
-    let e = error_of(hsm.import_material(
-        &p.token,
-        &wrap(&p, ec.as_ref()),
-        key,
-        1,
-        KeySpec::EccNistP256,
-    ));
-    assert!(e.contains("importing ECC key material"), "{e}");
     // An HMAC-SHA256 key over 64 bytes and not a multiple of 8: SoftHSM2 2.6 would pad it.
     let e =
         error_of(hsm.import_material(&p.token, &wrap(&p, &random(70)), key, 1, KeySpec::Hmac256));

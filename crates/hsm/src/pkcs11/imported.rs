@@ -18,7 +18,7 @@
 
 use cryptoki::error::{Error, RvError};
 use cryptoki::mechanism::Mechanism;
-use cryptoki::object::{KeyType, ObjectHandle};
+use cryptoki::object::{Attribute, KeyType, ObjectHandle};
 use cryptoki::session::Session;
 use trent_model::{KeyId, KeySpec, MacAlgorithm};
 
@@ -41,6 +41,16 @@ pub(super) struct ImportedRsa {
 }
 
 impl ImportedRsa {
+    /// The object an RSA private key is unwrapped into: extractable for its one wrap, able
+    /// to sign its self-test.
+    pub(super) fn template(self) -> Vec<Attribute> {
+        let sign = Uses {
+            sign: true,
+            ..Uses::default()
+        };
+        objects::private_key_template(KeyType::RSA, true, sign)
+    }
+
     pub(super) fn incorrect(self) -> HsmError {
         HsmError::IncorrectKeyMaterial(format!(
             "{} key material must be an RSA private key in PKCS#8 form",

@@ -15,10 +15,9 @@
 //! backend's results (`sign.rs`). The one object whose value trent reads is an ECDH shared
 //! secret, which DeriveSharedSecret answers by design; it is destroyed once read. Data key
 //! pairs are generated in the token and their private key leaves it once, as the PKCS#8
-//! GenerateDataKeyPair answers (`pairs.rs`). Imported SYMMETRIC_DEFAULT, HMAC and RSA material
-//! is unwrapped by the token and wrapped out as generated material (`import.rs`). ML-DSA,
-//! ML-KEM and ECC imports answer [`HsmError::Pkcs11Unsupported`]: nothing falls back to
-//! software. A token that lacks a mechanism the symmetric keys or the domain key need is
+//! GenerateDataKeyPair answers (`pairs.rs`). Imported SYMMETRIC_DEFAULT, HMAC, RSA and ECC
+//! material is unwrapped by the token and wrapped out as generated material (`import.rs`).
+//! ML-DSA and ML-KEM answer [`HsmError::Pkcs11Unsupported`]: nothing falls back to software. A token that lacks a mechanism the symmetric keys or the domain key need is
 //! refused at [`Pkcs11Hsm::open`], naming it; one that lacks what a spec or algorithm needs
 //! serves the rest and refuses that one by name ([`HsmError::Pkcs11Lacks`], `families.rs`).
 //!
@@ -56,6 +55,7 @@ mod import;
 #[cfg(test)]
 mod import_tests;
 mod imported;
+mod imported_ec;
 mod keys;
 #[cfg(test)]
 mod keys_tests;

@@ -10,8 +10,7 @@ imported material (NEW_KEY_MATERIAL, RotateKeyOnDemand), each version checked lo
 Environment: TRENT_ENDPOINTS (the leader first, then a follower), TRENT_REGION, the root
 credentials as AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY. TRENT_IMPORT_ON_TOKEN=1 when the cluster
 runs on SoftHSM2 2.6 tokens: every SHA-256 wrapping algorithm is replaced by its SHA-1 one
-(the token's OAEP takes SHA-1 only) and the SHA-256 ones and ECC material must be refused by
-name. Every case runs; the script exits 1 if
+(the token's OAEP takes SHA-1 only), and the SHA-256 ones must be refused by name. Every case runs; the script exits 1 if
 any failed; the last line on success is "all import cases passed".
 """
 
@@ -160,20 +159,6 @@ def asymmetric_keys():
              ("RSA_2048", None, "RSA_AES_KEY_WRAP_SHA_1", wrap_with_cryptography, "RSASSA_PSS_SHA_256"),
              ("RSA_3072", None, "RSA_AES_KEY_WRAP_SHA_256", wrap_with_openssl, "RSASSA_PKCS1_V1_5_SHA_384")]
     for spec, curve, algorithm, wrap, signing in cases:
-        if ON_TOKEN and curve:
-            with case(f"{spec} private key on a PKCS#11 token: refused by name"):
-                key = new_external(KeySpec=spec, KeyUsage="SIGN_VERIFY")
-                private = ec.generate_private_key(curve())
-                pkcs8 = private.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                                              serialization.NoEncryption())
-                try:
-                    import_material(key["KeyId"], pkcs8, algorithm, "RSA_2048", wrap)
-                    raise AssertionError("ECC material was imported into the token")
-                except ClientError as e:
-                    err = e.response["Error"]
-                    assert err["Code"] == "UnsupportedOperationException", err
-                    assert "importing ECC key material" in err["Message"], err
-            continue
         with case(f"{spec} private key, {algorithm}, wrapped by {wrap.__name__}: signatures verify locally"):
             private = (ec.generate_private_key(curve()) if curve else
                        rsa.generate_private_key(public_exponent=65537, key_size=int(spec[4:])))

@@ -1,6 +1,6 @@
 //! Every client through a 3-node cluster on PKCS#11 tokens: the whole interop suite (boto3,
 //! the AWS CLI, the AWS Encryption SDK), the key-type script's signing, RSA encryption, HMAC,
-//! ECDH and data key pair sections, and the import script (symmetric, HMAC and RSA material
+//! ECDH and data key pair sections, and the import script (symmetric, HMAC, RSA and ECC material
 //! imported into the tokens, rotated, deleted and imported again), with what SoftHSM2 cannot
 //! serve and what the PKCS#11 backend does not offer yet refused by name; then a failover, after
 //! which another token opens what the first leader's sealed and the audit trail, signed in

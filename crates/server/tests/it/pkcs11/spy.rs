@@ -2,12 +2,13 @@
 //! `opensc-pkcs11`) as its PKCS#11 module, which passes every call on to SoftHSM2 and logs
 //! it with its arguments and results. After a workload that uses every kind of key the token
 //! serves (symmetric, HMAC, ECDSA, ECDH, RSA signing and decryption, data key pairs, imported
-//! symmetric and HMAC material) and the audit trail's signed digests, the log must show no call that hands key bytes to trentd: no
+//! symmetric, HMAC and ECC material) and the audit trail's signed digests, the log must show no call that hands key bytes to trentd: no
 //! `C_GetAttributeValue` answering a secret or private attribute, no `C_WrapKey` under a key
 //! trentd could read and no `C_Decrypt` with one, and no key object created from bytes. Every
 //! key appears as a handle. Two outputs are plaintext by design and allowed by name: an ECDH
-//! secret (DeriveSharedSecret answers it) and a data key pair's private key (GenerateDataKeyPair
-//! answers it), wrapped under a transport key made from the token's random bytes just drawn.
+//! secret (DeriveSharedSecret answers it; an imported ECC key's agreement with its curve's
+//! generator, the x of its public point, is one too) and a data key pair's private key
+//! (GenerateDataKeyPair answers it), wrapped under a transport key made from the token's random bytes just drawn.
 //! The node checks its token only every ten minutes here, so calls never interleave in the
 //! log; a block that is not one whole call fails the test.
 //!
@@ -154,9 +155,25 @@ async fn workload(node: &TestNode) {
     )
     .await;
     // Imported material (BYOK): the token unwraps it, trentd sees only wrapped bytes.
-    for (spec, usage, algorithm) in [
-        ("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT", "RSAES_OAEP_SHA_1"),
-        ("HMAC_256", "GENERATE_VERIFY_MAC", "RSA_AES_KEY_WRAP_SHA_1"),
+    let ec = aws_lc_rs::signature::EcdsaKeyPair::generate(
+        &aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+    )
+    .unwrap();
+    let ec = ec.to_pkcs8v1().unwrap().as_ref().to_vec();
+    for (spec, usage, algorithm, material) in [
+        (
+            "SYMMETRIC_DEFAULT",
+            "ENCRYPT_DECRYPT",
+            "RSAES_OAEP_SHA_1",
+            vec![0x5a; 32],
+        ),
+        (
+            "HMAC_256",
+            "GENERATE_VERIFY_MAC",
+            "RSA_AES_KEY_WRAP_SHA_1",
+            vec![0x5a; 32],
+        ),
+        ("ECC_NIST_P256", "SIGN_VERIFY", "RSA_AES_KEY_WRAP_SHA_1", ec),
     ] {
         let made = kms(
             "CreateKey",
@@ -170,7 +187,7 @@ async fn workload(node: &TestNode) {
         )
         .await;
         let public = b64(params["PublicKey"].as_str().unwrap());
-        let encrypted = wrap_for_import(&public, &[0x5a; 32], algorithm != "RSAES_OAEP_SHA_1");
+        let encrypted = wrap_for_import(&public, &material, algorithm != "RSAES_OAEP_SHA_1");
         kms(
             "ImportKeyMaterial",
             json!({"KeyId": id, "ImportToken": params["ImportToken"],
