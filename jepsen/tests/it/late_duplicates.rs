@@ -10,6 +10,8 @@ use crate::*;
 /// A quarter of forwarded requests arrive again a second later. No nemesis: the interval is
 /// longer than the run, so only the duplicates disturb it.
 const LATE_COPIES: &str = "forward-late-duplicate=25%return(1000)";
+/// Runs a test that must see the injected bug makes at most.
+const RUNS: usize = 3;
 
 fn run_with(failpoints: &str) -> Run {
     run_three_nodes(&[
@@ -70,19 +72,29 @@ fn audit_saw_a_late_write(out: &std::path::Path) -> bool {
         .any(|a| a.starts_with("two events of request id") && a.contains("disagree"))
 }
 
+/// The bug shows only when a late copy of a refused write lands while the workload still
+/// runs, which a loaded machine may not bring about in one run: up to [`RUNS`] runs, the
+/// first that catches it passes. Correct code never is caught, so this still fails on it.
 #[test]
 fn late_duplicates_of_unrecorded_refusals_are_caught() {
-    let run = run_with(&format!("{LATE_COPIES};refusals-unrecorded=return"));
-    let invalid = invalid_checkers(&run.out);
-    assert_eq!(run.code, 1, "the harness must fail this run: {invalid:?}");
-    // A late write shows in the state only when a later read observes it before another
-    // write covers it; the audit trail records it whenever it applies. Either catches it.
-    let state_checker = invalid
-        .iter()
-        .any(|c| ["key-state", "alias", "use-after-disable"].contains(&c.as_str()));
-    assert!(
-        state_checker || audit_saw_a_late_write(&run.out),
-        "no checker flagged the late writes: {invalid:?}; audit-trail: {:?}",
-        anomalies_of(&run.out, "audit-trail")
-    );
+    let mut missed = vec![];
+    for _ in 0..RUNS {
+        let run = run_with(&format!("{LATE_COPIES};refusals-unrecorded=return"));
+        let invalid = invalid_checkers(&run.out);
+        // A late write shows in the state only when a later read observes it before another
+        // write covers it; the audit trail records it whenever it applies. Either catches it.
+        let state_checker = invalid
+            .iter()
+            .any(|c| ["key-state", "alias", "use-after-disable"].contains(&c.as_str()));
+        if run.code == 1 && (state_checker || audit_saw_a_late_write(&run.out)) {
+            return;
+        }
+        missed.push(format!(
+            "exit {}, not valid: {invalid:?}, audit-trail: {:?} ({})",
+            run.code,
+            anomalies_of(&run.out, "audit-trail"),
+            run.out.display()
+        ));
+    }
+    panic!("no checker flagged the late writes in {RUNS} runs: {missed:#?}");
 }
