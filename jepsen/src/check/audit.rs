@@ -43,22 +43,26 @@ pub fn check_audit(ops: &[Completed], events: Result<Vec<Event>, String>) -> Ver
         }
     };
     let mut anomalies = Vec::new();
-    let mut by_request: HashMap<&str, &Event> = HashMap::new();
+    // Every event of a request id, in trail order: more than one when it was served twice.
+    let mut by_request: HashMap<&str, Vec<&Event>> = HashMap::new();
     let mut copies = 0usize;
     for event in &events {
-        match by_request.get(event.request_id.as_str()) {
-            None => {
-                by_request.insert(&event.request_id, event);
-            }
+        let served = by_request.entry(event.request_id.as_str()).or_default();
+        let Some(&first) = served.first() else {
+            served.push(event);
+            continue;
+        };
+        match first {
             // A read served twice runs twice, against the state of each time; a write
             // served twice replays its first answer.
-            Some(first)
+            first
                 if first.event_name == event.event_name
                     && (first.error_code == event.error_code || event.read_only) =>
             {
                 copies += 1;
+                served.push(event);
             }
-            Some(first) => anomalies.push(format!(
+            first => anomalies.push(format!(
                 "two events of request id {} disagree: {} {:?} and {} {:?}",
                 event.request_id,
                 first.event_name,
@@ -73,21 +77,28 @@ pub fn check_audit(ops: &[Completed], events: Result<Vec<Event>, String>) -> Ver
         let Some(id) = op.request_id.as_deref() else {
             continue;
         };
-        let event = by_request.get(id);
-        match (op.kind, event) {
-            (Kind::Ok, None) => anomalies.push(format!("no event for {}", fmt_op(op))),
-            (Kind::Ok, Some(event)) => {
+        let served = by_request.get(id).map(Vec::as_slice).unwrap_or_default();
+        match (op.kind, served) {
+            (Kind::Ok, []) => anomalies.push(format!("no event for {}", fmt_op(op))),
+            // The answer is one serving's: a read served twice (a late duplicate of a
+            // forwarded request) may have been refused once and answered by the other.
+            (Kind::Ok, [first, ..]) => {
                 matched += 1;
-                if let Some(why) = mismatch(op, event) {
+                if served.iter().all(|event| mismatch(op, event).is_some()) {
+                    let why = mismatch(op, first).unwrap_or_default();
                     anomalies.push(format!("the event of {} {why}", fmt_op(op)));
                 }
             }
-            (Kind::Fail, Some(event)) if event.error_code.is_none() => anomalies.push(format!(
-                "{} took no effect, yet its event {} says it succeeded",
-                fmt_op(op),
-                event.event_id
-            )),
-            (Kind::Info, None) => unmatched_info += 1,
+            (Kind::Fail, served) => {
+                if let Some(event) = served.iter().find(|e| e.error_code.is_none()) {
+                    anomalies.push(format!(
+                        "{} took no effect, yet its event {} says it succeeded",
+                        fmt_op(op),
+                        event.event_id
+                    ));
+                }
+            }
+            (Kind::Info, []) => unmatched_info += 1,
             _ => {}
         }
     }
@@ -271,6 +282,39 @@ mod tests {
             let verdict = check_audit(&[ok.clone(), refused.clone()], Ok(bad.clone()));
             assert_eq!(verdict.validity, Validity::Invalid, "{bad:?}");
         }
+    }
+
+    /// A read delivered to the leader twice (a forwarded request whose first answer was
+    /// lost) is served twice against two states: refused once (a grant not yet in effect),
+    /// then allowed; the caller got the second answer, which one of its events matches.
+    #[test]
+    fn an_answer_matches_any_serving_of_a_read_served_twice() {
+        let read = |error: Option<&str>| {
+            let name = operation_name(&Op::GranteeEncrypt {
+                key: KEY.into(),
+                result: None,
+            });
+            let mut e = event("r4", name, error);
+            e.read_only = true;
+            e
+        };
+        let answered = Completed {
+            op: Op::GranteeEncrypt {
+                key: KEY.into(),
+                result: Some(Ok(())),
+            },
+            ..disable(Kind::Ok, "r4", None)
+        };
+        let events = vec![read(Some("AccessDeniedException")), read(None)];
+        let verdict = check_audit(std::slice::from_ref(&answered), Ok(events));
+        assert_eq!(verdict.validity, Validity::Valid, "{:?}", verdict.anomalies);
+        // Neither serving is the answer: an anomaly.
+        let events = vec![
+            read(Some("AccessDeniedException")),
+            read(Some("KMSInvalidStateException")),
+        ];
+        let verdict = check_audit(&[answered], Ok(events));
+        assert_eq!(verdict.validity, Validity::Invalid);
     }
 
     #[test]
