@@ -41,7 +41,7 @@ struct TestArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "partition,kill,pause,clock,membership,netem,wipe,power-loss,disk-full,fsync-fail"
+        default_value = "partition,kill,pause,clock,membership,netem,wipe,power-loss,disk-full,fsync-fail,transfer-leader"
     )]
     nemesis: Vec<Fault>,
     /// Partition shapes to choose from (default: all that fit the node count).

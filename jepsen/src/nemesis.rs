@@ -2,7 +2,8 @@
 //! the nodes' namespaces), kill -9 and restart, SIGSTOP/SIGCONT, wall-clock skew and strobe
 //! (libfaketime), membership change (remove and re-add a node), slow links (tc netem), a
 //! wiped disk (`wipe.rs`: restart on an empty data dir, then the replace step), and the disk
-//! faults of `disk.rs` (power loss, a full disk, failing fsyncs).
+//! faults of `disk.rs` (power loss, a full disk, failing fsyncs), and a leader moved to another
+//! voter by the admin API's TransferLeadership.
 //! Every other clock fault moves the leader's clock ±40 days (a leap past any deletion
 //! window), so that the deletion-schedule workload can show no key is deleted early.
 //!
@@ -44,6 +45,7 @@ pub enum Fault {
     PowerLoss,
     DiskFull,
     FsyncFail,
+    TransferLeader,
 }
 
 impl Fault {
@@ -59,6 +61,7 @@ impl Fault {
             Fault::PowerLoss => "power-loss",
             Fault::DiskFull => "disk-full",
             Fault::FsyncFail => "fsync-fail",
+            Fault::TransferLeader => "transfer-leader",
         }
     }
 
@@ -89,6 +92,8 @@ enum Undo {
         victim: u64,
         eio_before: u64,
     },
+    /// Nothing to undo (the lead moved; it stays where it went).
+    Nothing,
 }
 
 pub struct Active {
@@ -138,6 +143,7 @@ impl Nemesis {
             Fault::PowerLoss => self.power_loss(&ids, leader).await,
             Fault::DiskFull => self.fill_disk(&ids, leader).await,
             Fault::FsyncFail => self.fail_fsyncs(&ids, leader).await,
+            Fault::TransferLeader => self.transfer_leader(&ids, leader).await,
         };
         self.recorder.nemesis(
             fault.name(),
@@ -184,6 +190,7 @@ impl Nemesis {
             Undo::Replace { victim, killed } => self.replace(victim, &killed).await?,
             Undo::FreeSpace(victim) => self.free_space(victim).await,
             Undo::FsyncHeals { victim, eio_before } => self.heal_fsyncs(victim, eio_before).await?,
+            Undo::Nothing => {}
         }
         self.recorder.nemesis(
             active.fault.name(),
@@ -320,6 +327,29 @@ impl Nemesis {
             majority_healthy: true,
             undo: Undo::ReAdd(victim),
         })
+    }
+
+    /// Moves the lead to another voter under load, as an operator does before maintenance
+    /// (the admin API's TransferLeadership, etcd's `move-leader`): the leader hands over and
+    /// the target answers once it leads, or 503 if it has not within 5 s. A majority stays
+    /// healthy throughout; the brief handover is what the checkers see.
+    async fn transfer_leader(&self, ids: &[u64], leader: Option<u64>) -> Active {
+        let candidates: Vec<u64> = ids.iter().copied().filter(|&i| Some(i) != leader).collect();
+        let target = *candidates
+            .choose(&mut rand::thread_rng())
+            .expect("a voter besides the leader");
+        let outcome = self
+            .clients
+            .admin("TransferLeadership", &json!({ "NodeId": target }))
+            .await;
+        let from = leader.map_or("an unknown leader".to_owned(), |l| format!("node {l}"));
+        Active {
+            fault: Fault::TransferLeader,
+            nodes: vec![target],
+            detail: format!("move the lead from {from} to node {target}: {}", describe(&outcome)),
+            majority_healthy: true,
+            undo: Undo::Nothing,
+        }
     }
 
     /// Adds `id` back as a voter; retries until the cluster confirms it (a node left out would

@@ -3,13 +3,13 @@
 use crate::*;
 
 #[test]
-fn a_short_run_under_partitions_kills_and_wipes_passes_every_checker() {
-    // Three faults of 6 s, each after 3 s of health, fit in 40 s whichever comes first.
+fn a_short_run_under_partitions_kills_wipes_and_leader_moves_passes_every_checker() {
+    // Four faults of 6 s, each after 3 s of health, fit in 45 s whichever comes first.
     let run = run_three_nodes(&[
         "--nemesis",
-        "partition,kill,wipe",
+        "partition,kill,wipe,transfer-leader",
         "--time-limit",
-        "40",
+        "45",
         "--interval",
         "3",
         "--fault-duration",
@@ -46,7 +46,7 @@ fn a_short_run_under_partitions_kills_and_wipes_passes_every_checker() {
         ],
     );
     // Every nemesis really acted, and every workload really ran.
-    assert_faults_started(out, &["partition", "kill", "wipe"]);
+    assert_faults_started(out, &["partition", "kill", "wipe", "transfer-leader"]);
     let ops = history_lines(out, "op");
     for f in [
         "key-write",
