@@ -346,7 +346,10 @@ impl Nemesis {
         Active {
             fault: Fault::TransferLeader,
             nodes: vec![target],
-            detail: format!("move the lead from {from} to node {target}: {}", describe(&outcome)),
+            detail: format!(
+                "move the lead from {from} to node {target}: {}",
+                describe(&outcome)
+            ),
             majority_healthy: true,
             undo: Undo::Nothing,
         }
