@@ -16,6 +16,15 @@
 //!    term; the other followers refuse while their leader lease holds, which is why the old
 //!    leader's own vote is the one that counts. With it the candidate has a majority.
 //!
+//! So the candidate wins with two votes, its own and the old leader's, which is a majority
+//! of at most three voters only: in a larger cluster the followers' leases withhold the rest
+//! (openraft 0.9's vote request carries no "leadership transfer" mark that would let them
+//! set the lease aside, as 0.10's `transfer_leader` does), the campaign fails, and its higher
+//! term deposes the leader until an election timeout (seen in 5-node chaos runs,
+//! 2026-12-05). With more than three voters a stopping leader therefore skips the handover
+//! (its followers elect a leader once it is gone, as before handovers existed), and
+//! `TransferLeadership` is refused, saying why ([`HANDOVER_MAX_VOTERS`]).
+//!
 //! Safety rests on Raft's vote rules alone: a candidate wins only with a majority that
 //! holds no log newer than its own, exactly as in any election. Liveness: an old leader
 //! refuses votes during its first `election_timeout_max` as leader (openraft's lease check
@@ -42,6 +51,10 @@ const ASK_TIMEOUT: Duration = Duration::from_millis(500);
 /// How long an operator's `TransferLeadership` may take before it is answered as failed.
 const TRANSFER_WITHIN: Duration = Duration::from_secs(5);
 
+/// The most voters a handover can win with (module doc): the candidate's vote and the old
+/// leader's must be a majority.
+pub(crate) const HANDOVER_MAX_VOTERS: usize = 3;
+
 impl ClusterNode {
     /// Makes voter `target` the leader, by the same steps as a stopping leader's handover:
     /// what an operator asks before maintenance of the leader's machine (etcd's
@@ -61,6 +74,14 @@ impl ClusterNode {
         if !voters.contains(&target) {
             return Err(ClusterError::Invalid(format!(
                 "node {target} is not a voter of this cluster"
+            )));
+        }
+        if voters.len() > HANDOVER_MAX_VOTERS {
+            return Err(ClusterError::Invalid(format!(
+                "moving the leader works in clusters of at most {HANDOVER_MAX_VOTERS} voters \
+                 (this one has {}): the other followers' leader leases would refuse the \
+                 target's votes; stop the leader instead (its followers elect a new one)",
+                voters.len()
             )));
         }
         match self.handing_over_to(&[target], TRANSFER_WITHIN).await {
@@ -92,6 +113,15 @@ impl ClusterNode {
         };
         if voters.is_empty() {
             tracing::info!("leadership handover: no other voter, this node leads until it exits");
+            return None;
+        }
+        if voters.len() + 1 > HANDOVER_MAX_VOTERS {
+            tracing::info!(
+                voters = voters.len() + 1,
+                "leadership handover skipped: with more than {HANDOVER_MAX_VOTERS} voters the \
+                 followers' leader leases refuse the successor's votes; they elect a leader \
+                 once this node is gone"
+            );
             return None;
         }
         self.handing_over_to(&voters, within).await

@@ -246,3 +246,32 @@ async fn the_leader_moves_to_the_voter_the_operator_names() {
         .unwrap();
     assert_eq!(status["Members"].as_array().unwrap().len(), 3, "{status}");
 }
+
+/// With five voters a handover cannot win (the other followers' leader leases refuse the
+/// successor's votes; handover.rs): `TransferLeadership` is refused by name and the leader
+/// stays, with no election on the way. Subnet 216.
+#[tokio::test(flavor = "multi_thread")]
+async fn moving_the_leader_of_five_voters_is_refused_with_the_leader_unchanged() {
+    let cluster = TestCluster::start(216, 5, &[]);
+    let leader = cluster.leader().await;
+    let target = (1..=5).find(|&id| id != leader).unwrap();
+    let refused = cluster
+        .client(target)
+        .admin("TransferLeadership", &json!({"NodeId": target}))
+        .await
+        .unwrap_err();
+    let ClientError::Api {
+        status, message, ..
+    } = &refused
+    else {
+        panic!("{refused}");
+    };
+    assert_eq!(*status, 400, "{refused}");
+    assert!(
+        message.contains("at most 3 voters") && message.contains("this one has 5"),
+        "{message}"
+    );
+    // The refusal happened before anything moved: the same leader still serves.
+    create_key(&cluster.client(leader)).await.unwrap();
+    assert_eq!(cluster.leader().await, leader);
+}
