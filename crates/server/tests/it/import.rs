@@ -13,7 +13,9 @@ use crate::harness::*;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn material_wrapped_outside_trent_imports_with_every_wrapping_algorithm() {
-    let cluster = TestCluster::start(192, 3, &[]);
+    // Requests may take 30 s: a GetParametersForImport makes an RSA-4096 pair, which takes
+    // seconds on a machine the rest of the suite loads.
+    let cluster = TestCluster::start(192, 3, &["--request-timeout-ms", "30000"]);
     let leader = cluster.leader().await;
     cluster.wait_all_applied().await;
     let leader_api = cluster.nodes.iter().find(|n| n.id == leader).unwrap().api();

@@ -24,7 +24,10 @@ async fn a_cluster_on_pkcs11_tokens_serves_every_client_with_one_ceremony_key() 
         .await;
     assert!(!ok && output.contains("already holds"), "{output}");
 
-    let cluster = ceremony.cluster(208);
+    // Requests may take 30 s: SoftHSM2 takes seconds per RSA-4096 pair (GenerateDataKeyPair,
+    // GetParametersForImport) on a machine the rest of the suite loads, where the default
+    // timeout's 503 can outlast the clients' retries.
+    let cluster = ceremony.cluster_with(208, &["--request-timeout-ms", "30000"]);
     let leader = cluster.leader().await;
     cluster.wait_all_applied().await;
     let log = cluster.nodes[0].log_text();

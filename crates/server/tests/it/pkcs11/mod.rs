@@ -151,8 +151,14 @@ impl Ceremony {
 
     /// A cluster of one node per token on `subnet`.
     pub fn cluster(&self, subnet: u8) -> TestCluster {
+        self.cluster_with(subnet, &[])
+    }
+
+    /// [`Ceremony::cluster`] with `args` added to every node's.
+    pub fn cluster_with(&self, subnet: u8, args: &[&str]) -> TestCluster {
         TestCluster::start_with(subnet, self.tokens.len() as u64, |node| {
             self.tokens[node.id as usize - 1].serve(node, &self.pin);
+            node.extra_args.extend(args.iter().map(|a| a.to_string()));
         })
     }
 }
