@@ -26,6 +26,7 @@ mod digest;
 mod event;
 mod export;
 mod finding;
+mod packed;
 mod parameters;
 mod unlinked;
 mod verify;
@@ -45,6 +46,7 @@ pub use event::{
 };
 pub use export::{export, DigestTip, Trail};
 pub use finding::{Finding, Subject, Tamper};
+pub use packed::{Packed, MAX_UNPACKED};
 pub use parameters::{cloudtrail_name, looks_secret, request_parameters, response_elements};
 pub use unlinked::Unlinked;
 pub use verify::{newest_tip, read_events, verify_dir, verify_dir_keys, verify_dir_to, Report};

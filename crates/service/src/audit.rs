@@ -19,8 +19,9 @@
 //!   is proposed: events are dropped with a warning and counted (`audit_dropped`), and
 //!   operations are answered, since old voters could not apply the command.
 //! - Each event is serialized once, here, cut where its chain link goes
-//!   ([`trent_audit::Unlinked`]), and proposed as `AppendAuditUnlinked` once every voter
-//!   applies command set 7; until then as `AppendAudit`, which every node parses.
+//!   ([`trent_audit::Unlinked`]), and proposed compressed as `AppendAuditPacked` once every
+//!   voter applies command set 8 (`AppendAuditUnlinked` with set 7; before that as
+//!   `AppendAudit`, which every node parses).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -28,9 +29,9 @@ use std::sync::Mutex;
 
 use serde_json::Value;
 use tokio::sync::oneshot;
-use trent_audit::{Event, Unlinked};
+use trent_audit::{Event, Packed, Unlinked};
 use trent_cluster::ClusterError;
-use trent_state::{Command, AUDIT_COMMANDS, UNLINKED_AUDIT_COMMANDS};
+use trent_state::{Command, AUDIT_COMMANDS, PACKED_AUDIT_COMMANDS, UNLINKED_AUDIT_COMMANDS};
 use uuid::Uuid;
 
 use crate::{OpError, Service};
@@ -58,6 +59,8 @@ pub(crate) struct AuditBuffer {
     enabled: AtomicBool,
     /// Every voter applies `AppendAuditUnlinked` (checked until true, then kept).
     unlinked: AtomicBool,
+    /// Every voter applies `AppendAuditPacked` (checked until true, then kept).
+    packed: AtomicBool,
     pub(crate) dropped: AtomicU64,
     pub(crate) committed: AtomicU64,
     pub(crate) coalesced: AtomicU64,
@@ -312,24 +315,40 @@ impl Service {
 }
 
 impl Service {
-    /// `events` in the command every voter applies: cut (`AppendAuditUnlinked`) once every
-    /// voter runs command set 7, else whole, with a placeholder link `apply` replaces.
+    /// `events` in the newest form every voter applies: packed (`AppendAuditPacked`, command
+    /// set 8), cut (`AppendAuditUnlinked`, set 7), else whole, with a placeholder link `apply`
+    /// replaces.
     async fn audit_command(&self, events: Vec<Unlinked>) -> Command {
         let buffer = self.audit_buffer();
-        if !buffer.unlinked.load(Ordering::Acquire) {
-            match self
-                .node()
-                .voters_apply_command_set(UNLINKED_AUDIT_COMMANDS)
-                .await
-            {
-                Ok(()) => buffer.unlinked.store(true, Ordering::Release),
-                Err(_) => {
-                    let events = events.iter().map(Unlinked::whole).collect();
-                    return Command::AppendAudit { events };
-                }
-            }
+        if self
+            .voters_apply(&buffer.packed, PACKED_AUDIT_COMMANDS)
+            .await
+        {
+            return Command::AppendAuditPacked {
+                events: Packed::pack(&events),
+            };
         }
-        Command::AppendAuditUnlinked { events }
+        if self
+            .voters_apply(&buffer.unlinked, UNLINKED_AUDIT_COMMANDS)
+            .await
+        {
+            return Command::AppendAuditUnlinked { events };
+        }
+        let events = events.iter().map(Unlinked::whole).collect();
+        Command::AppendAudit { events }
+    }
+
+    /// Whether every voter applies command set `set`, asked until they do, then kept in
+    /// `known`.
+    async fn voters_apply(&self, known: &AtomicBool, set: u32) -> bool {
+        if known.load(Ordering::Acquire) {
+            return true;
+        }
+        let all = self.node().voters_apply_command_set(set).await.is_ok();
+        if all {
+            known.store(true, Ordering::Release);
+        }
+        all
     }
 }
 

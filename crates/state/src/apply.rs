@@ -198,6 +198,7 @@ impl State {
             }
             Command::AppendAudit { events } => self.append_audit(events, touched),
             Command::AppendAuditUnlinked { events } => self.append_audit_unlinked(events, touched),
+            Command::AppendAuditPacked { events } => self.append_audit_packed(events, touched),
             Command::AuditExported { before } => self.audit_exported(*before, touched),
             Command::PruneAudit { before, events } => self.prune_audit(*before, *events, touched),
         }

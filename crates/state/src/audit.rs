@@ -14,14 +14,15 @@
 //! - An `AppendAudit` whose events do not all parse changes nothing (the leader built them;
 //!   a bad one is a bug, refused whole rather than half recorded); nor does an
 //!   `AppendAuditUnlinked` with an event not cut at its link ([`Unlinked::check`]). The cut
-//!   form is sealed without parsing: the link is written into each event's bytes, which give
+//!   form is sealed without parsing (and the packed form, `AppendAuditPacked`, once unpacked:
+//!   a block that does not unpack changes nothing either): the link is written into each event's bytes, which give
 //!   the same chain as parsing and re-serializing would (`trent_audit::Unlinked`).
 //! - Retention never takes a batch no export holds: `PruneAudit` is refused past
 //!   `exported_through`, the highest batch an exporter proved it holds (`AuditExported`:
 //!   its next export named that batch's hash), and it only moves the front forward.
 
 use serde::{Deserialize, Serialize};
-use trent_audit::{Batch, Event, Unlinked, GENESIS};
+use trent_audit::{Batch, Event, Packed, Unlinked, GENESIS};
 use trent_model::{Error, Millis};
 
 use crate::{Outcome, RecordKey, Response, State};
@@ -252,6 +253,17 @@ impl State {
         self.store_sealed(sealed, hash, touched)
     }
 
+    /// A packed batch (command set 8): unpacked, then sealed as the cut events it holds. A
+    /// block that does not unpack changes nothing, like an event that does not parse.
+    pub(crate) fn append_audit_packed(
+        &mut self,
+        events: &Packed,
+        touched: &mut Vec<RecordKey>,
+    ) -> Response {
+        let events = events.unpack().map_err(Error::internal)?;
+        self.append_audit_unlinked(&events, touched)
+    }
+
     /// Moves the tip past a batch sealed on it, and hands the batch to the storage layer.
     fn store_sealed(
         &mut self,
@@ -462,6 +474,36 @@ mod tests {
         let events = vec![unlinked("Encrypt")];
         run(&mut cut, Command::AppendAuditUnlinked { events }).unwrap();
         assert_eq!(whole.take_sealed_audit(), cut.take_sealed_audit());
+    }
+
+    #[test]
+    fn the_packed_form_seals_the_chain_the_cut_form_does() {
+        let (mut cut, mut packed) = (State::default(), State::default());
+        for names in [vec!["Encrypt", "Decrypt"], vec!["Sign"]] {
+            let events: Vec<_> = names.iter().map(|n| unlinked(n)).collect();
+            let events_packed = Packed::pack(&events);
+            run(&mut cut, Command::AppendAuditUnlinked { events }).unwrap();
+            run(
+                &mut packed,
+                Command::AppendAuditPacked {
+                    events: events_packed,
+                },
+            )
+            .unwrap();
+        }
+        assert_eq!(cut.audit_tip(), packed.audit_tip());
+        assert_eq!(cut.take_sealed_audit(), packed.take_sealed_audit());
+        // A block that does not unpack, or holds an event not cut at its link, changes nothing.
+        let tip = packed.audit_tip();
+        let mut bad = unlinked("Encrypt");
+        bad.tail.insert(0, ']');
+        let mut cut_short = Packed::pack(&[unlinked("Encrypt")]);
+        cut_short.0.truncate(cut_short.0.len() / 2);
+        for events in [Packed::pack(&[unlinked("Encrypt"), bad]), cut_short] {
+            assert!(run(&mut packed, Command::AppendAuditPacked { events }).is_err());
+            assert_eq!(packed.audit_tip(), tip);
+            assert!(packed.take_sealed_audit().is_empty());
+        }
     }
 
     #[test]

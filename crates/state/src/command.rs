@@ -287,6 +287,11 @@ pub enum Command {
     AppendAuditUnlinked {
         events: Vec<trent_audit::Unlinked>,
     },
+    /// [`Command::AppendAuditUnlinked`] with the cut events compressed as one block
+    /// (`trent_audit::Packed`): the log carries a fraction of their bytes (command set 8).
+    AppendAuditPacked {
+        events: trent_audit::Packed,
+    },
     /// Records that an exporter holds every audit batch before `before` (command set 5).
     AuditExported {
         before: u64,
@@ -360,6 +365,7 @@ impl Command {
             Command::DeleteImportedVersion { .. } => "DeleteImportedVersion",
             Command::AppendAudit { .. } => "AppendAudit",
             Command::AppendAuditUnlinked { .. } => "AppendAuditUnlinked",
+            Command::AppendAuditPacked { .. } => "AppendAuditPacked",
             Command::AuditExported { .. } => "AuditExported",
             Command::PruneAudit { .. } => "PruneAudit",
         }

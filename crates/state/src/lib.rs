@@ -66,9 +66,9 @@ use trent_model::{
 
 /// The set of [`Command`]s this build applies: raised with every variant added (2: key
 /// policies, grants and user policies; 3: key rotation and imported key material; 4: rotation
-/// of imported key material; 5: the audit trail; 6: the domain key's migration; 7: audit events cut at their chain link). Peers report it (`HelloReply.command_set`), so that a leader
+/// of imported key material; 5: the audit trail; 6: the domain key's migration; 7: audit events cut at their chain link; 8: cut audit events compressed). Peers report it (`HelloReply.command_set`), so that a leader
 /// proposes an optional command of a newer set only once every voter's build decodes it.
-pub const COMMAND_SET: u32 = 7;
+pub const COMMAND_SET: u32 = 8;
 /// The command set that brought the domain key's migration (`SwitchDomainKey`, `RewrapBlobs`).
 pub const DOMAIN_KEY_COMMANDS: u32 = 6;
 /// The command set that brought user policies (`BeginUserPolicies` and the rest).
@@ -81,6 +81,8 @@ pub const IMPORTED_ROTATION_COMMANDS: u32 = 4;
 pub const AUDIT_COMMANDS: u32 = 5;
 /// The command set that brought `AppendAuditUnlinked`.
 pub const UNLINKED_AUDIT_COMMANDS: u32 = 7;
+/// The command set that brought `AppendAuditPacked`.
+pub const PACKED_AUDIT_COMMANDS: u32 = 8;
 
 /// How long a request id is remembered for deduplication.
 pub const DEDUP_WINDOW_MS: Millis = 10 * 60 * 1000;
