@@ -21,7 +21,9 @@ use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::key_wrap::{AesKek, KeyWrapPadded, AES_128, AES_256};
 use aws_lc_rs::rsa::{self, OaepAlgorithm, OaepPrivateDecryptingKey};
 use aws_lc_rs::signature::KeyPair as _;
-use trent_model::{KeyId, KeySpec, Millis, WrappingAlgorithm, WrappingKeySpec};
+use trent_model::{
+    EncryptionAlgorithm, KeyId, KeySpec, Millis, WrappingAlgorithm, WrappingKeySpec,
+};
 use zeroize::Zeroizing;
 
 use crate::soft::SoftHsm;
@@ -138,29 +140,48 @@ pub(crate) fn material(
     })
 }
 
-/// The RSA modulus size of a wrapping key spec.
-fn wrapping_key_size(spec: WrappingKeySpec) -> Result<rsa::KeySize, HsmError> {
+/// The RSA key spec of a wrapping key spec, or its refusal: both backends make wrapping keys
+/// of the AWS specs but SM2.
+pub(crate) fn wrapping_key_spec(spec: WrappingKeySpec) -> Result<KeySpec, HsmError> {
     match spec {
-        WrappingKeySpec::Rsa2048 => Ok(rsa::KeySize::Rsa2048),
-        WrappingKeySpec::Rsa3072 => Ok(rsa::KeySize::Rsa3072),
-        WrappingKeySpec::Rsa4096 => Ok(rsa::KeySize::Rsa4096),
+        WrappingKeySpec::Rsa2048 => Ok(KeySpec::Rsa2048),
+        WrappingKeySpec::Rsa3072 => Ok(KeySpec::Rsa3072),
+        WrappingKeySpec::Rsa4096 => Ok(KeySpec::Rsa4096),
         WrappingKeySpec::Sm2 => Err(HsmError::ImportUnsupported("the SM2 wrapping key spec")),
     }
 }
 
-/// The OAEP parameters (hash and MGF1 hash the same, empty label) of a wrapping algorithm.
-/// RSAES_PKCS1_V1_5 is refused: PKCS#1 v1.5 decryption is a padding oracle (AWS deprecates
-/// it), and SM2PKE needs an SM2 wrapping key.
-fn oaep_of(algorithm: WrappingAlgorithm) -> Result<&'static OaepAlgorithm, HsmError> {
+/// The RSA-OAEP encryption (hash and MGF1 hash the same, empty label) that unwraps what a
+/// wrapping algorithm sealed, or its refusal, for both backends. RSAES_PKCS1_V1_5 is refused:
+/// PKCS#1 v1.5 decryption is a padding oracle (AWS deprecates it), and SM2PKE needs an SM2
+/// wrapping key.
+pub(crate) fn wrapping_oaep(algorithm: WrappingAlgorithm) -> Result<EncryptionAlgorithm, HsmError> {
     use WrappingAlgorithm::*;
     match algorithm {
-        RsaesOaepSha1 | RsaAesKeyWrapSha1 => Ok(&rsa::OAEP_SHA1_MGF1SHA1),
-        RsaesOaepSha256 | RsaAesKeyWrapSha256 => Ok(&rsa::OAEP_SHA256_MGF1SHA256),
+        RsaesOaepSha1 | RsaAesKeyWrapSha1 => Ok(EncryptionAlgorithm::RsaesOaepSha1),
+        RsaesOaepSha256 | RsaAesKeyWrapSha256 => Ok(EncryptionAlgorithm::RsaesOaepSha256),
         RsaesPkcs1V15 => Err(HsmError::ImportUnsupported(
             "the RSAES_PKCS1_V1_5 wrapping algorithm",
         )),
         Sm2Pke => Err(HsmError::ImportUnsupported("the SM2PKE wrapping algorithm")),
     }
+}
+
+/// The RSA modulus size of a wrapping key spec, for aws-lc.
+fn wrapping_key_size(spec: WrappingKeySpec) -> Result<rsa::KeySize, HsmError> {
+    Ok(match wrapping_key_spec(spec)? {
+        KeySpec::Rsa2048 => rsa::KeySize::Rsa2048,
+        KeySpec::Rsa3072 => rsa::KeySize::Rsa3072,
+        _ => rsa::KeySize::Rsa4096,
+    })
+}
+
+/// aws-lc's OAEP parameters of a wrapping algorithm.
+fn oaep_of(algorithm: WrappingAlgorithm) -> Result<&'static OaepAlgorithm, HsmError> {
+    Ok(match wrapping_oaep(algorithm)? {
+        EncryptionAlgorithm::RsaesOaepSha1 => &rsa::OAEP_SHA1_MGF1SHA1,
+        _ => &rsa::OAEP_SHA256_MGF1SHA256,
+    })
 }
 
 /// The material inside `encrypted`: RSA-OAEP of the material itself (RSAES_OAEP_*), or

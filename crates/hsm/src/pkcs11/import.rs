@@ -25,18 +25,18 @@
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, KeyType, ObjectHandle};
 use cryptoki::session::Session;
-use trent_model::{
-    EncryptionAlgorithm, KeyId, KeySpec, Millis, WrappingAlgorithm, WrappingKeySpec,
-};
+use trent_model::{KeyId, KeySpec, Millis, WrappingAlgorithm, WrappingKeySpec};
 
 use super::families::{oaep_mechanism, Kind};
 use super::imported::ImportedRsa;
 use super::imported_ec;
-use super::objects::{self, blocks, derived_aes_template, ecb_derive, Temp, Uses};
+use super::objects::{self, Temp, Uses};
 use super::ops::refused_input;
 use super::token::fail;
 use super::{keys, Pkcs11Hsm};
-use crate::import::{self, ImportParameters, ImportTokenFacts, ImportedMaterial};
+use crate::import::{
+    self, wrapping_key_spec, wrapping_oaep, ImportParameters, ImportTokenFacts, ImportedMaterial,
+};
 use crate::{fingerprint, HsmError};
 
 /// First byte of this backend's import tokens (the soft backend's are sealed secrets).
@@ -191,15 +191,7 @@ impl Pkcs11Hsm {
 
     /// The modulus size of a wrapping key spec the token can make.
     fn wrapping_bits(&self, spec: WrappingKeySpec) -> Result<usize, HsmError> {
-        let as_key = match spec {
-            WrappingKeySpec::Rsa2048 => KeySpec::Rsa2048,
-            WrappingKeySpec::Rsa3072 => KeySpec::Rsa3072,
-            WrappingKeySpec::Rsa4096 => KeySpec::Rsa4096,
-            WrappingKeySpec::Sm2 => {
-                return Err(HsmError::ImportUnsupported("the SM2 wrapping key spec"))
-            }
-        };
-        match self.families.check(as_key) {
+        match self.families.check(wrapping_key_spec(spec)?) {
             Ok(Kind::Rsa(bits)) => Ok(bits),
             Ok(_) => Err(HsmError::Spec(spec.as_str())),
             Err(HsmError::Pkcs11Lacks { reason, .. }) => Err(HsmError::Pkcs11Lacks {
@@ -212,17 +204,7 @@ impl Pkcs11Hsm {
 
     /// The token's RSA-OAEP mechanism of a wrapping algorithm, if the token takes its hash.
     fn import_oaep(&self, algorithm: WrappingAlgorithm) -> Result<Mechanism<'static>, HsmError> {
-        use WrappingAlgorithm::*;
-        let oaep = match algorithm {
-            RsaesOaepSha1 | RsaAesKeyWrapSha1 => EncryptionAlgorithm::RsaesOaepSha1,
-            RsaesOaepSha256 | RsaAesKeyWrapSha256 => EncryptionAlgorithm::RsaesOaepSha256,
-            RsaesPkcs1V15 => {
-                return Err(HsmError::ImportUnsupported(
-                    "the RSAES_PKCS1_V1_5 wrapping algorithm",
-                ))
-            }
-            Sm2Pke => return Err(HsmError::ImportUnsupported("the SM2PKE wrapping algorithm")),
-        };
+        let oaep = wrapping_oaep(algorithm)?;
         if let Some((_, reason)) = self.families.oaep_refused.iter().find(|(a, _)| *a == oaep) {
             return Err(HsmError::Pkcs11Lacks {
                 what: format!("the {algorithm} wrapping algorithm"),
@@ -239,23 +221,16 @@ impl Pkcs11Hsm {
         session: &'s Session,
         token_id: &[u8; 16],
     ) -> Result<Temp<'s>, HsmError> {
-        let derive = |base, data: [u8; 32], uses| {
-            ecb_derive(
-                session,
-                self.token.ecb_derive(),
-                base,
-                &data,
-                &derived_aes_template(uses),
-            )
-            .map(|handle| Temp::new(session, handle))
-            .map_err(|e| fail("deriving an import token's wrapping key", e))
-        };
-        let k1 = derive(self.domain, blocks(b'I', 1, &token_id[..14]), Uses::DERIVE)?;
-        let wrap = Uses {
-            wrap: true,
-            ..Uses::default()
-        };
-        derive(k1.handle, blocks(b'I', 3, &token_id[14..]), wrap)
+        objects::two_step_kek(
+            session,
+            self.token.ecb_derive(),
+            self.domain,
+            b'I',
+            &token_id[..14],
+            &token_id[14..],
+        )
+        .map(|handle| Temp::new(session, handle))
+        .map_err(|e| fail("deriving an import token's wrapping key", e))
     }
 
     /// The user's private key, as an object of `template` (extractable for its one wrap):

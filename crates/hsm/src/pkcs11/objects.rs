@@ -310,13 +310,28 @@ pub(crate) fn version_kek(
     let mut first = [0u8; 14];
     first[..4].copy_from_slice(&version.to_be_bytes());
     first[4..].copy_from_slice(&id[..10]);
+    two_step_kek(session, ecb, domain, b'W', &first, &id[10..])
+}
+
+/// A wrapping key derived from `domain` in two ECB steps under `label`: `K1 = ECB(domain,
+/// label|1|first, label|2|first)`, `KEK = ECB(K1, label|3|second, label|4|second)` (each of
+/// `first` and `second` at most 14 bytes, a block's room). The caller owns the returned
+/// object; `K1` is destroyed here. Key versions use label `W`, import tokens `I`.
+pub(crate) fn two_step_kek(
+    session: &Session,
+    ecb: MechanismType,
+    domain: ObjectHandle,
+    label: u8,
+    first: &[u8],
+    second: &[u8],
+) -> Result<ObjectHandle, Error> {
     let k1 = Temp::new(
         session,
         ecb_derive(
             session,
             ecb,
             domain,
-            &blocks(b'W', 1, &first),
+            &blocks(label, 1, first),
             &derived_aes_template(Uses::DERIVE),
         )?,
     );
@@ -324,7 +339,7 @@ pub(crate) fn version_kek(
         session,
         ecb,
         k1.handle,
-        &blocks(b'W', 3, &id[10..]),
+        &blocks(label, 3, second),
         &derived_aes_template(Uses {
             wrap: true,
             ..Uses::default()
