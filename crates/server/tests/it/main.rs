@@ -15,6 +15,7 @@ mod dev;
 mod disk_faults;
 mod fidelity;
 mod fidelity_key_types;
+mod fidelity_policy;
 mod fidelity_rotation;
 mod forwarding;
 mod harness;
