@@ -46,7 +46,7 @@ pub use event::{
 };
 pub use export::{export, DigestTip, Trail};
 pub use finding::{Finding, Subject, Tamper};
-pub use packed::{Packed, MAX_UNPACKED};
+pub use packed::Packed;
 pub use parameters::{cloudtrail_name, looks_secret, request_parameters, response_elements};
 pub use unlinked::Unlinked;
 pub use verify::{newest_tip, read_events, verify_dir, verify_dir_keys, verify_dir_to, Report};

@@ -64,15 +64,6 @@ impl Packed {
         }
         Ok(events)
     }
-
-    /// The bytes the log carries.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 /// The next length-prefixed UTF-8 part of `rest`, moving past it.
@@ -107,7 +98,11 @@ mod tests {
         let packed = Packed::pack(&events);
         assert_eq!(packed.unpack().unwrap(), events);
         let raw: usize = events.iter().map(|e| e.head.len() + e.tail.len()).sum();
-        assert!(packed.len() * 3 < raw, "{} of {raw} bytes", packed.len());
+        assert!(
+            packed.0.len() * 3 < raw,
+            "{} of {raw} bytes",
+            packed.0.len()
+        );
         assert_eq!(Packed::pack(&[]).unpack().unwrap(), Vec::<Unlinked>::new());
     }
 

@@ -230,13 +230,7 @@ async fn the_leader_moves_to_the_voter_the_operator_names() {
             .admin("TransferLeadership", &input)
             .await
             .unwrap_err();
-        let ClientError::Api {
-            status, message, ..
-        } = &refused
-        else {
-            panic!("{input}: {refused}");
-        };
-        assert_eq!(*status, 400, "{input}: {refused}");
+        let message = client_error_message(&refused);
         assert!(message.contains(says), "{input}: {message}");
     }
     let status = cluster
@@ -260,13 +254,7 @@ async fn moving_the_leader_of_five_voters_is_refused_with_the_leader_unchanged()
         .admin("TransferLeadership", &json!({"NodeId": target}))
         .await
         .unwrap_err();
-    let ClientError::Api {
-        status, message, ..
-    } = &refused
-    else {
-        panic!("{refused}");
-    };
-    assert_eq!(*status, 400, "{refused}");
+    let message = client_error_message(&refused);
     assert!(
         message.contains("at most 3 voters") && message.contains("this one has 5"),
         "{message}"
@@ -274,4 +262,16 @@ async fn moving_the_leader_of_five_voters_is_refused_with_the_leader_unchanged()
     // The refusal happened before anything moved: the same leader still serves.
     create_key(&cluster.client(leader)).await.unwrap();
     assert_eq!(cluster.leader().await, leader);
+}
+
+/// The message of a 400 the API answered (`refused` must be one).
+fn client_error_message(refused: &ClientError) -> &str {
+    match refused {
+        ClientError::Api {
+            status: 400,
+            message,
+            ..
+        } => message,
+        other => panic!("not a 400 answer: {other}"),
+    }
 }
