@@ -8,6 +8,7 @@ mod audit_metrics;
 mod certs;
 mod config;
 mod conn;
+mod cpu;
 mod edge;
 mod hsm;
 mod hsm_config;
@@ -101,6 +102,9 @@ fn main() -> ExitCode {
             }
         }
     };
+    if let Err(e) = cpu::check() {
+        return fail(&e);
+    }
     logging::init(config.log_format);
     edge::raise_fd_limit(config.edge.max_connections);
     trent_cluster::setup_failpoints();
