@@ -48,16 +48,19 @@ impl Unlinked {
             .get_or_insert_with(AdditionalEventData::default)
             .chain = Some(SENTINEL);
         let json = String::from_utf8(event.canonical_bytes()).expect("JSON is UTF-8");
-        // The sentinel's text never changes: made once, not per event.
-        static CUT: std::sync::LazyLock<String> =
-            std::sync::LazyLock::new(|| format!("{LINK_MEMBER}{}", link_json(&SENTINEL)));
-        let sentinel = CUT.as_str();
-        let at = json
-            .rfind(sentinel)
+        // The sentinel's text, and the searcher for it, never change: made once, not per event.
+        static CUT: std::sync::LazyLock<memchr::memmem::FinderRev<'static>> =
+            std::sync::LazyLock::new(|| {
+                let text = format!("{LINK_MEMBER}{}", link_json(&SENTINEL));
+                memchr::memmem::FinderRev::new(text.as_bytes()).into_owned()
+            });
+        let at = CUT
+            .rfind(json.as_bytes())
             .expect("a serialized event holds its link");
+        let end = at + CUT.needle().len();
         Unlinked {
             head: json[..at].to_owned(),
-            tail: json[at + sentinel.len()..].to_owned(),
+            tail: json[end..].to_owned(),
         }
     }
 

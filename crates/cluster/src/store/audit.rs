@@ -129,9 +129,30 @@ impl AuditStore {
     pub(crate) fn forget_index(&self) {
         let mut batch = WriteBatch::default();
         audit_index::clear(&self.db, &mut batch);
-        let meta = self.db.cf_handle(super::CF_STATE_META).expect("cf");
-        batch.delete_cf(meta, audit_index::INDEXED_FROM);
+        audit_index::forget_marks(&self.db, &mut batch);
         self.db.write(batch).unwrap();
+    }
+
+    /// Rewrites the index of every stored batch as a trentd before runs wrote it: one entry
+    /// per event (tests).
+    #[cfg(test)]
+    pub(crate) fn index_as_singles(&self) {
+        let mut batch = WriteBatch::default();
+        let cf = self.db.cf_handle(super::CF_AUDIT_INDEX).expect("cf");
+        batch.delete_range_cf(cf, [0u8].as_slice(), [0xFFu8; 3].as_slice());
+        let audit = self.db.cf_handle(CF_AUDIT).expect("cf");
+        for item in self.db.iterator_cf(audit, IteratorMode::Start) {
+            let (k, v) = item.unwrap();
+            let seq = u64::from_be_bytes(k.as_ref().try_into().unwrap());
+            audit_index::put_single_entries_of_bytes(&self.db, &mut batch, seq, &v);
+        }
+        self.db.write(batch).unwrap();
+    }
+
+    /// The database (tests).
+    #[cfg(test)]
+    pub(crate) fn db_for_tests(&self) -> Arc<DB> {
+        self.db.clone()
     }
 
     /// A snapshot install replaced the stored trail and indexed all it stored.

@@ -2,9 +2,14 @@
 //! resource it names (a key's id, or the whole ARN of another resource), so LookupEvents by
 //! `ResourceName` reads that resource's events, newest first, without scanning the others.
 //!
-//! Entry key: `name length (u16 BE) ‖ name ‖ seq (u64 BE) ‖ event index (u32 BE)`, so one
-//! resource's entries are contiguous and sort by place in the chain; value: the batch's time
-//! (u64 BE), so a walk stops at its window without reading batches.
+//! Entry key: `name length (u16 BE) ‖ name ‖ seq (u64 BE) ‖ u32::MAX`, one per resource and
+//! batch (a *run*), so one resource's entries are contiguous and sort by place in the chain;
+//! value: the batch's time (u64 BE), so a walk stops at its window without reading batches,
+//! then the index (u32 BE) of each of the batch's events that names the resource, ascending.
+//! One entry per batch, not per event: indexing runs on every node for every batch, and a
+//! busy key has many events in each, so its batch costs one insert and a few bytes per event
+//! instead of an entry each. Entries an older trentd wrote (one per event) end with the
+//! event's own index and hold the time alone; readers take both forms.
 //!
 //! Guarantees:
 //! - Entries are written in the same `WriteBatch` as the batch they point into (apply,
@@ -18,6 +23,7 @@
 //!   sealed so) gets no entry, and a LookupEvents reading it through the index checks the
 //!   event itself as a scan would.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -30,7 +36,15 @@ use super::{CF_AUDIT_INDEX, CF_STATE_META};
 
 /// Key in `state_meta` of the lowest seq from which every stored batch is indexed (absent:
 /// the database predates the index).
-pub(super) const INDEXED_FROM: &[u8] = b"audit_indexed_from";
+const INDEXED_FROM: &[u8] = b"audit_indexed_from_runs";
+/// The same mark as a trentd that reads only single-event entries keeps it. Taken over into
+/// [`INDEXED_FROM`] and deleted at open, so such a trentd, started on this database again (a
+/// downgrade), finds no mark, marks its own start and scans the batches before it rather
+/// than miss the events of run entries it cannot read.
+const INDEXED_FROM_SINGLES: &[u8] = b"audit_indexed_from";
+/// The event index a run entry's key ends with (no event has it: a batch holds at most
+/// 2^32 - 1 events).
+const RUN: u32 = u32::MAX;
 /// Resource names longer than this are not indexed; lookups of them scan.
 pub const MAX_NAME: usize = 1024;
 /// seq and event index after the name.
@@ -86,7 +100,9 @@ fn resource_names(event: &str) -> Vec<String> {
         arn: String,
     }
     const MEMBER: &str = ",\"resources\":";
-    let Some(at) = event.rfind(MEMBER).map(|at| at + MEMBER.len()) else {
+    static FINDER: std::sync::LazyLock<memchr::memmem::FinderRev<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::FinderRev::new(MEMBER));
+    let Some(at) = FINDER.rfind(event.as_bytes()).map(|at| at + MEMBER.len()) else {
         return Vec::new();
     };
     let mut array = serde_json::Deserializer::from_str(&event[at..]);
@@ -104,24 +120,37 @@ fn resource_names(event: &str) -> Vec<String> {
     names
 }
 
-/// Puts the entries of the stored batch bytes `bytes` (seq `seq`) into `batch`, in key
-/// order: RocksDB's memtable inserts a run of ascending keys for much less than keys in
-/// event order, which jump between resources.
+/// Puts the entries of the stored batch bytes `bytes` (seq `seq`) into `batch`: one run per
+/// resource, in key order.
 pub(crate) fn put_entries_of_bytes(db: &DB, batch: &mut WriteBatch, seq: u64, bytes: &[u8]) {
     let Ok((time, events)) = StoredBatch::event_slices(bytes) else {
         return;
     };
-    let mut keys: Vec<Vec<u8>> = Vec::with_capacity(events.len());
-    for (i, event) in events.iter().enumerate() {
+    let mut runs: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    for (i, event) in (0u32..).zip(&events) {
         for name in resource_names(event) {
-            keys.push(entry_key(&name, seq, i as u32));
+            let run = runs
+                .entry(name)
+                .or_insert_with(|| time.to_be_bytes().to_vec());
+            run.extend_from_slice(&i.to_be_bytes());
         }
     }
-    keys.sort_unstable();
     let cf = db.cf_handle(CF_AUDIT_INDEX).expect("cf");
-    let time = time.to_be_bytes();
-    for key in keys {
-        batch.put_cf(cf, key, time);
+    for (name, value) in runs {
+        batch.put_cf(cf, entry_key(&name, seq, RUN), value);
+    }
+}
+
+/// Puts the entries of a stored batch as a trentd before runs did: one per event and
+/// resource, holding the time alone (tests of the older form).
+#[cfg(test)]
+pub(crate) fn put_single_entries_of_bytes(db: &DB, batch: &mut WriteBatch, seq: u64, bytes: &[u8]) {
+    let (time, events) = StoredBatch::event_slices(bytes).unwrap();
+    let cf = db.cf_handle(CF_AUDIT_INDEX).expect("cf");
+    for (i, event) in (0u32..).zip(&events) {
+        for name in resource_names(event) {
+            batch.put_cf(cf, entry_key(&name, seq, i), time.to_be_bytes());
+        }
     }
 }
 
@@ -136,28 +165,51 @@ pub(crate) fn clear(db: &DB, batch: &mut WriteBatch) {
 fn mark_indexed_from(db: &DB, batch: &mut WriteBatch, seq: u64) {
     let meta = db.cf_handle(CF_STATE_META).expect("cf");
     batch.put_cf(meta, INDEXED_FROM, seq.to_be_bytes());
+    batch.delete_cf(meta, INDEXED_FROM_SINGLES);
+}
+
+/// Removes both marks, as a database from before the index had neither (tests).
+#[cfg(test)]
+pub(crate) fn forget_marks(db: &DB, batch: &mut WriteBatch) {
+    let meta = db.cf_handle(CF_STATE_META).expect("cf");
+    batch.delete_cf(meta, INDEXED_FROM);
+    batch.delete_cf(meta, INDEXED_FROM_SINGLES);
+}
+
+/// A mark's seq, if the mark is stored.
+fn read_mark(db: &DB, key: &[u8]) -> Result<Option<u64>, String> {
+    let meta = db.cf_handle(CF_STATE_META).expect("cf");
+    let Some(bytes) = db
+        .get_cf(meta, key)
+        .map_err(|e| format!("reading the audit index mark: {e}"))?
+    else {
+        return Ok(None);
+    };
+    let bytes: [u8; 8] = bytes
+        .as_slice()
+        .try_into()
+        .map_err(|_| "the audit index mark is not 8 bytes".to_owned())?;
+    Ok(Some(u64::from_be_bytes(bytes)))
 }
 
 /// The lowest seq from which every stored batch is indexed. A database from before the
 /// index, opened for the first time, is marked at `next_seq` if it holds batches (older ones
-/// are scanned), at 0 if it holds none.
+/// are scanned), at 0 if it holds none; one marked by a trentd before runs keeps its mark
+/// (this one reads its entries), moved to [`INDEXED_FROM`].
 pub(crate) fn open_indexed_from(
     db: &DB,
     holds_batches: bool,
     next_seq: u64,
 ) -> Result<u64, String> {
-    let meta = db.cf_handle(CF_STATE_META).expect("cf");
-    let stored = db
-        .get_cf(meta, INDEXED_FROM)
-        .map_err(|e| format!("reading the audit index mark: {e}"))?;
-    if let Some(bytes) = stored {
-        let bytes: [u8; 8] = bytes
-            .as_slice()
-            .try_into()
-            .map_err(|_| "the audit index mark is not 8 bytes".to_owned())?;
-        return Ok(u64::from_be_bytes(bytes));
-    }
-    let from = if holds_batches { next_seq } else { 0 };
+    let singles = read_mark(db, INDEXED_FROM_SINGLES)?;
+    let from = match read_mark(db, INDEXED_FROM)? {
+        Some(from) if singles.is_none() => return Ok(from),
+        // A trentd before runs ran on this database since (a downgrade): it marked its own
+        // start and indexed every batch from there in single entries, which this one reads;
+        // this one had indexed those before in runs, so its own mark stands.
+        Some(from) => from,
+        None => singles.unwrap_or(if holds_batches { next_seq } else { 0 }),
+    };
     let mut batch = WriteBatch::default();
     mark_indexed_from(db, &mut batch, from);
     db.write(batch)
@@ -166,7 +218,7 @@ pub(crate) fn open_indexed_from(
 }
 
 /// Hands `visit` the entries of `name` at or below (`seq`, `index`), newest first, until it
-/// answers false.
+/// answers false: each event of a run, and each entry of the single-event form.
 pub(crate) fn walk_back(
     db: &DB,
     name: &str,
@@ -176,16 +228,34 @@ pub(crate) fn walk_back(
 ) -> Result<(), String> {
     let cf = db.cf_handle(CF_AUDIT_INDEX).expect("cf");
     let prefix = prefix(name);
+    let top = (seq, index);
     let mut it = db.raw_iterator_cf(cf);
-    it.seek_for_prev(entry_key(name, seq, index));
+    // From the run of batch `seq` (it sorts after that batch's single entries).
+    it.seek_for_prev(entry_key(name, seq, RUN));
     while let (Some(k), Some(v)) = (it.key(), it.value()) {
         if !k.starts_with(&prefix) || k.len() != prefix.len() + TAIL {
             break;
         }
-        let (seq, index) = place(k).expect("length checked");
-        let time = v.try_into().map(u64::from_be_bytes).unwrap_or(0);
-        if !visit(Entry { seq, index, time })? {
-            return Ok(());
+        let (seq, last) = place(k).expect("length checked");
+        let time = v
+            .get(..8)
+            .map_or(0, |t| u64::from_be_bytes(t.try_into().expect("8 bytes")));
+        let indices: Vec<u32> = if last == RUN {
+            v.get(8..)
+                .unwrap_or_default()
+                .chunks_exact(4)
+                .map(|i| u32::from_be_bytes(i.try_into().expect("4 bytes")))
+                .collect()
+        } else {
+            vec![last]
+        };
+        for &index in indices.iter().rev() {
+            if (seq, index) > top {
+                continue;
+            }
+            if !visit(Entry { seq, index, time })? {
+                return Ok(());
+            }
         }
         it.prev();
     }

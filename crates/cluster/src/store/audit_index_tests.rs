@@ -4,6 +4,7 @@
 //! stored.
 
 use openraft::storage::RaftStateMachine;
+use rocksdb::WriteBatch;
 
 use super::audit_tests::{entry, event_on, installed_copy, storage, tip};
 use super::*;
@@ -160,4 +161,94 @@ async fn batches_stored_before_the_index_existed_are_marked_unindexed() {
     // The mark is kept, not recomputed: a restart does not take the old batches as indexed.
     drop(node);
     assert_eq!(storage(dir.path()).audit.indexed_from(), next);
+}
+
+#[tokio::test]
+async fn entries_of_single_events_and_runs_are_walked_as_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = storage(dir.path());
+    append_keyed(&mut node.state_machine, 1, 6).await;
+    // Batches 1-6 as a trentd before runs indexed them, 7-9 in runs.
+    node.audit.index_as_singles();
+    append_keyed(&mut node.state_machine, 7, 3).await;
+    // One run per batch and key: batches 7 and 8 name K1 and K2, batch 9 K2 twice.
+    let db = node.audit.db_for_tests();
+    let runs = db
+        .iterator_cf(
+            db.cf_handle(CF_AUDIT_INDEX).unwrap(),
+            rocksdb::IteratorMode::Start,
+        )
+        .map(Result::unwrap)
+        .filter(|(k, _)| k.ends_with(&u32::MAX.to_be_bytes()))
+        .count();
+    assert_eq!(runs, 5);
+    for key in [K1, K2] {
+        assert_eq!(
+            places(&entries(&node.audit, key)),
+            scanned(&node.audit, key)
+        );
+    }
+    // Batches 3, 6 and 9 name K2 in both events: walks that start inside their runs, as a
+    // page's next token does, take the events at or below the start and no other.
+    let k2 = entries(&node.audit, K2);
+    for (i, from) in k2.iter().enumerate() {
+        let mut below = Vec::new();
+        node.audit
+            .resource_entries(K2, from.seq, from.index, |e| {
+                below.push(e);
+                Ok(true)
+            })
+            .unwrap();
+        assert_eq!(below, k2[i..], "walked from {from:?}");
+    }
+    // A walk stops when told to, inside a run too.
+    let mut first = Vec::new();
+    node.audit
+        .resource_entries(K2, u64::MAX, u32::MAX, |e| {
+            first.push(e);
+            Ok(first.len() < 3)
+        })
+        .unwrap();
+    assert_eq!(first, k2[..3]);
+}
+
+#[tokio::test]
+async fn the_mark_of_a_trentd_before_runs_is_taken_over_and_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = storage(dir.path());
+    append_keyed(&mut node.state_machine, 1, 3).await;
+    let db = node.audit.db_for_tests();
+    // As a trentd before runs left the database: its mark under the old name, at 2.
+    let mut batch = WriteBatch::default();
+    audit_index::forget_marks(&db, &mut batch);
+    let meta = db.cf_handle(CF_STATE_META).unwrap();
+    batch.put_cf(meta, b"audit_indexed_from", 2u64.to_be_bytes());
+    db.write(batch).unwrap();
+    drop((db, node));
+    let node = storage(dir.path());
+    assert_eq!(node.audit.indexed_from(), 2, "its entries are read");
+    let db = node.audit.db_for_tests();
+    assert_eq!(
+        db.get_cf(db.cf_handle(CF_STATE_META).unwrap(), b"audit_indexed_from")
+            .unwrap(),
+        None,
+        "a downgraded trentd finds no mark, so scans what it did not index"
+    );
+    // Downgraded, that trentd marked its own start (5); this one indexed 2-4 in runs, so
+    // its own mark stands, and the old one goes again.
+    db.put_cf(
+        db.cf_handle(CF_STATE_META).unwrap(),
+        b"audit_indexed_from",
+        5u64.to_be_bytes(),
+    )
+    .unwrap();
+    drop((db, node));
+    let node = storage(dir.path());
+    assert_eq!(node.audit.indexed_from(), 2);
+    let db = node.audit.db_for_tests();
+    assert_eq!(
+        db.get_cf(db.cf_handle(CF_STATE_META).unwrap(), b"audit_indexed_from")
+            .unwrap(),
+        None
+    );
 }
