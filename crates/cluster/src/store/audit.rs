@@ -138,8 +138,7 @@ impl AuditStore {
     #[cfg(test)]
     pub(crate) fn index_as_singles(&self) {
         let mut batch = WriteBatch::default();
-        let cf = self.db.cf_handle(super::CF_AUDIT_INDEX).expect("cf");
-        batch.delete_range_cf(cf, [0u8].as_slice(), [0xFFu8; 3].as_slice());
+        audit_index::clear(&self.db, &mut batch);
         let audit = self.db.cf_handle(CF_AUDIT).expect("cf");
         for item in self.db.iterator_cf(audit, IteratorMode::Start) {
             let (k, v) = item.unwrap();

@@ -240,16 +240,16 @@ pub(crate) fn walk_back(
         let time = v
             .get(..8)
             .map_or(0, |t| u64::from_be_bytes(t.try_into().expect("8 bytes")));
-        let indices: Vec<u32> = if last == RUN {
-            v.get(8..)
-                .unwrap_or_default()
-                .chunks_exact(4)
-                .map(|i| u32::from_be_bytes(i.try_into().expect("4 bytes")))
-                .collect()
+        // A run's indices follow its time; a single entry's one index is its key's.
+        let run = if last == RUN {
+            v.get(8..).unwrap_or_default()
         } else {
-            vec![last]
+            &[]
         };
-        for &index in indices.iter().rev() {
+        let indices = (run.chunks_exact(4))
+            .map(|i| u32::from_be_bytes(i.try_into().expect("4 bytes")))
+            .chain((last != RUN).then_some(last));
+        for index in indices.rev() {
             if (seq, index) > top {
                 continue;
             }

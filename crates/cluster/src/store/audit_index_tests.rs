@@ -229,8 +229,7 @@ async fn the_mark_of_a_trentd_before_runs_is_taken_over_and_removed() {
     assert_eq!(node.audit.indexed_from(), 2, "its entries are read");
     let db = node.audit.db_for_tests();
     assert_eq!(
-        db.get_cf(db.cf_handle(CF_STATE_META).unwrap(), b"audit_indexed_from")
-            .unwrap(),
+        old_mark(&db),
         None,
         "a downgraded trentd finds no mark, so scans what it did not index"
     );
@@ -246,9 +245,11 @@ async fn the_mark_of_a_trentd_before_runs_is_taken_over_and_removed() {
     let node = storage(dir.path());
     assert_eq!(node.audit.indexed_from(), 2);
     let db = node.audit.db_for_tests();
-    assert_eq!(
-        db.get_cf(db.cf_handle(CF_STATE_META).unwrap(), b"audit_indexed_from")
-            .unwrap(),
-        None
-    );
+    assert_eq!(old_mark(&db), None);
+}
+
+/// The index mark as a trentd before runs keeps it.
+fn old_mark(db: &rocksdb::DB) -> Option<Vec<u8>> {
+    let meta = db.cf_handle(CF_STATE_META).unwrap();
+    db.get_cf(meta, b"audit_indexed_from").unwrap()
 }
