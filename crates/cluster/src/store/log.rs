@@ -17,6 +17,7 @@ use openraft::{Entry, OptionalSend, RaftLogId, Vote};
 use rocksdb::{Direction, IteratorMode, WriteBatch, WriteOptions, DB};
 
 use super::disk::DiskHealth;
+use super::log_cache::LogCache;
 use super::{blocking, storage_io, storage_read, LogSizes, CF_LOG, CF_RAFT};
 use crate::{LogId, NodeId, StorageError, TypeConfig};
 
@@ -34,6 +35,8 @@ pub struct LogStore {
     /// The stored size of each entry, for retention by bytes.
     sizes: LogSizes,
     disk: Arc<DiskHealth>,
+    /// The newest entries, which most reads ask for (log_cache.rs).
+    cache: LogCache,
 }
 
 /// The thread that makes appended entries durable; it ends with the last [`LogStore`].
@@ -114,6 +117,7 @@ impl LogStore {
             committed: Arc::default(),
             sizes,
             disk,
+            cache: LogCache::default(),
         }
     }
 
@@ -211,6 +215,9 @@ impl RaftLogReader<TypeConfig> for LogStore {
             Bound::Excluded(i) => i + 1,
             Bound::Unbounded => 0,
         };
+        if let Some(entries) = self.cache.get(&range) {
+            return Ok(entries);
+        }
         let cf = self.db.cf_handle(CF_LOG).expect("cf");
         let mut entries = Vec::new();
         for item in self.db.iterator_cf(
@@ -287,11 +294,13 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     {
         let mut batch = WriteBatch::default();
         let cf = self.db.cf_handle(CF_LOG).expect("cf");
+        let mut appended = Vec::new();
         for entry in entries {
             let value = bincode::serialize(&entry).map_err(storage_io)?;
-            let index = entry.get_log_id().index;
-            self.sizes.record(index, value.len() as u64);
+            let (index, size) = (entry.get_log_id().index, value.len() as u64);
+            self.sizes.record(index, size);
             batch.put_cf(cf, index_key(index), value);
+            appended.push((entry, size));
         }
         // One batch, written here (an unsynced write only fills the memtable and hands the
         // WAL record to the OS), then synced by the flusher before openraft hears the
@@ -310,12 +319,16 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             callback.log_io_completed(Err(std::io::Error::other(e.to_string())));
             return Err(storage_io(e));
         }
+        // Readable from the cache once readable from the log.
+        self.cache.appended(appended);
         self.flusher.after_next_sync(callback);
         Ok(())
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
         self.sizes.forget(log_id.index, u64::MAX);
+        // Out of the cache before out of the log: no read sees an entry the log lost.
+        self.cache.truncate(log_id.index);
         self.delete_range(log_id.index, u64::MAX, None).await
     }
 
@@ -325,6 +338,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let marker = bincode::serialize(&log_id).map_err(storage_io)?;
         self.delete_range(0, log_id.index + 1, Some((PURGED, marker)))
             .await?;
+        self.cache.purge(log_id.index);
         self.sizes.forget(0, log_id.index + 1);
         Ok(())
     }

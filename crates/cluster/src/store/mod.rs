@@ -16,6 +16,7 @@ mod audit;
 mod audit_index;
 mod disk;
 mod log;
+mod log_cache;
 mod machine;
 mod sizes;
 mod snapshot;
