@@ -8,7 +8,7 @@
 //! a failed sync stops the node and fails every later sync too (disk.rs).
 
 use std::fmt::Debug;
-use std::ops::{Bound, RangeBounds};
+use std::ops::RangeBounds;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Weak};
 
@@ -17,7 +17,7 @@ use openraft::{Entry, OptionalSend, RaftLogId, Vote};
 use rocksdb::{Direction, IteratorMode, WriteBatch, WriteOptions, DB};
 
 use super::disk::DiskHealth;
-use super::log_cache::LogCache;
+use super::log_cache::{range_start, LogCache};
 use super::{blocking, storage_io, storage_read, LogSizes, CF_LOG, CF_RAFT};
 use crate::{LogId, NodeId, StorageError, TypeConfig};
 
@@ -210,14 +210,12 @@ impl RaftLogReader<TypeConfig> for LogStore {
         &mut self,
         range: RB,
     ) -> Result<Vec<Entry<TypeConfig>>, StorageError> {
-        let start = match range.start_bound() {
-            Bound::Included(i) => *i,
-            Bound::Excluded(i) => i + 1,
-            Bound::Unbounded => 0,
-        };
         if let Some(entries) = self.cache.get(&range) {
             return Ok(entries);
         }
+        let Some(start) = range_start(&range) else {
+            return Ok(Vec::new());
+        };
         let cf = self.db.cf_handle(CF_LOG).expect("cf");
         let mut entries = Vec::new();
         for item in self.db.iterator_cf(

@@ -53,6 +53,21 @@ impl Tail {
             self.bytes -= size;
         }
     }
+
+    fn pop_back(&mut self) {
+        if let Some((_, size)) = self.entries.pop_back() {
+            self.bytes -= size;
+        }
+    }
+}
+
+/// The first index `range` asks for (`None` past the last possible index).
+pub(super) fn range_start(range: &impl RangeBounds<u64>) -> Option<u64> {
+    match range.start_bound() {
+        Bound::Included(i) => Some(*i),
+        Bound::Excluded(i) => i.checked_add(1),
+        Bound::Unbounded => Some(0),
+    }
 }
 
 impl LogCache {
@@ -62,8 +77,7 @@ impl LogCache {
         for (entry, size) in entries {
             if tail.next() != Some(entry.get_log_id().index) {
                 // The first append after a start, or after the log was cut elsewhere.
-                tail.entries.clear();
-                tail.bytes = 0;
+                *tail = Tail::default();
             }
             tail.bytes += size;
             tail.entries.push_back((entry, size));
@@ -77,8 +91,7 @@ impl LogCache {
     pub(crate) fn truncate(&self, index: u64) {
         let mut tail = self.0.lock().expect("log cache lock");
         while tail.next().is_some_and(|next| next > index) {
-            let (_, size) = tail.entries.pop_back().expect("not empty");
-            tail.bytes -= size;
+            tail.pop_back();
         }
     }
 
@@ -93,11 +106,7 @@ impl LogCache {
     /// The entries of `range` if the cache holds all of them, `None` to read the log. An
     /// unbounded end means up to the last entry, which the cache always ends with.
     pub(crate) fn get(&self, range: &impl RangeBounds<u64>) -> Option<Vec<Entry<TypeConfig>>> {
-        let start = match range.start_bound() {
-            Bound::Included(i) => *i,
-            Bound::Excluded(i) => i.checked_add(1)?,
-            Bound::Unbounded => 0,
-        };
+        let start = range_start(range)?;
         let tail = self.0.lock().expect("log cache lock");
         let (first, next) = (tail.first()?, tail.next()?);
         let end = match range.end_bound() {
