@@ -19,6 +19,7 @@ use rocksdb::{Direction, IteratorMode, ReadOptions, WriteBatch, DB};
 use trent_state::{batch_key, AuditTip, BatchHeader, StoredBatch};
 
 use super::audit_index::{self, Entry};
+use super::audit_index_tail::{IndexTail, Staged};
 use super::CF_AUDIT;
 
 /// Snapshot record keys of audit batches begin with this byte; state record keys begin with
@@ -42,15 +43,6 @@ pub(crate) fn snapshot_seq(key: &[u8]) -> Option<u64> {
     }
 }
 
-/// Puts freshly sealed batches, and their index entries, into `batch`.
-pub(crate) fn put_sealed(db: &DB, batch: &mut WriteBatch, sealed: &[(u64, Vec<u8>)]) {
-    let cf = db.cf_handle(CF_AUDIT).expect("cf");
-    for (seq, bytes) in sealed {
-        batch.put_cf(cf, batch_key(*seq), bytes);
-        audit_index::put_entries_of_bytes(db, batch, *seq, bytes);
-    }
-}
-
 /// Deletes batches `[from, to)` (retention) in `batch`.
 pub(crate) fn delete_pruned(db: &DB, batch: &mut WriteBatch, from: u64, to: u64) {
     let cf = db.cf_handle(CF_AUDIT).expect("cf");
@@ -68,6 +60,8 @@ pub struct AuditStore {
     writing: Arc<tokio::sync::Mutex<()>>,
     /// Every stored batch from this seq on is in the resource index (`audit_index.rs`).
     indexed_from: Arc<AtomicU64>,
+    /// The index of the newest batches, in memory (`audit_index_tail.rs`).
+    tail: Arc<IndexTail>,
     /// The state's oldest kept batch: index entries below it are dropped as they compact.
     front: Arc<AtomicU64>,
 }
@@ -85,14 +79,51 @@ impl AuditStore {
             held_from: Arc::new(AtomicU64::new(0)),
             writing: Arc::default(),
             indexed_from: Arc::new(AtomicU64::new(0)),
+            tail: Arc::default(),
             front,
         };
         store.recount(tip)?;
         // Stored batches lie below the tip: the run starts below it exactly when one is stored.
         let holds = store.held_from() < tip.next_seq;
-        let indexed = audit_index::open_indexed_from(&store.db, holds, tip.next_seq)?;
+        let (indexed, tail_from) = audit_index::open_marks(&store.db, holds, tip.next_seq)?;
         store.indexed_from.store(indexed, Ordering::SeqCst);
+        store.tail.reset(tail_from);
+        let stored = store.stored_from(tail_from)?;
+        store
+            .tail
+            .rebuild(stored.iter().map(|(seq, bytes)| (*seq, bytes.as_slice())));
         Ok(store)
+    }
+
+    /// The stored bytes of every batch from seq `from` on, oldest first.
+    fn stored_from(&self, from: u64) -> Result<Vec<(u64, Vec<u8>)>, String> {
+        let cf = self.db.cf_handle(CF_AUDIT).expect("cf");
+        let mut it = self.db.raw_iterator_cf(cf);
+        it.seek(batch_key(from));
+        let mut out = Vec::new();
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            out.push((seq_of(k)?, v.to_vec()));
+            it.next();
+        }
+        it.status()
+            .map_err(|e| format!("reading the audit trail: {e}"))?;
+        Ok(out)
+    }
+
+    /// Puts freshly sealed batches into `batch` with their index: in the tail, or, when they
+    /// fill it, with the tail as groups. [`AuditStore::sealed_written`] once `batch` is.
+    pub(crate) fn put_sealed(&self, batch: &mut WriteBatch, sealed: &[(u64, Vec<u8>)]) -> Staged {
+        let cf = self.db.cf_handle(CF_AUDIT).expect("cf");
+        for (seq, bytes) in sealed {
+            batch.put_cf(cf, batch_key(*seq), bytes);
+        }
+        self.tail
+            .stage(&self.db, batch, sealed, self.indexed_from())
+    }
+
+    /// The write of [`AuditStore::put_sealed`]'s batch succeeded.
+    pub(crate) fn sealed_written(&self, staged: Staged) {
+        self.tail.commit(staged);
     }
 
     /// Finds where the stored run begins after the store changed wholesale (opened, or a
@@ -128,24 +159,44 @@ impl AuditStore {
     #[cfg(test)]
     pub(crate) fn forget_index(&self) {
         let mut batch = WriteBatch::default();
-        audit_index::clear(&self.db, &mut batch);
+        audit_index::clear(&self.db, &mut batch, 0);
         audit_index::forget_marks(&self.db, &mut batch);
         self.db.write(batch).unwrap();
     }
 
-    /// Rewrites the index of every stored batch as a trentd before runs wrote it: one entry
-    /// per event (tests).
+    /// Writes the tail's batches to disk as a trentd before runs wrote them: one entry per
+    /// event (tests).
     #[cfg(test)]
-    pub(crate) fn index_as_singles(&self) {
+    pub(crate) fn tail_to_disk_as_singles(&self) {
+        self.tail_to_disk_as(audit_index::put_single_entries_of_bytes);
+    }
+
+    /// Writes the tail's batches to disk as runs, as a backfill or a trentd before groups
+    /// wrote them (tests).
+    #[cfg(test)]
+    pub(crate) fn tail_to_disk_as_runs(&self) {
+        self.tail_to_disk_as(audit_index::put_entries_of_bytes);
+    }
+
+    /// Writes the index of the tail's batches to disk with `put`, leaving the tail empty
+    /// (tests).
+    #[cfg(test)]
+    fn tail_to_disk_as(&self, put: impl Fn(&DB, &mut WriteBatch, u64, &[u8])) {
+        let stored = self.stored_from(self.tail.from()).unwrap();
+        let next = stored.last().map_or(self.tail.from(), |(seq, _)| seq + 1);
         let mut batch = WriteBatch::default();
-        audit_index::clear(&self.db, &mut batch);
-        let audit = self.db.cf_handle(CF_AUDIT).expect("cf");
-        for item in self.db.iterator_cf(audit, IteratorMode::Start) {
-            let (k, v) = item.unwrap();
-            let seq = u64::from_be_bytes(k.as_ref().try_into().unwrap());
-            audit_index::put_single_entries_of_bytes(&self.db, &mut batch, seq, &v);
+        for (seq, bytes) in &stored {
+            put(&self.db, &mut batch, *seq, bytes);
         }
+        audit_index::put_marks(&self.db, &mut batch, self.indexed_from(), next);
         self.db.write(batch).unwrap();
+        self.tail.reset(next);
+    }
+
+    /// Where the in-memory tail of the index starts (tests).
+    #[cfg(test)]
+    pub(crate) fn tail_from(&self) -> u64 {
+        self.tail.from()
     }
 
     /// The database (tests).
@@ -154,9 +205,11 @@ impl AuditStore {
         self.db.clone()
     }
 
-    /// A snapshot install replaced the stored trail and indexed all it stored.
-    pub(crate) fn reindexed(&self) {
+    /// A snapshot install replaced the stored trail and indexed all it stored; its tail
+    /// starts at `next_seq`, the installed tip's.
+    pub(crate) fn reindexed(&self, next_seq: u64) {
         self.indexed_from.store(0, Ordering::SeqCst);
+        self.tail.reset(next_seq);
     }
 
     /// Hands `visit` the index entries of the resource `name` (see
@@ -169,7 +222,8 @@ impl AuditStore {
         index: u32,
         visit: impl FnMut(Entry) -> Result<bool, String>,
     ) -> Result<(), String> {
-        audit_index::walk_back(&self.db, audit_index::index_name(name), seq, index, visit)
+        let name = audit_index::index_name(name);
+        audit_index::walk_back(self.tail.view(&self.db, name), name, seq, index, visit)
     }
 
     /// Every batch from this seq up to the tip is stored.

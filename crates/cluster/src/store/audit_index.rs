@@ -2,20 +2,29 @@
 //! resource it names (a key's id, or the whole ARN of another resource), so LookupEvents by
 //! `ResourceName` reads that resource's events, newest first, without scanning the others.
 //!
-//! Entry key: `name length (u16 BE) ‖ name ‖ seq (u64 BE) ‖ u32::MAX`, one per resource and
-//! batch (a *run*), so one resource's entries are contiguous and sort by place in the chain;
-//! value: the batch's time (u64 BE), so a walk stops at its window without reading batches,
-//! then the index (u32 BE) of each of the batch's events that names the resource, ascending.
-//! One entry per batch, not per event: indexing runs on every node for every batch, and a
-//! busy key has many events in each, so its batch costs one insert and a few bytes per event
-//! instead of an entry each. Entries an older trentd wrote (one per event) end with the
-//! event's own index and hold the time alone; readers take both forms.
+//! Entry key: `name length (u16 BE) ‖ name ‖ seq (u64 BE) ‖ form (u32 BE)`, so one
+//! resource's entries are contiguous and sort by place in the chain. Three forms, all read:
+//! - a *group* (form [`GROUP`], what apply writes, `audit_index_tail.rs`): the resource's
+//!   events in many batches, keyed by the first of them; value: the last batch's seq (u64 BE),
+//!   then per batch a [`Records`] record (seq, time, count, indices);
+//! - a *run* (form [`RUN`], what a backfill and a snapshot install write, and apply before
+//!   groups): its events in one batch; value: the batch's time (u64 BE), then the index (u32
+//!   BE) of each of the batch's events that names the resource, ascending;
+//! - a *single* entry (form: the event's own index, as a trentd before runs wrote): one
+//!   event; value: the batch's time.
+//!
+//! Entries carry their batches' times, so a walk stops at its window without reading batches.
+//! One entry per many events, not per event: indexing runs on every node for every batch.
 //!
 //! Guarantees:
-//! - Entries are written in the same `WriteBatch` as the batch they point into (apply,
-//!   backfill, snapshot install): a stored batch at or above [`indexed_from`] has all its
-//!   entries. Batches stored by a trentd from before the index (below the mark) have none;
-//!   readers scan those.
+//! - Entries are written in the same `WriteBatch` as the batch they point into (backfill,
+//!   snapshot install), or as the mark that says the batch's entries are on disk (apply's
+//!   groups): a stored batch at or above the index's mark has all its entries, on disk below
+//!   the tail's start and in the tail above it. Batches stored by a trentd from before the
+//!   index (below the mark) have none; readers scan those.
+//! - The forms never overlap: a seq is indexed in one entry per resource, and entries sort
+//!   as the batches they hold (a group holds batches between its key's seq and the next
+//!   entry's).
 //! - An entry may outlive its batch (retention deleted it; a compaction filter drops such
 //!   entries later), never point at another batch: a seq names one batch in the whole
 //!   cluster's history. Readers skip entries whose batch is gone.
@@ -28,26 +37,23 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use rocksdb::compaction_filter::Decision;
-use rocksdb::{WriteBatch, DB};
+use rocksdb::{DBRawIterator, WriteBatch, DB};
 use serde::Deserialize;
 use trent_state::StoredBatch;
 
-use super::{CF_AUDIT_INDEX, CF_STATE_META};
+use super::CF_AUDIT_INDEX;
 
-/// Key in `state_meta` of the lowest seq from which every stored batch is indexed (absent:
-/// the database predates the index).
-const INDEXED_FROM: &[u8] = b"audit_indexed_from_runs";
-/// The same mark as a trentd that reads only single-event entries keeps it. Taken over into
-/// [`INDEXED_FROM`] and deleted at open, so such a trentd, started on this database again (a
-/// downgrade), finds no mark, marks its own start and scans the batches before it rather
-/// than miss the events of run entries it cannot read.
-const INDEXED_FROM_SINGLES: &[u8] = b"audit_indexed_from";
-/// The event index a run entry's key ends with (no event has it: a batch holds at most
-/// 2^32 - 1 events).
+#[cfg(test)]
+pub(crate) use super::audit_index_marks::forget_marks;
+pub(crate) use super::audit_index_marks::{clear, open_marks, put_marks};
+
+/// The form of a run entry (no event has this index: a batch holds at most 2^32 - 2 events).
 const RUN: u32 = u32::MAX;
+/// The form of a group entry.
+const GROUP: u32 = u32::MAX - 1;
 /// Resource names longer than this are not indexed; lookups of them scan.
 pub const MAX_NAME: usize = 1024;
-/// seq and event index after the name.
+/// seq and form after the name.
 const TAIL: usize = 12;
 
 /// One entry: where the event is and when its batch applied.
@@ -72,19 +78,19 @@ fn prefix(name: &str) -> Vec<u8> {
     key
 }
 
-fn entry_key(name: &str, seq: u64, index: u32) -> Vec<u8> {
+fn entry_key(name: &str, seq: u64, form: u32) -> Vec<u8> {
     let mut key = prefix(name);
     key.extend_from_slice(&seq.to_be_bytes());
-    key.extend_from_slice(&index.to_be_bytes());
+    key.extend_from_slice(&form.to_be_bytes());
     key
 }
 
-/// The (seq, index) an entry key ends with.
+/// The (seq, form) an entry key ends with.
 fn place(key: &[u8]) -> Option<(u64, u32)> {
     let tail = key.len().checked_sub(TAIL)?;
     let seq = u64::from_be_bytes(key[tail..tail + 8].try_into().ok()?);
-    let index = u32::from_be_bytes(key[tail + 8..].try_into().ok()?);
-    Some((seq, index))
+    let form = u32::from_be_bytes(key[tail + 8..].try_into().ok()?);
+    Some((seq, form))
 }
 
 /// The names of the resources one event's JSON names, deduplicated. Only the event's
@@ -120,23 +126,31 @@ fn resource_names(event: &str) -> Vec<String> {
     names
 }
 
-/// Puts the entries of the stored batch bytes `bytes` (seq `seq`) into `batch`: one run per
-/// resource, in key order.
-pub(crate) fn put_entries_of_bytes(db: &DB, batch: &mut WriteBatch, seq: u64, bytes: &[u8]) {
-    let Ok((time, events)) = StoredBatch::event_slices(bytes) else {
-        return;
-    };
-    let mut runs: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+/// The stored batch `bytes`' time and, per resource its events name, the indices of those
+/// events, ascending (`None`: the batch does not decode).
+pub(crate) fn runs_of_batch(bytes: &[u8]) -> Option<(u64, BTreeMap<String, Vec<u32>>)> {
+    let (time, events) = StoredBatch::event_slices(bytes).ok()?;
+    let mut runs: BTreeMap<String, Vec<u32>> = BTreeMap::new();
     for (i, event) in (0u32..).zip(&events) {
         for name in resource_names(event) {
-            let run = runs
-                .entry(name)
-                .or_insert_with(|| time.to_be_bytes().to_vec());
-            run.extend_from_slice(&i.to_be_bytes());
+            runs.entry(name).or_default().push(i);
         }
     }
+    Some((time, runs))
+}
+
+/// Puts the run entries of the stored batch bytes `bytes` (seq `seq`) into `batch`: one per
+/// resource, in key order.
+pub(crate) fn put_entries_of_bytes(db: &DB, batch: &mut WriteBatch, seq: u64, bytes: &[u8]) {
+    let Some((time, runs)) = runs_of_batch(bytes) else {
+        return;
+    };
     let cf = db.cf_handle(CF_AUDIT_INDEX).expect("cf");
-    for (name, value) in runs {
+    for (name, indices) in runs {
+        let mut value = time.to_be_bytes().to_vec();
+        indices
+            .iter()
+            .for_each(|i| value.extend_from_slice(&i.to_be_bytes()));
         batch.put_cf(cf, entry_key(&name, seq, RUN), value);
     }
 }
@@ -145,117 +159,156 @@ pub(crate) fn put_entries_of_bytes(db: &DB, batch: &mut WriteBatch, seq: u64, by
 /// resource, holding the time alone (tests of the older form).
 #[cfg(test)]
 pub(crate) fn put_single_entries_of_bytes(db: &DB, batch: &mut WriteBatch, seq: u64, bytes: &[u8]) {
-    let (time, events) = StoredBatch::event_slices(bytes).unwrap();
+    let (time, runs) = runs_of_batch(bytes).unwrap();
     let cf = db.cf_handle(CF_AUDIT_INDEX).expect("cf");
-    for (i, event) in (0u32..).zip(&events) {
-        for name in resource_names(event) {
+    for (name, indices) in runs {
+        for i in indices {
             batch.put_cf(cf, entry_key(&name, seq, i), time.to_be_bytes());
         }
     }
 }
 
-/// Deletes every entry and marks the whole (now empty) trail indexed: a snapshot install
-/// replaces the stored trail wholesale.
-pub(crate) fn clear(db: &DB, batch: &mut WriteBatch) {
-    let cf = db.cf_handle(CF_AUDIT_INDEX).expect("cf");
-    batch.delete_range_cf(cf, [0u8].as_slice(), [0xFFu8; 3].as_slice());
-    mark_indexed_from(db, batch, 0);
+/// One resource's events in consecutive batches: per batch, its seq (u64 BE), time (u64 BE),
+/// the count of events (u32 BE) and their indices (u32 BE each), ascending; batches oldest
+/// first.
+pub(crate) struct Records;
+
+/// One batch's part of [`Records`].
+struct Record<'a> {
+    seq: u64,
+    time: u64,
+    indices: &'a [u8],
 }
 
-fn mark_indexed_from(db: &DB, batch: &mut WriteBatch, seq: u64) {
-    let meta = db.cf_handle(CF_STATE_META).expect("cf");
-    batch.put_cf(meta, INDEXED_FROM, seq.to_be_bytes());
-    batch.delete_cf(meta, INDEXED_FROM_SINGLES);
+impl Records {
+    /// One batch's record.
+    pub(crate) fn encode(seq: u64, time: u64, indices: &[u32]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(20 + 4 * indices.len());
+        out.extend_from_slice(&seq.to_be_bytes());
+        out.extend_from_slice(&time.to_be_bytes());
+        out.extend_from_slice(&(indices.len() as u32).to_be_bytes());
+        indices
+            .iter()
+            .for_each(|i| out.extend_from_slice(&i.to_be_bytes()));
+        out
+    }
+
+    /// The records of `bytes`, oldest first; a torn end is left out.
+    fn decode(mut bytes: &[u8]) -> Vec<Record<'_>> {
+        let mut out = Vec::new();
+        while bytes.len() >= 20 {
+            let seq = u64::from_be_bytes(bytes[..8].try_into().expect("8 bytes"));
+            let time = u64::from_be_bytes(bytes[8..16].try_into().expect("8 bytes"));
+            let count = u32::from_be_bytes(bytes[16..20].try_into().expect("4 bytes")) as usize;
+            let Some(indices) = bytes.get(20..20 + 4 * count) else {
+                break;
+            };
+            out.push(Record { seq, time, indices });
+            bytes = &bytes[20 + 4 * count..];
+        }
+        out
+    }
 }
 
-/// Removes both marks, as a database from before the index had neither (tests).
-#[cfg(test)]
-pub(crate) fn forget_marks(db: &DB, batch: &mut WriteBatch) {
-    let meta = db.cf_handle(CF_STATE_META).expect("cf");
-    batch.delete_cf(meta, INDEXED_FROM);
-    batch.delete_cf(meta, INDEXED_FROM_SINGLES);
-}
-
-/// A mark's seq, if the mark is stored.
-fn read_mark(db: &DB, key: &[u8]) -> Result<Option<u64>, String> {
-    let meta = db.cf_handle(CF_STATE_META).expect("cf");
-    let Some(bytes) = db
-        .get_cf(meta, key)
-        .map_err(|e| format!("reading the audit index mark: {e}"))?
-    else {
-        return Ok(None);
+/// The group entry of `name` over `records` (non-empty, oldest first).
+pub(crate) fn group_entry(name: &str, records: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let parsed = Records::decode(records);
+    let (first, last) = match (parsed.first(), parsed.last()) {
+        (Some(first), Some(last)) => (first.seq, last.seq),
+        _ => (0, 0),
     };
-    let bytes: [u8; 8] = bytes
-        .as_slice()
-        .try_into()
-        .map_err(|_| "the audit index mark is not 8 bytes".to_owned())?;
-    Ok(Some(u64::from_be_bytes(bytes)))
+    let mut value = Vec::with_capacity(8 + records.len());
+    value.extend_from_slice(&last.to_be_bytes());
+    value.extend_from_slice(records);
+    (entry_key(name, first, GROUP), value)
 }
 
-/// The lowest seq from which every stored batch is indexed. A database from before the
-/// index, opened for the first time, is marked at `next_seq` if it holds batches (older ones
-/// are scanned), at 0 if it holds none; one marked by a trentd before runs keeps its mark
-/// (this one reads its entries), moved to [`INDEXED_FROM`].
-pub(crate) fn open_indexed_from(
-    db: &DB,
-    holds_batches: bool,
-    next_seq: u64,
-) -> Result<u64, String> {
-    let singles = read_mark(db, INDEXED_FROM_SINGLES)?;
-    let from = match read_mark(db, INDEXED_FROM)? {
-        Some(from) if singles.is_none() => return Ok(from),
-        // A trentd before runs ran on this database since (a downgrade): it marked its own
-        // start and indexed every batch from there in single entries, which this one reads;
-        // this one had indexed those before in runs, so its own mark stands.
-        Some(from) => from,
-        None => singles.unwrap_or(if holds_batches { next_seq } else { 0 }),
-    };
-    let mut batch = WriteBatch::default();
-    mark_indexed_from(db, &mut batch, from);
-    db.write(batch)
-        .map_err(|e| format!("writing the audit index mark: {e}"))?;
-    Ok(from)
+/// The place a walk starts at and where it stops: `top`, inclusive.
+type Top = (u64, u32);
+
+/// Hands `visit` the events of `records`, newest first, at or below `top`: false when
+/// `visit` asked to stop.
+fn visit_records(
+    records: &[Record<'_>],
+    top: Top,
+    visit: &mut impl FnMut(Entry) -> Result<bool, String>,
+) -> Result<bool, String> {
+    for r in records.iter().rev() {
+        let indices = r
+            .indices
+            .chunks_exact(4)
+            .map(|i| u32::from_be_bytes(i.try_into().expect("4 bytes")));
+        if !visit_batch(r.seq, r.time, indices, top, visit)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Hands `visit` the events `indices` (ascending) of batch `seq`, newest first, at or below
+/// `top`: false when `visit` asked to stop.
+fn visit_batch(
+    seq: u64,
+    time: u64,
+    indices: impl DoubleEndedIterator<Item = u32>,
+    top: Top,
+    visit: &mut impl FnMut(Entry) -> Result<bool, String>,
+) -> Result<bool, String> {
+    for index in indices.rev() {
+        if (seq, index) > top {
+            continue;
+        }
+        if !visit(Entry { seq, index, time })? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// Hands `visit` the entries of `name` at or below (`seq`, `index`), newest first, until it
-/// answers false: each event of a run, and each entry of the single-event form.
+/// answers false: first those of the tail (`tail`, the records of batches from `from` on),
+/// then those on disk below `from` (`it`, taken with the tail).
 pub(crate) fn walk_back(
-    db: &DB,
+    (tail, from, mut it): (Vec<u8>, u64, DBRawIterator<'_>),
     name: &str,
     seq: u64,
     index: u32,
     mut visit: impl FnMut(Entry) -> Result<bool, String>,
 ) -> Result<(), String> {
-    let cf = db.cf_handle(CF_AUDIT_INDEX).expect("cf");
-    let prefix = prefix(name);
     let top = (seq, index);
-    let mut it = db.raw_iterator_cf(cf);
-    // From the run of batch `seq` (it sorts after that batch's single entries).
-    it.seek_for_prev(entry_key(name, seq, RUN));
+    if !visit_records(&Records::decode(&tail), top, &mut visit)? {
+        return Ok(());
+    }
+    // On disk: entries of batches before the tail (a group written since holds later ones).
+    let Some(below) = from.checked_sub(1) else {
+        return Ok(());
+    };
+    let prefix = prefix(name);
+    // From the last entry at or before batch `seq`: a group keyed there or before, or its run.
+    it.seek_for_prev(entry_key(name, seq.min(below), RUN));
     while let (Some(k), Some(v)) = (it.key(), it.value()) {
         if !k.starts_with(&prefix) || k.len() != prefix.len() + TAIL {
             break;
         }
-        let (seq, last) = place(k).expect("length checked");
+        let (seq, form) = place(k).expect("length checked");
         let time = v
             .get(..8)
             .map_or(0, |t| u64::from_be_bytes(t.try_into().expect("8 bytes")));
-        // A run's indices follow its time; a single entry's one index is its key's.
-        let run = if last == RUN {
-            v.get(8..).unwrap_or_default()
-        } else {
-            &[]
+        let more = match form {
+            GROUP => visit_records(
+                &Records::decode(v.get(8..).unwrap_or_default()),
+                top,
+                &mut visit,
+            )?,
+            RUN => {
+                let indices = v.get(8..).unwrap_or_default().chunks_exact(4);
+                let indices = indices.map(|i| u32::from_be_bytes(i.try_into().expect("4 bytes")));
+                visit_batch(seq, time, indices, top, &mut visit)?
+            }
+            single => visit_batch(seq, time, std::iter::once(single), top, &mut visit)?,
         };
-        let indices = (run.chunks_exact(4))
-            .map(|i| u32::from_be_bytes(i.try_into().expect("4 bytes")))
-            .chain((last != RUN).then_some(last));
-        for index in indices.rev() {
-            if (seq, index) > top {
-                continue;
-            }
-            if !visit(Entry { seq, index, time })? {
-                return Ok(());
-            }
+        if !more {
+            return Ok(());
         }
         it.prev();
     }
@@ -263,14 +316,24 @@ pub(crate) fn walk_back(
         .map_err(|e| format!("reading the audit index: {e}"))
 }
 
-/// The compaction filter of the index's column family: drops the entries of batches
-/// retention deleted (below `front`, the state's oldest kept batch).
+/// The compaction filter of the index's column family: drops the entries whose batches
+/// retention deleted (all below `front`, the state's oldest kept batch).
 pub(crate) fn prune_filter(
     front: Arc<AtomicU64>,
 ) -> impl FnMut(u32, &[u8], &[u8]) -> Decision + Send + 'static {
-    move |_level, key, _value| match place(key) {
-        Some((seq, _)) if seq < front.load(Ordering::Relaxed) => Decision::Remove,
-        _ => Decision::Keep,
+    move |_level, key, value| {
+        // A group's batches end at the seq its value begins with; other forms hold one.
+        let last = match place(key) {
+            Some((_, GROUP)) => value
+                .get(..8)
+                .map(|v| u64::from_be_bytes(v.try_into().expect("8 bytes"))),
+            Some((seq, _)) => Some(seq),
+            None => None,
+        };
+        match last {
+            Some(seq) if seq < front.load(Ordering::Relaxed) => Decision::Remove,
+            _ => Decision::Keep,
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! The audit trail's resource index through the storage layer: written with every batch,
-//! however the batch arrives (apply, backfill, snapshot install), read newest first, pruned
-//! with the batches retention deletes, and absent (marked so) for batches an older trentd
-//! stored.
+//! however the batch arrives (apply, into the tail and then as groups; backfill, snapshot
+//! install), read newest first from memory and disk as one, rebuilt at start, pruned with the
+//! batches retention deletes, and absent (marked so) for batches an older trentd stored.
 
 use openraft::storage::RaftStateMachine;
 use rocksdb::WriteBatch;
@@ -60,6 +60,48 @@ fn places(entries: &[AuditIndexEntry]) -> Vec<(u64, u32)> {
     entries.iter().map(|e| (e.seq, e.index)).collect()
 }
 
+/// The index's entries on disk by form: (groups, runs, single entries).
+fn forms(store: &AuditStore) -> (usize, usize, usize) {
+    let db = store.db_for_tests();
+    let cf = db.cf_handle(CF_AUDIT_INDEX).unwrap();
+    let mut counts = (0, 0, 0);
+    for item in db.iterator_cf(cf, rocksdb::IteratorMode::Start) {
+        let (k, _) = item.unwrap();
+        match u32::from_be_bytes(k[k.len() - 4..].try_into().unwrap()) {
+            u32::MAX => counts.1 += 1,
+            form if form == u32::MAX - 1 => counts.0 += 1,
+            _ => counts.2 += 1,
+        }
+    }
+    counts
+}
+
+/// Applies batches `from..from + n` in applies of `chunk` batches, so groups fill mid-apply.
+async fn append_chunked(machine: &mut StateMachineStore, from: u64, n: u64, chunk: u64) {
+    let mut at = from;
+    while at < from + n {
+        let take = chunk.min(from + n - at);
+        append_keyed(machine, at, take).await;
+        at += take;
+    }
+}
+
+/// Every walk that starts at one of `key`'s entries, as a page's next token does, takes the
+/// entries at or below it and no other.
+fn assert_walks_from_each_entry(store: &AuditStore, key: &str) {
+    let all = entries(store, key);
+    for (i, from) in all.iter().enumerate() {
+        let mut below = Vec::new();
+        store
+            .resource_entries(key, from.seq, from.index, |e| {
+                below.push(e);
+                Ok(true)
+            })
+            .unwrap();
+        assert_eq!(below, all[i..], "walked from {from:?}");
+    }
+}
+
 #[tokio::test]
 async fn every_applied_event_is_found_by_its_key_newest_first() {
     let dir = tempfile::tempdir().unwrap();
@@ -90,6 +132,76 @@ async fn every_applied_event_is_found_by_its_key_newest_first() {
         "no prefix matches"
     );
     assert_eq!(node.audit.indexed_from(), 0);
+    assert_eq!(
+        forms(&node.audit),
+        (0, 0, 0),
+        "nine batches stay in the tail"
+    );
+}
+
+#[tokio::test]
+async fn a_full_tail_goes_to_disk_as_groups_and_is_rebuilt_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = storage(dir.path());
+    append_chunked(&mut node.state_machine, 1, 150, 7).await;
+    let (groups, runs, singles) = forms(&node.audit);
+    assert_eq!((runs, singles), (0, 0));
+    assert_eq!(groups, 4, "two groups of each key");
+    let next = tip(&node.state_machine).next_seq;
+    let tail_from = node.audit.tail_from();
+    assert!(
+        tail_from > 0 && next - tail_from < 64,
+        "{tail_from} of {next}"
+    );
+    let before: Vec<_> = [K1, K2].map(|key| entries(&node.audit, key)).into();
+    for key in [K1, K2] {
+        assert_eq!(
+            places(&entries(&node.audit, key)),
+            scanned(&node.audit, key)
+        );
+        assert_walks_from_each_entry(&node.audit, key);
+    }
+    // A restart rebuilds the tail from the stored batches: nothing lost, nothing twice.
+    drop(node);
+    let mut node = storage(dir.path());
+    assert_eq!(node.audit.tail_from(), tail_from);
+    let after: Vec<_> = [K1, K2].map(|key| entries(&node.audit, key)).into();
+    assert_eq!(after, before);
+    append_chunked(&mut node.state_machine, 151, 80, 11).await;
+    for key in [K1, K2] {
+        assert_eq!(
+            places(&entries(&node.audit, key)),
+            scanned(&node.audit, key)
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_group_written_during_a_walk_is_read_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = storage(dir.path());
+    append_keyed(&mut node.state_machine, 1, 63).await;
+    assert_eq!(forms(&node.audit).0, 0, "63 batches stay in the tail");
+    // The 64th batch, sealed as another node sealed it.
+    let source_dir = tempfile::tempdir().unwrap();
+    let mut source = storage(source_dir.path());
+    append_keyed(&mut source.state_machine, 1, 64).await;
+    let sealed = source.audit.stored_below(64, usize::MAX).unwrap()[..1].to_vec();
+    assert_eq!(sealed[0].0, 63);
+    // A walk that takes the tail after the group's write and before the tail empties reads
+    // the tail as before the write, not the group as well.
+    let db = node.audit.db_for_tests();
+    let early = places(&entries(&node.audit, K2));
+    let mut batch = WriteBatch::default();
+    let staged = node.audit.put_sealed(&mut batch, &sealed);
+    db.write(batch).unwrap();
+    assert_eq!(forms(&node.audit).0, 2, "the group of each key is on disk");
+    assert_eq!(places(&entries(&node.audit, K2)), early);
+    // Then the group alone, with the new batch's event.
+    node.audit.sealed_written(staged);
+    let after = places(&entries(&node.audit, K2));
+    assert_eq!(after, scanned(&node.audit, K2));
+    assert_eq!((after[0], &after[1..]), ((63, 1), &early[..]));
 }
 
 #[tokio::test]
@@ -107,20 +219,28 @@ async fn a_restored_node_indexes_what_it_installs_and_backfills() {
         assert_eq!(entries(&copy.audit, key), entries(&source.audit, key));
     }
     assert_eq!(copy.audit.indexed_from(), 0);
+    // Their tails started apart (at 0 and at the snapshot's tip), so their groups end apart.
+    append_chunked(&mut copy.state_machine, 9, 100, 5).await;
+    append_chunked(&mut source.state_machine, 9, 100, 5).await;
+    assert_ne!(copy.audit.tail_from(), source.audit.tail_from());
+    for key in [K1, K2] {
+        assert_eq!(entries(&copy.audit, key), entries(&source.audit, key));
+    }
 }
 
 #[tokio::test]
 async fn retention_takes_the_entries_of_the_batches_it_deletes() {
     let dir = tempfile::tempdir().unwrap();
     let mut node = storage(dir.path());
-    append_keyed(&mut node.state_machine, 1, 6).await;
+    append_chunked(&mut node.state_machine, 1, 200, 10).await;
+    // Groups of 70 batches: [0, 70), [70, 140), then the tail; the cut falls in the second.
     let prune = [
-        entry(7, Command::AuditExported { before: 4 }),
+        entry(201, Command::AuditExported { before: 100 }),
         entry(
-            8,
+            202,
             Command::PruneAudit {
-                before: 4,
-                events: 8,
+                before: 100,
+                events: 200,
             },
         ),
     ];
@@ -131,9 +251,15 @@ async fn retention_takes_the_entries_of_the_batches_it_deletes() {
     }
     node.audit.compact_index();
     let left = entries(&node.audit, K2);
-    assert!(!left.is_empty());
-    assert!(left.iter().all(|e| e.seq >= 4), "{left:?}");
-    assert_eq!(places(&left), scanned(&node.audit, K2));
+    assert_eq!(
+        forms(&node.audit).0,
+        2,
+        "the first group of each key is dropped"
+    );
+    // The group the cut falls in is kept whole; its pruned batches are read as gone.
+    assert!(left.iter().all(|e| e.seq >= 70), "{left:?}");
+    let kept: Vec<_> = left.iter().filter(|e| e.seq >= 100).copied().collect();
+    assert_eq!(places(&kept), scanned(&node.audit, K2));
     // The front survives a restart, and compaction after it still drops nothing kept.
     drop(node);
     let node = storage(dir.path());
@@ -164,43 +290,28 @@ async fn batches_stored_before_the_index_existed_are_marked_unindexed() {
 }
 
 #[tokio::test]
-async fn entries_of_single_events_and_runs_are_walked_as_one() {
+async fn entries_of_every_form_and_the_tail_are_walked_as_one() {
     let dir = tempfile::tempdir().unwrap();
     let mut node = storage(dir.path());
+    // Batches 1-6 as a trentd before runs indexed them, 7-9 in runs, then groups and a tail.
     append_keyed(&mut node.state_machine, 1, 6).await;
-    // Batches 1-6 as a trentd before runs indexed them, 7-9 in runs.
-    node.audit.index_as_singles();
+    node.audit.tail_to_disk_as_singles();
     append_keyed(&mut node.state_machine, 7, 3).await;
+    node.audit.tail_to_disk_as_runs();
+    append_chunked(&mut node.state_machine, 10, 100, 10).await;
     // One run per batch and key: batches 7 and 8 name K1 and K2, batch 9 K2 twice.
-    let db = node.audit.db_for_tests();
-    let runs = db
-        .iterator_cf(
-            db.cf_handle(CF_AUDIT_INDEX).unwrap(),
-            rocksdb::IteratorMode::Start,
-        )
-        .map(Result::unwrap)
-        .filter(|(k, _)| k.ends_with(&u32::MAX.to_be_bytes()))
-        .count();
-    assert_eq!(runs, 5);
+    let (groups, runs, singles) = forms(&node.audit);
+    assert_eq!((groups, runs, singles), (2, 5, 12));
+    assert!(node.audit.tail_from() < tip(&node.state_machine).next_seq);
     for key in [K1, K2] {
         assert_eq!(
             places(&entries(&node.audit, key)),
             scanned(&node.audit, key)
         );
+        // Some batches name K2 in both events: walks start inside them too.
+        assert_walks_from_each_entry(&node.audit, key);
     }
-    // Batches 3, 6 and 9 name K2 in both events: walks that start inside their runs, as a
-    // page's next token does, take the events at or below the start and no other.
     let k2 = entries(&node.audit, K2);
-    for (i, from) in k2.iter().enumerate() {
-        let mut below = Vec::new();
-        node.audit
-            .resource_entries(K2, from.seq, from.index, |e| {
-                below.push(e);
-                Ok(true)
-            })
-            .unwrap();
-        assert_eq!(below, k2[i..], "walked from {from:?}");
-    }
     // A walk stops when told to, inside a run too.
     let mut first = Vec::new();
     node.audit
@@ -213,43 +324,57 @@ async fn entries_of_single_events_and_runs_are_walked_as_one() {
 }
 
 #[tokio::test]
-async fn the_mark_of_a_trentd_before_runs_is_taken_over_and_removed() {
+async fn the_marks_of_older_trentds_are_taken_over_and_removed() {
     let dir = tempfile::tempdir().unwrap();
     let mut node = storage(dir.path());
     append_keyed(&mut node.state_machine, 1, 3).await;
+    // As a trentd before groups left the database: runs from batch 1 on, its mark at 1.
+    node.audit.tail_to_disk_as_runs();
     let db = node.audit.db_for_tests();
-    // As a trentd before runs left the database: its mark under the old name, at 2.
     let mut batch = WriteBatch::default();
     audit_index::forget_marks(&db, &mut batch);
-    let meta = db.cf_handle(CF_STATE_META).unwrap();
-    batch.put_cf(meta, b"audit_indexed_from", 2u64.to_be_bytes());
+    put_old_mark(&db, &mut batch, b"audit_indexed_from_runs", 1);
+    db.write(batch).unwrap();
+    drop((db, node));
+    let mut node = storage(dir.path());
+    assert_eq!(node.audit.indexed_from(), 1, "its entries are read");
+    let db = node.audit.db_for_tests();
+    assert_eq!(
+        old_marks(&db),
+        [None, None],
+        "a downgraded trentd finds no mark"
+    );
+    let next = tip(&node.state_machine).next_seq;
+    assert_eq!(node.audit.tail_from(), next);
+    assert_eq!(
+        entries(&node.audit, K2).len(),
+        4,
+        "batches 1-2 name K2 once, 3 twice"
+    );
+    // Downgraded, that trentd marked its own start (5) and indexed from there; this one's
+    // tail (batches 3-4) was never written, so the index is trusted from 5 on, and the old
+    // mark goes again.
+    append_keyed(&mut node.state_machine, 4, 2).await;
+    let mut batch = WriteBatch::default();
+    put_old_mark(&db, &mut batch, b"audit_indexed_from", 5);
     db.write(batch).unwrap();
     drop((db, node));
     let node = storage(dir.path());
-    assert_eq!(node.audit.indexed_from(), 2, "its entries are read");
-    let db = node.audit.db_for_tests();
-    assert_eq!(
-        old_mark(&db),
-        None,
-        "a downgraded trentd finds no mark, so scans what it did not index"
-    );
-    // Downgraded, that trentd marked its own start (5); this one indexed 2-4 in runs, so
-    // its own mark stands, and the old one goes again.
-    db.put_cf(
-        db.cf_handle(CF_STATE_META).unwrap(),
-        b"audit_indexed_from",
-        5u64.to_be_bytes(),
-    )
-    .unwrap();
-    drop((db, node));
-    let node = storage(dir.path());
-    assert_eq!(node.audit.indexed_from(), 2);
-    let db = node.audit.db_for_tests();
-    assert_eq!(old_mark(&db), None);
+    assert_eq!(node.audit.indexed_from(), 5);
+    assert_eq!(old_marks(&node.audit.db_for_tests()), [None, None]);
 }
 
-/// The index mark as a trentd before runs keeps it.
-fn old_mark(db: &rocksdb::DB) -> Option<Vec<u8>> {
+fn put_old_mark(db: &rocksdb::DB, batch: &mut WriteBatch, name: &[u8], seq: u64) {
+    batch.put_cf(
+        db.cf_handle(CF_STATE_META).unwrap(),
+        name,
+        seq.to_be_bytes(),
+    );
+}
+
+/// The index marks as trentds before groups keep them (runs, singles).
+fn old_marks(db: &rocksdb::DB) -> [Option<Vec<u8>>; 2] {
     let meta = db.cf_handle(CF_STATE_META).unwrap();
-    db.get_cf(meta, b"audit_indexed_from").unwrap()
+    [b"audit_indexed_from_runs".as_slice(), b"audit_indexed_from"]
+        .map(|name| db.get_cf(meta, name).unwrap())
 }

@@ -197,7 +197,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             }
         }
         // In the same write as the tip that counts them; indexed outside the state's lock.
-        audit::put_sealed(&self.db, &mut batch, &sealed);
+        let staged = self.audit.put_sealed(&mut batch, &sealed);
         self.persist_batch(&mut batch)?;
         // Not fsynced: the log already is, and a crash re-applies from it. The next synced
         // write (a log append or purge) makes these durable too, as all share one WAL.
@@ -210,6 +210,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             })
             .await
             .map_err(storage_io)?;
+        self.audit.sealed_written(staged);
         if let Some(to) = pruned {
             self.audit.pruned_before(to);
         }
@@ -268,7 +269,8 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         }
         let audit_cf = self.db.cf_handle(CF_AUDIT).expect("cf");
         batch.delete_range_cf(audit_cf, [0u8; 8].as_slice(), [0xFFu8; 9].as_slice());
-        audit_index::clear(&self.db, &mut batch);
+        let tip = state.audit_tip();
+        audit_index::clear(&self.db, &mut batch, tip.next_seq);
         for (key, value) in trail {
             let seq = audit::snapshot_seq(key).expect("partitioned");
             batch.put_cf(audit_cf, trent_state::batch_key(seq), value);
@@ -277,7 +279,6 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         self.persist_batch(&mut batch)?;
         let db = self.db.clone();
         let dir = self.snapshot_dir.clone();
-        let tip = state.audit_tip();
         {
             // No batch a backfill fetched before this install lands after it.
             let _writing = self.audit.exclusive().await;
@@ -290,7 +291,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             .await?;
             // The batches before the snapshot's tip come from the peers (audit_backfill.rs).
             self.audit.recount(&tip).map_err(storage_read)?;
-            self.audit.reindexed();
+            self.audit.reindexed(tip.next_seq);
         }
         let old = std::mem::replace(&mut *self.state.write().expect("state lock"), state);
         // Keys the snapshot no longer holds leave the HSM's cache too.

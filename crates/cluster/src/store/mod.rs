@@ -14,6 +14,8 @@
 
 mod audit;
 mod audit_index;
+mod audit_index_marks;
+mod audit_index_tail;
 mod disk;
 mod log;
 mod log_cache;
