@@ -41,6 +41,8 @@ mod operate;
 pub mod pkcs11;
 mod secret_file;
 mod soft;
+mod soft_ready;
+mod soft_wrap;
 #[cfg(test)]
 mod wycheproof_tests;
 

@@ -26,7 +26,7 @@ use trent_model::{
     KeyId, KeySpec, KeyUsage, MacAlgorithm, MessageType, Millis, WrappingAlgorithm, WrappingKeySpec,
 };
 
-use crate::soft::is_soft_blob;
+use crate::soft_wrap::is_soft_blob;
 use crate::{
     DataKeyPair, Hsm, HsmError, ImportParameters, ImportTokenFacts, ImportedMaterial, MaterialRef,
     Plaintext, ReopeningPkcs11, Salt, SoftHsm,

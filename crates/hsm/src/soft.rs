@@ -1,17 +1,16 @@
 //! The in-process ("soft") HSM: AES-256-GCM in this process's memory, the domain key from
-//! [`DomainKey`]. Unwrapped keys are cached as ready ciphers in a bounded LRU; an evicted,
-//! forgotten or dropped cipher zeroizes its key schedule (the `aes` and `ghash` crates'
-//! `zeroize` features), and so does every per-ciphertext key after its one use.
+//! [`DomainKey`]. Key material and secrets are stored wrapped under the domain key
+//! (`soft_wrap.rs`); unwrapped keys are cached as ready ciphers in a bounded LRU
+//! (`soft_ready.rs`), and an evicted, forgotten or dropped cipher zeroizes its key schedule,
+//! as does every per-ciphertext key after its one use.
 
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use aes::Aes256;
 use aes_gcm::aead::{Aead, AeadInPlace, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
 use hmac::{Hmac, KeyInit as _, Mac};
-use lru::LruCache;
 use rand::RngCore;
 use sha2::Sha256;
 use trent_model::{
@@ -21,8 +20,10 @@ use trent_model::{
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::asymmetric::{self, Loaded};
-use crate::derive::{derived_cipher, kdf_cipher};
+use crate::derive::kdf_cipher;
 use crate::import::{self, ImportParameters, ImportTokenFacts, ImportedMaterial};
+use crate::soft_ready::{Ready, ReadyCache, ReadyKey};
+use crate::soft_wrap::{fresh_nonce, DomainWrap, TAG_LEN};
 use crate::{
     DataKeyPair, DomainKey, Hsm, HsmError, MaterialRef, Plaintext, Salt, Sealed, NONCE_LEN,
 };
@@ -30,82 +31,18 @@ use crate::{
 /// Unwrapped keys kept ready by default.
 pub const DEFAULT_CACHE_ENTRIES: usize = 10_000;
 
-/// Format byte of a wrapped symmetric key: `[1][nonce 12][sealed key 32 + tag 16]`.
-const WRAP_FORMAT: u8 = 1;
-/// Format byte of a wrapped key of any other spec: `[2][nonce 12][sealed secret + tag 16]`,
-/// the spec bound into the additional data with the key id and version.
-const WRAP_FORMAT_2: u8 = 2;
-const MATERIAL_AAD_2: &[u8] = b"trent/material/v2";
-const TAG_LEN: usize = 16;
-const WRAPPED_LEN: usize = 1 + NONCE_LEN + 32 + TAG_LEN;
-const MATERIAL_AAD: &[u8] = b"trent/material/v1";
-const SECRET_AAD: &[u8] = b"trent/secret/v1";
 const FINGERPRINT_LABEL: &[u8] = b"trent/domain-key-fingerprint/v1";
 const MAC_KEY_LABEL: &[u8] = b"trent/mac-key/v1";
 
-/// An unwrapped key, ready to use, with the wrapped blob it came from (so a different blob
-/// under the same id and version is never served from the cache).
-struct Ready {
-    wrapped: Vec<u8>,
-    key: ReadyKey,
-}
-
-/// Made once per key version and shared behind an `Arc`: sizes are left unequal.
-#[allow(clippy::large_enum_variant)]
-enum ReadyKey {
-    Symmetric {
-        /// The material as a block cipher, to derive per-ciphertext keys.
-        kdf: Aes256,
-        /// The material as an AEAD: only to open format-1 blobs, sealed under it directly.
-        direct: Aes256Gcm,
-    },
-    /// Any other spec's key.
-    Other(Loaded),
-}
-
-impl Ready {
-    fn cipher(&self, salt: Option<&Salt>) -> Result<Cipher<'_>, HsmError> {
-        let ReadyKey::Symmetric { kdf, direct } = &self.key else {
-            return Err(HsmError::Algorithm("SYMMETRIC_DEFAULT"));
-        };
-        Ok(match salt {
-            Some(salt) => Cipher::Derived(Box::new(derived_cipher(kdf, salt))),
-            None => Cipher::Direct(direct),
-        })
-    }
-
-    fn loaded(&self) -> Result<&Loaded, HsmError> {
-        match &self.key {
-            ReadyKey::Other(loaded) => Ok(loaded),
-            ReadyKey::Symmetric { .. } => Err(HsmError::Spec("SYMMETRIC_DEFAULT")),
-        }
-    }
-}
-
-/// The cipher one message is sealed or opened with.
-enum Cipher<'a> {
-    Derived(Box<Aes256Gcm>),
-    Direct(&'a Aes256Gcm),
-}
-
-impl std::ops::Deref for Cipher<'_> {
-    type Target = Aes256Gcm;
-    fn deref(&self) -> &Aes256Gcm {
-        match self {
-            Cipher::Derived(cipher) => cipher,
-            Cipher::Direct(cipher) => cipher,
-        }
-    }
-}
-
 pub struct SoftHsm {
-    domain: Aes256Gcm,
+    /// The domain key, used for wrapping only (`soft_wrap.rs`).
+    wrap: DomainWrap,
     /// HMAC-SHA256(domain key, FINGERPRINT_LABEL): public by design.
     fingerprint: [u8; 32],
     /// HMAC-SHA256(domain key, MAC_KEY_LABEL): the root of [`Hsm::domain_mac`] keys, so the
     /// domain key itself is used for one thing only (AES-GCM wrapping) after start.
     mac_key: Zeroizing<[u8; 32]>,
-    cache: Mutex<LruCache<(KeyId, u32), Arc<Ready>>>,
+    cache: ReadyCache,
     /// Data key pairs generated (GenerateDataKeyPair): the costliest work a caller can ask
     /// for, counted so that a test can see a refused call did none.
     pairs_generated: AtomicU64,
@@ -117,10 +54,10 @@ impl SoftHsm {
     pub fn new(domain: DomainKey, cache_entries: usize) -> SoftHsm {
         let capacity = NonZeroUsize::new(cache_entries.max(1)).expect("nonzero");
         SoftHsm {
-            domain: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(domain.0.as_ref())),
+            wrap: DomainWrap::new(domain.0.as_ref()),
             fingerprint: hmac_sha256(domain.0.as_ref(), &[FINGERPRINT_LABEL]),
             mac_key: Zeroizing::new(hmac_sha256(domain.0.as_ref(), &[MAC_KEY_LABEL])),
-            cache: Mutex::new(LruCache::new(capacity)),
+            cache: ReadyCache::new(capacity),
             pairs_generated: AtomicU64::new(0),
             audit: std::sync::OnceLock::new(),
         }
@@ -165,45 +102,21 @@ impl SoftHsm {
     }
 
     fn ready(&self, key: MaterialRef<'_>) -> Result<Arc<Ready>, HsmError> {
-        let slot = (key.key_id, key.version);
-        if let Some(ready) = self.cache.lock().expect("cache lock").get(&slot) {
-            if ready.wrapped == key.wrapped {
-                return Ok(ready.clone());
-            }
-        }
-        let material = self.unwrap_material(key)?;
-        let ready = Arc::new(Ready {
-            wrapped: key.wrapped.to_vec(),
-            key: ReadyKey::Symmetric {
+        self.cache.get_or_load(key, || {
+            let material = self.unwrap_material(key)?;
+            Ok(ReadyKey::Symmetric {
                 kdf: kdf_cipher(material.as_ref()),
                 direct: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(material.as_ref())),
-            },
-        });
-        self.cache
-            .lock()
-            .expect("cache lock")
-            .put(slot, ready.clone());
-        Ok(ready)
+            })
+        })
     }
 
     /// The loaded key of a spec other than SYMMETRIC_DEFAULT, from the cache or unwrapped.
     fn ready_other(&self, key: MaterialRef<'_>, spec: KeySpec) -> Result<Arc<Ready>, HsmError> {
-        let slot = (key.key_id, key.version);
-        if let Some(ready) = self.cache.lock().expect("cache lock").get(&slot) {
-            if ready.wrapped == key.wrapped {
-                return Ok(ready.clone());
-            }
-        }
-        let secret = self.unwrap_other(key, spec)?;
-        let ready = Arc::new(Ready {
-            wrapped: key.wrapped.to_vec(),
-            key: ReadyKey::Other(asymmetric::load(spec, &secret)?),
-        });
-        self.cache
-            .lock()
-            .expect("cache lock")
-            .put(slot, ready.clone());
-        Ok(ready)
+        self.cache.get_or_load(key, || {
+            let secret = self.unwrap_other(key, spec)?;
+            Ok(ReadyKey::Other(asymmetric::load(spec, &secret)?))
+        })
     }
 
     fn with_loaded<T>(
@@ -221,46 +134,15 @@ impl SoftHsm {
         key: MaterialRef<'_>,
         spec: KeySpec,
     ) -> Result<Plaintext, HsmError> {
-        let fail = || HsmError::Unwrap {
-            key_id: key.key_id,
-            version: key.version,
-        };
-        let w = key.wrapped;
-        if w.len() < 1 + NONCE_LEN + TAG_LEN || w[0] != WRAP_FORMAT_2 {
-            return Err(fail());
-        }
-        let aad = material_aad_2(key.key_id, key.version, spec);
-        let nonce = Nonce::from_slice(&w[1..1 + NONCE_LEN]);
-        let payload = Payload {
-            msg: &w[1 + NONCE_LEN..],
-            aad: &aad,
-        };
-        let secret = self.domain.decrypt(nonce, payload).map_err(|_| fail())?;
-        Ok(Zeroizing::new(secret))
+        self.wrap.unwrap_other(key, spec)
     }
 
-    fn unwrap_material(&self, key: MaterialRef<'_>) -> Result<Zeroizing<Vec<u8>>, HsmError> {
-        let fail = || HsmError::Unwrap {
-            key_id: key.key_id,
-            version: key.version,
-        };
-        let w = key.wrapped;
-        if w.len() != WRAPPED_LEN || w[0] != WRAP_FORMAT {
-            return Err(fail());
-        }
-        let aad = material_aad(key.key_id, key.version);
-        let nonce = Nonce::from_slice(&w[1..1 + NONCE_LEN]);
-        let payload = Payload {
-            msg: &w[1 + NONCE_LEN..],
-            aad: &aad,
-        };
-        let material = self.domain.decrypt(nonce, payload).map_err(|_| fail())?;
-        Ok(Zeroizing::new(material))
+    fn unwrap_material(&self, key: MaterialRef<'_>) -> Result<Plaintext, HsmError> {
+        self.wrap.unwrap_material(key)
     }
 
     /// Wraps `secret`, serialized as [`asymmetric::generate`] makes it (the 32 bytes of
-    /// SYMMETRIC_DEFAULT material), as `key_id` version `version`'s material: format 1 for
-    /// symmetric material, format 2 (the spec bound too) for every other spec. Generated and
+    /// SYMMETRIC_DEFAULT material), as `key_id` version `version`'s material. Generated and
     /// imported material are wrapped by this one function, so they are indistinguishable.
     pub(crate) fn wrap_material(
         &self,
@@ -269,38 +151,7 @@ impl SoftHsm {
         spec: KeySpec,
         secret: &[u8],
     ) -> Vec<u8> {
-        match spec {
-            KeySpec::SymmetricDefault => {
-                self.seal_under_domain(secret, &material_aad(key_id, version))
-            }
-            _ => {
-                let aad = material_aad_2(key_id, version, spec);
-                self.seal_under_domain_as(WRAP_FORMAT_2, secret, &aad)
-            }
-        }
-    }
-
-    fn seal_under_domain(&self, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
-        self.seal_under_domain_as(WRAP_FORMAT, plaintext, aad)
-    }
-
-    fn seal_under_domain_as(&self, format: u8, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
-        let nonce = fresh_nonce();
-        let sealed = self
-            .domain
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: plaintext,
-                    aad,
-                },
-            )
-            .expect("AES-GCM sealing of a short message cannot fail");
-        let mut out = Vec::with_capacity(1 + NONCE_LEN + sealed.len());
-        out.push(format);
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&sealed);
-        out
+        self.wrap.wrap_material(key_id, version, spec, secret)
     }
 }
 
@@ -521,19 +372,11 @@ impl Hsm for SoftHsm {
     }
 
     fn forget_key(&self, key_id: KeyId) {
-        let mut cache = self.cache.lock().expect("cache lock");
-        let versions: Vec<(KeyId, u32)> = cache
-            .iter()
-            .map(|(slot, _)| *slot)
-            .filter(|(id, _)| *id == key_id)
-            .collect();
-        for slot in versions {
-            cache.pop(&slot);
-        }
+        self.cache.forget(key_id);
     }
 
     fn cached_keys(&self) -> usize {
-        self.cache.lock().expect("cache lock").len()
+        self.cache.len()
     }
 
     fn random(&self, n: usize) -> Result<Plaintext, HsmError> {
@@ -543,24 +386,11 @@ impl Hsm for SoftHsm {
     }
 
     fn wrap_secret(&self, label: &[u8], secret: &[u8]) -> Result<Vec<u8>, HsmError> {
-        Ok(self.seal_under_domain(secret, &secret_aad(label)))
+        Ok(self.wrap.wrap_secret(label, secret))
     }
 
     fn unwrap_secret(&self, label: &[u8], wrapped: &[u8]) -> Result<Plaintext, HsmError> {
-        if wrapped.len() < 1 + NONCE_LEN + 16 || wrapped[0] != WRAP_FORMAT {
-            return Err(HsmError::UnwrapSecret);
-        }
-        let aad = secret_aad(label);
-        let payload = Payload {
-            msg: &wrapped[1 + NONCE_LEN..],
-            aad: &aad,
-        };
-        let nonce = Nonce::from_slice(&wrapped[1..1 + NONCE_LEN]);
-        let secret = self
-            .domain
-            .decrypt(nonce, payload)
-            .map_err(|_| HsmError::UnwrapSecret)?;
-        Ok(Zeroizing::new(secret))
+        self.wrap.unwrap_secret(label, wrapped)
     }
 
     fn domain_key_fingerprint(&self) -> [u8; 32] {
@@ -593,11 +423,6 @@ impl Hsm for SoftHsm {
     }
 }
 
-/// Whether `wrapped` (material or a secret) is in one of this backend's formats, 1 or 2.
-pub(crate) fn is_soft_blob(wrapped: &[u8]) -> bool {
-    matches!(wrapped.first(), Some(&WRAP_FORMAT) | Some(&WRAP_FORMAT_2))
-}
-
 /// HMAC-SHA256 under `key` of the concatenation of `parts`.
 fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     let mut mac = <Hmac<Sha256>>::new_from_slice(key).expect("HMAC takes keys of any length");
@@ -605,38 +430,6 @@ fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
         mac.update(part);
     }
     mac.finalize().into_bytes().into()
-}
-
-/// A random 96-bit nonce. From the thread's CSPRNG (ChaCha12, seeded and periodically
-/// reseeded from the OS): a nonce must never repeat under one key, which a CSPRNG gives as
-/// well as the OS does, without a system call per message. Key material and data keys
-/// still come straight from the OS ([`Hsm::random`]).
-fn fresh_nonce() -> [u8; NONCE_LEN] {
-    let mut nonce = [0u8; NONCE_LEN];
-    rand::thread_rng().fill_bytes(&mut nonce);
-    nonce
-}
-
-fn material_aad(key_id: KeyId, version: u32) -> Vec<u8> {
-    let mut aad = MATERIAL_AAD.to_vec();
-    aad.extend_from_slice(key_id.0.as_bytes());
-    aad.extend_from_slice(&version.to_be_bytes());
-    aad
-}
-
-fn material_aad_2(key_id: KeyId, version: u32, spec: KeySpec) -> Vec<u8> {
-    let mut aad = MATERIAL_AAD_2.to_vec();
-    aad.extend_from_slice(key_id.0.as_bytes());
-    aad.extend_from_slice(&version.to_be_bytes());
-    aad.extend_from_slice(spec.as_str().as_bytes());
-    aad
-}
-
-fn secret_aad(label: &[u8]) -> Vec<u8> {
-    let mut aad = SECRET_AAD.to_vec();
-    aad.extend_from_slice(&(label.len() as u32).to_be_bytes());
-    aad.extend_from_slice(label);
-    aad
 }
 
 #[cfg(test)]

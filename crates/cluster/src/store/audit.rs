@@ -88,26 +88,27 @@ impl AuditStore {
         let (indexed, tail_from) = audit_index::open_marks(&store.db, holds, tip.next_seq)?;
         store.indexed_from.store(indexed, Ordering::SeqCst);
         store.tail.reset(tail_from);
-        let stored = store.stored_from(tail_from)?;
-        store
-            .tail
-            .rebuild(stored.iter().map(|(seq, bytes)| (*seq, bytes.as_slice())));
+        store.visit_stored_from(tail_from, |seq, bytes| {
+            store.tail.restore(&store.db, indexed, seq, bytes)
+        })?;
         Ok(store)
     }
 
-    /// The stored bytes of every batch from seq `from` on, oldest first.
-    fn stored_from(&self, from: u64) -> Result<Vec<(u64, Vec<u8>)>, String> {
+    /// Hands `visit` the stored bytes of every batch from seq `from` on, oldest first.
+    fn visit_stored_from(
+        &self,
+        from: u64,
+        mut visit: impl FnMut(u64, &[u8]) -> Result<(), String>,
+    ) -> Result<(), String> {
         let cf = self.db.cf_handle(CF_AUDIT).expect("cf");
         let mut it = self.db.raw_iterator_cf(cf);
         it.seek(batch_key(from));
-        let mut out = Vec::new();
         while let (Some(k), Some(v)) = (it.key(), it.value()) {
-            out.push((seq_of(k)?, v.to_vec()));
+            visit(seq_of(k)?, v)?;
             it.next();
         }
         it.status()
-            .map_err(|e| format!("reading the audit trail: {e}"))?;
-        Ok(out)
+            .map_err(|e| format!("reading the audit trail: {e}"))
     }
 
     /// Puts freshly sealed batches into `batch` with their index: in the tail, or, when they
@@ -182,12 +183,14 @@ impl AuditStore {
     /// (tests).
     #[cfg(test)]
     fn tail_to_disk_as(&self, put: impl Fn(&DB, &mut WriteBatch, u64, &[u8])) {
-        let stored = self.stored_from(self.tail.from()).unwrap();
-        let next = stored.last().map_or(self.tail.from(), |(seq, _)| seq + 1);
+        let mut next = self.tail.start();
         let mut batch = WriteBatch::default();
-        for (seq, bytes) in &stored {
-            put(&self.db, &mut batch, *seq, bytes);
-        }
+        self.visit_stored_from(next, |seq, bytes| {
+            put(&self.db, &mut batch, seq, bytes);
+            next = seq + 1;
+            Ok(())
+        })
+        .unwrap();
         audit_index::put_marks(&self.db, &mut batch, self.indexed_from(), next);
         self.db.write(batch).unwrap();
         self.tail.reset(next);
@@ -196,7 +199,7 @@ impl AuditStore {
     /// Where the in-memory tail of the index starts (tests).
     #[cfg(test)]
     pub(crate) fn tail_from(&self) -> u64 {
-        self.tail.from()
+        self.tail.start()
     }
 
     /// The database (tests).

@@ -18,10 +18,11 @@
 //!
 //! Guarantees:
 //! - Entries are written in the same `WriteBatch` as the batch they point into (backfill,
-//!   snapshot install), or as the mark that says the batch's entries are on disk (apply's
+//!   snapshot install), or with the mark that says the batch's entries are on disk (apply's
 //!   groups): a stored batch at or above the index's mark has all its entries, on disk below
-//!   the tail's start and in the tail above it. Batches stored by a trentd from before the
-//!   index (below the mark) have none; readers scan those.
+//!   the tail's start and in the tail above it (once the apply that stored it returns,
+//!   `audit_index_tail.rs`). Batches stored by a trentd from before the index (below the
+//!   mark) have none; readers scan those.
 //! - The forms never overlap: a seq is indexed in one entry per resource, and entries sort
 //!   as the batches they hold (a group holds batches between its key's seq and the next
 //!   entry's).
@@ -37,10 +38,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use rocksdb::compaction_filter::Decision;
-use rocksdb::{DBRawIterator, WriteBatch, DB};
+use rocksdb::{WriteBatch, DB};
 use serde::Deserialize;
 use trent_state::StoredBatch;
 
+use super::audit_index_tail::TailView;
 use super::CF_AUDIT_INDEX;
 
 #[cfg(test)]
@@ -53,8 +55,8 @@ const RUN: u32 = u32::MAX;
 const GROUP: u32 = u32::MAX - 1;
 /// Resource names longer than this are not indexed; lookups of them scan.
 pub const MAX_NAME: usize = 1024;
-/// seq and form after the name.
-const TAIL: usize = 12;
+/// The bytes of seq and form after the name.
+const PLACE_LEN: usize = 12;
 
 /// One entry: where the event is and when its batch applied.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,7 +74,7 @@ pub fn index_name(resource: &str) -> &str {
 }
 
 fn prefix(name: &str) -> Vec<u8> {
-    let mut key = Vec::with_capacity(2 + name.len() + TAIL);
+    let mut key = Vec::with_capacity(2 + name.len() + PLACE_LEN);
     key.extend_from_slice(&(name.len() as u16).to_be_bytes());
     key.extend_from_slice(name.as_bytes());
     key
@@ -87,9 +89,9 @@ fn entry_key(name: &str, seq: u64, form: u32) -> Vec<u8> {
 
 /// The (seq, form) an entry key ends with.
 fn place(key: &[u8]) -> Option<(u64, u32)> {
-    let tail = key.len().checked_sub(TAIL)?;
-    let seq = u64::from_be_bytes(key[tail..tail + 8].try_into().ok()?);
-    let form = u32::from_be_bytes(key[tail + 8..].try_into().ok()?);
+    let at = key.len().checked_sub(PLACE_LEN)?;
+    let seq = u64::from_be_bytes(key[at..at + 8].try_into().ok()?);
+    let form = u32::from_be_bytes(key[at + 8..].try_into().ok()?);
     Some((seq, form))
 }
 
@@ -200,11 +202,14 @@ impl Records {
             let seq = u64::from_be_bytes(bytes[..8].try_into().expect("8 bytes"));
             let time = u64::from_be_bytes(bytes[8..16].try_into().expect("8 bytes"));
             let count = u32::from_be_bytes(bytes[16..20].try_into().expect("4 bytes")) as usize;
-            let Some(indices) = bytes.get(20..20 + 4 * count) else {
+            let Some(end) = count.checked_mul(4).and_then(|n| n.checked_add(20)) else {
+                break;
+            };
+            let Some(indices) = bytes.get(20..end) else {
                 break;
             };
             out.push(Record { seq, time, indices });
-            bytes = &bytes[20 + 4 * count..];
+            bytes = &bytes[end..];
         }
         out
     }
@@ -266,28 +271,29 @@ fn visit_batch(
 }
 
 /// Hands `visit` the entries of `name` at or below (`seq`, `index`), newest first, until it
-/// answers false: first those of the tail (`tail`, the records of batches from `from` on),
-/// then those on disk below `from` (`it`, taken with the tail).
+/// answers false: first those of the tail, then those on disk below the tail's start (`view`
+/// holds both, taken together).
 pub(crate) fn walk_back(
-    (tail, from, mut it): (Vec<u8>, u64, DBRawIterator<'_>),
+    view: TailView<'_>,
     name: &str,
     seq: u64,
     index: u32,
     mut visit: impl FnMut(Entry) -> Result<bool, String>,
 ) -> Result<(), String> {
     let top = (seq, index);
-    if !visit_records(&Records::decode(&tail), top, &mut visit)? {
+    if !visit_records(&Records::decode(&view.records), top, &mut visit)? {
         return Ok(());
     }
     // On disk: entries of batches before the tail (a group written since holds later ones).
-    let Some(below) = from.checked_sub(1) else {
+    let Some(below) = view.start.checked_sub(1) else {
         return Ok(());
     };
+    let mut it = view.disk;
     let prefix = prefix(name);
     // From the last entry at or before batch `seq`: a group keyed there or before, or its run.
     it.seek_for_prev(entry_key(name, seq.min(below), RUN));
     while let (Some(k), Some(v)) = (it.key(), it.value()) {
-        if !k.starts_with(&prefix) || k.len() != prefix.len() + TAIL {
+        if !k.starts_with(&prefix) || k.len() != prefix.len() + PLACE_LEN {
             break;
         }
         let (seq, form) = place(k).expect("length checked");

@@ -327,8 +327,9 @@ async fn entries_of_every_form_and_the_tail_are_walked_as_one() {
 async fn the_marks_of_older_trentds_are_taken_over_and_removed() {
     let dir = tempfile::tempdir().unwrap();
     let mut node = storage(dir.path());
+    // Batches 0-2 (log indices 1-3): K1 and K2, K1 and K2, K2 twice.
     append_keyed(&mut node.state_machine, 1, 3).await;
-    // As a trentd before groups left the database: runs from batch 1 on, its mark at 1.
+    // As a trentd before groups left the database: runs of every batch, its mark at 1.
     node.audit.tail_to_disk_as_runs();
     let db = node.audit.db_for_tests();
     let mut batch = WriteBatch::default();
@@ -349,7 +350,7 @@ async fn the_marks_of_older_trentds_are_taken_over_and_removed() {
     assert_eq!(
         entries(&node.audit, K2).len(),
         4,
-        "batches 1-2 name K2 once, 3 twice"
+        "batches 0-1 name K2 once, 2 twice"
     );
     // Downgraded, that trentd marked its own start (5) and indexed from there; this one's
     // tail (batches 3-4) was never written, so the index is trusted from 5 on, and the old
@@ -359,9 +360,74 @@ async fn the_marks_of_older_trentds_are_taken_over_and_removed() {
     put_old_mark(&db, &mut batch, b"audit_indexed_from", 5);
     db.write(batch).unwrap();
     drop((db, node));
-    let node = storage(dir.path());
+    let mut node = storage(dir.path());
     assert_eq!(node.audit.indexed_from(), 5);
     assert_eq!(old_marks(&node.audit.db_for_tests()), [None, None]);
+    // The tail starts afresh at the tip, and what this trentd applies from there is found.
+    assert_eq!(node.audit.tail_from(), 5);
+    append_keyed(&mut node.state_machine, 6, 2).await;
+    let above: Vec<_> = scanned(&node.audit, K2)
+        .into_iter()
+        .filter(|&(seq, _)| seq >= 5)
+        .collect();
+    assert_eq!(above.len(), 3, "batch 5 names K2 twice, 6 once");
+    let found: Vec<_> = places(&entries(&node.audit, K2))
+        .into_iter()
+        .filter(|&(seq, _)| seq >= 5)
+        .collect();
+    assert_eq!(found, above);
+}
+
+#[tokio::test]
+async fn a_tail_left_long_is_written_a_group_at_a_time_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = storage(dir.path());
+    append_chunked(&mut node.state_machine, 1, 200, 10).await;
+    // As if the tail had never gone to disk: no entries, the tail starting at 0.
+    let db = node.audit.db_for_tests();
+    let mut batch = WriteBatch::default();
+    audit_index::clear(&db, &mut batch, 0);
+    db.write(batch).unwrap();
+    drop((db, node));
+    let node = storage(dir.path());
+    // 200 batches: three groups of 64 per key, then 8 in the tail.
+    assert_eq!(forms(&node.audit), (6, 0, 0));
+    assert_eq!(node.audit.tail_from(), 192);
+    for key in [K1, K2] {
+        assert_eq!(
+            places(&entries(&node.audit, key)),
+            scanned(&node.audit, key)
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_install_replaces_the_groups_and_the_tail() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut node = storage(a.path());
+    append_chunked(&mut node.state_machine, 1, 100, 10).await;
+    assert!(forms(&node.audit).0 > 0 && node.audit.tail_from() < 100);
+    let mut source = storage(b.path());
+    append_chunked(&mut source.state_machine, 1, 130, 13).await;
+    let snapshot = super::audit_tests::snapshot_of(&mut source).await;
+    node.state_machine
+        .install_snapshot(&snapshot.meta, snapshot.snapshot)
+        .await
+        .unwrap();
+    assert_eq!(forms(&node.audit), (0, 0, 0));
+    assert!(entries(&node.audit, K1).is_empty(), "nothing stored yet");
+    assert_eq!(node.audit.tail_from(), 130);
+    let answer = source.audit.stored_below(130, usize::MAX).unwrap();
+    assert_eq!(node.audit.fill(&answer, || 0).await.unwrap(), 130);
+    append_chunked(&mut node.state_machine, 131, 70, 7).await;
+    append_chunked(&mut source.state_machine, 131, 70, 7).await;
+    for key in [K1, K2] {
+        assert_eq!(entries(&node.audit, key), entries(&source.audit, key));
+        assert_eq!(
+            places(&entries(&node.audit, key)),
+            scanned(&node.audit, key)
+        );
+    }
 }
 
 fn put_old_mark(db: &rocksdb::DB, batch: &mut WriteBatch, name: &[u8], seq: u64) {

@@ -475,7 +475,7 @@ impl Hsm for Pkcs11Hsm {
     /// The soft backend's blobs, which this token cannot open (left by an unfinished
     /// migration): counted, so an operator sees them before the old key goes.
     fn is_outgoing(&self, wrapped: &[u8]) -> bool {
-        crate::soft::is_soft_blob(wrapped)
+        crate::soft_wrap::is_soft_blob(wrapped)
     }
 }
 

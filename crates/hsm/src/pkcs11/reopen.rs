@@ -308,7 +308,7 @@ impl Hsm for ReopeningPkcs11 {
     }
 
     fn is_outgoing(&self, wrapped: &[u8]) -> bool {
-        crate::soft::is_soft_blob(wrapped)
+        crate::soft_wrap::is_soft_blob(wrapped)
     }
 
     fn generate_symmetric(&self, key_id: KeyId, version: u32) -> Result<Vec<u8>, HsmError> {
