@@ -134,7 +134,7 @@ pub(crate) fn material(
     fingerprinted.extend_from_slice(&secret);
     let check = crate::fingerprint::soft_check(spec, &secret)?;
     Ok(ImportedMaterial {
-        blob: hsm.wrap_material(key_id, version, spec, &secret),
+        blob: hsm.wrap.wrap_material(key_id, version, spec, &secret),
         fingerprint: crate::fingerprint::of(key_id, &check),
         earlier_fingerprint: Some(hsm.domain_mac(EARLIER_FINGERPRINT_PURPOSE, &fingerprinted)?),
     })

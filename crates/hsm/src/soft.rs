@@ -35,8 +35,9 @@ const FINGERPRINT_LABEL: &[u8] = b"trent/domain-key-fingerprint/v1";
 const MAC_KEY_LABEL: &[u8] = b"trent/mac-key/v1";
 
 pub struct SoftHsm {
-    /// The domain key, used for wrapping only (`soft_wrap.rs`).
-    wrap: DomainWrap,
+    /// The domain key, used for wrapping only (`soft_wrap.rs`). Generated and imported
+    /// material are wrapped by its one `wrap_material`, so they are indistinguishable.
+    pub(crate) wrap: DomainWrap,
     /// HMAC-SHA256(domain key, FINGERPRINT_LABEL): public by design.
     fingerprint: [u8; 32],
     /// HMAC-SHA256(domain key, MAC_KEY_LABEL): the root of [`Hsm::domain_mac`] keys, so the
@@ -88,7 +89,7 @@ impl SoftHsm {
         self.unwrap_material(key).expect("unwraps").to_vec()
     }
 
-    /// The material of `key` (of `spec`) as [`SoftHsm::wrap_material`] took it: what the
+    /// The material of `key` (of `spec`) as `DomainWrap::wrap_material` took it: what the
     /// migration to PKCS#11 carries into the token (`migrating.rs`). Never leaves the crate.
     pub(crate) fn unwrap_any(
         &self,
@@ -140,25 +141,14 @@ impl SoftHsm {
     fn unwrap_material(&self, key: MaterialRef<'_>) -> Result<Plaintext, HsmError> {
         self.wrap.unwrap_material(key)
     }
-
-    /// Wraps `secret`, serialized as [`asymmetric::generate`] makes it (the 32 bytes of
-    /// SYMMETRIC_DEFAULT material), as `key_id` version `version`'s material. Generated and
-    /// imported material are wrapped by this one function, so they are indistinguishable.
-    pub(crate) fn wrap_material(
-        &self,
-        key_id: KeyId,
-        version: u32,
-        spec: KeySpec,
-        secret: &[u8],
-    ) -> Vec<u8> {
-        self.wrap.wrap_material(key_id, version, spec, secret)
-    }
 }
 
 impl Hsm for SoftHsm {
     fn generate_symmetric(&self, key_id: KeyId, version: u32) -> Result<Vec<u8>, HsmError> {
         let material = self.random(32)?;
-        Ok(self.wrap_material(key_id, version, KeySpec::SymmetricDefault, &material))
+        Ok(self
+            .wrap
+            .wrap_material(key_id, version, KeySpec::SymmetricDefault, &material))
     }
 
     fn encrypt(
@@ -236,7 +226,7 @@ impl Hsm for SoftHsm {
 
     fn generate(&self, key_id: KeyId, version: u32, spec: KeySpec) -> Result<Vec<u8>, HsmError> {
         let secret = asymmetric::generate(spec)?;
-        Ok(self.wrap_material(key_id, version, spec, &secret))
+        Ok(self.wrap.wrap_material(key_id, version, spec, &secret))
     }
 
     fn public_key(&self, key: MaterialRef<'_>, spec: KeySpec) -> Result<Vec<u8>, HsmError> {

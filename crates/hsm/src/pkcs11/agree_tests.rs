@@ -68,7 +68,7 @@ fn ecdh_in_the_token_equals_the_soft_backend_and_aws_lc() {
             .to_pkcs8v1()
             .unwrap();
         let id = key_id();
-        let soft_blob = soft.wrap_material(id, 1, spec, pkcs8.as_ref());
+        let soft_blob = soft.wrap.wrap_material(id, 1, spec, pkcs8.as_ref());
         let sw = at(id, &soft_blob);
         let spki = soft.public_key(sw, spec).unwrap();
         let p11_blob = hsm.wrap_known_key(id, 1, spec, pkcs8.as_ref(), &spki);

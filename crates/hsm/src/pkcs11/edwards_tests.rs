@@ -38,7 +38,7 @@ fn ed25519_signatures_cross_between_the_token_and_the_soft_backend() {
         .to_pkcs8v1()
         .unwrap();
     let id = key_id();
-    let soft_blob = soft.wrap_material(id, 1, SPEC, pkcs8.as_ref());
+    let soft_blob = soft.wrap.wrap_material(id, 1, SPEC, pkcs8.as_ref());
     let sw = at(id, &soft_blob);
     let spki = soft.public_key(sw, SPEC).unwrap();
     assert_eq!(hsm.token_spki(SPEC, &spki), spki);

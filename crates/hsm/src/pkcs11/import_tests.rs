@@ -84,7 +84,9 @@ fn symmetric_material_imports_into_the_token_with_the_soft_backends_fingerprint(
         let sealed = hsm
             .encrypt(at(key, &imported.blob), &salt, b"imported", b"ctx")
             .unwrap();
-        let soft_blob = soft.wrap_material(key, 1, KeySpec::SymmetricDefault, &material);
+        let soft_blob = soft
+            .wrap
+            .wrap_material(key, 1, KeySpec::SymmetricDefault, &material);
         let (nonce, ciphertext) = (&sealed.nonce, &sealed.ciphertext);
         let opened = soft.decrypt(at(key, &soft_blob), Some(&salt), nonce, ciphertext, b"ctx");
         assert_eq!(&opened.unwrap()[..], b"imported");

@@ -150,7 +150,7 @@ fn hmac_keys_mac_in_the_token_as_the_soft_backend_does() {
         let id = key_id();
         let material: Vec<u8> = (0..len).map(|i| i as u8 * 3 + 1).collect();
         let p11_blob = hsm.wrap_known_key(id, 1, spec, &material, &[]);
-        let soft_blob = soft.wrap_material(id, 1, spec, &material);
+        let soft_blob = soft.wrap.wrap_material(id, 1, spec, &material);
         let (p11, sw) = (at(id, &p11_blob), at(id, &soft_blob));
         let mac = hsm.generate_mac(p11, spec, algorithm, message).unwrap();
         assert_eq!(

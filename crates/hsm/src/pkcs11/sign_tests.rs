@@ -112,7 +112,7 @@ fn ecdsa_signatures_cross_between_the_token_and_the_soft_backend() {
         let key = EcdsaKeyPair::generate(signing).unwrap();
         let pkcs8 = key.to_pkcs8v1().unwrap();
         let id = key_id();
-        let soft_blob = soft.wrap_material(id, 1, spec, pkcs8.as_ref());
+        let soft_blob = soft.wrap.wrap_material(id, 1, spec, pkcs8.as_ref());
         let sw = at(id, &soft_blob);
         let spki = soft.public_key(sw, spec).unwrap();
         assert_eq!(hsm.token_spki(spec, &spki), spki, "{spec}");
@@ -131,7 +131,7 @@ fn rsa_signatures_and_oaep_cross_between_the_token_and_the_soft_backend() {
     let key = rsa::KeyPair::generate(rsa::KeySize::Rsa2048).unwrap();
     let pkcs8: Pkcs8V1Der<'static> = key.as_der().unwrap();
     let id = key_id();
-    let soft_blob = soft.wrap_material(id, 1, spec, pkcs8.as_ref());
+    let soft_blob = soft.wrap.wrap_material(id, 1, spec, pkcs8.as_ref());
     let sw = at(id, &soft_blob);
     let spki = soft.public_key(sw, spec).unwrap();
     assert_eq!(hsm.token_spki(spec, &spki), spki);

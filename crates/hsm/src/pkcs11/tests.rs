@@ -285,7 +285,9 @@ fn the_token_derives_and_seals_exactly_as_the_soft_backend() {
     let id = key_id();
     let material: [u8; 32] = std::array::from_fn(|i| i as u8 * 7 + 1);
     let p11_wrapped = hsm.wrap_known_material(id, 1, &material);
-    let soft_wrapped = soft.wrap_material(id, 1, KeySpec::SymmetricDefault, &material);
+    let soft_wrapped = soft
+        .wrap
+        .wrap_material(id, 1, KeySpec::SymmetricDefault, &material);
     let p11_key = MaterialRef {
         key_id: id,
         version: 1,
