@@ -199,8 +199,10 @@ impl Records {
     fn decode(mut bytes: &[u8]) -> Vec<Record<'_>> {
         let mut out = Vec::new();
         while bytes.len() >= 20 {
-            let seq = u64::from_be_bytes(bytes[..8].try_into().expect("8 bytes"));
-            let time = u64::from_be_bytes(bytes[8..16].try_into().expect("8 bytes"));
+            let (seq, time) = (be_u64(bytes), be_u64(&bytes[8..]));
+            let (Some(seq), Some(time)) = (seq, time) else {
+                break;
+            };
             let count = u32::from_be_bytes(bytes[16..20].try_into().expect("4 bytes")) as usize;
             let Some(end) = count.checked_mul(4).and_then(|n| n.checked_add(20)) else {
                 break;
@@ -213,6 +215,18 @@ impl Records {
         }
         out
     }
+}
+
+/// The u64 (BE) `bytes` begins with, if it holds 8.
+fn be_u64(bytes: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(bytes.get(..8)?.try_into().ok()?))
+}
+
+/// The u32s (BE) of `bytes`, in order; a torn end is left out.
+fn be_u32s(bytes: &[u8]) -> impl DoubleEndedIterator<Item = u32> + '_ {
+    bytes
+        .chunks_exact(4)
+        .map(|i| u32::from_be_bytes(i.try_into().expect("4 bytes")))
 }
 
 /// The group entry of `name` over `records` (non-empty, oldest first).
@@ -239,11 +253,7 @@ fn visit_records(
     visit: &mut impl FnMut(Entry) -> Result<bool, String>,
 ) -> Result<bool, String> {
     for r in records.iter().rev() {
-        let indices = r
-            .indices
-            .chunks_exact(4)
-            .map(|i| u32::from_be_bytes(i.try_into().expect("4 bytes")));
-        if !visit_batch(r.seq, r.time, indices, top, visit)? {
+        if !visit_batch(r.seq, r.time, be_u32s(r.indices), top, visit)? {
             return Ok(false);
         }
     }
@@ -297,20 +307,20 @@ pub(crate) fn walk_back(
             break;
         }
         let (seq, form) = place(k).expect("length checked");
-        let time = v
-            .get(..8)
-            .map_or(0, |t| u64::from_be_bytes(t.try_into().expect("8 bytes")));
+        let time = be_u64(v).unwrap_or(0);
         let more = match form {
             GROUP => visit_records(
                 &Records::decode(v.get(8..).unwrap_or_default()),
                 top,
                 &mut visit,
             )?,
-            RUN => {
-                let indices = v.get(8..).unwrap_or_default().chunks_exact(4);
-                let indices = indices.map(|i| u32::from_be_bytes(i.try_into().expect("4 bytes")));
-                visit_batch(seq, time, indices, top, &mut visit)?
-            }
+            RUN => visit_batch(
+                seq,
+                time,
+                be_u32s(v.get(8..).unwrap_or_default()),
+                top,
+                &mut visit,
+            )?,
             single => visit_batch(seq, time, std::iter::once(single), top, &mut visit)?,
         };
         if !more {
@@ -330,9 +340,7 @@ pub(crate) fn prune_filter(
     move |_level, key, value| {
         // A group's batches end at the seq its value begins with; other forms hold one.
         let last = match place(key) {
-            Some((_, GROUP)) => value
-                .get(..8)
-                .map(|v| u64::from_be_bytes(v.try_into().expect("8 bytes"))),
+            Some((_, GROUP)) => be_u64(value),
             Some((seq, _)) => Some(seq),
             None => None,
         };
