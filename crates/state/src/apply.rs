@@ -31,7 +31,9 @@ impl State {
             return self.replay(remembered);
         }
         let response = self.execute(&request.command, request.time, touched, seal);
-        self.remember(request.id, &response, touched);
+        if request.command.remembered() {
+            self.remember(request.id, &response, touched);
+        }
         response
     }
 

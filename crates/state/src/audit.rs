@@ -506,6 +506,44 @@ mod tests {
         }
     }
 
+    /// An audit batch's request id is drawn for it and never retried: no form of the batch
+    /// leaves an entry in the dedup table (or a record to store and snapshot), while a write
+    /// applied beside it still does.
+    #[test]
+    fn audit_batches_are_not_remembered_for_deduplication() {
+        let mut state = State::default();
+        let commands = [
+            Command::AppendAudit {
+                events: vec![event("Encrypt")],
+            },
+            Command::AppendAuditUnlinked {
+                events: vec![unlinked("Decrypt")],
+            },
+            Command::AppendAuditPacked {
+                events: Packed::pack(&[unlinked("Sign")]),
+            },
+        ];
+        for (n, command) in commands.into_iter().enumerate() {
+            let request = Request {
+                id: RequestId(Uuid::from_u128(n as u128 + 1)),
+                time: 1_000,
+                command,
+            };
+            let mut touched = Vec::new();
+            state.apply(&request, &mut touched).unwrap();
+            assert!(!touched.contains(&RecordKey::Request(request.id)));
+            assert!(state.record(&RecordKey::Request(request.id)).is_none());
+        }
+        assert_eq!(state.audit_tip().next_seq, 3);
+        let write = Request {
+            id: RequestId(Uuid::from_u128(9)),
+            time: 1_000,
+            command: Command::AuditExported { before: 2 },
+        };
+        state.apply(&write, &mut Vec::new()).unwrap();
+        assert!(state.record(&RecordKey::Request(write.id)).is_some());
+    }
+
     #[test]
     fn retention_never_prunes_what_no_export_holds() {
         let mut state = State::default();

@@ -319,6 +319,21 @@ pub enum Command {
 }
 
 impl Command {
+    /// Whether `apply` remembers this command's request id, so that a retry under the same
+    /// id replays the first answer. An audit batch is proposed once, under an id drawn for
+    /// it, and never retried (a batch that fails is reported to its callers, whose retries
+    /// record events of their own); remembering it would only fill the dedup table with an
+    /// entry per audit round (hundreds a second under load, each kept for the window, in
+    /// every snapshot).
+    pub fn remembered(&self) -> bool {
+        !matches!(
+            self,
+            Command::AppendAudit { .. }
+                | Command::AppendAuditUnlinked { .. }
+                | Command::AppendAuditPacked { .. }
+        )
+    }
+
     /// A short name for logs and metrics.
     pub fn name(&self) -> &'static str {
         match self {
