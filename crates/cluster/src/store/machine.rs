@@ -87,18 +87,27 @@ impl StateMachineStore {
         &self.audit
     }
 
-    fn persist_batch(&self, batch: &mut WriteBatch) -> Result<(), StorageError> {
+    /// Adds the applied log id to `batch`, and the membership when `membership_changed`:
+    /// most applies change no membership, and rewriting it each time was a write per round on
+    /// every node for nothing.
+    fn persist_batch(
+        &self,
+        batch: &mut WriteBatch,
+        membership_changed: bool,
+    ) -> Result<(), StorageError> {
         let meta = self.db.cf_handle(CF_STATE_META).expect("cf");
         batch.put_cf(
             meta,
             LAST_APPLIED,
             bincode::serialize(&self.last_applied).map_err(storage_io)?,
         );
-        batch.put_cf(
-            meta,
-            MEMBERSHIP,
-            bincode::serialize(&self.membership).map_err(storage_io)?,
-        );
+        if membership_changed {
+            batch.put_cf(
+                meta,
+                MEMBERSHIP,
+                bincode::serialize(&self.membership).map_err(storage_io)?,
+            );
+        }
         Ok(())
     }
 }
@@ -156,6 +165,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         let identity;
         let sealed;
         let mut pruned = None;
+        let mut membership_changed = false;
         {
             let mut state = self.state.write().expect("state lock");
             for entry in entries {
@@ -171,6 +181,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                     ),
                     EntryPayload::Membership(membership) => {
                         self.membership = StoredMembership::new(Some(entry.log_id), membership);
+                        membership_changed = true;
                         Responses(Vec::new())
                     }
                 });
@@ -198,7 +209,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         }
         // In the same write as the tip that counts them; indexed outside the state's lock.
         let staged = self.audit.put_sealed(&mut batch, &sealed);
-        self.persist_batch(&mut batch)?;
+        self.persist_batch(&mut batch, membership_changed)?;
         // Not fsynced: the log already is, and a crash re-applies from it. The next synced
         // write (a log append or purge) makes these durable too, as all share one WAL.
         let data = batch.data().to_vec();
@@ -276,7 +287,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             batch.put_cf(audit_cf, trent_state::batch_key(seq), value);
             audit_index::put_entries_of_bytes(&self.db, &mut batch, seq, value);
         }
-        self.persist_batch(&mut batch)?;
+        self.persist_batch(&mut batch, true)?;
         let db = self.db.clone();
         let dir = self.snapshot_dir.clone();
         {

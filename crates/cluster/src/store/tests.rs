@@ -214,3 +214,48 @@ async fn a_snapshot_of_another_cluster_is_refused_and_changes_nothing() {
     let state = machine.state();
     assert_eq!(state.read().unwrap().cluster_identity(), Some(&ours));
 }
+
+/// The membership is written only when an entry changes it, and a restart still finds it
+/// beside the last applied entry.
+#[tokio::test]
+async fn the_membership_a_restart_finds_is_the_last_applied_one() {
+    use openraft::storage::RaftStateMachine;
+    use openraft::{Entry, EntryPayload, LogId, Membership};
+    let log_id = |index| LogId::new(openraft::CommittedLeaderId::new(1, 1), index);
+    let members = |ids: &[NodeId]| {
+        let nodes: std::collections::BTreeMap<NodeId, openraft::BasicNode> = ids
+            .iter()
+            .map(|&id| (id, openraft::BasicNode::new(format!("127.0.0.{id}:7701"))))
+            .collect();
+        Membership::new(vec![nodes.keys().copied().collect()], nodes)
+    };
+    let blank = |index| Entry {
+        log_id: log_id(index),
+        payload: EntryPayload::Blank,
+    };
+    let change = |index, ids: &[NodeId]| Entry {
+        log_id: log_id(index),
+        payload: EntryPayload::Membership(members(ids)),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut machine = open(dir.path(), "test", 1, 0, Default::default(), cell())
+        .unwrap()
+        .state_machine;
+    machine
+        .apply(vec![change(1, &[1]), blank(2), blank(3)])
+        .await
+        .unwrap();
+    machine
+        .apply(vec![change(4, &[1, 2]), blank(5)])
+        .await
+        .unwrap();
+    machine.apply(vec![blank(6)]).await.unwrap();
+    drop(machine);
+    let mut machine = open(dir.path(), "test", 1, 0, Default::default(), cell())
+        .unwrap()
+        .state_machine;
+    let (applied, membership) = machine.applied_state().await.unwrap();
+    assert_eq!(applied, Some(log_id(6)));
+    assert_eq!(membership.log_id(), &Some(log_id(4)));
+    assert_eq!(membership.membership(), &members(&[1, 2]));
+}
