@@ -417,3 +417,14 @@ pub trait Hsm: Send + Sync + 'static {
 
 /// The purpose [`Hsm::key_check_value`] derives its MAC key for.
 pub(crate) const KEY_CHECK_PURPOSE: &[u8] = b"trent/domain-key-check/v1";
+
+/// Takes every version of `key_id` out of a cache of key versions (each backend keeps its
+/// unwrapped keys in one), handing them back so the caller chooses where they drop.
+pub(crate) fn pop_versions<V>(lru: &mut lru::LruCache<(KeyId, u32), V>, key_id: KeyId) -> Vec<V> {
+    let slots: Vec<(KeyId, u32)> = lru
+        .iter()
+        .map(|(slot, _)| *slot)
+        .filter(|(id, _)| *id == key_id)
+        .collect();
+    slots.iter().filter_map(|slot| lru.pop(slot)).collect()
+}

@@ -113,14 +113,7 @@ impl ReadyCache {
     /// Drops every version of `key_id`.
     pub(crate) fn forget(&self, key_id: KeyId) {
         let mut keys = self.keys.lock().expect("cache lock");
-        let versions: Vec<(KeyId, u32)> = keys
-            .iter()
-            .map(|(slot, _)| *slot)
-            .filter(|(id, _)| *id == key_id)
-            .collect();
-        for slot in versions {
-            keys.pop(&slot);
-        }
+        drop(crate::pop_versions(&mut keys, key_id));
     }
 
     /// Whether key id and version `slot` is cached, without touching its recency (tests).

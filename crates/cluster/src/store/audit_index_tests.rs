@@ -60,6 +60,11 @@ fn places(entries: &[AuditIndexEntry]) -> Vec<(u64, u32)> {
     entries.iter().map(|e| (e.seq, e.index)).collect()
 }
 
+/// The index finds exactly the events of `key` that a scan of the stored batches finds.
+fn assert_indexed_as_scanned(store: &AuditStore, key: &str) {
+    assert_eq!(places(&entries(store, key)), scanned(store, key));
+}
+
 /// The index's entries on disk by form: (groups, runs, single entries).
 fn forms(store: &AuditStore) -> (usize, usize, usize) {
     let db = store.db_for_tests();
@@ -109,7 +114,7 @@ async fn every_applied_event_is_found_by_its_key_newest_first() {
     append_keyed(&mut node.state_machine, 1, 9).await;
     let k1 = entries(&node.audit, K1);
     assert_eq!(places(&k1), scanned(&node.audit, K1));
-    assert_eq!(places(&entries(&node.audit, K2)), scanned(&node.audit, K2));
+    assert_indexed_as_scanned(&node.audit, K2);
     assert_eq!(k1.len(), 6, "batches 1, 2, 4, 5, 7, 8 name K1");
     // Entries carry their batch's time, so a walk stops at its window unread.
     for e in &k1 {
@@ -155,10 +160,7 @@ async fn a_full_tail_goes_to_disk_as_groups_and_is_rebuilt_at_start() {
     );
     let before: Vec<_> = [K1, K2].map(|key| entries(&node.audit, key)).into();
     for key in [K1, K2] {
-        assert_eq!(
-            places(&entries(&node.audit, key)),
-            scanned(&node.audit, key)
-        );
+        assert_indexed_as_scanned(&node.audit, key);
         assert_walks_from_each_entry(&node.audit, key);
     }
     // A restart rebuilds the tail from the stored batches: nothing lost, nothing twice.
@@ -169,10 +171,7 @@ async fn a_full_tail_goes_to_disk_as_groups_and_is_rebuilt_at_start() {
     assert_eq!(after, before);
     append_chunked(&mut node.state_machine, 151, 80, 11).await;
     for key in [K1, K2] {
-        assert_eq!(
-            places(&entries(&node.audit, key)),
-            scanned(&node.audit, key)
-        );
+        assert_indexed_as_scanned(&node.audit, key);
     }
 }
 
@@ -304,10 +303,7 @@ async fn entries_of_every_form_and_the_tail_are_walked_as_one() {
     assert_eq!((groups, runs, singles), (2, 5, 12));
     assert!(node.audit.tail_from() < tip(&node.state_machine).next_seq);
     for key in [K1, K2] {
-        assert_eq!(
-            places(&entries(&node.audit, key)),
-            scanned(&node.audit, key)
-        );
+        assert_indexed_as_scanned(&node.audit, key);
         // Some batches name K2 in both events: walks start inside them too.
         assert_walks_from_each_entry(&node.audit, key);
     }
@@ -394,10 +390,7 @@ async fn a_tail_left_long_is_written_a_group_at_a_time_at_start() {
     assert_eq!(forms(&node.audit), (6, 0, 0));
     assert_eq!(node.audit.tail_from(), 192);
     for key in [K1, K2] {
-        assert_eq!(
-            places(&entries(&node.audit, key)),
-            scanned(&node.audit, key)
-        );
+        assert_indexed_as_scanned(&node.audit, key);
     }
 }
 
@@ -423,10 +416,7 @@ async fn an_install_replaces_the_groups_and_the_tail() {
     append_chunked(&mut source.state_machine, 131, 70, 7).await;
     for key in [K1, K2] {
         assert_eq!(entries(&node.audit, key), entries(&source.audit, key));
-        assert_eq!(
-            places(&entries(&node.audit, key)),
-            scanned(&node.audit, key)
-        );
+        assert_indexed_as_scanned(&node.audit, key);
     }
 }
 

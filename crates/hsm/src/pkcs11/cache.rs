@@ -106,15 +106,8 @@ impl HandleCache {
 
     /// Drops every version of `key_id`.
     pub(crate) fn forget(&self, key_id: KeyId) {
-        let removed: Vec<Arc<Unwrapped>> = {
-            let mut lru = self.lru.lock().expect("cache lock");
-            let slots: Vec<(KeyId, u32)> = lru
-                .iter()
-                .map(|(slot, _)| *slot)
-                .filter(|(id, _)| *id == key_id)
-                .collect();
-            slots.iter().filter_map(|slot| lru.pop(slot)).collect()
-        };
+        // Dropped after the lock is released, as in `put`.
+        let removed = crate::pop_versions(&mut self.lru.lock().expect("cache lock"), key_id);
         drop(removed);
     }
 
