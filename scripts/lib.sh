@@ -1,4 +1,4 @@
-# Shared set-up for scripts/dev and scripts/test: install what a fresh Debian machine lacks,
+# Shared by scripts/dev, scripts/test and the benchmarks: install what a fresh Debian machine lacks,
 # and say so.
 
 # Installs the named Debian packages that are missing (needs root, or sudo).
@@ -13,6 +13,14 @@ ensure_debian_packages() {
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# CPU seconds (user + system, to the millisecond) used so far by the processes named: what
+# the benchmarks divide by the requests they served. Needs `bc`.
+cpu_seconds() {
+  local ticks=0 pid
+  for pid in "$@"; do ticks=$((ticks + $(awk '{print $14 + $15}' "/proc/$pid/stat"))); done
+  echo "scale=3; $ticks / $(getconf CLK_TCK)" | bc
 }
 
 # RocksDB's bindings are generated with bindgen (libclang) and built with a C++ compiler.
