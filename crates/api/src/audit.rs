@@ -54,11 +54,7 @@ pub(crate) fn event(
         }
     }
     let identity = identity(raw, seen.caller.as_ref());
-    let recipient = resources
-        .first()
-        .map(|r| r.account_id.clone())
-        .or_else(|| identity.account_id.clone())
-        .unwrap_or_else(|| operator.to_string());
+    let recipient = (identity.account_id.clone()).unwrap_or_else(|| operator.to_string());
     let (source_ip, _) = raw.origin();
     let mut event = Event::kms(trent_audit::Call {
         identity,
@@ -77,7 +73,7 @@ pub(crate) fn event(
     }
     event.request_parameters = trent_audit::request_parameters(name, &body);
     event.tls_details = tls_details(raw);
-    event.resources = resources;
+    let mut event = event.on_resources(resources);
     match outcome {
         Ok(Output::Json(v)) => event.response_elements = trent_audit::response_elements(name, v),
         Ok(_) => {}

@@ -46,6 +46,12 @@ impl ForwardHandler for Handler {
         let mut seen = Seen::default();
         let outcome = self.serve(attempt, &raw, &mut seen).await;
         let reply = match outcome {
+            // The write carried its event into the log (trent_service's audit_note.rs).
+            Ok(value) if seen.note.recorded() => Reply::ok(&value),
+            Err(OpError::Api(e)) if seen.note.recorded() => {
+                log_refusal(&raw, &e);
+                Reply::error(&e)
+            }
             Ok(value) => {
                 if let (true, Some((_, caller))) = (seen.note.keys().is_empty(), &seen.caller) {
                     if let Some(key) = audit::key_text(&raw.body) {
@@ -136,6 +142,13 @@ impl Handler {
         match prefix {
             KMS_PREFIX if operations::is_kms_operation(name) => {
                 let op = Operation::parse(name, &raw.body)?;
+                if trent_service::answers_with_response(&op) {
+                    let success = Output::Json(Value::Object(Default::default()));
+                    let operator = &self.admin.operator;
+                    let event =
+                        audit::event(&self.service, operator, raw, attempt, seen, Ok(&success));
+                    seen.note.offer(event);
+                }
                 self.service.execute(&call, op).await
             }
             ADMIN_PREFIX => {

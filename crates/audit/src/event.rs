@@ -254,6 +254,17 @@ impl Event {
         }
     }
 
+    /// The same event about `resources`, the keys the call acted on: the first key's owner
+    /// receives it (`recipientAccountId`, CloudTrail's resource owner); with none, the
+    /// recipient stays the caller's account.
+    pub fn on_resources(mut self, resources: Vec<Resource>) -> Event {
+        if let Some(first) = resources.first() {
+            self.recipient_account_id = first.account_id.clone();
+        }
+        self.resources = resources;
+        self
+    }
+
     /// The same event, refused with `code` (the AWS exception name) and `message`. A refused
     /// call has no response elements.
     pub fn failed(mut self, code: &str, message: &str) -> Event {

@@ -18,6 +18,8 @@
 //! - Until every voter applies command set 5 (`AUDIT_COMMANDS`, a rolling upgrade), nothing
 //!   is proposed: events are dropped with a warning and counted (`audit_dropped`), and
 //!   operations are answered, since old voters could not apply the command.
+//! - A write offered its event (`audit_note.rs`) carries it in its own log entry instead:
+//!   one round for both, and the API records no second one.
 //! - Each event is serialized once, here, cut where its chain link goes
 //!   ([`trent_audit::Unlinked`]), and proposed compressed as `AppendAuditPacked` once every
 //!   voter applies command set 8 (`AppendAuditUnlinked` with set 7; before that as
@@ -34,7 +36,7 @@ use trent_cluster::ClusterError;
 use trent_state::{Command, AUDIT_COMMANDS, PACKED_AUDIT_COMMANDS, UNLINKED_AUDIT_COMMANDS};
 use uuid::Uuid;
 
-use crate::{OpError, Service};
+use crate::{AuditNote, OpError, Service};
 
 /// Events one flush takes at most (a few MB of log entries).
 const MAX_EVENTS_PER_FLUSH: usize = 4096;
@@ -61,6 +63,8 @@ pub(crate) struct AuditBuffer {
     unlinked: AtomicBool,
     /// Every voter applies `AppendAuditPacked` (checked until true, then kept).
     packed: AtomicBool,
+    /// Every voter applies `Audited` (checked until true, then kept; `audit_note.rs`).
+    pub(crate) audited: AtomicBool,
     pub(crate) dropped: AtomicU64,
     pub(crate) committed: AtomicU64,
     pub(crate) coalesced: AtomicU64,
@@ -340,7 +344,7 @@ impl Service {
 
     /// Whether every voter applies command set `set`, asked until they do, then kept in
     /// `known`.
-    async fn voters_apply(&self, known: &AtomicBool, set: u32) -> bool {
+    pub(crate) async fn voters_apply(&self, known: &AtomicBool, set: u32) -> bool {
         if known.load(Ordering::Acquire) {
             return true;
         }
@@ -357,25 +361,5 @@ async fn committed(rx: oneshot::Receiver<Result<(), ClusterError>>) -> Result<()
     match rx.await {
         Ok(result) => Ok(result?),
         Err(_) => Err(ClusterError::Unavailable("the audit buffer stopped".into()).into()),
-    }
-}
-
-/// The keys a call acted on, as the service found them: its event's `resources`. Filled in
-/// one place, [`Service::authorize`], which every operation on a key passes.
-#[derive(Debug, Clone, Default)]
-pub struct AuditNote(std::sync::Arc<Mutex<Vec<(String, String)>>>);
-
-impl AuditNote {
-    /// `(account, key ARN)` of each key, in the order first authorized.
-    pub fn keys(&self) -> Vec<(String, String)> {
-        self.0.lock().expect("note lock").clone()
-    }
-
-    pub(crate) fn note_key(&self, key: &trent_model::KeyMetadata) {
-        let entry = (key.account.to_string(), key.arn().to_string());
-        let mut keys = self.0.lock().expect("note lock");
-        if !keys.contains(&entry) {
-            keys.push(entry);
-        }
     }
 }

@@ -12,6 +12,7 @@ mod aliases;
 mod audit;
 mod audit_export;
 mod audit_lookup;
+mod audit_note;
 mod audit_retention;
 mod authz;
 mod backup;
@@ -36,15 +37,17 @@ mod signing;
 mod usage;
 mod user_policies;
 
-pub use audit::{AuditCounts, AuditNote, MAX_EVENTS_PER_BATCH, REFUSALS_PENDING};
+pub use audit::{AuditCounts, MAX_EVENTS_PER_BATCH, REFUSALS_PENDING};
 pub use audit_export::{AuditExport, MAX_EXPORT_BATCHES};
 pub use audit_lookup::{LookupQuery, ATTRIBUTE_KEYS, MAX_SCAN};
+pub use audit_note::AuditNote;
 pub use audit_retention::{AuditRetention, PRUNE_STEP};
 pub use authz::Action;
 pub use backup::{ExportedBackup, ImportPart, ImportProgress};
 pub use domain_key::DomainKeyStatus;
 pub use error::OpError;
 pub use hooks::HsmHooks;
+pub use operation::answers_with_response;
 pub use output::{
     DecryptResponse, EncryptResponse, GenerateDataKeyPairResponse, GenerateDataKeyResponse,
     GenerateRandomResponse, Output, ReEncryptResponse, SharedSecretResponse,
@@ -247,7 +250,7 @@ impl Service {
 
     /// Proposes a command under the call's request id; business errors come back as `Api`.
     pub(crate) async fn write(&self, call: &Call, command: Command) -> Result<Outcome, OpError> {
-        Ok(self.node().write(call.dedup_id(), command).await??)
+        Ok(self.propose(call, command).await??)
     }
 
     /// The trusted time to stamp into a command (trent_cluster's cluster_time.rs): never one

@@ -65,7 +65,7 @@ impl Service {
             return settled(first, answer);
         }
         let command = Command::Refuse { error: refusal };
-        let recorded = self.node().write(call.dedup_id(), command).await?;
+        let recorded = self.propose(call, command).await?;
         settled(recorded, answer)
     }
 }

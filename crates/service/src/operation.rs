@@ -116,21 +116,32 @@ fn write_answer(op: &Operation) -> Option<Answer> {
         ImportKeyMaterial(_) | DeleteImportedKeyMaterial(_) => {
             |o| json(crate::import::material_answer, o)
         }
-        EnableKey(_)
-        | DisableKey(_)
-        | UpdateKeyDescription(_)
-        | CreateAlias(_)
-        | UpdateAlias(_)
-        | DeleteAlias(_)
-        | TagResource(_)
-        | UntagResource(_)
-        | PutKeyPolicy(_)
-        | RetireGrant(_)
-        | RevokeGrant(_)
-        | EnableKeyRotation(_)
-        | DisableKeyRotation(_) => |_| Ok(Output::Json(serde_json::json!({}))),
+        op if answers_with_response(op) => |_| Ok(Output::Json(serde_json::json!({}))),
         _ => return None,
     })
+}
+
+/// Whether `op` is a write answered by its response alone: `{}` for any outcome, or the
+/// response's refusal. Its audit event can ride its write's log entry (`audit_note.rs`):
+/// `apply` knows all the event records of its outcome.
+pub fn answers_with_response(op: &Operation) -> bool {
+    use Operation::*;
+    matches!(
+        op,
+        EnableKey(_)
+            | DisableKey(_)
+            | UpdateKeyDescription(_)
+            | CreateAlias(_)
+            | UpdateAlias(_)
+            | DeleteAlias(_)
+            | TagResource(_)
+            | UntagResource(_)
+            | PutKeyPolicy(_)
+            | RetireGrant(_)
+            | RevokeGrant(_)
+            | EnableKeyRotation(_)
+            | DisableKeyRotation(_)
+    )
 }
 
 /// The grant tokens a request carries, where the operation takes them.

@@ -27,12 +27,28 @@ impl State {
         seal: &dyn SealCheck,
     ) -> Response {
         self.advance_clock(request.time, touched);
-        if let Some((_, remembered)) = self.applied.get(&request.id) {
+        if let Command::Audited { command, event } = &request.command {
+            return self.apply_audited(request, command, event, touched, seal);
+        }
+        self.respond(request.id, &request.command, request.time, touched, seal)
+    }
+
+    /// The response to `command` under request id `id`: the remembered one for an id applied
+    /// before, else the command's own (remembered, if the command is).
+    pub(crate) fn respond(
+        &mut self,
+        id: RequestId,
+        command: &Command,
+        now: Millis,
+        touched: &mut Vec<RecordKey>,
+        seal: &dyn SealCheck,
+    ) -> Response {
+        if let Some((_, remembered)) = self.applied.get(&id) {
             return self.replay(remembered);
         }
-        let response = self.execute(&request.command, request.time, touched, seal);
-        if request.command.remembered() {
-            self.remember(request.id, &response, touched);
+        let response = self.execute(command, now, touched, seal);
+        if command.remembered() {
+            self.remember(id, &response, touched);
         }
         response
     }
@@ -203,6 +219,9 @@ impl State {
             Command::AppendAuditPacked { events } => self.append_audit_packed(events, touched),
             Command::AuditExported { before } => self.audit_exported(*before, touched),
             Command::PruneAudit { before, events } => self.prune_audit(*before, *events, touched),
+            // A wrapped write is taken apart in `apply_checked`; one nested inside another
+            // is not a write the leader proposes.
+            Command::Audited { .. } => Err(Error::internal("an audited write inside another")),
         }
     }
 

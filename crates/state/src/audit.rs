@@ -265,7 +265,7 @@ impl State {
     }
 
     /// Moves the tip past a batch sealed on it, and hands the batch to the storage layer.
-    fn store_sealed(
+    pub(crate) fn store_sealed(
         &mut self,
         sealed: Vec<Vec<u8>>,
         hash: [u8; 32],

@@ -316,6 +316,15 @@ pub enum Command {
     RewrapBlobs {
         rewraps: Vec<Rewrap>,
     },
+    /// A write and its audit event in one entry (command set 9, `audited.rs`): `apply`
+    /// applies `command` exactly as if it were alone, then seals `event` (its CloudTrail JSON,
+    /// recorded as a success) as a batch of its own, with the error code and message of the
+    /// command's response when that is a refusal. One quorum round holds a write and its
+    /// record, and neither commits without the other.
+    Audited {
+        command: Box<Command>,
+        event: String,
+    },
 }
 
 impl Command {
@@ -326,12 +335,13 @@ impl Command {
     /// entry per audit round (hundreds a second under load, each kept for the window, in
     /// every snapshot).
     pub fn remembered(&self) -> bool {
-        !matches!(
-            self,
+        match self {
             Command::AppendAudit { .. }
-                | Command::AppendAuditUnlinked { .. }
-                | Command::AppendAuditPacked { .. }
-        )
+            | Command::AppendAuditUnlinked { .. }
+            | Command::AppendAuditPacked { .. } => false,
+            Command::Audited { command, .. } => command.remembered(),
+            _ => true,
+        }
     }
 
     /// A short name for logs and metrics.
@@ -383,6 +393,7 @@ impl Command {
             Command::AppendAuditPacked { .. } => "AppendAuditPacked",
             Command::AuditExported { .. } => "AuditExported",
             Command::PruneAudit { .. } => "PruneAudit",
+            Command::Audited { command, .. } => command.name(),
         }
     }
 }

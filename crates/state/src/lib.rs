@@ -27,6 +27,7 @@
 
 mod apply;
 mod audit;
+mod audited;
 pub mod backup;
 mod command;
 mod identity;
@@ -66,9 +67,10 @@ use trent_model::{
 
 /// The set of [`Command`]s this build applies: raised with every variant added (2: key
 /// policies, grants and user policies; 3: key rotation and imported key material; 4: rotation
-/// of imported key material; 5: the audit trail; 6: the domain key's migration; 7: audit events cut at their chain link; 8: cut audit events compressed). Peers report it (`HelloReply.command_set`), so that a leader
+/// of imported key material; 5: the audit trail; 6: the domain key's migration; 7: audit events cut at their chain link; 8: cut audit events compressed; 9: a write's audit event in
+/// the write's own entry). Peers report it (`HelloReply.command_set`), so that a leader
 /// proposes an optional command of a newer set only once every voter's build decodes it.
-pub const COMMAND_SET: u32 = 8;
+pub const COMMAND_SET: u32 = 9;
 /// The command set that brought the domain key's migration (`SwitchDomainKey`, `RewrapBlobs`).
 pub const DOMAIN_KEY_COMMANDS: u32 = 6;
 /// The command set that brought user policies (`BeginUserPolicies` and the rest).
@@ -83,6 +85,8 @@ pub const AUDIT_COMMANDS: u32 = 5;
 pub const UNLINKED_AUDIT_COMMANDS: u32 = 7;
 /// The command set that brought `AppendAuditPacked`.
 pub const PACKED_AUDIT_COMMANDS: u32 = 8;
+/// The command set that brought `Audited` (a write with its audit event).
+pub const AUDITED_WRITE_COMMANDS: u32 = 9;
 
 /// How long a request id is remembered for deduplication.
 pub const DEDUP_WINDOW_MS: Millis = 10 * 60 * 1000;

@@ -20,7 +20,7 @@ const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STA
 
 /// Sends `input` to `target` through `client`: the `x-amzn-RequestId` answered, the status
 /// and the body.
-async fn send(client: &Client, target: &str, input: &Value) -> (String, u16, Value) {
+pub(crate) async fn send(client: &Client, target: &str, input: &Value) -> (String, u16, Value) {
     let body = serde_json::to_vec(input).unwrap();
     let response = client
         .request(target, body, SystemTime::now())

@@ -5,6 +5,7 @@ mod ansible;
 mod audit;
 mod audit_backfill;
 mod audit_index;
+mod audit_writes;
 mod auth;
 mod authorization;
 mod backup;

@@ -1,0 +1,189 @@
+//! A write that carries its own audit event ([`Command::Audited`], command set 9).
+//!
+//! A write's event records the write's outcome, so a leader that proposed the event after the
+//! write committed paid two quorum rounds per write, and could commit the write and lose its
+//! record in between. Proposed together, the write's entry holds the event as a success, and
+//! `apply`, which every replica runs alike, completes it from the response.
+//!
+//! Guarantees:
+//! - The write applies exactly as it would alone (`State::respond`: a request id applied
+//!   before replays its first response), and the response is the write's own.
+//! - Its event is sealed right after it, as a batch of one, whatever the response: a refusal
+//!   gets the response's error code and message (what the API answers, `Event::failed`),
+//!   and a replayed request id gets the first attempt's outcome, which its caller hears.
+//! - An event that does not parse changes nothing, the write included (the leader built it:
+//!   a bad one is a bug, refused whole rather than half recorded).
+
+use trent_audit::{Batch, Event};
+use trent_model::Error;
+
+use crate::{Command, RecordKey, Request, Response, SealCheck, State};
+
+impl State {
+    pub(crate) fn apply_audited(
+        &mut self,
+        request: &Request,
+        command: &Command,
+        event: &str,
+        touched: &mut Vec<RecordKey>,
+        seal: &dyn SealCheck,
+    ) -> Response {
+        let event: Event = serde_json::from_str(event).map_err(|e| {
+            Error::internal(format!("an audited write's event does not parse: {e}"))
+        })?;
+        let response = self.respond(request.id, command, request.time, touched, seal);
+        let event = match &response {
+            Ok(_) => event,
+            Err(e) => event.failed(e.aws_code(), &e.message),
+        };
+        let tip = self.audit_tip;
+        let (sealed, hash) = Batch::seal_to_bytes(tip.next_seq, tip.hash, vec![event]);
+        self.store_sealed(sealed, hash, touched)?;
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use trent_audit::{Call, IdentityType, UserIdentity};
+    use trent_model::{ErrorKind, KeyId};
+    use uuid::Uuid;
+
+    use crate::tests::Harness;
+    use crate::{Command, RequestId, State, StoredBatch};
+
+    use super::*;
+
+    fn event() -> Event {
+        Event::kms(Call {
+            identity: UserIdentity {
+                kind: IdentityType::Root,
+                principal_id: None,
+                arn: None,
+                account_id: Some("111122223333".into()),
+                access_key_id: None,
+                user_name: None,
+            },
+            time: time::OffsetDateTime::UNIX_EPOCH,
+            operation: "UpdateKeyDescription".into(),
+            region: "eu-west-1".into(),
+            source_ip: "127.0.0.1".into(),
+            user_agent: "test".into(),
+            request_id: Uuid::nil().to_string(),
+            event_id: Uuid::nil().to_string(),
+            read_only: false,
+            recipient_account_id: "111122223333".into(),
+        })
+    }
+
+    fn audited(key: u128, description: &str, event: String) -> Command {
+        Command::Audited {
+            command: Box::new(Command::UpdateKeyDescription {
+                key_id: KeyId(Uuid::from_u128(key)),
+                description: description.into(),
+            }),
+            event,
+        }
+    }
+
+    fn json(event: &Event) -> String {
+        String::from_utf8(event.canonical_bytes()).unwrap()
+    }
+
+    /// A state holding key 1, its sealed batches taken.
+    fn with_key() -> State {
+        let mut state = Harness::with_key(1).state;
+        state.take_sealed_audit();
+        state
+    }
+
+    /// Applies `command` under request id `id` at a later time than the last.
+    fn run(state: &mut State, id: u128, command: Command) -> Response {
+        let request = Request {
+            id: RequestId(Uuid::from_u128(id)),
+            time: state.audit_tip().time.max(10_000) + 1,
+            command,
+        };
+        state.apply(&request, &mut Vec::new())
+    }
+
+    fn description(state: &State) -> &str {
+        &state
+            .key(&KeyId(Uuid::from_u128(1)))
+            .unwrap()
+            .metadata
+            .description
+    }
+
+    /// The events of the batches sealed since the last call.
+    fn sealed(state: &mut State) -> Vec<Event> {
+        let batches = state.take_sealed_audit();
+        batches
+            .iter()
+            .flat_map(|(seq, bytes)| {
+                StoredBatch::decode(bytes)
+                    .unwrap()
+                    .to_batch(*seq)
+                    .unwrap()
+                    .events
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_write_and_its_event_apply_together() {
+        let mut state = with_key();
+        let before = state.audit_tip();
+        run(&mut state, 10, audited(1, "new", json(&event()))).unwrap();
+        assert_eq!(description(&state), "new");
+        let events = sealed(&mut state);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].error_code, None);
+        assert_eq!(events[0].event_name, "UpdateKeyDescription");
+        assert_eq!(state.audit_tip().next_seq, before.next_seq + 1);
+        assert_eq!(state.audit_tip().events, before.events + 1);
+    }
+
+    #[test]
+    fn a_refused_write_is_recorded_with_its_error() {
+        let mut state = with_key();
+        let e = run(&mut state, 10, audited(2, "new", json(&event()))).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::NotFound);
+        let events = sealed(&mut state);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].error_code.as_deref(), Some(e.aws_code()));
+        assert_eq!(events[0].error_message.as_deref(), Some(e.message.as_str()));
+    }
+
+    #[test]
+    fn a_replayed_request_id_records_the_first_outcome() {
+        let mut state = with_key();
+        run(&mut state, 77, audited(1, "first", json(&event()))).unwrap();
+        state.take_sealed_audit();
+        // The same id again, naming a key that does not exist: the first answer stands.
+        run(&mut state, 77, audited(2, "second", json(&event()))).unwrap();
+        let events = sealed(&mut state);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].error_code, None);
+        assert_eq!(description(&state), "first");
+    }
+
+    #[test]
+    fn an_event_that_does_not_parse_changes_nothing() {
+        let mut state = with_key();
+        let before = state.clone();
+        let e = run(
+            &mut state,
+            10,
+            audited(1, "new", "{\"eventVersion\":".into()),
+        )
+        .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Internal);
+        assert!(sealed(&mut state).is_empty());
+        assert_eq!(description(&state), "");
+        assert_eq!(state.audit_tip(), before.audit_tip());
+        assert!(state
+            .applied_response(RequestId(Uuid::from_u128(10)))
+            .is_none());
+    }
+}
