@@ -11,6 +11,9 @@
 //! - Its event is sealed right after it, as a batch of one, whatever the response: a refusal
 //!   gets the response's error code and message (what the API answers, `Event::failed`),
 //!   and a replayed request id gets the first attempt's outcome, which its caller hears.
+//! - The event's bytes depend on the log and on this build's wording of the command's
+//!   refusals: a build that rewords one must not seal alongside the build before it
+//!   (docs/ARCHITECTURE.md, "A write carries its own event").
 //! - An event that does not parse changes nothing, the write included (the leader built it:
 //!   a bad one is a bug, refused whole rather than half recorded).
 
