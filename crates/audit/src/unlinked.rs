@@ -24,6 +24,10 @@ use crate::event::{AdditionalEventData, ChainLink, Event};
 
 /// The member name of the link inside `additionalEventData`.
 const LINK_MEMBER: &str = "\"auditChain\":";
+/// The member a refusal's `errorCode` and `errorMessage` come just before, in CloudTrail's
+/// member order. Everything before it is fixed members and escaped strings (no map a caller
+/// fills), so its first occurrence is the member.
+const REFUSAL_BEFORE: &str = ",\"requestParameters\":";
 /// The link every event is serialized with before it is cut.
 const SENTINEL: ChainLink = ChainLink {
     batch: u64::MAX,
@@ -89,6 +93,37 @@ impl Unlinked {
         out
     }
 
+    /// The same event refused with `code` and `message`: the bytes of
+    /// `Unlinked::new(event.failed(code, message))`, written into the cut without a parse. For
+    /// a success whose `responseElements` is `null` (a refusal's is), as the writes that carry
+    /// their event in their own log entry are (`trent_state`'s `audited.rs`).
+    pub fn failed(&self, code: &str, message: &str) -> Result<Unlinked, String> {
+        let at = self.refusal_at()?;
+        let (code, message) = (json_string(code), json_string(message));
+        let mut head = String::with_capacity(self.head.len() + code.len() + message.len() + 32);
+        head.push_str(&self.head[..at]);
+        head.push_str(",\"errorCode\":");
+        head.push_str(&code);
+        head.push_str(",\"errorMessage\":");
+        head.push_str(&message);
+        head.push_str(&self.head[at..]);
+        Ok(Unlinked {
+            head,
+            tail: self.tail.clone(),
+        })
+    }
+
+    /// Where [`Unlinked::failed`] writes a refusal: before `requestParameters`, in a head
+    /// that holds no refusal yet.
+    pub fn refusal_at(&self) -> Result<usize, String> {
+        let at =
+            (self.head.find(REFUSAL_BEFORE)).ok_or("an audit event without requestParameters")?;
+        if self.head[..at].contains("\"errorCode\":") {
+            return Err("an audit event refused already".into());
+        }
+        Ok(at)
+    }
+
     /// The whole event with a placeholder link (sealing replaces any link): the form of
     /// `AppendAudit`, for clusters with voters that do not apply the cut form yet.
     pub fn whole(&self) -> String {
@@ -119,6 +154,10 @@ impl Unlinked {
 
 fn link_json(link: &ChainLink) -> String {
     serde_json::to_string(link).expect("a link serializes")
+}
+
+fn json_string(s: &str) -> String {
+    serde_json::to_string(s).expect("a string serializes")
 }
 
 #[cfg(test)]
@@ -189,6 +228,33 @@ mod tests {
             let parsed: Event = serde_json::from_slice(b).unwrap();
             assert_eq!(&parsed, e, "read back, the event is the one sealed");
         }
+    }
+
+    #[test]
+    fn a_cut_success_marked_refused_is_the_cut_refusal() {
+        let hostile = "no \"errorCode\":\"x\", ,\"requestParameters\": \u{1} é \\";
+        // A caller chooses its user agent and its user name, which come before the refusal.
+        let mut sneaky = event("Encrypt");
+        sneaky.user_agent = hostile.into();
+        sneaky.user_identity.user_name = Some("\"errorCode\":\"y\"".into());
+        let successes = variety().into_iter().filter(|e| e.error_code.is_none());
+        for event in successes.chain([sneaky]) {
+            for (code, message) in [
+                ("NotFoundException", "Key 'k' does not exist"),
+                ("X", hostile),
+            ] {
+                let marked = Unlinked::new(event.clone()).failed(code, message).unwrap();
+                assert_eq!(marked, Unlinked::new(event.clone().failed(code, message)));
+                assert!(marked.failed(code, message).is_err(), "refused twice");
+            }
+        }
+        let cut = Unlinked::new(event("Encrypt"));
+        let at = cut.head.find(REFUSAL_BEFORE).unwrap();
+        let without = Unlinked {
+            head: cut.head[..at].to_owned(),
+            ..cut
+        };
+        assert!(without.failed("X", "y").is_err());
     }
 
     #[test]

@@ -18,7 +18,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-use trent_audit::{Event, Resource};
+use trent_audit::{Event, Resource, Unlinked};
 use trent_cluster::ClusterError;
 use trent_state::{Command, Response, AUDITED_WRITE_COMMANDS};
 
@@ -92,7 +92,7 @@ impl Service {
         };
         let command = Command::Audited {
             command: Box::new(command),
-            event: String::from_utf8(event.canonical_bytes()).expect("JSON is UTF-8"),
+            event: Unlinked::new(event),
         };
         let response = self.node().write(call.dedup_id(), command).await?;
         call.audit.lock().recorded = true;

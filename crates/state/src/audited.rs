@@ -14,10 +14,16 @@
 //! - The event's bytes depend on the log and on this build's wording of the command's
 //!   refusals: a build that rewords one must not seal alongside the build before it
 //!   (docs/ARCHITECTURE.md, "A write carries its own event").
-//! - An event that does not parse changes nothing, the write included (the leader built it:
-//!   a bad one is a bug, refused whole rather than half recorded).
+//! - The event is sealed as cut, without a parse (`trent_audit::Unlinked`): a refusal's
+//!   members are written into the cut ([`Unlinked::failed`]), the bytes a parse, `failed`
+//!   and a new cut would give.
+//! - An event not cut at its link, or with no place for a refusal, changes nothing, the
+//!   write included (the leader built it: a bad one is a bug, refused whole rather than half
+//!   recorded).
 
-use trent_audit::{Batch, Event};
+use std::borrow::Cow;
+
+use trent_audit::Unlinked;
 use trent_model::Error;
 
 use crate::{Command, RecordKey, Request, Response, SealCheck, State};
@@ -27,20 +33,20 @@ impl State {
         &mut self,
         request: &Request,
         command: &Command,
-        event: &str,
+        event: &Unlinked,
         touched: &mut Vec<RecordKey>,
         seal: &dyn SealCheck,
     ) -> Response {
-        let event: Event = serde_json::from_str(event).map_err(|e| {
-            Error::internal(format!("an audited write's event does not parse: {e}"))
-        })?;
+        let bad = |e: String| Error::internal(format!("an audited write's event: {e}"));
+        event.check().map_err(bad)?;
+        event.refusal_at().map_err(bad)?;
         let response = self.respond(request.id, command, request.time, touched, seal);
         let event = match &response {
-            Ok(_) => event,
-            Err(e) => event.failed(e.aws_code(), &e.message),
+            Ok(_) => Cow::Borrowed(event),
+            Err(e) => Cow::Owned(event.failed(e.aws_code(), &e.message).map_err(bad)?),
         };
         let tip = self.audit_tip;
-        let (sealed, hash) = Batch::seal_to_bytes(tip.next_seq, tip.hash, vec![event]);
+        let (sealed, hash) = Unlinked::seal(tip.next_seq, tip.hash, std::slice::from_ref(&event));
         self.store_sealed(sealed, hash, touched)?;
         response
     }
@@ -48,7 +54,7 @@ impl State {
 
 #[cfg(test)]
 mod tests {
-    use trent_audit::{Call, IdentityType, UserIdentity};
+    use trent_audit::{Call, Event, IdentityType, UserIdentity};
     use trent_model::{ErrorKind, KeyId};
     use uuid::Uuid;
 
@@ -79,7 +85,7 @@ mod tests {
         })
     }
 
-    fn audited(key: u128, description: &str, event: String) -> Command {
+    fn audited(key: u128, description: &str, event: Unlinked) -> Command {
         Command::Audited {
             command: Box::new(Command::UpdateKeyDescription {
                 key_id: KeyId(Uuid::from_u128(key)),
@@ -89,8 +95,8 @@ mod tests {
         }
     }
 
-    fn json(event: &Event) -> String {
-        String::from_utf8(event.canonical_bytes()).unwrap()
+    fn cut(event: &Event) -> Unlinked {
+        Unlinked::new(event.clone())
     }
 
     /// A state holding key 1, its sealed batches taken.
@@ -137,7 +143,7 @@ mod tests {
     fn a_write_and_its_event_apply_together() {
         let mut state = with_key();
         let before = state.audit_tip();
-        run(&mut state, 10, audited(1, "new", json(&event()))).unwrap();
+        run(&mut state, 10, audited(1, "new", cut(&event()))).unwrap();
         assert_eq!(description(&state), "new");
         let events = sealed(&mut state);
         assert_eq!(events.len(), 1);
@@ -150,7 +156,7 @@ mod tests {
     #[test]
     fn a_refused_write_is_recorded_with_its_error() {
         let mut state = with_key();
-        let e = run(&mut state, 10, audited(2, "new", json(&event()))).unwrap_err();
+        let e = run(&mut state, 10, audited(2, "new", cut(&event()))).unwrap_err();
         assert_eq!(e.kind, ErrorKind::NotFound);
         let events = sealed(&mut state);
         assert_eq!(events.len(), 1);
@@ -161,10 +167,10 @@ mod tests {
     #[test]
     fn a_replayed_request_id_records_the_first_outcome() {
         let mut state = with_key();
-        run(&mut state, 77, audited(1, "first", json(&event()))).unwrap();
+        run(&mut state, 77, audited(1, "first", cut(&event()))).unwrap();
         state.take_sealed_audit();
         // The same id again, naming a key that does not exist: the first answer stands.
-        run(&mut state, 77, audited(2, "second", json(&event()))).unwrap();
+        run(&mut state, 77, audited(2, "second", cut(&event()))).unwrap();
         let events = sealed(&mut state);
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].error_code, None);
@@ -172,21 +178,36 @@ mod tests {
     }
 
     #[test]
-    fn an_event_that_does_not_parse_changes_nothing() {
+    fn a_bad_event_changes_nothing() {
+        let good = cut(&event());
+        let not_cut = Unlinked {
+            head: "{\"eventVersion\":".into(),
+            ..good.clone()
+        };
+        let refused = good.failed("X", "y").unwrap();
+        for bad in [not_cut, refused] {
+            let mut state = with_key();
+            let before = state.audit_tip();
+            let e = run(&mut state, 10, audited(1, "new", bad)).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::Internal);
+            assert!(sealed(&mut state).is_empty());
+            assert_eq!(description(&state), "");
+            assert_eq!(state.audit_tip(), before);
+            assert!(state
+                .applied_response(RequestId(Uuid::from_u128(10)))
+                .is_none());
+        }
+    }
+
+    #[test]
+    fn the_sealed_refusal_is_the_one_a_parse_would_make() {
         let mut state = with_key();
-        let before = state.clone();
-        let e = run(
-            &mut state,
-            10,
-            audited(1, "new", "{\"eventVersion\":".into()),
-        )
-        .unwrap_err();
-        assert_eq!(e.kind, ErrorKind::Internal);
-        assert!(sealed(&mut state).is_empty());
-        assert_eq!(description(&state), "");
-        assert_eq!(state.audit_tip(), before.audit_tip());
-        assert!(state
-            .applied_response(RequestId(Uuid::from_u128(10)))
-            .is_none());
+        let e = run(&mut state, 10, audited(2, "new", cut(&event()))).unwrap_err();
+        let made = Unlinked::new(event().failed(e.aws_code(), &e.message));
+        let tip = with_key().audit_tip();
+        let (expected, _) = Unlinked::seal(tip.next_seq, tip.hash, &[made]);
+        let (_, stored) = &state.take_sealed_audit()[0];
+        let stored = StoredBatch::decode(stored).unwrap();
+        assert_eq!(stored.events[0].as_bytes(), expected[0]);
     }
 }

@@ -317,13 +317,13 @@ pub enum Command {
         rewraps: Vec<Rewrap>,
     },
     /// A write and its audit event in one entry (command set 9, `audited.rs`): `apply`
-    /// applies `command` exactly as if it were alone, then seals `event` (its CloudTrail JSON,
+    /// applies `command` exactly as if it were alone, then seals `event` (cut at its link,
     /// recorded as a success) as a batch of its own, with the error code and message of the
     /// command's response when that is a refusal. One quorum round holds a write and its
     /// record, and neither commits without the other.
     Audited {
         command: Box<Command>,
-        event: String,
+        event: trent_audit::Unlinked,
     },
 }
 
