@@ -197,6 +197,9 @@ impl Service {
                         .ok_or_else(|| Error::grant_not_found(&grant_id))?,
                     other => find_key(s, &call.caller, self.region(), other)?,
                 };
+                // The key the call acts on, for its event: RetireGrant does not pass
+                // `authorize`, which notes it for the other operations.
+                call.audit.note_key(&key.metadata);
                 let grant = s
                     .grant(&key.metadata.key_id, &grant_id)
                     .ok_or_else(|| Error::grant_not_found(&grant_id))?;

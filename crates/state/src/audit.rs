@@ -344,14 +344,15 @@ impl State {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::{Command, Request, RequestId};
     use trent_audit::{Call, IdentityType, UserIdentity};
     use uuid::Uuid;
 
-    fn event(name: &str) -> String {
-        let e = Event::kms(Call {
+    /// An event of `name`, as the tests of the trail's state make them.
+    pub(crate) fn event_of(name: &str) -> Event {
+        Event::kms(Call {
             identity: UserIdentity {
                 kind: IdentityType::Root,
                 principal_id: None,
@@ -369,8 +370,11 @@ mod tests {
             event_id: Uuid::nil().to_string(),
             read_only: true,
             recipient_account_id: "111122223333".into(),
-        });
-        String::from_utf8(e.canonical_bytes()).unwrap()
+        })
+    }
+
+    fn event(name: &str) -> String {
+        String::from_utf8(event_of(name).canonical_bytes()).unwrap()
     }
 
     fn run(state: &mut State, command: Command) -> Response {

@@ -54,35 +54,18 @@ impl State {
 
 #[cfg(test)]
 mod tests {
-    use trent_audit::{Call, Event, IdentityType, UserIdentity};
+    use trent_audit::Event;
     use trent_model::{ErrorKind, KeyId};
     use uuid::Uuid;
 
+    use crate::audit::tests::event_of;
     use crate::tests::Harness;
     use crate::{Command, RequestId, State, StoredBatch};
 
     use super::*;
 
     fn event() -> Event {
-        Event::kms(Call {
-            identity: UserIdentity {
-                kind: IdentityType::Root,
-                principal_id: None,
-                arn: None,
-                account_id: Some("111122223333".into()),
-                access_key_id: None,
-                user_name: None,
-            },
-            time: time::OffsetDateTime::UNIX_EPOCH,
-            operation: "UpdateKeyDescription".into(),
-            region: "eu-west-1".into(),
-            source_ip: "127.0.0.1".into(),
-            user_agent: "test".into(),
-            request_id: Uuid::nil().to_string(),
-            event_id: Uuid::nil().to_string(),
-            read_only: false,
-            recipient_account_id: "111122223333".into(),
-        })
+        event_of("UpdateKeyDescription")
     }
 
     fn audited(key: u128, description: &str, event: Unlinked) -> Command {

@@ -40,6 +40,13 @@ async fn describe_many(cluster: &TestCluster, key: &str) -> (Vec<String>, u64) {
     (ids, last_log_index(cluster, leader).await - before)
 }
 
+/// A new key's id and ARN.
+async fn key_and_arn(client: &Client) -> (String, String) {
+    let key = create_key(client).await.unwrap();
+    let metadata = &describe(client, &key).await.unwrap()["KeyMetadata"];
+    (key, metadata["Arn"].as_str().unwrap().to_owned())
+}
+
 /// The one event of request `id` among `events`.
 fn event<'e>(events: &'e [Event], id: &str) -> &'e Event {
     let found: Vec<_> = events.iter().filter(|e| e.request_id == id).collect();
@@ -70,11 +77,7 @@ async fn a_write_and_its_event_take_one_log_entry() {
     let cluster = TestCluster::start(220, 3, &[]);
     let leader = cluster.leader().await;
     let client = cluster.client(leader);
-    let key = create_key(&client).await.unwrap();
-    let arn = describe(&client, &key).await.unwrap()["KeyMetadata"]["Arn"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (key, arn) = key_and_arn(&client).await;
 
     let (ids, entries) = describe_many(&cluster, &key).await;
     // Two per write when the event followed its write in an entry of its own.
@@ -97,6 +100,12 @@ async fn a_write_and_its_event_take_one_log_entry() {
         (status, not_found["__type"].as_str()),
         (400, Some("NotFoundException"))
     );
+    // RetireGrant authorizes without the key policy: its event names the key all the same.
+    let grant = json!({ "KeyId": key, "GranteePrincipal": format!("arn:aws:iam::{ACCOUNT}:root"), "Operations": ["Encrypt"] });
+    let grant_id = client.kms("CreateGrant", &grant).await.unwrap()["GrantId"].clone();
+    let input = json!({ "KeyId": key, "GrantId": grant_id });
+    let (retire_id, status, _) = send(&client, "TrentService.RetireGrant", &input).await;
+    assert_eq!(status, 200);
     // Refused for the key's state: pending deletion.
     let input = json!({ "KeyId": key, "PendingWindowInDays": 7 });
     client.kms("ScheduleKeyDeletion", &input).await.unwrap();
@@ -109,6 +118,13 @@ async fn a_write_and_its_event_take_one_log_entry() {
     );
 
     let events = trail(&client).await;
+    let retire = event(&events, &retire_id);
+    assert_eq!(
+        (retire.error_code.as_deref(), retire.resources.len()),
+        (None, 1)
+    );
+    assert_eq!(retire.resources[0].arn, arn);
+    assert_eq!(retire.recipient_account_id, ACCOUNT);
     let refused = event(&events, &missing_id);
     assert_eq!(refused.error_code.as_deref(), Some("NotFoundException"));
     assert_eq!(
@@ -139,11 +155,7 @@ async fn voters_that_cannot_apply_it_get_the_event_after_the_write() {
         "trentd was built without the `failpoints` feature (cargo test --workspace builds it)"
     );
     let client = cluster.client(leader);
-    let key = create_key(&client).await.unwrap();
-    let arn = describe(&client, &key).await.unwrap()["KeyMetadata"]["Arn"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (key, arn) = key_and_arn(&client).await;
     let (ids, entries) = describe_many(&cluster, &key).await;
     assert!(
         entries >= 2 * WRITES,
