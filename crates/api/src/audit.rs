@@ -54,7 +54,10 @@ pub(crate) fn event(
         }
     }
     let identity = identity(raw, seen.caller.as_ref());
-    let recipient = (identity.account_id.clone()).unwrap_or_else(|| operator.to_string());
+    let recipient = identity
+        .account_id
+        .clone()
+        .unwrap_or_else(|| operator.to_string());
     let (source_ip, _) = raw.origin();
     let mut event = Event::kms(trent_audit::Call {
         identity,

@@ -46,54 +46,13 @@ impl ForwardHandler for Handler {
         let mut seen = Seen::default();
         let outcome = self.serve(attempt, &raw, &mut seen).await;
         let reply = match outcome {
-            // The write carried its event into the log (trent_service's audit_note.rs).
-            Ok(value) if seen.note.recorded() => Reply::ok(&value),
-            Err(OpError::Api(e)) if seen.note.recorded() => {
-                log_refusal(&raw, &e);
-                Reply::error(&e)
-            }
             Ok(value) => {
-                if let (true, Some((_, caller))) = (seen.note.keys().is_empty(), &seen.caller) {
-                    if let Some(key) = audit::key_text(&raw.body) {
-                        self.service.note_key_for_audit(caller, &seen.note, &key);
-                    }
-                }
-                // Durable before answered: no answer leaves without its event on a quorum.
-                let event = audit::event(
-                    &self.service,
-                    &self.admin.operator,
-                    &raw,
-                    attempt,
-                    &seen,
-                    Ok(&value),
-                );
-                self.service
-                    .audit_commit(event)
-                    .await
-                    .map_err(cluster_error)?;
+                self.record(&raw, attempt, &seen, Ok(&value)).await?;
                 Reply::ok(&value)
             }
             Err(OpError::Api(e)) => {
                 log_refusal(&raw, &e);
-                let event = audit::event(
-                    &self.service,
-                    &self.admin.operator,
-                    &raw,
-                    attempt,
-                    &seen,
-                    Err(&e),
-                );
-                // An authenticated refusal is an answer like a success: it waits for its
-                // batch (shared, never a round of its own). An unauthenticated one is counted.
-                match seen.caller {
-                    Some(_) => {
-                        self.service
-                            .audit_refused(event)
-                            .await
-                            .map_err(cluster_error)?;
-                    }
-                    None => self.service.audit_unauthenticated(&event),
-                }
+                self.record(&raw, attempt, &seen, Err(&e)).await?;
                 Reply::error(&e)
             }
             // Not the leader (any more), or no quorum: let the router retry elsewhere. The
@@ -114,6 +73,47 @@ fn cluster_error(e: OpError) -> ClusterError {
 }
 
 impl Handler {
+    /// Records the event of the call `raw`, answered `outcome`, unless its write carried it
+    /// into the log (trent_service's audit_note.rs). Durable before answered: a success
+    /// returns once its event is on a quorum. An authenticated refusal is an answer like a
+    /// success: it waits for its batch (shared, never a round of its own); an
+    /// unauthenticated one is counted.
+    async fn record(
+        &self,
+        raw: &RawRequest,
+        attempt: Uuid,
+        seen: &Seen,
+        outcome: Result<&Output, &Error>,
+    ) -> Result<(), ClusterError> {
+        if seen.note.recorded() {
+            return Ok(());
+        }
+        if let (Ok(_), true, Some((_, caller))) =
+            (outcome, seen.note.keys().is_empty(), &seen.caller)
+        {
+            if let Some(key) = audit::key_text(&raw.body) {
+                self.service.note_key_for_audit(caller, &seen.note, &key);
+            }
+        }
+        let event = audit::event(
+            &self.service,
+            &self.admin.operator,
+            raw,
+            attempt,
+            seen,
+            outcome,
+        );
+        let recorded = match (outcome, &seen.caller) {
+            (Ok(_), _) => self.service.audit_commit(event).await,
+            (Err(_), Some(_)) => self.service.audit_refused(event).await,
+            (Err(_), None) => {
+                self.service.audit_unauthenticated(&event);
+                Ok(())
+            }
+        };
+        recorded.map_err(cluster_error)
+    }
+
     /// Serves `raw`; `attempt` is the id the receiving node gave this HTTP request.
     async fn serve(
         &self,

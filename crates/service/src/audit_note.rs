@@ -24,9 +24,9 @@ use trent_state::{Command, Response, AUDITED_WRITE_COMMANDS};
 
 use crate::{Call, Service};
 
-/// The keys a call acted on, as the service found them: its event's `resources`. Filled in
-/// one place, [`Service::authorize`], which every operation on a key passes. It also holds the
-/// event the API offers the call's write.
+/// The keys a call acted on, as the service found them: its event's `resources`. Filled by
+/// [`Service::authorize`], which every operation on a key passes but RetireGrant, which
+/// notes its key itself. It also holds the event the API offers the call's write.
 #[derive(Debug, Clone, Default)]
 pub struct AuditNote(Arc<Mutex<Note>>);
 
